@@ -1,0 +1,470 @@
+//! Developer tasks. `cargo xtask codegen` regenerates `crates/berth-wire/src/ecs.rs` from
+//! botocore's ECS service model, so the wire shapes and their model-level constraints (required
+//! members, bounds, enums, patterns) are exactly what aws-cli and boto3 speak.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    match task.as_str() {
+        "codegen" => codegen(),
+        _ => bail!("usage: cargo xtask codegen"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn botocore_data_dir() -> Result<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import botocore, os; print(os.path.dirname(botocore.__file__))",
+        ])
+        .output()
+        .context("running python3 to locate botocore")?;
+    if !out.status.success() {
+        bail!("botocore is not importable: pip install botocore");
+    }
+    Ok(PathBuf::from(String::from_utf8(out.stdout)?.trim()).join("data"))
+}
+
+fn load_model(path: &Path) -> Result<Value> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(serde_json::from_reader(flate2::read::GzDecoder::new(file))?)
+}
+
+fn codegen() -> Result<()> {
+    let data = botocore_data_dir()?;
+    let model = load_model(&data.join("ecs/2014-11-13/service-2.json.gz"))?;
+    let botocore_version = Command::new("python3")
+        .args(["-c", "import botocore; print(botocore.__version__)"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let code = Generator::new(&model)?.generate(&botocore_version)?;
+    let target = workspace_root().join("crates/berth-wire/src/ecs.rs");
+    std::fs::write(&target, code)?;
+    let status = Command::new("rustfmt")
+        .args(["--edition", "2024"])
+        .arg(&target)
+        .status()?;
+    if !status.success() {
+        bail!("rustfmt failed on {}", target.display());
+    }
+    println!("wrote {}", target.display());
+    Ok(())
+}
+
+struct Generator<'a> {
+    shapes: &'a serde_json::Map<String, Value>,
+    operations: &'a serde_json::Map<String, Value>,
+    /// Structure members that must be boxed because they close a cycle of structures.
+    boxed: BTreeSet<(String, String)>,
+}
+
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "async", "await", "box", "break", "const", "continue", "crate", "dyn", "else", "enum",
+    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "static", "struct", "super",
+    "trait", "true", "try", "type", "unsafe", "use", "where", "while", "yield",
+];
+
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_lower =
+                i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let prev_upper = i > 0 && chars[i - 1].is_ascii_uppercase();
+            if i > 0 && (prev_lower || (prev_upper && next_lower)) {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    if RUST_KEYWORDS.contains(&out.as_str()) {
+        format!("r#{out}")
+    } else {
+        out
+    }
+}
+
+fn screaming_case(name: &str) -> String {
+    snake_case(name)
+        .trim_start_matches("r#")
+        .to_ascii_uppercase()
+}
+
+impl<'a> Generator<'a> {
+    fn new(model: &'a Value) -> Result<Self> {
+        let shapes = model["shapes"].as_object().context("model has no shapes")?;
+        let operations = model["operations"]
+            .as_object()
+            .context("model has no operations")?;
+        let mut generator = Generator {
+            shapes,
+            operations,
+            boxed: BTreeSet::new(),
+        };
+        generator.find_cycles();
+        Ok(generator)
+    }
+
+    fn shape(&self, name: &str) -> &Value {
+        &self.shapes[name]
+    }
+
+    fn kind(&self, name: &str) -> &str {
+        self.shape(name)["type"].as_str().unwrap_or("")
+    }
+
+    fn is_emitted_struct(&self, name: &str) -> bool {
+        let shape = self.shape(name);
+        shape["type"] == "structure"
+            && shape.get("exception").is_none()
+            && shape.get("document").is_none()
+    }
+
+    /// Structures reachable from themselves through direct (non-list, non-map) members need a
+    /// `Box` to have a finite size; lists and maps already allocate.
+    fn find_cycles(&mut self) {
+        let structs: Vec<String> = self
+            .shapes
+            .keys()
+            .filter(|n| self.is_emitted_struct(n))
+            .cloned()
+            .collect();
+        for start in &structs {
+            let mut stack = vec![(start.clone(), Vec::<(String, String)>::new())];
+            let mut seen = BTreeSet::new();
+            while let Some((current, path)) = stack.pop() {
+                let shapes = self.shapes;
+                let Some(members) = shapes[&current]["members"].as_object() else {
+                    continue;
+                };
+                for (member, spec) in members {
+                    let target = spec["shape"].as_str().unwrap_or_default().to_string();
+                    if !self.is_emitted_struct(&target) {
+                        continue;
+                    }
+                    let mut next_path = path.clone();
+                    next_path.push((current.clone(), member.clone()));
+                    if &target == start {
+                        if let Some(edge) = next_path.last() {
+                            self.boxed.insert(edge.clone());
+                        }
+                    } else if seen.insert(target.clone()) {
+                        stack.push((target, next_path));
+                    }
+                }
+            }
+        }
+    }
+
+    fn rust_type(&self, shape_name: &str) -> String {
+        let shape = self.shape(shape_name);
+        match self.kind(shape_name) {
+            "string" => "String".into(),
+            "integer" => "i32".into(),
+            "long" => "i64".into(),
+            "double" | "float" => "f64".into(),
+            "boolean" => "bool".into(),
+            // JSON protocols send timestamps as epoch seconds.
+            "timestamp" => "f64".into(),
+            "blob" => "String".into(),
+            "list" => format!(
+                "Vec<{}>",
+                self.rust_type(shape["member"]["shape"].as_str().unwrap_or_default())
+            ),
+            "map" => format!(
+                "BTreeMap<String, {}>",
+                self.rust_type(shape["value"]["shape"].as_str().unwrap_or_default())
+            ),
+            "structure" if shape.get("document").is_some() => "serde_json::Value".into(),
+            "structure" => shape_name.to_string(),
+            other => panic!("unsupported shape type {other} for {shape_name}"),
+        }
+    }
+
+    fn generate(&self, botocore_version: &str) -> Result<String> {
+        let mut out = String::new();
+        writeln!(
+            out,
+            "//! ECS wire shapes and their model constraints, generated by `cargo xtask codegen` from"
+        )?;
+        writeln!(
+            out,
+            "//! botocore {botocore_version}'s `ecs/2014-11-13/service-2.json`. Do not edit by hand."
+        )?;
+        writeln!(out)?;
+        writeln!(out, "#![allow(clippy::all)]")?;
+        writeln!(out)?;
+        writeln!(out, "use std::collections::BTreeMap;")?;
+        writeln!(out, "use std::sync::LazyLock;")?;
+        writeln!(out)?;
+        writeln!(out, "use serde::{{Deserialize, Serialize}};")?;
+        writeln!(out)?;
+        writeln!(out, "use crate::validate::{{Validate, Violations}};")?;
+        writeln!(out)?;
+        self.emit_operations(&mut out)?;
+        let mut patterns = BTreeMap::new();
+        for (name, shape) in self.shapes {
+            if let Some(values) = shape.get("enum").and_then(Value::as_array) {
+                let list: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("{:?}", v.as_str().unwrap_or_default()))
+                    .collect();
+                writeln!(out, "/// Values of the `{name}` enum.")?;
+                writeln!(
+                    out,
+                    "pub const {}: &[&str] = &[{}];",
+                    screaming_case(name),
+                    list.join(", ")
+                )?;
+            }
+            if let Some(pattern) = shape.get("pattern").and_then(Value::as_str) {
+                patterns.insert(name.clone(), pattern.to_string());
+                writeln!(
+                    out,
+                    "static {}_PATTERN: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new({:?}).expect(\"model pattern compiles\"));",
+                    screaming_case(name),
+                    format!("^(?:{pattern})$")
+                )?;
+            }
+        }
+        for name in self.shapes.keys() {
+            if self.is_emitted_struct(name) {
+                self.emit_struct(&mut out, name)?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn emit_operations(&self, out: &mut String) -> Result<()> {
+        writeln!(
+            out,
+            "/// Every ECS operation, with its input and output shapes."
+        )?;
+        writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]")?;
+        writeln!(out, "pub enum Operation {{")?;
+        for name in self.operations.keys() {
+            writeln!(out, "    {name},")?;
+        }
+        writeln!(out, "}}")?;
+        writeln!(out)?;
+        writeln!(out, "impl Operation {{")?;
+        writeln!(out, "    /// Every operation, in model order.")?;
+        writeln!(
+            out,
+            "    pub const ALL: &[Operation] = &[{}];",
+            self.operations
+                .keys()
+                .map(|n| format!("Operation::{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "    /// The operation named by the part of `X-Amz-Target` after the dot."
+        )?;
+        writeln!(
+            out,
+            "    pub fn from_name(name: &str) -> Option<Operation> {{"
+        )?;
+        writeln!(out, "        match name {{")?;
+        for name in self.operations.keys() {
+            writeln!(out, "            {name:?} => Some(Operation::{name}),")?;
+        }
+        writeln!(out, "            _ => None,")?;
+        writeln!(out, "        }}")?;
+        writeln!(out, "    }}")?;
+        writeln!(out)?;
+        writeln!(out, "    pub fn name(self) -> &'static str {{")?;
+        writeln!(out, "        match self {{")?;
+        for name in self.operations.keys() {
+            writeln!(out, "            Operation::{name} => {name:?},")?;
+        }
+        writeln!(out, "        }}")?;
+        writeln!(out, "    }}")?;
+        writeln!(out, "}}")?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    fn emit_struct(&self, out: &mut String, name: &str) -> Result<()> {
+        let shape = self.shape(name);
+        let members = shape["members"]
+            .as_object()
+            .context("structure without members")?;
+        let required: BTreeSet<&str> = shape
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]"
+        )?;
+        writeln!(out, "pub struct {name} {{")?;
+        for (member, spec) in members {
+            let target = spec["shape"].as_str().unwrap_or_default();
+            let mut ty = self.rust_type(target);
+            if self.boxed.contains(&(name.to_string(), member.clone())) {
+                ty = format!("Box<{ty}>");
+            }
+            if required.contains(member.as_str()) {
+                writeln!(out, "    /// Required.")?;
+            }
+            writeln!(
+                out,
+                "    #[serde(rename = {member:?}, default, skip_serializing_if = \"Option::is_none\")]"
+            )?;
+            writeln!(out, "    pub {}: Option<{ty}>,", snake_case(member))?;
+        }
+        writeln!(out, "}}")?;
+        writeln!(out)?;
+
+        writeln!(out, "impl Validate for {name} {{")?;
+        writeln!(out, "    #[allow(unused_variables)]")?;
+        writeln!(
+            out,
+            "    fn validate(&self, at: &str, violations: &mut Violations) {{"
+        )?;
+        for (member, spec) in members {
+            let field = snake_case(member);
+            let target = spec["shape"].as_str().unwrap_or_default();
+            let path = format!("format!(\"{{at}}{member}\")");
+            if required.contains(member.as_str()) {
+                writeln!(
+                    out,
+                    "        if self.{field}.is_none() {{ violations.missing({path}); }}"
+                )?;
+            }
+            let mut body = String::new();
+            self.emit_value_checks(&mut body, "value", target, &path, 0)?;
+            if !body.is_empty() {
+                writeln!(out, "        if let Some(value) = &self.{field} {{")?;
+                out.push_str(&body);
+                writeln!(out, "        }}")?;
+            }
+        }
+        writeln!(out, "    }}")?;
+        writeln!(out, "}}")?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    /// Emits checks of `var` (a reference to a value of shape `shape_name`) located at the
+    /// path expression `path`. Emits nothing when the shape carries no constraint.
+    fn emit_value_checks(
+        &self,
+        out: &mut String,
+        var: &str,
+        shape_name: &str,
+        path: &str,
+        depth: usize,
+    ) -> Result<()> {
+        let shape = self.shape(shape_name);
+        match self.kind(shape_name) {
+            "string" => {
+                if let Some(values) = shape.get("enum") {
+                    let _ = values;
+                    writeln!(
+                        out,
+                        "violations.enum_value({path}, {var}, {});",
+                        screaming_case(shape_name)
+                    )?;
+                }
+                let min = shape.get("min").and_then(Value::as_i64);
+                let max = shape.get("max").and_then(Value::as_i64);
+                if min.is_some() || max.is_some() {
+                    writeln!(
+                        out,
+                        "violations.length({path}, {var}.chars().count(), {}, {});",
+                        min.map_or("None".to_string(), |m| format!("Some({m})")),
+                        max.map_or("None".to_string(), |m| format!("Some({m})"))
+                    )?;
+                }
+                if shape.get("pattern").is_some() {
+                    writeln!(
+                        out,
+                        "violations.pattern({path}, {var}, &{}_PATTERN);",
+                        screaming_case(shape_name)
+                    )?;
+                }
+            }
+            "integer" | "long" | "double" => {
+                let min = shape.get("min").and_then(Value::as_f64);
+                let max = shape.get("max").and_then(Value::as_f64);
+                if min.is_some() || max.is_some() {
+                    writeln!(
+                        out,
+                        "violations.range({path}, *{var} as f64, {}, {});",
+                        min.map_or("None".to_string(), |m| format!("Some({m:?})")),
+                        max.map_or("None".to_string(), |m| format!("Some({m:?})"))
+                    )?;
+                }
+            }
+            "list" => {
+                let min = shape.get("min").and_then(Value::as_i64);
+                let max = shape.get("max").and_then(Value::as_i64);
+                if min.is_some() || max.is_some() {
+                    writeln!(
+                        out,
+                        "violations.length({path}, {var}.len(), {}, {});",
+                        min.map_or("None".to_string(), |m| format!("Some({m})")),
+                        max.map_or("None".to_string(), |m| format!("Some({m})"))
+                    )?;
+                }
+                let member = shape["member"]["shape"].as_str().unwrap_or_default();
+                let item = format!("item{depth}");
+                let index = format!("index{depth}");
+                let item_path = format!("format!(\"{{}}.{{}}.member\", {path}, {index} + 1)");
+                let mut body = String::new();
+                self.emit_value_checks(&mut body, &item, member, &item_path, depth + 1)?;
+                if !body.is_empty() {
+                    writeln!(out, "for ({index}, {item}) in {var}.iter().enumerate() {{")?;
+                    out.push_str(&body);
+                    writeln!(out, "}}")?;
+                }
+            }
+            "map" => {
+                let value_shape = shape["value"]["shape"].as_str().unwrap_or_default();
+                let item = format!("item{depth}");
+                let key = format!("key{depth}");
+                let item_path = format!("format!(\"{{}}.{{}}\", {path}, {key})");
+                let mut body = String::new();
+                self.emit_value_checks(&mut body, &item, value_shape, &item_path, depth + 1)?;
+                if !body.is_empty() {
+                    writeln!(out, "for ({key}, {item}) in {var}.iter() {{")?;
+                    out.push_str(&body);
+                    writeln!(out, "}}")?;
+                }
+            }
+            "structure" if self.is_emitted_struct(shape_name) => {
+                writeln!(
+                    out,
+                    "{var}.validate(&format!(\"{{}}.\", {path}), violations);"
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
