@@ -1,0 +1,167 @@
+//! Behaviour every store backend must have, run against the embedded SQLite backend.
+
+use std::sync::Arc;
+
+use berth_store::{SqliteStore, Store, StoreError, Txn, transact};
+
+fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap())
+}
+
+async fn put(store: &dyn Store, key: &'static str, value: &'static str) {
+    transact(store, move |txn: &mut dyn Txn| {
+        txn.put(key, value.as_bytes().to_vec());
+        Ok::<_, StoreError>(())
+    })
+    .await
+    .unwrap();
+}
+
+fn text(value: &[u8]) -> String {
+    String::from_utf8(value.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn writes_carry_etcd_style_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    put(&*store, "a", "1").await;
+    put(&*store, "b", "1").await;
+    put(&*store, "a", "2").await;
+    let a = store.get("a").await.unwrap().unwrap();
+    assert_eq!((a.create_revision, a.mod_revision, a.version), (1, 3, 2));
+    assert_eq!(text(&a.value), "2");
+    assert_eq!(store.revision(), 3);
+}
+
+#[tokio::test]
+async fn a_failed_transaction_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let result: Result<(), TestError> = transact(&*store, |txn: &mut dyn Txn| {
+        txn.put("half", b"written".to_vec());
+        Err(TestError("refused".to_string()))
+    })
+    .await;
+    assert_eq!(result.unwrap_err().0, "refused");
+    assert!(store.get("half").await.unwrap().is_none());
+    assert_eq!(store.revision(), 0);
+}
+
+impl From<StoreError> for TestError {
+    fn from(err: StoreError) -> Self {
+        TestError(err.to_string())
+    }
+}
+#[derive(Debug)]
+struct TestError(String);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_read_modify_write_loses_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            transact(&*store, |txn: &mut dyn Txn| {
+                let next = match txn.get("counter")? {
+                    Some(kv) => text(&kv.value).parse::<u32>().unwrap() + 1,
+                    None => 1,
+                };
+                txn.put("counter", next.to_string().into_bytes());
+                Ok::<_, TestError>(next)
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for handle in handles {
+        seen.push(handle.await.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (1..=50).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn ranges_see_the_transactions_own_writes_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for key in ["p/a", "p/b", "p/c", "q/a"] {
+        put(&*store, key, "x").await;
+    }
+    let keys = transact(&*store, |txn: &mut dyn Txn| {
+        txn.delete("p/b");
+        txn.put("p/d", b"y".to_vec());
+        let all = txn.range("p/", None, 10)?;
+        let after_a = txn.range("p/", Some("p/a"), 2)?;
+        let names =
+            |kvs: Vec<berth_store::KeyValue>| kvs.into_iter().map(|kv| kv.key).collect::<Vec<_>>();
+        Ok::<_, StoreError>((names(all), names(after_a)))
+    })
+    .await
+    .unwrap();
+    assert_eq!(keys.0, ["p/a", "p/c", "p/d"]);
+    assert_eq!(keys.1, ["p/c", "p/d"]);
+    let committed: Vec<String> = store
+        .range("p/", Some("p/a"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(committed, ["p/c", "p/d"]);
+}
+
+#[tokio::test]
+async fn committed_state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        put(&*store, "kept", "yes").await;
+        put(&*store, "gone", "soon").await;
+        transact(&*store, |txn: &mut dyn Txn| {
+            txn.delete("gone");
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(
+        text(&store.get("kept").await.unwrap().unwrap().value),
+        "yes"
+    );
+    assert!(store.get("gone").await.unwrap().is_none());
+    assert_eq!(store.revision(), 3);
+}
+
+#[tokio::test]
+async fn watchers_get_each_committed_change_set_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut watch = store.watch();
+    put(&*store, "w/1", "a").await;
+    transact(&*store, |txn: &mut dyn Txn| {
+        txn.delete("w/1");
+        txn.put("w/2", b"b".to_vec());
+        Ok::<_, StoreError>(())
+    })
+    .await
+    .unwrap();
+    let first = watch.recv().await.unwrap();
+    assert_eq!(first.revision, 1);
+    assert_eq!(first.changes[0].key, "w/1");
+    let second = watch.recv().await.unwrap();
+    assert_eq!(second.revision, 2);
+    let summary: Vec<(String, bool)> = second
+        .changes
+        .iter()
+        .map(|c| (c.key.clone(), c.value.is_some()))
+        .collect();
+    assert_eq!(
+        summary,
+        [("w/1".to_string(), false), ("w/2".to_string(), true)]
+    );
+}
