@@ -1,1 +1,12 @@
-//! placeholder
+//! ECS semantics with no I/O: resource names and ARNs, the task definition rules ECS applies
+//! at registration, pagination tokens, and the typed errors that carry ECS's exception names.
+//! Everything here is a pure function of its inputs (time is passed in), tested without a server.
+
+pub mod arn;
+pub mod error;
+pub mod pagination;
+pub mod settings;
+pub mod tags;
+pub mod task_definition;
+
+pub use error::EcsError;

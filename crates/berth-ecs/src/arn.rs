@@ -1,0 +1,182 @@
+//! Resource names and ARNs in AWS's formats, and the "short name or full ARN" parameters ECS
+//! accepts wherever it takes a resource.
+
+use crate::error::{EcsError, invalid};
+
+/// The region and account every ARN this control plane issues is minted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub region: String,
+    pub account_id: String,
+}
+
+impl Partition {
+    pub fn new(region: impl Into<String>, account_id: impl Into<String>) -> Partition {
+        Partition {
+            region: region.into(),
+            account_id: account_id.into(),
+        }
+    }
+
+    fn arn(&self, resource: &str) -> String {
+        format!(
+            "arn:aws:ecs:{}:{}:{}",
+            self.region, self.account_id, resource
+        )
+    }
+
+    pub fn cluster_arn(&self, name: &str) -> String {
+        self.arn(&format!("cluster/{name}"))
+    }
+
+    pub fn task_definition_arn(&self, family: &str, revision: i32) -> String {
+        self.arn(&format!("task-definition/{family}:{revision}"))
+    }
+
+    /// The account's root principal: the caller until authentication arrives.
+    pub fn root_principal(&self) -> String {
+        format!("arn:aws:iam::{}:root", self.account_id)
+    }
+
+    /// The cluster a `cluster` parameter names: a short name or a cluster ARN; absent means
+    /// the cluster named `default`, as in ECS.
+    pub fn cluster_name(&self, reference: Option<&str>) -> Result<String, EcsError> {
+        let Some(reference) = reference else {
+            return Ok("default".to_string());
+        };
+        if reference.starts_with("arn:") {
+            let resource = self.resource_of(reference)?;
+            return resource
+                .strip_prefix("cluster/")
+                .filter(|name| is_resource_name(name))
+                .map(str::to_string)
+                .ok_or_else(|| invalid(format!("Invalid cluster ARN: {reference}")));
+        }
+        if reference.is_empty() {
+            return Err(invalid("Cluster name cannot be empty."));
+        }
+        Ok(reference.to_string())
+    }
+
+    /// The resource part of an ECS ARN in this partition (`cluster/NAME`, …).
+    pub fn resource_of<'a>(&self, arn: &'a str) -> Result<&'a str, EcsError> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _partition, "ecs", region, account, resource]
+                if *region == self.region
+                    && *account == self.account_id
+                    && !resource.is_empty() =>
+            {
+                Ok(resource)
+            }
+            _ => Err(invalid(format!("Invalid ARN: {arn}"))),
+        }
+    }
+}
+
+/// Cluster, family and container names: up to 255 letters, numbers, hyphens and underscores.
+pub fn is_resource_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A reference to task definitions as DescribeTaskDefinition and friends accept it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskDefinitionRef {
+    /// `family`: the latest ACTIVE revision.
+    Family(String),
+    /// `family:revision` or a full ARN.
+    Revision(String, i32),
+}
+
+impl TaskDefinitionRef {
+    pub fn parse(partition: &Partition, reference: &str) -> Result<TaskDefinitionRef, EcsError> {
+        let short = if reference.starts_with("arn:") {
+            partition
+                .resource_of(reference)
+                .ok()
+                .and_then(|resource| resource.strip_prefix("task-definition/"))
+                .filter(|rest| rest.contains(':'))
+                .ok_or_else(|| invalid(format!("Invalid revision number. Number: {reference}")))?
+        } else {
+            reference
+        };
+        match short.split_once(':') {
+            None if is_resource_name(short) => Ok(TaskDefinitionRef::Family(short.to_string())),
+            Some((family, revision)) if is_resource_name(family) => match revision.parse::<i32>() {
+                Ok(revision) if revision > 0 => {
+                    Ok(TaskDefinitionRef::Revision(family.to_string(), revision))
+                }
+                _ => Err(invalid(format!(
+                    "Invalid revision number. Number: {revision}"
+                ))),
+            },
+            _ => Err(invalid(format!("Invalid task definition: {reference}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition() -> Partition {
+        Partition::new("us-east-1", "000000000000")
+    }
+
+    #[test]
+    fn cluster_parameters_accept_names_arns_and_default() {
+        let p = partition();
+        assert_eq!(p.cluster_name(None).unwrap(), "default");
+        assert_eq!(p.cluster_name(Some("web")).unwrap(), "web");
+        assert_eq!(
+            p.cluster_name(Some("arn:aws:ecs:us-east-1:000000000000:cluster/web"))
+                .unwrap(),
+            "web"
+        );
+        assert!(
+            p.cluster_name(Some("arn:aws:ecs:eu-west-1:000000000000:cluster/web"))
+                .is_err()
+        );
+        assert!(
+            p.cluster_name(Some("arn:aws:ecs:us-east-1:000000000000:service/web"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn task_definition_references() {
+        let p = partition();
+        assert_eq!(
+            TaskDefinitionRef::parse(&p, "web").unwrap(),
+            TaskDefinitionRef::Family("web".into())
+        );
+        assert_eq!(
+            TaskDefinitionRef::parse(&p, "web:3").unwrap(),
+            TaskDefinitionRef::Revision("web".into(), 3)
+        );
+        assert_eq!(
+            TaskDefinitionRef::parse(
+                &p,
+                "arn:aws:ecs:us-east-1:000000000000:task-definition/web:12"
+            )
+            .unwrap(),
+            TaskDefinitionRef::Revision("web".into(), 12)
+        );
+        for bad in [
+            "web:0",
+            "web:x",
+            "we b",
+            "",
+            "arn:aws:ecs:us-east-1:000000000000:task-definition/web",
+        ] {
+            assert!(
+                TaskDefinitionRef::parse(&p, bad).is_err(),
+                "{bad} should be rejected"
+            );
+        }
+    }
+}
