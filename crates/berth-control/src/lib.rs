@@ -1,1 +1,74 @@
-//! placeholder
+//! The control plane: one HTTP front door for every AWS-protocol API ([`protocol`]), the ECS API
+//! handlers ([`ecs`]) over the [`berth_store::Store`], and the entry point [`serve`].
+//!
+//! **API boundary:** handlers validate, write desired state through a store transaction and
+//! return; they never talk to Docker or wait for background work.
+
+pub mod ecs;
+mod error;
+mod keys;
+mod protocol;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use berth_ecs::arn::Partition;
+use berth_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// The source of "now" for everything the control plane records, so tests can pin it.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch, as the ECS wire format carries timestamps.
+    fn now(&self) -> f64;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> f64 {
+        let elapsed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        // Millisecond precision, as ECS reports timestamps.
+        (elapsed.as_millis() as f64) / 1000.0
+    }
+}
+
+/// Everything a request handler needs: where state lives, whose ARNs we mint, and the time.
+pub struct ControlPlane {
+    pub store: Arc<dyn Store>,
+    pub partition: Partition,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ControlPlane {
+    pub fn new(store: Arc<dyn Store>, partition: Partition) -> ControlPlane {
+        ControlPlane {
+            store,
+            partition,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The principal a request acts as. Until SigV4 verification and IAM arrive (B8) every
+    /// caller is the account's root.
+    pub fn caller(&self) -> String {
+        self.partition.root_principal()
+    }
+}
+
+/// Serves the AWS APIs on `listener` until `shutdown` completes. Binds nothing itself, so
+/// callers (and tests) choose the address, port 0 included.
+pub async fn serve(
+    listener: TcpListener,
+    control_plane: Arc<ControlPlane>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, protocol::router(control_plane))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -96,12 +96,13 @@ pub fn prepare(request: RegisterTaskDefinitionRequest) -> Result<Prepared, EcsEr
         fill_container_defaults(container, network_mode);
     }
 
-    if let Some(cpu) = cpu {
-        if !fargate && !(128..=196_608).contains(&cpu) {
-            return Err(client(format!(
-                "Invalid 'cpu' setting for task. The 'cpu' value must be between 128 and 196608 CPU units, but was {cpu}."
-            )));
-        }
+    if let Some(cpu) = cpu
+        && !fargate
+        && !(128..=196_608).contains(&cpu)
+    {
+        return Err(client(format!(
+            "Invalid 'cpu' setting for task. The 'cpu' value must be between 128 and 196608 CPU units, but was {cpu}."
+        )));
     }
     if let Some(memory) = memory {
         for container in &containers {
@@ -345,12 +346,12 @@ fn check_container(
             )));
         }
     }
-    if let (Some(hard), Some(soft)) = (container.memory, container.memory_reservation) {
-        if soft > hard {
-            return Err(setting(
-                "'memoryReservation' must be less than or equal to 'memory'.".into(),
-            ));
-        }
+    if let (Some(hard), Some(soft)) = (container.memory, container.memory_reservation)
+        && soft > hard
+    {
+        return Err(setting(
+            "'memoryReservation' must be less than or equal to 'memory'.".into(),
+        ));
     }
     if container.cpu.is_some_and(|cpu| cpu < 0) {
         return Err(setting("'cpu' must not be negative.".into()));
@@ -538,10 +539,10 @@ fn fill_container_defaults(container: &mut ContainerDefinition, network_mode: &s
     container.system_controls.get_or_insert_with(Vec::new);
     for mapping in container.port_mappings.get_or_insert_with(Vec::new) {
         mapping.protocol.get_or_insert_with(|| "tcp".into());
-        if let Some(port) = mapping.container_port {
-            if network_mode == "host" || network_mode == "awsvpc" {
-                mapping.host_port.get_or_insert(port);
-            }
+        if let Some(port) = mapping.container_port
+            && (network_mode == "host" || network_mode == "awsvpc")
+        {
+            mapping.host_port.get_or_insert(port);
         }
     }
     if let Some(check) = &mut container.health_check {
@@ -681,9 +682,7 @@ mod tests {
 
     #[test]
     fn fills_in_the_defaults_ecs_shows() {
-        let prepared = prepare(request(&format!(
-            r#"{{"family":"web","containerDefinitions":[{{"name":"web","image":"berth-demo","memory":64,"portMappings":[{{"containerPort":8080}}]}}]}}"#
-        )))
+        let prepared = prepare(request(r#"{"family":"web","containerDefinitions":[{"name":"web","image":"berth-demo","memory":64,"portMappings":[{"containerPort":8080}]}]}"#))
         .unwrap();
         let container = &prepared.definition.container_definitions.as_ref().unwrap()[0];
         assert_eq!(container.cpu, Some(0));

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -51,7 +51,8 @@ impl SqliteStore {
         let mut connection = Connection::open(path).map_err(backend)?;
         connection
             .execute_batch(
-                "PRAGMA journal_mode = WAL;
+                "PRAGMA locking_mode = EXCLUSIVE;
+                 PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA busy_timeout = 5000;",
             )
@@ -170,7 +171,12 @@ fn read_range(
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        Ok(self.mirror.read().map_err(poisoned)?.get(key).cloned())
+        Ok(self
+            .mirror
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned())
     }
 
     async fn range(
@@ -179,7 +185,8 @@ impl Store for SqliteStore {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<KeyValue>, StoreError> {
-        let mirror = self.mirror.read().map_err(poisoned)?;
+        // Transaction panics are caught before they can poison the lock; the map is consistent.
+        let mirror = self.mirror.read().unwrap_or_else(PoisonError::into_inner);
         Ok(read_range(&mirror, prefix, start_after, limit))
     }
 
@@ -202,10 +209,6 @@ impl Store for SqliteStore {
     fn revision(&self) -> i64 {
         self.revision.load(Ordering::Acquire)
     }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Backend("store mirror lock poisoned".into())
 }
 
 struct Writer {
@@ -239,13 +242,7 @@ impl Writer {
         let mut change_sets = Vec::new();
         let mut outputs = Vec::with_capacity(batch.len());
         {
-            let mirror = match self.mirror.read() {
-                Ok(mirror) => mirror,
-                Err(_) => {
-                    fail_all(batch, || poisoned(()));
-                    return;
-                }
-            };
+            let mirror = self.mirror.read().unwrap_or_else(PoisonError::into_inner);
             for mut request in batch {
                 let mut txn = BatchTxn {
                     mirror: &mirror,
@@ -304,20 +301,14 @@ impl Writer {
                 }
                 return;
             }
-            match self.mirror.write() {
-                Ok(mut mirror) => {
-                    for (key, value) in overlay {
-                        match value {
-                            Some(kv) => mirror.insert(key, kv),
-                            None => mirror.remove(&key),
-                        };
-                    }
-                }
-                Err(_) => {
-                    fail_all_replies(outputs, || poisoned(()));
-                    return;
-                }
+            let mut mirror = self.mirror.write().unwrap_or_else(PoisonError::into_inner);
+            for (key, value) in overlay {
+                match value {
+                    Some(kv) => mirror.insert(key, kv),
+                    None => mirror.remove(&key),
+                };
             }
+            drop(mirror);
             self.revision.store(revision, Ordering::Release);
             for change_set in change_sets {
                 // Nobody listening is fine: watchers re-read state when they start.
@@ -361,24 +352,6 @@ impl Writer {
             )?;
         }
         tx.commit()
-    }
-}
-
-fn fail_all(batch: Vec<Request>, error: impl Fn() -> StoreError) {
-    for request in batch {
-        let _ = request.reply.send(Err(error()));
-    }
-}
-
-fn fail_all_replies<T>(
-    outputs: Vec<(
-        oneshot::Sender<Result<T, StoreError>>,
-        Result<T, StoreError>,
-    )>,
-    error: impl Fn() -> StoreError,
-) {
-    for (reply, _) in outputs {
-        let _ = reply.send(Err(error()));
     }
 }
 

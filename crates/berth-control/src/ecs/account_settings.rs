@@ -1,0 +1,187 @@
+//! PutAccountSetting, PutAccountSettingDefault, ListAccountSettings and DeleteAccountSetting.
+//!
+//! A principal's own setting wins; the root principal's setting is the account default for
+//! everyone else (PutAccountSettingDefault writes it); otherwise AWS's default applies.
+
+use berth_ecs::error::invalid;
+use berth_ecs::pagination::{LIST_10, decode_token, encode_token};
+use berth_ecs::settings::{check_value, default_value};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    DeleteAccountSettingRequest, DeleteAccountSettingResponse, ListAccountSettingsRequest,
+    ListAccountSettingsResponse, PutAccountSettingDefaultRequest, PutAccountSettingDefaultResponse,
+    PutAccountSettingRequest, PutAccountSettingResponse, SETTING_NAME, Setting,
+};
+
+use super::{fetch, read, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// The value of setting `name` in force for `principal`.
+pub async fn effective(cp: &ControlPlane, principal: &str, name: &str) -> Result<String, ApiError> {
+    Ok(effective_setting(cp, principal, name)
+        .await?
+        .value
+        .unwrap_or_default())
+}
+
+async fn effective_setting(
+    cp: &ControlPlane,
+    principal: &str,
+    name: &str,
+) -> Result<Setting, ApiError> {
+    if let Some(own) = fetch::<Setting>(cp, &keys::account_setting(principal, name)).await? {
+        return Ok(own);
+    }
+    let root = cp.partition.root_principal();
+    if let Some(default) = fetch::<Setting>(cp, &keys::account_setting(&root, name)).await? {
+        return Ok(Setting {
+            principal_arn: Some(principal.to_string()),
+            ..default
+        });
+    }
+    Ok(Setting {
+        name: Some(name.to_string()),
+        value: Some(default_value(name).to_string()),
+        principal_arn: Some(principal.to_string()),
+        r#type: Some("aws_managed".into()),
+    })
+}
+
+async fn put_setting(
+    cp: &ControlPlane,
+    principal: String,
+    name: String,
+    value: String,
+) -> Result<Setting, ApiError> {
+    check_value(&name, &value)?;
+    if name == "guardDutyActivate" {
+        return Err(invalid(
+            "The guardDutyActivate setting is managed by Amazon GuardDuty and cannot be set.",
+        )
+        .into());
+    }
+    let setting = Setting {
+        name: Some(name.clone()),
+        value: Some(value),
+        principal_arn: Some(principal.clone()),
+        r#type: Some("user".into()),
+    };
+    let stored = setting.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        write(txn, &keys::account_setting(&principal, &name), &stored);
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(setting)
+}
+
+pub async fn put(
+    cp: &ControlPlane,
+    request: PutAccountSettingRequest,
+) -> Result<PutAccountSettingResponse, ApiError> {
+    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let setting = put_setting(
+        cp,
+        principal,
+        request.name.clone().unwrap_or_default(),
+        request.value.clone().unwrap_or_default(),
+    )
+    .await?;
+    Ok(PutAccountSettingResponse {
+        setting: Some(setting),
+    })
+}
+
+pub async fn put_default(
+    cp: &ControlPlane,
+    request: PutAccountSettingDefaultRequest,
+) -> Result<PutAccountSettingDefaultResponse, ApiError> {
+    let setting = put_setting(
+        cp,
+        cp.partition.root_principal(),
+        request.name.clone().unwrap_or_default(),
+        request.value.clone().unwrap_or_default(),
+    )
+    .await?;
+    Ok(PutAccountSettingDefaultResponse {
+        setting: Some(setting),
+    })
+}
+
+pub async fn delete(
+    cp: &ControlPlane,
+    request: DeleteAccountSettingRequest,
+) -> Result<DeleteAccountSettingResponse, ApiError> {
+    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let name = request.name.clone().unwrap_or_default();
+    let setting = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::account_setting(&principal, &name);
+        let setting = read::<Setting>(txn, &key)?.ok_or_else(|| {
+            invalid(format!(
+                "The account setting {name} is not set for the principal {principal}."
+            ))
+        })?;
+        txn.delete(&key);
+        Ok::<_, ApiError>(setting)
+    })
+    .await?;
+    Ok(DeleteAccountSettingResponse {
+        setting: Some(setting),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListAccountSettingsRequest,
+) -> Result<ListAccountSettingsResponse, ApiError> {
+    const SCOPE: &str = "ListAccountSettings";
+    let page = LIST_10.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let mut settings = Vec::new();
+    for name in SETTING_NAME {
+        if request
+            .name
+            .as_deref()
+            .is_some_and(|wanted| wanted != *name)
+        {
+            continue;
+        }
+        let setting = if request.effective_settings == Some(true) {
+            Some(effective_setting(cp, &principal, name).await?)
+        } else {
+            fetch::<Setting>(cp, &keys::account_setting(&principal, name)).await?
+        };
+        if let Some(setting) = setting
+            && request
+                .value
+                .as_ref()
+                .is_none_or(|value| setting.value.as_ref() == Some(value))
+        {
+            settings.push(setting);
+        }
+    }
+    // Settings come in the model's order; the token names the last one returned.
+    let start = match &after {
+        Some(last) => settings
+            .iter()
+            .position(|s| s.name.as_ref() == Some(last))
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                invalid("Invalid nextToken. The token is not valid for this request.")
+            })?,
+        None => 0,
+    };
+    let rest: Vec<Setting> = settings.into_iter().skip(start).collect();
+    let more = rest.len() > page;
+    let page_items: Vec<Setting> = rest.into_iter().take(page).collect();
+    let next_token = more
+        .then(|| page_items.last().and_then(|s| s.name.clone()))
+        .flatten()
+        .map(|name| encode_token(SCOPE, &name));
+    Ok(ListAccountSettingsResponse {
+        settings: Some(page_items),
+        next_token,
+    })
+}

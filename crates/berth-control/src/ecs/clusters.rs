@@ -1,0 +1,372 @@
+//! CreateCluster, DescribeClusters, ListClusters, DeleteCluster, UpdateCluster and
+//! UpdateClusterSettings.
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::is_resource_name;
+use berth_ecs::error::invalid;
+use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
+    DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
+    KeyValuePair, ListClustersRequest, ListClustersResponse, Tag, UpdateClusterRequest,
+    UpdateClusterResponse, UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
+};
+
+use super::{account_settings, fetch, read, scan, tags, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// DescribeClusters takes at most this many clusters per call.
+const DESCRIBE_LIMIT: usize = 100;
+
+/// Capacity providers every cluster may use without creating them.
+const BUILT_IN_CAPACITY_PROVIDERS: &[&str] = &["FARGATE", "FARGATE_SPOT"];
+
+/// What DescribeClusters' `include` asks to show.
+#[derive(Debug, Clone, Copy, Default)]
+struct Include {
+    settings: bool,
+    configurations: bool,
+    tags: bool,
+    statistics: bool,
+    attachments: bool,
+}
+
+impl Include {
+    fn from_fields(fields: &[String]) -> Include {
+        let has = |name: &str| fields.iter().any(|f| f == name);
+        Include {
+            settings: has("SETTINGS"),
+            configurations: has("CONFIGURATIONS"),
+            tags: has("TAGS"),
+            statistics: has("STATISTICS"),
+            attachments: has("ATTACHMENTS"),
+        }
+    }
+
+    /// What create and update calls return: the whole cluster but its statistics.
+    const WRITE: Include = Include {
+        settings: true,
+        configurations: true,
+        tags: true,
+        statistics: false,
+        attachments: true,
+    };
+}
+
+/// The cluster as the API shows it: stored fields, counts, and what `include` selects.
+fn present(mut cluster: Cluster, tags: Vec<Tag>, include: Include) -> Cluster {
+    // Tasks, services and container instances arrive with the agent and the scheduler (B2–B4);
+    // until then a cluster cannot hold any, so every count is truly zero.
+    cluster.registered_container_instances_count = Some(0);
+    cluster.running_tasks_count = Some(0);
+    cluster.pending_tasks_count = Some(0);
+    cluster.active_services_count = Some(0);
+    cluster.statistics = Some(if include.statistics {
+        [
+            "runningEC2TasksCount",
+            "runningFargateTasksCount",
+            "pendingEC2TasksCount",
+            "pendingFargateTasksCount",
+            "runningExternalTasksCount",
+            "pendingExternalTasksCount",
+            "activeEC2ServiceCount",
+            "activeFargateServiceCount",
+            "drainingEC2ServiceCount",
+            "drainingFargateServiceCount",
+            "activeExternalServiceCount",
+            "drainingExternalServiceCount",
+        ]
+        .into_iter()
+        .map(|name| KeyValuePair {
+            name: Some(name.into()),
+            value: Some("0".into()),
+        })
+        .collect()
+    } else {
+        Vec::new()
+    });
+    if !include.settings {
+        cluster.settings = None;
+    }
+    if !include.configurations {
+        cluster.configuration = None;
+    }
+    if !include.attachments {
+        cluster.attachments = None;
+        cluster.attachments_status = None;
+    }
+    cluster.tags = include.tags.then_some(tags);
+    cluster
+}
+
+fn check_settings(settings: &[ClusterSetting]) -> Result<(), EcsError> {
+    for setting in settings {
+        let value = setting.value.as_deref().unwrap_or_default();
+        if !matches!(value, "enabled" | "disabled" | "enhanced") {
+            return Err(invalid(format!(
+                "Invalid value '{value}' for cluster setting containerInsights. Valid values: enabled, disabled, enhanced."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `current` with `updates` applied by setting name.
+fn merge_settings(current: &[ClusterSetting], updates: &[ClusterSetting]) -> Vec<ClusterSetting> {
+    let mut merged = current.to_vec();
+    for update in updates {
+        match merged.iter_mut().find(|s| s.name == update.name) {
+            Some(existing) => existing.value = update.value.clone(),
+            None => merged.push(update.clone()),
+        }
+    }
+    merged
+}
+
+pub async fn create(
+    cp: &ControlPlane,
+    request: CreateClusterRequest,
+) -> Result<CreateClusterResponse, ApiError> {
+    let name = request
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    if !is_resource_name(&name) {
+        return Err(invalid(
+            "Cluster name must be 1-255 letters (uppercase and lowercase), numbers, hyphens, and underscores.",
+        )
+        .into());
+    }
+    let new_tags = request.tags.clone().unwrap_or_default();
+    berth_ecs::tags::check_user_tags(&new_tags)?;
+    let settings = request.settings.clone().unwrap_or_default();
+    check_settings(&settings)?;
+    let providers = request.capacity_providers.clone().unwrap_or_default();
+    if let Some(unknown) = providers
+        .iter()
+        .find(|p| !BUILT_IN_CAPACITY_PROVIDERS.contains(&p.as_str()))
+    {
+        return Err(invalid(format!(
+            "The specified capacity provider '{unknown}' does not exist."
+        ))
+        .into());
+    }
+    let strategy = request
+        .default_capacity_provider_strategy
+        .clone()
+        .unwrap_or_default();
+    if let Some(item) = strategy
+        .iter()
+        .find(|item| !providers.contains(item.capacity_provider.as_ref().unwrap_or(&String::new())))
+    {
+        return Err(invalid(format!(
+            "The default capacity provider strategy names '{}', which is not one of the cluster's capacity providers.",
+            item.capacity_provider.as_deref().unwrap_or_default()
+        ))
+        .into());
+    }
+    if request.service_connect_defaults.is_some() {
+        return Err(EcsError::UnsupportedFeature(
+            "Service Connect namespaces are not supported yet.".into(),
+        )
+        .into());
+    }
+    let insights_default =
+        account_settings::effective(cp, &cp.caller(), "containerInsights").await?;
+    let settings = merge_settings(
+        &[ClusterSetting {
+            name: Some("containerInsights".into()),
+            value: Some(insights_default),
+        }],
+        &settings,
+    );
+    let arn = cp.partition.cluster_arn(&name);
+    let cluster = Cluster {
+        cluster_arn: Some(arn.clone()),
+        cluster_name: Some(name.clone()),
+        status: Some("ACTIVE".into()),
+        settings: Some(settings),
+        configuration: request.configuration.clone(),
+        capacity_providers: Some(providers),
+        default_capacity_provider_strategy: Some(strategy),
+        ..Cluster::default()
+    };
+    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::cluster(&name);
+        // Creating a cluster that exists is not an error in ECS: the existing one comes back.
+        if let Some(existing) = read::<Cluster>(txn, &key)?
+            && existing.status.as_deref() == Some("ACTIVE")
+        {
+            let tags = tags::read(txn, &arn)?;
+            return Ok((existing, tags));
+        }
+        write(txn, &key, &cluster);
+        tags::write(txn, &arn, &new_tags);
+        Ok::<_, ApiError>((cluster.clone(), new_tags.clone()))
+    })
+    .await?;
+    Ok(CreateClusterResponse {
+        cluster: Some(present(cluster, tags, Include::WRITE)),
+    })
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeClustersRequest,
+) -> Result<DescribeClustersResponse, ApiError> {
+    let references = request
+        .clusters
+        .clone()
+        .unwrap_or_else(|| vec!["default".into()]);
+    if references.len() > DESCRIBE_LIMIT {
+        return Err(invalid(format!(
+            "At most {DESCRIBE_LIMIT} clusters can be described in one call."
+        ))
+        .into());
+    }
+    let include = Include::from_fields(&request.include.clone().unwrap_or_default());
+    let mut clusters = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &references {
+        let name = cp.partition.cluster_name(Some(reference))?;
+        match fetch::<Cluster>(cp, &keys::cluster(&name)).await? {
+            Some(cluster) => {
+                let tags = if include.tags {
+                    tags::fetch(cp, &cp.partition.cluster_arn(&name)).await?
+                } else {
+                    Vec::new()
+                };
+                clusters.push(present(cluster, tags, include));
+            }
+            None => failures.push(Failure {
+                arn: Some(cp.partition.cluster_arn(&name)),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeClustersResponse {
+        clusters: Some(clusters),
+        failures: Some(failures),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListClustersRequest,
+) -> Result<ListClustersResponse, ApiError> {
+    const SCOPE: &str = "ListClusters";
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let (clusters, next) = scan::<Cluster>(cp, keys::CLUSTERS, after, page, |c| {
+        c.status.as_deref() == Some("ACTIVE")
+    })
+    .await?;
+    Ok(ListClustersResponse {
+        cluster_arns: Some(clusters.into_iter().filter_map(|c| c.cluster_arn).collect()),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
+
+/// Loads an ACTIVE cluster inside a transaction, or fails with ClusterNotFoundException.
+fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
+    match read::<Cluster>(txn, &keys::cluster(name))? {
+        Some(cluster) if cluster.status.as_deref() == Some("ACTIVE") => Ok(cluster),
+        _ => Err(EcsError::ClusterNotFound.into()),
+    }
+}
+
+pub async fn delete(
+    cp: &ControlPlane,
+    request: DeleteClusterRequest,
+) -> Result<DeleteClusterResponse, ApiError> {
+    let name = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let arn = cp.partition.cluster_arn(&name);
+    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let mut cluster = active_cluster(txn, &name)?;
+        // ECS keeps a deleted cluster describable as INACTIVE.
+        cluster.status = Some("INACTIVE".into());
+        write(txn, &keys::cluster(&name), &cluster);
+        let tags = tags::read(txn, &arn)?;
+        tags::write(txn, &arn, &[]);
+        Ok::<_, ApiError>((cluster, tags))
+    })
+    .await?;
+    Ok(DeleteClusterResponse {
+        cluster: Some(present(cluster, tags, Include::WRITE)),
+    })
+}
+
+pub async fn update(
+    cp: &ControlPlane,
+    request: UpdateClusterRequest,
+) -> Result<UpdateClusterResponse, ApiError> {
+    let name = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let settings = request.settings.clone().unwrap_or_default();
+    check_settings(&settings)?;
+    if request.service_connect_defaults.is_some() {
+        return Err(EcsError::UnsupportedFeature(
+            "Service Connect namespaces are not supported yet.".into(),
+        )
+        .into());
+    }
+    let configuration = request.configuration.clone();
+    let cluster = modify(cp, name, move |cluster| {
+        cluster.settings = Some(merge_settings(
+            cluster.settings.as_deref().unwrap_or_default(),
+            &settings,
+        ));
+        if let Some(configuration) = &configuration {
+            cluster.configuration = Some(configuration.clone());
+        }
+    })
+    .await?;
+    Ok(UpdateClusterResponse {
+        cluster: Some(cluster),
+    })
+}
+
+pub async fn update_settings(
+    cp: &ControlPlane,
+    request: UpdateClusterSettingsRequest,
+) -> Result<UpdateClusterSettingsResponse, ApiError> {
+    let name = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let settings = request.settings.clone().unwrap_or_default();
+    check_settings(&settings)?;
+    let cluster = modify(cp, name, move |cluster| {
+        cluster.settings = Some(merge_settings(
+            cluster.settings.as_deref().unwrap_or_default(),
+            &settings,
+        ));
+    })
+    .await?;
+    Ok(UpdateClusterSettingsResponse {
+        cluster: Some(cluster),
+    })
+}
+
+/// Applies `change` to an ACTIVE cluster and returns it as write calls show it.
+async fn modify(
+    cp: &ControlPlane,
+    name: String,
+    change: impl Fn(&mut Cluster) + Send + 'static,
+) -> Result<Cluster, ApiError> {
+    let arn = cp.partition.cluster_arn(&name);
+    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let mut cluster = active_cluster(txn, &name)?;
+        change(&mut cluster);
+        write(txn, &keys::cluster(&name), &cluster);
+        Ok::<_, ApiError>((cluster, tags::read(txn, &arn)?))
+    })
+    .await?;
+    Ok(present(cluster, tags, Include::WRITE))
+}
+
+/// Whether `name` is an ACTIVE cluster (for TagResource and friends).
+pub async fn exists(cp: &ControlPlane, name: &str) -> Result<bool, ApiError> {
+    Ok(fetch::<Cluster>(cp, &keys::cluster(name))
+        .await?
+        .is_some_and(|c| c.status.as_deref() == Some("ACTIVE")))
+}

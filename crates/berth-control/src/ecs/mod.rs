@@ -1,0 +1,151 @@
+//! The ECS API (`AmazonEC2ContainerServiceV20141113`, AWS JSON 1.1): one `match` from operation to
+//! handler; every handler takes its generated request shape (already checked against the model)
+//! and returns its response shape.
+
+mod account_settings;
+mod clusters;
+mod tags;
+mod task_definitions;
+
+use std::future::Future;
+
+use berth_ecs::EcsError;
+use berth_store::{KeyValue, StoreError, Txn};
+use berth_wire::Validate;
+use berth_wire::ecs::Operation;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ControlPlane;
+use crate::error::{ApiError, store_failure};
+
+pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
+
+/// Runs one ECS operation on a raw JSON body and returns the raw JSON response.
+pub async fn call(
+    cp: &ControlPlane,
+    operation: Operation,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
+    use Operation as Op;
+    match operation {
+        Op::CreateCluster => run(body, |r| clusters::create(cp, r)).await,
+        Op::DescribeClusters => run(body, |r| clusters::describe(cp, r)).await,
+        Op::ListClusters => run(body, |r| clusters::list(cp, r)).await,
+        Op::DeleteCluster => run(body, |r| clusters::delete(cp, r)).await,
+        Op::UpdateCluster => run(body, |r| clusters::update(cp, r)).await,
+        Op::UpdateClusterSettings => run(body, |r| clusters::update_settings(cp, r)).await,
+        Op::RegisterTaskDefinition => run(body, |r| task_definitions::register(cp, r)).await,
+        Op::DescribeTaskDefinition => run(body, |r| task_definitions::describe(cp, r)).await,
+        Op::ListTaskDefinitions => run(body, |r| task_definitions::list(cp, r)).await,
+        Op::ListTaskDefinitionFamilies => {
+            run(body, |r| task_definitions::list_families(cp, r)).await
+        }
+        Op::DeregisterTaskDefinition => run(body, |r| task_definitions::deregister(cp, r)).await,
+        Op::DeleteTaskDefinitions => run(body, |r| task_definitions::delete(cp, r)).await,
+        Op::TagResource => run(body, |r| tags::tag(cp, r)).await,
+        Op::UntagResource => run(body, |r| tags::untag(cp, r)).await,
+        Op::ListTagsForResource => run(body, |r| tags::list(cp, r)).await,
+        Op::PutAccountSetting => run(body, |r| account_settings::put(cp, r)).await,
+        Op::PutAccountSettingDefault => run(body, |r| account_settings::put_default(cp, r)).await,
+        Op::ListAccountSettings => run(body, |r| account_settings::list(cp, r)).await,
+        Op::DeleteAccountSetting => run(body, |r| account_settings::delete(cp, r)).await,
+        other => Err(EcsError::UnsupportedFeature(format!(
+            "Berth does not implement the ECS action {} yet.",
+            other.name()
+        ))
+        .into()),
+    }
+}
+
+async fn run<Req, Resp, Fut>(
+    body: &[u8],
+    handler: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, ApiError>
+where
+    Req: DeserializeOwned + Validate,
+    Resp: Serialize,
+    Fut: Future<Output = Result<Resp, ApiError>>,
+{
+    // botocore sends `{}` for an empty input; other clients may send nothing at all.
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let request: Req = serde_json::from_slice(body).map_err(|err| {
+        ApiError::serialization(format!("Could not parse the request body: {err}"))
+    })?;
+    request.check().map_err(EcsError::InvalidParameter)?;
+    let response = handler(request).await?;
+    serde_json::to_vec(&response)
+        .map_err(|err| EcsError::Server(format!("Could not encode the response: {err}")).into())
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        store_failure(err).into()
+    }
+}
+
+fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
+    serde_json::from_slice(&kv.value).map_err(|err| {
+        EcsError::Server(format!("Stored record {} is unreadable: {err}", kv.key)).into()
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Wire shapes are plain data (strings, numbers, maps with string keys): encoding cannot fail.
+    serde_json::to_vec(value).expect("wire shapes always encode")
+}
+
+/// Reads and decodes one record inside a transaction.
+fn read<T: DeserializeOwned>(txn: &mut dyn Txn, key: &str) -> Result<Option<T>, ApiError> {
+    txn.get(key)?.as_ref().map(decode).transpose()
+}
+
+fn write<T: Serialize>(txn: &mut dyn Txn, key: &str, value: &T) {
+    txn.put(key, encode(value));
+}
+
+/// Reads and decodes one record from the latest committed state.
+async fn fetch<T: DeserializeOwned>(cp: &ControlPlane, key: &str) -> Result<Option<T>, ApiError> {
+    cp.store.get(key).await?.as_ref().map(decode).transpose()
+}
+
+/// One page of the records under `prefix` that `keep` accepts, starting after the key
+/// `after`; also returns the key to resume from when more records may follow.
+async fn scan<T: DeserializeOwned>(
+    cp: &ControlPlane,
+    prefix: &str,
+    after: Option<String>,
+    page: usize,
+    mut keep: impl FnMut(&T) -> bool,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    const CHUNK: usize = 256;
+    let mut items = Vec::new();
+    let mut cursor = after;
+    loop {
+        let chunk = cp.store.range(prefix, cursor.as_deref(), CHUNK).await?;
+        let exhausted = chunk.len() < CHUNK;
+        for kv in &chunk {
+            cursor = Some(kv.key.clone());
+            let item: T = decode(kv)?;
+            if keep(&item) {
+                items.push(item);
+                if items.len() == page {
+                    return Ok((items, cursor));
+                }
+            }
+        }
+        if exhausted {
+            return Ok((items, None));
+        }
+    }
+}
+
+/// Creates the cluster `default` unless it exists, as `berth up` promises.
+pub async fn ensure_default_cluster(cp: &ControlPlane) -> Result<(), ApiError> {
+    clusters::create(cp, berth_wire::ecs::CreateClusterRequest::default()).await?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! TagResource, UntagResource and ListTagsForResource. Tags of every resource live under one
+//! key per ARN, so a new taggable resource only has to be known to [`check_exists`].
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::TaskDefinitionRef;
+use berth_ecs::error::invalid;
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest,
+    TagResourceResponse, TaskDefinition, UntagResourceRequest, UntagResourceResponse,
+};
+
+use super::clusters;
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+pub fn read(txn: &mut dyn Txn, arn: &str) -> Result<Vec<Tag>, ApiError> {
+    Ok(super::read::<Vec<Tag>>(txn, &keys::tags(arn))?.unwrap_or_default())
+}
+
+pub fn write(txn: &mut dyn Txn, arn: &str, tags: &[Tag]) {
+    if tags.is_empty() {
+        txn.delete(&keys::tags(arn));
+    } else {
+        super::write(txn, &keys::tags(arn), &tags.to_vec());
+    }
+}
+
+pub async fn fetch(cp: &ControlPlane, arn: &str) -> Result<Vec<Tag>, ApiError> {
+    Ok(super::fetch::<Vec<Tag>>(cp, &keys::tags(arn))
+        .await?
+        .unwrap_or_default())
+}
+
+/// Fails unless `arn` names an existing taggable resource.
+async fn check_exists(cp: &ControlPlane, arn: &str) -> Result<(), ApiError> {
+    let resource = cp.partition.resource_of(arn)?;
+    let not_found = || EcsError::ResourceNotFound("The specified resource is not found.".into());
+    if let Some(name) = resource.strip_prefix("cluster/") {
+        return if clusters::exists(cp, name).await? {
+            Ok(())
+        } else {
+            Err(EcsError::ClusterNotFound.into())
+        };
+    }
+    if resource.starts_with("task-definition/") {
+        let TaskDefinitionRef::Revision(family, revision) =
+            TaskDefinitionRef::parse(&cp.partition, arn)?
+        else {
+            return Err(invalid(format!("Invalid task definition ARN: {arn}")).into());
+        };
+        return match super::fetch::<TaskDefinition>(cp, &keys::task_definition(&family, revision))
+            .await?
+        {
+            Some(_) => Ok(()),
+            None => Err(not_found().into()),
+        };
+    }
+    Err(not_found().into())
+}
+
+pub async fn tag(
+    cp: &ControlPlane,
+    request: TagResourceRequest,
+) -> Result<TagResourceResponse, ApiError> {
+    let arn = request.resource_arn.clone().unwrap_or_default();
+    let added = request.tags.clone().unwrap_or_default();
+    berth_ecs::tags::check_user_tags(&added)?;
+    check_exists(cp, &arn).await?;
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let merged = berth_ecs::tags::merge(&read(txn, &arn)?, &added)?;
+        write(txn, &arn, &merged);
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(TagResourceResponse {})
+}
+
+pub async fn untag(
+    cp: &ControlPlane,
+    request: UntagResourceRequest,
+) -> Result<UntagResourceResponse, ApiError> {
+    let arn = request.resource_arn.clone().unwrap_or_default();
+    let removed = request.tag_keys.clone().unwrap_or_default();
+    check_exists(cp, &arn).await?;
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let remaining = berth_ecs::tags::remove(&read(txn, &arn)?, &removed);
+        write(txn, &arn, &remaining);
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(UntagResourceResponse {})
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListTagsForResourceRequest,
+) -> Result<ListTagsForResourceResponse, ApiError> {
+    let arn = request.resource_arn.clone().unwrap_or_default();
+    check_exists(cp, &arn).await?;
+    Ok(ListTagsForResourceResponse {
+        tags: Some(fetch(cp, &arn).await?),
+    })
+}

@@ -1,0 +1,303 @@
+//! RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
+//! ListTaskDefinitionFamilies, DeregisterTaskDefinition and DeleteTaskDefinitions.
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::{Partition, TaskDefinitionRef};
+use berth_ecs::error::{client, invalid};
+use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::task_definition::prepare;
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
+    DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest,
+    DescribeTaskDefinitionResponse, Failure, ListTaskDefinitionFamiliesRequest,
+    ListTaskDefinitionFamiliesResponse, ListTaskDefinitionsRequest, ListTaskDefinitionsResponse,
+    RegisterTaskDefinitionRequest, RegisterTaskDefinitionResponse, TaskDefinition,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{fetch, read, scan, tags, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// DeleteTaskDefinitions takes at most this many task definitions per call.
+const DELETE_LIMIT: usize = 10;
+
+/// Per-family bookkeeping: revisions are never reused, even after deletion.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Family {
+    name: String,
+    last_revision: i32,
+    active_revisions: i32,
+}
+
+fn status_of(definition: &TaskDefinition) -> &str {
+    definition.status.as_deref().unwrap_or_default()
+}
+
+pub async fn register(
+    cp: &ControlPlane,
+    request: RegisterTaskDefinitionRequest,
+) -> Result<RegisterTaskDefinitionResponse, ApiError> {
+    let prepared = prepare(request)?;
+    let partition = cp.partition.clone();
+    let now = cp.clock.now();
+    let registered_by = cp.caller();
+    let (definition, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let family_key = keys::family(prepared.family());
+        let mut family = read::<Family>(txn, &family_key)?.unwrap_or_else(|| Family {
+            name: prepared.family().to_string(),
+            ..Family::default()
+        });
+        family.last_revision += 1;
+        family.active_revisions += 1;
+        let definition = prepared.finish(&partition, family.last_revision, now, &registered_by);
+        write(
+            txn,
+            &keys::task_definition(&family.name, family.last_revision),
+            &definition,
+        );
+        write(txn, &family_key, &family);
+        let arn = definition.task_definition_arn.clone().unwrap_or_default();
+        tags::write(txn, &arn, &prepared.tags);
+        Ok::<_, ApiError>((definition, prepared.tags.clone()))
+    })
+    .await?;
+    Ok(RegisterTaskDefinitionResponse {
+        tags: Some(tags),
+        task_definition: Some(definition),
+    })
+}
+
+/// The task definition a reference names: a revision as is, a bare family as its latest
+/// ACTIVE revision. `None` when there is none.
+async fn resolve(
+    cp: &ControlPlane,
+    reference: &TaskDefinitionRef,
+) -> Result<Option<TaskDefinition>, ApiError> {
+    match reference {
+        TaskDefinitionRef::Revision(family, revision) => {
+            fetch(cp, &keys::task_definition(family, *revision)).await
+        }
+        TaskDefinitionRef::Family(name) => {
+            let Some(family) = fetch::<Family>(cp, &keys::family(name)).await? else {
+                return Ok(None);
+            };
+            if family.active_revisions == 0 {
+                return Ok(None);
+            }
+            for revision in (1..=family.last_revision).rev() {
+                if let Some(definition) =
+                    fetch::<TaskDefinition>(cp, &keys::task_definition(name, revision)).await?
+                    && status_of(&definition) == "ACTIVE"
+                {
+                    return Ok(Some(definition));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeTaskDefinitionRequest,
+) -> Result<DescribeTaskDefinitionResponse, ApiError> {
+    let reference = TaskDefinitionRef::parse(
+        &cp.partition,
+        request.task_definition.as_deref().unwrap_or_default(),
+    )
+    .map_err(|_| client("Unable to describe task definition."))?;
+    let definition = resolve(cp, &reference)
+        .await?
+        .ok_or_else(|| client("Unable to describe task definition."))?;
+    let include_tags = request
+        .include
+        .iter()
+        .flatten()
+        .any(|field| field == "TAGS");
+    let tags = if include_tags {
+        Some(
+            tags::fetch(
+                cp,
+                definition
+                    .task_definition_arn
+                    .as_deref()
+                    .unwrap_or_default(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(DescribeTaskDefinitionResponse {
+        task_definition: Some(definition),
+        tags,
+    })
+}
+
+/// A reference that must name one revision (`family:revision` or an ARN).
+fn revision_of(partition: &Partition, reference: &str) -> Result<(String, i32), EcsError> {
+    match TaskDefinitionRef::parse(partition, reference)? {
+        TaskDefinitionRef::Revision(family, revision) => Ok((family, revision)),
+        TaskDefinitionRef::Family(_) => Err(invalid(format!(
+            "Invalid revision number. Number: {reference}. You must specify a task definition as family:revision or a full ARN."
+        ))),
+    }
+}
+
+pub async fn deregister(
+    cp: &ControlPlane,
+    request: DeregisterTaskDefinitionRequest,
+) -> Result<DeregisterTaskDefinitionResponse, ApiError> {
+    let (family, revision) = revision_of(
+        &cp.partition,
+        request.task_definition.as_deref().unwrap_or_default(),
+    )?;
+    let now = cp.clock.now();
+    let definition = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::task_definition(&family, revision);
+        let mut definition = read::<TaskDefinition>(txn, &key)?
+            .ok_or_else(|| client("The specified task definition does not exist."))?;
+        if status_of(&definition) == "ACTIVE" {
+            definition.status = Some("INACTIVE".into());
+            definition.deregistered_at = Some(now);
+            write(txn, &key, &definition);
+            let family_key = keys::family(&family);
+            if let Some(mut record) = read::<Family>(txn, &family_key)? {
+                record.active_revisions -= 1;
+                write(txn, &family_key, &record);
+            }
+        }
+        Ok::<_, ApiError>(definition)
+    })
+    .await?;
+    Ok(DeregisterTaskDefinitionResponse {
+        task_definition: Some(definition),
+    })
+}
+
+pub async fn delete(
+    cp: &ControlPlane,
+    request: DeleteTaskDefinitionsRequest,
+) -> Result<DeleteTaskDefinitionsResponse, ApiError> {
+    let references = request.task_definitions.clone().unwrap_or_default();
+    if references.is_empty() || references.len() > DELETE_LIMIT {
+        return Err(invalid(format!(
+            "Between 1 and {DELETE_LIMIT} task definitions can be deleted in one call."
+        ))
+        .into());
+    }
+    let mut targets = Vec::new();
+    for reference in &references {
+        targets.push(revision_of(&cp.partition, reference)?);
+    }
+    let partition = cp.partition.clone();
+    let now = cp.clock.now();
+    let (deleted, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let mut deleted = Vec::new();
+        let mut failures = Vec::new();
+        for (family, revision) in &targets {
+            let key = keys::task_definition(family, *revision);
+            let failure = |reason: &str| Failure {
+                arn: Some(partition.task_definition_arn(family, *revision)),
+                reason: Some(reason.to_string()),
+                detail: None,
+            };
+            let Some(mut definition) = read::<TaskDefinition>(txn, &key)? else {
+                failures.push(failure("The specified task definition does not exist."));
+                continue;
+            };
+            match status_of(&definition) {
+                "ACTIVE" => failures.push(failure(
+                    "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
+                )),
+                "INACTIVE" => {
+                    definition.status = Some("DELETE_IN_PROGRESS".into());
+                    definition.delete_requested_at = Some(now);
+                    write(txn, &key, &definition);
+                    deleted.push(definition);
+                }
+                _ => deleted.push(definition),
+            }
+        }
+        Ok::<_, ApiError>((deleted, failures))
+    })
+    .await?;
+    Ok(DeleteTaskDefinitionsResponse {
+        task_definitions: Some(deleted),
+        failures: Some(failures),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListTaskDefinitionsRequest,
+) -> Result<ListTaskDefinitionsResponse, ApiError> {
+    const SCOPE: &str = "ListTaskDefinitions";
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let status = request.status.clone().unwrap_or_else(|| "ACTIVE".into());
+    // `familyPrefix` is, despite its name, the full family name.
+    let prefix = match &request.family_prefix {
+        Some(family) => keys::task_definitions_of(family),
+        None => keys::TASK_DEFINITIONS.to_string(),
+    };
+    let keep = |definition: &TaskDefinition| status_of(definition) == status;
+    let key_of = |definition: &TaskDefinition| {
+        keys::task_definition(
+            definition.family.as_deref().unwrap_or_default(),
+            definition.revision.unwrap_or_default(),
+        )
+    };
+    let (definitions, next) = if request.sort.as_deref() == Some("DESC") {
+        // Newest first: collect the matching keys and walk them backwards from the token.
+        let (all, _) = scan(cp, &prefix, None, usize::MAX, keep).await?;
+        let mut newest_first: Vec<TaskDefinition> = all
+            .into_iter()
+            .rev()
+            .filter(|definition| {
+                after
+                    .as_ref()
+                    .is_none_or(|after| key_of(definition) < *after)
+            })
+            .collect();
+        let more = newest_first.len() > page;
+        newest_first.truncate(page);
+        let next = more.then(|| newest_first.last().map(key_of)).flatten();
+        (newest_first, next)
+    } else {
+        scan(cp, &prefix, after, page, keep).await?
+    };
+    Ok(ListTaskDefinitionsResponse {
+        task_definition_arns: Some(
+            definitions
+                .into_iter()
+                .filter_map(|d| d.task_definition_arn)
+                .collect(),
+        ),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
+
+pub async fn list_families(
+    cp: &ControlPlane,
+    request: ListTaskDefinitionFamiliesRequest,
+) -> Result<ListTaskDefinitionFamiliesResponse, ApiError> {
+    const SCOPE: &str = "ListTaskDefinitionFamilies";
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let status = request.status.clone().unwrap_or_else(|| "ALL".into());
+    let prefix = keys::family(request.family_prefix.as_deref().unwrap_or_default());
+    let (families, next) =
+        scan::<Family>(cp, &prefix, after, page, |family| match status.as_str() {
+            "ACTIVE" => family.active_revisions > 0,
+            "INACTIVE" => family.active_revisions == 0,
+            _ => true,
+        })
+        .await?;
+    Ok(ListTaskDefinitionFamiliesResponse {
+        families: Some(families.into_iter().map(|f| f.name).collect()),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
