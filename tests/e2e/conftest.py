@@ -1,0 +1,123 @@
+"""End-to-end fixtures: a real `berth server` on a free loopback port with its own data directory,
+driven through real AWS clients (boto3 and aws-cli)."""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import tempfile
+import http.client
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
+
+
+@pytest.fixture(scope="session")
+def berth_binary():
+    subprocess.run(["cargo", "build", "--quiet", "-p", "berth"], cwd=ROOT, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    binary = target / "debug" / "berth"
+    assert binary.exists(), binary
+    return binary
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Berth:
+    """One `berth server` process; restartable on the same data directory and port."""
+
+    def __init__(self, binary, data_dir):
+        self.binary = binary
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [str(self.binary), "server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        assert ready, "berth server did not print its ready line within 30 s"
+        line = self.process.stdout.readline()
+        assert line.strip() == f"berth ready: {self.url}", f"unexpected first line {line!r}"
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def client(self, service="ecs"):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDBERTHTEST",
+            aws_secret_access_key="secret",
+            config=botocore.config.Config(retries={"max_attempts": 1}),
+        )
+
+    def aws(self, *args, check=True):
+        """Runs aws-cli against this server; returns parsed JSON output (or the CompletedProcess
+        when check=False)."""
+        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBERTHTEST", AWS_SECRET_ACCESS_KEY="secret",
+                   AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
+        done = subprocess.run(
+            ["aws", "--endpoint-url", self.url, "--output", "json", *args],
+            capture_output=True, text=True, env=env, timeout=60,
+        )
+        if not check:
+            return done
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if done.stdout.strip() else None
+
+    def raw(self, operation, body, headers=None, content_type="application/x-amz-json-1.1"):
+        """Sends a hand-made request, for the bad input no real client would send."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        all_headers = {"X-Amz-Target": f"{TARGET_PREFIX}.{operation}"} if operation else {}
+        if content_type:
+            all_headers["Content-Type"] = content_type
+        all_headers.update(headers or {})
+        connection.request("POST", "/", body=body, headers=all_headers)
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        return response.status, json.loads(payload) if payload else None
+
+
+@pytest.fixture
+def berth(berth_binary):
+    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
+        server = Berth(berth_binary, Path(data_dir))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture
+def ecs(berth):
+    return berth.client()
