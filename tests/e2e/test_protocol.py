@@ -1,0 +1,109 @@
+"""The AWS front door with hand-made requests: every kind of bad input gets the AWS error shape
+(`__type`, `message`, the right status) and changes nothing."""
+
+import json
+import socket
+
+import pytest
+
+SIGNED = ("AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST/20261122/us-east-1/ecs/aws4_request, "
+          "SignedHeaders=host;x-amz-date, Signature=0123abcd")
+
+
+def assert_error(response, status, exception, fragment=""):
+    got_status, body = response
+    assert got_status == status, body
+    assert body["__type"] == exception, body
+    assert fragment in body["message"], body
+
+
+def test_a_well_formed_unsigned_request_is_served(berth):
+    status, body = berth.raw("ListClusters", b"{}")
+    assert (status, body) == (200, {"clusterArns": []})
+    status, _ = berth.raw("ListClusters", b"")
+    assert status == 200
+
+
+def test_a_signed_request_is_served(berth):
+    status, _ = berth.raw("ListClusters", b"{}", headers={"Authorization": SIGNED})
+    assert status == 200
+
+
+def test_unknown_operations(berth):
+    assert_error(berth.raw("Frobnicate", b"{}"), 400, "UnknownOperationException")
+    assert_error(berth.raw(None, b"{}", headers={"X-Amz-Target": "Nope_20200101.ListClusters"}), 400, "UnknownOperationException")
+    assert_error(berth.raw(None, b"{}"), 400, "UnknownOperationException")
+
+
+def test_known_but_unimplemented_operations_say_so(berth):
+    assert_error(berth.raw("CreateCapacityProvider", b'{"name":"x","autoScalingGroupProvider":{"autoScalingGroupArn":"a"}}'),
+                 400, "UnsupportedFeatureException", "CreateCapacityProvider")
+
+
+@pytest.mark.parametrize("body", [b"{", b"[1,2]", b"\"text\"", b"{\"clusterName\": }", b"\xff\xfe"])
+def test_malformed_bodies_are_serialization_errors(berth, body):
+    assert_error(berth.raw("CreateCluster", body), 400, "SerializationException")
+    assert berth.raw("ListClusters", b"{}")[1] == {"clusterArns": []}
+
+
+def test_wrong_member_types_are_serialization_errors(berth):
+    assert_error(berth.raw("CreateCluster", json.dumps({"clusterName": 7}).encode()), 400, "SerializationException")
+    assert_error(berth.raw("ListClusters", json.dumps({"maxResults": "ten"}).encode()), 400, "SerializationException")
+    assert_error(berth.raw("ListClusters", json.dumps({"maxResults": 2**40}).encode()), 400, "SerializationException")
+    assert_error(berth.raw("RegisterTaskDefinition", json.dumps(
+        {"family": "f", "containerDefinitions": {"name": "web"}}).encode()), 400, "SerializationException")
+
+
+def test_missing_required_members_and_unknown_enum_values(berth):
+    assert_error(berth.raw("RegisterTaskDefinition", b'{"family": "f"}'), 400, "InvalidParameterException",
+                 "Value null at 'containerDefinitions' failed to satisfy constraint: Member must not be null")
+    assert_error(berth.raw("RegisterTaskDefinition", json.dumps(
+        {"family": "f", "containerDefinitions": [{"name": "w", "image": "i", "memory": 64,
+                                                 "dependsOn": [{"containerName": "w"}]}]}).encode()),
+                 400, "InvalidParameterException", "'containerDefinitions.1.member.dependsOn.1.member.condition'")
+    assert_error(berth.raw("DescribeClusters", b'{"include": ["EVERYTHING"]}'), 400, "InvalidParameterException",
+                 "Member must satisfy enum value set: [ATTACHMENTS, CONFIGURATIONS, SETTINGS, STATISTICS, TAGS]")
+    assert_error(berth.raw("TagResource", json.dumps(
+        {"resourceArn": "arn:aws:ecs:us-east-1:000000000000:cluster/x", "tags": [{"key": "k", "value": "v" * 257}]}).encode()),
+                 400, "InvalidParameterException", "length less than or equal to 256")
+
+
+def test_wrong_content_type(berth):
+    assert_error(berth.raw("ListClusters", b"{}", content_type="text/plain"), 400, "SerializationException", "content type")
+    assert_error(berth.raw("ListClusters", b"{}", content_type=None), 400, "SerializationException")
+
+
+def test_oversized_bodies_are_refused_before_reading(berth):
+    # Only the head is sent: the server must answer from Content-Length without reading the body.
+    with socket.create_connection(("127.0.0.1", berth.port), timeout=10) as sock:
+        sock.sendall((
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+            "X-Amz-Target: AmazonEC2ContainerServiceV20141113.CreateCluster\r\n"
+            f"Content-Length: {2 << 20}\r\n\r\n").encode())
+        received = b""
+        for _ in range(50):  # until the JSON error body has arrived
+            chunk = sock.recv(65536)
+            received += chunk
+            if not chunk or received.rstrip().endswith(b"}"):
+                break
+        head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["__type"] == "RequestEntityTooLargeException"
+    assert berth.raw("ListClusters", b"{}")[1] == {"clusterArns": []}
+
+
+def test_malformed_signatures(berth):
+    for header in ["AWS4-HMAC-SHA256 Credential=AKID/20261122/us-east-1/ecs", "Bearer token"]:
+        assert_error(berth.raw("ListClusters", b"{}", headers={"Authorization": header}), 400, "IncompleteSignatureException")
+
+
+def test_responses_carry_request_ids(berth):
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=10)
+    connection.request("POST", "/", body=b"{}", headers={
+        "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+        "Content-Type": "application/x-amz-json-1.1"})
+    response = connection.getresponse()
+    response.read()
+    assert response.getheader("Content-Type") == "application/x-amz-json-1.1"
+    assert len(response.getheader("x-amzn-RequestId")) == 36
