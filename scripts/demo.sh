@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Starts `berth up` on a scratch data directory and drives it with the real aws-cli: the
+# quickest way to see Berth answer the ECS API. Stops Berth and removes its state on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet -p berth
+data_dir=$(mktemp -d)
+port=${BERTH_DEMO_PORT:-9600}
+./target/release/berth up --listen "127.0.0.1:$port" --data-dir "$data_dir" >"$data_dir/stdout" 2>"$data_dir/log" &
+berth_pid=$!
+trap 'kill $berth_pid 2>/dev/null; wait $berth_pid 2>/dev/null; rm -rf "$data_dir"' EXIT
+
+for _ in $(seq 100); do
+  grep -q '^berth ready: ' "$data_dir/stdout" 2>/dev/null && break
+  kill -0 $berth_pid 2>/dev/null || { cat "$data_dir/log"; exit 1; }
+  sleep 0.1
+done
+cat "$data_dir/stdout"
+
+# aws-cli needs credentials to sign with; berth up wrote the account's root credentials here.
+export AWS_SHARED_CREDENTIALS_FILE="$data_dir/credentials" AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
+ecs() { echo "+ aws ecs $*" >&2; aws --endpoint-url "http://127.0.0.1:$port" ecs "$@"; }
+
+ecs list-clusters
+ecs create-cluster --cluster-name demo --tags key=team,value=platform --query 'cluster.[clusterArn,status]' --output text
+ecs register-task-definition --family web \
+  --container-definitions '[{"name":"web","image":"berth-demo:latest","memory":128,"portMappings":[{"containerPort":8080}],
+    "healthCheck":{"command":["CMD","/berth-demo","check","http://127.0.0.1:8080/health"]}}]' \
+  --query 'taskDefinition.[taskDefinitionArn,status,join(`,`, compatibilities)]' --output text
+ecs register-task-definition --family web --cpu 256 --memory 512 --network-mode awsvpc --requires-compatibilities FARGATE \
+  --container-definitions '[{"name":"web","image":"berth-demo:latest"}]' \
+  --query 'taskDefinition.[taskDefinitionArn,cpu,memory]' --output text
+ecs describe-task-definition --task-definition web:1 --query 'taskDefinition.containerDefinitions[0].healthCheck'
+ecs list-task-definitions --family-prefix web --sort DESC
+ecs describe-clusters --clusters demo default --include TAGS --query 'clusters[].[clusterName,status,tags[0].value]' --output text
+echo "+ a request ECS would refuse:" >&2
+ecs register-task-definition --family web --requires-compatibilities FARGATE --network-mode awsvpc --cpu 256 --memory 4096 \
+  --container-definitions '[{"name":"web","image":"berth-demo:latest"}]' || true
