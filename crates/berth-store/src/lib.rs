@@ -127,3 +127,21 @@ where
         ))),
     }
 }
+
+/// etcd's `Txn(Compare(ModRevision(key) == expected)).Then(Put(key, value))`, for callers that
+/// read outside a transaction (a reconciler's snapshot) and must not overwrite a newer write:
+/// writes `value` only if `key` was last written at revision `expected` (`None`: only if the
+/// key is absent). Returns whether it wrote.
+pub fn compare_and_put(
+    txn: &mut dyn Txn,
+    key: &str,
+    expected: Option<i64>,
+    value: Vec<u8>,
+) -> Result<bool, StoreError> {
+    let current = txn.get(key)?.map(|kv| kv.mod_revision);
+    if current != expected {
+        return Ok(false);
+    }
+    txn.put(key, value);
+    Ok(true)
+}

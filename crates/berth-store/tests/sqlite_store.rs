@@ -165,3 +165,27 @@ async fn watchers_get_each_committed_change_set_in_order() {
         [("w/1".to_string(), false), ("w/2".to_string(), true)]
     );
 }
+
+#[tokio::test]
+async fn compare_and_put_refuses_a_stale_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let cas = |expected: Option<i64>, value: &'static str| {
+        let store = store.clone();
+        async move {
+            transact(&*store, move |txn: &mut dyn Txn| {
+                berth_store::compare_and_put(txn, "k", expected, value.as_bytes().to_vec())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert!(cas(None, "first").await);
+    assert!(!cas(None, "again").await);
+    let seen = store.get("k").await.unwrap().unwrap().mod_revision;
+    put(&*store, "k", "someone else").await;
+    assert!(!cas(Some(seen), "stale").await);
+    let latest = store.get("k").await.unwrap().unwrap().mod_revision;
+    assert!(cas(Some(latest), "fresh").await);
+    assert_eq!(text(&store.get("k").await.unwrap().unwrap().value), "fresh");
+}
