@@ -31,3 +31,23 @@ pub fn tags(arn: &str) -> String {
 pub fn account_setting(principal: &str, name: &str) -> String {
     format!("setting/{principal}/{name}")
 }
+
+pub fn instances_of(cluster: &str) -> String {
+    format!("instance/{cluster}/")
+}
+
+pub fn instance(cluster: &str, id: &str) -> String {
+    format!("instance/{cluster}/{id}")
+}
+
+pub fn tasks_of(cluster: &str) -> String {
+    format!("task/{cluster}/")
+}
+
+pub fn task(cluster: &str, id: &str) -> String {
+    format!("task/{cluster}/{id}")
+}
+
+pub fn client_token(cluster: &str, token: &str) -> String {
+    format!("client-token/{cluster}/{token}")
+}

@@ -4,6 +4,7 @@
 //! **API boundary:** handlers validate, write desired state through a store transaction and
 //! return; they never talk to Docker or wait for background work.
 
+mod agents;
 pub mod ecs;
 mod error;
 mod keys;

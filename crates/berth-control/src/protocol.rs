@@ -23,6 +23,7 @@ pub fn router(control_plane: Arc<ControlPlane>) -> Router {
     Router::new()
         .route("/", post(aws_request))
         .route("/healthz", get(|| async { "ok" }))
+        .route(berth_protocol::CONNECT_PATH, get(crate::agents::connect))
         .with_state(control_plane)
 }
 

@@ -33,6 +33,18 @@ impl Partition {
         self.arn(&format!("task-definition/{family}:{revision}"))
     }
 
+    pub fn container_instance_arn(&self, cluster: &str, id: &str) -> String {
+        self.arn(&format!("container-instance/{cluster}/{id}"))
+    }
+
+    pub fn task_arn(&self, cluster: &str, id: &str) -> String {
+        self.arn(&format!("task/{cluster}/{id}"))
+    }
+
+    pub fn container_arn(&self, cluster: &str, task_id: &str, id: &str) -> String {
+        self.arn(&format!("container/{cluster}/{task_id}/{id}"))
+    }
+
     /// The account's root principal: the caller until authentication arrives.
     pub fn root_principal(&self) -> String {
         format!("arn:aws:iam::{}:root", self.account_id)

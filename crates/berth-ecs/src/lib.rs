@@ -5,6 +5,7 @@
 pub mod arn;
 pub mod error;
 pub mod pagination;
+pub mod placement;
 pub mod settings;
 pub mod tags;
 pub mod task_definition;

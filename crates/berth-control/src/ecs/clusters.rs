@@ -9,11 +9,12 @@ use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
     DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
-    KeyValuePair, ListClustersRequest, ListClustersResponse, Tag, UpdateClusterRequest,
+    KeyValuePair, ListClustersRequest, ListClustersResponse, Tag, Task, UpdateClusterRequest,
     UpdateClusterResponse, UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
 };
 
-use super::{account_settings, fetch, read, scan, tags, write};
+use super::instances::{self, StoredInstance};
+use super::{account_settings, decode, fetch, read, scan, tags, tasks, write};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -55,33 +56,83 @@ impl Include {
     };
 }
 
+/// What a cluster holds now, for its counts and statistics.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    /// ACTIVE and DRAINING container instances.
+    instances: usize,
+    running_tasks: usize,
+    pending_tasks: usize,
+    /// Tasks not yet STOPPED.
+    live_tasks: usize,
+}
+
+impl Counts {
+    fn of(instances: &[StoredInstance], tasks: &[Task]) -> Counts {
+        Counts {
+            instances: instances
+                .iter()
+                .filter(|i| i.status() != "INACTIVE")
+                .count(),
+            running_tasks: tasks
+                .iter()
+                .filter(|t| tasks::last_status(t) == "RUNNING")
+                .count(),
+            pending_tasks: tasks.iter().filter(|t| tasks::is_pending(t)).count(),
+            live_tasks: tasks
+                .iter()
+                .filter(|t| tasks::last_status(t) != "STOPPED")
+                .count(),
+        }
+    }
+
+    fn in_txn(txn: &mut dyn Txn, name: &str) -> Result<Counts, ApiError> {
+        let instances = instances::all_in(txn, name)?;
+        let tasks: Vec<Task> = txn
+            .range(&keys::tasks_of(name), None, usize::MAX)?
+            .iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        Ok(Counts::of(&instances, &tasks))
+    }
+
+    async fn now(cp: &ControlPlane, name: &str) -> Result<Counts, ApiError> {
+        let (instances, _) =
+            scan::<StoredInstance>(cp, &keys::instances_of(name), None, usize::MAX, |_| true)
+                .await?;
+        let (tasks, _) =
+            scan::<Task>(cp, &keys::tasks_of(name), None, usize::MAX, |_| true).await?;
+        Ok(Counts::of(&instances, &tasks))
+    }
+}
+
 /// The cluster as the API shows it: stored fields, counts, and what `include` selects.
-fn present(mut cluster: Cluster, tags: Vec<Tag>, include: Include) -> Cluster {
-    // Tasks, services and container instances arrive with the agent and the scheduler (B2–B4);
-    // until then a cluster cannot hold any, so every count is truly zero.
-    cluster.registered_container_instances_count = Some(0);
-    cluster.running_tasks_count = Some(0);
-    cluster.pending_tasks_count = Some(0);
+fn present(mut cluster: Cluster, tags: Vec<Tag>, counts: Counts, include: Include) -> Cluster {
+    let count = |n: usize| Some(n as i32);
+    cluster.registered_container_instances_count = count(counts.instances);
+    cluster.running_tasks_count = count(counts.running_tasks);
+    cluster.pending_tasks_count = count(counts.pending_tasks);
+    // Services arrive with the service scheduler (B4).
     cluster.active_services_count = Some(0);
     cluster.statistics = Some(if include.statistics {
         [
-            "runningEC2TasksCount",
-            "runningFargateTasksCount",
-            "pendingEC2TasksCount",
-            "pendingFargateTasksCount",
-            "runningExternalTasksCount",
-            "pendingExternalTasksCount",
-            "activeEC2ServiceCount",
-            "activeFargateServiceCount",
-            "drainingEC2ServiceCount",
-            "drainingFargateServiceCount",
-            "activeExternalServiceCount",
-            "drainingExternalServiceCount",
+            ("runningEC2TasksCount", counts.running_tasks),
+            ("runningFargateTasksCount", 0),
+            ("pendingEC2TasksCount", counts.pending_tasks),
+            ("pendingFargateTasksCount", 0),
+            ("runningExternalTasksCount", 0),
+            ("pendingExternalTasksCount", 0),
+            ("activeEC2ServiceCount", 0),
+            ("activeFargateServiceCount", 0),
+            ("drainingEC2ServiceCount", 0),
+            ("drainingFargateServiceCount", 0),
+            ("activeExternalServiceCount", 0),
+            ("drainingExternalServiceCount", 0),
         ]
         .into_iter()
-        .map(|name| KeyValuePair {
+        .map(|(name, value)| KeyValuePair {
             name: Some(name.into()),
-            value: Some("0".into()),
+            value: Some(value.to_string()),
         })
         .collect()
     } else {
@@ -193,22 +244,29 @@ pub async fn create(
         default_capacity_provider_strategy: Some(strategy),
         ..Cluster::default()
     };
-    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+    let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let key = keys::cluster(&name);
         // Creating a cluster that exists is not an error in ECS: the existing one comes back.
         if let Some(existing) = read::<Cluster>(txn, &key)?
             && existing.status.as_deref() == Some("ACTIVE")
         {
             let tags = tags::read(txn, &arn)?;
-            return Ok((existing, tags));
+            let counts = Counts::in_txn(txn, &name)?;
+            return Ok(present(existing, tags, counts, Include::WRITE));
         }
         write(txn, &key, &cluster);
         tags::write(txn, &arn, &new_tags);
-        Ok::<_, ApiError>((cluster.clone(), new_tags.clone()))
+        let shown = present(
+            cluster.clone(),
+            new_tags.clone(),
+            Counts::default(),
+            Include::WRITE,
+        );
+        Ok::<_, ApiError>(shown)
     })
     .await?;
     Ok(CreateClusterResponse {
-        cluster: Some(present(cluster, tags, Include::WRITE)),
+        cluster: Some(cluster),
     })
 }
 
@@ -238,7 +296,12 @@ pub async fn describe(
                 } else {
                     Vec::new()
                 };
-                clusters.push(present(cluster, tags, include));
+                let counts = if cluster.status.as_deref() == Some("ACTIVE") {
+                    Counts::now(cp, &name).await?
+                } else {
+                    Counts::default()
+                };
+                clusters.push(present(cluster, tags, counts, include));
             }
             None => failures.push(Failure {
                 arn: Some(cp.partition.cluster_arn(&name)),
@@ -271,7 +334,7 @@ pub async fn list(
 }
 
 /// Loads an ACTIVE cluster inside a transaction, or fails with ClusterNotFoundException.
-fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
+pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
     match read::<Cluster>(txn, &keys::cluster(name))? {
         Some(cluster) if cluster.status.as_deref() == Some("ACTIVE") => Ok(cluster),
         _ => Err(EcsError::ClusterNotFound.into()),
@@ -284,18 +347,25 @@ pub async fn delete(
 ) -> Result<DeleteClusterResponse, ApiError> {
     let name = cp.partition.cluster_name(request.cluster.as_deref())?;
     let arn = cp.partition.cluster_arn(&name);
-    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+    let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut cluster = active_cluster(txn, &name)?;
+        let counts = Counts::in_txn(txn, &name)?;
+        if counts.instances > 0 {
+            return Err(EcsError::ClusterContainsContainerInstances.into());
+        }
+        if counts.live_tasks > 0 {
+            return Err(EcsError::ClusterContainsTasks.into());
+        }
         // ECS keeps a deleted cluster describable as INACTIVE.
         cluster.status = Some("INACTIVE".into());
         write(txn, &keys::cluster(&name), &cluster);
         let tags = tags::read(txn, &arn)?;
         tags::write(txn, &arn, &[]);
-        Ok::<_, ApiError>((cluster, tags))
+        Ok::<_, ApiError>(present(cluster, tags, counts, Include::WRITE))
     })
     .await?;
     Ok(DeleteClusterResponse {
-        cluster: Some(present(cluster, tags, Include::WRITE)),
+        cluster: Some(cluster),
     })
 }
 
@@ -354,14 +424,19 @@ async fn modify(
     change: impl Fn(&mut Cluster) + Send + 'static,
 ) -> Result<Cluster, ApiError> {
     let arn = cp.partition.cluster_arn(&name);
-    let (cluster, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut cluster = active_cluster(txn, &name)?;
         change(&mut cluster);
         write(txn, &keys::cluster(&name), &cluster);
-        Ok::<_, ApiError>((cluster, tags::read(txn, &arn)?))
+        let tags = tags::read(txn, &arn)?;
+        Ok::<_, ApiError>(present(
+            cluster,
+            tags,
+            Counts::in_txn(txn, &name)?,
+            Include::WRITE,
+        ))
     })
-    .await?;
-    Ok(present(cluster, tags, Include::WRITE))
+    .await
 }
 
 /// Whether `name` is an ACTIVE cluster (for TagResource and friends).

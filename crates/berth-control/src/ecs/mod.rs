@@ -4,8 +4,10 @@
 
 mod account_settings;
 mod clusters;
+pub(crate) mod instances;
 mod tags;
 mod task_definitions;
+pub(crate) mod tasks;
 
 use std::future::Future;
 
@@ -50,6 +52,15 @@ pub async fn call(
         Op::PutAccountSettingDefault => run(body, |r| account_settings::put_default(cp, r)).await,
         Op::ListAccountSettings => run(body, |r| account_settings::list(cp, r)).await,
         Op::DeleteAccountSetting => run(body, |r| account_settings::delete(cp, r)).await,
+        Op::DescribeContainerInstances => run(body, |r| instances::describe(cp, r)).await,
+        Op::ListContainerInstances => run(body, |r| instances::list(cp, r)).await,
+        Op::DeregisterContainerInstance => run(body, |r| instances::deregister(cp, r)).await,
+        Op::UpdateContainerInstancesState => run(body, |r| instances::update_state(cp, r)).await,
+        Op::RunTask => run(body, |r| tasks::run(cp, r)).await,
+        Op::StartTask => run(body, |r| tasks::start(cp, r)).await,
+        Op::StopTask => run(body, |r| tasks::stop(cp, r)).await,
+        Op::DescribeTasks => run(body, |r| tasks::describe(cp, r)).await,
+        Op::ListTasks => run(body, |r| tasks::list(cp, r)).await,
         other => Err(EcsError::UnsupportedFeature(format!(
             "Berth does not implement the ECS action {} yet.",
             other.name()
@@ -88,7 +99,7 @@ impl From<StoreError> for ApiError {
     }
 }
 
-fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
+pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
     serde_json::from_slice(&kv.value).map_err(|err| {
         EcsError::Server(format!("Stored record {} is unreadable: {err}", kv.key)).into()
     })
@@ -100,11 +111,14 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Reads and decodes one record inside a transaction.
-fn read<T: DeserializeOwned>(txn: &mut dyn Txn, key: &str) -> Result<Option<T>, ApiError> {
+pub(crate) fn read<T: DeserializeOwned>(
+    txn: &mut dyn Txn,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
     txn.get(key)?.as_ref().map(decode).transpose()
 }
 
-fn write<T: Serialize>(txn: &mut dyn Txn, key: &str, value: &T) {
+pub(crate) fn write<T: Serialize>(txn: &mut dyn Txn, key: &str, value: &T) {
     txn.put(key, encode(value));
 }
 

@@ -71,7 +71,7 @@ pub async fn register(
 
 /// The task definition a reference names: a revision as is, a bare family as its latest
 /// ACTIVE revision. `None` when there is none.
-async fn resolve(
+pub async fn resolve(
     cp: &ControlPlane,
     reference: &TaskDefinitionRef,
 ) -> Result<Option<TaskDefinition>, ApiError> {

@@ -1,0 +1,240 @@
+//! The agent channel: one WebSocket per container instance. The agent registers, then the
+//! control plane pushes the instance's full desired task set whenever it may have changed and
+//! acks the state changes the agent reports once they are durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use berth_protocol::{AgentMessage, DesiredTask, SequencedChange, ServerMessage};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::Task;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::ecs::instances::{self, Registration, StoredInstance};
+use crate::ecs::tasks;
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// How often the control plane pings an agent, and how long it waits for any frame before it
+/// counts the agent as gone.
+const PING_EVERY: Duration = Duration::from_secs(5);
+const SILENCE_LIMIT: Duration = Duration::from_secs(20);
+
+pub async fn connect(State(cp): State<Arc<ControlPlane>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| async move {
+        if let Err(err) = session(&cp, socket).await {
+            tracing::info!(error = %err, "agent session ended");
+        }
+    })
+}
+
+fn text(message: &ServerMessage) -> Message {
+    Message::Text(message.to_json().into())
+}
+
+async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnded> {
+    let (mut sender, mut receiver) = socket.split();
+    let first = tokio::time::timeout(SILENCE_LIMIT, receiver.next())
+        .await
+        .map_err(|_| ended("agent sent nothing"))?;
+    let Some(Ok(Message::Text(first))) = first else {
+        return Err(ended("agent closed before registering"));
+    };
+    let Ok(AgentMessage::Register {
+        cluster,
+        container_instance_arn,
+        host_id,
+        total_resources,
+        attributes,
+        version_info,
+    }) = serde_json::from_str::<AgentMessage>(&first)
+    else {
+        let refusal = ServerMessage::Error {
+            message: "the first message must be a registration".into(),
+        };
+        sender.send(text(&refusal)).await.ok();
+        return Err(ended("agent did not register first"));
+    };
+    let registration = Registration {
+        cluster,
+        container_instance_arn,
+        host_id,
+        total_resources,
+        attributes,
+        version_info,
+        new_id: uuid::Uuid::new_v4().simple().to_string(),
+        now: cp.clock.now(),
+    };
+    let instance = match instances::register(cp, registration).await {
+        Ok(instance) => instance,
+        Err(err) => {
+            sender
+                .send(text(&ServerMessage::Error {
+                    message: err.message.clone(),
+                }))
+                .await
+                .ok();
+            return Err(ended(&err.message));
+        }
+    };
+    tracing::info!(instance = instance.arn(), "agent registered");
+    // Subscribe before the first read of the desired set, so no change falls in between.
+    let mut changes = cp.store.watch();
+    let registered = ServerMessage::Registered {
+        container_instance_arn: instance.arn().to_string(),
+        acked_sequence: instance.applied_sequence,
+    };
+    sender.send(text(&registered)).await?;
+    let task_prefix = keys::tasks_of(&instance.cluster);
+    let mut last_sent: Option<Vec<DesiredTask>> = None;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut last_heard = tokio::time::Instant::now();
+    let result = loop {
+        let desired = desired_set(cp, &instance).await?;
+        if last_sent.as_ref() != Some(&desired) {
+            sender
+                .send(text(&ServerMessage::DesiredTasks {
+                    tasks: desired.clone(),
+                }))
+                .await?;
+            last_sent = Some(desired);
+        }
+        // Wait for something that may change the desired set, or a message from the agent.
+        let outcome = loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(set) if set.changes.iter().any(|c| c.key.starts_with(&task_prefix)) => break Ok(()),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break Ok(()),
+                    Err(RecvError::Closed) => break Err(ended("store closed")),
+                },
+                message = receiver.next() => {
+                    last_heard = tokio::time::Instant::now();
+                    match message {
+                        Some(Ok(Message::Text(body))) => match serde_json::from_str::<AgentMessage>(&body) {
+                            Ok(AgentMessage::StateChanges { changes: batch }) => {
+                                let acked = apply_changes(cp, &instance, batch).await?;
+                                sender.send(text(&ServerMessage::Ack { sequence: acked })).await?;
+                            }
+                            Ok(AgentMessage::Register { .. }) => {
+                                break Err(ended("agent registered twice on one connection"));
+                            }
+                            Err(err) => {
+                                let message = format!("unreadable message: {err}");
+                                sender.send(text(&ServerMessage::Error { message })).await?;
+                            }
+                        },
+                        Some(Ok(Message::Close(_))) | None => break Err(ended("agent disconnected")),
+                        Some(Ok(_)) => {}
+                        Some(Err(err)) => break Err(ended(&err.to_string())),
+                    }
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > SILENCE_LIMIT {
+                        break Err(ended("agent went silent"));
+                    }
+                    sender.send(Message::Ping(Vec::new().into())).await?;
+                }
+            }
+        };
+        if let Err(err) = outcome {
+            break Err(err);
+        }
+    };
+    instances::disconnected(cp, instance.cluster.clone(), instance.id.clone()).await?;
+    tracing::info!(instance = instance.arn(), "agent disconnected");
+    result
+}
+
+async fn desired_set(
+    cp: &ControlPlane,
+    instance: &StoredInstance,
+) -> Result<Vec<DesiredTask>, SessionEnded> {
+    let partition = cp.partition.clone();
+    let instance = instance.clone();
+    // A read-only transaction: one consistent view of tasks and their definitions.
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        tasks::desired_for(txn, &partition, &instance)
+    })
+    .await
+    .map_err(SessionEnded::from)
+}
+
+/// Applies a batch of state changes in one transaction; returns the highest sequence number
+/// now applied, which the agent may forget.
+async fn apply_changes(
+    cp: &ControlPlane,
+    instance: &StoredInstance,
+    batch: Vec<SequencedChange>,
+) -> Result<u64, SessionEnded> {
+    let partition = cp.partition.clone();
+    let cluster = instance.cluster.clone();
+    let id = instance.id.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::instance(&cluster, &id);
+        let Some(mut stored) = crate::ecs::read::<StoredInstance>(txn, &key)? else {
+            return Ok(0);
+        };
+        let mut candidate = stored.candidate();
+        let mut released = false;
+        for SequencedChange { sequence, change } in &batch {
+            if *sequence <= stored.applied_sequence {
+                continue;
+            }
+            stored.applied_sequence = *sequence;
+            let task_key = keys::task(&cluster, tasks::task_id(&change.task_arn));
+            let Some(mut task) = crate::ecs::read::<Task>(txn, &task_key)? else {
+                continue;
+            };
+            if task.container_instance_arn.as_deref() != Some(stored.arn()) {
+                continue;
+            }
+            let (changed, stopped) = tasks::apply_state_change(&mut task, change);
+            if changed {
+                tasks::store(txn, &cluster, &task);
+            }
+            if stopped {
+                candidate.release(&tasks::demand_of_task(txn, &partition, &task)?);
+                released = true;
+            }
+        }
+        if released {
+            stored.set_remaining(&candidate);
+        }
+        let applied = stored.applied_sequence;
+        crate::ecs::write(txn, &key, &stored);
+        Ok::<_, ApiError>(applied)
+    })
+    .await
+    .map_err(|err: ApiError| ended(&err.message))
+}
+
+/// Why a session ended: logged, never returned to a caller.
+#[derive(Debug)]
+struct SessionEnded(String);
+
+impl std::fmt::Display for SessionEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<axum::Error> for SessionEnded {
+    fn from(err: axum::Error) -> Self {
+        SessionEnded(err.to_string())
+    }
+}
+
+impl From<ApiError> for SessionEnded {
+    fn from(err: ApiError) -> Self {
+        SessionEnded(err.message)
+    }
+}
+
+fn ended(message: &str) -> SessionEnded {
+    SessionEnded(message.to_string())
+}

@@ -1,0 +1,442 @@
+//! Container instances: registration (from the agent channel), DescribeContainerInstances,
+//! ListContainerInstances, DeregisterContainerInstance and UpdateContainerInstancesState.
+
+use std::collections::BTreeSet;
+
+use berth_ecs::EcsError;
+use berth_ecs::error::invalid;
+use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::placement::Candidate;
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    Attribute, ContainerInstance, DeregisterContainerInstanceRequest,
+    DeregisterContainerInstanceResponse, DescribeContainerInstancesRequest,
+    DescribeContainerInstancesResponse, Failure, ListContainerInstancesRequest,
+    ListContainerInstancesResponse, Resource, Task, UpdateContainerInstancesStateRequest,
+    UpdateContainerInstancesStateResponse, VersionInfo,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{clusters, fetch, read, scan, tasks, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// DescribeContainerInstances and UpdateContainerInstancesState take at most this many.
+const BATCH_LIMIT: usize = 100;
+
+/// A container instance as stored: the API shape plus the agent channel's bookkeeping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredInstance {
+    pub cluster: String,
+    pub id: String,
+    pub instance: ContainerInstance,
+    /// The highest agent state-change sequence number applied.
+    pub applied_sequence: u64,
+}
+
+impl StoredInstance {
+    pub fn arn(&self) -> &str {
+        self.instance
+            .container_instance_arn
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    pub fn status(&self) -> &str {
+        self.instance.status.as_deref().unwrap_or_default()
+    }
+
+    pub fn connected(&self) -> bool {
+        self.instance.agent_connected == Some(true)
+    }
+
+    fn bump(&mut self) {
+        self.instance.version = Some(self.instance.version.unwrap_or(0) + 1);
+    }
+
+    /// This instance as placement sees it.
+    pub fn candidate(&self) -> Candidate {
+        let remaining = self
+            .instance
+            .remaining_resources
+            .as_deref()
+            .unwrap_or_default();
+        Candidate {
+            active: self.status() == "ACTIVE",
+            connected: self.connected(),
+            remaining_cpu: integer(remaining, "CPU"),
+            remaining_memory: integer(remaining, "MEMORY"),
+            used_tcp_ports: ports(remaining, "PORTS"),
+            used_udp_ports: ports(remaining, "PORTS_UDP"),
+        }
+    }
+
+    /// Stores what placement reserved or released back into `remainingResources`.
+    pub fn set_remaining(&mut self, candidate: &Candidate) {
+        self.instance.remaining_resources = Some(resources(
+            candidate.remaining_cpu,
+            candidate.remaining_memory,
+            &candidate.used_tcp_ports,
+            &candidate.used_udp_ports,
+        ));
+        self.bump();
+    }
+}
+
+fn integer(resources: &[Resource], name: &str) -> i64 {
+    resources
+        .iter()
+        .find(|r| r.name.as_deref() == Some(name))
+        .and_then(|r| r.integer_value)
+        .map_or(0, i64::from)
+}
+
+fn ports(resources: &[Resource], name: &str) -> BTreeSet<u16> {
+    resources
+        .iter()
+        .find(|r| r.name.as_deref() == Some(name))
+        .and_then(|r| r.string_set_value.as_ref())
+        .map(|set| set.iter().filter_map(|p| p.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// ECS's resource list: CPU and MEMORY as integers, PORTS and PORTS_UDP as string sets.
+pub fn resources(cpu: i64, memory: i64, tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>) -> Vec<Resource> {
+    let integer = |name: &str, value: i64| Resource {
+        name: Some(name.into()),
+        r#type: Some("INTEGER".into()),
+        integer_value: Some(value.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        ..Resource::default()
+    };
+    let set = |name: &str, ports: &BTreeSet<u16>| Resource {
+        name: Some(name.into()),
+        r#type: Some("STRINGSET".into()),
+        string_set_value: Some(ports.iter().map(u16::to_string).collect()),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        integer_value: Some(0),
+    };
+    vec![
+        integer("CPU", cpu),
+        integer("MEMORY", memory),
+        set("PORTS", tcp),
+        set("PORTS_UDP", udp),
+    ]
+}
+
+/// What an agent presents when it (re)connects.
+pub struct Registration {
+    pub cluster: String,
+    pub container_instance_arn: Option<String>,
+    pub host_id: String,
+    pub total_resources: Vec<Resource>,
+    pub attributes: Vec<Attribute>,
+    pub version_info: VersionInfo,
+    /// The id to use when this is a new instance.
+    pub new_id: String,
+    pub now: f64,
+}
+
+/// Registers a new container instance, or re-registers the one the agent names: its identity
+/// (ARN, id) is kept, its resources and attributes refreshed, its agent marked connected.
+pub async fn register(
+    cp: &ControlPlane,
+    registration: Registration,
+) -> Result<StoredInstance, ApiError> {
+    let partition = cp.partition.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let cluster = &registration.cluster;
+        clusters::active_cluster(txn, cluster)?;
+        let existing = match &registration.container_instance_arn {
+            Some(arn) => {
+                let id = arn.rsplit('/').next().unwrap_or_default();
+                read::<StoredInstance>(txn, &keys::instance(cluster, id))?
+                    .filter(|s| s.status() != "INACTIVE")
+            }
+            None => None,
+        };
+        let total = &registration.total_resources;
+        let stored = match existing {
+            Some(mut stored) => {
+                // Keep what running tasks reserve; move the totals to what the host has now.
+                let mut candidate = stored.candidate();
+                let registered = stored
+                    .instance
+                    .registered_resources
+                    .clone()
+                    .unwrap_or_default();
+                candidate.remaining_cpu += integer(total, "CPU") - integer(&registered, "CPU");
+                candidate.remaining_memory +=
+                    integer(total, "MEMORY") - integer(&registered, "MEMORY");
+                candidate.used_tcp_ports.extend(ports(total, "PORTS"));
+                candidate.used_udp_ports.extend(ports(total, "PORTS_UDP"));
+                stored.set_remaining(&candidate);
+                stored.instance.registered_resources = Some(total.clone());
+                stored.instance.attributes = Some(registration.attributes.clone());
+                stored.instance.version_info = Some(registration.version_info.clone());
+                stored.instance.agent_connected = Some(true);
+                stored
+            }
+            None => {
+                let id = registration.new_id.clone();
+                StoredInstance {
+                    cluster: cluster.clone(),
+                    id: id.clone(),
+                    applied_sequence: 0,
+                    instance: ContainerInstance {
+                        container_instance_arn: Some(
+                            partition.container_instance_arn(cluster, &id),
+                        ),
+                        ec2_instance_id: Some(registration.host_id.clone()),
+                        version: Some(1),
+                        version_info: Some(registration.version_info.clone()),
+                        remaining_resources: Some(total.clone()),
+                        registered_resources: Some(total.clone()),
+                        status: Some("ACTIVE".into()),
+                        agent_connected: Some(true),
+                        attributes: Some(registration.attributes.clone()),
+                        registered_at: Some(registration.now),
+                        attachments: Some(Vec::new()),
+                        tags: Some(Vec::new()),
+                        ..ContainerInstance::default()
+                    },
+                }
+            }
+        };
+        write(txn, &keys::instance(cluster, &stored.id), &stored);
+        Ok::<_, ApiError>(stored)
+    })
+    .await
+}
+
+/// Marks an instance's agent as disconnected (its tasks keep running; B4 reacts to it).
+pub async fn disconnected(cp: &ControlPlane, cluster: String, id: String) -> Result<(), ApiError> {
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        if let Some(mut stored) = read::<StoredInstance>(txn, &keys::instance(&cluster, &id))?
+            && stored.connected()
+        {
+            stored.instance.agent_connected = Some(false);
+            stored.bump();
+            write(txn, &keys::instance(&cluster, &id), &stored);
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+}
+
+/// The instance id a `containerInstance` parameter names (an id or an ARN).
+fn instance_id(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
+}
+
+/// The instance as the API shows it, with task counts that are true now.
+async fn present(
+    cp: &ControlPlane,
+    mut stored: StoredInstance,
+) -> Result<ContainerInstance, ApiError> {
+    let (all, _) = scan::<Task>(
+        cp,
+        &keys::tasks_of(&stored.cluster),
+        None,
+        usize::MAX,
+        |t| t.container_instance_arn.as_deref() == Some(stored.arn()),
+    )
+    .await?;
+    stored.instance.running_tasks_count = Some(
+        all.iter()
+            .filter(|t| tasks::last_status(t) == "RUNNING")
+            .count() as i32,
+    );
+    stored.instance.pending_tasks_count =
+        Some(all.iter().filter(|t| tasks::is_pending(t)).count() as i32);
+    Ok(stored.instance)
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeContainerInstancesRequest,
+) -> Result<DescribeContainerInstancesResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let references = request.container_instances.clone().unwrap_or_default();
+    if references.len() > BATCH_LIMIT {
+        return Err(invalid(format!(
+            "At most {BATCH_LIMIT} container instances can be described in one call."
+        ))
+        .into());
+    }
+    let include_tags = request.include.iter().flatten().any(|f| f == "TAGS");
+    let mut instances = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &references {
+        match fetch::<StoredInstance>(cp, &keys::instance(&cluster, instance_id(reference))).await?
+        {
+            Some(stored) => {
+                let mut instance = present(cp, stored).await?;
+                if !include_tags {
+                    instance.tags = None;
+                }
+                instances.push(instance);
+            }
+            None => failures.push(Failure {
+                arn: Some(
+                    cp.partition
+                        .container_instance_arn(&cluster, instance_id(reference)),
+                ),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeContainerInstancesResponse {
+        container_instances: Some(instances),
+        failures: Some(failures),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListContainerInstancesRequest,
+) -> Result<ListContainerInstancesResponse, ApiError> {
+    const SCOPE: &str = "ListContainerInstances";
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    if request.filter.is_some() {
+        return Err(EcsError::UnsupportedFeature(
+            "The cluster query language in 'filter' is not supported yet.".into(),
+        )
+        .into());
+    }
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    // Without a status filter ECS lists every instance that is not INACTIVE.
+    let wanted = request.status.clone();
+    let (instances, next) = scan::<StoredInstance>(
+        cp,
+        &keys::instances_of(&cluster),
+        after,
+        page,
+        |s| match &wanted {
+            Some(status) => s.status() == status,
+            None => s.status() != "INACTIVE",
+        },
+    )
+    .await?;
+    Ok(ListContainerInstancesResponse {
+        container_instance_arns: Some(instances.iter().map(|s| s.arn().to_string()).collect()),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
+
+pub async fn deregister(
+    cp: &ControlPlane,
+    request: DeregisterContainerInstanceRequest,
+) -> Result<DeregisterContainerInstanceResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let id = instance_id(request.container_instance.as_deref().unwrap_or_default()).to_string();
+    let force = request.force == Some(true);
+    let now = cp.clock.now();
+    let stored = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        let key = keys::instance(&cluster, &id);
+        let mut stored = read::<StoredInstance>(txn, &key)?
+            .filter(|s| s.status() != "INACTIVE")
+            .ok_or_else(|| invalid("The referenced container instance was not found."))?;
+        let active_tasks: Vec<Task> = tasks::on_instance(txn, &cluster, stored.arn())?
+            .into_iter()
+            .filter(|t| tasks::last_status(t) != "STOPPED")
+            .collect();
+        if !active_tasks.is_empty() && !force {
+            return Err(invalid(
+                "Found running tasks on the instance. Stop them first, or deregister with force.",
+            )
+            .into());
+        }
+        // ECS stops tracking the tasks of a force-deregistered instance; the agent, no longer
+        // given them, stops their containers.
+        for mut task in active_tasks {
+            tasks::mark_stopped(&mut task, now, "Container instance deregistered");
+            tasks::store(txn, &cluster, &task);
+        }
+        stored.instance.status = Some("INACTIVE".into());
+        stored.instance.agent_connected = Some(false);
+        stored.bump();
+        write(txn, &key, &stored);
+        Ok::<_, ApiError>(stored)
+    })
+    .await?;
+    Ok(DeregisterContainerInstanceResponse {
+        container_instance: Some(present(cp, stored).await?),
+    })
+}
+
+pub async fn update_state(
+    cp: &ControlPlane,
+    request: UpdateContainerInstancesStateRequest,
+) -> Result<UpdateContainerInstancesStateResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let status = request.status.clone().unwrap_or_default();
+    if status != "ACTIVE" && status != "DRAINING" {
+        return Err(invalid(format!(
+            "Container instances can only be set to ACTIVE or DRAINING, not {status}."
+        ))
+        .into());
+    }
+    let references = request.container_instances.clone().unwrap_or_default();
+    if references.len() > BATCH_LIMIT {
+        return Err(invalid(format!(
+            "At most {BATCH_LIMIT} container instances can be updated in one call."
+        ))
+        .into());
+    }
+    let partition = cp.partition.clone();
+    let (updated, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        let mut updated = Vec::new();
+        let mut failures = Vec::new();
+        for reference in &references {
+            let id = instance_id(reference);
+            let key = keys::instance(&cluster, id);
+            match read::<StoredInstance>(txn, &key)?.filter(|s| s.status() != "INACTIVE") {
+                Some(mut stored) => {
+                    if stored.status() != status {
+                        stored.instance.status = Some(status.clone());
+                        stored.bump();
+                        write(txn, &key, &stored);
+                    }
+                    updated.push(stored);
+                }
+                None => failures.push(Failure {
+                    arn: Some(partition.container_instance_arn(&cluster, id)),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok::<_, ApiError>((updated, failures))
+    })
+    .await?;
+    let mut instances = Vec::new();
+    for stored in updated {
+        instances.push(present(cp, stored).await?);
+    }
+    Ok(UpdateContainerInstancesStateResponse {
+        container_instances: Some(instances),
+        failures: Some(failures),
+    })
+}
+
+/// Every instance of a cluster (any status), inside a transaction.
+pub fn all_in(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<StoredInstance>, ApiError> {
+    txn.range(&keys::instances_of(cluster), None, usize::MAX)?
+        .iter()
+        .map(super::decode)
+        .collect()
+}

@@ -1,0 +1,847 @@
+//! Tasks: RunTask, StartTask, StopTask, DescribeTasks and ListTasks, and how the state changes
+//! agents report move a task through ECS's lifecycle.
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::{Partition, TaskDefinitionRef};
+use berth_ecs::error::{client, invalid};
+use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::placement::{Demand, demand_of, effective_containers, place_random};
+use berth_protocol::{DesiredTask, TaskStateChange};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    Attribute, Container, DescribeTasksRequest, DescribeTasksResponse, Failure, ListTasksRequest,
+    ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,
+    StopTaskRequest, StopTaskResponse, Tag, Task, TaskDefinition, TaskOverride,
+};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::instances::{self, StoredInstance};
+use super::{clusters, fetch, read, scan, tags, task_definitions, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// RunTask's `count` and StartTask's instance list are capped at 10.
+const LAUNCH_LIMIT: usize = 10;
+/// DescribeTasks takes at most 100 tasks.
+const DESCRIBE_LIMIT: usize = 100;
+
+/// ECS's task lifecycle, in order; a task only ever moves forward through it.
+const TASK_STATUSES: &[&str] = &[
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
+const CONTAINER_STATUSES: &[&str] = &["PENDING", "RUNNING", "STOPPED"];
+
+fn rank(statuses: &[&str], status: &str) -> usize {
+    statuses.iter().position(|s| *s == status).unwrap_or(0)
+}
+
+pub fn last_status(task: &Task) -> &str {
+    task.last_status.as_deref().unwrap_or_default()
+}
+
+/// PENDING in ECS's task counts: placed but not yet running.
+pub fn is_pending(task: &Task) -> bool {
+    matches!(last_status(task), "PROVISIONING" | "PENDING" | "ACTIVATING")
+}
+
+pub fn task_id(arn_or_id: &str) -> &str {
+    arn_or_id.rsplit('/').next().unwrap_or(arn_or_id)
+}
+
+pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
+    write(
+        txn,
+        &keys::task(
+            cluster,
+            task_id(task.task_arn.as_deref().unwrap_or_default()),
+        ),
+        task,
+    );
+}
+
+/// The tasks (any status) placed on one instance.
+pub fn on_instance(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    instance_arn: &str,
+) -> Result<Vec<Task>, ApiError> {
+    let mut found = Vec::new();
+    for kv in txn.range(&keys::tasks_of(cluster), None, usize::MAX)? {
+        let task: Task = super::decode(&kv)?;
+        if task.container_instance_arn.as_deref() == Some(instance_arn) {
+            found.push(task);
+        }
+    }
+    Ok(found)
+}
+
+fn bump(task: &mut Task) {
+    task.version = Some(task.version.unwrap_or(0) + 1);
+}
+
+/// Ends a task from the control plane's side, when no agent will report it (its instance is
+/// gone).
+pub fn mark_stopped(task: &mut Task, now: f64, reason: &str) {
+    task.desired_status = Some("STOPPED".into());
+    task.last_status = Some("STOPPED".into());
+    task.stopping_at.get_or_insert(now);
+    task.execution_stopped_at.get_or_insert(now);
+    task.stopped_at = Some(now);
+    task.stop_code
+        .get_or_insert_with(|| "TaskFailedToStart".into());
+    task.stopped_reason
+        .get_or_insert_with(|| reason.to_string());
+    for container in task.containers.iter_mut().flatten() {
+        container.last_status = Some("STOPPED".into());
+    }
+    bump(task);
+}
+
+/// Applies what an agent observed. Statuses only move forward, so a repeated or late change
+/// cannot undo a newer one. Returns whether the task changed and whether it just stopped.
+pub fn apply_state_change(task: &mut Task, change: &TaskStateChange) -> (bool, bool) {
+    let before = task.clone();
+    if let Some(code) = &change.stop_code
+        && task.desired_status.as_deref() != Some("STOPPED")
+    {
+        task.desired_status = Some("STOPPED".into());
+        task.stop_code = Some(code.clone());
+        task.stopped_reason = change.stopped_reason.clone();
+        task.stopping_at = Some(change.at);
+    }
+    if let Some(status) = &change.last_status
+        && rank(TASK_STATUSES, status) > rank(TASK_STATUSES, last_status(task))
+    {
+        task.last_status = Some(status.clone());
+        if rank(TASK_STATUSES, status) >= rank(TASK_STATUSES, "DEACTIVATING") {
+            task.stopping_at.get_or_insert(change.at);
+        }
+        if status == "STOPPED" {
+            task.desired_status = Some("STOPPED".into());
+            task.stopped_at = Some(change.at);
+            task.execution_stopped_at.get_or_insert(change.at);
+        }
+    }
+    for (field, value) in [
+        (&mut task.pull_started_at, change.pull_started_at),
+        (&mut task.pull_stopped_at, change.pull_stopped_at),
+        (&mut task.started_at, change.started_at),
+        (&mut task.execution_stopped_at, change.execution_stopped_at),
+    ] {
+        if field.is_none() {
+            *field = value;
+        }
+    }
+    if let Some(health) = &change.health_status {
+        task.health_status = Some(health.clone());
+    }
+    for update in &change.containers {
+        let Some(container) = task
+            .containers
+            .iter_mut()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(update.name.as_str()))
+        else {
+            continue;
+        };
+        if let Some(status) = &update.last_status {
+            let current = container.last_status.as_deref().unwrap_or("PENDING");
+            if rank(CONTAINER_STATUSES, status) >= rank(CONTAINER_STATUSES, current) {
+                container.last_status = Some(status.clone());
+            }
+        }
+        let fields = [
+            (&mut container.runtime_id, &update.runtime_id),
+            (&mut container.image_digest, &update.image_digest),
+            (&mut container.reason, &update.reason),
+            (&mut container.health_status, &update.health_status),
+        ];
+        for (field, value) in fields {
+            if value.is_some() {
+                *field = value.clone();
+            }
+        }
+        if update.exit_code.is_some() {
+            container.exit_code = update.exit_code;
+        }
+        if update.network_bindings.is_some() {
+            container.network_bindings = update.network_bindings.clone();
+        }
+    }
+    let changed = *task != before;
+    if changed {
+        bump(task);
+    }
+    (
+        changed,
+        changed && last_status(task) == "STOPPED" && last_status(&before) != "STOPPED",
+    )
+}
+
+/// The resources a task holds on its instance.
+pub fn demand_of_task(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    task: &Task,
+) -> Result<Demand, ApiError> {
+    let definition = definition_of(txn, partition, task)?;
+    Ok(demand_of(
+        &definition,
+        &task.overrides.clone().unwrap_or_default(),
+    ))
+}
+
+fn definition_of(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    task: &Task,
+) -> Result<TaskDefinition, ApiError> {
+    let arn = task.task_definition_arn.as_deref().unwrap_or_default();
+    let TaskDefinitionRef::Revision(family, revision) = TaskDefinitionRef::parse(partition, arn)?
+    else {
+        return Err(EcsError::Server(format!("task {arn} names no revision")).into());
+    };
+    read::<TaskDefinition>(txn, &keys::task_definition(&family, revision))?
+        .ok_or_else(|| EcsError::Server(format!("task definition {arn} is missing")).into())
+}
+
+/// What the agent of `instance` should be running or stopping now.
+pub fn desired_for(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    instance: &StoredInstance,
+) -> Result<Vec<DesiredTask>, ApiError> {
+    let mut desired = Vec::new();
+    for task in on_instance(txn, &instance.cluster, instance.arn())? {
+        if last_status(&task) == "STOPPED" {
+            continue;
+        }
+        desired.push(DesiredTask {
+            task_arn: task.task_arn.clone().unwrap_or_default(),
+            cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
+            desired_status: task.desired_status.clone().unwrap_or_default(),
+            task_definition: definition_of(txn, partition, &task)?,
+            overrides: task.overrides.clone().unwrap_or_default(),
+            stop_code: task.stop_code.clone(),
+            stopped_reason: task.stopped_reason.clone(),
+        });
+    }
+    Ok(desired)
+}
+
+/// Everything a launch (RunTask or StartTask) decides before its transaction.
+#[derive(Clone)]
+struct Launch {
+    cluster: String,
+    definition: TaskDefinition,
+    overrides: TaskOverride,
+    group: String,
+    started_by: Option<String>,
+    tags: Vec<Tag>,
+    now: f64,
+    /// Fresh ids, one per task to launch, and one per container of each.
+    task_ids: Vec<String>,
+    container_ids: Vec<Vec<String>>,
+}
+
+impl Launch {
+    fn task(
+        &self,
+        partition: &Partition,
+        index: usize,
+        instance: &StoredInstance,
+        demand: &Demand,
+    ) -> Task {
+        let task_id = &self.task_ids[index];
+        let task_arn = partition.task_arn(&self.cluster, task_id);
+        let containers = effective_containers(&self.definition, &self.overrides)
+            .into_iter()
+            .zip(&self.container_ids[index])
+            .map(|(definition, id)| Container {
+                container_arn: Some(partition.container_arn(&self.cluster, task_id, id)),
+                task_arn: Some(task_arn.clone()),
+                name: definition.name.clone(),
+                image: definition.image.clone(),
+                last_status: Some("PENDING".into()),
+                network_interfaces: Some(Vec::new()),
+                health_status: Some("UNKNOWN".into()),
+                cpu: Some(definition.cpu.unwrap_or(0).to_string()),
+                memory: definition.memory.map(|m| m.to_string()),
+                memory_reservation: definition.memory_reservation.map(|m| m.to_string()),
+                ..Container::default()
+            })
+            .collect();
+        let availability_zone = instance
+            .instance
+            .attributes
+            .iter()
+            .flatten()
+            .find(|a| a.name.as_deref() == Some("ecs.availability-zone"))
+            .and_then(|a| a.value.clone());
+        Task {
+            task_arn: Some(task_arn),
+            cluster_arn: Some(partition.cluster_arn(&self.cluster)),
+            task_definition_arn: self.definition.task_definition_arn.clone(),
+            container_instance_arn: Some(instance.arn().to_string()),
+            overrides: Some(TaskOverride {
+                container_overrides: Some(
+                    self.overrides
+                        .container_overrides
+                        .clone()
+                        .unwrap_or_default(),
+                ),
+                inference_accelerator_overrides: Some(Vec::new()),
+                ..self.overrides.clone()
+            }),
+            last_status: Some("PROVISIONING".into()),
+            desired_status: Some("RUNNING".into()),
+            cpu: Some(demand.cpu.to_string()),
+            memory: Some(demand.memory.to_string()),
+            containers: Some(containers),
+            started_by: self.started_by.clone(),
+            group: Some(self.group.clone()),
+            launch_type: Some("EC2".into()),
+            version: Some(1),
+            created_at: Some(self.now),
+            attachments: Some(Vec::new()),
+            attributes: Some(vec![Attribute {
+                name: Some("ecs.cpu-architecture".into()),
+                value: Some("x86_64".into()),
+                ..Attribute::default()
+            }]),
+            availability_zone,
+            health_status: Some("UNKNOWN".into()),
+            enable_execute_command: Some(false),
+            tags: Some(self.tags.clone()),
+            ..Task::default()
+        }
+    }
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The parameters RunTask and StartTask share.
+struct LaunchParams {
+    cluster: Option<String>,
+    task_definition: Option<String>,
+    overrides: Option<TaskOverride>,
+    group: Option<String>,
+    started_by: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+/// Checks what RunTask and StartTask share and resolves the task definition.
+async fn prepare_launch(
+    cp: &ControlPlane,
+    params: LaunchParams,
+    count: usize,
+) -> Result<Launch, ApiError> {
+    let LaunchParams {
+        cluster,
+        task_definition,
+        overrides,
+        group,
+        started_by,
+        tags,
+    } = params;
+    let cluster = cp.partition.cluster_name(cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let reference = TaskDefinitionRef::parse(
+        &cp.partition,
+        task_definition.as_deref().unwrap_or_default(),
+    )
+    .map_err(|_| client("TaskDefinition not found."))?;
+    let definition = task_definitions::resolve(cp, &reference)
+        .await?
+        .ok_or_else(|| client("TaskDefinition not found."))?;
+    if definition.status.as_deref() != Some("ACTIVE") {
+        return Err(client("TaskDefinition is inactive").into());
+    }
+    if !definition
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| c == "EC2")
+    {
+        return Err(client("Task definition does not support launch_type EC2.").into());
+    }
+    if definition.network_mode.as_deref() == Some("awsvpc") {
+        return Err(EcsError::UnsupportedFeature(
+            "Tasks in awsvpc network mode are not supported yet.".into(),
+        )
+        .into());
+    }
+    let overrides = overrides.unwrap_or_default();
+    let names: Vec<&str> = definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
+    for o in overrides.container_overrides.iter().flatten() {
+        let name = o.name.as_deref().unwrap_or_default();
+        if !names.contains(&name) {
+            return Err(invalid(format!(
+                "Container override name '{name}' does not match a container in the task definition."
+            ))
+            .into());
+        }
+    }
+    for size in [&overrides.cpu, &overrides.memory].into_iter().flatten() {
+        if size.trim().is_empty() {
+            return Err(invalid("Task size overrides cannot be empty.").into());
+        }
+    }
+    if let Some(cpu) = &overrides.cpu {
+        berth_ecs::task_definition::parse_task_cpu(cpu)?;
+    }
+    if let Some(memory) = &overrides.memory {
+        berth_ecs::task_definition::parse_task_memory(memory)?;
+    }
+    let tags = tags.unwrap_or_default();
+    berth_ecs::tags::check_user_tags(&tags)?;
+    let containers = names.len();
+    let family = definition.family.clone().unwrap_or_default();
+    Ok(Launch {
+        cluster,
+        group: group.unwrap_or_else(|| format!("family:{family}")),
+        definition,
+        overrides,
+        started_by,
+        tags,
+        now: cp.clock.now(),
+        task_ids: (0..count).map(|_| new_id()).collect(),
+        container_ids: (0..count)
+            .map(|_| (0..containers).map(|_| new_id()).collect())
+            .collect(),
+    })
+}
+
+/// A RunTask request as remembered for its clientToken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientTokenRecord {
+    request: serde_json::Value,
+    task_arns: Vec<String>,
+    failures: Vec<Failure>,
+}
+
+pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
+    let count = request.count.unwrap_or(1);
+    if !(1..=LAUNCH_LIMIT as i32).contains(&count) {
+        return Err(invalid(format!(
+            "count must be between 1 and {LAUNCH_LIMIT}, but was {count}."
+        ))
+        .into());
+    }
+    match request.launch_type.as_deref() {
+        None | Some("EC2") => {}
+        Some(other) => {
+            return Err(EcsError::UnsupportedFeature(format!(
+                "The {other} launch type is not supported yet."
+            ))
+            .into());
+        }
+    }
+    if request
+        .capacity_provider_strategy
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(EcsError::UnsupportedFeature(
+            "Capacity provider strategies are not supported yet.".into(),
+        )
+        .into());
+    }
+    let params = LaunchParams {
+        cluster: request.cluster.clone(),
+        task_definition: request.task_definition.clone(),
+        overrides: request.overrides.clone(),
+        group: request.group.clone(),
+        started_by: request.started_by.clone(),
+        tags: request.tags.clone(),
+    };
+    let launch = prepare_launch(cp, params, count as usize).await?;
+    let token = request.client_token.clone();
+    let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
+    if let Some(map) = fingerprint.as_object_mut() {
+        map.remove("clientToken");
+    }
+    let partition = cp.partition.clone();
+    let seed: u64 = rand::random();
+    let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let cluster = &launch.cluster;
+        if let Some(token) = &token
+            && let Some(previous) =
+                read::<ClientTokenRecord>(txn, &keys::client_token(cluster, token))?
+        {
+            if previous.request != fingerprint {
+                return Err(EcsError::Conflict(
+                    "The clientToken was already used with different parameters.".into(),
+                )
+                .into());
+            }
+            let mut tasks = Vec::new();
+            for arn in &previous.task_arns {
+                tasks.extend(read::<Task>(txn, &keys::task(cluster, task_id(arn)))?);
+            }
+            return Ok((tasks, previous.failures));
+        }
+        let mut stored_instances = instances::all_in(txn, cluster)?;
+        let mut candidates: Vec<_> = stored_instances
+            .iter()
+            .map(StoredInstance::candidate)
+            .collect();
+        let demand = demand_of(&launch.definition, &launch.overrides);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let placements = place_random(&mut candidates, &demand, launch.task_ids.len(), &mut rng);
+        let (tasks, failures) = commit_launch(
+            txn,
+            &partition,
+            &launch,
+            &mut stored_instances,
+            &candidates,
+            placements,
+            &demand,
+        );
+        if let Some(token) = &token {
+            let record = ClientTokenRecord {
+                request: fingerprint.clone(),
+                task_arns: tasks.iter().filter_map(|t| t.task_arn.clone()).collect(),
+                failures: failures.clone(),
+            };
+            write(txn, &keys::client_token(cluster, token), &record);
+        }
+        Ok::<_, ApiError>((tasks, failures))
+    })
+    .await?;
+    Ok(RunTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+/// Writes the placed tasks and the instances' new remaining resources; returns the tasks and a
+/// failure for each task that could not be placed.
+fn commit_launch(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    launch: &Launch,
+    stored_instances: &mut [StoredInstance],
+    candidates: &[berth_ecs::placement::Candidate],
+    placements: Vec<Result<usize, berth_ecs::placement::Unplaceable>>,
+    demand: &Demand,
+) -> (Vec<Task>, Vec<Failure>) {
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
+    for (index, placement) in placements.into_iter().enumerate() {
+        match placement {
+            Ok(chosen) => {
+                let task = launch.task(partition, index, &stored_instances[chosen], demand);
+                store(txn, &launch.cluster, &task);
+                let arn = task.task_arn.clone().unwrap_or_default();
+                tags::write(txn, &arn, &launch.tags);
+                tasks.push(task);
+                touched.insert(chosen);
+            }
+            Err(why) => failures.push(Failure {
+                arn: None,
+                reason: Some(why.reason().to_string()),
+                detail: None,
+            }),
+        }
+    }
+    for chosen in touched {
+        let stored = &mut stored_instances[chosen];
+        stored.set_remaining(&candidates[chosen]);
+        write(txn, &keys::instance(&launch.cluster, &stored.id), stored);
+    }
+    (tasks, failures)
+}
+
+pub async fn start(
+    cp: &ControlPlane,
+    request: StartTaskRequest,
+) -> Result<StartTaskResponse, ApiError> {
+    let targets = request.container_instances.clone().unwrap_or_default();
+    if targets.is_empty() || targets.len() > LAUNCH_LIMIT {
+        return Err(invalid(format!(
+            "StartTask takes between 1 and {LAUNCH_LIMIT} container instances."
+        ))
+        .into());
+    }
+    let params = LaunchParams {
+        cluster: request.cluster.clone(),
+        task_definition: request.task_definition.clone(),
+        overrides: request.overrides.clone(),
+        group: request.group.clone(),
+        started_by: request.started_by.clone(),
+        tags: request.tags.clone(),
+    };
+    let launch = prepare_launch(cp, params, targets.len()).await?;
+    let partition = cp.partition.clone();
+    let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let cluster = &launch.cluster;
+        let mut stored_instances = instances::all_in(txn, cluster)?;
+        let mut candidates: Vec<_> = stored_instances
+            .iter()
+            .map(StoredInstance::candidate)
+            .collect();
+        let demand = demand_of(&launch.definition, &launch.overrides);
+        let mut placements = Vec::new();
+        let mut missing = Vec::new();
+        for target in &targets {
+            let id = task_id(target);
+            match stored_instances
+                .iter()
+                .position(|s| s.id == id && s.status() != "INACTIVE")
+            {
+                None => missing.push(Failure {
+                    arn: Some(partition.container_instance_arn(cluster, id)),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+                Some(index) => {
+                    let mut only = [candidates[index].clone()];
+                    let mut rng = StdRng::seed_from_u64(0);
+                    let placed = place_random(&mut only, &demand, 1, &mut rng).remove(0);
+                    if placed.is_ok() {
+                        candidates[index] = only[0].clone();
+                    }
+                    placements.push(placed.map(|_| index));
+                }
+            }
+        }
+        let (tasks, mut failures) = commit_launch(
+            txn,
+            &partition,
+            &launch,
+            &mut stored_instances,
+            &candidates,
+            placements,
+            &demand,
+        );
+        failures.extend(missing);
+        Ok::<_, ApiError>((tasks, failures))
+    })
+    .await?;
+    Ok(StartTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+pub async fn stop(
+    cp: &ControlPlane,
+    request: StopTaskRequest,
+) -> Result<StopTaskResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let id = task_id(request.task.as_deref().unwrap_or_default()).to_string();
+    let reason = request
+        .reason
+        .clone()
+        .unwrap_or_else(|| "Task stopped by user".into());
+    let now = cp.clock.now();
+    let task = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        let mut task = read::<Task>(txn, &keys::task(&cluster, &id))?
+            .ok_or_else(|| invalid("The referenced task was not found."))?;
+        if task.desired_status.as_deref() != Some("STOPPED") {
+            task.desired_status = Some("STOPPED".into());
+            task.stop_code = Some("UserInitiated".into());
+            task.stopped_reason = Some(reason.clone());
+            task.stopping_at = Some(now);
+            bump(&mut task);
+            store(txn, &cluster, &task);
+        }
+        Ok::<_, ApiError>(task)
+    })
+    .await?;
+    Ok(StopTaskResponse { task: Some(task) })
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeTasksRequest,
+) -> Result<DescribeTasksResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let references = request.tasks.clone().unwrap_or_default();
+    if references.len() > DESCRIBE_LIMIT {
+        return Err(invalid(format!(
+            "At most {DESCRIBE_LIMIT} tasks can be described in one call."
+        ))
+        .into());
+    }
+    let include_tags = request.include.iter().flatten().any(|f| f == "TAGS");
+    let mut tasks = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &references {
+        let id = task_id(reference);
+        match fetch::<Task>(cp, &keys::task(&cluster, id)).await? {
+            Some(mut task) => {
+                task.tags = if include_tags {
+                    Some(tags::fetch(cp, task.task_arn.as_deref().unwrap_or_default()).await?)
+                } else {
+                    None
+                };
+                tasks.push(task);
+            }
+            None => failures.push(Failure {
+                arn: Some(cp.partition.task_arn(&cluster, id)),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeTasksResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListTasksRequest,
+) -> Result<ListTasksResponse, ApiError> {
+    const SCOPE: &str = "ListTasks";
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let desired = request
+        .desired_status
+        .clone()
+        .unwrap_or_else(|| "RUNNING".into());
+    let instance = request
+        .container_instance
+        .as_deref()
+        .map(|i| task_id(i).to_string());
+    let family_prefix = request
+        .family
+        .as_ref()
+        .map(|family| format!("task-definition/{family}:"));
+    let group = request
+        .service_name
+        .as_ref()
+        .map(|service| format!("service:{}", task_id(service)));
+    let (tasks, next) = scan::<Task>(cp, &keys::tasks_of(&cluster), after, page, |task| {
+        task.desired_status.as_deref() == Some(desired.as_str())
+            && instance
+                .as_deref()
+                .is_none_or(|id| task.container_instance_arn.as_deref().map(task_id) == Some(id))
+            && family_prefix.as_deref().is_none_or(|prefix| {
+                task.task_definition_arn
+                    .as_deref()
+                    .is_some_and(|arn| arn.contains(prefix))
+            })
+            && request
+                .started_by
+                .as_ref()
+                .is_none_or(|by| task.started_by.as_ref() == Some(by))
+            && group
+                .as_ref()
+                .is_none_or(|g| task.group.as_ref() == Some(g))
+            && request
+                .launch_type
+                .as_ref()
+                .is_none_or(|lt| task.launch_type.as_ref() == Some(lt))
+    })
+    .await?;
+    Ok(ListTasksResponse {
+        task_arns: Some(tasks.into_iter().filter_map(|t| t.task_arn).collect()),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_protocol::ContainerStateChange;
+
+    fn task() -> Task {
+        serde_json::from_str(
+            r#"{"lastStatus":"PENDING","desiredStatus":"RUNNING","version":1,
+                "containers":[{"name":"web","lastStatus":"PENDING"}]}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn statuses_only_move_forward() {
+        let mut t = task();
+        let running = TaskStateChange {
+            last_status: Some("RUNNING".into()),
+            started_at: Some(5.0),
+            containers: vec![ContainerStateChange {
+                name: "web".into(),
+                last_status: Some("RUNNING".into()),
+                runtime_id: Some("abc".into()),
+                ..Default::default()
+            }],
+            at: 5.0,
+            ..Default::default()
+        };
+        assert_eq!(apply_state_change(&mut t, &running), (true, false));
+        assert_eq!(
+            (last_status(&t), t.started_at, t.version),
+            ("RUNNING", Some(5.0), Some(2))
+        );
+        let late = TaskStateChange {
+            last_status: Some("PENDING".into()),
+            at: 6.0,
+            ..Default::default()
+        };
+        assert_eq!(apply_state_change(&mut t, &late), (false, false));
+        assert_eq!(last_status(&t), "RUNNING");
+        assert_eq!(
+            apply_state_change(&mut t, &running),
+            (false, false),
+            "a repeated change is a no-op"
+        );
+    }
+
+    #[test]
+    fn an_agent_initiated_stop_records_why() {
+        let mut t = task();
+        let exited = TaskStateChange {
+            last_status: Some("STOPPED".into()),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_reason: Some("Essential container in task exited".into()),
+            containers: vec![ContainerStateChange {
+                name: "web".into(),
+                last_status: Some("STOPPED".into()),
+                exit_code: Some(137),
+                ..Default::default()
+            }],
+            at: 9.0,
+            ..Default::default()
+        };
+        assert_eq!(apply_state_change(&mut t, &exited), (true, true));
+        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
+        assert_eq!(
+            (t.stopping_at, t.stopped_at, t.execution_stopped_at),
+            (Some(9.0), Some(9.0), Some(9.0))
+        );
+        assert_eq!(t.containers.unwrap()[0].exit_code, Some(137));
+    }
+}

@@ -1,0 +1,155 @@
+//! The messages between the control plane and its agents, carried as JSON text frames over one
+//! WebSocket per agent (`GET /agent/v1/connect`).
+//!
+//! Desired state is level-based: after registering, and whenever anything about its tasks
+//! changes, the agent receives the *whole* set of tasks it should be running or stopping, and
+//! reconciles towards it — a lost or repeated message cannot leave it wrong. State changes flow
+//! the other way with sequence numbers: the agent keeps each one until the control plane acks
+//! its sequence number (after the change is durable) and resends the unacked ones on reconnect;
+//! the control plane ignores a sequence number it has already applied.
+
+use berth_wire::ecs::{
+    Attribute, NetworkBinding, Resource, TaskDefinition, TaskOverride, VersionInfo,
+};
+use serde::{Deserialize, Serialize};
+
+/// The path agents connect to.
+pub const CONNECT_PATH: &str = "/agent/v1/connect";
+
+/// Agent → control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum AgentMessage {
+    /// The first message on every connection: RegisterContainerInstance's semantics.
+    #[serde(rename_all = "camelCase")]
+    Register {
+        cluster: String,
+        /// The instance this agent registered as before (from its state file), so that its
+        /// identity survives restarts.
+        container_instance_arn: Option<String>,
+        /// A stable id of the host, shown as `ec2InstanceId`.
+        host_id: String,
+        total_resources: Vec<Resource>,
+        attributes: Vec<Attribute>,
+        version_info: VersionInfo,
+    },
+    /// Changes to tasks and their containers, in the order they happened.
+    #[serde(rename_all = "camelCase")]
+    StateChanges { changes: Vec<SequencedChange> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SequencedChange {
+    pub sequence: u64,
+    pub change: TaskStateChange,
+}
+
+/// Control plane → agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerMessage {
+    #[serde(rename_all = "camelCase")]
+    Registered {
+        container_instance_arn: String,
+        /// The highest state-change sequence number already applied for this instance.
+        acked_sequence: u64,
+    },
+    /// Every task this instance should run or stop: replaces the previous set.
+    #[serde(rename_all = "camelCase")]
+    DesiredTasks { tasks: Vec<DesiredTask> },
+    /// State changes up to and including this sequence number are durable.
+    #[serde(rename_all = "camelCase")]
+    Ack { sequence: u64 },
+    /// The control plane refused the connection or a message; the agent logs it and retries.
+    #[serde(rename_all = "camelCase")]
+    Error { message: String },
+}
+
+/// One task as the agent needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredTask {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    /// `RUNNING` or `STOPPED`.
+    pub desired_status: String,
+    pub task_definition: TaskDefinition,
+    pub overrides: TaskOverride,
+    /// Why the task is being stopped, when it is.
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+/// What happened to a task (and its containers) on the instance.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStateChange {
+    pub task_arn: String,
+    /// The task's new `lastStatus`, when it changed.
+    pub last_status: Option<String>,
+    pub containers: Vec<ContainerStateChange>,
+    /// When this was observed, in epoch seconds.
+    pub at: f64,
+    pub pull_started_at: Option<f64>,
+    pub pull_stopped_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub execution_stopped_at: Option<f64>,
+    /// The task's health as ECS aggregates it over its essential containers' health checks.
+    pub health_status: Option<String>,
+    /// Set when the agent itself decided the task must stop (a container failed to start, an
+    /// essential container exited).
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStateChange {
+    pub name: String,
+    pub last_status: Option<String>,
+    pub runtime_id: Option<String>,
+    pub image_digest: Option<String>,
+    pub exit_code: Option<i32>,
+    pub reason: Option<String>,
+    pub network_bindings: Option<Vec<NetworkBinding>>,
+    /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
+    pub health_status: Option<String>,
+}
+
+impl AgentMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("protocol messages always encode")
+    }
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("protocol messages always encode")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_json() {
+        let ack = ServerMessage::Ack { sequence: 7 };
+        assert_eq!(ack.to_json(), r#"{"type":"ack","sequence":7}"#);
+        let parsed: ServerMessage = serde_json::from_str(&ack.to_json()).unwrap();
+        assert_eq!(parsed, ack);
+        let change = AgentMessage::StateChanges {
+            changes: vec![SequencedChange {
+                sequence: 1,
+                change: TaskStateChange {
+                    task_arn: "t".into(),
+                    last_status: Some("RUNNING".into()),
+                    ..Default::default()
+                },
+            }],
+        };
+        let parsed: AgentMessage = serde_json::from_str(&change.to_json()).unwrap();
+        assert_eq!(parsed, change);
+    }
+}
