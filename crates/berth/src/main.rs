@@ -1,6 +1,7 @@
 //! `berth`: a self-hosted Amazon ECS in one binary.
 
 mod credentials;
+mod demo;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,21 @@ enum Command {
     /// The control plane alone: the AWS-compatible APIs on one address, state in the embedded
     /// store under --data-dir. Prints `berth ready: http://ADDR` once it accepts requests.
     Server(ServerArgs),
+    /// The test/demo workload built into this binary.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[command(subcommand)]
+    command: DemoCommand,
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Builds and loads the local Docker image berth-demo:latest from the workload built into
+    /// this binary; no registry involved.
+    Image,
 }
 
 #[derive(Args)]
@@ -62,6 +78,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => runtime.block_on(run(args, true)),
         Command::Server(args) => runtime.block_on(run(args, false)),
+        Command::Demo(DemoArgs {
+            command: DemoCommand::Image,
+        }) => {
+            let id = runtime.block_on(demo::build_image())?;
+            println!("built {} ({id})", demo::IMAGE);
+            Ok(())
+        }
     }
 }
 
