@@ -8,6 +8,8 @@
 //! its sequence number (after the change is durable) and resends the unacked ones on reconnect;
 //! the control plane ignores a sequence number it has already applied.
 
+use std::collections::BTreeSet;
+
 use berth_wire::ecs::{
     Attribute, NetworkBinding, Resource, TaskDefinition, TaskOverride, VersionInfo,
 };
@@ -115,6 +117,32 @@ pub struct ContainerStateChange {
     pub network_bindings: Option<Vec<NetworkBinding>>,
     /// `HEALTHY`, `UNHEALTHY` or `UNKNOWN`.
     pub health_status: Option<String>,
+}
+
+/// ECS's resource list: CPU and MEMORY as integers, PORTS and PORTS_UDP as string sets.
+pub fn resources(cpu: i64, memory: i64, tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>) -> Vec<Resource> {
+    let integer = |name: &str, value: i64| Resource {
+        name: Some(name.into()),
+        r#type: Some("INTEGER".into()),
+        integer_value: Some(value.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        ..Resource::default()
+    };
+    let set = |name: &str, ports: &BTreeSet<u16>| Resource {
+        name: Some(name.into()),
+        r#type: Some("STRINGSET".into()),
+        string_set_value: Some(ports.iter().map(u16::to_string).collect()),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        integer_value: Some(0),
+    };
+    vec![
+        integer("CPU", cpu),
+        integer("MEMORY", memory),
+        set("PORTS", tcp),
+        set("PORTS_UDP", udp),
+    ]
 }
 
 impl AgentMessage {

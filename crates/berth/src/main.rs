@@ -6,6 +6,7 @@ mod demo;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use berth_control::ControlPlane;
@@ -33,8 +34,66 @@ enum Command {
     /// The control plane alone: the AWS-compatible APIs on one address, state in the embedded
     /// store under --data-dir. Prints `berth ready: http://ADDR` once it accepts requests.
     Server(ServerArgs),
+    /// One container instance: registers with the control plane at --server, runs the tasks
+    /// placed on it as Docker containers and reports their state. Its identity and unsent
+    /// reports live in --data-dir, so a restarted agent re-adopts its containers.
+    Agent(AgentArgs),
     /// The test/demo workload built into this binary.
     Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// The control plane's URL.
+    #[arg(long, default_value = "http://127.0.0.1:9600")]
+    server: String,
+    /// The cluster to join.
+    #[arg(long, default_value = "default")]
+    cluster: String,
+    /// Directory for the agent's identity and unsent state reports (one per agent).
+    #[arg(long, default_value = "./.berth-agent")]
+    data_dir: PathBuf,
+    /// Availability zone, reported as the attribute ecs.availability-zone.
+    #[arg(long)]
+    az: Option<String>,
+    /// A custom attribute KEY=VALUE (repeatable).
+    #[arg(long = "attribute", value_parser = parse_attribute)]
+    attributes: Vec<(String, String)>,
+    /// CPU units to register (default: cores × 1024).
+    #[arg(long)]
+    cpu: Option<i64>,
+    /// Memory in MiB to register (default: the host's, minus --reserved-memory).
+    #[arg(long)]
+    memory: Option<i64>,
+    /// MiB of host memory kept back from tasks.
+    #[arg(long, default_value_t = 0)]
+    reserved_memory: i64,
+    /// Seconds a stopped task's containers are kept before removal.
+    #[arg(long, default_value_t = 3600)]
+    task_cleanup_wait: u64,
+}
+
+fn parse_attribute(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
+impl AgentArgs {
+    fn config(self) -> berth_agent::AgentConfig {
+        berth_agent::AgentConfig {
+            server: self.server,
+            cluster: self.cluster,
+            data_dir: self.data_dir,
+            availability_zone: self.az,
+            attributes: self.attributes,
+            cpu: self.cpu,
+            memory: self.memory,
+            reserved_memory: self.reserved_memory,
+            cleanup_wait: Duration::from_secs(self.task_cleanup_wait),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -78,6 +137,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => runtime.block_on(run(args, true)),
         Command::Server(args) => runtime.block_on(run(args, false)),
+        Command::Agent(args) => runtime.block_on(run_agent(args)),
         Command::Demo(DemoArgs {
             command: DemoCommand::Image,
         }) => {
@@ -95,6 +155,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let store = open_store(&args.data_dir)?;
     let partition = berth_ecs::arn::Partition::new(args.region, args.account_id);
     let control_plane = Arc::new(ControlPlane::new(store, partition));
+    // No agent can be connected to a control plane that is only starting.
+    berth_control::ecs::mark_agents_disconnected(&control_plane)
+        .await
+        .map_err(|err| anyhow::anyhow!("resetting agent connections: {}", err.message))?;
     if local_development {
         berth_control::ecs::ensure_default_cluster(&control_plane)
             .await
@@ -105,10 +169,71 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "control plane serving");
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(berth_control::serve(
+        listener,
+        control_plane.clone(),
+        stopped(stopping.clone()),
+    ));
+    let agent = if local_development {
+        let config = berth_agent::AgentConfig {
+            server: format!("http://{address}"),
+            cluster: "default".into(),
+            data_dir: args.data_dir.join("agent"),
+            availability_zone: None,
+            attributes: Vec::new(),
+            cpu: None,
+            memory: None,
+            reserved_memory: 0,
+            cleanup_wait: Duration::from_secs(600),
+        };
+        let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
+        let agent = tokio::spawn(berth_agent::run(config, runtime, stopped(stopping.clone())));
+        wait_for_agent(&control_plane).await?;
+        Some(agent)
+    } else {
+        None
+    };
     println!("berth ready: http://{address}");
-    berth_control::serve(listener, control_plane, shutdown_signal()).await?;
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    if let Some(agent) = agent {
+        agent.await??;
+    }
+    server.await??;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Waits (bounded) until the local agent has registered and is connected.
+async fn wait_for_agent(control_plane: &ControlPlane) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        let connected = berth_control::ecs::connected_agents(control_plane, "default")
+            .await
+            .map_err(|err| anyhow::anyhow!("checking the local agent: {}", err.message))?;
+        if connected > 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the local agent did not register within 30 s")
+}
+
+async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
+    let config = args.config();
+    tracing::info!(server = %config.server, cluster = %config.cluster, "agent starting");
+    berth_agent::run(config, runtime, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves once `stopping` turns true.
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    while !*stopping.borrow() {
+        if stopping.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {

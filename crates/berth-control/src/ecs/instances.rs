@@ -74,7 +74,7 @@ impl StoredInstance {
 
     /// Stores what placement reserved or released back into `remainingResources`.
     pub fn set_remaining(&mut self, candidate: &Candidate) {
-        self.instance.remaining_resources = Some(resources(
+        self.instance.remaining_resources = Some(berth_protocol::resources(
             candidate.remaining_cpu,
             candidate.remaining_memory,
             &candidate.used_tcp_ports,
@@ -99,32 +99,6 @@ fn ports(resources: &[Resource], name: &str) -> BTreeSet<u16> {
         .and_then(|r| r.string_set_value.as_ref())
         .map(|set| set.iter().filter_map(|p| p.parse().ok()).collect())
         .unwrap_or_default()
-}
-
-/// ECS's resource list: CPU and MEMORY as integers, PORTS and PORTS_UDP as string sets.
-pub fn resources(cpu: i64, memory: i64, tcp: &BTreeSet<u16>, udp: &BTreeSet<u16>) -> Vec<Resource> {
-    let integer = |name: &str, value: i64| Resource {
-        name: Some(name.into()),
-        r#type: Some("INTEGER".into()),
-        integer_value: Some(value.clamp(i32::MIN.into(), i32::MAX.into()) as i32),
-        double_value: Some(0.0),
-        long_value: Some(0),
-        ..Resource::default()
-    };
-    let set = |name: &str, ports: &BTreeSet<u16>| Resource {
-        name: Some(name.into()),
-        r#type: Some("STRINGSET".into()),
-        string_set_value: Some(ports.iter().map(u16::to_string).collect()),
-        double_value: Some(0.0),
-        long_value: Some(0),
-        integer_value: Some(0),
-    };
-    vec![
-        integer("CPU", cpu),
-        integer("MEMORY", memory),
-        set("PORTS", tcp),
-        set("PORTS_UDP", udp),
-    ]
 }
 
 /// What an agent presents when it (re)connects.

@@ -163,3 +163,39 @@ pub async fn ensure_default_cluster(cp: &ControlPlane) -> Result<(), ApiError> {
     clusters::create(cp, berth_wire::ecs::CreateClusterRequest::default()).await?;
     Ok(())
 }
+
+/// Marks every container instance's agent disconnected: called when a control plane starts,
+/// since no agent session can exist yet.
+pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError> {
+    let (clusters, _) =
+        scan::<berth_wire::ecs::Cluster>(cp, crate::keys::CLUSTERS, None, usize::MAX, |_| true)
+            .await?;
+    for cluster in clusters {
+        let name = cluster.cluster_name.unwrap_or_default();
+        let (stored, _) = scan::<instances::StoredInstance>(
+            cp,
+            &crate::keys::instances_of(&name),
+            None,
+            usize::MAX,
+            |s| s.connected(),
+        )
+        .await?;
+        for instance in stored {
+            instances::disconnected(cp, instance.cluster, instance.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// How many container instances of `cluster` have their agent connected now.
+pub async fn connected_agents(cp: &ControlPlane, cluster: &str) -> Result<usize, ApiError> {
+    let (connected, _) = scan::<instances::StoredInstance>(
+        cp,
+        &crate::keys::instances_of(cluster),
+        None,
+        usize::MAX,
+        |s| s.connected() && s.status() != "INACTIVE",
+    )
+    .await?;
+    Ok(connected.len())
+}

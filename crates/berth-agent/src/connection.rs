@@ -1,0 +1,170 @@
+//! The agent's end of the channel: connect, register, send what the journal holds, hand every
+//! desired task set to the engine, forget what the control plane acknowledged; reconnect with
+//! backoff whenever the connection drops. Tasks keep running while the control plane is away.
+
+use std::time::Duration;
+
+use berth_protocol::{AgentMessage, CONNECT_PATH, DesiredTask, ServerMessage};
+use berth_wire::ecs::{Attribute, Resource, VersionInfo};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::state::Journal;
+
+/// What the agent tells the control plane about itself when it registers.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub cluster: String,
+    pub total_resources: Vec<Resource>,
+    pub attributes: Vec<Attribute>,
+    pub version_info: VersionInfo,
+}
+
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The WebSocket URL of the agent channel on the control plane at `server` (`http://HOST:PORT`).
+pub fn channel_url(server: &str) -> String {
+    let base = server.trim_end_matches('/');
+    let base = base
+        .strip_prefix("https://")
+        .map(|rest| format!("wss://{rest}"))
+        .or_else(|| {
+            base.strip_prefix("http://")
+                .map(|rest| format!("ws://{rest}"))
+        })
+        .unwrap_or_else(|| format!("ws://{base}"));
+    format!("{base}{CONNECT_PATH}")
+}
+
+/// Keeps the channel up until `shutdown` fires.
+pub async fn maintain(
+    server: String,
+    identity: Identity,
+    journal: Journal,
+    desired: mpsc::Sender<Vec<DesiredTask>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let url = channel_url(&server);
+    let mut backoff = BACKOFF_START;
+    loop {
+        let session = run_session(&url, &identity, &journal, &desired);
+        tokio::select! {
+            outcome = session => match outcome {
+                Ok(()) => backoff = BACKOFF_START,
+                Err(err) => tracing::warn!(error = %err, server = %url, "control plane connection lost"),
+            },
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+async fn run_session(
+    url: &str,
+    identity: &Identity,
+    journal: &Journal,
+    desired: &mpsc::Sender<Vec<DesiredTask>>,
+) -> Result<(), String> {
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, mut receiver) = socket.split();
+    let state = journal.snapshot();
+    let register = AgentMessage::Register {
+        cluster: identity.cluster.clone(),
+        container_instance_arn: state.container_instance_arn.clone(),
+        host_id: state.host_id.clone(),
+        total_resources: identity.total_resources.clone(),
+        attributes: identity.attributes.clone(),
+        version_info: identity.version_info.clone(),
+    };
+    sender
+        .send(Message::Text(register.to_json().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut sent_up_to = match next_message(&mut receiver).await? {
+        ServerMessage::Registered {
+            container_instance_arn,
+            acked_sequence,
+        } => {
+            if state.container_instance_arn.as_deref() != Some(container_instance_arn.as_str()) {
+                journal
+                    .set_instance(&container_instance_arn)
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(instance = %container_instance_arn, "registered");
+            }
+            journal
+                .acknowledge(acked_sequence)
+                .map_err(|e| e.to_string())?;
+            acked_sequence
+        }
+        ServerMessage::Error { message } => return Err(format!("registration refused: {message}")),
+        other => return Err(format!("expected a registration answer, got {other:?}")),
+    };
+    loop {
+        let unsent = journal.unsent_after(sent_up_to);
+        if let Some(last) = unsent.last() {
+            sent_up_to = last.sequence;
+            let batch = AgentMessage::StateChanges { changes: unsent };
+            sender
+                .send(Message::Text(batch.to_json().into()))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        tokio::select! {
+            _ = journal.changed() => {}
+            message = next_message(&mut receiver) => match message? {
+                ServerMessage::DesiredTasks { tasks } => {
+                    desired.send(tasks).await.map_err(|_| "task engine stopped".to_string())?;
+                }
+                ServerMessage::Ack { sequence } => journal.acknowledge(sequence).map_err(|e| e.to_string())?,
+                ServerMessage::Error { message } => tracing::warn!(%message, "control plane reported an error"),
+                ServerMessage::Registered { .. } => return Err("registered twice".into()),
+            },
+        }
+    }
+}
+
+/// The next protocol message, skipping WebSocket control frames (tungstenite answers pings).
+async fn next_message<S>(receiver: &mut S) -> Result<ServerMessage, String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match receiver.next().await {
+            Some(Ok(Message::Text(body))) => {
+                return serde_json::from_str(&body).map_err(|e| format!("unreadable message: {e}"));
+            }
+            Some(Ok(Message::Close(_))) | None => return Err("connection closed".into()),
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return Err(err.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_urls_follow_the_server_scheme() {
+        assert_eq!(
+            channel_url("http://127.0.0.1:9600"),
+            "ws://127.0.0.1:9600/agent/v1/connect"
+        );
+        assert_eq!(
+            channel_url("https://berth.example/"),
+            "wss://berth.example/agent/v1/connect"
+        );
+        assert_eq!(
+            channel_url("127.0.0.1:9600"),
+            "ws://127.0.0.1:9600/agent/v1/connect"
+        );
+    }
+}

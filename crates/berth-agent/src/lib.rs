@@ -1,0 +1,173 @@
+//! The container agent: one container instance. It registers with the control plane, keeps a
+//! persistent channel open to it, runs the tasks it is given on a [`runtime::ContainerRuntime`]
+//! (Docker in production), and reports every state change back.
+//!
+//! The agent owns only containers labelled with its own id ([`runtime::INSTANCE_LABEL`]); its
+//! identity and unacknowledged reports live in [`state::Journal`] under its data directory, so
+//! a restarted agent re-adopts its containers instead of duplicating or orphaning them.
+
+pub mod connection;
+pub mod docker;
+mod engine;
+pub mod runtime;
+pub mod spec;
+pub mod state;
+mod task;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_wire::ecs::{Attribute, VersionInfo};
+use tokio::sync::{mpsc, watch};
+
+use crate::connection::Identity;
+use crate::runtime::ContainerRuntime;
+use crate::state::Journal;
+use crate::task::TaskEnvironment;
+
+/// Ports the ECS agent reserves on every Linux instance (SSH, the Docker API, its own).
+pub const RESERVED_PORTS: &[u16] = &[22, 2375, 2376, 51678, 51679];
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane, e.g. `http://127.0.0.1:9600`.
+    pub server: String,
+    pub cluster: String,
+    /// Where the agent keeps its identity and unacknowledged reports.
+    pub data_dir: PathBuf,
+    /// The availability zone to report as `ecs.availability-zone`.
+    pub availability_zone: Option<String>,
+    /// Custom attributes (`--attribute KEY=VALUE`).
+    pub attributes: Vec<(String, String)>,
+    /// CPU units to register instead of cores × 1024.
+    pub cpu: Option<i64>,
+    /// MiB to register instead of the host's memory.
+    pub memory: Option<i64>,
+    /// MiB of the host's memory kept back from tasks (ECS_RESERVED_MEMORY).
+    pub reserved_memory: i64,
+    /// How long a stopped task's containers stay before they are removed.
+    pub cleanup_wait: Duration,
+}
+
+/// The capability attributes this agent really supports, as the ECS agent names them.
+const CAPABILITIES: &[&str] = &[
+    "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.20",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.22",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.23",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+    "com.amazonaws.ecs.capability.docker-remote-api.1.25",
+    "com.amazonaws.ecs.capability.logging-driver.json-file",
+    "com.amazonaws.ecs.capability.logging-driver.none",
+    "com.amazonaws.ecs.capability.privileged-container",
+    "ecs.capability.container-health-check",
+    "ecs.capability.container-ordering",
+    "ecs.capability.docker-plugin.local",
+];
+
+fn attribute(name: &str, value: Option<&str>) -> Attribute {
+    Attribute {
+        name: Some(name.to_string()),
+        value: value.map(str::to_string),
+        ..Attribute::default()
+    }
+}
+
+/// What the agent registers: resources of this host (or the overrides), built-in and custom
+/// attributes.
+pub fn identity(config: &AgentConfig) -> Identity {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as i64);
+    let cpu = config.cpu.unwrap_or(cores * 1024);
+    let memory = config
+        .memory
+        .unwrap_or_else(|| host_memory_mib() - config.reserved_memory);
+    let reserved: BTreeSet<u16> = RESERVED_PORTS.iter().copied().collect();
+    let architecture = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let mut attributes = vec![
+        attribute("ecs.os-type", Some("linux")),
+        attribute("ecs.os-family", Some("LINUX")),
+        attribute("ecs.cpu-architecture", Some(architecture)),
+    ];
+    if let Some(zone) = &config.availability_zone {
+        attributes.push(attribute("ecs.availability-zone", Some(zone)));
+    }
+    attributes.extend(CAPABILITIES.iter().map(|name| attribute(name, None)));
+    attributes.extend(config.attributes.iter().map(|(k, v)| attribute(k, Some(v))));
+    Identity {
+        cluster: config.cluster.clone(),
+        total_resources: berth_protocol::resources(cpu, memory, &reserved, &BTreeSet::new()),
+        attributes,
+        version_info: VersionInfo {
+            agent_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+            agent_hash: Some("berth".into()),
+            docker_version: None,
+        },
+    }
+}
+
+/// Total memory of this host in MiB, from /proc/meminfo.
+fn host_memory_mib() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                })
+        })
+        .map_or(0, |kib| kib / 1024)
+}
+
+/// Runs the agent until `shutdown` resolves. Tasks keep running after it returns: stopping the
+/// agent does not stop its containers.
+pub async fn run(
+    config: AgentConfig,
+    runtime: Arc<dyn ContainerRuntime>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), state::StateError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| state::StateError::Write {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let journal = Journal::open(&config.data_dir, || {
+        format!("i-{}", &uuid::Uuid::new_v4().simple().to_string()[..17])
+    })?;
+    let host_id = journal.snapshot().host_id;
+    let env = Arc::new(TaskEnvironment {
+        runtime,
+        journal: journal.clone(),
+        instance_id: host_id,
+        cluster: config.cluster.clone(),
+        metadata_endpoint: None,
+        scratch_root: config.data_dir.join("volumes"),
+        cleanup_wait: config.cleanup_wait,
+    });
+    let (stop, stopping) = watch::channel(false);
+    let (desired_sender, desired_receiver) = mpsc::channel(16);
+    let connection = tokio::spawn(connection::maintain(
+        config.server.clone(),
+        identity(&config),
+        journal,
+        desired_sender,
+        stopping.clone(),
+    ));
+    let engine = tokio::spawn(engine::run(env, desired_receiver, stopping));
+    shutdown.await;
+    let _ = stop.send(true);
+    let _ = connection.await;
+    let _ = engine.await;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The agent's small durable state: which container instance it is, and the state changes the
+//! control plane has not acknowledged yet. Kept in one JSON file, replaced atomically, so a
+//! restarted agent keeps its identity and loses no report.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use berth_protocol::{SequencedChange, TaskStateChange};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentState {
+    /// Set once the control plane has registered this agent.
+    pub container_instance_arn: Option<String>,
+    /// A stable id for this host, reported as `ec2InstanceId`.
+    pub host_id: String,
+    /// The sequence number the next state change gets.
+    pub next_sequence: u64,
+    /// State changes not yet acknowledged, oldest first.
+    pub outbox: Vec<SequencedChange>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("reading agent state {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("agent state {path} is corrupt")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("writing agent state {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The state file, shared by the task actors (which report) and the connection (which sends
+/// and forgets what was acknowledged).
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Mutex<Inner>>,
+    /// Woken whenever there is something new to send.
+    pending: Arc<Notify>,
+}
+
+struct Inner {
+    path: PathBuf,
+    state: AgentState,
+}
+
+impl Journal {
+    /// Opens the state in `dir`, creating it (with a new host id) the first time.
+    pub fn open(dir: &Path, new_host_id: impl FnOnce() -> String) -> Result<Journal, StateError> {
+        let path = dir.join("agent-state.json");
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            })?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => AgentState {
+                host_id: new_host_id(),
+                next_sequence: 1,
+                ..AgentState::default()
+            },
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let journal = Journal {
+            inner: Arc::new(Mutex::new(Inner { path, state })),
+            pending: Arc::new(Notify::new()),
+        };
+        journal.with(|_| ())?;
+        Ok(journal)
+    }
+
+    /// Runs `change` on the state and writes it durably before returning.
+    fn with<T>(&self, change: impl FnOnce(&mut AgentState) -> T) -> Result<T, StateError> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let out = change(&mut inner.state);
+        write_atomically(&inner.path, &inner.state)?;
+        Ok(out)
+    }
+
+    pub fn snapshot(&self) -> AgentState {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .state
+            .clone()
+    }
+
+    /// Records a state change to report; it is durable when this returns.
+    pub fn report(&self, change: TaskStateChange) -> Result<u64, StateError> {
+        let sequence = self.with(|state| {
+            let sequence = state.next_sequence;
+            state.next_sequence += 1;
+            state.outbox.push(SequencedChange { sequence, change });
+            sequence
+        })?;
+        self.pending.notify_one();
+        Ok(sequence)
+    }
+
+    /// Forgets every change up to `sequence`: the control plane has it.
+    pub fn acknowledge(&self, sequence: u64) -> Result<(), StateError> {
+        self.with(|state| state.outbox.retain(|c| c.sequence > sequence))
+    }
+
+    pub fn set_instance(&self, arn: &str) -> Result<(), StateError> {
+        self.with(|state| state.container_instance_arn = Some(arn.to_string()))
+    }
+
+    /// Changes after `sequence`, to send.
+    pub fn unsent_after(&self, sequence: u64) -> Vec<SequencedChange> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner
+            .state
+            .outbox
+            .iter()
+            .filter(|c| c.sequence > sequence)
+            .cloned()
+            .collect()
+    }
+
+    /// Resolves when a change was reported since the last call.
+    pub async fn changed(&self) {
+        self.pending.notified().await;
+    }
+}
+
+fn write_atomically(path: &Path, state: &AgentState) -> Result<(), StateError> {
+    let failed = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let temporary = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec(state).expect("agent state always encodes");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temporary).map_err(failed)?;
+        file.write_all(&bytes).map_err(failed)?;
+        file.sync_all().map_err(failed)?;
+    }
+    std::fs::rename(&temporary, path).map_err(failed)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_and_unacknowledged_changes_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path(), || "i-0123".into()).unwrap();
+        journal.set_instance("arn:instance").unwrap();
+        let first = journal
+            .report(TaskStateChange {
+                task_arn: "a".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let second = journal
+            .report(TaskStateChange {
+                task_arn: "b".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        journal.acknowledge(first).unwrap();
+        drop(journal);
+
+        let reopened = Journal::open(dir.path(), || "i-other".into()).unwrap();
+        let state = reopened.snapshot();
+        assert_eq!(state.host_id, "i-0123");
+        assert_eq!(
+            state.container_instance_arn.as_deref(),
+            Some("arn:instance")
+        );
+        assert_eq!(
+            state.outbox.iter().map(|c| c.sequence).collect::<Vec<_>>(),
+            [second]
+        );
+        assert_eq!(
+            reopened.report(TaskStateChange::default()).unwrap(),
+            second + 1
+        );
+        assert_eq!(reopened.unsent_after(second).len(), 1);
+    }
+}

@@ -1,0 +1,618 @@
+//! One task's life on this instance, as an actor: adopt or create its containers (pulling images,
+//! honouring `dependsOn`), watch them, stop the task when an essential container exits or the
+//! control plane asks, and report every step in ECS's terms through the journal.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_protocol::{ContainerStateChange, DesiredTask, TaskStateChange};
+use berth_wire::ecs::{ContainerDefinition, NetworkBinding};
+use tokio::sync::{mpsc, watch};
+
+use crate::runtime::{
+    CONTAINER_NAME_LABEL, ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health,
+    TASK_ARN_LABEL,
+};
+use crate::spec::{self, SpecContext};
+use crate::state::Journal;
+
+/// How long a dependency may take to reach its condition when the container sets no
+/// `startTimeout` (the ECS agent's `ECS_CONTAINER_START_TIMEOUT` default).
+const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often containers are re-inspected even without an engine event, in case one was missed.
+const RESYNC_EVERY: Duration = Duration::from_secs(2);
+
+/// What every task actor on this instance shares.
+pub struct TaskEnvironment {
+    pub runtime: Arc<dyn ContainerRuntime>,
+    pub journal: Journal,
+    pub instance_id: String,
+    pub cluster: String,
+    pub metadata_endpoint: Option<String>,
+    /// Where task-scoped scratch volumes live on the host.
+    pub scratch_root: PathBuf,
+    /// How long a stopped task's containers are kept before they are removed.
+    pub cleanup_wait: Duration,
+}
+
+pub fn now() -> f64 {
+    let elapsed = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    elapsed.as_millis() as f64 / 1000.0
+}
+
+/// One container of the task, as the actor tracks it.
+struct Tracked {
+    definition: ContainerDefinition,
+    spec: Option<ContainerSpec>,
+    id: Option<String>,
+    status: ContainerStatusView,
+    exit_code: Option<i32>,
+    reason: Option<String>,
+    health: Health,
+    bindings: Vec<NetworkBinding>,
+    image_digest: Option<String>,
+    /// When this container started waiting for its dependencies.
+    waiting_since: Option<tokio::time::Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ContainerStatusView {
+    Pending,
+    Running,
+    Stopped,
+}
+
+impl ContainerStatusView {
+    fn as_str(self) -> &'static str {
+        match self {
+            ContainerStatusView::Pending => "PENDING",
+            ContainerStatusView::Running => "RUNNING",
+            ContainerStatusView::Stopped => "STOPPED",
+        }
+    }
+}
+
+impl Tracked {
+    fn name(&self) -> &str {
+        self.definition.name.as_deref().unwrap_or_default()
+    }
+
+    fn essential(&self) -> bool {
+        self.definition.essential != Some(false)
+    }
+
+    fn report(&self) -> ContainerStateChange {
+        ContainerStateChange {
+            name: self.name().to_string(),
+            last_status: Some(self.status.as_str().to_string()),
+            runtime_id: self.id.clone(),
+            image_digest: self.image_digest.clone(),
+            exit_code: self.exit_code,
+            reason: self.reason.clone(),
+            network_bindings: Some(self.bindings.clone()),
+            health_status: Some(health_name(&self.health).to_string()),
+        }
+    }
+
+    /// Takes in what the engine says about the container now.
+    fn observe(&mut self, status: &ContainerStatus) {
+        self.id = Some(status.id.clone());
+        self.health = status.health.clone();
+        if status.image_digest.is_some() {
+            self.image_digest = status.image_digest.clone();
+        }
+        match &status.state {
+            ContainerState::Created => {}
+            ContainerState::Running => {
+                self.status = ContainerStatusView::Running;
+                self.bindings = status
+                    .ports
+                    .iter()
+                    .filter(|p| !p.host_ip.contains(':'))
+                    .map(|p| NetworkBinding {
+                        bind_ip: Some(p.host_ip.clone()),
+                        container_port: Some(i32::from(p.container_port)),
+                        host_port: Some(i32::from(p.host_port)),
+                        protocol: Some(p.protocol.clone()),
+                        ..NetworkBinding::default()
+                    })
+                    .collect();
+            }
+            ContainerState::Exited {
+                exit_code,
+                oom_killed,
+            } => {
+                self.status = ContainerStatusView::Stopped;
+                self.exit_code = Some(*exit_code as i32);
+                if *oom_killed {
+                    self.reason =
+                        Some("OutOfMemoryError: Container killed due to memory usage".into());
+                }
+            }
+        }
+    }
+}
+
+fn health_name(health: &Health) -> &'static str {
+    match health {
+        Health::Unknown => "UNKNOWN",
+        Health::Healthy => "HEALTHY",
+        Health::Unhealthy => "UNHEALTHY",
+    }
+}
+
+/// Why the agent itself ends a task.
+struct Failure {
+    code: &'static str,
+    reason: String,
+}
+
+pub struct TaskActor {
+    env: Arc<TaskEnvironment>,
+    task: DesiredTask,
+    containers: Vec<Tracked>,
+    last_status: &'static str,
+    /// Set once the agent decided to stop the task, so the reason is reported once.
+    stopping: Option<Failure>,
+}
+
+impl TaskActor {
+    pub fn new(env: Arc<TaskEnvironment>, task: DesiredTask) -> TaskActor {
+        let containers = task
+            .task_definition
+            .container_definitions
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|definition| Tracked {
+                definition,
+                spec: None,
+                id: None,
+                status: ContainerStatusView::Pending,
+                exit_code: None,
+                reason: None,
+                health: Health::Unknown,
+                bindings: Vec::new(),
+                image_digest: None,
+                waiting_since: None,
+            })
+            .collect();
+        TaskActor {
+            env,
+            task,
+            containers,
+            last_status: "PROVISIONING",
+            stopping: None,
+        }
+    }
+
+    fn arn(&self) -> &str {
+        &self.task.task_arn
+    }
+
+    /// The task's health as ECS aggregates it: over essential containers with a health check.
+    fn task_health(&self) -> &'static str {
+        let checked: Vec<&Tracked> = self
+            .containers
+            .iter()
+            .filter(|c| c.essential() && c.definition.health_check.is_some())
+            .collect();
+        if checked.iter().any(|c| c.health == Health::Unhealthy) {
+            "UNHEALTHY"
+        } else if !checked.is_empty() && checked.iter().all(|c| c.health == Health::Healthy) {
+            "HEALTHY"
+        } else {
+            "UNKNOWN"
+        }
+    }
+
+    fn report(&mut self, status: &'static str, extra: impl FnOnce(&mut TaskStateChange)) {
+        self.last_status = status;
+        let mut change = TaskStateChange {
+            task_arn: self.arn().to_string(),
+            last_status: Some(status.to_string()),
+            containers: self.containers.iter().map(Tracked::report).collect(),
+            at: now(),
+            health_status: Some(self.task_health().to_string()),
+            ..TaskStateChange::default()
+        };
+        if let Some(failure) = &self.stopping {
+            change.stop_code = Some(failure.code.to_string());
+            change.stopped_reason = Some(failure.reason.clone());
+        }
+        extra(&mut change);
+        if let Err(err) = self.env.journal.report(change) {
+            tracing::error!(error = %err, task = %self.task.task_arn, "cannot record a task state change");
+        }
+    }
+
+    /// Runs the task to its end. `desired` carries the control plane's latest view of the task;
+    /// `events` the engine events for its containers.
+    pub async fn run(
+        mut self,
+        mut desired: watch::Receiver<DesiredTask>,
+        mut events: mpsc::Receiver<String>,
+    ) {
+        let adopted = self.adopt().await;
+        if !adopted {
+            if self.task.desired_status == "STOPPED" {
+                self.stopping = None;
+                self.report("STOPPED", |c| c.execution_stopped_at = Some(now()));
+                return;
+            }
+            self.report("PENDING", |_| {});
+            if let Err(failure) = self.launch(&mut desired).await {
+                self.fail(failure).await;
+                return;
+            }
+        }
+        self.supervise(&mut desired, &mut events).await;
+        self.stop_all().await;
+        self.cleanup().await;
+    }
+
+    /// Finds containers a previous run of the agent created for this task.
+    async fn adopt(&mut self) -> bool {
+        let existing = match self
+            .env
+            .runtime
+            .list_labelled(TASK_ARN_LABEL, &self.task.task_arn)
+            .await
+        {
+            Ok(existing) => existing,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list containers to adopt");
+                return false;
+            }
+        };
+        if existing.is_empty() {
+            return false;
+        }
+        for status in &existing {
+            let name = status
+                .labels
+                .get(CONTAINER_NAME_LABEL)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(tracked) = self.containers.iter_mut().find(|c| c.name() == name) {
+                tracked.observe(status);
+            }
+        }
+        self.last_status = "RUNNING";
+        tracing::info!(task = %self.task.task_arn, containers = existing.len(), "adopted a running task");
+        true
+    }
+
+    async fn launch(&mut self, desired: &mut watch::Receiver<DesiredTask>) -> Result<(), Failure> {
+        let specs = self.specs().map_err(|reason| Failure {
+            code: "TaskFailedToStart",
+            reason,
+        })?;
+        for (tracked, spec) in self.containers.iter_mut().zip(specs) {
+            tracked.spec = Some(spec);
+        }
+        let pull_started = now();
+        let mut digests = BTreeMap::new();
+        for tracked in &self.containers {
+            let image = tracked
+                .spec
+                .as_ref()
+                .map(|s| s.image.clone())
+                .unwrap_or_default();
+            match self.env.runtime.ensure_image(&image).await {
+                Ok(digest) => {
+                    digests.insert(tracked.name().to_string(), digest);
+                }
+                Err(err) => {
+                    let reason = format!("CannotPullContainerError: {err}");
+                    return Err(Failure {
+                        code: "TaskFailedToStart",
+                        reason,
+                    });
+                }
+            }
+        }
+        for tracked in &mut self.containers {
+            tracked.image_digest = digests.remove(tracked.name()).flatten();
+        }
+        let pull_stopped = now();
+        self.report("ACTIVATING", |c| {
+            c.pull_started_at = Some(pull_started);
+            c.pull_stopped_at = Some(pull_stopped);
+        });
+        self.start_in_order(desired).await?;
+        self.report("RUNNING", |c| c.started_at = Some(now()));
+        Ok(())
+    }
+
+    fn specs(&self) -> Result<Vec<ContainerSpec>, String> {
+        let paths = spec::environment_file_paths(&self.task).map_err(|e| e.reason())?;
+        let files: BTreeMap<String, Result<String, String>> = paths
+            .into_iter()
+            .map(|path| {
+                let contents = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+                (path, contents)
+            })
+            .collect();
+        let task_id = spec::task_id(&self.task.task_arn).to_string();
+        let scratch_root = self.env.scratch_root.join(&task_id);
+        let metadata_token = |container: &str| format!("{task_id}-{container}");
+        let scratch_path = |volume: &str| scratch_root.join(volume).to_string_lossy().into_owned();
+        let ctx = SpecContext {
+            instance_id: &self.env.instance_id,
+            cluster: &self.env.cluster,
+            name_prefix: "ecs",
+            metadata_endpoint: self.env.metadata_endpoint.as_deref(),
+            metadata_token: &metadata_token,
+            scratch_path: &scratch_path,
+            environment_files: &files,
+        };
+        spec::container_specs(&self.task, &ctx).map_err(|e| e.reason())
+    }
+
+    /// Creates and starts containers as their dependencies allow, in definition order.
+    async fn start_in_order(
+        &mut self,
+        desired: &mut watch::Receiver<DesiredTask>,
+    ) -> Result<(), Failure> {
+        loop {
+            if desired.borrow().desired_status == "STOPPED" {
+                return Err(Failure {
+                    code: "UserInitiated",
+                    reason: desired
+                        .borrow()
+                        .stopped_reason
+                        .clone()
+                        .unwrap_or_else(|| "Task stopped by user".into()),
+                });
+            }
+            self.refresh().await;
+            let mut progressed = false;
+            let mut waiting = false;
+            for index in 0..self.containers.len() {
+                if self.containers[index].id.is_some() {
+                    continue;
+                }
+                match self.dependencies_met(index) {
+                    Dependency::Met => {
+                        self.create_and_start(index).await?;
+                        progressed = true;
+                    }
+                    Dependency::Waiting => waiting = true,
+                    Dependency::Failed(reason) => {
+                        return Err(Failure {
+                            code: "TaskFailedToStart",
+                            reason,
+                        });
+                    }
+                }
+            }
+            if !waiting {
+                return Ok(());
+            }
+            if !progressed {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    async fn create_and_start(&mut self, index: usize) -> Result<(), Failure> {
+        let spec = self.containers[index].spec.clone().unwrap_or_default();
+        let runtime = self.env.runtime.clone();
+        let id = runtime.create(&spec).await.map_err(|err| Failure {
+            code: "TaskFailedToStart",
+            reason: format!("CannotCreateContainerError: {err}"),
+        })?;
+        self.containers[index].id = Some(id.clone());
+        runtime.start(&id).await.map_err(|err| Failure {
+            code: "TaskFailedToStart",
+            reason: format!("CannotStartContainerError: {err}"),
+        })?;
+        if let Ok(status) = runtime.inspect(&id).await {
+            self.containers[index].observe(&status);
+        }
+        self.containers[index].status = match self.containers[index].status {
+            ContainerStatusView::Stopped => ContainerStatusView::Stopped,
+            _ => ContainerStatusView::Running,
+        };
+        Ok(())
+    }
+
+    fn dependencies_met(&mut self, index: usize) -> Dependency {
+        let verdict = self.dependency_verdict(index);
+        let container = &mut self.containers[index];
+        if !matches!(verdict, Dependency::Waiting) {
+            return verdict;
+        }
+        let timeout = container
+            .definition
+            .start_timeout
+            .map_or(DEFAULT_START_TIMEOUT, |s| {
+                Duration::from_secs(s.max(0) as u64)
+            });
+        let since = *container
+            .waiting_since
+            .get_or_insert_with(tokio::time::Instant::now);
+        if since.elapsed() > timeout {
+            return Dependency::Failed(format!(
+                "DependencyConditionNotMet: container '{}' timed out after {}s waiting for its dependencies",
+                container.name(),
+                timeout.as_secs()
+            ));
+        }
+        Dependency::Waiting
+    }
+
+    fn dependency_verdict(&self, index: usize) -> Dependency {
+        let container = &self.containers[index];
+        for dependency in container.definition.depends_on.iter().flatten() {
+            let name = dependency.container_name.as_deref().unwrap_or_default();
+            let Some(target) = self.containers.iter().find(|c| c.name() == name) else {
+                return Dependency::Failed(format!("container '{name}' is not part of the task"));
+            };
+            let condition = dependency.condition.as_deref().unwrap_or("START");
+            let met = match condition {
+                "START" => target.id.is_some() && target.status != ContainerStatusView::Pending,
+                "COMPLETE" => target.status == ContainerStatusView::Stopped,
+                "SUCCESS" => match (target.status, target.exit_code) {
+                    (ContainerStatusView::Stopped, Some(0)) => true,
+                    (ContainerStatusView::Stopped, _) => {
+                        return Dependency::Failed(format!(
+                            "DependencyConditionNotMet: container '{name}' exited with a non-zero code, so '{}' cannot start",
+                            container.name()
+                        ));
+                    }
+                    _ => false,
+                },
+                "HEALTHY" => match target.health {
+                    Health::Healthy => true,
+                    Health::Unhealthy => {
+                        return Dependency::Failed(format!(
+                            "DependencyConditionNotMet: container '{name}' is unhealthy, so '{}' cannot start",
+                            container.name()
+                        ));
+                    }
+                    Health::Unknown => false,
+                },
+                _ => true,
+            };
+            if !met {
+                return Dependency::Waiting;
+            }
+        }
+        Dependency::Met
+    }
+
+    /// Re-inspects every created container.
+    async fn refresh(&mut self) {
+        for tracked in &mut self.containers {
+            if let Some(id) = tracked.id.clone() {
+                match self.env.runtime.inspect(&id).await {
+                    Ok(status) => tracked.observe(&status),
+                    Err(crate::runtime::RuntimeError::NotFound(_)) => {
+                        tracked.status = ContainerStatusView::Stopped;
+                        tracked
+                            .reason
+                            .get_or_insert_with(|| "Container removed outside the agent".into());
+                    }
+                    Err(err) => tracing::warn!(error = %err, container = %id, "inspect failed"),
+                }
+            }
+        }
+    }
+
+    /// Watches the running task until it must stop.
+    async fn supervise(
+        &mut self,
+        desired: &mut watch::Receiver<DesiredTask>,
+        events: &mut mpsc::Receiver<String>,
+    ) {
+        let mut resync = tokio::time::interval(RESYNC_EVERY);
+        let mut reported = self.snapshot();
+        loop {
+            if desired.borrow().desired_status == "STOPPED" {
+                return;
+            }
+            self.refresh().await;
+            if self
+                .containers
+                .iter()
+                .any(|c| c.essential() && c.status == ContainerStatusView::Stopped)
+            {
+                self.stopping = Some(Failure {
+                    code: "EssentialContainerExited",
+                    reason: "Essential container in task exited".into(),
+                });
+                return;
+            }
+            let snapshot = self.snapshot();
+            if snapshot != reported {
+                let status = self.last_status;
+                self.report(status, |_| {});
+                reported = snapshot;
+            }
+            tokio::select! {
+                changed = desired.changed() => {
+                    if changed.is_err() {
+                        // The engine forgot this task: the control plane no longer tracks it.
+                        return;
+                    }
+                }
+                _ = events.recv() => {}
+                _ = resync.tick() => {}
+            }
+        }
+    }
+
+    /// A compact view of what would be reported, to report only changes.
+    fn snapshot(&self) -> Vec<ContainerStateChange> {
+        self.containers.iter().map(Tracked::report).collect()
+    }
+
+    async fn fail(&mut self, failure: Failure) {
+        tracing::info!(task = %self.task.task_arn, reason = %failure.reason, "task failed to start");
+        for tracked in &mut self.containers {
+            if tracked.id.is_none() {
+                tracked.reason.get_or_insert_with(|| failure.reason.clone());
+            }
+        }
+        self.stopping = Some(failure);
+        self.stop_all().await;
+        self.cleanup().await;
+    }
+
+    /// Stops every container (dependents first), then reports the task STOPPED.
+    async fn stop_all(&mut self) {
+        self.report("DEACTIVATING", |_| {});
+        self.report("STOPPING", |_| {});
+        let runtime = self.env.runtime.clone();
+        for index in (0..self.containers.len()).rev() {
+            let Some(id) = self.containers[index].id.clone() else {
+                continue;
+            };
+            let timeout = self.containers[index]
+                .spec
+                .as_ref()
+                .and_then(|s| s.stop_timeout)
+                .or_else(|| {
+                    self.containers[index]
+                        .definition
+                        .stop_timeout
+                        .map(|s| Duration::from_secs(s.max(0) as u64))
+                })
+                .unwrap_or(spec::DEFAULT_STOP_TIMEOUT);
+            if let Err(err) = runtime.stop(&id, timeout).await {
+                tracing::warn!(error = %err, container = %id, "stop failed");
+            }
+        }
+        self.refresh().await;
+        for tracked in &mut self.containers {
+            tracked.status = ContainerStatusView::Stopped;
+        }
+        self.report("DEPROVISIONING", |_| {});
+        self.report("STOPPED", |c| c.execution_stopped_at = Some(now()));
+    }
+
+    async fn cleanup(&self) {
+        tokio::time::sleep(self.env.cleanup_wait).await;
+        for tracked in &self.containers {
+            if let Some(id) = &tracked.id
+                && let Err(err) = self.env.runtime.remove(id).await
+            {
+                tracing::warn!(error = %err, container = %id, "cannot remove a stopped task's container");
+            }
+        }
+        let task_id = spec::task_id(&self.task.task_arn);
+        let _ = std::fs::remove_dir_all(self.env.scratch_root.join(task_id));
+    }
+}
+
+enum Dependency {
+    Met,
+    Waiting,
+    Failed(String),
+}
