@@ -1,0 +1,324 @@
+"""Tasks on real Docker: `berth server` plus `berth agent` processes, driven through boto3 and
+aws-cli with the berth-demo image. Every container a test starts is removed afterwards (each
+test uses its own cluster, and its containers carry the cluster's name as a label)."""
+
+import http.client
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_image(berth_binary):
+    subprocess.run([str(berth_binary), "demo", "image"], check=True, capture_output=True)
+    return "berth-demo:latest"
+
+
+def remove_cluster_containers(cluster):
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}"],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+
+
+class Agent:
+    """One `berth agent` process with its own data directory (so its own container instance)."""
+
+    def __init__(self, binary, server_url, cluster, data_dir, extra=()):
+        self.command = [str(binary), "agent", "--server", server_url, "--cluster", cluster,
+                        "--data-dir", str(data_dir), "--task-cleanup-wait", "0", *extra]
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill9(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def cluster(berth, berth_binary, demo_image):
+    """A fresh cluster with one connected agent; yields (name, ecs client, agent factory)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    ecs = berth.client()
+    ecs.create_cluster(clusterName=name)
+    agents = []
+    workdir = tempfile.TemporaryDirectory(prefix="berth-agent-")
+
+    def add_agent(*extra):
+        agent = Agent(berth_binary, berth.url, name, Path(workdir.name) / f"agent{len(agents)}", extra)
+        agent.start()
+        agents.append(agent)
+        wait_for(lambda: len(connected_instances(ecs, name)) == len(agents), "agent registration")
+        return agent
+
+    add_agent()
+    try:
+        yield name, ecs, add_agent, agents
+    finally:
+        for agent in agents:
+            agent.stop()
+        remove_cluster_containers(name)
+        workdir.cleanup()
+
+
+def connected_instances(ecs, cluster):
+    arns = ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]
+    if not arns:
+        return []
+    described = ecs.describe_container_instances(cluster=cluster, containerInstances=arns)["containerInstances"]
+    return [i for i in described if i["agentConnected"]]
+
+
+def wait_for(condition, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def register(ecs, family="web", **container):
+    definition = {"name": "web", "image": "berth-demo:latest", "memory": 64,
+                  "portMappings": [{"containerPort": 8080}], **container}
+    return ecs.register_task_definition(family=family, containerDefinitions=[definition])["taskDefinition"]
+
+
+def describe(ecs, cluster, arn):
+    return ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+
+
+def wait_status(ecs, cluster, arn, status, timeout=30):
+    return wait_for(lambda: (t := describe(ecs, cluster, arn))["lastStatus"] == status and t, f"task {status}", timeout)
+
+
+def http_get(port, path="/"):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+def container_state(runtime_id):
+    return subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", runtime_id],
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_a_task_runs_serves_and_stops(berth, cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    run = ecs.run_task(cluster=name, taskDefinition="web", startedBy="e2e", group="g1",
+                       tags=[{"key": "k", "value": "v"}])
+    assert run["failures"] == []
+    [task] = run["tasks"]
+    assert task["lastStatus"] == "PROVISIONING" and task["desiredStatus"] == "RUNNING"
+    assert task["launchType"] == "EC2" and task["group"] == "g1" and task["startedBy"] == "e2e"
+    arn = task["taskArn"]
+    assert arn.startswith(f"arn:aws:ecs:us-east-1:000000000000:task/{name}/") and len(arn.rsplit("/", 1)[1]) == 32
+
+    berth.aws("ecs", "wait", "tasks-running", "--cluster", name, "--tasks", arn)
+    running = describe(ecs, name, arn)
+    container = running["containers"][0]
+    assert container["lastStatus"] == "RUNNING" and container["runtimeId"]
+    for stamp in ("createdAt", "pullStartedAt", "pullStoppedAt", "startedAt"):
+        assert stamp in running, stamp
+    assert running["version"] > task["version"]
+    [binding] = container["networkBindings"]
+    assert binding["containerPort"] == 8080 and binding["protocol"] == "tcp"
+    status, body = http_get(binding["hostPort"])
+    assert status == 200 and b"berth-demo" in body
+
+    labels = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Labels}}", container["runtimeId"]],
+                            capture_output=True, text=True).stdout
+    for label in ["com.amazonaws.ecs.cluster", "com.amazonaws.ecs.task-arn", "com.amazonaws.ecs.container-name",
+                  "com.amazonaws.ecs.task-definition-family", "com.amazonaws.ecs.task-definition-version"]:
+        assert label in labels
+
+    assert ecs.list_tasks(cluster=name)["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster=name, startedBy="e2e", family="web")["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster=name, family="other")["taskArns"] == []
+    assert ecs.describe_tasks(cluster=name, tasks=[arn], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "k", "value": "v"}]
+    cluster_view = ecs.describe_clusters(clusters=[name])["clusters"][0]
+    assert cluster_view["runningTasksCount"] == 1 and cluster_view["registeredContainerInstancesCount"] == 1
+
+    stopped = ecs.stop_task(cluster=name, task=arn, reason="done here")["task"]
+    assert stopped["desiredStatus"] == "STOPPED"
+    berth.aws("ecs", "wait", "tasks-stopped", "--cluster", name, "--tasks", arn)
+    final = describe(ecs, name, arn)
+    assert final["stopCode"] == "UserInitiated" and final["stoppedReason"] == "done here"
+    assert final["containers"][0]["exitCode"] == 0
+    for stamp in ("stoppingAt", "executionStoppedAt", "stoppedAt"):
+        assert stamp in final, stamp
+    assert ecs.list_tasks(cluster=name)["taskArns"] == []
+    assert ecs.list_tasks(cluster=name, desiredStatus="STOPPED")["taskArns"] == [arn]
+    instance = connected_instances(ecs, name)[0]
+    remaining = {r["name"]: r for r in instance["remainingResources"]}
+    registered = {r["name"]: r for r in instance["registeredResources"]}
+    assert remaining["MEMORY"]["integerValue"] == registered["MEMORY"]["integerValue"]
+
+
+def test_an_essential_container_exit_stops_the_task(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    arn = ecs.run_task(cluster=name, taskDefinition="web", overrides={
+        "containerOverrides": [{"name": "web", "command": ["exit", "3", "--after", "0.5"]}]})["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "STOPPED")
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["stoppedReason"] == "Essential container in task exited"
+    assert task["containers"][0]["exitCode"] == 3
+
+
+def test_docker_kill_is_reported_with_exit_code_137(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    arn = ecs.run_task(cluster=name, taskDefinition="web")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    subprocess.run(["docker", "kill", task["containers"][0]["runtimeId"]], check=True, capture_output=True)
+    task = wait_status(ecs, name, arn, "STOPPED")
+    assert task["stopCode"] == "EssentialContainerExited"
+    assert task["containers"][0]["exitCode"] == 137
+
+
+def test_a_missing_image_fails_the_task_with_cannot_pull(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs, family="ghost", image="berth-no-such-image:never")
+    arn = ecs.run_task(cluster=name, taskDefinition="ghost")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "STOPPED")
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"].startswith("CannotPullContainerError:")
+
+
+def test_tasks_that_fit_nowhere_are_failures(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs, family="huge", memory=10_000_000)
+    result = ecs.run_task(cluster=name, taskDefinition="huge")
+    assert result["tasks"] == [] and [f["reason"] for f in result["failures"]] == ["RESOURCE:MEMORY"]
+    register(ecs, family="static", portMappings=[{"containerPort": 8080, "hostPort": 18080}])
+    result = ecs.run_task(cluster=name, taskDefinition="static", count=2)
+    assert len(result["tasks"]) == 1 and [f["reason"] for f in result["failures"]] == ["RESOURCE:PORTS"]
+    ecs.create_cluster(clusterName=name + "-empty")
+    empty = ecs.run_task(cluster=name + "-empty", taskDefinition="static")
+    assert empty["tasks"] == [] and len(empty["failures"]) == 1
+    for bad in ({"count": 11}, {"count": 0}):
+        with pytest.raises(ClientError) as excinfo:
+            ecs.run_task(cluster=name, taskDefinition="static", **bad)
+        assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.run_task(cluster="nope", taskDefinition="static")
+    assert excinfo.value.response["Error"]["Code"] == "ClusterNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.run_task(cluster=name, taskDefinition="never-registered")
+    assert excinfo.value.response["Error"]["Code"] == "ClientException"
+    missing = ecs.describe_tasks(cluster=name, tasks=["0" * 32])
+    assert missing["failures"][0]["reason"] == "MISSING"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.stop_task(cluster=name, task="0" * 32)
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_client_token_makes_run_task_idempotent(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    first = ecs.run_task(cluster=name, taskDefinition="web", clientToken="tok-1")["tasks"][0]["taskArn"]
+    again = ecs.run_task(cluster=name, taskDefinition="web", clientToken="tok-1")["tasks"][0]["taskArn"]
+    assert first == again
+    assert len(ecs.list_tasks(cluster=name)["taskArns"]) == 1
+    with pytest.raises(ClientError) as excinfo:
+        ecs.run_task(cluster=name, taskDefinition="web", clientToken="tok-1", startedBy="someone-else")
+    assert excinfo.value.response["Error"]["Code"] == "ConflictException"
+
+
+def test_a_killed_agent_readopts_its_containers(cluster):
+    name, ecs, _, agents = cluster
+    register(ecs)
+    arn = ecs.run_task(cluster=name, taskDefinition="web")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    runtime_id = task["containers"][0]["runtimeId"]
+    instance_arn = task["containerInstanceArn"]
+
+    agents[0].kill9()
+    wait_for(lambda: not connected_instances(ecs, name), "the agent to be seen as disconnected")
+    assert container_state(runtime_id) == "running"
+    agents[0].start()
+    wait_for(lambda: connected_instances(ecs, name), "the agent to reconnect")
+    assert ecs.list_container_instances(cluster=name)["containerInstanceArns"] == [instance_arn]
+    time.sleep(1)
+    assert describe(ecs, name, arn)["lastStatus"] == "RUNNING"
+    ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}"],
+                         capture_output=True, text=True).stdout.split()
+    assert len(ids) == 1 and runtime_id.startswith(ids[0])
+
+    ecs.stop_task(cluster=name, task=arn)
+    assert wait_status(ecs, name, arn, "STOPPED")["containers"][0]["exitCode"] == 0
+
+
+def test_tasks_keep_running_while_the_control_plane_is_away(berth, cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    arn = ecs.run_task(cluster=name, taskDefinition="web", overrides={
+        "containerOverrides": [{"name": "web", "command": ["exit", "4", "--after", "3"]}]})["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    berth.kill9()
+    # The container exits while nobody is listening; the agent keeps the report.
+    time.sleep(6)
+    berth.start()
+    ecs = berth.client()
+    task = wait_status(ecs, name, arn, "STOPPED", timeout=30)
+    assert task["containers"][0]["exitCode"] == 4 and task["stopCode"] == "EssentialContainerExited"
+
+
+def test_two_agents_are_two_instances_and_draining_takes_no_new_tasks(cluster):
+    name, ecs, add_agent, _ = cluster
+    add_agent("--az", "us-east-1b", "--attribute", "team=core")
+    instances = connected_instances(ecs, name)
+    assert len(instances) == 2
+    second = [i for i in instances if {"name": "team", "value": "core"} in i["attributes"]]
+    assert len(second) == 1
+    attributes = {a["name"]: a.get("value") for a in second[0]["attributes"]}
+    assert attributes["ecs.availability-zone"] == "us-east-1b" and attributes["ecs.os-type"] == "linux"
+    assert "ecs.capability.container-health-check" in attributes
+
+    first_arn = next(i["containerInstanceArn"] for i in instances if i is not second[0])
+    drained = ecs.update_container_instances_state(cluster=name, containerInstances=[first_arn], status="DRAINING")
+    assert drained["containerInstances"][0]["status"] == "DRAINING"
+    register(ecs)
+    placed = ecs.run_task(cluster=name, taskDefinition="web", count=3)["tasks"]
+    assert {t["containerInstanceArn"] for t in placed} == {second[0]["containerInstanceArn"]}
+    assert {t["availabilityZone"] for t in placed} == {"us-east-1b"}
+    assert ecs.list_container_instances(cluster=name, status="DRAINING")["containerInstanceArns"] == [first_arn]
+
+    with pytest.raises(ClientError) as excinfo:
+        ecs.deregister_container_instance(cluster=name, containerInstance=second[0]["containerInstanceArn"])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.delete_cluster(cluster=name)
+    assert excinfo.value.response["Error"]["Code"] == "ClusterContainsContainerInstancesException"
+    gone = ecs.deregister_container_instance(cluster=name, containerInstance=second[0]["containerInstanceArn"], force=True)
+    assert gone["containerInstance"]["status"] == "INACTIVE"
+    for task in placed:
+        assert describe(ecs, name, task["taskArn"])["lastStatus"] == "STOPPED"
+    wait_for(lambda: not subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.cluster={name}"],
+                                        capture_output=True, text=True).stdout.strip(), "orphaned containers to stop")
