@@ -7,6 +7,7 @@
 mod agents;
 pub mod ecs;
 mod error;
+pub mod housekeeping;
 mod keys;
 mod protocol;
 

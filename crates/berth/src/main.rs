@@ -175,6 +175,14 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         control_plane.clone(),
         stopped(stopping.clone()),
     ));
+    let housekeeping = {
+        let control_plane = control_plane.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            let retention = berth_control::housekeeping::STOPPED_TASK_RETENTION;
+            berth_control::housekeeping::run(&control_plane, retention, stopped(stopping)).await;
+        })
+    };
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
@@ -201,6 +209,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         agent.await??;
     }
     server.await??;
+    housekeeping.await?;
     tracing::info!("shut down");
     Ok(())
 }
