@@ -322,3 +322,44 @@ def test_two_agents_are_two_instances_and_draining_takes_no_new_tasks(cluster):
         assert describe(ecs, name, task["taskArn"])["lastStatus"] == "STOPPED"
     wait_for(lambda: not subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.cluster={name}"],
                                         capture_output=True, text=True).stdout.strip(), "orphaned containers to stop")
+
+
+def container_env(runtime_id):
+    out = subprocess.run(["docker", "inspect", "-f", "{{json .Config.Env}}", runtime_id],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(item.split("=", 1) for item in __import__("json").loads(out))
+
+
+def get_json(url):
+    import json
+    import urllib.request
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_the_task_metadata_endpoint_v4(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs)
+    arn = ecs.run_task(cluster=name, taskDefinition="web")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    container = task["containers"][0]
+    uri = container_env(container["runtimeId"])["ECS_CONTAINER_METADATA_URI_V4"]
+
+    own = get_json(uri)
+    assert own["DockerId"] == container["runtimeId"] and own["Name"] == "web"
+    assert own["ContainerARN"] == container["containerArn"]
+    assert own["KnownStatus"] == "RUNNING" and own["Image"] == "berth-demo:latest"
+    assert own["Ports"][0]["HostPort"] == container["networkBindings"][0]["hostPort"]
+    assert own["Labels"]["com.amazonaws.ecs.task-arn"] == arn
+    whole = get_json(uri + "/task")
+    assert whole["TaskARN"] == arn and whole["Family"] == "web" and whole["Cluster"] == name
+    assert [c["Name"] for c in whole["Containers"]] == ["web"]
+    stats = get_json(uri + "/stats")
+    assert "memory_stats" in stats and "cpu_stats" in stats
+    assert container["runtimeId"] in get_json(uri + "/task/stats")
+
+    # Reachable from inside a container, too: a task that checks the URL exits 0.
+    register(ecs, family="checker", portMappings=[])
+    checker = ecs.run_task(cluster=name, taskDefinition="checker", overrides={
+        "containerOverrides": [{"name": "web", "command": ["check", uri + "/task"]}]})["tasks"][0]["taskArn"]
+    assert wait_status(ecs, name, checker, "STOPPED")["containers"][0]["exitCode"] == 0

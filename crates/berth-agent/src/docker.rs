@@ -19,8 +19,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    InspectContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    StartContainerOptions, StopContainerOptionsBuilder,
+    InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::future::ready;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -217,6 +218,34 @@ impl ContainerRuntime for DockerRuntime {
             }
             Err(e) => Err(engine(&e)),
         }
+    }
+
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        let options = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let sample = self
+            .docker
+            .stats(id, Some(options))
+            .next()
+            .await
+            .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?
+            .map_err(|e| not_found_or(id, &e, engine))?;
+        serde_json::to_value(sample).map_err(|e| RuntimeError::Engine(e.to_string()))
+    }
+
+    async fn bridge_gateway(&self) -> Option<String> {
+        let network = self
+            .docker
+            .inspect_network("bridge", None::<InspectNetworkOptions>)
+            .await
+            .ok()?;
+        network
+            .ipam?
+            .config?
+            .into_iter()
+            .find_map(|config| config.gateway)
     }
 
     async fn list_labelled(

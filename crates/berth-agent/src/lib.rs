@@ -9,6 +9,7 @@
 pub mod connection;
 pub mod docker;
 mod engine;
+pub mod metadata;
 pub mod runtime;
 pub mod spec;
 pub mod state;
@@ -146,12 +147,26 @@ pub async fn run(
         format!("i-{}", &uuid::Uuid::new_v4().simple().to_string()[..17])
     })?;
     let host_id = journal.snapshot().host_id;
+    let metadata = Arc::new(metadata::Registry::default());
+    let gateway = runtime
+        .bridge_gateway()
+        .await
+        .unwrap_or_else(|| "172.17.0.1".into());
+    let metadata_endpoint = match metadata::start(&gateway, metadata.clone(), runtime.clone()).await
+    {
+        Ok(base) => Some(base),
+        Err(err) => {
+            tracing::warn!(error = %err, %gateway, "task metadata endpoint unavailable");
+            None
+        }
+    };
     let env = Arc::new(TaskEnvironment {
         runtime,
         journal: journal.clone(),
         instance_id: host_id,
         cluster: config.cluster.clone(),
-        metadata_endpoint: None,
+        metadata,
+        metadata_endpoint,
         scratch_root: config.data_dir.join("volumes"),
         cleanup_wait: config.cleanup_wait,
     });

@@ -247,6 +247,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         label: &str,
         value: &str,
     ) -> Result<Vec<ContainerStatus>, RuntimeError>;
+    /// One sample of the container's resource usage, in the engine's own stats format (what
+    /// the task metadata endpoint's `/stats` serves).
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError>;
+    /// The host's address on the default bridge network, where containers reach the agent.
+    async fn bridge_gateway(&self) -> Option<String>;
     /// Engine events for containers labelled `label=value`, from now on. Start consuming it
     /// before acting: it may be lazy.
     fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent>;

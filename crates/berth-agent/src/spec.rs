@@ -1100,6 +1100,8 @@ mod tests {
             overrides: serde_json::from_value(overrides).unwrap(),
             stop_code: None,
             stopped_reason: None,
+            container_arns: Default::default(),
+            availability_zone: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub struct TaskEnvironment {
     pub journal: Journal,
     pub instance_id: String,
     pub cluster: String,
+    /// What the task metadata endpoint serves.
+    pub metadata: Arc<crate::metadata::Registry>,
     pub metadata_endpoint: Option<String>,
     /// Where task-scoped scratch volumes live on the host.
     pub scratch_root: PathBuf,
@@ -225,9 +227,74 @@ impl TaskActor {
             change.stopped_reason = Some(failure.reason.clone());
         }
         extra(&mut change);
+        self.publish_metadata();
         if let Err(err) = self.env.journal.report(change) {
             tracing::error!(error = %err, task = %self.task.task_arn, "cannot record a task state change");
         }
+    }
+
+    /// Updates what the task metadata endpoint shows for this task.
+    fn publish_metadata(&self) {
+        let definition = &self.task.task_definition;
+        let network_mode = definition
+            .network_mode
+            .clone()
+            .unwrap_or_else(|| "bridge".into());
+        let task = serde_json::json!({
+            "Cluster": self.env.cluster,
+            "TaskARN": self.task.task_arn,
+            "Family": definition.family,
+            "Revision": definition.revision.map(|r| r.to_string()),
+            "DesiredStatus": self.task.desired_status,
+            "KnownStatus": self.last_status,
+            "Limits": {
+                "CPU": definition.cpu.as_deref().and_then(|c| c.parse::<f64>().ok()).map(|units| units / 1024.0),
+                "Memory": definition.memory.as_deref().and_then(|m| m.parse::<i64>().ok()),
+            },
+            "AvailabilityZone": self.task.availability_zone,
+            "LaunchType": "EC2",
+        });
+        let containers = self
+            .containers
+            .iter()
+            .map(|c| {
+                let spec = c.spec.clone().unwrap_or_default();
+                let ports: Vec<serde_json::Value> = c
+                    .bindings
+                    .iter()
+                    .map(|b| {
+                        serde_json::json!({
+                            "ContainerPort": b.container_port,
+                            "Protocol": b.protocol,
+                            "HostPort": b.host_port,
+                            "HostIp": b.bind_ip,
+                        })
+                    })
+                    .collect();
+                let json = crate::metadata::container_json(
+                    c.name(),
+                    self.task.container_arns.get(c.name()).map(String::as_str),
+                    c.id.as_deref(),
+                    &spec.name,
+                    c.definition.image.as_deref().unwrap_or_default(),
+                    c.image_digest.as_deref(),
+                    &spec.labels,
+                    &self.task.desired_status,
+                    c.status.as_str(),
+                    spec.cpu_shares,
+                    spec.memory_mib,
+                    &network_mode,
+                    serde_json::Value::Array(ports),
+                    c.exit_code,
+                    health_name(&c.health),
+                );
+                (c.name().to_string(), (json, c.id.clone()))
+            })
+            .collect();
+        let metadata = crate::metadata::TaskMetadata { task, containers };
+        self.env
+            .metadata
+            .publish(spec::task_id(&self.task.task_arn), metadata);
     }
 
     /// Runs the task to its end. `desired` carries the control plane's latest view of the task;
@@ -607,6 +674,7 @@ impl TaskActor {
             }
         }
         let task_id = spec::task_id(&self.task.task_arn);
+        self.env.metadata.forget(task_id);
         let _ = std::fs::remove_dir_all(self.env.scratch_root.join(task_id));
     }
 }

@@ -81,6 +81,10 @@ pub struct DesiredTask {
     /// Why the task is being stopped, when it is.
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    /// Each container's ARN, by container name (the metadata endpoint shows them).
+    #[serde(default)]
+    pub container_arns: std::collections::BTreeMap<String, String>,
+    pub availability_zone: Option<String>,
 }
 
 /// What happened to a task (and its containers) on the instance.

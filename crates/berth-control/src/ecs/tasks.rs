@@ -233,6 +233,13 @@ pub fn desired_for(
             overrides: task.overrides.clone().unwrap_or_default(),
             stop_code: task.stop_code.clone(),
             stopped_reason: task.stopped_reason.clone(),
+            container_arns: task
+                .containers
+                .iter()
+                .flatten()
+                .filter_map(|c| Some((c.name.clone()?, c.container_arn.clone()?)))
+                .collect(),
+            availability_zone: task.availability_zone.clone(),
         });
     }
     Ok(desired)
