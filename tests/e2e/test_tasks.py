@@ -363,3 +363,54 @@ def test_the_task_metadata_endpoint_v4(cluster):
     checker = ecs.run_task(cluster=name, taskDefinition="checker", overrides={
         "containerOverrides": [{"name": "web", "command": ["check", uri + "/task"]}]})["tasks"][0]["taskArn"]
     assert wait_status(ecs, name, checker, "STOPPED")["containers"][0]["exitCode"] == 0
+
+
+def test_a_container_over_its_memory_limit_is_oom_killed(cluster):
+    name, ecs, _, _ = cluster
+    register(ecs, family="small", memory=24)
+    arn = ecs.run_task(cluster=name, taskDefinition="small")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    port = task["containers"][0]["networkBindings"][0]["hostPort"]
+    try:
+        http_get(port, "/alloc?mb=256")
+    except (ConnectionError, http.client.HTTPException, OSError):
+        pass  # the kernel kills the process mid-request
+    task = wait_status(ecs, name, arn, "STOPPED")
+    container = task["containers"][0]
+    assert container["reason"] == "OutOfMemoryError: Container killed due to memory usage"
+    assert container["exitCode"] == 137
+    assert task["stopCode"] == "EssentialContainerExited"
+
+
+def test_health_checks_and_depends_on_healthy(cluster):
+    name, ecs, _, _ = cluster
+    check = {"command": ["CMD", "/berth-demo", "check", "http://127.0.0.1:8080/health"],
+             "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 0}
+    ecs.register_task_definition(family="pair", containerDefinitions=[
+        {"name": "db", "image": "berth-demo:latest", "memory": 32, "healthCheck": check,
+         "portMappings": [{"containerPort": 8080}]},
+        {"name": "app", "image": "berth-demo:latest", "memory": 32, "command": ["serve", "--port", "8081"],
+         "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+    ])
+    arn = ecs.run_task(cluster=name, taskDefinition="pair")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING", timeout=60)
+    by_name = {c["name"]: c for c in task["containers"]}
+    assert by_name["db"]["healthStatus"] == "HEALTHY"
+    started = {}
+    for container in ("db", "app"):
+        out = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", by_name[container]["runtimeId"]],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        started[container] = out
+    assert started["app"] > started["db"], "app must start only once db is healthy"
+    assert wait_for(lambda: describe(ecs, name, arn)["healthStatus"] == "HEALTHY", "task health")
+
+    port = by_name["db"]["networkBindings"][0]["hostPort"]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("POST", "/health/fail")
+    connection.getresponse().read()
+    connection.close()
+    unhealthy = wait_for(lambda: (t := describe(ecs, name, arn))["healthStatus"] == "UNHEALTHY" and t,
+                         "the task to turn unhealthy", timeout=40)
+    assert {c["name"]: c["healthStatus"] for c in unhealthy["containers"]}["db"] == "UNHEALTHY"
+    # A standalone task keeps running whatever its health, as in ECS.
+    assert unhealthy["lastStatus"] == "RUNNING"

@@ -1,4 +1,4 @@
-//! `serve`: the HTTP workload (`/`, `/health`, `/cpu`, `/log`, `/exit`) on std::net, one thread per
+//! `serve`: the HTTP workload (`/`, `/health`, `/cpu`, `/alloc`, `/log`, `/exit`) on std::net, one thread per
 //! connection, HTTP/1.1 keep-alive.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -252,7 +252,7 @@ impl Reply {
 pub fn route(method: &str, path: &str, query: &str, state: &State) -> Reply {
     let read_only = matches!(method, "GET" | "HEAD");
     match path {
-        "/" | "/health" | "/cpu" | "/log" | "/exit" if !read_only => Reply {
+        "/" | "/health" | "/cpu" | "/alloc" | "/log" | "/exit" if !read_only => Reply {
             allow: Some("GET, HEAD"),
             ..Reply::new(405, "method not allowed\n")
         },
@@ -283,6 +283,13 @@ pub fn route(method: &str, path: &str, query: &str, state: &State) -> Reply {
             }
             _ => Reply::new(400, format!("cpu needs ms=0..{MAX_CPU_MS}\n")),
         },
+        "/alloc" => match http::query_param(query, "mb").map(|mb| mb.parse::<usize>()) {
+            Some(Ok(mb)) if mb <= MAX_ALLOC_MB => {
+                hold_memory(mb);
+                Reply::new(200, format!("holding {mb} MiB more\n"))
+            }
+            _ => Reply::new(400, format!("alloc needs mb=0..{MAX_ALLOC_MB}\n")),
+        },
         "/log" => match http::query_param(query, "line") {
             Some(line) => {
                 let mut stdout = io::stdout().lock();
@@ -307,6 +314,19 @@ pub fn route(method: &str, path: &str, query: &str, state: &State) -> Reply {
 }
 
 /// Busy work that the optimiser cannot remove, so that CPU metrics and scaling see real load.
+/// The most `/alloc` takes in one request.
+const MAX_ALLOC_MB: usize = 4096;
+
+/// Allocates `mb` MiB, writes every page so the kernel really backs it, and keeps it for the
+/// life of the process: how tests drive a container past its memory limit (OOM kill).
+fn hold_memory(mb: usize) {
+    let mut block = vec![0u8; mb << 20];
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    std::mem::forget(std::hint::black_box(block));
+}
+
 fn burn_cpu(duration: Duration) {
     let deadline = Instant::now() + duration;
     let mut state = 1u64;
@@ -365,6 +385,8 @@ mod tests {
         assert_eq!(route("GET", "/cpu", "ms=30", &state()).status, 200);
         assert!(start.elapsed() >= Duration::from_millis(30));
         assert_eq!(route("GET", "/cpu", "", &state()).status, 400);
+        assert_eq!(route("GET", "/alloc", "mb=1", &state()).status, 200);
+        assert_eq!(route("GET", "/alloc", "mb=lots", &state()).status, 400);
         assert_eq!(route("GET", "/cpu", "ms=-1", &state()).status, 400);
         assert_eq!(route("GET", "/cpu", "ms=999999999", &state()).status, 400);
     }
