@@ -59,6 +59,8 @@ struct Tracked {
     image_digest: Option<String>,
     /// When this container started waiting for its dependencies.
     waiting_since: Option<tokio::time::Instant>,
+    /// When the agent last started (or adopted) it, for the restart policy.
+    started: Option<tokio::time::Instant>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +183,7 @@ impl TaskActor {
                 bindings: Vec::new(),
                 image_digest: None,
                 waiting_since: None,
+                started: None,
             })
             .collect();
         TaskActor {
@@ -475,6 +478,7 @@ impl TaskActor {
             reason: format!("CannotCreateContainerError: {err}"),
         })?;
         self.containers[index].id = Some(id.clone());
+        self.containers[index].started = Some(tokio::time::Instant::now());
         runtime.start(&id).await.map_err(|err| Failure {
             code: "TaskFailedToStart",
             reason: format!("CannotStartContainerError: {err}"),
@@ -585,6 +589,7 @@ impl TaskActor {
                 return;
             }
             self.refresh().await;
+            self.restart_exited().await;
             if self
                 .containers
                 .iter()
@@ -611,6 +616,34 @@ impl TaskActor {
                 }
                 _ = events.recv() => {}
                 _ = resync.tick() => {}
+            }
+        }
+    }
+
+    /// Restarts exited containers whose restart policy asks for it, before their exit counts.
+    async fn restart_exited(&mut self) {
+        for tracked in &mut self.containers {
+            let (Some(id), Some(policy)) = (
+                tracked.id.clone(),
+                tracked.definition.restart_policy.as_ref(),
+            ) else {
+                continue;
+            };
+            let ran_for = tracked.started.map_or(Duration::ZERO, |s| s.elapsed());
+            if tracked.status != ContainerStatusView::Stopped
+                || !should_restart(policy, tracked.exit_code.unwrap_or_default(), ran_for)
+            {
+                continue;
+            }
+            match self.env.runtime.start(&id).await {
+                Ok(()) => {
+                    tracing::info!(container = %id, exit_code = ?tracked.exit_code, "restarted by its restart policy");
+                    tracked.status = ContainerStatusView::Running;
+                    tracked.exit_code = None;
+                    tracked.reason = None;
+                    tracked.started = Some(tokio::time::Instant::now());
+                }
+                Err(err) => tracing::warn!(error = %err, container = %id, "restart failed"),
             }
         }
     }
@@ -679,8 +712,64 @@ impl TaskActor {
     }
 }
 
+/// ECS's restart policy: an exited container is restarted unless its exit code is ignored or
+/// it ran for less than `restartAttemptPeriod` (default 300 s) since its last start.
+fn should_restart(
+    policy: &berth_wire::ecs::ContainerRestartPolicy,
+    exit_code: i32,
+    ran_for: Duration,
+) -> bool {
+    const DEFAULT_ATTEMPT_PERIOD: i32 = 300;
+    let period = Duration::from_secs(
+        policy
+            .restart_attempt_period
+            .unwrap_or(DEFAULT_ATTEMPT_PERIOD)
+            .max(0) as u64,
+    );
+    policy.enabled == Some(true)
+        && !policy
+            .ignored_exit_codes
+            .iter()
+            .flatten()
+            .any(|code| *code == exit_code)
+        && ran_for >= period
+}
+
 enum Dependency {
     Met,
     Waiting,
     Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_wire::ecs::ContainerRestartPolicy;
+
+    #[test]
+    fn restart_policy_follows_ecs() {
+        let policy = ContainerRestartPolicy {
+            enabled: Some(true),
+            ignored_exit_codes: Some(vec![0]),
+            restart_attempt_period: Some(60),
+        };
+        let long = Duration::from_secs(61);
+        assert!(should_restart(&policy, 1, long));
+        assert!(!should_restart(&policy, 0, long), "ignored exit code");
+        assert!(
+            !should_restart(&policy, 1, Duration::from_secs(10)),
+            "exited before the attempt period"
+        );
+        let disabled = ContainerRestartPolicy {
+            enabled: Some(false),
+            ..policy.clone()
+        };
+        assert!(!should_restart(&disabled, 1, long));
+        let default_period = ContainerRestartPolicy {
+            restart_attempt_period: None,
+            ..policy
+        };
+        assert!(!should_restart(&default_period, 1, long));
+        assert!(should_restart(&default_period, 1, Duration::from_secs(300)));
+    }
 }

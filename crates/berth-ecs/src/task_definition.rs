@@ -396,6 +396,25 @@ fn check_container(
     if let Some(check) = &container.health_check {
         check_health_check(check, name)?;
     }
+    if let Some(policy) = &container.restart_policy {
+        if policy
+            .restart_attempt_period
+            .is_some_and(|p| !(60..=1800).contains(&p))
+        {
+            return Err(setting(
+                "'restartPolicy.restartAttemptPeriod' must be between 60 and 1800 seconds.".into(),
+            ));
+        }
+        if policy
+            .ignored_exit_codes
+            .as_ref()
+            .is_some_and(|codes| codes.len() > 50)
+        {
+            return Err(setting(
+                "'restartPolicy.ignoredExitCodes' can list at most 50 exit codes.".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
