@@ -33,13 +33,17 @@ def remove_cluster_containers(cluster):
 class Agent:
     """One `berth agent` process with its own data directory (so its own container instance)."""
 
-    def __init__(self, binary, server_url, cluster, data_dir, extra=()):
-        self.command = [str(binary), "agent", "--server", server_url, "--cluster", cluster,
+    def __init__(self, binary, server, cluster, data_dir, extra=(), credentials_file=None):
+        self.command = [str(binary), "agent", "--server", server.url, "--cluster", cluster,
                         "--data-dir", str(data_dir), "--task-cleanup-wait", "0", *extra]
+        # Agents sign their channel with the account's credentials, found as aws-cli finds them.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials_file or server.data_dir / "credentials")
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        env=self.env)
 
     def kill9(self):
         self.process.send_signal(signal.SIGKILL)
@@ -65,7 +69,7 @@ def cluster(berth, berth_binary, demo_image):
     workdir = tempfile.TemporaryDirectory(prefix="berth-agent-")
 
     def add_agent(*extra):
-        agent = Agent(berth_binary, berth.url, name, Path(workdir.name) / f"agent{len(agents)}", extra)
+        agent = Agent(berth_binary, berth, name, Path(workdir.name) / f"agent{len(agents)}", extra)
         agent.start()
         agents.append(agent)
         wait_for(lambda: len(connected_instances(ecs, name)) == len(agents), "agent registration")
@@ -414,3 +418,21 @@ def test_health_checks_and_depends_on_healthy(cluster):
     assert {c["name"]: c["healthStatus"] for c in unhealthy["containers"]}["db"] == "UNHEALTHY"
     # A standalone task keeps running whatever its health, as in ECS.
     assert unhealthy["lastStatus"] == "RUNNING"
+
+
+def test_agents_must_sign_their_channel_with_the_account_credentials(berth, berth_binary, cluster, tmp_path):
+    name, ecs, _, _ = cluster
+    wrong = tmp_path / "credentials"
+    wrong.write_text("[default]\naws_access_key_id = AKIAWRONG\naws_secret_access_key = nope\n")
+    impostor = Agent(berth_binary, berth, name, tmp_path / "impostor", credentials_file=wrong)
+    impostor.start()
+    try:
+        time.sleep(3)
+        assert len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1
+    finally:
+        impostor.stop()
+    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=5)
+    connection.request("GET", "/agent/v1/connect", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
+    response = connection.getresponse()
+    body = __import__("json").loads(response.read())
+    assert response.status == 403 and body["__type"] == "MissingAuthenticationTokenException"

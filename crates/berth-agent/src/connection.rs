@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use berth_protocol::sigv4::{self, Credentials, SignedRequest};
 use berth_protocol::{AgentMessage, CONNECT_PATH, DesiredTask, ServerMessage};
 use berth_wire::ecs::{Attribute, Resource, VersionInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::state::Journal;
 
@@ -41,6 +43,8 @@ pub fn channel_url(server: &str) -> String {
 /// Keeps the channel up until `shutdown` fires.
 pub async fn maintain(
     server: String,
+    credentials: Credentials,
+    region: String,
     identity: Identity,
     journal: Journal,
     desired: mpsc::Sender<Vec<DesiredTask>>,
@@ -49,7 +53,7 @@ pub async fn maintain(
     let url = channel_url(&server);
     let mut backoff = BACKOFF_START;
     loop {
-        let session = run_session(&url, &identity, &journal, &desired);
+        let session = run_session(&url, &credentials, &region, &identity, &journal, &desired);
         tokio::select! {
             outcome = session => match outcome {
                 Ok(()) => backoff = BACKOFF_START,
@@ -67,11 +71,14 @@ pub async fn maintain(
 
 async fn run_session(
     url: &str,
+    credentials: &Credentials,
+    region: &str,
     identity: &Identity,
     journal: &Journal,
     desired: &mpsc::Sender<Vec<DesiredTask>>,
 ) -> Result<(), String> {
-    let (socket, _) = tokio_tungstenite::connect_async(url)
+    let request = signed_request(url, credentials, region)?;
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|e| e.to_string())?;
     let (mut sender, mut receiver) = socket.split();
@@ -129,6 +136,48 @@ async fn run_session(
             },
         }
     }
+}
+
+/// The upgrade request, signed with SigV4 as the control plane requires.
+fn signed_request(
+    url: &str,
+    credentials: &Credentials,
+    region: &str,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let amz_date = sigv4::amz_date(seconds);
+    let signed = SignedRequest {
+        method: "GET",
+        host: &host,
+        path: CONNECT_PATH,
+        amz_date: &amz_date,
+        region,
+        service: "ecs",
+    };
+    let authorization = sigv4::authorization(credentials, &signed);
+    let headers = request.headers_mut();
+    for (name, value) in [
+        ("host", host.as_str()),
+        ("x-amz-date", amz_date.as_str()),
+        ("authorization", authorization.as_str()),
+    ] {
+        headers.insert(
+            name,
+            value
+                .parse()
+                .map_err(|_| format!("invalid {name} header"))?,
+        );
+    }
+    Ok(request)
 }
 
 /// The next protocol message, skipping WebSocket control frames (tungstenite answers pings).

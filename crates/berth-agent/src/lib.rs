@@ -35,6 +35,10 @@ pub const RESERVED_PORTS: &[u16] = &[22, 2375, 2376, 51678, 51679];
 pub struct AgentConfig {
     /// The control plane, e.g. `http://127.0.0.1:9600`.
     pub server: String,
+    /// What the agent signs its channel with (the account's credentials), and the region the
+    /// control plane serves.
+    pub credentials: berth_protocol::sigv4::Credentials,
+    pub region: String,
     pub cluster: String,
     /// Where the agent keeps its identity and unacknowledged reports.
     pub data_dir: PathBuf,
@@ -174,6 +178,8 @@ pub async fn run(
     let (desired_sender, desired_receiver) = mpsc::channel(16);
     let connection = tokio::spawn(connection::maintain(
         config.server.clone(),
+        config.credentials.clone(),
+        config.region.clone(),
         identity(&config),
         journal,
         desired_sender,

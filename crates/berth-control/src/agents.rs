@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_protocol::sigv4::{AuthError, SignedRequest, verify};
 use berth_protocol::{AgentMessage, DesiredTask, SequencedChange, ServerMessage};
 use berth_store::{Txn, transact};
 use berth_wire::ecs::Task;
@@ -24,11 +27,46 @@ use crate::{ControlPlane, keys};
 const PING_EVERY: Duration = Duration::from_secs(5);
 const SILENCE_LIMIT: Duration = Duration::from_secs(20);
 
-pub async fn connect(State(cp): State<Arc<ControlPlane>>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn connect(
+    State(cp): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    if let Err(err) = authenticate(&cp, &headers) {
+        tracing::warn!(error = %err, "agent connection refused");
+        let exception = match err {
+            AuthError::Missing => "MissingAuthenticationTokenException",
+            AuthError::UnknownKey(_) => "UnrecognizedClientException",
+            _ => "InvalidSignatureException",
+        };
+        return ApiError::new(StatusCode::FORBIDDEN, exception, err.to_string()).into_response();
+    }
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
     upgrade.on_upgrade(move |socket| async move {
         if let Err(err) = session(&cp, socket).await {
             tracing::info!(error = %err, "agent session ended");
         }
+    })
+}
+
+/// Agents sign the upgrade request with SigV4 (service `ecs`, this control plane's region) using
+/// the account's credentials.
+fn authenticate(cp: &ControlPlane, headers: &HeaderMap) -> Result<String, AuthError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let request = SignedRequest {
+        method: "GET",
+        host: header("host").unwrap_or_default(),
+        path: berth_protocol::CONNECT_PATH,
+        amz_date: header("x-amz-date").unwrap_or_default(),
+        region: &cp.partition.region,
+        service: "ecs",
+    };
+    let now = cp.clock.now() as i64;
+    verify(header("authorization"), &request, now, |key| {
+        (key == cp.root.access_key_id).then(|| cp.root.secret_access_key.clone())
     })
 }
 

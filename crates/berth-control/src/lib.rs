@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_ecs::arn::Partition;
+use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
 use tokio::net::TcpListener;
 
@@ -45,14 +46,17 @@ pub struct ControlPlane {
     pub store: Arc<dyn Store>,
     pub partition: Partition,
     pub clock: Arc<dyn Clock>,
+    /// The account's root credentials; agents sign their channel with them.
+    pub root: Credentials,
 }
 
 impl ControlPlane {
-    pub fn new(store: Arc<dyn Store>, partition: Partition) -> ControlPlane {
+    pub fn new(store: Arc<dyn Store>, partition: Partition, root: Credentials) -> ControlPlane {
         ControlPlane {
             store,
             partition,
             clock: Arc::new(SystemClock),
+            root,
         }
     }
 

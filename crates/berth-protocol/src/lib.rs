@@ -8,6 +8,8 @@
 //! its sequence number (after the change is durable) and resends the unacked ones on reconnect;
 //! the control plane ignores a sequence number it has already applied.
 
+pub mod sigv4;
+
 use std::collections::BTreeSet;
 
 use berth_wire::ecs::{

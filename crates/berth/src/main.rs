@@ -47,6 +47,11 @@ struct AgentArgs {
     /// The control plane's URL.
     #[arg(long, default_value = "http://127.0.0.1:9600")]
     server: String,
+    /// The region the control plane serves (the agent signs its channel for it). Credentials
+    /// come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file, as for
+    /// aws-cli (e.g. AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/credentials of the server).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,
@@ -81,9 +86,11 @@ fn parse_attribute(text: &str) -> Result<(String, String), String> {
 }
 
 impl AgentArgs {
-    fn config(self) -> berth_agent::AgentConfig {
-        berth_agent::AgentConfig {
+    fn config(self) -> anyhow::Result<berth_agent::AgentConfig> {
+        Ok(berth_agent::AgentConfig {
             server: self.server,
+            credentials: credentials::client_credentials()?,
+            region: self.region,
             cluster: self.cluster,
             data_dir: self.data_dir,
             availability_zone: self.az,
@@ -92,7 +99,7 @@ impl AgentArgs {
             memory: self.memory,
             reserved_memory: self.reserved_memory,
             cleanup_wait: Duration::from_secs(self.task_cleanup_wait),
-        }
+        })
     }
 }
 
@@ -154,7 +161,8 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     credentials::ensure_root_credentials(&args.data_dir)?;
     let store = open_store(&args.data_dir)?;
     let partition = berth_ecs::arn::Partition::new(args.region, args.account_id);
-    let control_plane = Arc::new(ControlPlane::new(store, partition));
+    let root = credentials::root_credentials(&args.data_dir)?;
+    let control_plane = Arc::new(ControlPlane::new(store, partition.clone(), root.clone()));
     // No agent can be connected to a control plane that is only starting.
     berth_control::ecs::mark_agents_disconnected(&control_plane)
         .await
@@ -186,6 +194,8 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
+            credentials: root,
+            region: partition.region.clone(),
             cluster: "default".into(),
             data_dir: args.data_dir.join("agent"),
             availability_zone: None,
@@ -230,7 +240,7 @@ async fn wait_for_agent(control_plane: &ControlPlane) -> anyhow::Result<()> {
 
 async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
-    let config = args.config();
+    let config = args.config()?;
     tracing::info!(server = %config.server, cluster = %config.cluster, "agent starting");
     berth_agent::run(config, runtime, shutdown_signal()).await?;
     Ok(())
