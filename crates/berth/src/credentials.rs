@@ -98,13 +98,11 @@ fn read_profile(path: &Path, profile: &str) -> anyhow::Result<Option<Credentials
     for line in text.lines().map(str::trim) {
         if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             in_profile = section.trim() == profile;
-        } else if in_profile {
-            if let Some((name, value)) = line.split_once('=') {
-                match name.trim() {
-                    "aws_access_key_id" => key_id = Some(value.trim().to_string()),
-                    "aws_secret_access_key" => secret = Some(value.trim().to_string()),
-                    _ => {}
-                }
+        } else if in_profile && let Some((name, value)) = line.split_once('=') {
+            match name.trim() {
+                "aws_access_key_id" => key_id = Some(value.trim().to_string()),
+                "aws_secret_access_key" => secret = Some(value.trim().to_string()),
+                _ => {}
             }
         }
     }
