@@ -266,6 +266,8 @@ def test_a_killed_agent_readopts_its_containers(cluster):
     agents[0].kill9()
     wait_for(lambda: not connected_instances(ecs, name), "the agent to be seen as disconnected")
     assert container_state(runtime_id) == "running"
+    unplaced = ecs.run_task(cluster=name, taskDefinition="web")
+    assert unplaced["tasks"] == [] and [f["reason"] for f in unplaced["failures"]] == ["AGENT"]
     agents[0].start()
     wait_for(lambda: connected_instances(ecs, name), "the agent to reconnect")
     assert ecs.list_container_instances(cluster=name)["containerInstanceArns"] == [instance_arn]
@@ -283,11 +285,11 @@ def test_tasks_keep_running_while_the_control_plane_is_away(berth, cluster):
     name, ecs, _, _ = cluster
     register(ecs)
     arn = ecs.run_task(cluster=name, taskDefinition="web", overrides={
-        "containerOverrides": [{"name": "web", "command": ["exit", "4", "--after", "3"]}]})["tasks"][0]["taskArn"]
+        "containerOverrides": [{"name": "web", "command": ["exit", "4", "--after", "5"]}]})["tasks"][0]["taskArn"]
     task = wait_status(ecs, name, arn, "RUNNING")
     berth.kill9()
     # The container exits while nobody is listening; the agent keeps the report.
-    time.sleep(6)
+    time.sleep(20)
     berth.start()
     ecs = berth.client()
     task = wait_status(ecs, name, arn, "STOPPED", timeout=30)
@@ -436,3 +438,18 @@ def test_agents_must_sign_their_channel_with_the_account_credentials(berth, bert
     response = connection.getresponse()
     body = __import__("json").loads(response.read())
     assert response.status == 403 and body["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_start_task_on_named_instances(cluster):
+    name, ecs, add_agent, _ = cluster
+    add_agent()
+    instances = sorted(i["containerInstanceArn"] for i in connected_instances(ecs, name))
+    register(ecs)
+    started = ecs.start_task(cluster=name, taskDefinition="web", containerInstances=instances + ["f" * 32],
+                             overrides={"containerOverrides": [{"name": "web", "environment": [{"name": "X", "value": "1"}]}]})
+    assert sorted(t["containerInstanceArn"] for t in started["tasks"]) == instances
+    assert [f["reason"] for f in started["failures"]] == ["MISSING"]
+    for task in started["tasks"]:
+        running = wait_status(ecs, name, task["taskArn"], "RUNNING")
+        assert container_env(running["containers"][0]["runtimeId"])["X"] == "1"
+        assert ecs.list_tasks(cluster=name, containerInstance=task["containerInstanceArn"])["taskArns"] == [task["taskArn"]]
