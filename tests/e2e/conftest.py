@@ -34,6 +34,17 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def stop_process(process):
+    """SIGTERM, then SIGKILL after 10 s, for a process a test started."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 class Berth:
     """One `berth server` process; restartable on the same data directory and port."""
 
@@ -61,13 +72,7 @@ class Berth:
         self.process.wait(timeout=10)
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def client(self, service="ecs"):
         return boto3.client(

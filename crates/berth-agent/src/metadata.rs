@@ -151,29 +151,6 @@ async fn task_stats(State(endpoint): State<Endpoint>, Path(token): Path<String>)
     Json(Value::Object(all)).into_response()
 }
 
-/// RFC 3339 in UTC for epoch seconds, as the metadata endpoint writes timestamps.
-pub fn rfc3339(epoch_seconds: f64) -> String {
-    let total_ms = (epoch_seconds * 1000.0).round() as i64;
-    let (seconds, millis) = (total_ms.div_euclid(1000), total_ms.rem_euclid(1000));
-    let (days, rest) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 /// A JSON value for a container, in the endpoint's PascalCase shape.
 #[allow(clippy::too_many_arguments)]
 pub fn container_json(
@@ -221,13 +198,6 @@ pub fn container_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_timestamps_as_rfc3339() {
-        assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_795_318_943.416), "2026-11-22T03:42:23.416Z");
-        assert_eq!(rfc3339(951_782_400.5), "2000-02-29T00:00:00.500Z");
-    }
 
     #[test]
     fn tokens_split_at_the_first_dash() {
