@@ -192,14 +192,7 @@ async fn desired_set(
     cp: &ControlPlane,
     instance: &StoredInstance,
 ) -> Result<Vec<DesiredTask>, SessionEnded> {
-    let partition = cp.partition.clone();
-    let instance = instance.clone();
-    // A read-only transaction: one consistent view of tasks and their definitions.
-    transact(&*cp.store, move |txn: &mut dyn Txn| {
-        tasks::desired_for(txn, &partition, &instance)
-    })
-    .await
-    .map_err(SessionEnded::from)
+    Ok(tasks::desired_for(cp, instance).await?)
 }
 
 /// Applies a batch of state changes in one transaction; returns the highest sequence number

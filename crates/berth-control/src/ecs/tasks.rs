@@ -200,36 +200,61 @@ pub fn demand_of_task(
     ))
 }
 
+/// The store key of the task definition a task runs.
+fn definition_key(partition: &Partition, task: &Task) -> Result<String, ApiError> {
+    let arn = task.task_definition_arn.as_deref().unwrap_or_default();
+    match TaskDefinitionRef::parse(partition, arn)? {
+        TaskDefinitionRef::Revision(family, revision) => {
+            Ok(keys::task_definition(&family, revision))
+        }
+        TaskDefinitionRef::Family(_) => {
+            Err(EcsError::Server(format!("task {arn} names no revision")).into())
+        }
+    }
+}
+
 fn definition_of(
     txn: &mut dyn Txn,
     partition: &Partition,
     task: &Task,
 ) -> Result<TaskDefinition, ApiError> {
-    let arn = task.task_definition_arn.as_deref().unwrap_or_default();
-    let TaskDefinitionRef::Revision(family, revision) = TaskDefinitionRef::parse(partition, arn)?
-    else {
-        return Err(EcsError::Server(format!("task {arn} names no revision")).into());
-    };
-    read::<TaskDefinition>(txn, &keys::task_definition(&family, revision))?
-        .ok_or_else(|| EcsError::Server(format!("task definition {arn} is missing")).into())
+    let key = definition_key(partition, task)?;
+    read::<TaskDefinition>(txn, &key)?
+        .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
 
-/// What the agent of `instance` should be running or stopping now.
-pub fn desired_for(
-    txn: &mut dyn Txn,
-    partition: &Partition,
+/// What the agent of `instance` should be running or stopping now, from the latest committed
+/// state (a read, not a transaction: the agent gets a fresh set after every change anyway).
+pub async fn desired_for(
+    cp: &ControlPlane,
     instance: &StoredInstance,
 ) -> Result<Vec<DesiredTask>, ApiError> {
-    let mut desired = Vec::new();
-    for task in on_instance(txn, &instance.cluster, instance.arn())? {
-        if last_status(&task) == "STOPPED" {
-            continue;
+    let arn = instance.arn();
+    let (tasks, _) = scan::<Task>(
+        cp,
+        &keys::tasks_of(&instance.cluster),
+        None,
+        usize::MAX,
+        |task| {
+            task.container_instance_arn.as_deref() == Some(arn) && last_status(task) != "STOPPED"
+        },
+    )
+    .await?;
+    let mut definitions = std::collections::BTreeMap::<String, TaskDefinition>::new();
+    let mut desired = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let key = definition_key(&cp.partition, &task)?;
+        if !definitions.contains_key(&key) {
+            let definition = fetch::<TaskDefinition>(cp, &key)
+                .await?
+                .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")))?;
+            definitions.insert(key.clone(), definition);
         }
         desired.push(DesiredTask {
             task_arn: task.task_arn.clone().unwrap_or_default(),
             cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
             desired_status: task.desired_status.clone().unwrap_or_default(),
-            task_definition: definition_of(txn, partition, &task)?,
+            task_definition: definitions[&key].clone(),
             overrides: task.overrides.clone().unwrap_or_default(),
             stop_code: task.stop_code.clone(),
             stopped_reason: task.stopped_reason.clone(),
