@@ -447,3 +447,29 @@ def test_start_task_on_named_instances(cluster):
         running = wait_status(ecs, name, task["taskArn"], "RUNNING")
         assert container_env(running["containers"][0]["runtimeId"])["X"] == "1"
         assert ecs.list_tasks(cluster=name, containerInstance=task["containerInstanceArn"])["taskArns"] == [task["taskArn"]]
+
+
+def test_task_memory_limits_the_task_as_a_whole(cluster):
+    name, ecs, _, _ = cluster
+    # No container has a hard limit of its own; together they may use 96 MiB.
+    ecs.register_task_definition(family="shared", memory="96", containerDefinitions=[
+        {"name": "a", "image": "berth-demo:latest", "memoryReservation": 16, "portMappings": [{"containerPort": 8080}]},
+        {"name": "b", "image": "berth-demo:latest", "memoryReservation": 16,
+         "command": ["serve", "--port", "8081"], "portMappings": [{"containerPort": 8081}]},
+    ])
+    arn = ecs.run_task(cluster=name, taskDefinition="shared")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+    ports = {c["name"]: c["networkBindings"][0]["hostPort"] for c in task["containers"]}
+    assert http_get(ports["b"], "/alloc?mb=56")[0] == 200  # fits in the task's 96 MiB
+    try:
+        http_get(ports["a"], "/alloc?mb=56")  # together over 96 MiB: the task's cgroup kills one
+    except (ConnectionError, http.client.HTTPException, OSError):
+        pass
+    task = wait_for(lambda: (t := describe(ecs, name, arn))["lastStatus"] == "STOPPED"
+                    or any(c.get("reason", "").startswith("OutOfMemoryError") for c in t["containers"]), "an OOM kill")
+    reasons = [c.get("reason", "") for c in describe(ecs, name, arn)["containers"]]
+    assert any(r == "OutOfMemoryError: Container killed due to memory usage" for r in reasons), reasons
+    # An essential container died, so the task stops, and its cgroup goes with its containers.
+    wait_status(ecs, name, arn, "STOPPED")
+    task_cgroup = Path("/sys/fs/cgroup/memory/berth") / arn.rsplit("/", 1)[1]
+    wait_for(lambda: not task_cgroup.exists(), "the task's cgroup to be removed")

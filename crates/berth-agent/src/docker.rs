@@ -235,6 +235,16 @@ impl ContainerRuntime for DockerRuntime {
         serde_json::to_value(sample).map_err(|e| RuntimeError::Engine(e.to_string()))
     }
 
+    async fn supports_task_cgroups(&self) -> bool {
+        let info = self.docker.info().await.ok();
+        info.and_then(|i| i.cgroup_driver).is_some_and(|driver| {
+            matches!(
+                driver,
+                bollard::models::SystemInfoCgroupDriverEnum::CGROUPFS
+            )
+        })
+    }
+
     async fn bridge_gateway(&self) -> Option<String> {
         let network = self
             .docker
@@ -362,6 +372,7 @@ fn container_config(spec: &ContainerSpec) -> ContainerCreateBody {
             .zip(limit)
             .map(|(swap, memory)| (memory + swap) * MIB),
         memory_swappiness: spec.swappiness,
+        cgroup_parent: spec.cgroup_parent.clone(),
         network_mode: Some(spec.network_mode.clone()).filter(|m| !m.is_empty()),
         port_bindings: Some(bindings).filter(|b| !b.is_empty()),
         binds: Some(binds).filter(|b| !b.is_empty()),

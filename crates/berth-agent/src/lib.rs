@@ -6,6 +6,7 @@
 //! identity and unacknowledged reports live in [`state::Journal`] under its data directory, so
 //! a restarted agent re-adopts its containers instead of duplicating or orphaning them.
 
+mod cgroup;
 pub mod connection;
 pub mod docker;
 mod engine;
@@ -164,7 +165,14 @@ pub async fn run(
             None
         }
     };
+    let task_cgroups = runtime.supports_task_cgroups().await;
+    if !task_cgroups {
+        tracing::warn!(
+            "Docker does not use the cgroupfs driver: task-level limits apply per container only"
+        );
+    }
     let env = Arc::new(TaskEnvironment {
+        task_cgroups,
         runtime,
         journal: journal.clone(),
         instance_id: host_id,

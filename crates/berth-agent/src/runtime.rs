@@ -124,10 +124,12 @@ pub struct ContainerSpec {
     pub memory_mib: Option<i64>,
     /// Soft limit in MiB (ECS `memoryReservation`).
     pub memory_reservation_mib: Option<i64>,
-    /// Task-level limits, enforced on every container of the task (a cgroup per task is a
-    /// later refinement): CPU in units of 1/1024 core, memory in MiB.
+    /// Task-level limits, also enforced on each container alone (CPU in units of 1/1024 core,
+    /// memory in MiB); the task as a whole is held to them by `cgroup_parent`.
     pub task_cpu_units: Option<i64>,
     pub task_memory_mib: Option<i64>,
+    /// The task's cgroup (see `cgroup.rs`), which all its containers share.
+    pub cgroup_parent: Option<String>,
     /// `bridge`, `host` or `none`.
     pub network_mode: String,
     pub ports: Vec<PortSpec>,
@@ -250,6 +252,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// One sample of the container's resource usage, in the engine's own stats format (what
     /// the task metadata endpoint's `/stats` serves).
     async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError>;
+    /// Whether containers can be placed in a cgroup the agent creates (Docker's `cgroupfs`
+    /// driver), so task-level limits hold for the task as a whole.
+    async fn supports_task_cgroups(&self) -> bool;
     /// The host's address on the default bridge network, where containers reach the agent.
     async fn bridge_gateway(&self) -> Option<String>;
     /// Engine events for containers labelled `label=value`, from now on. Start consuming it

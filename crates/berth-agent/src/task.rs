@@ -27,6 +27,8 @@ const RESYNC_EVERY: Duration = Duration::from_secs(2);
 /// What every task actor on this instance shares.
 pub struct TaskEnvironment {
     pub runtime: Arc<dyn ContainerRuntime>,
+    /// Whether each task gets its own cgroup for its task-level limits.
+    pub task_cgroups: bool,
     pub journal: Journal,
     pub instance_id: String,
     pub cluster: String,
@@ -358,10 +360,11 @@ impl TaskActor {
     }
 
     async fn launch(&mut self, desired: &mut watch::Receiver<DesiredTask>) -> Result<(), Failure> {
-        let specs = self.specs().map_err(|reason| Failure {
+        let mut specs = self.specs().map_err(|reason| Failure {
             code: "TaskFailedToStart",
             reason,
         })?;
+        self.place_in_task_cgroup(&mut specs)?;
         for (tracked, spec) in self.containers.iter_mut().zip(specs) {
             tracked.spec = Some(spec);
         }
@@ -396,6 +399,27 @@ impl TaskActor {
         });
         self.start_in_order(desired).await?;
         self.report("RUNNING", |c| c.started_at = Some(now()));
+        Ok(())
+    }
+
+    /// Puts the task's containers in a cgroup holding its task-level cpu and memory.
+    fn place_in_task_cgroup(&self, specs: &mut [ContainerSpec]) -> Result<(), Failure> {
+        let Some(first) = specs.first() else {
+            return Ok(());
+        };
+        let (cpu, memory) = (first.task_cpu_units, first.task_memory_mib);
+        if !self.env.task_cgroups || (cpu.is_none() && memory.is_none()) {
+            return Ok(());
+        }
+        let task_id = spec::task_id(&self.task.task_arn);
+        let root = std::path::Path::new(crate::cgroup::CGROUP_ROOT);
+        let parent = crate::cgroup::create(root, task_id, cpu, memory).map_err(|err| Failure {
+            code: "TaskFailedToStart",
+            reason: format!("ResourceInitializationError: cannot create the task's cgroup: {err}"),
+        })?;
+        for spec in specs {
+            spec.cgroup_parent = Some(parent.clone());
+        }
         Ok(())
     }
 
@@ -708,6 +732,9 @@ impl TaskActor {
         }
         let task_id = spec::task_id(&self.task.task_arn);
         self.env.metadata.forget(task_id);
+        if self.env.task_cgroups {
+            crate::cgroup::remove(std::path::Path::new(crate::cgroup::CGROUP_ROOT), task_id);
+        }
         let _ = std::fs::remove_dir_all(self.env.scratch_root.join(task_id));
     }
 }
