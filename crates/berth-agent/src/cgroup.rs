@@ -118,8 +118,18 @@ mod tests {
         assert_eq!(read("memory/berth/abc/memory.limit_in_bytes"), "67108864");
         assert_eq!(read("cpu/berth/abc/cpu.cfs_quota_us"), "50000");
         assert_eq!(read("cpu/berth/abc/cpu.cfs_period_us"), "100000");
+        // On cgroupfs the control files vanish with their group; here they are plain files.
+        for file in [
+            "memory/berth/abc/memory.limit_in_bytes",
+            "cpu/berth/abc/cpu.cfs_quota_us",
+            "cpu/berth/abc/cpu.cfs_period_us",
+        ] {
+            std::fs::remove_file(root.path().join(file)).unwrap();
+        }
+        std::fs::create_dir(root.path().join("memory/berth/abc/container-1")).unwrap();
         remove(root.path(), "abc");
         assert!(!root.path().join("memory/berth/abc").exists());
+        assert!(!root.path().join("cpu/berth/abc").exists());
     }
 
     #[test]
