@@ -473,3 +473,41 @@ def test_task_memory_limits_the_task_as_a_whole(cluster):
     wait_status(ecs, name, arn, "STOPPED")
     task_cgroup = Path("/sys/fs/cgroup/memory/berth") / arn.rsplit("/", 1)[1]
     wait_for(lambda: not task_cgroup.exists(), "the task's cgroup to be removed")
+
+
+def test_custom_attributes(cluster):
+    name, ecs, _, agents = cluster
+    [instance] = connected_instances(ecs, name)
+    arn = instance["containerInstanceArn"]
+    ecs.put_attributes(cluster=name, attributes=[
+        {"name": "stack", "value": "prod", "targetId": arn},
+        {"name": "gpu-ready", "targetId": arn.rsplit("/", 1)[1]}])
+    listed = ecs.list_attributes(cluster=name, targetType="container-instance", attributeName="stack")["attributes"]
+    assert listed == [{"name": "stack", "value": "prod", "targetType": "container-instance", "targetId": arn}]
+    assert ecs.list_attributes(cluster=name, targetType="container-instance", attributeName="stack",
+                               attributeValue="dev")["attributes"] == []
+    everything = [a for page in ecs.get_paginator("list_attributes").paginate(
+        cluster=name, targetType="container-instance", PaginationConfig={"PageSize": 4}) for a in page["attributes"]]
+    names = [a["name"] for a in everything]
+    assert "ecs.os-type" in names and "gpu-ready" in names and len(names) == len(set(names))
+
+    # Custom attributes outlive an agent restart (which re-registers the instance).
+    agents[0].stop()
+    agents[0].start()
+    wait_for(lambda: connected_instances(ecs, name), "the agent to reconnect")
+    described = connected_instances(ecs, name)[0]
+    assert {"name": "stack", "value": "prod"} in described["attributes"]
+
+    with pytest.raises(ClientError) as excinfo:
+        ecs.put_attributes(cluster=name, attributes=[
+            {"name": f"k{i}", "value": "v", "targetId": arn} for i in range(9)])
+    assert excinfo.value.response["Error"]["Code"] == "AttributeLimitExceededException"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.put_attributes(cluster=name, attributes=[{"name": "x", "value": "y", "targetId": "f" * 32}])
+    assert excinfo.value.response["Error"]["Code"] == "TargetNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        ecs.put_attributes(cluster=name, attributes=[{"name": "bad name", "targetId": arn}])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+
+    ecs.delete_attributes(cluster=name, attributes=[{"name": "stack", "targetId": arn}])
+    assert ecs.list_attributes(cluster=name, targetType="container-instance", attributeName="stack")["attributes"] == []

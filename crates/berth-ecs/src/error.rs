@@ -24,6 +24,10 @@ pub enum EcsError {
     #[error("{0}")]
     LimitExceeded(String),
     #[error("{0}")]
+    TargetNotFound(String),
+    #[error("{0}")]
+    AttributeLimitExceeded(String),
+    #[error("{0}")]
     Server(String),
 }
 
@@ -43,6 +47,8 @@ impl EcsError {
             EcsError::Conflict(_) => "ConflictException",
             EcsError::UnsupportedFeature(_) => "UnsupportedFeatureException",
             EcsError::LimitExceeded(_) => "LimitExceededException",
+            EcsError::TargetNotFound(_) => "TargetNotFoundException",
+            EcsError::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
             EcsError::Server(_) => "ServerException",
         }
     }

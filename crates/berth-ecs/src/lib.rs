@@ -3,6 +3,7 @@
 //! Everything here is a pure function of its inputs (time is passed in), tested without a server.
 
 pub mod arn;
+pub mod attributes;
 pub mod error;
 pub mod pagination;
 pub mod placement;

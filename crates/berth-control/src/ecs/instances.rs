@@ -9,11 +9,12 @@ use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::placement::Candidate;
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
-    Attribute, ContainerInstance, DeregisterContainerInstanceRequest,
-    DeregisterContainerInstanceResponse, DescribeContainerInstancesRequest,
-    DescribeContainerInstancesResponse, Failure, ListContainerInstancesRequest,
-    ListContainerInstancesResponse, Resource, Task, UpdateContainerInstancesStateRequest,
-    UpdateContainerInstancesStateResponse, VersionInfo,
+    Attribute, ContainerInstance, DeleteAttributesRequest, DeleteAttributesResponse,
+    DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
+    DescribeContainerInstancesRequest, DescribeContainerInstancesResponse, Failure,
+    ListAttributesRequest, ListAttributesResponse, ListContainerInstancesRequest,
+    ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource, Task,
+    UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse, VersionInfo,
 };
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,9 @@ pub struct StoredInstance {
     pub instance: ContainerInstance,
     /// The highest agent state-change sequence number applied.
     pub applied_sequence: u64,
+    /// Attributes set with PutAttributes, kept when the agent re-registers.
+    #[serde(default)]
+    pub custom_attributes: Vec<Attribute>,
 }
 
 impl StoredInstance {
@@ -149,7 +153,10 @@ pub async fn register(
                 candidate.used_udp_ports.extend(ports(total, "PORTS_UDP"));
                 stored.set_remaining(&candidate);
                 stored.instance.registered_resources = Some(total.clone());
-                stored.instance.attributes = Some(registration.attributes.clone());
+                stored.instance.attributes = Some(berth_ecs::attributes::merge(
+                    &registration.attributes,
+                    &stored.custom_attributes,
+                ));
                 stored.instance.version_info = Some(registration.version_info.clone());
                 stored.instance.agent_connected = Some(true);
                 stored
@@ -160,6 +167,7 @@ pub async fn register(
                     cluster: cluster.clone(),
                     id: id.clone(),
                     applied_sequence: 0,
+                    custom_attributes: Vec::new(),
                     instance: ContainerInstance {
                         container_instance_arn: Some(
                             partition.container_instance_arn(cluster, &id),
@@ -413,4 +421,184 @@ pub fn all_in(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<StoredInstance>, A
         .iter()
         .map(super::decode)
         .collect()
+}
+
+/// The instance an attribute's `targetId` names (an id or an ARN), when it exists.
+fn target_id(attribute: &Attribute) -> Result<String, ApiError> {
+    let target = attribute.target_id.as_deref().unwrap_or_default();
+    if target.is_empty() {
+        return Err(invalid(format!(
+            "Attribute '{}' needs a targetId naming a container instance.",
+            attribute.name.as_deref().unwrap_or_default()
+        ))
+        .into());
+    }
+    if attribute
+        .target_type
+        .as_deref()
+        .is_some_and(|t| t != "container-instance")
+    {
+        return Err(invalid("The only targetType is container-instance.").into());
+    }
+    Ok(instance_id(target).to_string())
+}
+
+fn target_not_found(id: &str) -> ApiError {
+    EcsError::TargetNotFound(format!("Could not find the target {id}.")).into()
+}
+
+pub async fn put_attributes(
+    cp: &ControlPlane,
+    request: PutAttributesRequest,
+) -> Result<PutAttributesResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let attributes = request.attributes.clone().unwrap_or_default();
+    if attributes.len() > berth_ecs::attributes::MAX_CUSTOM {
+        return Err(invalid(format!(
+            "At most {} attributes can be put in one call.",
+            berth_ecs::attributes::MAX_CUSTOM
+        ))
+        .into());
+    }
+    let mut targets = Vec::new();
+    for attribute in &attributes {
+        berth_ecs::attributes::check(attribute)?;
+        targets.push(target_id(attribute)?);
+    }
+    let written = attributes.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        for (attribute, id) in written.iter().zip(&targets) {
+            let key = keys::instance(&cluster, id);
+            let mut stored = read::<StoredInstance>(txn, &key)?
+                .filter(|s| s.status() != "INACTIVE")
+                .ok_or_else(|| target_not_found(id))?;
+            let set = std::slice::from_ref(attribute);
+            stored.custom_attributes = berth_ecs::attributes::merge(&stored.custom_attributes, set);
+            if stored.custom_attributes.len() > berth_ecs::attributes::MAX_CUSTOM {
+                return Err(EcsError::AttributeLimitExceeded(format!(
+                    "You can apply up to {} custom attributes for each resource.",
+                    berth_ecs::attributes::MAX_CUSTOM
+                ))
+                .into());
+            }
+            let current = stored.instance.attributes.clone().unwrap_or_default();
+            stored.instance.attributes = Some(berth_ecs::attributes::merge(&current, set));
+            stored.bump();
+            write(txn, &key, &stored);
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(PutAttributesResponse {
+        attributes: Some(attributes),
+    })
+}
+
+pub async fn delete_attributes(
+    cp: &ControlPlane,
+    request: DeleteAttributesRequest,
+) -> Result<DeleteAttributesResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let attributes = request.attributes.clone().unwrap_or_default();
+    let mut targets = Vec::new();
+    for attribute in &attributes {
+        targets.push(target_id(attribute)?);
+    }
+    let deleted = attributes.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        for (attribute, id) in deleted.iter().zip(&targets) {
+            let key = keys::instance(&cluster, id);
+            let mut stored = read::<StoredInstance>(txn, &key)?
+                .filter(|s| s.status() != "INACTIVE")
+                .ok_or_else(|| target_not_found(id))?;
+            stored
+                .custom_attributes
+                .retain(|a| a.name != attribute.name);
+            if let Some(all) = &mut stored.instance.attributes {
+                all.retain(|a| a.name != attribute.name);
+            }
+            stored.bump();
+            write(txn, &key, &stored);
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(DeleteAttributesResponse {
+        attributes: Some(attributes),
+    })
+}
+
+pub async fn list_attributes(
+    cp: &ControlPlane,
+    request: ListAttributesRequest,
+) -> Result<ListAttributesResponse, ApiError> {
+    const SCOPE: &str = "ListAttributes";
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    if request.attribute_value.is_some() && request.attribute_name.is_none() {
+        return Err(invalid("attributeValue can only be given with attributeName.").into());
+    }
+    let page = LIST_100.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let (instances, _) =
+        scan::<StoredInstance>(cp, &keys::instances_of(&cluster), None, usize::MAX, |s| {
+            s.status() != "INACTIVE"
+        })
+        .await?;
+    // Each attribute's position is "instance id / attribute name", in that order.
+    let mut all: Vec<(String, Attribute)> = Vec::new();
+    for stored in &instances {
+        for attribute in stored.instance.attributes.iter().flatten() {
+            let wanted_name = request
+                .attribute_name
+                .as_ref()
+                .is_none_or(|n| attribute.name.as_ref() == Some(n));
+            let wanted_value = request
+                .attribute_value
+                .as_ref()
+                .is_none_or(|v| attribute.value.as_ref() == Some(v));
+            if wanted_name && wanted_value {
+                let position = format!(
+                    "{}/{}",
+                    stored.id,
+                    attribute.name.as_deref().unwrap_or_default()
+                );
+                all.push((
+                    position,
+                    Attribute {
+                        target_type: Some("container-instance".into()),
+                        target_id: Some(stored.arn().to_string()),
+                        ..attribute.clone()
+                    },
+                ));
+            }
+        }
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let rest: Vec<(String, Attribute)> = all
+        .into_iter()
+        .filter(|(position, _)| after.as_ref().is_none_or(|after| position > after))
+        .collect();
+    let more = rest.len() > page;
+    let page_items: Vec<(String, Attribute)> = rest.into_iter().take(page).collect();
+    let next_token = more
+        .then(|| {
+            page_items
+                .last()
+                .map(|(position, _)| encode_token(SCOPE, position))
+        })
+        .flatten();
+    Ok(ListAttributesResponse {
+        attributes: Some(
+            page_items
+                .into_iter()
+                .map(|(_, attribute)| attribute)
+                .collect(),
+        ),
+        next_token,
+    })
 }
