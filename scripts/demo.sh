@@ -5,11 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet -p berth
+./target/release/berth demo image
 data_dir=$(mktemp -d)
 port=${BERTH_DEMO_PORT:-9600}
 ./target/release/berth up --listen "127.0.0.1:$port" --data-dir "$data_dir" >"$data_dir/stdout" 2>"$data_dir/log" &
 berth_pid=$!
-trap 'kill $berth_pid 2>/dev/null; wait $berth_pid 2>/dev/null; rm -rf "$data_dir"' EXIT
+cleanup() {
+  kill $berth_pid 2>/dev/null; wait $berth_pid 2>/dev/null
+  # berth up keeps a stopped task's containers for a while; the demo leaves nothing behind.
+  docker ps -aq --filter label=com.amazonaws.ecs.cluster=default | xargs -r docker rm -f >/dev/null
+  rm -rf "$data_dir"
+}
+trap cleanup EXIT
 
 for _ in $(seq 100); do
   grep -q '^berth ready: ' "$data_dir/stdout" 2>/dev/null && break
@@ -34,6 +41,16 @@ ecs register-task-definition --family web --cpu 256 --memory 512 --network-mode 
 ecs describe-task-definition --task-definition web:1 --query 'taskDefinition.containerDefinitions[0].healthCheck'
 ecs list-task-definitions --family-prefix web --sort DESC
 ecs describe-clusters --clusters demo default --include TAGS --query 'clusters[].[clusterName,status,tags[0].value]' --output text
+echo "+ run the demo workload as a task on berth up's local agent:" >&2
+task=$(ecs run-task --task-definition web:1 --query 'tasks[0].taskArn' --output text)
+ecs wait tasks-running --tasks "$task"
+host_port=$(ecs describe-tasks --tasks "$task" --query 'tasks[0].containers[0].networkBindings[0].hostPort' --output text)
+echo "+ curl http://127.0.0.1:$host_port/" >&2
+curl -s "http://127.0.0.1:$host_port/"
+ecs describe-tasks --tasks "$task" --query 'tasks[0].[lastStatus,healthStatus,containers[0].runtimeId]' --output text
+ecs stop-task --task "$task" --query 'task.desiredStatus' --output text
+ecs wait tasks-stopped --tasks "$task"
+ecs describe-tasks --tasks "$task" --query 'tasks[0].[lastStatus,stopCode,containers[0].exitCode]' --output text
 echo "+ a request ECS would refuse:" >&2
 ecs register-task-definition --family web --requires-compatibilities FARGATE --network-mode awsvpc --cpu 256 --memory 4096 \
   --container-definitions '[{"name":"web","image":"berth-demo:latest"}]' || true
