@@ -127,12 +127,18 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         acked_sequence: instance.applied_sequence,
     };
     sender.send(text(&registered)).await?;
-    let task_prefix = keys::tasks_of(&instance.cluster);
+    // What can change this instance's desired set: a task placed on or leaving it (the index),
+    // or a change to one of the tasks it has now.
+    let placed_prefix = keys::instance_tasks_of(&instance.cluster, &instance.id);
     let mut last_sent: Option<Vec<DesiredTask>> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
     let result = loop {
         let desired = desired_set(cp, &instance).await?;
+        let own_task_keys: std::collections::BTreeSet<String> = desired
+            .iter()
+            .map(|t| keys::task(&instance.cluster, tasks::task_id(&t.task_arn)))
+            .collect();
         if last_sent.as_ref() != Some(&desired) {
             sender
                 .send(text(&ServerMessage::DesiredTasks {
@@ -145,7 +151,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         let outcome = loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(set) if set.changes.iter().any(|c| c.key.starts_with(&task_prefix)) => break Ok(()),
+                    Ok(set) if set.changes.iter().any(|c| c.key.starts_with(&placed_prefix) || own_task_keys.contains(&c.key)) => break Ok(()),
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => break Ok(()),
                     Err(RecvError::Closed) => break Err(ended("store closed")),

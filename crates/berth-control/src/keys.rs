@@ -51,3 +51,13 @@ pub fn task(cluster: &str, id: &str) -> String {
 pub fn client_token(cluster: &str, token: &str) -> String {
     format!("client-token/{cluster}/{token}")
 }
+
+/// Marks a task that is not STOPPED as placed on an instance, so that an instance's tasks are
+/// found without reading the whole cluster.
+pub fn instance_task(cluster: &str, instance_id: &str, task_id: &str) -> String {
+    format!("itask/{cluster}/{instance_id}/{task_id}")
+}
+
+pub fn instance_tasks_of(cluster: &str, instance_id: &str) -> String {
+    format!("itask/{cluster}/{instance_id}/")
+}

@@ -331,10 +331,7 @@ pub async fn deregister(
         let mut stored = read::<StoredInstance>(txn, &key)?
             .filter(|s| s.status() != "INACTIVE")
             .ok_or_else(|| invalid("The referenced container instance was not found."))?;
-        let active_tasks: Vec<Task> = tasks::on_instance(txn, &cluster, stored.arn())?
-            .into_iter()
-            .filter(|t| tasks::last_status(t) != "STOPPED")
-            .collect();
+        let active_tasks = tasks::live_on_instance(txn, &cluster, stored.arn())?;
         if !active_tasks.is_empty() && !force {
             return Err(invalid(
                 "Found running tasks on the instance. Stop them first, or deregister with force.",

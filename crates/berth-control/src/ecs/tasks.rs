@@ -57,29 +57,39 @@ pub fn task_id(arn_or_id: &str) -> &str {
     arn_or_id.rsplit('/').next().unwrap_or(arn_or_id)
 }
 
+/// Writes a task, keeping the instance → live tasks index in step with it.
 pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
-    write(
-        txn,
-        &keys::task(
-            cluster,
-            task_id(task.task_arn.as_deref().unwrap_or_default()),
-        ),
-        task,
-    );
+    let id = task_id(task.task_arn.as_deref().unwrap_or_default());
+    write(txn, &keys::task(cluster, id), task);
+    if let Some(instance) = task.container_instance_arn.as_deref() {
+        let index = keys::instance_task(cluster, task_id(instance), id);
+        if last_status(task) == "STOPPED" {
+            txn.delete(&index);
+        } else {
+            txn.put(&index, Vec::new());
+        }
+    }
 }
 
-/// The tasks (any status) placed on one instance.
-pub fn on_instance(
+/// The tasks placed on one instance that are not STOPPED yet.
+pub fn live_on_instance(
     txn: &mut dyn Txn,
     cluster: &str,
     instance_arn: &str,
 ) -> Result<Vec<Task>, ApiError> {
     let mut found = Vec::new();
-    for kv in txn.range(&keys::tasks_of(cluster), None, usize::MAX)? {
-        let task: Task = super::decode(&kv)?;
-        if task.container_instance_arn.as_deref() == Some(instance_arn) {
-            found.push(task);
-        }
+    for marker in txn.range(
+        &keys::instance_tasks_of(cluster, task_id(instance_arn)),
+        None,
+        usize::MAX,
+    )? {
+        let id = marker
+            .key
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        found.extend(read::<Task>(txn, &keys::task(cluster, &id))?);
     }
     Ok(found)
 }
@@ -229,17 +239,19 @@ pub async fn desired_for(
     cp: &ControlPlane,
     instance: &StoredInstance,
 ) -> Result<Vec<DesiredTask>, ApiError> {
-    let arn = instance.arn();
-    let (tasks, _) = scan::<Task>(
-        cp,
-        &keys::tasks_of(&instance.cluster),
-        None,
-        usize::MAX,
-        |task| {
-            task.container_instance_arn.as_deref() == Some(arn) && last_status(task) != "STOPPED"
-        },
-    )
-    .await?;
+    let mut tasks = Vec::new();
+    for marker in cp
+        .store
+        .range(
+            &keys::instance_tasks_of(&instance.cluster, &instance.id),
+            None,
+            usize::MAX,
+        )
+        .await?
+    {
+        let id = marker.key.rsplit('/').next().unwrap_or_default();
+        tasks.extend(fetch::<Task>(cp, &keys::task(&instance.cluster, id)).await?);
+    }
     let mut definitions = std::collections::BTreeMap::<String, TaskDefinition>::new();
     let mut desired = Vec::with_capacity(tasks.len());
     for task in tasks {

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Task-launch benchmark: how fast a release build of Berth (`berth server` + one `berth agent` on
+# the local Docker Engine) takes a task from RunTask to RUNNING, measured beside plain
+# `docker run -d` of the same image on the same Engine. The driver is bench/task_launch.py (boto3).
+#
+#   bash bench/task_launch.sh                   # full run: 20 sequential launches each, burst of 100
+#   BENCH_TASKS=5 bash bench/task_launch.sh     # smoke run
+#
+# Knobs: BENCH_TASKS (20, sequential launches per side), BENCH_BURST (100, tasks in the burst),
+# BENCH_CLIENTS (10, concurrent clients in the burst), BENCH_POLL_MS (5, DescribeTasks interval).
+#
+# Phase 1: BENCH_TASKS times, interleaved: RunTask then DescribeTasks every BENCH_POLL_MS until
+#   RUNNING (timed from just before RunTask), StopTask; and `docker run -d -p 127.0.0.1::8080`
+#   (timed until it returns), `docker rm -f`. p50/p95 of each.
+# Phase 2: BENCH_BURST tasks from BENCH_CLIENTS concurrent clients, each making RunTask count=1
+#   calls (one launch request per container, as `docker run` makes), timed until a poller sees all
+#   RUNNING; then BENCH_BURST `docker run -d` from BENCH_CLIENTS threads, timed until all return.
+#
+# The last line of output is the figure:
+#   task_launch_p50_ms: X (docker run: Y ms, ratio X/Y); p95_ms: A (docker run: B); burst_tasks_per_sec: C (docker run: D, ratio C/D)
+# Everything started is removed on exit, failure and Ctrl-C: the driver stops its tasks and removes
+# its containers, then the trap stops the agent and server and removes any container labelled
+# berth-bench=1 or com.amazonaws.ecs.cluster=bench.
+set -euo pipefail
+
+tasks=${BENCH_TASKS:-20}
+burst=${BENCH_BURST:-100}
+clients=${BENCH_CLIENTS:-10}
+poll_ms=${BENCH_POLL_MS:-5}
+cluster=bench
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "bench/task_launch.sh: $*"; exit 1; }
+
+command -v docker >/dev/null 2>&1 || die "needs docker"
+docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info failed)"
+python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
+
+cargo build --release -p berth
+berth=target/release/berth
+"$berth" demo image >&2
+
+workdir=$(mktemp -d)
+server_pid=""
+agent_pid=""
+driver_pid=""
+
+# stop_process PID_VARIABLE: SIGTERM, then SIGKILL after 10 s; clears the variable.
+stop_process() {
+    local name=$1 pid=${!1}
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    printf -v "$name" '%s' ""
+}
+
+# Containers of this benchmark: the ones it ran itself, and the ones Berth ran for the cluster.
+leftover_containers() {
+    docker ps -aq --filter "label=berth-bench=1"
+    docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster"
+}
+
+remove_containers() {
+    local ids
+    ids=$(leftover_containers | sort -u)
+    [[ -z $ids ]] || docker rm -f $ids >/dev/null 2>&1 || true
+}
+
+cleanup() {
+    # The driver first (its finally block stops the tasks through the API), then the agent, so it
+    # cannot start anything more, then whatever containers are left, then the server.
+    stop_process driver_pid
+    stop_process agent_pid
+    remove_containers
+    stop_process server_pid
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+# Turn signals into a normal exit so the EXIT trap still runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A previous run killed hard (SIGKILL) may have left containers behind; they would skew the run.
+remove_containers
+
+# The server and the agent run in sessions of their own (setsid), so a Ctrl-C in the terminal
+# reaches only this script and the driver: the driver then stops its tasks through the API while
+# both are still up, and the trap stops them afterwards, agent first. (setsid execs in place here,
+# as a background job is no process group leader, so $! is berth's own pid.)
+# Port 0 lets the kernel pick a free port with no race; the ready line names it.
+setsid "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" \
+    >"$workdir/server.out" 2>"$workdir/server.log" &
+server_pid=$!
+address=""
+for _ in $(seq 300); do
+    address=$(sed -n 's|^berth ready: http://||p' "$workdir/server.out")
+    [[ -n $address ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        cat "$workdir/server.log" >&2
+        die "berth server exited before it was ready"
+    fi
+    sleep 0.1
+done
+if [[ -z $address ]]; then
+    cat "$workdir/server.log" >&2
+    die "berth server was not ready within 30 s"
+fi
+url="http://$address"
+log "berth server ready at $url"
+
+# The agent signs its channel with the account's root credentials, which the server wrote to its
+# data directory; the driver signs its API calls with them too. Found as aws-cli finds them, so
+# credentials from the caller's environment must not take precedence.
+[[ -s $workdir/server/credentials ]] || die "berth server wrote no $workdir/server/credentials"
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
+export AWS_SHARED_CREDENTIALS_FILE=$workdir/server/credentials AWS_CONFIG_FILE=/dev/null
+
+curl -sS --fail-with-body --max-time 10 -X POST \
+    -H 'Content-Type: application/x-amz-json-1.1' \
+    -H 'X-Amz-Target: AmazonEC2ContainerServiceV20141113.CreateCluster' \
+    --data "{\"clusterName\":\"$cluster\"}" "$url/" >/dev/null \
+    || die "CreateCluster $cluster failed"
+
+setsid "$berth" agent --server "$url" --cluster "$cluster" --data-dir "$workdir/agent" --task-cleanup-wait 0 \
+    >"$workdir/agent.out" 2>"$workdir/agent.log" &
+agent_pid=$!
+log "berth agent started (pid $agent_pid); the driver waits for it to register"
+
+# The driver runs in the background so that a TERM to this script is handled at once (bash runs
+# traps only between foreground commands), and the trap can stop it.
+status=0
+python3 bench/task_launch.py --url "$url" --cluster "$cluster" --tasks "$tasks" --burst "$burst" \
+    --clients "$clients" --poll-ms "$poll_ms" >"$workdir/figure.txt" &
+driver_pid=$!
+wait "$driver_pid" || status=$?
+driver_pid=""
+if (( status == 130 )); then
+    log "bench/task_launch.sh: interrupted"
+    exit 130
+elif (( status != 0 )); then
+    if ! kill -0 "$agent_pid" 2>/dev/null; then log "the agent has exited; its log:"; tail -50 "$workdir/agent.log" >&2; fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then log "the server has exited; its log:"; tail -50 "$workdir/server.log" >&2; fi
+    log "agent log tail:"; tail -20 "$workdir/agent.log" >&2 || true
+    die "the driver failed (exit $status)"
+fi
+
+# Clean up now, rather than only in the trap, to check that nothing was left behind.
+stop_process agent_pid
+remove_containers
+left=$(leftover_containers)
+[[ -z $left ]] || die "containers left behind after cleanup: $left"
+stop_process server_pid
+
+log ""
+tail -n 1 "$workdir/figure.txt"
