@@ -42,7 +42,10 @@ pub async fn run(
                         let arn = task.task_arn.clone();
                         let (desired, desired_receiver) = watch::channel(task.clone());
                         let (event_sender, event_receiver) = mpsc::channel(64);
-                        let actor = TaskActor::new(env.clone(), task);
+                        // Only tasks the control plane named before this engine ever heard from
+                        // it can have containers already: a restarted agent's.
+                        let may_adopt = !orphans_checked;
+                        let actor = TaskActor::new(env.clone(), task, may_adopt);
                         let done = done_sender.clone();
                         let finished_arn = arn.clone();
                         tokio::spawn(async move {

@@ -164,10 +164,13 @@ pub struct TaskActor {
     last_status: &'static str,
     /// Set once the agent decided to stop the task, so the reason is reported once.
     stopping: Option<Failure>,
+    /// Whether containers of this task may exist already (it was known before the agent
+    /// started); a task that arrives later skips the engine lookup on its launch path.
+    may_adopt: bool,
 }
 
 impl TaskActor {
-    pub fn new(env: Arc<TaskEnvironment>, task: DesiredTask) -> TaskActor {
+    pub fn new(env: Arc<TaskEnvironment>, task: DesiredTask, may_adopt: bool) -> TaskActor {
         let containers = task
             .task_definition
             .container_definitions
@@ -194,6 +197,7 @@ impl TaskActor {
             containers,
             last_status: "PROVISIONING",
             stopping: None,
+            may_adopt,
         }
     }
 
@@ -309,7 +313,7 @@ impl TaskActor {
         mut desired: watch::Receiver<DesiredTask>,
         mut events: mpsc::Receiver<String>,
     ) {
-        let adopted = self.adopt().await;
+        let adopted = self.may_adopt && self.adopt().await;
         if !adopted {
             if self.task.desired_status == "STOPPED" {
                 self.stopping = None;
