@@ -106,16 +106,16 @@ async fn run_session(
                     .map_err(|e| e.to_string())?;
                 tracing::info!(instance = %container_instance_arn, "registered");
             }
-            journal
-                .acknowledge(acked_sequence)
-                .map_err(|e| e.to_string())?;
+            journal.acknowledge(acked_sequence);
             acked_sequence
         }
         ServerMessage::Error { message } => return Err(format!("registration refused: {message}")),
         other => return Err(format!("expected a registration answer, got {other:?}")),
     };
     loop {
-        let unsent = journal.unsent_after(sent_up_to);
+        let unsent = journal
+            .unsent_after(sent_up_to)
+            .map_err(|e| e.to_string())?;
         if let Some(last) = unsent.last() {
             sent_up_to = last.sequence;
             let batch = AgentMessage::StateChanges { changes: unsent };
@@ -130,7 +130,7 @@ async fn run_session(
                 ServerMessage::DesiredTasks { tasks } => {
                     desired.send(tasks).await.map_err(|_| "task engine stopped".to_string())?;
                 }
-                ServerMessage::Ack { sequence } => journal.acknowledge(sequence).map_err(|e| e.to_string())?,
+                ServerMessage::Ack { sequence } => journal.acknowledge(sequence),
                 ServerMessage::Error { message } => tracing::warn!(%message, "control plane reported an error"),
                 ServerMessage::Registered { .. } => return Err("registered twice".into()),
             },

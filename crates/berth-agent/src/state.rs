@@ -1,6 +1,11 @@
 //! The agent's small durable state: which container instance it is, and the state changes the
-//! control plane has not acknowledged yet. Kept in one JSON file, replaced atomically, so a
-//! restarted agent keeps its identity and loses no report.
+//! control plane has not acknowledged yet. Kept in one JSON file, replaced atomically.
+//!
+//! Reports are written before they are sent — one write for every batch, not one per report, so
+//! a burst of task starts is not serialised on fsyncs — which is what makes sequence numbers
+//! safe: none the control plane has seen is ever reused. A report made but not yet sent when the
+//! agent dies is not lost either: the restarted agent re-adopts the task's containers and
+//! reports what it finds.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +61,8 @@ pub struct Journal {
 struct Inner {
     path: PathBuf,
     state: AgentState,
+    /// Whether `state` has changes the file does not have yet.
+    dirty: bool,
 }
 
 impl Journal {
@@ -75,7 +82,11 @@ impl Journal {
             Err(source) => return Err(StateError::Read { path, source }),
         };
         let journal = Journal {
-            inner: Arc::new(Mutex::new(Inner { path, state })),
+            inner: Arc::new(Mutex::new(Inner {
+                path,
+                state,
+                dirty: false,
+            })),
             pending: Arc::new(Notify::new()),
         };
         journal.with(|_| ())?;
@@ -87,6 +98,7 @@ impl Journal {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let out = change(&mut inner.state);
         write_atomically(&inner.path, &inner.state)?;
+        inner.dirty = false;
         Ok(out)
     }
 
@@ -98,37 +110,49 @@ impl Journal {
             .clone()
     }
 
-    /// Records a state change to report; it is durable when this returns.
-    pub fn report(&self, change: TaskStateChange) -> Result<u64, StateError> {
-        let sequence = self.with(|state| {
-            let sequence = state.next_sequence;
-            state.next_sequence += 1;
-            state.outbox.push(SequencedChange { sequence, change });
+    /// Records a state change to report (it becomes durable before it is sent).
+    pub fn report(&self, change: TaskStateChange) -> u64 {
+        let sequence = {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let sequence = inner.state.next_sequence;
+            inner.state.next_sequence += 1;
+            inner
+                .state
+                .outbox
+                .push(SequencedChange { sequence, change });
+            inner.dirty = true;
             sequence
-        })?;
+        };
         self.pending.notify_one();
-        Ok(sequence)
+        sequence
     }
 
     /// Forgets every change up to `sequence`: the control plane has it.
-    pub fn acknowledge(&self, sequence: u64) -> Result<(), StateError> {
-        self.with(|state| state.outbox.retain(|c| c.sequence > sequence))
+    pub fn acknowledge(&self, sequence: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.state.outbox.retain(|c| c.sequence > sequence);
+        inner.dirty = true;
     }
 
     pub fn set_instance(&self, arn: &str) -> Result<(), StateError> {
         self.with(|state| state.container_instance_arn = Some(arn.to_string()))
     }
 
-    /// Changes after `sequence`, to send.
-    pub fn unsent_after(&self, sequence: u64) -> Vec<SequencedChange> {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner
+    /// Changes after `sequence`, to send: written to the file first.
+    pub fn unsent_after(&self, sequence: u64) -> Result<Vec<SequencedChange>, StateError> {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let unsent: Vec<SequencedChange> = inner
             .state
             .outbox
             .iter()
             .filter(|c| c.sequence > sequence)
             .cloned()
-            .collect()
+            .collect();
+        if inner.dirty && !unsent.is_empty() {
+            write_atomically(&inner.path, &inner.state)?;
+            inner.dirty = false;
+        }
+        Ok(unsent)
     }
 
     /// Resolves when a change was reported since the last call.
@@ -168,19 +192,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path(), || "i-0123".into()).unwrap();
         journal.set_instance("arn:instance").unwrap();
-        let first = journal
-            .report(TaskStateChange {
-                task_arn: "a".into(),
-                ..Default::default()
-            })
-            .unwrap();
-        let second = journal
-            .report(TaskStateChange {
-                task_arn: "b".into(),
-                ..Default::default()
-            })
-            .unwrap();
-        journal.acknowledge(first).unwrap();
+        let change = |arn: &str| TaskStateChange {
+            task_arn: arn.into(),
+            ..Default::default()
+        };
+        let first = journal.report(change("a"));
+        let second = journal.report(change("b"));
+        journal.acknowledge(first);
+        // What is sent is written first.
+        assert_eq!(journal.unsent_after(0).unwrap().len(), 1);
         drop(journal);
 
         let reopened = Journal::open(dir.path(), || "i-other".into()).unwrap();
@@ -194,10 +214,7 @@ mod tests {
             state.outbox.iter().map(|c| c.sequence).collect::<Vec<_>>(),
             [second]
         );
-        assert_eq!(
-            reopened.report(TaskStateChange::default()).unwrap(),
-            second + 1
-        );
-        assert_eq!(reopened.unsent_after(second).len(), 1);
+        assert_eq!(reopened.report(change("c")), second + 1);
+        assert_eq!(reopened.unsent_after(second).unwrap().len(), 1);
     }
 }

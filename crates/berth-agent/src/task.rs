@@ -237,9 +237,7 @@ impl TaskActor {
         }
         extra(&mut change);
         self.publish_metadata();
-        if let Err(err) = self.env.journal.report(change) {
-            tracing::error!(error = %err, task = %self.task.task_arn, "cannot record a task state change");
-        }
+        self.env.journal.report(change);
     }
 
     /// Updates what the task metadata endpoint shows for this task.
