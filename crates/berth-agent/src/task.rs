@@ -22,7 +22,7 @@ use crate::state::Journal;
 /// `startTimeout` (the ECS agent's `ECS_CONTAINER_START_TIMEOUT` default).
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(180);
 /// How often containers are re-inspected even without an engine event, in case one was missed.
-const RESYNC_EVERY: Duration = Duration::from_secs(2);
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
 /// What every task actor on this instance shares.
 pub struct TaskEnvironment {
@@ -633,15 +633,24 @@ impl TaskActor {
                 self.report(status, |_| {});
                 reported = snapshot;
             }
-            tokio::select! {
-                changed = desired.changed() => {
-                    if changed.is_err() {
-                        // The engine forgot this task: the control plane no longer tracks it.
-                        return;
+            // Wait for something about this task: the engine hands every actor every event.
+            loop {
+                tokio::select! {
+                    changed = desired.changed() => {
+                        if changed.is_err() {
+                            // The engine forgot this task: the control plane no longer tracks it.
+                            return;
+                        }
+                        break;
                     }
+                    event = events.recv() => match event {
+                        // The engine dropped this task's handle: it no longer tracks it.
+                        None => return,
+                        Some(id) if self.containers.iter().any(|c| c.id.as_deref() == Some(id.as_str())) => break,
+                        Some(_) => {}
+                    },
+                    _ = resync.tick() => break,
                 }
-                _ = events.recv() => {}
-                _ = resync.tick() => {}
             }
         }
     }
