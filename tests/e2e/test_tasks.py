@@ -218,8 +218,10 @@ def test_tasks_that_fit_nowhere_are_failures(cluster):
     result = ecs.run_task(cluster=name, taskDefinition="static", count=2)
     assert len(result["tasks"]) == 1 and [f["reason"] for f in result["failures"]] == ["RESOURCE:PORTS"]
     ecs.create_cluster(clusterName=name + "-empty")
-    empty = ecs.run_task(cluster=name + "-empty", taskDefinition="static")
-    assert empty["tasks"] == [] and len(empty["failures"]) == 1
+    with pytest.raises(ClientError) as excinfo:
+        ecs.run_task(cluster=name + "-empty", taskDefinition="static")
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert excinfo.value.response["Error"]["Message"] == "No Container Instances were found in your cluster."
     for bad in ({"count": 11}, {"count": 0}):
         with pytest.raises(ClientError) as excinfo:
             ecs.run_task(cluster=name, taskDefinition="static", **bad)
@@ -511,3 +513,43 @@ def test_custom_attributes(cluster):
 
     ecs.delete_attributes(cluster=name, attributes=[{"name": "stack", "targetId": arn}])
     assert ecs.list_attributes(cluster=name, targetType="container-instance", attributeName="stack")["attributes"] == []
+
+
+def test_placement_strategies_constraints_and_filters(cluster):
+    name, ecs, add_agent, _ = cluster
+    add_agent("--az", "us-east-1b", "--attribute", "tier=gold")
+    instances = connected_instances(ecs, name)
+    gold = next(i["containerInstanceArn"] for i in instances if {"name": "tier", "value": "gold"} in i["attributes"])
+    plain = next(i["containerInstanceArn"] for i in instances if i["containerInstanceArn"] != gold)
+    register(ecs, portMappings=[], memory=16)
+
+    member_of = [{"type": "memberOf", "expression": "attribute:tier == gold"}]
+    placed = ecs.run_task(cluster=name, taskDefinition="web", count=3, placementConstraints=member_of)["tasks"]
+    assert {t["containerInstanceArn"] for t in placed} == {gold}
+
+    spread = ecs.run_task(cluster=name, taskDefinition="web", count=4, group="spread",
+                          placementStrategy=[{"type": "spread", "field": "instanceId"}])["tasks"]
+    per_instance = [t["containerInstanceArn"] for t in spread]
+    assert per_instance.count(gold) == 2 and per_instance.count(plain) == 2
+
+    distinct = ecs.run_task(cluster=name, taskDefinition="web", count=3, group="one-each",
+                            placementConstraints=[{"type": "distinctInstance"}])
+    assert len({t["containerInstanceArn"] for t in distinct["tasks"]}) == 2
+    assert {f["reason"] for f in distinct["failures"]} == {"DistinctInstance placement constraint unsatisfied."}
+
+    no_match = ecs.run_task(cluster=name, taskDefinition="web",
+                            placementConstraints=[{"type": "memberOf", "expression": "attribute:tier == platinum"}])
+    assert no_match["tasks"] == [] and {f["reason"] for f in no_match["failures"]} == {"MemberOf placement constraint unsatisfied."}
+
+    filtered = ecs.list_container_instances(cluster=name, filter="attribute:ecs.availability-zone == us-east-1b")
+    assert filtered["containerInstanceArns"] == [gold]
+    in_group = ecs.list_container_instances(cluster=name, filter="task:group == one-each")["containerInstanceArns"]
+    assert sorted(in_group) == sorted([gold, plain])
+    for bad in ["attribute:tier ==", "attribute:tier === gold", "(attribute:tier == gold"]:
+        with pytest.raises(ClientError) as excinfo:
+            ecs.list_container_instances(cluster=name, filter=bad)
+        assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException", bad
+        assert "position" in excinfo.value.response["Error"]["Message"], bad
+    with pytest.raises(ClientError) as excinfo:
+        ecs.run_task(cluster=name, taskDefinition="web", placementStrategy=[{"type": "binpack", "field": "disk"}])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"

@@ -216,7 +216,7 @@ async fn apply_changes(
         let Some(mut stored) = crate::ecs::read::<StoredInstance>(txn, &key)? else {
             return Ok(0);
         };
-        let mut candidate = stored.candidate();
+        let mut remaining = stored.remaining();
         let mut released = false;
         for SequencedChange { sequence, change } in &batch {
             if *sequence <= stored.applied_sequence {
@@ -235,12 +235,15 @@ async fn apply_changes(
                 tasks::store(txn, &cluster, &task);
             }
             if stopped {
-                candidate.release(&tasks::demand_of_task(txn, &partition, &task)?);
+                instances::release(
+                    &mut remaining,
+                    &tasks::demand_of_task(txn, &partition, &task)?,
+                );
                 released = true;
             }
         }
         if released {
-            stored.set_remaining(&candidate);
+            stored.set_remaining(&remaining);
         }
         let applied = stored.applied_sequence;
         crate::ecs::write(txn, &key, &stored);

@@ -1,146 +1,13 @@
-//! Where a task can run: the resources it needs and a choice among the instances that have
-//! them. Pure: the instances and the random source are passed in. (Strategies, constraints and
-//! the cluster query language replace the random choice in B3.)
+//! The resources a task reserves on its instance, from its task definition and overrides.
+//! (Choosing the instance is `berth-scheduler`'s job.)
 
-use std::collections::BTreeSet;
-
+use berth_scheduler::Resources;
 use berth_wire::ecs::{ContainerDefinition, TaskDefinition, TaskOverride};
-use rand::Rng;
-
-/// What one task takes from an instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Demand {
-    /// CPU units (1024 per core).
-    pub cpu: i64,
-    /// MiB.
-    pub memory: i64,
-    /// Host ports the task binds statically, per protocol.
-    pub tcp_ports: BTreeSet<u16>,
-    pub udp_ports: BTreeSet<u16>,
-}
-
-/// An instance as placement sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub active: bool,
-    pub connected: bool,
-    pub remaining_cpu: i64,
-    pub remaining_memory: i64,
-    pub used_tcp_ports: BTreeSet<u16>,
-    pub used_udp_ports: BTreeSet<u16>,
-}
-
-impl Candidate {
-    fn fits_cpu(&self, demand: &Demand) -> bool {
-        self.remaining_cpu >= demand.cpu
-    }
-    fn fits_memory(&self, demand: &Demand) -> bool {
-        self.remaining_memory >= demand.memory
-    }
-    fn fits_ports(&self, demand: &Demand) -> bool {
-        demand.tcp_ports.is_disjoint(&self.used_tcp_ports)
-            && demand.udp_ports.is_disjoint(&self.used_udp_ports)
-    }
-
-    /// Takes `demand` from this instance.
-    pub fn reserve(&mut self, demand: &Demand) {
-        self.remaining_cpu -= demand.cpu;
-        self.remaining_memory -= demand.memory;
-        self.used_tcp_ports.extend(&demand.tcp_ports);
-        self.used_udp_ports.extend(&demand.udp_ports);
-    }
-
-    /// Gives `demand` back, when its task stops.
-    pub fn release(&mut self, demand: &Demand) {
-        self.remaining_cpu += demand.cpu;
-        self.remaining_memory += demand.memory;
-        for port in &demand.tcp_ports {
-            self.used_tcp_ports.remove(port);
-        }
-        for port in &demand.udp_ports {
-            self.used_udp_ports.remove(port);
-        }
-    }
-}
-
-/// Why a task could not be placed, with ECS's failure reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unplaceable {
-    NoInstances,
-    /// Instances exist, but none is ACTIVE with its agent connected.
-    Agent,
-    Cpu,
-    Memory,
-    Ports,
-}
-
-impl Unplaceable {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Unplaceable::NoInstances => "No Container Instances were found in your cluster.",
-            Unplaceable::Agent => "AGENT",
-            Unplaceable::Cpu => "RESOURCE:CPU",
-            Unplaceable::Memory => "RESOURCE:MEMORY",
-            Unplaceable::Ports => "RESOURCE:PORTS",
-        }
-    }
-}
-
-/// Places `count` tasks of `demand`, one after another (each placement reduces what the next
-/// one sees); returns the chosen candidate index for each task, or why it fits nowhere.
-pub fn place_random(
-    candidates: &mut [Candidate],
-    demand: &Demand,
-    count: usize,
-    rng: &mut impl Rng,
-) -> Vec<Result<usize, Unplaceable>> {
-    (0..count)
-        .map(|_| {
-            let fitting: Vec<usize> = (0..candidates.len())
-                .filter(|&i| {
-                    let c = &candidates[i];
-                    c.active
-                        && c.connected
-                        && c.fits_cpu(demand)
-                        && c.fits_memory(demand)
-                        && c.fits_ports(demand)
-                })
-                .collect();
-            if fitting.is_empty() {
-                return Err(why_unplaceable(candidates, demand));
-            }
-            let chosen = fitting[rng.random_range(0..fitting.len())];
-            candidates[chosen].reserve(demand);
-            Ok(chosen)
-        })
-        .collect()
-}
-
-fn why_unplaceable(candidates: &[Candidate], demand: &Demand) -> Unplaceable {
-    let usable: Vec<&Candidate> = candidates
-        .iter()
-        .filter(|c| c.active && c.connected)
-        .collect();
-    if candidates.is_empty() {
-        Unplaceable::NoInstances
-    } else if usable.is_empty() {
-        Unplaceable::Agent
-    } else if !usable.iter().any(|c| c.fits_cpu(demand)) {
-        Unplaceable::Cpu
-    } else if !usable
-        .iter()
-        .any(|c| c.fits_cpu(demand) && c.fits_memory(demand))
-    {
-        Unplaceable::Memory
-    } else {
-        Unplaceable::Ports
-    }
-}
 
 /// The resources a task of `definition` with `overrides` reserves: task-level cpu/memory when
 /// set, else the sum over containers (a container's hard `memory` limit when set, else its
 /// `memoryReservation`), and its static host ports.
-pub fn demand_of(definition: &TaskDefinition, overrides: &TaskOverride) -> Demand {
+pub fn demand_of(definition: &TaskDefinition, overrides: &TaskOverride) -> Resources {
     let containers = effective_containers(definition, overrides);
     let task_cpu = overrides
         .cpu
@@ -164,10 +31,17 @@ pub fn demand_of(definition: &TaskDefinition, overrides: &TaskOverride) -> Deman
             .map(|c| i64::from(c.memory.or(c.memory_reservation).unwrap_or(0)))
             .sum()
     });
-    let mut demand = Demand {
+    let gpus = containers
+        .iter()
+        .flat_map(|c| c.resource_requirements.iter().flatten())
+        .filter(|r| r.r#type.as_deref() == Some("GPU"))
+        .filter_map(|r| r.value.as_deref()?.parse::<u32>().ok())
+        .sum();
+    let mut demand = Resources {
         cpu,
         memory,
-        ..Demand::default()
+        gpus,
+        ..Resources::default()
     };
     let network_mode = definition.network_mode.as_deref().unwrap_or("bridge");
     for container in &containers {
@@ -219,20 +93,9 @@ pub fn effective_containers(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::StdRng;
+    use std::collections::BTreeSet;
 
-    fn instance(cpu: i64, memory: i64) -> Candidate {
-        Candidate {
-            active: true,
-            connected: true,
-            remaining_cpu: cpu,
-            remaining_memory: memory,
-            used_tcp_ports: BTreeSet::new(),
-            used_udp_ports: BTreeSet::new(),
-        }
-    }
+    use super::*;
 
     fn definition(json: &str) -> TaskDefinition {
         serde_json::from_str(json).unwrap()
@@ -242,11 +105,12 @@ mod tests {
     fn demand_sums_containers_unless_the_task_sets_its_size() {
         let td = definition(
             r#"{"networkMode":"bridge","containerDefinitions":[
-                {"name":"a","cpu":256,"memory":128,"portMappings":[{"containerPort":80,"hostPort":8080},{"containerPort":81}]},
+                {"name":"a","cpu":256,"memory":128,"portMappings":[{"containerPort":80,"hostPort":8080},{"containerPort":81}],
+                 "resourceRequirements":[{"type":"GPU","value":"2"}]},
                 {"name":"b","memoryReservation":64,"portMappings":[{"containerPort":53,"hostPort":53,"protocol":"udp"}]}]}"#,
         );
         let demand = demand_of(&td, &TaskOverride::default());
-        assert_eq!((demand.cpu, demand.memory), (256, 192));
+        assert_eq!((demand.cpu, demand.memory, demand.gpus), (256, 192, 2));
         assert_eq!(demand.tcp_ports, BTreeSet::from([8080]));
         assert_eq!(demand.udp_ports, BTreeSet::from([53]));
         let overrides: TaskOverride = serde_json::from_str(
@@ -265,64 +129,6 @@ mod tests {
         assert_eq!(
             demand_of(&td, &TaskOverride::default()).tcp_ports,
             BTreeSet::from([80])
-        );
-    }
-
-    #[test]
-    fn placements_in_one_call_see_each_other_and_never_overcommit() {
-        let mut instances = vec![instance(1024, 1000), instance(1024, 300)];
-        let demand = Demand {
-            cpu: 100,
-            memory: 250,
-            ..Demand::default()
-        };
-        let mut rng = StdRng::seed_from_u64(7);
-        let placed = place_random(&mut instances, &demand, 6, &mut rng);
-        let ok = placed.iter().filter(|p| p.is_ok()).count();
-        assert_eq!(
-            ok, 5,
-            "4 fit on the first instance and 1 on the second: {placed:?}"
-        );
-        assert_eq!(placed.last(), Some(&Err(Unplaceable::Memory)));
-        assert!(instances.iter().all(|i| i.remaining_memory >= 0));
-    }
-
-    #[test]
-    fn failure_reasons_follow_what_is_missing() {
-        let demand = Demand {
-            cpu: 10,
-            memory: 10,
-            tcp_ports: BTreeSet::from([80]),
-            ..Demand::default()
-        };
-        let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(
-            place_random(&mut [], &demand, 1, &mut rng),
-            vec![Err(Unplaceable::NoInstances)]
-        );
-        let mut disconnected = [Candidate {
-            connected: false,
-            ..instance(100, 100)
-        }];
-        assert_eq!(
-            place_random(&mut disconnected, &demand, 1, &mut rng),
-            vec![Err(Unplaceable::Agent)]
-        );
-        assert_eq!(
-            place_random(&mut [instance(5, 100)], &demand, 1, &mut rng),
-            vec![Err(Unplaceable::Cpu)]
-        );
-        assert_eq!(
-            place_random(&mut [instance(100, 5)], &demand, 1, &mut rng),
-            vec![Err(Unplaceable::Memory)]
-        );
-        let mut busy = [Candidate {
-            used_tcp_ports: BTreeSet::from([80]),
-            ..instance(100, 100)
-        }];
-        assert_eq!(
-            place_random(&mut busy, &demand, 1, &mut rng),
-            vec![Err(Unplaceable::Ports)]
         );
     }
 }

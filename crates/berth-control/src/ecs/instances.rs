@@ -1,12 +1,12 @@
 //! Container instances: registration (from the agent channel), DescribeContainerInstances,
 //! ListContainerInstances, DeregisterContainerInstance and UpdateContainerInstancesState.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
-use berth_ecs::placement::Candidate;
+use berth_scheduler::Resources;
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     Attribute, ContainerInstance, DeleteAttributesRequest, DeleteAttributesResponse,
@@ -59,32 +59,69 @@ impl StoredInstance {
         self.instance.version = Some(self.instance.version.unwrap_or(0) + 1);
     }
 
-    /// This instance as placement sees it.
-    pub fn candidate(&self) -> Candidate {
+    /// What is left on the instance: CPU, memory, and the host ports in use.
+    pub fn remaining(&self) -> Resources {
         let remaining = self
             .instance
             .remaining_resources
             .as_deref()
             .unwrap_or_default();
-        Candidate {
-            active: self.status() == "ACTIVE",
-            connected: self.connected(),
-            remaining_cpu: integer(remaining, "CPU"),
-            remaining_memory: integer(remaining, "MEMORY"),
-            used_tcp_ports: ports(remaining, "PORTS"),
-            used_udp_ports: ports(remaining, "PORTS_UDP"),
+        Resources {
+            cpu: integer(remaining, "CPU"),
+            memory: integer(remaining, "MEMORY"),
+            gpus: 0,
+            tcp_ports: ports(remaining, "PORTS"),
+            udp_ports: ports(remaining, "PORTS_UDP"),
         }
     }
 
     /// Stores what placement reserved or released back into `remainingResources`.
-    pub fn set_remaining(&mut self, candidate: &Candidate) {
+    pub fn set_remaining(&mut self, remaining: &Resources) {
         self.instance.remaining_resources = Some(berth_protocol::resources(
-            candidate.remaining_cpu,
-            candidate.remaining_memory,
-            &candidate.used_tcp_ports,
-            &candidate.used_udp_ports,
+            remaining.cpu,
+            remaining.memory,
+            &remaining.tcp_ports,
+            &remaining.udp_ports,
         ));
         self.bump();
+    }
+
+    /// This instance as placement sees it, with the task groups of its live tasks.
+    pub fn for_placement(&self, task_groups: BTreeMap<String, u32>) -> berth_scheduler::Instance {
+        berth_scheduler::Instance {
+            id: self.arn().to_string(),
+            ec2_instance_id: self.instance.ec2_instance_id.clone(),
+            status: self.status().to_string(),
+            agent_connected: self.connected(),
+            agent_version: self
+                .instance
+                .version_info
+                .as_ref()
+                .and_then(|v| v.agent_version.clone()),
+            registered_at: self.instance.registered_at.unwrap_or_default() as i64,
+            attributes: self
+                .instance
+                .attributes
+                .iter()
+                .flatten()
+                .filter_map(|a| Some((a.name.clone()?, a.value.clone())))
+                .collect(),
+            running_tasks_count: task_groups.values().sum(),
+            task_groups,
+            remaining: self.remaining(),
+        }
+    }
+}
+
+/// Gives back what a stopped task held.
+pub fn release(remaining: &mut Resources, demand: &Resources) {
+    remaining.cpu += demand.cpu;
+    remaining.memory += demand.memory;
+    for port in &demand.tcp_ports {
+        remaining.tcp_ports.remove(port);
+    }
+    for port in &demand.udp_ports {
+        remaining.udp_ports.remove(port);
     }
 }
 
@@ -140,18 +177,17 @@ pub async fn register(
         let stored = match existing {
             Some(mut stored) => {
                 // Keep what running tasks reserve; move the totals to what the host has now.
-                let mut candidate = stored.candidate();
+                let mut remaining = stored.remaining();
                 let registered = stored
                     .instance
                     .registered_resources
                     .clone()
                     .unwrap_or_default();
-                candidate.remaining_cpu += integer(total, "CPU") - integer(&registered, "CPU");
-                candidate.remaining_memory +=
-                    integer(total, "MEMORY") - integer(&registered, "MEMORY");
-                candidate.used_tcp_ports.extend(ports(total, "PORTS"));
-                candidate.used_udp_ports.extend(ports(total, "PORTS_UDP"));
-                stored.set_remaining(&candidate);
+                remaining.cpu += integer(total, "CPU") - integer(&registered, "CPU");
+                remaining.memory += integer(total, "MEMORY") - integer(&registered, "MEMORY");
+                remaining.tcp_ports.extend(ports(total, "PORTS"));
+                remaining.udp_ports.extend(ports(total, "PORTS_UDP"));
+                stored.set_remaining(&remaining);
                 stored.instance.registered_resources = Some(total.clone());
                 stored.instance.attributes = Some(berth_ecs::attributes::merge(
                     &registration.attributes,
@@ -290,27 +326,50 @@ pub async fn list(
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
-    if request.filter.is_some() {
-        return Err(EcsError::UnsupportedFeature(
-            "The cluster query language in 'filter' is not supported yet.".into(),
-        )
-        .into());
+    let filter = match request.filter.as_deref() {
+        Some(expression) => Some(
+            berth_scheduler::Query::parse(expression)
+                .map_err(|err| invalid(format!("Invalid filter: {err}")))?,
+        ),
+        None => None,
+    };
+    // `task:group` expressions need the groups of each instance's live tasks.
+    let mut groups: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    if filter
+        .as_ref()
+        .is_some_and(berth_scheduler::Query::depends_on_tasks)
+    {
+        let (live, _) = scan::<Task>(cp, &keys::tasks_of(&cluster), None, usize::MAX, |t| {
+            tasks::last_status(t) != "STOPPED"
+        })
+        .await?;
+        for task in live {
+            if let (Some(instance), Some(group)) = (task.container_instance_arn, task.group) {
+                *groups
+                    .entry(instance)
+                    .or_default()
+                    .entry(group)
+                    .or_default() += 1;
+            }
+        }
     }
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     // Without a status filter ECS lists every instance that is not INACTIVE.
     let wanted = request.status.clone();
-    let (instances, next) = scan::<StoredInstance>(
-        cp,
-        &keys::instances_of(&cluster),
-        after,
-        page,
-        |s| match &wanted {
-            Some(status) => s.status() == status,
-            None => s.status() != "INACTIVE",
-        },
-    )
-    .await?;
+    let (instances, next) =
+        scan::<StoredInstance>(cp, &keys::instances_of(&cluster), after, page, |s| {
+            let status_matches = match &wanted {
+                Some(status) => s.status() == status,
+                None => s.status() != "INACTIVE",
+            };
+            status_matches
+                && filter.as_ref().is_none_or(|query| {
+                    query
+                        .matches(&s.for_placement(groups.get(s.arn()).cloned().unwrap_or_default()))
+                })
+        })
+        .await?;
     Ok(ListContainerInstancesResponse {
         container_instance_arns: Some(instances.iter().map(|s| s.arn().to_string()).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),

@@ -1,17 +1,24 @@
 //! Tasks: RunTask, StartTask, StopTask, DescribeTasks and ListTasks, and how the state changes
 //! agents report move a task through ECS's lifecycle.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::error::{client, invalid};
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
-use berth_ecs::placement::{Demand, demand_of, effective_containers, place_random};
+use berth_ecs::placement::{demand_of, effective_containers};
 use berth_protocol::{DesiredTask, TaskStateChange};
+use berth_scheduler::{
+    Cluster as PlacementCluster, Constraint, LaunchType, PlacementRequest, RequiredAttribute,
+    Resources, Strategy,
+};
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     Attribute, Container, DescribeTasksRequest, DescribeTasksResponse, Failure, ListTasksRequest,
-    ListTasksResponse, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,
-    StopTaskRequest, StopTaskResponse, Tag, Task, TaskDefinition, TaskOverride,
+    ListTasksResponse, PlacementConstraint, PlacementStrategy, RunTaskRequest, RunTaskResponse,
+    StartTaskRequest, StartTaskResponse, StopTaskRequest, StopTaskResponse, Tag, Task,
+    TaskDefinition, TaskOverride,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -202,7 +209,7 @@ pub fn demand_of_task(
     txn: &mut dyn Txn,
     partition: &Partition,
     task: &Task,
-) -> Result<Demand, ApiError> {
+) -> Result<Resources, ApiError> {
     let definition = definition_of(txn, partition, task)?;
     Ok(demand_of(
         &definition,
@@ -303,7 +310,7 @@ impl Launch {
         partition: &Partition,
         index: usize,
         instance: &StoredInstance,
-        demand: &Demand,
+        demand: &Resources,
     ) -> Task {
         let task_id = &self.task_ids[index];
         let task_arn = partition.task_arn(&self.cluster, task_id);
@@ -524,6 +531,12 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
     if let Some(map) = fingerprint.as_object_mut() {
         map.remove("clientToken");
     }
+    let placement_request = placement_request(
+        &launch,
+        count as u32,
+        request.placement_constraints.as_deref().unwrap_or_default(),
+        request.placement_strategy.as_deref().unwrap_or_default(),
+    )?;
     let partition = cp.partition.clone();
     let seed: u64 = rand::random();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -544,22 +557,19 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
             }
             return Ok((tasks, previous.failures));
         }
-        let mut stored_instances = instances::all_in(txn, cluster)?;
-        let mut candidates: Vec<_> = stored_instances
-            .iter()
-            .map(StoredInstance::candidate)
-            .collect();
-        let demand = demand_of(&launch.definition, &launch.overrides);
+        let (stored_instances, cluster_view) = placement_view(txn, cluster)?;
+        if stored_instances.iter().all(|s| s.status() == "INACTIVE") {
+            return Err(invalid("No Container Instances were found in your cluster.").into());
+        }
         let mut rng = StdRng::seed_from_u64(seed);
-        let placements = place_random(&mut candidates, &demand, launch.task_ids.len(), &mut rng);
+        let placement = cluster_view.place(&placement_request, &mut rng);
         let (tasks, failures) = commit_launch(
             txn,
             &partition,
             &launch,
-            &mut stored_instances,
-            &candidates,
-            placements,
-            &demand,
+            stored_instances,
+            cluster_view,
+            &placement,
         );
         if let Some(token) = &token {
             let record = ClientTokenRecord {
@@ -578,42 +588,124 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
     })
 }
 
-/// Writes the placed tasks and the instances' new remaining resources; returns the tasks and a
-/// failure for each task that could not be placed.
+/// RunTask's and StartTask's placement request: the task definition's constraints then the
+/// call's (at most 10), the call's strategies (at most 5; none means random, as in ECS).
+fn placement_request(
+    launch: &Launch,
+    count: u32,
+    constraints: &[PlacementConstraint],
+    strategies: &[PlacementStrategy],
+) -> Result<PlacementRequest, ApiError> {
+    let bad = |err: berth_scheduler::RequestError| invalid(err.to_string());
+    let mut all_constraints = Vec::new();
+    for constraint in launch.definition.placement_constraints.iter().flatten() {
+        let kind = constraint.r#type.as_deref().unwrap_or_default();
+        all_constraints
+            .push(Constraint::parse(kind, constraint.expression.as_deref()).map_err(bad)?);
+    }
+    for constraint in constraints {
+        let kind = constraint.r#type.as_deref().unwrap_or_default();
+        all_constraints
+            .push(Constraint::parse(kind, constraint.expression.as_deref()).map_err(bad)?);
+    }
+    let mut all_strategies = Vec::new();
+    for strategy in strategies {
+        let kind = strategy.r#type.as_deref().unwrap_or_default();
+        all_strategies.push(Strategy::parse(kind, strategy.field.as_deref()).map_err(bad)?);
+    }
+    let request = PlacementRequest {
+        count,
+        group: launch.group.clone(),
+        demand: demand_of(&launch.definition, &launch.overrides),
+        launch_type: Some(LaunchType::Ec2),
+        required_attributes: launch
+            .definition
+            .requires_attributes
+            .iter()
+            .flatten()
+            .filter_map(|a| {
+                Some(RequiredAttribute {
+                    name: a.name.clone()?,
+                    value: a.value.clone(),
+                })
+            })
+            .collect(),
+        subnet_zones: None,
+        constraints: all_constraints,
+        strategies: all_strategies,
+    };
+    request.check_limits().map_err(bad)?;
+    Ok(request)
+}
+
+/// The cluster's instances and the placement engine's view of them (with the task groups of
+/// their live tasks), inside a transaction.
+fn placement_view(
+    txn: &mut dyn Txn,
+    cluster: &str,
+) -> Result<(Vec<StoredInstance>, PlacementCluster), ApiError> {
+    let stored = instances::all_in(txn, cluster)?;
+    let mut groups: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    for kv in txn.range(&keys::tasks_of(cluster), None, usize::MAX)? {
+        let task: Task = super::decode(&kv)?;
+        if last_status(&task) == "STOPPED" {
+            continue;
+        }
+        if let (Some(instance), Some(group)) = (task.container_instance_arn, task.group) {
+            *groups
+                .entry(instance)
+                .or_default()
+                .entry(group)
+                .or_default() += 1;
+        }
+    }
+    let view = PlacementCluster::new(
+        stored
+            .iter()
+            .map(|s| s.for_placement(groups.remove(s.arn()).unwrap_or_default()))
+            .collect(),
+    );
+    Ok((stored, view))
+}
+
+/// Writes the placed tasks and the instances' new remaining resources; returns the tasks and
+/// ECS's `failures[]` (one per instance that turned a task down) when some found no place.
 fn commit_launch(
     txn: &mut dyn Txn,
     partition: &Partition,
     launch: &Launch,
-    stored_instances: &mut [StoredInstance],
-    candidates: &[berth_ecs::placement::Candidate],
-    placements: Vec<Result<usize, berth_ecs::placement::Unplaceable>>,
-    demand: &Demand,
+    mut stored_instances: Vec<StoredInstance>,
+    mut cluster_view: PlacementCluster,
+    placement: &berth_scheduler::Placement,
 ) -> (Vec<Task>, Vec<Failure>) {
     let mut tasks = Vec::new();
-    let mut failures = Vec::new();
-    let mut touched = std::collections::BTreeSet::new();
-    for (index, placement) in placements.into_iter().enumerate() {
-        match placement {
-            Ok(chosen) => {
-                let task = launch.task(partition, index, &stored_instances[chosen], demand);
-                store(txn, &launch.cluster, &task);
-                let arn = task.task_arn.clone().unwrap_or_default();
-                tags::write(txn, &arn, &launch.tags);
-                tasks.push(task);
-                touched.insert(chosen);
-            }
-            Err(why) => failures.push(Failure {
-                arn: None,
-                reason: Some(why.reason().to_string()),
-                detail: None,
-            }),
-        }
+    for (index, &chosen) in placement.tasks.iter().enumerate() {
+        let demand = demand_of(&launch.definition, &launch.overrides);
+        let task = launch.task(partition, index, &stored_instances[chosen], &demand);
+        store(txn, &launch.cluster, &task);
+        tags::write(
+            txn,
+            task.task_arn.as_deref().unwrap_or_default(),
+            &launch.tags,
+        );
+        tasks.push(task);
     }
+    cluster_view.apply(placement);
+    let touched: BTreeSet<usize> = placement.tasks.iter().copied().collect();
     for chosen in touched {
         let stored = &mut stored_instances[chosen];
-        stored.set_remaining(&candidates[chosen]);
+        stored.set_remaining(&cluster_view.instances()[chosen].remaining);
         write(txn, &keys::instance(&launch.cluster, &stored.id), stored);
     }
+    let failures = placement
+        .failures
+        .iter()
+        .map(|failure| Failure {
+            arn: Some(stored_instances[failure.instance].arn().to_string()),
+            reason: Some(failure.reason.as_str().to_string()),
+            detail: Some(failure.detail.clone()),
+        })
+        .collect();
     (tasks, failures)
 }
 
@@ -637,16 +729,12 @@ pub async fn start(
         tags: request.tags.clone(),
     };
     let launch = prepare_launch(cp, params, targets.len()).await?;
+    let placement_request = placement_request(&launch, 1, &[], &[])?;
     let partition = cp.partition.clone();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let cluster = &launch.cluster;
-        let mut stored_instances = instances::all_in(txn, cluster)?;
-        let mut candidates: Vec<_> = stored_instances
-            .iter()
-            .map(StoredInstance::candidate)
-            .collect();
-        let demand = demand_of(&launch.definition, &launch.overrides);
-        let mut placements = Vec::new();
+        let (stored_instances, cluster_view) = placement_view(txn, cluster)?;
+        let mut named = Vec::new();
         let mut missing = Vec::new();
         for target in &targets {
             let id = task_id(target);
@@ -654,30 +742,27 @@ pub async fn start(
                 .iter()
                 .position(|s| s.id == id && s.status() != "INACTIVE")
             {
+                Some(index) => named.push(index),
                 None => missing.push(Failure {
                     arn: Some(partition.container_instance_arn(cluster, id)),
                     reason: Some("MISSING".into()),
                     detail: None,
                 }),
-                Some(index) => {
-                    let mut only = [candidates[index].clone()];
-                    let mut rng = StdRng::seed_from_u64(0);
-                    let placed = place_random(&mut only, &demand, 1, &mut rng).remove(0);
-                    if placed.is_ok() {
-                        candidates[index] = only[0].clone();
-                    }
-                    placements.push(placed.map(|_| index));
-                }
             }
         }
+        // StartTask names its instances: no launch type filter, no strategy.
+        let request = PlacementRequest {
+            launch_type: None,
+            ..placement_request.clone()
+        };
+        let placement = cluster_view.place_on(&named, &request);
         let (tasks, mut failures) = commit_launch(
             txn,
             &partition,
             &launch,
-            &mut stored_instances,
-            &candidates,
-            placements,
-            &demand,
+            stored_instances,
+            cluster_view,
+            &placement,
         );
         failures.extend(missing);
         Ok::<_, ApiError>((tasks, failures))
