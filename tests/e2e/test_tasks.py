@@ -553,3 +553,30 @@ def test_placement_strategies_constraints_and_filters(cluster):
     with pytest.raises(ClientError) as excinfo:
         ecs.run_task(cluster=name, taskDefinition="web", placementStrategy=[{"type": "binpack", "field": "disk"}])
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
+    name, ecs, add_agent, _ = cluster
+    add_agent("--attribute", "tier=gold", "--memory", "100")
+    register(ecs, portMappings=[], memory=64)
+    before = ecs.list_tasks(cluster=name)["taskArns"]
+    done = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
+                           "--task-definition", "web", "--count", "3",
+                           "--placement-strategy", '[{"type": "binpack", "field": "memory"}]'],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "would place 3 task(s)"
+    assert "candidates:" in lines
+    assert sum(" eligible" in line for line in lines) == 2
+    assert ecs.list_tasks(cluster=name)["taskArns"] == before, "a plan starts nothing"
+
+    refused = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
+                              "--task-definition", "web", "--count", "1",
+                              "--placement-constraints", '[{"type": "memberOf", "expression": "attribute:tier == gold"}]'],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 0, refused.stderr
+    assert "rejected: MemberOf placement constraint unsatisfied." in refused.stdout
+    bad = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
+                          "--task-definition", "nope"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "ClientException" in bad.stderr

@@ -21,6 +21,7 @@ use berth_store::Store;
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use protocol::PLAN_RUN_TASK_PATH;
 
 /// The source of "now" for everything the control plane records, so tests can pin it.
 pub trait Clock: Send + Sync + 'static {

@@ -19,11 +19,35 @@ use crate::{ControlPlane, ecs};
 /// definitions, at most 64 KiB of container definitions) fit many times over.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
+/// Berth's placement dry run: a RunTask request in, where it would go out.
+pub const PLAN_RUN_TASK_PATH: &str = "/berth/v1/plan/run-task";
+
+async fn plan_run_task(
+    State(control_plane): State<Arc<ControlPlane>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let plan = async {
+        let body = read_body(&headers, body).await?;
+        let request: berth_wire::ecs::RunTaskRequest =
+            serde_json::from_slice(&body).map_err(|err| {
+                ApiError::serialization(format!("Could not parse the request body: {err}"))
+            })?;
+        berth_wire::Validate::check(&request).map_err(berth_ecs::EcsError::InvalidParameter)?;
+        crate::ecs::tasks::plan(&control_plane, request).await
+    };
+    match plan.await {
+        Ok(plan) => axum::Json(plan).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
 pub fn router(control_plane: Arc<ControlPlane>) -> Router {
     Router::new()
         .route("/", post(aws_request))
         .route("/healthz", get(|| async { "ok" }))
         .route(berth_protocol::CONNECT_PATH, get(crate::agents::connect))
+        .route(PLAN_RUN_TASK_PATH, post(plan_run_task))
         .with_state(control_plane)
 }
 

@@ -2,6 +2,7 @@
 
 mod credentials;
 mod demo;
+mod plan;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -40,6 +41,21 @@ enum Command {
     Agent(AgentArgs),
     /// The test/demo workload built into this binary.
     Demo(DemoArgs),
+    /// Placement dry runs: where tasks would go and why instances would refuse them, without
+    /// starting anything.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(subcommand)]
+    command: PlanCommand,
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Plans a RunTask call (same parameters as `aws ecs run-task`).
+    RunTask(plan::PlanRunTaskArgs),
 }
 
 #[derive(Args)]
@@ -145,6 +161,9 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => runtime.block_on(run(args, true)),
         Command::Server(args) => runtime.block_on(run(args, false)),
         Command::Agent(args) => runtime.block_on(run_agent(args)),
+        Command::Plan(PlanArgs {
+            command: PlanCommand::RunTask(args),
+        }) => runtime.block_on(plan::run_task(args)),
         Command::Demo(DemoArgs {
             command: DemoCommand::Image,
         }) => {

@@ -709,6 +709,89 @@ fn commit_launch(
     (tasks, failures)
 }
 
+/// Where a RunTask request would place its tasks, and why each instance would or would not take
+/// one, without starting or reserving anything: Berth's dry run (ECS has none).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    /// Container instance ARN → how many of the tasks it would run.
+    pub placements: BTreeMap<String, u32>,
+    pub unplaced: u32,
+    pub candidates: Vec<Candidate>,
+    /// ECS's `failures[]` for the tasks that would find no instance.
+    pub failures: Vec<Failure>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    pub container_instance_arn: String,
+    pub eligible: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, ApiError> {
+    let count = request.count.unwrap_or(1).clamp(1, LAUNCH_LIMIT as i32);
+    let params = LaunchParams {
+        cluster: request.cluster.clone(),
+        task_definition: request.task_definition.clone(),
+        overrides: request.overrides.clone(),
+        group: request.group.clone(),
+        started_by: request.started_by.clone(),
+        tags: request.tags.clone(),
+    };
+    let launch = prepare_launch(cp, params, count as usize).await?;
+    let placement_request = placement_request(
+        &launch,
+        count as u32,
+        request.placement_constraints.as_deref().unwrap_or_default(),
+        request.placement_strategy.as_deref().unwrap_or_default(),
+    )?;
+    let cluster = launch.cluster.clone();
+    let seed: u64 = rand::random();
+    // A read-only transaction: one consistent view of the instances and their tasks.
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let (stored, view) = placement_view(txn, &cluster)?;
+        let placement = view.place(&placement_request, &mut StdRng::seed_from_u64(seed));
+        let mut placements = BTreeMap::new();
+        for &index in &placement.tasks {
+            *placements
+                .entry(stored[index].arn().to_string())
+                .or_insert(0) += 1;
+        }
+        let candidates = view
+            .explain(&placement_request)
+            .into_iter()
+            .zip(&stored)
+            .map(|(rejection, instance)| Candidate {
+                container_instance_arn: instance.arn().to_string(),
+                eligible: rejection.is_none(),
+                reason: rejection.as_ref().map(|r| r.reason.as_str().to_string()),
+                detail: rejection.map(|r| r.detail),
+            })
+            .collect();
+        let failures = placement
+            .failures
+            .iter()
+            .map(|f| Failure {
+                arn: Some(stored[f.instance].arn().to_string()),
+                reason: Some(f.reason.as_str().to_string()),
+                detail: Some(f.detail.clone()),
+            })
+            .collect();
+        Ok::<_, ApiError>(Plan {
+            placements,
+            unplaced: placement.unplaced,
+            candidates,
+            failures,
+        })
+    })
+    .await
+}
+
 pub async fn start(
     cp: &ControlPlane,
     request: StartTaskRequest,
