@@ -580,3 +580,36 @@ def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
     bad = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
                           "--task-definition", "nope"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "ClientException" in bad.stderr
+
+
+def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_binary, tmp_path):
+    ecs = berth.client()
+    ecs.create_cluster(clusterName="sim")
+    agent = Agent(berth_binary, berth, "sim", tmp_path / "sim",
+                  ("--simulate", "30", "--az", "us-east-1a,us-east-1b,us-east-1c", "--cpu", "1024", "--memory", "2048",
+                   "--simulated-start-ms", "20"))
+    agent.start()
+    try:
+        wait_for(lambda: len(ecs.list_container_instances(cluster="sim", maxResults=100)["containerInstanceArns"]) == 30,
+                 "30 simulated instances")
+        in_b = ecs.list_container_instances(cluster="sim", filter="attribute:ecs.availability-zone == us-east-1b")
+        assert len(in_b["containerInstanceArns"]) == 10
+        register(ecs, family="simweb", memory=512)
+        run = ecs.run_task(cluster="sim", taskDefinition="simweb", count=10,
+                           placementStrategy=[{"type": "spread", "field": "attribute:ecs.availability-zone"},
+                                              {"type": "binpack", "field": "memory"}])
+        assert run["failures"] == [] and len(run["tasks"]) == 10
+        zones = [t["availabilityZone"] for t in run["tasks"]]
+        assert sorted(zones.count(z) for z in ("us-east-1a", "us-east-1b", "us-east-1c")) == [3, 3, 4]
+        arns = [t["taskArn"] for t in run["tasks"]]
+        wait_for(lambda: all(t["lastStatus"] == "RUNNING" for t in ecs.describe_tasks(cluster="sim", tasks=arns)["tasks"]),
+                 "simulated tasks to run")
+        # binpack(memory) within a zone: 2048 MiB instances take four 512 MiB tasks before the next.
+        assert len({t["containerInstanceArn"] for t in run["tasks"]}) == 3
+        ecs.stop_task(cluster="sim", task=arns[0])
+        assert wait_status(ecs, "sim", arns[0], "STOPPED")["stopCode"] == "UserInitiated"
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.amazonaws.ecs.cluster=sim"],
+                             capture_output=True, text=True).stdout.split()
+        assert ids == [], "simulated instances run no containers"
+    finally:
+        agent.stop()

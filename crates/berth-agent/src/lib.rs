@@ -12,6 +12,7 @@ pub mod docker;
 mod engine;
 pub mod metadata;
 pub mod runtime;
+pub mod simulated;
 pub mod spec;
 pub mod state;
 mod task;
@@ -153,17 +154,17 @@ pub async fn run(
     })?;
     let host_id = journal.snapshot().host_id;
     let metadata = Arc::new(metadata::Registry::default());
-    let gateway = runtime
-        .bridge_gateway()
-        .await
-        .unwrap_or_else(|| "172.17.0.1".into());
-    let metadata_endpoint = match metadata::start(&gateway, metadata.clone(), runtime.clone()).await
-    {
-        Ok(base) => Some(base),
-        Err(err) => {
-            tracing::warn!(error = %err, %gateway, "task metadata endpoint unavailable");
-            None
-        }
+    // Containers reach the agent on the bridge gateway; a runtime without one (simulated
+    // instances) has no containers to serve.
+    let metadata_endpoint = match runtime.bridge_gateway().await {
+        Some(gateway) => match metadata::start(&gateway, metadata.clone(), runtime.clone()).await {
+            Ok(base) => Some(base),
+            Err(err) => {
+                tracing::warn!(error = %err, %gateway, "task metadata endpoint unavailable");
+                None
+            }
+        },
+        None => None,
     };
     let task_cgroups = runtime.supports_task_cgroups().await;
     if !task_cgroups {

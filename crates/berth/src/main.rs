@@ -92,6 +92,13 @@ struct AgentArgs {
     /// Seconds a stopped task's containers are kept before removal.
     #[arg(long, default_value_t = 3600)]
     task_cleanup_wait: u64,
+    /// Registers N simulated instances that run no containers (tasks still move through their
+    /// lifecycle), for scale tests. --az then takes a comma-separated list, assigned round-robin.
+    #[arg(long, default_value_t = 0)]
+    simulate: usize,
+    /// How long a simulated container takes to start, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    simulated_start_ms: u64,
 }
 
 fn parse_attribute(text: &str) -> Result<(String, String), String> {
@@ -258,10 +265,54 @@ async fn wait_for_agent(control_plane: &ControlPlane) -> anyhow::Result<()> {
 }
 
 async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    if args.simulate > 0 {
+        return run_simulated_agents(args).await;
+    }
     let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
     let config = args.config()?;
     tracing::info!(server = %config.server, cluster = %config.cluster, "agent starting");
     berth_agent::run(config, runtime, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `berth agent --simulate N`: N instances in this process on one simulated runtime, each with
+/// its own identity under DATA_DIR/sim-NNNNN.
+async fn run_simulated_agents(args: AgentArgs) -> anyhow::Result<()> {
+    let count = args.simulate;
+    let start_delay = Duration::from_millis(args.simulated_start_ms);
+    let zones: Vec<String> = args
+        .az
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|z| !z.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let base = args.config()?;
+    let runtime = Arc::new(berth_agent::simulated::SimulatedRuntime::new(start_delay));
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut agents = Vec::with_capacity(count);
+    for index in 0..count {
+        let config = berth_agent::AgentConfig {
+            data_dir: base.data_dir.join(format!("sim-{index:05}")),
+            availability_zone: (!zones.is_empty()).then(|| zones[index % zones.len()].clone()),
+            ..base.clone()
+        };
+        agents.push(tokio::spawn(berth_agent::run(
+            config,
+            runtime.clone(),
+            stopped(stopping.clone()),
+        )));
+    }
+    tracing::info!(count, "simulated instances started");
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    for agent in agents {
+        agent.await??;
+    }
     Ok(())
 }
 

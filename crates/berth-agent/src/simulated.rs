@@ -1,0 +1,184 @@
+//! A container runtime that runs nothing: containers are records that "start" after a set delay
+//! and run until stopped. `berth agent --simulate N` registers N instances on it, so the
+//! control plane and placement can be tested at scale without real hosts (as kubemark's hollow
+//! nodes do for Kubernetes). Every instance shares one `SimulatedRuntime`; each only sees its own
+//! containers through their labels, as with Docker.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::runtime::{
+    ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
+    ContainerStatus, Health, RuntimeError,
+};
+
+struct Container {
+    labels: BTreeMap<String, String>,
+    state: ContainerState,
+}
+
+pub struct SimulatedRuntime {
+    /// How long a simulated container takes to start.
+    start_delay: Duration,
+    containers: Mutex<BTreeMap<String, Container>>,
+    next_id: AtomicU64,
+    events: broadcast::Sender<(ContainerEvent, BTreeMap<String, String>)>,
+}
+
+impl SimulatedRuntime {
+    pub fn new(start_delay: Duration) -> SimulatedRuntime {
+        SimulatedRuntime {
+            start_delay,
+            containers: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            events: broadcast::channel(65_536).0,
+        }
+    }
+
+    fn with<T>(&self, change: impl FnOnce(&mut BTreeMap<String, Container>) -> T) -> T {
+        change(
+            &mut self
+                .containers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    fn emit(&self, id: &str, kind: ContainerEventKind) {
+        let labels = self.with(|all| all.get(id).map(|c| c.labels.clone()).unwrap_or_default());
+        // Nobody listening is fine: actors re-inspect on their own schedule too.
+        let _ = self.events.send((
+            ContainerEvent {
+                id: id.to_string(),
+                kind,
+            },
+            labels,
+        ));
+    }
+}
+
+#[async_trait]
+impl ContainerRuntime for SimulatedRuntime {
+    async fn ensure_image(&self, _image: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
+
+    async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+        let id = format!("sim{:061}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.with(|all| {
+            all.insert(
+                id.clone(),
+                Container {
+                    labels: spec.labels.clone(),
+                    state: ContainerState::Created,
+                },
+            )
+        });
+        Ok(id)
+    }
+
+    async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        tokio::time::sleep(self.start_delay).await;
+        self.with(|all| match all.get_mut(id) {
+            Some(container) => {
+                container.state = ContainerState::Running;
+                Ok(())
+            }
+            None => Err(RuntimeError::NotFound(id.to_string())),
+        })?;
+        self.emit(id, ContainerEventKind::Started);
+        Ok(())
+    }
+
+    async fn stop(&self, id: &str, _timeout: Duration) -> Result<(), RuntimeError> {
+        let stopped = self.with(|all| match all.get_mut(id) {
+            Some(container) if container.state == ContainerState::Running => {
+                container.state = ContainerState::Exited {
+                    exit_code: 0,
+                    oom_killed: false,
+                };
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None => Err(RuntimeError::NotFound(id.to_string())),
+        })?;
+        if stopped {
+            self.emit(id, ContainerEventKind::Died);
+        }
+        Ok(())
+    }
+
+    async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+        self.with(|all| {
+            let container = all
+                .get(id)
+                .ok_or_else(|| RuntimeError::NotFound(id.to_string()))?;
+            Ok(ContainerStatus {
+                id: id.to_string(),
+                state: container.state.clone(),
+                health: Health::Unknown,
+                ports: Vec::new(),
+                image_digest: None,
+                labels: container.labels.clone(),
+            })
+        })
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        self.with(|all| all.remove(id));
+        Ok(())
+    }
+
+    async fn list_labelled(
+        &self,
+        label: &str,
+        value: &str,
+    ) -> Result<Vec<ContainerStatus>, RuntimeError> {
+        let ids: Vec<String> = self.with(|all| {
+            all.iter()
+                .filter(|(_, c)| c.labels.get(label).map(String::as_str) == Some(value))
+                .map(|(id, _)| id.clone())
+                .collect()
+        });
+        let mut statuses = Vec::with_capacity(ids.len());
+        for id in ids {
+            statuses.push(self.inspect(&id).await?);
+        }
+        Ok(statuses)
+    }
+
+    async fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        self.inspect(id).await?;
+        Ok(serde_json::json!({}))
+    }
+
+    async fn supports_task_cgroups(&self) -> bool {
+        false
+    }
+
+    async fn bridge_gateway(&self) -> Option<String> {
+        None
+    }
+
+    fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent> {
+        let (label, value) = (label.to_string(), value.to_string());
+        BroadcastStream::new(self.events.subscribe())
+            .filter_map(move |item| {
+                // A reader that fell behind skips what it missed (`Err`): actors re-inspect anyway.
+                let wanted = item
+                    .ok()
+                    .filter(|(_, labels)| labels.get(&label) == Some(&value))
+                    .map(|(event, _)| event);
+                futures_util::future::ready(wanted)
+            })
+            .boxed()
+    }
+}
