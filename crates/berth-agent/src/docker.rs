@@ -251,11 +251,13 @@ impl ContainerRuntime for DockerRuntime {
             .inspect_network("bridge", None::<InspectNetworkOptions>)
             .await
             .ok()?;
-        network
-            .ipam?
-            .config?
-            .into_iter()
-            .find_map(|config| config.gateway)
+        let configs = network.ipam?.config?;
+        // The default bridge often lists only its subnet; its gateway is the subnet's first address.
+        configs.iter().find_map(|c| c.gateway.clone()).or_else(|| {
+            configs
+                .iter()
+                .find_map(|c| c.subnet.as_deref().and_then(first_address))
+        })
     }
 
     async fn list_labelled(
@@ -319,6 +321,13 @@ impl ContainerRuntime for DockerRuntime {
             .filter_map(|item| ready(item.ok().as_ref().and_then(event_of)))
             .boxed()
     }
+}
+
+/// The first host address of an IPv4 subnet in CIDR form (`172.17.0.0/16` → `172.17.0.1`).
+fn first_address(subnet: &str) -> Option<String> {
+    let (network, _) = subnet.split_once('/')?;
+    let address: std::net::Ipv4Addr = network.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(address) + 1).to_string())
 }
 
 /// The container to create for `spec`.
@@ -820,6 +829,15 @@ mod tests {
         let config = container_config(&spec);
         assert_eq!(config.exposed_ports, Some(vec!["80/tcp".into()]));
         assert_eq!(config.host_config.unwrap().port_bindings, None);
+    }
+
+    #[test]
+    fn the_bridge_gateway_is_the_first_address_of_its_subnet() {
+        assert_eq!(
+            first_address("172.17.0.0/16").as_deref(),
+            Some("172.17.0.1")
+        );
+        assert_eq!(first_address("fd00::/64"), None);
     }
 
     #[test]
