@@ -2,7 +2,8 @@
 //! control plane pushes the instance's full desired task set whenever it may have changed and
 //! acks the state changes the agent reports once they are durable.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,7 +16,8 @@ use berth_protocol::{AgentMessage, DesiredTask, SequencedChange, ServerMessage};
 use berth_store::{Txn, transact};
 use berth_wire::ecs::Task;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use serde::Deserialize;
+use tokio::sync::Notify;
 
 use crate::ecs::instances::{self, Registration, StoredInstance};
 use crate::ecs::tasks;
@@ -121,24 +123,17 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     };
     tracing::info!(instance = instance.arn(), "agent registered");
     // Subscribe before the first read of the desired set, so no change falls in between.
-    let mut changes = cp.store.watch();
+    let poked = cp.agents.subscribe(&instance.id);
     let registered = ServerMessage::Registered {
         container_instance_arn: instance.arn().to_string(),
         acked_sequence: instance.applied_sequence,
     };
     sender.send(text(&registered)).await?;
-    // What can change this instance's desired set: a task placed on or leaving it (the index),
-    // or a change to one of the tasks it has now.
-    let placed_prefix = keys::instance_tasks_of(&instance.cluster, &instance.id);
     let mut last_sent: Option<Vec<DesiredTask>> = None;
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
     let result = loop {
         let desired = desired_set(cp, &instance).await?;
-        let own_task_keys: std::collections::BTreeSet<String> = desired
-            .iter()
-            .map(|t| keys::task(&instance.cluster, tasks::task_id(&t.task_arn)))
-            .collect();
         if last_sent.as_ref() != Some(&desired) {
             sender
                 .send(text(&ServerMessage::DesiredTasks {
@@ -150,12 +145,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         // Wait for something that may change the desired set, or a message from the agent.
         let outcome = loop {
             tokio::select! {
-                change = changes.recv() => match change {
-                    Ok(set) if set.changes.iter().any(|c| c.key.starts_with(&placed_prefix) || own_task_keys.contains(&c.key)) => break Ok(()),
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => break Ok(()),
-                    Err(RecvError::Closed) => break Err(ended("store closed")),
-                },
+                _ = poked.notified() => break Ok(()),
                 message = receiver.next() => {
                     last_heard = tokio::time::Instant::now();
                     match message {
@@ -189,6 +179,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
             break Err(err);
         }
     };
+    cp.agents.unsubscribe(&instance.id, &poked);
     instances::disconnected(cp, instance.cluster.clone(), instance.id.clone()).await?;
     tracing::info!(instance = instance.arn(), "agent disconnected");
     result
@@ -239,6 +230,7 @@ async fn apply_changes(
                     &mut remaining,
                     &tasks::demand_of_task(txn, &partition, &task)?,
                 );
+                instances::forget_task_group(&mut stored, task.group.as_deref());
                 released = true;
             }
         }
@@ -277,4 +269,95 @@ impl From<ApiError> for SessionEnded {
 
 fn ended(message: &str) -> SessionEnded {
     SessionEnded(message.to_string())
+}
+
+/// Wakes the agent sessions whose desired set may have changed: one reader of the store's
+/// change stream for all sessions, instead of every session filtering every change.
+#[derive(Default)]
+pub struct AgentHub {
+    sessions: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+/// Just what the hub needs of a task record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskPlacement {
+    container_instance_arn: Option<String>,
+}
+
+impl AgentHub {
+    /// The signal a session for instance `id` waits on (it starts poked, so the first desired
+    /// set is always sent).
+    fn subscribe(&self, id: &str) -> Arc<Notify> {
+        let notify = Arc::new(Notify::new());
+        notify.notify_one();
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_string(), notify.clone());
+        notify
+    }
+
+    fn unsubscribe(&self, id: &str, notify: &Arc<Notify>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        // A newer session of the same instance may have replaced this one.
+        if sessions
+            .get(id)
+            .is_some_and(|current| Arc::ptr_eq(current, notify))
+        {
+            sessions.remove(id);
+        }
+    }
+
+    fn poke(&self, id: &str) {
+        if let Some(notify) = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+        {
+            notify.notify_one();
+        }
+    }
+
+    fn poke_all(&self) {
+        for notify in self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            notify.notify_one();
+        }
+    }
+
+    /// Reads the store's change stream until it closes, poking the sessions a change concerns:
+    /// an instance's task index (a task placed on it or gone from it), or a task placed on it.
+    pub async fn run(&self, store: Arc<dyn berth_store::Store>) {
+        let mut changes = store.watch();
+        loop {
+            match changes.recv().await {
+                Ok(set) => {
+                    for change in &set.changes {
+                        if let Some(rest) = change.key.strip_prefix("itask/") {
+                            if let Some(instance) = rest.split('/').nth(1) {
+                                self.poke(instance);
+                            }
+                        } else if change.key.starts_with("task/") {
+                            let placement = change
+                                .value
+                                .as_ref()
+                                .and_then(|v| serde_json::from_slice::<TaskPlacement>(v).ok());
+                            if let Some(arn) = placement.and_then(|p| p.container_instance_arn) {
+                                self.poke(tasks::task_id(&arn));
+                            }
+                        }
+                    }
+                }
+                // Changes were missed: every session re-reads its set.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.poke_all(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
 }

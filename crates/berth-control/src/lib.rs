@@ -49,6 +49,8 @@ pub struct ControlPlane {
     pub clock: Arc<dyn Clock>,
     /// The account's root credentials; agents sign their channel with them.
     pub root: Credentials,
+    /// The connected agents' sessions, woken when their desired set may have changed.
+    pub agents: Arc<agents::AgentHub>,
 }
 
 impl ControlPlane {
@@ -58,6 +60,7 @@ impl ControlPlane {
             partition,
             clock: Arc::new(SystemClock),
             root,
+            agents: Arc::new(agents::AgentHub::default()),
         }
     }
 
@@ -75,7 +78,12 @@ pub async fn serve(
     control_plane: Arc<ControlPlane>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, protocol::router(control_plane))
+    let hub = control_plane.agents.clone();
+    let store = control_plane.store.clone();
+    let dispatcher = tokio::spawn(async move { hub.run(store).await });
+    let served = axum::serve(listener, protocol::router(control_plane))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    dispatcher.abort();
+    served
 }

@@ -37,6 +37,10 @@ pub struct StoredInstance {
     /// Attributes set with PutAttributes, kept when the agent re-registers.
     #[serde(default)]
     pub custom_attributes: Vec<Attribute>,
+    /// How many of its tasks that are not STOPPED belong to each task group: what spread,
+    /// distinctInstance and `task:group` read, kept here so placement never scans the tasks.
+    #[serde(default)]
+    pub task_groups: BTreeMap<String, u32>,
 }
 
 impl StoredInstance {
@@ -86,8 +90,9 @@ impl StoredInstance {
         self.bump();
     }
 
-    /// This instance as placement sees it, with the task groups of its live tasks.
-    pub fn for_placement(&self, task_groups: BTreeMap<String, u32>) -> berth_scheduler::Instance {
+    /// This instance as placement sees it.
+    pub fn for_placement(&self) -> berth_scheduler::Instance {
+        let task_groups = self.task_groups.clone();
         berth_scheduler::Instance {
             id: self.arn().to_string(),
             ec2_instance_id: self.instance.ec2_instance_id.clone(),
@@ -204,6 +209,7 @@ pub async fn register(
                     id: id.clone(),
                     applied_sequence: 0,
                     custom_attributes: Vec::new(),
+                    task_groups: BTreeMap::new(),
                     instance: ContainerInstance {
                         container_instance_arn: Some(
                             partition.container_instance_arn(cluster, &id),
@@ -333,26 +339,6 @@ pub async fn list(
         ),
         None => None,
     };
-    // `task:group` expressions need the groups of each instance's live tasks.
-    let mut groups: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
-    if filter
-        .as_ref()
-        .is_some_and(berth_scheduler::Query::depends_on_tasks)
-    {
-        let (live, _) = scan::<Task>(cp, &keys::tasks_of(&cluster), None, usize::MAX, |t| {
-            tasks::last_status(t) != "STOPPED"
-        })
-        .await?;
-        for task in live {
-            if let (Some(instance), Some(group)) = (task.container_instance_arn, task.group) {
-                *groups
-                    .entry(instance)
-                    .or_default()
-                    .entry(group)
-                    .or_default() += 1;
-            }
-        }
-    }
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     // Without a status filter ECS lists every instance that is not INACTIVE.
@@ -364,10 +350,9 @@ pub async fn list(
                 None => s.status() != "INACTIVE",
             };
             status_matches
-                && filter.as_ref().is_none_or(|query| {
-                    query
-                        .matches(&s.for_placement(groups.get(s.arn()).cloned().unwrap_or_default()))
-                })
+                && filter
+                    .as_ref()
+                    .is_none_or(|query| query.matches(&s.for_placement()))
         })
         .await?;
     Ok(ListContainerInstancesResponse {
@@ -657,4 +642,15 @@ pub async fn list_attributes(
         ),
         next_token,
     })
+}
+
+/// Takes a stopped task out of its instance's task-group counts.
+pub fn forget_task_group(stored: &mut StoredInstance, group: Option<&str>) {
+    let Some(group) = group else { return };
+    if let Some(count) = stored.task_groups.get_mut(group) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            stored.task_groups.remove(group);
+        }
+    }
 }

@@ -645,26 +645,7 @@ fn placement_view(
     cluster: &str,
 ) -> Result<(Vec<StoredInstance>, PlacementCluster), ApiError> {
     let stored = instances::all_in(txn, cluster)?;
-    let mut groups: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
-    for kv in txn.range(&keys::tasks_of(cluster), None, usize::MAX)? {
-        let task: Task = super::decode(&kv)?;
-        if last_status(&task) == "STOPPED" {
-            continue;
-        }
-        if let (Some(instance), Some(group)) = (task.container_instance_arn, task.group) {
-            *groups
-                .entry(instance)
-                .or_default()
-                .entry(group)
-                .or_default() += 1;
-        }
-    }
-    let view = PlacementCluster::new(
-        stored
-            .iter()
-            .map(|s| s.for_placement(groups.remove(s.arn()).unwrap_or_default()))
-            .collect(),
-    );
+    let view = PlacementCluster::new(stored.iter().map(StoredInstance::for_placement).collect());
     Ok((stored, view))
 }
 
@@ -694,7 +675,9 @@ fn commit_launch(
     let touched: BTreeSet<usize> = placement.tasks.iter().copied().collect();
     for chosen in touched {
         let stored = &mut stored_instances[chosen];
-        stored.set_remaining(&cluster_view.instances()[chosen].remaining);
+        let planned = &cluster_view.instances()[chosen];
+        stored.task_groups = planned.task_groups.clone();
+        stored.set_remaining(&planned.remaining);
         write(txn, &keys::instance(&launch.cluster, &stored.id), stored);
     }
     let failures = placement
