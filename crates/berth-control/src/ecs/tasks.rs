@@ -392,6 +392,32 @@ struct LaunchParams {
     tags: Option<Vec<Tag>>,
 }
 
+impl From<&RunTaskRequest> for LaunchParams {
+    fn from(request: &RunTaskRequest) -> LaunchParams {
+        LaunchParams {
+            cluster: request.cluster.clone(),
+            task_definition: request.task_definition.clone(),
+            overrides: request.overrides.clone(),
+            group: request.group.clone(),
+            started_by: request.started_by.clone(),
+            tags: request.tags.clone(),
+        }
+    }
+}
+
+impl From<&StartTaskRequest> for LaunchParams {
+    fn from(request: &StartTaskRequest) -> LaunchParams {
+        LaunchParams {
+            cluster: request.cluster.clone(),
+            task_definition: request.task_definition.clone(),
+            overrides: request.overrides.clone(),
+            group: request.group.clone(),
+            started_by: request.started_by.clone(),
+            tags: request.tags.clone(),
+        }
+    }
+}
+
 /// Checks what RunTask and StartTask share and resolves the task definition.
 async fn prepare_launch(
     cp: &ControlPlane,
@@ -517,15 +543,7 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
         )
         .into());
     }
-    let params = LaunchParams {
-        cluster: request.cluster.clone(),
-        task_definition: request.task_definition.clone(),
-        overrides: request.overrides.clone(),
-        group: request.group.clone(),
-        started_by: request.started_by.clone(),
-        tags: request.tags.clone(),
-    };
-    let launch = prepare_launch(cp, params, count as usize).await?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), count as usize).await?;
     let token = request.client_token.clone();
     let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
     if let Some(map) = fingerprint.as_object_mut() {
@@ -718,15 +736,7 @@ pub struct Candidate {
 
 pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, ApiError> {
     let count = request.count.unwrap_or(1).clamp(1, LAUNCH_LIMIT as i32);
-    let params = LaunchParams {
-        cluster: request.cluster.clone(),
-        task_definition: request.task_definition.clone(),
-        overrides: request.overrides.clone(),
-        group: request.group.clone(),
-        started_by: request.started_by.clone(),
-        tags: request.tags.clone(),
-    };
-    let launch = prepare_launch(cp, params, count as usize).await?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), count as usize).await?;
     let placement_request = placement_request(
         &launch,
         count as u32,
@@ -786,15 +796,7 @@ pub async fn start(
         ))
         .into());
     }
-    let params = LaunchParams {
-        cluster: request.cluster.clone(),
-        task_definition: request.task_definition.clone(),
-        overrides: request.overrides.clone(),
-        group: request.group.clone(),
-        started_by: request.started_by.clone(),
-        tags: request.tags.clone(),
-    };
-    let launch = prepare_launch(cp, params, targets.len()).await?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), targets.len()).await?;
     let placement_request = placement_request(&launch, 1, &[], &[])?;
     let partition = cp.partition.clone();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
