@@ -613,3 +613,26 @@ def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_b
         assert ids == [], "simulated instances run no containers"
     finally:
         agent.stop()
+
+
+def test_task_scoped_volumes_live_and_go_with_their_task(cluster):
+    name, ecs, _, _ = cluster
+    ecs.register_task_definition(
+        family="vol",
+        volumes=[{"name": "scratch", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}],
+        containerDefinitions=[{"name": "web", "image": "berth-demo:latest", "memory": 32,
+                               "mountPoints": [{"sourceVolume": "scratch", "containerPath": "/data"}]}])
+    arn = ecs.run_task(cluster=name, taskDefinition="vol")["tasks"][0]["taskArn"]
+    task = wait_status(ecs, name, arn, "RUNNING")
+
+    def volumes():
+        return subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}"],
+                              capture_output=True, text=True).stdout.split()
+
+    [volume] = volumes()
+    mounts = subprocess.run(["docker", "inspect", "-f", "{{json .Mounts}}", task["containers"][0]["runtimeId"]],
+                            capture_output=True, text=True).stdout
+    assert volume in mounts and "/data" in mounts
+    ecs.stop_task(cluster=name, task=arn)
+    wait_status(ecs, name, arn, "STOPPED")
+    wait_for(lambda: volumes() == [], "the task's volume to be removed")

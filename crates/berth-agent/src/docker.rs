@@ -20,8 +20,8 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, StatsOptionsBuilder,
-    StopContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::future::ready;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
@@ -258,6 +258,26 @@ impl ContainerRuntime for DockerRuntime {
                 .iter()
                 .find_map(|c| c.subnet.as_deref().and_then(first_address))
         })
+    }
+
+    async fn remove_volumes_labelled(&self, label: &str, value: &str) -> Result<(), RuntimeError> {
+        let filters = HashMap::from([("label", vec![format!("{label}={value}")])]);
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listed = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|e| engine(&e))?;
+        for volume in listed.volumes.into_iter().flatten() {
+            if let Err(e) = self
+                .docker
+                .remove_volume(&volume.name, None::<RemoveVolumeOptions>)
+                .await
+            {
+                tracing::warn!(volume = %volume.name, error = %e, "cannot remove a task volume");
+            }
+        }
+        Ok(())
     }
 
     async fn list_labelled(

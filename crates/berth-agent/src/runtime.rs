@@ -243,6 +243,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError>;
     /// Removes a container (and its anonymous volumes). Removing a missing one is not an error.
     async fn remove(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Removes the volumes labelled `label=value` (a task's task-scoped Docker volumes, once its
+    /// containers are gone). A volume still in use stays.
+    async fn remove_volumes_labelled(&self, label: &str, value: &str) -> Result<(), RuntimeError>;
     /// Every container (running or not) whose labels include `label=value`.
     async fn list_labelled(
         &self,

@@ -137,6 +137,14 @@ impl ContainerRuntime for SimulatedRuntime {
         Ok(())
     }
 
+    async fn remove_volumes_labelled(
+        &self,
+        _label: &str,
+        _value: &str,
+    ) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
     async fn list_labelled(
         &self,
         label: &str,

@@ -741,6 +741,14 @@ impl TaskActor {
                 tracing::warn!(error = %err, container = %id, "cannot remove a stopped task's container");
             }
         }
+        let volumes = self
+            .env
+            .runtime
+            .remove_volumes_labelled(TASK_ARN_LABEL, &self.task.task_arn)
+            .await;
+        if let Err(err) = volumes {
+            tracing::warn!(error = %err, task = %self.task.task_arn, "cannot remove the task's volumes");
+        }
         let task_id = spec::task_id(&self.task.task_arn);
         self.env.metadata.forget(task_id);
         if self.env.task_cgroups {
