@@ -24,10 +24,24 @@ def demo_image(berth_binary):
 
 
 def remove_cluster_containers(cluster):
-    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}"],
-                         capture_output=True, text=True).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    """Removes the cluster's containers until none has appeared for a second: a create the agent
+    sent just before it stopped can still complete in the Engine afterwards."""
+    quiet = 0
+    for _ in range(40):
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+            quiet = 0
+        else:
+            quiet += 1
+            if quiet >= 4:
+                break
+        time.sleep(0.25)
+    volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}"],
+                             capture_output=True, text=True).stdout.split()
+    if volumes:
+        subprocess.run(["docker", "volume", "rm", "-f", *volumes], capture_output=True)
 
 
 class Agent:
