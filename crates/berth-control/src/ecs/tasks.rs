@@ -698,16 +698,24 @@ fn commit_launch(
         stored.set_remaining(&planned.remaining);
         write(txn, &keys::instance(&launch.cluster, &stored.id), stored);
     }
-    let failures = placement
+    let failures = placement_failures(placement, &stored_instances);
+    (tasks, failures)
+}
+
+/// ECS's `failures[]` for the tasks a plan left unplaced: one per instance that turned one down.
+fn placement_failures(
+    placement: &berth_scheduler::Placement,
+    instances: &[StoredInstance],
+) -> Vec<Failure> {
+    placement
         .failures
         .iter()
         .map(|failure| Failure {
-            arn: Some(stored_instances[failure.instance].arn().to_string()),
+            arn: Some(instances[failure.instance].arn().to_string()),
             reason: Some(failure.reason.as_str().to_string()),
             detail: Some(failure.detail.clone()),
         })
-        .collect();
-    (tasks, failures)
+        .collect()
 }
 
 /// Where a RunTask request would place its tasks, and why each instance would or would not take
@@ -766,15 +774,7 @@ pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, Ap
                 detail: rejection.map(|r| r.detail),
             })
             .collect();
-        let failures = placement
-            .failures
-            .iter()
-            .map(|f| Failure {
-                arn: Some(stored[f.instance].arn().to_string()),
-                reason: Some(f.reason.as_str().to_string()),
-                detail: Some(f.detail.clone()),
-            })
-            .collect();
+        let failures = placement_failures(&placement, &stored);
         Ok::<_, ApiError>(Plan {
             placements,
             unplaced: placement.unplaced,
