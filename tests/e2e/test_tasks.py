@@ -175,6 +175,7 @@ def test_a_task_runs_serves_and_stops(berth, cluster):
     assert ecs.describe_tasks(cluster=name, tasks=[arn], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "k", "value": "v"}]
     cluster_view = ecs.describe_clusters(clusters=[name])["clusters"][0]
     assert cluster_view["runningTasksCount"] == 1 and cluster_view["registeredContainerInstancesCount"] == 1
+    assert connected_instances(ecs, name)[0]["runningTasksCount"] == 1
 
     stopped = ecs.stop_task(cluster=name, task=arn, reason="done here")["task"]
     assert stopped["desiredStatus"] == "STOPPED"
@@ -187,6 +188,7 @@ def test_a_task_runs_serves_and_stops(berth, cluster):
     assert ecs.list_tasks(cluster=name)["taskArns"] == []
     assert ecs.list_tasks(cluster=name, desiredStatus="STOPPED")["taskArns"] == [arn]
     instance = connected_instances(ecs, name)[0]
+    assert (instance["runningTasksCount"], instance["pendingTasksCount"]) == (0, 0)
     remaining = {r["name"]: r for r in instance["remainingResources"]}
     registered = {r["name"]: r for r in instance["registeredResources"]}
     assert remaining["MEMORY"]["integerValue"] == registered["MEMORY"]["integerValue"]

@@ -261,14 +261,20 @@ async fn present(
     cp: &ControlPlane,
     mut stored: StoredInstance,
 ) -> Result<ContainerInstance, ApiError> {
-    let (all, _) = scan::<Task>(
-        cp,
-        &keys::tasks_of(&stored.cluster),
-        None,
-        usize::MAX,
-        |t| t.container_instance_arn.as_deref() == Some(stored.arn()),
-    )
-    .await?;
+    // The instance's live tasks, through its index rather than the whole cluster.
+    let mut all = Vec::new();
+    for marker in cp
+        .store
+        .range(
+            &keys::instance_tasks_of(&stored.cluster, &stored.id),
+            None,
+            usize::MAX,
+        )
+        .await?
+    {
+        let id = marker.key.rsplit('/').next().unwrap_or_default();
+        all.extend(fetch::<Task>(cp, &keys::task(&stored.cluster, id)).await?);
+    }
     stored.instance.running_tasks_count = Some(
         all.iter()
             .filter(|t| tasks::last_status(t) == "RUNNING")
