@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::state::Journal;
 
@@ -78,7 +79,11 @@ async fn run_session(
     desired: &mpsc::Sender<Vec<DesiredTask>>,
 ) -> Result<(), String> {
     let request = signed_request(url, credentials, region)?;
-    let (socket, _) = tokio_tungstenite::connect_async(request)
+    // Small buffers: one process may hold thousands of these (`--simulate`).
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), false)
         .await
         .map_err(|e| e.to_string())?;
     let (mut sender, mut receiver) = socket.split();

@@ -28,6 +28,8 @@ use crate::{ControlPlane, keys};
 /// counts the agent as gone.
 const PING_EVERY: Duration = Duration::from_secs(5);
 const SILENCE_LIMIT: Duration = Duration::from_secs(20);
+/// The read buffer of each agent connection.
+const CHANNEL_BUFFER: usize = 8 * 1024;
 
 pub async fn connect(
     State(cp): State<Arc<ControlPlane>>,
@@ -47,6 +49,11 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
+    // Agent messages are small; tungstenite's default 128 KiB buffers per connection would cost
+    // more than a gigabyte at 10,000 instances.
+    let upgrade = upgrade
+        .read_buffer_size(CHANNEL_BUFFER)
+        .write_buffer_size(0);
     upgrade.on_upgrade(move |socket| async move {
         if let Err(err) = session(&cp, socket).await {
             tracing::info!(error = %err, "agent session ended");
