@@ -596,6 +596,9 @@ def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
     bad = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
                           "--task-definition", "nope"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "ClientException" in bad.stderr
+    too_many = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
+                               "--task-definition", "web", "--count", "11"], capture_output=True, text=True, timeout=30)
+    assert too_many.returncode != 0 and "InvalidParameterException" in too_many.stderr
 
 
 def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_binary, tmp_path):

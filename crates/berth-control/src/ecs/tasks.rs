@@ -516,7 +516,8 @@ struct ClientTokenRecord {
     failures: Vec<Failure>,
 }
 
-pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
+/// What RunTask refuses before it looks anything up; returns the task count.
+fn check_run_task(request: &RunTaskRequest) -> Result<usize, ApiError> {
     let count = request.count.unwrap_or(1);
     if !(1..=LAUNCH_LIMIT as i32).contains(&count) {
         return Err(invalid(format!(
@@ -543,7 +544,12 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
         )
         .into());
     }
-    let launch = prepare_launch(cp, LaunchParams::from(&request), count as usize).await?;
+    Ok(count as usize)
+}
+
+pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
+    let count = check_run_task(&request)?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), count).await?;
     let token = request.client_token.clone();
     let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
     if let Some(map) = fingerprint.as_object_mut() {
@@ -743,8 +749,9 @@ pub struct Candidate {
 }
 
 pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, ApiError> {
-    let count = request.count.unwrap_or(1).clamp(1, LAUNCH_LIMIT as i32);
-    let launch = prepare_launch(cp, LaunchParams::from(&request), count as usize).await?;
+    // A plan refuses exactly what RunTask would.
+    let count = check_run_task(&request)?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), count).await?;
     let placement_request = placement_request(
         &launch,
         count as u32,
