@@ -346,6 +346,24 @@ impl TaskActor {
         if existing.is_empty() {
             return false;
         }
+        // A launch cut short (the agent died between creating and starting, or before creating
+        // every container) is not a running task: start it over. Its containers go first, since
+        // the relaunch creates them under the same names.
+        let launched = self.containers.iter().all(|tracked| {
+            existing.iter().any(|status| {
+                status.labels.get(CONTAINER_NAME_LABEL).map(String::as_str) == Some(tracked.name())
+                    && status.state != ContainerState::Created
+            })
+        });
+        if !launched {
+            tracing::info!(task = %self.task.task_arn, "relaunching a task whose launch was interrupted");
+            for status in &existing {
+                if let Err(err) = self.env.runtime.remove(&status.id).await {
+                    tracing::warn!(error = %err, container = %status.id, "cannot remove a half-launched container");
+                }
+            }
+            return false;
+        }
         for status in &existing {
             let name = status
                 .labels
@@ -791,6 +809,83 @@ enum Dependency {
 mod tests {
     use super::*;
     use berth_wire::ecs::ContainerRestartPolicy;
+
+    use crate::runtime::INSTANCE_LABEL;
+    use crate::simulated::SimulatedRuntime;
+
+    fn environment(dir: &std::path::Path, runtime: Arc<SimulatedRuntime>) -> Arc<TaskEnvironment> {
+        Arc::new(TaskEnvironment {
+            runtime,
+            task_cgroups: false,
+            journal: Journal::open(dir, || "i-test".into()).unwrap(),
+            instance_id: "i-test".into(),
+            cluster: "default".into(),
+            metadata: Arc::new(crate::metadata::Registry::default()),
+            metadata_endpoint: None,
+            scratch_root: dir.join("volumes"),
+            cleanup_wait: Duration::ZERO,
+        })
+    }
+
+    fn desired() -> DesiredTask {
+        serde_json::from_value(serde_json::json!({
+            "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef",
+            "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+            "desiredStatus": "RUNNING",
+            "taskDefinition": {"family": "web", "revision": 1,
+                               "containerDefinitions": [{"name": "web", "image": "berth-demo:latest", "memory": 32}]},
+            "overrides": {}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_launch_cut_short_is_started_over_not_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Arc::new(SimulatedRuntime::new(Duration::ZERO));
+        let task = desired();
+        // What a previous run of the agent left: created, never started.
+        let labels = [
+            (TASK_ARN_LABEL, task.task_arn.as_str()),
+            (CONTAINER_NAME_LABEL, "web"),
+            (INSTANCE_LABEL, "i-test"),
+        ];
+        let leftover = ContainerSpec {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..ContainerSpec::default()
+        };
+        runtime.create(&leftover).await.unwrap();
+
+        let actor = TaskActor::new(environment(dir.path(), runtime.clone()), task.clone(), true);
+        let (desired_sender, desired_receiver) = watch::channel(task.clone());
+        let (_events, event_receiver) = mpsc::channel(8);
+        let running = tokio::spawn(actor.run(desired_receiver, event_receiver));
+        let mut containers = Vec::new();
+        for _ in 0..200 {
+            containers = runtime
+                .list_labelled(TASK_ARN_LABEL, &task.task_arn)
+                .await
+                .unwrap();
+            if containers
+                .iter()
+                .any(|c| c.state == ContainerState::Running)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            containers.len(),
+            1,
+            "the leftover is replaced, not kept beside a new one"
+        );
+        assert_eq!(containers[0].state, ContainerState::Running);
+        drop(desired_sender);
+        running.await.unwrap();
+    }
 
     #[test]
     fn restart_policy_follows_ecs() {
