@@ -1,5 +1,5 @@
 //! Background housekeeping: forgets STOPPED tasks once ECS would (they stay describable for at
-//! least an hour after they stop). A reconciler: each pass re-reads the store, so a pass missed
+//! least an hour after they stop), and RunTask client tokens as old, whose tasks are gone by then. A reconciler: each pass re-reads the store, so a pass missed
 //! during a restart is simply done by the next one.
 
 use std::time::Duration;
@@ -35,7 +35,8 @@ pub async fn run(
     }
 }
 
-/// Deletes every task that stopped more than `retention` ago; returns how many.
+/// Deletes every task that stopped more than `retention` ago, and every client token first used
+/// more than `retention` ago; returns how many tasks.
 pub async fn forget_stopped_tasks(
     cp: &ControlPlane,
     retention: Duration,
@@ -45,6 +46,17 @@ pub async fn forget_stopped_tasks(
     for cluster in cp.store.range(keys::CLUSTERS, None, usize::MAX).await? {
         let cluster: Cluster = crate::ecs::decode(&cluster)?;
         let name = cluster.cluster_name.unwrap_or_default();
+        let expired_tokens: Vec<String> = cp
+            .store
+            .range(&keys::client_tokens_of(&name), None, usize::MAX)
+            .await?
+            .iter()
+            .filter(|kv| {
+                crate::ecs::decode::<tasks::ClientTokenRecord>(kv)
+                    .is_ok_and(|r| r.created_at < cutoff)
+            })
+            .map(|kv| kv.key.clone())
+            .collect();
         let expired: Vec<String> = cp
             .store
             .range(&keys::tasks_of(&name), None, usize::MAX)
@@ -58,7 +70,7 @@ pub async fn forget_stopped_tasks(
             })
             .filter_map(|t| t.task_arn)
             .collect();
-        if expired.is_empty() {
+        if expired.is_empty() && expired_tokens.is_empty() {
             continue;
         }
         forgotten += expired.len();
@@ -67,9 +79,102 @@ pub async fn forget_stopped_tasks(
                 txn.delete(&keys::task(&name, tasks::task_id(arn)));
                 txn.delete(&keys::tags(arn));
             }
+            for key in &expired_tokens {
+                txn.delete(key);
+            }
             Ok::<_, ApiError>(())
         })
         .await?;
     }
     Ok(forgotten)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_ecs::arn::Partition;
+    use berth_protocol::sigv4::Credentials;
+    use berth_store::SqliteStore;
+    use serde_json::json;
+
+    use super::*;
+    use crate::Clock;
+
+    struct FixedClock(f64);
+
+    impl Clock for FixedClock {
+        fn now(&self) -> f64 {
+            self.0
+        }
+    }
+
+    #[tokio::test]
+    async fn forgets_tasks_and_client_tokens_past_retention_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
+        let root = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        };
+        let mut cp = ControlPlane::new(store, Partition::new("us-east-1", "000000000000"), root);
+        cp.clock = Arc::new(FixedClock(10_000.0));
+        let task = |id: &str, status: &str, stopped_at: Option<f64>| {
+            json!({"taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}"),
+                   "lastStatus": status, "stoppedAt": stopped_at})
+        };
+        let records = [
+            (
+                keys::cluster("c"),
+                json!({"clusterName": "c", "status": "ACTIVE"}),
+            ),
+            (
+                keys::task("c", "old"),
+                task("old", "STOPPED", Some(1_000.0)),
+            ),
+            (
+                keys::task("c", "recent"),
+                task("recent", "STOPPED", Some(9_500.0)),
+            ),
+            (keys::task("c", "running"), task("running", "RUNNING", None)),
+            (
+                keys::client_token("c", "old"),
+                json!({"request": {}, "taskArns": [], "failures": [], "createdAt": 1_000.0}),
+            ),
+            (
+                keys::client_token("c", "new"),
+                json!({"request": {}, "taskArns": [], "failures": [], "createdAt": 9_900.0}),
+            ),
+        ];
+        transact(&*cp.store, move |txn: &mut dyn Txn| {
+            for (key, value) in &records {
+                txn.put(key, serde_json::to_vec(value).unwrap());
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .unwrap();
+
+        let forgotten = forget_stopped_tasks(&cp, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(forgotten, 1);
+        let left: Vec<String> = cp
+            .store
+            .range("", None, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|kv| kv.key)
+            .collect();
+        assert_eq!(
+            left,
+            [
+                "client-token/c/new",
+                "cluster/c",
+                "task/c/recent",
+                "task/c/running"
+            ]
+        );
+    }
 }

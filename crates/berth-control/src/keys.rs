@@ -48,6 +48,10 @@ pub fn task(cluster: &str, id: &str) -> String {
     format!("task/{cluster}/{id}")
 }
 
+pub fn client_tokens_of(cluster: &str) -> String {
+    format!("client-token/{cluster}/")
+}
+
 pub fn client_token(cluster: &str, token: &str) -> String {
     format!("client-token/{cluster}/{token}")
 }

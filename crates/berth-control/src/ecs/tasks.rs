@@ -510,10 +510,13 @@ async fn prepare_launch(
 /// A RunTask request as remembered for its clientToken.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ClientTokenRecord {
+pub struct ClientTokenRecord {
     request: serde_json::Value,
     task_arns: Vec<String>,
     failures: Vec<Failure>,
+    /// When the token was first used: housekeeping forgets it with its tasks.
+    #[serde(default)]
+    pub created_at: f64,
 }
 
 /// What RunTask refuses before it looks anything up; returns the task count.
@@ -600,6 +603,7 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
                 request: fingerprint.clone(),
                 task_arns: tasks.iter().filter_map(|t| t.task_arn.clone()).collect(),
                 failures: failures.clone(),
+                created_at: launch.now,
             };
             write(txn, &keys::client_token(cluster, token), &record);
         }
