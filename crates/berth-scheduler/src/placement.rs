@@ -314,26 +314,67 @@ struct Cells {
 
 impl Cluster {
     pub fn new(instances: Vec<Instance>) -> Cluster {
-        let mut group_ids = HashMap::new();
-        let mut hot = Hot::default();
-        for instance in &instances {
-            let mut groups = GroupCounts::new();
-            for (group, &tasks) in &instance.task_groups {
-                if tasks > 0 {
-                    groups.add(intern(&mut group_ids, group), tasks);
-                }
-            }
-            hot.cpu.push(instance.remaining.cpu);
-            hot.memory.push(instance.remaining.memory);
-            hot.gpus.push(instance.remaining.gpus);
-            hot.groups.push(groups);
-        }
-        Cluster {
-            instances,
-            hot,
-            group_ids,
+        let mut cluster = Cluster {
+            instances: Vec::with_capacity(instances.len()),
+            hot: Hot::default(),
+            group_ids: HashMap::new(),
             cache: Mutex::default(),
+        };
+        for instance in instances {
+            let groups = cluster.group_counts(&instance);
+            cluster.hot.cpu.push(instance.remaining.cpu);
+            cluster.hot.memory.push(instance.remaining.memory);
+            cluster.hot.gpus.push(instance.remaining.gpus);
+            cluster.hot.groups.push(groups);
+            cluster.instances.push(instance);
         }
+        cluster
+    }
+
+    /// Adds an instance that registered after the cluster was built; returns its index.
+    pub fn add(&mut self, instance: Instance) -> usize {
+        let groups = self.group_counts(&instance);
+        self.hot.cpu.push(instance.remaining.cpu);
+        self.hot.memory.push(instance.remaining.memory);
+        self.hot.gpus.push(instance.remaining.gpus);
+        self.hot.groups.push(groups);
+        self.instances.push(instance);
+        // Every cached column and eligibility list is one instance short now.
+        *self.cache.get_mut().unwrap_or_else(PoisonError::into_inner) = Cache::default();
+        self.instances.len() - 1
+    }
+
+    /// Replaces what is known of instance `i`, whose record changed outside placement (a task
+    /// stopped, an attribute was set, the instance was drained), so that a caller can keep one
+    /// cluster current instead of building a new one per call. A change of resources or task
+    /// groups keeps the cached work; a change of anything the cache derives from drops it.
+    pub fn replace(&mut self, i: usize, instance: Instance) {
+        let groups = self.group_counts(&instance);
+        let cache = self.cache.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if same_registration(&self.instances[i], &instance) {
+            for ((group, _), spread) in &mut cache.spread {
+                let cell = &mut spread.counts[spread.column.value_of[i] as usize];
+                *cell = *cell - u64::from(self.hot.groups[i].get(*group))
+                    + u64::from(groups.get(*group));
+            }
+        } else {
+            *cache = Cache::default();
+        }
+        self.hot.cpu[i] = instance.remaining.cpu;
+        self.hot.memory[i] = instance.remaining.memory;
+        self.hot.gpus[i] = instance.remaining.gpus;
+        self.hot.groups[i] = groups;
+        self.instances[i] = instance;
+    }
+
+    fn group_counts(&mut self, instance: &Instance) -> GroupCounts {
+        let mut groups = GroupCounts::new();
+        for (group, &tasks) in &instance.task_groups {
+            if tasks > 0 {
+                groups.add(intern(&mut self.group_ids, group), tasks);
+            }
+        }
+        groups
     }
 
     /// The instances as they are now, with every applied placement counted.
@@ -663,6 +704,18 @@ impl Cluster {
         // Entries are inserted whole, so a panic elsewhere cannot leave one half-written.
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether two records of one instance agree on everything placement caches per request shape:
+/// all but what is left on it and which tasks it runs.
+fn same_registration(a: &Instance, b: &Instance) -> bool {
+    a.id == b.id
+        && a.ec2_instance_id == b.ec2_instance_id
+        && a.status == b.status
+        && a.agent_connected == b.agent_connected
+        && a.agent_version == b.agent_version
+        && a.registered_at == b.registered_at
+        && a.attributes == b.attributes
 }
 
 fn bound<K, V>(map: &mut HashMap<K, V>) {

@@ -789,3 +789,59 @@ fn a_cluster_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Cluster>();
 }
+
+/// A cluster kept current with `add` and `replace` after its caches are warm must place exactly
+/// as one built afresh from the same records.
+#[test]
+fn a_cluster_kept_current_places_like_a_fresh_one() {
+    let spec = "a1..a3 b1..b3 c1..c2 az=us-east-1a|us-east-1b|us-east-1c";
+    let request = parse_request(
+        "cpu=256 mem=512 group=service:web spread(attribute:ecs.availability-zone) binpack(memory) \
+         memberOf(attribute:ecs.availability-zone != us-east-1d)",
+    )
+    .unwrap();
+    let request = PlacementRequest {
+        count: 7,
+        ..request
+    };
+    let mut kept = Cluster::new(parse_instances(spec));
+    let warm = kept.place(&request, &mut StdRng::seed_from_u64(3));
+    kept.apply(&warm);
+
+    // Another writer stopped two tasks on one instance and drained another.
+    let mut stopped = kept.instances()[warm.tasks[0]].clone();
+    let on_it = stopped.task_groups.get("service:web").copied().unwrap_or(0);
+    stopped
+        .task_groups
+        .insert("service:web".into(), on_it.saturating_sub(2));
+    stopped.remaining.memory += 1024;
+    stopped.remaining.cpu += 512;
+    kept.replace(warm.tasks[0], stopped);
+    let mut drained = kept.instances()[1].clone();
+    drained.status = "DRAINING".into();
+    kept.replace(1, drained);
+    // And a new instance registered in a fourth zone.
+    let mut joined = parse_instances("d1").remove(0);
+    joined
+        .attributes
+        .insert(ZONE_ATTRIBUTE.into(), Some("us-east-1c".into()));
+    assert_eq!(kept.add(joined), 8);
+
+    let fresh = Cluster::new(kept.instances().to_vec());
+    for seed in 0..20 {
+        let from_kept = kept.place(&request, &mut StdRng::seed_from_u64(seed));
+        let from_fresh = fresh.place(&request, &mut StdRng::seed_from_u64(seed));
+        assert_eq!(from_kept.tasks, from_fresh.tasks, "seed {seed}");
+        assert_eq!(from_kept.unplaced, from_fresh.unplaced);
+    }
+    // Only a replace that keeps the registration keeps the spread counts; check that path alone.
+    let mut emptied = kept.instances()[warm.tasks[1]].clone();
+    emptied.task_groups.clear();
+    kept.replace(warm.tasks[1], emptied);
+    let fresh = Cluster::new(kept.instances().to_vec());
+    for seed in 0..20 {
+        let from_kept = kept.place(&request, &mut StdRng::seed_from_u64(seed));
+        let from_fresh = fresh.place(&request, &mut StdRng::seed_from_u64(seed));
+        assert_eq!(from_kept.tasks, from_fresh.tasks, "seed {seed}");
+    }
+}
