@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -655,3 +656,48 @@ def test_task_scoped_volumes_live_and_go_with_their_task(cluster):
     ecs.stop_task(cluster=name, task=arn)
     wait_status(ecs, name, arn, "STOPPED")
     wait_for(lambda: volumes() == [], "the task's volume to be removed")
+
+
+def test_concurrent_run_tasks_never_overcommit(berth, berth_binary, tmp_path):
+    """Many RunTask calls at once plan on the control plane's in-memory view and re-check what
+    they chose when they commit: together they fill the instances exactly, never beyond."""
+    ecs = berth.client()
+    ecs.create_cluster(clusterName="race")
+    agent = Agent(berth_binary, berth, "race", tmp_path / "race",
+                  ("--simulate", "6", "--az", "us-east-1a,us-east-1b", "--cpu", "1024", "--memory", "1024",
+                   "--simulated-start-ms", "10"))
+    agent.start()
+    try:
+        wait_for(lambda: len(ecs.list_container_instances(cluster="race")["containerInstanceArns"]) == 6,
+                 "6 simulated instances")
+        register(ecs, family="racer", memory=256)
+        results = []
+
+        def launch():
+            own = berth.client()
+            for _ in range(3):
+                results.append(own.run_task(cluster="race", taskDefinition="racer", count=5,
+                                            placementStrategy=[{"type": "binpack", "field": "memory"}]))
+
+        threads = [threading.Thread(target=launch) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        placed = [t for r in results for t in r["tasks"]]
+        assert len(results) == 24 and len(placed) == 24, "six instances of 1024 MiB take 24 tasks of 256"
+        assert {f["reason"] for r in results for f in r["failures"]} == {"RESOURCE:MEMORY"}
+        per_instance = {}
+        for task in placed:
+            per_instance[task["containerInstanceArn"]] = per_instance.get(task["containerInstanceArn"], 0) + 1
+        assert sorted(per_instance.values()) == [4] * 6
+        described = ecs.describe_container_instances(
+            cluster="race", containerInstances=list(per_instance))["containerInstances"]
+        assert [next(r["integerValue"] for r in i["remainingResources"] if r["name"] == "MEMORY")
+                for i in described] == [0] * 6
+        cluster = ecs.describe_clusters(clusters=["race"])["clusters"][0]
+        assert cluster["pendingTasksCount"] + cluster["runningTasksCount"] == 24
+        wait_for(lambda: ecs.describe_clusters(clusters=["race"])["clusters"][0]["runningTasksCount"] == 24,
+                 "all 24 tasks running")
+    finally:
+        agent.stop()

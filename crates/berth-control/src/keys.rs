@@ -7,6 +7,8 @@
 pub const CLUSTERS: &str = "cluster/";
 pub const TASK_DEFINITIONS: &str = "taskdef/";
 pub const FAMILIES: &str = "family/";
+pub const INSTANCES: &str = "instance/";
+pub const TASKS: &str = "task/";
 
 pub fn cluster(name: &str) -> String {
     format!("{CLUSTERS}{name}")
@@ -33,19 +35,19 @@ pub fn account_setting(principal: &str, name: &str) -> String {
 }
 
 pub fn instances_of(cluster: &str) -> String {
-    format!("instance/{cluster}/")
+    format!("{INSTANCES}{cluster}/")
 }
 
 pub fn instance(cluster: &str, id: &str) -> String {
-    format!("instance/{cluster}/{id}")
+    format!("{INSTANCES}{cluster}/{id}")
 }
 
 pub fn tasks_of(cluster: &str) -> String {
-    format!("task/{cluster}/")
+    format!("{TASKS}{cluster}/")
 }
 
 pub fn task(cluster: &str, id: &str) -> String {
-    format!("task/{cluster}/{id}")
+    format!("{TASKS}{cluster}/{id}")
 }
 
 pub fn client_tokens_of(cluster: &str) -> String {

@@ -10,6 +10,7 @@ mod error;
 pub mod housekeeping;
 mod keys;
 mod protocol;
+mod views;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct ControlPlane {
     pub root: Credentials,
     /// The connected agents' sessions, woken when their desired set may have changed.
     pub agents: Arc<agents::AgentHub>,
+    /// Placement's view of each cluster and its task counts, kept in step with the store.
+    pub views: Arc<views::Views>,
 }
 
 impl ControlPlane {
@@ -61,6 +64,7 @@ impl ControlPlane {
             clock: Arc::new(SystemClock),
             root,
             agents: Arc::new(agents::AgentHub::default()),
+            views: Arc::new(views::Views::default()),
         }
     }
 
@@ -81,9 +85,13 @@ pub async fn serve(
     let hub = control_plane.agents.clone();
     let store = control_plane.store.clone();
     let dispatcher = tokio::spawn(async move { hub.run(store).await });
+    let views = control_plane.views.clone();
+    let store = control_plane.store.clone();
+    let follower = tokio::spawn(async move { views.follow(store).await });
     let served = axum::serve(listener, protocol::router(control_plane))
         .with_graceful_shutdown(shutdown)
         .await;
     dispatcher.abort();
+    follower.abort();
     served
 }

@@ -96,13 +96,16 @@ impl Counts {
         Ok(Counts::of(&instances, &tasks))
     }
 
-    async fn now(cp: &ControlPlane, name: &str) -> Result<Counts, ApiError> {
-        let (instances, _) =
-            scan::<StoredInstance>(cp, &keys::instances_of(name), None, usize::MAX, |_| true)
-                .await?;
-        let (tasks, _) =
-            scan::<Task>(cp, &keys::tasks_of(name), None, usize::MAX, |_| true).await?;
-        Ok(Counts::of(&instances, &tasks))
+    /// From the in-memory views, which answer without reading every task of the cluster.
+    async fn now(cp: &ControlPlane, name: &str) -> Counts {
+        cp.views.caught_up(&*cp.store).await;
+        let (tasks, instances) = cp.views.counts(name);
+        Counts {
+            instances,
+            running_tasks: tasks.running,
+            pending_tasks: tasks.pending,
+            live_tasks: tasks.live,
+        }
     }
 }
 
@@ -297,7 +300,7 @@ pub async fn describe(
                     Vec::new()
                 };
                 let counts = if cluster.status.as_deref() == Some("ACTIVE") {
-                    Counts::now(cp, &name).await?
+                    Counts::now(cp, &name).await
                 } else {
                     Counts::default()
                 };

@@ -2,6 +2,7 @@
 //! agents report move a task through ECS's lifecycle.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use super::instances::{self, StoredInstance};
 use super::{clusters, fetch, read, scan, tags, task_definitions, write};
 use crate::error::ApiError;
+use crate::views::ViewPlan;
 use crate::{ControlPlane, keys};
 
 /// RunTask's `count` and StartTask's instance list are capped at 10.
@@ -550,29 +552,106 @@ fn check_run_task(request: &RunTaskRequest) -> Result<usize, ApiError> {
     Ok(count as usize)
 }
 
+/// How many plans a RunTask makes on the in-memory view (each re-checked when it commits)
+/// before it plans inside its transaction, on the store itself.
+const VIEW_ATTEMPTS: usize = 3;
+
+/// Where a launch's tasks go: a plan made on the view, or a placement inside the transaction.
+enum Placing {
+    Planned(ViewPlan),
+    InTransaction { seed: u64 },
+}
+
 pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
     let count = check_run_task(&request)?;
-    let launch = prepare_launch(cp, LaunchParams::from(&request), count).await?;
-    let token = request.client_token.clone();
+    let launch = Arc::new(prepare_launch(cp, LaunchParams::from(&request), count).await?);
     let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
     if let Some(map) = fingerprint.as_object_mut() {
         map.remove("clientToken");
     }
-    let placement_request = placement_request(
+    let placement_request = Arc::new(placement_request(
         &launch,
         count as u32,
         request.placement_constraints.as_deref().unwrap_or_default(),
         request.placement_strategy.as_deref().unwrap_or_default(),
-    )?;
-    let partition = cp.partition.clone();
-    let seed: u64 = rand::random();
+    )?);
+    let launching = Arc::new(Launching {
+        partition: cp.partition.clone(),
+        launch,
+        request: placement_request,
+        token: request.client_token.clone(),
+        fingerprint,
+    });
+    for _ in 0..VIEW_ATTEMPTS {
+        cp.views.caught_up(&*cp.store).await;
+        let mut rng = StdRng::seed_from_u64(rand::random());
+        let Some(plan) = cp
+            .views
+            .plan(&launching.launch.cluster, &launching.request, &mut rng)
+        else {
+            break;
+        };
+        let placing = Placing::Planned(plan.clone());
+        let attempt = launching.clone();
+        let outcome = transact(&*cp.store, move |txn: &mut dyn Txn| {
+            attempt.commit(txn, &placing)
+        })
+        .await?;
+        match outcome {
+            Some((tasks, failures)) => {
+                return Ok(RunTaskResponse {
+                    tasks: Some(tasks),
+                    failures: Some(failures),
+                });
+            }
+            None => {
+                cp.views
+                    .forget_plan(&*cp.store, &launching.launch.cluster, &plan)
+                    .await?;
+            }
+        }
+    }
+    let placing = Placing::InTransaction {
+        seed: rand::random(),
+    };
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        launching.commit(txn, &placing)
+    })
+    .await?
+    .ok_or_else(|| EcsError::Server("a placement in its transaction went stale".into()))?;
+    Ok(RunTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+/// The tasks a launch started and ECS's `failures[]` for those it could not place.
+type Launched = (Vec<Task>, Vec<Failure>);
+
+/// A RunTask, ready to commit.
+struct Launching {
+    partition: Partition,
+    launch: Arc<Launch>,
+    request: Arc<PlacementRequest>,
+    token: Option<String>,
+    fingerprint: serde_json::Value,
+}
+
+impl Launching {
+    /// Places and writes the tasks, or replays the earlier call with the same clientToken.
+    /// `None` when a plan made on the view no longer fits the instances it chose.
+    fn commit(
+        &self,
+        txn: &mut dyn Txn,
+        placing: &Placing,
+    ) -> Result<Option<Launched>, ApiError> {
+        let launch = &*self.launch;
         let cluster = &launch.cluster;
-        if let Some(token) = &token
+        if let Some(token) = &self.token
             && let Some(previous) =
                 read::<ClientTokenRecord>(txn, &keys::client_token(cluster, token))?
         {
-            if previous.request != fingerprint {
+            if previous.request != self.fingerprint {
                 return Err(EcsError::Conflict(
                     "The clientToken was already used with different parameters.".into(),
                 )
@@ -582,38 +661,88 @@ pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskRe
             for arn in &previous.task_arns {
                 tasks.extend(read::<Task>(txn, &keys::task(cluster, task_id(arn)))?);
             }
-            return Ok((tasks, previous.failures));
+            return Ok(Some((tasks, previous.failures)));
         }
-        let (stored_instances, cluster_view) = placement_view(txn, cluster)?;
-        if stored_instances.iter().all(|s| s.status() == "INACTIVE") {
-            return Err(invalid("No Container Instances were found in your cluster.").into());
-        }
-        let mut rng = StdRng::seed_from_u64(seed);
-        let placement = cluster_view.place(&placement_request, &mut rng);
-        let (tasks, failures) = commit_launch(
-            txn,
-            &partition,
-            &launch,
-            stored_instances,
-            cluster_view,
-            &placement,
-        );
-        if let Some(token) = &token {
+        let (tasks, failures) = match placing {
+            Placing::Planned(plan) => {
+                let Some(launched) = self.commit_plan(txn, plan)? else {
+                    return Ok(None);
+                };
+                launched
+            }
+            Placing::InTransaction { seed } => {
+                let (stored_instances, cluster_view) = placement_view(txn, cluster)?;
+                if stored_instances.iter().all(|s| s.status() == "INACTIVE") {
+                    return Err(
+                        invalid("No Container Instances were found in your cluster.").into(),
+                    );
+                }
+                let placement =
+                    cluster_view.place(&self.request, &mut StdRng::seed_from_u64(*seed));
+                commit_launch(
+                    txn,
+                    &self.partition,
+                    launch,
+                    stored_instances,
+                    cluster_view,
+                    &placement,
+                )
+            }
+        };
+        if let Some(token) = &self.token {
             let record = ClientTokenRecord {
-                request: fingerprint.clone(),
+                request: self.fingerprint.clone(),
                 task_arns: tasks.iter().filter_map(|t| t.task_arn.clone()).collect(),
                 failures: failures.clone(),
                 created_at: launch.now,
             };
             write(txn, &keys::client_token(cluster, token), &record);
         }
-        Ok::<_, ApiError>((tasks, failures))
-    })
-    .await?;
-    Ok(RunTaskResponse {
-        tasks: Some(tasks),
-        failures: Some(failures),
-    })
+        Ok(Some((tasks, failures)))
+    }
+
+    /// Re-checks a plan made on the view against the chosen instances' records and writes it
+    /// when every task still fits where it was planned.
+    fn commit_plan(
+        &self,
+        txn: &mut dyn Txn,
+        plan: &ViewPlan,
+    ) -> Result<Option<Launched>, ApiError> {
+        let cluster = &self.launch.cluster;
+        let mut chosen: Vec<&str> = Vec::new();
+        for id in &plan.targets {
+            if !chosen.contains(&id.as_str()) {
+                chosen.push(id);
+            }
+        }
+        let mut current = Vec::with_capacity(chosen.len());
+        for id in &chosen {
+            match read::<StoredInstance>(txn, &keys::instance(cluster, id))? {
+                Some(stored) => current.push(stored),
+                None => return Ok(None),
+            }
+        }
+        let cluster_view =
+            PlacementCluster::new(current.iter().map(StoredInstance::for_placement).collect());
+        let targets: Vec<usize> = plan
+            .targets
+            .iter()
+            .filter_map(|id| chosen.iter().position(|c| c == id))
+            .collect();
+        let verified = cluster_view.place_on(&targets, &self.request);
+        if verified.unplaced > 0 {
+            return Ok(None);
+        }
+        let (tasks, _) = commit_launch(
+            txn,
+            &self.partition,
+            &self.launch,
+            current,
+            cluster_view,
+            &verified,
+        );
+        Ok(Some((tasks, plan.failures.clone())))
+    }
 }
 
 /// RunTask's and StartTask's placement request: the task definition's constraints then the

@@ -1,0 +1,473 @@
+//! What the control plane derives from the store and keeps in memory, in step with the store's
+//! change stream: per cluster, the placement engine's view of its container instances and how
+//! many of its tasks are in each phase. Reading these costs nothing per record, where decoding
+//! every instance of a 10,000-instance cluster costs a quarter of a second.
+//!
+//! The store stays the truth. A launch plans on the view and then re-checks, inside its
+//! transaction, just the instances it chose (Nomad's plan applier); a plan made on a view that
+//! was behind fails that check and is made again. A plan is also applied to the view at once
+//! (kube-scheduler's "assume"), so that concurrent launches see each other before they commit.
+//!
+//! Each key's record is applied only when it is newer than what the view holds, so replaying
+//! changes the view has already seen (after it fell behind the stream and re-read the store)
+//! does no harm.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use berth_scheduler::{Cluster as PlacementCluster, Instance, PlacementRequest};
+use berth_store::{ChangeSet, Store};
+use berth_wire::ecs::Failure;
+use rand::Rng;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use crate::ecs::instances::StoredInstance;
+use crate::ecs::tasks::task_id;
+use crate::error::ApiError;
+use crate::keys;
+
+/// How many tasks of a cluster are in each of ECS's counted phases.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskCounts {
+    pub running: usize,
+    /// PROVISIONING, PENDING and ACTIVATING.
+    pub pending: usize,
+    /// Not STOPPED yet.
+    pub live: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+impl Phase {
+    fn of(last_status: &str) -> Phase {
+        match last_status {
+            "RUNNING" => Phase::Running,
+            "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
+            "STOPPED" => Phase::Stopped,
+            _ => Phase::Pending,
+        }
+    }
+}
+
+impl TaskCounts {
+    fn add(&mut self, phase: Phase, delta: isize) {
+        let bump = |n: &mut usize| *n = n.saturating_add_signed(delta);
+        match phase {
+            Phase::Running => bump(&mut self.running),
+            Phase::Pending => bump(&mut self.pending),
+            Phase::Stopping | Phase::Stopped => {}
+        }
+        if phase != Phase::Stopped {
+            bump(&mut self.live);
+        }
+    }
+}
+
+/// Just what the view reads of a task record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskPhase {
+    last_status: Option<String>,
+}
+
+/// One cluster's instances as placement sees them, and its task counts.
+#[derive(Default)]
+struct ClusterView {
+    placement: Option<PlacementCluster>,
+    /// Instance id → index in `placement`, and the store revision of each instance's record.
+    index: HashMap<String, usize>,
+    revisions: Vec<i64>,
+    tasks: HashMap<String, (i64, Phase)>,
+    counts: TaskCounts,
+}
+
+impl ClusterView {
+    fn instance_revision(&self, id: &str) -> i64 {
+        self.index.get(id).map_or(0, |&i| self.revisions[i])
+    }
+
+    fn put_instance(&mut self, id: &str, instance: Instance, revision: i64) {
+        let placement = self
+            .placement
+            .get_or_insert_with(|| PlacementCluster::new(Vec::new()));
+        match self.index.get(id) {
+            Some(&i) => {
+                placement.replace(i, instance);
+                self.revisions[i] = revision;
+            }
+            None => {
+                let i = placement.add(instance);
+                self.index.insert(id.to_string(), i);
+                self.revisions.push(revision);
+            }
+        }
+    }
+
+    fn put_task(&mut self, id: &str, phase: Option<Phase>, revision: i64) {
+        if self
+            .tasks
+            .get(id)
+            .is_some_and(|(seen, _)| *seen >= revision)
+        {
+            return;
+        }
+        if let Some((_, before)) = self.tasks.remove(id) {
+            self.counts.add(before, -1);
+        }
+        if let Some(phase) = phase {
+            self.counts.add(phase, 1);
+            self.tasks.insert(id.to_string(), (revision, phase));
+        }
+    }
+}
+
+/// A launch's plan: the instance (id) of each placed task, in order, and ECS's `failures[]` for
+/// the tasks that found none.
+#[derive(Debug, Clone)]
+pub struct ViewPlan {
+    pub targets: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
+pub struct Views {
+    clusters: Mutex<HashMap<String, ClusterView>>,
+    /// The revision of the newest change set applied.
+    applied: watch::Sender<i64>,
+}
+
+impl Default for Views {
+    fn default() -> Views {
+        Views {
+            clusters: Mutex::default(),
+            applied: watch::Sender::new(0),
+        }
+    }
+}
+
+impl Views {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, ClusterView>> {
+        // Every update leaves the maps consistent before it can panic.
+        self.clusters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the views reflect every transaction committed before this call.
+    pub async fn caught_up(&self, store: &dyn Store) {
+        let revision = store.revision();
+        let mut applied = self.applied.subscribe();
+        // The sender lives as long as `self`, so this only ends when the views catch up.
+        let _ = applied.wait_for(|&seen| seen >= revision).await;
+    }
+
+    /// Plans a launch on the view and applies the plan to it at once. `None` when the cluster
+    /// has no instance that is not INACTIVE (ECS's "No Container Instances were found").
+    pub fn plan(
+        &self,
+        cluster: &str,
+        request: &PlacementRequest,
+        rng: &mut impl Rng,
+    ) -> Option<ViewPlan> {
+        let mut clusters = self.lock();
+        let placement_cluster = clusters.get_mut(cluster)?.placement.as_mut()?;
+        if placement_cluster
+            .instances()
+            .iter()
+            .all(|i| i.status == "INACTIVE")
+        {
+            return None;
+        }
+        let placement = placement_cluster.place(request, rng);
+        let instances = placement_cluster.instances();
+        let plan = ViewPlan {
+            targets: placement
+                .tasks
+                .iter()
+                .map(|&i| task_id(&instances[i].id).to_string())
+                .collect(),
+            failures: placement
+                .failures
+                .iter()
+                .map(|failure| Failure {
+                    arn: Some(instances[failure.instance].id.clone()),
+                    reason: Some(failure.reason.as_str().to_string()),
+                    detail: Some(failure.detail.clone()),
+                })
+                .collect(),
+        };
+        placement_cluster.apply(&placement);
+        Some(plan)
+    }
+
+    /// Takes back what a plan that did not commit applied to the view: the instances it chose
+    /// are read again from the store.
+    pub async fn forget_plan(
+        &self,
+        store: &dyn Store,
+        cluster: &str,
+        plan: &ViewPlan,
+    ) -> Result<(), ApiError> {
+        for id in &plan.targets {
+            let Some(kv) = store.get(&keys::instance(cluster, id)).await? else {
+                continue;
+            };
+            let stored: StoredInstance = crate::ecs::decode(&kv)?;
+            let mut clusters = self.lock();
+            let view = clusters.entry(cluster.to_string()).or_default();
+            if view.instance_revision(id) <= kv.mod_revision {
+                view.put_instance(id, stored.for_placement(), kv.mod_revision);
+            }
+        }
+        Ok(())
+    }
+
+    /// A cluster's task counts, and how many of its instances are ACTIVE or DRAINING.
+    pub fn counts(&self, cluster: &str) -> (TaskCounts, usize) {
+        let clusters = self.lock();
+        let Some(view) = clusters.get(cluster) else {
+            return (TaskCounts::default(), 0);
+        };
+        let instances = view.placement.as_ref().map_or(0, |p| {
+            p.instances()
+                .iter()
+                .filter(|i| i.status != "INACTIVE")
+                .count()
+        });
+        (view.counts, instances)
+    }
+
+    /// Keeps the views in step with `store` until its change stream closes.
+    pub async fn follow(&self, store: Arc<dyn Store>) {
+        let mut changes = store.watch();
+        self.reread(&*store).await;
+        loop {
+            match changes.recv().await {
+                Ok(set) => self.apply(&set),
+                // Changes were missed: read everything again; the stream's older changes that
+                // follow are then skipped by their revisions.
+                Err(RecvError::Lagged(_)) => self.reread(&*store).await,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn reread(&self, store: &dyn Store) {
+        let revision = store.revision();
+        for prefix in [keys::INSTANCES, keys::TASKS] {
+            match store.range(prefix, None, usize::MAX).await {
+                Ok(records) => {
+                    let mut clusters = self.lock();
+                    for kv in records {
+                        apply_change(&mut clusters, &kv.key, Some(&kv.value), kv.mod_revision);
+                    }
+                }
+                Err(err) => tracing::error!(error = %err, "reading the store for the views"),
+            }
+        }
+        self.applied.send_if_modified(|seen| {
+            let newer = revision > *seen;
+            *seen = (*seen).max(revision);
+            newer
+        });
+    }
+
+    fn apply(&self, set: &ChangeSet) {
+        {
+            let mut clusters = self.lock();
+            for change in &set.changes {
+                apply_change(
+                    &mut clusters,
+                    &change.key,
+                    change.value.as_deref(),
+                    set.revision,
+                );
+            }
+        }
+        self.applied.send_if_modified(|seen| {
+            let newer = set.revision > *seen;
+            *seen = (*seen).max(set.revision);
+            newer
+        });
+    }
+}
+
+fn apply_change(
+    clusters: &mut HashMap<String, ClusterView>,
+    key: &str,
+    value: Option<&[u8]>,
+    revision: i64,
+) {
+    if let Some((cluster, id)) = key
+        .strip_prefix(keys::INSTANCES)
+        .and_then(|rest| rest.split_once('/'))
+    {
+        let view = clusters.entry(cluster.to_string()).or_default();
+        if view.instance_revision(id) >= revision {
+            return;
+        }
+        // Instance records are never deleted (deregistered ones stay INACTIVE).
+        match value.map(serde_json::from_slice::<StoredInstance>) {
+            Some(Ok(stored)) => view.put_instance(id, stored.for_placement(), revision),
+            Some(Err(err)) => tracing::error!(%key, error = %err, "unreadable instance record"),
+            None => {}
+        }
+    } else if let Some((cluster, id)) = key
+        .strip_prefix(keys::TASKS)
+        .and_then(|rest| rest.split_once('/'))
+    {
+        let phase = match value.map(serde_json::from_slice::<TaskPhase>) {
+            Some(Ok(task)) => Some(Phase::of(task.last_status.as_deref().unwrap_or_default())),
+            Some(Err(err)) => {
+                tracing::error!(%key, error = %err, "unreadable task record");
+                return;
+            }
+            None => None,
+        };
+        clusters
+            .entry(cluster.to_string())
+            .or_default()
+            .put_task(id, phase, revision);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_scheduler::Resources;
+    use berth_store::Change;
+    use rand::SeedableRng;
+
+    fn instance_record(id: &str, memory: i32, status: &str) -> Arc<[u8]> {
+        let stored = serde_json::json!({
+            "cluster": "c", "id": id, "appliedSequence": 0,
+            "instance": {
+                "containerInstanceArn": format!("arn:aws:ecs:us-east-1:000000000000:container-instance/c/{id}"),
+                "status": status, "agentConnected": true,
+                "remainingResources": [
+                    {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                    {"name": "MEMORY", "type": "INTEGER", "integerValue": memory}
+                ]
+            }
+        });
+        serde_json::to_vec(&stored).unwrap().into()
+    }
+
+    fn task_record(status: &str) -> Arc<[u8]> {
+        serde_json::to_vec(&serde_json::json!({ "lastStatus": status }))
+            .unwrap()
+            .into()
+    }
+
+    fn set(revision: i64, changes: Vec<(String, Option<Arc<[u8]>>)>) -> ChangeSet {
+        ChangeSet {
+            revision,
+            changes: changes
+                .into_iter()
+                .map(|(key, value)| Change { key, value })
+                .collect(),
+        }
+    }
+
+    fn request(memory: i64, count: u32) -> PlacementRequest {
+        PlacementRequest {
+            count,
+            group: "family:web".into(),
+            demand: Resources {
+                cpu: 0,
+                memory,
+                ..Resources::default()
+            },
+            launch_type: None,
+            required_attributes: Vec::new(),
+            subnet_zones: None,
+            constraints: Vec::new(),
+            strategies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn counts_follow_the_tasks_and_replays_change_nothing() {
+        let views = Views::default();
+        let task = |id: &str| keys::task("c", id);
+        views.apply(&set(
+            1,
+            vec![(task("t1"), Some(task_record("PROVISIONING")))],
+        ));
+        views.apply(&set(2, vec![(task("t2"), Some(task_record("PENDING")))]));
+        views.apply(&set(3, vec![(task("t1"), Some(task_record("RUNNING")))]));
+        // A replay of older changes (after the views re-read the store) is skipped.
+        views.apply(&set(
+            1,
+            vec![(task("t1"), Some(task_record("PROVISIONING")))],
+        ));
+        let (counts, _) = views.counts("c");
+        assert_eq!(
+            counts,
+            TaskCounts {
+                running: 1,
+                pending: 1,
+                live: 2
+            }
+        );
+        views.apply(&set(4, vec![(task("t2"), Some(task_record("STOPPED")))]));
+        views.apply(&set(
+            5,
+            vec![(task("t1"), Some(task_record("DEACTIVATING")))],
+        ));
+        assert_eq!(
+            views.counts("c").0,
+            TaskCounts {
+                running: 0,
+                pending: 0,
+                live: 1
+            }
+        );
+        views.apply(&set(6, vec![(task("t2"), None)]));
+        assert_eq!(views.counts("c").0.live, 1);
+        assert_eq!(*views.applied.borrow(), 6);
+    }
+
+    #[test]
+    fn plans_see_the_plans_before_them_and_newer_instance_records() {
+        let views = Views::default();
+        let key = |id: &str| keys::instance("c", id);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        assert!(views.plan("c", &request(256, 1), &mut rng).is_none());
+        views.apply(&set(
+            1,
+            vec![
+                (key("i1"), Some(instance_record("i1", 512, "ACTIVE"))),
+                (key("i2"), Some(instance_record("i2", 512, "INACTIVE"))),
+            ],
+        ));
+        assert_eq!(views.counts("c").1, 1);
+        let first = views.plan("c", &request(256, 1), &mut rng).unwrap();
+        assert_eq!(first.targets, ["i1"]);
+        // The first plan is applied to the view: one more fits, then none.
+        let second = views.plan("c", &request(256, 2), &mut rng).unwrap();
+        assert_eq!(second.targets, ["i1"]);
+        assert_eq!(
+            second.failures[0].reason.as_deref(),
+            Some("RESOURCE:MEMORY")
+        );
+        // A newer record (the store's truth) replaces the assumed reservations; an older is
+        // ignored.
+        views.apply(&set(
+            3,
+            vec![(key("i1"), Some(instance_record("i1", 1024, "ACTIVE")))],
+        ));
+        views.apply(&set(
+            2,
+            vec![(key("i1"), Some(instance_record("i1", 0, "ACTIVE")))],
+        ));
+        let third = views.plan("c", &request(256, 4), &mut rng).unwrap();
+        assert_eq!(third.targets.len(), 4);
+        assert!(third.failures.is_empty());
+    }
+}
