@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use berth_protocol::sigv4::{self, Credentials, SignedRequest};
-use berth_protocol::{AgentMessage, CONNECT_PATH, DesiredTask, ServerMessage};
+use berth_protocol::{AgentMessage, CONNECT_PATH, ServerMessage};
 use berth_wire::ecs::{Attribute, Resource, VersionInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::engine::DesiredUpdate;
 use crate::state::Journal;
 
 /// What the agent tells the control plane about itself when it registers.
@@ -48,7 +49,7 @@ pub async fn maintain(
     region: String,
     identity: Identity,
     journal: Journal,
-    desired: mpsc::Sender<Vec<DesiredTask>>,
+    desired: mpsc::Sender<DesiredUpdate>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let url = channel_url(&server);
@@ -76,7 +77,7 @@ async fn run_session(
     region: &str,
     identity: &Identity,
     journal: &Journal,
-    desired: &mpsc::Sender<Vec<DesiredTask>>,
+    desired: &mpsc::Sender<DesiredUpdate>,
 ) -> Result<(), String> {
     let request = signed_request(url, credentials, region)?;
     // Small buffers: one process may hold thousands of these (`--simulate`).
@@ -133,7 +134,10 @@ async fn run_session(
             _ = journal.changed() => {}
             message = next_message(&mut receiver) => match message? {
                 ServerMessage::DesiredTasks { tasks } => {
-                    desired.send(tasks).await.map_err(|_| "task engine stopped".to_string())?;
+                    desired.send(DesiredUpdate::Whole(tasks)).await.map_err(|_| "task engine stopped".to_string())?;
+                }
+                ServerMessage::DesiredTasksChanged { tasks, removed } => {
+                    desired.send(DesiredUpdate::Changed { tasks, removed }).await.map_err(|_| "task engine stopped".to_string())?;
                 }
                 ServerMessage::Ack { sequence } => journal.acknowledge(sequence),
                 ServerMessage::Error { message } => tracing::warn!(%message, "control plane reported an error"),

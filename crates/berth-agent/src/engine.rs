@@ -17,9 +17,20 @@ struct Handle {
     events: mpsc::Sender<String>,
 }
 
+/// What the connection hands the engine: the whole desired set, or what changed in it since
+/// the previous update.
+#[derive(Debug)]
+pub enum DesiredUpdate {
+    Whole(Vec<DesiredTask>),
+    Changed {
+        tasks: Vec<DesiredTask>,
+        removed: Vec<String>,
+    },
+}
+
 pub async fn run(
     env: Arc<TaskEnvironment>,
-    mut desired_sets: mpsc::Receiver<Vec<DesiredTask>>,
+    mut desired_updates: mpsc::Receiver<DesiredUpdate>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     // Subscribe before anything is started, so no event is missed.
@@ -32,10 +43,22 @@ pub async fn run(
     let mut orphans_checked = false;
     loop {
         tokio::select! {
-            set = desired_sets.recv() => {
-                let Some(set) = set else { return };
-                let named: BTreeSet<String> = set.iter().map(|t| t.task_arn.clone()).collect();
-                for task in set {
+            update = desired_updates.recv() => {
+                let Some(update) = update else { return };
+                let (changed, removed) = match update {
+                    DesiredUpdate::Whole(set) => {
+                        let named: BTreeSet<&String> = set.iter().map(|t| &t.task_arn).collect();
+                        let gone: Vec<String> = tasks
+                            .keys()
+                            .chain(&finished)
+                            .filter(|arn| !named.contains(arn))
+                            .cloned()
+                            .collect();
+                        (set, gone)
+                    }
+                    DesiredUpdate::Changed { tasks, removed } => (tasks, removed),
+                };
+                for task in changed {
                     if let Some(handle) = tasks.get(&task.task_arn) {
                         handle.desired.send_replace(task);
                     } else if !finished.contains(&task.task_arn) {
@@ -57,11 +80,14 @@ pub async fn run(
                 }
                 // A task the control plane no longer names is not tracked any more: dropping its
                 // handle tells the actor to stop it.
-                tasks.retain(|arn, _| named.contains(arn));
-                finished.retain(|arn| named.contains(arn));
+                for arn in &removed {
+                    tasks.remove(arn);
+                    finished.remove(arn);
+                }
                 if !orphans_checked {
                     orphans_checked = true;
-                    remove_orphans(&env, &named).await;
+                    let known: BTreeSet<String> = tasks.keys().chain(&finished).cloned().collect();
+                    remove_orphans(&env, &known).await;
                 }
             }
             event = events.next() => {
@@ -110,5 +136,102 @@ async fn remove_orphans(env: &TaskEnvironment, known: &BTreeSet<String>) {
                 .await;
             let _ = env.runtime.remove(&container.id).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{ContainerRuntime, ContainerState};
+    use crate::simulated::SimulatedRuntime;
+    use crate::state::Journal;
+
+    fn desired(id: char) -> DesiredTask {
+        serde_json::from_value(serde_json::json!({
+            "taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/default/{}", id.to_string().repeat(32)),
+            "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
+            "desiredStatus": "RUNNING",
+            "taskDefinition": {"family": "web", "revision": 1,
+                               "containerDefinitions": [{"name": "web", "image": "berth-demo:latest", "memory": 32}]},
+            "overrides": {}
+        }))
+        .unwrap()
+    }
+
+    async fn running(runtime: &SimulatedRuntime, task: &DesiredTask) -> bool {
+        runtime
+            .list_labelled(TASK_ARN_LABEL, &task.task_arn)
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.state == ContainerState::Running)
+    }
+
+    async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        for _ in 0..300 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// A whole set starts its tasks; a change adds one without touching the others and a
+    /// removal stops just the task it names.
+    #[tokio::test]
+    async fn applies_whole_sets_and_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Arc::new(SimulatedRuntime::new(Duration::ZERO));
+        let env = Arc::new(TaskEnvironment {
+            runtime: runtime.clone(),
+            task_cgroups: false,
+            journal: Journal::open(dir.path(), || "i-test".into()).unwrap(),
+            instance_id: "i-test".into(),
+            cluster: "default".into(),
+            metadata: Arc::new(crate::metadata::Registry::default()),
+            metadata_endpoint: None,
+            scratch_root: dir.path().join("volumes"),
+            cleanup_wait: Duration::ZERO,
+        });
+        let (updates, receiver) = mpsc::channel(4);
+        let (_shutdown, stopping) = watch::channel(false);
+        let engine = tokio::spawn(run(env, receiver, stopping));
+        let (a, b) = (desired('a'), desired('b'));
+
+        updates
+            .send(DesiredUpdate::Whole(vec![a.clone()]))
+            .await
+            .unwrap();
+        until("a to run", async || running(&runtime, &a).await).await;
+        updates
+            .send(DesiredUpdate::Changed {
+                tasks: vec![b.clone()],
+                removed: Vec::new(),
+            })
+            .await
+            .unwrap();
+        until("b to run", async || running(&runtime, &b).await).await;
+        assert!(
+            running(&runtime, &a).await,
+            "a change leaves the other tasks be"
+        );
+        updates
+            .send(DesiredUpdate::Changed {
+                tasks: Vec::new(),
+                removed: vec![a.task_arn.clone()],
+            })
+            .await
+            .unwrap();
+        until("a to stop", async || !running(&runtime, &a).await).await;
+        assert!(running(&runtime, &b).await);
+        // A whole set that no longer names b stops it too.
+        updates
+            .send(DesiredUpdate::Whole(Vec::new()))
+            .await
+            .unwrap();
+        until("b to stop", async || !running(&runtime, &b).await).await;
+        drop(updates);
+        engine.await.unwrap();
     }
 }

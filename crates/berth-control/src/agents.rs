@@ -2,7 +2,7 @@
 //! control plane pushes the instance's full desired task set whenever it may have changed and
 //! acks the state changes the agent reports once they are durable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -12,9 +12,9 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_protocol::sigv4::{AuthError, SignedRequest, verify};
-use berth_protocol::{AgentMessage, DesiredTask, SequencedChange, ServerMessage};
+use berth_protocol::{AgentMessage, SequencedChange, ServerMessage};
 use berth_store::{Txn, transact};
-use berth_wire::ecs::Task;
+use berth_wire::ecs::{Task, TaskDefinition};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -136,18 +136,12 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         acked_sequence: instance.applied_sequence,
     };
     sender.send(text(&registered)).await?;
-    let mut last_sent: Option<Vec<DesiredTask>> = None;
+    let mut sent = SentSet::default();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
     let result = loop {
-        let desired = desired_set(cp, &instance).await?;
-        if last_sent.as_ref() != Some(&desired) {
-            sender
-                .send(text(&ServerMessage::DesiredTasks {
-                    tasks: desired.clone(),
-                }))
-                .await?;
-            last_sent = Some(desired);
+        if let Some(message) = sent.update(cp, &instance).await? {
+            sender.send(text(&message)).await?;
         }
         // Wait for something that may change the desired set, or a message from the agent.
         let outcome = loop {
@@ -192,11 +186,123 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     result
 }
 
-async fn desired_set(
-    cp: &ControlPlane,
-    instance: &StoredInstance,
-) -> Result<Vec<DesiredTask>, SessionEnded> {
-    Ok(tasks::desired_for(cp, instance).await?)
+/// What a session has sent its agent of the instance's desired set: per task id, the task's
+/// ARN, its desired state, and the store revision of the record that was read for it.
+#[derive(Default)]
+struct SentSet {
+    first_sent: bool,
+    tasks: HashMap<String, SentTask>,
+}
+
+struct SentTask {
+    arn: String,
+    revision: i64,
+    desired: DesiredState,
+}
+
+/// The part of a task record that can change what its agent must do.
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DesiredState {
+    desired_status: Option<String>,
+    stop_code: Option<String>,
+    stopped_reason: Option<String>,
+}
+
+impl SentSet {
+    /// The message that brings the agent up to date with the instance's desired set, if any:
+    /// the whole set the first time, then what changed. A task whose record did not change
+    /// since it was last read costs no decoding.
+    async fn update(
+        &mut self,
+        cp: &ControlPlane,
+        instance: &StoredInstance,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let markers = cp
+            .store
+            .range(
+                &keys::instance_tasks_of(&instance.cluster, &instance.id),
+                None,
+                usize::MAX,
+            )
+            .await?;
+        let mut present = HashSet::with_capacity(markers.len());
+        let mut changed = Vec::new();
+        let mut definitions = HashMap::<String, TaskDefinition>::new();
+        for marker in markers {
+            let id = marker
+                .key
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let Some(record) = cp.store.get(&keys::task(&instance.cluster, &id)).await? else {
+                continue;
+            };
+            present.insert(id.clone());
+            if self
+                .tasks
+                .get(&id)
+                .is_some_and(|seen| seen.revision == record.mod_revision)
+            {
+                continue;
+            }
+            let desired: DesiredState = crate::ecs::decode(&record)?;
+            let unsent = match self.tasks.get_mut(&id) {
+                Some(seen) => {
+                    seen.revision = record.mod_revision;
+                    if seen.desired == desired {
+                        continue;
+                    }
+                    seen.desired = desired;
+                    None
+                }
+                None => Some(desired),
+            };
+            let task: Task = crate::ecs::decode(&record)?;
+            let definition_arn = task.task_definition_arn.clone().unwrap_or_default();
+            let definition = match definitions.get(&definition_arn) {
+                Some(definition) => definition.clone(),
+                None => {
+                    let definition = tasks::fetch_definition(cp, &task).await?;
+                    definitions.insert(definition_arn, definition.clone());
+                    definition
+                }
+            };
+            if let Some(desired) = unsent {
+                let arn = task.task_arn.clone().unwrap_or_default();
+                let revision = record.mod_revision;
+                self.tasks.insert(
+                    id,
+                    SentTask {
+                        arn,
+                        revision,
+                        desired,
+                    },
+                );
+            }
+            changed.push(tasks::desired_task(&task, definition));
+        }
+        let mut removed = Vec::new();
+        self.tasks.retain(|id, sent| {
+            let keep = present.contains(id);
+            if !keep {
+                removed.push(std::mem::take(&mut sent.arn));
+            }
+            keep
+        });
+        if !self.first_sent {
+            self.first_sent = true;
+            return Ok(Some(ServerMessage::DesiredTasks { tasks: changed }));
+        }
+        if changed.is_empty() && removed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ServerMessage::DesiredTasksChanged {
+            tasks: changed,
+            removed,
+        }))
+    }
 }
 
 /// Applies a batch of state changes in one transaction; returns the highest sequence number

@@ -1,9 +1,13 @@
 //! The messages between the control plane and its agents, carried as JSON text frames over one
 //! WebSocket per agent (`GET /agent/v1/connect`).
 //!
-//! Desired state is level-based: after registering, and whenever anything about its tasks
-//! changes, the agent receives the *whole* set of tasks it should be running or stopping, and
-//! reconciles towards it — a lost or repeated message cannot leave it wrong. State changes flow
+//! Desired state is level-based: after registering, the agent receives the *whole* set of tasks
+//! it should be running or stopping and reconciles towards it; afterwards, on the same
+//! connection, each message carries what changed in that set (tasks added or whose desired state
+//! changed, tasks gone from it), which the agent applies to the set it holds. A connection is
+//! ordered and lossless, and every new one starts with a whole set, so the agent's set cannot
+//! drift; sending only changes keeps an instance with hundreds of tasks from being sent all of
+//! them again whenever one changes. State changes flow
 //! the other way with sequence numbers: the agent keeps each one until the control plane acks
 //! its sequence number (after the change is durable) and resends the unacked ones on reconnect;
 //! the control plane ignores a sequence number it has already applied.
@@ -59,9 +63,17 @@ pub enum ServerMessage {
         /// The highest state-change sequence number already applied for this instance.
         acked_sequence: u64,
     },
-    /// Every task this instance should run or stop: replaces the previous set.
+    /// Every task this instance should run or stop: replaces the previous set. The first
+    /// desired-state message on every connection.
     #[serde(rename_all = "camelCase")]
     DesiredTasks { tasks: Vec<DesiredTask> },
+    /// Changes to the set since the previous desired-state message on this connection: tasks
+    /// new to it or whose desired state changed (whole), and the ARNs of tasks no longer in it.
+    #[serde(rename_all = "camelCase")]
+    DesiredTasksChanged {
+        tasks: Vec<DesiredTask>,
+        removed: Vec<String>,
+    },
     /// State changes up to and including this sequence number are durable.
     #[serde(rename_all = "camelCase")]
     Ack { sequence: u64 },

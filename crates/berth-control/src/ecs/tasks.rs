@@ -242,53 +242,32 @@ fn definition_of(
         .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
 
-/// What the agent of `instance` should be running or stopping now, from the latest committed
-/// state (a read, not a transaction: the agent gets a fresh set after every change anyway).
-pub async fn desired_for(
-    cp: &ControlPlane,
-    instance: &StoredInstance,
-) -> Result<Vec<DesiredTask>, ApiError> {
-    let mut tasks = Vec::new();
-    for marker in cp
-        .store
-        .range(
-            &keys::instance_tasks_of(&instance.cluster, &instance.id),
-            None,
-            usize::MAX,
-        )
+/// A task as its instance's agent needs it.
+pub fn desired_task(task: &Task, definition: TaskDefinition) -> DesiredTask {
+    DesiredTask {
+        task_arn: task.task_arn.clone().unwrap_or_default(),
+        cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
+        desired_status: task.desired_status.clone().unwrap_or_default(),
+        task_definition: definition,
+        overrides: task.overrides.clone().unwrap_or_default(),
+        stop_code: task.stop_code.clone(),
+        stopped_reason: task.stopped_reason.clone(),
+        container_arns: task
+            .containers
+            .iter()
+            .flatten()
+            .filter_map(|c| Some((c.name.clone()?, c.container_arn.clone()?)))
+            .collect(),
+        availability_zone: task.availability_zone.clone(),
+    }
+}
+
+/// The task definition a task runs, from the latest committed state.
+pub async fn fetch_definition(cp: &ControlPlane, task: &Task) -> Result<TaskDefinition, ApiError> {
+    let key = definition_key(&cp.partition, task)?;
+    fetch::<TaskDefinition>(cp, &key)
         .await?
-    {
-        let id = marker.key.rsplit('/').next().unwrap_or_default();
-        tasks.extend(fetch::<Task>(cp, &keys::task(&instance.cluster, id)).await?);
-    }
-    let mut definitions = std::collections::BTreeMap::<String, TaskDefinition>::new();
-    let mut desired = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let key = definition_key(&cp.partition, &task)?;
-        if !definitions.contains_key(&key) {
-            let definition = fetch::<TaskDefinition>(cp, &key)
-                .await?
-                .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")))?;
-            definitions.insert(key.clone(), definition);
-        }
-        desired.push(DesiredTask {
-            task_arn: task.task_arn.clone().unwrap_or_default(),
-            cluster_arn: task.cluster_arn.clone().unwrap_or_default(),
-            desired_status: task.desired_status.clone().unwrap_or_default(),
-            task_definition: definitions[&key].clone(),
-            overrides: task.overrides.clone().unwrap_or_default(),
-            stop_code: task.stop_code.clone(),
-            stopped_reason: task.stopped_reason.clone(),
-            container_arns: task
-                .containers
-                .iter()
-                .flatten()
-                .filter_map(|c| Some((c.name.clone()?, c.container_arn.clone()?)))
-                .collect(),
-            availability_zone: task.availability_zone.clone(),
-        });
-    }
-    Ok(desired)
+        .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
 
 /// Everything a launch (RunTask or StartTask) decides before its transaction.
@@ -640,11 +619,7 @@ struct Launching {
 impl Launching {
     /// Places and writes the tasks, or replays the earlier call with the same clientToken.
     /// `None` when a plan made on the view no longer fits the instances it chose.
-    fn commit(
-        &self,
-        txn: &mut dyn Txn,
-        placing: &Placing,
-    ) -> Result<Option<Launched>, ApiError> {
+    fn commit(&self, txn: &mut dyn Txn, placing: &Placing) -> Result<Option<Launched>, ApiError> {
         let launch = &*self.launch;
         let cluster = &launch.cluster;
         if let Some(token) = &self.token
