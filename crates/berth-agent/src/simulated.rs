@@ -25,6 +25,9 @@ struct Container {
     state: ContainerState,
 }
 
+/// Event streams by the label (name, value) they follow.
+type Subscribers = HashMap<(String, String), Vec<mpsc::UnboundedSender<ContainerEvent>>>;
+
 pub struct SimulatedRuntime {
     /// How long a simulated container takes to start.
     start_delay: Duration,
@@ -33,7 +36,7 @@ pub struct SimulatedRuntime {
     /// Event subscribers by the label (name, value) they asked for. Each event goes only to the
     /// subscribers of its container's labels: with 10,000 instances on one runtime, a stream
     /// that every instance filters would cost each event 10,000 wake-ups.
-    subscribers: Mutex<HashMap<(String, String), Vec<mpsc::UnboundedSender<ContainerEvent>>>>,
+    subscribers: Mutex<Subscribers>,
 }
 
 impl SimulatedRuntime {
