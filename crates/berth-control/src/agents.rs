@@ -116,8 +116,8 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         new_id: uuid::Uuid::new_v4().simple().to_string(),
         now: cp.clock.now(),
     };
-    let instance = match instances::register(cp, registration).await {
-        Ok(instance) => instance,
+    let (instance, acked_sequence) = match instances::register(cp, registration).await {
+        Ok(registered) => registered,
         Err(err) => {
             sender
                 .send(text(&ServerMessage::Error {
@@ -133,7 +133,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     let poked = cp.agents.subscribe(&instance.id);
     let registered = ServerMessage::Registered {
         container_instance_arn: instance.arn().to_string(),
-        acked_sequence: instance.applied_sequence,
+        acked_sequence,
     };
     sender.send(text(&registered)).await?;
     let mut sent = SentSet::default();
@@ -317,21 +317,24 @@ async fn apply_changes(
     let id = instance.id.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let key = keys::instance(&cluster, &id);
-        let Some(mut stored) = crate::ecs::read::<StoredInstance>(txn, &key)? else {
+        let Some(record) = txn.get(&key)? else {
             return Ok(0);
         };
-        let mut remaining = stored.remaining();
-        let mut released = false;
+        let arn = partition.container_instance_arn(&cluster, &id);
+        let sequence_key = keys::applied_sequence(&cluster, &id);
+        let mut applied = crate::ecs::read::<u64>(txn, &sequence_key)?.unwrap_or(0);
+        // Most changes leave the instance record alone; it is read only when a task stops.
+        let mut released: Option<StoredInstance> = None;
         for SequencedChange { sequence, change } in &batch {
-            if *sequence <= stored.applied_sequence {
+            if *sequence <= applied {
                 continue;
             }
-            stored.applied_sequence = *sequence;
+            applied = *sequence;
             let task_key = keys::task(&cluster, tasks::task_id(&change.task_arn));
             let Some(mut task) = crate::ecs::read::<Task>(txn, &task_key)? else {
                 continue;
             };
-            if task.container_instance_arn.as_deref() != Some(stored.arn()) {
+            if task.container_instance_arn.as_deref() != Some(arn.as_str()) {
                 continue;
             }
             let (changed, stopped) = tasks::apply_state_change(&mut task, change);
@@ -339,19 +342,23 @@ async fn apply_changes(
                 tasks::store(txn, &cluster, &task);
             }
             if stopped {
+                let stored = match &mut released {
+                    Some(stored) => stored,
+                    None => released.insert(crate::ecs::decode(&record)?),
+                };
+                let mut remaining = stored.remaining();
                 instances::release(
                     &mut remaining,
                     &tasks::demand_of_task(txn, &partition, &task)?,
                 );
-                instances::forget_task_group(&mut stored, task.group.as_deref());
-                released = true;
+                stored.set_remaining(&remaining);
+                instances::forget_task_group(stored, task.group.as_deref());
             }
         }
-        if released {
-            stored.set_remaining(&remaining);
+        if let Some(stored) = released {
+            crate::ecs::write(txn, &key, &stored);
         }
-        let applied = stored.applied_sequence;
-        crate::ecs::write(txn, &key, &stored);
+        crate::ecs::write(txn, &sequence_key, &applied);
         Ok::<_, ApiError>(applied)
     })
     .await

@@ -67,3 +67,9 @@ pub fn instance_task(cluster: &str, instance_id: &str, task_id: &str) -> String 
 pub fn instance_tasks_of(cluster: &str, instance_id: &str) -> String {
     format!("itask/{cluster}/{instance_id}/")
 }
+
+/// The highest state-change sequence number applied for an instance's agent: kept apart from
+/// the instance record, which most state changes then leave alone.
+pub fn applied_sequence(cluster: &str, instance_id: &str) -> String {
+    format!("seq/{cluster}/{instance_id}")
+}

@@ -54,7 +54,9 @@ impl SqliteStore {
                 "PRAGMA locking_mode = EXCLUSIVE;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
-                 PRAGMA busy_timeout = 5000;",
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA wal_autocheckpoint = 8192;",
             )
             .map_err(backend)?;
         migrate(&mut connection)?;

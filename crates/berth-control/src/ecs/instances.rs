@@ -32,8 +32,6 @@ pub struct StoredInstance {
     pub cluster: String,
     pub id: String,
     pub instance: ContainerInstance,
-    /// The highest agent state-change sequence number applied.
-    pub applied_sequence: u64,
     /// Attributes set with PutAttributes, kept when the agent re-registers.
     #[serde(default)]
     pub custom_attributes: Vec<Attribute>,
@@ -162,10 +160,11 @@ pub struct Registration {
 
 /// Registers a new container instance, or re-registers the one the agent names: its identity
 /// (ARN, id) is kept, its resources and attributes refreshed, its agent marked connected.
+/// Returns the instance and the highest state-change sequence number applied for it.
 pub async fn register(
     cp: &ControlPlane,
     registration: Registration,
-) -> Result<StoredInstance, ApiError> {
+) -> Result<(StoredInstance, u64), ApiError> {
     let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let cluster = &registration.cluster;
@@ -207,7 +206,6 @@ pub async fn register(
                 StoredInstance {
                     cluster: cluster.clone(),
                     id: id.clone(),
-                    applied_sequence: 0,
                     custom_attributes: Vec::new(),
                     task_groups: BTreeMap::new(),
                     instance: ContainerInstance {
@@ -231,7 +229,8 @@ pub async fn register(
             }
         };
         write(txn, &keys::instance(cluster, &stored.id), &stored);
-        Ok::<_, ApiError>(stored)
+        let applied = read::<u64>(txn, &keys::applied_sequence(cluster, &stored.id))?;
+        Ok::<_, ApiError>((stored, applied.unwrap_or(0)))
     })
     .await
 }
