@@ -29,7 +29,7 @@ use crate::{ControlPlane, keys};
 const PING_EVERY: Duration = Duration::from_secs(5);
 const SILENCE_LIMIT: Duration = Duration::from_secs(20);
 /// The read buffer of each agent connection.
-const CHANNEL_BUFFER: usize = 8 * 1024;
+const CHANNEL_BUFFER: usize = 2 * 1024;
 
 pub async fn connect(
     State(cp): State<Arc<ControlPlane>>,

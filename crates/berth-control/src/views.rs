@@ -251,7 +251,10 @@ impl Views {
                 Ok(set) => self.apply(&set),
                 // Changes were missed: read everything again; the stream's older changes that
                 // follow are then skipped by their revisions.
-                Err(RecvError::Lagged(_)) => self.reread(&*store).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "the views fell behind the store; re-reading it");
+                    self.reread(&*store).await;
+                }
                 Err(RecvError::Closed) => return,
             }
         }

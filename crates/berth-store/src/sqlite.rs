@@ -30,6 +30,10 @@ const MIGRATIONS: &[&str] = &[
 
 /// The most transactions one group commit carries.
 const MAX_BATCH: usize = 512;
+/// How many committed change sets the watch stream keeps for a reader that falls behind. They
+/// hold the values they carry, so this bounds memory too; a reader that falls further behind
+/// is told so and re-reads the store.
+const CHANGE_BACKLOG: usize = 1024;
 
 type Mirror = BTreeMap<String, KeyValue>;
 
@@ -64,7 +68,7 @@ impl SqliteStore {
         let mirror = Arc::new(RwLock::new(mirror));
         let revision = Arc::new(AtomicI64::new(revision));
         let (requests, receiver) = mpsc::channel(4096);
-        let (changes, _) = broadcast::channel(4096);
+        let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
         let writer = Writer {
             connection,
             mirror: mirror.clone(),

@@ -796,11 +796,14 @@ fn commit_launch(
         let demand = demand_of(&launch.definition, &launch.overrides);
         let task = launch.task(partition, index, &stored_instances[chosen], &demand);
         store(txn, &launch.cluster, &task);
-        tags::write(
-            txn,
-            task.task_arn.as_deref().unwrap_or_default(),
-            &launch.tags,
-        );
+        // A new task has no tags key to clear.
+        if !launch.tags.is_empty() {
+            tags::write(
+                txn,
+                task.task_arn.as_deref().unwrap_or_default(),
+                &launch.tags,
+            );
+        }
         tasks.push(task);
     }
     cluster_view.apply(placement);
