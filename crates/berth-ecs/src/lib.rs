@@ -7,6 +7,7 @@ pub mod attributes;
 pub mod error;
 pub mod pagination;
 pub mod placement;
+pub mod service;
 pub mod settings;
 pub mod tags;
 pub mod task_definition;

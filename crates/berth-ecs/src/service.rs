@@ -1,0 +1,578 @@
+//! The service scheduler's decisions, free of I/O: ECS's rolling-deployment math, when a task
+//! counts as healthy, the deployment circuit breaker, and one reconcile pass that turns the
+//! service's desired state and its tasks as they are into tasks to start and tasks to stop.
+//!
+//! A pass keeps no memory of earlier passes: everything it needs (which deployment a task
+//! belongs to, whether it ever ran, why it stopped) is on the task records, so a restarted
+//! control plane carries on exactly where the last pass left off.
+
+use std::collections::BTreeMap;
+
+/// A task with neither health checks nor a load balancer counts as healthy this long after it
+/// reached RUNNING.
+pub const HEALTHY_AFTER_RUNNING_SECS: f64 = 40.0;
+
+/// Why the scheduler stops a task that failed its container health checks.
+pub const UNHEALTHY_REASON: &str = "Task failed container health checks";
+
+/// At most this many tasks may be RUNNING or PENDING during a deployment.
+pub fn max_tasks(desired: u32, maximum_percent: u32) -> u32 {
+    u32::try_from(u64::from(desired) * u64::from(maximum_percent) / 100).unwrap_or(u32::MAX)
+}
+
+/// At least this many tasks must stay healthy during a deployment.
+pub fn min_healthy_tasks(desired: u32, minimum_healthy_percent: u32) -> u32 {
+    u32::try_from((u64::from(desired) * u64::from(minimum_healthy_percent)).div_ceil(100))
+        .unwrap_or(u32::MAX)
+}
+
+/// How many failed tasks trip the deployment circuit breaker: half the desired count, rounded
+/// up, at least 3 and at most 200 (ECS's API reference; its 2023 guide said at least 10).
+pub fn circuit_breaker_threshold(desired: u32) -> u32 {
+    desired.div_ceil(2).clamp(3, 200)
+}
+
+/// A task of the service as a pass sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceTask {
+    pub id: String,
+    /// The deployment that started it (from `startedBy`).
+    pub deployment: String,
+    pub last_status: String,
+    /// `desiredStatus` is still RUNNING: nobody has asked it to stop.
+    pub wanted: bool,
+    /// The task's aggregated `healthStatus`: HEALTHY, UNHEALTHY or UNKNOWN.
+    pub health: String,
+    /// When it reached RUNNING, if it did.
+    pub started_at: Option<f64>,
+    pub zone: Option<String>,
+    pub instance: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+}
+
+impl ServiceTask {
+    fn live(&self) -> bool {
+        self.wanted && self.last_status != "STOPPED"
+    }
+
+    /// A task that counts against its deployment's circuit breaker: it stopped without ever
+    /// reaching RUNNING (and nobody stopped it on purpose), or it failed its health checks.
+    pub fn failed(&self) -> bool {
+        if self.stopped_reason.as_deref() == Some(UNHEALTHY_REASON) {
+            return true;
+        }
+        let on_purpose = matches!(
+            self.stop_code.as_deref(),
+            Some("ServiceSchedulerInitiated" | "UserInitiated")
+        );
+        self.last_status == "STOPPED" && self.started_at.is_none() && !on_purpose
+    }
+}
+
+/// A deployment of the service, newest (the PRIMARY) first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceDeployment {
+    pub id: String,
+    /// IN_PROGRESS, COMPLETED or FAILED.
+    pub rollout_state: String,
+    /// Its task definition has an essential container with a health check, so its tasks must
+    /// be HEALTHY to count as healthy.
+    pub health_checked: bool,
+}
+
+/// What a pass reads.
+#[derive(Debug, Clone)]
+pub struct PassInput<'a> {
+    pub desired: u32,
+    pub maximum_percent: u32,
+    pub minimum_healthy_percent: u32,
+    /// Seconds after a task starts during which failed health checks are ignored.
+    pub health_check_grace_period: f64,
+    pub circuit_breaker: bool,
+    pub deployments: &'a [ServiceDeployment],
+    /// Every task of the service the store still has, stopped ones included.
+    pub tasks: &'a [ServiceTask],
+    pub now: f64,
+}
+
+/// Why a pass stops a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopWhy {
+    /// More tasks than wanted, or an older deployment's task being replaced.
+    ScaleIn,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentCounts {
+    pub running: u32,
+    pub pending: u32,
+    pub failed: u32,
+}
+
+/// What a pass decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pass {
+    /// Tasks to start for the PRIMARY deployment.
+    pub start: u32,
+    pub stop: Vec<(String, StopWhy)>,
+    /// Per deployment, in input order, after the stops.
+    pub counts: Vec<DeploymentCounts>,
+    /// Older deployments with no task left: they leave `deployments[]`.
+    pub drained: Vec<String>,
+    /// The PRIMARY's rollout just completed.
+    pub completed: bool,
+    /// The circuit breaker just tripped on the PRIMARY.
+    pub failed: bool,
+    /// Nothing to do: one deployment, completed, with all its tasks running.
+    pub steady: bool,
+    /// The deployment needs tasks started or stopped but its configuration allows neither.
+    pub stuck: bool,
+}
+
+pub fn healthy(task: &ServiceTask, deployment: Option<&ServiceDeployment>, now: f64) -> bool {
+    if !task.live() || task.last_status != "RUNNING" {
+        return false;
+    }
+    if deployment.is_some_and(|d| d.health_checked) {
+        task.health == "HEALTHY"
+    } else {
+        task.started_at
+            .is_some_and(|at| now - at >= HEALTHY_AFTER_RUNNING_SECS)
+    }
+}
+
+fn pending(task: &ServiceTask) -> bool {
+    task.live() && task.last_status != "RUNNING"
+}
+
+pub fn reconcile(input: &PassInput) -> Pass {
+    let Some(primary) = input.deployments.first() else {
+        return Pass::default();
+    };
+    let deployment_of =
+        |task: &ServiceTask| input.deployments.iter().find(|d| d.id == task.deployment);
+    let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(task), input.now);
+    let mut live: Vec<&ServiceTask> = input.tasks.iter().filter(|t| t.live()).collect();
+    let mut stop = Vec::new();
+
+    // Tasks failing their health checks are replaced, whatever the deployment limits say.
+    live.retain(|task| {
+        let checked = deployment_of(task).is_some_and(|d| d.health_checked);
+        let past_grace = task
+            .started_at
+            .is_some_and(|at| input.now - at >= input.health_check_grace_period);
+        let unhealthy = checked && task.health == "UNHEALTHY" && past_grace;
+        if unhealthy {
+            stop.push((task.id.clone(), StopWhy::Unhealthy));
+        }
+        !unhealthy
+    });
+
+    let primary_failed_tasks = input
+        .tasks
+        .iter()
+        .filter(|t| t.deployment == primary.id && t.failed())
+        .count() as u32;
+    let mut failed = false;
+    let mut rollout = primary.rollout_state.as_str();
+    if input.circuit_breaker
+        && rollout == "IN_PROGRESS"
+        && primary_failed_tasks >= circuit_breaker_threshold(input.desired)
+    {
+        failed = true;
+        rollout = "FAILED";
+    }
+
+    let max_total = max_tasks(input.desired, input.maximum_percent) as usize;
+    let min_healthy = min_healthy_tasks(input.desired, input.minimum_healthy_percent) as usize;
+
+    // The PRIMARY's own surplus when the desired count went down.
+    let primary_live: Vec<&ServiceTask> = live
+        .iter()
+        .copied()
+        .filter(|t| t.deployment == primary.id)
+        .collect();
+    let surplus = primary_live.len().saturating_sub(input.desired as usize);
+    let mut stopping: Vec<&ServiceTask> =
+        choose_to_stop(&primary_live, &live, surplus, &is_healthy);
+
+    // Older deployments' tasks go as far as the minimum healthy count allows; a failed
+    // deployment without rollback leaves them be.
+    if rollout != "FAILED" {
+        let old: Vec<&ServiceTask> = live
+            .iter()
+            .copied()
+            .filter(|t| t.deployment != primary.id)
+            .collect();
+        let mut healthy_count = live
+            .iter()
+            .filter(|t| is_healthy(t) && !stopping.iter().any(|s| s.id == t.id))
+            .count();
+        for task in order_for_stopping(&old, &live, &is_healthy) {
+            if is_healthy(task) {
+                if healthy_count <= min_healthy {
+                    continue;
+                }
+                healthy_count -= 1;
+            }
+            stopping.push(task);
+        }
+    }
+    for task in &stopping {
+        stop.push((task.id.clone(), StopWhy::ScaleIn));
+    }
+    live.retain(|t| !stopping.iter().any(|s| s.id == t.id));
+
+    let primary_live = live.iter().filter(|t| t.deployment == primary.id).count();
+    let start = if rollout == "FAILED" {
+        0
+    } else {
+        (input.desired as usize)
+            .saturating_sub(primary_live)
+            .min(max_total.saturating_sub(live.len()))
+    };
+
+    // Counts and drained deployments see tasks until they have actually stopped.
+    let stopping_ids: Vec<&str> = stop.iter().map(|(id, _)| id.as_str()).collect();
+    let present = |t: &&ServiceTask| t.last_status != "STOPPED";
+    let counts: Vec<DeploymentCounts> = input
+        .deployments
+        .iter()
+        .map(|d| {
+            let of = || input.tasks.iter().filter(move |t| t.deployment == d.id);
+            DeploymentCounts {
+                running: of()
+                    .filter(present)
+                    .filter(|t| t.last_status == "RUNNING")
+                    .count() as u32,
+                pending: of()
+                    .filter(|t| pending(t) && !stopping_ids.contains(&t.id.as_str()))
+                    .count() as u32,
+                failed: of().filter(|t| t.failed()).count() as u32,
+            }
+        })
+        .collect();
+    let drained: Vec<String> = input.deployments[1..]
+        .iter()
+        .filter(|d| {
+            !input
+                .tasks
+                .iter()
+                .any(|t| t.deployment == d.id && present(&t))
+        })
+        .map(|d| d.id.clone())
+        .collect();
+    let others_left = input.deployments.len() - 1 - drained.len();
+    let primary_healthy = live
+        .iter()
+        .filter(|t| t.deployment == primary.id && is_healthy(t))
+        .count();
+    let primary_running = live
+        .iter()
+        .filter(|t| t.deployment == primary.id && t.last_status == "RUNNING")
+        .count();
+    let all_running = primary_running == input.desired as usize && counts[0].pending == 0;
+    let completed = rollout == "IN_PROGRESS"
+        && others_left == 0
+        && all_running
+        && (primary_healthy == input.desired as usize || input.desired == 0)
+        && start == 0
+        && stop.is_empty();
+    let steady = (completed || rollout == "COMPLETED")
+        && others_left == 0
+        && all_running
+        && start == 0
+        && stop.is_empty();
+    let behind = primary_live < input.desired as usize || others_left > 0;
+    let stuck = rollout == "IN_PROGRESS"
+        && behind
+        && start == 0
+        && stop.is_empty()
+        && live.iter().all(|t| !pending(t));
+    Pass {
+        start: start as u32,
+        stop,
+        counts,
+        drained,
+        completed,
+        failed,
+        steady,
+        stuck,
+    }
+}
+
+/// The tasks to stop first: those not healthy (they hold up nothing), then from the
+/// Availability Zone with the most of the service's tasks, then the instance with the most.
+fn order_for_stopping<'a>(
+    candidates: &[&'a ServiceTask],
+    live: &[&ServiceTask],
+    is_healthy: &dyn Fn(&ServiceTask) -> bool,
+) -> Vec<&'a ServiceTask> {
+    let mut per_zone: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    let mut per_instance: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    for task in live {
+        *per_zone.entry(task.zone.as_deref()).or_default() += 1;
+        *per_instance.entry(task.instance.as_deref()).or_default() += 1;
+    }
+    let mut left: Vec<&ServiceTask> = candidates.to_vec();
+    let mut ordered = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let best = (0..left.len())
+            .max_by_key(|&i| {
+                let task = left[i];
+                (
+                    !is_healthy(task),
+                    per_zone[&task.zone.as_deref()],
+                    per_instance[&task.instance.as_deref()],
+                    // Ties: the newest task (ids are random, so this is only for determinism).
+                    std::cmp::Reverse(task.id.as_str()),
+                )
+            })
+            .unwrap_or(0);
+        let task = left.swap_remove(best);
+        *per_zone.entry(task.zone.as_deref()).or_default() -= 1;
+        *per_instance.entry(task.instance.as_deref()).or_default() -= 1;
+        ordered.push(task);
+    }
+    ordered
+}
+
+fn choose_to_stop<'a>(
+    candidates: &[&'a ServiceTask],
+    live: &[&ServiceTask],
+    count: usize,
+    is_healthy: &dyn Fn(&ServiceTask) -> bool,
+) -> Vec<&'a ServiceTask> {
+    let mut ordered = order_for_stopping(candidates, live, is_healthy);
+    ordered.truncate(count);
+    ordered
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: f64 = 1_000.0;
+
+    fn task(id: &str, deployment: &str, status: &str) -> ServiceTask {
+        ServiceTask {
+            id: id.into(),
+            deployment: deployment.into(),
+            last_status: status.into(),
+            wanted: true,
+            health: "UNKNOWN".into(),
+            started_at: (status == "RUNNING").then_some(NOW - 100.0),
+            zone: Some("a".into()),
+            instance: Some(format!("i-{id}")),
+            stop_code: None,
+            stopped_reason: None,
+        }
+    }
+
+    fn deployment(id: &str, rollout: &str) -> ServiceDeployment {
+        ServiceDeployment {
+            id: id.into(),
+            rollout_state: rollout.into(),
+            health_checked: false,
+        }
+    }
+
+    fn pass(
+        desired: u32,
+        percents: (u32, u32),
+        deployments: &[ServiceDeployment],
+        tasks: &[ServiceTask],
+    ) -> Pass {
+        reconcile(&PassInput {
+            desired,
+            maximum_percent: percents.0,
+            minimum_healthy_percent: percents.1,
+            health_check_grace_period: 0.0,
+            circuit_breaker: true,
+            deployments,
+            tasks,
+            now: NOW,
+        })
+    }
+
+    fn stopped_ids(pass: &Pass) -> Vec<&str> {
+        let mut ids: Vec<&str> = pass.stop.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn deployment_math_rounds_as_ecs_does() {
+        assert_eq!(max_tasks(4, 200), 8);
+        assert_eq!(max_tasks(3, 125), 3);
+        assert_eq!(min_healthy_tasks(4, 50), 2);
+        assert_eq!(min_healthy_tasks(2, 75), 2);
+        assert_eq!(min_healthy_tasks(0, 100), 0);
+        assert_eq!(circuit_breaker_threshold(1), 3);
+        assert_eq!(circuit_breaker_threshold(11), 6);
+        assert_eq!(circuit_breaker_threshold(1_000), 200);
+    }
+
+    #[test]
+    fn a_new_service_starts_its_tasks_then_is_steady() {
+        let deployments = [deployment("d1", "IN_PROGRESS")];
+        assert_eq!(pass(3, (200, 100), &deployments, &[]).start, 3);
+        let tasks: Vec<ServiceTask> = ["t1", "t2", "t3"]
+            .map(|id| task(id, "d1", "RUNNING"))
+            .into();
+        let done = pass(3, (200, 100), &deployments, &tasks);
+        assert!(done.completed && done.steady);
+        assert_eq!((done.start, done.stop.len()), (0, 0));
+        assert_eq!(
+            done.counts[0],
+            DeploymentCounts {
+                running: 3,
+                pending: 0,
+                failed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_stopped_task_is_replaced() {
+        let deployments = [deployment("d1", "COMPLETED")];
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
+        tasks[1].last_status = "STOPPED".into();
+        tasks[1].wanted = false;
+        let replaced = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(replaced.start, 1);
+        assert!(!replaced.steady);
+    }
+
+    #[test]
+    fn rolling_update_at_100_200_waits_for_healthy_replacements() {
+        let deployments = [
+            deployment("new", "IN_PROGRESS"),
+            deployment("old", "COMPLETED"),
+        ];
+        let mut tasks: Vec<ServiceTask> = ["o1", "o2", "o3", "o4"]
+            .map(|id| task(id, "old", "RUNNING"))
+            .into();
+        let first = pass(4, (200, 100), &deployments, &tasks);
+        assert_eq!((first.start, first.stop.len()), (4, 0));
+        // New tasks running but not yet healthy (no health check: 40 s after RUNNING).
+        for id in ["n1", "n2", "n3", "n4"] {
+            let mut new = task(id, "new", "RUNNING");
+            new.started_at = Some(NOW - 5.0);
+            tasks.push(new);
+        }
+        let waiting = pass(4, (200, 100), &deployments, &tasks);
+        assert_eq!((waiting.start, waiting.stop.len()), (0, 0));
+        for new in tasks.iter_mut().filter(|t| t.deployment == "new") {
+            new.started_at = Some(NOW - 41.0);
+        }
+        let swap = pass(4, (200, 100), &deployments, &tasks);
+        assert_eq!(stopped_ids(&swap), ["o1", "o2", "o3", "o4"]);
+        assert!(swap.stop.iter().all(|(_, why)| *why == StopWhy::ScaleIn));
+        assert!(
+            swap.drained.is_empty() && !swap.completed,
+            "until the old tasks have stopped"
+        );
+        for old in tasks.iter_mut().filter(|t| t.deployment == "old") {
+            old.wanted = false;
+            old.last_status = "STOPPED".into();
+        }
+        let done = pass(4, (200, 100), &deployments, &tasks);
+        assert_eq!(done.drained, ["old"]);
+        assert!(done.completed && done.steady);
+    }
+
+    #[test]
+    fn rolling_update_at_50_100_stops_half_first() {
+        let deployments = [
+            deployment("new", "IN_PROGRESS"),
+            deployment("old", "COMPLETED"),
+        ];
+        let tasks: Vec<ServiceTask> = ["o1", "o2", "o3", "o4"]
+            .map(|id| task(id, "old", "RUNNING"))
+            .into();
+        let first = pass(4, (100, 50), &deployments, &tasks);
+        assert_eq!(first.stop.len(), 2);
+        assert_eq!(first.start, 2);
+    }
+
+    #[test]
+    fn a_configuration_that_allows_nothing_is_stuck() {
+        let deployments = [
+            deployment("new", "IN_PROGRESS"),
+            deployment("old", "COMPLETED"),
+        ];
+        let tasks: Vec<ServiceTask> = ["o1", "o2"].map(|id| task(id, "old", "RUNNING")).into();
+        let stuck = pass(2, (100, 100), &deployments, &tasks);
+        assert!(stuck.stuck);
+        assert_eq!((stuck.start, stuck.stop.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_circuit_breaker_trips_on_tasks_that_never_ran() {
+        let deployments = [
+            deployment("new", "IN_PROGRESS"),
+            deployment("old", "COMPLETED"),
+        ];
+        let mut tasks: Vec<ServiceTask> = ["o1", "o2"].map(|id| task(id, "old", "RUNNING")).into();
+        for id in ["f1", "f2"] {
+            let mut failed = task(id, "new", "STOPPED");
+            failed.wanted = false;
+            failed.stop_code = Some("TaskFailedToStart".into());
+            tasks.push(failed);
+        }
+        let before = pass(2, (200, 100), &deployments, &tasks);
+        assert!(!before.failed);
+        assert_eq!(before.start, 2);
+        let mut third = tasks[2].clone();
+        third.id = "f3".into();
+        tasks.push(third);
+        let tripped = pass(2, (200, 100), &deployments, &tasks);
+        assert!(tripped.failed);
+        assert_eq!(
+            tripped.start, 0,
+            "a failed deployment launches nothing more"
+        );
+        assert!(tripped.stop.is_empty(), "the old tasks keep serving");
+        assert_eq!(tripped.counts[0].failed, 3);
+    }
+
+    #[test]
+    fn unhealthy_tasks_are_stopped_after_the_grace_period() {
+        let deployments = [ServiceDeployment {
+            health_checked: true,
+            ..deployment("d1", "COMPLETED")
+        }];
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
+        tasks[0].health = "HEALTHY".into();
+        tasks[1].health = "UNHEALTHY".into();
+        let result = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(result.stop, [("t2".to_string(), StopWhy::Unhealthy)]);
+        assert_eq!(result.start, 1);
+        let in_grace = reconcile(&PassInput {
+            desired: 2,
+            maximum_percent: 200,
+            minimum_healthy_percent: 100,
+            health_check_grace_period: 300.0,
+            circuit_breaker: true,
+            deployments: &deployments,
+            tasks: &tasks,
+            now: NOW,
+        });
+        assert!(in_grace.stop.is_empty());
+    }
+
+    #[test]
+    fn scaling_in_stops_tasks_from_the_fullest_zone_first() {
+        let deployments = [deployment("d1", "COMPLETED")];
+        let mut tasks: Vec<ServiceTask> = ["a1", "a2", "b1"]
+            .map(|id| task(id, "d1", "RUNNING"))
+            .into();
+        tasks[2].zone = Some("b".into());
+        let result = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(result.stop.len(), 1);
+        assert!(result.stop[0].0.starts_with('a'));
+    }
+}
