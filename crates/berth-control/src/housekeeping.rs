@@ -57,7 +57,7 @@ pub async fn forget_stopped_tasks(
             })
             .map(|kv| kv.key.clone())
             .collect();
-        let expired: Vec<String> = cp
+        let expired: Vec<Task> = cp
             .store
             .range(&keys::tasks_of(&name), None, usize::MAX)
             .await?
@@ -68,16 +68,20 @@ pub async fn forget_stopped_tasks(
             .filter(|t| {
                 tasks::last_status(t) == "STOPPED" && t.stopped_at.is_some_and(|at| at < cutoff)
             })
-            .filter_map(|t| t.task_arn)
             .collect();
         if expired.is_empty() && expired_tokens.is_empty() {
             continue;
         }
         forgotten += expired.len();
         transact(&*cp.store, move |txn: &mut dyn Txn| {
-            for arn in &expired {
-                txn.delete(&keys::task(&name, tasks::task_id(arn)));
+            for task in &expired {
+                let arn = task.task_arn.as_deref().unwrap_or_default();
+                let id = tasks::task_id(arn);
+                txn.delete(&keys::task(&name, id));
                 txn.delete(&keys::tags(arn));
+                if let Some(service) = tasks::service_of(task) {
+                    txn.delete(&keys::service_task(&name, service, id));
+                }
             }
             for key in &expired_tokens {
                 txn.delete(key);

@@ -9,6 +9,7 @@ pub const TASK_DEFINITIONS: &str = "taskdef/";
 pub const FAMILIES: &str = "family/";
 pub const INSTANCES: &str = "instance/";
 pub const TASKS: &str = "task/";
+pub const SERVICES: &str = "service/";
 
 pub fn cluster(name: &str) -> String {
     format!("{CLUSTERS}{name}")
@@ -72,4 +73,28 @@ pub fn instance_tasks_of(cluster: &str, instance_id: &str) -> String {
 /// the instance record, which most state changes then leave alone.
 pub fn applied_sequence(cluster: &str, instance_id: &str) -> String {
     format!("seq/{cluster}/{instance_id}")
+}
+
+pub fn services_of(cluster: &str) -> String {
+    format!("{SERVICES}{cluster}/")
+}
+
+pub fn service(cluster: &str, name: &str) -> String {
+    format!("{SERVICES}{cluster}/{name}")
+}
+
+/// Marks a task as started by a service (kept while the task record exists, STOPPED included,
+/// since the circuit breaker counts tasks that failed), so a scheduler pass reads only the
+/// service's own tasks.
+pub fn service_task(cluster: &str, service: &str, task_id: &str) -> String {
+    format!("stask/{cluster}/{service}/{task_id}")
+}
+
+pub fn service_tasks_of(cluster: &str, service: &str) -> String {
+    format!("stask/{cluster}/{service}/")
+}
+
+/// The clientToken a service was created with, so a retried CreateService is idempotent.
+pub fn service_token(cluster: &str, name: &str) -> String {
+    format!("service-token/{cluster}/{name}")
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod housekeeping;
 mod keys;
 mod protocol;
+mod service_scheduler;
 mod views;
 
 use std::future::Future;
@@ -88,10 +89,12 @@ pub async fn serve(
     let views = control_plane.views.clone();
     let store = control_plane.store.clone();
     let follower = tokio::spawn(async move { views.follow(store).await });
+    let scheduler = tokio::spawn(service_scheduler::run(control_plane.clone()));
     let served = axum::serve(listener, protocol::router(control_plane))
         .with_graceful_shutdown(shutdown)
         .await;
     dispatcher.abort();
     follower.abort();
+    scheduler.abort();
     served
 }

@@ -37,6 +37,10 @@ impl Partition {
         self.arn(&format!("container-instance/{cluster}/{id}"))
     }
 
+    pub fn service_arn(&self, cluster: &str, name: &str) -> String {
+        self.arn(&format!("service/{cluster}/{name}"))
+    }
+
     pub fn task_arn(&self, cluster: &str, id: &str) -> String {
         self.arn(&format!("task/{cluster}/{id}"))
     }

@@ -28,6 +28,10 @@ pub enum EcsError {
     #[error("{0}")]
     AttributeLimitExceeded(String),
     #[error("{0}")]
+    ServiceNotFound(String),
+    #[error("{0}")]
+    ServiceNotActive(String),
+    #[error("{0}")]
     Server(String),
 }
 
@@ -49,6 +53,8 @@ impl EcsError {
             EcsError::LimitExceeded(_) => "LimitExceededException",
             EcsError::TargetNotFound(_) => "TargetNotFoundException",
             EcsError::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
+            EcsError::ServiceNotFound(_) => "ServiceNotFoundException",
+            EcsError::ServiceNotActive(_) => "ServiceNotActiveException",
             EcsError::Server(_) => "ServerException",
         }
     }

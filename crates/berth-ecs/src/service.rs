@@ -198,8 +198,10 @@ pub fn reconcile(input: &PassInput) -> Pass {
     let mut stopping: Vec<&ServiceTask> =
         choose_to_stop(&primary_live, &live, surplus, &is_healthy);
 
-    // Older deployments' tasks go as far as the minimum healthy count allows; a failed
-    // deployment without rollback leaves them be.
+    // Older deployments' healthy tasks go as far as the minimum healthy count allows. Their
+    // tasks that are not healthy yet (still starting, or younger than the 40 s rule) only go
+    // once the PRIMARY is healthy at full strength, or when they hold the room it needs. A failed
+    // deployment without rollback leaves them all be.
     if rollout != "FAILED" {
         let old: Vec<&ServiceTask> = live
             .iter()
@@ -210,13 +212,22 @@ pub fn reconcile(input: &PassInput) -> Pass {
             .iter()
             .filter(|t| is_healthy(t) && !stopping.iter().any(|s| s.id == t.id))
             .count();
+        let primary_healthy = live
+            .iter()
+            .filter(|t| t.deployment == primary.id && is_healthy(t))
+            .count();
+        let primary_short = (input.desired as usize).saturating_sub(primary_live.len() - surplus);
+        let mut room = max_total.saturating_sub(live.len() - stopping.len());
         for task in order_for_stopping(&old, &live, &is_healthy) {
             if is_healthy(task) {
                 if healthy_count <= min_healthy {
                     continue;
                 }
                 healthy_count -= 1;
+            } else if primary_healthy < input.desired as usize && room >= primary_short {
+                continue;
             }
+            room += 1;
             stopping.push(task);
         }
     }
@@ -285,12 +296,12 @@ pub fn reconcile(input: &PassInput) -> Pass {
         && all_running
         && start == 0
         && stop.is_empty();
-    let behind = primary_live < input.desired as usize || others_left > 0;
+    // Needs tasks it may not start, and nothing in flight that could change that.
     let stuck = rollout == "IN_PROGRESS"
-        && behind
         && start == 0
         && stop.is_empty()
-        && live.iter().all(|t| !pending(t));
+        && primary_live < input.desired as usize
+        && live.iter().all(|t| is_healthy(t));
     Pass {
         start: start as u32,
         stop,
@@ -496,6 +507,26 @@ mod tests {
         let first = pass(4, (100, 50), &deployments, &tasks);
         assert_eq!(first.stop.len(), 2);
         assert_eq!(first.start, 2);
+    }
+
+    #[test]
+    fn old_tasks_not_yet_healthy_stay_until_they_are_in_the_way() {
+        let deployments = [
+            deployment("new", "IN_PROGRESS"),
+            deployment("old", "IN_PROGRESS"),
+        ];
+        let mut young = task("o1", "old", "RUNNING");
+        young.started_at = Some(NOW - 5.0);
+        let keep = pass(1, (200, 100), &deployments, std::slice::from_ref(&young));
+        assert!(
+            keep.stop.is_empty(),
+            "the only serving task is not stopped for being young"
+        );
+        assert_eq!(keep.start, 1);
+        // With no room for the new task (maximumPercent 100), it makes way.
+        let make_way = pass(1, (100, 0), &deployments, std::slice::from_ref(&young));
+        assert_eq!(stopped_ids(&make_way), ["o1"]);
+        assert_eq!(make_way.start, 1);
     }
 
     #[test]

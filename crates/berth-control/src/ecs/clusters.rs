@@ -9,8 +9,9 @@ use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
     DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
-    KeyValuePair, ListClustersRequest, ListClustersResponse, Tag, Task, UpdateClusterRequest,
-    UpdateClusterResponse, UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
+    KeyValuePair, ListClustersRequest, ListClustersResponse, Service, Tag, Task,
+    UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
+    UpdateClusterSettingsResponse,
 };
 
 use super::instances::{self, StoredInstance};
@@ -65,11 +66,21 @@ struct Counts {
     pending_tasks: usize,
     /// Tasks not yet STOPPED.
     live_tasks: usize,
+    active_services: usize,
+    draining_services: usize,
 }
 
 impl Counts {
-    fn of(instances: &[StoredInstance], tasks: &[Task]) -> Counts {
+    fn of(instances: &[StoredInstance], tasks: &[Task], services: &[Service]) -> Counts {
+        let services_in = |status: &str| {
+            services
+                .iter()
+                .filter(|s| s.status.as_deref() == Some(status))
+                .count()
+        };
         Counts {
+            active_services: services_in("ACTIVE"),
+            draining_services: services_in("DRAINING"),
             instances: instances
                 .iter()
                 .filter(|i| i.status() != "INACTIVE")
@@ -93,19 +104,34 @@ impl Counts {
             .iter()
             .map(decode)
             .collect::<Result<_, _>>()?;
-        Ok(Counts::of(&instances, &tasks))
+        let services: Vec<Service> = txn
+            .range(&keys::services_of(name), None, usize::MAX)?
+            .iter()
+            .map(decode)
+            .collect::<Result<_, _>>()?;
+        Ok(Counts::of(&instances, &tasks, &services))
     }
 
     /// From the in-memory views, which answer without reading every task of the cluster.
-    async fn now(cp: &ControlPlane, name: &str) -> Counts {
+    async fn now(cp: &ControlPlane, name: &str) -> Result<Counts, ApiError> {
         cp.views.caught_up(&*cp.store).await;
         let (tasks, instances) = cp.views.counts(name);
-        Counts {
+        let (services, _) =
+            scan::<Service>(cp, &keys::services_of(name), None, usize::MAX, |_| true).await?;
+        let services_in = |status: &str| {
+            services
+                .iter()
+                .filter(|s| s.status.as_deref() == Some(status))
+                .count()
+        };
+        Ok(Counts {
+            active_services: services_in("ACTIVE"),
+            draining_services: services_in("DRAINING"),
             instances,
             running_tasks: tasks.running,
             pending_tasks: tasks.pending,
             live_tasks: tasks.live,
-        }
+        })
     }
 }
 
@@ -115,8 +141,7 @@ fn present(mut cluster: Cluster, tags: Vec<Tag>, counts: Counts, include: Includ
     cluster.registered_container_instances_count = count(counts.instances);
     cluster.running_tasks_count = count(counts.running_tasks);
     cluster.pending_tasks_count = count(counts.pending_tasks);
-    // Services arrive with the service scheduler (B4).
-    cluster.active_services_count = Some(0);
+    cluster.active_services_count = count(counts.active_services);
     cluster.statistics = Some(if include.statistics {
         [
             ("runningEC2TasksCount", counts.running_tasks),
@@ -125,9 +150,9 @@ fn present(mut cluster: Cluster, tags: Vec<Tag>, counts: Counts, include: Includ
             ("pendingFargateTasksCount", 0),
             ("runningExternalTasksCount", 0),
             ("pendingExternalTasksCount", 0),
-            ("activeEC2ServiceCount", 0),
+            ("activeEC2ServiceCount", counts.active_services),
             ("activeFargateServiceCount", 0),
-            ("drainingEC2ServiceCount", 0),
+            ("drainingEC2ServiceCount", counts.draining_services),
             ("drainingFargateServiceCount", 0),
             ("activeExternalServiceCount", 0),
             ("drainingExternalServiceCount", 0),
@@ -300,7 +325,7 @@ pub async fn describe(
                     Vec::new()
                 };
                 let counts = if cluster.status.as_deref() == Some("ACTIVE") {
-                    Counts::now(cp, &name).await
+                    Counts::now(cp, &name).await?
                 } else {
                     Counts::default()
                 };
@@ -353,6 +378,9 @@ pub async fn delete(
     let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut cluster = active_cluster(txn, &name)?;
         let counts = Counts::in_txn(txn, &name)?;
+        if counts.active_services + counts.draining_services > 0 {
+            return Err(EcsError::ClusterContainsServices.into());
+        }
         if counts.instances > 0 {
             return Err(EcsError::ClusterContainsContainerInstances.into());
         }

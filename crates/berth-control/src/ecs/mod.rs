@@ -5,7 +5,8 @@
 mod account_settings;
 mod clusters;
 pub(crate) mod instances;
-mod tags;
+pub(crate) mod services;
+pub(crate) mod tags;
 mod task_definitions;
 pub(crate) mod tasks;
 
@@ -64,6 +65,11 @@ pub async fn call(
         Op::StopTask => run(body, |r| tasks::stop(cp, r)).await,
         Op::DescribeTasks => run(body, |r| tasks::describe(cp, r)).await,
         Op::ListTasks => run(body, |r| tasks::list(cp, r)).await,
+        Op::CreateService => run(body, |r| services::create(cp, r)).await,
+        Op::UpdateService => run(body, |r| services::update(cp, r)).await,
+        Op::DeleteService => run(body, |r| services::delete(cp, r)).await,
+        Op::DescribeServices => run(body, |r| services::describe(cp, r)).await,
+        Op::ListServices => run(body, |r| services::list(cp, r)).await,
         other => Err(EcsError::UnsupportedFeature(format!(
             "Berth does not implement the ECS action {} yet.",
             other.name()
@@ -126,7 +132,10 @@ pub(crate) fn write<T: Serialize>(txn: &mut dyn Txn, key: &str, value: &T) {
 }
 
 /// Reads and decodes one record from the latest committed state.
-async fn fetch<T: DeserializeOwned>(cp: &ControlPlane, key: &str) -> Result<Option<T>, ApiError> {
+pub(crate) async fn fetch<T: DeserializeOwned>(
+    cp: &ControlPlane,
+    key: &str,
+) -> Result<Option<T>, ApiError> {
     cp.store.get(key).await?.as_ref().map(decode).transpose()
 }
 

@@ -66,10 +66,20 @@ pub fn task_id(arn_or_id: &str) -> &str {
     arn_or_id.rsplit('/').next().unwrap_or(arn_or_id)
 }
 
+/// The service that started a task, from its group (`service:NAME`).
+pub fn service_of(task: &Task) -> Option<&str> {
+    task.group.as_deref()?.strip_prefix("service:")
+}
+
 /// Writes a task, keeping the instance → live tasks index in step with it.
 pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
     let id = task_id(task.task_arn.as_deref().unwrap_or_default());
     write(txn, &keys::task(cluster, id), task);
+    if let Some(service) = service_of(task)
+        && task.version == Some(1)
+    {
+        txn.put(&keys::service_task(cluster, service, id), Vec::new());
+    }
     if let Some(instance) = task.container_instance_arn.as_deref() {
         let index = keys::instance_task(cluster, task_id(instance), id);
         if last_status(task) == "STOPPED" {
@@ -399,11 +409,20 @@ impl From<&StartTaskRequest> for LaunchParams {
     }
 }
 
+/// Which task definition revisions a launch may use: RunTask and StartTask only ACTIVE ones,
+/// while a service keeps running (and scaling) a revision deregistered after it was deployed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Definitions {
+    ActiveOnly,
+    AnyStatus,
+}
+
 /// Checks what RunTask and StartTask share and resolves the task definition.
 async fn prepare_launch(
     cp: &ControlPlane,
     params: LaunchParams,
     count: usize,
+    definitions: Definitions,
 ) -> Result<Launch, ApiError> {
     let LaunchParams {
         cluster,
@@ -425,7 +444,7 @@ async fn prepare_launch(
     let definition = task_definitions::resolve(cp, &reference)
         .await?
         .ok_or_else(|| client("TaskDefinition not found."))?;
-    if definition.status.as_deref() != Some("ACTIVE") {
+    if definitions == Definitions::ActiveOnly && definition.status.as_deref() != Some("ACTIVE") {
         return Err(client("TaskDefinition is inactive").into());
     }
     if !definition
@@ -542,8 +561,26 @@ enum Placing {
 }
 
 pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
+    launch(cp, request, Definitions::ActiveOnly).await
+}
+
+/// RunTask on behalf of a service's scheduler, whose deployment may run a task definition
+/// revision that was deregistered since.
+pub async fn run_for_service(
+    cp: &ControlPlane,
+    request: RunTaskRequest,
+) -> Result<RunTaskResponse, ApiError> {
+    launch(cp, request, Definitions::AnyStatus).await
+}
+
+async fn launch(
+    cp: &ControlPlane,
+    request: RunTaskRequest,
+    definitions: Definitions,
+) -> Result<RunTaskResponse, ApiError> {
     let count = check_run_task(&request)?;
-    let launch = Arc::new(prepare_launch(cp, LaunchParams::from(&request), count).await?);
+    let launch =
+        Arc::new(prepare_launch(cp, LaunchParams::from(&request), count, definitions).await?);
     let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
     if let Some(map) = fingerprint.as_object_mut() {
         map.remove("clientToken");
@@ -862,7 +899,13 @@ pub struct Candidate {
 pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, ApiError> {
     // A plan refuses exactly what RunTask would.
     let count = check_run_task(&request)?;
-    let launch = prepare_launch(cp, LaunchParams::from(&request), count).await?;
+    let launch = prepare_launch(
+        cp,
+        LaunchParams::from(&request),
+        count,
+        Definitions::ActiveOnly,
+    )
+    .await?;
     let placement_request = placement_request(
         &launch,
         count as u32,
@@ -914,7 +957,13 @@ pub async fn start(
         ))
         .into());
     }
-    let launch = prepare_launch(cp, LaunchParams::from(&request), targets.len()).await?;
+    let launch = prepare_launch(
+        cp,
+        LaunchParams::from(&request),
+        targets.len(),
+        Definitions::ActiveOnly,
+    )
+    .await?;
     let placement_request = placement_request(&launch, 1, &[], &[])?;
     let partition = cp.partition.clone();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -987,6 +1036,37 @@ pub async fn stop(
     })
     .await?;
     Ok(StopTaskResponse { task: Some(task) })
+}
+
+/// Stops a service's tasks on its scheduler's behalf (stop code ServiceSchedulerInitiated);
+/// returns the ids of the tasks it asked to stop (those not already stopping).
+pub async fn stop_for_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    stops: Vec<(String, String)>,
+    now: f64,
+) -> Result<Vec<String>, ApiError> {
+    let cluster = cluster.to_string();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let mut stopped = Vec::new();
+        for (id, reason) in &stops {
+            let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
+                continue;
+            };
+            if task.desired_status.as_deref() == Some("STOPPED") {
+                continue;
+            }
+            task.desired_status = Some("STOPPED".into());
+            task.stop_code = Some("ServiceSchedulerInitiated".into());
+            task.stopped_reason = Some(reason.clone());
+            task.stopping_at = Some(now);
+            bump(&mut task);
+            store(txn, &cluster, &task);
+            stopped.push(id.clone());
+        }
+        Ok::<_, ApiError>(stopped)
+    })
+    .await
 }
 
 pub async fn describe(

@@ -1,0 +1,546 @@
+//! Services: CreateService, UpdateService, DeleteService, DescribeServices and ListServices.
+//! These handlers only record what is wanted (the service and its deployments); the service
+//! scheduler (`crate::service_scheduler`) makes it so.
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::TaskDefinitionRef;
+use berth_ecs::error::invalid;
+use berth_ecs::pagination::{decode_token, encode_token};
+use berth_scheduler::{Constraint, Strategy};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DescribeServicesRequest, DescribeServicesResponse, Failure, ListServicesRequest,
+    ListServicesResponse, PlacementConstraint, PlacementStrategy, Service, ServiceEvent,
+    TaskDefinition, UpdateServiceRequest, UpdateServiceResponse,
+};
+use rand::Rng;
+
+use super::{clusters, fetch, read, scan, tags, task_definitions, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// DescribeServices takes at most 10 services.
+const DESCRIBE_LIMIT: usize = 10;
+/// ECS keeps a service's 100 most recent events.
+pub const EVENT_LIMIT: usize = 100;
+/// A repeated event message is not recorded again within this many seconds.
+const EVENT_REPEAT_SECS: f64 = 6.0 * 3600.0;
+
+/// A new deployment's id: `ecs-svc/` and 19 digits, as ECS mints them.
+fn deployment_id() -> String {
+    let mut rng = rand::rng();
+    format!(
+        "ecs-svc/{}{:018}",
+        rng.random_range(1..10),
+        rng.random_range(0..1_000_000_000_000_000_000u64)
+    )
+}
+
+/// A new PRIMARY deployment of `task_definition`.
+pub fn new_deployment(service: &Service, task_definition: &str, now: f64) -> Deployment {
+    let id = deployment_id();
+    Deployment {
+        rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
+        id: Some(id),
+        status: Some("PRIMARY".into()),
+        task_definition: Some(task_definition.to_string()),
+        desired_count: service.desired_count,
+        pending_count: Some(0),
+        running_count: Some(0),
+        failed_tasks: Some(0),
+        created_at: Some(now),
+        updated_at: Some(now),
+        launch_type: service.launch_type.clone(),
+        rollout_state: Some("IN_PROGRESS".into()),
+        ..Deployment::default()
+    }
+}
+
+/// Makes `deployment` the PRIMARY: the current PRIMARY becomes ACTIVE.
+pub fn deploy(service: &mut Service, deployment: Deployment) {
+    let deployments = service.deployments.get_or_insert_with(Vec::new);
+    for existing in deployments.iter_mut() {
+        existing.status = Some("ACTIVE".into());
+    }
+    deployments.insert(0, deployment);
+}
+
+/// Adds an event (newest first, at most 100), unless the newest event already says the same
+/// thing and is recent: ECS suppresses repeats.
+pub fn record_event(service: &mut Service, message: String, now: f64) {
+    let events = service.events.get_or_insert_with(Vec::new);
+    if events.first().is_some_and(|newest| {
+        newest.message.as_deref() == Some(message.as_str())
+            && now - newest.created_at.unwrap_or(0.0) < EVENT_REPEAT_SECS
+    }) {
+        return;
+    }
+    events.insert(
+        0,
+        ServiceEvent {
+            id: Some(uuid::Uuid::new_v4().to_string()),
+            created_at: Some(now),
+            message: Some(message),
+        },
+    );
+    events.truncate(EVENT_LIMIT);
+}
+
+fn service_name(reference: &str) -> &str {
+    reference.rsplit('/').next().unwrap_or(reference)
+}
+
+fn check_placement(
+    constraints: &[PlacementConstraint],
+    strategies: &[PlacementStrategy],
+) -> Result<(), ApiError> {
+    let bad = |err: berth_scheduler::RequestError| invalid(err.to_string());
+    for constraint in constraints {
+        Constraint::parse(
+            constraint.r#type.as_deref().unwrap_or_default(),
+            constraint.expression.as_deref(),
+        )
+        .map_err(bad)?;
+    }
+    for strategy in strategies {
+        Strategy::parse(
+            strategy.r#type.as_deref().unwrap_or_default(),
+            strategy.field.as_deref(),
+        )
+        .map_err(bad)?;
+    }
+    if constraints.len() > 10 {
+        return Err(invalid("A service can have at most 10 placement constraints.").into());
+    }
+    if strategies.len() > 5 {
+        return Err(invalid("A service can have at most 5 placement strategies.").into());
+    }
+    Ok(())
+}
+
+/// The deployment configuration with ECS's defaults filled in, checked.
+fn deployment_configuration(
+    given: Option<DeploymentConfiguration>,
+    current: Option<&DeploymentConfiguration>,
+) -> Result<DeploymentConfiguration, ApiError> {
+    let given = given.unwrap_or_default();
+    let maximum = given
+        .maximum_percent
+        .or(current.and_then(|c| c.maximum_percent))
+        .unwrap_or(200);
+    let minimum = given
+        .minimum_healthy_percent
+        .or(current.and_then(|c| c.minimum_healthy_percent))
+        .unwrap_or(100);
+    if !(0..=100).contains(&minimum) {
+        return Err(invalid("minimumHealthyPercent must be between 0 and 100.").into());
+    }
+    if maximum < 100 {
+        return Err(invalid("maximumPercent must be at least 100.").into());
+    }
+    let breaker = given
+        .deployment_circuit_breaker
+        .or_else(|| current.and_then(|c| c.deployment_circuit_breaker.clone()))
+        .unwrap_or(DeploymentCircuitBreaker {
+            enable: Some(false),
+            rollback: Some(false),
+        });
+    Ok(DeploymentConfiguration {
+        maximum_percent: Some(maximum),
+        minimum_healthy_percent: Some(minimum),
+        deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+            enable: Some(breaker.enable.unwrap_or(false)),
+            rollback: Some(breaker.rollback.unwrap_or(false)),
+        }),
+        ..given
+    })
+}
+
+/// Resolves a task definition reference for a service: it must exist and be ACTIVE.
+async fn resolve_definition(
+    cp: &ControlPlane,
+    reference: &str,
+) -> Result<TaskDefinition, ApiError> {
+    let reference = TaskDefinitionRef::parse(&cp.partition, reference)
+        .map_err(|_| invalid("TaskDefinition not found."))?;
+    let definition = task_definitions::resolve(cp, &reference)
+        .await?
+        .ok_or_else(|| invalid("TaskDefinition not found."))?;
+    if definition.status.as_deref() != Some("ACTIVE") {
+        return Err(invalid("TaskDefinition is inactive").into());
+    }
+    if !definition
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| c == "EC2")
+    {
+        return Err(invalid("Task definition does not support launch_type EC2.").into());
+    }
+    if definition.network_mode.as_deref() == Some("awsvpc") {
+        return Err(EcsError::UnsupportedFeature(
+            "Services in awsvpc network mode are not supported yet.".into(),
+        )
+        .into());
+    }
+    Ok(definition)
+}
+
+pub async fn create(
+    cp: &ControlPlane,
+    request: CreateServiceRequest,
+) -> Result<CreateServiceResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let name = request.service_name.clone().unwrap_or_default();
+    if !berth_ecs::arn::is_resource_name(&name) {
+        return Err(invalid(
+            "Service names can have up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens.",
+        )
+        .into());
+    }
+    match request.scheduling_strategy.as_deref() {
+        None | Some("REPLICA") => {}
+        Some(other) => {
+            return Err(EcsError::UnsupportedFeature(format!(
+                "The {other} scheduling strategy is not supported yet."
+            ))
+            .into());
+        }
+    }
+    match request.launch_type.as_deref() {
+        None | Some("EC2") => {}
+        Some(other) => {
+            return Err(EcsError::UnsupportedFeature(format!(
+                "The {other} launch type is not supported yet."
+            ))
+            .into());
+        }
+    }
+    if request
+        .capacity_provider_strategy
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err(EcsError::UnsupportedFeature(
+            "Capacity provider strategies are not supported yet.".into(),
+        )
+        .into());
+    }
+    if request
+        .load_balancers
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        return Err(
+            EcsError::UnsupportedFeature("Load balancers are not supported yet.".into()).into(),
+        );
+    }
+    if request
+        .deployment_controller
+        .as_ref()
+        .and_then(|c| c.r#type.as_deref())
+        .is_some_and(|t| t != "ECS")
+    {
+        return Err(EcsError::UnsupportedFeature(
+            "Only the ECS deployment controller is supported.".into(),
+        )
+        .into());
+    }
+    let desired = request
+        .desired_count
+        .ok_or_else(|| invalid("desiredCount is required for the REPLICA scheduling strategy."))?;
+    if desired < 0 {
+        return Err(invalid("desiredCount must be at least 0.").into());
+    }
+    let constraints = request.placement_constraints.clone().unwrap_or_default();
+    let strategies = request.placement_strategy.clone().unwrap_or_default();
+    check_placement(&constraints, &strategies)?;
+    let configuration = deployment_configuration(request.deployment_configuration.clone(), None)?;
+    let tags = request.tags.clone().unwrap_or_default();
+    berth_ecs::tags::check_user_tags(&tags)?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let definition =
+        resolve_definition(cp, request.task_definition.as_deref().unwrap_or_default()).await?;
+    let now = cp.clock.now();
+    let arn = cp.partition.service_arn(&cluster, &name);
+    let mut service = Service {
+        service_arn: Some(arn.clone()),
+        service_name: Some(name.clone()),
+        cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
+        load_balancers: Some(Vec::new()),
+        service_registries: Some(Vec::new()),
+        status: Some("ACTIVE".into()),
+        desired_count: Some(desired),
+        running_count: Some(0),
+        pending_count: Some(0),
+        launch_type: Some("EC2".into()),
+        task_definition: definition.task_definition_arn.clone(),
+        deployment_configuration: Some(configuration),
+        deployments: Some(Vec::new()),
+        events: Some(Vec::new()),
+        created_at: Some(now),
+        created_by: Some(cp.caller()),
+        placement_constraints: Some(constraints),
+        placement_strategy: Some(strategies),
+        scheduling_strategy: Some("REPLICA".into()),
+        deployment_controller: Some(DeploymentController {
+            r#type: Some("ECS".into()),
+        }),
+        health_check_grace_period_seconds: request.health_check_grace_period_seconds,
+        enable_ecs_managed_tags: Some(request.enable_ecs_managed_tags.unwrap_or(false)),
+        propagate_tags: Some(
+            request
+                .propagate_tags
+                .clone()
+                .unwrap_or_else(|| "NONE".into()),
+        ),
+        enable_execute_command: Some(request.enable_execute_command.unwrap_or(false)),
+        ..Service::default()
+    };
+    let first = new_deployment(
+        &service,
+        definition
+            .task_definition_arn
+            .as_deref()
+            .unwrap_or_default(),
+        now,
+    );
+    deploy(&mut service, first);
+    let token = request.client_token.clone();
+    let created = transact(&*cp.store, move |txn: &mut dyn Txn| {
+        clusters::active_cluster(txn, &cluster)?;
+        let key = keys::service(&cluster, &name);
+        if let Some(existing) = read::<Service>(txn, &key)?
+            && existing.status.as_deref() != Some("INACTIVE")
+        {
+            // A retry of the same call (same clientToken) gets the service it created.
+            if token.is_some()
+                && read::<String>(txn, &keys::service_token(&cluster, &name))? == token
+            {
+                return Ok(existing);
+            }
+            return Err(invalid("Creation of service was not idempotent.").into());
+        }
+        write(txn, &key, &service);
+        if let Some(token) = &token {
+            write(txn, &keys::service_token(&cluster, &name), token);
+        }
+        tags::write(txn, &arn, &tags);
+        Ok::<_, ApiError>(service.clone())
+    })
+    .await?;
+    Ok(CreateServiceResponse {
+        service: Some(created),
+    })
+}
+
+pub async fn update(
+    cp: &ControlPlane,
+    request: UpdateServiceRequest,
+) -> Result<UpdateServiceResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    if request
+        .load_balancers
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+    {
+        return Err(
+            EcsError::UnsupportedFeature("Load balancers are not supported yet.".into()).into(),
+        );
+    }
+    if request.desired_count.is_some_and(|d| d < 0) {
+        return Err(invalid("desiredCount must be at least 0.").into());
+    }
+    check_placement(
+        request.placement_constraints.as_deref().unwrap_or_default(),
+        request.placement_strategy.as_deref().unwrap_or_default(),
+    )?;
+    let definition = match request.task_definition.as_deref() {
+        Some(reference) => Some(resolve_definition(cp, reference).await?),
+        None => None,
+    };
+    let now = cp.clock.now();
+    let new_id = deployment_id();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::service(&cluster, &name);
+        let mut service = read::<Service>(txn, &key)?
+            .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
+        if service.status.as_deref() != Some("ACTIVE") {
+            return Err(EcsError::ServiceNotActive("Service was not ACTIVE.".into()).into());
+        }
+        let configuration = deployment_configuration(
+            request.deployment_configuration.clone(),
+            service.deployment_configuration.as_ref(),
+        )?;
+        service.deployment_configuration = Some(configuration);
+        if let Some(desired) = request.desired_count {
+            service.desired_count = Some(desired);
+            for deployment in service.deployments.iter_mut().flatten().take(1) {
+                deployment.desired_count = Some(desired);
+            }
+        }
+        if let Some(grace) = request.health_check_grace_period_seconds {
+            service.health_check_grace_period_seconds = Some(grace);
+        }
+        if let Some(strategies) = &request.placement_strategy {
+            service.placement_strategy = Some(strategies.clone());
+        }
+        let mut redeploy = request.force_new_deployment == Some(true);
+        if let Some(constraints) = &request.placement_constraints
+            && service.placement_constraints.as_ref() != Some(constraints)
+        {
+            service.placement_constraints = Some(constraints.clone());
+            redeploy = true;
+        }
+        if let Some(definition) = &definition
+            && service.task_definition != definition.task_definition_arn
+        {
+            service.task_definition = definition.task_definition_arn.clone();
+            redeploy = true;
+        }
+        if let Some(propagate) = &request.propagate_tags {
+            service.propagate_tags = Some(propagate.clone());
+        }
+        if let Some(managed) = request.enable_ecs_managed_tags {
+            service.enable_ecs_managed_tags = Some(managed);
+        }
+        if redeploy {
+            let mut deployment = new_deployment(
+                &service,
+                service.task_definition.as_deref().unwrap_or_default(),
+                now,
+            );
+            deployment.rollout_state_reason = Some(format!("ECS deployment {new_id} in progress."));
+            deployment.id = Some(new_id.clone());
+            deploy(&mut service, deployment);
+        }
+        write(txn, &key, &service);
+        Ok::<_, ApiError>(UpdateServiceResponse {
+            service: Some(service),
+        })
+    })
+    .await
+}
+
+pub async fn delete(
+    cp: &ControlPlane,
+    request: DeleteServiceRequest,
+) -> Result<DeleteServiceResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let force = request.force == Some(true);
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::service(&cluster, &name);
+        let mut service = read::<Service>(txn, &key)?
+            .filter(|s| s.status.as_deref() != Some("INACTIVE"))
+            .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
+        if service.status.as_deref() == Some("ACTIVE") {
+            if service.desired_count.unwrap_or(0) > 0 && !force {
+                return Err(
+                    invalid("The service cannot be stopped while it is scaled above 0.").into(),
+                );
+            }
+            service.status = Some("DRAINING".into());
+            service.desired_count = Some(0);
+            for deployment in service.deployments.iter_mut().flatten() {
+                deployment.desired_count = Some(0);
+            }
+            write(txn, &key, &service);
+        }
+        Ok::<_, ApiError>(DeleteServiceResponse {
+            service: Some(service),
+        })
+    })
+    .await
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeServicesRequest,
+) -> Result<DescribeServicesResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let references = request.services.clone().unwrap_or_default();
+    if references.is_empty() || references.len() > DESCRIBE_LIMIT {
+        return Err(invalid(format!(
+            "DescribeServices takes between 1 and {DESCRIBE_LIMIT} services."
+        ))
+        .into());
+    }
+    let include_tags = request.include.iter().flatten().any(|f| f == "TAGS");
+    let mut services = Vec::new();
+    let mut failures = Vec::new();
+    for reference in &references {
+        let name = service_name(reference);
+        match fetch::<Service>(cp, &keys::service(&cluster, name)).await? {
+            Some(mut service) => {
+                if include_tags {
+                    service.tags = Some(
+                        tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?,
+                    );
+                }
+                services.push(service);
+            }
+            None => failures.push(Failure {
+                arn: Some(cp.partition.service_arn(&cluster, name)),
+                reason: Some("MISSING".into()),
+                detail: None,
+            }),
+        }
+    }
+    Ok(DescribeServicesResponse {
+        services: Some(services),
+        failures: Some(failures),
+    })
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListServicesRequest,
+) -> Result<ListServicesResponse, ApiError> {
+    const SCOPE: &str = "ListServices";
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let page = berth_ecs::pagination::LIST_10.size(request.max_results)?;
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let (services, next) = scan::<Service>(cp, &keys::services_of(&cluster), after, page, |s| {
+        s.status.as_deref() == Some("ACTIVE")
+            && request
+                .launch_type
+                .as_ref()
+                .is_none_or(|lt| s.launch_type.as_ref() == Some(lt))
+            && request
+                .scheduling_strategy
+                .as_ref()
+                .is_none_or(|st| s.scheduling_strategy.as_ref() == Some(st))
+    })
+    .await?;
+    Ok(ListServicesResponse {
+        service_arns: Some(services.into_iter().filter_map(|s| s.service_arn).collect()),
+        next_token: next.map(|key| encode_token(SCOPE, &key)),
+    })
+}
+
+/// Whether the task definition makes its tasks' health depend on container health checks.
+pub fn health_checked(definition: &TaskDefinition) -> bool {
+    definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+}

@@ -1,0 +1,421 @@
+//! The service scheduler: a reconciler. Each pass reads every service and its tasks as the
+//! store has them, lets `berth_ecs::service::reconcile` decide what to start and stop, does it,
+//! and records the outcome (deployment counts and rollout states, events) on the service. It
+//! keeps no state between passes, so a restarted control plane carries on where it stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_ecs::service::{
+    PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
+};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{Failure, PlacementStrategy, RunTaskRequest, Service, Task, TaskDefinition};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::ecs::services::{self, deploy, new_deployment, record_event};
+use crate::ecs::{decode, fetch, read, tasks, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// A pass runs at least this often (health becomes "40 s after RUNNING" with no event).
+const PASS_EVERY: Duration = Duration::from_secs(1);
+/// After a change wakes the scheduler, it waits this long so a burst becomes one pass.
+const SETTLE: Duration = Duration::from_millis(20);
+/// RunTask places at most 10 tasks per call.
+const LAUNCH_BATCH: u32 = 10;
+
+/// Runs passes until the store's change stream closes.
+pub async fn run(cp: Arc<ControlPlane>) {
+    let mut changes = cp.store.watch();
+    let mut tick = tokio::time::interval(PASS_EVERY);
+    loop {
+        tokio::select! {
+            change = changes.recv() => match change {
+                Ok(set) if !set.changes.iter().any(|c| concerns_services(&c.key)) => continue,
+                Err(RecvError::Closed) => return,
+                _ => {}
+            },
+            _ = tick.tick() => {}
+        }
+        tokio::time::sleep(SETTLE).await;
+        loop {
+            match changes.try_recv() {
+                Ok(_) | Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Closed) => return,
+            }
+        }
+        if let Err(err) = pass(&cp).await {
+            tracing::warn!(error = %err.message, "service scheduler pass failed");
+        }
+    }
+}
+
+fn concerns_services(key: &str) -> bool {
+    key.starts_with(keys::SERVICES) || key.starts_with(keys::TASKS)
+}
+
+/// One pass over every service that is not INACTIVE.
+pub async fn pass(cp: &ControlPlane) -> Result<(), ApiError> {
+    for record in cp.store.range(keys::SERVICES, None, usize::MAX).await? {
+        let service: Service = decode(&record)?;
+        if service.status.as_deref() == Some("INACTIVE") {
+            continue;
+        }
+        let Some((cluster, name)) = record
+            .key
+            .strip_prefix(keys::SERVICES)
+            .and_then(|rest| rest.split_once('/'))
+        else {
+            continue;
+        };
+        if let Err(err) = reconcile_service(cp, cluster, name, &service).await {
+            tracing::warn!(service = name, error = %err.message, "service pass failed");
+        }
+    }
+    Ok(())
+}
+
+async fn service_tasks(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+) -> Result<Vec<Task>, ApiError> {
+    let mut found = Vec::new();
+    for marker in cp
+        .store
+        .range(&keys::service_tasks_of(cluster, name), None, usize::MAX)
+        .await?
+    {
+        let id = marker.key.rsplit('/').next().unwrap_or_default();
+        found.extend(fetch::<Task>(cp, &keys::task(cluster, id)).await?);
+    }
+    Ok(found)
+}
+
+async fn definition(cp: &ControlPlane, arn: &str) -> Result<Option<TaskDefinition>, ApiError> {
+    let reference = berth_ecs::arn::TaskDefinitionRef::parse(&cp.partition, arn)?;
+    match reference {
+        berth_ecs::arn::TaskDefinitionRef::Revision(family, revision) => {
+            fetch(cp, &keys::task_definition(&family, revision)).await
+        }
+        berth_ecs::arn::TaskDefinitionRef::Family(_) => Ok(None),
+    }
+}
+
+fn as_service_task(task: &Task) -> ServiceTask {
+    ServiceTask {
+        id: tasks::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
+        deployment: task.started_by.clone().unwrap_or_default(),
+        last_status: tasks::last_status(task).to_string(),
+        wanted: task.desired_status.as_deref() == Some("RUNNING"),
+        health: task
+            .health_status
+            .clone()
+            .unwrap_or_else(|| "UNKNOWN".into()),
+        started_at: task.started_at,
+        zone: task.availability_zone.clone(),
+        instance: task.container_instance_arn.clone(),
+        stop_code: task.stop_code.clone(),
+        stopped_reason: task.stopped_reason.clone(),
+    }
+}
+
+/// What a pass did, to be recorded on the service.
+#[derive(Default)]
+struct Outcome {
+    started: Vec<String>,
+    stopped: Vec<String>,
+    placement_problem: Option<String>,
+}
+
+async fn reconcile_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+) -> Result<(), ApiError> {
+    let deployments = service.deployments.clone().unwrap_or_default();
+    let Some(primary) = deployments.first() else {
+        return Ok(());
+    };
+    let primary_id = primary.id.clone().unwrap_or_default();
+    let mut views = Vec::with_capacity(deployments.len());
+    for deployment in &deployments {
+        let definition_arn = deployment.task_definition.as_deref().unwrap_or_default();
+        let checked = definition(cp, definition_arn)
+            .await?
+            .is_some_and(|d| services::health_checked(&d));
+        views.push(ServiceDeployment {
+            id: deployment.id.clone().unwrap_or_default(),
+            rollout_state: deployment.rollout_state.clone().unwrap_or_default(),
+            health_checked: checked,
+        });
+    }
+    let tasks = service_tasks(cp, cluster, name).await?;
+    let task_views: Vec<ServiceTask> = tasks.iter().map(as_service_task).collect();
+    let configuration = service.deployment_configuration.clone().unwrap_or_default();
+    let breaker = configuration
+        .deployment_circuit_breaker
+        .clone()
+        .unwrap_or_default();
+    let now = cp.clock.now();
+    let decided = reconcile(&PassInput {
+        desired: service.desired_count.unwrap_or(0).max(0) as u32,
+        maximum_percent: configuration.maximum_percent.unwrap_or(200).max(0) as u32,
+        minimum_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(100).max(0) as u32,
+        health_check_grace_period: f64::from(
+            service.health_check_grace_period_seconds.unwrap_or(0),
+        ),
+        circuit_breaker: breaker.enable == Some(true),
+        deployments: &views,
+        tasks: &task_views,
+        now,
+    });
+
+    let mut outcome = Outcome::default();
+    if !decided.stop.is_empty() {
+        let scale_in = format!("Scaling activity initiated by (deployment {primary_id})");
+        let stops: Vec<(String, String)> = decided
+            .stop
+            .iter()
+            .map(|(id, why)| {
+                let reason = match why {
+                    StopWhy::ScaleIn => scale_in.clone(),
+                    StopWhy::Unhealthy => UNHEALTHY_REASON.to_string(),
+                };
+                (id.clone(), reason)
+            })
+            .collect();
+        outcome.stopped = tasks::stop_for_service(cp, cluster, stops, now).await?;
+    }
+    if decided.start > 0 {
+        launch(
+            cp,
+            cluster,
+            name,
+            service,
+            primary,
+            decided.start,
+            &mut outcome,
+        )
+        .await?;
+    }
+    let started = outcome.started.len() as i32;
+    let rollback_to = (decided.failed && breaker.rollback == Some(true))
+        .then(|| {
+            deployments[1..]
+                .iter()
+                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
+                .and_then(|d| d.task_definition.clone())
+        })
+        .flatten();
+    let name = name.to_string();
+    let cluster = cluster.to_string();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::service(&cluster, &name);
+        let Some(mut current) = read::<Service>(txn, &key)? else {
+            return Ok(());
+        };
+        let before = current.clone();
+        let still_primary = current
+            .deployments
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|d| d.id.as_deref())
+            == Some(primary_id.as_str());
+        let list = current.deployments.get_or_insert_with(Vec::new);
+        for (view, counts) in views.iter().zip(&decided.counts) {
+            let Some(deployment) = list.iter_mut().find(|d| d.id.as_deref() == Some(view.id.as_str())) else {
+                continue;
+            };
+            let pending = counts.pending as i32 + if view.id == primary_id { started } else { 0 };
+            let fresh = (Some(counts.running as i32), Some(pending), Some(counts.failed as i32));
+            if (deployment.running_count, deployment.pending_count, deployment.failed_tasks) != fresh {
+                (deployment.running_count, deployment.pending_count, deployment.failed_tasks) = fresh;
+                deployment.updated_at = Some(now);
+            }
+        }
+        list.retain(|d| {
+            d.status.as_deref() == Some("PRIMARY")
+                || !decided.drained.iter().any(|id| d.id.as_deref() == Some(id.as_str()))
+        });
+        let service_label = format!("(service {name})");
+        if !outcome.stopped.is_empty() {
+            let ids: Vec<String> = outcome.stopped.iter().map(|id| format!("(task {id})")).collect();
+            record_event(
+                &mut current,
+                format!("{service_label} has stopped {} running tasks: {}.", ids.len(), ids.join(" ")),
+                now,
+            );
+        }
+        if !outcome.started.is_empty() {
+            let ids: Vec<String> = outcome.started.iter().map(|id| format!("(task {id})")).collect();
+            record_event(
+                &mut current,
+                format!("{service_label} has started {} tasks: {}.", ids.len(), ids.join(" ")),
+                now,
+            );
+        }
+        if let Some(problem) = &outcome.placement_problem {
+            record_event(&mut current, format!("{service_label} {problem}"), now);
+        }
+        if still_primary {
+            if decided.completed {
+                let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
+                primary.rollout_state = Some("COMPLETED".into());
+                primary.rollout_state_reason = Some(format!("ECS deployment {primary_id} completed."));
+                record_event(
+                    &mut current,
+                    format!("{service_label} (deployment {primary_id}) deployment completed."),
+                    now,
+                );
+            }
+            if decided.failed {
+                let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
+                primary.rollout_state = Some("FAILED".into());
+                primary.rollout_state_reason =
+                    Some("ECS deployment circuit breaker: tasks failed to start.".into());
+                record_event(
+                    &mut current,
+                    format!("{service_label} (deployment {primary_id}) deployment failed: tasks failed to start."),
+                    now,
+                );
+                if let Some(definition) = &rollback_to {
+                    let deployment = new_deployment(&current, definition, now);
+                    let reason = format!(
+                        "ECS deployment circuit breaker: rolling back to deploymentId {}.",
+                        deployment.id.as_deref().unwrap_or_default()
+                    );
+                    current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
+                        Some(reason);
+                    current.task_definition = Some(definition.clone());
+                    deploy(&mut current, deployment);
+                }
+            }
+            if decided.stuck {
+                record_event(
+                    &mut current,
+                    format!("{service_label} was unable to stop or start tasks during a deployment because of the service deployment configuration. Update the minimumHealthyPercent or maximumPercent value and try again."),
+                    now,
+                );
+            }
+            if decided.steady && outcome.started.is_empty() {
+                record_event(&mut current, format!("{service_label} has reached a steady state."), now);
+            }
+        }
+        let deployments = current.deployments.clone().unwrap_or_default();
+        current.running_count = Some(deployments.iter().map(|d| d.running_count.unwrap_or(0)).sum());
+        current.pending_count = Some(deployments.iter().map(|d| d.pending_count.unwrap_or(0)).sum());
+        // A deleted service becomes INACTIVE once its last task has stopped.
+        if current.status.as_deref() == Some("DRAINING")
+            && task_views.iter().all(|t| t.last_status == "STOPPED")
+        {
+            current.status = Some("INACTIVE".into());
+        }
+        if current != before {
+            write(txn, &key, &current);
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+}
+
+/// Starts `count` tasks of the PRIMARY deployment through RunTask, in batches of 10.
+async fn launch(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+    primary: &berth_wire::ecs::Deployment,
+    count: u32,
+    outcome: &mut Outcome,
+) -> Result<(), ApiError> {
+    let strategies = match service.placement_strategy.as_deref() {
+        Some(given) if !given.is_empty() => given.to_vec(),
+        // ECS's default for a REPLICA service: even across zones, then across instances.
+        _ => vec![
+            PlacementStrategy {
+                r#type: Some("spread".into()),
+                field: Some("attribute:ecs.availability-zone".into()),
+            },
+            PlacementStrategy {
+                r#type: Some("spread".into()),
+                field: Some("instanceId".into()),
+            },
+        ],
+    };
+    let tags = if service.propagate_tags.as_deref() == Some("SERVICE") {
+        crate::ecs::tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?
+    } else {
+        Vec::new()
+    };
+    let mut left = count;
+    while left > 0 {
+        let batch = left.min(LAUNCH_BATCH);
+        left -= batch;
+        let request = RunTaskRequest {
+            cluster: Some(cluster.to_string()),
+            task_definition: primary.task_definition.clone(),
+            count: Some(batch as i32),
+            group: Some(format!("service:{name}")),
+            started_by: primary.id.clone(),
+            placement_constraints: service.placement_constraints.clone(),
+            placement_strategy: Some(strategies.clone()),
+            launch_type: Some("EC2".into()),
+            tags: Some(tags.clone()),
+            ..RunTaskRequest::default()
+        };
+        match tasks::run_for_service(cp, request).await {
+            Ok(response) => {
+                let placed = response.tasks.unwrap_or_default();
+                outcome.started.extend(placed.iter().map(|t| {
+                    tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()
+                }));
+                let failures = response.failures.unwrap_or_default();
+                if (placed.len() as u32) < batch {
+                    outcome.placement_problem = Some(unplaceable(&failures));
+                    break;
+                }
+            }
+            Err(err) => {
+                outcome.placement_problem = Some(format!(
+                    "was unable to place a task. Reason: {} For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.",
+                    err.message
+                ));
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// ECS's service event for tasks no instance could take, naming the closest match.
+fn unplaceable(failures: &[Failure]) -> String {
+    // The instance that got furthest through the filters: resources are checked last.
+    let closest = failures
+        .iter()
+        .find(|f| {
+            f.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("RESOURCE:"))
+        })
+        .or_else(|| failures.first());
+    let Some(closest) = closest else {
+        return "was unable to place a task because no container instance met all of its requirements. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.".into();
+    };
+    let instance = tasks::task_id(closest.arn.as_deref().unwrap_or_default());
+    let problem = match closest.reason.as_deref().unwrap_or_default() {
+        "RESOURCE:CPU" => "has insufficient CPU units available".to_string(),
+        "RESOURCE:MEMORY" => "has insufficient memory available".to_string(),
+        "RESOURCE:PORTS" => "is already using a port required by your task".to_string(),
+        "RESOURCE:GPU" => "has insufficient GPU units available".to_string(),
+        "ATTRIBUTE" => "is missing an attribute required by your task".to_string(),
+        other => format!("encountered error \"{other}\""),
+    };
+    format!(
+        "was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance {instance}) {problem}. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
+    )
+}

@@ -1,0 +1,149 @@
+"""Services end to end: the API through boto3 and aws-cli, the service scheduler keeping tasks
+running on real Docker containers, rolling deployments and the circuit breaker."""
+
+import subprocess
+
+import pytest
+from botocore.exceptions import ClientError
+
+from test_tasks import cluster, demo_image, describe, wait_for  # noqa: F401 (fixtures)
+
+HEALTH_CHECK = {"command": ["CMD", "/berth-demo", "check", "http://127.0.0.1:8080/health"],
+                "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 0}
+
+
+def register_web(ecs, family="svc", image="berth-demo:latest", health=True):
+    container = {"name": "web", "image": image, "memory": 32, "portMappings": [{"containerPort": 8080}]}
+    if health:
+        container["healthCheck"] = HEALTH_CHECK
+    return ecs.register_task_definition(family=family, containerDefinitions=[container])["taskDefinition"]
+
+
+def service(ecs, cluster_name, name):
+    return ecs.describe_services(cluster=cluster_name, services=[name])["services"][0]
+
+
+def running_tasks(ecs, cluster_name, name):
+    arns = ecs.list_tasks(cluster=cluster_name, serviceName=name)["taskArns"]
+    if not arns:
+        return []
+    return [t for t in ecs.describe_tasks(cluster=cluster_name, tasks=arns)["tasks"] if t["lastStatus"] == "RUNNING"]
+
+
+def wait_stable(ecs, cluster_name, name, timeout=90):
+    ecs.get_waiter("services_stable").wait(cluster=cluster_name, services=[name],
+                                          WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+
+
+def test_service_api_validation(cluster):
+    name, ecs, _, _ = cluster
+    register_web(ecs)
+    with pytest.raises(ClientError) as missing:
+        ecs.create_service(cluster=name, serviceName="s", taskDefinition="nope:1", desiredCount=1)
+    assert missing.value.response["Error"]["Code"] == "InvalidParameterException"
+    with pytest.raises(ClientError) as unknown:
+        ecs.update_service(cluster=name, service="ghost", desiredCount=1)
+    assert unknown.value.response["Error"]["Code"] == "ServiceNotFoundException"
+    created = ecs.create_service(cluster=name, serviceName="s", taskDefinition="svc", desiredCount=0)["service"]
+    assert created["status"] == "ACTIVE" and created["schedulingStrategy"] == "REPLICA"
+    assert created["deploymentConfiguration"]["maximumPercent"] == 200
+    assert created["deploymentConfiguration"]["minimumHealthyPercent"] == 100
+    [deployment] = created["deployments"]
+    assert deployment["status"] == "PRIMARY" and deployment["id"].startswith("ecs-svc/")
+    assert len(deployment["id"]) == len("ecs-svc/") + 19
+    with pytest.raises(ClientError) as twice:
+        ecs.create_service(cluster=name, serviceName="s", taskDefinition="svc", desiredCount=2)
+    assert twice.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert ecs.list_services(cluster=name)["serviceArns"] == [created["serviceArn"]]
+    described = ecs.describe_services(cluster=name, services=["s", "ghost"])
+    assert described["failures"][0]["reason"] == "MISSING"
+    cluster_info = ecs.describe_clusters(clusters=[name])["clusters"][0]
+    assert cluster_info["activeServicesCount"] == 1
+    with pytest.raises(ClientError) as busy:
+        ecs.delete_cluster(cluster=name)
+    assert busy.value.response["Error"]["Code"] == "ClusterContainsServicesException"
+    deleted = ecs.delete_service(cluster=name, service="s")["service"]
+    assert deleted["status"] == "DRAINING"
+    assert ecs.list_services(cluster=name)["serviceArns"] == []
+    wait_for(lambda: service(ecs, name, "s")["status"] == "INACTIVE", "the service to become INACTIVE")
+
+
+def test_a_service_keeps_its_tasks_running_and_rolls_out_a_new_revision(cluster):
+    name, ecs, _, _ = cluster
+    first = register_web(ecs)
+    ecs.create_service(cluster=name, serviceName="web", taskDefinition="svc", desiredCount=3)
+    wait_stable(ecs, name, "web")
+    current = service(ecs, name, "web")
+    assert current["runningCount"] == 3 and current["pendingCount"] == 0
+    deployment_id = current["deployments"][0]["id"]
+    # Stable (what the waiter checks) comes first; the rollout completes once the tasks pass
+    # their health checks.
+    current = wait_for(lambda: (s := service(ecs, name, "web"))["deployments"][0]["rolloutState"] == "COMPLETED"
+                       and s, "the deployment to complete")
+    tasks = running_tasks(ecs, name, "web")
+    assert len(tasks) == 3
+    assert {t["group"] for t in tasks} == {"service:web"}
+    assert {t["startedBy"] for t in tasks} == {deployment_id}
+    messages = [e["message"] for e in current["events"]]
+    assert "(service web) has reached a steady state." in messages
+    assert any(m.startswith("(service web) has started 3 tasks: (task ") for m in messages)
+
+    # A container killed outside Berth is replaced.
+    victim = tasks[0]
+    subprocess.run(["docker", "kill", victim["containers"][0]["runtimeId"]], check=True, capture_output=True)
+    wait_for(lambda: describe(ecs, name, victim["taskArn"])["lastStatus"] == "STOPPED", "the killed task to stop")
+    wait_for(lambda: len(running_tasks(ecs, name, "web")) == 3, "a replacement", timeout=60)
+    wait_stable(ecs, name, "web")
+
+    # A new revision rolls out: old tasks stop only as new ones turn healthy.
+    second = register_web(ecs)
+    assert second["revision"] == first["revision"] + 1
+    updated = ecs.update_service(cluster=name, service="web", taskDefinition=second["taskDefinitionArn"])["service"]
+    assert [d["status"] for d in updated["deployments"]] == ["PRIMARY", "ACTIVE"]
+    wait_stable(ecs, name, "web", timeout=120)
+    current = service(ecs, name, "web")
+    assert current["taskDefinition"] == second["taskDefinitionArn"]
+    assert len(current["deployments"]) == 1
+    assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "web")} == {second["taskDefinitionArn"]}
+    assert any(m.endswith("deployment completed.") for m in (e["message"] for e in current["events"]))
+
+    # Scale in, then delete with force.
+    ecs.update_service(cluster=name, service="web", desiredCount=1)
+    wait_for(lambda: len(running_tasks(ecs, name, "web")) == 1, "scale in to 1")
+    stopped_arns = ecs.list_tasks(cluster=name, serviceName="web", desiredStatus="STOPPED")["taskArns"]
+    stopped = ecs.describe_tasks(cluster=name, tasks=stopped_arns)["tasks"]
+    scaled_in = [t for t in stopped if t["stopCode"] == "ServiceSchedulerInitiated"]
+    assert len(scaled_in) >= 2
+    assert all(t["stoppedReason"].startswith("Scaling activity initiated by (deployment ecs-svc/") for t in scaled_in)
+    ecs.delete_service(cluster=name, service="web", force=True)
+    wait_for(lambda: service(ecs, name, "web")["status"] == "INACTIVE", "the deleted service to drain", timeout=60)
+
+
+def test_a_revision_that_cannot_start_trips_the_circuit_breaker_and_rolls_back(cluster):
+    name, ecs, _, _ = cluster
+    good = register_web(ecs, health=False)
+    ecs.create_service(cluster=name, serviceName="cb", taskDefinition=good["taskDefinitionArn"], desiredCount=1,
+                       deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                                                "maximumPercent": 200, "minimumHealthyPercent": 100})
+    wait_stable(ecs, name, "cb")
+    wait_for(lambda: service(ecs, name, "cb")["deployments"][0]["rolloutState"] == "COMPLETED",
+             "the first deployment to complete", timeout=60)
+    bad = register_web(ecs, image="berth-missing-image:latest", health=False)
+    ecs.update_service(cluster=name, service="cb", taskDefinition=bad["taskDefinitionArn"])
+
+    def rolled_back():
+        current = service(ecs, name, "cb")
+        messages = [e["message"] for e in current["events"]]
+        failed = any(m.endswith("deployment failed: tasks failed to start.") for m in messages)
+        return failed and current["deployments"][0]["taskDefinition"] == good["taskDefinitionArn"] and current
+
+    current = wait_for(rolled_back, "the circuit breaker to roll back", timeout=90)
+    assert current["taskDefinition"] == good["taskDefinitionArn"]
+    failed_tasks = ecs.list_tasks(cluster=name, serviceName="cb", desiredStatus="STOPPED")["taskArns"]
+    failed = [t for t in ecs.describe_tasks(cluster=name, tasks=failed_tasks)["tasks"]
+              if t["taskDefinitionArn"] == bad["taskDefinitionArn"]]
+    assert len(failed) >= 3 and all(t["stopCode"] == "TaskFailedToStart" for t in failed)
+    wait_stable(ecs, name, "cb", timeout=90)
+    assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "cb")} == {good["taskDefinitionArn"]}
+    ecs.delete_service(cluster=name, service="cb", force=True)
+    wait_for(lambda: service(ecs, name, "cb")["status"] == "INACTIVE", "the deleted service to drain", timeout=60)
