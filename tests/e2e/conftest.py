@@ -57,7 +57,9 @@ class Berth:
 
     def start(self):
         self.process = subprocess.Popen(
-            [str(self.binary), "server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir)],
+            # Agents killed for good in the service tests are given up on after 8 s, not 60.
+            [str(self.binary), "server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
+             "--agent-lost-after", "8"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

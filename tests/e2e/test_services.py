@@ -147,3 +147,35 @@ def test_a_revision_that_cannot_start_trips_the_circuit_breaker_and_rolls_back(c
     assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "cb")} == {good["taskDefinitionArn"]}
     ecs.delete_service(cluster=name, service="cb", force=True)
     wait_for(lambda: service(ecs, name, "cb")["status"] == "INACTIVE", "the deleted service to drain", timeout=60)
+
+
+def test_service_tasks_move_off_draining_and_lost_instances(cluster):
+    name, ecs, add_agent, agents = cluster
+    add_agent()
+    register_web(ecs, health=False)
+    ecs.create_service(cluster=name, serviceName="mover", taskDefinition="svc", desiredCount=2)
+    wait_stable(ecs, name, "mover")
+    instances = ecs.list_container_instances(cluster=name)["containerInstanceArns"]
+    placed = {t["containerInstanceArn"] for t in running_tasks(ecs, name, "mover")}
+    assert placed == set(instances), "the default strategy spreads the tasks over the instances"
+
+    # Draining: the task there is replaced on the other instance, then stopped.
+    first, second = instances
+    ecs.update_container_instances_state(cluster=name, containerInstances=[second], status="DRAINING")
+    wait_for(lambda: {t["containerInstanceArn"] for t in running_tasks(ecs, name, "mover")} == {first}
+             and len(running_tasks(ecs, name, "mover")) == 2, "the tasks to leave the draining instance", timeout=90)
+    ecs.update_container_instances_state(cluster=name, containerInstances=[second], status="ACTIVE")
+
+    # Lost: an agent killed for good has its tasks replaced once the control plane gives up on it.
+    ecs.update_service(cluster=name, service="mover", desiredCount=3)
+    wait_for(lambda: len(running_tasks(ecs, name, "mover")) == 3, "three tasks", timeout=60)
+    on_second = [t["taskArn"] for t in running_tasks(ecs, name, "mover") if t["containerInstanceArn"] == second]
+    assert on_second, "spread puts one of the three on the reactivated instance"
+    agents[1].kill9()
+    for arn in on_second:
+        gone = wait_for(lambda: (t := describe(ecs, name, arn))["lastStatus"] == "STOPPED" and t,
+                        "the lost task to be recorded stopped", timeout=60)
+        assert "disconnected" in gone["stoppedReason"]
+    wait_for(lambda: len(running_tasks(ecs, name, "mover")) == 3
+             and {t["containerInstanceArn"] for t in running_tasks(ecs, name, "mover")} == {first},
+             "replacements on the remaining instance", timeout=60)

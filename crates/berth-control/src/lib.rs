@@ -55,6 +55,9 @@ pub struct ControlPlane {
     pub agents: Arc<agents::AgentHub>,
     /// Placement's view of each cluster and its task counts, kept in step with the store.
     pub views: Arc<views::Views>,
+    /// How long an instance's agent may stay disconnected before its service tasks count as
+    /// lost and are replaced elsewhere.
+    pub agent_lost_after: std::time::Duration,
 }
 
 impl ControlPlane {
@@ -66,6 +69,7 @@ impl ControlPlane {
             root,
             agents: Arc::new(agents::AgentHub::default()),
             views: Arc::new(views::Views::default()),
+            agent_lost_after: std::time::Duration::from_secs(60),
         }
     }
 

@@ -3,6 +3,7 @@
 //! and records the outcome (deployment counts and rollout states, events) on the service. It
 //! keeps no state between passes, so a restarted control plane carries on where it stopped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use berth_store::{Txn, transact};
 use berth_wire::ecs::{Failure, PlacementStrategy, RunTaskRequest, Service, Task, TaskDefinition};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use crate::ecs::instances::StoredInstance;
 use crate::ecs::services::{self, deploy, new_deployment, record_event};
 use crate::ecs::{decode, fetch, read, tasks, write};
 use crate::error::ApiError;
@@ -104,7 +106,7 @@ async fn definition(cp: &ControlPlane, arn: &str) -> Result<Option<TaskDefinitio
     }
 }
 
-fn as_service_task(task: &Task) -> ServiceTask {
+fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
     ServiceTask {
         id: tasks::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
         deployment: task.started_by.clone().unwrap_or_default(),
@@ -119,6 +121,7 @@ fn as_service_task(task: &Task) -> ServiceTask {
         instance: task.container_instance_arn.clone(),
         stop_code: task.stop_code.clone(),
         stopped_reason: task.stopped_reason.clone(),
+        displaced,
     }
 }
 
@@ -153,14 +156,58 @@ async fn reconcile_service(
             health_checked: checked,
         });
     }
-    let tasks = service_tasks(cp, cluster, name).await?;
-    let task_views: Vec<ServiceTask> = tasks.iter().map(as_service_task).collect();
+    let now = cp.clock.now();
+    let mut tasks = service_tasks(cp, cluster, name).await?;
+    // Where the live tasks run: a draining instance's tasks are replaced; a lost one's (its
+    // agent gone longer than `agent_lost_after`) are recorded stopped first.
+    let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
+    for task in tasks.iter().filter(|t| tasks::last_status(t) != "STOPPED") {
+        let id = tasks::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
+        if !instances.contains_key(id) {
+            let stored = fetch::<StoredInstance>(cp, &keys::instance(cluster, id)).await?;
+            instances.insert(id.to_string(), stored);
+        }
+    }
+    let lost_after = cp.agent_lost_after.as_secs_f64();
+    let is_lost = |stored: &StoredInstance| {
+        !stored.connected()
+            && stored
+                .disconnected_at
+                .is_some_and(|at| now - at >= lost_after)
+    };
+    let instance_of = |task: &Task| {
+        instances
+            .get(tasks::task_id(
+                task.container_instance_arn.as_deref().unwrap_or_default(),
+            ))
+            .and_then(Option::as_ref)
+    };
+    let lost: Vec<String> = tasks
+        .iter()
+        .filter(|t| tasks::last_status(t) != "STOPPED" && instance_of(t).is_some_and(is_lost))
+        .map(|t| tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string())
+        .collect();
+    if !lost.is_empty() {
+        let reason = format!(
+            "Task stopped because its container instance's agent was disconnected for more than {} seconds.",
+            cp.agent_lost_after.as_secs()
+        );
+        tasks::stop_lost(cp, cluster, lost, reason, now).await?;
+        tasks = service_tasks(cp, cluster, name).await?;
+    }
+    let task_views: Vec<ServiceTask> = tasks
+        .iter()
+        .map(|task| {
+            let displaced = tasks::last_status(task) != "STOPPED"
+                && instance_of(task).is_none_or(|i| i.status() != "ACTIVE");
+            as_service_task(task, displaced)
+        })
+        .collect();
     let configuration = service.deployment_configuration.clone().unwrap_or_default();
     let breaker = configuration
         .deployment_circuit_breaker
         .clone()
         .unwrap_or_default();
-    let now = cp.clock.now();
     let decided = reconcile(&PassInput {
         desired: service.desired_count.unwrap_or(0).max(0) as u32,
         maximum_percent: configuration.maximum_percent.unwrap_or(200).max(0) as u32,

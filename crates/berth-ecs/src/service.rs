@@ -49,6 +49,9 @@ pub struct ServiceTask {
     pub instance: Option<String>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    /// Its instance is DRAINING (or deregistered): it is replaced elsewhere, within the
+    /// deployment limits, like an older deployment's task.
+    pub displaced: bool,
 }
 
 impl ServiceTask {
@@ -188,12 +191,10 @@ pub fn reconcile(input: &PassInput) -> Pass {
     let max_total = max_tasks(input.desired, input.maximum_percent) as usize;
     let min_healthy = min_healthy_tasks(input.desired, input.minimum_healthy_percent) as usize;
 
+    // Tasks of older deployments, and tasks on draining instances, are to be replaced.
+    let current = |t: &ServiceTask| t.deployment == primary.id && !t.displaced;
     // The PRIMARY's own surplus when the desired count went down.
-    let primary_live: Vec<&ServiceTask> = live
-        .iter()
-        .copied()
-        .filter(|t| t.deployment == primary.id)
-        .collect();
+    let primary_live: Vec<&ServiceTask> = live.iter().copied().filter(|t| current(t)).collect();
     let surplus = primary_live.len().saturating_sub(input.desired as usize);
     let mut stopping: Vec<&ServiceTask> =
         choose_to_stop(&primary_live, &live, surplus, &is_healthy);
@@ -203,19 +204,12 @@ pub fn reconcile(input: &PassInput) -> Pass {
     // once the PRIMARY is healthy at full strength, or when they hold the room it needs. A failed
     // deployment without rollback leaves them all be.
     if rollout != "FAILED" {
-        let old: Vec<&ServiceTask> = live
-            .iter()
-            .copied()
-            .filter(|t| t.deployment != primary.id)
-            .collect();
+        let old: Vec<&ServiceTask> = live.iter().copied().filter(|t| !current(t)).collect();
         let mut healthy_count = live
             .iter()
             .filter(|t| is_healthy(t) && !stopping.iter().any(|s| s.id == t.id))
             .count();
-        let primary_healthy = live
-            .iter()
-            .filter(|t| t.deployment == primary.id && is_healthy(t))
-            .count();
+        let primary_healthy = live.iter().filter(|t| current(t) && is_healthy(t)).count();
         let primary_short = (input.desired as usize).saturating_sub(primary_live.len() - surplus);
         let mut room = max_total.saturating_sub(live.len() - stopping.len());
         for task in order_for_stopping(&old, &live, &is_healthy) {
@@ -236,7 +230,7 @@ pub fn reconcile(input: &PassInput) -> Pass {
     }
     live.retain(|t| !stopping.iter().any(|s| s.id == t.id));
 
-    let primary_live = live.iter().filter(|t| t.deployment == primary.id).count();
+    let primary_live = live.iter().filter(|t| current(t)).count();
     let start = if rollout == "FAILED" {
         0
     } else {
@@ -379,6 +373,7 @@ mod tests {
             instance: Some(format!("i-{id}")),
             stop_code: None,
             stopped_reason: None,
+            displaced: false,
         }
     }
 
@@ -527,6 +522,23 @@ mod tests {
         let make_way = pass(1, (100, 0), &deployments, std::slice::from_ref(&young));
         assert_eq!(stopped_ids(&make_way), ["o1"]);
         assert_eq!(make_way.start, 1);
+    }
+
+    #[test]
+    fn tasks_on_a_draining_instance_are_replaced_before_they_stop() {
+        let deployments = [deployment("d1", "COMPLETED")];
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
+        tasks[1].displaced = true;
+        let replace = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(
+            (replace.start, replace.stop.len()),
+            (1, 0),
+            "a replacement first"
+        );
+        tasks.push(task("t3", "d1", "RUNNING"));
+        let retire = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(stopped_ids(&retire), ["t2"]);
+        assert_eq!(retire.start, 0);
     }
 
     #[test]

@@ -158,6 +158,10 @@ struct ServerArgs {
     /// Account id that ARNs name.
     #[arg(long, default_value = "000000000000")]
     account_id: String,
+    /// Seconds an agent may stay disconnected before its instance's service tasks are
+    /// considered lost and replaced on other instances.
+    #[arg(long, default_value_t = 60)]
+    agent_lost_after: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -193,7 +197,9 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let store = open_store(&args.data_dir)?;
     let partition = berth_ecs::arn::Partition::new(args.region, args.account_id);
     let root = credentials::root_credentials(&args.data_dir)?;
-    let control_plane = Arc::new(ControlPlane::new(store, partition.clone(), root.clone()));
+    let mut control_plane = ControlPlane::new(store, partition.clone(), root.clone());
+    control_plane.agent_lost_after = Duration::from_secs(args.agent_lost_after);
+    let control_plane = Arc::new(control_plane);
     // No agent can be connected to a control plane that is only starting.
     berth_control::ecs::mark_agents_disconnected(&control_plane)
         .await

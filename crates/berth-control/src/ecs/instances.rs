@@ -39,6 +39,10 @@ pub struct StoredInstance {
     /// distinctInstance and `task:group` read, kept here so placement never scans the tasks.
     #[serde(default)]
     pub task_groups: BTreeMap<String, u32>,
+    /// When its agent's connection ended, while it is disconnected: after
+    /// `ControlPlane::agent_lost_after` the service scheduler replaces its tasks elsewhere.
+    #[serde(default)]
+    pub disconnected_at: Option<f64>,
 }
 
 impl StoredInstance {
@@ -199,6 +203,7 @@ pub async fn register(
                 ));
                 stored.instance.version_info = Some(registration.version_info.clone());
                 stored.instance.agent_connected = Some(true);
+                stored.disconnected_at = None;
                 stored
             }
             None => {
@@ -208,6 +213,7 @@ pub async fn register(
                     id: id.clone(),
                     custom_attributes: Vec::new(),
                     task_groups: BTreeMap::new(),
+                    disconnected_at: None,
                     instance: ContainerInstance {
                         container_instance_arn: Some(
                             partition.container_instance_arn(cluster, &id),
@@ -237,11 +243,13 @@ pub async fn register(
 
 /// Marks an instance's agent as disconnected (its tasks keep running; B4 reacts to it).
 pub async fn disconnected(cp: &ControlPlane, cluster: String, id: String) -> Result<(), ApiError> {
+    let now = cp.clock.now();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         if let Some(mut stored) = read::<StoredInstance>(txn, &keys::instance(&cluster, &id))?
             && stored.connected()
         {
             stored.instance.agent_connected = Some(false);
+            stored.disconnected_at = Some(now);
             stored.bump();
             write(txn, &keys::instance(&cluster, &id), &stored);
         }

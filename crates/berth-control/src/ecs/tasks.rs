@@ -1069,6 +1069,46 @@ pub async fn stop_for_service(
     .await
 }
 
+/// Ends tasks whose instance's agent is lost (disconnected for too long): no agent will report
+/// them, so the control plane records them STOPPED and gives back what they held.
+pub async fn stop_lost(
+    cp: &ControlPlane,
+    cluster: &str,
+    ids: Vec<String>,
+    reason: String,
+    now: f64,
+) -> Result<(), ApiError> {
+    let cluster = cluster.to_string();
+    let partition = cp.partition.clone();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        for id in &ids {
+            let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
+                continue;
+            };
+            if last_status(&task) == "STOPPED" {
+                continue;
+            }
+            task.stop_code
+                .get_or_insert_with(|| "ServiceSchedulerInitiated".into());
+            mark_stopped(&mut task, now, &reason);
+            store(txn, &cluster, &task);
+            let instance_key = keys::instance(
+                &cluster,
+                task_id(task.container_instance_arn.as_deref().unwrap_or_default()),
+            );
+            if let Some(mut instance) = read::<StoredInstance>(txn, &instance_key)? {
+                let mut remaining = instance.remaining();
+                instances::release(&mut remaining, &demand_of_task(txn, &partition, &task)?);
+                instance.set_remaining(&remaining);
+                instances::forget_task_group(&mut instance, task.group.as_deref());
+                write(txn, &instance_key, &instance);
+            }
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+}
+
 pub async fn describe(
     cp: &ControlPlane,
     request: DescribeTasksRequest,
