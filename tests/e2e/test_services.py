@@ -179,3 +179,25 @@ def test_service_tasks_move_off_draining_and_lost_instances(cluster):
     wait_for(lambda: len(running_tasks(ecs, name, "mover")) == 3
              and {t["containerInstanceArn"] for t in running_tasks(ecs, name, "mover")} == {first},
              "replacements on the remaining instance", timeout=60)
+
+
+def test_a_service_whose_tasks_never_pass_their_health_check_never_becomes_steady(cluster):
+    name, ecs, _, _ = cluster
+    failing = dict(HEALTH_CHECK, command=["CMD", "/berth-demo", "check", "http://127.0.0.1:9/nothing"],
+                   interval=5, retries=1)
+    ecs.register_task_definition(family="sick", containerDefinitions=[
+        {"name": "web", "image": "berth-demo:latest", "memory": 32, "healthCheck": failing}])
+    ecs.create_service(cluster=name, serviceName="sick", taskDefinition="sick", desiredCount=1)
+
+    def reported():
+        messages = [e["message"] for e in service(ecs, name, "sick")["events"]]
+        return any(m.endswith("failed container health checks.") for m in messages) and messages
+
+    messages = wait_for(reported, "the health check failure to be reported", timeout=90)
+    current = service(ecs, name, "sick")
+    assert current["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    assert "(service sick) has reached a steady state." not in messages
+    stopped = ecs.list_tasks(cluster=name, serviceName="sick", desiredStatus="STOPPED")["taskArns"]
+    reasons = {t["stoppedReason"] for t in ecs.describe_tasks(cluster=name, tasks=stopped)["tasks"]}
+    assert "Task failed container health checks" in reasons
+    ecs.delete_service(cluster=name, service="sick", force=True)

@@ -121,6 +121,8 @@ fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
         instance: task.container_instance_arn.clone(),
         stop_code: task.stop_code.clone(),
         stopped_reason: task.stopped_reason.clone(),
+        created_at: task.created_at.unwrap_or(0.0),
+        stopped_at: task.stopped_at,
         displaced,
     }
 }
@@ -290,6 +292,15 @@ async fn reconcile_service(
                 || !decided.drained.iter().any(|id| d.id.as_deref() == Some(id.as_str()))
         });
         let service_label = format!("(service {name})");
+        for (id, why) in &decided.stop {
+            if *why == StopWhy::Unhealthy && outcome.stopped.contains(id) {
+                record_event(
+                    &mut current,
+                    format!("{service_label} (task {id}) failed container health checks."),
+                    now,
+                );
+            }
+        }
         if !outcome.stopped.is_empty() {
             let ids: Vec<String> = outcome.stopped.iter().map(|id| format!("(task {id})")).collect();
             record_event(
@@ -341,6 +352,13 @@ async fn reconcile_service(
                     current.task_definition = Some(definition.clone());
                     deploy(&mut current, deployment);
                 }
+            }
+            if decided.throttled {
+                record_event(
+                    &mut current,
+                    format!("{service_label} is unable to consistently start tasks successfully."),
+                    now,
+                );
             }
             if decided.stuck {
                 record_event(

@@ -8,6 +8,20 @@
 
 use std::collections::BTreeMap;
 
+/// The longest the scheduler waits between launches of a deployment whose tasks keep failing
+/// to start.
+pub const MAX_LAUNCH_BACKOFF_SECS: f64 = 900.0;
+
+/// How long to wait after the last of `failures` tasks in a row that failed to start before
+/// launching again: 5 s, doubling per failure, at most 15 minutes. ECS publishes the cap, not the
+/// steps.
+pub fn launch_backoff(failures: u32) -> f64 {
+    if failures == 0 {
+        return 0.0;
+    }
+    (5.0 * 2f64.powi(failures.min(16) as i32 - 1)).min(MAX_LAUNCH_BACKOFF_SECS)
+}
+
 /// A task with neither health checks nor a load balancer counts as healthy this long after it
 /// reached RUNNING.
 pub const HEALTHY_AFTER_RUNNING_SECS: f64 = 40.0;
@@ -49,6 +63,8 @@ pub struct ServiceTask {
     pub instance: Option<String>,
     pub stop_code: Option<String>,
     pub stopped_reason: Option<String>,
+    pub created_at: f64,
+    pub stopped_at: Option<f64>,
     /// Its instance is DRAINING (or deregistered): it is replaced elsewhere, within the
     /// deployment limits, like an older deployment's task.
     pub displaced: bool,
@@ -132,6 +148,8 @@ pub struct Pass {
     pub steady: bool,
     /// The deployment needs tasks started or stopped but its configuration allows neither.
     pub stuck: bool,
+    /// Launches are held back: the PRIMARY's recent tasks keep failing to start.
+    pub throttled: bool,
 }
 
 pub fn healthy(task: &ServiceTask, deployment: Option<&ServiceDeployment>, now: f64) -> bool {
@@ -231,13 +249,31 @@ pub fn reconcile(input: &PassInput) -> Pass {
     live.retain(|t| !stopping.iter().any(|s| s.id == t.id));
 
     let primary_live = live.iter().filter(|t| current(t)).count();
-    let start = if rollout == "FAILED" {
+    let mut start = if rollout == "FAILED" {
         0
     } else {
         (input.desired as usize)
             .saturating_sub(primary_live)
             .min(max_total.saturating_sub(live.len()))
     };
+    // Tasks that keep failing to start hold launches back; a task that ran breaks the run.
+    let mut recent: Vec<&ServiceTask> = input
+        .tasks
+        .iter()
+        .filter(|t| t.deployment == primary.id)
+        .collect();
+    recent.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+    let failures_in_a_row = recent
+        .iter()
+        .take_while(|t| t.failed() && t.started_at.is_none())
+        .count() as u32;
+    let last_failure = recent.first().and_then(|t| t.stopped_at).unwrap_or(0.0);
+    let throttled = start > 0
+        && failures_in_a_row > 0
+        && input.now < last_failure + launch_backoff(failures_in_a_row);
+    if throttled {
+        start = 0;
+    }
 
     // Counts and drained deployments see tasks until they have actually stopped.
     let stopping_ids: Vec<&str> = stop.iter().map(|(id, _)| id.as_str()).collect();
@@ -305,6 +341,7 @@ pub fn reconcile(input: &PassInput) -> Pass {
         failed,
         steady,
         stuck,
+        throttled,
     }
 }
 
@@ -373,6 +410,8 @@ mod tests {
             instance: Some(format!("i-{id}")),
             stop_code: None,
             stopped_reason: None,
+            created_at: 0.0,
+            stopped_at: None,
             displaced: false,
         }
     }
@@ -539,6 +578,50 @@ mod tests {
         let retire = pass(2, (200, 100), &deployments, &tasks);
         assert_eq!(stopped_ids(&retire), ["t2"]);
         assert_eq!(retire.start, 0);
+    }
+
+    #[test]
+    fn tasks_that_keep_failing_to_start_hold_launches_back() {
+        assert_eq!(launch_backoff(0), 0.0);
+        assert_eq!(launch_backoff(1), 5.0);
+        assert_eq!(launch_backoff(3), 20.0);
+        assert_eq!(launch_backoff(40), MAX_LAUNCH_BACKOFF_SECS);
+        let deployments = [deployment("d1", "IN_PROGRESS")];
+        let failed = |id: &str, at: f64| ServiceTask {
+            wanted: false,
+            stop_code: Some("TaskFailedToStart".into()),
+            created_at: at,
+            stopped_at: Some(at + 1.0),
+            ..task(id, "d1", "STOPPED")
+        };
+        let no_breaker = |tasks: &[ServiceTask], now: f64| {
+            reconcile(&PassInput {
+                desired: 1,
+                maximum_percent: 200,
+                minimum_healthy_percent: 100,
+                health_check_grace_period: 0.0,
+                circuit_breaker: false,
+                deployments: &deployments,
+                tasks,
+                now,
+            })
+        };
+        let two = [failed("f1", NOW - 30.0), failed("f2", NOW - 5.0)];
+        let held = no_breaker(&two, NOW);
+        assert!(
+            held.throttled && held.start == 0,
+            "10 s after the second failure"
+        );
+        let later = no_breaker(&two, NOW + 7.0);
+        assert!(!later.throttled && later.start == 1);
+        // A task that reached RUNNING since breaks the run.
+        let mut ran = task("r1", "d1", "STOPPED");
+        ran.wanted = false;
+        ran.created_at = NOW - 2.0;
+        ran.started_at = Some(NOW - 1.5);
+        ran.stopped_at = Some(NOW - 1.0);
+        let broken = no_breaker(&[two[0].clone(), two[1].clone(), ran], NOW);
+        assert!(!broken.throttled && broken.start == 1);
     }
 
     #[test]

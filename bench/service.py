@@ -1,0 +1,432 @@
+"""Driver for bench/service.sh: a 20-replica service brought up and then rolled to a new revision,
+on Berth (`berth server` + one `berth agent` on the local Docker Engine) and on Docker Swarm mode
+on the same Engine. Run it through the shell script, which builds Berth, starts the server and the
+agent, enables swarm mode, builds the swarm images and cleans up behind all of it.
+
+    python3 bench/service.py --url http://127.0.0.1:PORT --cluster bench-service \
+        --swarm-image berth-demo:bench-swarm --swarm-image-2 berth-demo:bench-swarm2
+
+What is timed, each from just before the request (the API call, or the `docker service` command)
+to the first poll (every --poll seconds) that sees the condition:
+
+  Berth, create: CreateService of --replicas tasks (health-checked container, dynamic host port)
+    until `aws ecs wait services-stable` holds (exactly one deployment, runningCount ==
+    desiredCount) AND every one of the service's RUNNING tasks is HEALTHY. The health part is
+    there because swarm's figure includes it: a swarm task whose container has a health check
+    stays in state "starting" until the check passes, and only then turns "running". Both sides
+    run the same check (every 5 s, timeout 2 s, 2 retries, no start period), so both wait for
+    the first check, about 5 s after each container starts. The waiter-only time is printed too.
+  Berth, rolling update: UpdateService to a new revision of the family (only an environment
+    variable differs), maximumPercent 200 / minimumHealthyPercent 100, until exactly one
+    deployment is left, it is the new revision's, runningCount == desiredCount, and the only
+    tasks not STOPPED are --replicas RUNNING, HEALTHY tasks of the new revision.
+  Swarm, create: `docker service create --replicas N` of the same image with the same health
+    check, until N tasks have desired state running and are in state "running" (healthy).
+  Swarm, rolling update: `docker service update --image <new tag> --update-parallelism N
+    --update-order start-first` (start-first is what maximumPercent 200 / minimumHealthyPercent
+    100 means: new tasks first, old ones stop as new ones are up) until N tasks of the new image
+    are "running" and no task of the old image is still live: the same end state as Berth's.
+    Swarm's own UpdateStatus "completed" comes one --update-monitor period (5 s by default) after
+    the last task is updated; that time is printed as well, not used in the ratio.
+
+Prints a human summary to stderr and the figure line last on stdout. Everything started is removed
+in a finally block, also on Ctrl-C and SIGTERM; the shell script's trap removes what is left.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import boto3
+from botocore.config import Config
+
+FAMILY = "bench-service"
+SERVICE = "bench"
+IMAGE = "berth-demo:latest"
+HEALTH_CHECK = {"command": ["CMD", "/berth-demo", "check", "http://127.0.0.1:8080/health"],
+                "interval": 5, "timeout": 2, "retries": 2, "startPeriod": 0}
+DEPLOYMENT_CONFIGURATION = {"maximumPercent": 200, "minimumHealthyPercent": 100}
+# Swarm task states in which the task's container may still exist and run.
+SWARM_LIVE = {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready",
+              "starting", "running"}
+
+
+def log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+def ecs_client(url):
+    # No retries: a failure shows up as a failure, not as a slow rollout.
+    return boto3.client(
+        "ecs", endpoint_url=url, region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10,
+                      read_timeout=30),
+    )
+
+
+def docker(*args, timeout=120):
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise BenchError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.path)
+        self.sock = sock
+
+
+class Engine:
+    """Read-only Docker Engine API over its unix socket: the swarm side's polls. (The CLI would
+    cost a process start per poll; the changes themselves go through the docker CLI.)"""
+
+    def __init__(self):
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if not host.startswith("unix://"):
+            raise BenchError(f"needs the Docker Engine on a unix socket (DOCKER_HOST={host})")
+        self.path = host[len("unix://"):]
+        self.conn = None
+
+    def get(self, path, query=None):
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        for attempt in (0, 1):
+            if self.conn is None:
+                self.conn = UnixHTTPConnection(self.path)
+            try:
+                self.conn.request("GET", path)
+                response = self.conn.getresponse()
+                body = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                self.conn.close()
+                self.conn = None
+                if attempt:
+                    raise
+        if response.status != 200:
+            raise BenchError(f"Docker Engine GET {path}: {response.status} {body[:300]!r}")
+        return json.loads(body)
+
+    def tasks(self, service):
+        return self.get("/tasks", {"filters": json.dumps({"service": [service]})})
+
+    def service(self, service):
+        return self.get(f"/services/{service}")
+
+
+def swarm_counts(tasks):
+    """{(image, desired state, state): count}, for progress lines."""
+    counts = {}
+    for task in tasks:
+        key = (task["Spec"]["ContainerSpec"]["Image"], task.get("DesiredState"), task["Status"]["State"])
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {image} {desired}/{state}" for (image, desired, state), n in sorted(counts.items()))
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.ecs = ecs_client(args.url)
+        self.cluster = args.cluster
+        self.service_created = False
+        self.swarm_created = False
+        self.engine = Engine()
+
+    # ----- Berth -----
+
+    def wait_for_instance(self):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            arns = self.ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]
+            if len(arns) == 1:
+                described = self.ecs.describe_container_instances(
+                    cluster=self.cluster, containerInstances=arns)["containerInstances"]
+                if described and described[0].get("agentConnected"):
+                    return described[0]
+            elif len(arns) > 1:
+                raise BenchError(f"expected one container instance in {self.cluster}, found {len(arns)}")
+            time.sleep(0.2)
+        raise BenchError("the agent did not register within 60 s")
+
+    def register(self, revision_tag):
+        container = {"name": "web", "image": IMAGE, "memory": 32,
+                     "portMappings": [{"containerPort": 8080}],
+                     "healthCheck": HEALTH_CHECK,
+                     "environment": [{"name": "BENCH_REVISION", "value": revision_tag}]}
+        return self.ecs.register_task_definition(
+            family=FAMILY, containerDefinitions=[container])["taskDefinition"]["taskDefinitionArn"]
+
+    def describe_service(self):
+        response = self.ecs.describe_services(cluster=self.cluster, services=[SERVICE])
+        if response.get("failures") or not response.get("services"):
+            raise BenchError(f"DescribeServices: {response.get('failures')}")
+        return response["services"][0]
+
+    def service_tasks(self, desired_status):
+        arns = []
+        for page in self.ecs.get_paginator("list_tasks").paginate(
+                cluster=self.cluster, serviceName=SERVICE, desiredStatus=desired_status):
+            arns.extend(page["taskArns"])
+        tasks = []
+        for start in range(0, len(arns), 100):
+            response = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[start:start + 100])
+            if response.get("failures"):
+                raise BenchError(f"DescribeTasks failures: {response['failures'][:3]}")
+            tasks.extend(response["tasks"])
+        return tasks
+
+    def berth_wait(self, what, t0, definition):
+        """Polls until the service is steady on `definition` (see the module docstring). Returns
+        (seconds to steady, seconds to the waiter's condition, seconds to rolloutState COMPLETED
+        or None if not seen by then)."""
+        n = self.args.replicas
+        deadline = t0 + self.args.timeout
+        waiter_at = completed_at = None
+        last_report = t0
+        service = None
+        while True:
+            service = self.describe_service()
+            now = time.perf_counter()
+            deployments = service["deployments"]
+            waiter = len(deployments) == 1 and service["runningCount"] == service["desiredCount"] == n
+            if waiter and waiter_at is None:
+                waiter_at = now - t0
+            if (completed_at is None and deployments and deployments[0].get("rolloutState") == "COMPLETED"
+                    and deployments[0]["taskDefinition"] == definition):
+                completed_at = now - t0
+            steady = False
+            if waiter and deployments[0]["taskDefinition"] == definition:
+                running = self.service_tasks("RUNNING")
+                # Tasks told to stop keep running until they have stopped: they count too.
+                stopping = [t for t in self.service_tasks("STOPPED") if t["lastStatus"] != "STOPPED"]
+                live = running + stopping
+                now = time.perf_counter()
+                steady = (len(live) == n
+                          and all(t["lastStatus"] == "RUNNING" and t.get("healthStatus") == "HEALTHY"
+                                  and t["taskDefinitionArn"] == definition for t in live))
+            if steady:
+                return now - t0, waiter_at, completed_at
+            if now > deadline:
+                events = [e["message"] for e in service.get("events", [])[:15]]
+                raise BenchError(
+                    f"Berth {what}: not steady within {self.args.timeout:.0f} s: "
+                    f"{len(deployments)} deployments "
+                    f"{[(d['status'], d['taskDefinition'].rsplit('/', 1)[-1], d.get('rolloutState'), d['runningCount'], d['pendingCount']) for d in deployments]}, "
+                    f"runningCount {service['runningCount']}/{service['desiredCount']}; latest events: {events}")
+            if now - last_report > 5:
+                log(f"  berth {what}: {now - t0:5.1f} s: "
+                    + "; ".join(f"{d['status']} {d['taskDefinition'].rsplit('/', 1)[-1]} "
+                                f"{d.get('rolloutState')} running {d['runningCount']} pending {d['pendingCount']}"
+                                for d in deployments))
+                last_report = now
+            time.sleep(self.args.poll)
+
+    def berth(self):
+        n = self.args.replicas
+        first = self.register("1")
+        log(f"\n== Berth: CreateService {SERVICE}, {n} x {first.rsplit('/', 1)[-1]} ({IMAGE}, health-checked)")
+        t0 = time.perf_counter()
+        self.ecs.create_service(cluster=self.cluster, serviceName=SERVICE, taskDefinition=first,
+                                desiredCount=n, deploymentConfiguration=DEPLOYMENT_CONFIGURATION)
+        self.service_created = True
+        create = self.berth_wait("create", t0, first)
+        log(f"  berth create: steady and all HEALTHY after {create[0]:.2f} s "
+            f"(services-stable condition alone after {create[1]:.2f} s"
+            + (f", rolloutState COMPLETED seen after {create[2]:.2f} s)" if create[2] is not None else ")"))
+
+        second = self.register("2")
+        log(f"\n== Berth: UpdateService {SERVICE} to {second.rsplit('/', 1)[-1]} "
+            f"(maximumPercent 200, minimumHealthyPercent 100)")
+        t0 = time.perf_counter()
+        self.ecs.update_service(cluster=self.cluster, service=SERVICE, taskDefinition=second,
+                                deploymentConfiguration=DEPLOYMENT_CONFIGURATION)
+        update = self.berth_wait("update", t0, second)
+        log(f"  berth update: steady on the new revision, old tasks STOPPED, all HEALTHY after "
+            f"{update[0]:.2f} s (services-stable condition alone after {update[1]:.2f} s"
+            + (f", rolloutState COMPLETED seen after {update[2]:.2f} s)" if update[2] is not None else ")"))
+        messages = [e["message"] for e in self.describe_service().get("events", [])]
+        log(f"  berth service events (newest first): {messages[:6]}")
+        self.delete_berth_service()
+        return create, update
+
+    def delete_berth_service(self, timeout=120):
+        if not self.service_created:
+            return
+        self.ecs.delete_service(cluster=self.cluster, service=SERVICE, force=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            service = self.describe_service()
+            live = [t for t in self.service_tasks("RUNNING") + self.service_tasks("STOPPED")
+                    if t["lastStatus"] != "STOPPED"]
+            if service["status"] == "INACTIVE" and not live:
+                self.service_created = False
+                return
+            time.sleep(0.5)
+        raise BenchError(f"Berth: service {SERVICE} not INACTIVE with all tasks STOPPED within {timeout} s")
+
+    # ----- Swarm -----
+
+    def swarm_wait(self, what, t0, condition, describe):
+        deadline = t0 + self.args.timeout
+        last_report = t0
+        while True:
+            tasks = self.engine.tasks(self.args.swarm_service)
+            now = time.perf_counter()
+            if condition(tasks):
+                return now - t0
+            if now > deadline:
+                raise BenchError(f"swarm {what}: not converged within {self.args.timeout:.0f} s: "
+                                 f"{swarm_counts(tasks)}; {describe()}")
+            if now - last_report > 5:
+                log(f"  swarm {what}: {now - t0:5.1f} s: {swarm_counts(tasks)}")
+                last_report = now
+            time.sleep(self.args.poll)
+
+    def swarm(self):
+        n = self.args.replicas
+        name, old, new = self.args.swarm_service, self.args.swarm_image, self.args.swarm_image_2
+
+        def image(task):
+            return task["Spec"]["ContainerSpec"]["Image"]
+
+        def update_state():
+            return (self.engine.service(name).get("UpdateStatus") or {}).get("State")
+
+        def created(tasks):
+            up = [t for t in tasks if t.get("DesiredState") == "running"]
+            return len(up) == n and all(t["Status"]["State"] == "running" for t in up)
+
+        def updated(tasks):
+            fresh = [t for t in tasks if image(t) == new and t.get("DesiredState") == "running"
+                     and t["Status"]["State"] == "running"]
+            stale = [t for t in tasks if image(t) != new and t["Status"]["State"] in SWARM_LIVE]
+            return len(fresh) == n and not stale
+
+        log(f"\n== Swarm: docker service create --replicas {n} {old} (health check from the image)")
+        t0 = time.perf_counter()
+        # --no-resolve-image: no registry to ask for a digest; the image is local.
+        # --publish mode=host with no published port: a dynamic host port per task, as Berth's
+        # portMappings without hostPort. --limit-memory 32M: Berth's "memory": 32.
+        docker("service", "create", "--detach", "--quiet", "--name", name, "--replicas", str(n),
+               "--no-resolve-image", "--limit-memory", "32M",
+               "--publish", "mode=host,target=8080,protocol=tcp",
+               "--update-parallelism", str(n), "--update-order", "start-first", "--update-delay", "0s",
+               old)
+        self.swarm_created = True
+        create = self.swarm_wait("create", t0, created, lambda: f"UpdateStatus {update_state()}")
+        log(f"  swarm create: {n}/{n} tasks running (healthy) after {create:.2f} s")
+
+        log(f"\n== Swarm: docker service update --image {new} --update-parallelism {n} --update-order start-first")
+        t0 = time.perf_counter()
+        docker("service", "update", "--detach", "--quiet", "--image", new, "--no-resolve-image",
+               "--update-parallelism", str(n), "--update-order", "start-first", name)
+        update = self.swarm_wait("update", t0, updated, lambda: f"UpdateStatus {update_state()}")
+        deadline = t0 + self.args.timeout
+        while (state := update_state()) != "completed":
+            if state in ("paused", "rollback_started", "rollback_paused", "rollback_completed"):
+                raise BenchError(f"swarm update: UpdateStatus {state}: "
+                                 f"{self.engine.service(name).get('UpdateStatus')}")
+            if time.perf_counter() > deadline:
+                raise BenchError(f"swarm update: UpdateStatus {state}, not completed within {self.args.timeout:.0f} s")
+            time.sleep(self.args.poll)
+        completed = time.perf_counter() - t0
+        log(f"  swarm update: {n} new tasks running (healthy), old ones shut down after {update:.2f} s "
+            f"(UpdateStatus completed after {completed:.2f} s, one --update-monitor period later)")
+        self.remove_swarm_service()
+        return create, update, completed
+
+    def remove_swarm_service(self, timeout=120):
+        if not self.swarm_created:
+            return
+        subprocess.run(["docker", "service", "rm", self.args.swarm_service], capture_output=True, timeout=60)
+        # The service's containers go asynchronously; wait so they neither skew nor outlive us.
+        deadline = time.monotonic() + timeout
+        label = f"label=com.docker.swarm.service.name={self.args.swarm_service}"
+        while time.monotonic() < deadline:
+            if not docker("ps", "-aq", "--filter", label):
+                self.swarm_created = False
+                return
+            time.sleep(0.5)
+        raise BenchError(f"swarm service {self.args.swarm_service}: containers still present {timeout} s after docker service rm")
+
+    # ----- cleanup -----
+
+    def cleanup(self):
+        for step in (self.delete_berth_service, self.remove_swarm_service):
+            try:
+                step()
+            except Exception as e:  # noqa: BLE001 - the shell trap removes what is left
+                log(f"cleanup: {step.__name__}: {e}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--cluster", default="bench-service")
+    parser.add_argument("--replicas", type=int, default=20)
+    parser.add_argument("--poll", type=float, default=0.2, help="seconds between polls")
+    parser.add_argument("--timeout", type=float, default=300, help="bound on each wait, seconds")
+    parser.add_argument("--swarm-service", default="berth-bench-service")
+    parser.add_argument("--swarm-image", required=True)
+    parser.add_argument("--swarm-image-2", required=True)
+    args = parser.parse_args()
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+
+    # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so the finally block runs. SIGINT is
+    # installed explicitly: bash starts background jobs with it ignored, and Python keeps that.
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    bench = Bench(args)
+    try:
+        instance = bench.wait_for_instance()
+        log(f"container instance {instance['containerInstanceArn']} registered")
+        (b_create, b_create_waiter, _), (b_update, b_update_waiter, _) = bench.berth()
+        s_create, s_update, s_completed = bench.swarm()
+        n = args.replicas
+        log("\n== summary")
+        log(f"create {n} replicas, until all running and healthy:")
+        log(f"  Berth : {b_create:6.2f} s   (services-stable condition alone: {b_create_waiter:.2f} s)")
+        log(f"  swarm : {s_create:6.2f} s")
+        log(f"rolling update of {n} (start-first / 200%-100%), until only new, healthy tasks are left:")
+        log(f"  Berth : {b_update:6.2f} s   (services-stable condition alone: {b_update_waiter:.2f} s)")
+        log(f"  swarm : {s_update:6.2f} s   (UpdateStatus completed: {s_completed:.2f} s)")
+        print(f"service_steady_s: {b_create:.1f} (swarm: {s_create:.1f} s, ratio {b_create / s_create:.2f}); "
+              f"rolling_update_s: {b_update:.1f} (swarm: {s_update:.1f} s, ratio {b_update / s_update:.2f})",
+              flush=True)
+        return 0
+    except BenchError as e:
+        log(f"bench/service.py: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("bench/service.py: interrupted")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
