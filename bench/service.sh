@@ -191,7 +191,9 @@ docker tag "$swarm_image" "$swarm_image_2"
 # The server and the agent run in sessions of their own (setsid), so a Ctrl-C in the terminal
 # reaches only this script and the driver: the driver then deletes its service through the API
 # while both are still up, and the trap stops them afterwards, agent first.
-# Port 0 lets the kernel pick a free port with no race; the ready line names it.
+# Port 0 lets the kernel pick a free port with no race; the ready line names it. server.out is
+# made first: the background job opens it, and the first sed may run before it has.
+: >"$workdir/server.out"
 setsid "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" \
     >"$workdir/server.out" 2>"$workdir/server.log" &
 server_pid=$!

@@ -168,19 +168,23 @@ fn pending(task: &ServiceTask) -> bool {
     task.live() && task.last_status != "RUNNING"
 }
 
-pub fn reconcile(input: &PassInput) -> Pass {
-    let Some(primary) = input.deployments.first() else {
-        return Pass::default();
-    };
-    let deployment_of =
-        |task: &ServiceTask| input.deployments.iter().find(|d| d.id == task.deployment);
-    let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(task), input.now);
+/// What every pass does first: stop tasks failing their health checks and check the circuit
+/// breaker. Returns the live tasks left and the PRIMARY's rollout state after the check.
+struct Triage<'a> {
+    primary: &'a ServiceDeployment,
+    live: Vec<&'a ServiceTask>,
+    stop: Vec<(String, StopWhy)>,
+    rollout: &'a str,
+    failed: bool,
+}
+
+fn triage<'a>(input: &'a PassInput, desired: u32) -> Option<Triage<'a>> {
+    let primary = input.deployments.first()?;
     let mut live: Vec<&ServiceTask> = input.tasks.iter().filter(|t| t.live()).collect();
     let mut stop = Vec::new();
-
     // Tasks failing their health checks are replaced, whatever the deployment limits say.
     live.retain(|task| {
-        let checked = deployment_of(task).is_some_and(|d| d.health_checked);
+        let checked = deployment_of(input, task).is_some_and(|d| d.health_checked);
         let past_grace = task
             .started_at
             .is_some_and(|at| input.now - at >= input.health_check_grace_period);
@@ -190,7 +194,6 @@ pub fn reconcile(input: &PassInput) -> Pass {
         }
         !unhealthy
     });
-
     let primary_failed_tasks = input
         .tasks
         .iter()
@@ -200,12 +203,54 @@ pub fn reconcile(input: &PassInput) -> Pass {
     let mut rollout = primary.rollout_state.as_str();
     if input.circuit_breaker
         && rollout == "IN_PROGRESS"
-        && primary_failed_tasks >= circuit_breaker_threshold(input.desired)
+        && primary_failed_tasks >= circuit_breaker_threshold(desired)
     {
         failed = true;
         rollout = "FAILED";
     }
+    Some(Triage {
+        primary,
+        live,
+        stop,
+        rollout,
+        failed,
+    })
+}
 
+fn deployment_of<'a>(input: &'a PassInput, task: &ServiceTask) -> Option<&'a ServiceDeployment> {
+    input.deployments.iter().find(|d| d.id == task.deployment)
+}
+
+/// Whether launches are held back: the PRIMARY's latest tasks failed to start, and the last
+/// failure was too recent. A task that ran breaks the run.
+fn held_back(input: &PassInput, primary: &ServiceDeployment) -> bool {
+    let mut recent: Vec<&ServiceTask> = input
+        .tasks
+        .iter()
+        .filter(|t| t.deployment == primary.id)
+        .collect();
+    recent.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
+    let failures_in_a_row = recent
+        .iter()
+        .take_while(|t| t.failed() && t.started_at.is_none())
+        .count() as u32;
+    let last_failure = recent.first().and_then(|t| t.stopped_at).unwrap_or(0.0);
+    failures_in_a_row > 0 && input.now < last_failure + launch_backoff(failures_in_a_row)
+}
+
+/// One REPLICA pass: `desired` tasks of the PRIMARY, within the deployment limits.
+pub fn reconcile(input: &PassInput) -> Pass {
+    let Some(Triage {
+        primary,
+        mut live,
+        mut stop,
+        rollout,
+        failed,
+    }) = triage(input, input.desired)
+    else {
+        return Pass::default();
+    };
+    let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(input, task), input.now);
     let max_total = max_tasks(input.desired, input.maximum_percent) as usize;
     let min_healthy = min_healthy_tasks(input.desired, input.minimum_healthy_percent) as usize;
 
@@ -256,25 +301,117 @@ pub fn reconcile(input: &PassInput) -> Pass {
             .saturating_sub(primary_live)
             .min(max_total.saturating_sub(live.len()))
     };
-    // Tasks that keep failing to start hold launches back; a task that ran breaks the run.
-    let mut recent: Vec<&ServiceTask> = input
-        .tasks
-        .iter()
-        .filter(|t| t.deployment == primary.id)
-        .collect();
-    recent.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
-    let failures_in_a_row = recent
-        .iter()
-        .take_while(|t| t.failed() && t.started_at.is_none())
-        .count() as u32;
-    let last_failure = recent.first().and_then(|t| t.stopped_at).unwrap_or(0.0);
-    let throttled = start > 0
-        && failures_in_a_row > 0
-        && input.now < last_failure + launch_backoff(failures_in_a_row);
+    let throttled = start > 0 && held_back(input, primary);
     if throttled {
         start = 0;
     }
+    conclude(
+        input,
+        Triage {
+            primary,
+            live,
+            stop,
+            rollout,
+            failed,
+        },
+        input.desired,
+        start as u32,
+        throttled,
+    )
+}
 
+/// One DAEMON pass: one task of the PRIMARY on each of the `eligible` instances and none
+/// elsewhere. A new revision replaces an instance's task in place: the old one stops (as far as
+/// the minimum healthy count allows), then the new one starts.
+pub fn reconcile_daemon(input: &PassInput, eligible: &[String]) -> (Pass, Vec<String>) {
+    let desired = eligible.len() as u32;
+    let Some(Triage {
+        primary,
+        mut live,
+        mut stop,
+        rollout,
+        failed,
+    }) = triage(input, desired)
+    else {
+        return (Pass::default(), Vec::new());
+    };
+    let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(input, task), input.now);
+    live.retain(|task| {
+        let keep = task.instance.as_ref().is_some_and(|i| eligible.contains(i));
+        if !keep {
+            stop.push((task.id.clone(), StopWhy::ScaleIn));
+        }
+        keep
+    });
+    let min_healthy = min_healthy_tasks(desired, input.minimum_healthy_percent) as usize;
+    let mut healthy_count = live.iter().filter(|t| is_healthy(t)).count();
+    let mut start_on = Vec::new();
+    for instance in eligible {
+        let here: Vec<&ServiceTask> = live
+            .iter()
+            .copied()
+            .filter(|t| t.instance.as_ref() == Some(instance))
+            .collect();
+        let (current, old): (Vec<&ServiceTask>, Vec<&ServiceTask>) =
+            here.iter().partition(|t| t.deployment == primary.id);
+        for extra in current.iter().skip(1) {
+            stop.push((extra.id.clone(), StopWhy::ScaleIn));
+        }
+        if rollout == "FAILED" {
+            continue;
+        }
+        if !current.is_empty() {
+            for task in &old {
+                stop.push((task.id.clone(), StopWhy::ScaleIn));
+            }
+            continue;
+        }
+        if old.is_empty() {
+            start_on.push(instance.clone());
+            continue;
+        }
+        for task in old {
+            if is_healthy(task) {
+                if healthy_count <= min_healthy {
+                    continue;
+                }
+                healthy_count -= 1;
+            }
+            stop.push((task.id.clone(), StopWhy::ScaleIn));
+        }
+    }
+    live.retain(|t| !stop.iter().any(|(id, _)| *id == t.id));
+    let throttled = !start_on.is_empty() && held_back(input, primary);
+    if throttled {
+        start_on.clear();
+    }
+    let pass = conclude(
+        input,
+        Triage {
+            primary,
+            live,
+            stop,
+            rollout,
+            failed,
+        },
+        desired,
+        start_on.len() as u32,
+        throttled,
+    );
+    (pass, start_on)
+}
+
+/// What every pass works out last: counts per deployment, drained deployments, and whether the
+/// rollout completed, is steady or is stuck.
+fn conclude(input: &PassInput, triage: Triage, desired: u32, start: u32, throttled: bool) -> Pass {
+    let Triage {
+        primary,
+        live,
+        stop,
+        rollout,
+        failed,
+    } = triage;
+    let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(input, task), input.now);
     // Counts and drained deployments see tasks until they have actually stopped.
     let stopping_ids: Vec<&str> = stop.iter().map(|(id, _)| id.as_str()).collect();
     let present = |t: &&ServiceTask| t.last_status != "STOPPED";
@@ -306,19 +443,24 @@ pub fn reconcile(input: &PassInput) -> Pass {
         .map(|d| d.id.clone())
         .collect();
     let others_left = input.deployments.len() - 1 - drained.len();
+    let current = |t: &&&ServiceTask| t.deployment == primary.id && !t.displaced;
+    let primary_live = live.iter().filter(current).count();
     let primary_healthy = live
         .iter()
-        .filter(|t| t.deployment == primary.id && is_healthy(t))
+        .filter(current)
+        .filter(|t| is_healthy(t))
         .count();
     let primary_running = live
         .iter()
-        .filter(|t| t.deployment == primary.id && t.last_status == "RUNNING")
+        .filter(current)
+        .filter(|t| t.last_status == "RUNNING")
         .count();
-    let all_running = primary_running == input.desired as usize && counts[0].pending == 0;
+    let desired = desired as usize;
+    let all_running = primary_running == desired && counts[0].pending == 0;
     let completed = rollout == "IN_PROGRESS"
         && others_left == 0
         && all_running
-        && (primary_healthy == input.desired as usize || input.desired == 0)
+        && primary_healthy == desired
         && start == 0
         && stop.is_empty();
     let steady = (completed || rollout == "COMPLETED")
@@ -329,11 +471,12 @@ pub fn reconcile(input: &PassInput) -> Pass {
     // Needs tasks it may not start, and nothing in flight that could change that.
     let stuck = rollout == "IN_PROGRESS"
         && start == 0
+        && !throttled
         && stop.is_empty()
-        && primary_live < input.desired as usize
+        && primary_live < desired
         && live.iter().all(|t| is_healthy(t));
     Pass {
-        start: start as u32,
+        start,
         stop,
         counts,
         drained,
@@ -622,6 +765,55 @@ mod tests {
         ran.stopped_at = Some(NOW - 1.0);
         let broken = no_breaker(&[two[0].clone(), two[1].clone(), ran], NOW);
         assert!(!broken.throttled && broken.start == 1);
+    }
+
+    #[test]
+    fn a_daemon_runs_one_task_on_each_eligible_instance() {
+        let deployments = [deployment("d1", "IN_PROGRESS")];
+        let eligible = ["i-a1".to_string(), "i-b1".to_string()];
+        let daemon = |deployments: &[ServiceDeployment], tasks: &[ServiceTask]| {
+            reconcile_daemon(
+                &PassInput {
+                    desired: 0,
+                    maximum_percent: 100,
+                    minimum_healthy_percent: 0,
+                    health_check_grace_period: 0.0,
+                    circuit_breaker: false,
+                    deployments,
+                    tasks,
+                    now: NOW,
+                },
+                &eligible,
+            )
+        };
+        // a1 runs one; c1 is no longer eligible (drained, or its constraints no longer hold).
+        let tasks = [task("a1", "d1", "RUNNING"), task("c1", "d1", "RUNNING")];
+        let (pass, start_on) = daemon(&deployments, &tasks);
+        assert_eq!(start_on, ["i-b1"]);
+        assert_eq!(stopped_ids(&pass), ["c1"]);
+        let tasks = [task("a1", "d1", "RUNNING"), task("b1", "d1", "RUNNING")];
+        let (pass, start_on) = daemon(&deployments, &tasks);
+        assert!(start_on.is_empty() && pass.completed && pass.steady);
+        // A new revision: each instance's old task stops first (minimum 0%), then is replaced.
+        let rolled = [
+            deployment("d2", "IN_PROGRESS"),
+            deployment("d1", "COMPLETED"),
+        ];
+        let (pass, start_on) = daemon(&rolled, &tasks);
+        assert_eq!(stopped_ids(&pass), ["a1", "b1"]);
+        assert!(start_on.is_empty());
+        let stopped: Vec<ServiceTask> = tasks
+            .iter()
+            .map(|t| ServiceTask {
+                wanted: false,
+                last_status: "STOPPED".into(),
+                stop_code: Some("ServiceSchedulerInitiated".into()),
+                ..t.clone()
+            })
+            .collect();
+        let (pass, start_on) = daemon(&rolled, &stopped);
+        assert_eq!(start_on, ["i-a1", "i-b1"]);
+        assert_eq!(pass.drained, ["d1"]);
     }
 
     #[test]
