@@ -201,3 +201,28 @@ def test_a_service_whose_tasks_never_pass_their_health_check_never_becomes_stead
     reasons = {t["stoppedReason"] for t in ecs.describe_tasks(cluster=name, tasks=stopped)["tasks"]}
     assert "Task failed container health checks" in reasons
     ecs.delete_service(cluster=name, service="sick", force=True)
+
+
+def test_a_daemon_service_runs_one_task_on_every_eligible_instance(cluster):
+    name, ecs, add_agent, _ = cluster
+    register_web(ecs, family="daemon", health=False)
+    with pytest.raises(ClientError) as strategies:
+        ecs.create_service(cluster=name, serviceName="d", taskDefinition="daemon", schedulingStrategy="DAEMON",
+                           placementStrategy=[{"type": "random"}])
+    assert strategies.value.response["Error"]["Code"] == "InvalidParameterException"
+    created = ecs.create_service(cluster=name, serviceName="d", taskDefinition="daemon",
+                                 schedulingStrategy="DAEMON")["service"]
+    assert created["deploymentConfiguration"]["maximumPercent"] == 100
+    assert created["deploymentConfiguration"]["minimumHealthyPercent"] == 0
+    wait_for(lambda: len(running_tasks(ecs, name, "d")) == 1, "the daemon task on the first instance")
+    add_agent()
+    wait_for(lambda: len({t["containerInstanceArn"] for t in running_tasks(ecs, name, "d")}) == 2,
+             "a daemon task on the new instance", timeout=60)
+    assert service(ecs, name, "d")["desiredCount"] == 2
+    instances = ecs.list_container_instances(cluster=name)["containerInstanceArns"]
+    ecs.update_container_instances_state(cluster=name, containerInstances=[instances[1]], status="DRAINING")
+    wait_for(lambda: {t["containerInstanceArn"] for t in running_tasks(ecs, name, "d")} == {instances[0]},
+             "the drained instance's daemon task to stop", timeout=60)
+    wait_for(lambda: service(ecs, name, "d")["desiredCount"] == 1, "the desired count to follow")
+    ecs.delete_service(cluster=name, service="d", force=True)
+    wait_for(lambda: service(ecs, name, "d")["status"] == "INACTIVE", "the daemon to drain", timeout=60)

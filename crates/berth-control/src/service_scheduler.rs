@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use berth_ecs::service::{
     PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
+    reconcile_daemon,
 };
 use berth_store::{Txn, transact};
-use berth_wire::ecs::{Failure, PlacementStrategy, RunTaskRequest, Service, Task, TaskDefinition};
+use berth_wire::ecs::{
+    Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Task, TaskDefinition,
+};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::ecs::instances::StoredInstance;
@@ -210,7 +213,7 @@ async fn reconcile_service(
         .deployment_circuit_breaker
         .clone()
         .unwrap_or_default();
-    let decided = reconcile(&PassInput {
+    let input = PassInput {
         desired: service.desired_count.unwrap_or(0).max(0) as u32,
         maximum_percent: configuration.maximum_percent.unwrap_or(200).max(0) as u32,
         minimum_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(100).max(0) as u32,
@@ -221,7 +224,15 @@ async fn reconcile_service(
         deployments: &views,
         tasks: &task_views,
         now,
-    });
+    };
+    let daemon = service.scheduling_strategy.as_deref() == Some("DAEMON");
+    let (decided, daemon_targets) = if daemon {
+        let eligible = daemon_instances(cp, cluster, name, service, primary).await?;
+        let (decided, start_on) = reconcile_daemon(&input, &eligible);
+        (decided, Some((eligible.len() as i32, start_on)))
+    } else {
+        (reconcile(&input), None)
+    };
 
     let mut outcome = Outcome::default();
     if !decided.stop.is_empty() {
@@ -239,7 +250,11 @@ async fn reconcile_service(
             .collect();
         outcome.stopped = tasks::stop_for_service(cp, cluster, stops, now).await?;
     }
-    if decided.start > 0 {
+    if let Some((_, start_on)) = &daemon_targets {
+        if !start_on.is_empty() {
+            launch_on(cp, cluster, name, service, primary, start_on, &mut outcome).await?;
+        }
+    } else if decided.start > 0 {
         launch(
             cp,
             cluster,
@@ -275,6 +290,15 @@ async fn reconcile_service(
             .next()
             .and_then(|d| d.id.as_deref())
             == Some(primary_id.as_str());
+        if let Some((desired, _)) = &daemon_targets
+            && current.desired_count != Some(*desired)
+            && current.status.as_deref() == Some("ACTIVE")
+        {
+            current.desired_count = Some(*desired);
+            if let Some(primary) = current.deployments.iter_mut().flatten().next() {
+                primary.desired_count = Some(*desired);
+            }
+        }
         let list = current.deployments.get_or_insert_with(Vec::new);
         for (view, counts) in views.iter().zip(&decided.counts) {
             let Some(deployment) = list.iter_mut().find(|d| d.id.as_deref() == Some(view.id.as_str())) else {
@@ -452,6 +476,140 @@ async fn launch(
                 ));
                 break;
             }
+        }
+    }
+    Ok(())
+}
+
+/// The instances a DAEMON service runs on: ACTIVE ones whose agent is not lost and that meet
+/// the task definition's and the service's constraints and required attributes. A deleted
+/// (DRAINING) service runs on none.
+async fn daemon_instances(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+    primary: &berth_wire::ecs::Deployment,
+) -> Result<Vec<String>, ApiError> {
+    if service.status.as_deref() != Some("ACTIVE") {
+        return Ok(Vec::new());
+    }
+    let Some(definition) =
+        definition(cp, primary.task_definition.as_deref().unwrap_or_default()).await?
+    else {
+        return Ok(Vec::new());
+    };
+    let now = cp.clock.now();
+    let lost_after = cp.agent_lost_after.as_secs_f64();
+    let (stored, _) = crate::ecs::scan::<StoredInstance>(
+        cp,
+        &keys::instances_of(cluster),
+        None,
+        usize::MAX,
+        |s| s.status() == "ACTIVE",
+    )
+    .await?;
+    // An agent that is only briefly away keeps its instance's task; placement's own check of
+    // the connection is for new tasks.
+    let candidates: Vec<(String, berth_scheduler::Instance)> = stored
+        .iter()
+        .filter(|s| s.connected() || s.disconnected_at.is_some_and(|at| now - at < lost_after))
+        .map(|s| {
+            let mut instance = s.for_placement();
+            instance.agent_connected = true;
+            (s.arn().to_string(), instance)
+        })
+        .collect();
+    let mut constraints = Vec::new();
+    for constraint in definition
+        .placement_constraints
+        .iter()
+        .flatten()
+        .map(|c| (c.r#type.clone(), c.expression.clone()))
+        .chain(
+            service
+                .placement_constraints
+                .iter()
+                .flatten()
+                .map(|c| (c.r#type.clone(), c.expression.clone())),
+        )
+    {
+        let parsed = berth_scheduler::Constraint::parse(
+            constraint.0.as_deref().unwrap_or_default(),
+            constraint.1.as_deref(),
+        )
+        .map_err(|err| berth_ecs::error::invalid(err.to_string()))?;
+        // One task per instance is what a daemon is; its own tasks must not exclude it.
+        if parsed != berth_scheduler::Constraint::DistinctInstance {
+            constraints.push(parsed);
+        }
+    }
+    let request = berth_scheduler::PlacementRequest {
+        count: 1,
+        group: format!("service:{name}"),
+        demand: berth_scheduler::Resources::default(),
+        launch_type: Some(berth_scheduler::LaunchType::Ec2),
+        required_attributes: definition
+            .requires_attributes
+            .iter()
+            .flatten()
+            .filter_map(|a| {
+                Some(berth_scheduler::RequiredAttribute {
+                    name: a.name.clone()?,
+                    value: a.value.clone(),
+                })
+            })
+            .collect(),
+        subnet_zones: None,
+        constraints,
+        strategies: Vec::new(),
+    };
+    let (arns, instances): (Vec<String>, Vec<berth_scheduler::Instance>) =
+        candidates.into_iter().unzip();
+    let verdicts = berth_scheduler::Cluster::new(instances).explain(&request);
+    Ok(arns
+        .into_iter()
+        .zip(verdicts)
+        .filter(|(_, rejection)| rejection.is_none())
+        .map(|(arn, _)| arn)
+        .collect())
+}
+
+/// Starts one task of the PRIMARY deployment on each of `instances` through StartTask.
+async fn launch_on(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+    primary: &berth_wire::ecs::Deployment,
+    instances: &[String],
+    outcome: &mut Outcome,
+) -> Result<(), ApiError> {
+    let tags = if service.propagate_tags.as_deref() == Some("SERVICE") {
+        crate::ecs::tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?
+    } else {
+        Vec::new()
+    };
+    for batch in instances.chunks(LAUNCH_BATCH as usize) {
+        let request = StartTaskRequest {
+            cluster: Some(cluster.to_string()),
+            task_definition: primary.task_definition.clone(),
+            container_instances: Some(batch.to_vec()),
+            group: Some(format!("service:{name}")),
+            started_by: primary.id.clone(),
+            tags: Some(tags.clone()),
+            ..StartTaskRequest::default()
+        };
+        let response = tasks::start_for_service(cp, request).await?;
+        let placed = response.tasks.unwrap_or_default();
+        outcome.started.extend(
+            placed
+                .iter()
+                .map(|t| tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()),
+        );
+        let failures = response.failures.unwrap_or_default();
+        if !failures.is_empty() {
+            outcome.placement_problem = Some(unplaceable(&failures));
         }
     }
     Ok(())

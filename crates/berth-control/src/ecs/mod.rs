@@ -141,7 +141,7 @@ pub(crate) async fn fetch<T: DeserializeOwned>(
 
 /// One page of the records under `prefix` that `keep` accepts, starting after the key
 /// `after`; also returns the key to resume from when more records may follow.
-async fn scan<T: DeserializeOwned>(
+pub(crate) async fn scan<T: DeserializeOwned>(
     cp: &ControlPlane,
     prefix: &str,
     after: Option<String>,

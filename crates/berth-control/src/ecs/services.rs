@@ -124,16 +124,19 @@ fn check_placement(
 fn deployment_configuration(
     given: Option<DeploymentConfiguration>,
     current: Option<&DeploymentConfiguration>,
+    daemon: bool,
 ) -> Result<DeploymentConfiguration, ApiError> {
     let given = given.unwrap_or_default();
+    // ECS's defaults: 200/100 for REPLICA, 100/0 for DAEMON.
+    let (default_maximum, default_minimum) = if daemon { (100, 0) } else { (200, 100) };
     let maximum = given
         .maximum_percent
         .or(current.and_then(|c| c.maximum_percent))
-        .unwrap_or(200);
+        .unwrap_or(default_maximum);
     let minimum = given
         .minimum_healthy_percent
         .or(current.and_then(|c| c.minimum_healthy_percent))
-        .unwrap_or(100);
+        .unwrap_or(default_minimum);
     if !(0..=100).contains(&minimum) {
         return Err(invalid("minimumHealthyPercent must be between 0 and 100.").into());
     }
@@ -200,15 +203,7 @@ pub async fn create(
         )
         .into());
     }
-    match request.scheduling_strategy.as_deref() {
-        None | Some("REPLICA") => {}
-        Some(other) => {
-            return Err(EcsError::UnsupportedFeature(format!(
-                "The {other} scheduling strategy is not supported yet."
-            ))
-            .into());
-        }
-    }
+    let daemon = request.scheduling_strategy.as_deref() == Some("DAEMON");
     match request.launch_type.as_deref() {
         None | Some("EC2") => {}
         Some(other) => {
@@ -248,16 +243,29 @@ pub async fn create(
         )
         .into());
     }
-    let desired = request
-        .desired_count
-        .ok_or_else(|| invalid("desiredCount is required for the REPLICA scheduling strategy."))?;
-    if desired < 0 {
-        return Err(invalid("desiredCount must be at least 0.").into());
-    }
+    // A DAEMON service's desired count is the number of instances it runs on, which its
+    // scheduler keeps current.
+    let desired = match (daemon, request.desired_count) {
+        (true, _) => 0,
+        (false, Some(desired)) if desired >= 0 => desired,
+        (false, Some(_)) => return Err(invalid("desiredCount must be at least 0.").into()),
+        (false, None) => {
+            return Err(
+                invalid("desiredCount is required for the REPLICA scheduling strategy.").into(),
+            );
+        }
+    };
     let constraints = request.placement_constraints.clone().unwrap_or_default();
     let strategies = request.placement_strategy.clone().unwrap_or_default();
+    if daemon && !strategies.is_empty() {
+        return Err(invalid(
+            "Placement strategies are not supported with the DAEMON scheduling strategy.",
+        )
+        .into());
+    }
     check_placement(&constraints, &strategies)?;
-    let configuration = deployment_configuration(request.deployment_configuration.clone(), None)?;
+    let configuration =
+        deployment_configuration(request.deployment_configuration.clone(), None, daemon)?;
     let tags = request.tags.clone().unwrap_or_default();
     berth_ecs::tags::check_user_tags(&tags)?;
     if !clusters::exists(cp, &cluster).await? {
@@ -286,7 +294,7 @@ pub async fn create(
         created_by: Some(cp.caller()),
         placement_constraints: Some(constraints),
         placement_strategy: Some(strategies),
-        scheduling_strategy: Some("REPLICA".into()),
+        scheduling_strategy: Some(if daemon { "DAEMON" } else { "REPLICA" }.into()),
         deployment_controller: Some(DeploymentController {
             r#type: Some("ECS".into()),
         }),
@@ -376,12 +384,14 @@ pub async fn update(
         if service.status.as_deref() != Some("ACTIVE") {
             return Err(EcsError::ServiceNotActive("Service was not ACTIVE.".into()).into());
         }
+        let daemon = service.scheduling_strategy.as_deref() == Some("DAEMON");
         let configuration = deployment_configuration(
             request.deployment_configuration.clone(),
             service.deployment_configuration.as_ref(),
+            daemon,
         )?;
         service.deployment_configuration = Some(configuration);
-        if let Some(desired) = request.desired_count {
+        if let Some(desired) = request.desired_count.filter(|_| !daemon) {
             service.desired_count = Some(desired);
             for deployment in service.deployments.iter_mut().flatten().take(1) {
                 deployment.desired_count = Some(desired);

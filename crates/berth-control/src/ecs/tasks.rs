@@ -950,6 +950,22 @@ pub async fn start(
     cp: &ControlPlane,
     request: StartTaskRequest,
 ) -> Result<StartTaskResponse, ApiError> {
+    start_on(cp, request, Definitions::ActiveOnly).await
+}
+
+/// StartTask on behalf of a DAEMON service's scheduler (see [`run_for_service`]).
+pub async fn start_for_service(
+    cp: &ControlPlane,
+    request: StartTaskRequest,
+) -> Result<StartTaskResponse, ApiError> {
+    start_on(cp, request, Definitions::AnyStatus).await
+}
+
+async fn start_on(
+    cp: &ControlPlane,
+    request: StartTaskRequest,
+    definitions: Definitions,
+) -> Result<StartTaskResponse, ApiError> {
     let targets = request.container_instances.clone().unwrap_or_default();
     if targets.is_empty() || targets.len() > LAUNCH_LIMIT {
         return Err(invalid(format!(
@@ -957,13 +973,8 @@ pub async fn start(
         ))
         .into());
     }
-    let launch = prepare_launch(
-        cp,
-        LaunchParams::from(&request),
-        targets.len(),
-        Definitions::ActiveOnly,
-    )
-    .await?;
+    let launch =
+        prepare_launch(cp, LaunchParams::from(&request), targets.len(), definitions).await?;
     let placement_request = placement_request(&launch, 1, &[], &[])?;
     let partition = cp.partition.clone();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
