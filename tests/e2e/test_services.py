@@ -226,3 +226,26 @@ def test_a_daemon_service_runs_one_task_on_every_eligible_instance(cluster):
     wait_for(lambda: service(ecs, name, "d")["desiredCount"] == 1, "the desired count to follow")
     ecs.delete_service(cluster=name, service="d", force=True)
     wait_for(lambda: service(ecs, name, "d")["status"] == "INACTIVE", "the daemon to drain", timeout=60)
+
+
+def test_a_rolling_deployment_survives_a_control_plane_restart(berth, cluster):
+    name, ecs, _, _ = cluster
+    register_web(ecs)
+    ecs.create_service(cluster=name, serviceName="roll", taskDefinition="svc", desiredCount=3)
+    wait_stable(ecs, name, "roll")
+    second = register_web(ecs)
+    updated = ecs.update_service(cluster=name, service="roll", taskDefinition=second["taskDefinitionArn"])["service"]
+    new_deployment = updated["deployments"][0]["id"]
+    # Mid-rollout: the new tasks are started, not yet healthy (their checks run every 5 s).
+    wait_for(lambda: any(t["startedBy"] == new_deployment for t in running_tasks(ecs, name, "roll")),
+             "the first new task", timeout=60)
+    berth.kill9()
+    berth.start()
+    ecs = berth.client()
+    wait_stable(ecs, name, "roll", timeout=120)
+    started = []
+    for status in ("RUNNING", "STOPPED"):
+        started += ecs.list_tasks(cluster=name, serviceName="roll", desiredStatus=status)["taskArns"]
+    by_new = [t for t in ecs.describe_tasks(cluster=name, tasks=started)["tasks"] if t["startedBy"] == new_deployment]
+    assert len(by_new) == 3, "the restarted scheduler starts no extra tasks"
+    assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "roll")} == {second["taskDefinitionArn"]}
