@@ -51,6 +51,12 @@ ecs describe-tasks --tasks "$task" --query 'tasks[0].[lastStatus,healthStatus,co
 ecs stop-task --task "$task" --query 'task.desiredStatus' --output text
 ecs wait tasks-stopped --tasks "$task"
 ecs describe-tasks --tasks "$task" --query 'tasks[0].[lastStatus,stopCode,containers[0].exitCode]' --output text
+echo "+ a service keeps two copies running, then goes away:" >&2
+ecs create-service --service-name web --task-definition web:1 --desired-count 2 \
+  --query 'service.[serviceName,status,deployments[0].id]' --output text
+ecs wait services-stable --services web
+ecs describe-services --services web --query 'services[0].[runningCount,desiredCount,events[0].message]' --output text
+ecs delete-service --service web --force --query 'service.status' --output text
 echo "+ a request ECS would refuse:" >&2
 ecs register-task-definition --family web --requires-compatibilities FARGATE --network-mode awsvpc --cpu 256 --memory 4096 \
   --container-definitions '[{"name":"web","image":"berth-demo:latest"}]' || true
