@@ -94,7 +94,9 @@ remove_containers
 # reaches only this script and the driver: the driver then stops its tasks through the API while
 # both are still up, and the trap stops them afterwards, agent first. (setsid execs in place here,
 # as a background job is no process group leader, so $! is berth's own pid.)
-# Port 0 lets the kernel pick a free port with no race; the ready line names it.
+# Port 0 lets the kernel pick a free port with no race; the ready line names it. The output file
+# exists before the job starts, so the first read below cannot find it missing.
+: >"$workdir/server.out"
 setsid "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" \
     >"$workdir/server.out" 2>"$workdir/server.log" &
 server_pid=$!
