@@ -145,6 +145,24 @@ def test_a_revision_that_cannot_start_trips_the_circuit_breaker_and_rolls_back(c
     assert len(failed) >= 3 and all(t["stopCode"] == "TaskFailedToStart" for t in failed)
     wait_stable(ecs, name, "cb", timeout=90)
     assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "cb")} == {good["taskDefinitionArn"]}
+
+    # The service deployments tell the same story: the first succeeded, the second rolled back.
+    def history():
+        return ecs.list_service_deployments(cluster=name, service="cb")["serviceDeployments"]
+
+    wait_for(lambda: [d["status"] for d in history()] == ["ROLLBACK_SUCCESSFUL", "SUCCESSFUL"],
+             "the rollback to finish", timeout=90)
+    latest, first = history()
+    [described] = ecs.describe_service_deployments(
+        serviceDeploymentArns=[latest["serviceDeploymentArn"]])["serviceDeployments"]
+    assert described["rollback"]["serviceRevisionArn"] == first["targetServiceRevisionArn"]
+    assert described["deploymentCircuitBreaker"]["status"] == "TRIGGERED"
+    assert described["deploymentCircuitBreaker"]["failureCount"] >= 3
+    revisions = ecs.describe_service_revisions(serviceRevisionArns=[
+        first["targetServiceRevisionArn"], latest["targetServiceRevisionArn"]])["serviceRevisions"]
+    assert [r["taskDefinition"] for r in revisions] == [good["taskDefinitionArn"], bad["taskDefinitionArn"]]
+    with pytest.raises(ClientError):
+        ecs.stop_service_deployment(serviceDeploymentArn=first["serviceDeploymentArn"])
     ecs.delete_service(cluster=name, service="cb", force=True)
     wait_for(lambda: service(ecs, name, "cb")["status"] == "INACTIVE", "the deleted service to drain", timeout=60)
 
@@ -249,3 +267,24 @@ def test_a_rolling_deployment_survives_a_control_plane_restart(berth, cluster):
     by_new = [t for t in ecs.describe_tasks(cluster=name, tasks=started)["tasks"] if t["startedBy"] == new_deployment]
     assert len(by_new) == 3, "the restarted scheduler starts no extra tasks"
     assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "roll")} == {second["taskDefinitionArn"]}
+
+
+def test_stop_service_deployment_rolls_back_to_the_previous_revision(cluster):
+    name, ecs, _, _ = cluster
+    good = register_web(ecs, health=False)
+    ecs.create_service(cluster=name, serviceName="undo", taskDefinition=good["taskDefinitionArn"], desiredCount=1)
+    wait_for(lambda: [d["status"] for d in ecs.list_service_deployments(
+        cluster=name, service="undo")["serviceDeployments"]] == ["SUCCESSFUL"], "the first deployment", timeout=90)
+    second = register_web(ecs, health=False)
+    ecs.update_service(cluster=name, service="undo", taskDefinition=second["taskDefinitionArn"])
+    ongoing = ecs.list_service_deployments(cluster=name, service="undo", status=["IN_PROGRESS"])["serviceDeployments"]
+    assert len(ongoing) == 1
+    stopped = ecs.stop_service_deployment(serviceDeploymentArn=ongoing[0]["serviceDeploymentArn"])
+    assert stopped["serviceDeploymentArn"] == ongoing[0]["serviceDeploymentArn"]
+    current = service(ecs, name, "undo")
+    assert current["taskDefinition"] == good["taskDefinitionArn"]
+    wait_stable(ecs, name, "undo", timeout=120)
+    assert {t["taskDefinitionArn"] for t in running_tasks(ecs, name, "undo")} == {good["taskDefinitionArn"]}
+    ecs.delete_service(cluster=name, service="undo", force=True)
+    wait_for(lambda: service(ecs, name, "undo")["status"] == "INACTIVE", "the service to drain", timeout=60)
+    assert ecs.list_service_deployments(cluster=name, service="undo")["serviceDeployments"] == []

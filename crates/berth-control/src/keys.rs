@@ -98,3 +98,20 @@ pub fn service_tasks_of(cluster: &str, service: &str) -> String {
 pub fn service_token(cluster: &str, name: &str) -> String {
     format!("service-token/{cluster}/{name}")
 }
+
+/// A service deployment, by the numeric id it shares with its `deployments[]` entry.
+pub fn service_deployment(cluster: &str, service: &str, id: &str) -> String {
+    format!("svc-deployment/{cluster}/{service}/{id}")
+}
+
+pub fn service_deployments_of(cluster: &str, service: &str) -> String {
+    format!("svc-deployment/{cluster}/{service}/")
+}
+
+pub fn service_revision(cluster: &str, service: &str, id: &str) -> String {
+    format!("svc-revision/{cluster}/{service}/{id}")
+}
+
+pub fn service_revisions_of(cluster: &str, service: &str) -> String {
+    format!("svc-revision/{cluster}/{service}/")
+}

@@ -18,6 +18,7 @@ use berth_wire::ecs::{
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::ecs::instances::StoredInstance;
+use crate::ecs::service_deployments::{self, Settled};
 use crate::ecs::services::{self, deploy, new_deployment, record_event};
 use crate::ecs::{decode, fetch, read, tasks, write};
 use crate::error::ApiError;
@@ -272,11 +273,13 @@ async fn reconcile_service(
             deployments[1..]
                 .iter()
                 .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
-                .and_then(|d| d.task_definition.clone())
+                .and_then(|d| Some((d.task_definition.clone()?, d.id.clone()?)))
         })
         .flatten();
     let name = name.to_string();
     let cluster = cluster.to_string();
+    let partition = cp.partition.clone();
+    let rollback_id = services::deployment_id();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let key = keys::service(&cluster, &name);
         let Some(mut current) = read::<Service>(txn, &key)? else {
@@ -349,6 +352,16 @@ async fn reconcile_service(
                 let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
                 primary.rollout_state = Some("COMPLETED".into());
                 primary.rollout_state_reason = Some(format!("ECS deployment {primary_id} completed."));
+                let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
+                service_deployments::settle(
+                    txn,
+                    &partition,
+                    &cluster,
+                    &name,
+                    &primary_id,
+                    Settled::Completed { failed_tasks },
+                    now,
+                )?;
                 record_event(
                     &mut current,
                     format!("{service_label} (deployment {primary_id}) deployment completed."),
@@ -365,16 +378,43 @@ async fn reconcile_service(
                     format!("{service_label} (deployment {primary_id}) deployment failed: tasks failed to start."),
                     now,
                 );
-                if let Some(definition) = &rollback_to {
-                    let deployment = new_deployment(&current, definition, now);
-                    let reason = format!(
-                        "ECS deployment circuit breaker: rolling back to deploymentId {}.",
-                        deployment.id.as_deref().unwrap_or_default()
-                    );
-                    current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
-                        Some(reason);
-                    current.task_definition = Some(definition.clone());
-                    deploy(&mut current, deployment);
+                let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
+                match &rollback_to {
+                    Some((definition, source)) => {
+                        let deployment =
+                            new_deployment(&current, definition, rollback_id.clone(), now);
+                        let reason = format!(
+                            "ECS deployment circuit breaker: rolling back to deploymentId {rollback_id}."
+                        );
+                        current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
+                            Some(reason);
+                        current.task_definition = Some(definition.clone());
+                        service_deployments::settle(
+                            txn,
+                            &partition,
+                            &cluster,
+                            &name,
+                            &primary_id,
+                            Settled::Failed {
+                                failed_tasks,
+                                rollback: Some((&deployment, source)),
+                            },
+                            now,
+                        )?;
+                        deploy(&mut current, deployment);
+                    }
+                    None => service_deployments::settle(
+                        txn,
+                        &partition,
+                        &cluster,
+                        &name,
+                        &primary_id,
+                        Settled::Failed {
+                            failed_tasks,
+                            rollback: None,
+                        },
+                        now,
+                    )?,
                 }
             }
             if decided.throttled {
@@ -403,6 +443,8 @@ async fn reconcile_service(
             && task_views.iter().all(|t| t.last_status == "STOPPED")
         {
             current.status = Some("INACTIVE".into());
+            // ECS deletes a deleted service's service deployments.
+            service_deployments::forget(txn, &cluster, &name)?;
         }
         if current != before {
             write(txn, &key, &current);

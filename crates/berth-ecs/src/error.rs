@@ -32,6 +32,8 @@ pub enum EcsError {
     #[error("{0}")]
     ServiceNotActive(String),
     #[error("{0}")]
+    ServiceDeploymentNotFound(String),
+    #[error("{0}")]
     Server(String),
 }
 
@@ -55,6 +57,7 @@ impl EcsError {
             EcsError::AttributeLimitExceeded(_) => "AttributeLimitExceededException",
             EcsError::ServiceNotFound(_) => "ServiceNotFoundException",
             EcsError::ServiceNotActive(_) => "ServiceNotActiveException",
+            EcsError::ServiceDeploymentNotFound(_) => "ServiceDeploymentNotFoundException",
             EcsError::Server(_) => "ServerException",
         }
     }

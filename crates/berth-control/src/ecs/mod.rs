@@ -5,6 +5,7 @@
 mod account_settings;
 mod clusters;
 pub(crate) mod instances;
+pub(crate) mod service_deployments;
 pub(crate) mod services;
 pub(crate) mod tags;
 mod task_definitions;
@@ -70,6 +71,12 @@ pub async fn call(
         Op::DeleteService => run(body, |r| services::delete(cp, r)).await,
         Op::DescribeServices => run(body, |r| services::describe(cp, r)).await,
         Op::ListServices => run(body, |r| services::list(cp, r)).await,
+        Op::ListServiceDeployments => run(body, |r| service_deployments::list(cp, r)).await,
+        Op::DescribeServiceDeployments => run(body, |r| service_deployments::describe(cp, r)).await,
+        Op::DescribeServiceRevisions => {
+            run(body, |r| service_deployments::describe_revisions(cp, r)).await
+        }
+        Op::StopServiceDeployment => run(body, |r| service_deployments::stop(cp, r)).await,
         other => Err(EcsError::UnsupportedFeature(format!(
             "Berth does not implement the ECS action {} yet.",
             other.name()

@@ -17,7 +17,7 @@ use berth_wire::ecs::{
 };
 use rand::Rng;
 
-use super::{clusters, fetch, read, scan, tags, task_definitions, write};
+use super::{clusters, fetch, read, scan, service_deployments, tags, task_definitions, write};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -29,7 +29,7 @@ pub const EVENT_LIMIT: usize = 100;
 const EVENT_REPEAT_SECS: f64 = 6.0 * 3600.0;
 
 /// A new deployment's id: `ecs-svc/` and 19 digits, as ECS mints them.
-fn deployment_id() -> String {
+pub fn deployment_id() -> String {
     let mut rng = rand::rng();
     format!(
         "ecs-svc/{}{:018}",
@@ -39,8 +39,14 @@ fn deployment_id() -> String {
 }
 
 /// A new PRIMARY deployment of `task_definition`.
-pub fn new_deployment(service: &Service, task_definition: &str, now: f64) -> Deployment {
-    let id = deployment_id();
+/// A new PRIMARY deployment of `task_definition` with the id `id` (from [`deployment_id`],
+/// minted outside any transaction).
+pub fn new_deployment(
+    service: &Service,
+    task_definition: &str,
+    id: String,
+    now: f64,
+) -> Deployment {
     Deployment {
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
         id: Some(id),
@@ -275,7 +281,7 @@ pub async fn create(
         resolve_definition(cp, request.task_definition.as_deref().unwrap_or_default()).await?;
     let now = cp.clock.now();
     let arn = cp.partition.service_arn(&cluster, &name);
-    let mut service = Service {
+    let service = Service {
         service_arn: Some(arn.clone()),
         service_name: Some(name.clone()),
         cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
@@ -315,10 +321,11 @@ pub async fn create(
             .task_definition_arn
             .as_deref()
             .unwrap_or_default(),
+        deployment_id(),
         now,
     );
-    deploy(&mut service, first);
     let token = request.client_token.clone();
+    let partition = cp.partition.clone();
     let created = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         let key = keys::service(&cluster, &name);
@@ -333,12 +340,23 @@ pub async fn create(
             }
             return Err(invalid("Creation of service was not idempotent.").into());
         }
+        let mut service = service.clone();
+        service_deployments::record(
+            txn,
+            &partition,
+            &cluster,
+            &mut service,
+            &first,
+            Some(&definition),
+            now,
+        )?;
+        deploy(&mut service, first.clone());
         write(txn, &key, &service);
         if let Some(token) = &token {
             write(txn, &keys::service_token(&cluster, &name), token);
         }
         tags::write(txn, &arn, &tags);
-        Ok::<_, ApiError>(service.clone())
+        Ok::<_, ApiError>(service)
     })
     .await?;
     Ok(CreateServiceResponse {
@@ -377,6 +395,7 @@ pub async fn update(
     };
     let now = cp.clock.now();
     let new_id = deployment_id();
+    let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let key = keys::service(&cluster, &name);
         let mut service = read::<Service>(txn, &key)?
@@ -423,13 +442,21 @@ pub async fn update(
             service.enable_ecs_managed_tags = Some(managed);
         }
         if redeploy {
-            let mut deployment = new_deployment(
+            let deployment = new_deployment(
                 &service,
                 service.task_definition.as_deref().unwrap_or_default(),
+                new_id.clone(),
                 now,
             );
-            deployment.rollout_state_reason = Some(format!("ECS deployment {new_id} in progress."));
-            deployment.id = Some(new_id.clone());
+            service_deployments::record(
+                txn,
+                &partition,
+                &cluster,
+                &mut service,
+                &deployment,
+                definition.as_ref(),
+                now,
+            )?;
             deploy(&mut service, deployment);
         }
         write(txn, &key, &service);

@@ -1,0 +1,559 @@
+//! Service deployments and service revisions: ListServiceDeployments,
+//! DescribeServiceDeployments, DescribeServiceRevisions and StopServiceDeployment.
+//!
+//! Every deployment in a service's `deployments[]` (`ecs-svc/N`) has a service deployment and a
+//! service revision with the same id `N`, written when the deployment is made. A service
+//! deployment tracks one `deployments[]` entry at a time: its own, or, once it rolls back, the
+//! deployment that restores the previous revision; the scheduler settles its status from that
+//! entry's rollout.
+
+use berth_ecs::EcsError;
+use berth_ecs::arn::Partition;
+use berth_ecs::error::invalid;
+use berth_ecs::pagination::{decode_token, encode_token};
+use berth_store::{Txn, transact};
+use berth_wire::ecs::{
+    ContainerImage, Deployment, DescribeServiceDeploymentsRequest,
+    DescribeServiceDeploymentsResponse, DescribeServiceRevisionsRequest,
+    DescribeServiceRevisionsResponse, Failure, ListServiceDeploymentsRequest,
+    ListServiceDeploymentsResponse, Rollback, Service, ServiceCurrentRevisionSummary,
+    ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker, ServiceRevision,
+    ServiceRevisionSummary, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
+    TaskDefinition,
+};
+use serde::{Deserialize, Serialize};
+
+use super::services::{deploy, deployment_id, new_deployment, record_event};
+use super::{clusters, fetch, read, scan, write};
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
+
+/// DescribeServiceDeployments and DescribeServiceRevisions take at most 20 ARNs.
+const DESCRIBE_LIMIT: usize = 20;
+
+/// A service deployment as stored, with the `deployments[]` entry whose rollout settles it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredServiceDeployment {
+    pub deployment: ServiceDeployment,
+    pub tracks: String,
+}
+
+/// The numeric id shared by a `deployments[]` entry, its service deployment and its revision.
+fn number(deployment_id: &str) -> &str {
+    deployment_id
+        .strip_prefix("ecs-svc/")
+        .unwrap_or(deployment_id)
+}
+
+fn arn_of(partition: &Partition, kind: &str, cluster: &str, service: &str, id: &str) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:{kind}/{cluster}/{service}/{id}",
+        partition.region, partition.account_id
+    )
+}
+
+/// (cluster, service, id) from a service deployment or revision ARN.
+fn parse_arn<'a>(arn: &'a str, kind: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let resource = arn.splitn(6, ':').nth(5)?;
+    let mut parts = resource.strip_prefix(kind)?.strip_prefix('/')?.split('/');
+    let (cluster, service, id) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next().is_none().then_some((cluster, service, id))
+}
+
+fn revision_summary(arn: &str, requested: i32) -> ServiceRevisionSummary {
+    ServiceRevisionSummary {
+        arn: Some(arn.to_string()),
+        requested_task_count: Some(requested),
+        running_task_count: Some(0),
+        pending_task_count: Some(0),
+        ..ServiceRevisionSummary::default()
+    }
+}
+
+/// Writes the service revision and service deployment of a new PRIMARY `deployment` of
+/// `service` (whose `deployments[]` does not hold it yet), stops the one it supersedes, and
+/// points the service at them.
+pub fn record(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    cluster: &str,
+    service: &mut Service,
+    deployment: &Deployment,
+    definition: Option<&TaskDefinition>,
+    now: f64,
+) -> Result<(), ApiError> {
+    let name = service.service_name.clone().unwrap_or_default();
+    let id = number(deployment.id.as_deref().unwrap_or_default()).to_string();
+    let revision_arn = arn_of(partition, "service-revision", cluster, &name, &id);
+    let revision = ServiceRevision {
+        service_revision_arn: Some(revision_arn.clone()),
+        service_arn: service.service_arn.clone(),
+        cluster_arn: service.cluster_arn.clone(),
+        task_definition: deployment.task_definition.clone(),
+        launch_type: deployment.launch_type.clone(),
+        load_balancers: Some(Vec::new()),
+        service_registries: Some(Vec::new()),
+        container_images: definition.map(|d| {
+            d.container_definitions
+                .iter()
+                .flatten()
+                .map(|c| ContainerImage {
+                    container_name: c.name.clone(),
+                    image: c.image.clone(),
+                    image_digest: None,
+                })
+                .collect()
+        }),
+        created_at: Some(now),
+        ..ServiceRevision::default()
+    };
+    write(txn, &keys::service_revision(cluster, &name, &id), &revision);
+    let desired = service.desired_count.unwrap_or(0);
+    let mut sources = Vec::new();
+    if let Some(previous) = service.deployments.iter().flatten().next() {
+        let previous_id = number(previous.id.as_deref().unwrap_or_default());
+        sources.push(revision_summary(
+            &arn_of(partition, "service-revision", cluster, &name, previous_id),
+            previous.running_count.unwrap_or(0),
+        ));
+        let key = keys::service_deployment(cluster, &name, previous_id);
+        if let Some(mut superseded) = read::<StoredServiceDeployment>(txn, &key)?
+            && matches!(
+                superseded.deployment.status.as_deref(),
+                Some("PENDING" | "IN_PROGRESS")
+            )
+        {
+            superseded.deployment.status = Some("STOPPED".into());
+            superseded.deployment.status_reason =
+                Some("The service deployment was superseded by a newer one.".into());
+            superseded.deployment.finished_at = Some(now);
+            superseded.deployment.updated_at = Some(now);
+            write(txn, &key, &superseded);
+        }
+    }
+    let configuration = service.deployment_configuration.clone().unwrap_or_default();
+    let breaker = configuration
+        .deployment_circuit_breaker
+        .clone()
+        .unwrap_or_default();
+    let deployment_arn = arn_of(partition, "service-deployment", cluster, &name, &id);
+    let record = StoredServiceDeployment {
+        deployment: ServiceDeployment {
+            service_deployment_arn: Some(deployment_arn.clone()),
+            service_arn: service.service_arn.clone(),
+            cluster_arn: service.cluster_arn.clone(),
+            created_at: Some(now),
+            started_at: Some(now),
+            updated_at: Some(now),
+            status: Some("IN_PROGRESS".into()),
+            target_service_revision: Some(revision_summary(&revision_arn, desired)),
+            source_service_revisions: Some(sources),
+            deployment_configuration: Some(configuration.clone()),
+            deployment_circuit_breaker: Some(ServiceDeploymentCircuitBreaker {
+                status: Some(
+                    if breaker.enable == Some(true) {
+                        "MONITORING"
+                    } else {
+                        "DISABLED"
+                    }
+                    .into(),
+                ),
+                failure_count: Some(0),
+                threshold: Some(
+                    berth_ecs::service::circuit_breaker_threshold(desired.max(0) as u32) as i32,
+                ),
+            }),
+            ..ServiceDeployment::default()
+        },
+        tracks: deployment.id.clone().unwrap_or_default(),
+    };
+    write(txn, &keys::service_deployment(cluster, &name, &id), &record);
+    service.current_service_deployment = Some(deployment_arn);
+    service.current_service_revisions = Some(vec![ServiceCurrentRevisionSummary {
+        arn: Some(revision_arn),
+        requested_task_count: Some(desired),
+        running_task_count: Some(0),
+        pending_task_count: Some(0),
+    }]);
+    Ok(())
+}
+
+/// How a scheduler pass ended for the PRIMARY deployment, to settle its service deployment.
+/// Each carries how many of the deployment's tasks failed (the circuit breaker's count).
+pub enum Settled<'a> {
+    Completed {
+        failed_tasks: i32,
+    },
+    /// The circuit breaker tripped; with rollback, `deployments[]` got `rollback` (the new
+    /// PRIMARY) restoring the revision of the completed deployment `source`.
+    Failed {
+        failed_tasks: i32,
+        rollback: Option<(&'a Deployment, &'a str)>,
+    },
+}
+
+/// Settles the service deployment that tracks `tracked` (a `deployments[]` id) after the
+/// scheduler saw its rollout complete or fail.
+pub fn settle(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    cluster: &str,
+    service: &str,
+    tracked: &str,
+    outcome: Settled,
+    now: f64,
+) -> Result<(), ApiError> {
+    let failed_tasks = match outcome {
+        Settled::Completed { failed_tasks } | Settled::Failed { failed_tasks, .. } => failed_tasks,
+    };
+    let records = all_in(txn, cluster, service)?;
+    let Some((key, mut record)) = records.into_iter().find(|(_, r)| r.tracks == tracked) else {
+        return Ok(());
+    };
+    let deployment = &mut record.deployment;
+    deployment.updated_at = Some(now);
+    let rolling_back = matches!(
+        deployment.status.as_deref(),
+        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS")
+    );
+    // The failures counted are the deployment's own, not those of the rollback it tracks now.
+    if !rolling_back && let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {
+        breaker.failure_count = Some(failed_tasks);
+    }
+    match outcome {
+        Settled::Completed { .. } => {
+            deployment.status = Some(
+                if rolling_back {
+                    "ROLLBACK_SUCCESSFUL"
+                } else {
+                    "SUCCESSFUL"
+                }
+                .into(),
+            );
+            deployment.finished_at = Some(now);
+        }
+        Settled::Failed { .. } if rolling_back => {
+            deployment.status = Some("ROLLBACK_FAILED".into());
+            deployment.finished_at = Some(now);
+        }
+        Settled::Failed { rollback: None, .. } => {
+            deployment.status = Some("STOPPED".into());
+            deployment.status_reason =
+                Some("ECS deployment circuit breaker: tasks failed to start.".into());
+            if let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {
+                breaker.status = Some("TRIGGERED".into());
+            }
+            deployment.finished_at = Some(now);
+        }
+        Settled::Failed {
+            rollback: Some((rollback, source)),
+            ..
+        } => {
+            let source = arn_of(
+                partition,
+                "service-revision",
+                cluster,
+                service,
+                number(source),
+            );
+            deployment.status = Some("ROLLBACK_IN_PROGRESS".into());
+            deployment.status_reason =
+                Some("ECS deployment circuit breaker: tasks failed to start.".into());
+            if let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {
+                breaker.status = Some("TRIGGERED".into());
+            }
+            deployment.rollback = Some(Rollback {
+                reason: Some("ECS deployment circuit breaker: tasks failed to start.".into()),
+                started_at: Some(now),
+                service_revision_arn: Some(source),
+            });
+            record.tracks = rollback.id.clone().unwrap_or_default();
+        }
+    }
+    write(txn, &key, &record);
+    Ok(())
+}
+
+/// A service's deployments with their keys, inside a transaction.
+fn all_in(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<(String, StoredServiceDeployment)>, ApiError> {
+    let mut found = Vec::new();
+    for kv in txn.range(
+        &keys::service_deployments_of(cluster, service),
+        None,
+        usize::MAX,
+    )? {
+        found.push((kv.key.clone(), super::decode(&kv)?));
+    }
+    Ok(found)
+}
+
+/// Forgets a deleted service's deployments and revisions.
+pub fn forget(txn: &mut dyn Txn, cluster: &str, service: &str) -> Result<(), ApiError> {
+    for prefix in [
+        keys::service_deployments_of(cluster, service),
+        keys::service_revisions_of(cluster, service),
+    ] {
+        for kv in txn.range(&prefix, None, usize::MAX)? {
+            txn.delete(&kv.key);
+        }
+    }
+    Ok(())
+}
+
+pub async fn list(
+    cp: &ControlPlane,
+    request: ListServiceDeploymentsRequest,
+) -> Result<ListServiceDeploymentsResponse, ApiError> {
+    const SCOPE: &str = "ListServiceDeployments";
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    if !clusters::exists(cp, &cluster).await? {
+        return Err(EcsError::ClusterNotFound.into());
+    }
+    let reference = request.service.clone().unwrap_or_default();
+    let service = reference
+        .rsplit('/')
+        .next()
+        .unwrap_or(&reference)
+        .to_string();
+    if fetch::<Service>(cp, &keys::service(&cluster, &service))
+        .await?
+        .is_none()
+    {
+        return Err(EcsError::ServiceNotFound("Service not found.".into()).into());
+    }
+    let page = berth_ecs::pagination::LIST_100.size(request.max_results)?;
+    let statuses = request.status.clone().unwrap_or_default();
+    let created = request.created_at.clone().unwrap_or_default();
+    let (mut all, _) = scan::<StoredServiceDeployment>(
+        cp,
+        &keys::service_deployments_of(&cluster, &service),
+        None,
+        usize::MAX,
+        |record| {
+            let d = &record.deployment;
+            let at = d.created_at.unwrap_or(0.0);
+            (statuses.is_empty() || d.status.as_ref().is_some_and(|s| statuses.contains(s)))
+                && created.after.is_none_or(|after| at >= after)
+                && created.before.is_none_or(|before| at <= before)
+        },
+    )
+    .await?;
+    // Newest first; the page token is the ARN of the last one returned.
+    all.sort_by(|a, b| {
+        b.deployment
+            .created_at
+            .unwrap_or(0.0)
+            .total_cmp(&a.deployment.created_at.unwrap_or(0.0))
+            .then_with(|| {
+                b.deployment
+                    .service_deployment_arn
+                    .cmp(&a.deployment.service_deployment_arn)
+            })
+    });
+    let after = decode_token(SCOPE, request.next_token.as_deref())?;
+    let start = match &after {
+        Some(last) => all
+            .iter()
+            .position(|r| r.deployment.service_deployment_arn.as_deref() == Some(last.as_str()))
+            .map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    let shown: Vec<&StoredServiceDeployment> = all.iter().skip(start).take(page).collect();
+    let next = (start + shown.len() < all.len())
+        .then(|| shown.last())
+        .flatten()
+        .and_then(|r| r.deployment.service_deployment_arn.clone())
+        .map(|arn| encode_token(SCOPE, &arn));
+    Ok(ListServiceDeploymentsResponse {
+        service_deployments: Some(
+            shown
+                .into_iter()
+                .map(|r| {
+                    let d = &r.deployment;
+                    ServiceDeploymentBrief {
+                        service_deployment_arn: d.service_deployment_arn.clone(),
+                        service_arn: d.service_arn.clone(),
+                        cluster_arn: d.cluster_arn.clone(),
+                        created_at: d.created_at,
+                        started_at: d.started_at,
+                        finished_at: d.finished_at,
+                        status: d.status.clone(),
+                        status_reason: d.status_reason.clone(),
+                        target_service_revision_arn: d
+                            .target_service_revision
+                            .as_ref()
+                            .and_then(|t| t.arn.clone()),
+                    }
+                })
+                .collect(),
+        ),
+        next_token: next,
+    })
+}
+
+fn check_count(arns: &[String]) -> Result<(), ApiError> {
+    if arns.is_empty() || arns.len() > DESCRIBE_LIMIT {
+        return Err(invalid(format!(
+            "Between 1 and {DESCRIBE_LIMIT} ARNs can be described in one call."
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn missing(arn: &str) -> Failure {
+    Failure {
+        arn: Some(arn.to_string()),
+        reason: Some("MISSING".into()),
+        detail: None,
+    }
+}
+
+pub async fn describe(
+    cp: &ControlPlane,
+    request: DescribeServiceDeploymentsRequest,
+) -> Result<DescribeServiceDeploymentsResponse, ApiError> {
+    let arns = request.service_deployment_arns.clone().unwrap_or_default();
+    check_count(&arns)?;
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for arn in &arns {
+        let record = match parse_arn(arn, "service-deployment") {
+            Some((cluster, service, id)) => {
+                fetch::<StoredServiceDeployment>(
+                    cp,
+                    &keys::service_deployment(cluster, service, id),
+                )
+                .await?
+            }
+            None => None,
+        };
+        match record {
+            Some(record) => found.push(record.deployment),
+            None => failures.push(missing(arn)),
+        }
+    }
+    Ok(DescribeServiceDeploymentsResponse {
+        service_deployments: Some(found),
+        failures: Some(failures),
+    })
+}
+
+pub async fn describe_revisions(
+    cp: &ControlPlane,
+    request: DescribeServiceRevisionsRequest,
+) -> Result<DescribeServiceRevisionsResponse, ApiError> {
+    let arns = request.service_revision_arns.clone().unwrap_or_default();
+    check_count(&arns)?;
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for arn in &arns {
+        let revision = match parse_arn(arn, "service-revision") {
+            Some((cluster, service, id)) => {
+                fetch::<ServiceRevision>(cp, &keys::service_revision(cluster, service, id)).await?
+            }
+            None => None,
+        };
+        match revision {
+            Some(revision) => found.push(revision),
+            None => failures.push(missing(arn)),
+        }
+    }
+    Ok(DescribeServiceRevisionsResponse {
+        service_revisions: Some(found),
+        failures: Some(failures),
+    })
+}
+
+/// StopServiceDeployment with the ROLLBACK stop type: the service goes back to the revision the
+/// deployment started from, through a new `deployments[]` entry the service deployment tracks.
+pub async fn stop(
+    cp: &ControlPlane,
+    request: StopServiceDeploymentRequest,
+) -> Result<StopServiceDeploymentResponse, ApiError> {
+    if request
+        .stop_type
+        .as_deref()
+        .is_some_and(|t| t != "ROLLBACK")
+    {
+        return Err(invalid("The valid values are ROLLBACK.").into());
+    }
+    let arn = request.service_deployment_arn.clone().unwrap_or_default();
+    let (cluster, service, id) = parse_arn(&arn, "service-deployment")
+        .map(|(c, s, i)| (c.to_string(), s.to_string(), i.to_string()))
+        .ok_or_else(|| {
+            EcsError::ServiceDeploymentNotFound("Service deployment not found.".into())
+        })?;
+    let now = cp.clock.now();
+    let rollback_id = deployment_id();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let key = keys::service_deployment(&cluster, &service, &id);
+        let mut record = read::<StoredServiceDeployment>(txn, &key)?.ok_or_else(|| {
+            EcsError::ServiceDeploymentNotFound("Service deployment not found.".into())
+        })?;
+        match record.deployment.status.as_deref() {
+            Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "STOP_REQUESTED") => {
+                return Ok(StopServiceDeploymentResponse {
+                    service_deployment_arn: Some(arn.clone()),
+                });
+            }
+            Some("PENDING" | "IN_PROGRESS") => {}
+            _ => {
+                return Err(EcsError::Conflict(
+                    "The service deployment has already finished.".into(),
+                )
+                .into());
+            }
+        }
+        let source = record
+            .deployment
+            .source_service_revisions
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|s| s.arn.clone())
+            .and_then(|a| parse_arn(&a, "service-revision").map(|(_, _, i)| i.to_string()))
+            .ok_or_else(|| {
+                invalid("The service deployment has no previous revision to roll back to.")
+            })?;
+        let revision =
+            read::<ServiceRevision>(txn, &keys::service_revision(&cluster, &service, &source))?
+                .ok_or_else(|| invalid("The previous service revision is gone."))?;
+        let service_key = keys::service(&cluster, &service);
+        let mut current = read::<Service>(txn, &service_key)?
+            .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
+        let definition = revision.task_definition.clone().unwrap_or_default();
+        let rollback = new_deployment(&current, &definition, rollback_id.clone(), now);
+        current.task_definition = Some(definition);
+        let name = current.service_name.clone().unwrap_or_default();
+        record_event(
+            &mut current,
+            format!(
+                "(service {name}) rolling back to service revision {}: the deployment was stopped.",
+                revision.service_revision_arn.clone().unwrap_or_default()
+            ),
+            now,
+        );
+        deploy(&mut current, rollback.clone());
+        write(txn, &service_key, &current);
+        record.deployment.status = Some("ROLLBACK_IN_PROGRESS".into());
+        record.deployment.status_reason = Some("The service deployment was stopped.".into());
+        record.deployment.updated_at = Some(now);
+        record.deployment.rollback = Some(Rollback {
+            reason: Some("The service deployment was stopped.".into()),
+            started_at: Some(now),
+            service_revision_arn: revision.service_revision_arn.clone(),
+        });
+        record.tracks = rollback.id.clone().unwrap_or_default();
+        write(txn, &key, &record);
+        Ok::<_, ApiError>(StopServiceDeploymentResponse {
+            service_deployment_arn: Some(arn.clone()),
+        })
+    })
+    .await
+}
