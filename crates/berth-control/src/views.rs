@@ -28,6 +28,9 @@ use crate::ecs::tasks::task_id;
 use crate::error::ApiError;
 use crate::keys;
 
+/// The longest a reader waits for the views to reach the store's revision.
+const CATCH_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How many tasks of a cluster are in each of ECS's counted phases.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskCounts {
@@ -158,12 +161,17 @@ impl Views {
         self.clusters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits until the views reflect every transaction committed before this call.
+    /// Waits until the views reflect every transaction committed before this call. The wait is
+    /// bounded: a view that is behind only makes plans that fail their re-check and counts that
+    /// are a moment old, which is better than a request that never returns.
     pub async fn caught_up(&self, store: &dyn Store) {
         let revision = store.revision();
         let mut applied = self.applied.subscribe();
-        // The sender lives as long as `self`, so this only ends when the views catch up.
-        let _ = applied.wait_for(|&seen| seen >= revision).await;
+        let waited =
+            tokio::time::timeout(CATCH_UP_LIMIT, applied.wait_for(|&seen| seen >= revision)).await;
+        if waited.is_err() {
+            tracing::warn!(revision, "the views did not catch up with the store in time");
+        }
     }
 
     /// Plans a launch on the view and applies the plan to it at once. `None` when the cluster
