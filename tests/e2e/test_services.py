@@ -288,3 +288,14 @@ def test_stop_service_deployment_rolls_back_to_the_previous_revision(cluster):
     ecs.delete_service(cluster=name, service="undo", force=True)
     wait_for(lambda: service(ecs, name, "undo")["status"] == "INACTIVE", "the service to drain", timeout=60)
     assert ecs.list_service_deployments(cluster=name, service="undo")["serviceDeployments"] == []
+
+
+def test_service_tasks_get_propagated_and_managed_tags(cluster):
+    name, ecs, _, _ = cluster
+    register_web(ecs, family="tagged", health=False)
+    ecs.create_service(cluster=name, serviceName="tagged", taskDefinition="tagged", desiredCount=1,
+                       tags=[{"key": "team", "value": "core"}], propagateTags="SERVICE", enableECSManagedTags=True)
+    arn = wait_for(lambda: ecs.list_tasks(cluster=name, serviceName="tagged")["taskArns"], "the task")[0]
+    tags = {t["key"]: t["value"] for t in ecs.list_tags_for_resource(resourceArn=arn)["tags"]}
+    assert tags == {"team": "core", "aws:ecs:clusterName": name, "aws:ecs:serviceName": "tagged"}
+    ecs.delete_service(cluster=name, service="tagged", force=True)

@@ -13,7 +13,8 @@ use berth_ecs::service::{
 };
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
-    Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Task, TaskDefinition,
+    Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
+    TaskDefinition,
 };
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
@@ -478,11 +479,7 @@ async fn launch(
             },
         ],
     };
-    let tags = if service.propagate_tags.as_deref() == Some("SERVICE") {
-        crate::ecs::tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?
-    } else {
-        Vec::new()
-    };
+    let tags = task_tags(cp, cluster, name, service, primary).await?;
     let mut left = count;
     while left > 0 {
         let batch = left.min(LAUNCH_BATCH);
@@ -627,11 +624,7 @@ async fn launch_on(
     instances: &[String],
     outcome: &mut Outcome,
 ) -> Result<(), ApiError> {
-    let tags = if service.propagate_tags.as_deref() == Some("SERVICE") {
-        crate::ecs::tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?
-    } else {
-        Vec::new()
-    };
+    let tags = task_tags(cp, cluster, name, service, primary).await?;
     for batch in instances.chunks(LAUNCH_BATCH as usize) {
         let request = StartTaskRequest {
             cluster: Some(cluster.to_string()),
@@ -655,6 +648,38 @@ async fn launch_on(
         }
     }
     Ok(())
+}
+
+/// The tags a service's tasks get: the service's or the task definition's (`propagateTags`),
+/// and with `enableECSManagedTags` ECS's `aws:ecs:clusterName` and `aws:ecs:serviceName`.
+async fn task_tags(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+    primary: &berth_wire::ecs::Deployment,
+) -> Result<Vec<Tag>, ApiError> {
+    let source = match service.propagate_tags.as_deref() {
+        Some("SERVICE") => service.service_arn.clone(),
+        Some("TASK_DEFINITION") => primary.task_definition.clone(),
+        _ => None,
+    };
+    let mut tags = match source {
+        Some(arn) => crate::ecs::tags::fetch(cp, &arn).await?,
+        None => Vec::new(),
+    };
+    if service.enable_ecs_managed_tags == Some(true) {
+        for (key, value) in [
+            ("aws:ecs:clusterName", cluster),
+            ("aws:ecs:serviceName", name),
+        ] {
+            tags.push(Tag {
+                key: Some(key.into()),
+                value: Some(value.into()),
+            });
+        }
+    }
+    Ok(tags)
 }
 
 /// ECS's service event for tasks no instance could take, naming the closest match.

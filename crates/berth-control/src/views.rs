@@ -170,7 +170,10 @@ impl Views {
         let waited =
             tokio::time::timeout(CATCH_UP_LIMIT, applied.wait_for(|&seen| seen >= revision)).await;
         if waited.is_err() {
-            tracing::warn!(revision, "the views did not catch up with the store in time");
+            tracing::warn!(
+                revision,
+                "the views did not catch up with the store in time"
+            );
         }
     }
 

@@ -56,7 +56,17 @@ async fn check_exists(cp: &ControlPlane, arn: &str) -> Result<(), ApiError> {
             None => Err(not_found().into()),
         };
     }
-    Err(not_found().into())
+    // Tasks, services and container instances: `KIND/CLUSTER/ID` under their cluster's keys.
+    let key = match resource.split('/').collect::<Vec<_>>()[..] {
+        ["task", cluster, id] => Some(keys::task(cluster, id)),
+        ["service", cluster, name] => Some(keys::service(cluster, name)),
+        ["container-instance", cluster, id] => Some(keys::instance(cluster, id)),
+        _ => None,
+    };
+    match key {
+        Some(key) if cp.store.get(&key).await?.is_some() => Ok(()),
+        _ => Err(not_found().into()),
+    }
 }
 
 pub async fn tag(

@@ -409,12 +409,13 @@ impl From<&StartTaskRequest> for LaunchParams {
     }
 }
 
-/// Which task definition revisions a launch may use: RunTask and StartTask only ACTIVE ones,
-/// while a service keeps running (and scaling) a revision deregistered after it was deployed.
+/// Who launches: a user's RunTask or StartTask may only use ACTIVE task definition revisions
+/// and user tags, while a service's scheduler keeps running (and scaling) a revision
+/// deregistered after it was deployed and adds ECS-managed `aws:ecs:*` tags.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Definitions {
-    ActiveOnly,
-    AnyStatus,
+enum Launcher {
+    User,
+    ServiceScheduler,
 }
 
 /// Checks what RunTask and StartTask share and resolves the task definition.
@@ -422,7 +423,7 @@ async fn prepare_launch(
     cp: &ControlPlane,
     params: LaunchParams,
     count: usize,
-    definitions: Definitions,
+    launcher: Launcher,
 ) -> Result<Launch, ApiError> {
     let LaunchParams {
         cluster,
@@ -444,7 +445,7 @@ async fn prepare_launch(
     let definition = task_definitions::resolve(cp, &reference)
         .await?
         .ok_or_else(|| client("TaskDefinition not found."))?;
-    if definitions == Definitions::ActiveOnly && definition.status.as_deref() != Some("ACTIVE") {
+    if launcher == Launcher::User && definition.status.as_deref() != Some("ACTIVE") {
         return Err(client("TaskDefinition is inactive").into());
     }
     if !definition
@@ -489,7 +490,9 @@ async fn prepare_launch(
         berth_ecs::task_definition::parse_task_memory(memory)?;
     }
     let tags = tags.unwrap_or_default();
-    berth_ecs::tags::check_user_tags(&tags)?;
+    if launcher == Launcher::User {
+        berth_ecs::tags::check_user_tags(&tags)?;
+    }
     let containers = names.len();
     let family = definition.family.clone().unwrap_or_default();
     Ok(Launch {
@@ -561,7 +564,7 @@ enum Placing {
 }
 
 pub async fn run(cp: &ControlPlane, request: RunTaskRequest) -> Result<RunTaskResponse, ApiError> {
-    launch(cp, request, Definitions::ActiveOnly).await
+    launch(cp, request, Launcher::User).await
 }
 
 /// RunTask on behalf of a service's scheduler, whose deployment may run a task definition
@@ -570,17 +573,16 @@ pub async fn run_for_service(
     cp: &ControlPlane,
     request: RunTaskRequest,
 ) -> Result<RunTaskResponse, ApiError> {
-    launch(cp, request, Definitions::AnyStatus).await
+    launch(cp, request, Launcher::ServiceScheduler).await
 }
 
 async fn launch(
     cp: &ControlPlane,
     request: RunTaskRequest,
-    definitions: Definitions,
+    launcher: Launcher,
 ) -> Result<RunTaskResponse, ApiError> {
     let count = check_run_task(&request)?;
-    let launch =
-        Arc::new(prepare_launch(cp, LaunchParams::from(&request), count, definitions).await?);
+    let launch = Arc::new(prepare_launch(cp, LaunchParams::from(&request), count, launcher).await?);
     let mut fingerprint = serde_json::to_value(&request).unwrap_or_default();
     if let Some(map) = fingerprint.as_object_mut() {
         map.remove("clientToken");
@@ -899,13 +901,7 @@ pub struct Candidate {
 pub async fn plan(cp: &ControlPlane, request: RunTaskRequest) -> Result<Plan, ApiError> {
     // A plan refuses exactly what RunTask would.
     let count = check_run_task(&request)?;
-    let launch = prepare_launch(
-        cp,
-        LaunchParams::from(&request),
-        count,
-        Definitions::ActiveOnly,
-    )
-    .await?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), count, Launcher::User).await?;
     let placement_request = placement_request(
         &launch,
         count as u32,
@@ -950,7 +946,7 @@ pub async fn start(
     cp: &ControlPlane,
     request: StartTaskRequest,
 ) -> Result<StartTaskResponse, ApiError> {
-    start_on(cp, request, Definitions::ActiveOnly).await
+    start_on(cp, request, Launcher::User).await
 }
 
 /// StartTask on behalf of a DAEMON service's scheduler (see [`run_for_service`]).
@@ -958,13 +954,13 @@ pub async fn start_for_service(
     cp: &ControlPlane,
     request: StartTaskRequest,
 ) -> Result<StartTaskResponse, ApiError> {
-    start_on(cp, request, Definitions::AnyStatus).await
+    start_on(cp, request, Launcher::ServiceScheduler).await
 }
 
 async fn start_on(
     cp: &ControlPlane,
     request: StartTaskRequest,
-    definitions: Definitions,
+    launcher: Launcher,
 ) -> Result<StartTaskResponse, ApiError> {
     let targets = request.container_instances.clone().unwrap_or_default();
     if targets.is_empty() || targets.len() > LAUNCH_LIMIT {
@@ -973,8 +969,7 @@ async fn start_on(
         ))
         .into());
     }
-    let launch =
-        prepare_launch(cp, LaunchParams::from(&request), targets.len(), definitions).await?;
+    let launch = prepare_launch(cp, LaunchParams::from(&request), targets.len(), launcher).await?;
     let placement_request = placement_request(&launch, 1, &[], &[])?;
     let partition = cp.partition.clone();
     let (tasks, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
