@@ -329,21 +329,19 @@ async fn reconcile_service(
                 );
             }
         }
-        if !outcome.stopped.is_empty() {
-            let ids: Vec<String> = outcome.stopped.iter().map(|id| format!("(task {id})")).collect();
-            record_event(
-                &mut current,
-                format!("{service_label} has stopped {} running tasks: {}.", ids.len(), ids.join(" ")),
-                now,
-            );
-        }
-        if !outcome.started.is_empty() {
-            let ids: Vec<String> = outcome.started.iter().map(|id| format!("(task {id})")).collect();
-            record_event(
-                &mut current,
-                format!("{service_label} has started {} tasks: {}.", ids.len(), ids.join(" ")),
-                now,
-            );
+        for (ids, did) in [
+            (&outcome.stopped, "has stopped {} running tasks"),
+            (&outcome.started, "has started {} tasks"),
+        ] {
+            if !ids.is_empty() {
+                let listed: Vec<String> = ids.iter().map(|id| format!("(task {id})")).collect();
+                let did = did.replace("{}", &ids.len().to_string());
+                record_event(
+                    &mut current,
+                    format!("{service_label} {did}: {}.", listed.join(" ")),
+                    now,
+                );
+            }
         }
         if let Some(problem) = &outcome.placement_problem {
             record_event(&mut current, format!("{service_label} {problem}"), now);

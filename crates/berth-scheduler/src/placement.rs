@@ -321,27 +321,26 @@ impl Cluster {
             cache: Mutex::default(),
         };
         for instance in instances {
-            let groups = cluster.group_counts(&instance);
-            cluster.hot.cpu.push(instance.remaining.cpu);
-            cluster.hot.memory.push(instance.remaining.memory);
-            cluster.hot.gpus.push(instance.remaining.gpus);
-            cluster.hot.groups.push(groups);
-            cluster.instances.push(instance);
+            cluster.push(instance);
         }
         cluster
     }
 
     /// Adds an instance that registered after the cluster was built; returns its index.
     pub fn add(&mut self, instance: Instance) -> usize {
+        self.push(instance);
+        // Every cached column and eligibility list is one instance short now.
+        *self.cache.get_mut().unwrap_or_else(PoisonError::into_inner) = Cache::default();
+        self.instances.len() - 1
+    }
+
+    fn push(&mut self, instance: Instance) {
         let groups = self.group_counts(&instance);
         self.hot.cpu.push(instance.remaining.cpu);
         self.hot.memory.push(instance.remaining.memory);
         self.hot.gpus.push(instance.remaining.gpus);
         self.hot.groups.push(groups);
         self.instances.push(instance);
-        // Every cached column and eligibility list is one instance short now.
-        *self.cache.get_mut().unwrap_or_else(PoisonError::into_inner) = Cache::default();
-        self.instances.len() - 1
     }
 
     /// Replaces what is known of instance `i`, whose record changed outside placement (a task

@@ -115,6 +115,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A `failures[]` entry for something a Describe call named that does not exist.
+pub(crate) fn missing(arn: String) -> berth_wire::ecs::Failure {
+    berth_wire::ecs::Failure {
+        arn: Some(arn),
+        reason: Some("MISSING".into()),
+        detail: None,
+    }
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
     serde_json::from_slice(&kv.value).map_err(|err| {
         EcsError::Server(format!("Stored record {} is unreadable: {err}", kv.key)).into()

@@ -15,7 +15,7 @@ use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     ContainerImage, Deployment, DescribeServiceDeploymentsRequest,
     DescribeServiceDeploymentsResponse, DescribeServiceRevisionsRequest,
-    DescribeServiceRevisionsResponse, Failure, ListServiceDeploymentsRequest,
+    DescribeServiceRevisionsResponse, ListServiceDeploymentsRequest,
     ListServiceDeploymentsResponse, Rollback, Service, ServiceCurrentRevisionSummary,
     ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentCircuitBreaker, ServiceRevision,
     ServiceRevisionSummary, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
@@ -24,7 +24,7 @@ use berth_wire::ecs::{
 use serde::{Deserialize, Serialize};
 
 use super::services::{deploy, deployment_id, new_deployment, record_event};
-use super::{clusters, fetch, read, scan, write};
+use super::{clusters, fetch, missing, read, scan, write};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -406,14 +406,6 @@ fn check_count(arns: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn missing(arn: &str) -> Failure {
-    Failure {
-        arn: Some(arn.to_string()),
-        reason: Some("MISSING".into()),
-        detail: None,
-    }
-}
-
 pub async fn describe(
     cp: &ControlPlane,
     request: DescribeServiceDeploymentsRequest,
@@ -435,7 +427,7 @@ pub async fn describe(
         };
         match record {
             Some(record) => found.push(record.deployment),
-            None => failures.push(missing(arn)),
+            None => failures.push(missing(arn.clone())),
         }
     }
     Ok(DescribeServiceDeploymentsResponse {
@@ -461,7 +453,7 @@ pub async fn describe_revisions(
         };
         match revision {
             Some(revision) => found.push(revision),
-            None => failures.push(missing(arn)),
+            None => failures.push(missing(arn.clone())),
         }
     }
     Ok(DescribeServiceRevisionsResponse {

@@ -11,13 +11,15 @@ use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
-    DescribeServicesRequest, DescribeServicesResponse, Failure, ListServicesRequest,
-    ListServicesResponse, PlacementConstraint, PlacementStrategy, Service, ServiceEvent,
-    TaskDefinition, UpdateServiceRequest, UpdateServiceResponse,
+    DescribeServicesRequest, DescribeServicesResponse, ListServicesRequest, ListServicesResponse,
+    PlacementConstraint, PlacementStrategy, Service, ServiceEvent, TaskDefinition,
+    UpdateServiceRequest, UpdateServiceResponse,
 };
 use rand::Rng;
 
-use super::{clusters, fetch, read, scan, service_deployments, tags, task_definitions, write};
+use super::{
+    clusters, fetch, missing, read, scan, service_deployments, tags, task_definitions, write,
+};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -531,11 +533,7 @@ pub async fn describe(
                 }
                 services.push(service);
             }
-            None => failures.push(Failure {
-                arn: Some(cp.partition.service_arn(&cluster, name)),
-                reason: Some("MISSING".into()),
-                detail: None,
-            }),
+            None => failures.push(missing(cp.partition.service_arn(&cluster, name))),
         }
     }
     Ok(DescribeServicesResponse {
