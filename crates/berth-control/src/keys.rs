@@ -115,3 +115,8 @@ pub fn service_revision(cluster: &str, service: &str, id: &str) -> String {
 pub fn service_revisions_of(cluster: &str, service: &str) -> String {
     format!("svc-revision/{cluster}/{service}/")
 }
+
+/// When a service was last updated (UpdateService): its scheduler's launch backoff restarts.
+pub fn service_updated(cluster: &str, name: &str) -> String {
+    format!("service-updated/{cluster}/{name}")
+}

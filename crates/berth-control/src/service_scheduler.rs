@@ -225,6 +225,9 @@ async fn reconcile_service(
         circuit_breaker: breaker.enable == Some(true),
         deployments: &views,
         tasks: &task_views,
+        backoff_since: fetch::<f64>(cp, &keys::service_updated(cluster, name))
+            .await?
+            .unwrap_or(0.0),
         now,
     };
     let daemon = service.scheduling_strategy.as_deref() == Some("DAEMON");

@@ -112,6 +112,8 @@ pub struct PassInput<'a> {
     pub deployments: &'a [ServiceDeployment],
     /// Every task of the service the store still has, stopped ones included.
     pub tasks: &'a [ServiceTask],
+    /// When the service was last updated: the launch backoff counts only failures since.
+    pub backoff_since: f64,
     pub now: f64,
 }
 
@@ -227,7 +229,7 @@ fn held_back(input: &PassInput, primary: &ServiceDeployment) -> bool {
     let mut recent: Vec<&ServiceTask> = input
         .tasks
         .iter()
-        .filter(|t| t.deployment == primary.id)
+        .filter(|t| t.deployment == primary.id && t.created_at >= input.backoff_since)
         .collect();
     recent.sort_by(|a, b| b.created_at.total_cmp(&a.created_at));
     let failures_in_a_row = recent
@@ -581,6 +583,7 @@ mod tests {
             circuit_breaker: true,
             deployments,
             tasks,
+            backoff_since: 0.0,
             now: NOW,
         })
     }
@@ -737,7 +740,7 @@ mod tests {
             stopped_at: Some(at + 1.0),
             ..task(id, "d1", "STOPPED")
         };
-        let no_breaker = |tasks: &[ServiceTask], now: f64| {
+        let with_backoff_since = |tasks: &[ServiceTask], backoff_since: f64, now: f64| {
             reconcile(&PassInput {
                 desired: 1,
                 maximum_percent: 200,
@@ -746,9 +749,11 @@ mod tests {
                 circuit_breaker: false,
                 deployments: &deployments,
                 tasks,
+                backoff_since,
                 now,
             })
         };
+        let no_breaker = |tasks: &[ServiceTask], now: f64| with_backoff_since(tasks, 0.0, now);
         let two = [failed("f1", NOW - 30.0), failed("f2", NOW - 5.0)];
         let held = no_breaker(&two, NOW);
         assert!(
@@ -765,6 +770,9 @@ mod tests {
         ran.stopped_at = Some(NOW - 1.0);
         let broken = no_breaker(&[two[0].clone(), two[1].clone(), ran], NOW);
         assert!(!broken.throttled && broken.start == 1);
+        // Updating the service starts the count afresh.
+        let updated = with_backoff_since(&two, NOW - 1.0, NOW);
+        assert!(!updated.throttled && updated.start == 1);
     }
 
     #[test]
@@ -781,6 +789,7 @@ mod tests {
                     circuit_breaker: false,
                     deployments,
                     tasks,
+                    backoff_since: 0.0,
                     now: NOW,
                 },
                 &eligible,
@@ -877,6 +886,7 @@ mod tests {
             circuit_breaker: true,
             deployments: &deployments,
             tasks: &tasks,
+            backoff_since: 0.0,
             now: NOW,
         });
         assert!(in_grace.stop.is_empty());

@@ -462,6 +462,7 @@ pub async fn update(
             deploy(&mut service, deployment);
         }
         write(txn, &key, &service);
+        write(txn, &keys::service_updated(&cluster, &name), &now);
         Ok::<_, ApiError>(UpdateServiceResponse {
             service: Some(service),
         })
