@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use berth_store::{Txn, transact};
-use berth_wire::ecs::{Cluster, Task};
+use berth_wire::ecs::Cluster;
+use serde::Deserialize;
 
 use crate::ecs::tasks;
 use crate::error::ApiError;
@@ -35,6 +36,16 @@ pub async fn run(
     }
 }
 
+/// Just what housekeeping reads of a task record.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskEnd {
+    task_arn: Option<String>,
+    last_status: Option<String>,
+    stopped_at: Option<f64>,
+    group: Option<String>,
+}
+
 /// Deletes every task that stopped more than `retention` ago, and every client token first used
 /// more than `retention` ago; returns how many tasks.
 pub async fn forget_stopped_tasks(
@@ -57,16 +68,19 @@ pub async fn forget_stopped_tasks(
             })
             .map(|kv| kv.key.clone())
             .collect();
-        let expired: Vec<Task> = cp
+        // Only the few fields needed: decoding 100,000 whole tasks would cost a quarter of a
+        // gigabyte for a moment.
+        let expired: Vec<TaskEnd> = cp
             .store
             .range(&keys::tasks_of(&name), None, usize::MAX)
             .await?
             .iter()
-            .map(crate::ecs::decode::<Task>)
+            .map(crate::ecs::decode::<TaskEnd>)
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|t| {
-                tasks::last_status(t) == "STOPPED" && t.stopped_at.is_some_and(|at| at < cutoff)
+                t.last_status.as_deref() == Some("STOPPED")
+                    && t.stopped_at.is_some_and(|at| at < cutoff)
             })
             .collect();
         if expired.is_empty() && expired_tokens.is_empty() {
@@ -79,7 +93,8 @@ pub async fn forget_stopped_tasks(
                 let id = tasks::task_id(arn);
                 txn.delete(&keys::task(&name, id));
                 txn.delete(&keys::tags(arn));
-                if let Some(service) = tasks::service_of(task) {
+                if let Some(service) = task.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+                {
                     txn.delete(&keys::service_task(&name, service, id));
                 }
             }
