@@ -93,7 +93,10 @@ pub async fn forget_stopped_tasks(
                 let id = tasks::task_id(arn);
                 txn.delete(&keys::task(&name, id));
                 txn.delete(&keys::tags(arn));
-                if let Some(service) = task.group.as_deref().and_then(|g| g.strip_prefix("service:"))
+                if let Some(service) = task
+                    .group
+                    .as_deref()
+                    .and_then(|g| g.strip_prefix("service:"))
                 {
                     txn.delete(&keys::service_task(&name, service, id));
                 }
