@@ -54,9 +54,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut connection = Connection::open(path).map_err(backend)?;
         // Records (tasks are 1–2 KiB of JSON) live inside the key's B-tree: 16 KiB pages keep it
-        // shallow; at 100,000 tasks they placed ~45 % more tasks per second than 4 KiB pages and
-        // ~50 % more than 32 KiB ones. The page size only applies to a store created now; an
-        // older store keeps its own.
+        // shallow; at 100,000 tasks they placed ~45 % more tasks per second than 4 KiB pages
+        // (bench/placement.sh), and a trial of 32 KiB did no better. The page size only applies
+        // to a store created now; an older store keeps its own.
         connection
             .execute_batch(
                 "PRAGMA page_size = 16384;
