@@ -55,6 +55,8 @@ def test_service_api_validation(cluster):
         ecs.create_service(cluster=name, serviceName="s", taskDefinition="svc", desiredCount=2)
     assert twice.value.response["Error"]["Code"] == "InvalidParameterException"
     assert ecs.list_services(cluster=name)["serviceArns"] == [created["serviceArn"]]
+    # ListServices pages default to 10 and go up to 100.
+    assert ecs.list_services(cluster=name, maxResults=100)["serviceArns"] == [created["serviceArn"]]
     described = ecs.describe_services(cluster=name, services=["s", "ghost"])
     assert described["failures"][0]["reason"] == "MISSING"
     cluster_info = ecs.describe_clusters(clusters=[name])["clusters"][0]

@@ -18,6 +18,16 @@ pub const LIST_100: PageLimits = PageLimits {
     default: 100,
     max: 100,
 };
+/// ListServices: 1–100, default 10.
+pub const LIST_SERVICES: PageLimits = PageLimits {
+    default: 10,
+    max: 100,
+};
+/// ListServiceDeployments: 1–100, default 20.
+pub const LIST_SERVICE_DEPLOYMENTS: PageLimits = PageLimits {
+    default: 20,
+    max: 100,
+};
 /// ListAccountSettings: 1–10, default 10.
 pub const LIST_10: PageLimits = PageLimits {
     default: 10,
@@ -78,5 +88,8 @@ mod tests {
         assert!(LIST_100.size(Some(0)).is_err());
         assert!(LIST_100.size(Some(101)).is_err());
         assert!(LIST_10.size(Some(11)).is_err());
+        assert_eq!(LIST_SERVICES.size(None).unwrap(), 10);
+        assert_eq!(LIST_SERVICES.size(Some(100)).unwrap(), 100);
+        assert_eq!(LIST_SERVICE_DEPLOYMENTS.size(None).unwrap(), 20);
     }
 }

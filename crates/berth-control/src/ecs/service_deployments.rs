@@ -326,7 +326,7 @@ pub async fn list(
     {
         return Err(EcsError::ServiceNotFound("Service not found.".into()).into());
     }
-    let page = berth_ecs::pagination::LIST_100.size(request.max_results)?;
+    let page = berth_ecs::pagination::LIST_SERVICE_DEPLOYMENTS.size(request.max_results)?;
     let statuses = request.status.clone().unwrap_or_default();
     let created = request.created_at.clone().unwrap_or_default();
     let (mut all, _) = scan::<StoredServiceDeployment>(

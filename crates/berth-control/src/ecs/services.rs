@@ -6,7 +6,6 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
-use berth_scheduler::{Constraint, Strategy};
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
@@ -18,7 +17,7 @@ use berth_wire::ecs::{
 use rand::Rng;
 
 use super::{
-    clusters, fetch, missing, read, scan, service_deployments, tags, task_definitions, write,
+    clusters, fetch, missing, read, scan, service_deployments, tags, task_definitions, tasks, write,
 };
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
@@ -104,21 +103,8 @@ fn check_placement(
     constraints: &[PlacementConstraint],
     strategies: &[PlacementStrategy],
 ) -> Result<(), ApiError> {
-    let bad = |err: berth_scheduler::RequestError| invalid(err.to_string());
-    for constraint in constraints {
-        Constraint::parse(
-            constraint.r#type.as_deref().unwrap_or_default(),
-            constraint.expression.as_deref(),
-        )
-        .map_err(bad)?;
-    }
-    for strategy in strategies {
-        Strategy::parse(
-            strategy.r#type.as_deref().unwrap_or_default(),
-            strategy.field.as_deref(),
-        )
-        .map_err(bad)?;
-    }
+    tasks::parse_constraints(None, constraints)?;
+    tasks::parse_strategies(strategies)?;
     if constraints.len() > 10 {
         return Err(invalid("A service can have at most 10 placement constraints.").into());
     }
@@ -212,25 +198,10 @@ pub async fn create(
         .into());
     }
     let daemon = request.scheduling_strategy.as_deref() == Some("DAEMON");
-    match request.launch_type.as_deref() {
-        None | Some("EC2") => {}
-        Some(other) => {
-            return Err(EcsError::UnsupportedFeature(format!(
-                "The {other} launch type is not supported yet."
-            ))
-            .into());
-        }
-    }
-    if request
-        .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
-        return Err(EcsError::UnsupportedFeature(
-            "Capacity provider strategies are not supported yet.".into(),
-        )
-        .into());
-    }
+    tasks::check_launch_target(
+        request.launch_type.as_deref(),
+        request.capacity_provider_strategy.as_deref(),
+    )?;
     if request
         .load_balancers
         .as_ref()
@@ -552,7 +523,7 @@ pub async fn list(
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
-    let page = berth_ecs::pagination::LIST_10.size(request.max_results)?;
+    let page = berth_ecs::pagination::LIST_SERVICES.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     let (services, next) = scan::<Service>(cp, &keys::services_of(&cluster), after, page, |s| {
         s.status.as_deref() == Some("ACTIVE")
