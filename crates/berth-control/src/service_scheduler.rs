@@ -349,12 +349,12 @@ async fn reconcile_service(
         if let Some(problem) = &outcome.placement_problem {
             record_event(&mut current, format!("{service_label} {problem}"), now);
         }
+        let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
         if still_primary {
             if decided.completed {
                 let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
                 primary.rollout_state = Some("COMPLETED".into());
                 primary.rollout_state_reason = Some(format!("ECS deployment {primary_id} completed."));
-                let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
                 service_deployments::settle(
                     txn,
                     &partition,
@@ -380,43 +380,29 @@ async fn reconcile_service(
                     format!("{service_label} (deployment {primary_id}) deployment failed: tasks failed to start."),
                     now,
                 );
-                let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
-                match &rollback_to {
-                    Some((definition, source)) => {
-                        let deployment =
-                            new_deployment(&current, definition, rollback_id.clone(), now);
-                        let reason = format!(
+                let rollback = rollback_to.as_ref().map(|(definition, source)| {
+                    let deployment = new_deployment(&current, definition, rollback_id.clone(), now);
+                    (deployment, definition, source.as_str())
+                });
+                service_deployments::settle(
+                    txn,
+                    &partition,
+                    &cluster,
+                    &name,
+                    &primary_id,
+                    Settled::Failed {
+                        failed_tasks,
+                        rollback: rollback.as_ref().map(|(d, _, source)| (d, *source)),
+                    },
+                    now,
+                )?;
+                if let Some((deployment, definition, _)) = rollback {
+                    current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
+                        Some(format!(
                             "ECS deployment circuit breaker: rolling back to deploymentId {rollback_id}."
-                        );
-                        current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
-                            Some(reason);
-                        current.task_definition = Some(definition.clone());
-                        service_deployments::settle(
-                            txn,
-                            &partition,
-                            &cluster,
-                            &name,
-                            &primary_id,
-                            Settled::Failed {
-                                failed_tasks,
-                                rollback: Some((&deployment, source)),
-                            },
-                            now,
-                        )?;
-                        deploy(&mut current, deployment);
-                    }
-                    None => service_deployments::settle(
-                        txn,
-                        &partition,
-                        &cluster,
-                        &name,
-                        &primary_id,
-                        Settled::Failed {
-                            failed_tasks,
-                            rollback: None,
-                        },
-                        now,
-                    )?,
+                        ));
+                    current.task_definition = Some(definition.clone());
+                    deploy(&mut current, deployment);
                 }
             }
             if decided.throttled {
@@ -560,46 +546,20 @@ async fn daemon_instances(
             (s.arn().to_string(), instance)
         })
         .collect();
-    let mut constraints = Vec::new();
-    for constraint in definition
-        .placement_constraints
-        .iter()
-        .flatten()
-        .map(|c| (c.r#type.clone(), c.expression.clone()))
-        .chain(
-            service
-                .placement_constraints
-                .iter()
-                .flatten()
-                .map(|c| (c.r#type.clone(), c.expression.clone())),
-        )
-    {
-        let parsed = berth_scheduler::Constraint::parse(
-            constraint.0.as_deref().unwrap_or_default(),
-            constraint.1.as_deref(),
-        )
-        .map_err(|err| berth_ecs::error::invalid(err.to_string()))?;
-        // One task per instance is what a daemon is; its own tasks must not exclude it.
-        if parsed != berth_scheduler::Constraint::DistinctInstance {
-            constraints.push(parsed);
-        }
-    }
+    // One task per instance is what a daemon is; its own tasks must not exclude it.
+    let constraints = tasks::parse_constraints(
+        Some(&definition),
+        service.placement_constraints.as_deref().unwrap_or_default(),
+    )?
+    .into_iter()
+    .filter(|c| *c != berth_scheduler::Constraint::DistinctInstance)
+    .collect();
     let request = berth_scheduler::PlacementRequest {
         count: 1,
         group: format!("service:{name}"),
         demand: berth_scheduler::Resources::default(),
         launch_type: Some(berth_scheduler::LaunchType::Ec2),
-        required_attributes: definition
-            .requires_attributes
-            .iter()
-            .flatten()
-            .filter_map(|a| {
-                Some(berth_scheduler::RequiredAttribute {
-                    name: a.name.clone()?,
-                    value: a.value.clone(),
-                })
-            })
-            .collect(),
+        required_attributes: tasks::required_attributes(&definition),
         subnet_zones: None,
         constraints,
         strategies: Vec::new(),

@@ -16,10 +16,10 @@ use berth_scheduler::{
 };
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{
-    Attribute, Container, DescribeTasksRequest, DescribeTasksResponse, Failure, ListTasksRequest,
-    ListTasksResponse, PlacementConstraint, PlacementStrategy, RunTaskRequest, RunTaskResponse,
-    StartTaskRequest, StartTaskResponse, StopTaskRequest, StopTaskResponse, Tag, Task,
-    TaskDefinition, TaskOverride,
+    Attribute, CapacityProviderStrategyItem, Container, DescribeTasksRequest,
+    DescribeTasksResponse, Failure, ListTasksRequest, ListTasksResponse, PlacementConstraint,
+    PlacementStrategy, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,
+    StopTaskRequest, StopTaskResponse, Tag, Task, TaskDefinition, TaskOverride,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -531,26 +531,32 @@ fn check_run_task(request: &RunTaskRequest) -> Result<usize, ApiError> {
         ))
         .into());
     }
-    match request.launch_type.as_deref() {
-        None | Some("EC2") => {}
-        Some(other) => {
-            return Err(EcsError::UnsupportedFeature(format!(
-                "The {other} launch type is not supported yet."
-            ))
-            .into());
-        }
+    check_launch_target(
+        request.launch_type.as_deref(),
+        request.capacity_provider_strategy.as_deref(),
+    )?;
+    Ok(count as usize)
+}
+
+/// What RunTask and CreateService refuse about where tasks would run: any launch type but EC2,
+/// and capacity provider strategies, until they land.
+pub fn check_launch_target(
+    launch_type: Option<&str>,
+    capacity_providers: Option<&[CapacityProviderStrategyItem]>,
+) -> Result<(), ApiError> {
+    if let Some(other) = launch_type.filter(|t| *t != "EC2") {
+        return Err(EcsError::UnsupportedFeature(format!(
+            "The {other} launch type is not supported yet."
+        ))
+        .into());
     }
-    if request
-        .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
-    {
+    if capacity_providers.is_some_and(|s| !s.is_empty()) {
         return Err(EcsError::UnsupportedFeature(
             "Capacity provider strategies are not supported yet.".into(),
         )
         .into());
     }
-    Ok(count as usize)
+    Ok(())
 }
 
 /// How many plans a RunTask makes on the in-memory view (each re-checked when it commits)
@@ -767,46 +773,70 @@ fn placement_request(
     constraints: &[PlacementConstraint],
     strategies: &[PlacementStrategy],
 ) -> Result<PlacementRequest, ApiError> {
-    let bad = |err: berth_scheduler::RequestError| invalid(err.to_string());
-    let mut all_constraints = Vec::new();
-    for constraint in launch.definition.placement_constraints.iter().flatten() {
-        let kind = constraint.r#type.as_deref().unwrap_or_default();
-        all_constraints
-            .push(Constraint::parse(kind, constraint.expression.as_deref()).map_err(bad)?);
-    }
-    for constraint in constraints {
-        let kind = constraint.r#type.as_deref().unwrap_or_default();
-        all_constraints
-            .push(Constraint::parse(kind, constraint.expression.as_deref()).map_err(bad)?);
-    }
-    let mut all_strategies = Vec::new();
-    for strategy in strategies {
-        let kind = strategy.r#type.as_deref().unwrap_or_default();
-        all_strategies.push(Strategy::parse(kind, strategy.field.as_deref()).map_err(bad)?);
-    }
+    let definition = &launch.definition;
     let request = PlacementRequest {
         count,
         group: launch.group.clone(),
-        demand: demand_of(&launch.definition, &launch.overrides),
+        demand: demand_of(definition, &launch.overrides),
         launch_type: Some(LaunchType::Ec2),
-        required_attributes: launch
-            .definition
-            .requires_attributes
-            .iter()
-            .flatten()
-            .filter_map(|a| {
-                Some(RequiredAttribute {
-                    name: a.name.clone()?,
-                    value: a.value.clone(),
-                })
-            })
-            .collect(),
+        required_attributes: required_attributes(definition),
         subnet_zones: None,
-        constraints: all_constraints,
-        strategies: all_strategies,
+        constraints: parse_constraints(Some(definition), constraints)?,
+        strategies: parse_strategies(strategies)?,
     };
-    request.check_limits().map_err(bad)?;
+    request
+        .check_limits()
+        .map_err(|err| invalid(err.to_string()))?;
     Ok(request)
+}
+
+/// The task definition's placement constraints (when given) and then a call's, as the engine
+/// takes them; a bad one is InvalidParameterException.
+pub fn parse_constraints(
+    definition: Option<&TaskDefinition>,
+    call: &[PlacementConstraint],
+) -> Result<Vec<Constraint>, ApiError> {
+    let from_definition = definition
+        .and_then(|d| d.placement_constraints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| (c.r#type.as_deref(), c.expression.as_deref()));
+    let from_call = call
+        .iter()
+        .map(|c| (c.r#type.as_deref(), c.expression.as_deref()));
+    from_definition
+        .chain(from_call)
+        .map(|(kind, expression)| {
+            Constraint::parse(kind.unwrap_or_default(), expression)
+                .map_err(|err| invalid(err.to_string()).into())
+        })
+        .collect()
+}
+
+/// Placement strategies as the engine takes them; a bad one is InvalidParameterException.
+pub fn parse_strategies(strategies: &[PlacementStrategy]) -> Result<Vec<Strategy>, ApiError> {
+    strategies
+        .iter()
+        .map(|s| {
+            Strategy::parse(s.r#type.as_deref().unwrap_or_default(), s.field.as_deref())
+                .map_err(|err| invalid(err.to_string()).into())
+        })
+        .collect()
+}
+
+/// The attributes an instance must have to run the task definition (`requiresAttributes`).
+pub fn required_attributes(definition: &TaskDefinition) -> Vec<RequiredAttribute> {
+    definition
+        .requires_attributes
+        .iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(RequiredAttribute {
+                name: a.name.clone()?,
+                value: a.value.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The cluster's instances and the placement engine's view of them (with the task groups of
