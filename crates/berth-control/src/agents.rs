@@ -346,13 +346,10 @@ async fn apply_changes(
                     Some(stored) => stored,
                     None => released.insert(crate::ecs::decode(&record)?),
                 };
-                let mut remaining = stored.remaining();
-                instances::release(
-                    &mut remaining,
+                stored.give_back(
                     &tasks::demand_of_task(txn, &partition, &task)?,
+                    task.group.as_deref(),
                 );
-                stored.set_remaining(&remaining);
-                instances::forget_task_group(stored, task.group.as_deref());
             }
         }
         if let Some(stored) = released {

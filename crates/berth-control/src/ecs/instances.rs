@@ -81,6 +81,29 @@ impl StoredInstance {
         }
     }
 
+    /// Gives back what a stopped task of `group` held: its resources and its place in the
+    /// task-group counts.
+    pub fn give_back(&mut self, demand: &Resources, group: Option<&str>) {
+        let mut remaining = self.remaining();
+        remaining.cpu += demand.cpu;
+        remaining.memory += demand.memory;
+        for port in &demand.tcp_ports {
+            remaining.tcp_ports.remove(port);
+        }
+        for port in &demand.udp_ports {
+            remaining.udp_ports.remove(port);
+        }
+        self.set_remaining(&remaining);
+        if let Some(group) = group
+            && let Some(count) = self.task_groups.get_mut(group)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.task_groups.remove(group);
+            }
+        }
+    }
+
     /// Stores what placement reserved or released back into `remainingResources`.
     pub fn set_remaining(&mut self, remaining: &Resources) {
         self.instance.remaining_resources = Some(berth_protocol::resources(
@@ -117,18 +140,6 @@ impl StoredInstance {
             task_groups,
             remaining: self.remaining(),
         }
-    }
-}
-
-/// Gives back what a stopped task held.
-pub fn release(remaining: &mut Resources, demand: &Resources) {
-    remaining.cpu += demand.cpu;
-    remaining.memory += demand.memory;
-    for port in &demand.tcp_ports {
-        remaining.tcp_ports.remove(port);
-    }
-    for port in &demand.udp_ports {
-        remaining.udp_ports.remove(port);
     }
 }
 
@@ -655,15 +666,4 @@ pub async fn list_attributes(
         ),
         next_token,
     })
-}
-
-/// Takes a stopped task out of its instance's task-group counts.
-pub fn forget_task_group(stored: &mut StoredInstance, group: Option<&str>) {
-    let Some(group) = group else { return };
-    if let Some(count) = stored.task_groups.get_mut(group) {
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            stored.task_groups.remove(group);
-        }
-    }
 }

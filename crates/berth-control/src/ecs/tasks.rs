@@ -1133,10 +1133,10 @@ pub async fn stop_lost(
                 task_id(task.container_instance_arn.as_deref().unwrap_or_default()),
             );
             if let Some(mut instance) = read::<StoredInstance>(txn, &instance_key)? {
-                let mut remaining = instance.remaining();
-                instances::release(&mut remaining, &demand_of_task(txn, &partition, &task)?);
-                instance.set_remaining(&remaining);
-                instances::forget_task_group(&mut instance, task.group.as_deref());
+                instance.give_back(
+                    &demand_of_task(txn, &partition, &task)?,
+                    task.group.as_deref(),
+                );
                 write(txn, &instance_key, &instance);
             }
         }
