@@ -139,7 +139,11 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     let mut sent = SentSet::default();
     let mut ping = tokio::time::interval(PING_EVERY);
     let mut last_heard = tokio::time::Instant::now();
-    let result = loop {
+    // Every way the session can end, `?` included, comes out here, so the instance is always
+    // marked disconnected (an agent killed while a message was being sent to it used to stay
+    // "connected" forever, and its service tasks were never replaced).
+    let result: Result<(), SessionEnded> = async {
+        loop {
         if let Some(message) = sent.update(cp, &instance).await? {
             sender.send(text(&message)).await?;
         }
@@ -176,10 +180,10 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
                 }
             }
         };
-        if let Err(err) = outcome {
-            break Err(err);
+        outcome?;
         }
-    };
+    }
+    .await;
     cp.agents.unsubscribe(&instance.id, &poked);
     instances::disconnected(cp, instance.cluster.clone(), instance.id.clone()).await?;
     tracing::info!(instance = instance.arn(), "agent disconnected");
