@@ -28,7 +28,7 @@ use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
-    ContainerStatus, Health, MountSpec, PublishedPort, RuntimeError,
+    ContainerStatus, Health, MountSpec, PublishedPort, RuntimeError, TASK_ARN_LABEL,
 };
 
 const MIB: i64 = 1024 * 1024;
@@ -243,6 +243,10 @@ impl ContainerRuntime for DockerRuntime {
                 bollard::models::SystemInfoCgroupDriverEnum::CGROUPFS
             )
         })
+    }
+
+    fn containers_outlive_agent(&self) -> bool {
+        true
     }
 
     async fn bridge_gateway(&self) -> Option<String> {
@@ -607,7 +611,13 @@ fn status_of(inspected: &ContainerInspectResponse) -> ContainerStatus {
 }
 
 fn event_of(message: &EventMessage) -> Option<ContainerEvent> {
-    let id = message.actor.as_ref()?.id.clone()?;
+    let actor = message.actor.as_ref()?;
+    let id = actor.id.clone()?;
+    // Docker's container events carry the container's labels among the actor's attributes.
+    let task_arn = actor
+        .attributes
+        .as_ref()
+        .and_then(|attributes| attributes.get(TASK_ARN_LABEL).cloned());
     let kind = match message.action.as_deref()? {
         "start" => ContainerEventKind::Started,
         "die" => ContainerEventKind::Died,
@@ -618,7 +628,7 @@ fn event_of(message: &EventMessage) -> Option<ContainerEvent> {
             _ => ContainerEventKind::HealthChanged(Health::Unknown),
         },
     };
-    Some(ContainerEvent { id, kind })
+    Some(ContainerEvent { id, task_arn, kind })
 }
 
 fn status(e: &DockerError) -> Option<u16> {
@@ -883,5 +893,22 @@ mod tests {
             Some(ContainerEventKind::HealthChanged(Health::Unhealthy))
         );
         assert_eq!(kind("attach"), None);
+        assert_eq!(event_of(&event("start")).unwrap().task_arn, None);
+        let labelled = EventMessage {
+            action: Some("die".into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("abc".into()),
+                attributes: Some(HashMap::from([
+                    (TASK_ARN_LABEL.to_string(), "arn:task".to_string()),
+                    ("image".to_string(), "berth-demo:latest".to_string()),
+                ])),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            event_of(&labelled).unwrap().task_arn.as_deref(),
+            Some("arn:task"),
+            "events name their task, so only its actor hears them"
+        );
     }
 }

@@ -98,8 +98,18 @@ pub async fn run(
                     continue;
                 }
                 if let Some(event) = event {
-                    for handle in tasks.values() {
-                        let _ = handle.events.try_send(event.id.clone());
+                    // An event goes to its task's actor; only one the engine cannot place (it
+                    // names no task) goes to every actor, each of which knows its containers.
+                    match event.task_arn.as_ref().and_then(|arn| tasks.get(arn)) {
+                        Some(handle) => {
+                            let _ = handle.events.try_send(event.id);
+                        }
+                        None if event.task_arn.is_none() => {
+                            for handle in tasks.values() {
+                                let _ = handle.events.try_send(event.id.clone());
+                            }
+                        }
+                        None => {}
                     }
                 }
             }
@@ -186,7 +196,10 @@ mod tests {
         let env = Arc::new(TaskEnvironment {
             runtime: runtime.clone(),
             task_cgroups: false,
-            journal: Journal::open(dir.path(), || "i-test".into()).unwrap(),
+            journal: Journal::open(dir.path(), crate::state::Outbox::Durable, || {
+                "i-test".into()
+            })
+            .unwrap(),
             instance_id: "i-test".into(),
             cluster: "default".into(),
             metadata: Arc::new(crate::metadata::Registry::default()),

@@ -149,7 +149,12 @@ pub async fn run(
         path: config.data_dir.clone(),
         source,
     })?;
-    let journal = Journal::open(&config.data_dir, || {
+    let outbox = if runtime.containers_outlive_agent() {
+        state::Outbox::Durable
+    } else {
+        state::Outbox::Volatile
+    };
+    let journal = Journal::open(&config.data_dir, outbox, || {
         format!("i-{}", &uuid::Uuid::new_v4().simple().to_string()[..17])
     })?;
     let host_id = journal.snapshot().host_id;

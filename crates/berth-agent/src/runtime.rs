@@ -218,6 +218,8 @@ pub struct ContainerStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     pub id: String,
+    /// The task the container belongs to (its [`TASK_ARN_LABEL`]), when the engine says.
+    pub task_arn: Option<String>,
     pub kind: ContainerEventKind,
 }
 
@@ -260,6 +262,9 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn supports_task_cgroups(&self) -> bool;
     /// The host's address on the default bridge network, where containers reach the agent.
     async fn bridge_gateway(&self) -> Option<String>;
+    /// Whether containers keep running when the agent process ends (so a restarted agent must
+    /// still report what it had not reported).
+    fn containers_outlive_agent(&self) -> bool;
     /// Engine events for containers labelled `label=value`, from now on. Start consuming it
     /// before acting: it may be lazy.
     fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent>;

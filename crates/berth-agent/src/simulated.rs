@@ -17,7 +17,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
-    ContainerStatus, Health, RuntimeError,
+    ContainerStatus, Health, RuntimeError, TASK_ARN_LABEL,
 };
 
 struct Container {
@@ -64,10 +64,12 @@ impl SimulatedRuntime {
             .subscribers
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let task_arn = labels.get(TASK_ARN_LABEL).cloned();
         for label in labels {
             if let Some(senders) = subscribers.get_mut(&label) {
                 let event = ContainerEvent {
                     id: id.to_string(),
+                    task_arn: task_arn.clone(),
                     kind: kind.clone(),
                 };
                 // A subscriber that went away is forgotten.
@@ -186,6 +188,11 @@ impl ContainerRuntime for SimulatedRuntime {
 
     async fn bridge_gateway(&self) -> Option<String> {
         None
+    }
+
+    /// Simulated containers live in this process's memory.
+    fn containers_outlive_agent(&self) -> bool {
+        false
     }
 
     fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent> {

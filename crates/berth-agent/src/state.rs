@@ -6,6 +6,10 @@
 //! safe: none the control plane has seen is ever reused. A report made but not yet sent when the
 //! agent dies is not lost either: the restarted agent re-adopts the task's containers and
 //! reports what it finds.
+//!
+//! When the containers do not outlive the agent ([`Outbox::Volatile`]: the simulated runtime's),
+//! a restarted agent has nothing left to report on, so the outbox stays in memory; the file then
+//! only reserves sequence numbers, a block at a time, so none is reused after a restart.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -49,6 +53,19 @@ pub enum StateError {
     },
 }
 
+/// Whether unacknowledged reports are kept in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbox {
+    /// Written before every send: the containers reported on survive the agent.
+    Durable,
+    /// Kept in memory: the containers end with the agent, and so does what there is to say
+    /// about them.
+    Volatile,
+}
+
+/// How many sequence numbers a volatile-outbox journal reserves with one write.
+const SEQUENCE_BLOCK: u64 = 4096;
+
 /// The state file, shared by the task actors (which report) and the connection (which sends
 /// and forgets what was acknowledged).
 #[derive(Clone)]
@@ -60,14 +77,46 @@ pub struct Journal {
 
 struct Inner {
     path: PathBuf,
+    outbox: Outbox,
     state: AgentState,
     /// Whether `state` has changes the file does not have yet.
     dirty: bool,
+    /// The `next_sequence` the file holds: with a volatile outbox, every number sent is below it.
+    reserved_sequence: u64,
+}
+
+impl Inner {
+    /// Writes the state durably: whole, or with a volatile outbox its identity and a sequence
+    /// reservation covering every number up to `sent_up_to`.
+    fn persist(&mut self, sent_up_to: u64) -> Result<(), StateError> {
+        match self.outbox {
+            Outbox::Durable => write_atomically(&self.path, &self.state)?,
+            Outbox::Volatile => {
+                let reserved = self
+                    .reserved_sequence
+                    .max(sent_up_to + 1 + SEQUENCE_BLOCK)
+                    .max(self.state.next_sequence);
+                let file = AgentState {
+                    next_sequence: reserved,
+                    outbox: Vec::new(),
+                    ..self.state.clone()
+                };
+                write_atomically(&self.path, &file)?;
+                self.reserved_sequence = reserved;
+            }
+        }
+        self.dirty = false;
+        Ok(())
+    }
 }
 
 impl Journal {
     /// Opens the state in `dir`, creating it (with a new host id) the first time.
-    pub fn open(dir: &Path, new_host_id: impl FnOnce() -> String) -> Result<Journal, StateError> {
+    pub fn open(
+        dir: &Path,
+        outbox: Outbox,
+        new_host_id: impl FnOnce() -> String,
+    ) -> Result<Journal, StateError> {
         let path = dir.join("agent-state.json");
         let state = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
@@ -84,6 +133,8 @@ impl Journal {
         let journal = Journal {
             inner: Arc::new(Mutex::new(Inner {
                 path,
+                outbox,
+                reserved_sequence: state.next_sequence,
                 state,
                 dirty: false,
             })),
@@ -97,8 +148,7 @@ impl Journal {
     fn with<T>(&self, change: impl FnOnce(&mut AgentState) -> T) -> Result<T, StateError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let out = change(&mut inner.state);
-        write_atomically(&inner.path, &inner.state)?;
-        inner.dirty = false;
+        inner.persist(0)?;
         Ok(out)
     }
 
@@ -138,7 +188,8 @@ impl Journal {
         self.with(|state| state.container_instance_arn = Some(arn.to_string()))
     }
 
-    /// Changes after `sequence`, to send: written to the file first.
+    /// Changes after `sequence`, to send: written to the file first (with a volatile outbox,
+    /// their sequence numbers reserved first).
     pub fn unsent_after(&self, sequence: u64) -> Result<Vec<SequencedChange>, StateError> {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let unsent: Vec<SequencedChange> = inner
@@ -148,9 +199,14 @@ impl Journal {
             .filter(|c| c.sequence > sequence)
             .cloned()
             .collect();
-        if inner.dirty && !unsent.is_empty() {
-            write_atomically(&inner.path, &inner.state)?;
-            inner.dirty = false;
+        if let Some(last) = unsent.last() {
+            let written = match inner.outbox {
+                Outbox::Durable => !inner.dirty,
+                Outbox::Volatile => last.sequence < inner.reserved_sequence,
+            };
+            if !written {
+                inner.persist(last.sequence)?;
+            }
         }
         Ok(unsent)
     }
@@ -190,7 +246,7 @@ mod tests {
     #[test]
     fn identity_and_unacknowledged_changes_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(dir.path(), || "i-0123".into()).unwrap();
+        let journal = Journal::open(dir.path(), Outbox::Durable, || "i-0123".into()).unwrap();
         journal.set_instance("arn:instance").unwrap();
         let change = |arn: &str| TaskStateChange {
             task_arn: arn.into(),
@@ -203,7 +259,7 @@ mod tests {
         assert_eq!(journal.unsent_after(0).unwrap().len(), 1);
         drop(journal);
 
-        let reopened = Journal::open(dir.path(), || "i-other".into()).unwrap();
+        let reopened = Journal::open(dir.path(), Outbox::Durable, || "i-other".into()).unwrap();
         let state = reopened.snapshot();
         assert_eq!(state.host_id, "i-0123");
         assert_eq!(
@@ -216,5 +272,46 @@ mod tests {
         );
         assert_eq!(reopened.report(change("c")), second + 1);
         assert_eq!(reopened.unsent_after(second).unwrap().len(), 1);
+    }
+
+    /// A volatile outbox forgets its reports with the process but never reuses a sequence
+    /// number that was sent, and writes the file once per block of numbers, not per send.
+    #[test]
+    fn a_volatile_outbox_reserves_sequence_numbers_in_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent-state.json");
+        let journal = Journal::open(dir.path(), Outbox::Volatile, || "i-0123".into()).unwrap();
+        journal.set_instance("arn:instance").unwrap();
+        let change = |arn: &str| TaskStateChange {
+            task_arn: arn.into(),
+            ..Default::default()
+        };
+        let first = journal.report(change("a"));
+        assert_eq!(journal.unsent_after(0).unwrap().len(), 1);
+        let written = std::fs::read(&path).unwrap();
+        let mut sent = first;
+        for index in 0..100 {
+            sent = journal.report(change(&format!("t{index}")));
+            assert_eq!(journal.unsent_after(sent - 1).unwrap().len(), 1);
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            written,
+            "sends within the reserved block write nothing"
+        );
+        drop(journal);
+
+        let reopened = Journal::open(dir.path(), Outbox::Volatile, || "i-other".into()).unwrap();
+        let state = reopened.snapshot();
+        assert_eq!(state.host_id, "i-0123");
+        assert_eq!(
+            state.container_instance_arn.as_deref(),
+            Some("arn:instance")
+        );
+        assert!(state.outbox.is_empty(), "reports end with the process");
+        assert!(
+            reopened.report(change("b")) > sent,
+            "no sent number is reused"
+        );
     }
 }

@@ -240,8 +240,11 @@ impl TaskActor {
         self.env.journal.report(change);
     }
 
-    /// Updates what the task metadata endpoint shows for this task.
+    /// Updates what the task metadata endpoint shows for this task (nothing to do without one).
     fn publish_metadata(&self) {
+        if self.env.metadata_endpoint.is_none() {
+            return;
+        }
         let definition = &self.task.task_definition;
         let network_mode = definition
             .network_mode
@@ -817,7 +820,7 @@ mod tests {
         Arc::new(TaskEnvironment {
             runtime,
             task_cgroups: false,
-            journal: Journal::open(dir, || "i-test".into()).unwrap(),
+            journal: Journal::open(dir, crate::state::Outbox::Durable, || "i-test".into()).unwrap(),
             instance_id: "i-test".into(),
             cluster: "default".into(),
             metadata: Arc::new(crate::metadata::Registry::default()),
