@@ -130,7 +130,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     };
     tracing::info!(instance = instance.arn(), "agent registered");
     // Subscribe before the first read of the desired set, so no change falls in between.
-    let poked = cp.agents.subscribe(&instance.id);
+    let subscription = cp.agents.subscribe(&instance.id);
     let registered = ServerMessage::Registered {
         container_instance_arn: instance.arn().to_string(),
         acked_sequence,
@@ -144,13 +144,13 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     // "connected" forever, and its service tasks were never replaced).
     let result: Result<(), SessionEnded> = async {
         loop {
-        if let Some(message) = sent.update(cp, &instance).await? {
+        if let Some(message) = sent.update(cp, &instance, subscription.take()).await? {
             sender.send(text(&message)).await?;
         }
         // Wait for something that may change the desired set, or a message from the agent.
         let outcome = loop {
             tokio::select! {
-                _ = poked.notified() => break Ok(()),
+                _ = subscription.poked.notified() => break Ok(()),
                 message = receiver.next() => {
                     last_heard = tokio::time::Instant::now();
                     match message {
@@ -184,7 +184,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
         }
     }
     .await;
-    cp.agents.unsubscribe(&instance.id, &poked);
+    cp.agents.unsubscribe(&instance.id, &subscription);
     instances::disconnected(cp, instance.cluster.clone(), instance.id.clone()).await?;
     tracing::info!(instance = instance.arn(), "agent disconnected");
     result
@@ -215,86 +215,67 @@ struct DesiredState {
 
 impl SentSet {
     /// The message that brings the agent up to date with the instance's desired set, if any:
-    /// the whole set the first time, then what changed. A task whose record did not change
-    /// since it was last read costs no decoding.
+    /// the whole set the first time, then what changed. Only the tasks `stale` names are read
+    /// (all of them when it says so), and a task whose record did not change since it was last
+    /// read costs no decoding.
     async fn update(
         &mut self,
         cp: &ControlPlane,
         instance: &StoredInstance,
+        stale: Stale,
     ) -> Result<Option<ServerMessage>, ApiError> {
-        let markers = cp
-            .store
-            .range(
-                &keys::instance_tasks_of(&instance.cluster, &instance.id),
-                None,
-                usize::MAX,
-            )
-            .await?;
-        let mut present = HashSet::with_capacity(markers.len());
         let mut changed = Vec::new();
-        let mut definitions = HashMap::<String, TaskDefinition>::new();
-        for marker in markers {
-            let id = marker
-                .key
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let Some(record) = cp.store.get(&keys::task(&instance.cluster, &id)).await? else {
-                continue;
-            };
-            present.insert(id.clone());
-            if self
-                .tasks
-                .get(&id)
-                .is_some_and(|seen| seen.revision == record.mod_revision)
-            {
-                continue;
-            }
-            let desired: DesiredState = crate::ecs::decode(&record)?;
-            let unsent = match self.tasks.get_mut(&id) {
-                Some(seen) => {
-                    seen.revision = record.mod_revision;
-                    if seen.desired == desired {
-                        continue;
-                    }
-                    seen.desired = desired;
-                    None
-                }
-                None => Some(desired),
-            };
-            let task: Task = crate::ecs::decode(&record)?;
-            let definition_arn = task.task_definition_arn.clone().unwrap_or_default();
-            let definition = match definitions.get(&definition_arn) {
-                Some(definition) => definition.clone(),
-                None => {
-                    let definition = tasks::fetch_definition(cp, &task).await?;
-                    definitions.insert(definition_arn, definition.clone());
-                    definition
-                }
-            };
-            if let Some(desired) = unsent {
-                let arn = task.task_arn.clone().unwrap_or_default();
-                let revision = record.mod_revision;
-                self.tasks.insert(
-                    id,
-                    SentTask {
-                        arn,
-                        revision,
-                        desired,
-                    },
-                );
-            }
-            changed.push(tasks::desired_task(&task, definition));
-        }
         let mut removed = Vec::new();
-        self.tasks.retain(|id, sent| {
-            let keep = present.contains(id);
-            if !keep {
-                removed.push(std::mem::take(&mut sent.arn));
+        let mut definitions = HashMap::<String, TaskDefinition>::new();
+        if stale.everything || !self.first_sent {
+            let markers = cp
+                .store
+                .range(
+                    &keys::instance_tasks_of(&instance.cluster, &instance.id),
+                    None,
+                    usize::MAX,
+                )
+                .await?;
+            let mut present = HashSet::with_capacity(markers.len());
+            for marker in markers {
+                let id = marker.key.rsplit('/').next().unwrap_or_default();
+                let Some(record) = cp.store.get(&keys::task(&instance.cluster, id)).await? else {
+                    continue;
+                };
+                present.insert(id.to_string());
+                if let Some(task) = self.look_at(cp, id, &record, &mut definitions).await? {
+                    changed.push(task);
+                }
             }
-            keep
-        });
+            self.tasks.retain(|id, sent| {
+                let keep = present.contains(id);
+                if !keep {
+                    removed.push(std::mem::take(&mut sent.arn));
+                }
+                keep
+            });
+        } else {
+            for id in stale.tasks {
+                let placed = cp
+                    .store
+                    .get(&keys::instance_task(&instance.cluster, &instance.id, &id))
+                    .await?
+                    .is_some();
+                let record = match placed {
+                    true => cp.store.get(&keys::task(&instance.cluster, &id)).await?,
+                    false => None,
+                };
+                match record {
+                    Some(record) => {
+                        if let Some(task) = self.look_at(cp, &id, &record, &mut definitions).await?
+                        {
+                            changed.push(task);
+                        }
+                    }
+                    None => removed.extend(self.tasks.remove(&id).map(|sent| sent.arn)),
+                }
+            }
+        }
         if !self.first_sent {
             self.first_sent = true;
             return Ok(Some(ServerMessage::DesiredTasks { tasks: changed }));
@@ -306,6 +287,58 @@ impl SentSet {
             tasks: changed,
             removed,
         }))
+    }
+
+    /// The task to send for the record of task `id` placed on the instance, when the agent has
+    /// not been told its desired state yet.
+    async fn look_at(
+        &mut self,
+        cp: &ControlPlane,
+        id: &str,
+        record: &berth_store::KeyValue,
+        definitions: &mut HashMap<String, TaskDefinition>,
+    ) -> Result<Option<berth_protocol::DesiredTask>, ApiError> {
+        if self
+            .tasks
+            .get(id)
+            .is_some_and(|seen| seen.revision == record.mod_revision)
+        {
+            return Ok(None);
+        }
+        let desired: DesiredState = crate::ecs::decode(record)?;
+        let unsent = match self.tasks.get_mut(id) {
+            Some(seen) => {
+                seen.revision = record.mod_revision;
+                if seen.desired == desired {
+                    return Ok(None);
+                }
+                seen.desired = desired;
+                None
+            }
+            None => Some(desired),
+        };
+        let task: Task = crate::ecs::decode(record)?;
+        let definition_arn = task.task_definition_arn.clone().unwrap_or_default();
+        let definition = match definitions.get(&definition_arn) {
+            Some(definition) => definition.clone(),
+            None => {
+                let definition = tasks::fetch_definition(cp, &task).await?;
+                definitions.insert(definition_arn, definition.clone());
+                definition
+            }
+        };
+        if let Some(desired) = unsent {
+            let arn = task.task_arn.clone().unwrap_or_default();
+            self.tasks.insert(
+                id.to_string(),
+                SentTask {
+                    arn,
+                    revision: record.mod_revision,
+                    desired,
+                },
+            );
+        }
+        Ok(Some(tasks::desired_task(&task, definition)))
     }
 }
 
@@ -392,11 +425,39 @@ fn ended(message: &str) -> SessionEnded {
     SessionEnded(message.to_string())
 }
 
-/// Wakes the agent sessions whose desired set may have changed: one reader of the store's
-/// change stream for all sessions, instead of every session filtering every change.
+/// Wakes the agent sessions whose desired set may have changed, telling each which of its tasks
+/// to look at again: one reader of the store's change stream for all sessions, instead of every
+/// session filtering every change, and a session reads only the tasks that changed.
 #[derive(Default)]
 pub struct AgentHub {
-    sessions: Mutex<HashMap<String, Arc<Notify>>>,
+    sessions: Mutex<HashMap<String, Arc<Subscription>>>,
+}
+
+/// What a session must read again.
+#[derive(Default)]
+struct Stale {
+    /// Every task of the instance: changes may have been missed.
+    everything: bool,
+    /// These task ids.
+    tasks: HashSet<String>,
+}
+
+/// A session's side of the hub.
+struct Subscription {
+    poked: Notify,
+    stale: Mutex<Stale>,
+}
+
+impl Subscription {
+    fn mark(&self, mark: impl FnOnce(&mut Stale)) {
+        mark(&mut self.stale.lock().unwrap_or_else(PoisonError::into_inner));
+        self.poked.notify_one();
+    }
+
+    /// What was marked since the last call.
+    fn take(&self) -> Stale {
+        std::mem::take(&mut *self.stale.lock().unwrap_or_else(PoisonError::into_inner))
+    }
 }
 
 /// Just what the hub needs of a task record.
@@ -407,48 +468,53 @@ struct TaskPlacement {
 }
 
 impl AgentHub {
-    /// The signal a session for instance `id` waits on (it starts poked, so the first desired
-    /// set is always sent).
-    fn subscribe(&self, id: &str) -> Arc<Notify> {
-        let notify = Arc::new(Notify::new());
-        notify.notify_one();
+    /// The subscription a session for instance `id` waits on (it starts marked whole, so the
+    /// first desired set is always sent).
+    fn subscribe(&self, id: &str) -> Arc<Subscription> {
+        let subscription = Arc::new(Subscription {
+            poked: Notify::new(),
+            stale: Mutex::default(),
+        });
+        subscription.mark(|stale| stale.everything = true);
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.to_string(), notify.clone());
-        notify
+            .insert(id.to_string(), subscription.clone());
+        subscription
     }
 
-    fn unsubscribe(&self, id: &str, notify: &Arc<Notify>) {
+    fn unsubscribe(&self, id: &str, subscription: &Arc<Subscription>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         // A newer session of the same instance may have replaced this one.
         if sessions
             .get(id)
-            .is_some_and(|current| Arc::ptr_eq(current, notify))
+            .is_some_and(|current| Arc::ptr_eq(current, subscription))
         {
             sessions.remove(id);
         }
     }
 
-    fn poke(&self, id: &str) {
-        if let Some(notify) = self
+    fn poke(&self, instance: &str, task: &str) {
+        if let Some(subscription) = self
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
+            .get(instance)
         {
-            notify.notify_one();
+            subscription.mark(|stale| {
+                stale.tasks.insert(task.to_string());
+            });
         }
     }
 
     fn poke_all(&self) {
-        for notify in self
+        for subscription in self
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
         {
-            notify.notify_one();
+            subscription.mark(|stale| stale.everything = true);
         }
     }
 
@@ -461,16 +527,20 @@ impl AgentHub {
                 Ok(set) => {
                     for change in &set.changes {
                         if let Some(rest) = change.key.strip_prefix("itask/") {
-                            if let Some(instance) = rest.split('/').nth(1) {
-                                self.poke(instance);
+                            let mut parts = rest.split('/').skip(1);
+                            if let (Some(instance), Some(task)) = (parts.next(), parts.next()) {
+                                self.poke(instance, task);
                             }
-                        } else if change.key.starts_with("task/") {
+                        } else if let Some(rest) = change.key.strip_prefix("task/") {
                             let placement = change
                                 .value
                                 .as_ref()
                                 .and_then(|v| serde_json::from_slice::<TaskPlacement>(v).ok());
-                            if let Some(arn) = placement.and_then(|p| p.container_instance_arn) {
-                                self.poke(tasks::task_id(&arn));
+                            if let (Some(arn), Some(task)) = (
+                                placement.and_then(|p| p.container_instance_arn),
+                                rest.split('/').nth(1),
+                            ) {
+                                self.poke(tasks::task_id(&arn), task);
                             }
                         }
                     }

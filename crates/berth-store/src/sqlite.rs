@@ -152,19 +152,18 @@ fn load(connection: &Connection) -> Result<(Mirror, i64), StoreError> {
     Ok((mirror, revision))
 }
 
-fn range_of<'a>(
-    map: &'a BTreeMap<String, impl Sized>,
+fn range_of<'a, V>(
+    map: &'a BTreeMap<String, V>,
     prefix: &str,
     start_after: Option<&str>,
-) -> impl Iterator<Item = &'a String> + 'a {
+) -> impl Iterator<Item = (&'a String, &'a V)> + 'a {
     let lower = match start_after {
         Some(after) if after >= prefix => Bound::Excluded(after.to_string()),
         _ => Bound::Included(prefix.to_string()),
     };
     let prefix = prefix.to_string();
     map.range::<String, _>((lower, Bound::Unbounded))
-        .map(|(key, _)| key)
-        .take_while(move |key| key.starts_with(&prefix))
+        .take_while(move |(key, _)| key.starts_with(&prefix))
 }
 
 fn read_range(
@@ -175,7 +174,7 @@ fn read_range(
 ) -> Vec<KeyValue> {
     range_of(mirror, prefix, start_after)
         .take(limit)
-        .map(|key| mirror[key].clone())
+        .map(|(_, kv)| kv.clone())
         .collect()
 }
 
@@ -414,10 +413,13 @@ impl Txn for BatchTxn<'_> {
         // order; each key is resolved through `get`, which applies precedence and deletions.
         let mirror = self.mirror;
         let touched: BTreeSet<String> = range_of(self.batch, prefix, start_after)
-            .chain(range_of(&self.writes, prefix, start_after))
+            .map(|(key, _)| key)
+            .chain(range_of(&self.writes, prefix, start_after).map(|(key, _)| key))
             .cloned()
             .collect();
-        let mut committed = range_of(mirror, prefix, start_after).peekable();
+        let mut committed = range_of(mirror, prefix, start_after)
+            .map(|(key, _)| key)
+            .peekable();
         let mut touched = touched.into_iter().peekable();
         let mut out = Vec::new();
         while out.len() < limit {
