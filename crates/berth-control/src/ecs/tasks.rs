@@ -369,8 +369,10 @@ impl Launch {
     }
 }
 
+/// A task or container id: 32 hex digits as ECS's, time-ordered (UUID v7) so the records of
+/// tasks launched together sit together in the store's key order and share its pages.
 fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    uuid::Uuid::now_v7().simple().to_string()
 }
 
 /// The parameters RunTask and StartTask share.
