@@ -30,10 +30,13 @@ const MIGRATIONS: &[&str] = &[
 
 /// The most transactions one group commit carries.
 const MAX_BATCH: usize = 512;
-/// How many committed change sets the watch stream keeps for a reader that falls behind. They
-/// hold the values they carry, so this bounds memory too; a reader that falls further behind
-/// is told so and re-reads the store.
-const CHANGE_BACKLOG: usize = 1024;
+/// How many committed change sets (one per transaction) the watch stream keeps for a reader
+/// that falls behind; a reader that falls further behind is told so and re-reads the store,
+/// which at 100,000 tasks costs far more than the backlog. A group commit publishes up to
+/// `MAX_BATCH` sets at once, so this holds 32 batches: under full load, 1,024 (two batches)
+/// made the placement view re-read the store every few seconds. The sets share their values
+/// with the mirror, so the backlog costs little memory beyond values overwritten since.
+const CHANGE_BACKLOG: usize = 32 * MAX_BATCH;
 
 type Mirror = BTreeMap<String, KeyValue>;
 
