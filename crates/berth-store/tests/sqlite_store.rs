@@ -189,3 +189,55 @@ async fn compare_and_put_refuses_a_stale_revision() {
     assert!(cas(Some(latest), "fresh").await);
     assert_eq!(text(&store.get("k").await.unwrap().unwrap().value), "fresh");
 }
+
+/// More transactions than one group commit carries: each sees every write before it, in its
+/// own batch or an earlier one (gets and ranges alike), none is lost, revisions stay
+/// contiguous, and every reply comes after its write is readable.
+#[tokio::test]
+async fn transactions_across_group_commits_see_every_earlier_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut watch = store.watch();
+    let total = 2_000;
+    let mut handles = Vec::new();
+    for n in 0..total {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let key = format!("item/{n:05}");
+            let seen = transact(&*store, move |txn: &mut dyn Txn| {
+                let before = txn.range("item/", None, usize::MAX)?.len();
+                txn.put(&key, Vec::new());
+                Ok::<_, TestError>(before)
+            })
+            .await
+            .unwrap();
+            assert!(
+                store.get(&format!("item/{n:05}")).await.unwrap().is_some(),
+                "a reply comes after its write is in the mirror"
+            );
+            seen
+        }));
+    }
+    let mut seen = Vec::new();
+    for handle in handles {
+        seen.push(handle.await.unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, (0..total).collect::<Vec<_>>());
+    let mut revisions = Vec::new();
+    while revisions.len() < total {
+        revisions.push(watch.recv().await.unwrap().revision);
+    }
+    let first = revisions[0];
+    assert_eq!(revisions, (first..first + total as i64).collect::<Vec<_>>());
+    drop(store);
+    let reopened = open(&dir);
+    assert_eq!(
+        reopened
+            .range("item/", None, usize::MAX)
+            .await
+            .unwrap()
+            .len(),
+        total
+    );
+}
