@@ -180,7 +180,9 @@ def test_service_tasks_move_off_draining_and_lost_instances(cluster):
     assert placed == set(instances), "the default strategy spreads the tasks over the instances"
 
     # Draining: the task there is replaced on the other instance, then stopped.
-    first, second = instances
+    # The instance of the agent killed below; the listing's order says nothing about which.
+    second = agents[1].instance_arn()
+    first = next(i for i in instances if i != second)
     ecs.update_container_instances_state(cluster=name, containerInstances=[second], status="DRAINING")
     wait_for(lambda: {t["containerInstanceArn"] for t in running_tasks(ecs, name, "mover")} == {first}
              and len(running_tasks(ecs, name, "mover")) == 2, "the tasks to leave the draining instance", timeout=90)

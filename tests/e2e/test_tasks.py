@@ -3,6 +3,7 @@ aws-cli with the berth-demo image. Every container a test starts is removed afte
 test uses its own cluster, and its containers carry the cluster's name as a label)."""
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -54,7 +55,12 @@ class Agent:
         # Agents sign their channel with the account's credentials, found as aws-cli finds them.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials_file or server.data_dir / "credentials")
+        self.data_dir = Path(data_dir)
         self.process = None
+
+    def instance_arn(self):
+        """The container instance this agent registered as, from its journal."""
+        return json.loads((self.data_dir / "agent-state.json").read_text())["containerInstanceArn"]
 
     def start(self):
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
