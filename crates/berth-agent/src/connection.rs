@@ -118,17 +118,25 @@ async fn run_session(
         ServerMessage::Error { message } => return Err(format!("registration refused: {message}")),
         other => return Err(format!("expected a registration answer, got {other:?}")),
     };
+    // One batch of reports is in flight at a time: the control plane applies a connection's
+    // batches one after another anyway, so what is reported while one is being applied goes
+    // out together in the next, in one transaction instead of many.
+    // The control plane answers every batch, in order, with an Ack (or an Error).
+    let mut awaiting_answer = false;
     loop {
-        let unsent = journal
-            .unsent_after(sent_up_to)
-            .map_err(|e| e.to_string())?;
-        if let Some(last) = unsent.last() {
-            sent_up_to = last.sequence;
-            let batch = AgentMessage::StateChanges { changes: unsent };
-            sender
-                .send(Message::Text(batch.to_json().into()))
-                .await
+        if !awaiting_answer {
+            let unsent = journal
+                .unsent_after(sent_up_to)
                 .map_err(|e| e.to_string())?;
+            if let Some(last) = unsent.last() {
+                sent_up_to = last.sequence;
+                let batch = AgentMessage::StateChanges { changes: unsent };
+                sender
+                    .send(Message::Text(batch.to_json().into()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                awaiting_answer = true;
+            }
         }
         tokio::select! {
             _ = journal.changed() => {}
@@ -139,8 +147,14 @@ async fn run_session(
                 ServerMessage::DesiredTasksChanged { tasks, removed } => {
                     desired.send(DesiredUpdate::Changed { tasks, removed }).await.map_err(|_| "task engine stopped".to_string())?;
                 }
-                ServerMessage::Ack { sequence } => journal.acknowledge(sequence),
-                ServerMessage::Error { message } => tracing::warn!(%message, "control plane reported an error"),
+                ServerMessage::Ack { sequence } => {
+                    journal.acknowledge(sequence);
+                    awaiting_answer = false;
+                }
+                ServerMessage::Error { message } => {
+                    tracing::warn!(%message, "control plane reported an error");
+                    awaiting_answer = false;
+                }
                 ServerMessage::Registered { .. } => return Err("registered twice".into()),
             },
         }
@@ -209,6 +223,101 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Outbox;
+    use berth_protocol::TaskStateChange;
+
+    async fn next_agent_message(
+        socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    ) -> AgentMessage {
+        loop {
+            match socket.next().await.unwrap().unwrap() {
+                Message::Text(body) => return serde_json::from_str(&body).unwrap(),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn send(
+        socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        message: &ServerMessage,
+    ) {
+        socket
+            .send(Message::Text(message.to_json().into()))
+            .await
+            .unwrap();
+    }
+
+    fn sequences(message: AgentMessage) -> Vec<u64> {
+        match message {
+            AgentMessage::StateChanges { changes } => changes.iter().map(|c| c.sequence).collect(),
+            other => panic!("expected state changes, got {other:?}"),
+        }
+    }
+
+    /// While a batch waits for its answer nothing else is sent; what was reported meanwhile
+    /// goes out as one batch once the answer comes.
+    #[tokio::test]
+    async fn reports_made_while_a_batch_is_unanswered_go_out_together() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = format!("http://{}", listener.local_addr().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path(), Outbox::Volatile, || "i-test".into()).unwrap();
+        let (desired, _engine) = mpsc::channel(4);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let identity = Identity {
+            cluster: "default".into(),
+            total_resources: Vec::new(),
+            attributes: Vec::new(),
+            version_info: VersionInfo::default(),
+        };
+        let credentials = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+        };
+        let agent = tokio::spawn(maintain(
+            server,
+            credentials,
+            "us-east-1".into(),
+            identity,
+            journal.clone(),
+            desired,
+            stopping,
+        ));
+        let (connection, _) = listener.accept().await.unwrap();
+        let mut socket = tokio_tungstenite::accept_async(connection).await.unwrap();
+        assert!(matches!(
+            next_agent_message(&mut socket).await,
+            AgentMessage::Register { .. }
+        ));
+        let registered = ServerMessage::Registered {
+            container_instance_arn: "arn:instance".into(),
+            acked_sequence: 0,
+        };
+        send(&mut socket, &registered).await;
+        let report = |arn: &str| {
+            journal.report(TaskStateChange {
+                task_arn: arn.into(),
+                ..Default::default()
+            })
+        };
+
+        let first = report("a");
+        assert_eq!(sequences(next_agent_message(&mut socket).await), [first]);
+        let (second, third) = (report("b"), report("c"));
+        let early = tokio::time::timeout(Duration::from_millis(300), socket.next()).await;
+        assert!(
+            early.is_err(),
+            "nothing is sent before the answer: {early:?}"
+        );
+        send(&mut socket, &ServerMessage::Ack { sequence: first }).await;
+        assert_eq!(
+            sequences(next_agent_message(&mut socket).await),
+            [second, third]
+        );
+
+        stop.send(true).unwrap();
+        agent.await.unwrap();
+    }
 
     #[test]
     fn channel_urls_follow_the_server_scheme() {
