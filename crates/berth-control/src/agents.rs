@@ -2,6 +2,7 @@
 //! control plane pushes the instance's full desired task set whenever it may have changed and
 //! acks the state changes the agent reports once they are durable.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -205,7 +206,7 @@ struct SentTask {
 }
 
 /// The part of a task record that can change what its agent must do.
-#[derive(Debug, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DesiredState {
     desired_status: Option<String>,
@@ -255,7 +256,15 @@ impl SentSet {
                 keep
             });
         } else {
-            for id in stale.tasks {
+            for (id, hint) in stale.tasks {
+                // Most changes are the agent's own reports: the record moved, what it must do
+                // did not, and the hub already read that much of it.
+                if let (Some(hint), Some(seen)) = (&hint, self.tasks.get_mut(&id))
+                    && hint.desired == seen.desired
+                {
+                    seen.revision = seen.revision.max(hint.revision);
+                    continue;
+                }
                 let placed = cp
                     .store
                     .get(&keys::instance_task(&instance.cluster, &instance.id, &id))
@@ -438,8 +447,15 @@ pub struct AgentHub {
 struct Stale {
     /// Every task of the instance: changes may have been missed.
     everything: bool,
-    /// These task ids.
-    tasks: HashSet<String>,
+    /// These task ids, each with what the hub saw of its newest record, when it saw it (not
+    /// for a change of the instance's task index, which the session must read for itself).
+    tasks: HashMap<String, Option<Hint>>,
+}
+
+/// A task record's revision and desired state, as the change stream carried it.
+struct Hint {
+    revision: i64,
+    desired: DesiredState,
 }
 
 /// A session's side of the hub.
@@ -460,11 +476,14 @@ impl Subscription {
     }
 }
 
-/// Just what the hub needs of a task record.
+/// Just what the hub needs of a task record: where it is placed, and what its agent must do.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TaskPlacement {
+struct TaskHead {
     container_instance_arn: Option<String>,
+    desired_status: Option<String>,
+    stop_code: Option<String>,
+    stopped_reason: Option<String>,
 }
 
 impl AgentHub {
@@ -494,15 +513,26 @@ impl AgentHub {
         }
     }
 
-    fn poke(&self, instance: &str, task: &str) {
+    fn poke(&self, instance: &str, task: &str, hint: Option<Hint>) {
         if let Some(subscription) = self
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(instance)
         {
-            subscription.mark(|stale| {
-                stale.tasks.insert(task.to_string());
+            subscription.mark(|stale| match stale.tasks.entry(task.to_string()) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(hint);
+                }
+                // Without a hint the session reads the task itself, which covers any hint.
+                Entry::Occupied(mut occupied) => {
+                    let merged = match (occupied.get_mut().take(), hint) {
+                        (Some(old), Some(new)) if new.revision > old.revision => Some(new),
+                        (Some(old), Some(_)) => Some(old),
+                        _ => None,
+                    };
+                    occupied.insert(merged);
+                }
             });
         }
     }
@@ -529,18 +559,25 @@ impl AgentHub {
                         if let Some(rest) = change.key.strip_prefix("itask/") {
                             let mut parts = rest.split('/').skip(1);
                             if let (Some(instance), Some(task)) = (parts.next(), parts.next()) {
-                                self.poke(instance, task);
+                                self.poke(instance, task, None);
                             }
                         } else if let Some(rest) = change.key.strip_prefix("task/") {
-                            let placement = change
+                            let head = change
                                 .value
                                 .as_ref()
-                                .and_then(|v| serde_json::from_slice::<TaskPlacement>(v).ok());
-                            if let (Some(arn), Some(task)) = (
-                                placement.and_then(|p| p.container_instance_arn),
-                                rest.split('/').nth(1),
-                            ) {
-                                self.poke(tasks::task_id(&arn), task);
+                                .and_then(|v| serde_json::from_slice::<TaskHead>(v).ok());
+                            if let (Some(head), Some(task)) = (head, rest.split('/').nth(1))
+                                && let Some(arn) = &head.container_instance_arn
+                            {
+                                let hint = Hint {
+                                    revision: set.revision,
+                                    desired: DesiredState {
+                                        desired_status: head.desired_status,
+                                        stop_code: head.stop_code,
+                                        stopped_reason: head.stopped_reason,
+                                    },
+                                };
+                                self.poke(tasks::task_id(arn), task, Some(hint));
                             }
                         }
                     }
