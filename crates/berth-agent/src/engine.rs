@@ -71,8 +71,9 @@ pub async fn run(
                         let actor = TaskActor::new(env.clone(), task, may_adopt);
                         let done = done_sender.clone();
                         let finished_arn = arn.clone();
+                        let agent_stopping = shutdown.clone();
                         tokio::spawn(async move {
-                            actor.run(desired_receiver, event_receiver).await;
+                            actor.run(desired_receiver, event_receiver, agent_stopping).await;
                             let _ = done.send(finished_arn);
                         });
                         tasks.insert(arn, Handle { desired, events: event_sender });
@@ -246,5 +247,42 @@ mod tests {
         until("b to stop", async || !running(&runtime, &b).await).await;
         drop(updates);
         engine.await.unwrap();
+    }
+
+    /// Stopping the agent leaves its tasks running, for the next agent to adopt.
+    #[tokio::test]
+    async fn tasks_outlive_the_agent_stopping() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Arc::new(SimulatedRuntime::new(Duration::ZERO));
+        let env = Arc::new(TaskEnvironment {
+            runtime: runtime.clone(),
+            task_cgroups: false,
+            journal: Journal::open(dir.path(), crate::state::Outbox::Durable, || {
+                "i-test".into()
+            })
+            .unwrap(),
+            instance_id: "i-test".into(),
+            cluster: "default".into(),
+            metadata: Arc::new(crate::metadata::Registry::default()),
+            metadata_endpoint: None,
+            scratch_root: dir.path().join("volumes"),
+            cleanup_wait: Duration::ZERO,
+        });
+        let (updates, receiver) = mpsc::channel(4);
+        let (stop, stopping) = watch::channel(false);
+        let engine = tokio::spawn(run(env, receiver, stopping));
+        let a = desired('a');
+        updates
+            .send(DesiredUpdate::Whole(vec![a.clone()]))
+            .await
+            .unwrap();
+        until("a to run", async || running(&runtime, &a).await).await;
+        stop.send(true).unwrap();
+        engine.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            running(&runtime, &a).await,
+            "the agent stopping does not stop its tasks"
+        );
     }
 }

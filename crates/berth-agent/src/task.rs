@@ -313,6 +313,7 @@ impl TaskActor {
         mut self,
         mut desired: watch::Receiver<DesiredTask>,
         mut events: mpsc::Receiver<String>,
+        agent_stopping: watch::Receiver<bool>,
     ) {
         let adopted = self.may_adopt && self.adopt().await;
         if !adopted {
@@ -328,6 +329,11 @@ impl TaskActor {
             }
         }
         self.supervise(&mut desired, &mut events).await;
+        // The engine lets go of every task when the agent itself stops; the task goes on
+        // running, and the next agent adopts it.
+        if *agent_stopping.borrow() {
+            return;
+        }
         self.stop_all().await;
         self.cleanup().await;
     }
@@ -865,7 +871,8 @@ mod tests {
         let actor = TaskActor::new(environment(dir.path(), runtime.clone()), task.clone(), true);
         let (desired_sender, desired_receiver) = watch::channel(task.clone());
         let (_events, event_receiver) = mpsc::channel(8);
-        let running = tokio::spawn(actor.run(desired_receiver, event_receiver));
+        let (_agent, agent_stopping) = watch::channel(false);
+        let running = tokio::spawn(actor.run(desired_receiver, event_receiver, agent_stopping));
         let mut containers = Vec::new();
         for _ in 0..200 {
             containers = runtime
