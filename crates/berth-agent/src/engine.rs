@@ -155,7 +155,6 @@ mod tests {
     use super::*;
     use crate::runtime::{ContainerRuntime, ContainerState};
     use crate::simulated::SimulatedRuntime;
-    use crate::state::Journal;
 
     fn desired(id: char) -> DesiredTask {
         serde_json::from_value(serde_json::json!({
@@ -194,20 +193,7 @@ mod tests {
     async fn applies_whole_sets_and_changes() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Arc::new(SimulatedRuntime::new(Duration::ZERO));
-        let env = Arc::new(TaskEnvironment {
-            runtime: runtime.clone(),
-            task_cgroups: false,
-            journal: Journal::open(dir.path(), crate::state::Outbox::Durable, || {
-                "i-test".into()
-            })
-            .unwrap(),
-            instance_id: "i-test".into(),
-            cluster: "default".into(),
-            metadata: Arc::new(crate::metadata::Registry::default()),
-            metadata_endpoint: None,
-            scratch_root: dir.path().join("volumes"),
-            cleanup_wait: Duration::ZERO,
-        });
+        let env = crate::task::tests::environment(dir.path(), runtime.clone());
         let (updates, receiver) = mpsc::channel(4);
         let (_shutdown, stopping) = watch::channel(false);
         let engine = tokio::spawn(run(env, receiver, stopping));
@@ -254,20 +240,7 @@ mod tests {
     async fn tasks_outlive_the_agent_stopping() {
         let dir = tempfile::tempdir().unwrap();
         let runtime = Arc::new(SimulatedRuntime::new(Duration::ZERO));
-        let env = Arc::new(TaskEnvironment {
-            runtime: runtime.clone(),
-            task_cgroups: false,
-            journal: Journal::open(dir.path(), crate::state::Outbox::Durable, || {
-                "i-test".into()
-            })
-            .unwrap(),
-            instance_id: "i-test".into(),
-            cluster: "default".into(),
-            metadata: Arc::new(crate::metadata::Registry::default()),
-            metadata_endpoint: None,
-            scratch_root: dir.path().join("volumes"),
-            cleanup_wait: Duration::ZERO,
-        });
+        let env = crate::task::tests::environment(dir.path(), runtime.clone());
         let (updates, receiver) = mpsc::channel(4);
         let (stop, stopping) = watch::channel(false);
         let engine = tokio::spawn(run(env, receiver, stopping));

@@ -815,14 +815,18 @@ enum Dependency {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use berth_wire::ecs::ContainerRestartPolicy;
 
     use crate::runtime::INSTANCE_LABEL;
     use crate::simulated::SimulatedRuntime;
 
-    fn environment(dir: &std::path::Path, runtime: Arc<SimulatedRuntime>) -> Arc<TaskEnvironment> {
+    /// An environment on the simulated runtime, with its journal in `dir`.
+    pub(crate) fn environment(
+        dir: &std::path::Path,
+        runtime: Arc<SimulatedRuntime>,
+    ) -> Arc<TaskEnvironment> {
         Arc::new(TaskEnvironment {
             runtime,
             task_cgroups: false,
