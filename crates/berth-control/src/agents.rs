@@ -589,3 +589,51 @@ impl AgentHub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hint(revision: i64, desired_status: &str) -> Option<Hint> {
+        Some(Hint {
+            revision,
+            desired: DesiredState {
+                desired_status: Some(desired_status.into()),
+                stop_code: None,
+                stopped_reason: None,
+            },
+        })
+    }
+
+    /// A session starts by reading everything; then it hears of each changed task once, with
+    /// the newest record the hub saw, or with nothing when it must read the task itself.
+    #[test]
+    fn pokes_name_each_task_once_with_its_newest_hint() {
+        let hub = AgentHub::default();
+        let subscription = hub.subscribe("i-1");
+        assert!(subscription.take().everything);
+
+        hub.poke("i-1", "a", hint(7, "RUNNING"));
+        hub.poke("i-1", "a", hint(5, "STOPPED"));
+        hub.poke("i-1", "b", hint(3, "RUNNING"));
+        hub.poke("i-1", "b", None);
+        hub.poke("i-1", "b", hint(9, "RUNNING"));
+        hub.poke("i-2", "c", hint(1, "RUNNING"));
+        let stale = subscription.take();
+        assert!(!stale.everything);
+        let a = stale.tasks["a"].as_ref().unwrap();
+        assert_eq!(
+            (a.revision, a.desired.desired_status.as_deref()),
+            (7, Some("RUNNING"))
+        );
+        assert!(
+            stale.tasks["b"].is_none(),
+            "an index change makes the session read the task"
+        );
+        assert_eq!(stale.tasks.len(), 2, "other instances' tasks are not named");
+        assert!(subscription.take().tasks.is_empty());
+
+        hub.poke_all();
+        assert!(subscription.take().everything);
+    }
+}
