@@ -119,9 +119,9 @@ async fn run_session(
         other => return Err(format!("expected a registration answer, got {other:?}")),
     };
     // One batch of reports is in flight at a time: the control plane applies a connection's
-    // batches one after another anyway, so what is reported while one is being applied goes
-    // out together in the next, in one transaction instead of many.
-    // The control plane answers every batch, in order, with an Ack (or an Error).
+    // batches one after another anyway and answers each, in order, with an Ack (or an Error),
+    // so what is reported while one is being applied goes out together in the next, in one
+    // transaction instead of many.
     let mut awaiting_answer = false;
     loop {
         if !awaiting_answer {

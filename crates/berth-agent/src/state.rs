@@ -243,15 +243,27 @@ fn write_atomically(path: &Path, state: &AgentState) -> Result<(), StateError> {
 mod tests {
     use super::*;
 
+    fn change(arn: &str) -> TaskStateChange {
+        TaskStateChange {
+            task_arn: arn.into(),
+            ..Default::default()
+        }
+    }
+
+    /// What the journals below were opened and registered with.
+    fn assert_identity_kept(state: &AgentState) {
+        assert_eq!(state.host_id, "i-0123");
+        assert_eq!(
+            state.container_instance_arn.as_deref(),
+            Some("arn:instance")
+        );
+    }
+
     #[test]
     fn identity_and_unacknowledged_changes_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path(), Outbox::Durable, || "i-0123".into()).unwrap();
         journal.set_instance("arn:instance").unwrap();
-        let change = |arn: &str| TaskStateChange {
-            task_arn: arn.into(),
-            ..Default::default()
-        };
         let first = journal.report(change("a"));
         let second = journal.report(change("b"));
         journal.acknowledge(first);
@@ -261,11 +273,7 @@ mod tests {
 
         let reopened = Journal::open(dir.path(), Outbox::Durable, || "i-other".into()).unwrap();
         let state = reopened.snapshot();
-        assert_eq!(state.host_id, "i-0123");
-        assert_eq!(
-            state.container_instance_arn.as_deref(),
-            Some("arn:instance")
-        );
+        assert_identity_kept(&state);
         assert_eq!(
             state.outbox.iter().map(|c| c.sequence).collect::<Vec<_>>(),
             [second]
@@ -282,10 +290,6 @@ mod tests {
         let path = dir.path().join("agent-state.json");
         let journal = Journal::open(dir.path(), Outbox::Volatile, || "i-0123".into()).unwrap();
         journal.set_instance("arn:instance").unwrap();
-        let change = |arn: &str| TaskStateChange {
-            task_arn: arn.into(),
-            ..Default::default()
-        };
         let first = journal.report(change("a"));
         assert_eq!(journal.unsent_after(0).unwrap().len(), 1);
         let written = std::fs::read(&path).unwrap();
@@ -299,15 +303,17 @@ mod tests {
             written,
             "sends within the reserved block write nothing"
         );
+        // Sending past the block reserves the next one before the send.
+        while sent < SEQUENCE_BLOCK + 10 {
+            sent = journal.report(change("past"));
+            journal.unsent_after(sent - 1).unwrap();
+        }
+        assert_ne!(std::fs::read(&path).unwrap(), written);
         drop(journal);
 
         let reopened = Journal::open(dir.path(), Outbox::Volatile, || "i-other".into()).unwrap();
         let state = reopened.snapshot();
-        assert_eq!(state.host_id, "i-0123");
-        assert_eq!(
-            state.container_instance_arn.as_deref(),
-            Some("arn:instance")
-        );
+        assert_identity_kept(&state);
         assert!(state.outbox.is_empty(), "reports end with the process");
         assert!(
             reopened.report(change("b")) > sent,
