@@ -1,6 +1,7 @@
-//! Developer tasks. `cargo xtask codegen` regenerates `crates/berth-wire/src/ecs.rs` from
-//! botocore's ECS service model, so the wire shapes and their model-level constraints (required
-//! members, bounds, enums, patterns) are exactly what aws-cli and boto3 speak.
+//! Developer tasks. `cargo xtask codegen [SERVICE]` regenerates the wire modules of every service
+//! in [`SERVICES`] (or just one) from botocore's service models, so the wire shapes, their
+//! model-level constraints (required members, bounds, enums, patterns) and the model facts the
+//! protocol codecs need are exactly what aws-cli and boto3 speak.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -10,11 +11,104 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod model;
+
+/// One generated service: where botocore keeps its model, where the module goes, and which
+/// operations it serves (`None`: all of them).
+struct Service {
+    name: &'static str,
+    /// Human name used in the generated module's doc comment.
+    title: &'static str,
+    model: &'static str,
+    output: &'static str,
+    /// How the generated file reaches `berth_wire` (`crate` inside berth-wire itself).
+    wire_crate: &'static str,
+    operations: Option<&'static [&'static str]>,
+}
+
+const SERVICES: &[Service] = &[
+    Service {
+        name: "ecs",
+        title: "ECS",
+        model: "ecs/2014-11-13/service-2.json.gz",
+        output: "crates/berth-wire/src/ecs.rs",
+        wire_crate: "crate",
+        operations: None,
+    },
+    Service {
+        name: "sts",
+        title: "STS",
+        model: "sts/2011-06-15/service-2.json.gz",
+        output: "crates/berth-sts-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+    },
+    Service {
+        name: "ec2",
+        title: "EC2",
+        model: "ec2/2016-11-15/service-2.json.gz",
+        output: "crates/berth-ec2-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        // EC2's model has ~4,000 shapes; only what these operations reach is generated.
+        operations: Some(&[
+            "DescribeRegions",
+            "DescribeAvailabilityZones",
+            "CreateVpc",
+            "DescribeVpcs",
+            "DeleteVpc",
+            "ModifyVpcAttribute",
+            "DescribeVpcAttribute",
+            "CreateSubnet",
+            "DescribeSubnets",
+            "DeleteSubnet",
+            "ModifySubnetAttribute",
+            "CreateSecurityGroup",
+            "DescribeSecurityGroups",
+            "DeleteSecurityGroup",
+            "AuthorizeSecurityGroupIngress",
+            "AuthorizeSecurityGroupEgress",
+            "RevokeSecurityGroupIngress",
+            "RevokeSecurityGroupEgress",
+            "DescribeSecurityGroupRules",
+            "CreateTags",
+            "DeleteTags",
+            "DescribeTags",
+            "DescribeRouteTables",
+            "DescribeInternetGateways",
+            "DescribeAccountAttributes",
+        ]),
+    },
+    Service {
+        name: "cloudwatch",
+        title: "CloudWatch",
+        model: "cloudwatch/2010-08-01/service-2.json.gz",
+        output: "crates/berth-cloudwatch-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+    },
+];
+
 fn main() -> Result<()> {
-    let task = std::env::args().nth(1).unwrap_or_default();
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
     match task.as_str() {
-        "codegen" => codegen(),
-        _ => bail!("usage: cargo xtask codegen"),
+        "codegen" => {
+            let only = args.next();
+            let selected: Vec<&Service> = SERVICES
+                .iter()
+                .filter(|s| only.as_deref().is_none_or(|o| o == s.name))
+                .collect();
+            if selected.is_empty() {
+                let names: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+                bail!("unknown service; one of: {}", names.join(", "));
+            }
+            let data = botocore_data_dir()?;
+            for service in selected {
+                codegen(&data, service)?;
+            }
+            Ok(())
+        }
+        _ => bail!("usage: cargo xtask codegen [SERVICE]"),
     }
 }
 
@@ -44,16 +138,15 @@ fn load_model(path: &Path) -> Result<Value> {
     Ok(serde_json::from_reader(flate2::read::GzDecoder::new(file))?)
 }
 
-fn codegen() -> Result<()> {
-    let data = botocore_data_dir()?;
-    let model = load_model(&data.join("ecs/2014-11-13/service-2.json.gz"))?;
+fn codegen(data: &Path, service: &Service) -> Result<()> {
+    let model = load_model(&data.join(service.model))?;
     let botocore_version = Command::new("python3")
         .args(["-c", "import botocore; print(botocore.__version__)"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    let code = Generator::new(&model)?.generate(&botocore_version)?;
-    let target = workspace_root().join("crates/berth-wire/src/ecs.rs");
+    let code = Generator::new(&model, service)?.generate(&botocore_version)?;
+    let target = workspace_root().join(service.output);
     std::fs::write(&target, code)?;
     let status = Command::new("rustfmt")
         .args(["--edition", "2024"])
@@ -66,9 +159,47 @@ fn codegen() -> Result<()> {
     Ok(())
 }
 
-struct Generator<'a> {
+/// The shapes reachable from the operations' inputs, outputs and errors.
+fn closure<'a>(
     shapes: &'a serde_json::Map<String, Value>,
-    operations: &'a serde_json::Map<String, Value>,
+    operations: impl Iterator<Item = &'a Value>,
+) -> BTreeSet<&'a str> {
+    let mut stack: Vec<&str> = Vec::new();
+    for op in operations {
+        stack.extend(
+            ["input", "output"]
+                .iter()
+                .filter_map(|k| op[*k]["shape"].as_str()),
+        );
+        if let Some(errors) = op["errors"].as_array() {
+            stack.extend(errors.iter().filter_map(|e| e["shape"].as_str()));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    while let Some(name) = stack.pop() {
+        let Some((name, shape)) = shapes.get_key_value(name) else {
+            continue;
+        };
+        if !seen.insert(name.as_str()) {
+            continue;
+        }
+        if let Some(members) = shape["members"].as_object() {
+            stack.extend(members.values().filter_map(|m| m["shape"].as_str()));
+        }
+        for part in ["member", "key", "value"] {
+            stack.extend(shape[part]["shape"].as_str());
+        }
+    }
+    seen
+}
+
+struct Generator<'a> {
+    service: &'a Service,
+    metadata: &'a Value,
+    shapes: &'a serde_json::Map<String, Value>,
+    operations: BTreeMap<&'a str, &'a Value>,
+    /// The shapes generated: all of them, or those the selected operations reach.
+    included: BTreeSet<&'a str>,
     /// Structure members that must be boxed because they close a cycle of structures.
     boxed: BTreeSet<(String, String)>,
 }
@@ -111,18 +242,48 @@ fn screaming_case(name: &str) -> String {
 }
 
 impl<'a> Generator<'a> {
-    fn new(model: &'a Value) -> Result<Self> {
+    fn new(model: &'a Value, service: &'a Service) -> Result<Self> {
         let shapes = model["shapes"].as_object().context("model has no shapes")?;
-        let operations = model["operations"]
+        let all_operations = model["operations"]
             .as_object()
             .context("model has no operations")?;
+        let mut operations = BTreeMap::new();
+        match service.operations {
+            None => operations.extend(all_operations.iter().map(|(n, o)| (n.as_str(), o))),
+            Some(names) => {
+                for name in names {
+                    let op = all_operations
+                        .get(*name)
+                        .with_context(|| format!("{} has no operation {name}", service.name))?;
+                    operations.insert(*name, op);
+                }
+            }
+        }
+        let included = match service.operations {
+            None => shapes.keys().map(String::as_str).collect(),
+            Some(_) => closure(shapes, operations.values().copied()),
+        };
         let mut generator = Generator {
+            service,
+            metadata: &model["metadata"],
             shapes,
             operations,
+            included,
             boxed: BTreeSet::new(),
         };
         generator.find_cycles();
         Ok(generator)
+    }
+
+    fn struct_uses_map(&self, name: &str) -> bool {
+        self.shape(name)["members"]
+            .as_object()
+            .is_some_and(|members| {
+                members.values().any(|m| {
+                    self.rust_type(m["shape"].as_str().unwrap_or_default())
+                        .contains("BTreeMap")
+                })
+            })
     }
 
     fn shape(&self, name: &str) -> &Value {
@@ -135,7 +296,8 @@ impl<'a> Generator<'a> {
 
     fn is_emitted_struct(&self, name: &str) -> bool {
         let shape = self.shape(name);
-        shape["type"] == "structure"
+        self.included.contains(name)
+            && shape["type"] == "structure"
             && shape.get("exception").is_none()
             && shape.get("document").is_none()
     }
@@ -203,27 +365,55 @@ impl<'a> Generator<'a> {
 
     fn generate(&self, botocore_version: &str) -> Result<String> {
         let mut out = String::new();
+        let title = self.service.title;
+        let model_path = self.service.model.trim_end_matches(".gz");
+        let wire = self.service.wire_crate;
         writeln!(
             out,
-            "//! ECS wire shapes and their model constraints, generated by `cargo xtask codegen` from"
+            "//! {title} wire shapes and their model constraints, generated by `cargo xtask codegen` from"
         )?;
         writeln!(
             out,
-            "//! botocore {botocore_version}'s `ecs/2014-11-13/service-2.json`. Do not edit by hand."
+            "//! botocore {botocore_version}'s `{model_path}`. Do not edit by hand."
         )?;
+        if let Some(ops) = self.service.operations {
+            writeln!(
+                out,
+                "//! Only the {} operations served and the shapes they reach are generated.",
+                ops.len()
+            )?;
+        }
         writeln!(out)?;
         writeln!(out, "#![allow(clippy::all)]")?;
         writeln!(out)?;
-        writeln!(out, "use std::collections::BTreeMap;")?;
-        writeln!(out, "use std::sync::LazyLock;")?;
-        writeln!(out)?;
+        let uses_maps = self
+            .included
+            .iter()
+            .any(|n| self.is_emitted_struct(n) && self.struct_uses_map(n));
+        let uses_patterns = self
+            .included
+            .iter()
+            .any(|n| self.shape(n).get("pattern").is_some());
+        if uses_maps {
+            writeln!(out, "use std::collections::BTreeMap;")?;
+        }
+        if uses_patterns {
+            writeln!(out, "use std::sync::LazyLock;")?;
+        }
+        if uses_maps || uses_patterns {
+            writeln!(out)?;
+        }
         writeln!(out, "use serde::{{Deserialize, Serialize}};")?;
         writeln!(out)?;
-        writeln!(out, "use crate::validate::{{Validate, Violations}};")?;
+        writeln!(out, "use {wire}::validate::{{Validate, Violations}};")?;
         writeln!(out)?;
         self.emit_operations(&mut out)?;
+        model::emit(self, &mut out)?;
         let mut patterns = BTreeMap::new();
         for (name, shape) in self.shapes {
+            if !self.included.contains(name.as_str()) {
+                continue;
+            }
             if let Some(values) = shape.get("enum").and_then(Value::as_array) {
                 let list: Vec<String> = values
                     .iter()
@@ -238,6 +428,9 @@ impl<'a> Generator<'a> {
                 )?;
             }
             if let Some(pattern) = shape.get("pattern").and_then(Value::as_str) {
+                regex::Regex::new(&format!("^(?:{pattern})$")).with_context(|| {
+                    format!("the pattern of {name} is not a regex the regex crate supports")
+                })?;
                 patterns.insert(name.clone(), pattern.to_string());
                 writeln!(
                     out,
@@ -258,7 +451,13 @@ impl<'a> Generator<'a> {
     fn emit_operations(&self, out: &mut String) -> Result<()> {
         writeln!(
             out,
-            "/// Every ECS operation, with its input and output shapes."
+            "/// Every {} operation{}, with its input and output shapes.",
+            self.service.title,
+            if self.service.operations.is_some() {
+                " served"
+            } else {
+                ""
+            }
         )?;
         writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]")?;
         writeln!(out, "pub enum Operation {{")?;

@@ -6,6 +6,7 @@
 //! says (required members, lengths, ranges, enums, patterns), so handlers only check semantics.
 
 pub mod ecs;
+pub mod model;
 pub mod validate;
 
 pub use validate::{Validate, Violations};
