@@ -147,21 +147,14 @@ pub enum SigV4Error {
     BadSignature,
 }
 
-fn header<'a>(request: &RequestParts<'a>, name: &str) -> Result<Option<&'a [u8]>, SigV4Error> {
-    let mut values = request
+/// The first value of header `name`; an invalid UTF-8 value reads as a replacement character so
+/// that it fails the checks it is put to.
+fn header_text<'a>(request: &RequestParts<'a>, name: &str) -> Option<&'a str> {
+    request
         .headers
         .iter()
-        .filter(|(header, _)| header.eq_ignore_ascii_case(name))
-        .map(|(_, value)| *value);
-    let first = values.next();
-    match values.next() {
-        Some(_) if name.eq_ignore_ascii_case("authorization") => Err(SigV4Error::Ambiguous),
-        _ => Ok(first),
-    }
-}
-
-fn header_text<'a>(request: &RequestParts<'a>, name: &str) -> Result<Option<&'a str>, SigV4Error> {
-    Ok(header(request, name)?.map(|value| std::str::from_utf8(value).unwrap_or("\u{fffd}")))
+        .find(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| std::str::from_utf8(value).unwrap_or("\u{fffd}"))
 }
 
 /// The query parameter `name`, decoded; an invalid UTF-8 value reads as a replacement character
@@ -211,7 +204,15 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, SigV4Error> {
 /// Reads the signature a request carries, without checking it. `None` when the request carries
 /// none at all (no `Authorization` header, no `X-Amz-Algorithm` parameter).
 pub fn parse(request: &RequestParts) -> Result<Option<Signed>, SigV4Error> {
-    let authorization = header_text(request, "authorization")?;
+    let authorizations = request
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .count();
+    if authorizations > 1 {
+        return Err(SigV4Error::Ambiguous);
+    }
+    let authorization = header_text(request, "authorization");
     let algorithm = {
         let mut values = canonical::query_params(request.query)
             .filter(|(name, _)| name == b"X-Amz-Algorithm")
@@ -246,8 +247,8 @@ fn parse_header(request: &RequestParts, authorization: &str) -> Result<Signed, S
             _ => {}
         }
     }
-    let amz_date = header_text(request, "x-amz-date")?;
-    let date = header_text(request, "date")?;
+    let amz_date = header_text(request, "x-amz-date");
+    let date = header_text(request, "date");
     let missing: Vec<&'static str> = [
         ("Credential", credential.is_none()),
         ("Signature", signature.is_none()),
@@ -289,7 +290,7 @@ fn parse_header(request: &RequestParts, authorization: &str) -> Result<Signed, S
         signature: signature.to_string(),
         request_time,
         expires_seconds: None,
-        session_token: header_text(request, "x-amz-security-token")?.map(str::to_string),
+        session_token: header_text(request, "x-amz-security-token").map(str::to_string),
         location: Location::Header,
     })
 }
@@ -335,7 +336,7 @@ fn parse_query(request: &RequestParts, algorithm: &str) -> Result<Signed, SigV4E
     check_scope_date(&credential, request_time)?;
     let session_token = match param("X-Amz-Security-Token") {
         Some(token) => Some(token),
-        None => header_text(request, "x-amz-security-token")?.map(str::to_string),
+        None => header_text(request, "x-amz-security-token").map(str::to_string),
     };
     Ok(Signed {
         access_key_id: credential.access_key_id,
@@ -366,16 +367,16 @@ fn check_scope_date(credential: &Credential, request_time: i64) -> Result<(), Si
 /// The payload hash the canonical request ends with: the client's `X-Amz-Content-Sha256`
 /// (header, or query parameter of a presigned URL) when it sent one — `UNSIGNED-PAYLOAD`
 /// included — else the body's hash. botocore's non-S3 presigner signs the (empty) body's hash.
-fn payload_hash(signed: &Signed, request: &RequestParts) -> Result<String, SigV4Error> {
-    if let Some(value) = header_text(request, "x-amz-content-sha256")? {
-        return Ok(value.trim().to_string());
+fn payload_hash(signed: &Signed, request: &RequestParts) -> String {
+    if let Some(value) = header_text(request, "x-amz-content-sha256") {
+        return value.trim().to_string();
     }
     if signed.location == Location::Query
         && let Some(value) = query_param(request.query, "X-Amz-Content-Sha256")
     {
-        return Ok(value);
+        return value;
     }
-    Ok(request.payload_sha256.to_string())
+    request.payload_sha256.to_string()
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -408,7 +409,7 @@ fn expected_signature(
         request,
         &signed.signed_headers,
         skip,
-        &payload_hash(signed, request)?,
+        &payload_hash(signed, request),
     )
     .map_err(SigV4Error::SignedHeaderMissing)?;
     let to_sign =
