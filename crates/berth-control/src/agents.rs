@@ -33,10 +33,15 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(20);
 const CHANNEL_BUFFER: usize = 2 * 1024;
 
 pub async fn connect(
-    State(cp): State<Arc<ControlPlane>>,
+    State(api): State<crate::protocol::Api>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // The agent joins a cluster of the region its signature is scoped to.
+    let cp = match api.region_of(&headers).await {
+        Ok(cp) => cp,
+        Err(err) => return err.into_response(),
+    };
     if let Err(err) = authenticate(&cp, &headers) {
         tracing::warn!(error = %err, "agent connection refused");
         let exception = match err {

@@ -117,7 +117,7 @@ mod tests {
 
     use berth_ecs::arn::Partition;
     use berth_protocol::sigv4::Credentials;
-    use berth_store::SqliteStore;
+    use berth_store_sqlite::SqliteStore;
     use serde_json::json;
 
     use super::*;

@@ -10,6 +10,7 @@ mod error;
 pub mod housekeeping;
 mod keys;
 mod protocol;
+pub mod regions;
 mod service_scheduler;
 mod views;
 
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use protocol::PLAN_RUN_TASK_PATH;
+pub use regions::{RegionSettings, Regions};
 
 /// The source of "now" for everything the control plane records, so tests can pin it.
 pub trait Clock: Send + Sync + 'static {
@@ -81,24 +83,19 @@ impl ControlPlane {
 }
 
 /// Serves the AWS APIs on `listener` until `shutdown` completes. Binds nothing itself, so
-/// callers (and tests) choose the address, port 0 included.
+/// callers (and tests) choose the address, port 0 included. Unsigned requests are served in
+/// `default_region`.
 pub async fn serve(
     listener: TcpListener,
-    control_plane: Arc<ControlPlane>,
+    regions: Arc<Regions>,
+    default_region: String,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let hub = control_plane.agents.clone();
-    let store = control_plane.store.clone();
-    let dispatcher = tokio::spawn(async move { hub.run(store).await });
-    let views = control_plane.views.clone();
-    let store = control_plane.store.clone();
-    let follower = tokio::spawn(async move { views.follow(store).await });
-    let scheduler = tokio::spawn(service_scheduler::run(control_plane.clone()));
-    let served = axum::serve(listener, protocol::router(control_plane))
+    let router = protocol::router(protocol::Api {
+        regions,
+        default_region,
+    });
+    axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await;
-    dispatcher.abort();
-    follower.abort();
-    scheduler.abort();
-    served
+        .await
 }

@@ -13,7 +13,26 @@ use axum::routing::{get, post};
 use berth_wire::ecs::Operation;
 
 use crate::error::ApiError;
-use crate::{ControlPlane, ecs};
+use crate::{ControlPlane, Regions, ecs};
+
+/// What the routes share: every region's control plane.
+#[derive(Clone)]
+pub struct Api {
+    pub regions: Arc<Regions>,
+    /// The region of unsigned requests.
+    pub default_region: String,
+}
+
+impl Api {
+    pub(crate) async fn region_of(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Arc<ControlPlane>, ApiError> {
+        let credential = parse_authorization(headers)?;
+        let region = credential.map_or(self.default_region.clone(), |c| c.region);
+        self.regions.region(&region).await
+    }
+}
 
 /// Requests larger than this are refused before they are read. ECS's largest inputs (task
 /// definitions, at most 64 KiB of container definitions) fit many times over.
@@ -22,12 +41,9 @@ pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Berth's placement dry run: a RunTask request in, where it would go out.
 pub const PLAN_RUN_TASK_PATH: &str = "/berth/v1/plan/run-task";
 
-async fn plan_run_task(
-    State(control_plane): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn plan_run_task(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
     let plan = async {
+        let control_plane = api.region_of(&headers).await?;
         let body = read_body(&headers, body).await?;
         let request: berth_wire::ecs::RunTaskRequest =
             serde_json::from_slice(&body).map_err(|err| {
@@ -42,13 +58,13 @@ async fn plan_run_task(
     }
 }
 
-pub fn router(control_plane: Arc<ControlPlane>) -> Router {
+pub fn router(api: Api) -> Router {
     Router::new()
         .route("/", post(aws_request))
         .route("/healthz", get(|| async { "ok" }))
         .route(berth_protocol::CONNECT_PATH, get(crate::agents::connect))
         .route(PLAN_RUN_TASK_PATH, post(plan_run_task))
-        .with_state(control_plane)
+        .with_state(api)
 }
 
 /// The API a request is for, with the operation it names.
@@ -171,27 +187,20 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<axum::body::Bytes,
         .map_err(|_| too_large())
 }
 
-async fn dispatch(
-    control_plane: &ControlPlane,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Vec<u8>, ApiError> {
+async fn dispatch(api: &Api, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     let credential = parse_authorization(headers)?;
     let call = identify(headers, credential.as_ref())?;
     check_content_type(headers)?;
     let body = read_body(headers, body).await?;
+    let control_plane = api.region_of(headers).await?;
     match call {
-        ServiceCall::Ecs(operation) => ecs::call(control_plane, operation, &body).await,
+        ServiceCall::Ecs(operation) => ecs::call(&control_plane, operation, &body).await,
     }
 }
 
-async fn aws_request(
-    State(control_plane): State<Arc<ControlPlane>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn aws_request(State(api): State<Api>, headers: HeaderMap, body: Body) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let mut response = match dispatch(&control_plane, &headers, body).await {
+    let mut response = match dispatch(&api, &headers, body).await {
         Ok(body) => {
             let mut response = (StatusCode::OK, body).into_response();
             response.headers_mut().insert(

@@ -5,21 +5,21 @@
 //! Writes are *transactions as functions* ([`transact`]): the closure reads and writes through a
 //! [`Txn`] view and the backend guarantees it ran against the latest committed state — the
 //! embedded backend by running closures one after another on its single writer, a networked
-//! backend (etcd, B10) by re-running the closure until a compare on the mod revisions of the keys
+//! backend (etcd) by re-running the closure until a compare on the mod revisions of the keys
 //! it read succeeds, as etcd's own STM does. Either way no update is lost under concurrency.
 //!
 //! **Invariant:** closures are deterministic functions of what they read: no clock, no random
 //! numbers, no I/O inside (callers pass those in), because a backend may run them more than once.
 
-mod sqlite;
+mod namespace;
 
 use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::broadcast;
 
-pub use sqlite::SqliteStore;
+pub use namespace::{Namespace, Watch};
+pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// One key with its value and revisions, as etcd reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub trait Store: Send + Sync + 'static {
     /// it committed any) are durable. Prefer the typed [`transact`].
     async fn transact_boxed(&self, body: TxnBody) -> Result<Box<dyn Any + Send>, StoreError>;
     /// A stream of every committed change set, in revision order, from now on.
-    fn watch(&self) -> broadcast::Receiver<Arc<ChangeSet>>;
+    fn watch(&self) -> Watch;
     /// The revision of the latest committed transaction.
     fn revision(&self) -> i64;
 }

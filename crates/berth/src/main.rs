@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_control::ControlPlane;
-use berth_store::SqliteStore;
+use berth_store_sqlite::SqliteStore;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -195,17 +195,20 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     credentials::ensure_root_credentials(&args.data_dir)?;
     let store = open_store(&args.data_dir)?;
-    let partition = berth_ecs::arn::Partition::new(args.region, args.account_id);
     let root = credentials::root_credentials(&args.data_dir)?;
-    let mut control_plane = ControlPlane::new(store, partition.clone(), root.clone());
-    control_plane.agent_lost_after = Duration::from_secs(args.agent_lost_after);
-    let control_plane = Arc::new(control_plane);
-    // No agent can be connected to a control plane that is only starting.
-    berth_control::ecs::mark_agents_disconnected(&control_plane)
+    let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
+    settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
+    let regions = Arc::new(
+        berth_control::Regions::open(store, settings, &args.region)
+            .await
+            .map_err(|err| anyhow::anyhow!("opening the regions: {}", err.message))?,
+    );
+    let home = regions
+        .region(&args.region)
         .await
-        .map_err(|err| anyhow::anyhow!("resetting agent connections: {}", err.message))?;
+        .map_err(|err| anyhow::anyhow!("starting region {}: {}", args.region, err.message))?;
     if local_development {
-        berth_control::ecs::ensure_default_cluster(&control_plane)
+        berth_control::ecs::ensure_default_cluster(&home)
             .await
             .map_err(|err| anyhow::anyhow!("creating the default cluster: {}", err.message))?;
     }
@@ -217,22 +220,15 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(berth_control::serve(
         listener,
-        control_plane.clone(),
+        regions.clone(),
+        args.region.clone(),
         stopped(stopping.clone()),
     ));
-    let housekeeping = {
-        let control_plane = control_plane.clone();
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
-            let retention = berth_control::housekeeping::STOPPED_TASK_RETENTION;
-            berth_control::housekeeping::run(&control_plane, retention, stopped(stopping)).await;
-        })
-    };
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
             credentials: root,
-            region: partition.region.clone(),
+            region: args.region.clone(),
             cluster: "default".into(),
             data_dir: args.data_dir.join("agent"),
             availability_zone: None,
@@ -244,7 +240,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         };
         let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
         let agent = tokio::spawn(berth_agent::run(config, runtime, stopped(stopping.clone())));
-        wait_for_agent(&control_plane).await?;
+        wait_for_agent(&home).await?;
         Some(agent)
     } else {
         None
@@ -256,7 +252,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         agent.await??;
     }
     server.await??;
-    housekeeping.await?;
+    regions.shutdown().await;
     tracing::info!("shut down");
     Ok(())
 }

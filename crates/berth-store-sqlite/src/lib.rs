@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{Change, ChangeSet, KeyValue, Store, StoreError, Txn, TxnBody};
+use berth_store::{Change, ChangeSet, KeyValue, Store, StoreError, Txn, TxnBody, Watch};
 
 /// Schema migrations, applied in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -215,8 +215,8 @@ impl Store for SqliteStore {
         response.await.map_err(|_| StoreError::Closed)?
     }
 
-    fn watch(&self) -> broadcast::Receiver<Arc<ChangeSet>> {
-        self.changes.subscribe()
+    fn watch(&self) -> Watch {
+        Watch::new(self.changes.subscribe())
     }
 
     fn revision(&self) -> i64 {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use berth_store::{SqliteStore, Store, StoreError, Txn, transact};
+use berth_store::{Store, StoreError, Txn, transact};
+use berth_store_sqlite::SqliteStore;
 
 fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap())
@@ -240,4 +241,74 @@ async fn transactions_across_group_commits_see_every_earlier_write() {
             .len(),
         total
     );
+}
+
+#[tokio::test]
+async fn namespaces_see_only_their_own_keys_and_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let east: Arc<dyn Store> =
+        Arc::new(berth_store::Namespace::new(store.clone(), "ecs/us-east-1/"));
+    let west: Arc<dyn Store> =
+        Arc::new(berth_store::Namespace::new(store.clone(), "ecs/eu-west-1/"));
+    let mut east_changes = east.watch();
+    put(&*east, "cluster/web", "east").await;
+    put(&*west, "cluster/web", "west").await;
+    put(&*west, "cluster/api", "west").await;
+
+    assert_eq!(
+        text(&east.get("cluster/web").await.unwrap().unwrap().value),
+        "east"
+    );
+    assert_eq!(
+        text(&west.get("cluster/web").await.unwrap().unwrap().value),
+        "west"
+    );
+    let east_keys: Vec<String> = east
+        .range("cluster/", None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(east_keys, ["cluster/web"]);
+    let west_keys: Vec<String> = west
+        .range("", Some("cluster/api"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    assert_eq!(west_keys, ["cluster/web"]);
+    assert_eq!(
+        store
+            .get("ecs/eu-west-1/cluster/api")
+            .await
+            .unwrap()
+            .unwrap()
+            .key,
+        "ecs/eu-west-1/cluster/api"
+    );
+
+    // Reads inside a namespaced transaction are scoped too.
+    let seen = transact(&*west, |txn: &mut dyn Txn| {
+        Ok::<_, StoreError>(
+            txn.range("", None, 10)?
+                .into_iter()
+                .map(|kv| kv.key)
+                .collect::<Vec<_>>(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(seen, ["cluster/api", "cluster/web"]);
+
+    // The east watcher sees its own change with the prefix removed, then the west ones as
+    // empty change sets that still carry the revision.
+    let first = east_changes.recv().await.unwrap();
+    assert_eq!(first.changes.len(), 1);
+    assert_eq!(first.changes[0].key, "cluster/web");
+    let second = east_changes.recv().await.unwrap();
+    assert!(second.changes.is_empty());
+    assert_eq!(second.revision, first.revision + 1);
 }
