@@ -5,6 +5,7 @@
 //! Every member is optional in the types, as on the wire; [`Validate`] enforces what the model
 //! says (required members, lengths, ranges, enums, patterns), so handlers only check semantics.
 
+pub mod codec;
 pub mod ecs;
 pub mod model;
 pub mod validate;

@@ -144,8 +144,14 @@ pub enum ShapeKind {
     /// An untyped JSON document.
     Document,
     List(Member),
-    Map { key: Member, value: Member },
-    Structure { members: &'static [Member], union: bool },
+    Map {
+        key: Member,
+        value: Member,
+    },
+    Structure {
+        members: &'static [Member],
+        union: bool,
+    },
 }
 
 /// A structure member, a list's `member`, or a map's `key`/`value`, with its resolved traits.

@@ -1,0 +1,105 @@
+//! Random bytes and parameters into every decoder: errors are fine, panics are not.
+
+use berth_wire::codec::{self, cbor, query};
+use berth_wire::model::ServiceModel;
+use proptest::prelude::*;
+
+const MODELS: [&ServiceModel; 3] = [
+    &berth_sts_wire::MODEL,
+    &berth_ec2_wire::MODEL,
+    &berth_cloudwatch_wire::MODEL,
+];
+
+/// Key parts close enough to real member names to reach deep into the decoders.
+const PARTS: &[&str] = &[
+    "Filter",
+    "Name",
+    "Value",
+    "member",
+    "entry",
+    "key",
+    "value",
+    "1",
+    "2",
+    "0",
+    "-1",
+    "x",
+    "Tags",
+    "Tag",
+    "Key",
+    "IpPermissions",
+    "IpRanges",
+    "CidrIp",
+    "GroupId",
+    "DryRun",
+    "MaxResults",
+    "PolicyArns",
+    "arn",
+    "DurationSeconds",
+    "TagSpecification",
+    "ResourceType",
+    "VpcId",
+    "",
+    "99999999999",
+];
+
+fn param() -> impl Strategy<Value = (String, String)> {
+    (
+        prop::collection::vec(prop::sample::select(PARTS), 1..6),
+        prop_oneof![
+            Just(String::new()),
+            Just("true".to_string()),
+            Just("2026-12-05T19:17:58.123Z".to_string()),
+            Just("12".to_string()),
+            ".{0,12}",
+        ],
+    )
+        .prop_map(|(parts, value)| (parts.join("."), value))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn cbor_decoder_never_panics(body in prop::collection::vec(any::<u8>(), 0..256)) {
+        for model in MODELS {
+            for op in model.operations {
+                let _ = cbor::decode(model, op, &body);
+            }
+        }
+    }
+
+    #[test]
+    fn query_decoder_never_panics(params in prop::collection::vec(param(), 0..12)) {
+        for model in MODELS {
+            for op in model.operations {
+                let _ = query::decode(model, op, &params);
+            }
+        }
+    }
+
+    #[test]
+    fn form_parser_never_panics(body in prop::collection::vec(any::<u8>(), 0..256)) {
+        let params = codec::parse_form(&body);
+        for model in &MODELS[..2] {
+            for op in model.operations {
+                let _ = query::decode(model, op, &params);
+            }
+        }
+    }
+}
+
+/// CBOR items nested deeper than any parser should follow, and lengths no body can hold.
+#[test]
+fn hostile_cbor_is_an_error() {
+    let model = &berth_cloudwatch_wire::MODEL;
+    let op = model.operation("PutMetricData").expect("op");
+    let deep = [vec![0x81u8; 100_000], vec![0x00]].concat();
+    assert!(cbor::decode(model, op, &deep).is_err());
+    let huge = [0xbbu8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    assert!(cbor::decode(model, op, &huge).is_err());
+    assert!(
+        cbor::decode(model, op, &[0xa0, 0x00]).is_err(),
+        "trailing bytes"
+    );
+}
