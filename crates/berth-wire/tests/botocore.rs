@@ -171,6 +171,7 @@ fn botocore_parses_what_we_encode() {
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
     assert!(
         output.status.success(),
         "botocore did not parse our responses as expected:\n{stdout}\n{stderr}"

@@ -1,0 +1,62 @@
+//! Decoder errors and edge cases botocore never produces.
+
+use berth_wire::codec::{DecodeError, parse_form, query};
+use berth_wire::model::Protocol;
+use serde_json::json;
+
+fn pairs(form: &str) -> Vec<(String, String)> {
+    parse_form(form.as_bytes())
+}
+
+#[test]
+fn ec2_rejects_unknown_parameters_and_bad_values() {
+    let model = &berth_ec2_wire::MODEL;
+    let op = model.operation("DescribeVpcs").expect("op");
+    let err = query::decode(model, op, &pairs("Action=DescribeVpcs&VpcIds=vpc-1")).unwrap_err();
+    assert_eq!(err.code(Protocol::Ec2), "UnknownParameter");
+    let err = query::decode(model, op, &pairs("DryRun=maybe")).unwrap_err();
+    assert!(matches!(err, DecodeError::InvalidValue { .. }));
+    assert_eq!(err.code(Protocol::Ec2), "InvalidParameterValue");
+    let ok = query::decode(
+        model,
+        op,
+        &pairs("Filter.1.Name=tag%3AName&Filter.1.Value.1=a%26b&VpcId.1=vpc-1&MaxResults=5"),
+    )
+    .expect("decodes");
+    assert_eq!(
+        ok,
+        json!({"Filters": [{"Name": "tag:Name", "Values": ["a&b"]}], "VpcIds": ["vpc-1"], "MaxResults": 5})
+    );
+}
+
+#[test]
+fn query_ignores_unknown_parameters_and_reports_bad_values() {
+    let model = &berth_sts_wire::MODEL;
+    let op = model.operation("AssumeRole").expect("op");
+    let ok = query::decode(model, op, &pairs("RoleArn=r&Bogus=1&Tags.member.1.Key=k")).expect("ok");
+    assert_eq!(ok, json!({"RoleArn": "r", "Tags": [{"Key": "k"}]}));
+    let err = query::decode(model, op, &pairs("DurationSeconds=ten")).unwrap_err();
+    assert_eq!(err.code(Protocol::Query), "ValidationError");
+}
+
+#[test]
+fn timestamps_are_written_as_aws_writes_them() {
+    let model = &berth_sts_wire::MODEL;
+    let op = model.operation("GetSessionToken").expect("op");
+    let body = query::encode_response(
+        model,
+        op,
+        &json!({"Credentials": {"Expiration": 1796152678.123, "AccessKeyId": "<&>"}}),
+        "id",
+    )
+    .expect("encodes");
+    assert!(
+        body.contains("<Expiration>2026-12-01T19:17:58.123Z</Expiration>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<AccessKeyId>&lt;&amp;&gt;</AccessKeyId>"),
+        "{body}"
+    );
+    assert!(body.starts_with("<GetSessionTokenResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetSessionTokenResult>"));
+}
