@@ -12,11 +12,26 @@ import http.client
 from pathlib import Path
 
 import boto3
+import botocore.auth
+import botocore.awsrequest
 import botocore.config
+import botocore.credentials
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
+# The account's root keys in every test server: clients sign with them and Berth verifies.
+ACCESS_KEY_ID = "AKIDBERTHTEST"
+SECRET_ACCESS_KEY = "secret"
+
+
+def sign(method, url, body, headers, region="us-east-1", service="ecs",
+         access_key=ACCESS_KEY_ID, secret_key=SECRET_ACCESS_KEY, token=None):
+    """Headers with a SigV4 signature, as botocore signs its own requests."""
+    request = botocore.awsrequest.AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    credentials = botocore.credentials.Credentials(access_key, secret_key, token)
+    botocore.auth.SigV4Auth(credentials, service, region).add_auth(request)
+    return dict(request.headers.items())
 
 
 @pytest.fixture(scope="session")
@@ -48,18 +63,23 @@ def stop_process(process):
 class Berth:
     """One `berth server` process; restartable on the same data directory and port."""
 
-    def __init__(self, binary, data_dir):
+    def __init__(self, binary, data_dir, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
 
     def start(self):
+        credentials = self.data_dir / "credentials"
+        if not credentials.exists():
+            credentials.write_text(
+                f"[default]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET_ACCESS_KEY}\n")
         self.process = subprocess.Popen(
             # Agents killed for good in the service tests are given up on after 8 s, not 60.
             [str(self.binary), "server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.data_dir),
-             "--agent-lost-after", "8"],
+             "--agent-lost-after", "8", *self.extra_args],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -76,20 +96,20 @@ class Berth:
     def stop(self):
         stop_process(self.process)
 
-    def client(self, service="ecs"):
+    def client(self, service="ecs", region="us-east-1"):
         return boto3.client(
             service,
             endpoint_url=self.url,
-            region_name="us-east-1",
-            aws_access_key_id="AKIDBERTHTEST",
-            aws_secret_access_key="secret",
+            region_name=region,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
             config=botocore.config.Config(retries={"max_attempts": 1}),
         )
 
     def aws(self, *args, check=True):
         """Runs aws-cli against this server; returns parsed JSON output (or the CompletedProcess
         when check=False)."""
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDBERTHTEST", AWS_SECRET_ACCESS_KEY="secret",
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
                    AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="")
         done = subprocess.run(
             ["aws", "--endpoint-url", self.url, "--output", "json", *args],
@@ -100,13 +120,16 @@ class Berth:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if done.stdout.strip() else None
 
-    def raw(self, operation, body, headers=None, content_type="application/x-amz-json-1.1"):
-        """Sends a hand-made request, for the bad input no real client would send."""
+    def raw(self, operation, body, headers=None, content_type="application/x-amz-json-1.1", signed=True):
+        """Sends a hand-made request, for the bad input no real client would send. It is signed
+        with the root keys unless `signed` is false or `headers` bring their own Authorization."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         all_headers = {"X-Amz-Target": f"{TARGET_PREFIX}.{operation}"} if operation else {}
         if content_type:
             all_headers["Content-Type"] = content_type
         all_headers.update(headers or {})
+        if signed and "Authorization" not in all_headers:
+            all_headers = sign("POST", self.url + "/", body, all_headers)
         connection.request("POST", "/", body=body, headers=all_headers)
         response = connection.getresponse()
         payload = response.read()

@@ -17,16 +17,17 @@ def assert_error(response, status, exception, fragment=""):
     assert fragment in body["message"], body
 
 
-def test_a_well_formed_unsigned_request_is_served(berth):
+def test_a_signed_request_is_served_and_an_unsigned_one_refused(berth):
     status, body = berth.raw("ListClusters", b"{}")
     assert (status, body) == (200, {"clusterArns": []})
     status, _ = berth.raw("ListClusters", b"")
     assert status == 200
+    assert_error(berth.raw("ListClusters", b"{}", signed=False), 400, "MissingAuthenticationTokenException")
 
 
-def test_a_signed_request_is_served(berth):
-    status, _ = berth.raw("ListClusters", b"{}", headers={"Authorization": SIGNED})
-    assert status == 200
+def test_a_forged_signature_is_refused(berth):
+    assert_error(berth.raw("ListClusters", b"{}", headers={"Authorization": SIGNED, "X-Amz-Date": "20261122T000000Z"}),
+                 400, "InvalidSignatureException")
 
 
 def test_unknown_operations(berth):

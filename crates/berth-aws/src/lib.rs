@@ -53,3 +53,22 @@ impl RequestContext {
         &self.principal.account_id
     }
 }
+
+/// The source of "now" for everything that records or checks time, so tests can pin it.
+pub trait Clock: Send + Sync + 'static {
+    /// Seconds since the Unix epoch, as the AWS JSON protocols carry timestamps.
+    fn now(&self) -> f64;
+}
+
+/// The wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> f64 {
+        let elapsed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        // Millisecond precision, as AWS reports timestamps.
+        (elapsed.as_millis() as f64) / 1000.0
+    }
+}

@@ -7,12 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::Request;
 use axum::response::{IntoResponse, Response};
-use berth_protocol::sigv4::{AuthError, SignedRequest, verify};
 use berth_protocol::{AgentMessage, SequencedChange, ServerMessage};
 use berth_store::{Txn, transact};
 use berth_wire::ecs::{Task, TaskDefinition};
@@ -32,26 +31,24 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(20);
 /// The read buffer of each agent connection.
 const CHANNEL_BUFFER: usize = 2 * 1024;
 
-pub async fn connect(
-    State(api): State<crate::protocol::Api>,
-    headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    // The agent joins a cluster of the region its signature is scoped to.
-    let cp = match api.region_of(&headers).await {
-        Ok(cp) => cp,
-        Err(err) => return err.into_response(),
+/// Upgrades an agent's request to its channel. The agent signs the upgrade with SigV4 as an
+/// `ecs` request; it joins a cluster of the region its signature is scoped to.
+pub async fn connect(State(api): State<crate::routes::Routes>, request: Request<Body>) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let context = match api.gateway.authenticate(&parts, b"", "ecs").await {
+        Ok(context) => context,
+        Err(err) => {
+            tracing::warn!(error = %err, "agent connection refused");
+            return berth_gateway::Protocol::json_1_1().error_response(&err, "");
+        }
     };
-    if let Err(err) = authenticate(&cp, &headers) {
-        tracing::warn!(error = %err, "agent connection refused");
-        let exception = match err {
-            AuthError::Missing => "MissingAuthenticationTokenException",
-            AuthError::UnknownKey(_) => "UnrecognizedClientException",
-            _ => "InvalidSignatureException",
-        };
-        return ApiError::new(StatusCode::FORBIDDEN, exception, err.to_string()).into_response();
-    }
-    let upgrade = match upgrade {
+    let cp = match api.regions.region(&context.region).await {
+        Ok(cp) => cp,
+        Err(err) => {
+            return berth_gateway::Protocol::json_1_1().error_response(&err.into(), "");
+        }
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
@@ -64,24 +61,6 @@ pub async fn connect(
         if let Err(err) = session(&cp, socket).await {
             tracing::info!(error = %err, "agent session ended");
         }
-    })
-}
-
-/// Agents sign the upgrade request with SigV4 (service `ecs`, this control plane's region) using
-/// the account's credentials.
-fn authenticate(cp: &ControlPlane, headers: &HeaderMap) -> Result<String, AuthError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let request = SignedRequest {
-        method: "GET",
-        host: header("host").unwrap_or_default(),
-        path: berth_protocol::CONNECT_PATH,
-        amz_date: header("x-amz-date").unwrap_or_default(),
-        region: &cp.partition.region,
-        service: "ecs",
-    };
-    let now = cp.clock.now() as i64;
-    verify(header("authorization"), &request, now, |key| {
-        (key == cp.root.access_key_id).then(|| cp.root.secret_access_key.clone())
     })
 }
 

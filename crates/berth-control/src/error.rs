@@ -1,68 +1,54 @@
-//! The one place errors become AWS error responses: `{"__type", "message"}` with the status
-//! the exception's clients expect.
+//! The ECS handlers' error: what `EcsError`, store failures and refusals of the front door
+//! become, carried to the gateway as a [`berth_aws::AwsError`], which renders it in the
+//! request's protocol.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use berth_aws::{AwsError, ServiceError};
 use berth_ecs::EcsError;
 use berth_store::StoreError;
 
-/// An error on its way to the client in the AWS JSON error shape.
+/// An error on its way to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub exception: &'static str,
+    pub status: u16,
+    pub exception: String,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        exception: &'static str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    pub fn new(status: u16, exception: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            exception,
+            exception: exception.into(),
             message: message.into(),
         }
     }
 
     pub fn serialization(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "SerializationException", message)
-    }
-
-    pub fn unknown_operation(message: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "UnknownOperationException",
-            message,
-        )
+        ApiError::new(400, "SerializationException", message)
     }
 }
 
 impl From<EcsError> for ApiError {
     fn from(err: EcsError) -> ApiError {
-        let status = if err.is_server_fault() {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        ApiError::new(status, err.exception_name(), err.to_string())
+        ApiError::new(err.status(), err.code(), err.to_string())
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = serde_json::json!({ "__type": self.exception, "message": self.message });
-        let mut response = (self.status, body.to_string()).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-amz-json-1.1"),
-        );
-        response
-            .headers_mut()
-            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.exception));
-        response
+impl From<AwsError> for ApiError {
+    fn from(err: AwsError) -> ApiError {
+        ApiError::new(err.status, err.code, err.message)
+    }
+}
+
+impl From<ApiError> for AwsError {
+    fn from(err: ApiError) -> AwsError {
+        AwsError::new(err.status, err.exception, err.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        store_failure(err).into()
     }
 }
 

@@ -9,42 +9,22 @@ pub mod ecs;
 mod error;
 pub mod housekeeping;
 mod keys;
-mod protocol;
 pub mod regions;
+mod routes;
 mod service_scheduler;
 mod views;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use berth_ecs::arn::Partition;
 use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
-use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use protocol::PLAN_RUN_TASK_PATH;
 pub use regions::{RegionSettings, Regions};
+pub use routes::{EcsService, PLAN_RUN_TASK_PATH, Routes, router};
 
-/// The source of "now" for everything the control plane records, so tests can pin it.
-pub trait Clock: Send + Sync + 'static {
-    /// Seconds since the Unix epoch, as the ECS wire format carries timestamps.
-    fn now(&self) -> f64;
-}
-
-/// The wall clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> f64 {
-        let elapsed = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        // Millisecond precision, as ECS reports timestamps.
-        (elapsed.as_millis() as f64) / 1000.0
-    }
-}
+pub use berth_aws::{Clock, SystemClock};
 
 /// Everything a request handler needs: where state lives, whose ARNs we mint, and the time.
 pub struct ControlPlane {
@@ -80,22 +60,4 @@ impl ControlPlane {
     pub fn caller(&self) -> String {
         self.partition.root_principal()
     }
-}
-
-/// Serves the AWS APIs on `listener` until `shutdown` completes. Binds nothing itself, so
-/// callers (and tests) choose the address, port 0 included. Unsigned requests are served in
-/// `default_region`.
-pub async fn serve(
-    listener: TcpListener,
-    regions: Arc<Regions>,
-    default_region: String,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let router = protocol::router(protocol::Api {
-        regions,
-        default_region,
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

@@ -75,3 +75,13 @@ pub fn invalid(message: impl Into<String>) -> EcsError {
 pub fn client(message: impl Into<String>) -> EcsError {
     EcsError::Client(message.into())
 }
+
+impl berth_aws::ServiceError for EcsError {
+    fn code(&self) -> &str {
+        self.exception_name()
+    }
+
+    fn status(&self) -> u16 {
+        if self.is_server_fault() { 500 } else { 400 }
+    }
+}

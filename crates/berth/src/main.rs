@@ -162,6 +162,14 @@ struct ServerArgs {
     /// considered lost and replaced on other instances.
     #[arg(long, default_value_t = 60)]
     agent_lost_after: u64,
+    /// Accept any access key with a well-formed signature as the account's root, without
+    /// checking the signature (the dummy `test`/`test` keys of local emulators). Off by default.
+    #[arg(long)]
+    accept_any_credentials: bool,
+    /// Seconds a client may take to send a request's header (and a kept-alive connection may
+    /// stay idle); slower connections are closed.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -199,7 +207,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
     settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
     let regions = Arc::new(
-        berth_control::Regions::open(store, settings, &args.region)
+        berth_control::Regions::open(store.clone(), settings, &args.region)
             .await
             .map_err(|err| anyhow::anyhow!("opening the regions: {}", err.message))?,
     );
@@ -218,10 +226,51 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "control plane serving");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(berth_control::serve(
+    if args.accept_any_credentials {
+        tracing::warn!(
+            "--accept-any-credentials: any access key with a well-formed signature acts as the account's root, unverified"
+        );
+    }
+    let authentication = berth_gateway::Authentication {
+        identities: vec![
+            Arc::new(berth_gateway::RootKey {
+                access_key_id: root.access_key_id.clone(),
+                secret_access_key: root.secret_access_key.clone(),
+                account_id: args.account_id.clone(),
+            }),
+            Arc::new(berth_sts::Sessions::new(store.clone())),
+        ],
+        accept_any_credentials: args.accept_any_credentials,
+        account_id: args.account_id.clone(),
+    };
+    let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
+        Arc::new(berth_control::EcsService {
+            regions: regions.clone(),
+        }),
+        Arc::new(berth_sts::StsService::new(store.clone())),
+    ];
+    let limits = berth_gateway::ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        ..Default::default()
+    };
+    let gateway = Arc::new(berth_gateway::Gateway::new(
+        services,
+        authentication,
+        Arc::new(berth_aws::authorization::RootOnly),
+        Arc::new(berth_aws::SystemClock),
+        limits,
+    ));
+    let router = gateway
+        .clone()
+        .router()
+        .merge(berth_control::router(berth_control::Routes {
+            regions: regions.clone(),
+            gateway: gateway.clone(),
+        }));
+    let server = tokio::spawn(berth_gateway::serve(
         listener,
-        regions.clone(),
-        args.region.clone(),
+        router,
+        limits,
         stopped(stopping.clone()),
     ));
     let agent = if local_development {
@@ -332,7 +381,7 @@ async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn berth_store::Store>> {
     let path = data_dir.join("state.db");
     let store = SqliteStore::open(&path)
         .with_context(|| format!("opening the store {}", path.display()))?;

@@ -3,6 +3,7 @@
 //! and returns its response shape.
 
 mod account_settings;
+mod authorization;
 mod clusters;
 pub(crate) mod instances;
 pub(crate) mod service_deployments;
@@ -13,25 +14,29 @@ pub(crate) mod tasks;
 
 use std::future::Future;
 
+use authorization::Authorization;
 use berth_ecs::EcsError;
-use berth_store::{KeyValue, StoreError, Txn};
+use berth_ecs::arn::Partition;
+use berth_gateway::Call;
+use berth_store::{KeyValue, Txn};
 use berth_wire::Validate;
 use berth_wire::ecs::Operation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ControlPlane;
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
-/// Runs one ECS operation on a raw JSON body and returns the raw JSON response.
+/// Runs one ECS operation on its JSON input and returns its JSON output.
 pub async fn call(
     cp: &ControlPlane,
+    call: &Call<'_>,
     operation: Operation,
-    body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     use Operation as Op;
+    let body = (call, &cp.partition);
     match operation {
         Op::CreateCluster => run(body, |r| clusters::create(cp, r)).await,
         Op::DescribeClusters => run(body, |r| clusters::describe(cp, r)).await,
@@ -77,42 +82,53 @@ pub async fn call(
             run(body, |r| service_deployments::describe_revisions(cp, r)).await
         }
         Op::StopServiceDeployment => run(body, |r| service_deployments::stop(cp, r)).await,
-        other => Err(EcsError::UnsupportedFeature(format!(
-            "Berth does not implement the ECS action {} yet.",
-            other.name()
-        ))
-        .into()),
+        other => {
+            call.authorize(&format!("ecs:{}", call.operation), Vec::new(), Vec::new())
+                .map_err(ApiError::from)?;
+            Err(EcsError::UnsupportedFeature(format!(
+                "Berth does not implement the ECS action {} yet.",
+                other.name()
+            ))
+            .into())
+        }
     }
 }
 
+/// Decodes a request, asks the authorization hook, checks the request against the model and
+/// runs its handler.
 async fn run<Req, Resp, Fut>(
-    body: &[u8],
+    (call, partition): (&Call<'_>, &Partition),
     handler: impl FnOnce(Req) -> Fut,
 ) -> Result<Vec<u8>, ApiError>
 where
-    Req: DeserializeOwned + Validate,
+    Req: DeserializeOwned + Validate + Authorization,
     Resp: Serialize,
     Fut: Future<Output = Result<Resp, ApiError>>,
 {
-    // botocore sends `{}` for an empty input; other clients may send nothing at all.
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        body
-    };
-    let request: Req = serde_json::from_slice(body).map_err(|err| {
+    let request: Req = serde_json::from_slice(call.input).map_err(|err| {
         ApiError::serialization(format!("Could not parse the request body: {err}"))
     })?;
+    let conditions = request
+        .cluster()
+        .map(|cluster| {
+            let arn = if cluster.starts_with("arn:") {
+                cluster.to_string()
+            } else {
+                partition.cluster_arn(cluster)
+            };
+            vec![("ecs:cluster".to_string(), arn)]
+        })
+        .unwrap_or_default();
+    call.authorize(
+        &format!("ecs:{}", call.operation),
+        request.resources(partition),
+        conditions,
+    )
+    .map_err(ApiError::from)?;
     request.check().map_err(EcsError::InvalidParameter)?;
     let response = handler(request).await?;
     serde_json::to_vec(&response)
         .map_err(|err| EcsError::Server(format!("Could not encode the response: {err}")).into())
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> ApiError {
-        store_failure(err).into()
-    }
 }
 
 /// A `failures[]` entry for something a Describe call named that does not exist.

@@ -1,0 +1,274 @@
+//! The front door of every AWS service Berth serves, on one address, as AWS clients send them:
+//!
+//! 1. **Route** ([`protocol`]): `X-Amz-Target` picks a JSON 1.0/1.1 service, the path
+//!    `/service/NAME/operation/OP` a Smithy RPC v2 CBOR one, and a form body or query string with
+//!    `Action=` a query or EC2 one — found by the service its SigV4 credential scope names.
+//! 2. **Authenticate** ([`auth`]): SigV4 (header or presigned query), verified for every request
+//!    against the account's keys and STS's temporary credentials; the scope's region becomes the
+//!    request's region.
+//! 3. **Decode** the body into the JSON form of the operation's generated input shape
+//!    (`berth_wire::codec`), so every service handler sees one representation.
+//! 4. **Call** the service ([`Service`]); each call passes the authorization hook
+//!    ([`Call::authorize`]) before its handler runs, and the gateway refuses to answer a call that
+//!    skipped it.
+//! 5. **Encode** the output or the error in the request's protocol.
+//!
+//! Connections are bounded in time ([`serve`]) so slow clients cannot starve the server.
+
+mod auth;
+pub mod protocol;
+mod serve;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::{any, post};
+use berth_aws::authorization::{AuthorizationRequest, Authorizer};
+use berth_aws::{AwsError, Clock, RequestContext};
+use berth_wire::model::ServiceModel;
+
+pub use auth::{Identities, Identity, RootKey, Session};
+pub use protocol::Protocol;
+pub use serve::{ConnectionLimits, serve};
+
+/// Requests larger than this are refused before they are read. ECS's largest inputs (task
+/// definitions, at most 64 KiB of container definitions) fit many times over.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// One AWS service behind the front door.
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// The service's model, as generated from botocore's: its protocols, target prefix, signing
+    /// name, operations and shapes.
+    fn model(&self) -> &'static ServiceModel;
+
+    /// Runs one operation. `call.input` is the JSON form of the operation's input shape; the
+    /// result is the JSON form of its output shape.
+    async fn call(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError>;
+}
+
+/// One call of one operation, with its context and the authorization hook.
+pub struct Call<'a> {
+    pub context: &'a RequestContext,
+    pub operation: &'a str,
+    pub input: &'a [u8],
+    protocol: Protocol,
+    authorizer: &'a dyn Authorizer,
+    authorized: AtomicBool,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(
+        context: &'a RequestContext,
+        operation: &'a str,
+        input: &'a [u8],
+        protocol: Protocol,
+        authorizer: &'a dyn Authorizer,
+    ) -> Call<'a> {
+        Call {
+            context,
+            operation,
+            input,
+            protocol,
+            authorizer,
+            authorized: AtomicBool::new(false),
+        }
+    }
+
+    /// Asks the authorizer whether the caller may perform `action` (`ecs:RunTask`) on
+    /// `resources` (`*` when the action takes none), with the request's condition context plus
+    /// `conditions`. Every handler passes here before it does anything.
+    pub fn authorize(
+        &self,
+        action: &str,
+        resources: Vec<String>,
+        conditions: Vec<(String, String)>,
+    ) -> Result<(), AwsError> {
+        let mut context = vec![
+            (
+                "aws:RequestedRegion".to_string(),
+                self.context.region.clone(),
+            ),
+            (
+                "aws:CurrentTime".to_string(),
+                berth_sigv4::amz_date(self.context.received_at as i64),
+            ),
+        ];
+        if let Some(ip) = self.context.source_ip {
+            context.push(("aws:SourceIp".to_string(), ip.to_string()));
+        }
+        context.extend(conditions);
+        let request = AuthorizationRequest {
+            principal: &self.context.principal,
+            action: action.to_string(),
+            resources: if resources.is_empty() {
+                vec!["*".to_string()]
+            } else {
+                resources
+            },
+            context,
+        };
+        self.authorizer
+            .authorize(&request)
+            .map_err(|denied| self.protocol.access_denied(denied.message))?;
+        self.authorized.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    fn was_authorized(&self) -> bool {
+        self.authorized.load(Ordering::Acquire)
+    }
+}
+
+/// How the gateway authenticates callers.
+pub struct Authentication {
+    /// Where access keys are looked up, in order (the account's root keys, STS sessions, …).
+    pub identities: Vec<Arc<dyn Identities>>,
+    /// Accept any access key with a well-formed signature as the account's root, without
+    /// checking the signature (the dummy `test`/`test` keys of local emulators).
+    pub accept_any_credentials: bool,
+    pub account_id: String,
+}
+
+/// The front door: every registered service on one router.
+pub struct Gateway {
+    services: Vec<Arc<dyn Service>>,
+    authentication: Authentication,
+    authorizer: Arc<dyn Authorizer>,
+    clock: Arc<dyn Clock>,
+    limits: ConnectionLimits,
+}
+
+impl Gateway {
+    pub fn new(
+        services: Vec<Arc<dyn Service>>,
+        authentication: Authentication,
+        authorizer: Arc<dyn Authorizer>,
+        clock: Arc<dyn Clock>,
+        limits: ConnectionLimits,
+    ) -> Gateway {
+        Gateway {
+            services,
+            authentication,
+            authorizer,
+            clock,
+            limits,
+        }
+    }
+
+    /// The routes of every AWS API: `POST /` (JSON, query and EC2), `GET /` (presigned query
+    /// requests) and `POST /service/NAME/operation/OP` (Smithy RPC v2 CBOR).
+    pub fn router(self: Arc<Self>) -> Router {
+        Router::new()
+            .route("/", any(aws_request))
+            .route(
+                "/service/{service}/operation/{operation}",
+                post(aws_request),
+            )
+            .with_state(self)
+    }
+
+    /// Authenticates a request that is not an AWS API call (the agent channel's upgrade, Berth's
+    /// own endpoints) as if it were one of `service`'s, answering failures as that service's
+    /// JSON protocol does.
+    pub async fn authenticate(
+        &self,
+        parts: &axum::http::request::Parts,
+        body: &[u8],
+        service: &str,
+    ) -> Result<RequestContext, AwsError> {
+        let family = berth_sigv4::Family::Json;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        auth::authenticate(self, parts, body, family, Some(service), request_id).await
+    }
+
+    fn service_for_target(&self, prefix: &str) -> Option<&Arc<dyn Service>> {
+        self.services
+            .iter()
+            .find(|s| s.model().target_prefix == Some(prefix))
+    }
+
+    fn service_signing_as(&self, name: &str) -> Option<&Arc<dyn Service>> {
+        self.services.iter().find(|s| {
+            let model = s.model();
+            model.signing_name == name
+                && matches!(
+                    model.protocol,
+                    berth_wire::model::Protocol::Query | berth_wire::model::Protocol::Ec2
+                )
+        })
+    }
+
+    async fn handle(
+        &self,
+        request: Request<Body>,
+        remote: Option<SocketAddr>,
+        request_id: &str,
+    ) -> Result<Response, (Protocol, AwsError)> {
+        let (parts, body) = request.into_parts();
+        let route = protocol::route(self, &parts)?;
+        let protocol = route.protocol;
+        let fail = |err: AwsError| (protocol, err);
+        let body = protocol::read_body(&parts, body, self.limits.body_timeout)
+            .await
+            .map_err(fail)?;
+        let mut context = auth::authenticate(
+            self,
+            &parts,
+            &body,
+            protocol.family(),
+            route.service.as_ref().map(|s| s.model().signing_name),
+            request_id.to_string(),
+        )
+        .await
+        .map_err(fail)?;
+        context.source_ip = remote.map(|r| r.ip());
+        let decoded = protocol::decode(route, &parts, &body)?;
+        let call = Call::new(
+            &context,
+            decoded.operation.name,
+            &decoded.input,
+            decoded.protocol,
+            &*self.authorizer,
+        );
+        let output = decoded.service.call(&call).await.map_err(fail)?;
+        if !call.was_authorized() {
+            tracing::error!(
+                operation = decoded.operation.name,
+                "a handler answered without asking the authorizer"
+            );
+            return Err(fail(AwsError::new(
+                500,
+                protocol.internal_error_code(),
+                "The request was not authorized.",
+            )));
+        }
+        protocol::encode(&decoded, &output, request_id).map_err(fail)
+    }
+}
+
+async fn aws_request(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address);
+    match gateway.handle(request, remote, &request_id).await {
+        Ok(response) => response,
+        Err((protocol, err)) => {
+            if err.status >= 500 {
+                tracing::error!(code = %err.code, message = %err.message, "request failed");
+            } else {
+                tracing::debug!(code = %err.code, message = %err.message, "request rejected");
+            }
+            protocol.error_response(&err, &request_id)
+        }
+    }
+}

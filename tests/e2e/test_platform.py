@@ -1,0 +1,247 @@
+"""The platform every service stands on, through real clients: SigV4 verified on every request of
+every protocol, STS, regions as namespaces, presigned URLs, the dummy-credentials mode, and
+connections that cannot be starved by slow clients."""
+
+import http.client
+import json
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Berth, sign, stop_process
+
+NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1})
+
+
+def client(berth, service, region="us-east-1", key=ACCESS_KEY_ID, secret=SECRET_ACCESS_KEY, token=None):
+    return boto3.client(service, endpoint_url=berth.url, region_name=region, aws_access_key_id=key,
+                        aws_secret_access_key=secret, aws_session_token=token, config=NO_RETRIES)
+
+
+def error_code(call):
+    with pytest.raises(ClientError) as caught:
+        call()
+    return caught.value.response["Error"]["Code"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_get_caller_identity_with_the_cli(berth):
+    identity = berth.aws("sts", "get-caller-identity")
+    assert identity == {"UserId": "000000000000", "Account": "000000000000",
+                        "Arn": "arn:aws:iam::000000000000:root"}
+
+
+def test_session_tokens_are_accepted_with_their_token_only(berth):
+    sts = client(berth, "sts")
+    credentials = sts.get_session_token(DurationSeconds=900)["Credentials"]
+    assert credentials["AccessKeyId"].startswith("ASIA")
+    lifetime = credentials["Expiration"].timestamp() - time.time()
+    assert 800 < lifetime <= 900
+    key, secret, token = credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+    temporary = client(berth, "sts", key=key, secret=secret, token=token)
+    assert temporary.get_caller_identity()["Arn"] == "arn:aws:iam::000000000000:root"
+    assert client(berth, "ecs", key=key, secret=secret, token=token).list_clusters()["clusterArns"] == []
+    # Temporary keys without their token, or with another one, are not valid credentials.
+    assert error_code(client(berth, "sts", key=key, secret=secret).get_caller_identity) == ("InvalidClientTokenId", 403)
+    assert error_code(client(berth, "ecs", key=key, secret=secret, token=token + "x").list_clusters) == \
+        ("UnrecognizedClientException", 400)
+    # Session credentials cannot mint more sessions; root sessions last at most an hour.
+    assert error_code(temporary.get_session_token)[0] == "AccessDenied"
+    assert error_code(lambda: sts.get_session_token(DurationSeconds=7200))[0] == "ValidationError"
+
+
+@pytest.mark.parametrize("service, call, codes", [
+    ("ecs", lambda c: c.list_clusters(), {
+        "unknown": ("UnrecognizedClientException", 400), "bad": ("InvalidSignatureException", 400),
+        "unsigned": ("MissingAuthenticationTokenException", 400)}),
+    ("sts", lambda c: c.get_caller_identity(), {
+        "unknown": ("InvalidClientTokenId", 403), "bad": ("SignatureDoesNotMatch", 403),
+        "unsigned": ("MissingAuthenticationToken", 403)}),
+])
+def test_the_signature_failures_of_each_protocol(berth, service, call, codes):
+    assert error_code(lambda: call(client(berth, service, key="AKIDSTRANGER"))) == codes["unknown"]
+    assert error_code(lambda: call(client(berth, service, secret="wrong"))) == codes["bad"]
+    unsigned = boto3.client(service, endpoint_url=berth.url, region_name="us-east-1", config=botocore.config.Config(
+        signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
+    assert error_code(lambda: call(unsigned)) == codes["unsigned"]
+
+
+def test_a_replayed_request_outside_the_skew_window_is_refused(berth):
+    """A request signed 16 minutes ago, as an attacker would replay it, changes nothing."""
+    body = json.dumps({"clusterName": "replayed"}).encode()
+    headers = {"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.CreateCluster",
+               "Content-Type": "application/x-amz-json-1.1"}
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    request = botocore.awsrequest.AWSRequest(method="POST", url=berth.url + "/", data=body, headers=headers)
+    signer = botocore.auth.SigV4Auth(botocore.credentials.Credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY), "ecs",
+                                     "us-east-1")
+    signer._timestamp = lambda: time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 16 * 60))
+    signer.add_auth(request)
+    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=10)
+    connection.request("POST", "/", body=body, headers=dict(request.headers.items()))
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    assert response.status == 400 and answer["__type"] == "InvalidSignatureException", answer
+    assert "Signature expired" in answer["message"]
+    assert berth.client().list_clusters()["clusterArns"] == []
+
+
+def test_a_signature_over_other_headers_than_those_sent_is_refused(berth):
+    body = b"{}"
+    headers = {"X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+               "Content-Type": "application/x-amz-json-1.1", "X-Extra": "signed"}
+    signed = sign("POST", berth.url + "/", body, headers)
+    signed["X-Extra"] = "changed"
+    assert berth.raw("ListClusters", body, headers=signed)[1]["__type"] == "InvalidSignatureException"
+
+
+def test_a_presigned_get_caller_identity_url_works_with_curl(berth):
+    sts = client(berth, "sts")
+    url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=60, HttpMethod="GET")
+    fetched = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", url], capture_output=True, text=True, timeout=30)
+    body, _, status = fetched.stdout.rpartition("\n")
+    assert status == "200", body
+    assert "<Arn>arn:aws:iam::000000000000:root</Arn>" in body
+    tampered = url.replace("Action=GetCallerIdentity", "Action=GetSessionToken")
+    fetched = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", tampered], capture_output=True, text=True,
+                             timeout=30)
+    body, _, status = fetched.stdout.rpartition("\n")
+    assert status == "403" and "<Code>SignatureDoesNotMatch</Code>" in body
+
+
+def test_each_region_is_its_own_namespace(berth):
+    regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+    clients = {region: client(berth, "ecs", region) for region in regions}
+    for region, ecs in clients.items():
+        ecs.create_cluster(clusterName="web", tags=[{"key": "home", "value": region}])
+        ecs.create_cluster(clusterName=f"only-{region}")
+    for region, ecs in clients.items():
+        arns = sorted(ecs.list_clusters()["clusterArns"])
+        assert arns == [f"arn:aws:ecs:{region}:000000000000:cluster/only-{region}",
+                        f"arn:aws:ecs:{region}:000000000000:cluster/web"]
+        web = ecs.describe_clusters(clusters=["web"], include=["TAGS"])["clusters"][0]
+        assert web["tags"] == [{"key": "home", "value": region}]
+    clients["eu-west-1"].delete_cluster(cluster="web")
+    assert clients["us-east-1"].describe_clusters(clusters=["web"])["clusters"][0]["status"] == "ACTIVE"
+    # A cluster ARN of another region names nothing here.
+    missing = clients["us-east-1"].describe_clusters(clusters=["arn:aws:ecs:eu-west-1:000000000000:cluster/only-eu-west-1"])
+    assert missing["failures"][0]["reason"] == "MISSING"
+
+
+def test_agents_join_clusters_in_their_own_region(berth, berth_binary):
+    agents = []
+    try:
+        for region in ["us-east-1", "eu-west-1"]:
+            client(berth, "ecs", region).create_cluster(clusterName="fleet")
+            data_dir = Path(tempfile.mkdtemp(prefix="berth-agent-"))
+            env = {"AWS_SHARED_CREDENTIALS_FILE": str(berth.data_dir / "credentials"), "PATH": "/usr/bin:/bin"}
+            agents.append(subprocess.Popen(
+                [str(berth_binary), "agent", "--server", berth.url, "--cluster", "fleet", "--region", region,
+                 "--simulate", str(1 if region == "us-east-1" else 2), "--data-dir", str(data_dir)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        expected = {"us-east-1": 1, "eu-west-1": 2}
+        for _ in range(100):
+            counts = {region: len(client(berth, "ecs", region).list_container_instances(cluster="fleet")
+                                  ["containerInstanceArns"]) for region in expected}
+            if counts == expected:
+                break
+            time.sleep(0.1)
+        assert counts == expected
+        arns = client(berth, "ecs", "eu-west-1").list_container_instances(cluster="fleet")["containerInstanceArns"]
+        assert all(arn.startswith("arn:aws:ecs:eu-west-1:000000000000:container-instance/fleet/") for arn in arns)
+    finally:
+        for agent in agents:
+            stop_process(agent)
+
+
+@pytest.fixture
+def dummy_credentials_server(berth_binary):
+    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
+        server = Berth(berth_binary, Path(data_dir), extra_args=["--accept-any-credentials"])
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def test_dummy_credentials_are_the_root_only_when_asked_for(berth, dummy_credentials_server):
+    test_keys = client(dummy_credentials_server, "sts", key="test", secret="test")
+    assert test_keys.get_caller_identity()["Arn"] == "arn:aws:iam::000000000000:root"
+    ecs = client(dummy_credentials_server, "ecs", key="test", secret="test")
+    assert ecs.create_cluster(clusterName="local")["cluster"]["status"] == "ACTIVE"
+    # The root keys are still verified, and by default nothing else gets in.
+    assert error_code(client(dummy_credentials_server, "ecs", secret="wrong").list_clusters)[0] == \
+        "InvalidSignatureException"
+    assert error_code(client(berth, "ecs", key="test", secret="test").list_clusters)[0] == \
+        "UnrecognizedClientException"
+
+
+def closed_by_server(sock):
+    """Reads (whatever the server says last) until the server closes the connection."""
+    for _ in range(10):
+        if not sock.recv(4096):
+            return True
+    return False
+
+
+@pytest.fixture
+def impatient_server(berth_binary):
+    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
+        server = Berth(berth_binary, Path(data_dir), extra_args=["--header-timeout", "1"])
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def test_slow_clients_cannot_starve_the_server(impatient_server):
+    """Thousands of connections that send half a header are closed after the header timeout,
+    and ordinary calls are served at their usual latency meanwhile."""
+    ecs = impatient_server.client()
+    ecs.list_clusters()
+
+    def latency(samples=40):
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            ecs.list_clusters()
+            times.append(time.perf_counter() - started)
+        return sorted(times)[len(times) // 2]
+
+    baseline = latency()
+    slow = []
+    try:
+        for _ in range(2000):
+            sock = socket.create_connection(("127.0.0.1", impatient_server.port), timeout=10)
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Tar")
+            slow.append(sock)
+        loaded = latency()
+        assert loaded < max(5 * baseline, 0.05), (baseline, loaded)
+        # Every slow connection is closed by the server once its header is overdue.
+        deadline = time.time() + 15
+        for sock in slow:
+            sock.settimeout(max(0.1, deadline - time.time()))
+            assert closed_by_server(sock)
+    finally:
+        for sock in slow:
+            sock.close()
+    # An idle kept-alive connection is closed too.
+    connection = http.client.HTTPConnection("127.0.0.1", impatient_server.port, timeout=10)
+    headers = sign("POST", impatient_server.url + "/", b"{}", {
+        "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+        "Content-Type": "application/x-amz-json-1.1"})
+    connection.request("POST", "/", body=b"{}", headers=headers)
+    assert connection.getresponse().read()
+    connection.sock.settimeout(5)
+    assert closed_by_server(connection.sock)
