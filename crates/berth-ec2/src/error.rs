@@ -61,6 +61,10 @@ pub enum Ec2Error {
     VpcIdNotSpecified,
     #[error("The maximum number of tags for a resource has been reached.")]
     TagLimitExceeded,
+    /// The records could not be read or written (a store failure); the only server-side error,
+    /// answered with HTTP 500. The detail is for logs, not for the caller.
+    #[error("An internal error has occurred")]
+    InternalError(String),
 }
 
 /// EC2's NotFound sentence, singular or plural as EC2 writes it.
@@ -102,6 +106,7 @@ impl Ec2Error {
             Self::InvalidNetworkAclIdNotFound(_) => "InvalidNetworkAclID.NotFound",
             Self::VpcIdNotSpecified => "VPCIdNotSpecified",
             Self::TagLimitExceeded => "TagLimitExceeded",
+            Self::InternalError(_) => "InternalError",
         }
     }
 

@@ -759,3 +759,42 @@ pub fn describe_route_tables(
     }
     paging.page(out, |t| &t.item.route_table_id)
 }
+
+const INTERNET_GATEWAY_FILTERS: &[&str] = &[
+    "attachment.state",
+    "attachment.vpc-id",
+    "internet-gateway-id",
+    "owner-id",
+];
+
+/// DescribeInternetGateways (MaxResults 5..1000, not with InternetGatewayIds).
+pub fn describe_internet_gateways(
+    records: &mut dyn Records,
+    request: &DescribeRequest,
+) -> Result<Page<Tagged<InternetGateway>>, Ec2Error> {
+    let paging = request.paging("DescribeInternetGateways", "internetGatewayIds", 1000);
+    paging.check()?;
+    let matcher = Matcher::new(&request.filters, INTERNET_GATEWAY_FILTERS, true)?;
+    let all = load_all::<InternetGateway>(records)?;
+    let missing = request.missing(|id| all.iter().any(|g| g.internet_gateway_id == id));
+    if !missing.is_empty() {
+        return Err(Ec2Error::InvalidInternetGatewayIdNotFound(missing));
+    }
+    let mut out = Vec::new();
+    for igw in all {
+        if !request.ids.is_empty() && !request.ids.contains(&igw.internet_gateway_id) {
+            continue;
+        }
+        let tags = tags_of(records, &igw.internet_gateway_id)?;
+        let keep = matcher.matches_tagged(&tags, |name| match name {
+            "attachment.state" => igw.attachments.iter().map(|a| a.state.clone()).collect(),
+            "attachment.vpc-id" => igw.attachments.iter().map(|a| a.vpc_id.clone()).collect(),
+            "internet-gateway-id" => vec![igw.internet_gateway_id.clone()],
+            _ => vec![igw.owner_id.clone()],
+        });
+        if keep {
+            out.push(Tagged { item: igw, tags });
+        }
+    }
+    paging.page(out, |t| &t.item.internet_gateway_id)
+}

@@ -1903,3 +1903,41 @@ fn records_round_trip_through_serde() {
     assert_eq!(json["CidrBlock"], "172.31.0.0/16");
     assert_eq!(json["IsDefault"], true);
 }
+
+#[test]
+fn describe_internet_gateways_filters_by_attachment() {
+    let mut f = fixture();
+    let all = describe_internet_gateways(&mut f.records, &DescribeRequest::default()).unwrap();
+    assert_eq!(all.items.len(), 1);
+    let default_vpc = load_all::<Vpc>(&mut f.records).unwrap()[0].vpc_id.clone();
+    let attached = describe_internet_gateways(
+        &mut f.records,
+        &DescribeRequest {
+            filters: vec![Filter::new("attachment.vpc-id", &[&default_vpc])],
+            ..DescribeRequest::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(attached.items[0].item.attachments[0].state, "available");
+    let none = describe_internet_gateways(
+        &mut f.records,
+        &DescribeRequest {
+            filters: vec![Filter::new("attachment.vpc-id", &["vpc-1234abcd"])],
+            ..DescribeRequest::default()
+        },
+    )
+    .unwrap();
+    assert!(none.items.is_empty());
+    let (code, message) = fail(describe_internet_gateways(
+        &mut f.records,
+        &DescribeRequest {
+            ids: vec!["igw-1234abcd".into()],
+            ..DescribeRequest::default()
+        },
+    ));
+    assert_eq!(code, "InvalidInternetGatewayID.NotFound");
+    assert_eq!(
+        message,
+        "The internetGateway ID 'igw-1234abcd' does not exist"
+    );
+}
