@@ -456,7 +456,7 @@ def test_agents_must_sign_their_channel_with_the_account_credentials(berth, bert
     connection.request("GET", "/agent/v1/connect", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
     response = connection.getresponse()
     body = __import__("json").loads(response.read())
-    assert response.status == 403 and body["__type"] == "MissingAuthenticationTokenException"
+    assert response.status == 400 and body["__type"] == "MissingAuthenticationTokenException"
 
 
 def test_start_task_on_named_instances(cluster):
@@ -580,13 +580,15 @@ def test_placement_strategies_constraints_and_filters(cluster):
 
 def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
     name, ecs, add_agent, _ = cluster
+    # The plan is a signed request, made with the credentials aws-cli would find.
+    env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=str(berth.data_dir / "credentials"))
     add_agent("--attribute", "tier=gold", "--memory", "100")
     register(ecs, portMappings=[], memory=64)
     before = ecs.list_tasks(cluster=name)["taskArns"]
     done = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
                            "--task-definition", "web", "--count", "3",
                            "--placement-strategy", '[{"type": "binpack", "field": "memory"}]'],
-                          capture_output=True, text=True, timeout=30)
+                          capture_output=True, text=True, timeout=30, env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "would place 3 task(s)"
@@ -597,14 +599,14 @@ def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
     refused = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
                               "--task-definition", "web", "--count", "1",
                               "--placement-constraints", '[{"type": "memberOf", "expression": "attribute:tier == gold"}]'],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, env=env)
     assert refused.returncode == 0, refused.stderr
     assert "rejected: MemberOf placement constraint unsatisfied." in refused.stdout
     bad = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
-                          "--task-definition", "nope"], capture_output=True, text=True, timeout=30)
+                          "--task-definition", "nope"], capture_output=True, text=True, timeout=30, env=env)
     assert bad.returncode != 0 and "ClientException" in bad.stderr
     too_many = subprocess.run([str(berth_binary), "plan", "run-task", "--server", berth.url, "--cluster", name,
-                               "--task-definition", "web", "--count", "11"], capture_output=True, text=True, timeout=30)
+                               "--task-definition", "web", "--count", "11"], capture_output=True, text=True, timeout=30, env=env)
     assert too_many.returncode != 0 and "InvalidParameterException" in too_many.stderr
 
 

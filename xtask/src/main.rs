@@ -31,8 +31,8 @@ const SERVICES: &[Service] = &[
         name: "ecs",
         title: "ECS",
         model: "ecs/2014-11-13/service-2.json.gz",
-        output: "crates/berth-wire/src/ecs.rs",
-        wire_crate: "crate",
+        output: "crates/berth-ecs-wire/src/lib.rs",
+        wire_crate: "berth_wire",
         operations: None,
     },
     Service {

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use berth_protocol::sigv4::{self, Credentials, SignedRequest};
+use berth_ecs_wire::{Attribute, Resource, VersionInfo};
+use berth_protocol::sigv4::{self, Credentials};
 use berth_protocol::{AgentMessage, CONNECT_PATH, ServerMessage};
-use berth_wire::ecs::{Attribute, Resource, VersionInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -173,28 +173,28 @@ fn signed_request(
         .authority()
         .map(|a| a.as_str().to_string())
         .unwrap_or_default();
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let amz_date = sigv4::amz_date(seconds);
-    let signed = SignedRequest {
-        method: "GET",
-        host: &host,
-        path: CONNECT_PATH,
-        amz_date: &amz_date,
-        region,
-        service: "ecs",
-    };
-    let authorization = sigv4::authorization(credentials, &signed);
+    let signed = sigv4::sign(
+        credentials,
+        &sigv4::Request {
+            method: "GET",
+            host: &host,
+            path: CONNECT_PATH,
+            headers: &[],
+            body: b"",
+        },
+        (region, "ecs"),
+        sigv4::now(),
+    );
     let headers = request.headers_mut();
-    for (name, value) in [
-        ("host", host.as_str()),
-        ("x-amz-date", amz_date.as_str()),
-        ("authorization", authorization.as_str()),
-    ] {
+    headers.insert(
+        "host",
+        host.parse()
+            .map_err(|_| "invalid host header".to_string())?,
+    );
+    for (name, value) in &signed {
         headers.insert(
-            name,
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("invalid header name {name}"))?,
             value
                 .parse()
                 .map_err(|_| format!("invalid {name} header"))?,

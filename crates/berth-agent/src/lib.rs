@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_wire::ecs::{Attribute, VersionInfo};
+use berth_ecs_wire::{Attribute, VersionInfo};
 use tokio::sync::{mpsc, watch};
 
 use crate::connection::Identity;

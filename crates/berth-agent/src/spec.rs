@@ -22,11 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use berth_protocol::DesiredTask;
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     ContainerDefinition, ContainerOverride, HealthCheck, KeyValuePair, LinuxParameters,
     PortMapping, TaskDefinition, Volume,
 };
+use berth_protocol::DesiredTask;
 
 use crate::runtime::{
     CLUSTER_LABEL, CONTAINER_NAME_LABEL, ContainerSpec, DeviceSpec, FAMILY_LABEL, HealthCheckSpec,

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use berth_ecs_wire::{ContainerDefinition, NetworkBinding};
 use berth_protocol::{ContainerStateChange, DesiredTask, TaskStateChange};
-use berth_wire::ecs::{ContainerDefinition, NetworkBinding};
 use tokio::sync::{mpsc, watch};
 
 use crate::runtime::{
@@ -788,7 +788,7 @@ impl TaskActor {
 /// ECS's restart policy: an exited container is restarted unless its exit code is ignored or
 /// it ran for less than `restartAttemptPeriod` (default 300 s) since its last start.
 fn should_restart(
-    policy: &berth_wire::ecs::ContainerRestartPolicy,
+    policy: &berth_ecs_wire::ContainerRestartPolicy,
     exit_code: i32,
     ran_for: Duration,
 ) -> bool {
@@ -817,7 +817,7 @@ enum Dependency {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use berth_wire::ecs::ContainerRestartPolicy;
+    use berth_ecs_wire::ContainerRestartPolicy;
 
     use crate::runtime::INSTANCE_LABEL;
     use crate::simulated::SimulatedRuntime;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use berth_ecs_wire::Cluster;
 use berth_store::{Txn, transact};
-use berth_wire::ecs::Cluster;
 use serde::Deserialize;
 
 use crate::ecs::tasks;

@@ -22,7 +22,7 @@ use berth_store::Store;
 
 pub use error::ApiError;
 pub use regions::{RegionSettings, Regions};
-pub use routes::{EcsService, PLAN_RUN_TASK_PATH, Routes, router};
+pub use routes::{EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};
 
 pub use berth_aws::{Clock, SystemClock};
 

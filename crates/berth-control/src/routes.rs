@@ -12,8 +12,8 @@ use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use berth_aws::AwsError;
+use berth_ecs_wire::Operation;
 use berth_gateway::{Call, Gateway, Protocol, Service};
-use berth_wire::ecs::Operation;
 use berth_wire::model::ServiceModel;
 use http_body_util::BodyExt;
 
@@ -22,6 +22,8 @@ use crate::{Regions, ecs};
 
 /// Berth's placement dry run: a RunTask request in, where it would go out.
 pub const PLAN_RUN_TASK_PATH: &str = "/berth/v1/plan/run-task";
+/// The server's own region (`--region`), as plain text: where agents that name none join.
+pub const REGION_PATH: &str = "/berth/v1/region";
 
 /// The ECS API (`AmazonEC2ContainerServiceV20141113`, AWS JSON 1.1), each request served by
 /// the control plane of its region.
@@ -32,7 +34,7 @@ pub struct EcsService {
 #[async_trait]
 impl Service for EcsService {
     fn model(&self) -> &'static ServiceModel {
-        &berth_wire::ecs::MODEL
+        &berth_ecs_wire::MODEL
     }
 
     async fn call(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
@@ -53,6 +55,8 @@ impl Service for EcsService {
 pub struct Routes {
     pub regions: Arc<Regions>,
     pub gateway: Arc<Gateway>,
+    /// The server's `--region`.
+    pub home_region: String,
 }
 
 pub fn router(routes: Routes) -> Router {
@@ -60,6 +64,10 @@ pub fn router(routes: Routes) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route(berth_protocol::CONNECT_PATH, get(crate::agents::connect))
         .route(PLAN_RUN_TASK_PATH, post(plan_run_task))
+        .route(
+            REGION_PATH,
+            get(|State(routes): State<Routes>| async move { routes.home_region }),
+        )
         .with_state(routes)
 }
 
@@ -73,7 +81,7 @@ async fn plan_run_task(State(routes): State<Routes>, request: Request<Body>) -> 
             .to_bytes();
         let context = routes.gateway.authenticate(&parts, &body, "ecs").await?;
         let cp = routes.regions.region(&context.region).await?;
-        let request: berth_wire::ecs::RunTaskRequest =
+        let request: berth_ecs_wire::RunTaskRequest =
             serde_json::from_slice(&body).map_err(|err| {
                 ApiError::serialization(format!("Could not parse the request body: {err}"))
             })?;

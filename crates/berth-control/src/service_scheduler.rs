@@ -11,11 +11,11 @@ use berth_ecs::service::{
     PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
     reconcile_daemon,
 };
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
     TaskDefinition,
 };
+use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::ecs::instances::StoredInstance;
@@ -448,7 +448,7 @@ async fn launch(
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_wire::ecs::Deployment,
+    primary: &berth_ecs_wire::Deployment,
     count: u32,
     outcome: &mut Outcome,
 ) -> Result<(), ApiError> {
@@ -515,7 +515,7 @@ async fn daemon_instances(
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_wire::ecs::Deployment,
+    primary: &berth_ecs_wire::Deployment,
 ) -> Result<Vec<String>, ApiError> {
     if service.status.as_deref() != Some("ACTIVE") {
         return Ok(Vec::new());
@@ -581,7 +581,7 @@ async fn launch_on(
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_wire::ecs::Deployment,
+    primary: &berth_ecs_wire::Deployment,
     instances: &[String],
     outcome: &mut Outcome,
 ) -> Result<(), ApiError> {
@@ -618,7 +618,7 @@ async fn task_tags(
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_wire::ecs::Deployment,
+    primary: &berth_ecs_wire::Deployment,
 ) -> Result<Vec<Tag>, ApiError> {
     let source = match service.propagate_tags.as_deref() {
         Some("SERVICE") => service.service_arn.clone(),

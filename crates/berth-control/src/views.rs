@@ -15,9 +15,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use berth_ecs_wire::Failure;
 use berth_scheduler::{Cluster as PlacementCluster, Instance, PlacementRequest};
 use berth_store::{ChangeSet, Store};
-use berth_wire::ecs::Failure;
 use rand::Rng;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;

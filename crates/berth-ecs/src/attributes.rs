@@ -1,6 +1,6 @@
 //! Container instance attributes: the rules PutAttributes applies to custom attributes.
 
-use berth_wire::ecs::Attribute;
+use berth_ecs_wire::Attribute;
 
 use crate::error::{EcsError, invalid};
 

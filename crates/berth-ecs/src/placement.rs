@@ -1,8 +1,8 @@
 //! The resources a task reserves on its instance, from its task definition and overrides.
 //! (Choosing the instance is `berth-scheduler`'s job.)
 
+use berth_ecs_wire::{ContainerDefinition, TaskDefinition, TaskOverride};
 use berth_scheduler::Resources;
-use berth_wire::ecs::{ContainerDefinition, TaskDefinition, TaskOverride};
 
 /// The resources a task of `definition` with `overrides` reserves: task-level cpu/memory when
 /// set, else the sum over containers (a container's hard `memory` limit when set, else its

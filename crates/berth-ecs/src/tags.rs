@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_wire::ecs::Tag;
+use berth_ecs_wire::Tag;
 
 use crate::error::{EcsError, invalid};
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     Attribute, ContainerDefinition, HealthCheck, PortMapping, RegisterTaskDefinitionRequest, Tag,
     TaskDefinition,
 };

@@ -16,7 +16,7 @@ pub mod sigv4;
 
 use std::collections::BTreeSet;
 
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     Attribute, NetworkBinding, Resource, TaskDefinition, TaskOverride, VersionInfo,
 };
 use serde::{Deserialize, Serialize};

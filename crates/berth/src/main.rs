@@ -68,11 +68,12 @@ struct AgentArgs {
     /// The control plane's URL.
     #[arg(long, default_value = "http://127.0.0.1:9600")]
     server: String,
-    /// The region the control plane serves (the agent signs its channel for it). Credentials
-    /// come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the shared credentials file, as for
-    /// aws-cli (e.g. AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/credentials of the server).
-    #[arg(long, default_value = "us-east-1")]
-    region: String,
+    /// The region of the cluster to join (the agent signs its channel for it); by default the
+    /// server's own --region. Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+    /// the shared credentials file, as for aws-cli (e.g.
+    /// AWS_SHARED_CREDENTIALS_FILE=DATA_DIR/credentials of the server).
+    #[arg(long)]
+    region: Option<String>,
     /// The cluster to join.
     #[arg(long, default_value = "default")]
     cluster: String,
@@ -114,11 +115,17 @@ fn parse_attribute(text: &str) -> Result<(String, String), String> {
 }
 
 impl AgentArgs {
-    fn config(self) -> anyhow::Result<berth_agent::AgentConfig> {
+    async fn config(self) -> anyhow::Result<berth_agent::AgentConfig> {
+        let region = match self.region {
+            Some(region) => region,
+            None => plan::get(&self.server, berth_control::REGION_PATH)
+                .await
+                .context("asking the server for its region (or pass --region)")?,
+        };
         Ok(berth_agent::AgentConfig {
             server: self.server,
             credentials: credentials::client_credentials()?,
-            region: self.region,
+            region,
             cluster: self.cluster,
             data_dir: self.data_dir,
             availability_zone: self.az,
@@ -248,6 +255,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             regions: regions.clone(),
         }),
         Arc::new(berth_sts::StsService::new(store.clone())),
+        Arc::new(berth_ec2_service::Ec2Service::new(
+            store.clone(),
+            args.account_id.clone(),
+        )),
     ];
     let limits = berth_gateway::ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -266,6 +277,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         .merge(berth_control::router(berth_control::Routes {
             regions: regions.clone(),
             gateway: gateway.clone(),
+            home_region: args.region.clone(),
         }));
     let server = tokio::spawn(berth_gateway::serve(
         listener,
@@ -325,7 +337,7 @@ async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         return run_simulated_agents(args).await;
     }
     let runtime = Arc::new(berth_agent::docker::DockerRuntime::connect()?);
-    let config = args.config()?;
+    let config = args.config().await?;
     tracing::info!(server = %config.server, cluster = %config.cluster, "agent starting");
     berth_agent::run(config, runtime, shutdown_signal()).await?;
     Ok(())
@@ -347,7 +359,7 @@ async fn run_simulated_agents(args: AgentArgs) -> anyhow::Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    let base = args.config()?;
+    let base = args.config().await?;
     let runtime = Arc::new(berth_agent::simulated::SimulatedRuntime::new(start_delay));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut agents = Vec::with_capacity(count);

@@ -6,12 +6,12 @@
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{LIST_10, decode_token, encode_token};
 use berth_ecs::settings::{check_value, default_value};
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     DeleteAccountSettingRequest, DeleteAccountSettingResponse, ListAccountSettingsRequest,
     ListAccountSettingsResponse, PutAccountSettingDefaultRequest, PutAccountSettingDefaultResponse,
     PutAccountSettingRequest, PutAccountSettingResponse, SETTING_NAME, Setting,
 };
+use berth_store::{Txn, transact};
 
 use super::{fetch, read, write};
 use crate::error::ApiError;

@@ -4,7 +4,7 @@
 //! that is not valid is passed on as written, and the handler rejects it after authorization.
 
 use berth_ecs::arn::Partition;
-use berth_wire::ecs::*;
+use berth_ecs_wire::*;
 
 pub(crate) trait Authorization {
     /// The resource ARNs of the action; none means `*`.

@@ -5,14 +5,14 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::is_resource_name;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
     DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
     KeyValuePair, ListClustersRequest, ListClustersResponse, Service, Tag, Task,
     UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
     UpdateClusterSettingsResponse,
 };
+use berth_store::{Txn, transact};
 
 use super::instances::{self, StoredInstance};
 use super::{account_settings, decode, fetch, read, scan, tags, tasks, write};

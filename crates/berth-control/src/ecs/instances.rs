@@ -6,9 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
-use berth_scheduler::Resources;
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     Attribute, ContainerInstance, DeleteAttributesRequest, DeleteAttributesResponse,
     DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
     DescribeContainerInstancesRequest, DescribeContainerInstancesResponse, Failure,
@@ -16,6 +14,8 @@ use berth_wire::ecs::{
     ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource, Task,
     UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse, VersionInfo,
 };
+use berth_scheduler::Resources;
+use berth_store::{Txn, transact};
 use serde::{Deserialize, Serialize};
 
 use super::{clusters, fetch, read, scan, tasks, write};

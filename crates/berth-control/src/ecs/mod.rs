@@ -17,10 +17,10 @@ use std::future::Future;
 use authorization::Authorization;
 use berth_ecs::EcsError;
 use berth_ecs::arn::Partition;
+use berth_ecs_wire::Operation;
 use berth_gateway::Call;
 use berth_store::{KeyValue, Txn};
 use berth_wire::Validate;
-use berth_wire::ecs::Operation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -132,8 +132,8 @@ where
 }
 
 /// A `failures[]` entry for something a Describe call named that does not exist.
-pub(crate) fn missing(arn: String) -> berth_wire::ecs::Failure {
-    berth_wire::ecs::Failure {
+pub(crate) fn missing(arn: String) -> berth_ecs_wire::Failure {
+    berth_ecs_wire::Failure {
         arn: Some(arn),
         reason: Some("MISSING".into()),
         detail: None,
@@ -204,7 +204,7 @@ pub(crate) async fn scan<T: DeserializeOwned>(
 
 /// Creates the cluster `default` unless it exists, as `berth up` promises.
 pub async fn ensure_default_cluster(cp: &ControlPlane) -> Result<(), ApiError> {
-    clusters::create(cp, berth_wire::ecs::CreateClusterRequest::default()).await?;
+    clusters::create(cp, berth_ecs_wire::CreateClusterRequest::default()).await?;
     Ok(())
 }
 
@@ -212,7 +212,7 @@ pub async fn ensure_default_cluster(cp: &ControlPlane) -> Result<(), ApiError> {
 /// since no agent session can exist yet.
 pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError> {
     let (clusters, _) =
-        scan::<berth_wire::ecs::Cluster>(cp, crate::keys::CLUSTERS, None, usize::MAX, |_| true)
+        scan::<berth_ecs_wire::Cluster>(cp, crate::keys::CLUSTERS, None, usize::MAX, |_| true)
             .await?;
     for cluster in clusters {
         let name = cluster.cluster_name.unwrap_or_default();

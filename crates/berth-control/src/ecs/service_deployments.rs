@@ -11,8 +11,7 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::Partition;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     ContainerImage, Deployment, DescribeServiceDeploymentsRequest,
     DescribeServiceDeploymentsResponse, DescribeServiceRevisionsRequest,
     DescribeServiceRevisionsResponse, ListServiceDeploymentsRequest,
@@ -21,6 +20,7 @@ use berth_wire::ecs::{
     ServiceRevisionSummary, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
     TaskDefinition,
 };
+use berth_store::{Txn, transact};
 use serde::{Deserialize, Serialize};
 
 use super::services::{deploy, deployment_id, new_deployment, record_event};

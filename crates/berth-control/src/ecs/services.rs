@@ -6,14 +6,14 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
     Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DescribeServicesRequest, DescribeServicesResponse, ListServicesRequest, ListServicesResponse,
     PlacementConstraint, PlacementStrategy, Service, ServiceEvent, TaskDefinition,
     UpdateServiceRequest, UpdateServiceResponse,
 };
+use berth_store::{Txn, transact};
 use rand::Rng;
 
 use super::{

@@ -4,11 +4,11 @@
 use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest,
     TagResourceResponse, TaskDefinition, UntagResourceRequest, UntagResourceResponse,
 };
+use berth_store::{Txn, transact};
 
 use super::clusters;
 use crate::error::ApiError;

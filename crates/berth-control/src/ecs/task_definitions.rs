@@ -6,14 +6,14 @@ use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::error::{client, invalid};
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::task_definition::prepare;
-use berth_store::{Txn, transact};
-use berth_wire::ecs::{
+use berth_ecs_wire::{
     DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
     DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest,
     DescribeTaskDefinitionResponse, Failure, ListTaskDefinitionFamiliesRequest,
     ListTaskDefinitionFamiliesResponse, ListTaskDefinitionsRequest, ListTaskDefinitionsResponse,
     RegisterTaskDefinitionRequest, RegisterTaskDefinitionResponse, TaskDefinition,
 };
+use berth_store::{Txn, transact};
 use serde::{Deserialize, Serialize};
 
 use super::{fetch, read, scan, tags, write};

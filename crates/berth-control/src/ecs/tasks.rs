@@ -9,18 +9,18 @@ use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::error::{client, invalid};
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::placement::{demand_of, effective_containers};
+use berth_ecs_wire::{
+    Attribute, CapacityProviderStrategyItem, Container, DescribeTasksRequest,
+    DescribeTasksResponse, Failure, ListTasksRequest, ListTasksResponse, PlacementConstraint,
+    PlacementStrategy, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,
+    StopTaskRequest, StopTaskResponse, Tag, Task, TaskDefinition, TaskOverride,
+};
 use berth_protocol::{DesiredTask, TaskStateChange};
 use berth_scheduler::{
     Cluster as PlacementCluster, Constraint, LaunchType, PlacementRequest, RequiredAttribute,
     Resources, Strategy,
 };
 use berth_store::{Txn, transact};
-use berth_wire::ecs::{
-    Attribute, CapacityProviderStrategyItem, Container, DescribeTasksRequest,
-    DescribeTasksResponse, Failure, ListTasksRequest, ListTasksResponse, PlacementConstraint,
-    PlacementStrategy, RunTaskRequest, RunTaskResponse, StartTaskRequest, StartTaskResponse,
-    StopTaskRequest, StopTaskResponse, Tag, Task, TaskDefinition, TaskOverride,
-};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use crate::validate::{Validate, Violations};
+use berth_wire::validate::{Validate, Violations};
 
 /// Every ECS operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -343,8 +343,8 @@ impl Operation {
 
 /// What the protocol codecs need of the model: metadata, operations, shapes, errors.
 #[rustfmt::skip]
-pub static MODEL: crate::model::ServiceModel = {
-use crate::model::{ErrorModel as E, Member as M, OperationModel as O, Protocol as P, ServiceModel, Shape as S, ShapeKind as K};
+pub static MODEL: berth_wire::model::ServiceModel = {
+use berth_wire::model::{ErrorModel as E, Member as M, OperationModel as O, Protocol as P, ServiceModel, Shape as S, ShapeKind as K};
 ServiceModel {
 name: "ecs",
 protocol: P::Json,
