@@ -5,6 +5,7 @@
 pub mod arn;
 pub mod attributes;
 pub mod error;
+pub mod lifecycle;
 pub mod pagination;
 pub mod placement;
 pub mod service;
