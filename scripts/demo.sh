@@ -28,6 +28,15 @@ cat "$data_dir/stdout"
 # aws-cli needs credentials to sign with; berth up wrote the account's root credentials here.
 export AWS_SHARED_CREDENTIALS_FILE="$data_dir/credentials" AWS_DEFAULT_REGION=us-east-1 AWS_PAGER=""
 ecs() { echo "+ aws ecs $*" >&2; aws --endpoint-url "http://127.0.0.1:$port" ecs "$@"; }
+aws_() { echo "+ aws $*" >&2; aws --endpoint-url "http://127.0.0.1:$port" "$@"; }
+
+# Every request is SigV4-verified; STS says who we are, EC2 shows the default network.
+aws_ sts get-caller-identity --query Arn --output text
+aws_ ec2 describe-subnets --filters Name=default-for-az,Values=true \
+  --query 'Subnets[].[AvailabilityZone,CidrBlock]' --output text
+echo "+ each region is its own namespace:" >&2
+aws_ ecs create-cluster --cluster-name web --region eu-west-1 --query cluster.clusterArn --output text
+aws_ ecs delete-cluster --cluster web --region eu-west-1 --query cluster.status --output text
 
 ecs list-clusters
 ecs create-cluster --cluster-name demo --tags key=team,value=platform --query 'cluster.[clusterArn,status]' --output text
