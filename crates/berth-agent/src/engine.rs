@@ -152,6 +152,8 @@ async fn remove_orphans(env: &TaskEnvironment, known: &BTreeSet<String>) {
 
 #[cfg(test)]
 mod tests {
+    use berth_ecs::lifecycle::DesiredStatus;
+
     use super::*;
     use crate::runtime::{ContainerRuntime, ContainerState};
     use crate::simulated::SimulatedRuntime;
@@ -160,7 +162,7 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/default/{}", id.to_string().repeat(32)),
             "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
-            "desiredStatus": "RUNNING",
+            "desiredStatus": DesiredStatus::Running.as_str(),
             "taskDefinition": {"family": "web", "revision": 1,
                                "containerDefinitions": [{"name": "web", "image": "berth-demo:latest", "memory": 32}]},
             "overrides": {}

@@ -1068,6 +1068,8 @@ fn apply_linux_parameters(
 
 #[cfg(test)]
 mod tests {
+    use berth_ecs::lifecycle::DesiredStatus;
+
     use super::*;
     use serde_json::{Value, json};
 
@@ -1095,7 +1097,7 @@ mod tests {
         DesiredTask {
             task_arn: TASK_ARN.into(),
             cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/default".into(),
-            desired_status: "RUNNING".into(),
+            desired_status: DesiredStatus::Running.as_str().into(),
             task_definition: serde_json::from_value(definition).unwrap(),
             overrides: serde_json::from_value(overrides).unwrap(),
             stop_code: None,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use berth_ecs::lifecycle::{self, DesiredStatus, TaskStatus};
 use berth_ecs_wire::{ContainerDefinition, NetworkBinding};
 use berth_protocol::{ContainerStateChange, DesiredTask, TaskStateChange};
 use tokio::sync::{mpsc, watch};
@@ -53,7 +54,7 @@ struct Tracked {
     definition: ContainerDefinition,
     spec: Option<ContainerSpec>,
     id: Option<String>,
-    status: ContainerStatusView,
+    status: lifecycle::ContainerStatus,
     exit_code: Option<i32>,
     reason: Option<String>,
     health: Health,
@@ -63,23 +64,6 @@ struct Tracked {
     waiting_since: Option<tokio::time::Instant>,
     /// When the agent last started (or adopted) it, for the restart policy.
     started: Option<tokio::time::Instant>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ContainerStatusView {
-    Pending,
-    Running,
-    Stopped,
-}
-
-impl ContainerStatusView {
-    fn as_str(self) -> &'static str {
-        match self {
-            ContainerStatusView::Pending => "PENDING",
-            ContainerStatusView::Running => "RUNNING",
-            ContainerStatusView::Stopped => "STOPPED",
-        }
-    }
 }
 
 impl Tracked {
@@ -114,7 +98,7 @@ impl Tracked {
         match &status.state {
             ContainerState::Created => {}
             ContainerState::Running => {
-                self.status = ContainerStatusView::Running;
+                self.status = lifecycle::ContainerStatus::Running;
                 self.bindings = status
                     .ports
                     .iter()
@@ -132,7 +116,7 @@ impl Tracked {
                 exit_code,
                 oom_killed,
             } => {
-                self.status = ContainerStatusView::Stopped;
+                self.status = lifecycle::ContainerStatus::Stopped;
                 self.exit_code = Some(*exit_code as i32);
                 if *oom_killed {
                     self.reason =
@@ -157,11 +141,16 @@ struct Failure {
     reason: String,
 }
 
+/// Whether the control plane wants the task stopped.
+fn stop_wanted(task: &DesiredTask) -> bool {
+    task.desired_status == DesiredStatus::Stopped.as_str()
+}
+
 pub struct TaskActor {
     env: Arc<TaskEnvironment>,
     task: DesiredTask,
     containers: Vec<Tracked>,
-    last_status: &'static str,
+    last_status: TaskStatus,
     /// Set once the agent decided to stop the task, so the reason is reported once.
     stopping: Option<Failure>,
     /// Whether containers of this task may exist already (it was known before the agent
@@ -181,7 +170,7 @@ impl TaskActor {
                 definition,
                 spec: None,
                 id: None,
-                status: ContainerStatusView::Pending,
+                status: lifecycle::ContainerStatus::Pending,
                 exit_code: None,
                 reason: None,
                 health: Health::Unknown,
@@ -195,7 +184,7 @@ impl TaskActor {
             env,
             task,
             containers,
-            last_status: "PROVISIONING",
+            last_status: TaskStatus::Provisioning,
             stopping: None,
             may_adopt,
         }
@@ -221,11 +210,11 @@ impl TaskActor {
         }
     }
 
-    fn report(&mut self, status: &'static str, extra: impl FnOnce(&mut TaskStateChange)) {
+    fn report(&mut self, status: TaskStatus, extra: impl FnOnce(&mut TaskStateChange)) {
         self.last_status = status;
         let mut change = TaskStateChange {
             task_arn: self.arn().to_string(),
-            last_status: Some(status.to_string()),
+            last_status: Some(status.as_str().to_string()),
             containers: self.containers.iter().map(Tracked::report).collect(),
             at: now(),
             health_status: Some(self.task_health().to_string()),
@@ -256,7 +245,7 @@ impl TaskActor {
             "Family": definition.family,
             "Revision": definition.revision.map(|r| r.to_string()),
             "DesiredStatus": self.task.desired_status,
-            "KnownStatus": self.last_status,
+            "KnownStatus": self.last_status.as_str(),
             "Limits": {
                 "CPU": definition.cpu.as_deref().and_then(|c| c.parse::<f64>().ok()).map(|units| units / 1024.0),
                 "Memory": definition.memory.as_deref().and_then(|m| m.parse::<i64>().ok()),
@@ -317,12 +306,14 @@ impl TaskActor {
     ) {
         let adopted = self.may_adopt && self.adopt().await;
         if !adopted {
-            if self.task.desired_status == "STOPPED" {
+            if stop_wanted(&self.task) {
                 self.stopping = None;
-                self.report("STOPPED", |c| c.execution_stopped_at = Some(now()));
+                self.report(TaskStatus::Stopped, |c| {
+                    c.execution_stopped_at = Some(now())
+                });
                 return;
             }
-            self.report("PENDING", |_| {});
+            self.report(TaskStatus::Pending, |_| {});
             if let Err(failure) = self.launch(&mut desired).await {
                 self.fail(failure).await;
                 return;
@@ -383,7 +374,7 @@ impl TaskActor {
                 tracked.observe(status);
             }
         }
-        self.last_status = "RUNNING";
+        self.last_status = TaskStatus::Running;
         tracing::info!(task = %self.task.task_arn, containers = existing.len(), "adopted a running task");
         true
     }
@@ -422,12 +413,12 @@ impl TaskActor {
             tracked.image_digest = digests.remove(tracked.name()).flatten();
         }
         let pull_stopped = now();
-        self.report("ACTIVATING", |c| {
+        self.report(TaskStatus::Activating, |c| {
             c.pull_started_at = Some(pull_started);
             c.pull_stopped_at = Some(pull_stopped);
         });
         self.start_in_order(desired).await?;
-        self.report("RUNNING", |c| c.started_at = Some(now()));
+        self.report(TaskStatus::Running, |c| c.started_at = Some(now()));
         Ok(())
     }
 
@@ -483,7 +474,7 @@ impl TaskActor {
         desired: &mut watch::Receiver<DesiredTask>,
     ) -> Result<(), Failure> {
         loop {
-            if desired.borrow().desired_status == "STOPPED" {
+            if stop_wanted(&desired.borrow()) {
                 return Err(Failure {
                     code: "UserInitiated",
                     reason: desired
@@ -540,8 +531,8 @@ impl TaskActor {
             self.containers[index].observe(&status);
         }
         self.containers[index].status = match self.containers[index].status {
-            ContainerStatusView::Stopped => ContainerStatusView::Stopped,
-            _ => ContainerStatusView::Running,
+            lifecycle::ContainerStatus::Stopped => lifecycle::ContainerStatus::Stopped,
+            _ => lifecycle::ContainerStatus::Running,
         };
         Ok(())
     }
@@ -580,11 +571,13 @@ impl TaskActor {
             };
             let condition = dependency.condition.as_deref().unwrap_or("START");
             let met = match condition {
-                "START" => target.id.is_some() && target.status != ContainerStatusView::Pending,
-                "COMPLETE" => target.status == ContainerStatusView::Stopped,
+                "START" => {
+                    target.id.is_some() && target.status != lifecycle::ContainerStatus::Pending
+                }
+                "COMPLETE" => target.status == lifecycle::ContainerStatus::Stopped,
                 "SUCCESS" => match (target.status, target.exit_code) {
-                    (ContainerStatusView::Stopped, Some(0)) => true,
-                    (ContainerStatusView::Stopped, _) => {
+                    (lifecycle::ContainerStatus::Stopped, Some(0)) => true,
+                    (lifecycle::ContainerStatus::Stopped, _) => {
                         return Dependency::Failed(format!(
                             "DependencyConditionNotMet: container '{name}' exited with a non-zero code, so '{}' cannot start",
                             container.name()
@@ -618,7 +611,7 @@ impl TaskActor {
                 match self.env.runtime.inspect(&id).await {
                     Ok(status) => tracked.observe(&status),
                     Err(crate::runtime::RuntimeError::NotFound(_)) => {
-                        tracked.status = ContainerStatusView::Stopped;
+                        tracked.status = lifecycle::ContainerStatus::Stopped;
                         tracked
                             .reason
                             .get_or_insert_with(|| "Container removed outside the agent".into());
@@ -638,7 +631,7 @@ impl TaskActor {
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         let mut reported = self.snapshot();
         loop {
-            if desired.borrow().desired_status == "STOPPED" {
+            if stop_wanted(&desired.borrow()) {
                 return;
             }
             self.refresh().await;
@@ -646,7 +639,7 @@ impl TaskActor {
             if self
                 .containers
                 .iter()
-                .any(|c| c.essential() && c.status == ContainerStatusView::Stopped)
+                .any(|c| c.essential() && c.status == lifecycle::ContainerStatus::Stopped)
             {
                 self.stopping = Some(Failure {
                     code: "EssentialContainerExited",
@@ -692,7 +685,7 @@ impl TaskActor {
                 continue;
             };
             let ran_for = tracked.started.map_or(Duration::ZERO, |s| s.elapsed());
-            if tracked.status != ContainerStatusView::Stopped
+            if tracked.status != lifecycle::ContainerStatus::Stopped
                 || !should_restart(policy, tracked.exit_code.unwrap_or_default(), ran_for)
             {
                 continue;
@@ -700,7 +693,7 @@ impl TaskActor {
             match self.env.runtime.start(&id).await {
                 Ok(()) => {
                     tracing::info!(container = %id, exit_code = ?tracked.exit_code, "restarted by its restart policy");
-                    tracked.status = ContainerStatusView::Running;
+                    tracked.status = lifecycle::ContainerStatus::Running;
                     tracked.exit_code = None;
                     tracked.reason = None;
                     tracked.started = Some(tokio::time::Instant::now());
@@ -729,8 +722,8 @@ impl TaskActor {
 
     /// Stops every container (dependents first), then reports the task STOPPED.
     async fn stop_all(&mut self) {
-        self.report("DEACTIVATING", |_| {});
-        self.report("STOPPING", |_| {});
+        self.report(TaskStatus::Deactivating, |_| {});
+        self.report(TaskStatus::Stopping, |_| {});
         let runtime = self.env.runtime.clone();
         for index in (0..self.containers.len()).rev() {
             let Some(id) = self.containers[index].id.clone() else {
@@ -753,10 +746,12 @@ impl TaskActor {
         }
         self.refresh().await;
         for tracked in &mut self.containers {
-            tracked.status = ContainerStatusView::Stopped;
+            tracked.status = lifecycle::ContainerStatus::Stopped;
         }
-        self.report("DEPROVISIONING", |_| {});
-        self.report("STOPPED", |c| c.execution_stopped_at = Some(now()));
+        self.report(TaskStatus::Deprovisioning, |_| {});
+        self.report(TaskStatus::Stopped, |c| {
+            c.execution_stopped_at = Some(now())
+        });
     }
 
     async fn cleanup(&self) {
@@ -844,7 +839,7 @@ pub(crate) mod tests {
         serde_json::from_value(serde_json::json!({
             "taskArn": "arn:aws:ecs:us-east-1:000000000000:task/default/0123456789abcdef0123456789abcdef",
             "clusterArn": "arn:aws:ecs:us-east-1:000000000000:cluster/default",
-            "desiredStatus": "RUNNING",
+            "desiredStatus": DesiredStatus::Running.as_str(),
             "taskDefinition": {"family": "web", "revision": 1,
                                "containerDefinitions": [{"name": "web", "image": "berth-demo:latest", "memory": 32}]},
             "overrides": {}

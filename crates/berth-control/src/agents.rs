@@ -576,13 +576,15 @@ impl AgentHub {
 
 #[cfg(test)]
 mod tests {
+    use berth_ecs::lifecycle::DesiredStatus;
+
     use super::*;
 
-    fn hint(revision: i64, desired_status: &str) -> Option<Hint> {
+    fn hint(revision: i64, desired_status: DesiredStatus) -> Option<Hint> {
         Some(Hint {
             revision,
             desired: DesiredState {
-                desired_status: Some(desired_status.into()),
+                desired_status: Some(desired_status.as_str().into()),
                 stop_code: None,
                 stopped_reason: None,
             },
@@ -597,18 +599,18 @@ mod tests {
         let subscription = hub.subscribe("i-1");
         assert!(subscription.take().everything);
 
-        hub.poke("i-1", "a", hint(7, "RUNNING"));
-        hub.poke("i-1", "a", hint(5, "STOPPED"));
-        hub.poke("i-1", "b", hint(3, "RUNNING"));
+        hub.poke("i-1", "a", hint(7, DesiredStatus::Running));
+        hub.poke("i-1", "a", hint(5, DesiredStatus::Stopped));
+        hub.poke("i-1", "b", hint(3, DesiredStatus::Running));
         hub.poke("i-1", "b", None);
-        hub.poke("i-1", "b", hint(9, "RUNNING"));
-        hub.poke("i-2", "c", hint(1, "RUNNING"));
+        hub.poke("i-1", "b", hint(9, DesiredStatus::Running));
+        hub.poke("i-2", "c", hint(1, DesiredStatus::Running));
         let stale = subscription.take();
         assert!(!stale.everything);
         let a = stale.tasks["a"].as_ref().unwrap();
         assert_eq!(
             (a.revision, a.desired.desired_status.as_deref()),
-            (7, Some("RUNNING"))
+            (7, Some(DesiredStatus::Running.as_str()))
         );
         assert!(
             stale.tasks["b"].is_none(),

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs_wire::Cluster;
 use berth_store::{Txn, transact};
 use serde::Deserialize;
@@ -79,7 +80,7 @@ pub async fn forget_stopped_tasks(
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|t| {
-                t.last_status.as_deref() == Some("STOPPED")
+                t.last_status.as_deref() == Some(TaskStatus::Stopped.as_str())
                     && t.stopped_at.is_some_and(|at| at < cutoff)
             })
             .collect();
@@ -141,9 +142,9 @@ mod tests {
         };
         let mut cp = ControlPlane::new(store, Partition::new("us-east-1", "000000000000"), root);
         cp.clock = Arc::new(FixedClock(10_000.0));
-        let task = |id: &str, status: &str, stopped_at: Option<f64>| {
+        let task = |id: &str, status: TaskStatus, stopped_at: Option<f64>| {
             json!({"taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}"),
-                   "lastStatus": status, "stoppedAt": stopped_at})
+                   "lastStatus": status.as_str(), "stoppedAt": stopped_at})
         };
         let records = [
             (
@@ -152,13 +153,16 @@ mod tests {
             ),
             (
                 keys::task("c", "old"),
-                task("old", "STOPPED", Some(1_000.0)),
+                task("old", TaskStatus::Stopped, Some(1_000.0)),
             ),
             (
                 keys::task("c", "recent"),
-                task("recent", "STOPPED", Some(9_500.0)),
+                task("recent", TaskStatus::Stopped, Some(9_500.0)),
             ),
-            (keys::task("c", "running"), task("running", "RUNNING", None)),
+            (
+                keys::task("c", "running"),
+                task("running", TaskStatus::Running, None),
+            ),
             (
                 keys::client_token("c", "old"),
                 json!({"request": {}, "taskArns": [], "failures": [], "createdAt": 1_000.0}),

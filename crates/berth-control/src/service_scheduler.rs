@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_ecs::lifecycle::{DesiredStatus, TaskStatus};
 use berth_ecs::service::{
     PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
     reconcile_daemon,
@@ -115,8 +116,8 @@ fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
     ServiceTask {
         id: tasks::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
         deployment: task.started_by.clone().unwrap_or_default(),
-        last_status: tasks::last_status(task).to_string(),
-        wanted: task.desired_status.as_deref() == Some("RUNNING"),
+        last_status: tasks::status(task),
+        wanted: task.desired_status.as_deref() == Some(DesiredStatus::Running.as_str()),
         health: task
             .health_status
             .clone()
@@ -168,7 +169,10 @@ async fn reconcile_service(
     // Where the live tasks run: a draining instance's tasks are replaced; a lost one's (its
     // agent gone longer than `agent_lost_after`) are recorded stopped first.
     let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
-    for task in tasks.iter().filter(|t| tasks::last_status(t) != "STOPPED") {
+    for task in tasks
+        .iter()
+        .filter(|t| tasks::status(t) != TaskStatus::Stopped)
+    {
         let id = tasks::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
         if !instances.contains_key(id) {
             let stored = fetch::<StoredInstance>(cp, &keys::instance(cluster, id)).await?;
@@ -191,7 +195,7 @@ async fn reconcile_service(
     };
     let lost: Vec<String> = tasks
         .iter()
-        .filter(|t| tasks::last_status(t) != "STOPPED" && instance_of(t).is_some_and(is_lost))
+        .filter(|t| tasks::status(t) != TaskStatus::Stopped && instance_of(t).is_some_and(is_lost))
         .map(|t| tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string())
         .collect();
     if !lost.is_empty() {
@@ -205,7 +209,7 @@ async fn reconcile_service(
     let task_views: Vec<ServiceTask> = tasks
         .iter()
         .map(|task| {
-            let displaced = tasks::last_status(task) != "STOPPED"
+            let displaced = tasks::status(task) != TaskStatus::Stopped
                 && instance_of(task).is_none_or(|i| i.status() != "ACTIVE");
             as_service_task(task, displaced)
         })
@@ -428,7 +432,7 @@ async fn reconcile_service(
         current.pending_count = Some(deployments.iter().map(|d| d.pending_count.unwrap_or(0)).sum());
         // A deleted service becomes INACTIVE once its last task has stopped.
         if current.status.as_deref() == Some("DRAINING")
-            && task_views.iter().all(|t| t.last_status == "STOPPED")
+            && task_views.iter().all(|t| t.last_status == TaskStatus::Stopped)
         {
             current.status = Some("INACTIVE".into());
             // ECS deletes a deleted service's service deployments.

@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs_wire::Failure;
 use berth_scheduler::{Cluster as PlacementCluster, Instance, PlacementRequest};
 use berth_store::{ChangeSet, Store};
@@ -51,10 +52,10 @@ enum Phase {
 
 impl Phase {
     fn of(last_status: &str) -> Phase {
-        match last_status {
-            "RUNNING" => Phase::Running,
-            "DEACTIVATING" | "STOPPING" | "DEPROVISIONING" => Phase::Stopping,
-            "STOPPED" => Phase::Stopped,
+        match TaskStatus::parse(last_status) {
+            Some(TaskStatus::Running) => Phase::Running,
+            Some(TaskStatus::Stopped) => Phase::Stopped,
+            Some(status) if status.is_stopping() => Phase::Stopping,
             _ => Phase::Pending,
         }
     }
@@ -372,8 +373,8 @@ mod tests {
         serde_json::to_vec(&stored).unwrap().into()
     }
 
-    fn task_record(status: &str) -> Arc<[u8]> {
-        serde_json::to_vec(&serde_json::json!({ "lastStatus": status }))
+    fn task_record(status: TaskStatus) -> Arc<[u8]> {
+        serde_json::to_vec(&serde_json::json!({ "lastStatus": status.as_str() }))
             .unwrap()
             .into()
     }
@@ -411,14 +412,20 @@ mod tests {
         let task = |id: &str| keys::task("c", id);
         views.apply(&set(
             1,
-            vec![(task("t1"), Some(task_record("PROVISIONING")))],
+            vec![(task("t1"), Some(task_record(TaskStatus::Provisioning)))],
         ));
-        views.apply(&set(2, vec![(task("t2"), Some(task_record("PENDING")))]));
-        views.apply(&set(3, vec![(task("t1"), Some(task_record("RUNNING")))]));
+        views.apply(&set(
+            2,
+            vec![(task("t2"), Some(task_record(TaskStatus::Pending)))],
+        ));
+        views.apply(&set(
+            3,
+            vec![(task("t1"), Some(task_record(TaskStatus::Running)))],
+        ));
         // A replay of older changes (after the views re-read the store) is skipped.
         views.apply(&set(
             1,
-            vec![(task("t1"), Some(task_record("PROVISIONING")))],
+            vec![(task("t1"), Some(task_record(TaskStatus::Provisioning)))],
         ));
         let (counts, _) = views.counts("c");
         assert_eq!(
@@ -429,10 +436,13 @@ mod tests {
                 live: 2
             }
         );
-        views.apply(&set(4, vec![(task("t2"), Some(task_record("STOPPED")))]));
+        views.apply(&set(
+            4,
+            vec![(task("t2"), Some(task_record(TaskStatus::Stopped)))],
+        ));
         views.apply(&set(
             5,
-            vec![(task("t1"), Some(task_record("DEACTIVATING")))],
+            vec![(task("t1"), Some(task_record(TaskStatus::Deactivating)))],
         ));
         assert_eq!(
             views.counts("c").0,

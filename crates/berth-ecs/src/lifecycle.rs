@@ -169,7 +169,7 @@ pub enum TaskEvent {
 impl TaskState {
     /// A task as RunTask and StartTask create it.
     pub const LAUNCHED: TaskState = TaskState {
-        last: TaskStatus::Pending,
+        last: TaskStatus::Provisioning,
         desired: DesiredStatus::Running,
     };
 

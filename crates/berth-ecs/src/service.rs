@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::lifecycle::TaskStatus;
+
 /// The longest the scheduler waits between launches of a deployment whose tasks keep failing
 /// to start.
 pub const MAX_LAUNCH_BACKOFF_SECS: f64 = 900.0;
@@ -52,7 +54,7 @@ pub struct ServiceTask {
     pub id: String,
     /// The deployment that started it (from `startedBy`).
     pub deployment: String,
-    pub last_status: String,
+    pub last_status: TaskStatus,
     /// `desiredStatus` is still RUNNING: nobody has asked it to stop.
     pub wanted: bool,
     /// The task's aggregated `healthStatus`: HEALTHY, UNHEALTHY or UNKNOWN.
@@ -72,7 +74,7 @@ pub struct ServiceTask {
 
 impl ServiceTask {
     fn live(&self) -> bool {
-        self.wanted && self.last_status != "STOPPED"
+        self.wanted && self.last_status != TaskStatus::Stopped
     }
 
     /// A task that counts against its deployment's circuit breaker: it stopped without ever
@@ -85,7 +87,7 @@ impl ServiceTask {
             self.stop_code.as_deref(),
             Some("ServiceSchedulerInitiated" | "UserInitiated")
         );
-        self.last_status == "STOPPED" && self.started_at.is_none() && !on_purpose
+        self.last_status == TaskStatus::Stopped && self.started_at.is_none() && !on_purpose
     }
 }
 
@@ -155,7 +157,7 @@ pub struct Pass {
 }
 
 pub fn healthy(task: &ServiceTask, deployment: Option<&ServiceDeployment>, now: f64) -> bool {
-    if !task.live() || task.last_status != "RUNNING" {
+    if !task.live() || task.last_status != TaskStatus::Running {
         return false;
     }
     if deployment.is_some_and(|d| d.health_checked) {
@@ -167,7 +169,7 @@ pub fn healthy(task: &ServiceTask, deployment: Option<&ServiceDeployment>, now: 
 }
 
 fn pending(task: &ServiceTask) -> bool {
-    task.live() && task.last_status != "RUNNING"
+    task.live() && task.last_status != TaskStatus::Running
 }
 
 /// What every pass does first: stop tasks failing their health checks and check the circuit
@@ -416,7 +418,7 @@ fn conclude(input: &PassInput, triage: Triage, desired: u32, start: u32, throttl
     let is_healthy = |task: &ServiceTask| healthy(task, deployment_of(input, task), input.now);
     // Counts and drained deployments see tasks until they have actually stopped.
     let stopping_ids: Vec<&str> = stop.iter().map(|(id, _)| id.as_str()).collect();
-    let present = |t: &&ServiceTask| t.last_status != "STOPPED";
+    let present = |t: &&ServiceTask| t.last_status != TaskStatus::Stopped;
     let counts: Vec<DeploymentCounts> = input
         .deployments
         .iter()
@@ -425,7 +427,7 @@ fn conclude(input: &PassInput, triage: Triage, desired: u32, start: u32, throttl
             DeploymentCounts {
                 running: of()
                     .filter(present)
-                    .filter(|t| t.last_status == "RUNNING")
+                    .filter(|t| t.last_status == TaskStatus::Running)
                     .count() as u32,
                 pending: of()
                     .filter(|t| pending(t) && !stopping_ids.contains(&t.id.as_str()))
@@ -455,7 +457,7 @@ fn conclude(input: &PassInput, triage: Triage, desired: u32, start: u32, throttl
     let primary_running = live
         .iter()
         .filter(current)
-        .filter(|t| t.last_status == "RUNNING")
+        .filter(|t| t.last_status == TaskStatus::Running)
         .count();
     let desired = desired as usize;
     let all_running = primary_running == desired && counts[0].pending == 0;
@@ -543,14 +545,14 @@ mod tests {
 
     const NOW: f64 = 1_000.0;
 
-    fn task(id: &str, deployment: &str, status: &str) -> ServiceTask {
+    fn task(id: &str, deployment: &str, status: TaskStatus) -> ServiceTask {
         ServiceTask {
             id: id.into(),
             deployment: deployment.into(),
-            last_status: status.into(),
+            last_status: status,
             wanted: true,
             health: "UNKNOWN".into(),
-            started_at: (status == "RUNNING").then_some(NOW - 100.0),
+            started_at: (status == TaskStatus::Running).then_some(NOW - 100.0),
             zone: Some("a".into()),
             instance: Some(format!("i-{id}")),
             stop_code: None,
@@ -611,7 +613,7 @@ mod tests {
         let deployments = [deployment("d1", "IN_PROGRESS")];
         assert_eq!(pass(3, (200, 100), &deployments, &[]).start, 3);
         let tasks: Vec<ServiceTask> = ["t1", "t2", "t3"]
-            .map(|id| task(id, "d1", "RUNNING"))
+            .map(|id| task(id, "d1", TaskStatus::Running))
             .into();
         let done = pass(3, (200, 100), &deployments, &tasks);
         assert!(done.completed && done.steady);
@@ -629,8 +631,10 @@ mod tests {
     #[test]
     fn a_stopped_task_is_replaced() {
         let deployments = [deployment("d1", "COMPLETED")];
-        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
-        tasks[1].last_status = "STOPPED".into();
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"]
+            .map(|id| task(id, "d1", TaskStatus::Running))
+            .into();
+        tasks[1].last_status = TaskStatus::Stopped;
         tasks[1].wanted = false;
         let replaced = pass(2, (200, 100), &deployments, &tasks);
         assert_eq!(replaced.start, 1);
@@ -644,13 +648,13 @@ mod tests {
             deployment("old", "COMPLETED"),
         ];
         let mut tasks: Vec<ServiceTask> = ["o1", "o2", "o3", "o4"]
-            .map(|id| task(id, "old", "RUNNING"))
+            .map(|id| task(id, "old", TaskStatus::Running))
             .into();
         let first = pass(4, (200, 100), &deployments, &tasks);
         assert_eq!((first.start, first.stop.len()), (4, 0));
         // New tasks running but not yet healthy (no health check: 40 s after RUNNING).
         for id in ["n1", "n2", "n3", "n4"] {
-            let mut new = task(id, "new", "RUNNING");
+            let mut new = task(id, "new", TaskStatus::Running);
             new.started_at = Some(NOW - 5.0);
             tasks.push(new);
         }
@@ -668,7 +672,7 @@ mod tests {
         );
         for old in tasks.iter_mut().filter(|t| t.deployment == "old") {
             old.wanted = false;
-            old.last_status = "STOPPED".into();
+            old.last_status = TaskStatus::Stopped;
         }
         let done = pass(4, (200, 100), &deployments, &tasks);
         assert_eq!(done.drained, ["old"]);
@@ -682,7 +686,7 @@ mod tests {
             deployment("old", "COMPLETED"),
         ];
         let tasks: Vec<ServiceTask> = ["o1", "o2", "o3", "o4"]
-            .map(|id| task(id, "old", "RUNNING"))
+            .map(|id| task(id, "old", TaskStatus::Running))
             .into();
         let first = pass(4, (100, 50), &deployments, &tasks);
         assert_eq!(first.stop.len(), 2);
@@ -695,7 +699,7 @@ mod tests {
             deployment("new", "IN_PROGRESS"),
             deployment("old", "IN_PROGRESS"),
         ];
-        let mut young = task("o1", "old", "RUNNING");
+        let mut young = task("o1", "old", TaskStatus::Running);
         young.started_at = Some(NOW - 5.0);
         let keep = pass(1, (200, 100), &deployments, std::slice::from_ref(&young));
         assert!(
@@ -712,7 +716,9 @@ mod tests {
     #[test]
     fn tasks_on_a_draining_instance_are_replaced_before_they_stop() {
         let deployments = [deployment("d1", "COMPLETED")];
-        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"]
+            .map(|id| task(id, "d1", TaskStatus::Running))
+            .into();
         tasks[1].displaced = true;
         let replace = pass(2, (200, 100), &deployments, &tasks);
         assert_eq!(
@@ -720,7 +726,7 @@ mod tests {
             (1, 0),
             "a replacement first"
         );
-        tasks.push(task("t3", "d1", "RUNNING"));
+        tasks.push(task("t3", "d1", TaskStatus::Running));
         let retire = pass(2, (200, 100), &deployments, &tasks);
         assert_eq!(stopped_ids(&retire), ["t2"]);
         assert_eq!(retire.start, 0);
@@ -738,7 +744,7 @@ mod tests {
             stop_code: Some("TaskFailedToStart".into()),
             created_at: at,
             stopped_at: Some(at + 1.0),
-            ..task(id, "d1", "STOPPED")
+            ..task(id, "d1", TaskStatus::Stopped)
         };
         let with_backoff_since = |tasks: &[ServiceTask], backoff_since: f64, now: f64| {
             reconcile(&PassInput {
@@ -763,7 +769,7 @@ mod tests {
         let later = no_breaker(&two, NOW + 7.0);
         assert!(!later.throttled && later.start == 1);
         // A task that reached RUNNING since breaks the run.
-        let mut ran = task("r1", "d1", "STOPPED");
+        let mut ran = task("r1", "d1", TaskStatus::Stopped);
         ran.wanted = false;
         ran.created_at = NOW - 2.0;
         ran.started_at = Some(NOW - 1.5);
@@ -796,11 +802,17 @@ mod tests {
             )
         };
         // a1 runs one; c1 is no longer eligible (drained, or its constraints no longer hold).
-        let tasks = [task("a1", "d1", "RUNNING"), task("c1", "d1", "RUNNING")];
+        let tasks = [
+            task("a1", "d1", TaskStatus::Running),
+            task("c1", "d1", TaskStatus::Running),
+        ];
         let (pass, start_on) = daemon(&deployments, &tasks);
         assert_eq!(start_on, ["i-b1"]);
         assert_eq!(stopped_ids(&pass), ["c1"]);
-        let tasks = [task("a1", "d1", "RUNNING"), task("b1", "d1", "RUNNING")];
+        let tasks = [
+            task("a1", "d1", TaskStatus::Running),
+            task("b1", "d1", TaskStatus::Running),
+        ];
         let (pass, start_on) = daemon(&deployments, &tasks);
         assert!(start_on.is_empty() && pass.completed && pass.steady);
         // A new revision: each instance's old task stops first (minimum 0%), then is replaced.
@@ -815,7 +827,7 @@ mod tests {
             .iter()
             .map(|t| ServiceTask {
                 wanted: false,
-                last_status: "STOPPED".into(),
+                last_status: TaskStatus::Stopped,
                 stop_code: Some("ServiceSchedulerInitiated".into()),
                 ..t.clone()
             })
@@ -831,7 +843,9 @@ mod tests {
             deployment("new", "IN_PROGRESS"),
             deployment("old", "COMPLETED"),
         ];
-        let tasks: Vec<ServiceTask> = ["o1", "o2"].map(|id| task(id, "old", "RUNNING")).into();
+        let tasks: Vec<ServiceTask> = ["o1", "o2"]
+            .map(|id| task(id, "old", TaskStatus::Running))
+            .into();
         let stuck = pass(2, (100, 100), &deployments, &tasks);
         assert!(stuck.stuck);
         assert_eq!((stuck.start, stuck.stop.len()), (0, 0));
@@ -843,9 +857,11 @@ mod tests {
             deployment("new", "IN_PROGRESS"),
             deployment("old", "COMPLETED"),
         ];
-        let mut tasks: Vec<ServiceTask> = ["o1", "o2"].map(|id| task(id, "old", "RUNNING")).into();
+        let mut tasks: Vec<ServiceTask> = ["o1", "o2"]
+            .map(|id| task(id, "old", TaskStatus::Running))
+            .into();
         for id in ["f1", "f2"] {
-            let mut failed = task(id, "new", "STOPPED");
+            let mut failed = task(id, "new", TaskStatus::Stopped);
             failed.wanted = false;
             failed.stop_code = Some("TaskFailedToStart".into());
             tasks.push(failed);
@@ -872,7 +888,9 @@ mod tests {
             health_checked: true,
             ..deployment("d1", "COMPLETED")
         }];
-        let mut tasks: Vec<ServiceTask> = ["t1", "t2"].map(|id| task(id, "d1", "RUNNING")).into();
+        let mut tasks: Vec<ServiceTask> = ["t1", "t2"]
+            .map(|id| task(id, "d1", TaskStatus::Running))
+            .into();
         tasks[0].health = "HEALTHY".into();
         tasks[1].health = "UNHEALTHY".into();
         let result = pass(2, (200, 100), &deployments, &tasks);
@@ -896,7 +914,7 @@ mod tests {
     fn scaling_in_stops_tasks_from_the_fullest_zone_first() {
         let deployments = [deployment("d1", "COMPLETED")];
         let mut tasks: Vec<ServiceTask> = ["a1", "a2", "b1"]
-            .map(|id| task(id, "d1", "RUNNING"))
+            .map(|id| task(id, "d1", TaskStatus::Running))
             .into();
         tasks[2].zone = Some("b".into());
         let result = pass(2, (200, 100), &deployments, &tasks);

@@ -4,6 +4,7 @@
 use berth_ecs::EcsError;
 use berth_ecs::arn::is_resource_name;
 use berth_ecs::error::invalid;
+use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs_wire::{
     Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
@@ -87,12 +88,15 @@ impl Counts {
                 .count(),
             running_tasks: tasks
                 .iter()
-                .filter(|t| tasks::last_status(t) == "RUNNING")
+                .filter(|t| tasks::status(t) == TaskStatus::Running)
                 .count(),
-            pending_tasks: tasks.iter().filter(|t| tasks::is_pending(t)).count(),
+            pending_tasks: tasks
+                .iter()
+                .filter(|t| tasks::status(t).is_pending())
+                .count(),
             live_tasks: tasks
                 .iter()
-                .filter(|t| tasks::last_status(t) != "STOPPED")
+                .filter(|t| tasks::status(t) != TaskStatus::Stopped)
                 .count(),
         }
     }

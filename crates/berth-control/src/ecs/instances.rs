@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
+use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs_wire::{
     Attribute, ContainerInstance, DeleteAttributesRequest, DeleteAttributesResponse,
@@ -295,11 +296,11 @@ async fn present(
     }
     stored.instance.running_tasks_count = Some(
         all.iter()
-            .filter(|t| tasks::last_status(t) == "RUNNING")
+            .filter(|t| tasks::status(t) == TaskStatus::Running)
             .count() as i32,
     );
     stored.instance.pending_tasks_count =
-        Some(all.iter().filter(|t| tasks::is_pending(t)).count() as i32);
+        Some(all.iter().filter(|t| tasks::status(t).is_pending()).count() as i32);
     Ok(stored.instance)
 }
 
@@ -409,8 +410,9 @@ pub async fn deregister(
         // ECS stops tracking the tasks of a force-deregistered instance; the agent, no longer
         // given them, stops their containers.
         for mut task in active_tasks {
-            tasks::mark_stopped(&mut task, now, "Container instance deregistered");
-            tasks::store(txn, &cluster, &task);
+            if tasks::mark_stopped(&mut task, now, "Container instance deregistered") {
+                tasks::store(txn, &cluster, &task);
+            }
         }
         stored.instance.status = Some("INACTIVE".into());
         stored.instance.agent_connected = Some(false);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::error::{client, invalid};
+use berth_ecs::lifecycle::{ContainerStatus, DesiredStatus, TaskEvent, TaskState, TaskStatus};
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::placement::{demand_of, effective_containers};
 use berth_ecs_wire::{
@@ -36,30 +37,48 @@ const LAUNCH_LIMIT: usize = 10;
 /// DescribeTasks takes at most 100 tasks.
 const DESCRIBE_LIMIT: usize = 100;
 
-/// ECS's task lifecycle, in order; a task only ever moves forward through it.
-const TASK_STATUSES: &[&str] = &[
-    "PROVISIONING",
-    "PENDING",
-    "ACTIVATING",
-    "RUNNING",
-    "DEACTIVATING",
-    "STOPPING",
-    "DEPROVISIONING",
-    "STOPPED",
-];
-const CONTAINER_STATUSES: &[&str] = &["PENDING", "RUNNING", "STOPPED"];
-
-fn rank(statuses: &[&str], status: &str) -> usize {
-    statuses.iter().position(|s| *s == status).unwrap_or(0)
+/// A task's `lastStatus`. A record without one (never written by Berth) counts as the
+/// lifecycle's first status, so any report moves it forward.
+pub fn status(task: &Task) -> TaskStatus {
+    task.last_status
+        .as_deref()
+        .and_then(TaskStatus::parse)
+        .unwrap_or(TaskStatus::Provisioning)
 }
 
-pub fn last_status(task: &Task) -> &str {
-    task.last_status.as_deref().unwrap_or_default()
+/// Whether the task has been asked to stop (its `desiredStatus` is STOPPED).
+pub fn stop_requested(task: &Task) -> bool {
+    task.desired_status.as_deref() == Some(DesiredStatus::Stopped.as_str())
 }
 
-/// PENDING in ECS's task counts: placed but not yet running.
-pub fn is_pending(task: &Task) -> bool {
-    matches!(last_status(task), "PROVISIONING" | "PENDING" | "ACTIVATING")
+/// Where a task is in ECS's lifecycle.
+fn lifecycle_state(task: &Task) -> TaskState {
+    TaskState {
+        last: status(task),
+        desired: if stop_requested(task) {
+            DesiredStatus::Stopped
+        } else {
+            DesiredStatus::Running
+        },
+    }
+}
+
+/// Records a lifecycle state on the task record, writing only the fields that changed.
+fn set_lifecycle_state(task: &mut Task, from: TaskState, to: TaskState) {
+    if to.last != from.last {
+        task.last_status = Some(to.last.as_str().into());
+    }
+    if to.desired != from.desired {
+        task.desired_status = Some(to.desired.as_str().into());
+    }
+}
+
+/// Moves a task through `event`, if the lifecycle lets it; returns the new state.
+fn advance(task: &mut Task, event: TaskEvent) -> Option<TaskState> {
+    let from = lifecycle_state(task);
+    let to = from.next(event)?;
+    set_lifecycle_state(task, from, to);
+    Some(to)
 }
 
 pub fn task_id(arn_or_id: &str) -> &str {
@@ -82,7 +101,7 @@ pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
     }
     if let Some(instance) = task.container_instance_arn.as_deref() {
         let index = keys::instance_task(cluster, task_id(instance), id);
-        if last_status(task) == "STOPPED" {
+        if status(task) == TaskStatus::Stopped {
             txn.delete(&index);
         } else {
             txn.put(&index, Vec::new());
@@ -118,10 +137,11 @@ fn bump(task: &mut Task) {
 }
 
 /// Ends a task from the control plane's side, when no agent will report it (its instance is
-/// gone).
-pub fn mark_stopped(task: &mut Task, now: f64, reason: &str) {
-    task.desired_status = Some("STOPPED".into());
-    task.last_status = Some("STOPPED".into());
+/// gone). Returns false, changing nothing, when the task had already stopped.
+pub fn mark_stopped(task: &mut Task, now: f64, reason: &str) -> bool {
+    if advance(task, TaskEvent::InstanceLost).is_none() {
+        return false;
+    }
     task.stopping_at.get_or_insert(now);
     task.execution_stopped_at.get_or_insert(now);
     task.stopped_at = Some(now);
@@ -130,32 +150,31 @@ pub fn mark_stopped(task: &mut Task, now: f64, reason: &str) {
     task.stopped_reason
         .get_or_insert_with(|| reason.to_string());
     for container in task.containers.iter_mut().flatten() {
-        container.last_status = Some("STOPPED".into());
+        container.last_status = Some(ContainerStatus::Stopped.as_str().into());
     }
     bump(task);
+    true
 }
 
 /// Applies what an agent observed. Statuses only move forward, so a repeated or late change
 /// cannot undo a newer one. Returns whether the task changed and whether it just stopped.
 pub fn apply_state_change(task: &mut Task, change: &TaskStateChange) -> (bool, bool) {
     let before = task.clone();
+    let was_stopped = status(task) == TaskStatus::Stopped;
     if let Some(code) = &change.stop_code
-        && task.desired_status.as_deref() != Some("STOPPED")
+        && advance(task, TaskEvent::StopRequested).is_some()
     {
-        task.desired_status = Some("STOPPED".into());
         task.stop_code = Some(code.clone());
         task.stopped_reason = change.stopped_reason.clone();
         task.stopping_at = Some(change.at);
     }
-    if let Some(status) = &change.last_status
-        && rank(TASK_STATUSES, status) > rank(TASK_STATUSES, last_status(task))
+    if let Some(reported) = change.last_status.as_deref().and_then(TaskStatus::parse)
+        && let Some(now) = advance(task, TaskEvent::Reported(reported))
     {
-        task.last_status = Some(status.clone());
-        if rank(TASK_STATUSES, status) >= rank(TASK_STATUSES, "DEACTIVATING") {
+        if now.last.is_stopping() {
             task.stopping_at.get_or_insert(change.at);
         }
-        if status == "STOPPED" {
-            task.desired_status = Some("STOPPED".into());
+        if now.last == TaskStatus::Stopped {
             task.stopped_at = Some(change.at);
             task.execution_stopped_at.get_or_insert(change.at);
         }
@@ -182,10 +201,18 @@ pub fn apply_state_change(task: &mut Task, change: &TaskStateChange) -> (bool, b
         else {
             continue;
         };
-        if let Some(status) = &update.last_status {
-            let current = container.last_status.as_deref().unwrap_or("PENDING");
-            if rank(CONTAINER_STATUSES, status) >= rank(CONTAINER_STATUSES, current) {
-                container.last_status = Some(status.clone());
+        if let Some(reported) = update
+            .last_status
+            .as_deref()
+            .and_then(ContainerStatus::parse)
+        {
+            let current = container
+                .last_status
+                .as_deref()
+                .and_then(ContainerStatus::parse)
+                .unwrap_or(ContainerStatus::Pending);
+            if current.next(reported).is_some() {
+                container.last_status = Some(reported.as_str().into());
             }
         }
         let fields = [
@@ -212,7 +239,7 @@ pub fn apply_state_change(task: &mut Task, change: &TaskStateChange) -> (bool, b
     }
     (
         changed,
-        changed && last_status(task) == "STOPPED" && last_status(&before) != "STOPPED",
+        changed && !was_stopped && status(task) == TaskStatus::Stopped,
     )
 }
 
@@ -313,7 +340,7 @@ impl Launch {
                 task_arn: Some(task_arn.clone()),
                 name: definition.name.clone(),
                 image: definition.image.clone(),
-                last_status: Some("PENDING".into()),
+                last_status: Some(ContainerStatus::Pending.as_str().into()),
                 network_interfaces: Some(Vec::new()),
                 health_status: Some("UNKNOWN".into()),
                 cpu: Some(definition.cpu.unwrap_or(0).to_string()),
@@ -344,8 +371,8 @@ impl Launch {
                 inference_accelerator_overrides: Some(Vec::new()),
                 ..self.overrides.clone()
             }),
-            last_status: Some("PROVISIONING".into()),
-            desired_status: Some("RUNNING".into()),
+            last_status: Some(TaskState::LAUNCHED.last.as_str().into()),
+            desired_status: Some(TaskState::LAUNCHED.desired.as_str().into()),
             cpu: Some(demand.cpu.to_string()),
             memory: Some(demand.memory.to_string()),
             containers: Some(containers),
@@ -1062,8 +1089,7 @@ pub async fn stop(
         clusters::active_cluster(txn, &cluster)?;
         let mut task = read::<Task>(txn, &keys::task(&cluster, &id))?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
-        if task.desired_status.as_deref() != Some("STOPPED") {
-            task.desired_status = Some("STOPPED".into());
+        if advance(&mut task, TaskEvent::StopRequested).is_some() {
             task.stop_code = Some("UserInitiated".into());
             task.stopped_reason = Some(reason.clone());
             task.stopping_at = Some(now);
@@ -1091,10 +1117,9 @@ pub async fn stop_for_service(
             let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
                 continue;
             };
-            if task.desired_status.as_deref() == Some("STOPPED") {
+            if advance(&mut task, TaskEvent::StopRequested).is_none() {
                 continue;
             }
-            task.desired_status = Some("STOPPED".into());
             task.stop_code = Some("ServiceSchedulerInitiated".into());
             task.stopped_reason = Some(reason.clone());
             task.stopping_at = Some(now);
@@ -1123,7 +1148,7 @@ pub async fn stop_lost(
             let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
                 continue;
             };
-            if last_status(&task) == "STOPPED" {
+            if status(&task) == TaskStatus::Stopped {
                 continue;
             }
             task.stop_code
@@ -1203,7 +1228,7 @@ pub async fn list(
     let desired = request
         .desired_status
         .clone()
-        .unwrap_or_else(|| "RUNNING".into());
+        .unwrap_or_else(|| DesiredStatus::Running.as_str().into());
     let instance = request
         .container_instance
         .as_deref()
@@ -1251,10 +1276,12 @@ mod tests {
     use berth_protocol::ContainerStateChange;
 
     fn task() -> Task {
-        serde_json::from_str(
-            r#"{"lastStatus":"PENDING","desiredStatus":"RUNNING","version":1,
-                "containers":[{"name":"web","lastStatus":"PENDING"}]}"#,
-        )
+        serde_json::from_value(serde_json::json!({
+            "lastStatus": TaskStatus::Pending.as_str(),
+            "desiredStatus": DesiredStatus::Running.as_str(),
+            "version": 1,
+            "containers": [{"name": "web", "lastStatus": ContainerStatus::Pending.as_str()}],
+        }))
         .unwrap()
     }
 
@@ -1262,11 +1289,11 @@ mod tests {
     fn statuses_only_move_forward() {
         let mut t = task();
         let running = TaskStateChange {
-            last_status: Some("RUNNING".into()),
+            last_status: Some(TaskStatus::Running.as_str().into()),
             started_at: Some(5.0),
             containers: vec![ContainerStateChange {
                 name: "web".into(),
-                last_status: Some("RUNNING".into()),
+                last_status: Some(ContainerStatus::Running.as_str().into()),
                 runtime_id: Some("abc".into()),
                 ..Default::default()
             }],
@@ -1275,16 +1302,16 @@ mod tests {
         };
         assert_eq!(apply_state_change(&mut t, &running), (true, false));
         assert_eq!(
-            (last_status(&t), t.started_at, t.version),
-            ("RUNNING", Some(5.0), Some(2))
+            (status(&t), t.started_at, t.version),
+            (TaskStatus::Running, Some(5.0), Some(2))
         );
         let late = TaskStateChange {
-            last_status: Some("PENDING".into()),
+            last_status: Some(TaskStatus::Pending.as_str().into()),
             at: 6.0,
             ..Default::default()
         };
         assert_eq!(apply_state_change(&mut t, &late), (false, false));
-        assert_eq!(last_status(&t), "RUNNING");
+        assert_eq!(status(&t), TaskStatus::Running);
         assert_eq!(
             apply_state_change(&mut t, &running),
             (false, false),
@@ -1296,12 +1323,12 @@ mod tests {
     fn an_agent_initiated_stop_records_why() {
         let mut t = task();
         let exited = TaskStateChange {
-            last_status: Some("STOPPED".into()),
+            last_status: Some(TaskStatus::Stopped.as_str().into()),
             stop_code: Some("EssentialContainerExited".into()),
             stopped_reason: Some("Essential container in task exited".into()),
             containers: vec![ContainerStateChange {
                 name: "web".into(),
-                last_status: Some("STOPPED".into()),
+                last_status: Some(ContainerStatus::Stopped.as_str().into()),
                 exit_code: Some(137),
                 ..Default::default()
             }],
@@ -1309,7 +1336,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(apply_state_change(&mut t, &exited), (true, true));
-        assert_eq!(t.desired_status.as_deref(), Some("STOPPED"));
+        assert!(stop_requested(&t));
         assert_eq!(t.stop_code.as_deref(), Some("EssentialContainerExited"));
         assert_eq!(
             (t.stopping_at, t.stopped_at, t.execution_stopped_at),
