@@ -66,6 +66,9 @@ def test_session_tokens_are_accepted_with_their_token_only(berth):
     ("sts", lambda c: c.get_caller_identity(), {
         "unknown": ("InvalidClientTokenId", 403), "bad": ("SignatureDoesNotMatch", 403),
         "unsigned": ("MissingAuthenticationToken", 403)}),
+    ("ec2", lambda c: c.describe_vpcs(), {
+        "unknown": ("AuthFailure", 401), "bad": ("AuthFailure", 401),
+        "unsigned": ("MissingAuthenticationToken", 401)}),
 ])
 def test_the_signature_failures_of_each_protocol(berth, service, call, codes):
     assert error_code(lambda: call(client(berth, service, key="AKIDSTRANGER"))) == codes["unknown"]
@@ -282,3 +285,38 @@ def test_idle_kept_alive_connections_are_closed(very_impatient_server):
     assert connection.getresponse().read()
     connection.sock.settimeout(5)
     assert closed_by_server(connection.sock)
+
+
+def test_query_requests_that_are_not_well_formed(berth):
+    """Bad query-protocol input gets the protocol's XML error, a 4xx, and runs nothing."""
+    def post(body, content_type="application/x-www-form-urlencoded; charset=utf-8", service="sts"):
+        headers = sign("POST", berth.url + "/", body, {"Content-Type": content_type}, service=service)
+        connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=10)
+        connection.request("POST", "/", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+
+    for body, code in [
+        (b"Action=Frobnicate&Version=2011-06-15", "InvalidAction"),
+        (b"Action=GetCallerIdentity&Version=1999-01-01", "InvalidAction"),
+        (b"Version=2011-06-15", "MissingAction"),
+        (b"%zz&&==&Action=GetSessionToken&Version=2011-06-15&DurationSeconds=%3C%26%3E", "ValidationError"),
+    ]:
+        status, text = post(body)
+        assert status == 400 and f"<Code>{code}</Code>" in text, (body, text)
+        assert text.startswith("<ErrorResponse"), text
+    status, text = post(b"Action=DescribeVpcs&Version=2016-11-15&Bogus.1=x", service="ec2")
+    assert status == 400 and "<Code>UnknownParameter</Code>" in text and text.startswith("<Response>"), text
+    # XML-hostile values come back escaped, in well-formed XML.
+    status, text = post(b"Action=DescribeVpcs&Version=2016-11-15&VpcId.1=%3Cvpc%20%26%20%22x%22%3E", service="ec2")
+    assert status == 400 and "&lt;vpc &amp; &quot;x&quot;&gt;" in text.replace("&#34;", "&quot;"), text
+    # Neither a target nor a form: nothing to route.
+    status, text = post(b"Action=GetCallerIdentity", content_type="text/plain")
+    assert status == 400 and json.loads(text)["__type"] == "UnknownOperationException"
+
+
+def test_a_cbor_client_gets_errors_in_cbor(berth):
+    """botocore speaks RPC v2 CBOR to CloudWatch: a service Berth does not serve yet is refused in
+    that protocol, and botocore reads the error code from it."""
+    cloudwatch = client(berth, "cloudwatch")
+    assert error_code(cloudwatch.list_metrics) == ("UnknownOperationException", 400)

@@ -57,6 +57,17 @@ fn reject(family: Family, failure: Failure) -> AwsError {
     AwsError::new(rejection.status, rejection.code, rejection.message)
 }
 
+/// Whether a request carries a signature at all (valid or not).
+pub(crate) fn is_signed(parts: &Parts) -> bool {
+    parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+        || parts
+            .uri
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("X-Amz-Credential="))
+}
+
 pub(crate) async fn authenticate(
     gateway: &Gateway,
     parts: &Parts,

@@ -206,6 +206,17 @@ impl Gateway {
         })
     }
 
+    fn service_with_version(&self, version: &str) -> Option<&Arc<dyn Service>> {
+        self.services.iter().find(|s| {
+            let model = s.model();
+            model.api_version == version
+                && matches!(
+                    model.protocol,
+                    berth_wire::model::Protocol::Query | berth_wire::model::Protocol::Ec2
+                )
+        })
+    }
+
     async fn handle(
         &self,
         request: Request<Body>,
@@ -214,11 +225,16 @@ impl Gateway {
     ) -> Result<Response, (Protocol, AwsError)> {
         let (parts, body) = request.into_parts();
         let route = protocol::route(self, &parts)?;
-        let protocol = route.protocol;
-        let fail = |err: AwsError| (protocol, err);
         let body = protocol::read_body(&parts, body, self.limits.body_timeout)
             .await
-            .map_err(fail)?;
+            .map_err(|err| (route.protocol, err))?;
+        let route = if auth::is_signed(&parts) {
+            route
+        } else {
+            protocol::identify_unsigned(self, route, &parts, &body)
+        };
+        let protocol = route.protocol;
+        let fail = |err: AwsError| (protocol, err);
         let mut context = auth::authenticate(
             self,
             &parts,

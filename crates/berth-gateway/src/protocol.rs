@@ -282,6 +282,40 @@ pub(crate) fn route(gateway: &Gateway, parts: &Parts) -> Result<Route, (Protocol
     })
 }
 
+/// An unsigned query request names no service in a signature; the API version it asks for
+/// tells which service it meant (`2016-11-15` is EC2's), so its refusal comes in that
+/// service's dialect.
+pub(crate) fn identify_unsigned(
+    gateway: &Gateway,
+    route: Route,
+    parts: &Parts,
+    body: &[u8],
+) -> Route {
+    if route.service.is_some() || !matches!(route.protocol, Protocol::Query(_)) {
+        return route;
+    }
+    let mut params = codec::parse_form(body);
+    if let Some(query) = parts.uri.query() {
+        params.extend(codec::parse_form(query.as_bytes()));
+    }
+    let version = params
+        .iter()
+        .find(|(name, _)| name == "Version")
+        .map(|(_, v)| v.as_str());
+    let Some(service) = version.and_then(|v| gateway.service_with_version(v)) else {
+        return route;
+    };
+    let protocol = match service.model().protocol {
+        berth_wire::model::Protocol::Ec2 => Protocol::Ec2,
+        _ => Protocol::Query(service.model()),
+    };
+    Route {
+        protocol,
+        service: Some(service.clone()),
+        operation: None,
+    }
+}
+
 /// The service a request's SigV4 credential scope names (header or presigned query).
 fn signing_service(parts: &Parts) -> Option<String> {
     let scope_service = |credential: &str| credential.split('/').nth(3).map(str::to_string);
