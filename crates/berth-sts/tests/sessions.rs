@@ -187,3 +187,75 @@ async fn query_protocol_refusals_come_as_query_errors() {
         assert!(body.starts_with("<ErrorResponse"), "{body}");
     }
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn param() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("Action".to_string()),
+            Just("Version".to_string()),
+            Just("DurationSeconds".to_string()),
+            Just("SerialNumber".to_string()),
+            Just("TokenCode".to_string()),
+            Just("Tags.member.1.Key".to_string()),
+            "[A-Za-z.]{0,12}",
+            "\\PC{0,8}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("GetSessionToken".to_string()),
+            Just("GetCallerIdentity".to_string()),
+            Just("2011-06-15".to_string()),
+            "-?[0-9]{0,12}",
+            "\\PC{0,16}",
+            "[<>&\"'%=+]{0,6}",
+        ]
+    }
+
+    fn form(pairs: &[(String, String)]) -> String {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                let encode = |s: &str| {
+                    s.bytes()
+                        .map(|b| match b {
+                            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                                (b as char).to_string()
+                            }
+                            _ => format!("%{b:02X}"),
+                        })
+                        .collect::<String>()
+                };
+                format!("{}={}", encode(k), encode(v))
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+        /// Whatever a signed query request carries, the gateway answers it without a server
+        /// error: bad input is the client's fault.
+        #[test]
+        fn random_query_requests_never_get_a_server_error(
+            pairs in proptest::collection::vec((param(), value()), 0..6),
+            raw in "\\PC{0,40}",
+            use_raw in any::<bool>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let server = start().await;
+                let body = if use_raw { raw.clone() } else { form(&pairs) };
+                let (status, text) = server.sts(&body, ROOT).await;
+                prop_assert!(status < 500, "{body:?} → {status} {text}");
+                Ok(())
+            })?;
+        }
+    }
+}
