@@ -201,36 +201,28 @@ def closed_by_server(sock):
     return False
 
 
-def server_with_header_timeout(binary, seconds):
-    data_dir = tempfile.TemporaryDirectory(prefix="berth-e2e-")
-    server = Berth(binary, Path(data_dir.name), extra_args=["--header-timeout", str(seconds)])
-    server.start()
-    return server, data_dir
-
-
 @pytest.fixture
-def impatient_server(berth_binary):
-    server, data_dir = server_with_header_timeout(berth_binary, 120)
-    try:
-        yield server
-    finally:
+def server_with_header_timeout(berth_binary):
+    """Starts servers with a given --header-timeout; stops them after the test."""
+    started = []
+
+    def start(seconds):
+        data_dir = tempfile.TemporaryDirectory(prefix="berth-e2e-")
+        server = Berth(berth_binary, Path(data_dir.name), extra_args=["--header-timeout", str(seconds)])
+        started.append((server, data_dir))
+        server.start()
+        return server
+
+    yield start
+    for server, data_dir in started:
         server.stop()
         data_dir.cleanup()
 
 
-@pytest.fixture
-def very_impatient_server(berth_binary):
-    server, data_dir = server_with_header_timeout(berth_binary, 1)
-    try:
-        yield server
-    finally:
-        server.stop()
-        data_dir.cleanup()
-
-
-def test_slow_clients_cannot_starve_the_server(impatient_server):
+def test_slow_clients_cannot_starve_the_server(server_with_header_timeout):
     """With 10,000 connections open that each sent half a header, ordinary calls are still served
     at their usual latency."""
+    impatient_server = server_with_header_timeout(120)
     ecs = impatient_server.client()
     ecs.list_clusters()
 
@@ -261,7 +253,8 @@ def test_slow_clients_cannot_starve_the_server(impatient_server):
             sock.close()
 
 
-def test_headers_that_do_not_arrive_in_time_close_the_connection(very_impatient_server):
+def test_headers_that_do_not_arrive_in_time_close_the_connection(server_with_header_timeout):
+    very_impatient_server = server_with_header_timeout(1)
     slow = []
     try:
         for _ in range(50):
@@ -275,8 +268,8 @@ def test_headers_that_do_not_arrive_in_time_close_the_connection(very_impatient_
             sock.close()
 
 
-def test_idle_kept_alive_connections_are_closed(very_impatient_server):
-    server = very_impatient_server
+def test_idle_kept_alive_connections_are_closed(server_with_header_timeout):
+    server = server_with_header_timeout(1)
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     headers = sign("POST", server.url + "/", b"{}", {
         "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",

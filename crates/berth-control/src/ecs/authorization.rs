@@ -145,35 +145,29 @@ impl Authorization for DescribeClustersRequest {
     }
 }
 
-impl Authorization for DescribeContainerInstancesRequest {
-    fn resources(&self, partition: &Partition) -> Vec<String> {
-        let cluster = self.cluster.as_deref();
-        self.container_instances
-            .iter()
-            .flatten()
-            .map(|i| in_cluster(i, cluster, |c, id| partition.container_instance_arn(c, id)))
-            .collect()
-    }
+macro_rules! container_instances {
+    ($($request:ty),* $(,)?) => {$(
+        impl Authorization for $request {
+            fn resources(&self, partition: &Partition) -> Vec<String> {
+                let cluster = self.cluster.as_deref();
+                self.container_instances
+                    .iter()
+                    .flatten()
+                    .map(|i| in_cluster(i, cluster, |c, id| partition.container_instance_arn(c, id)))
+                    .collect()
+            }
 
-    fn cluster(&self) -> Option<&str> {
-        self.cluster.as_deref()
-    }
+            fn cluster(&self) -> Option<&str> {
+                self.cluster.as_deref()
+            }
+        }
+    )*};
 }
 
-impl Authorization for UpdateContainerInstancesStateRequest {
-    fn resources(&self, partition: &Partition) -> Vec<String> {
-        let cluster = self.cluster.as_deref();
-        self.container_instances
-            .iter()
-            .flatten()
-            .map(|i| in_cluster(i, cluster, |c, id| partition.container_instance_arn(c, id)))
-            .collect()
-    }
-
-    fn cluster(&self) -> Option<&str> {
-        self.cluster.as_deref()
-    }
-}
+container_instances!(
+    DescribeContainerInstancesRequest,
+    UpdateContainerInstancesStateRequest
+);
 
 impl Authorization for RunTaskRequest {
     fn resources(&self, partition: &Partition) -> Vec<String> {
