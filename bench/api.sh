@@ -1,30 +1,59 @@
 #!/usr/bin/env bash
-# API benchmark: durable writes (RegisterTaskDefinition) and reads (DescribeTaskDefinition)
-# against a release build of `berth server`, driven by wrk over loopback.
+# API benchmark: durable writes (RegisterTaskDefinition), reads (DescribeTaskDefinition) and EC2
+# reads (DescribeSubnets), every request SigV4-signed, against a release build of `berth server`,
+# driven by wrk over loopback, side by side with a baseline server built from the commit before
+# the gateway (fdd71b2, which ignores signatures, so the same kind of signed requests drive both).
 #
-#   bash bench/api.sh                       # full run: 16 connections, 20 s per phase
-#   BENCH_SECONDS=3 bash bench/api.sh       # smoke run
+#   bash bench/api.sh                       # full run: 16 connections, 20 s per phase, 3 rounds
+#   BENCH_SECONDS=5 bash bench/api.sh       # smoke run
 #
-# Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (16), BENCH_THREADS (2, wrk threads).
-# The last two lines of output are the figures, in this order and format:
-#   api_register_per_sec: N (p99 X ms)
-#   api_describe_per_sec: N (p99 X ms)
-# Exits non-zero if any request failed or the revision check after the write phase fails.
+# Knobs: BENCH_SECONDS (20), BENCH_CONNECTIONS (16), BENCH_THREADS (2, wrk threads),
+# BENCH_ROUNDS (3), BENCH_BASELINE (fdd71b2, the baseline commit), BENCH_BASELINE_DIR
+# (target/bench-baseline: holds the baseline's CARGO_TARGET_DIR, target/, and its binary, berth-SHA,
+# both kept between runs so only the first run pays for the baseline's release build),
+# BENCH_NEW_BINARY (unset: measure a release build of the working tree; set: measure that binary,
+# e.g. a copy of target/release/berth, when the working tree does not build at the moment).
+#
+# How: the working tree's berth is built (cargo build --release -p berth) and the baseline in a
+# temporary `git worktree` of BENCH_BASELINE (removed again; the worktree in /work/main is never
+# touched). Both servers run at once, each with its own data directory under one mktemp dir (not a
+# tmpfs: fsync must cost what it costs) and the same root keys seeded in DATA_DIR/credentials.
+# Just before each phase bench/api_sign.py signs a set of distinct requests with botocore (SigV4 lets
+# a signed request be replayed for 15 minutes) and wrk replays them from bench/api.lua, rotating.
+# Each round runs register A, register B, describe B, describe A, subnets (new server only), with A
+# the new server in odd rounds and the baseline in even ones; the figures are medians over rounds.
+# After the last round both servers are SIGKILLed and restarted on their data: the newest revisions
+# of the bench families must add up to at least the registers acknowledged (and at most that plus
+# one in-flight request per connection per register phase), or the run fails.
+#
+# The last three lines of output are the figures, in this order and format (ratio = new/baseline):
+#   api_register_per_sec: N (p99 X ms; baseline M, p99 Y ms, ratio R)
+#   api_describe_per_sec: N (p99 X ms; baseline M, p99 Y ms, ratio R)
+#   ec2_describe_subnets_per_sec: N (p99 X ms; <what was measured>)
+# Exits non-zero if any request got anything but a 200, on socket errors, or if the revision check
+# fails. A ratio under 0.90 is reported on stderr (the target: no figure falls by more than 10 %).
 set -euo pipefail
 
 seconds=${BENCH_SECONDS:-20}
 connections=${BENCH_CONNECTIONS:-16}
 threads=${BENCH_THREADS:-2}
+rounds=${BENCH_ROUNDS:-3}
+baseline_commit=${BENCH_BASELINE:-fdd71b2}
 # wrk refuses more threads than connections.
 if (( threads > connections )); then threads=$connections; fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$(pwd)
+baseline_dir=${BENCH_BASELINE_DIR:-$root/target/bench-baseline}
+baseline_target=$baseline_dir/target
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench/api.sh: $*"; exit 1; }
 
-cargo build --release -p berth
-berth=target/release/berth
+[[ $seconds =~ ^[0-9]+$ ]] && (( seconds > 0 && seconds <= 600 )) \
+    || die "BENCH_SECONDS must be 1..600 (signed requests are replayed; SigV4 allows 15 minutes)"
+[[ $rounds =~ ^[0-9]+$ ]] && (( rounds > 0 && rounds <= 20 )) || die "BENCH_ROUNDS must be 1..20"
+python3 -c 'import botocore' 2>/dev/null || die "needs botocore (pip install botocore) to sign requests"
 
 if ! command -v wrk >/dev/null 2>&1; then
     log "installing wrk"
@@ -36,172 +65,238 @@ fi
 
 # mktemp honours $TMPDIR; it must not be a tmpfs, or fsync is free and the write figure lies.
 workdir=$(mktemp -d)
-server_pid=""
+baseline_src=""
+declare -A pid=() url=() binary=()
 
 stop_server() {
-    local signal=$1
-    [[ -n $server_pid ]] || return 0
-    kill "-$signal" "$server_pid" 2>/dev/null || true
+    local name=$1 signal=$2 process=${pid[$1]:-}
+    [[ -n $process ]] || return 0
+    kill "-$signal" "$process" 2>/dev/null || true
     # Bounded: a server that ignores SIGTERM for 10 s gets SIGKILL.
     for _ in $(seq 100); do
-        kill -0 "$server_pid" 2>/dev/null || break
+        kill -0 "$process" 2>/dev/null || break
         sleep 0.1
     done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+    kill -KILL "$process" 2>/dev/null || true
+    wait "$process" 2>/dev/null || true
+    pid[$name]=""
+}
+
+remove_worktree() {
+    [[ -n $baseline_src ]] || return 0
+    if ! git worktree remove --force "$baseline_src" >/dev/null 2>&1; then
+        # Half-created or already gone: drop the directory, then its stale registration.
+        rm -rf "$baseline_src"
+        git worktree prune >/dev/null 2>&1 || true
+    fi
+    baseline_src=""
 }
 
 cleanup() {
-    stop_server TERM
+    stop_server new TERM
+    stop_server old TERM
+    remove_worktree
     rm -rf "$workdir"
 }
 trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap still stops the server.
+# Turn signals into a normal exit so the EXIT trap still stops the servers.
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Sets $url. Port 0 lets the kernel pick a free port with no race; the ready line names it.
+fstype=$(stat -f -c %T "$workdir")
+case $fstype in
+    tmpfs|ramfs) die "$workdir is on $fstype: fsync would be free; set TMPDIR to a directory on a real disk" ;;
+esac
+
+# --- the two binaries ---------------------------------------------------------------------------
+
+if [[ -n ${BENCH_NEW_BINARY:-} ]]; then
+    [[ -x $BENCH_NEW_BINARY ]] || die "BENCH_NEW_BINARY=$BENCH_NEW_BINARY is not an executable"
+    log "== new server: $BENCH_NEW_BINARY (BENCH_NEW_BINARY; not built)"
+    cp "$BENCH_NEW_BINARY" "$workdir/berth-new"
+else
+    log "== building the new server (working tree, $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ', with uncommitted changes'))"
+    cargo build --release -p berth
+    # A copy, so another build of target/release during the run cannot swap the binary under us.
+    cp target/release/berth "$workdir/berth-new"
+fi
+binary[new]=$workdir/berth-new
+
+baseline_sha=$(git rev-parse --verify "$baseline_commit^{commit}") || die "unknown baseline commit $baseline_commit"
+baseline_binary=$baseline_dir/berth-$baseline_sha
+if [[ ! -x $baseline_binary ]]; then
+    log "== building the baseline server ($baseline_commit) in a git worktree, CARGO_TARGET_DIR=$baseline_target"
+    mkdir -p "$baseline_target"
+    baseline_src=$workdir/baseline-src
+    git worktree add --detach "$baseline_src" "$baseline_sha" >&2
+    (cd "$baseline_src" && CARGO_TARGET_DIR=$baseline_target cargo build --release -p berth)
+    cp "$baseline_target/release/berth" "$baseline_binary.tmp"
+    mv "$baseline_binary.tmp" "$baseline_binary"
+    remove_worktree
+else
+    log "== baseline server ($baseline_commit): cached $baseline_binary"
+fi
+binary[old]=$baseline_binary
+
+# --- servers ------------------------------------------------------------------------------------
+
+# The root keys both servers are seeded with and every request is signed with.
+export BENCH_ACCESS_KEY_ID=AKIDBERTHBENCH
+export BENCH_SECRET_ACCESS_KEY=berth-bench-secret-access-key
+label() { [[ $1 == new ]] && echo "new" || echo "baseline"; }
+
+# start_server NAME: sets url[NAME]. Port 0 lets the kernel pick a free port with no race; the
+# ready line names it.
 start_server() {
-    : >"$workdir/server.out"
-    "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/data" \
-        >"$workdir/server.out" 2>>"$workdir/server.log" &
-    server_pid=$!
+    local name=$1 data=$workdir/data-$1 out=$workdir/server-$1.out errors=$workdir/server-$1.log
+    mkdir -p "$data"
+    if [[ ! -e $data/credentials ]]; then
+        (umask 077; printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+            "$BENCH_ACCESS_KEY_ID" "$BENCH_SECRET_ACCESS_KEY" >"$data/credentials")
+    fi
+    : >"$out"
+    "${binary[$name]}" server --listen 127.0.0.1:0 --data-dir "$data" >"$out" 2>>"$errors" &
+    pid[$name]=$!
     local address=""
     for _ in $(seq 300); do
-        address=$(sed -n 's|^berth ready: http://||p' "$workdir/server.out")
+        address=$(sed -n 's|^berth ready: http://||p' "$out")
         [[ -n $address ]] && break
-        if ! kill -0 "$server_pid" 2>/dev/null; then
-            cat "$workdir/server.log" >&2
-            die "berth server exited before it was ready"
+        if ! kill -0 "${pid[$name]}" 2>/dev/null; then
+            tail -50 "$errors" >&2
+            die "$(label "$name") berth server exited before it was ready"
         fi
         sleep 0.1
     done
     if [[ -z $address ]]; then
-        cat "$workdir/server.log" >&2
-        die "berth server was not ready within 30 s"
+        tail -50 "$errors" >&2
+        die "$(label "$name") berth server was not ready within 30 s"
     fi
-    url="http://$address/"
+    url[$name]="http://$address/"
 }
 
-target_prefix=AmazonEC2ContainerServiceV20141113
+# --- phases -------------------------------------------------------------------------------------
 
-# One request per call, for the checks between phases; prints the response body.
-call() {
-    local operation=$1 body=$2
-    curl -sS --fail-with-body --max-time 10 -X POST \
-        -H 'Content-Type: application/x-amz-json-1.1' \
-        -H "X-Amz-Target: $target_prefix.$operation" \
-        --data "$body" "$url"
-}
-
-# The request comes from the environment so one script serves both phases. Each wrk thread
-# counts its own 200s and failures; done() sums them, since wrk's own summary only counts
-# non-2xx/3xx and we want to know exactly how many writes the server acknowledged.
-cat >"$workdir/request.lua" <<'LUA'
-wrk.method = "POST"
-wrk.path = "/"
-wrk.body = os.getenv("BENCH_BODY")
-wrk.headers["Content-Type"] = "application/x-amz-json-1.1"
-wrk.headers["X-Amz-Target"] = os.getenv("BENCH_TARGET")
-
-local threads = {}
-
-function setup(thread)
-    table.insert(threads, thread)
-end
-
-function init(args)
-    ok = 0
-    failed = 0
-    first_failure = ""
-end
-
-function response(status, headers, body)
-    if status == 200 then
-        ok = ok + 1
-    else
-        failed = failed + 1
-        if first_failure == "" then
-            first_failure = status .. " " .. string.sub(body or "", 1, 300)
-        end
-    end
-end
-
-function done(summary, latency, requests)
-    local total_ok, total_failed, first = 0, 0, ""
-    for _, thread in ipairs(threads) do
-        total_ok = total_ok + thread:get("ok")
-        total_failed = total_failed + thread:get("failed")
-        if first == "" then first = thread:get("first_failure") end
-    end
-    io.write(string.format("bench_ok: %d\nbench_failed: %d\n", total_ok, total_failed))
-    if first ~= "" then io.write("bench_first_failure: " .. first .. "\n") end
-end
-LUA
-
-# run_phase NAME OPERATION BODY: runs wrk, prints its output, fails on any failed request.
+# run_phase NAME SERVER KIND: signs KIND's requests for SERVER, runs wrk, fails on any non-200.
 run_phase() {
-    local name=$1 operation=$2 body=$3
+    local name=$1 server=$2 kind=$3 signed
+    signed=$(python3 bench/api_sign.py requests "$kind" "${url[$server]}" "$workdir/$name.requests.lua")
     log ""
-    log "== $name: $operation, $connections connections, $threads threads, ${seconds}s"
-    BENCH_TARGET="$target_prefix.$operation" BENCH_BODY="$body" \
+    log "== $name: $(label "$server") server, $kind ($signed distinct signed requests), $connections connections, $threads threads, ${seconds}s"
+    BENCH_REQUESTS="$workdir/$name.requests.lua" BENCH_THREADS=$threads \
         wrk -t"$threads" -c"$connections" -d"${seconds}s" --latency \
-            -s "$workdir/request.lua" "$url" >"$workdir/$name.txt"
+            -s bench/api.lua "${url[$server]}" >"$workdir/$name.txt"
     cat "$workdir/$name.txt" >&2
     local failed
-    failed=$(awk '$1 == "bench_failed:" { print $2 }' "$workdir/$name.txt")
+    failed=$(field "$name" "bench_failed:")
     [[ -n $failed ]] || die "$name: wrk printed no result (see above)"
-    (( failed == 0 )) || die "$name: $failed requests failed"
+    (( failed == 0 )) || die "$name: $failed requests failed ($(sed -n 's/^bench_first_failure: //p' "$workdir/$name.txt"))"
     # wrk prints this line only when a connect/read/write/timeout error happened.
     if grep -q '^ *Socket errors:' "$workdir/$name.txt"; then
         die "$name: socket errors (see above)"
     fi
+    record "$name" "$server" "${kind%%:*}"
 }
 
 # field NAME KEY: the value after KEY in a phase's wrk output.
 field() { awk -v key="$2" '$1 == key { print $2; exit }' "$workdir/$1.txt"; }
 
-# figures NAME LABEL: one summary line. wrk prints latency as e.g. 870.00us, 1.23ms, 1.05s, 2.00m.
-figures() {
-    local name=$1 label=$2 rate p99
+# record NAME SERVER KIND: appends "KIND SERVER RATE P99_MS ACKNOWLEDGED" to results.
+# wrk prints latency as e.g. 870.00us, 1.23ms, 1.05s, 2.00m.
+record() {
+    local name=$1 server=$2 kind=$3 rate p99 acknowledged
     rate=$(field "$name" "Requests/sec:")
     p99=$(field "$name" "99%")
+    acknowledged=$(field "$name" "bench_ok:")
     [[ $rate =~ ^[0-9.]+$ ]] || die "$name: cannot parse Requests/sec from wrk output: '$rate'"
     [[ $p99 =~ ^([0-9.]+)(us|ms|s|m|h)$ ]] || die "$name: cannot parse the 99% latency: '$p99'"
-    awk -v label="$label" -v rate="$rate" -v value="${BASH_REMATCH[1]}" -v unit="${BASH_REMATCH[2]}" 'BEGIN {
+    awk -v kind="$kind" -v server="$server" -v rate="$rate" -v value="${BASH_REMATCH[1]}" \
+        -v unit="${BASH_REMATCH[2]}" -v ok="$acknowledged" 'BEGIN {
         scale["us"] = 0.001; scale["ms"] = 1; scale["s"] = 1000; scale["m"] = 60000; scale["h"] = 3600000
-        printf "%s: %.0f (p99 %.2f ms)\n", label, rate, value * scale[unit]
+        printf "%s %s %s %.3f %d\n", kind, server, rate, value * scale[unit], ok
+    }' >>"$workdir/results"
+}
+
+# median KIND SERVER COLUMN: the median of a column (3 rate, 4 p99) over the rounds.
+median() {
+    awk -v kind="$1" -v server="$2" -v column="$3" '$1 == kind && $2 == server { print $column }' \
+        "$workdir/results" | sort -g | awk '{ v[NR] = $1 } END {
+            if (NR == 0) exit 1
+            if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
+}
+
+# revisions SERVER: "SUM MIN" of the newest revision of each bench family.
+revisions() { python3 bench/api_sign.py revisions "${url[$1]}"; }
+
+: >"$workdir/results"
+start_server new
+start_server old
+log "new server ready at ${url[new]}, baseline at ${url[old]} (data in $workdir, $fstype)"
+
+# The new server must verify signatures, or the comparison measures nothing: an unsigned request is
+# refused there. (The baseline predates signatures and serves it.)
+unsigned=$(curl -sS --max-time 10 -X POST -H 'Content-Type: application/x-amz-json-1.1' \
+    -H 'X-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters' --data '{}' "${url[new]}")
+[[ $unsigned == *MissingAuthenticationToken* ]] \
+    || die "the new server did not refuse an unsigned request (got: ${unsigned:0:300})"
+
+read_revisions=""
+for round in $(seq "$rounds"); do
+    if (( round % 2 )); then first=new second=old; else first=old second=new; fi
+    run_phase "register-$round-$first" "$first" register
+    run_phase "register-$round-$second" "$second" register
+    if [[ -z $read_revisions ]]; then
+        # Reads spread over revisions 1..R of every family, R at most 16 and present on both.
+        counts=$(revisions new); read -r _ min_new <<<"$counts"
+        counts=$(revisions old); read -r _ min_old <<<"$counts"
+        read_revisions=$(( min_new < min_old ? min_new : min_old ))
+        (( read_revisions > 16 )) && read_revisions=16
+        (( read_revisions >= 1 )) || die "a bench family has no revision after the first register phases"
+    fi
+    run_phase "describe-$round-$second" "$second" "describe:$read_revisions"
+    run_phase "describe-$round-$first" "$first" "describe:$read_revisions"
+    run_phase "subnets-$round-new" new subnets
+done
+
+# Every acknowledged register must survive a crash and revisions must be dense, so: SIGKILL each
+# server (no graceful shutdown), restart it on the same data, and add up the newest revisions. The
+# sum must be at least the number of 200s wrk saw, and at most that plus one request in flight per
+# connection per register phase (committed but never counted); more than that means a gap.
+for server in new old; do
+    acknowledged=$(awk -v server="$server" '$1 == "register" && $2 == server { n += $5 } END { print n + 0 }' "$workdir/results")
+    # Quiet: bash reports a SIGKILLed job on stderr, and that kill is the point here.
+    { stop_server "$server" KILL; } 2>/dev/null
+    start_server "$server"
+    counts=$(revisions "$server"); read -r newest _ <<<"$counts"
+    upper=$(( acknowledged + connections * rounds ))
+    if (( newest < acknowledged || newest > upper )); then
+        die "revision check FAILED ($(label "$server") server): the bench families' newest revisions add up to $newest after SIGKILL and restart, expected between $acknowledged (acknowledged registers) and $upper"
+    fi
+    log ""
+    log "revision check ok ($(label "$server") server): newest revisions add up to $newest after SIGKILL and restart; $acknowledged registers acknowledged"
+    stop_server "$server" TERM
+done
+
+log ""
+log "per phase (kind server requests/s p99_ms acknowledged):"
+cat "$workdir/results" >&2
+log ""
+
+# summary KIND LABEL: one figure line with the baseline and the ratio new/baseline.
+summary() {
+    local kind=$1 figure=$2 new_rate new_p99 old_rate old_p99
+    new_rate=$(median "$kind" new 3); new_p99=$(median "$kind" new 4)
+    old_rate=$(median "$kind" old 3); old_p99=$(median "$kind" old 4)
+    awk -v figure="$figure" -v n="$new_rate" -v np="$new_p99" -v o="$old_rate" -v op="$old_p99" 'BEGIN {
+        ratio = n / o
+        if (ratio < 0.90) printf "bench/api.sh: %s fell by more than 10 %% against the baseline (ratio %.2f)\n", figure, ratio > "/dev/stderr"
+        printf "%s: %.0f (p99 %.2f ms; baseline %.0f, p99 %.2f ms, ratio %.2f)\n", figure, n, np, o, op, ratio
     }'
 }
 
-start_server
-log "berth server ready at $url (data in $workdir/data)"
-
-run_phase register RegisterTaskDefinition \
-    '{"family":"bench","containerDefinitions":[{"name":"web","image":"berth-demo:latest","memory":128,"portMappings":[{"containerPort":8080}],"essential":true}]}'
-
-# Every acknowledged register must survive a crash and revisions must be dense, so: SIGKILL the
-# server (no graceful shutdown), restart it on the same data, and read the newest revision. It
-# must be at least the number of 200s wrk saw, and at most that plus one request in flight per
-# connection when wrk stopped (committed but never counted); more than that means a gap.
-acknowledged=$(field register "bench_ok:")
-# Quiet: bash reports a SIGKILLed job on stderr, and that kill is the point here.
-{ stop_server KILL; } 2>/dev/null
-start_server
-newest=$(call ListTaskDefinitions '{"familyPrefix":"bench","sort":"DESC","maxResults":1}' \
-    | sed -n 's|.*task-definition/bench:\([0-9][0-9]*\)".*|\1|p')
-[[ -n $newest ]] || die "ListTaskDefinitions after restart returned no bench revision"
-upper=$(( acknowledged + connections ))
-if (( newest < acknowledged || newest > upper )); then
-    die "revision check FAILED: newest revision bench:$newest after SIGKILL and restart, expected between $acknowledged (acknowledged registers) and $upper"
-fi
-log ""
-log "revision check ok: newest revision bench:$newest after SIGKILL and restart; $acknowledged registers acknowledged"
-
-run_phase describe DescribeTaskDefinition '{"taskDefinition":"bench:1"}'
-
-stop_server TERM
-log ""
-figures register api_register_per_sec
-figures describe api_describe_per_sec
+summary register api_register_per_sec
+summary describe api_describe_per_sec
+awk -v n="$(median subnets new 3)" -v p="$(median subnets new 4)" -v c="$connections" -v t="$threads" \
+    -v s="$seconds" -v r="$rounds" 'BEGIN {
+    printf "ec2_describe_subnets_per_sec: %.0f (p99 %.2f ms; new server only; median of %d rounds of %d s, %d connections, %d wrk threads, loopback, every request SigV4-signed and verified)\n", n, p, r, s, c, t
+}'
