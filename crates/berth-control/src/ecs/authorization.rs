@@ -18,6 +18,41 @@ pub(crate) trait Authorization {
     }
 }
 
+/// The condition keys of a request: `ecs:cluster`, and `aws:RequestTag/KEY` and `aws:TagKeys`
+/// for the tags it attaches (read from the input only when it has any).
+pub(crate) fn conditions(
+    request: &impl Authorization,
+    partition: &Partition,
+    input: &[u8],
+) -> Vec<(String, String)> {
+    let mut conditions = Vec::new();
+    if let Some(cluster) = request.cluster() {
+        conditions.push((
+            "ecs:cluster".to_string(),
+            cluster_arn(partition, Some(cluster)),
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        tags: Option<Vec<Tag>>,
+    }
+    let mentions_tags = input.windows(6).any(|w| w == b"\"tags\"");
+    if mentions_tags && let Ok(Tagged { tags: Some(tags) }) = serde_json::from_slice(input) {
+        let mut keys = Vec::new();
+        for tag in tags {
+            if let Some(key) = tag.key {
+                conditions.push((
+                    format!("aws:RequestTag/{key}"),
+                    tag.value.unwrap_or_default(),
+                ));
+                keys.push(key);
+            }
+        }
+        conditions.push(("aws:TagKeys".to_string(), keys.join(",")));
+    }
+    conditions
+}
+
 fn cluster_arn(partition: &Partition, reference: Option<&str>) -> String {
     match reference {
         Some(arn) if arn.starts_with("arn:") => arn.to_string(),
@@ -319,5 +354,29 @@ mod tests {
             ["arn:aws:ecs:eu-west-1:000000000000:cluster/default"]
         );
         assert!(ListClustersRequest::default().resources(&p).is_empty());
+    }
+
+    #[test]
+    fn conditions_carry_the_cluster_and_the_tags_of_the_request() {
+        let p = partition();
+        let input = br#"{"clusterName":"web","tags":[{"key":"team","value":"a"},{"key":"env","value":"b"}]}"#;
+        let request: CreateClusterRequest = serde_json::from_slice(input).unwrap();
+        assert_eq!(
+            conditions(&request, &p, input),
+            [
+                ("aws:RequestTag/team".to_string(), "a".to_string()),
+                ("aws:RequestTag/env".to_string(), "b".to_string()),
+                ("aws:TagKeys".to_string(), "team,env".to_string()),
+            ]
+        );
+        let input = br#"{"cluster":"prod"}"#;
+        let request: ListTasksRequest = serde_json::from_slice(input).unwrap();
+        assert_eq!(
+            conditions(&request, &p, input),
+            [(
+                "ecs:cluster".to_string(),
+                "arn:aws:ecs:eu-west-1:000000000000:cluster/prod".to_string()
+            )]
+        );
     }
 }

@@ -108,17 +108,7 @@ where
     let request: Req = serde_json::from_slice(call.input).map_err(|err| {
         ApiError::serialization(format!("Could not parse the request body: {err}"))
     })?;
-    let conditions = request
-        .cluster()
-        .map(|cluster| {
-            let arn = if cluster.starts_with("arn:") {
-                cluster.to_string()
-            } else {
-                partition.cluster_arn(cluster)
-            };
-            vec![("ecs:cluster".to_string(), arn)]
-        })
-        .unwrap_or_default();
+    let conditions = authorization::conditions(&request, partition, call.input);
     call.authorize(
         &format!("ecs:{}", call.operation),
         request.resources(partition),
