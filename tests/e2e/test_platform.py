@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import boto3
+import botocore.auth
 import botocore.config
 import pytest
 from botocore.exceptions import ClientError
@@ -62,13 +63,13 @@ def test_session_tokens_are_accepted_with_their_token_only(berth):
 @pytest.mark.parametrize("service, call, codes", [
     ("ecs", lambda c: c.list_clusters(), {
         "unknown": ("UnrecognizedClientException", 400), "bad": ("InvalidSignatureException", 400),
-        "unsigned": ("MissingAuthenticationTokenException", 400)}),
+        "unsigned": ("MissingAuthenticationTokenException", 400), "expired": ("InvalidSignatureException", 400)}),
     ("sts", lambda c: c.get_caller_identity(), {
         "unknown": ("InvalidClientTokenId", 403), "bad": ("SignatureDoesNotMatch", 403),
-        "unsigned": ("MissingAuthenticationToken", 403)}),
+        "unsigned": ("MissingAuthenticationToken", 403), "expired": ("SignatureDoesNotMatch", 403)}),
     ("ec2", lambda c: c.describe_vpcs(), {
         "unknown": ("AuthFailure", 401), "bad": ("AuthFailure", 401),
-        "unsigned": ("MissingAuthenticationToken", 401)}),
+        "unsigned": ("MissingAuthenticationToken", 401), "expired": ("RequestExpired", 400)}),
 ])
 def test_the_signature_failures_of_each_protocol(berth, service, call, codes):
     assert error_code(lambda: call(client(berth, service, key="AKIDSTRANGER"))) == codes["unknown"]
@@ -76,6 +77,10 @@ def test_the_signature_failures_of_each_protocol(berth, service, call, codes):
     unsigned = boto3.client(service, endpoint_url=berth.url, region_name="us-east-1", config=botocore.config.Config(
         signature_version=botocore.UNSIGNED, retries={"max_attempts": 1}))
     assert error_code(lambda: call(unsigned)) == codes["unsigned"]
+    # Signed 16 minutes ago: outside the 15 minutes of skew AWS allows.
+    past = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=16)
+    with unittest.mock.patch.object(botocore.auth, "get_current_datetime", lambda: past):
+        assert error_code(lambda: call(client(berth, service))) == codes["expired"]
 
 
 def test_a_replayed_request_outside_the_skew_window_is_refused(berth):
