@@ -74,6 +74,9 @@ pub fn emit(generator: &Generator<'_>, out: &mut String) -> Result<()> {
     if body.contains("(T::") {
         imports.push("TimestampFormat as T");
     }
+    if body.contains("(L::") {
+        imports.push("Location as L");
+    }
     imports.sort_unstable();
     writeln!(out, "use {wire}::model::{{{}}};", imports.join(", "))?;
     out.push_str(&body);
@@ -130,9 +133,10 @@ fn model_body(
         };
         writeln!(
             out,
-            "O {{ name: {name:?}, http_method: {:?}, http_path: {:?}, input: {}, output: {}, result_wrapper: {} }},",
+            "O {{ name: {name:?}, http_method: {:?}, http_path: {:?}, response_code: {}, input: {}, output: {}, result_wrapper: {} }},",
             op["http"]["method"].as_str().unwrap_or("POST"),
             op["http"]["requestUri"].as_str().unwrap_or("/"),
+            op["http"]["responseCode"].as_u64().unwrap_or(200),
             id("input")?,
             id("output")?,
             opt(op["output"]["resultWrapper"].as_str().map(str::to_string)),
@@ -182,7 +186,11 @@ fn model_body(
             }
             other => bail!("unsupported shape type {other} for {name}"),
         };
-        writeln!(out, "S::new({name:?}, {kind}),")?;
+        let payload = match shape["payload"].as_str() {
+            Some(member) => format!(".payload({member:?})"),
+            None => String::new(),
+        };
+        writeln!(out, "S::new({name:?}, {kind}){payload},")?;
     }
     writeln!(out, "],")?;
 
@@ -245,6 +253,25 @@ fn member(
             other => bail!("unknown timestampFormat {other}"),
         };
         write!(expr, ".timestamp({variant})")?;
+    }
+    if let Some(location) = spec.get("location").and_then(Value::as_str) {
+        let variant = match location {
+            "uri" => "L::Uri",
+            "querystring" => "L::Querystring",
+            "header" => "L::Header",
+            "headers" => "L::Headers",
+            "statusCode" => "L::StatusCode",
+            other => bail!(
+                "member {name} has location {other}, which berth_wire::model does not describe"
+            ),
+        };
+        write!(expr, ".http({variant})")?;
+    }
+    if trait_of("jsonvalue").and_then(Value::as_bool) == Some(true) {
+        expr.push_str(".json_value()");
+    }
+    if spec.get("idempotencyToken").and_then(Value::as_bool) == Some(true) {
+        expr.push_str(".idempotency_token()");
     }
     Ok(expr)
 }

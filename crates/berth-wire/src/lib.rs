@@ -1,6 +1,6 @@
 //! What every service's generated wire crate (`berth-ecs-wire`, `berth-sts-wire`, …) shares:
 //! model-level validation ([`Validate`]), the static description of a service model
-//! ([`model`]), and the protocol codecs that translate query, EC2 and CBOR bodies to and from the
+//! ([`model`]), and the protocol codecs that translate query, EC2, CBOR and REST-JSON requests to and from the
 //! JSON form of the generated types ([`codec`]). The types themselves are generated from
 //! botocore's service models (the exact contract aws-cli and boto3 speak) by
 //! `cargo xtask codegen`; see ARCHITECTURE.md for why we generate serde types instead of reusing

@@ -47,6 +47,23 @@ pub enum TimestampFormat {
     HttpDate,
 }
 
+/// Where a REST protocol carries a member (botocore's `location`); members without one travel
+/// in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// A `{Label}` of the operation's `requestUri` (`locationName` names the label).
+    Uri,
+    /// A query string parameter named by `locationName`; a map member takes every parameter no
+    /// other member claims.
+    Querystring,
+    /// The header named by `locationName`.
+    Header,
+    /// A map of every header whose name starts with the `locationName` prefix.
+    Headers,
+    /// The HTTP status code of a response.
+    StatusCode,
+}
+
 /// One service: its metadata, operations, shapes and modelled errors.
 #[derive(Debug)]
 pub struct ServiceModel {
@@ -106,7 +123,11 @@ impl ServiceModel {
 pub struct OperationModel {
     pub name: &'static str,
     pub http_method: &'static str,
+    /// botocore's `requestUri`: for REST protocols a template of `{Label}` and greedy
+    /// `{Label+}` segments, optionally with literal query parts (`/{Bucket}?tagging`).
     pub http_path: &'static str,
+    /// The status of a successful response (`http.responseCode`, 200 when unset).
+    pub response_code: u16,
     pub input: Option<ShapeId>,
     pub output: Option<ShapeId>,
     /// The element wrapping a query response's output (`AssumeRoleResult`).
@@ -127,6 +148,8 @@ pub struct ErrorModel {
 pub struct Shape {
     pub name: &'static str,
     pub kind: ShapeKind,
+    /// REST protocols: the member that is the whole body of a structure (`payload`).
+    pub payload: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -167,6 +190,13 @@ pub struct Member {
     /// The list or map is flattened (no wrapping `member`/`entry` level).
     pub flattened: bool,
     pub timestamp_format: Option<TimestampFormat>,
+    /// REST protocols: where the member travels (`None`: in the body).
+    pub http_location: Option<Location>,
+    /// A header carrying a JSON document, base64-encoded (`jsonvalue`).
+    pub json_value: bool,
+    /// Clients fill the member with a fresh UUID when the caller gives none
+    /// (`idempotencyToken`).
+    pub idempotency_token: bool,
 }
 
 impl Member {
@@ -178,6 +208,9 @@ impl Member {
             query_name: None,
             flattened: false,
             timestamp_format: None,
+            http_location: None,
+            json_value: false,
+            idempotency_token: false,
         }
     }
 
@@ -201,6 +234,21 @@ impl Member {
         self
     }
 
+    pub const fn http(mut self, location: Location) -> Member {
+        self.http_location = Some(location);
+        self
+    }
+
+    pub const fn json_value(mut self) -> Member {
+        self.json_value = true;
+        self
+    }
+
+    pub const fn idempotency_token(mut self) -> Member {
+        self.idempotency_token = true;
+        self
+    }
+
     /// The element or key name in AWS Query and XML: `locationName`, else the member name.
     pub fn xml_name(&self) -> &'static str {
         self.location_name.unwrap_or(self.name)
@@ -209,6 +257,15 @@ impl Member {
 
 impl Shape {
     pub const fn new(name: &'static str, kind: ShapeKind) -> Shape {
-        Shape { name, kind }
+        Shape {
+            name,
+            kind,
+            payload: None,
+        }
+    }
+
+    pub const fn payload(mut self, member: &'static str) -> Shape {
+        self.payload = Some(member);
+        self
     }
 }

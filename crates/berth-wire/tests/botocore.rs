@@ -1,5 +1,6 @@
 //! The codecs against botocore itself. `tests/botocore/cases.py gen` wrote the fixtures: random
-//! inputs for every STS and CloudWatch operation and the EC2 operations served, serialized by
+//! inputs for every STS, CloudWatch and EventBridge Scheduler (REST-JSON) operation and the EC2
+//! operations served, serialized by
 //! botocore's own serializers, and random outputs. Here every request must decode to exactly the
 //! params botocore was given, and every encoded response and error body must parse, with
 //! botocore's parsers (run by `cases.py check`), back into the same data.
@@ -7,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use berth_wire::codec::{self, cbor, query};
+use berth_wire::codec::{self, cbor, query, rest_json};
 use berth_wire::model::{Protocol, ServiceModel};
 use serde_json::{Value, json};
 
@@ -16,6 +17,7 @@ fn model(service: &str) -> &'static ServiceModel {
         "sts" => &berth_sts_wire::MODEL,
         "ec2" => &berth_ec2_wire::MODEL,
         "cloudwatch" => &berth_cloudwatch_wire::MODEL,
+        "scheduler" => &berth_scheduler_wire::MODEL,
         other => panic!("no model for {other}"),
     }
 }
@@ -58,17 +60,18 @@ fn decodes_what_botocore_serializes() {
         let op_name = case["operation"].as_str().unwrap_or_default();
         let model = model(service);
         let op = model.operation(op_name).expect("operation in the model");
-        let decoded = if let Some(form) = case["form"].as_str() {
+        let decoded = if let Some(rest) = case.get("rest") {
+            decode_rest(model, op, rest)
+        } else if let Some(form) = case["form"].as_str() {
             let params = codec::parse_form(form.as_bytes());
             assert_eq!(codec::action(&params), Some(op_name));
             query::decode(model, op, &params)
         } else {
-            let hex = case["cbor_hex"].as_str().unwrap_or_default();
-            let bytes: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-                .collect();
-            cbor::decode(model, op, &bytes)
+            cbor::decode(
+                model,
+                op,
+                &unhex(case["cbor_hex"].as_str().unwrap_or_default()),
+            )
         };
         match decoded {
             Ok(value) if same(&value, &case["params"]) => {}
@@ -85,6 +88,47 @@ fn decodes_what_botocore_serializes() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A REST-JSON request as botocore built it: routed by method and path, then decoded.
+fn decode_rest(
+    model: &ServiceModel,
+    op: &berth_wire::model::OperationModel,
+    rest: &Value,
+) -> Result<Value, codec::DecodeError> {
+    let text = |key: &str| rest[key].as_str().unwrap_or_default();
+    let routed = rest_json::route(model, text("method"), text("path"), text("query"));
+    assert_eq!(
+        routed.map(|o| o.name),
+        Ok(op.name),
+        "{} {}?{} routes to its operation",
+        text("method"),
+        text("path"),
+        text("query")
+    );
+    let headers: Vec<(&str, &str)> = rest["headers"]
+        .as_object()
+        .map(|h| {
+            h.iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = unhex(text("body_hex"));
+    let request = rest_json::Request {
+        path: text("path"),
+        query: text("query"),
+        headers: &headers,
+        body: &body,
+    };
+    rest_json::decode(model, op, &request)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -128,7 +172,25 @@ fn error_cases() -> Vec<Value> {
         "body_hex": hex(&cbor::error_body("com.amazonaws.cloudwatch#InvalidNextToken", "bad")),
         "error": {"code": "InvalidNextToken", "message": "bad"},
     }));
+    let scheduler = model("scheduler");
+    let (code, _, status) = codec::error_code(scheduler, "ResourceNotFoundException");
+    cases.push(json!({
+        "service": "scheduler", "operation": "GetSchedule", "status": status,
+        "body_hex": hex(&rest_json::error_body(&code, HOSTILE)),
+        "headers": {"x-amzn-errortype": code},
+        "error": {"code": "ResourceNotFoundException", "message": HOSTILE},
+    }));
+    // Without the header (a proxy may drop it), botocore reads the body's `__type`.
+    cases.push(json!({
+        "service": "scheduler", "operation": "ListSchedules", "status": 404,
+        "body_hex": hex(&rest_json::error_body("UnknownOperationException", "no route")),
+        "error": {"code": "UnknownOperationException", "message": "no route"},
+    }));
     cases
+}
+
+fn must<T>(encoded: Result<T, codec::EncodeError>, label: &str) -> T {
+    encoded.unwrap_or_else(|e| panic!("{label}: {e}"))
 }
 
 fn python_checker() -> PathBuf {
@@ -143,15 +205,36 @@ fn botocore_parses_what_we_encode() {
         let op_name = case["operation"].as_str().unwrap_or_default();
         let model = model(service);
         let op = model.operation(op_name).expect("operation in the model");
-        let body = match model.protocol {
-            Protocol::RpcV2Cbor => cbor::encode_response(model, op, &case["output"]),
-            _ => {
-                query::encode_response(model, op, &case["output"], "req-0").map(String::into_bytes)
+        let label = format!("{service}.{op_name}");
+        let (status, headers, body) = match model.protocol {
+            Protocol::RpcV2Cbor => (
+                200,
+                Vec::new(),
+                must(cbor::encode_response(model, op, &case["output"]), &label),
+            ),
+            Protocol::RestJson => {
+                let response = must(
+                    rest_json::encode_response(model, op, &case["output"]),
+                    &label,
+                );
+                (response.status, response.headers, response.body)
             }
-        }
-        .unwrap_or_else(|e| panic!("{service}.{op_name}: {e}"));
+            _ => (
+                200,
+                Vec::new(),
+                must(
+                    query::encode_response(model, op, &case["output"], "req-0"),
+                    &label,
+                )
+                .into_bytes(),
+            ),
+        };
+        let headers: serde_json::Map<String, Value> = headers
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v)))
+            .collect();
         cases.push(json!({
-            "service": service, "operation": op_name, "status": 200,
+            "service": service, "operation": op_name, "status": status, "headers": headers,
             "body_hex": hex(&body), "expected": case["output"],
         }));
     }

@@ -1,6 +1,6 @@
 //! Random bytes and parameters into every decoder: errors are fine, panics are not.
 
-use berth_wire::codec::{self, cbor, query};
+use berth_wire::codec::{self, cbor, query, rest_json};
 use berth_wire::model::ServiceModel;
 use proptest::prelude::*;
 
@@ -57,6 +57,65 @@ fn param() -> impl Strategy<Value = (String, String)> {
         .prop_map(|(parts, value)| (parts.join("."), value))
 }
 
+/// Path segments, query keys and header names REST-JSON templates and members use, and
+/// escapes that decode to odd bytes.
+const REST_PARTS: &[&str] = &[
+    "schedules",
+    "schedule-groups",
+    "tags",
+    "",
+    "%",
+    "%2",
+    "%2F",
+    "%FF",
+    "%C3%BC",
+    "..",
+    "x",
+    "+",
+    "groupName",
+    "clientToken",
+    "MaxResults",
+    "NamePrefix",
+    "TagKeys",
+    "State",
+    "ScheduleGroup",
+    "NextToken",
+];
+
+fn rest_request() -> impl Strategy<Value = (String, String, String, Vec<(String, String)>, Vec<u8>)>
+{
+    let part = || prop::sample::select(REST_PARTS).prop_map(str::to_string);
+    (
+        prop::sample::select(&["GET", "POST", "PUT", "DELETE", "PATCH"][..]),
+        prop::collection::vec(prop_oneof![part(), ".{0,6}"], 0..5),
+        prop::collection::vec((part(), prop_oneof![part(), ".{0,8}"]), 0..6),
+        prop::collection::vec((part(), ".{0,12}"), 0..4),
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            Just(b"{}".to_vec()),
+            Just(
+                br#"{"Target":{"Arn":1},"StartDate":"2026-12-05T19:17:58Z","Tags":[null,{}]}"#
+                    .to_vec()
+            ),
+            Just(br#"{"FlexibleTimeWindow":[],"EndDate":"soon","Tags":{"a":1}}"#.to_vec()),
+        ],
+    )
+        .prop_map(|(method, path, query, headers, body)| {
+            let query = query
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
+            (
+                method.to_string(),
+                format!("/{}", path.join("/")),
+                query,
+                headers,
+                body,
+            )
+        })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -75,6 +134,18 @@ proptest! {
             for op in model.operations {
                 let _ = query::decode(model, op, &params);
             }
+        }
+    }
+
+    #[test]
+    fn rest_json_decoder_never_panics((method, path, query, headers, body) in rest_request()) {
+        let model = &berth_scheduler_wire::MODEL;
+        let headers: Vec<(&str, &str)> =
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let request = rest_json::Request { path: &path, query: &query, headers: &headers, body: &body };
+        let _ = rest_json::route(model, &method, &path, &query);
+        for op in model.operations {
+            let _ = rest_json::decode(model, op, &request);
         }
     }
 

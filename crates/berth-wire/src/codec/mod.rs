@@ -5,11 +5,14 @@
 //!
 //! - [`query`]: AWS Query and EC2 requests (form pairs → JSON), XML responses and error bodies.
 //! - [`cbor`]: Smithy RPC v2 CBOR requests, responses and error bodies.
+//! - [`rest_json`]: REST-JSON routing (method and path to operation), requests spread over
+//!   labels, query, headers and body, responses and error bodies.
 //!
 //! AWS JSON 1.0/1.1 needs no codec: its bodies already are the JSON form.
 
 pub mod cbor;
 pub mod query;
+pub mod rest_json;
 mod time;
 mod xml;
 

@@ -116,3 +116,36 @@ pub fn parse(text: &str) -> Option<f64> {
     let seconds = days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset;
     Some(seconds as f64 + fraction)
 }
+
+/// Parses an RFC 7231 `http-date` (`Sat, 05 Dec 2026 19:17:58 GMT`), as botocore writes
+/// timestamps in headers; falls back to [`parse`] for members that chose another format.
+pub fn parse_http_date(text: &str) -> Option<f64> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let [weekday, day, month, year, clock, "GMT"] = fields.as_slice() else {
+        return parse(text);
+    };
+    if !weekday.ends_with(',') {
+        return None;
+    }
+    let month = MONTHS.iter().position(|m| m == month)? as i64 + 1;
+    let (day, year): (i64, i64) = (day.parse().ok()?, year.parse().ok()?);
+    let clock: Vec<i64> = clock
+        .split(':')
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, s] = clock.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day)
+        || !(0..=9999).contains(&year)
+        || *h > 23
+        || *m > 59
+        || *s > 60
+        || *h < 0
+        || *m < 0
+        || *s < 0
+    {
+        return None;
+    }
+    Some((days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s) as f64)
+}

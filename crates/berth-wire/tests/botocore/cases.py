@@ -124,12 +124,37 @@ def on_query_wire(value):
     return value
 
 
+def on_rest_wire(params, shape, rng):
+    """Fits `params` to what REST-JSON can carry: every path label present and non-empty (a
+    request without one has no path), and no empty list in the query string (it sends no
+    parameter at all)."""
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        if location == "uri":
+            params[name] = rng.choice([s for s in STRINGS if s.strip()])
+        elif location == "querystring" and params.get(name) == []:
+            del params[name]
+    return params
+
+
+def rest_request(wire):
+    """The parts of a REST request botocore would send, as the Rust test reads them."""
+    return {
+        "method": wire["method"],
+        "path": wire["url_path"],
+        "query": botocore.utils.percent_encode_sequence(wire["query_string"]),
+        "headers": {k: v for k, v in wire["headers"].items()},
+        "body_hex": (wire["body"].encode() if isinstance(wire["body"], str) else wire["body"] or b"").hex(),
+    }
+
+
 def services():
     session = botocore.session.get_session()
     for name, protocol, operations in [
         ("sts", "query", None),
         ("ec2", "ec2", EC2_OPERATIONS),
         ("cloudwatch", "smithy-rpc-v2-cbor", None),
+        ("scheduler", "rest-json", None),
     ]:
         model = session.get_service_model(name)
         yield name, protocol, model, operations or list(model.operation_names)
@@ -147,10 +172,14 @@ def gen():
                         min_list=1 if protocol == "ec2" else 0)
                 if op.input_shape is not None:
                     params = g.value(op.input_shape) if i else {}
+                    if protocol == "rest-json":
+                        params = on_rest_wire(params, op.input_shape, rng)
                     wire = serializer.serialize_to_request(params, op)
                     body = wire["body"]
                     case = {"service": service, "operation": op_name, "params": json_form(params)}
-                    if isinstance(body, dict):
+                    if protocol == "rest-json":
+                        case["rest"] = rest_request(wire)
+                    elif isinstance(body, dict):
                         case["params"] = on_query_wire(case["params"]) or {}
                         case["form"] = botocore.utils.percent_encode_sequence(body)
                     else:
