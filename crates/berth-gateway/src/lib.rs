@@ -1,8 +1,9 @@
 //! The front door of every AWS service Berth serves, on one address, as AWS clients send them:
 //!
 //! 1. **Route** ([`protocol`]): `X-Amz-Target` picks a JSON 1.0/1.1 service, the path
-//!    `/service/NAME/operation/OP` a Smithy RPC v2 CBOR one, and a form body or query string with
-//!    `Action=` a query or EC2 one — found by the service its SigV4 credential scope names.
+//!    `/service/NAME/operation/OP` a Smithy RPC v2 CBOR one, a form body or query string with
+//!    `Action=` a query or EC2 one — found by the service its SigV4 credential scope names — and
+//!    any other method and path a REST-JSON operation of the service the scope names.
 //! 2. **Authenticate** ([`auth`]): SigV4 (header or presigned query), verified for every request
 //!    against the account's keys and STS's temporary credentials; the scope's region becomes the
 //!    request's region.
@@ -164,7 +165,8 @@ impl Gateway {
     }
 
     /// The routes of every AWS API: `POST /` (JSON, query and EC2), `GET /` (presigned query
-    /// requests) and `POST /service/NAME/operation/OP` (Smithy RPC v2 CBOR).
+    /// requests), `POST /service/NAME/operation/OP` (Smithy RPC v2 CBOR), and every other
+    /// method and path (REST-JSON, whose models name their own paths).
     pub fn router(self: Arc<Self>) -> Router {
         Router::new()
             .route("/", any(aws_request))
@@ -172,6 +174,7 @@ impl Gateway {
                 "/service/{service}/operation/{operation}",
                 post(aws_request),
             )
+            .fallback(aws_request)
             .with_state(self)
     }
 
@@ -204,6 +207,17 @@ impl Gateway {
                     berth_wire::model::Protocol::Query | berth_wire::model::Protocol::Ec2
                 )
         })
+    }
+
+    fn rest_json_services(&self) -> impl Iterator<Item = &Arc<dyn Service>> {
+        self.services
+            .iter()
+            .filter(|s| s.model().protocol == berth_wire::model::Protocol::RestJson)
+    }
+
+    fn rest_json_service(&self, signing_name: &str) -> Option<&Arc<dyn Service>> {
+        self.rest_json_services()
+            .find(|s| s.model().signing_name == signing_name)
     }
 
     fn service_with_version(&self, version: &str) -> Option<&Arc<dyn Service>> {

@@ -27,6 +27,8 @@ pub enum Protocol {
     Ec2,
     /// Smithy RPC v2 CBOR.
     Cbor,
+    /// REST-JSON: the method and path name the operation of the model's service.
+    RestJson(&'static ServiceModel),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +60,7 @@ impl Protocol {
 
     pub(crate) fn family(self) -> Family {
         match self {
-            Protocol::Json { .. } => Family::Json,
+            Protocol::Json { .. } | Protocol::RestJson(_) => Family::Json,
             Protocol::Query(_) => Family::Query,
             Protocol::Ec2 => Family::Ec2,
             Protocol::Cbor => Family::Cbor,
@@ -72,13 +74,14 @@ impl Protocol {
                 AwsError::new(400, "AccessDeniedException", message)
             }
             Protocol::Query(_) => AwsError::new(403, "AccessDenied", message),
+            Protocol::RestJson(_) => AwsError::new(403, "AccessDeniedException", message),
             Protocol::Ec2 => AwsError::new(403, "UnauthorizedOperation", message),
         }
     }
 
     pub(crate) fn internal_error_code(self) -> &'static str {
         match self {
-            Protocol::Json { .. } | Protocol::Cbor => "InternalFailure",
+            Protocol::Json { .. } | Protocol::Cbor | Protocol::RestJson(_) => "InternalFailure",
             Protocol::Query(_) => "InternalFailure",
             Protocol::Ec2 => "InternalError",
         }
@@ -93,6 +96,11 @@ impl Protocol {
             Protocol::Json { .. } | Protocol::Cbor => {
                 self.bad_request("UnknownOperationException", message)
             }
+            // A REST service has no operation at a path it does not serve: 404, as AWS answers.
+            Protocol::RestJson(_) => (
+                self,
+                AwsError::new(404, "UnknownOperationException", message),
+            ),
             Protocol::Query(_) | Protocol::Ec2 => self.bad_request("InvalidAction", message),
         }
     }
@@ -126,6 +134,10 @@ impl Protocol {
                 "application/cbor",
                 codec::cbor::error_body(&err.code, &err.message),
             ),
+            Protocol::RestJson(_) => (
+                "application/json",
+                codec::rest_json::error_body(&err.code, &err.message),
+            ),
         };
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
@@ -134,7 +146,7 @@ impl Protocol {
             headers.insert("x-amzn-RequestId", value);
         }
         match self {
-            Protocol::Json { .. } => {
+            Protocol::Json { .. } | Protocol::RestJson(_) => {
                 if let Ok(value) = HeaderValue::from_str(&err.code) {
                     headers.insert("x-amzn-ErrorType", value);
                 }
@@ -240,8 +252,13 @@ pub(crate) fn route(gateway: &Gateway, parts: &Parts) -> Result<Route, (Protocol
             operation: Some(operation),
         });
     }
-    // Query and EC2: the dialect depends on the service the signature names.
     let scope_service = signing_service(parts);
+    let is_form =
+        parts.method == Method::POST && content_type(parts) == "application/x-www-form-urlencoded";
+    if !is_form && let Some(route) = rest_json_route(gateway, parts, scope_service.as_deref())? {
+        return Ok(route);
+    }
+    // Query and EC2: the dialect depends on the service the signature names.
     let service = scope_service
         .as_deref()
         .and_then(|name| gateway.service_signing_as(name))
@@ -253,8 +270,6 @@ pub(crate) fn route(gateway: &Gateway, parts: &Parts) -> Result<Route, (Protocol
         Some(service) => Protocol::Query(service.model()),
         None => Protocol::Query(GENERIC_QUERY),
     };
-    let is_form =
-        parts.method == Method::POST && content_type(parts) == "application/x-www-form-urlencoded";
     let is_query_get =
         parts.method == Method::GET && parts.uri.path() == "/" && parts.uri.query().is_some();
     if !is_form && !is_query_get {
@@ -280,6 +295,57 @@ pub(crate) fn route(gateway: &Gateway, parts: &Parts) -> Result<Route, (Protocol
         service,
         operation: None,
     })
+}
+
+/// A REST-JSON request: one whose SigV4 scope names a REST-JSON service, routed by method and
+/// path in that service's model (a path it does not serve is refused in its shape), or an
+/// unsigned one whose method and path some REST-JSON service serves — so authentication refuses
+/// it in the JSON family's words. `None`: not REST-JSON; a query GET (`Action=`) never is.
+fn rest_json_route(
+    gateway: &Gateway,
+    parts: &Parts,
+    scope_service: Option<&str>,
+) -> Result<Option<Route>, (Protocol, AwsError)> {
+    let (method, path) = (parts.method.as_str(), parts.uri.path());
+    let query = parts.uri.query().unwrap_or_default();
+    let found = |service: &Arc<dyn Service>, operation| Route {
+        protocol: Protocol::RestJson(service.model()),
+        service: Some(service.clone()),
+        operation: Some(operation),
+    };
+    match scope_service {
+        Some(name) => {
+            let Some(service) = gateway.rest_json_service(name) else {
+                return Ok(None);
+            };
+            let protocol = Protocol::RestJson(service.model());
+            match codec::rest_json::route(service.model(), method, path, query) {
+                Ok(operation) => Ok(Some(found(service, operation))),
+                Err(codec::rest_json::RouteError::NotFound) => {
+                    Err(protocol.unknown_operation(format!("No operation serves {method} {path}")))
+                }
+                Err(codec::rest_json::RouteError::MethodNotAllowed) => {
+                    let (protocol, mut err) = protocol
+                        .unknown_operation(format!("No operation serves {method} on {path}"));
+                    err.status = 405;
+                    Err((protocol, err))
+                }
+            }
+        }
+        None => {
+            let names_action = codec::parse_form(query.as_bytes())
+                .iter()
+                .any(|(name, _)| name == "Action");
+            if names_action {
+                return Ok(None);
+            }
+            Ok(gateway.rest_json_services().find_map(|service| {
+                codec::rest_json::route(service.model(), method, path, query)
+                    .ok()
+                    .map(|operation| found(service, operation))
+            }))
+        }
+    }
 }
 
 /// An unsigned query request names no service in a signature; the API version it asks for
@@ -417,6 +483,36 @@ pub(crate) fn decode(
                 input: serde_json::to_vec(&input).expect("JSON values always encode"),
             })
         }
+        Protocol::RestJson(model) => {
+            let service = route.service.expect("REST-JSON routes name their service");
+            let operation = route
+                .operation
+                .expect("REST-JSON routes name their operation");
+            // Headers that are not text cannot be members; the decoder ignores what it lacks.
+            let headers: Vec<(&str, &str)> = parts
+                .headers
+                .iter()
+                .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+                .collect();
+            let request = codec::rest_json::Request {
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or_default(),
+                headers: &headers,
+                body,
+            };
+            let input = codec::rest_json::decode(model, operation, &request).map_err(|err| {
+                protocol.bad_request(
+                    err.code(berth_wire::model::Protocol::RestJson),
+                    err.message(),
+                )
+            })?;
+            Ok(Decoded {
+                protocol,
+                service,
+                operation,
+                input: serde_json::to_vec(&input).expect("JSON values always encode"),
+            })
+        }
         Protocol::Query(_) | Protocol::Ec2 => {
             let service = route
                 .service
@@ -478,6 +574,8 @@ pub(crate) fn encode(
         serde_json::from_slice::<serde_json::Value>(output)
             .map_err(|err| broken(format!("The service's output is not JSON: {err}")))
     };
+    let mut status = StatusCode::OK;
+    let mut extra_headers = Vec::new();
     let (content_type, body, cbor): (&str, Vec<u8>, bool) = match decoded.protocol {
         Protocol::Json { version } => (version.content_type(), output.to_vec(), false),
         Protocol::Query(_) | Protocol::Ec2 => {
@@ -491,9 +589,26 @@ pub(crate) fn encode(
                 .map_err(|err| broken(format!("The output does not fit its shape: {err}")))?;
             ("application/cbor", body, true)
         }
+        Protocol::RestJson(_) => {
+            let encoded = codec::rest_json::encode_response(model, decoded.operation, &as_value()?)
+                .map_err(|err| broken(format!("The output does not fit its shape: {err}")))?;
+            status = StatusCode::from_u16(encoded.status)
+                .map_err(|_| broken(format!("{} is not an HTTP status", encoded.status)))?;
+            for (name, value) in encoded.headers {
+                let name = header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| broken(format!("{name} is not a header name")))?;
+                let value = HeaderValue::from_str(&value)
+                    .map_err(|_| broken(format!("the {name} header's value is not sendable")))?;
+                extra_headers.push((name, value));
+            }
+            (encoded.content_type, encoded.body, false)
+        }
     };
-    let mut response = (StatusCode::OK, body).into_response();
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
+    for (name, value) in extra_headers {
+        headers.append(name, value);
+    }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-RequestId", value);
