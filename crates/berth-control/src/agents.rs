@@ -19,9 +19,10 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
-use crate::ecs::instances::{self, Registration, StoredInstance};
-use crate::ecs::tasks;
+use crate::ecs::instances::{self, Registration};
 use crate::error::ApiError;
+use crate::state::instances::StoredInstance;
+use crate::state::tasks;
 use crate::{ControlPlane, keys};
 
 /// How often the control plane pings an agent, and how long it waits for any frame before it

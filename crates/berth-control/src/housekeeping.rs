@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ecs::tasks;
 use crate::error::ApiError;
+use crate::state::tasks::task_id;
 use crate::{ControlPlane, keys};
 
 /// How long a STOPPED task stays describable.
@@ -91,7 +92,7 @@ pub async fn forget_stopped_tasks(
         transact(&*cp.store, move |txn: &mut dyn Txn| {
             for task in &expired {
                 let arn = task.task_arn.as_deref().unwrap_or_default();
-                let id = tasks::task_id(arn);
+                let id = task_id(arn);
                 txn.delete(&keys::task(&name, id));
                 txn.delete(&keys::tags(arn));
                 if let Some(service) = task

@@ -12,6 +12,7 @@ mod keys;
 pub mod regions;
 mod routes;
 mod service_scheduler;
+mod state;
 mod views;
 
 use std::sync::Arc;

@@ -19,11 +19,12 @@ use berth_ecs_wire::{
 use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::ecs::instances::StoredInstance;
-use crate::ecs::service_deployments::{self, Settled};
-use crate::ecs::services::{self, deploy, new_deployment, record_event};
 use crate::ecs::{decode, fetch, read, tasks, write};
 use crate::error::ApiError;
+use crate::state::instances::StoredInstance;
+use crate::state::service_deployments::{self, Settled};
+use crate::state::services::{self, deploy, new_deployment, record_event};
+use crate::state::tasks as task_records;
 use crate::{ControlPlane, keys};
 
 /// A pass runs at least this often (health becomes "40 s after RUNNING" with no event).
@@ -114,9 +115,9 @@ async fn definition(cp: &ControlPlane, arn: &str) -> Result<Option<TaskDefinitio
 
 fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
     ServiceTask {
-        id: tasks::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
+        id: task_records::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
         deployment: task.started_by.clone().unwrap_or_default(),
-        last_status: tasks::status(task),
+        last_status: task_records::status(task),
         wanted: task.desired_status.as_deref() == Some(DesiredStatus::Running.as_str()),
         health: task
             .health_status
@@ -171,9 +172,9 @@ async fn reconcile_service(
     let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
     for task in tasks
         .iter()
-        .filter(|t| tasks::status(t) != TaskStatus::Stopped)
+        .filter(|t| task_records::status(t) != TaskStatus::Stopped)
     {
-        let id = tasks::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
+        let id = task_records::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
         if !instances.contains_key(id) {
             let stored = fetch::<StoredInstance>(cp, &keys::instance(cluster, id)).await?;
             instances.insert(id.to_string(), stored);
@@ -188,15 +189,17 @@ async fn reconcile_service(
     };
     let instance_of = |task: &Task| {
         instances
-            .get(tasks::task_id(
+            .get(task_records::task_id(
                 task.container_instance_arn.as_deref().unwrap_or_default(),
             ))
             .and_then(Option::as_ref)
     };
     let lost: Vec<String> = tasks
         .iter()
-        .filter(|t| tasks::status(t) != TaskStatus::Stopped && instance_of(t).is_some_and(is_lost))
-        .map(|t| tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string())
+        .filter(|t| {
+            task_records::status(t) != TaskStatus::Stopped && instance_of(t).is_some_and(is_lost)
+        })
+        .map(|t| task_records::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string())
         .collect();
     if !lost.is_empty() {
         let reason = format!(
@@ -209,7 +212,7 @@ async fn reconcile_service(
     let task_views: Vec<ServiceTask> = tasks
         .iter()
         .map(|task| {
-            let displaced = tasks::status(task) != TaskStatus::Stopped
+            let displaced = task_records::status(task) != TaskStatus::Stopped
                 && instance_of(task).is_none_or(|i| i.status() != "ACTIVE");
             as_service_task(task, displaced)
         })
@@ -491,7 +494,7 @@ async fn launch(
             Ok(response) => {
                 let placed = response.tasks.unwrap_or_default();
                 outcome.started.extend(placed.iter().map(|t| {
-                    tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()
+                    task_records::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()
                 }));
                 let failures = response.failures.unwrap_or_default();
                 if (placed.len() as u32) < batch {
@@ -551,7 +554,7 @@ async fn daemon_instances(
         })
         .collect();
     // One task per instance is what a daemon is; its own tasks must not exclude it.
-    let constraints = tasks::parse_constraints(
+    let constraints = berth_ecs::placement::parse_constraints(
         Some(&definition),
         service.placement_constraints.as_deref().unwrap_or_default(),
     )?
@@ -563,7 +566,7 @@ async fn daemon_instances(
         group: format!("service:{name}"),
         demand: berth_scheduler::Resources::default(),
         launch_type: Some(berth_scheduler::LaunchType::Ec2),
-        required_attributes: tasks::required_attributes(&definition),
+        required_attributes: berth_ecs::placement::required_attributes(&definition),
         subnet_zones: None,
         constraints,
         strategies: Vec::new(),
@@ -603,9 +606,9 @@ async fn launch_on(
         let response = tasks::start_for_service(cp, request).await?;
         let placed = response.tasks.unwrap_or_default();
         outcome.started.extend(
-            placed
-                .iter()
-                .map(|t| tasks::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()),
+            placed.iter().map(|t| {
+                task_records::task_id(t.task_arn.as_deref().unwrap_or_default()).to_string()
+            }),
         );
         let failures = response.failures.unwrap_or_default();
         if !failures.is_empty() {
@@ -630,7 +633,7 @@ async fn task_tags(
         _ => None,
     };
     let mut tags = match source {
-        Some(arn) => crate::ecs::tags::fetch(cp, &arn).await?,
+        Some(arn) => crate::state::tags::fetch(cp, &arn).await?,
         None => Vec::new(),
     };
     if service.enable_ecs_managed_tags == Some(true) {
@@ -661,7 +664,7 @@ fn unplaceable(failures: &[Failure]) -> String {
     let Some(closest) = closest else {
         return "was unable to place a task because no container instance met all of its requirements. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.".into();
     };
-    let instance = tasks::task_id(closest.arn.as_deref().unwrap_or_default());
+    let instance = task_records::task_id(closest.arn.as_deref().unwrap_or_default());
     let problem = match closest.reason.as_deref().unwrap_or_default() {
         "RESOURCE:CPU" => "has insufficient CPU units available".to_string(),
         "RESOURCE:MEMORY" => "has insufficient memory available".to_string(),

@@ -24,10 +24,10 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use crate::ecs::instances::StoredInstance;
-use crate::ecs::tasks::task_id;
 use crate::error::ApiError;
 use crate::keys;
+use crate::state::instances::StoredInstance;
+use crate::state::tasks::task_id;
 
 /// The longest a reader waits for the views to reach the store's revision.
 const CATCH_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);

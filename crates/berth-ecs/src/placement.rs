@@ -1,8 +1,15 @@
-//! The resources a task reserves on its instance, from its task definition and overrides.
-//! (Choosing the instance is `berth-scheduler`'s job.)
+//! The resources a task reserves on its instance, from its task definition and overrides, and
+//! a call's placement constraints and strategies as the engine takes them. (Choosing the
+//! instance is `berth-scheduler`'s job.)
 
-use berth_ecs_wire::{ContainerDefinition, TaskDefinition, TaskOverride};
-use berth_scheduler::Resources;
+use berth_ecs_wire::{
+    CapacityProviderStrategyItem, ContainerDefinition, PlacementConstraint, PlacementStrategy,
+    TaskDefinition, TaskOverride,
+};
+use berth_scheduler::{Constraint, RequiredAttribute, Resources, Strategy};
+
+use crate::EcsError;
+use crate::error::invalid;
 
 /// The resources a task of `definition` with `overrides` reserves: task-level cpu/memory when
 /// set, else the sum over containers (a container's hard `memory` limit when set, else its
@@ -89,6 +96,74 @@ pub fn effective_containers(
         }
     }
     containers
+}
+
+/// What RunTask and CreateService refuse about where tasks would run: any launch type but EC2,
+/// and capacity provider strategies, until they land.
+pub fn check_launch_target(
+    launch_type: Option<&str>,
+    capacity_providers: Option<&[CapacityProviderStrategyItem]>,
+) -> Result<(), EcsError> {
+    if let Some(other) = launch_type.filter(|t| *t != "EC2") {
+        return Err(EcsError::UnsupportedFeature(format!(
+            "The {other} launch type is not supported yet."
+        )));
+    }
+    if capacity_providers.is_some_and(|s| !s.is_empty()) {
+        return Err(EcsError::UnsupportedFeature(
+            "Capacity provider strategies are not supported yet.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The task definition's placement constraints (when given) and then a call's, as the engine
+/// takes them; a bad one is InvalidParameterException.
+pub fn parse_constraints(
+    definition: Option<&TaskDefinition>,
+    call: &[PlacementConstraint],
+) -> Result<Vec<Constraint>, EcsError> {
+    let from_definition = definition
+        .and_then(|d| d.placement_constraints.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|c| (c.r#type.as_deref(), c.expression.as_deref()));
+    let from_call = call
+        .iter()
+        .map(|c| (c.r#type.as_deref(), c.expression.as_deref()));
+    from_definition
+        .chain(from_call)
+        .map(|(kind, expression)| {
+            Constraint::parse(kind.unwrap_or_default(), expression)
+                .map_err(|err| invalid(err.to_string()))
+        })
+        .collect()
+}
+
+/// Placement strategies as the engine takes them; a bad one is InvalidParameterException.
+pub fn parse_strategies(strategies: &[PlacementStrategy]) -> Result<Vec<Strategy>, EcsError> {
+    strategies
+        .iter()
+        .map(|s| {
+            Strategy::parse(s.r#type.as_deref().unwrap_or_default(), s.field.as_deref())
+                .map_err(|err| invalid(err.to_string()))
+        })
+        .collect()
+}
+
+/// The attributes an instance must have to run the task definition (`requiresAttributes`).
+pub fn required_attributes(definition: &TaskDefinition) -> Vec<RequiredAttribute> {
+    definition
+        .requires_attributes
+        .iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(RequiredAttribute {
+                name: a.name.clone()?,
+                value: a.value.clone(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

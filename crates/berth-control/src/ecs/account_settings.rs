@@ -5,7 +5,7 @@
 
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{LIST_10, decode_token, encode_token};
-use berth_ecs::settings::{check_value, default_value};
+use berth_ecs::settings::check_value;
 use berth_ecs_wire::{
     DeleteAccountSettingRequest, DeleteAccountSettingResponse, ListAccountSettingsRequest,
     ListAccountSettingsResponse, PutAccountSettingDefaultRequest, PutAccountSettingDefaultResponse,
@@ -15,38 +15,8 @@ use berth_store::{Txn, transact};
 
 use super::{fetch, read, write};
 use crate::error::ApiError;
+use crate::state::account_settings::effective_setting;
 use crate::{ControlPlane, keys};
-
-/// The value of setting `name` in force for `principal`.
-pub async fn effective(cp: &ControlPlane, principal: &str, name: &str) -> Result<String, ApiError> {
-    Ok(effective_setting(cp, principal, name)
-        .await?
-        .value
-        .unwrap_or_default())
-}
-
-async fn effective_setting(
-    cp: &ControlPlane,
-    principal: &str,
-    name: &str,
-) -> Result<Setting, ApiError> {
-    if let Some(own) = fetch::<Setting>(cp, &keys::account_setting(principal, name)).await? {
-        return Ok(own);
-    }
-    let root = cp.partition.root_principal();
-    if let Some(default) = fetch::<Setting>(cp, &keys::account_setting(&root, name)).await? {
-        return Ok(Setting {
-            principal_arn: Some(principal.to_string()),
-            ..default
-        });
-    }
-    Ok(Setting {
-        name: Some(name.to_string()),
-        value: Some(default_value(name).to_string()),
-        principal_arn: Some(principal.to_string()),
-        r#type: Some("aws_managed".into()),
-    })
-}
 
 async fn put_setting(
     cp: &ControlPlane,

@@ -15,9 +15,11 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::instances::{self, StoredInstance};
-use super::{account_settings, decode, fetch, read, scan, tags, tasks, write};
+use super::{decode, fetch, read, scan, write};
 use crate::error::ApiError;
+use crate::state::clusters::active_cluster;
+use crate::state::instances::{self, StoredInstance};
+use crate::state::{account_settings, tags, tasks};
 use crate::{ControlPlane, keys};
 
 /// DescribeClusters takes at most this many clusters per call.
@@ -365,14 +367,6 @@ pub async fn list(
     })
 }
 
-/// Loads an ACTIVE cluster inside a transaction, or fails with ClusterNotFoundException.
-pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
-    match read::<Cluster>(txn, &keys::cluster(name))? {
-        Some(cluster) if cluster.status.as_deref() == Some("ACTIVE") => Ok(cluster),
-        _ => Err(EcsError::ClusterNotFound.into()),
-    }
-}
-
 pub async fn delete(
     cp: &ControlPlane,
     request: DeleteClusterRequest,
@@ -472,11 +466,4 @@ async fn modify(
         ))
     })
     .await
-}
-
-/// Whether `name` is an ACTIVE cluster (for TagResource and friends).
-pub async fn exists(cp: &ControlPlane, name: &str) -> Result<bool, ApiError> {
-    Ok(fetch::<Cluster>(cp, &keys::cluster(name))
-        .await?
-        .is_some_and(|c| c.status.as_deref() == Some("ACTIVE")))
 }

@@ -1,7 +1,7 @@
 //! Container instances: registration (from the agent channel), DescribeContainerInstances,
 //! ListContainerInstances, DeregisterContainerInstance and UpdateContainerInstancesState.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
@@ -15,151 +15,16 @@ use berth_ecs_wire::{
     ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource, Task,
     UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse, VersionInfo,
 };
-use berth_scheduler::Resources;
 use berth_store::{Txn, transact};
-use serde::{Deserialize, Serialize};
 
-use super::{clusters, fetch, read, scan, tasks, write};
+use super::{fetch, read, scan, write};
 use crate::error::ApiError;
+use crate::state::instances::{StoredInstance, integer, ports};
+use crate::state::{clusters, tasks};
 use crate::{ControlPlane, keys};
 
 /// DescribeContainerInstances and UpdateContainerInstancesState take at most this many.
 const BATCH_LIMIT: usize = 100;
-
-/// A container instance as stored: the API shape plus the agent channel's bookkeeping.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StoredInstance {
-    pub cluster: String,
-    pub id: String,
-    pub instance: ContainerInstance,
-    /// Attributes set with PutAttributes, kept when the agent re-registers.
-    #[serde(default)]
-    pub custom_attributes: Vec<Attribute>,
-    /// How many of its tasks that are not STOPPED belong to each task group: what spread,
-    /// distinctInstance and `task:group` read, kept here so placement never scans the tasks.
-    #[serde(default)]
-    pub task_groups: BTreeMap<String, u32>,
-    /// When its agent's connection ended, while it is disconnected: after
-    /// `ControlPlane::agent_lost_after` the service scheduler replaces its tasks elsewhere.
-    #[serde(default)]
-    pub disconnected_at: Option<f64>,
-}
-
-impl StoredInstance {
-    pub fn arn(&self) -> &str {
-        self.instance
-            .container_instance_arn
-            .as_deref()
-            .unwrap_or_default()
-    }
-
-    pub fn status(&self) -> &str {
-        self.instance.status.as_deref().unwrap_or_default()
-    }
-
-    pub fn connected(&self) -> bool {
-        self.instance.agent_connected == Some(true)
-    }
-
-    fn bump(&mut self) {
-        self.instance.version = Some(self.instance.version.unwrap_or(0) + 1);
-    }
-
-    /// What is left on the instance: CPU, memory, and the host ports in use.
-    pub fn remaining(&self) -> Resources {
-        let remaining = self
-            .instance
-            .remaining_resources
-            .as_deref()
-            .unwrap_or_default();
-        Resources {
-            cpu: integer(remaining, "CPU"),
-            memory: integer(remaining, "MEMORY"),
-            gpus: 0,
-            tcp_ports: ports(remaining, "PORTS"),
-            udp_ports: ports(remaining, "PORTS_UDP"),
-        }
-    }
-
-    /// Gives back what a stopped task of `group` held: its resources and its place in the
-    /// task-group counts.
-    pub fn give_back(&mut self, demand: &Resources, group: Option<&str>) {
-        let mut remaining = self.remaining();
-        remaining.cpu += demand.cpu;
-        remaining.memory += demand.memory;
-        for port in &demand.tcp_ports {
-            remaining.tcp_ports.remove(port);
-        }
-        for port in &demand.udp_ports {
-            remaining.udp_ports.remove(port);
-        }
-        self.set_remaining(&remaining);
-        if let Some(group) = group
-            && let Some(count) = self.task_groups.get_mut(group)
-        {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.task_groups.remove(group);
-            }
-        }
-    }
-
-    /// Stores what placement reserved or released back into `remainingResources`.
-    pub fn set_remaining(&mut self, remaining: &Resources) {
-        self.instance.remaining_resources = Some(berth_protocol::resources(
-            remaining.cpu,
-            remaining.memory,
-            &remaining.tcp_ports,
-            &remaining.udp_ports,
-        ));
-        self.bump();
-    }
-
-    /// This instance as placement sees it.
-    pub fn for_placement(&self) -> berth_scheduler::Instance {
-        let task_groups = self.task_groups.clone();
-        berth_scheduler::Instance {
-            id: self.arn().to_string(),
-            ec2_instance_id: self.instance.ec2_instance_id.clone(),
-            status: self.status().to_string(),
-            agent_connected: self.connected(),
-            agent_version: self
-                .instance
-                .version_info
-                .as_ref()
-                .and_then(|v| v.agent_version.clone()),
-            registered_at: self.instance.registered_at.unwrap_or_default() as i64,
-            attributes: self
-                .instance
-                .attributes
-                .iter()
-                .flatten()
-                .filter_map(|a| Some((a.name.clone()?, a.value.clone())))
-                .collect(),
-            running_tasks_count: task_groups.values().sum(),
-            task_groups,
-            remaining: self.remaining(),
-        }
-    }
-}
-
-fn integer(resources: &[Resource], name: &str) -> i64 {
-    resources
-        .iter()
-        .find(|r| r.name.as_deref() == Some(name))
-        .and_then(|r| r.integer_value)
-        .map_or(0, i64::from)
-}
-
-fn ports(resources: &[Resource], name: &str) -> BTreeSet<u16> {
-    resources
-        .iter()
-        .find(|r| r.name.as_deref() == Some(name))
-        .and_then(|r| r.string_set_value.as_ref())
-        .map(|set| set.iter().filter_map(|p| p.parse().ok()).collect())
-        .unwrap_or_default()
-}
 
 /// What an agent presents when it (re)connects.
 pub struct Registration {
@@ -480,14 +345,6 @@ pub async fn update_state(
         container_instances: Some(instances),
         failures: Some(failures),
     })
-}
-
-/// Every instance of a cluster (any status), inside a transaction.
-pub fn all_in(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<StoredInstance>, ApiError> {
-    txn.range(&keys::instances_of(cluster), None, usize::MAX)?
-        .iter()
-        .map(super::decode)
-        .collect()
 }
 
 /// The instance an attribute's `targetId` names (an id or an ARN), when it exists.

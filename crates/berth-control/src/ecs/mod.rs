@@ -206,7 +206,7 @@ pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError>
             .await?;
     for cluster in clusters {
         let name = cluster.cluster_name.unwrap_or_default();
-        let (stored, _) = scan::<instances::StoredInstance>(
+        let (stored, _) = scan::<crate::state::instances::StoredInstance>(
             cp,
             &crate::keys::instances_of(&name),
             None,
@@ -223,7 +223,7 @@ pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError>
 
 /// How many container instances of `cluster` have their agent connected now.
 pub async fn connected_agents(cp: &ControlPlane, cluster: &str) -> Result<usize, ApiError> {
-    let (connected, _) = scan::<instances::StoredInstance>(
+    let (connected, _) = scan::<crate::state::instances::StoredInstance>(
         cp,
         &crate::keys::instances_of(cluster),
         None,

@@ -8,93 +8,21 @@ use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
 use berth_ecs_wire::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
-    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DescribeServicesRequest, DescribeServicesResponse, ListServicesRequest, ListServicesResponse,
-    PlacementConstraint, PlacementStrategy, Service, ServiceEvent, TaskDefinition,
-    UpdateServiceRequest, UpdateServiceResponse,
+    PlacementConstraint, PlacementStrategy, Service, TaskDefinition, UpdateServiceRequest,
+    UpdateServiceResponse,
 };
 use berth_store::{Txn, transact};
-use rand::Rng;
 
-use super::{
-    clusters, fetch, missing, read, scan, service_deployments, tags, task_definitions, tasks, write,
-};
+use super::{fetch, missing, read, scan, write};
 use crate::error::ApiError;
+use crate::state::services::{deploy, deployment_id, new_deployment};
+use crate::state::{clusters, service_deployments, tags, task_definitions};
 use crate::{ControlPlane, keys};
 
 /// DescribeServices takes at most 10 services.
 const DESCRIBE_LIMIT: usize = 10;
-/// ECS keeps a service's 100 most recent events.
-pub const EVENT_LIMIT: usize = 100;
-/// A repeated event message is not recorded again within this many seconds.
-const EVENT_REPEAT_SECS: f64 = 6.0 * 3600.0;
-
-/// A new deployment's id: `ecs-svc/` and 19 digits, as ECS mints them.
-pub fn deployment_id() -> String {
-    let mut rng = rand::rng();
-    format!(
-        "ecs-svc/{}{:018}",
-        rng.random_range(1..10),
-        rng.random_range(0..1_000_000_000_000_000_000u64)
-    )
-}
-
-/// A new PRIMARY deployment of `task_definition`.
-/// A new PRIMARY deployment of `task_definition` with the id `id` (from [`deployment_id`],
-/// minted outside any transaction).
-pub fn new_deployment(
-    service: &Service,
-    task_definition: &str,
-    id: String,
-    now: f64,
-) -> Deployment {
-    Deployment {
-        rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
-        id: Some(id),
-        status: Some("PRIMARY".into()),
-        task_definition: Some(task_definition.to_string()),
-        desired_count: service.desired_count,
-        pending_count: Some(0),
-        running_count: Some(0),
-        failed_tasks: Some(0),
-        created_at: Some(now),
-        updated_at: Some(now),
-        launch_type: service.launch_type.clone(),
-        rollout_state: Some("IN_PROGRESS".into()),
-        ..Deployment::default()
-    }
-}
-
-/// Makes `deployment` the PRIMARY: the current PRIMARY becomes ACTIVE.
-pub fn deploy(service: &mut Service, deployment: Deployment) {
-    let deployments = service.deployments.get_or_insert_with(Vec::new);
-    for existing in deployments.iter_mut() {
-        existing.status = Some("ACTIVE".into());
-    }
-    deployments.insert(0, deployment);
-}
-
-/// Adds an event (newest first, at most 100), unless the newest event already says the same
-/// thing and is recent: ECS suppresses repeats.
-pub fn record_event(service: &mut Service, message: String, now: f64) {
-    let events = service.events.get_or_insert_with(Vec::new);
-    if events.first().is_some_and(|newest| {
-        newest.message.as_deref() == Some(message.as_str())
-            && now - newest.created_at.unwrap_or(0.0) < EVENT_REPEAT_SECS
-    }) {
-        return;
-    }
-    events.insert(
-        0,
-        ServiceEvent {
-            id: Some(uuid::Uuid::new_v4().to_string()),
-            created_at: Some(now),
-            message: Some(message),
-        },
-    );
-    events.truncate(EVENT_LIMIT);
-}
-
 fn service_name(reference: &str) -> &str {
     reference.rsplit('/').next().unwrap_or(reference)
 }
@@ -103,8 +31,8 @@ fn check_placement(
     constraints: &[PlacementConstraint],
     strategies: &[PlacementStrategy],
 ) -> Result<(), ApiError> {
-    tasks::parse_constraints(None, constraints)?;
-    tasks::parse_strategies(strategies)?;
+    berth_ecs::placement::parse_constraints(None, constraints)?;
+    berth_ecs::placement::parse_strategies(strategies)?;
     if constraints.len() > 10 {
         return Err(invalid("A service can have at most 10 placement constraints.").into());
     }
@@ -198,7 +126,7 @@ pub async fn create(
         .into());
     }
     let daemon = request.scheduling_strategy.as_deref() == Some("DAEMON");
-    tasks::check_launch_target(
+    berth_ecs::placement::check_launch_target(
         request.launch_type.as_deref(),
         request.capacity_provider_strategy.as_deref(),
     )?;
@@ -541,13 +469,4 @@ pub async fn list(
         service_arns: Some(services.into_iter().filter_map(|s| s.service_arn).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),
     })
-}
-
-/// Whether the task definition makes its tasks' health depend on container health checks.
-pub fn health_checked(definition: &TaskDefinition) -> bool {
-    definition
-        .container_definitions
-        .iter()
-        .flatten()
-        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
 }

@@ -5,32 +5,15 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs_wire::{
-    ListTagsForResourceRequest, ListTagsForResourceResponse, Tag, TagResourceRequest,
+    ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
     TagResourceResponse, TaskDefinition, UntagResourceRequest, UntagResourceResponse,
 };
 use berth_store::{Txn, transact};
 
-use super::clusters;
 use crate::error::ApiError;
+use crate::state::clusters;
+use crate::state::tags::{fetch, read, write};
 use crate::{ControlPlane, keys};
-
-pub fn read(txn: &mut dyn Txn, arn: &str) -> Result<Vec<Tag>, ApiError> {
-    Ok(super::read::<Vec<Tag>>(txn, &keys::tags(arn))?.unwrap_or_default())
-}
-
-pub fn write(txn: &mut dyn Txn, arn: &str, tags: &[Tag]) {
-    if tags.is_empty() {
-        txn.delete(&keys::tags(arn));
-    } else {
-        super::write(txn, &keys::tags(arn), &tags.to_vec());
-    }
-}
-
-pub async fn fetch(cp: &ControlPlane, arn: &str) -> Result<Vec<Tag>, ApiError> {
-    Ok(super::fetch::<Vec<Tag>>(cp, &keys::tags(arn))
-        .await?
-        .unwrap_or_default())
-}
 
 /// Fails unless `arn` names an existing taggable resource.
 async fn check_exists(cp: &ControlPlane, arn: &str) -> Result<(), ApiError> {

@@ -14,26 +14,15 @@ use berth_ecs_wire::{
     RegisterTaskDefinitionRequest, RegisterTaskDefinitionResponse, TaskDefinition,
 };
 use berth_store::{Txn, transact};
-use serde::{Deserialize, Serialize};
 
-use super::{fetch, read, scan, tags, write};
+use super::{read, scan, write};
 use crate::error::ApiError;
+use crate::state::tags;
+use crate::state::task_definitions::{Family, resolve, status_of};
 use crate::{ControlPlane, keys};
 
 /// DeleteTaskDefinitions takes at most this many task definitions per call.
 const DELETE_LIMIT: usize = 10;
-
-/// Per-family bookkeeping: revisions are never reused, even after deletion.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Family {
-    name: String,
-    last_revision: i32,
-    active_revisions: i32,
-}
-
-fn status_of(definition: &TaskDefinition) -> &str {
-    definition.status.as_deref().unwrap_or_default()
-}
 
 pub async fn register(
     cp: &ControlPlane,
@@ -67,36 +56,6 @@ pub async fn register(
         tags: Some(tags),
         task_definition: Some(definition),
     })
-}
-
-/// The task definition a reference names: a revision as is, a bare family as its latest
-/// ACTIVE revision. `None` when there is none.
-pub async fn resolve(
-    cp: &ControlPlane,
-    reference: &TaskDefinitionRef,
-) -> Result<Option<TaskDefinition>, ApiError> {
-    match reference {
-        TaskDefinitionRef::Revision(family, revision) => {
-            fetch(cp, &keys::task_definition(family, *revision)).await
-        }
-        TaskDefinitionRef::Family(name) => {
-            let Some(family) = fetch::<Family>(cp, &keys::family(name)).await? else {
-                return Ok(None);
-            };
-            if family.active_revisions == 0 {
-                return Ok(None);
-            }
-            for revision in (1..=family.last_revision).rev() {
-                if let Some(definition) =
-                    fetch::<TaskDefinition>(cp, &keys::task_definition(name, revision)).await?
-                    && status_of(&definition) == "ACTIVE"
-                {
-                    return Ok(Some(definition));
-                }
-            }
-            Ok(None)
-        }
-    }
 }
 
 pub async fn describe(
