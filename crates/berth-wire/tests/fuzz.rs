@@ -1,5 +1,7 @@
 //! Random bytes and parameters into every decoder: errors are fine, panics are not.
 
+mod restfixture;
+
 use berth_wire::codec::{self, cbor, query, rest_json};
 use berth_wire::model::ServiceModel;
 use proptest::prelude::*;
@@ -80,6 +82,44 @@ const REST_PARTS: &[&str] = &[
     "State",
     "ScheduleGroup",
     "NextToken",
+    "buckets",
+    "things",
+    "docs",
+    "blobs",
+    "download",
+    "x-id",
+    "PutObject",
+    "id",
+    "since",
+    "when",
+    "limit",
+    "flag",
+    "prefix",
+    "token",
+    "X-Labels",
+    "x-meta-color",
+    "If-Modified-Since",
+    "X-Attributes",
+    "X-Count",
+    "X-Flag",
+    "X-Ratio",
+    "X-Expires",
+];
+
+/// Header values shaped like what the members expect, and almost so.
+const HEADER_VALUES: &[&str] = &[
+    "Sat, 05 Dec 2026 19:17:58 GMT",
+    "Sat, 05 Dec 99999 19:17:58 GMT",
+    "Sat, 31 Feb 2026 25:61:61 GMT",
+    "2026-12-05T19:17:58Z",
+    "\"a,b\",c,\"d\\\"e\"",
+    "\"unterminated",
+    "eyJhIjpbMSwieCJdfQ==",
+    "bm90IGpzb24=",
+    "!!",
+    "true",
+    "-2147483649",
+    "1e309",
 ];
 
 fn rest_request() -> impl Strategy<Value = (String, String, String, Vec<(String, String)>, Vec<u8>)>
@@ -89,7 +129,16 @@ fn rest_request() -> impl Strategy<Value = (String, String, String, Vec<(String,
         prop::sample::select(&["GET", "POST", "PUT", "DELETE", "PATCH"][..]),
         prop::collection::vec(prop_oneof![part(), ".{0,6}"], 0..5),
         prop::collection::vec((part(), prop_oneof![part(), ".{0,8}"]), 0..6),
-        prop::collection::vec((part(), ".{0,12}"), 0..4),
+        prop::collection::vec(
+            (
+                part(),
+                prop_oneof![
+                    prop::sample::select(HEADER_VALUES).prop_map(str::to_string),
+                    ".{0,12}"
+                ],
+            ),
+            0..4,
+        ),
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..64),
             Just(b"{}".to_vec()),
@@ -98,6 +147,11 @@ fn rest_request() -> impl Strategy<Value = (String, String, String, Vec<(String,
                     .to_vec()
             ),
             Just(br#"{"FlexibleTimeWindow":[],"EndDate":"soon","Tags":{"a":1}}"#.to_vec()),
+            Just(
+                br#"{"name":1,"Updated":"bad","children":[{"Created":"x"},null,7],"Tags":[]}"#
+                    .to_vec()
+            ),
+            Just(br#"{"Updated":"2026-12-05T19:17:58.5+01:00","children":{"a":{}}}"#.to_vec()),
         ],
     )
         .prop_map(|(method, path, query, headers, body)| {
@@ -139,13 +193,14 @@ proptest! {
 
     #[test]
     fn rest_json_decoder_never_panics((method, path, query, headers, body) in rest_request()) {
-        let model = &berth_scheduler_wire::MODEL;
         let headers: Vec<(&str, &str)> =
             headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let request = rest_json::Request { path: &path, query: &query, headers: &headers, body: &body };
-        let _ = rest_json::route(model, &method, &path, &query);
-        for op in model.operations {
-            let _ = rest_json::decode(model, op, &request);
+        for model in [&berth_scheduler_wire::MODEL, &restfixture::MODEL] {
+            let _ = rest_json::route(model, &method, &path, &query);
+            for op in model.operations {
+                let _ = rest_json::decode(model, op, &request);
+            }
         }
     }
 

@@ -19,6 +19,8 @@ import os
 import random
 import sys
 
+import botocore.awsrequest
+import botocore.model
 import botocore.parsers
 import botocore.serialize
 import botocore.session
@@ -42,6 +44,11 @@ STRINGS = [
     "crlf\r\nend", "", " padded ", "tab\there", "sg-0123456789abcdef0", "10.0.0.0/16",
 ]
 FLOATS = [0.5, -2.25, 1024.0, 3.0, 0.0, 1e-3, 123456.75]
+# What a header can carry (no line breaks, no padding HTTP would trim); botocore quotes list
+# items with commas or quotes when it sends them, but its parser splits at every comma.
+HEADER_STRINGS = ["plain", "tag:Name", "a b+c=d&e%20f", "sg-0123456789abcdef0", "10.0.0.0/16"]
+QUOTED_HEADER_STRINGS = HEADER_STRINGS + ["with,comma", 'with "quote"']
+GREEDY_LABELS = ["photos/2026/x.jpg", "a b/ünï/+=", "single"]
 
 
 class Gen:
@@ -124,25 +131,97 @@ def on_query_wire(value):
     return value
 
 
-def on_rest_wire(params, shape, rng):
-    """Fits `params` to what REST-JSON can carry: every path label present and non-empty (a
-    request without one has no path), and no empty list in the query string (it sends no
-    parameter at all)."""
+def is_json_value(member):
+    return member.serialization.get("jsonvalue") or getattr(member, "metadata", {}).get("jsonvalue")
+
+
+def on_rest_wire(params, op, rng):
+    """Fits `params` to what REST-JSON can carry and returns them with their expected JSON form:
+    every path label present and non-empty (a request without one has no path), greedy ones
+    with slashes; no empty list or map in the query string or headers (they send nothing);
+    header strings a header can carry; the payload present (botocore sends `{}` or nothing for
+    a missing one). A `jsonvalue` header's JSON form is the JSON text."""
+    shape = op.input_shape
+    payload = shape.serialization.get("payload")
     for name, member in shape.members.items():
         location = member.serialization.get("location")
+        wire_name = member.serialization.get("name", name)
         if location == "uri":
-            params[name] = rng.choice([s for s in STRINGS if s.strip()])
-        elif location == "querystring" and params.get(name) == []:
+            greedy = "{%s+}" % wire_name in op.http["requestUri"]
+            params[name] = rng.choice(GREEDY_LABELS if greedy else [s for s in STRINGS if s.strip()])
+        elif location == "header" and name in params:
+            if is_json_value(member):
+                params[name] = {"a": [1, "x"], "b": rng.choice(STRINGS)}
+            elif member.type_name == "string":
+                params[name] = rng.choice(HEADER_STRINGS)
+            elif member.type_name == "list" and member.member.type_name == "string":
+                params[name] = [rng.choice(QUOTED_HEADER_STRINGS) for _ in range(rng.randint(1, 3))]
+        elif location == "headers" and name in params:
+            params[name] = {rng.choice(["color", "a", "x-y"]): rng.choice(HEADER_STRINGS)}
+        elif name == payload:
+            params[name] = Gen(rng, whole_seconds=True).value(member)
+            if member.type_name == "blob":
+                params[name] = params[name] or b"\x00payload"
+            elif member.type_name == "string":
+                params[name] = params[name] or "text"
+        if location in ("querystring", "header") and params.get(name) in ([], {}):
             del params[name]
-    return params
+        if isinstance(params.get(name), dict) and member.type_name == "map":
+            for key in [k for k, v in params[name].items() if v == []]:
+                del params[name][key]
+            if not params[name]:
+                del params[name]
+    expected = json_form(params)
+    for name, member in shape.members.items():
+        if name in params and is_json_value(member):
+            expected[name] = json.dumps(params[name], separators=(",", ":"))
+    return params, expected
+
+
+def on_rest_response(out, op, rng):
+    """Fits an output to what botocore's REST-JSON parser reads back; returns the JSON form to
+    encode and the data botocore must parse. The parser always reports the status code, the
+    prefix headers and the payload, splits list headers at every comma, and reads a
+    `jsonvalue` header's JSON; headers carry whole seconds."""
+    shape = op.output_shape
+    payload = shape.serialization.get("payload")
+    parsed = {}
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        if location == "statusCode":
+            out[name] = rng.choice([200, 201, 202, 203])
+        elif location == "headers":
+            out[name] = {rng.choice(["color", "a", "x-y"]): rng.choice(HEADER_STRINGS)}
+        elif location == "header" and name in out:
+            if is_json_value(member):
+                parsed[name] = {"n": rng.randint(0, 9), "s": rng.choice(STRINGS)}
+                out[name] = json.dumps(parsed[name])
+            elif member.type_name == "string":
+                out[name] = rng.choice(HEADER_STRINGS)
+            elif member.type_name == "timestamp":
+                out[name] = out[name].replace(microsecond=0)
+            elif member.type_name == "list" and not out[name]:
+                del out[name]
+        elif name == payload and member.type_name == "blob":
+            # botocore hands a non-streaming blob payload back decoded as UTF-8 text.
+            parsed[name] = rng.choice(STRINGS)
+            out[name] = parsed[name].encode()
+        elif name == payload and name not in out:
+            out[name] = Gen(rng).value(member)
+    expected = json_form(out)
+    expected.update(parsed)
+    return json_form(out), expected
 
 
 def rest_request(wire):
-    """The parts of a REST request botocore would send, as the Rust test reads them."""
+    """The parts of a REST request botocore would send, as the Rust test reads them: a
+    template's literal query parts ride in `url_path`, the parameters follow them."""
+    path, _, literal = wire["url_path"].partition("?")
+    encoded = botocore.utils.percent_encode_sequence(wire["query_string"])
     return {
         "method": wire["method"],
-        "path": wire["url_path"],
-        "query": botocore.utils.percent_encode_sequence(wire["query_string"]),
+        "path": path,
+        "query": "&".join(q for q in [literal, encoded] if q),
         "headers": {k: v for k, v in wire["headers"].items()},
         "body_hex": (wire["body"].encode() if isinstance(wire["body"], str) else wire["body"] or b"").hex(),
     }
@@ -158,6 +237,9 @@ def services():
     ]:
         model = session.get_service_model(name)
         yield name, protocol, model, operations or list(model.operation_names)
+    with open(os.path.join(HERE, "restfixture-2026-12-05.json"), encoding="utf-8") as f:
+        fixture = botocore.model.ServiceModel(json.load(f), "restfixture")
+    yield "restfixture", "rest-json", fixture, list(fixture.operation_names)
 
 
 def gen():
@@ -172,11 +254,13 @@ def gen():
                         min_list=1 if protocol == "ec2" else 0)
                 if op.input_shape is not None:
                     params = g.value(op.input_shape) if i else {}
+                    expected = None
                     if protocol == "rest-json":
-                        params = on_rest_wire(params, op.input_shape, rng)
+                        params, expected = on_rest_wire(params, op, rng)
                     wire = serializer.serialize_to_request(params, op)
                     body = wire["body"]
-                    case = {"service": service, "operation": op_name, "params": json_form(params)}
+                    case = {"service": service, "operation": op_name,
+                            "params": expected or json_form(params)}
                     if protocol == "rest-json":
                         case["rest"] = rest_request(wire)
                     elif isinstance(body, dict):
@@ -187,8 +271,10 @@ def gen():
                     requests.append(case)
                 if op.output_shape is not None:
                     out = Gen(rng, whole_seconds=False).value(op.output_shape)
-                    responses.append({"service": service, "operation": op_name,
-                                      "output": json_form(out)})
+                    case = {"service": service, "operation": op_name, "output": json_form(out)}
+                    if protocol == "rest-json":
+                        case["output"], case["expected"] = on_rest_response(out, op, rng)
+                    responses.append(case)
     os.makedirs(FIXTURES, exist_ok=True)
     for name, data in [("requests.json", requests), ("responses.json", responses)]:
         with open(os.path.join(FIXTURES, name), "w", encoding="utf-8") as f:
@@ -224,7 +310,8 @@ def check(path):
         op = model.operation_model(case["operation"])
         body = bytes.fromhex(case["body_hex"])
         parser = botocore.parsers.create_parser(protocol)
-        response = {"body": body, "headers": case.get("headers", {}),
+        headers = botocore.awsrequest.HeadersDict(case.get("headers", {}))
+        response = {"body": body, "headers": headers,
                     "status_code": case["status"]}
         parsed = parser.parse(response, op.output_shape)
         label = f'{case["service"]}.{case["operation"]}'
