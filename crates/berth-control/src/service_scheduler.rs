@@ -21,7 +21,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::ecs::{decode, fetch, read, tasks, write};
 use crate::error::ApiError;
-use crate::state::instances::StoredInstance;
+use crate::state::instances::{self, StoredInstance};
 use crate::state::service_deployments::{self, Settled};
 use crate::state::services::{self, deploy, new_deployment, record_event};
 use crate::state::tasks as task_records;
@@ -98,7 +98,7 @@ async fn service_tasks(
         .await?
     {
         let id = marker.key.rsplit('/').next().unwrap_or_default();
-        found.extend(fetch::<Task>(cp, &keys::task(cluster, id)).await?);
+        found.extend(task_records::fetch(cp, cluster, id).await?);
     }
     Ok(found)
 }
@@ -176,7 +176,7 @@ async fn reconcile_service(
     {
         let id = task_records::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
         if !instances.contains_key(id) {
-            let stored = fetch::<StoredInstance>(cp, &keys::instance(cluster, id)).await?;
+            let stored = instances::fetch(cp, cluster, id).await?;
             instances.insert(id.to_string(), stored);
         }
     }

@@ -12,14 +12,14 @@ use berth_ecs_wire::{
     DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
     DescribeContainerInstancesRequest, DescribeContainerInstancesResponse, Failure,
     ListAttributesRequest, ListAttributesResponse, ListContainerInstancesRequest,
-    ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource, Task,
+    ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource,
     UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse, VersionInfo,
 };
 use berth_store::{Txn, transact};
 
-use super::{fetch, read, scan, write};
+use super::{read, scan};
 use crate::error::ApiError;
-use crate::state::instances::{StoredInstance, integer, ports};
+use crate::state::instances::{self, StoredInstance, integer, ports};
 use crate::state::{clusters, tasks};
 use crate::{ControlPlane, keys};
 
@@ -53,8 +53,7 @@ pub async fn register(
         let existing = match &registration.container_instance_arn {
             Some(arn) => {
                 let id = arn.rsplit('/').next().unwrap_or_default();
-                read::<StoredInstance>(txn, &keys::instance(cluster, id))?
-                    .filter(|s| s.status() != "INACTIVE")
+                instances::read(txn, cluster, id)?.filter(|s| s.status() != "INACTIVE")
             }
             None => None,
         };
@@ -111,7 +110,7 @@ pub async fn register(
                 }
             }
         };
-        write(txn, &keys::instance(cluster, &stored.id), &stored);
+        instances::write(txn, cluster, &stored);
         let applied = read::<u64>(txn, &keys::applied_sequence(cluster, &stored.id))?;
         Ok::<_, ApiError>((stored, applied.unwrap_or(0)))
     })
@@ -122,13 +121,13 @@ pub async fn register(
 pub async fn disconnected(cp: &ControlPlane, cluster: String, id: String) -> Result<(), ApiError> {
     let now = cp.clock.now();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        if let Some(mut stored) = read::<StoredInstance>(txn, &keys::instance(&cluster, &id))?
+        if let Some(mut stored) = instances::read(txn, &cluster, &id)?
             && stored.connected()
         {
             stored.instance.agent_connected = Some(false);
             stored.disconnected_at = Some(now);
             stored.bump();
-            write(txn, &keys::instance(&cluster, &id), &stored);
+            instances::write(txn, &cluster, &stored);
         }
         Ok::<_, ApiError>(())
     })
@@ -157,7 +156,7 @@ async fn present(
         .await?
     {
         let id = marker.key.rsplit('/').next().unwrap_or_default();
-        all.extend(fetch::<Task>(cp, &keys::task(&stored.cluster, id)).await?);
+        all.extend(tasks::fetch(cp, &stored.cluster, id).await?);
     }
     stored.instance.running_tasks_count = Some(
         all.iter()
@@ -188,8 +187,7 @@ pub async fn describe(
     let mut instances = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
-        match fetch::<StoredInstance>(cp, &keys::instance(&cluster, instance_id(reference))).await?
-        {
+        match instances::fetch(cp, &cluster, instance_id(reference)).await? {
             Some(stored) => {
                 let mut instance = present(cp, stored).await?;
                 if !include_tags {
@@ -261,8 +259,7 @@ pub async fn deregister(
     let now = cp.clock.now();
     let stored = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
-        let key = keys::instance(&cluster, &id);
-        let mut stored = read::<StoredInstance>(txn, &key)?
+        let mut stored = instances::read(txn, &cluster, &id)?
             .filter(|s| s.status() != "INACTIVE")
             .ok_or_else(|| invalid("The referenced container instance was not found."))?;
         let active_tasks = tasks::live_on_instance(txn, &cluster, stored.arn())?;
@@ -282,7 +279,7 @@ pub async fn deregister(
         stored.instance.status = Some("INACTIVE".into());
         stored.instance.agent_connected = Some(false);
         stored.bump();
-        write(txn, &key, &stored);
+        instances::write(txn, &cluster, &stored);
         Ok::<_, ApiError>(stored)
     })
     .await?;
@@ -317,13 +314,12 @@ pub async fn update_state(
         let mut failures = Vec::new();
         for reference in &references {
             let id = instance_id(reference);
-            let key = keys::instance(&cluster, id);
-            match read::<StoredInstance>(txn, &key)?.filter(|s| s.status() != "INACTIVE") {
+            match instances::read(txn, &cluster, id)?.filter(|s| s.status() != "INACTIVE") {
                 Some(mut stored) => {
                     if stored.status() != status {
                         stored.instance.status = Some(status.clone());
                         stored.bump();
-                        write(txn, &key, &stored);
+                        instances::write(txn, &cluster, &stored);
                     }
                     updated.push(stored);
                 }
@@ -393,8 +389,7 @@ pub async fn put_attributes(
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         for (attribute, id) in written.iter().zip(&targets) {
-            let key = keys::instance(&cluster, id);
-            let mut stored = read::<StoredInstance>(txn, &key)?
+            let mut stored = instances::read(txn, &cluster, id)?
                 .filter(|s| s.status() != "INACTIVE")
                 .ok_or_else(|| target_not_found(id))?;
             let set = std::slice::from_ref(attribute);
@@ -409,7 +404,7 @@ pub async fn put_attributes(
             let current = stored.instance.attributes.clone().unwrap_or_default();
             stored.instance.attributes = Some(berth_ecs::attributes::merge(&current, set));
             stored.bump();
-            write(txn, &key, &stored);
+            instances::write(txn, &cluster, &stored);
         }
         Ok::<_, ApiError>(())
     })
@@ -433,8 +428,7 @@ pub async fn delete_attributes(
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         for (attribute, id) in deleted.iter().zip(&targets) {
-            let key = keys::instance(&cluster, id);
-            let mut stored = read::<StoredInstance>(txn, &key)?
+            let mut stored = instances::read(txn, &cluster, id)?
                 .filter(|s| s.status() != "INACTIVE")
                 .ok_or_else(|| target_not_found(id))?;
             stored
@@ -444,7 +438,7 @@ pub async fn delete_attributes(
                 all.retain(|a| a.name != attribute.name);
             }
             stored.bump();
-            write(txn, &key, &stored);
+            instances::write(txn, &cluster, &stored);
         }
         Ok::<_, ApiError>(())
     })

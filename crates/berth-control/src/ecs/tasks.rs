@@ -25,9 +25,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{fetch, read, scan, write};
+use super::{read, scan, write};
 use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance};
+use crate::state::tasks as task_records;
 use crate::state::tasks::{advance, bump, demand_of_task, mark_stopped, status, store, task_id};
 use crate::state::{clusters, tags, task_definitions};
 use crate::views::ViewPlan;
@@ -418,7 +419,7 @@ impl Launching {
             }
             let mut tasks = Vec::new();
             for arn in &previous.task_arns {
-                tasks.extend(read::<Task>(txn, &keys::task(cluster, task_id(arn)))?);
+                tasks.extend(task_records::read(txn, cluster, task_id(arn))?);
             }
             return Ok(Some((tasks, previous.failures)));
         }
@@ -476,7 +477,7 @@ impl Launching {
         }
         let mut current = Vec::with_capacity(chosen.len());
         for id in &chosen {
-            match read::<StoredInstance>(txn, &keys::instance(cluster, id))? {
+            match instances::read(txn, cluster, id)? {
                 Some(stored) => current.push(stored),
                 None => return Ok(None),
             }
@@ -572,7 +573,7 @@ fn commit_launch(
         let planned = &cluster_view.instances()[chosen];
         stored.task_groups = planned.task_groups.clone();
         stored.set_remaining(&planned.remaining);
-        write(txn, &keys::instance(&launch.cluster, &stored.id), stored);
+        instances::write(txn, &launch.cluster, stored);
     }
     let failures = placement_failures(placement, &stored_instances);
     (tasks, failures)
@@ -748,7 +749,7 @@ pub async fn stop(
     let now = cp.clock.now();
     let task = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
-        let mut task = read::<Task>(txn, &keys::task(&cluster, &id))?
+        let mut task = task_records::read(txn, &cluster, &id)?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
         if advance(&mut task, TaskEvent::StopRequested).is_some() {
             task.stop_code = Some("UserInitiated".into());
@@ -775,7 +776,7 @@ pub async fn stop_for_service(
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut stopped = Vec::new();
         for (id, reason) in &stops {
-            let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
+            let Some(mut task) = task_records::read(txn, &cluster, id)? else {
                 continue;
             };
             if advance(&mut task, TaskEvent::StopRequested).is_none() {
@@ -806,7 +807,7 @@ pub async fn stop_lost(
     let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         for id in &ids {
-            let Some(mut task) = read::<Task>(txn, &keys::task(&cluster, id))? else {
+            let Some(mut task) = task_records::read(txn, &cluster, id)? else {
                 continue;
             };
             if status(&task) == TaskStatus::Stopped {
@@ -816,16 +817,13 @@ pub async fn stop_lost(
                 .get_or_insert_with(|| "ServiceSchedulerInitiated".into());
             mark_stopped(&mut task, now, &reason);
             store(txn, &cluster, &task);
-            let instance_key = keys::instance(
-                &cluster,
-                task_id(task.container_instance_arn.as_deref().unwrap_or_default()),
-            );
-            if let Some(mut instance) = read::<StoredInstance>(txn, &instance_key)? {
+            let instance_id = task_id(task.container_instance_arn.as_deref().unwrap_or_default());
+            if let Some(mut instance) = instances::read(txn, &cluster, instance_id)? {
                 instance.give_back(
                     &demand_of_task(txn, &partition, &task)?,
                     task.group.as_deref(),
                 );
-                write(txn, &instance_key, &instance);
+                instances::write(txn, &cluster, &instance);
             }
         }
         Ok::<_, ApiError>(())
@@ -853,7 +851,7 @@ pub async fn describe(
     let mut failures = Vec::new();
     for reference in &references {
         let id = task_id(reference);
-        match fetch::<Task>(cp, &keys::task(&cluster, id)).await? {
+        match task_records::fetch(cp, &cluster, id).await? {
             Some(mut task) => {
                 task.tags = if include_tags {
                     Some(tags::fetch(cp, task.task_arn.as_deref().unwrap_or_default()).await?)

@@ -9,7 +9,7 @@ use berth_store::Txn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::keys;
+use crate::{ControlPlane, keys};
 
 /// A container instance as stored: the API shape plus the agent channel's bookkeeping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,4 +155,27 @@ pub fn all_in(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<StoredInstance>, A
         .iter()
         .map(crate::ecs::decode)
         .collect()
+}
+
+/// One instance of `cluster`, read inside a transaction.
+pub fn read(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<StoredInstance>, ApiError> {
+    crate::ecs::read(txn, &keys::instance(cluster, id))
+}
+
+/// One instance of `cluster`, from the latest committed state.
+pub async fn fetch(
+    cp: &ControlPlane,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<StoredInstance>, ApiError> {
+    crate::ecs::fetch(cp, &keys::instance(cluster, id)).await
+}
+
+/// Writes an instance of `cluster` under its id.
+pub fn write(txn: &mut dyn Txn, cluster: &str, stored: &StoredInstance) {
+    crate::ecs::write(txn, &keys::instance(cluster, &stored.id), stored);
 }

@@ -11,7 +11,6 @@ use berth_protocol::{DesiredTask, TaskStateChange};
 use berth_scheduler::Resources;
 use berth_store::Txn;
 
-use crate::ecs::{fetch, read, write};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -68,10 +67,20 @@ pub fn service_of(task: &Task) -> Option<&str> {
     task.group.as_deref()?.strip_prefix("service:")
 }
 
+/// One task of `cluster`, read inside a transaction.
+pub fn read(txn: &mut dyn Txn, cluster: &str, id: &str) -> Result<Option<Task>, ApiError> {
+    crate::ecs::read(txn, &keys::task(cluster, id))
+}
+
+/// One task of `cluster`, from the latest committed state.
+pub async fn fetch(cp: &ControlPlane, cluster: &str, id: &str) -> Result<Option<Task>, ApiError> {
+    crate::ecs::fetch(cp, &keys::task(cluster, id)).await
+}
+
 /// Writes a task, keeping the instance → live tasks index in step with it.
 pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
     let id = task_id(task.task_arn.as_deref().unwrap_or_default());
-    write(txn, &keys::task(cluster, id), task);
+    crate::ecs::write(txn, &keys::task(cluster, id), task);
     if let Some(service) = service_of(task)
         && task.version == Some(1)
     {
@@ -105,7 +114,7 @@ pub fn live_on_instance(
             .next()
             .unwrap_or_default()
             .to_string();
-        found.extend(read::<Task>(txn, &keys::task(cluster, &id))?);
+        found.extend(read(txn, cluster, &id)?);
     }
     Ok(found)
 }
@@ -254,7 +263,7 @@ fn definition_of(
     task: &Task,
 ) -> Result<TaskDefinition, ApiError> {
     let key = definition_key(partition, task)?;
-    read::<TaskDefinition>(txn, &key)?
+    crate::ecs::read::<TaskDefinition>(txn, &key)?
         .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
 
@@ -281,7 +290,7 @@ pub fn desired_task(task: &Task, definition: TaskDefinition) -> DesiredTask {
 /// The task definition a task runs, from the latest committed state.
 pub async fn fetch_definition(cp: &ControlPlane, task: &Task) -> Result<TaskDefinition, ApiError> {
     let key = definition_key(&cp.partition, task)?;
-    fetch::<TaskDefinition>(cp, &key)
+    crate::ecs::fetch::<TaskDefinition>(cp, &key)
         .await?
         .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
