@@ -52,6 +52,35 @@ impl Identities for RootKey {
     }
 }
 
+/// Signing keys by secret and scope. A key serves every request of its day, region and service,
+/// and deriving one takes four HMACs; clients sign most requests with a handful of keys.
+#[derive(Default)]
+pub(crate) struct SigningKeys {
+    keys: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+}
+
+/// More keys than any real deployment's clients use in a day; past it the cache starts over.
+const MAX_SIGNING_KEYS: usize = 4096;
+
+impl SigningKeys {
+    fn key(&self, secret: &str, signed: &berth_sigv4::Signed) -> [u8; 32] {
+        let scope = signed.scope();
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = keys.get(&(secret.to_string(), scope.clone())) {
+            return *key;
+        }
+        let key = berth_sigv4::signing_key(secret, &signed.date, &signed.region, &signed.service);
+        if keys.len() >= MAX_SIGNING_KEYS {
+            keys.clear();
+        }
+        keys.insert((secret.to_string(), scope), key);
+        key
+    }
+}
+
 fn reject(family: Family, failure: Failure) -> AwsError {
     let rejection = berth_sigv4::rejection(family, &failure);
     AwsError::new(rejection.status, rejection.code, rejection.message)
@@ -130,7 +159,10 @@ pub(crate) async fn authenticate(
                 (None, None) => {}
                 _ => return Err(reject(family, Failure::UnknownAccessKey)),
             }
-            berth_sigv4::verify(&signed, &request, &identity.secret_access_key, now as i64)
+            let key = gateway
+                .signing_keys
+                .key(&identity.secret_access_key, &signed);
+            berth_sigv4::verify_with_key(&signed, &request, &key, now as i64)
                 .map_err(|err| reject(family, Failure::Signature(err)))?;
             identity.principal
         }

@@ -141,6 +141,7 @@ pub struct Authentication {
 /// The front door: every registered service on one router.
 pub struct Gateway {
     services: Vec<Arc<dyn Service>>,
+    signing_keys: auth::SigningKeys,
     authentication: Authentication,
     authorizer: Arc<dyn Authorizer>,
     clock: Arc<dyn Clock>,
@@ -157,6 +158,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             services,
+            signing_keys: auth::SigningKeys::default(),
             authentication,
             authorizer,
             clock,

@@ -402,7 +402,7 @@ pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &
 fn expected_signature(
     signed: &Signed,
     request: &RequestParts,
-    secret_access_key: &str,
+    key: &[u8; 32],
 ) -> Result<String, SigV4Error> {
     let skip = (signed.location == Location::Query).then_some("X-Amz-Signature");
     let canonical = canonical::request(
@@ -414,13 +414,7 @@ fn expected_signature(
     .map_err(SigV4Error::SignedHeaderMissing)?;
     let to_sign =
         canonical::string_to_sign(&amz_date(signed.request_time), &signed.scope(), &canonical);
-    let key = signing_key(
-        secret_access_key,
-        &signed.date,
-        &signed.region,
-        &signed.service,
-    );
-    Ok(hex::encode(hmac(&key, to_sign.as_bytes())))
+    Ok(hex::encode(hmac(key, to_sign.as_bytes())))
 }
 
 /// Checks a parsed signature: the request time against `now` (within [`MAX_SKEW_SECONDS`] either
@@ -430,6 +424,24 @@ pub fn verify(
     signed: &Signed,
     request: &RequestParts,
     secret_access_key: &str,
+    now_epoch_seconds: i64,
+) -> Result<(), SigV4Error> {
+    let key = signing_key(
+        secret_access_key,
+        &signed.date,
+        &signed.region,
+        &signed.service,
+    );
+    verify_with_key(signed, request, &key, now_epoch_seconds)
+}
+
+/// [`verify`] with the signing key of the signature's scope already derived (see
+/// [`signing_key`]): a verifier may keep keys per key id and scope, since one key serves every
+/// request of a day, region and service.
+pub fn verify_with_key(
+    signed: &Signed,
+    request: &RequestParts,
+    key: &[u8; 32],
     now_epoch_seconds: i64,
 ) -> Result<(), SigV4Error> {
     let now = now_epoch_seconds;
@@ -449,7 +461,7 @@ pub fn verify(
         None if now - signed.request_time > MAX_SKEW_SECONDS => return Err(skewed),
         _ => {}
     }
-    let expected = expected_signature(signed, request, secret_access_key)?;
+    let expected = expected_signature(signed, request, key)?;
     if bool::from(expected.as_bytes().ct_eq(signed.signature.as_bytes())) {
         Ok(())
     } else {

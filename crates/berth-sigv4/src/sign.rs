@@ -3,7 +3,7 @@
 
 use crate::{
     ALGORITHM, Location, RequestParts, Signed, UNSIGNED_PAYLOAD, amz_date, canonical,
-    expected_signature,
+    expected_signature, signing_key,
 };
 
 /// What a request is signed with.
@@ -65,7 +65,8 @@ fn signature_for(
         session_token: None,
         location,
     };
-    expected_signature(&signed, request, credentials.secret_access_key)
+    let key = signing_key(credentials.secret_access_key, &date[..8], region, service);
+    expected_signature(&signed, request, &key)
         .expect("every signed header is taken from the request itself")
 }
 
