@@ -6,7 +6,7 @@
 use crate::Principal;
 
 /// One question to the authorizer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthorizationRequest<'a> {
     pub principal: &'a Principal,
     /// `SERVICE:Action`, as IAM policies name it.
@@ -16,6 +16,9 @@ pub struct AuthorizationRequest<'a> {
     /// Condition keys and their values (`aws:RequestedRegion`, `aws:SourceIp`,
     /// `aws:RequestTag/KEY`, `ecs:cluster`, …).
     pub context: Vec<(String, String)>,
+    /// When the request arrived (seconds since the epoch): `aws:CurrentTime` and
+    /// `aws:EpochTime`, formatted only if a policy asks for them.
+    pub time: f64,
 }
 
 /// A refusal; the front door answers it with the protocol's access-denied error.
@@ -34,8 +37,7 @@ pub struct RootOnly;
 
 impl Authorizer for RootOnly {
     fn authorize(&self, request: &AuthorizationRequest<'_>) -> Result<(), Denied> {
-        let root = Principal::root(&request.principal.account_id);
-        if request.principal.arn == root.arn {
+        if request.principal.is_root() {
             return Ok(());
         }
         Err(Denied {
@@ -61,6 +63,7 @@ mod tests {
             action: "ecs:RunTask".into(),
             resources: vec!["arn:aws:ecs:us-east-1:000000000000:task-definition/web:1".into()],
             context: vec![],
+            time: 0.0,
         };
         assert_eq!(RootOnly.authorize(&request), Ok(()));
         let user = Principal {

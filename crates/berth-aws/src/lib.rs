@@ -22,6 +22,14 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether this is its account's root user (`arn:aws:iam::ACCOUNT:root`).
+    pub fn is_root(&self) -> bool {
+        self.arn
+            .strip_prefix("arn:aws:iam::")
+            .and_then(|rest| rest.strip_suffix(":root"))
+            == Some(self.account_id.as_str())
+    }
+
     pub fn root(account_id: &str) -> Principal {
         Principal {
             arn: format!("arn:{}:iam::{account_id}:root", arn::PARTITION),

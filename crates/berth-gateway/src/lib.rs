@@ -92,16 +92,10 @@ impl<'a> Call<'a> {
         resources: Vec<String>,
         conditions: Vec<(String, String)>,
     ) -> Result<(), AwsError> {
-        let mut context = vec![
-            (
-                "aws:RequestedRegion".to_string(),
-                self.context.region.clone(),
-            ),
-            (
-                "aws:CurrentTime".to_string(),
-                berth_sigv4::amz_date(self.context.received_at as i64),
-            ),
-        ];
+        let mut context = vec![(
+            "aws:RequestedRegion".to_string(),
+            self.context.region.clone(),
+        )];
         if let Some(ip) = self.context.source_ip {
             context.push(("aws:SourceIp".to_string(), ip.to_string()));
         }
@@ -115,6 +109,7 @@ impl<'a> Call<'a> {
                 resources
             },
             context,
+            time: self.context.received_at,
         };
         self.authorizer
             .authorize(&request)
