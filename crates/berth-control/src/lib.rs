@@ -56,8 +56,9 @@ impl ControlPlane {
         }
     }
 
-    /// The principal a request acts as. Until SigV4 verification and IAM arrive (B8) every
-    /// caller is the account's root.
+    /// The principal a request acts as (`registeredBy`, `createdBy`). Every key the gateway
+    /// accepts today is the account root's (its long-term key or its STS sessions); with IAM
+    /// users this comes from the request's context instead.
     pub fn caller(&self) -> String {
         self.partition.root_principal()
     }

@@ -51,7 +51,8 @@ pub struct Regions {
     store: Arc<dyn Store>,
     settings: RegionSettings,
     running: tokio::sync::Mutex<HashMap<String, Running>>,
-    /// A cheap, lock-free-ish path for requests to regions already running.
+    /// The regions already running, for requests: a short synchronous lock instead of the
+    /// async one that starting a region takes.
     started: Mutex<HashMap<String, Arc<ControlPlane>>>,
 }
 
