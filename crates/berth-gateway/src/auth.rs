@@ -53,30 +53,50 @@ impl Identities for RootKey {
 }
 
 /// Signing keys by secret and scope. A key serves every request of its day, region and service,
-/// and deriving one takes four HMACs; clients sign most requests with a handful of keys.
+/// and deriving one takes four HMACs; clients sign most requests with a handful of keys, so a
+/// short list searched without allocating beats a map keyed by owned strings.
 #[derive(Default)]
 pub(crate) struct SigningKeys {
-    keys: std::sync::Mutex<std::collections::HashMap<(String, String), [u8; 32]>>,
+    keys: std::sync::Mutex<Vec<CachedKey>>,
 }
 
-/// More keys than any real deployment's clients use in a day; past it the cache starts over.
-const MAX_SIGNING_KEYS: usize = 4096;
+struct CachedKey {
+    secret: String,
+    date: String,
+    region: String,
+    service: String,
+    key: [u8; 32],
+}
+
+/// More keys than any real deployment's clients use in a day; past it the list starts over.
+const MAX_SIGNING_KEYS: usize = 64;
 
 impl SigningKeys {
     fn key(&self, secret: &str, signed: &berth_sigv4::Signed) -> [u8; 32] {
-        let scope = signed.scope();
         let mut keys = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(key) = keys.get(&(secret.to_string(), scope.clone())) {
-            return *key;
+        let cached = keys.iter().find(|k| {
+            k.date == signed.date
+                && k.region == signed.region
+                && k.service == signed.service
+                && k.secret == secret
+        });
+        if let Some(cached) = cached {
+            return cached.key;
         }
         let key = berth_sigv4::signing_key(secret, &signed.date, &signed.region, &signed.service);
         if keys.len() >= MAX_SIGNING_KEYS {
             keys.clear();
         }
-        keys.insert((secret.to_string(), scope), key);
+        keys.push(CachedKey {
+            secret: secret.to_string(),
+            date: signed.date.clone(),
+            region: signed.region.clone(),
+            service: signed.service.clone(),
+            key,
+        });
         key
     }
 }
@@ -110,7 +130,7 @@ pub(crate) async fn authenticate(
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()))
         .collect();
-    let payload_sha256 = hex::encode(Sha256::digest(body));
+    let payload_sha256 = berth_sigv4::lower_hex(&Sha256::digest(body).into());
     let request = RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),

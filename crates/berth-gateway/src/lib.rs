@@ -277,7 +277,7 @@ impl Gateway {
                 "The request was not authorized.",
             )));
         }
-        protocol::encode(&decoded, &output, request_id).map_err(fail)
+        protocol::encode(&decoded, output, request_id).map_err(fail)
     }
 }
 

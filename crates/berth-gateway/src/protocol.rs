@@ -445,14 +445,14 @@ pub(crate) struct Decoded {
     pub protocol: Protocol,
     pub service: Arc<dyn Service>,
     pub operation: &'static OperationModel,
-    /// The JSON form of the operation's input shape.
-    pub input: Vec<u8>,
+    /// The JSON form of the operation's input shape (for JSON protocols, the body itself).
+    pub input: Bytes,
 }
 
 pub(crate) fn decode(
     route: Route,
     parts: &Parts,
-    body: &[u8],
+    body: &Bytes,
 ) -> Result<Decoded, (Protocol, AwsError)> {
     let protocol = route.protocol;
     match protocol {
@@ -462,9 +462,9 @@ pub(crate) fn decode(
             operation: route.operation.expect("JSON routes name their operation"),
             // botocore sends `{}` for an empty input; other clients may send nothing at all.
             input: if body.iter().all(u8::is_ascii_whitespace) {
-                b"{}".to_vec()
+                Bytes::from_static(b"{}")
             } else {
-                body.to_vec()
+                body.clone()
             },
         }),
         Protocol::Cbor => {
@@ -480,7 +480,9 @@ pub(crate) fn decode(
                 protocol,
                 service,
                 operation,
-                input: serde_json::to_vec(&input).expect("JSON values always encode"),
+                input: serde_json::to_vec(&input)
+                    .expect("JSON values always encode")
+                    .into(),
             })
         }
         Protocol::RestJson(model) => {
@@ -510,7 +512,9 @@ pub(crate) fn decode(
                 protocol,
                 service,
                 operation,
-                input: serde_json::to_vec(&input).expect("JSON values always encode"),
+                input: serde_json::to_vec(&input)
+                    .expect("JSON values always encode")
+                    .into(),
             })
         }
         Protocol::Query(_) | Protocol::Ec2 => {
@@ -556,7 +560,9 @@ pub(crate) fn decode(
                 protocol,
                 service,
                 operation,
-                input: serde_json::to_vec(&input).expect("JSON values always encode"),
+                input: serde_json::to_vec(&input)
+                    .expect("JSON values always encode")
+                    .into(),
             })
         }
     }
@@ -565,19 +571,19 @@ pub(crate) fn decode(
 /// The output, in the request's protocol.
 pub(crate) fn encode(
     decoded: &Decoded,
-    output: &[u8],
+    output: Vec<u8>,
     request_id: &str,
 ) -> Result<Response, AwsError> {
     let model = decoded.service.model();
     let broken = |what: String| AwsError::new(500, decoded.protocol.internal_error_code(), what);
     let as_value = || {
-        serde_json::from_slice::<serde_json::Value>(output)
+        serde_json::from_slice::<serde_json::Value>(&output)
             .map_err(|err| broken(format!("The service's output is not JSON: {err}")))
     };
     let mut status = StatusCode::OK;
     let mut extra_headers = Vec::new();
     let (content_type, body, cbor): (&str, Vec<u8>, bool) = match decoded.protocol {
-        Protocol::Json { version } => (version.content_type(), output.to_vec(), false),
+        Protocol::Json { version } => (version.content_type(), output, false),
         Protocol::Query(_) | Protocol::Ec2 => {
             let xml =
                 codec::query::encode_response(model, decoded.operation, &as_value()?, request_id)
