@@ -108,3 +108,19 @@ def test_responses_carry_request_ids(berth):
     response.read()
     assert response.getheader("Content-Type") == "application/x-amz-json-1.1"
     assert len(response.getheader("x-amzn-RequestId")) == 36
+
+
+def test_berths_own_routes_refuse_oversized_bodies_before_reading(berth):
+    with socket.create_connection(("127.0.0.1", berth.port), timeout=10) as sock:
+        sock.sendall((
+            "POST /berth/v1/plan/run-task HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {2 << 20}\r\n\r\n").encode())
+        received = b""
+        for _ in range(50):  # until the JSON error body has arrived
+            chunk = sock.recv(65536)
+            received += chunk
+            if not chunk or received.rstrip().endswith(b"}"):
+                break
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), head
+    assert json.loads(body)["__type"] == "RequestEntityTooLargeException"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,6 @@ use berth_aws::AwsError;
 use berth_ecs_wire::Operation;
 use berth_gateway::{Call, Gateway, Protocol, Service};
 use berth_wire::model::ServiceModel;
-use http_body_util::BodyExt;
 
 use crate::error::ApiError;
 use crate::{Regions, ecs};
@@ -74,11 +73,7 @@ pub fn router(routes: Routes) -> Router {
 async fn plan_run_task(State(routes): State<Routes>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     let plan = async {
-        let body: Bytes = body
-            .collect()
-            .await
-            .map_err(|err| ApiError::serialization(format!("Could not read the body: {err}")))?
-            .to_bytes();
+        let body = routes.gateway.read_body(&parts, body).await?;
         let context = routes.gateway.authenticate(&parts, &body, "ecs").await?;
         let cp = routes.regions.region(&context.region).await?;
         let request: berth_ecs_wire::RunTaskRequest =

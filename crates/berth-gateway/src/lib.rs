@@ -175,6 +175,21 @@ impl Gateway {
             .with_state(self)
     }
 
+    /// The connection limits to serve this gateway with ([`serve`]).
+    pub fn limits(&self) -> ConnectionLimits {
+        self.limits
+    }
+
+    /// Reads the body of a request to one of Berth's own routes within the same bounds as an
+    /// AWS API call's (size and time).
+    pub async fn read_body(
+        &self,
+        parts: &axum::http::request::Parts,
+        body: Body,
+    ) -> Result<axum::body::Bytes, AwsError> {
+        protocol::read_body(parts, body, self.limits.body_timeout).await
+    }
+
     /// Authenticates a request that is not an AWS API call (the agent channel's upgrade, Berth's
     /// own endpoints) as if it were one of `service`'s, answering failures as that service's
     /// JSON protocol does.

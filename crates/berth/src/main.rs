@@ -282,7 +282,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let server = tokio::spawn(berth_gateway::serve(
         listener,
         router,
-        limits,
+        gateway.limits(),
         stopped(stopping.clone()),
     ));
     let agent = if local_development {
