@@ -313,6 +313,10 @@ def test_query_requests_that_are_not_well_formed(berth):
     assert status == 400 and json.loads(text)["__type"] == "UnknownOperationException"
 
 
+def test_a_query_service_berth_does_not_serve_is_refused_in_query_xml(berth):
+    assert error_code(client(berth, "iam").list_users) == ("InvalidAction", 400)
+
+
 def test_a_cbor_client_gets_errors_in_cbor(berth):
     """botocore speaks RPC v2 CBOR to CloudWatch: a service Berth does not serve yet is refused in
     that protocol, and botocore reads the error code from it."""

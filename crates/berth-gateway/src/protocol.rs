@@ -21,8 +21,9 @@ use crate::{Gateway, MAX_REQUEST_BYTES, Service};
 pub enum Protocol {
     /// AWS JSON 1.0 or 1.1 (the version the request's content type named).
     Json { version: JsonVersion },
-    /// AWS Query (STS, IAM, elbv2): form requests, XML responses; the model gives the namespace.
-    Query(&'static ServiceModel),
+    /// AWS Query (STS, IAM, elbv2): form requests, XML responses; the model gives the namespace
+    /// (none when the request names no service Berth serves).
+    Query(Option<&'static ServiceModel>),
     /// EC2's dialect of query.
     Ec2,
     /// Smithy RPC v2 CBOR.
@@ -45,10 +46,6 @@ impl JsonVersion {
         }
     }
 }
-
-/// The query protocol's error envelope needs a namespace; a query request whose service is not
-/// known yet is answered with STS's, the first query service every client calls.
-static GENERIC_QUERY: &ServiceModel = &berth_sts_wire::MODEL;
 
 impl Protocol {
     /// AWS JSON 1.1, the protocol of ECS and of Berth's own endpoints.
@@ -267,8 +264,8 @@ pub(crate) fn route(gateway: &Gateway, parts: &Parts) -> Result<Route, (Protocol
         Some(service) if service.model().protocol == berth_wire::model::Protocol::Ec2 => {
             Protocol::Ec2
         }
-        Some(service) => Protocol::Query(service.model()),
-        None => Protocol::Query(GENERIC_QUERY),
+        Some(service) => Protocol::Query(Some(service.model())),
+        None => Protocol::Query(None),
     };
     let is_query_get =
         parts.method == Method::GET && parts.uri.path() == "/" && parts.uri.query().is_some();
@@ -373,7 +370,7 @@ pub(crate) fn identify_unsigned(
     };
     let protocol = match service.model().protocol {
         berth_wire::model::Protocol::Ec2 => Protocol::Ec2,
-        _ => Protocol::Query(service.model()),
+        _ => Protocol::Query(Some(service.model())),
     };
     Route {
         protocol,

@@ -148,7 +148,7 @@ fn error_cases() -> Vec<Value> {
     let (code, sender, status) = codec::error_code(sts, "ExpiredTokenException");
     cases.push(json!({
         "service": "sts", "operation": "AssumeRole", "status": status,
-        "body_hex": hex(query::error_body(sts, &code, HOSTILE, sender, "req-1").as_bytes()),
+        "body_hex": hex(query::error_body(Some(sts), &code, HOSTILE, sender, "req-1").as_bytes()),
         "error": {"code": code, "message": HOSTILE},
     }));
     let decode_error = query::decode(

@@ -374,17 +374,23 @@ fn namespace(model: &ServiceModel) -> String {
 }
 
 /// A query error body: `<ErrorResponse xmlns=NS><Error><Type>Sender|Receiver</Type><Code>…`.
-/// `code` is the wire code (see [`super::error_code`] for modelled exceptions).
+/// `code` is the wire code (see [`super::error_code`] for modelled exceptions). Without a model
+/// (a request for a service the server does not know) there is no namespace to name, and the
+/// element has none; clients read the error the same way.
 pub fn error_body(
-    model: &ServiceModel,
+    model: Option<&ServiceModel>,
     code: &str,
     message: &str,
     sender_fault: bool,
     request_id: &str,
 ) -> String {
-    let mut out = String::from("<ErrorResponse xmlns=\"");
-    xml::escape_into(&mut out, &namespace(model));
-    out.push_str("\"><Error>");
+    let mut out = String::from("<ErrorResponse");
+    if let Some(model) = model {
+        out.push_str(" xmlns=\"");
+        xml::escape_into(&mut out, &namespace(model));
+        out.push('"');
+    }
+    out.push_str("><Error>");
     xml::text_element(
         &mut out,
         "Type",
