@@ -83,6 +83,13 @@ def test_the_signature_failures_of_each_protocol(berth, service, call, codes):
         assert error_code(lambda: call(client(berth, service))) == codes["expired"]
 
 
+def test_only_real_regions_are_namespaces(berth):
+    """A region AWS does not have is refused at the door, so it never becomes a namespace."""
+    code, status = error_code(client(berth, "ecs", "xx-nowhere-1").list_clusters)
+    assert (code, status) == ("InvalidSignatureException", 400)
+    assert error_code(client(berth, "sts", "xx-nowhere-1").get_caller_identity)[0] == "SignatureDoesNotMatch"
+
+
 def test_a_replayed_request_outside_the_skew_window_is_refused(berth):
     """A request signed 16 minutes ago, as an attacker would replay it, changes nothing."""
     body = json.dumps({"clusterName": "replayed"}).encode()

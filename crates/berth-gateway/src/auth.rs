@@ -148,7 +148,9 @@ pub(crate) async fn authenticate(
         err.message = format!("Credential should be scoped to correct service: '{service}'. ");
         return Err(err);
     }
-    if !berth_aws::region::is_well_formed(&signed.region) {
+    if !berth_aws::region::is_well_formed(&signed.region)
+        || !(gateway.authentication.is_region)(&signed.region)
+    {
         let mut err = reject(family, Failure::Signature(SigV4Error::BadSignature));
         err.message = format!(
             "Credential should be scoped to a valid region, not '{}'. ",

@@ -131,6 +131,9 @@ pub struct Authentication {
     /// checking the signature (the dummy `test`/`test` keys of local emulators).
     pub accept_any_credentials: bool,
     pub account_id: String,
+    /// The regions requests may be scoped to. Each region a request names becomes a namespace
+    /// with its own background work, so only the partition's real regions are let in.
+    pub is_region: fn(&str) -> bool,
 }
 
 /// The front door: every registered service on one router.

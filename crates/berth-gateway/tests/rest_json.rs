@@ -62,6 +62,7 @@ async fn start(clock: Arc<dyn Clock>) -> std::net::SocketAddr {
             account_id: "123456789012".into(),
         })],
         accept_any_credentials: false,
+        is_region: berth_aws::region::is_well_formed,
         account_id: "123456789012".into(),
     };
     let gateway = Arc::new(Gateway::new(

@@ -43,6 +43,7 @@ async fn start() -> Server {
             Arc::new(berth_sts::Sessions::new(store)),
         ],
         accept_any_credentials: false,
+        is_region: berth_aws::region::is_well_formed,
         account_id: "123456789012".into(),
     };
     let gateway = Arc::new(Gateway::new(

@@ -159,7 +159,8 @@ struct ServerArgs {
     /// Directory for durable state (the store) and the generated root credentials.
     #[arg(long, default_value = "./.berth")]
     data_dir: PathBuf,
-    /// Region that ARNs name.
+    /// The region of `berth up`'s own agent, the default of agents that name none, and where a
+    /// store from before regions is moved; one of AWS's commercial regions.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// Account id that ARNs name.
@@ -206,6 +207,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
+    if !berth_ec2::is_known_region(&args.region) {
+        anyhow::bail!("--region {} is not an AWS region", args.region);
+    }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     credentials::ensure_root_credentials(&args.data_dir)?;
@@ -249,6 +253,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         ],
         accept_any_credentials: args.accept_any_credentials,
         account_id: args.account_id.clone(),
+        is_region: berth_ec2::is_known_region,
     };
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
