@@ -103,6 +103,24 @@ const SERVICES: &[Service] = &[
         operations: None,
         model_only: false,
     },
+    Service {
+        name: "elbv2",
+        title: "Elastic Load Balancing v2",
+        model: "elbv2/2015-12-01/service-2.json.gz",
+        output: "crates/berth-elbv2-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+        model_only: false,
+    },
+    Service {
+        name: "acm",
+        title: "ACM",
+        model: "acm/2015-12-08/service-2.json.gz",
+        output: "crates/berth-acm-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+        model_only: false,
+    },
     // Scheduler uses only labels, query strings and JSON bodies; this model, written for the
     // tests, has every other REST-JSON binding (headers, prefix headers, status codes,
     // payloads, greedy labels, query literals and maps), checked against botocore in
