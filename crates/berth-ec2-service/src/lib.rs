@@ -1024,3 +1024,37 @@ fn unsupported(what: &str) -> AwsError {
         format!("Berth does not support {what} yet."),
     )
 }
+
+/// A region's networking records as other services read them (Elastic Load Balancing places
+/// load balancers in subnets and security groups of this state).
+#[derive(Debug, Clone)]
+pub struct RegionNetwork {
+    pub vpcs: Vec<ec2::Vpc>,
+    pub subnets: Vec<ec2::Subnet>,
+    pub security_groups: Vec<ec2::SecurityGroup>,
+}
+
+/// Reads the VPCs, subnets and security groups of `region`, creating the region's default
+/// network first if this is the first time any service looks at it (as EC2's own first call
+/// does), all in one transaction.
+pub async fn region_network(
+    store: Arc<dyn Store>,
+    account_id: &str,
+    region: &str,
+) -> Result<RegionNetwork, AwsError> {
+    let scope = Scope::new(account_id, region);
+    let namespace = Namespace::new(store, format!("ec2/{region}/"));
+    let seed: [u8; 32] = rand::random();
+    transact(&namespace, move |txn: &mut dyn Txn| {
+        let mut records = TxnRecords::new(txn);
+        ec2::ensure_default_network(&mut records, &mut SeededIds::new(seed), &scope)
+            .map_err(Failure::Ec2)?;
+        Ok::<_, Failure>(RegionNetwork {
+            vpcs: ec2::load_all(&mut records).map_err(Failure::Ec2)?,
+            subnets: ec2::load_all(&mut records).map_err(Failure::Ec2)?,
+            security_groups: ec2::load_all(&mut records).map_err(Failure::Ec2)?,
+        })
+    })
+    .await
+    .map_err(AwsError::from)
+}
