@@ -264,6 +264,18 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             store.clone(),
             args.account_id.clone(),
         )),
+        Arc::new(berth_elbv2_service::Elbv2Service::new(
+            store.clone(),
+            args.account_id.clone(),
+        )),
+        Arc::new(berth_acm_service::AcmService::new(
+            store.clone(),
+            args.account_id.clone(),
+            Arc::new(berth_elbv2_service::CertificateUsersOfListeners::new(
+                store.clone(),
+                args.account_id.clone(),
+            )),
+        )),
     ];
     let limits = berth_gateway::ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
