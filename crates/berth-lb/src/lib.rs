@@ -2,15 +2,24 @@
 //! checks and stickiness, driven by a plain [`Config`] that the control plane computes.
 //!
 //! Pure decisions (route table, wildcard matching, balancing, stickiness cookies, health state
-//! machine, redirects) live in their own modules and do no I/O; sockets live in `dataplane`,
-//! `proxy` and `checker`.
+//! machine, redirects, TLS policies) live in their own modules and do no I/O; sockets live in
+//! `dataplane` (the handle, `apply`, listeners), `proxy` (connections and requests) and
+//! `checker` (active health checks).
 
 pub mod balance;
+mod checker;
 pub mod config;
+mod dataplane;
 pub mod health;
+mod io;
+pub mod metrics;
+mod proxy;
 pub mod redirect;
 pub mod rules;
 pub mod sticky;
+pub mod tls;
 pub mod wildcard;
 
 pub use config::*;
+pub use dataplane::{Applied, ApplyError, DataPlane, Options, TargetHealthReport};
+pub use proxy::trace_id;

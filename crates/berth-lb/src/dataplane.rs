@@ -1,0 +1,714 @@
+//! The data plane's handle and its state: `apply` turns a `Config` into an immutable snapshot
+//! (compiled route tables, TLS configurations, target groups) swapped in atomically, binds the
+//! ports the snapshot needs and closes those it no longer does. State that must outlive one
+//! configuration (health of each target, outstanding requests, round-robin cursors, the health
+//! checker tasks) is kept by target group id and target address and carried into the next
+//! snapshot, so an `apply` never resets a healthy target or drops a connection.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{
+    Action, AdminState, Config, HealthCheck, LoadBalancer, Protocol, Target, TargetGroup,
+};
+use crate::health::{HealthTracker, Outcome, State, TargetHealth};
+use crate::metrics::{InMemoryMetrics, Metrics};
+use crate::rules::{RouteTable, RuleError};
+use crate::tls::{ListenerTls, TlsError};
+use crate::{checker, proxy};
+
+/// Limits of the client side that ALB does not let users configure.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The address every listener binds (all load balancers share the host's addresses).
+    pub bind_ip: IpAddr,
+    /// A client must send a whole request head within this long, or gets 408.
+    pub header_read_timeout: Duration,
+    /// Request line and headers larger than this get 431.
+    pub max_header_bytes: usize,
+    /// How long to wait for a target to accept a connection before answering 504.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            header_read_timeout: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "cannot listen on {address}: ports below 1024 need privilege; allow them with \
+         `sysctl net.ipv4.ip_unprivileged_port_start={port}` or give the binary \
+         CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep BINARY`)"
+    )]
+    PrivilegedPort { address: SocketAddr, port: u16 },
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: SocketAddr,
+        source: io::Error,
+    },
+    #[error("port {port} has both HTTP and HTTPS listeners; one port serves one protocol")]
+    ProtocolConflict { port: u16 },
+    #[error(
+        "load balancers {first} and {second} both listen on port {port} under the DNS name {dns_name}"
+    )]
+    DuplicateDnsName {
+        port: u16,
+        dns_name: String,
+        first: String,
+        second: String,
+    },
+    #[error("listener {listener}: {source}")]
+    Rules { listener: String, source: RuleError },
+    #[error("listener {listener}: {source}")]
+    Tls { listener: String, source: TlsError },
+    #[error(
+        "listener {listener} forwards to target group {target_group}, which is not in the configuration"
+    )]
+    UnknownTargetGroup {
+        listener: String,
+        target_group: String,
+    },
+    #[error("listener {listener} has a forward action without target groups")]
+    EmptyForward { listener: String },
+    #[error("target group {0} appears twice")]
+    DuplicateTargetGroup(String),
+    #[error(
+        "target group {0}: HTTPS to targets (protocol or health check) is not supported by this data plane yet"
+    )]
+    HttpsTargetsUnsupported(String),
+}
+
+/// Where each listener of the applied configuration is reachable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Listener id → the socket address it is bound to (for port 0, the port chosen).
+    pub listeners: HashMap<String, SocketAddr>,
+}
+
+/// One target's health as published for the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealthReport {
+    pub target_group_id: String,
+    pub target: SocketAddr,
+    pub health: TargetHealth,
+}
+
+/// The running data plane. Cheap to clone; dropping the last handle stops the listeners and
+/// health checks (connections in progress finish on their own).
+#[derive(Clone)]
+pub struct DataPlane {
+    shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub options: Options,
+    pub snapshot: ArcSwap<Snapshot>,
+    pub metrics: Arc<dyn Metrics>,
+    pub client: proxy::UpstreamClient,
+    sockets: Mutex<HashMap<SocketKey, BoundSocket>>,
+    groups: Mutex<HashMap<String, Arc<GroupState>>>,
+    health_version: watch::Sender<u64>,
+    apply_lock: Mutex<()>,
+}
+
+/// Listeners on one port share one socket; a port-0 listener gets a socket of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum SocketKey {
+    Port(u16),
+    Ephemeral(String),
+}
+
+/// The key a socket's connections look their routes up by. It changes when a listener that was
+/// given an ephemeral port is reconfigured to ask for that port by number (the socket is kept).
+pub(crate) type SharedKey = Arc<RwLock<SocketKey>>;
+
+pub(crate) fn current(key: &SharedKey) -> SocketKey {
+    key.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+struct BoundSocket {
+    address: SocketAddr,
+    key: SharedKey,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Drop for BoundSocket {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+/// One configuration, compiled.
+pub(crate) struct Snapshot {
+    pub sockets: HashMap<SocketKey, PortRoutes>,
+    pub groups: HashMap<String, Arc<GroupSnapshot>>,
+}
+
+pub(crate) struct PortRoutes {
+    pub protocol: Protocol,
+    pub listeners: Vec<Arc<ListenerRoutes>>,
+}
+
+impl PortRoutes {
+    /// The listener a request belongs to: the load balancer whose DNS name the Host names; a
+    /// port with one load balancer serves it whatever the Host (clients reaching it by IP).
+    pub fn for_host(&self, host: Option<&str>) -> Option<&Arc<ListenerRoutes>> {
+        host.and_then(|host| {
+            self.listeners
+                .iter()
+                .find(|l| l.dns_name.eq_ignore_ascii_case(host))
+        })
+        .or(match self.listeners.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })
+    }
+
+    /// The listener whose certificates a TLS handshake uses: by DNS name, then by a
+    /// certificate valid for the name, then the port's first listener.
+    pub fn for_sni(&self, sni: Option<&str>) -> &Arc<ListenerRoutes> {
+        sni.and_then(|name| {
+            self.listeners
+                .iter()
+                .find(|l| l.dns_name.eq_ignore_ascii_case(name))
+                .or_else(|| {
+                    self.listeners
+                        .iter()
+                        .find(|l| l.tls.as_ref().is_some_and(|tls| tls.serves(name)))
+                })
+        })
+        .unwrap_or(&self.listeners[0])
+    }
+
+    pub fn max_idle_timeout(&self) -> Duration {
+        self.listeners
+            .iter()
+            .map(|l| l.idle_timeout)
+            .max()
+            .unwrap_or(Duration::from_secs(60))
+    }
+}
+
+pub(crate) struct ListenerRoutes {
+    pub load_balancer: Arc<str>,
+    pub dns_name: String,
+    pub idle_timeout: Duration,
+    pub table: RouteTable,
+    pub tls: Option<ListenerTls>,
+}
+
+pub(crate) struct GroupSnapshot {
+    pub config: TargetGroup,
+    pub state: Arc<GroupState>,
+    /// In configuration order.
+    pub targets: Vec<(Target, Arc<TargetState>)>,
+    /// Load balancers with a listener that forwards here (empty: the group is unused).
+    pub load_balancers: Vec<Arc<str>>,
+}
+
+/// What a target group keeps across configurations.
+#[derive(Default)]
+pub(crate) struct GroupState {
+    pub cursor: AtomicU64,
+    targets: Mutex<HashMap<SocketAddr, Arc<TargetState>>>,
+}
+
+/// What a target keeps across configurations.
+pub(crate) struct TargetState {
+    pub address: SocketAddr,
+    pub outstanding: AtomicU32,
+    /// Mirrors `health` for the request path: routable by health checks.
+    pub healthy: AtomicBool,
+    health: Mutex<TrackedHealth>,
+    checker: Mutex<Option<Checker>>,
+}
+
+struct TrackedHealth {
+    tracker: HealthTracker,
+    healthy_since: Option<Instant>,
+}
+
+struct Checker {
+    settings: watch::Sender<HealthCheck>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing here is left half-updated by a panic that matters more than serving on.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl TargetState {
+    fn new(address: SocketAddr) -> TargetState {
+        TargetState {
+            address,
+            outstanding: AtomicU32::new(0),
+            healthy: AtomicBool::new(false),
+            health: Mutex::new(TrackedHealth {
+                tracker: HealthTracker::default(),
+                healthy_since: None,
+            }),
+            checker: Mutex::new(None),
+        }
+    }
+
+    pub fn healthy_since(&self) -> Option<Instant> {
+        lock(&self.health).healthy_since
+    }
+
+    /// Feeds one health check result in; returns whether the published health changed.
+    pub fn observe(&self, outcome: &Outcome, check: &HealthCheck, now: Instant) -> bool {
+        let mut health = lock(&self.health);
+        let changed =
+            health
+                .tracker
+                .observe(outcome, check.healthy_threshold, check.unhealthy_threshold);
+        let healthy = health.tracker.health().state == State::Healthy;
+        if changed && healthy {
+            health.healthy_since = Some(now);
+        }
+        self.healthy.store(healthy, Ordering::Relaxed);
+        changed
+    }
+
+    fn tracked_health(&self) -> TargetHealth {
+        lock(&self.health).tracker.health().clone()
+    }
+
+    /// Health checks stopped (group unused or checks disabled): the next checker starts over.
+    fn stop_checking(&self, healthy_without_checks: bool) {
+        *lock(&self.checker) = None;
+        let mut health = lock(&self.health);
+        *health = TrackedHealth {
+            tracker: HealthTracker::default(),
+            healthy_since: None,
+        };
+        self.healthy
+            .store(healthy_without_checks, Ordering::Relaxed);
+    }
+}
+
+impl DataPlane {
+    /// A data plane with no listeners, counting into an in-memory metrics store. Must be called
+    /// within a tokio runtime.
+    pub fn new(options: Options) -> (DataPlane, Arc<InMemoryMetrics>) {
+        let metrics = Arc::new(InMemoryMetrics::default());
+        (DataPlane::with_metrics(options, metrics.clone()), metrics)
+    }
+
+    pub fn with_metrics(options: Options, metrics: Arc<dyn Metrics>) -> DataPlane {
+        let client = proxy::upstream_client(&options);
+        DataPlane {
+            shared: Arc::new(Shared {
+                options,
+                snapshot: ArcSwap::from_pointee(Snapshot {
+                    sockets: HashMap::new(),
+                    groups: HashMap::new(),
+                }),
+                metrics,
+                client,
+                sockets: Mutex::new(HashMap::new()),
+                groups: Mutex::new(HashMap::new()),
+                health_version: watch::Sender::new(0),
+                apply_lock: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Replaces the configuration. Either everything applies or nothing changes: invalid
+    /// configuration and ports that cannot be bound are reported before anything is swapped.
+    /// Established connections stay open and use the new rules from their next request.
+    pub fn apply(&self, config: Config) -> Result<Applied, ApplyError> {
+        let shared = &self.shared;
+        let _one_at_a_time = lock(&shared.apply_lock);
+
+        let group_configs = validate_target_groups(&config.target_groups)?;
+        let (ports, listener_keys, users) =
+            compile_listeners(&config.load_balancers, &group_configs)?;
+
+        // Bind what is new; on failure the fresh sockets are dropped and nothing has changed.
+        let mut sockets = lock(&shared.sockets);
+        let mut fresh: HashMap<SocketKey, BoundSocket> = HashMap::new();
+        let mut rekeyed: Vec<(SocketKey, SocketKey)> = Vec::new();
+        for key in ports.keys() {
+            if sockets.contains_key(key) {
+                continue;
+            }
+            let port = match key {
+                SocketKey::Port(port) => *port,
+                SocketKey::Ephemeral(_) => 0,
+            };
+            let reusable = sockets.iter().find(|(old, bound)| {
+                matches!(old, SocketKey::Ephemeral(_))
+                    && !ports.contains_key(*old)
+                    && port != 0
+                    && bound.address.port() == port
+            });
+            if let Some((old, _)) = reusable {
+                rekeyed.push((old.clone(), key.clone()));
+                continue;
+            }
+            let listener = bind(SocketAddr::new(shared.options.bind_ip, port))?;
+            let address = listener.local_addr().map_err(|source| ApplyError::Bind {
+                address: SocketAddr::new(shared.options.bind_ip, port),
+                source,
+            })?;
+            let shared_key = Arc::new(RwLock::new(key.clone()));
+            let accept_loop = tokio::spawn(accept_loop(
+                Arc::downgrade(shared),
+                shared_key.clone(),
+                listener,
+            ));
+            fresh.insert(
+                key.clone(),
+                BoundSocket {
+                    address,
+                    key: shared_key,
+                    accept_loop,
+                },
+            );
+        }
+
+        let groups = self.carry_group_state(&config.target_groups, &users);
+        shared.snapshot.store(Arc::new(Snapshot {
+            sockets: ports,
+            groups: groups.clone(),
+        }));
+        for (old, new) in rekeyed {
+            if let Some(bound) = sockets.remove(&old) {
+                *bound.key.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+                sockets.insert(new, bound);
+            }
+        }
+        sockets.extend(fresh);
+        let wanted: HashSet<&SocketKey> = listener_keys.values().collect();
+        sockets.retain(|key, _| wanted.contains(key));
+        let applied = Applied {
+            listeners: listener_keys
+                .iter()
+                .map(|(id, key)| (id.clone(), sockets[key].address))
+                .collect(),
+        };
+        drop(sockets);
+
+        self.reconcile_checkers(&groups);
+        self.health_changed();
+        Ok(applied)
+    }
+
+    /// Builds the group snapshots, reusing each surviving target's state and forgetting the
+    /// targets and groups that left the configuration.
+    fn carry_group_state(
+        &self,
+        target_groups: &[TargetGroup],
+        users: &HashMap<String, Vec<Arc<str>>>,
+    ) -> HashMap<String, Arc<GroupSnapshot>> {
+        let mut states = lock(&self.shared.groups);
+        states.retain(|id, _| target_groups.iter().any(|g| &g.id == id));
+        let mut snapshots = HashMap::new();
+        for group in target_groups {
+            let state = states.entry(group.id.clone()).or_default().clone();
+            let mut known = lock(&state.targets);
+            known.retain(|address, _| group.targets.iter().any(|t| t.address == *address));
+            let targets = group
+                .targets
+                .iter()
+                .map(|target| {
+                    let target_state = known
+                        .entry(target.address)
+                        .or_insert_with(|| Arc::new(TargetState::new(target.address)))
+                        .clone();
+                    (*target, target_state)
+                })
+                .collect();
+            drop(known);
+            snapshots.insert(
+                group.id.clone(),
+                Arc::new(GroupSnapshot {
+                    config: group.clone(),
+                    state,
+                    targets,
+                    load_balancers: users.get(&group.id).cloned().unwrap_or_default(),
+                }),
+            );
+        }
+        snapshots
+    }
+
+    /// One checker per target of every group in use with health checks enabled; new settings
+    /// reach running checkers through their watch.
+    fn reconcile_checkers(&self, groups: &HashMap<String, Arc<GroupSnapshot>>) {
+        for group in groups.values() {
+            let checks = group.config.health_check.enabled && !group.load_balancers.is_empty();
+            for (_, target) in &group.targets {
+                if !checks {
+                    if lock(&target.checker).is_some() || !group.config.health_check.enabled {
+                        target.stop_checking(!group.config.health_check.enabled);
+                    }
+                    continue;
+                }
+                let mut checker = lock(&target.checker);
+                match checker.as_ref() {
+                    Some(running) => {
+                        running.settings.send_if_modified(|settings| {
+                            let changed = *settings != group.config.health_check;
+                            *settings = group.config.health_check.clone();
+                            changed
+                        });
+                    }
+                    None => {
+                        let (settings, receiver) =
+                            watch::channel(group.config.health_check.clone());
+                        let task = tokio::spawn(checker::run(
+                            Arc::downgrade(&self.shared),
+                            group.config.id.clone(),
+                            target.clone(),
+                            receiver,
+                        ));
+                        *checker = Some(Checker { settings, task });
+                    }
+                }
+            }
+        }
+    }
+
+    fn health_changed(&self) {
+        self.shared.health_changed();
+    }
+
+    /// Every registered target's health, as DescribeTargetHealth shows it.
+    pub fn health(&self) -> Vec<TargetHealthReport> {
+        let snapshot = self.shared.snapshot.load();
+        let mut reports = Vec::new();
+        for group in snapshot.groups.values() {
+            for (target, state) in &group.targets {
+                reports.push(TargetHealthReport {
+                    target_group_id: group.config.id.clone(),
+                    target: target.address,
+                    health: report(group, target, state),
+                });
+            }
+        }
+        reports.sort_by(|a, b| (&a.target_group_id, a.target).cmp(&(&b.target_group_id, b.target)));
+        reports
+    }
+
+    /// Changes whenever some target's health does (or a configuration is applied): wait on it,
+    /// then read `health()`.
+    pub fn health_changes(&self) -> watch::Receiver<u64> {
+        self.shared.health_version.subscribe()
+    }
+}
+
+fn report(group: &GroupSnapshot, target: &Target, state: &TargetState) -> TargetHealth {
+    if matches!(target.admin_state, AdminState::Draining { .. }) {
+        TargetHealth::draining()
+    } else if !group.config.health_check.enabled {
+        TargetHealth::checks_disabled()
+    } else if group.load_balancers.is_empty() {
+        TargetHealth::unused()
+    } else {
+        state.tracked_health()
+    }
+}
+
+impl Shared {
+    pub fn health_changed(&self) {
+        self.health_version.send_modify(|version| *version += 1);
+        let snapshot = self.snapshot.load();
+        for group in snapshot.groups.values() {
+            let (mut healthy, mut unhealthy) = (0, 0);
+            for (target, state) in &group.targets {
+                if target.admin_state != AdminState::Active {
+                    continue;
+                }
+                match report(group, target, state).state {
+                    State::Healthy => healthy += 1,
+                    State::Unhealthy => unhealthy += 1,
+                    _ => {}
+                }
+            }
+            for load_balancer in &group.load_balancers {
+                self.metrics
+                    .host_counts(load_balancer, &group.config.id, healthy, unhealthy);
+            }
+        }
+    }
+}
+
+type CompiledListeners = (
+    HashMap<SocketKey, PortRoutes>,
+    HashMap<String, SocketKey>,
+    HashMap<String, Vec<Arc<str>>>,
+);
+
+fn validate_target_groups(groups: &[TargetGroup]) -> Result<HashSet<&str>, ApplyError> {
+    let mut ids = HashSet::new();
+    for group in groups {
+        if !ids.insert(group.id.as_str()) {
+            return Err(ApplyError::DuplicateTargetGroup(group.id.clone()));
+        }
+        if group.protocol == Protocol::Https || group.health_check.protocol == Protocol::Https {
+            return Err(ApplyError::HttpsTargetsUnsupported(group.id.clone()));
+        }
+    }
+    Ok(ids)
+}
+
+fn compile_listeners(
+    load_balancers: &[LoadBalancer],
+    groups: &HashSet<&str>,
+) -> Result<CompiledListeners, ApplyError> {
+    let mut ports: HashMap<SocketKey, PortRoutes> = HashMap::new();
+    let mut keys = HashMap::new();
+    let mut users: HashMap<String, Vec<Arc<str>>> = HashMap::new();
+    for lb in load_balancers {
+        let lb_id: Arc<str> = lb.id.as_str().into();
+        for listener in &lb.listeners {
+            let table = RouteTable::compile(&listener.rules, &listener.default_action).map_err(
+                |source| ApplyError::Rules {
+                    listener: listener.id.clone(),
+                    source,
+                },
+            )?;
+            for action in table.actions() {
+                let Action::Forward(forward) = action else {
+                    continue;
+                };
+                if forward.target_groups.is_empty() {
+                    return Err(ApplyError::EmptyForward {
+                        listener: listener.id.clone(),
+                    });
+                }
+                for weighted in &forward.target_groups {
+                    if !groups.contains(weighted.target_group_id.as_str()) {
+                        return Err(ApplyError::UnknownTargetGroup {
+                            listener: listener.id.clone(),
+                            target_group: weighted.target_group_id.clone(),
+                        });
+                    }
+                    let using = users.entry(weighted.target_group_id.clone()).or_default();
+                    if !using.contains(&lb_id) {
+                        using.push(lb_id.clone());
+                    }
+                }
+            }
+            let tls = match listener.protocol {
+                Protocol::Http => None,
+                Protocol::Https => Some(
+                    ListenerTls::new(
+                        &listener.certificates,
+                        listener.ssl_policy.as_deref(),
+                        lb.http2_enabled,
+                    )
+                    .map_err(|source| ApplyError::Tls {
+                        listener: listener.id.clone(),
+                        source,
+                    })?,
+                ),
+            };
+            let key = match listener.port {
+                0 => SocketKey::Ephemeral(listener.id.clone()),
+                port => SocketKey::Port(port),
+            };
+            let routes = ports.entry(key.clone()).or_insert_with(|| PortRoutes {
+                protocol: listener.protocol,
+                listeners: Vec::new(),
+            });
+            if routes.protocol != listener.protocol {
+                return Err(ApplyError::ProtocolConflict {
+                    port: listener.port,
+                });
+            }
+            if let Some(other) = routes
+                .listeners
+                .iter()
+                .find(|l| l.dns_name.eq_ignore_ascii_case(&lb.dns_name))
+            {
+                return Err(ApplyError::DuplicateDnsName {
+                    port: listener.port,
+                    dns_name: lb.dns_name.clone(),
+                    first: other.load_balancer.to_string(),
+                    second: lb.id.clone(),
+                });
+            }
+            routes.listeners.push(Arc::new(ListenerRoutes {
+                load_balancer: lb_id.clone(),
+                dns_name: lb.dns_name.clone(),
+                idle_timeout: lb.idle_timeout,
+                table,
+                tls,
+            }));
+            keys.insert(listener.id.clone(), key);
+        }
+    }
+    Ok((ports, keys, users))
+}
+
+fn bind(address: SocketAddr) -> Result<TcpListener, ApplyError> {
+    let error = |source: io::Error| {
+        if source.kind() == io::ErrorKind::PermissionDenied && address.port() < 1024 {
+            ApplyError::PrivilegedPort {
+                address,
+                port: address.port(),
+            }
+        } else {
+            ApplyError::Bind { address, source }
+        }
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(error)?;
+    // A restarted data plane must get its ports back while old connections sit in TIME_WAIT.
+    socket.set_reuse_address(true).map_err(error)?;
+    socket.set_nonblocking(true).map_err(error)?;
+    socket.bind(&address.into()).map_err(error)?;
+    socket.listen(1024).map_err(error)?;
+    TcpListener::from_std(socket.into()).map_err(error)
+}
+
+async fn accept_loop(shared: Weak<Shared>, key: SharedKey, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
+                tokio::spawn(proxy::serve_connection(shared, key.clone(), stream, peer));
+            }
+            Err(error) => {
+                // Usually out of file descriptors: back off rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

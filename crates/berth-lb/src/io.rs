@@ -1,0 +1,213 @@
+//! The client socket as the connection task sees it: shared (so that after dropping hyper's
+//! connection on a header timeout we can still write ALB's 408 on it) and watched (so that the
+//! idle timeout and the header timeout can be enforced from outside hyper).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// What the connection watcher needs to know about one client connection.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    last_activity_ms: AtomicU64,
+    /// Bytes arrived since the last response bytes were written and no request head has been
+    /// handed to the service since: a request head is being received.
+    head_pending_since_ms: AtomicU64,
+    head_pending: AtomicBool,
+    in_flight: AtomicU32,
+    /// Wakes the connection watcher when a request head starts, so the header deadline is
+    /// armed without polling.
+    pub head_started: tokio::sync::Notify,
+}
+
+impl Activity {
+    pub fn new(now: Instant) -> Arc<Activity> {
+        Arc::new(Activity {
+            start: now,
+            last_activity_ms: AtomicU64::new(0),
+            head_pending_since_ms: AtomicU64::new(0),
+            head_pending: AtomicBool::new(false),
+            in_flight: AtomicU32::new(0),
+            head_started: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn read(&self) {
+        let now = self.now_ms();
+        self.last_activity_ms.store(now, Ordering::Relaxed);
+        if self.in_flight.load(Ordering::Relaxed) == 0
+            && !self.head_pending.swap(true, Ordering::Relaxed)
+        {
+            self.head_pending_since_ms.store(now, Ordering::Relaxed);
+            self.head_started.notify_one();
+        }
+    }
+
+    fn wrote(&self) {
+        self.last_activity_ms
+            .store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// A request head reached the service.
+    pub fn request_started(&self) {
+        self.head_pending.store(false, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.last_activity_ms
+            .store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.last_activity_ms
+            .store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// When the connection should next be looked at, and what is due then.
+    pub fn deadline(
+        &self,
+        idle_timeout: Duration,
+        header_timeout: Option<Duration>,
+    ) -> (Instant, Due) {
+        let at = |ms: u64, after: Duration| self.start + Duration::from_millis(ms) + after;
+        if let Some(header_timeout) = header_timeout
+            && self.head_pending.load(Ordering::Relaxed)
+            && self.in_flight.load(Ordering::Relaxed) == 0
+        {
+            let header_due = at(
+                self.head_pending_since_ms.load(Ordering::Relaxed),
+                header_timeout,
+            );
+            let idle_due = at(self.last_activity_ms.load(Ordering::Relaxed), idle_timeout);
+            return if header_due <= idle_due {
+                (header_due, Due::HeaderTimeout)
+            } else {
+                (idle_due, Due::Idle)
+            };
+        }
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            // Requests in flight have their own deadlines (504); look again later.
+            return (Instant::now() + idle_timeout, Due::Nothing);
+        }
+        (
+            at(self.last_activity_ms.load(Ordering::Relaxed), idle_timeout),
+            Due::Idle,
+        )
+    }
+
+    /// Whether what was due at `deadline` still is (activity may have moved it).
+    pub fn still_due(
+        &self,
+        due: Due,
+        idle_timeout: Duration,
+        header_timeout: Option<Duration>,
+        now: Instant,
+    ) -> bool {
+        let (deadline, current) = self.deadline(idle_timeout, header_timeout);
+        current == due && due != Due::Nothing && deadline <= now
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    Nothing,
+    Idle,
+    HeaderTimeout,
+}
+
+/// A TCP stream shared between hyper and the connection task, reporting activity.
+#[derive(Debug, Clone)]
+pub struct WatchedTcp {
+    pub stream: Arc<TcpStream>,
+    pub activity: Arc<Activity>,
+}
+
+impl AsyncRead for WatchedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.stream.poll_read_ready(cx))?;
+            match self.stream.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    if n > 0 {
+                        self.activity.read();
+                    }
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for WatchedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write(data) {
+                Ok(n) => {
+                    self.activity.wrote();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.stream.poll_write_ready(cx))?;
+            match self.stream.try_write_vectored(bufs) {
+                Ok(n) => {
+                    self.activity.wrote();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(shutdown_write(&self.stream))
+    }
+}
+
+pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+    match socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write) {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}

@@ -1,0 +1,253 @@
+//! The CloudWatch metrics ALB publishes, counted per load balancer and per target group behind
+//! a small trait so that the metrics work can store them where it likes; `InMemoryMetrics` keeps
+//! running totals.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// One finished request (or one the client gave up on).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestRecord<'a> {
+    pub load_balancer: &'a str,
+    /// The target group it was forwarded to, if any.
+    pub target_group: Option<&'a str>,
+    /// The status the target answered, if it answered.
+    pub target_status: Option<u16>,
+    /// The status the load balancer generated itself (fixed responses excepted, as on ALB:
+    /// those count as neither), if any.
+    pub elb_status: Option<u16>,
+    /// From sending the request to the target until its response head arrived.
+    pub target_response_time: Option<Duration>,
+}
+
+pub trait Metrics: Send + Sync + 'static {
+    fn request(&self, record: &RequestRecord<'_>);
+    fn connection_opened(&self, load_balancer: &str);
+    fn connection_closed(&self, load_balancer: &str);
+    /// Published whenever a target group's health changes.
+    fn host_counts(&self, load_balancer: &str, target_group: &str, healthy: u64, unhealthy: u64);
+}
+
+/// Running totals for one load balancer, or one target group of one load balancer.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub request_count: AtomicU64,
+    pub target_response_time_micros: AtomicU64,
+    pub target_responses: AtomicU64,
+    pub target_2xx: AtomicU64,
+    pub target_3xx: AtomicU64,
+    pub target_4xx: AtomicU64,
+    pub target_5xx: AtomicU64,
+    pub elb_4xx: AtomicU64,
+    pub elb_5xx: AtomicU64,
+    pub active_connections: AtomicI64,
+    pub healthy_hosts: AtomicU64,
+    pub unhealthy_hosts: AtomicU64,
+}
+
+/// A copy of `Counters` at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterValues {
+    pub request_count: u64,
+    /// Sum over `target_responses` responses; the average is TargetResponseTime.
+    pub target_response_time_micros: u64,
+    pub target_responses: u64,
+    pub target_2xx: u64,
+    pub target_3xx: u64,
+    pub target_4xx: u64,
+    pub target_5xx: u64,
+    pub elb_4xx: u64,
+    pub elb_5xx: u64,
+    pub active_connections: i64,
+    pub healthy_hosts: u64,
+    pub unhealthy_hosts: u64,
+}
+
+impl Counters {
+    pub fn values(&self) -> CounterValues {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        CounterValues {
+            request_count: get(&self.request_count),
+            target_response_time_micros: get(&self.target_response_time_micros),
+            target_responses: get(&self.target_responses),
+            target_2xx: get(&self.target_2xx),
+            target_3xx: get(&self.target_3xx),
+            target_4xx: get(&self.target_4xx),
+            target_5xx: get(&self.target_5xx),
+            elb_4xx: get(&self.elb_4xx),
+            elb_5xx: get(&self.elb_5xx),
+            active_connections: self.active_connections.load(Ordering::Relaxed),
+            healthy_hosts: get(&self.healthy_hosts),
+            unhealthy_hosts: get(&self.unhealthy_hosts),
+        }
+    }
+
+    fn count(&self, record: &RequestRecord<'_>) {
+        let add = |c: &AtomicU64, n: u64| {
+            c.fetch_add(n, Ordering::Relaxed);
+        };
+        add(&self.request_count, 1);
+        if let Some(status) = record.target_status {
+            match status / 100 {
+                2 => add(&self.target_2xx, 1),
+                3 => add(&self.target_3xx, 1),
+                4 => add(&self.target_4xx, 1),
+                5 => add(&self.target_5xx, 1),
+                _ => {}
+            }
+        }
+        if let Some(status) = record.elb_status {
+            match status / 100 {
+                4 => add(&self.elb_4xx, 1),
+                5 => add(&self.elb_5xx, 1),
+                _ => {}
+            }
+        }
+        if let Some(time) = record.target_response_time {
+            add(&self.target_responses, 1);
+            add(
+                &self.target_response_time_micros,
+                u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
+            );
+        }
+    }
+}
+
+/// Keys: a load balancer's id, or (load balancer id, target group id).
+#[derive(Debug, Default)]
+pub struct InMemoryMetrics {
+    load_balancers: RwLock<HashMap<String, Arc<Counters>>>,
+    target_groups: RwLock<HashMap<(String, String), Arc<Counters>>>,
+}
+
+impl InMemoryMetrics {
+    pub fn load_balancer(&self, id: &str) -> CounterValues {
+        read(&self.load_balancers)
+            .get(id)
+            .map(|c| c.values())
+            .unwrap_or_default()
+    }
+
+    pub fn target_group(&self, load_balancer: &str, target_group: &str) -> CounterValues {
+        read(&self.target_groups)
+            .get(&(load_balancer.to_string(), target_group.to_string()))
+            .map(|c| c.values())
+            .unwrap_or_default()
+    }
+
+    fn lb_counters(&self, id: &str) -> Arc<Counters> {
+        if let Some(counters) = read(&self.load_balancers).get(id) {
+            return counters.clone();
+        }
+        write(&self.load_balancers)
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    fn tg_counters(&self, load_balancer: &str, target_group: &str) -> Arc<Counters> {
+        let key = (load_balancer.to_string(), target_group.to_string());
+        if let Some(counters) = read(&self.target_groups).get(&key) {
+            return counters.clone();
+        }
+        write(&self.target_groups).entry(key).or_default().clone()
+    }
+}
+
+// A panic while holding these locks leaves plain counters behind: still usable.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Metrics for InMemoryMetrics {
+    fn request(&self, record: &RequestRecord<'_>) {
+        self.lb_counters(record.load_balancer).count(record);
+        if let Some(group) = record.target_group {
+            self.tg_counters(record.load_balancer, group).count(record);
+        }
+    }
+
+    fn connection_opened(&self, load_balancer: &str) {
+        self.lb_counters(load_balancer)
+            .active_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn connection_closed(&self, load_balancer: &str) {
+        self.lb_counters(load_balancer)
+            .active_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn host_counts(&self, load_balancer: &str, target_group: &str, healthy: u64, unhealthy: u64) {
+        let counters = self.tg_counters(load_balancer, target_group);
+        counters.healthy_hosts.store(healthy, Ordering::Relaxed);
+        counters.unhealthy_hosts.store(unhealthy, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_count_per_load_balancer_and_target_group_by_status_class() {
+        let metrics = InMemoryMetrics::default();
+        metrics.request(&RequestRecord {
+            load_balancer: "lb",
+            target_group: Some("tg"),
+            target_status: Some(204),
+            elb_status: None,
+            target_response_time: Some(Duration::from_millis(3)),
+        });
+        metrics.request(&RequestRecord {
+            load_balancer: "lb",
+            target_group: Some("tg"),
+            target_status: None,
+            elb_status: Some(502),
+            target_response_time: None,
+        });
+        metrics.request(&RequestRecord {
+            load_balancer: "lb",
+            target_group: None,
+            target_status: None,
+            elb_status: Some(460),
+            target_response_time: None,
+        });
+        let lb = metrics.load_balancer("lb");
+        assert_eq!(
+            (lb.request_count, lb.target_2xx, lb.elb_5xx, lb.elb_4xx),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(
+            (lb.target_responses, lb.target_response_time_micros),
+            (1, 3000)
+        );
+        let tg = metrics.target_group("lb", "tg");
+        assert_eq!((tg.request_count, tg.elb_4xx, tg.elb_5xx), (2, 0, 1));
+        assert_eq!(
+            metrics.target_group("lb", "other"),
+            CounterValues::default()
+        );
+    }
+
+    #[test]
+    fn connections_and_host_counts_are_gauges() {
+        let metrics = InMemoryMetrics::default();
+        metrics.connection_opened("lb");
+        metrics.connection_opened("lb");
+        metrics.connection_closed("lb");
+        assert_eq!(metrics.load_balancer("lb").active_connections, 1);
+        metrics.host_counts("lb", "tg", 2, 1);
+        metrics.host_counts("lb", "tg", 1, 2);
+        let tg = metrics.target_group("lb", "tg");
+        assert_eq!((tg.healthy_hosts, tg.unhealthy_hosts), (1, 2));
+    }
+}

@@ -1,0 +1,789 @@
+//! The request path: client connections (HTTP/1.1 and HTTP/2, plain or TLS), each request
+//! matched against the current snapshot's route table, then answered (fixed response,
+//! redirect) or forwarded to a target over pooled keep-alive connections, with ALB's headers,
+//! error codes and stickiness cookies.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::balance;
+use crate::config::{Action, AdminState, FixedResponse, Forward, Protocol};
+use crate::dataplane::{
+    GroupSnapshot, ListenerRoutes, Options, Shared, SharedKey, TargetState, current,
+};
+use crate::io::{Activity, Due, WatchedTcp, shutdown_write};
+use crate::metrics::RequestRecord;
+use crate::redirect::{self, OriginalUrl};
+use crate::rules::RequestHead;
+use crate::sticky;
+
+pub(crate) type UpstreamClient = Client<HttpConnector, Incoming>;
+type ResponseBody = BoxBody<Bytes, hyper::Error>;
+
+pub(crate) fn upstream_client(options: &Options) -> UpstreamClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(options.connect_timeout));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(1024)
+        .build(connector)
+}
+
+/// What the request handler knows about its connection.
+struct Connection {
+    key: SharedKey,
+    peer: SocketAddr,
+    local_port: u16,
+    protocol: Protocol,
+    activity: Arc<Activity>,
+    /// The load balancer the connection is counted under (ActiveConnectionCount), once known.
+    load_balancer: Mutex<Option<Arc<str>>>,
+    /// The idle timeout of the load balancer last served, in milliseconds.
+    idle_timeout_ms: AtomicU64,
+}
+
+impl Connection {
+    fn serving(&self, shared: &Shared, listener: &ListenerRoutes) {
+        self.idle_timeout_ms.store(
+            u64::try_from(listener.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let mut counted = self.load_balancer.lock().unwrap_or_else(|p| p.into_inner());
+        if counted.as_deref() != Some(&*listener.load_balancer) {
+            if let Some(previous) = counted.take() {
+                shared.metrics.connection_closed(&previous);
+            }
+            shared.metrics.connection_opened(&listener.load_balancer);
+            *counted = Some(listener.load_balancer.clone());
+        }
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms.load(Ordering::Relaxed))
+    }
+}
+
+pub(crate) async fn serve_connection(
+    shared: Arc<Shared>,
+    key: SharedKey,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let (protocol, idle_timeout) = {
+        let snapshot = shared.snapshot.load();
+        let Some(port) = snapshot.sockets.get(&current(&key)) else {
+            return;
+        };
+        (port.protocol, port.max_idle_timeout())
+    };
+    let activity = Activity::new(Instant::now());
+    let stream = Arc::new(stream);
+    let io = WatchedTcp {
+        stream: stream.clone(),
+        activity: activity.clone(),
+    };
+    let connection = Arc::new(Connection {
+        key,
+        peer,
+        local_port: local.port(),
+        protocol,
+        activity,
+        load_balancer: Mutex::new(None),
+        idle_timeout_ms: AtomicU64::new(
+            u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
+        ),
+    });
+
+    match protocol {
+        Protocol::Http => serve_http(&shared, &connection, io, false, Some(&stream)).await,
+        Protocol::Https => {
+            let handshake = async {
+                let start =
+                    LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+                let listener = {
+                    let snapshot = shared.snapshot.load();
+                    let Some(port) = snapshot.sockets.get(&current(&connection.key)) else {
+                        return Err(std::io::Error::other("listener removed"));
+                    };
+                    port.for_sni(start.client_hello().server_name()).clone()
+                };
+                let config = listener
+                    .tls
+                    .as_ref()
+                    .map(|tls| tls.server_config.clone())
+                    .ok_or_else(|| std::io::Error::other("listener has no TLS"))?;
+                let tls = start.into_stream(config).await?;
+                Ok::<_, std::io::Error>((tls, listener))
+            };
+            let Ok(Ok((tls, listener))) =
+                tokio::time::timeout(shared.options.header_read_timeout, handshake).await
+            else {
+                return;
+            };
+            connection.serving(&shared, &listener);
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            serve_http(&shared, &connection, tls, h2, None).await;
+        }
+    }
+
+    let counted = connection
+        .load_balancer
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(load_balancer) = counted {
+        shared.metrics.connection_closed(&load_balancer);
+    }
+}
+
+/// Serves one client connection until it closes, goes idle past the idle timeout, or takes
+/// too long to send a request head (408 on plain HTTP/1.1; `plain` gives the socket to write
+/// it on after hyper has let go).
+async fn serve_http<I>(
+    shared: &Arc<Shared>,
+    connection: &Arc<Connection>,
+    io: I,
+    h2_only: bool,
+    plain: Option<&Arc<TcpStream>>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(true)
+        .max_buf_size(shared.options.max_header_bytes.max(8192));
+    if h2_only {
+        builder = builder.http2_only();
+    }
+    let service = {
+        let shared = shared.clone();
+        let connection = connection.clone();
+        service_fn(move |request| handle(shared.clone(), connection.clone(), request))
+    };
+    let mut served = Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
+    // HTTP/2 has its own framing and pings: only HTTP/1 heads can be slow-walked.
+    let header_timeout = (!h2_only).then_some(shared.options.header_read_timeout);
+    loop {
+        let idle_timeout = connection.idle_timeout();
+        let (deadline, due) = connection.activity.deadline(idle_timeout, header_timeout);
+        tokio::select! {
+            _ = served.as_mut() => return,
+            _ = connection.activity.head_started.notified() => continue,
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                if !connection.activity.still_due(due, idle_timeout, header_timeout, Instant::now()) {
+                    continue;
+                }
+                drop(served);
+                if due == Due::HeaderTimeout && let Some(stream) = plain {
+                    // Best effort: the socket buffer is empty, so a short write goes through.
+                    let _ = stream.try_write(
+                        b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+                    );
+                    let _ = shutdown_write(stream);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Counts the request as in flight on its connection for as long as it is being handled.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    connection: Arc<Connection>,
+    request: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    connection.activity.request_started();
+    let _in_flight = InFlight(connection.activity.clone());
+    let snapshot = shared.snapshot.load_full();
+    let Some(port) = snapshot.sockets.get(&current(&connection.key)) else {
+        // The listener was deleted: this connection has nowhere to go.
+        let mut response = elb_error(StatusCode::SERVICE_UNAVAILABLE);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(response);
+    };
+    let authority = request_authority(&request).map(str::to_owned);
+    let host = authority.as_deref().map(strip_port);
+    let Some(listener) = port.for_host(host) else {
+        return Ok(elb_error(StatusCode::NOT_FOUND));
+    };
+    connection.serving(&shared, listener);
+    if request.version() == Version::HTTP_11 && authority.is_none() {
+        // HTTP/1.1 requires Host (RFC 9112 §3.2); ALB answers 400.
+        let mut response = count_elb(&shared, listener, None, StatusCode::BAD_REQUEST);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(response);
+    }
+    let head = RequestHead {
+        method: request.method().as_str(),
+        host,
+        path: request.uri().path(),
+        query: request.uri().query(),
+        headers: request.headers(),
+        source_ip: connection.peer.ip(),
+    };
+    let action = listener.table.route(&head).clone();
+    Ok(match action {
+        Action::FixedResponse(fixed) => {
+            count(&shared, listener, None, None, None, None);
+            fixed_response(&fixed)
+        }
+        Action::Redirect(redirect) => {
+            count(&shared, listener, None, None, None, None);
+            let location = redirect::location(
+                &redirect,
+                &OriginalUrl {
+                    protocol: connection.protocol,
+                    host: host.unwrap_or_default(),
+                    port: connection.local_port,
+                    path: request.uri().path(),
+                    query: request.uri().query(),
+                },
+            );
+            let status = if redirect.permanent {
+                StatusCode::MOVED_PERMANENTLY
+            } else {
+                StatusCode::FOUND
+            };
+            let mut response = empty_response(status);
+            if let Ok(location) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, location);
+            }
+            response
+        }
+        Action::Forward(forward) => {
+            forward_request(
+                &shared,
+                &connection,
+                listener,
+                &snapshot.groups,
+                &forward,
+                authority,
+                request,
+            )
+            .await
+        }
+    })
+}
+
+fn request_authority(request: &Request<Incoming>) -> Option<&str> {
+    request
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .filter(|host| !host.is_empty())
+}
+
+/// `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`.
+fn strip_port(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+        _ => authority,
+    }
+}
+
+async fn forward_request(
+    shared: &Arc<Shared>,
+    connection: &Connection,
+    listener: &ListenerRoutes,
+    groups: &std::collections::HashMap<String, Arc<GroupSnapshot>>,
+    forward: &Forward,
+    authority: Option<String>,
+    mut request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let weights: Vec<u32> = forward.target_groups.iter().map(|g| g.weight).collect();
+    let sticky_group = forward
+        .group_stickiness
+        .and_then(|_| sticky::request_cookie(request.headers(), sticky::GROUP_COOKIE))
+        .and_then(sticky::decode_group)
+        .and_then(|id| {
+            forward
+                .target_groups
+                .iter()
+                .position(|g| g.target_group_id == id && g.weight > 0)
+        });
+    let chosen = sticky_group.or_else(|| {
+        if forward.target_groups.len() == 1 {
+            Some(0)
+        } else {
+            balance::pick_weighted(&weights, rand::random())
+        }
+    });
+    let Some(group) = chosen.and_then(|i| groups.get(&forward.target_groups[i].target_group_id))
+    else {
+        return count_elb(shared, listener, None, StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let group_id = group.config.id.as_str();
+
+    let Some((target, target_state)) = choose_target(group, request.headers(), Instant::now())
+    else {
+        return count_elb(
+            shared,
+            listener,
+            Some(group_id),
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
+    };
+
+    let upgrade = is_upgrade(&request);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    if let Err(status) =
+        prepare_upstream_request(&mut request, connection, target, authority, upgrade)
+    {
+        return count_elb(shared, listener, Some(group_id), status);
+    }
+
+    let mut guard = RequestGuard {
+        shared: shared.clone(),
+        load_balancer: listener.load_balancer.clone(),
+        target_group: group_id.into(),
+        target: target_state.clone(),
+        finished: false,
+    };
+    target_state.outstanding.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let sent = tokio::time::timeout(listener.idle_timeout, shared.client.request(request)).await;
+    let response_time = started.elapsed();
+    let mut response = match sent {
+        Err(_) => return guard.elb_error(StatusCode::GATEWAY_TIMEOUT),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, target = %target, "target failed");
+            return guard.elb_error(StatusCode::BAD_GATEWAY);
+        }
+        Ok(Ok(response)) => response,
+    };
+    guard.finish(Some(response.status().as_u16()), None, Some(response_time));
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
+                return;
+            };
+            let _ = tokio::io::copy_bidirectional(
+                &mut TokioIo::new(client),
+                &mut TokioIo::new(upstream),
+            )
+            .await;
+        });
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, empty_body());
+    }
+
+    strip_hop_by_hop(response.headers_mut());
+    let now = SystemTime::now();
+    if let Some(duration) = group.config.stickiness {
+        let value = sticky::encode_target(group_id, target);
+        append_cookies(
+            response.headers_mut(),
+            sticky::TARGET_COOKIE,
+            sticky::TARGET_CORS_COOKIE,
+            &value,
+            now,
+            duration,
+        );
+    }
+    if let Some(duration) = forward.group_stickiness
+        && forward.target_groups.len() > 1
+    {
+        let value = sticky::encode_group(group_id);
+        append_cookies(
+            response.headers_mut(),
+            sticky::GROUP_COOKIE,
+            sticky::GROUP_CORS_COOKIE,
+            &value,
+            now,
+            duration,
+        );
+    }
+    response.map(BodyExt::boxed)
+}
+
+/// A sticky target when the cookie names one still eligible, else the group's algorithm.
+fn choose_target(
+    group: &GroupSnapshot,
+    headers: &HeaderMap,
+    now: Instant,
+) -> Option<(SocketAddr, Arc<TargetState>)> {
+    let views: Vec<balance::TargetView> = group
+        .targets
+        .iter()
+        .map(|(target, state)| balance::TargetView {
+            active: target.admin_state == AdminState::Active,
+            healthy: state.healthy.load(Ordering::Relaxed),
+            outstanding: state.outstanding.load(Ordering::Relaxed),
+            weight: match group.config.slow_start {
+                Some(_) => {
+                    balance::slow_start_weight(state.healthy_since(), now, group.config.slow_start)
+                }
+                None => 1.0,
+            },
+        })
+        .collect();
+    let candidates = balance::eligible(&views);
+    let sticky = group
+        .config
+        .stickiness
+        .and_then(|_| sticky::request_cookie(headers, sticky::TARGET_COOKIE))
+        .and_then(sticky::decode_target)
+        .filter(|(group_id, _)| *group_id == group.config.id)
+        .and_then(|(_, address)| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| group.targets[i].0.address == address)
+        });
+    let index = sticky.or_else(|| {
+        balance::pick(
+            group.config.algorithm,
+            &views,
+            &candidates,
+            group.state.cursor.fetch_add(1, Ordering::Relaxed),
+            rand::random(),
+        )
+    })?;
+    let (target, state) = &group.targets[index];
+    Some((target.address, state.clone()))
+}
+
+fn is_upgrade(request: &Request<Incoming>) -> bool {
+    request.version() == Version::HTTP_11
+        && request.headers().contains_key(header::UPGRADE)
+        && request
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Points the request at the target and adds ALB's headers.
+fn prepare_upstream_request(
+    request: &mut Request<Incoming>,
+    connection: &Connection,
+    target: SocketAddr,
+    authority: Option<String>,
+    upgrade: bool,
+) -> Result<(), StatusCode> {
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    *request.uri_mut() = Uri::builder()
+        .scheme("http")
+        .authority(target.to_string())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    // Targets speak HTTP/1.1 whatever the client spoke.
+    *request.version_mut() = Version::HTTP_11;
+    let headers = request.headers_mut();
+    let upgrade_header = headers.get(header::UPGRADE).cloned();
+    strip_hop_by_hop(headers);
+    if upgrade && let Some(protocol) = upgrade_header {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, protocol);
+    }
+    if !headers.contains_key(header::HOST)
+        && let Some(authority) = authority.and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        headers.insert(header::HOST, authority);
+    }
+    let client_ip = crate::rules::canonical_ip(connection.peer.ip()).to_string();
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(previous) => format!("{previous}, {client_ip}"),
+        None => client_ip,
+    };
+    headers.insert(
+        X_FORWARDED_FOR.clone(),
+        HeaderValue::from_str(&forwarded_for).map_err(|_| StatusCode::BAD_REQUEST)?,
+    );
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(connection.protocol.scheme()),
+    );
+    headers.insert(
+        X_FORWARDED_PORT.clone(),
+        HeaderValue::from(connection.local_port),
+    );
+    if !headers.contains_key(&X_AMZN_TRACE_ID) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let trace = trace_id(now.as_secs(), rand::random());
+        headers.insert(
+            X_AMZN_TRACE_ID.clone(),
+            HeaderValue::from_str(&trace).expect("hex digits are a valid header value"),
+        );
+    }
+    Ok(())
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+
+/// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`.
+pub fn trace_id(epoch_seconds: u64, random: u128) -> String {
+    format!(
+        "Root=1-{:08x}-{:024x}",
+        epoch_seconds as u32,
+        random & ((1u128 << 96) - 1)
+    )
+}
+
+/// Headers that describe one hop's connection, not the message (RFC 9110 §7.6.1), including
+/// those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn append_cookies(
+    headers: &mut HeaderMap,
+    name: &str,
+    cors_name: &str,
+    value: &str,
+    now: SystemTime,
+    duration: Duration,
+) {
+    for cookie in sticky::set_cookies(name, cors_name, value, now, duration) {
+        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
+}
+
+/// Counts one forwarded request exactly once: when the target answered, when the load balancer
+/// answered for it (502/504), or — dropped unfinished — when the client went away first (460).
+struct RequestGuard {
+    shared: Arc<Shared>,
+    load_balancer: Arc<str>,
+    target_group: Arc<str>,
+    target: Arc<TargetState>,
+    finished: bool,
+}
+
+impl RequestGuard {
+    fn finish(
+        &mut self,
+        target_status: Option<u16>,
+        elb_status: Option<u16>,
+        response_time: Option<Duration>,
+    ) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.target.outstanding.fetch_sub(1, Ordering::Relaxed);
+        self.shared.metrics.request(&RequestRecord {
+            load_balancer: &self.load_balancer,
+            target_group: Some(&self.target_group),
+            target_status,
+            elb_status,
+            target_response_time: response_time,
+        });
+    }
+
+    fn elb_error(mut self, status: StatusCode) -> Response<ResponseBody> {
+        self.finish(None, Some(status.as_u16()), None);
+        elb_error(status)
+    }
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The client closed its connection before the target answered.
+            self.finish(None, Some(460), None);
+        }
+    }
+}
+
+fn count(
+    shared: &Shared,
+    listener: &ListenerRoutes,
+    target_group: Option<&str>,
+    target_status: Option<u16>,
+    elb_status: Option<u16>,
+    response_time: Option<Duration>,
+) {
+    shared.metrics.request(&RequestRecord {
+        load_balancer: &listener.load_balancer,
+        target_group,
+        target_status,
+        elb_status,
+        target_response_time: response_time,
+    });
+}
+
+fn count_elb(
+    shared: &Shared,
+    listener: &ListenerRoutes,
+    target_group: Option<&str>,
+    status: StatusCode,
+) -> Response<ResponseBody> {
+    count(
+        shared,
+        listener,
+        target_group,
+        None,
+        Some(status.as_u16()),
+        None,
+    );
+    elb_error(status)
+}
+
+fn empty_body() -> ResponseBody {
+    full_body(Bytes::new())
+}
+
+fn full_body(bytes: Bytes) -> ResponseBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn empty_response(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(empty_body());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    response
+}
+
+/// The page ALB serves for errors it generates itself.
+fn elb_error(status: StatusCode) -> Response<ResponseBody> {
+    let title = match status.as_u16() {
+        460 => "460".to_string(),
+        code => format!("{code} {}", status.canonical_reason().unwrap_or("")),
+    };
+    let page = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+    );
+    let mut response = Response::new(full_body(Bytes::from(page)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+}
+
+fn fixed_response(fixed: &FixedResponse) -> Response<ResponseBody> {
+    let body = fixed.body.clone().unwrap_or_default();
+    let mut response = Response::new(full_body(Bytes::from(body)));
+    *response.status_mut() = StatusCode::from_u16(fixed.status_code).unwrap_or(StatusCode::OK);
+    let content_type = fixed
+        .content_type
+        .as_deref()
+        .unwrap_or("text/plain; charset=utf-8");
+    let headers = response.headers_mut();
+    headers.insert(header::SERVER, HeaderValue::from_static("awselb/2.0"));
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_have_albs_shape() {
+        assert_eq!(
+            trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
+            "Root=1-5759e988-0123456789abcdef01234567"
+        );
+        assert_eq!(trace_id(1, 0), "Root=1-00000001-000000000000000000000000");
+    }
+
+    #[test]
+    fn ports_are_stripped_from_authorities() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_connection_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,867 @@
+//! The data plane over real sockets: rules, balancing, health, draining, errors and headers,
+//! checked with a real HTTP client against small upstream servers on loopback.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use berth_lb::health::State;
+use berth_lb::*;
+use bytes::Bytes;
+use common::*;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn rule(priority: u32, conditions: Vec<Condition>, action: Action) -> Rule {
+    Rule {
+        priority,
+        conditions,
+        action,
+    }
+}
+
+fn values(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn url(applied: &Applied, listener: &str, path: &str) -> String {
+    format!("http://{}{path}", applied.listeners[listener])
+}
+
+#[tokio::test]
+async fn rules_route_by_path_host_header_method_query_and_source_ip() {
+    let api = upstream("api").await;
+    let web = upstream("web").await;
+    let rules = vec![
+        rule(
+            10,
+            vec![Condition::PathPattern(values(&["/api/*"]))],
+            forward(&[("api", 1)]),
+        ),
+        rule(
+            20,
+            vec![Condition::HostHeader(values(&["admin.*.test"]))],
+            fixed(200, "admin"),
+        ),
+        rule(
+            30,
+            vec![Condition::HttpHeader {
+                name: "x-canary".into(),
+                values: values(&["yes"]),
+            }],
+            fixed(200, "canary"),
+        ),
+        rule(
+            40,
+            vec![Condition::HttpRequestMethod(values(&["DELETE"]))],
+            fixed(405, "no deletes"),
+        ),
+        rule(
+            50,
+            vec![Condition::QueryString(vec![QueryStringPair {
+                key: Some("debug".into()),
+                value: "tr?e".into(),
+            }])],
+            fixed(200, "debug"),
+        ),
+        rule(
+            60,
+            vec![Condition::SourceIp(vec!["10.0.0.0/8".parse().unwrap()])],
+            fixed(200, "from ten"),
+        ),
+        rule(
+            70,
+            vec![
+                Condition::SourceIp(vec!["127.0.0.0/8".parse().unwrap()]),
+                Condition::PathPattern(values(&["/local"])),
+            ],
+            fixed(200, "from loopback"),
+        ),
+    ];
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "app.localhost",
+            http_listener("l", 0, rules, forward(&[("web", 1)])),
+        )],
+        target_groups: vec![target_group("api", &[&api]), target_group("web", &[&web])],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "web", &[web.address], State::Healthy).await;
+    wait_for_health(&plane, "api", &[api.address], State::Healthy).await;
+    let client = client();
+
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/api/users"), &[])
+            .await
+            .body,
+        "api"
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/API/users"), &[])
+            .await
+            .body,
+        "web",
+        "paths are case-sensitive"
+    );
+    assert_eq!(
+        get(
+            &client,
+            &url(&applied, "l", "/"),
+            &[("host", "ADMIN.x.test")]
+        )
+        .await
+        .body,
+        "admin"
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/"), &[("X-Canary", "YES")])
+            .await
+            .body,
+        "canary"
+    );
+    let delete = Request::delete(url(&applied, "l", "/thing"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let deleted = send(&client, delete).await;
+    assert_eq!(
+        (deleted.status.as_u16(), deleted.body.as_str()),
+        (405, "no deletes")
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/x?a=1&DEBUG=TRUE"), &[])
+            .await
+            .body,
+        "debug"
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/x?debug=false"), &[])
+            .await
+            .body,
+        "web"
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/local"), &[]).await.body,
+        "from loopback"
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/"), &[]).await.body,
+        "web"
+    );
+}
+
+#[tokio::test]
+async fn fixed_responses_and_redirects() {
+    let rules = vec![
+        rule(
+            1,
+            vec![Condition::PathPattern(values(&["/old/*"]))],
+            Action::Redirect(Redirect {
+                protocol: Some("HTTPS".into()),
+                host: None,
+                port: Some("443".into()),
+                path: Some("/new/#{path}".into()),
+                query: None,
+                permanent: true,
+            }),
+        ),
+        rule(
+            2,
+            vec![Condition::PathPattern(values(&["/temp"]))],
+            Action::Redirect(Redirect {
+                protocol: None,
+                host: Some("other.localhost".into()),
+                port: None,
+                path: None,
+                query: Some("from=#{host}".into()),
+                permanent: false,
+            }),
+        ),
+    ];
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "app.localhost",
+            http_listener("l", 0, rules, fixed(418, "teapot")),
+        )],
+        target_groups: vec![],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    let port = applied.listeners["l"].port();
+    let client = client();
+    let moved = get(
+        &client,
+        &url(&applied, "l", "/old/a/b?x=1"),
+        &[("host", "app.localhost")],
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        moved.headers["location"],
+        "https://app.localhost/new/old/a/b?x=1"
+    );
+    let found = get(
+        &client,
+        &url(&applied, "l", "/temp"),
+        &[("host", "app.localhost")],
+    )
+    .await;
+    assert_eq!(found.status, StatusCode::FOUND);
+    assert_eq!(
+        found.headers["location"],
+        format!("http://other.localhost:{port}/temp?from=app.localhost")
+    );
+    let teapot = get(&client, &url(&applied, "l", "/"), &[]).await;
+    assert_eq!(
+        (teapot.status.as_u16(), teapot.body.as_str()),
+        (418, "teapot")
+    );
+    assert_eq!(teapot.headers["content-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn weighted_forwarding_follows_the_weights() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "w.localhost",
+            http_listener("l", 0, vec![], forward(&[("a", 1), ("b", 3)])),
+        )],
+        target_groups: vec![target_group("a", &[&a]), target_group("b", &[&b])],
+    };
+    let (plane, metrics) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "a", &[a.address], State::Healthy).await;
+    wait_for_health(&plane, "b", &[b.address], State::Healthy).await;
+    let counts = spread(&client(), &url(&applied, "l", "/"), 400, &[]).await;
+    // Binomial(400, 0.25): mean 100, sd ≈ 8.7; 60..140 is beyond 4.5 sd.
+    let to_a = counts.get("a").copied().unwrap_or(0);
+    assert!((60..=140).contains(&to_a), "{counts:?}");
+    assert_eq!(to_a + counts.get("b").copied().unwrap_or(0), 400);
+    assert_eq!(metrics.load_balancer("lb").request_count, 400);
+    assert_eq!(metrics.load_balancer("lb").target_2xx, 400);
+    assert_eq!(metrics.target_group("lb", "a").target_2xx as usize, to_a);
+}
+
+#[tokio::test]
+async fn round_robin_alternates_and_stickiness_pins_a_target() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let mut group = target_group("g", &[&a, &b]);
+    let config = |group: TargetGroup| Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "rr.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config(group.clone())).unwrap();
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    let client = client();
+    let counts = spread(&client, &url(&applied, "l", "/"), 10, &[]).await;
+    assert_eq!((counts["a"], counts["b"]), (5, 5));
+
+    group.stickiness = Some(Duration::from_secs(60));
+    plane.apply(config(group)).unwrap();
+    let first = get(&client, &url(&applied, "l", "/"), &[]).await;
+    let cookies: Vec<&str> = first
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies[0].starts_with("AWSALB=") && cookies[0].ends_with("; Path=/"),
+        "{cookies:?}"
+    );
+    assert!(cookies[1].starts_with("AWSALBCORS=") && cookies[1].ends_with("SameSite=None; Secure"));
+    let cookie = cookies[0].split(';').next().unwrap().to_string();
+    let pinned = spread(
+        &client,
+        &url(&applied, "l", "/"),
+        10,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(pinned.get(&first.body), Some(&10), "{pinned:?}");
+
+    // The sticky target turns unhealthy: the cookie no longer holds.
+    let sticky = if first.body == "a" { &a } else { &b };
+    sticky.healthy.store(false, Ordering::SeqCst);
+    wait_for_health(&plane, "g", &[sticky.address], State::Unhealthy).await;
+    let moved = spread(&client, &url(&applied, "l", "/"), 4, &[("cookie", &cookie)]).await;
+    assert_eq!(moved.get(&first.body), None, "{moved:?}");
+}
+
+#[tokio::test]
+async fn least_outstanding_requests_prefers_the_idle_target() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let mut group = target_group("g", &[&a, &b]);
+    group.algorithm = Algorithm::LeastOutstandingRequests;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "lor.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    let client = client();
+    let slow_url = url(&applied, "l", "/slow?ms=1500");
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { get(&client, &slow_url, &[]).await }
+    });
+    eventually("the slow request to reach a target", || {
+        let hits = a.hits.load(Ordering::SeqCst) + b.hits.load(Ordering::SeqCst);
+        async move { hits == 1 }
+    })
+    .await;
+    let busy = if a.hits.load(Ordering::SeqCst) == 1 {
+        "a"
+    } else {
+        "b"
+    };
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!(
+        counts.get(busy),
+        None,
+        "the busy target got requests: {counts:?}"
+    );
+    assert_eq!(slow.await.unwrap().body, busy);
+}
+
+#[tokio::test]
+async fn health_transitions_steer_traffic_and_all_unhealthy_fails_open() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "h.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![target_group("g", &[&a, &b])],
+    };
+    let (plane, metrics) = DataPlane::new(loopback());
+    let initial: Vec<_> = {
+        let applied = plane.apply(config.clone()).unwrap();
+        let reports = plane.health();
+        assert!(
+            reports
+                .iter()
+                .all(|r| r.health.state == State::Initial || r.health.state == State::Healthy)
+        );
+        let _ = applied;
+        reports
+    };
+    assert_eq!(initial.len(), 2);
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    assert_eq!(metrics.target_group("lb", "g").healthy_hosts, 2);
+    let client = client();
+
+    b.healthy.store(false, Ordering::SeqCst);
+    wait_for_health(&plane, "g", &[b.address], State::Unhealthy).await;
+    let report = plane
+        .health()
+        .into_iter()
+        .find(|r| r.target == b.address)
+        .unwrap();
+    assert_eq!(
+        report.health.reason.unwrap().code(),
+        "Target.ResponseCodeMismatch"
+    );
+    assert_eq!(
+        report.health.description.as_deref(),
+        Some("Health checks failed with these codes: [503]")
+    );
+    assert_eq!(
+        (
+            metrics.target_group("lb", "g").healthy_hosts,
+            metrics.target_group("lb", "g").unhealthy_hosts
+        ),
+        (1, 1)
+    );
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!(counts.get("a"), Some(&6), "{counts:?}");
+
+    a.healthy.store(false, Ordering::SeqCst);
+    wait_for_health(&plane, "g", &[a.address], State::Unhealthy).await;
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!(
+        (counts.get("a"), counts.get("b")),
+        (Some(&3), Some(&3)),
+        "fail open to all"
+    );
+
+    a.healthy.store(true, Ordering::SeqCst);
+    b.healthy.store(true, Ordering::SeqCst);
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!((counts.get("a"), counts.get("b")), (Some(&3), Some(&3)));
+}
+
+#[tokio::test]
+async fn a_dead_target_is_marked_unhealthy_with_failed_health_checks() {
+    let a = upstream("a").await;
+    let dead = {
+        let b = upstream("b").await;
+        b.address
+    };
+    let mut group = target_group("g", &[&a]);
+    group.targets.push(Target {
+        address: dead,
+        admin_state: AdminState::Active,
+    });
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "d.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[dead], State::Unhealthy).await;
+    let report = plane
+        .health()
+        .into_iter()
+        .find(|r| r.target == dead)
+        .unwrap();
+    assert_eq!(
+        report.health.reason.unwrap().code(),
+        "Target.FailedHealthChecks"
+    );
+    wait_for_health(&plane, "g", &[a.address], State::Healthy).await;
+    let counts = spread(&client(), &url(&applied, "l", "/"), 4, &[]).await;
+    assert_eq!(counts.get("a"), Some(&4));
+}
+
+#[tokio::test]
+async fn draining_targets_finish_in_flight_requests_and_get_no_new_ones() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let group = target_group("g", &[&a, &b]);
+    let config = |group: TargetGroup| Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "dr.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config(group.clone())).unwrap();
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    let client = client();
+    let slow_url = url(&applied, "l", "/slow?ms=800");
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { get(&client, &slow_url, &[]).await }
+    });
+    eventually("the slow request to reach a target", || {
+        let hits = a.hits.load(Ordering::SeqCst) + b.hits.load(Ordering::SeqCst);
+        async move { hits == 1 }
+    })
+    .await;
+    let (busy, other) = if a.hits.load(Ordering::SeqCst) == 1 {
+        ("a", "b")
+    } else {
+        ("b", "a")
+    };
+    let mut draining = group;
+    for target in &mut draining.targets {
+        if (busy == "a") == (target.address == a.address) {
+            target.admin_state = AdminState::Draining {
+                until: SystemTime::now() + Duration::from_secs(300),
+            };
+        }
+    }
+    plane.apply(config(draining)).unwrap();
+    let report = plane
+        .health()
+        .into_iter()
+        .find(|r| r.health.state == State::Draining)
+        .unwrap();
+    assert_eq!(
+        report.health.reason.unwrap().code(),
+        "Target.DeregistrationInProgress"
+    );
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!(counts.get(other), Some(&6), "{counts:?}");
+    let finished = slow.await.unwrap();
+    assert_eq!(
+        (finished.status, finished.body.as_str()),
+        (StatusCode::OK, busy)
+    );
+}
+
+#[tokio::test]
+async fn load_balancer_errors_502_503_504() {
+    let slow = upstream("slow").await;
+    let refused = {
+        let gone = upstream("gone").await;
+        gone.address
+    };
+    let mut no_targets = target_group("empty", &[]);
+    no_targets.health_check.enabled = true;
+    let mut dead = target_group("dead", &[]);
+    dead.targets.push(Target {
+        address: refused,
+        admin_state: AdminState::Active,
+    });
+    let rules = vec![
+        rule(
+            1,
+            vec![Condition::PathPattern(values(&["/empty"]))],
+            forward(&[("empty", 1)]),
+        ),
+        rule(
+            2,
+            vec![Condition::PathPattern(values(&["/dead"]))],
+            forward(&[("dead", 1)]),
+        ),
+    ];
+    let mut lb = load_balancer(
+        "lb",
+        "e.localhost",
+        http_listener("l", 0, rules, forward(&[("slow", 1)])),
+    );
+    lb.idle_timeout = Duration::from_millis(300);
+    let config = Config {
+        load_balancers: vec![lb],
+        target_groups: vec![no_targets, dead, target_group("slow", &[&slow])],
+    };
+    let (plane, metrics) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    let client = client();
+    let empty = get(&client, &url(&applied, "l", "/empty"), &[]).await;
+    assert_eq!(empty.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        empty.body.contains("503 Service Temporarily Unavailable") || empty.body.contains("503")
+    );
+    assert_eq!(empty.headers["server"], "awselb/2.0");
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/dead"), &[]).await.status,
+        StatusCode::BAD_GATEWAY
+    );
+    assert_eq!(
+        get(&client, &url(&applied, "l", "/slow?ms=2000"), &[])
+            .await
+            .status,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    let lb = metrics.load_balancer("lb");
+    assert_eq!((lb.elb_5xx, lb.request_count), (3, 3));
+}
+
+#[tokio::test]
+async fn forwarded_headers_reach_the_target() {
+    let a = upstream("a").await;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "xff.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![target_group("g", &[&a])],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(config).unwrap();
+    let port = applied.listeners["l"].port().to_string();
+    let client = client();
+    get(
+        &client,
+        &url(&applied, "l", "/"),
+        &[
+            ("x-forwarded-for", "203.0.113.9"),
+            ("host", "xff.localhost"),
+        ],
+    )
+    .await;
+    let headers = a.last_headers.lock().unwrap().clone().unwrap();
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(headers["x-forwarded-port"], port.as_str());
+    assert_eq!(headers["host"], "xff.localhost");
+    let trace = headers["x-amzn-trace-id"].to_str().unwrap().to_string();
+    let parts: Vec<&str> = trace.strip_prefix("Root=1-").unwrap().split('-').collect();
+    assert_eq!((parts[0].len(), parts[1].len()), (8, 24), "{trace}");
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+    );
+
+    get(
+        &client,
+        &url(&applied, "l", "/"),
+        &[(
+            "x-amzn-trace-id",
+            "Root=1-00000001-000000000000000000000001",
+        )],
+    )
+    .await;
+    let headers = a.last_headers.lock().unwrap().clone().unwrap();
+    assert_eq!(
+        headers["x-amzn-trace-id"],
+        "Root=1-00000001-000000000000000000000001"
+    );
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn two_load_balancers_share_a_port_told_apart_by_host() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let (plane, _) = DataPlane::new(loopback());
+    let one = |port| Config {
+        load_balancers: vec![load_balancer(
+            "lb-a",
+            "a.localhost",
+            http_listener("la", port, vec![], forward(&[("ga", 1)])),
+        )],
+        target_groups: vec![target_group("ga", &[&a]), target_group("gb", &[&b])],
+    };
+    let first = plane.apply(one(0)).unwrap();
+    let port = first.listeners["la"].port();
+    // The listener now asks for the port it was given; a second load balancer joins it.
+    let mut both = one(port);
+    both.load_balancers.push(load_balancer(
+        "lb-b",
+        "b.localhost",
+        http_listener("lb", port, vec![], forward(&[("gb", 1)])),
+    ));
+    let applied = plane.apply(both).unwrap();
+    assert_eq!(applied.listeners["la"], applied.listeners["lb"]);
+    let client = client();
+    let base = format!("http://127.0.0.1:{port}/");
+    assert_eq!(
+        get(&client, &base, &[("host", &format!("a.localhost:{port}"))])
+            .await
+            .body,
+        "a"
+    );
+    assert_eq!(
+        get(&client, &base, &[("host", "B.LOCALHOST")]).await.body,
+        "b"
+    );
+    let unknown = get(&client, &base, &[("host", "c.localhost")]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn configuration_changes_keep_established_connections() {
+    let a = upstream("a").await;
+    let config = |rules: Vec<Rule>| Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "k.localhost",
+            http_listener("l", 0, rules, forward(&[("g", 1)])),
+        )],
+        target_groups: vec![target_group("g", &[&a])],
+    };
+    let (plane, metrics) = DataPlane::new(loopback());
+    let applied = plane.apply(config(vec![])).unwrap();
+    let stream = TcpStream::connect(applied.listeners["l"]).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = || {
+        Request::get("/")
+            .header("host", "k.localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let body = |response: http::Response<hyper::body::Incoming>| async move {
+        String::from_utf8(
+            response
+                .into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        body(sender.send_request(request()).await.unwrap()).await,
+        "a"
+    );
+    assert_eq!(metrics.load_balancer("lb").active_connections, 1);
+
+    plane
+        .apply(config(vec![rule(
+            1,
+            vec![Condition::PathPattern(values(&["/"]))],
+            fixed(200, "new rules"),
+        )]))
+        .unwrap();
+    sender
+        .ready()
+        .await
+        .expect("the connection survived the change");
+    assert_eq!(
+        body(sender.send_request(request()).await.unwrap()).await,
+        "new rules"
+    );
+}
+
+#[tokio::test]
+async fn malformed_oversized_and_slow_requests() {
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "m.localhost",
+            http_listener("l", 0, vec![], fixed(200, "ok")),
+        )],
+        target_groups: vec![],
+    };
+    let options = Options {
+        header_read_timeout: Duration::from_millis(300),
+        max_header_bytes: 8192,
+        ..loopback()
+    };
+    let (plane, _) = DataPlane::new(options);
+    let address = plane.apply(config).unwrap().listeners["l"];
+    let exchange = |bytes: Vec<u8>| async move {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+            .await
+            .expect("the load balancer closes the connection")
+            .ok();
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    assert!(
+        exchange(b"NOT HTTP AT ALL\r\n\r\n".to_vec())
+            .await
+            .starts_with("HTTP/1.1 400")
+    );
+    assert!(
+        exchange(b"GET / HTTP/1.1\r\n\r\n".to_vec())
+            .await
+            .starts_with("HTTP/1.1 400"),
+        "no Host"
+    );
+    let mut huge = b"GET / HTTP/1.1\r\nhost: m.localhost\r\nx-big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 20_000));
+    huge.extend(b"\r\n\r\n");
+    assert!(exchange(huge).await.starts_with("HTTP/1.1 431"));
+    // Half a request head, then silence: 408 after the header timeout.
+    assert!(
+        exchange(b"GET / HTTP/1.1\r\nhost: m.lo".to_vec())
+            .await
+            .starts_with("HTTP/1.1 408")
+    );
+    // The listener keeps serving everyone else.
+    let fine =
+        exchange(b"GET / HTTP/1.1\r\nhost: m.localhost\r\nconnection: close\r\n\r\n".to_vec())
+            .await;
+    assert!(
+        fine.starts_with("HTTP/1.1 200") && fine.ends_with("ok"),
+        "{fine}"
+    );
+}
+
+#[tokio::test]
+async fn idle_client_connections_are_closed_after_the_idle_timeout() {
+    let mut lb = load_balancer(
+        "lb",
+        "i.localhost",
+        http_listener("l", 0, vec![], fixed(200, "ok")),
+    );
+    lb.idle_timeout = Duration::from_millis(200);
+    let (plane, _) = DataPlane::new(loopback());
+    let address = plane
+        .apply(Config {
+            load_balancers: vec![lb],
+            target_groups: vec![],
+        })
+        .unwrap()
+        .listeners["l"];
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: i.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the idle connection was closed");
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn invalid_configuration_changes_nothing() {
+    let a = upstream("a").await;
+    let good = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "v.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![target_group("g", &[&a])],
+    };
+    let (plane, _) = DataPlane::new(loopback());
+    let applied = plane.apply(good.clone()).unwrap();
+    let mut unknown = good.clone();
+    unknown.load_balancers[0].listeners[0].default_action = forward(&[("missing", 1)]);
+    assert!(
+        matches!(plane.apply(unknown), Err(ApplyError::UnknownTargetGroup { target_group, .. }) if target_group == "missing")
+    );
+    let mut duplicate = good.clone();
+    duplicate.load_balancers[0].listeners[0].rules = vec![
+        rule(1, vec![], fixed(200, "x")),
+        rule(1, vec![], fixed(200, "y")),
+    ];
+    assert!(matches!(
+        plane.apply(duplicate),
+        Err(ApplyError::Rules { .. })
+    ));
+    let mut https_without_certificate = good.clone();
+    https_without_certificate.load_balancers[0].listeners[0].protocol = Protocol::Https;
+    assert!(matches!(
+        plane.apply(https_without_certificate),
+        Err(ApplyError::Tls { .. })
+    ));
+    assert_eq!(
+        get(&client(), &url(&applied, "l", "/"), &[]).await.body,
+        "a",
+        "still serving the good config"
+    );
+}
+
+#[test]
+fn privileged_port_errors_say_how_to_allow_them() {
+    let error = ApplyError::PrivilegedPort {
+        address: "0.0.0.0:80".parse().unwrap(),
+        port: 80,
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("sysctl net.ipv4.ip_unprivileged_port_start=80"),
+        "{message}"
+    );
+    assert!(message.contains("CAP_NET_BIND_SERVICE"), "{message}");
+}
