@@ -310,6 +310,10 @@ def test_listeners_rules_and_errors(elbv2, ec2):
         "Type"] == "fixed-response"
     elbv2.delete_listener(ListenerArn=arn)
     assert error_code(elbv2.describe_listeners, ListenerArns=[arn]) == "ListenerNotFound"
+    # An ARN of another kind, region or account is not a listener's at all.
+    assert error_code(elbv2.describe_listeners, ListenerArns=[tg["TargetGroupArn"]]) == "ValidationError"
+    assert error_code(elbv2.describe_listeners, ListenerArns=[arn.replace("us-east-1", "eu-west-1")]) == \
+        "ValidationError"
     assert error_code(elbv2.describe_rules, ListenerArn=arn) == "ListenerNotFound"
     # With no listener left, nothing uses the groups.
     elbv2.delete_target_group(TargetGroupArn=api["TargetGroupArn"])

@@ -46,6 +46,12 @@ fn internal(err: impl std::fmt::Display) -> Elbv2Error {
     Elbv2Error::Internal(err.to_string())
 }
 
+/// ALB's answer for an ARN that is malformed, of another kind, or of another region or
+/// account: a `ValidationError`, where a well-formed ARN of nothing is the kind's not-found.
+fn not_valid(kind: &str, arn: &str) -> Elbv2Error {
+    Elbv2Error::Validation(format!("'{arn}' is not a valid {kind} ARN"))
+}
+
 /// The last part of an ARN: the 16-hex id of the resource.
 fn last_id(arn: Option<&String>) -> &str {
     arn.and_then(|a| a.rsplit('/').next()).unwrap_or_default()
@@ -118,7 +124,7 @@ impl<'a> Tables<'a> {
         let reference = self
             .scope
             .parse_load_balancer_arn(arn)
-            .ok_or(Elbv2Error::LoadBalancerNotFound)?;
+            .ok_or_else(|| not_valid("load balancer", arn))?;
         self.get::<LoadBalancerRecord>(&load_balancer_key(&reference.name))?
             .filter(|r| r.load_balancer.load_balancer_arn.as_deref() == Some(arn))
             .ok_or(Elbv2Error::LoadBalancerNotFound)
@@ -128,7 +134,7 @@ impl<'a> Tables<'a> {
         let reference = self
             .scope
             .parse_target_group_arn(arn)
-            .ok_or(Elbv2Error::TargetGroupNotFound)?;
+            .ok_or_else(|| not_valid("target group", arn))?;
         self.get::<TargetGroupRecord>(&target_group_key(&reference.name))?
             .filter(|r| r.target_group.target_group_arn.as_deref() == Some(arn))
             .ok_or(Elbv2Error::TargetGroupNotFound)
@@ -138,7 +144,7 @@ impl<'a> Tables<'a> {
         let reference = self
             .scope
             .parse_listener_arn(arn)
-            .ok_or(Elbv2Error::ListenerNotFound)?;
+            .ok_or_else(|| not_valid("listener", arn))?;
         self.get::<ListenerRecord>(&listener_key(&reference.load_balancer.name, &reference.id))?
             .filter(|r| r.listener.listener_arn.as_deref() == Some(arn))
             .ok_or(Elbv2Error::ListenerNotFound)
@@ -148,7 +154,7 @@ impl<'a> Tables<'a> {
         let reference = self
             .scope
             .parse_rule_arn(arn)
-            .ok_or(Elbv2Error::RuleNotFound)?;
+            .ok_or_else(|| not_valid("rule", arn))?;
         self.get::<RuleRecord>(&rule_key(
             &reference.listener.load_balancer.name,
             &reference.listener.id,
