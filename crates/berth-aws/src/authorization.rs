@@ -3,6 +3,9 @@
 //! condition keys" tables name for it, and the request's condition context. IAM policy
 //! evaluation plugs in as another [`Authorizer`] without touching any handler.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
+
 use crate::Principal;
 
 /// One question to the authorizer.
@@ -10,15 +13,36 @@ use crate::Principal;
 pub struct AuthorizationRequest<'a> {
     pub principal: &'a Principal,
     /// `SERVICE:Action`, as IAM policies name it.
-    pub action: String,
+    pub action: &'a str,
     /// The resource ARNs the action is on; `*` for actions that take none.
     pub resources: Vec<String>,
-    /// Condition keys and their values (`aws:RequestedRegion`, `aws:SourceIp`,
-    /// `aws:RequestTag/KEY`, `ecs:cluster`, …).
-    pub context: Vec<(String, String)>,
+    /// The region the request is for: `aws:RequestedRegion`.
+    pub region: &'a str,
+    /// The caller's address: `aws:SourceIp`.
+    pub source_ip: Option<IpAddr>,
+    /// The action's own condition keys and their values (`aws:RequestTag/KEY`, `ecs:cluster`,
+    /// …); see [`AuthorizationRequest::condition`] for every key.
+    pub conditions: Vec<(String, String)>,
     /// When the request arrived (seconds since the epoch): `aws:CurrentTime` and
     /// `aws:EpochTime`, formatted only if a policy asks for them.
     pub time: f64,
+}
+
+impl AuthorizationRequest<'_> {
+    /// The value of a condition key in this request's context, global keys included. The
+    /// global keys are kept as fields and written out only when a policy asks, so a call that
+    /// no condition is evaluated on formats none of them.
+    pub fn condition(&self, key: &str) -> Option<Cow<'_, str>> {
+        match key {
+            "aws:RequestedRegion" => Some(Cow::Borrowed(self.region)),
+            "aws:SourceIp" => self.source_ip.map(|ip| Cow::Owned(ip.to_string())),
+            _ => self
+                .conditions
+                .iter()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| Cow::Borrowed(value.as_str())),
+        }
+    }
 }
 
 /// A refusal; the front door answers it with the protocol's access-denied error.
@@ -60,9 +84,11 @@ mod tests {
         let root = Principal::root("000000000000");
         let request = AuthorizationRequest {
             principal: &root,
-            action: "ecs:RunTask".into(),
+            action: "ecs:RunTask",
             resources: vec!["arn:aws:ecs:us-east-1:000000000000:task-definition/web:1".into()],
-            context: vec![],
+            region: "us-east-1",
+            source_ip: None,
+            conditions: vec![],
             time: 0.0,
         };
         assert_eq!(RootOnly.authorize(&request), Ok(()));
@@ -81,5 +107,37 @@ mod tests {
             denied.message,
             "User: arn:aws:iam::000000000000:user/alice is not authorized to perform: ecs:RunTask on resource: arn:aws:ecs:us-east-1:000000000000:task-definition/web:1"
         );
+    }
+
+    #[test]
+    fn global_condition_keys_come_from_the_request() {
+        let root = Principal::root("000000000000");
+        let request = AuthorizationRequest {
+            principal: &root,
+            action: "ecs:CreateCluster",
+            resources: vec!["*".into()],
+            region: "eu-west-1",
+            source_ip: Some("192.0.2.7".parse().unwrap()),
+            conditions: vec![("aws:RequestTag/team".into(), "blue".into())],
+            time: 0.0,
+        };
+        assert_eq!(
+            request.condition("aws:RequestedRegion").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            request.condition("aws:SourceIp").as_deref(),
+            Some("192.0.2.7")
+        );
+        assert_eq!(
+            request.condition("aws:RequestTag/team").as_deref(),
+            Some("blue")
+        );
+        assert_eq!(request.condition("aws:RequestTag/other"), None);
+        let local = AuthorizationRequest {
+            source_ip: None,
+            ..request
+        };
+        assert_eq!(local.condition("aws:SourceIp"), None);
     }
 }

@@ -5,14 +5,13 @@
 /// `us-gov-west-1`): lowercase words joined by dashes, ending in a number. Region names become
 /// part of store keys and ARNs, so nothing else is let through.
 pub fn is_well_formed(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('-').collect();
-    let Some((number, words)) = parts.split_last() else {
+    let Some((words, number)) = name.rsplit_once('-') else {
         return false;
     };
     name.len() <= 32
-        && words.len() >= 2
+        && words.contains('-')
         && words
-            .iter()
+            .split('-')
             .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
         && !number.is_empty()
         && number.len() <= 2

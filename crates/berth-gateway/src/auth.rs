@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use berth_aws::{AwsError, Principal, RequestContext};
 use berth_sigv4::{Failure, Family, RequestParts, SigV4Error};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::Gateway;
@@ -65,14 +64,14 @@ struct CachedKey {
     date: String,
     region: String,
     service: String,
-    key: [u8; 32],
+    key: berth_sigv4::SigningKey,
 }
 
 /// More keys than any real deployment's clients use in a day; past it the list starts over.
 const MAX_SIGNING_KEYS: usize = 64;
 
 impl SigningKeys {
-    fn key(&self, secret: &str, signed: &berth_sigv4::Signed) -> [u8; 32] {
+    fn key(&self, secret: &str, signed: &berth_sigv4::Signed) -> berth_sigv4::SigningKey {
         let mut keys = self
             .keys
             .lock()
@@ -84,9 +83,10 @@ impl SigningKeys {
                 && k.secret == secret
         });
         if let Some(cached) = cached {
-            return cached.key;
+            return cached.key.clone();
         }
-        let key = berth_sigv4::signing_key(secret, &signed.date, &signed.region, &signed.service);
+        let key =
+            berth_sigv4::SigningKey::derive(secret, &signed.date, &signed.region, &signed.service);
         if keys.len() >= MAX_SIGNING_KEYS {
             keys.clear();
         }
@@ -95,7 +95,7 @@ impl SigningKeys {
             date: signed.date.clone(),
             region: signed.region.clone(),
             service: signed.service.clone(),
-            key,
+            key: key.clone(),
         });
         key
     }
@@ -130,13 +130,13 @@ pub(crate) async fn authenticate(
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()))
         .collect();
-    let payload_sha256 = berth_sigv4::lower_hex(&Sha256::digest(body).into());
+    let payload_sha256 = berth_sigv4::payload_sha256(body);
     let request = RequestParts {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or_default(),
         headers: &headers,
-        payload_sha256: &payload_sha256,
+        payload_sha256: payload_sha256.as_str(),
     };
     let signed = berth_sigv4::parse(&request)
         .map_err(|err| reject(family, Failure::Signature(err)))?

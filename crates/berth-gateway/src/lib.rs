@@ -92,23 +92,17 @@ impl<'a> Call<'a> {
         resources: Vec<String>,
         conditions: Vec<(String, String)>,
     ) -> Result<(), AwsError> {
-        let mut context = vec![(
-            "aws:RequestedRegion".to_string(),
-            self.context.region.clone(),
-        )];
-        if let Some(ip) = self.context.source_ip {
-            context.push(("aws:SourceIp".to_string(), ip.to_string()));
-        }
-        context.extend(conditions);
         let request = AuthorizationRequest {
             principal: &self.context.principal,
-            action: action.to_string(),
+            action,
             resources: if resources.is_empty() {
                 vec!["*".to_string()]
             } else {
                 resources
             },
-            context,
+            region: &self.context.region,
+            source_ip: self.context.source_ip,
+            conditions,
             time: self.context.received_at,
         };
         self.authorizer

@@ -414,9 +414,12 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|length| length > MAX_REQUEST_BYTES) {
         return Err(too_large());
     }
-    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_REQUEST_BYTES).collect())
-        .await
-        .map_err(|_| {
+    let collect = Limited::new(body, MAX_REQUEST_BYTES).collect();
+    tokio::pin!(collect);
+    // Most bodies have arrived with their header: only one still on its way needs a timer.
+    let collected = match futures_util::poll!(collect.as_mut()) {
+        std::task::Poll::Ready(collected) => collected,
+        std::task::Poll::Pending => tokio::time::timeout(timeout, collect).await.map_err(|_| {
             AwsError::new(
                 408,
                 "RequestTimeoutException",
@@ -425,7 +428,8 @@ pub(crate) async fn read_body(
                     timeout.as_secs()
                 ),
             )
-        })?;
+        })?,
+    };
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),

@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{ALGORITHM, RequestParts};
+use crate::RequestParts;
 
 /// Percent-encodes every byte outside RFC 3986's unreserved set (and outside `keep`), with
 /// upper-case hex, as AWS and Python's `quote` do.
@@ -113,38 +113,72 @@ pub fn query(query: &str, skip: Option<&str>) -> String {
     out
 }
 
+/// Where the canonical request goes: a buffer, or a hash.
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
 /// A header's value with leading and trailing whitespace removed and every inner run of
 /// whitespace collapsed to one space.
-fn trimmed(value: &[u8], out: &mut Vec<u8>) {
+fn put_trimmed(value: &[u8], out: &mut impl Sink) {
+    let already_trimmed = value.first() != Some(&b' ')
+        && value.last() != Some(&b' ')
+        && !value.windows(2).any(|pair| pair == b"  ")
+        && value.iter().all(|&b| b == b' ' || !b.is_ascii_whitespace());
+    if already_trimmed {
+        // What nearly every client sends: one write instead of one per word.
+        out.put(value);
+        return;
+    }
     for (i, word) in value
         .split(u8::is_ascii_whitespace)
         .filter(|word| !word.is_empty())
         .enumerate()
     {
         if i > 0 {
-            out.push(b' ');
+            out.put(b" ");
         }
-        out.extend_from_slice(word);
+        out.put(word);
     }
 }
 
-/// The canonical request, or the first signed header the request does not carry.
-pub fn request(
+/// Writes the canonical request to `out`, or names the first signed header the request does
+/// not carry.
+pub fn write_request(
     request: &RequestParts,
     signed_headers: &[String],
     query_skip: Option<&str>,
     payload: &str,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(request.method.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(uri(request.path).as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(query(request.query, query_skip).as_bytes());
-    out.push(b'\n');
+    out: &mut impl Sink,
+) -> Result<(), String> {
+    out.put(request.method.as_bytes());
+    out.put(b"\n");
+    // Nearly every API request goes to `/`, which is its own canonical form.
+    if request.path == "/" {
+        out.put(b"/");
+    } else {
+        out.put(uri(request.path).as_bytes());
+    }
+    out.put(b"\n");
+    if !request.query.is_empty() {
+        out.put(query(request.query, query_skip).as_bytes());
+    }
+    out.put(b"\n");
     for name in signed_headers {
-        out.extend_from_slice(name.as_bytes());
-        out.push(b':');
+        out.put(name.as_bytes());
+        out.put(b":");
         let mut found = false;
         for (_, value) in request
             .headers
@@ -152,32 +186,39 @@ pub fn request(
             .filter(|(header, _)| header.eq_ignore_ascii_case(name))
         {
             if found {
-                out.push(b',');
+                out.put(b",");
             }
             found = true;
-            trimmed(value, &mut out);
+            put_trimmed(value, out);
         }
         if !found {
             return Err(name.clone());
         }
-        out.push(b'\n');
+        out.put(b"\n");
     }
-    out.push(b'\n');
-    out.extend_from_slice(signed_headers.join(";").as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(payload.as_bytes());
-    Ok(out)
+    out.put(b"\n");
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.put(b";");
+        }
+        out.put(name.as_bytes());
+    }
+    out.put(b"\n");
+    out.put(payload.as_bytes());
+    Ok(())
 }
 
-/// `AWS4-HMAC-SHA256\n<time>\n<scope>\n<hex SHA-256 of the canonical request>`.
-pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &[u8]) -> String {
-    let digest: [u8; 32] = Sha256::digest(canonical_request).into();
-    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
-    for part in [ALGORITHM, "\n", amz_date, "\n", scope, "\n"] {
-        out.push_str(part);
-    }
-    out.push_str(&crate::lower_hex(&digest));
-    out
+/// The canonical request, or the first signed header the request does not carry.
+#[cfg(test)]
+pub fn request(
+    request: &RequestParts,
+    signed_headers: &[String],
+    query_skip: Option<&str>,
+    payload: &str,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(512);
+    write_request(request, signed_headers, query_skip, payload, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -216,6 +257,25 @@ mod tests {
         );
         // Sorting is by encoded name, byte-wise: upper case before lower case.
         assert_eq!(query("b=1&B=2&_=3", None), "B=2&_=3&b=1");
+    }
+
+    #[test]
+    fn values_already_trimmed_are_written_as_they_are_and_others_trimmed() {
+        for (value, expected) in [
+            (&b"example.com"[..], "example.com"),
+            (b"a b c", "a b c"),
+            (b"", ""),
+            (b" a", "a"),
+            (b"a ", "a"),
+            (b"a  b", "a b"),
+            (b"a\tb", "a b"),
+            (b"\t", ""),
+            (b"a \r\n b", "a b"),
+        ] {
+            let mut out = Vec::new();
+            put_trimmed(value, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{value:?}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod sign;
 mod time;
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub use rejection::{Failure, Family, Rejection, rejection};
@@ -174,8 +174,15 @@ struct Credential {
 
 fn parse_credential(credential: &str) -> Result<Credential, SigV4Error> {
     let malformed = || SigV4Error::MalformedCredential(credential.to_string());
-    let parts: Vec<&str> = credential.split('/').collect();
-    let [key, date, region, service, "aws4_request"] = parts.as_slice() else {
+    let mut parts = credential.split('/');
+    let (Some(key), Some(date), Some(region), Some(service), Some("aws4_request"), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(malformed());
     };
     let valid_date = date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit());
@@ -353,13 +360,13 @@ fn parse_query(request: &RequestParts, algorithm: &str) -> Result<Signed, SigV4E
 }
 
 fn check_scope_date(credential: &Credential, request_time: i64) -> Result<(), SigV4Error> {
-    let request_date = amz_date(request_time);
-    if request_date[..8] == credential.date {
+    let request_date = time::amz_date_bytes(request_time);
+    if request_date[..8] == *credential.date.as_bytes() {
         Ok(())
     } else {
         Err(SigV4Error::ScopeDateMismatch {
             scope_date: credential.date.clone(),
-            request_date,
+            request_date: amz_date(request_time),
         })
     }
 }
@@ -367,30 +374,49 @@ fn check_scope_date(credential: &Credential, request_time: i64) -> Result<(), Si
 /// The payload hash the canonical request ends with: the client's `X-Amz-Content-Sha256`
 /// (header, or query parameter of a presigned URL) when it sent one — `UNSIGNED-PAYLOAD`
 /// included — else the body's hash. botocore's non-S3 presigner signs the (empty) body's hash.
-fn payload_hash(signed: &Signed, request: &RequestParts) -> String {
+fn payload_hash<'a>(signed: &Signed, request: &RequestParts<'a>) -> std::borrow::Cow<'a, str> {
     if let Some(value) = header_text(request, "x-amz-content-sha256") {
-        return value.trim().to_string();
+        return value.trim().into();
     }
     if signed.location == Location::Query
         && let Some(value) = query_param(request.query, "X-Amz-Content-Sha256")
     {
-        return value;
+        return value.into();
     }
-    request.payload_sha256.to_string()
+    request.payload_sha256.into()
 }
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Lower-case hex of a digest, as signatures and payload hashes are written. Every request
-/// writes three, so this skips the `hex` crate's per-character iterator.
+/// Lower-case hex of a digest, as signatures and payload hashes are written.
 pub fn lower_hex(digest: &[u8; 32]) -> String {
+    hex_digits(digest).iter().copied().map(char::from).collect()
+}
+
+/// [`lower_hex`] without an allocation: every verified request writes three.
+fn hex_digits(digest: &[u8; 32]) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(64);
-    for &byte in digest {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 15)]));
+    let mut out = [0; 64];
+    for (pair, &byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 15)];
     }
     out
+}
+
+/// Lower-case hex SHA-256 of `bytes`: the payload hash a request is signed with.
+pub fn payload_sha256(bytes: &[u8]) -> PayloadHash {
+    PayloadHash(hex_digits(&Sha256::digest(bytes).into()))
+}
+
+/// A hex SHA-256, kept on the stack.
+#[derive(Clone, Copy)]
+pub struct PayloadHash([u8; 64]);
+
+impl PayloadHash {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
@@ -410,23 +436,60 @@ pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &
     hmac(&k_service, b"aws4_request")
 }
 
-/// The hex signature `signed` should carry for `request`, or the signed header it lacks.
+/// A signing key ready to sign: the HMAC state after the key's own two blocks, which every
+/// signature with the key starts from. A verifier may keep one per key id and scope, since one
+/// key serves every request of a day, region and service.
+#[derive(Clone)]
+pub struct SigningKey(HmacSha256);
+
+impl SigningKey {
+    pub fn new(key: &[u8; 32]) -> SigningKey {
+        SigningKey(HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"))
+    }
+
+    /// The key of a secret for one scope (see [`signing_key`]).
+    pub fn derive(secret_access_key: &str, date: &str, region: &str, service: &str) -> SigningKey {
+        SigningKey::new(&signing_key(secret_access_key, date, region, service))
+    }
+}
+
+/// The hex signature `signed` should carry for `request`, or the signed header it lacks. The
+/// string to sign is fed to the HMAC part by part rather than built.
 fn expected_signature(
     signed: &Signed,
     request: &RequestParts,
-    key: &[u8; 32],
-) -> Result<String, SigV4Error> {
+    key: &SigningKey,
+) -> Result<[u8; 64], SigV4Error> {
     let skip = (signed.location == Location::Query).then_some("X-Amz-Signature");
-    let canonical = canonical::request(
+    // Written out and hashed at once: many small updates of a hash cost more than one copy.
+    let mut canonical = Vec::with_capacity(1024);
+    canonical::write_request(
         request,
         &signed.signed_headers,
         skip,
         &payload_hash(signed, request),
+        &mut canonical,
     )
     .map_err(SigV4Error::SignedHeaderMissing)?;
-    let to_sign =
-        canonical::string_to_sign(&amz_date(signed.request_time), &signed.scope(), &canonical);
-    Ok(lower_hex(&hmac(key, to_sign.as_bytes())))
+    let canonical = Sha256::digest(&canonical);
+    let mut mac = key.0.clone();
+    // `AWS4-HMAC-SHA256\n<time>\n<scope>\n<hex SHA-256 of the canonical request>`.
+    for part in [
+        ALGORITHM.as_bytes(),
+        b"\n",
+        &time::amz_date_bytes(signed.request_time),
+        b"\n",
+        signed.date.as_bytes(),
+        b"/",
+        signed.region.as_bytes(),
+        b"/",
+        signed.service.as_bytes(),
+        b"/aws4_request\n",
+        &hex_digits(&canonical.into()),
+    ] {
+        mac.update(part);
+    }
+    Ok(hex_digits(&mac.finalize().into_bytes().into()))
 }
 
 /// Checks a parsed signature: the request time against `now` (within [`MAX_SKEW_SECONDS`] either
@@ -438,7 +501,7 @@ pub fn verify(
     secret_access_key: &str,
     now_epoch_seconds: i64,
 ) -> Result<(), SigV4Error> {
-    let key = signing_key(
+    let key = SigningKey::derive(
         secret_access_key,
         &signed.date,
         &signed.region,
@@ -447,13 +510,11 @@ pub fn verify(
     verify_with_key(signed, request, &key, now_epoch_seconds)
 }
 
-/// [`verify`] with the signing key of the signature's scope already derived (see
-/// [`signing_key`]): a verifier may keep keys per key id and scope, since one key serves every
-/// request of a day, region and service.
+/// [`verify`] with the signing key of the signature's scope already derived.
 pub fn verify_with_key(
     signed: &Signed,
     request: &RequestParts,
-    key: &[u8; 32],
+    key: &SigningKey,
     now_epoch_seconds: i64,
 ) -> Result<(), SigV4Error> {
     let now = now_epoch_seconds;
@@ -474,7 +535,7 @@ pub fn verify_with_key(
         _ => {}
     }
     let expected = expected_signature(signed, request, key)?;
-    if bool::from(expected.as_bytes().ct_eq(signed.signature.as_bytes())) {
+    if bool::from(expected[..].ct_eq(signed.signature.as_bytes())) {
         Ok(())
     } else {
         Err(SigV4Error::BadSignature)

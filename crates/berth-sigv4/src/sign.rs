@@ -2,8 +2,8 @@
 //! our own clients, tests and benchmarks.
 
 use crate::{
-    ALGORITHM, Location, RequestParts, Signed, UNSIGNED_PAYLOAD, amz_date, canonical,
-    expected_signature, signing_key,
+    ALGORITHM, Location, RequestParts, Signed, SigningKey, UNSIGNED_PAYLOAD, amz_date, canonical,
+    expected_signature,
 };
 
 /// What a request is signed with.
@@ -65,9 +65,10 @@ fn signature_for(
         session_token: None,
         location,
     };
-    let key = signing_key(credentials.secret_access_key, &date[..8], region, service);
-    expected_signature(&signed, request, &key)
-        .expect("every signed header is taken from the request itself")
+    let key = SigningKey::derive(credentials.secret_access_key, &date[..8], region, service);
+    let signature = expected_signature(&signed, request, &key)
+        .expect("every signed header is taken from the request itself");
+    signature.iter().copied().map(char::from).collect()
 }
 
 /// The headers that sign `request` at `now` (epoch seconds), to send instead of any header of the

@@ -5,17 +5,37 @@
 
 /// `YYYYMMDD'T'HHMMSS'Z'` for epoch seconds.
 pub fn amz_date(epoch_seconds: i64) -> String {
+    amz_date_bytes(epoch_seconds)
+        .iter()
+        .copied()
+        .map(char::from)
+        .collect()
+}
+
+/// [`amz_date`] without an allocation: every verified request formats its time once. Years
+/// outside 0..=9999 have no four-digit form; they wrap, and such a request fails its checks.
+pub(crate) fn amz_date_bytes(epoch_seconds: i64) -> [u8; 16] {
     let (days, rest) = (
         epoch_seconds.div_euclid(86_400),
         epoch_seconds.rem_euclid(86_400),
     );
     let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    let mut out = *b"00000000T000000Z";
+    let mut put = |at: usize, width: usize, value: i64| {
+        let mut value = value.rem_euclid(10_i64.pow(width as u32));
+        for slot in out[at..at + width].iter_mut().rev() {
+            // A single decimal digit.
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(4, 2, month);
+    put(6, 2, day);
+    put(9, 2, rest / 3600);
+    put(11, 2, rest % 3600 / 60);
+    put(13, 2, rest % 60);
+    out
 }
 
 /// Epoch seconds of an `X-Amz-Date` value; `None` unless it is exactly `YYYYMMDD'T'HHMMSS'Z'`
