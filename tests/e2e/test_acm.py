@@ -104,6 +104,24 @@ def test_ec_certificates_are_listed_when_asked(acm, tmp_path):
     assert [c["CertificateArn"] for c in listed] == [arn]
 
 
+def test_listing_sorts_pages_and_filters(acm, tmp_path):
+    arns = []
+    for name in ["a", "b", "c"]:
+        certificate, key = make_certificate(tmp_path, name, f"{name}.example.com")
+        arns.append(acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"])
+    newest_first = acm.list_certificates(SortBy="CREATED_AT", SortOrder="DESCENDING")["CertificateSummaryList"]
+    assert len(newest_first) == 3
+    created = [c["CreatedAt"] for c in newest_first]
+    assert created == sorted(created, reverse=True)
+    pages = acm.get_paginator("list_certificates").paginate(PaginationConfig={"PageSize": 2})
+    assert sorted(c["CertificateArn"] for page in pages for c in page["CertificateSummaryList"]) == sorted(arns)
+    # openssl's self-signed certificates carry no extended key usage.
+    assert acm.list_certificates(Includes={"extendedKeyUsage": ["TLS_WEB_SERVER_AUTHENTICATION"]})[
+        "CertificateSummaryList"] == []
+    assert acm.list_certificates(Includes={"managedBy": "CLOUDFRONT"})["CertificateSummaryList"] == []
+    assert error_code(acm.list_certificates, NextToken="garbage") == "InvalidArgsException"
+
+
 def test_https_listener_uses_a_certificate(berth, acm, elbv2, tmp_path):
     certificate, key = make_certificate(tmp_path, "lb", "lb.example.com")
     arn = acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]

@@ -225,6 +225,27 @@ fn status_at(detail: &wire::CertificateDetail, now: f64) -> String {
     }
 }
 
+/// The condition keys of a request carrying tags: `aws:RequestTag/KEY` for each tag with a value
+/// and `aws:TagKeys`, as IAM policies on tagging match them.
+fn tag_conditions(tags: Option<&[wire::Tag]>) -> Vec<(String, String)> {
+    let tags = tags.unwrap_or_default();
+    let mut conditions: Vec<(String, String)> = tags
+        .iter()
+        .filter_map(|t| {
+            let value = t.value.as_ref()?;
+            Some((
+                format!("aws:RequestTag/{}", t.key.as_deref().unwrap_or_default()),
+                value.clone(),
+            ))
+        })
+        .collect();
+    if !tags.is_empty() {
+        let keys: Vec<&str> = tags.iter().filter_map(|t| t.key.as_deref()).collect();
+        conditions.push(("aws:TagKeys".to_owned(), keys.join(",")));
+    }
+    conditions
+}
+
 fn tags_to_wire(tags: &BTreeMap<String, String>) -> Vec<wire::Tag> {
     tags.iter()
         .map(|(key, value)| wire::Tag {
@@ -299,7 +320,11 @@ impl AcmService {
                 uuid::Uuid::new_v4()
             )
         });
-        call.authorize("acm:ImportCertificate", vec![arn.clone()], Vec::new())?;
+        call.authorize(
+            "acm:ImportCertificate",
+            vec![arn.clone()],
+            tag_conditions(request.tags.as_deref()),
+        )?;
         if reimported.is_some() && request.tags.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(error(AcmError::InvalidParameter(
                 "You cannot specify tags when you reimport a certificate.".into(),
@@ -410,17 +435,29 @@ impl AcmService {
         }))
     }
 
-    /// Lists certificates in ARN order. Without `Includes.keyTypes`, ACM lists only RSA_1024 and
-    /// RSA_2048 certificates, and so does this.
+    /// Lists certificates, in ARN order or by creation time (`SortBy`). Without
+    /// `Includes.keyTypes`, ACM lists only RSA_1024 and RSA_2048 certificates, and so does
+    /// this; `keyUsage` and `extendedKeyUsage` keep certificates with any of the usages named.
+    /// Imported certificates are managed by no service and cannot be exported, which is what
+    /// `managedBy` and `exportOption` are matched against. `NextToken` counts the certificates
+    /// already listed.
     async fn list_certificates(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::ListCertificatesRequest = decode(call)?;
         call.authorize("acm:ListCertificates", Vec::new(), Vec::new())?;
         let statuses = request.certificate_statuses.clone().unwrap_or_default();
-        let key_types = request
-            .includes
-            .as_ref()
-            .and_then(|i| i.key_types.clone())
+        let includes = request.includes.clone().unwrap_or_default();
+        let key_types = includes
+            .key_types
+            .clone()
             .unwrap_or_else(|| vec!["RSA_1024".into(), "RSA_2048".into()]);
+        let offset: usize = match &request.next_token {
+            Some(token) => token.parse().map_err(|_| {
+                error(AcmError::InvalidArgs(format!(
+                    "The NextToken '{token}' is not valid."
+                )))
+            })?,
+            None => 0,
+        };
         let records = self
             .run(call, |txn, _, _| {
                 let mut out: Vec<CertificateRecord> = Vec::new();
@@ -441,34 +478,53 @@ impl AcmService {
             })
             .await?;
         let now = call.context.received_at;
+        let has_any = |wanted: &Option<Vec<String>>, present: Vec<String>| match wanted {
+            None => true,
+            Some(wanted) => wanted
+                .iter()
+                .any(|w| w == "ANY" && !present.is_empty() || present.contains(w)),
+        };
         let mut matching: Vec<CertificateRecord> = records
             .into_iter()
             .filter(|r| {
-                let status = status_at(&r.detail, now);
+                let detail = &r.detail;
+                let status = status_at(detail, now);
+                let usages: Vec<String> = detail
+                    .key_usages
+                    .iter()
+                    .flatten()
+                    .filter_map(|k| k.name.clone())
+                    .collect();
+                let extended: Vec<String> = detail
+                    .extended_key_usages
+                    .iter()
+                    .flatten()
+                    .filter_map(|k| k.name.clone())
+                    .collect();
                 (statuses.is_empty() || statuses.contains(&status))
-                    && r.detail
+                    && detail
                         .key_algorithm
                         .as_ref()
                         .is_some_and(|k| key_types.contains(k))
+                    && has_any(&includes.key_usage, usages)
+                    && has_any(&includes.extended_key_usage, extended)
+                    && includes.managed_by.is_none()
+                    && includes.export_option.as_deref() != Some("ENABLED")
             })
             .collect();
-        matching.sort_by(|a, b| a.detail.certificate_arn.cmp(&b.detail.certificate_arn));
-        let token = request.next_token.clone();
-        let mut rest: Vec<CertificateRecord> = matching
-            .into_iter()
-            .filter(|r| {
-                token
-                    .as_deref()
-                    .is_none_or(|t| r.detail.certificate_arn.as_deref().unwrap_or_default() > t)
-            })
-            .collect();
+        if request.sort_by.as_deref() == Some("CREATED_AT") {
+            matching.sort_by(|a, b| {
+                let at = |r: &CertificateRecord| r.detail.created_at.unwrap_or_default();
+                at(a).total_cmp(&at(b))
+            });
+            if request.sort_order.as_deref() == Some("DESCENDING") {
+                matching.reverse();
+            }
+        }
         let size = request.max_items.unwrap_or(1000).clamp(1, 1000) as usize;
-        let next_token = (rest.len() > size).then(|| {
-            rest.truncate(size);
-            rest.last()
-                .and_then(|r| r.detail.certificate_arn.clone())
-                .unwrap_or_default()
-        });
+        let total = matching.len();
+        let rest: Vec<CertificateRecord> = matching.into_iter().skip(offset).take(size).collect();
+        let next_token = (offset + size < total).then(|| (offset + size).to_string());
         let mut summaries = Vec::new();
         for record in rest {
             let detail = record.detail;
@@ -568,7 +624,11 @@ impl AcmService {
     async fn add_tags_to_certificate(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::AddTagsToCertificateRequest = decode(call)?;
         let arn = request.certificate_arn.clone().unwrap_or_default();
-        call.authorize("acm:AddTagsToCertificate", vec![arn.clone()], Vec::new())?;
+        call.authorize(
+            "acm:AddTagsToCertificate",
+            vec![arn.clone()],
+            tag_conditions(request.tags.as_deref()),
+        )?;
         let added = request.tags.clone().unwrap_or_default();
         self.run(call, move |txn, region, account| {
             let mut record = certificate(txn, &arn, region, account)?;
@@ -591,7 +651,7 @@ impl AcmService {
         call.authorize(
             "acm:RemoveTagsFromCertificate",
             vec![arn.clone()],
-            Vec::new(),
+            tag_conditions(request.tags.as_deref()),
         )?;
         let removed = request.tags.clone().unwrap_or_default();
         self.run(call, move |txn, region, account| {

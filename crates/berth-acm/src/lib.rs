@@ -17,6 +17,8 @@ pub enum AcmError {
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
+    InvalidArgs(String),
+    #[error("{0}")]
     InvalidArn(String),
     #[error("Could not find certificate {0}.")]
     ResourceNotFound(String),
@@ -35,6 +37,7 @@ impl ServiceError for AcmError {
         match self {
             AcmError::Validation(_) => "ValidationException",
             AcmError::InvalidParameter(_) => "InvalidParameterException",
+            AcmError::InvalidArgs(_) => "InvalidArgsException",
             AcmError::InvalidArn(_) => "InvalidArnException",
             AcmError::ResourceNotFound(_) => "ResourceNotFoundException",
             AcmError::ResourceInUse { .. } => "ResourceInUseException",

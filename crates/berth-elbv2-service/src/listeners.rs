@@ -148,7 +148,7 @@ impl Elbv2Service {
         call.authorize(
             "elasticloadbalancing:CreateListener",
             vec![lb_arn.clone()],
-            Vec::new(),
+            elbv2::tags::tag_conditions(request.tags.as_deref()),
         )?;
         let protocol = request.protocol.clone().unwrap_or_else(|| "HTTP".into());
         elbv2::check_listener_protocol(&protocol).map_err(error)?;
@@ -413,7 +413,7 @@ impl Elbv2Service {
         call.authorize(
             "elasticloadbalancing:CreateRule",
             vec![listener_arn.clone()],
-            Vec::new(),
+            elbv2::tags::tag_conditions(request.tags.as_deref()),
         )?;
         if request.transforms.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(error(Elbv2Error::Validation(

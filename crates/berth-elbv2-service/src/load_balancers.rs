@@ -149,7 +149,7 @@ impl Elbv2Service {
         call.authorize(
             "elasticloadbalancing:CreateLoadBalancer",
             vec![self.arn(call, &format!("loadbalancer/app/{name}/*"))],
-            Vec::new(),
+            elbv2::tags::tag_conditions(request.tags.as_deref()),
         )?;
         let kind = request
             .r#type

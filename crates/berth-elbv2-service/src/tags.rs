@@ -53,7 +53,11 @@ impl Elbv2Service {
     pub(crate) async fn add_tags(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::AddTagsInput = decode(call)?;
         let arns = request.resource_arns.clone().unwrap_or_default();
-        call.authorize("elasticloadbalancing:AddTags", arns.clone(), Vec::new())?;
+        call.authorize(
+            "elasticloadbalancing:AddTags",
+            arns.clone(),
+            elbv2::tags::tag_conditions(request.tags.as_deref()),
+        )?;
         let added = request.tags.clone().unwrap_or_default();
         self.run(self.scope(call), move |tables| {
             for arn in &arns {
@@ -70,8 +74,12 @@ impl Elbv2Service {
     pub(crate) async fn remove_tags(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::RemoveTagsInput = decode(call)?;
         let arns = request.resource_arns.clone().unwrap_or_default();
-        call.authorize("elasticloadbalancing:RemoveTags", arns.clone(), Vec::new())?;
         let keys = request.tag_keys.clone().unwrap_or_default();
+        call.authorize(
+            "elasticloadbalancing:RemoveTags",
+            arns.clone(),
+            elbv2::tags::request_conditions(keys.iter().map(|k| (k.as_str(), None))),
+        )?;
         self.run(self.scope(call), move |tables| {
             for arn in &arns {
                 let mut tags = tags_of(tables, arn)?;

@@ -80,7 +80,7 @@ impl Elbv2Service {
         call.authorize(
             "elasticloadbalancing:CreateTargetGroup",
             vec![self.arn(call, &format!("targetgroup/{name}/*"))],
-            Vec::new(),
+            elbv2::tags::tag_conditions(request.tags.as_deref()),
         )?;
         let tags = elbv2::tags::add(&elbv2::Tags::new(), request.tags.as_deref().unwrap_or(&[]))
             .map_err(error)?;

@@ -46,6 +46,35 @@ pub fn to_wire(tags: &Tags) -> Vec<wire::Tag> {
         .collect()
 }
 
+/// The condition keys a request carrying tags gives the authorization hook: `aws:RequestTag/KEY`
+/// for each tag and `aws:TagKeys`, as IAM policies on tagging match them.
+pub fn request_conditions<'a>(
+    keys_and_values: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<(String, String)> {
+    let mut conditions = Vec::new();
+    let mut keys = Vec::new();
+    for (key, value) in keys_and_values {
+        if let Some(value) = value {
+            conditions.push((format!("aws:RequestTag/{key}"), value.to_owned()));
+        }
+        keys.push(key);
+    }
+    if !keys.is_empty() {
+        conditions.push(("aws:TagKeys".to_owned(), keys.join(",")));
+    }
+    conditions
+}
+
+/// [`request_conditions`] of a request's `Tags`.
+pub fn tag_conditions(tags: Option<&[wire::Tag]>) -> Vec<(String, String)> {
+    request_conditions(tags.unwrap_or_default().iter().map(|t| {
+        (
+            t.key.as_deref().unwrap_or_default(),
+            Some(t.value.as_deref().unwrap_or_default()),
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +84,23 @@ mod tests {
             key: Some(key.into()),
             value: Some(value.into()),
         }
+    }
+
+    #[test]
+    fn conditions_name_each_tag_and_all_keys() {
+        assert_eq!(
+            tag_conditions(Some(&[tag("team", "a"), tag("env", "b")])),
+            vec![
+                ("aws:RequestTag/team".to_owned(), "a".to_owned()),
+                ("aws:RequestTag/env".to_owned(), "b".to_owned()),
+                ("aws:TagKeys".to_owned(), "team,env".to_owned()),
+            ]
+        );
+        assert_eq!(tag_conditions(None), vec![]);
+        assert_eq!(
+            request_conditions([("team", None)]),
+            vec![("aws:TagKeys".to_owned(), "team".to_owned())]
+        );
     }
 
     #[test]
