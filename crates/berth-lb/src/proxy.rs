@@ -258,16 +258,17 @@ async fn handle(
         headers: request.headers(),
         source_ip: connection.peer.ip(),
     };
-    let action = listener.table.route(&head).clone();
+    // Borrowed from the snapshot, which this request holds: no copy of the action per request.
+    let action = listener.table.route(&head);
     Ok(match action {
         Action::FixedResponse(fixed) => {
             count(&shared, listener, None, None, None, None);
-            fixed_response(&fixed)
+            fixed_response(fixed)
         }
         Action::Redirect(redirect) => {
             count(&shared, listener, None, None, None, None);
             let location = redirect::location(
-                &redirect,
+                redirect,
                 &OriginalUrl {
                     protocol: connection.protocol,
                     host: host.unwrap_or_default(),
@@ -293,7 +294,7 @@ async fn handle(
                 &connection,
                 listener,
                 &snapshot.groups,
-                &forward,
+                forward,
                 authority,
                 request,
             )
