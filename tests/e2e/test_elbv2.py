@@ -73,7 +73,8 @@ def test_load_balancer_in_the_default_network(elbv2, ec2):
     assert [d["LoadBalancerArn"] for d in described] == [lb["LoadBalancerArn"]]
     assert elbv2.describe_load_balancers(LoadBalancerArns=[lb["LoadBalancerArn"]])["LoadBalancers"][0][
         "DNSName"] == lb["DNSName"]
-    assert error_code(elbv2.describe_load_balancers, Names=["nope"]) == "LoadBalancerNotFound"
+    assert error_of(elbv2.describe_load_balancers, Names=["web", "nope", "gone"]) == \
+        ("LoadBalancerNotFound", "Load balancers '[nope, gone]' not found")
 
     elbv2.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
     assert elbv2.describe_load_balancers()["LoadBalancers"] == []
@@ -220,8 +221,9 @@ def test_listeners_rules_and_errors(elbv2, ec2):
                       DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]) == \
         "UnsupportedProtocol"
     missing = tg["TargetGroupArn"].replace("targetgroup/web/", "targetgroup/gone/")
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=81,
-                      DefaultActions=[{"Type": "forward", "TargetGroupArn": missing}]) == "TargetGroupNotFound"
+    assert error_of(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=81,
+                    DefaultActions=[{"Type": "forward", "TargetGroupArn": missing}]) == \
+        ("TargetGroupNotFound", f"Target groups '{missing}' not found")
 
     arn = listener["ListenerArn"]
     conditions = {

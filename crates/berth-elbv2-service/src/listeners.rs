@@ -33,7 +33,10 @@ fn check_forwarding(
     let mut taken = Vec::new();
     let wanted = elbv2::target_groups(actions);
     for arn in &wanted {
-        let group = tables.target_group(arn)?;
+        let group = tables.target_group(arn).map_err(|err| match err {
+            Elbv2Error::TargetGroupNotFound => Elbv2Error::TargetGroupsNotFound(arn.clone()),
+            other => other,
+        })?;
         if group.target_group.vpc_id.as_deref() != Some(vpc.as_str()) {
             return Err(Elbv2Error::InvalidConfigurationRequest(format!(
                 "Target group '{arn}' is not in the load balancer's VPC '{vpc}'"

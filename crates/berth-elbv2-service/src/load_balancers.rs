@@ -274,15 +274,19 @@ impl Elbv2Service {
                 if names.is_empty() {
                     return Ok(all);
                 }
-                names
+                let named = |name: &String| {
+                    all.iter()
+                        .find(|r| r.load_balancer.load_balancer_name.as_ref() == Some(name))
+                };
+                let missing: Vec<String> = names
                     .iter()
-                    .map(|name| {
-                        all.iter()
-                            .find(|r| r.load_balancer.load_balancer_name.as_ref() == Some(name))
-                            .cloned()
-                            .ok_or(Elbv2Error::LoadBalancerNotFound)
-                    })
-                    .collect()
+                    .filter(|n| named(n).is_none())
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(Elbv2Error::LoadBalancersNotFound(missing));
+                }
+                Ok(names.iter().filter_map(named).cloned().collect())
             })
             .await?;
         let (records, next_marker) = page(

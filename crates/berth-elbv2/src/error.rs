@@ -9,8 +9,14 @@ pub enum Elbv2Error {
     Validation(String),
     #[error("One or more load balancers not found")]
     LoadBalancerNotFound,
+    /// Load balancers DescribeLoadBalancers names that do not exist, listed as ALB lists them.
+    #[error("Load balancers '[{}]' not found", .0.join(", "))]
+    LoadBalancersNotFound(Vec<String>),
     #[error("One or more target groups not found")]
     TargetGroupNotFound,
+    /// Target groups an action names that do not exist, as CreateListener and CreateRule word it.
+    #[error("Target groups '{0}' not found")]
+    TargetGroupsNotFound(String),
     #[error("One or more listeners not found")]
     ListenerNotFound,
     #[error("One or more rules not found")]
@@ -81,8 +87,12 @@ impl ServiceError for Elbv2Error {
     fn code(&self) -> &str {
         match self {
             Elbv2Error::Validation(_) => "ValidationError",
-            Elbv2Error::LoadBalancerNotFound => "LoadBalancerNotFound",
-            Elbv2Error::TargetGroupNotFound => "TargetGroupNotFound",
+            Elbv2Error::LoadBalancerNotFound | Elbv2Error::LoadBalancersNotFound(_) => {
+                "LoadBalancerNotFound"
+            }
+            Elbv2Error::TargetGroupNotFound | Elbv2Error::TargetGroupsNotFound(_) => {
+                "TargetGroupNotFound"
+            }
             Elbv2Error::ListenerNotFound => "ListenerNotFound",
             Elbv2Error::RuleNotFound => "RuleNotFound",
             Elbv2Error::DuplicateLoadBalancerName(_) => "DuplicateLoadBalancerName",
