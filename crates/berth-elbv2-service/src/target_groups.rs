@@ -361,10 +361,8 @@ impl Elbv2Service {
                     .collect();
                 let mut total = 0;
                 for tg in groups {
-                    let tg_name = tables
-                        .target_group(tg)
-                        .map(|r| name_of(&r))
-                        .unwrap_or_default();
+                    // Groups in use cannot be deleted, so every associated group exists.
+                    let tg_name = name_of(&tables.target_group(tg)?);
                     total += tables
                         .targets_of(&tg_name)?
                         .iter()
