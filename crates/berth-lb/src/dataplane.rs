@@ -24,6 +24,7 @@ use crate::health::{HealthTracker, Outcome, State, TargetHealth};
 use crate::metrics::{InMemoryMetrics, Metrics};
 use crate::rules::{RouteTable, RuleError};
 use crate::tls::{ListenerTls, TlsError};
+use crate::workers::Workers;
 use crate::{checker, proxy};
 
 /// Limits of the client side that ALB does not let users configure.
@@ -37,6 +38,9 @@ pub struct Options {
     pub max_header_bytes: usize,
     /// How long to wait for a target to accept a connection before answering 504.
     pub connect_timeout: Duration,
+    /// Worker threads (each a single-threaded runtime with its own accept loops and upstream
+    /// pool); the number of CPUs by default.
+    pub workers: usize,
 }
 
 impl Default for Options {
@@ -46,6 +50,7 @@ impl Default for Options {
             header_read_timeout: Duration::from_secs(60),
             max_header_bytes: 64 * 1024,
             connect_timeout: Duration::from_secs(10),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -121,11 +126,14 @@ pub(crate) struct Shared {
     pub options: Options,
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<dyn Metrics>,
-    pub client: proxy::UpstreamClient,
+    /// One pool per worker, so a request's upstream connection lives on its own thread.
+    pub clients: Vec<proxy::UpstreamClient>,
+    workers: Workers,
     sockets: Mutex<HashMap<SocketKey, BoundSocket>>,
     groups: Mutex<HashMap<String, Arc<GroupState>>>,
     health_version: watch::Sender<u64>,
     apply_lock: Mutex<()>,
+    checkers_started: AtomicU64,
 }
 
 /// Listeners on one port share one socket; a port-0 listener gets a socket of its own.
@@ -146,12 +154,15 @@ pub(crate) fn current(key: &SharedKey) -> SocketKey {
 struct BoundSocket {
     address: SocketAddr,
     key: SharedKey,
-    accept_loop: JoinHandle<()>,
+    /// One per worker, each on its own SO_REUSEPORT socket.
+    accept_loops: Vec<JoinHandle<()>>,
 }
 
 impl Drop for BoundSocket {
     fn drop(&mut self) {
-        self.accept_loop.abort();
+        for accept_loop in &self.accept_loops {
+            accept_loop.abort();
+        }
     }
 }
 
@@ -314,16 +325,21 @@ impl TargetState {
 }
 
 impl DataPlane {
-    /// A data plane with no listeners, counting into an in-memory metrics store. Must be called
-    /// within a tokio runtime.
-    pub fn new(options: Options) -> (DataPlane, Arc<InMemoryMetrics>) {
+    /// A data plane with no listeners, counting into an in-memory metrics store. It starts its
+    /// own worker threads (`Options::workers`); the caller needs no runtime.
+    pub fn new(options: Options) -> io::Result<(DataPlane, Arc<InMemoryMetrics>)> {
         let metrics = Arc::new(InMemoryMetrics::default());
-        (DataPlane::with_metrics(options, metrics.clone()), metrics)
+        Ok((DataPlane::with_metrics(options, metrics.clone())?, metrics))
     }
 
-    pub fn with_metrics(options: Options, metrics: Arc<dyn Metrics>) -> DataPlane {
-        let client = proxy::upstream_client(&options);
-        DataPlane {
+    pub fn with_metrics(options: Options, metrics: Arc<dyn Metrics>) -> io::Result<DataPlane> {
+        let workers = Workers::start(options.workers)?;
+        let clients = workers
+            .handles()
+            .iter()
+            .map(|_| proxy::upstream_client(&options))
+            .collect();
+        Ok(DataPlane {
             shared: Arc::new(Shared {
                 options,
                 snapshot: ArcSwap::from_pointee(Snapshot {
@@ -331,13 +347,15 @@ impl DataPlane {
                     groups: HashMap::new(),
                 }),
                 metrics,
-                client,
+                clients,
+                workers,
                 sockets: Mutex::new(HashMap::new()),
                 groups: Mutex::new(HashMap::new()),
                 health_version: watch::Sender::new(0),
                 apply_lock: Mutex::new(()),
+                checkers_started: AtomicU64::new(0),
             }),
-        }
+        })
     }
 
     /// Replaces the configuration. Either everything applies or nothing changes: invalid
@@ -373,23 +391,29 @@ impl DataPlane {
                 rekeyed.push((old.clone(), key.clone()));
                 continue;
             }
-            let listener = bind(SocketAddr::new(shared.options.bind_ip, port))?;
-            let address = listener.local_addr().map_err(|source| ApplyError::Bind {
-                address: SocketAddr::new(shared.options.bind_ip, port),
-                source,
-            })?;
+            let handles = shared.workers.handles();
+            let (address, listeners) =
+                bind(SocketAddr::new(shared.options.bind_ip, port), handles.len())?;
             let shared_key = Arc::new(RwLock::new(key.clone()));
-            let accept_loop = tokio::spawn(accept_loop(
-                Arc::downgrade(shared),
-                shared_key.clone(),
-                listener,
-            ));
+            let accept_loops = listeners
+                .into_iter()
+                .zip(handles)
+                .enumerate()
+                .map(|(worker, (listener, handle))| {
+                    handle.spawn(accept_loop(
+                        Arc::downgrade(shared),
+                        shared_key.clone(),
+                        listener,
+                        worker,
+                    ))
+                })
+                .collect();
             fresh.insert(
                 key.clone(),
                 BoundSocket {
                     address,
                     key: shared_key,
-                    accept_loop,
+                    accept_loops,
                 },
             );
         }
@@ -484,7 +508,11 @@ impl DataPlane {
                     None => {
                         let (settings, receiver) =
                             watch::channel(group.config.health_check.clone());
-                        let task = tokio::spawn(checker::run(
+                        // Checkers take turns over the workers.
+                        let handles = self.shared.workers.handles();
+                        let worker =
+                            self.shared.checkers_started.fetch_add(1, Ordering::Relaxed) as usize;
+                        let task = handles[worker % handles.len()].spawn(checker::run(
                             Arc::downgrade(&self.shared),
                             group.config.id.clone(),
                             target.clone(),
@@ -670,7 +698,12 @@ fn compile_listeners(
     Ok((ports, keys, users))
 }
 
-fn bind(address: SocketAddr) -> Result<TcpListener, ApplyError> {
+/// Binds `count` sockets to one address with SO_REUSEPORT (the kernel spreads connections over
+/// them); for port 0 the first one's port is used for the others. Returns the bound address.
+fn bind(
+    address: SocketAddr,
+    count: usize,
+) -> Result<(SocketAddr, Vec<std::net::TcpListener>), ApplyError> {
     let error = |source: io::Error| {
         if source.kind() == io::ErrorKind::PermissionDenied && address.port() < 1024 {
             ApplyError::PrivilegedPort {
@@ -681,28 +714,60 @@ fn bind(address: SocketAddr) -> Result<TcpListener, ApplyError> {
             ApplyError::Bind { address, source }
         }
     };
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(address),
-        socket2::Type::STREAM,
-        None,
-    )
-    .map_err(error)?;
-    // A restarted data plane must get its ports back while old connections sit in TIME_WAIT.
-    socket.set_reuse_address(true).map_err(error)?;
-    socket.set_nonblocking(true).map_err(error)?;
-    socket.bind(&address.into()).map_err(error)?;
-    socket.listen(1024).map_err(error)?;
-    TcpListener::from_std(socket.into()).map_err(error)
+    let mut bound_address = address;
+    let mut listeners = Vec::with_capacity(count);
+    for _ in 0..count.max(1) {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(bound_address),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(error)?;
+        // A restarted data plane must get its ports back while old connections sit in TIME_WAIT.
+        socket.set_reuse_address(true).map_err(error)?;
+        socket.set_reuse_port(true).map_err(error)?;
+        socket.set_nonblocking(true).map_err(error)?;
+        socket.bind(&bound_address.into()).map_err(error)?;
+        socket.listen(1024).map_err(error)?;
+        if bound_address.port() == 0 {
+            bound_address = socket
+                .local_addr()
+                .map_err(error)?
+                .as_socket()
+                .ok_or_else(|| error(io::Error::other("not an IP socket")))?;
+        }
+        listeners.push(socket.into());
+    }
+    Ok((bound_address, listeners))
 }
 
-async fn accept_loop(shared: Weak<Shared>, key: SharedKey, listener: TcpListener) {
+async fn accept_loop(
+    shared: Weak<Shared>,
+    key: SharedKey,
+    listener: std::net::TcpListener,
+    worker: usize,
+) {
+    // Registered with the reactor of the worker this loop runs on.
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(%error, "cannot register a listener socket");
+            return;
+        }
+    };
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
-                tokio::spawn(proxy::serve_connection(shared, key.clone(), stream, peer));
+                tokio::spawn(proxy::serve_connection(
+                    shared,
+                    key.clone(),
+                    stream,
+                    peer,
+                    worker,
+                ));
             }
             Err(error) => {
                 // Usually out of file descriptors: back off rather than spin.

@@ -19,6 +19,7 @@ pub mod rules;
 pub mod sticky;
 pub mod tls;
 pub mod wildcard;
+mod workers;
 
 pub use config::*;
 pub use dataplane::{Applied, ApplyError, DataPlane, Options, TargetHealthReport};

@@ -51,6 +51,8 @@ pub(crate) fn upstream_client(options: &Options) -> UpstreamClient {
 /// What the request handler knows about its connection.
 struct Connection {
     key: SharedKey,
+    /// The worker thread the connection runs on: its upstream pool is that worker's.
+    worker: usize,
     peer: SocketAddr,
     local_port: u16,
     protocol: Protocol,
@@ -87,6 +89,7 @@ pub(crate) async fn serve_connection(
     key: SharedKey,
     stream: TcpStream,
     peer: SocketAddr,
+    worker: usize,
 ) {
     let _ = stream.set_nodelay(true);
     let Ok(local) = stream.local_addr() else {
@@ -107,6 +110,7 @@ pub(crate) async fn serve_connection(
     };
     let connection = Arc::new(Connection {
         key,
+        worker,
         peer,
         local_port: local.port(),
         protocol,
@@ -385,7 +389,11 @@ async fn forward_request(
     };
     target_state.outstanding.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let sent = tokio::time::timeout(listener.idle_timeout, shared.client.request(request)).await;
+    let sent = tokio::time::timeout(
+        listener.idle_timeout,
+        shared.clients[connection.worker].request(request),
+    )
+    .await;
     let response_time = started.elapsed();
     let mut response = match sent {
         Err(_) => return guard.elb_error(StatusCode::GATEWAY_TIMEOUT),

@@ -90,7 +90,7 @@ async fn rules_route_by_path_host_header_method_query_and_source_ip() {
         )],
         target_groups: vec![target_group("api", &[&api]), target_group("web", &[&web])],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     wait_for_health(&plane, "web", &[web.address], State::Healthy).await;
     wait_for_health(&plane, "api", &[api.address], State::Healthy).await;
@@ -191,7 +191,7 @@ async fn fixed_responses_and_redirects() {
         )],
         target_groups: vec![],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     let port = applied.listeners["l"].port();
     let client = client();
@@ -237,7 +237,7 @@ async fn weighted_forwarding_follows_the_weights() {
         )],
         target_groups: vec![target_group("a", &[&a]), target_group("b", &[&b])],
     };
-    let (plane, metrics) = DataPlane::new(loopback());
+    let (plane, metrics) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     wait_for_health(&plane, "a", &[a.address], State::Healthy).await;
     wait_for_health(&plane, "b", &[b.address], State::Healthy).await;
@@ -264,7 +264,7 @@ async fn round_robin_alternates_and_stickiness_pins_a_target() {
         )],
         target_groups: vec![group],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config(group.clone())).unwrap();
     wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
     let client = client();
@@ -318,7 +318,7 @@ async fn least_outstanding_requests_prefers_the_idle_target() {
         )],
         target_groups: vec![group],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
     let client = client();
@@ -358,7 +358,7 @@ async fn health_transitions_steer_traffic_and_all_unhealthy_fails_open() {
         )],
         target_groups: vec![target_group("g", &[&a, &b])],
     };
-    let (plane, metrics) = DataPlane::new(loopback());
+    let (plane, metrics) = DataPlane::new(loopback()).unwrap();
     let initial: Vec<_> = {
         let applied = plane.apply(config.clone()).unwrap();
         let reports = plane.health();
@@ -437,7 +437,7 @@ async fn a_dead_target_is_marked_unhealthy_with_failed_health_checks() {
         )],
         target_groups: vec![group],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     wait_for_health(&plane, "g", &[dead], State::Unhealthy).await;
     let report = plane
@@ -467,7 +467,7 @@ async fn draining_targets_finish_in_flight_requests_and_get_no_new_ones() {
         )],
         target_groups: vec![group],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config(group.clone())).unwrap();
     wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
     let client = client();
@@ -549,7 +549,7 @@ async fn load_balancer_errors_502_503_504() {
         load_balancers: vec![lb],
         target_groups: vec![no_targets, dead, target_group("slow", &[&slow])],
     };
-    let (plane, metrics) = DataPlane::new(loopback());
+    let (plane, metrics) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     let client = client();
     let empty = get(&client, &url(&applied, "l", "/empty"), &[]).await;
@@ -583,7 +583,7 @@ async fn forwarded_headers_reach_the_target() {
         )],
         target_groups: vec![target_group("g", &[&a])],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     let port = applied.listeners["l"].port().to_string();
     let client = client();
@@ -631,7 +631,7 @@ async fn forwarded_headers_reach_the_target() {
 async fn two_load_balancers_share_a_port_told_apart_by_host() {
     let a = upstream("a").await;
     let b = upstream("b").await;
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let one = |port| Config {
         load_balancers: vec![load_balancer(
             "lb-a",
@@ -678,7 +678,7 @@ async fn configuration_changes_keep_established_connections() {
         )],
         target_groups: vec![target_group("g", &[&a])],
     };
-    let (plane, metrics) = DataPlane::new(loopback());
+    let (plane, metrics) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config(vec![])).unwrap();
     let stream = TcpStream::connect(applied.listeners["l"]).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -741,7 +741,7 @@ async fn malformed_oversized_and_slow_requests() {
         max_header_bytes: 8192,
         ..loopback()
     };
-    let (plane, _) = DataPlane::new(options);
+    let (plane, _) = DataPlane::new(options).unwrap();
     let address = plane.apply(config).unwrap().listeners["l"];
     let exchange = |bytes: Vec<u8>| async move {
         let mut stream = TcpStream::connect(address).await.unwrap();
@@ -792,7 +792,7 @@ async fn idle_client_connections_are_closed_after_the_idle_timeout() {
         http_listener("l", 0, vec![], fixed(200, "ok")),
     );
     lb.idle_timeout = Duration::from_millis(200);
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane
         .apply(Config {
             load_balancers: vec![lb],
@@ -823,7 +823,7 @@ async fn invalid_configuration_changes_nothing() {
         )],
         target_groups: vec![target_group("g", &[&a])],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(good.clone()).unwrap();
     let mut unknown = good.clone();
     unknown.load_balancers[0].listeners[0].default_action = forward(&[("missing", 1)]);

@@ -119,7 +119,7 @@ async fn https_picks_certificates_by_sni_and_speaks_h2_by_alpn() {
         )],
         target_groups: vec![target_group("g", &[&a])],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane.apply(config).unwrap().listeners["l"];
 
     // SNI two.localhost gets the second certificate: a client trusting only it succeeds.
@@ -204,7 +204,7 @@ async fn security_policies_restrict_tls_versions_and_http2_can_be_disabled() {
         ),
     );
     lb.http2_enabled = false;
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane
         .apply(Config {
             load_balancers: vec![lb],
@@ -247,7 +247,7 @@ async fn h2c_with_prior_knowledge() {
         )],
         target_groups: vec![target_group("g", &[&a])],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane.apply(config).unwrap().listeners["l"];
     let stream = TcpStream::connect(address).await.unwrap();
     let (mut sender, connection) =
@@ -312,7 +312,7 @@ async fn websocket_upgrades_pass_through() {
         )],
         target_groups: vec![group],
     };
-    let (plane, _) = DataPlane::new(loopback());
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane.apply(config).unwrap().listeners["l"];
     let stream = TcpStream::connect(address).await.unwrap();
     let (mut socket, response) = tokio_tungstenite::client_async(
