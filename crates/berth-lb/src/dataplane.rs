@@ -10,7 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -249,6 +249,9 @@ pub(crate) struct TargetState {
     pub healthy: AtomicBool,
     health: Mutex<TrackedHealth>,
     checker: Mutex<Option<Checker>>,
+    /// When the target drains, the end of its deregistration delay: requests still in flight
+    /// then are cut off.
+    pub drain_deadline: watch::Sender<Option<SystemTime>>,
 }
 
 struct TrackedHealth {
@@ -285,6 +288,7 @@ impl TargetState {
                 healthy_since: None,
             }),
             checker: Mutex::new(None),
+            drain_deadline: watch::Sender::new(None),
         }
     }
 
@@ -467,6 +471,15 @@ impl DataPlane {
                         .entry(target.address)
                         .or_insert_with(|| Arc::new(TargetState::new(target.address)))
                         .clone();
+                    let deadline = match target.admin_state {
+                        AdminState::Active => None,
+                        AdminState::Draining { until } => Some(until),
+                    };
+                    target_state.drain_deadline.send_if_modified(|current| {
+                        let changed = *current != deadline;
+                        *current = deadline;
+                        changed
+                    });
                     (*target, target_state)
                 })
                 .collect();

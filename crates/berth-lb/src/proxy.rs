@@ -389,11 +389,12 @@ async fn forward_request(
     };
     target_state.outstanding.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
-    let sent = tokio::time::timeout(
-        listener.idle_timeout,
-        shared.clients[connection.worker].request(request),
-    )
-    .await;
+    let drained = drain_deadline_passed(target_state.drain_deadline.subscribe());
+    let sent = tokio::select! {
+        sent = tokio::time::timeout(listener.idle_timeout, shared.clients[connection.worker].request(request)) => sent,
+        // The deregistration delay ran out with the request still in flight: ALB closes it.
+        _ = drained => return guard.elb_error(StatusCode::BAD_GATEWAY),
+    };
     let response_time = started.elapsed();
     let mut response = match sent {
         Err(_) => return guard.elb_error(StatusCode::GATEWAY_TIMEOUT),
@@ -450,6 +451,28 @@ async fn forward_request(
         );
     }
     response.map(BodyExt::boxed)
+}
+
+/// Resolves when the target's deregistration delay has run out (never while it is active).
+async fn drain_deadline_passed(mut deadline: tokio::sync::watch::Receiver<Option<SystemTime>>) {
+    loop {
+        let until = *deadline.borrow_and_update();
+        match until {
+            Some(until) => {
+                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
+                tokio::select! {
+                    _ = tokio::time::sleep(left) => return,
+                    changed = deadline.changed() => if changed.is_err() { std::future::pending::<()>().await },
+                }
+            }
+            None => {
+                if deadline.changed().await.is_err() {
+                    // The target left the configuration: nothing will cut this request off.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
 }
 
 /// A sticky target when the cookie names one still eligible, else the group's algorithm.

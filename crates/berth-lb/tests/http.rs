@@ -865,3 +865,73 @@ fn privileged_port_errors_say_how_to_allow_them() {
     );
     assert!(message.contains("CAP_NET_BIND_SERVICE"), "{message}");
 }
+
+#[tokio::test]
+async fn requests_still_in_flight_when_the_deregistration_delay_ends_are_cut_off() {
+    let a = upstream("a").await;
+    let group = target_group("g", &[&a]);
+    let config = |group: TargetGroup| Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "cut.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config(group.clone())).unwrap();
+    let client = client();
+    let slow_url = url(&applied, "l", "/slow?ms=5000");
+    let slow = tokio::spawn({
+        let client = client.clone();
+        async move { get(&client, &slow_url, &[]).await }
+    });
+    eventually("the slow request to reach the target", || {
+        let hits = a.hits.load(Ordering::SeqCst);
+        async move { hits == 1 }
+    })
+    .await;
+    let mut draining = group;
+    draining.targets[0].admin_state = AdminState::Draining {
+        until: SystemTime::now() + Duration::from_millis(200),
+    };
+    plane.apply(config(draining)).unwrap();
+    let started = std::time::Instant::now();
+    let cut = slow.await.unwrap();
+    assert_eq!(cut.status, StatusCode::BAD_GATEWAY);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut at the deadline, not at the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_counts_as_460() {
+    let a = upstream("a").await;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "gone.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![target_group("g", &[&a])],
+    };
+    let (plane, metrics) = DataPlane::new(loopback()).unwrap();
+    let address = plane.apply(config).unwrap().listeners["l"];
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(b"GET /slow?ms=2000 HTTP/1.1\r\nhost: gone.localhost\r\n\r\n")
+        .await
+        .unwrap();
+    eventually("the request to reach the target", || {
+        let hits = a.hits.load(Ordering::SeqCst);
+        async move { hits == 1 }
+    })
+    .await;
+    drop(stream);
+    eventually("the 460 to be counted", || {
+        let counted = metrics.load_balancer("lb");
+        async move { counted.elb_4xx == 1 && counted.request_count == 1 }
+    })
+    .await;
+}
