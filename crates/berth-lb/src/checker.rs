@@ -11,9 +11,14 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::config::HealthCheck;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+
+use crate::config::{HealthCheck, Protocol};
 use crate::dataplane::{Shared, TargetState};
 use crate::health::Outcome;
+use crate::upstream;
 
 pub(crate) async fn run(
     shared: Weak<Shared>,
@@ -21,9 +26,10 @@ pub(crate) async fn run(
     target: Arc<TargetState>,
     mut settings: watch::Receiver<HealthCheck>,
 ) {
+    let tls = upstream::tls_connector();
     loop {
         let check = settings.borrow_and_update().clone();
-        let outcome = check_once(&check, &target).await;
+        let outcome = check_once(&check, &target, &tls).await;
         let Some(shared) = shared.upgrade() else {
             return;
         };
@@ -40,13 +46,27 @@ pub(crate) async fn run(
     }
 }
 
-async fn check_once(check: &HealthCheck, target: &TargetState) -> Outcome {
+/// A health check's connection, plain or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+async fn check_once(check: &HealthCheck, target: &TargetState, tls: &TlsConnector) -> Outcome {
     let address = check.port.address_for(target.address);
     let attempt = async {
         let Ok(stream) = TcpStream::connect(address).await else {
             return Outcome::Failed;
         };
         let _ = stream.set_nodelay(true);
+        let stream: Box<dyn Io> = match check.protocol {
+            Protocol::Http => Box::new(stream),
+            Protocol::Https => {
+                let name = ServerName::IpAddress(address.ip().into());
+                match tls.connect(name, stream).await {
+                    Ok(stream) => Box::new(stream),
+                    Err(_) => return Outcome::Failed,
+                }
+            }
+        };
         let Ok((mut sender, connection)) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await
         else {

@@ -94,10 +94,6 @@ pub enum ApplyError {
     EmptyForward { listener: String },
     #[error("target group {0} appears twice")]
     DuplicateTargetGroup(String),
-    #[error(
-        "target group {0}: HTTPS to targets (protocol or health check) is not supported by this data plane yet"
-    )]
-    HttpsTargetsUnsupported(String),
 }
 
 /// Where each listener of the applied configuration is reachable.
@@ -613,9 +609,6 @@ fn validate_target_groups(groups: &[TargetGroup]) -> Result<HashSet<&str>, Apply
     for group in groups {
         if !ids.insert(group.id.as_str()) {
             return Err(ApplyError::DuplicateTargetGroup(group.id.clone()));
-        }
-        if group.protocol == Protocol::Https || group.health_check.protocol == Protocol::Https {
-            return Err(ApplyError::HttpsTargetsUnsupported(group.id.clone()));
         }
     }
     Ok(ids)

@@ -18,6 +18,7 @@ pub mod redirect;
 pub mod rules;
 pub mod sticky;
 pub mod tls;
+mod upstream;
 pub mod wildcard;
 mod workers;
 

@@ -34,8 +34,9 @@ use crate::metrics::RequestRecord;
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
 use crate::sticky;
+use crate::upstream::UpstreamConnector;
 
-pub(crate) type UpstreamClient = Client<HttpConnector, Incoming>;
+pub(crate) type UpstreamClient = Client<UpstreamConnector, Incoming>;
 type ResponseBody = BoxBody<Bytes, hyper::Error>;
 
 pub(crate) fn upstream_client(options: &Options) -> UpstreamClient {
@@ -45,7 +46,7 @@ pub(crate) fn upstream_client(options: &Options) -> UpstreamClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(1024)
-        .build(connector)
+        .build(UpstreamConnector::new(connector))
 }
 
 /// What the request handler knows about its connection.
@@ -374,9 +375,14 @@ async fn forward_request(
 
     let upgrade = is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    if let Err(status) =
-        prepare_upstream_request(&mut request, connection, target, authority, upgrade)
-    {
+    if let Err(status) = prepare_upstream_request(
+        &mut request,
+        connection,
+        target,
+        group.config.protocol,
+        authority,
+        upgrade,
+    ) {
         return count_elb(shared, listener, Some(group_id), status);
     }
 
@@ -539,12 +545,13 @@ fn prepare_upstream_request(
     request: &mut Request<Incoming>,
     connection: &Connection,
     target: SocketAddr,
+    target_protocol: Protocol,
     authority: Option<String>,
     upgrade: bool,
 ) -> Result<(), StatusCode> {
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = Uri::builder()
-        .scheme("http")
+        .scheme(target_protocol.scheme())
         .authority(target.to_string())
         .path_and_query(path_and_query)
         .build()

@@ -330,3 +330,81 @@ async fn websocket_upgrades_pass_through() {
     socket.close(None).await.unwrap();
     task.abort();
 }
+
+/// An HTTPS target with a self-signed certificate: answers "secure" everywhere, 200 on /health.
+#[allow(deprecated)] // ring on purpose, as in the crate
+async fn https_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let generated = self_signed("target.internal");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(
+        rcgen::KeyPair::from_pem(&generated.certificate.private_key_pem)
+            .unwrap()
+            .serialize_der(),
+    )
+    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![generated.der.clone()], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service =
+                    hyper::service::service_fn(|_request: Request<hyper::body::Incoming>| async {
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(Bytes::from("secure")),
+                        ))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (address, task)
+}
+
+#[tokio::test]
+async fn https_targets_and_https_health_checks() {
+    let (target, task) = https_upstream().await;
+    let mut group = target_group("secure", &[]);
+    group.protocol = Protocol::Https;
+    group.health_check.protocol = Protocol::Https;
+    group.targets.push(Target {
+        address: target,
+        admin_state: AdminState::Active,
+    });
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "s.localhost",
+            http_listener("l", 0, vec![], forward(&[("secure", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let address = plane.apply(config).unwrap().listeners["l"];
+    wait_for_health(
+        &plane,
+        "secure",
+        &[target],
+        berth_lb::health::State::Healthy,
+    )
+    .await;
+    let answer = get(&client(), &format!("http://{address}/"), &[]).await;
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (http::StatusCode::OK, "secure")
+    );
+    task.abort();
+}

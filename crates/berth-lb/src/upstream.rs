@@ -1,0 +1,216 @@
+//! Connections to targets, plain or TLS. Like ALB, the data plane encrypts traffic to HTTPS
+//! targets but does not authenticate them: targets usually present self-signed certificates
+//! for addresses that no public name covers, and ALB documents that it accepts any
+//! certificate. Handshake signatures are still verified, so the session is with the holder of
+//! the key the certificate names.
+
+use std::error::Error;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::Uri;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// The TLS client side for HTTPS targets and HTTPS health checks.
+pub(crate) fn tls_connector() -> TlsConnector {
+    // ring on purpose (see tls.rs); its deprecation is only about post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// The name a target is addressed by in the handshake: its IP address (no SNI is sent for IPs).
+pub(crate) fn server_name(uri: &Uri) -> io::Result<ServerName<'static>> {
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Connects `http://` URIs in plain TCP and `https://` ones over TLS.
+#[derive(Clone)]
+pub(crate) struct UpstreamConnector {
+    http: HttpConnector,
+    tls: TlsConnector,
+}
+
+impl UpstreamConnector {
+    pub fn new(mut http: HttpConnector) -> UpstreamConnector {
+        // The scheme decides TLS here, not in the TCP connector.
+        http.enforce_http(false);
+        UpstreamConnector {
+            http,
+            tls: tls_connector(),
+        }
+    }
+}
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for UpstreamConnector {
+    type Response = UpstreamStream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<UpstreamStream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let mut http = self.http.clone();
+        let tls = self.tls.clone();
+        Box::pin(async move {
+            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+            let name = https.then(|| server_name(&uri)).transpose()?;
+            let tcp = http.call(uri).await?;
+            match name {
+                None => Ok(UpstreamStream::Plain(tcp)),
+                Some(name) => {
+                    let stream = tls.connect(name, tcp.into_inner()).await?;
+                    Ok(UpstreamStream::Tls(TokioIo::new(stream)))
+                }
+            }
+        })
+    }
+}
+
+pub(crate) enum UpstreamStream {
+    Plain(TokioIo<TcpStream>),
+    Tls(TokioIo<TlsStream<TcpStream>>),
+}
+
+impl Connection for UpstreamStream {
+    fn connected(&self) -> Connected {
+        match self {
+            UpstreamStream::Plain(stream) => stream.connected(),
+            UpstreamStream::Tls(stream) => stream.inner().get_ref().0.connected(),
+        }
+    }
+}
+
+impl Read for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            UpstreamStream::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl Write for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(stream) => Pin::new(stream).poll_write(cx, data),
+            UpstreamStream::Tls(stream) => Pin::new(stream).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            UpstreamStream::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamStream::Plain(stream) => stream.is_write_vectored(),
+            UpstreamStream::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            UpstreamStream::Tls(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            UpstreamStream::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
