@@ -136,7 +136,7 @@ impl tower_service::Service<Uri> for UpstreamConnector {
                 None => Ok(UpstreamStream::Plain(tcp)),
                 Some(name) => {
                     let stream = tls.connect(name, tcp.into_inner()).await?;
-                    Ok(UpstreamStream::Tls(TokioIo::new(stream)))
+                    Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream))))
                 }
             }
         })
@@ -145,7 +145,8 @@ impl tower_service::Service<Uri> for UpstreamConnector {
 
 pub(crate) enum UpstreamStream {
     Plain(TokioIo<TcpStream>),
-    Tls(TokioIo<TlsStream<TcpStream>>),
+    /// Boxed: a TLS session is over a kilobyte, a plain stream a few words.
+    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
 }
 
 impl Connection for UpstreamStream {
@@ -165,7 +166,7 @@ impl Read for UpstreamStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            UpstreamStream::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_read(cx, buf),
         }
     }
 }
@@ -178,7 +179,7 @@ impl Write for UpstreamStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_write(cx, data),
-            UpstreamStream::Tls(stream) => Pin::new(stream).poll_write(cx, data),
+            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_write(cx, data),
         }
     }
 
@@ -189,7 +190,7 @@ impl Write for UpstreamStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            UpstreamStream::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -203,14 +204,14 @@ impl Write for UpstreamStream {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            UpstreamStream::Tls(stream) => Pin::new(stream).poll_flush(cx),
+            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            UpstreamStream::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_shutdown(cx),
         }
     }
 }
