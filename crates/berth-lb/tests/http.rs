@@ -935,3 +935,46 @@ async fn a_client_that_leaves_before_the_answer_counts_as_460() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn target_group_stickiness_keeps_a_client_on_its_group() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let mut sticky_forward = forward(&[("a", 1), ("b", 1)]);
+    if let Action::Forward(forward) = &mut sticky_forward {
+        forward.group_stickiness = Some(Duration::from_secs(3600));
+    }
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "tg.localhost",
+            http_listener("l", 0, vec![], sticky_forward),
+        )],
+        target_groups: vec![target_group("a", &[&a]), target_group("b", &[&b])],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "a", &[a.address], State::Healthy).await;
+    wait_for_health(&plane, "b", &[b.address], State::Healthy).await;
+    let client = client();
+    let first = get(&client, &url(&applied, "l", "/"), &[]).await;
+    let cookie = first
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("AWSALBTG="))
+        .expect("an AWSALBTG cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let kept = spread(
+        &client,
+        &url(&applied, "l", "/"),
+        20,
+        &[("cookie", &cookie)],
+    )
+    .await;
+    assert_eq!(kept.get(&first.body), Some(&20), "{kept:?}");
+}
