@@ -19,11 +19,11 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
+use crate::ControlPlane;
 use crate::ecs::instances::{self, Registration};
 use crate::error::ApiError;
-use crate::state::instances::StoredInstance;
-use crate::state::tasks;
-use crate::{ControlPlane, keys};
+use crate::state::instances::{self as instance_records, StoredInstance};
+use crate::state::{tasks, watch};
 
 /// How often the control plane pings an agent, and how long it waits for any frame before it
 /// counts the agent as gone.
@@ -214,22 +214,14 @@ impl SentSet {
         let mut removed = Vec::new();
         let mut definitions = HashMap::<String, TaskDefinition>::new();
         if stale.everything || !self.first_sent {
-            let markers = cp
-                .store
-                .range(
-                    &keys::instance_tasks_of(&instance.cluster, &instance.id),
-                    None,
-                    usize::MAX,
-                )
-                .await?;
-            let mut present = HashSet::with_capacity(markers.len());
-            for marker in markers {
-                let id = marker.key.rsplit('/').next().unwrap_or_default();
-                let Some(record) = cp.store.get(&keys::task(&instance.cluster, id)).await? else {
+            let ids = tasks::ids_on_instance(cp, &instance.cluster, &instance.id).await?;
+            let mut present = HashSet::with_capacity(ids.len());
+            for id in ids {
+                let Some(record) = tasks::fetch_undecoded(cp, &instance.cluster, &id).await? else {
                     continue;
                 };
-                present.insert(id.to_string());
-                if let Some(task) = self.look_at(cp, id, &record, &mut definitions).await? {
+                present.insert(id.clone());
+                if let Some(task) = self.look_at(cp, &id, &record, &mut definitions).await? {
                     changed.push(task);
                 }
             }
@@ -250,13 +242,10 @@ impl SentSet {
                     seen.revision = seen.revision.max(hint.revision);
                     continue;
                 }
-                let placed = cp
-                    .store
-                    .get(&keys::instance_task(&instance.cluster, &instance.id, &id))
-                    .await?
-                    .is_some();
+                let placed =
+                    tasks::is_on_instance(cp, &instance.cluster, &instance.id, &id).await?;
                 let record = match placed {
-                    true => cp.store.get(&keys::task(&instance.cluster, &id)).await?,
+                    true => tasks::fetch_undecoded(cp, &instance.cluster, &id).await?,
                     false => None,
                 };
                 match record {
@@ -347,13 +336,11 @@ async fn apply_changes(
     let cluster = instance.cluster.clone();
     let id = instance.id.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::instance(&cluster, &id);
-        let Some(record) = txn.get(&key)? else {
+        let Some(record) = instance_records::read_undecoded(txn, &cluster, &id)? else {
             return Ok(0);
         };
         let arn = partition.container_instance_arn(&cluster, &id);
-        let sequence_key = keys::applied_sequence(&cluster, &id);
-        let mut applied = crate::ecs::read::<u64>(txn, &sequence_key)?.unwrap_or(0);
+        let mut applied = instance_records::applied_sequence(txn, &cluster, &id)?.unwrap_or(0);
         // Most changes leave the instance record alone; it is read only when a task stops.
         let mut released: Option<StoredInstance> = None;
         for SequencedChange { sequence, change } in &batch {
@@ -361,8 +348,8 @@ async fn apply_changes(
                 continue;
             }
             applied = *sequence;
-            let task_key = keys::task(&cluster, tasks::task_id(&change.task_arn));
-            let Some(mut task) = crate::ecs::read::<Task>(txn, &task_key)? else {
+            let Some(mut task) = tasks::read(txn, &cluster, tasks::task_id(&change.task_arn))?
+            else {
                 continue;
             };
             if task.container_instance_arn.as_deref() != Some(arn.as_str()) {
@@ -375,7 +362,7 @@ async fn apply_changes(
             if stopped {
                 let stored = match &mut released {
                     Some(stored) => stored,
-                    None => released.insert(crate::ecs::decode(&record)?),
+                    None => released.insert(instance_records::decode(&record)?),
                 };
                 stored.give_back(
                     &tasks::demand_of_task(txn, &partition, &task)?,
@@ -384,9 +371,9 @@ async fn apply_changes(
             }
         }
         if let Some(stored) = released {
-            crate::ecs::write(txn, &key, &stored);
+            instance_records::write(txn, &cluster, &stored);
         }
-        crate::ecs::write(txn, &sequence_key, &applied);
+        instance_records::write_applied_sequence(txn, &cluster, &id, applied);
         Ok::<_, ApiError>(applied)
     })
     .await
@@ -541,17 +528,14 @@ impl AgentHub {
             match changes.recv().await {
                 Ok(set) => {
                     for change in &set.changes {
-                        if let Some(rest) = change.key.strip_prefix("itask/") {
-                            let mut parts = rest.split('/').skip(1);
-                            if let (Some(instance), Some(task)) = (parts.next(), parts.next()) {
-                                self.poke(instance, task, None);
-                            }
-                        } else if let Some(rest) = change.key.strip_prefix("task/") {
+                        if let Some((instance, task)) = watch::instance_task_entry(&change.key) {
+                            self.poke(instance, task, None);
+                        } else if let Some((_, task)) = watch::task_record(&change.key) {
                             let head = change
                                 .value
                                 .as_ref()
                                 .and_then(|v| serde_json::from_slice::<TaskHead>(v).ok());
-                            if let (Some(head), Some(task)) = (head, rest.split('/').nth(1))
+                            if let Some(head) = head
                                 && let Some(arn) = &head.container_instance_arn
                             {
                                 let hint = Hint {

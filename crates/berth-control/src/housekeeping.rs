@@ -5,14 +5,11 @@
 use std::time::Duration;
 
 use berth_ecs::lifecycle::TaskStatus;
-use berth_ecs_wire::Cluster;
 use berth_store::{Txn, transact};
-use serde::Deserialize;
 
-use crate::ecs::tasks;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::state::tasks::task_id;
-use crate::{ControlPlane, keys};
+use crate::state::{clusters, tasks};
 
 /// How long a STOPPED task stays describable.
 pub const STOPPED_TASK_RETENTION: Duration = Duration::from_secs(3600);
@@ -38,16 +35,6 @@ pub async fn run(
     }
 }
 
-/// Just what housekeeping reads of a task record.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskEnd {
-    task_arn: Option<String>,
-    last_status: Option<String>,
-    stopped_at: Option<f64>,
-    group: Option<String>,
-}
-
 /// Deletes every task that stopped more than `retention` ago, and every client token first used
 /// more than `retention` ago; returns how many tasks.
 pub async fn forget_stopped_tasks(
@@ -56,29 +43,11 @@ pub async fn forget_stopped_tasks(
 ) -> Result<usize, ApiError> {
     let cutoff = cp.clock.now() - retention.as_secs_f64();
     let mut forgotten = 0;
-    for cluster in cp.store.range(keys::CLUSTERS, None, usize::MAX).await? {
-        let cluster: Cluster = crate::ecs::decode(&cluster)?;
+    for cluster in clusters::all(cp).await? {
         let name = cluster.cluster_name.unwrap_or_default();
-        let expired_tokens: Vec<String> = cp
-            .store
-            .range(&keys::client_tokens_of(&name), None, usize::MAX)
+        let expired_tokens = tasks::client_tokens_used_before(cp, &name, cutoff).await?;
+        let expired: Vec<tasks::TaskEnd> = tasks::ends_in(cp, &name)
             .await?
-            .iter()
-            .filter(|kv| {
-                crate::ecs::decode::<tasks::ClientTokenRecord>(kv)
-                    .is_ok_and(|r| r.created_at < cutoff)
-            })
-            .map(|kv| kv.key.clone())
-            .collect();
-        // Only the few fields needed: decoding 100,000 whole tasks would cost a quarter of a
-        // gigabyte for a moment.
-        let expired: Vec<TaskEnd> = cp
-            .store
-            .range(&keys::tasks_of(&name), None, usize::MAX)
-            .await?
-            .iter()
-            .map(crate::ecs::decode::<TaskEnd>)
-            .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .filter(|t| {
                 t.last_status.as_deref() == Some(TaskStatus::Stopped.as_str())
@@ -91,20 +60,10 @@ pub async fn forget_stopped_tasks(
         forgotten += expired.len();
         transact(&*cp.store, move |txn: &mut dyn Txn| {
             for task in &expired {
-                let arn = task.task_arn.as_deref().unwrap_or_default();
-                let id = task_id(arn);
-                txn.delete(&keys::task(&name, id));
-                txn.delete(&keys::tags(arn));
-                if let Some(service) = task
-                    .group
-                    .as_deref()
-                    .and_then(|g| g.strip_prefix("service:"))
-                {
-                    txn.delete(&keys::service_task(&name, service, id));
-                }
+                tasks::forget(txn, &name, task);
             }
-            for key in &expired_tokens {
-                txn.delete(key);
+            for token in &expired_tokens {
+                tasks::delete_client_token(txn, &name, token);
             }
             Ok::<_, ApiError>(())
         })
@@ -147,35 +106,22 @@ mod tests {
             json!({"taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}"),
                    "lastStatus": status.as_str(), "stoppedAt": stopped_at})
         };
-        let records = [
-            (
-                keys::cluster("c"),
-                json!({"clusterName": "c", "status": "ACTIVE"}),
-            ),
-            (
-                keys::task("c", "old"),
-                task("old", TaskStatus::Stopped, Some(1_000.0)),
-            ),
-            (
-                keys::task("c", "recent"),
-                task("recent", TaskStatus::Stopped, Some(9_500.0)),
-            ),
-            (
-                keys::task("c", "running"),
-                task("running", TaskStatus::Running, None),
-            ),
-            (
-                keys::client_token("c", "old"),
-                json!({"request": {}, "taskArns": [], "failures": [], "createdAt": 1_000.0}),
-            ),
-            (
-                keys::client_token("c", "new"),
-                json!({"request": {}, "taskArns": [], "failures": [], "createdAt": 9_900.0}),
-            ),
+        let cluster = json!({"clusterName": "c", "status": "ACTIVE"});
+        let tasks = [
+            task("old", TaskStatus::Stopped, Some(1_000.0)),
+            task("recent", TaskStatus::Stopped, Some(9_500.0)),
+            task("running", TaskStatus::Running, None),
         ];
+        let token = |created_at: f64| json!({"request": {}, "taskArns": [], "failures": [], "createdAt": created_at});
+        let tokens = [("old", token(1_000.0)), ("new", token(9_900.0))];
         transact(&*cp.store, move |txn: &mut dyn Txn| {
-            for (key, value) in &records {
-                txn.put(key, serde_json::to_vec(value).unwrap());
+            clusters::write(txn, "c", &serde_json::from_value(cluster.clone()).unwrap());
+            for task in &tasks {
+                tasks::store(txn, "c", &serde_json::from_value(task.clone()).unwrap());
+            }
+            for (token, record) in &tokens {
+                let record = serde_json::from_value(record.clone()).unwrap();
+                tasks::write_client_token(txn, "c", token, &record);
             }
             Ok::<_, ApiError>(())
         })

@@ -10,6 +10,7 @@ pub const FAMILIES: &str = "family/";
 pub const INSTANCES: &str = "instance/";
 pub const TASKS: &str = "task/";
 pub const SERVICES: &str = "service/";
+pub const INSTANCE_TASKS: &str = "itask/";
 
 pub fn cluster(name: &str) -> String {
     format!("{CLUSTERS}{name}")
@@ -62,11 +63,11 @@ pub fn client_token(cluster: &str, token: &str) -> String {
 /// Marks a task that is not STOPPED as placed on an instance, so that an instance's tasks are
 /// found without reading the whole cluster.
 pub fn instance_task(cluster: &str, instance_id: &str, task_id: &str) -> String {
-    format!("itask/{cluster}/{instance_id}/{task_id}")
+    format!("{INSTANCE_TASKS}{cluster}/{instance_id}/{task_id}")
 }
 
 pub fn instance_tasks_of(cluster: &str, instance_id: &str) -> String {
-    format!("itask/{cluster}/{instance_id}/")
+    format!("{INSTANCE_TASKS}{cluster}/{instance_id}/")
 }
 
 /// The highest state-change sequence number applied for an instance's agent: kept apart from

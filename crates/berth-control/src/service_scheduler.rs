@@ -19,13 +19,14 @@ use berth_ecs_wire::{
 use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::ecs::{decode, fetch, read, tasks, write};
+use crate::ControlPlane;
+use crate::ecs::tasks;
 use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance};
 use crate::state::service_deployments::{self, Settled};
 use crate::state::services::{self, deploy, new_deployment, record_event};
 use crate::state::tasks as task_records;
-use crate::{ControlPlane, keys};
+use crate::state::{task_definitions, watch};
 
 /// A pass runs at least this often (health becomes "40 s after RUNNING" with no event).
 const PASS_EVERY: Duration = Duration::from_secs(1);
@@ -41,7 +42,7 @@ pub async fn run(cp: Arc<ControlPlane>) {
     loop {
         tokio::select! {
             change = changes.recv() => match change {
-                Ok(set) if !set.changes.iter().any(|c| concerns_services(&c.key)) => continue,
+                Ok(set) if !set.changes.iter().any(|c| watch::concerns_services(&c.key)) => continue,
                 Err(RecvError::Closed) => return,
                 _ => {}
             },
@@ -61,53 +62,25 @@ pub async fn run(cp: Arc<ControlPlane>) {
     }
 }
 
-fn concerns_services(key: &str) -> bool {
-    key.starts_with(keys::SERVICES) || key.starts_with(keys::TASKS)
-}
-
 /// One pass over every service that is not INACTIVE.
 pub async fn pass(cp: &ControlPlane) -> Result<(), ApiError> {
-    for record in cp.store.range(keys::SERVICES, None, usize::MAX).await? {
-        let service: Service = decode(&record)?;
+    for record in services::everywhere(cp).await? {
+        let (cluster, name, service) = record?;
         if service.status.as_deref() == Some("INACTIVE") {
             continue;
         }
-        let Some((cluster, name)) = record
-            .key
-            .strip_prefix(keys::SERVICES)
-            .and_then(|rest| rest.split_once('/'))
-        else {
-            continue;
-        };
-        if let Err(err) = reconcile_service(cp, cluster, name, &service).await {
+        if let Err(err) = reconcile_service(cp, &cluster, &name, &service).await {
             tracing::warn!(service = name, error = %err.message, "service pass failed");
         }
     }
     Ok(())
 }
 
-async fn service_tasks(
-    cp: &ControlPlane,
-    cluster: &str,
-    name: &str,
-) -> Result<Vec<Task>, ApiError> {
-    let mut found = Vec::new();
-    for marker in cp
-        .store
-        .range(&keys::service_tasks_of(cluster, name), None, usize::MAX)
-        .await?
-    {
-        let id = marker.key.rsplit('/').next().unwrap_or_default();
-        found.extend(task_records::fetch(cp, cluster, id).await?);
-    }
-    Ok(found)
-}
-
 async fn definition(cp: &ControlPlane, arn: &str) -> Result<Option<TaskDefinition>, ApiError> {
     let reference = berth_ecs::arn::TaskDefinitionRef::parse(&cp.partition, arn)?;
     match reference {
         berth_ecs::arn::TaskDefinitionRef::Revision(family, revision) => {
-            fetch(cp, &keys::task_definition(&family, revision)).await
+            task_definitions::fetch(cp, &family, revision).await
         }
         berth_ecs::arn::TaskDefinitionRef::Family(_) => Ok(None),
     }
@@ -166,7 +139,7 @@ async fn reconcile_service(
         });
     }
     let now = cp.clock.now();
-    let mut tasks = service_tasks(cp, cluster, name).await?;
+    let mut tasks = task_records::of_service(cp, cluster, name).await?;
     // Where the live tasks run: a draining instance's tasks are replaced; a lost one's (its
     // agent gone longer than `agent_lost_after`) are recorded stopped first.
     let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
@@ -207,7 +180,7 @@ async fn reconcile_service(
             cp.agent_lost_after.as_secs()
         );
         tasks::stop_lost(cp, cluster, lost, reason, now).await?;
-        tasks = service_tasks(cp, cluster, name).await?;
+        tasks = task_records::of_service(cp, cluster, name).await?;
     }
     let task_views: Vec<ServiceTask> = tasks
         .iter()
@@ -232,7 +205,7 @@ async fn reconcile_service(
         circuit_breaker: breaker.enable == Some(true),
         deployments: &views,
         tasks: &task_views,
-        backoff_since: fetch::<f64>(cp, &keys::service_updated(cluster, name))
+        backoff_since: services::fetch_updated_at(cp, cluster, name)
             .await?
             .unwrap_or(0.0),
         now,
@@ -292,8 +265,7 @@ async fn reconcile_service(
     let partition = cp.partition.clone();
     let rollback_id = services::deployment_id();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::service(&cluster, &name);
-        let Some(mut current) = read::<Service>(txn, &key)? else {
+        let Some(mut current) = services::read(txn, &cluster, &name)? else {
             return Ok(());
         };
         let before = current.clone();
@@ -442,7 +414,7 @@ async fn reconcile_service(
             service_deployments::forget(txn, &cluster, &name)?;
         }
         if current != before {
-            write(txn, &key, &current);
+            services::write(txn, &cluster, &name, &current);
         }
         Ok::<_, ApiError>(())
     })
@@ -534,14 +506,8 @@ async fn daemon_instances(
     };
     let now = cp.clock.now();
     let lost_after = cp.agent_lost_after.as_secs_f64();
-    let (stored, _) = crate::ecs::scan::<StoredInstance>(
-        cp,
-        &keys::instances_of(cluster),
-        None,
-        usize::MAX,
-        |s| s.status() == "ACTIVE",
-    )
-    .await?;
+    let (stored, _) =
+        instances::page(cp, cluster, None, usize::MAX, |s| s.status() == "ACTIVE").await?;
     // An agent that is only briefly away keeps its instance's task; placement's own check of
     // the connection is for new tasks.
     let candidates: Vec<(String, berth_scheduler::Instance)> = stored

@@ -18,15 +18,15 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs_wire::Failure;
 use berth_scheduler::{Cluster as PlacementCluster, Instance, PlacementRequest};
-use berth_store::{ChangeSet, Store};
+use berth_store::{ChangeSet, KeyValue, Store, StoreError};
 use rand::Rng;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
 use crate::error::ApiError;
-use crate::keys;
-use crate::state::instances::StoredInstance;
+use crate::state;
+use crate::state::instances::{self, StoredInstance};
 use crate::state::tasks::task_id;
 
 /// The longest a reader waits for the views to reach the store's revision.
@@ -226,10 +226,10 @@ impl Views {
         plan: &ViewPlan,
     ) -> Result<(), ApiError> {
         for id in &plan.targets {
-            let Some(kv) = store.get(&keys::instance(cluster, id)).await? else {
+            let Some(kv) = instances::fetch_undecoded(store, cluster, id).await? else {
                 continue;
             };
-            let stored: StoredInstance = crate::ecs::decode(&kv)?;
+            let stored = instances::decode(&kv)?;
             let mut clusters = self.lock();
             let view = clusters.entry(cluster.to_string()).or_default();
             if view.instance_revision(id) <= kv.mod_revision {
@@ -274,22 +274,28 @@ impl Views {
 
     async fn reread(&self, store: &dyn Store) {
         let revision = store.revision();
-        for prefix in [keys::INSTANCES, keys::TASKS] {
-            match store.range(prefix, None, usize::MAX).await {
-                Ok(records) => {
-                    let mut clusters = self.lock();
-                    for kv in records {
-                        apply_change(&mut clusters, &kv.key, Some(&kv.value), kv.mod_revision);
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "reading the store for the views"),
-            }
-        }
+        let instances = state::watch::instance_records(store).await;
+        self.apply_records(instances);
+        let tasks = state::watch::task_records(store).await;
+        self.apply_records(tasks);
         self.applied.send_if_modified(|seen| {
             let newer = revision > *seen;
             *seen = (*seen).max(revision);
             newer
         });
+    }
+
+    /// Applies every record of one kind, read whole from the store.
+    fn apply_records(&self, records: Result<Vec<KeyValue>, StoreError>) {
+        match records {
+            Ok(records) => {
+                let mut clusters = self.lock();
+                for kv in records {
+                    apply_change(&mut clusters, &kv.key, Some(&kv.value), kv.mod_revision);
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "reading the store for the views"),
+        }
     }
 
     fn apply(&self, set: &ChangeSet) {
@@ -318,10 +324,7 @@ fn apply_change(
     value: Option<&[u8]>,
     revision: i64,
 ) {
-    if let Some((cluster, id)) = key
-        .strip_prefix(keys::INSTANCES)
-        .and_then(|rest| rest.split_once('/'))
-    {
+    if let Some((cluster, id)) = state::watch::instance_record(key) {
         let view = clusters.entry(cluster.to_string()).or_default();
         if view.instance_revision(id) >= revision {
             return;
@@ -332,10 +335,7 @@ fn apply_change(
             Some(Err(err)) => tracing::error!(%key, error = %err, "unreadable instance record"),
             None => {}
         }
-    } else if let Some((cluster, id)) = key
-        .strip_prefix(keys::TASKS)
-        .and_then(|rest| rest.split_once('/'))
-    {
+    } else if let Some((cluster, id)) = state::watch::task_record(key) {
         let phase = match value.map(serde_json::from_slice::<TaskPhase>) {
             Some(Ok(task)) => Some(Phase::of(task.last_status.as_deref().unwrap_or_default())),
             Some(Err(err)) => {
@@ -409,7 +409,8 @@ mod tests {
     #[test]
     fn counts_follow_the_tasks_and_replays_change_nothing() {
         let views = Views::default();
-        let task = |id: &str| keys::task("c", id);
+        // Task records' keys, as the store's change stream carries them.
+        let task = |id: &str| format!("task/c/{id}");
         views.apply(&set(
             1,
             vec![(task("t1"), Some(task_record(TaskStatus::Provisioning)))],
@@ -460,7 +461,8 @@ mod tests {
     #[test]
     fn plans_see_the_plans_before_them_and_newer_instance_records() {
         let views = Views::default();
-        let key = |id: &str| keys::instance("c", id);
+        // Instance records' keys, as the store's change stream carries them.
+        let key = |id: &str| format!("instance/c/{id}");
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         assert!(views.plan("c", &request(256, 1), &mut rng).is_none());
         views.apply(&set(

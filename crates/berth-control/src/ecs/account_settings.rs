@@ -13,10 +13,9 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::{fetch, read, write};
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::state::account_settings::effective_setting;
-use crate::{ControlPlane, keys};
+use crate::state::account_settings::{self, effective_setting};
 
 async fn put_setting(
     cp: &ControlPlane,
@@ -39,7 +38,7 @@ async fn put_setting(
     };
     let stored = setting.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        write(txn, &keys::account_setting(&principal, &name), &stored);
+        account_settings::write(txn, &principal, &name, &stored);
         Ok::<_, ApiError>(())
     })
     .await?;
@@ -86,13 +85,12 @@ pub async fn delete(
     let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
     let name = request.name.clone().unwrap_or_default();
     let setting = transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::account_setting(&principal, &name);
-        let setting = read::<Setting>(txn, &key)?.ok_or_else(|| {
+        let setting = account_settings::read(txn, &principal, &name)?.ok_or_else(|| {
             invalid(format!(
                 "The account setting {name} is not set for the principal {principal}."
             ))
         })?;
-        txn.delete(&key);
+        account_settings::delete(txn, &principal, &name);
         Ok::<_, ApiError>(setting)
     })
     .await?;
@@ -121,7 +119,7 @@ pub async fn list(
         let setting = if request.effective_settings == Some(true) {
             Some(effective_setting(cp, &principal, name).await?)
         } else {
-            fetch::<Setting>(cp, &keys::account_setting(&principal, name)).await?
+            account_settings::fetch(cp, &principal, name).await?
         };
         if let Some(setting) = setting
             && request

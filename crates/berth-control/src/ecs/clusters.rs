@@ -15,12 +15,11 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::{decode, fetch, read, scan, write};
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::state::clusters::active_cluster;
+use crate::state::clusters::{self, active_cluster};
 use crate::state::instances::{self, StoredInstance};
-use crate::state::{account_settings, tags, tasks};
-use crate::{ControlPlane, keys};
+use crate::state::{account_settings, services, tags, tasks};
 
 /// DescribeClusters takes at most this many clusters per call.
 const DESCRIBE_LIMIT: usize = 100;
@@ -105,16 +104,8 @@ impl Counts {
 
     fn in_txn(txn: &mut dyn Txn, name: &str) -> Result<Counts, ApiError> {
         let instances = instances::all_in(txn, name)?;
-        let tasks: Vec<Task> = txn
-            .range(&keys::tasks_of(name), None, usize::MAX)?
-            .iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
-        let services: Vec<Service> = txn
-            .range(&keys::services_of(name), None, usize::MAX)?
-            .iter()
-            .map(decode)
-            .collect::<Result<_, _>>()?;
+        let tasks = tasks::in_cluster(txn, name)?;
+        let services = services::in_cluster(txn, name)?;
         Ok(Counts::of(&instances, &tasks, &services))
     }
 
@@ -122,8 +113,7 @@ impl Counts {
     async fn now(cp: &ControlPlane, name: &str) -> Result<Counts, ApiError> {
         cp.views.caught_up(&*cp.store).await;
         let (tasks, instances) = cp.views.counts(name);
-        let (services, _) =
-            scan::<Service>(cp, &keys::services_of(name), None, usize::MAX, |_| true).await?;
+        let (services, _) = services::page(cp, name, None, usize::MAX, |_| true).await?;
         let services_in = |status: &str| {
             services
                 .iter()
@@ -279,16 +269,15 @@ pub async fn create(
         ..Cluster::default()
     };
     let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::cluster(&name);
         // Creating a cluster that exists is not an error in ECS: the existing one comes back.
-        if let Some(existing) = read::<Cluster>(txn, &key)?
+        if let Some(existing) = clusters::read(txn, &name)?
             && existing.status.as_deref() == Some("ACTIVE")
         {
             let tags = tags::read(txn, &arn)?;
             let counts = Counts::in_txn(txn, &name)?;
             return Ok(present(existing, tags, counts, Include::WRITE));
         }
-        write(txn, &key, &cluster);
+        clusters::write(txn, &name, &cluster);
         tags::write(txn, &arn, &new_tags);
         let shown = present(
             cluster.clone(),
@@ -323,7 +312,7 @@ pub async fn describe(
     let mut failures = Vec::new();
     for reference in &references {
         let name = cp.partition.cluster_name(Some(reference))?;
-        match fetch::<Cluster>(cp, &keys::cluster(&name)).await? {
+        match clusters::fetch(cp, &name).await? {
             Some(cluster) => {
                 let tags = if include.tags {
                     tags::fetch(cp, &cp.partition.cluster_arn(&name)).await?
@@ -357,10 +346,8 @@ pub async fn list(
     const SCOPE: &str = "ListClusters";
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let (clusters, next) = scan::<Cluster>(cp, keys::CLUSTERS, after, page, |c| {
-        c.status.as_deref() == Some("ACTIVE")
-    })
-    .await?;
+    let (clusters, next) =
+        clusters::page(cp, after, page, |c| c.status.as_deref() == Some("ACTIVE")).await?;
     Ok(ListClustersResponse {
         cluster_arns: Some(clusters.into_iter().filter_map(|c| c.cluster_arn).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),
@@ -387,7 +374,7 @@ pub async fn delete(
         }
         // ECS keeps a deleted cluster describable as INACTIVE.
         cluster.status = Some("INACTIVE".into());
-        write(txn, &keys::cluster(&name), &cluster);
+        clusters::write(txn, &name, &cluster);
         let tags = tags::read(txn, &arn)?;
         tags::write(txn, &arn, &[]);
         Ok::<_, ApiError>(present(cluster, tags, counts, Include::WRITE))
@@ -456,7 +443,7 @@ async fn modify(
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut cluster = active_cluster(txn, &name)?;
         change(&mut cluster);
-        write(txn, &keys::cluster(&name), &cluster);
+        clusters::write(txn, &name, &cluster);
         let tags = tags::read(txn, &arn)?;
         Ok::<_, ApiError>(present(
             cluster,

@@ -17,11 +17,10 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::{read, scan};
+use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance, integer, ports};
 use crate::state::{clusters, tasks};
-use crate::{ControlPlane, keys};
 
 /// DescribeContainerInstances and UpdateContainerInstancesState take at most this many.
 const BATCH_LIMIT: usize = 100;
@@ -111,7 +110,7 @@ pub async fn register(
             }
         };
         instances::write(txn, cluster, &stored);
-        let applied = read::<u64>(txn, &keys::applied_sequence(cluster, &stored.id))?;
+        let applied = instances::applied_sequence(txn, cluster, &stored.id)?;
         Ok::<_, ApiError>((stored, applied.unwrap_or(0)))
     })
     .await
@@ -146,17 +145,8 @@ async fn present(
 ) -> Result<ContainerInstance, ApiError> {
     // The instance's live tasks, through its index rather than the whole cluster.
     let mut all = Vec::new();
-    for marker in cp
-        .store
-        .range(
-            &keys::instance_tasks_of(&stored.cluster, &stored.id),
-            None,
-            usize::MAX,
-        )
-        .await?
-    {
-        let id = marker.key.rsplit('/').next().unwrap_or_default();
-        all.extend(tasks::fetch(cp, &stored.cluster, id).await?);
+    for id in tasks::ids_on_instance(cp, &stored.cluster, &stored.id).await? {
+        all.extend(tasks::fetch(cp, &stored.cluster, &id).await?);
     }
     stored.instance.running_tasks_count = Some(
         all.iter()
@@ -231,18 +221,17 @@ pub async fn list(
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     // Without a status filter ECS lists every instance that is not INACTIVE.
     let wanted = request.status.clone();
-    let (instances, next) =
-        scan::<StoredInstance>(cp, &keys::instances_of(&cluster), after, page, |s| {
-            let status_matches = match &wanted {
-                Some(status) => s.status() == status,
-                None => s.status() != "INACTIVE",
-            };
-            status_matches
-                && filter
-                    .as_ref()
-                    .is_none_or(|query| query.matches(&s.for_placement()))
-        })
-        .await?;
+    let (instances, next) = instances::page(cp, &cluster, after, page, |s| {
+        let status_matches = match &wanted {
+            Some(status) => s.status() == status,
+            None => s.status() != "INACTIVE",
+        };
+        status_matches
+            && filter
+                .as_ref()
+                .is_none_or(|query| query.matches(&s.for_placement()))
+    })
+    .await?;
     Ok(ListContainerInstancesResponse {
         container_instance_arns: Some(instances.iter().map(|s| s.arn().to_string()).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),
@@ -463,10 +452,7 @@ pub async fn list_attributes(
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     let (instances, _) =
-        scan::<StoredInstance>(cp, &keys::instances_of(&cluster), None, usize::MAX, |s| {
-            s.status() != "INACTIVE"
-        })
-        .await?;
+        instances::page(cp, &cluster, None, usize::MAX, |s| s.status() != "INACTIVE").await?;
     // Each attribute's position is "instance id / attribute name", in that order.
     let mut all: Vec<(String, Attribute)> = Vec::new();
     for stored in &instances {

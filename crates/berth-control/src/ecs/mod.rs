@@ -24,8 +24,8 @@ use berth_wire::Validate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::ControlPlane;
 use crate::error::ApiError;
+use crate::{ControlPlane, state};
 
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
@@ -201,19 +201,11 @@ pub async fn ensure_default_cluster(cp: &ControlPlane) -> Result<(), ApiError> {
 /// Marks every container instance's agent disconnected: called when a control plane starts,
 /// since no agent session can exist yet.
 pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError> {
-    let (clusters, _) =
-        scan::<berth_ecs_wire::Cluster>(cp, crate::keys::CLUSTERS, None, usize::MAX, |_| true)
-            .await?;
+    let (clusters, _) = state::clusters::page(cp, None, usize::MAX, |_| true).await?;
     for cluster in clusters {
         let name = cluster.cluster_name.unwrap_or_default();
-        let (stored, _) = scan::<crate::state::instances::StoredInstance>(
-            cp,
-            &crate::keys::instances_of(&name),
-            None,
-            usize::MAX,
-            |s| s.connected(),
-        )
-        .await?;
+        let (stored, _) =
+            state::instances::page(cp, &name, None, usize::MAX, |s| s.connected()).await?;
         for instance in stored {
             instances::disconnected(cp, instance.cluster, instance.id).await?;
         }
@@ -223,13 +215,9 @@ pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError>
 
 /// How many container instances of `cluster` have their agent connected now.
 pub async fn connected_agents(cp: &ControlPlane, cluster: &str) -> Result<usize, ApiError> {
-    let (connected, _) = scan::<crate::state::instances::StoredInstance>(
-        cp,
-        &crate::keys::instances_of(cluster),
-        None,
-        usize::MAX,
-        |s| s.connected() && s.status() != "INACTIVE",
-    )
+    let (connected, _) = state::instances::page(cp, cluster, None, usize::MAX, |s| {
+        s.connected() && s.status() != "INACTIVE"
+    })
     .await?;
     Ok(connected.len())
 }

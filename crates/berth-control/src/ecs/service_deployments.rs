@@ -13,18 +13,17 @@ use berth_ecs::pagination::{decode_token, encode_token};
 use berth_ecs_wire::{
     DescribeServiceDeploymentsRequest, DescribeServiceDeploymentsResponse,
     DescribeServiceRevisionsRequest, DescribeServiceRevisionsResponse,
-    ListServiceDeploymentsRequest, ListServiceDeploymentsResponse, Rollback, Service,
-    ServiceDeploymentBrief, ServiceRevision, StopServiceDeploymentRequest,
-    StopServiceDeploymentResponse,
+    ListServiceDeploymentsRequest, ListServiceDeploymentsResponse, Rollback,
+    ServiceDeploymentBrief, StopServiceDeploymentRequest, StopServiceDeploymentResponse,
 };
 use berth_store::{Txn, transact};
 
-use super::{fetch, missing, read, scan, write};
+use super::missing;
+use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::clusters;
-use crate::state::service_deployments::StoredServiceDeployment;
-use crate::state::services::{deploy, deployment_id, new_deployment, record_event};
-use crate::{ControlPlane, keys};
+use crate::state::service_deployments::{self, StoredServiceDeployment};
+use crate::state::services::{self, deploy, deployment_id, new_deployment, record_event};
 
 /// DescribeServiceDeployments and DescribeServiceRevisions take at most 20 ARNs.
 const DESCRIBE_LIMIT: usize = 20;
@@ -52,28 +51,19 @@ pub async fn list(
         .next()
         .unwrap_or(&reference)
         .to_string();
-    if fetch::<Service>(cp, &keys::service(&cluster, &service))
-        .await?
-        .is_none()
-    {
+    if services::fetch(cp, &cluster, &service).await?.is_none() {
         return Err(EcsError::ServiceNotFound("Service not found.".into()).into());
     }
     let page = berth_ecs::pagination::LIST_SERVICE_DEPLOYMENTS.size(request.max_results)?;
     let statuses = request.status.clone().unwrap_or_default();
     let created = request.created_at.clone().unwrap_or_default();
-    let (mut all, _) = scan::<StoredServiceDeployment>(
-        cp,
-        &keys::service_deployments_of(&cluster, &service),
-        None,
-        usize::MAX,
-        |record| {
-            let d = &record.deployment;
-            let at = d.created_at.unwrap_or(0.0);
-            (statuses.is_empty() || d.status.as_ref().is_some_and(|s| statuses.contains(s)))
-                && created.after.is_none_or(|after| at >= after)
-                && created.before.is_none_or(|before| at <= before)
-        },
-    )
+    let mut all = service_deployments::of_service(cp, &cluster, &service, |record| {
+        let d = &record.deployment;
+        let at = d.created_at.unwrap_or(0.0);
+        (statuses.is_empty() || d.status.as_ref().is_some_and(|s| statuses.contains(s)))
+            && created.after.is_none_or(|after| at >= after)
+            && created.before.is_none_or(|before| at <= before)
+    })
     .await?;
     // Newest first; the page token is the ARN of the last one returned.
     all.sort_by(|a, b| {
@@ -149,11 +139,7 @@ pub async fn describe(
     for arn in &arns {
         let record = match parse_arn(arn, "service-deployment") {
             Some((cluster, service, id)) => {
-                fetch::<StoredServiceDeployment>(
-                    cp,
-                    &keys::service_deployment(cluster, service, id),
-                )
-                .await?
+                service_deployments::fetch_deployment(cp, cluster, service, id).await?
             }
             None => None,
         };
@@ -179,7 +165,7 @@ pub async fn describe_revisions(
     for arn in &arns {
         let revision = match parse_arn(arn, "service-revision") {
             Some((cluster, service, id)) => {
-                fetch::<ServiceRevision>(cp, &keys::service_revision(cluster, service, id)).await?
+                service_deployments::fetch_revision(cp, cluster, service, id).await?
             }
             None => None,
         };
@@ -216,10 +202,10 @@ pub async fn stop(
     let now = cp.clock.now();
     let rollback_id = deployment_id();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::service_deployment(&cluster, &service, &id);
-        let mut record = read::<StoredServiceDeployment>(txn, &key)?.ok_or_else(|| {
-            EcsError::ServiceDeploymentNotFound("Service deployment not found.".into())
-        })?;
+        let mut record = service_deployments::read_deployment(txn, &cluster, &service, &id)?
+            .ok_or_else(|| {
+                EcsError::ServiceDeploymentNotFound("Service deployment not found.".into())
+            })?;
         match record.deployment.status.as_deref() {
             Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "STOP_REQUESTED") => {
                 return Ok(StopServiceDeploymentResponse {
@@ -245,11 +231,9 @@ pub async fn stop(
             .ok_or_else(|| {
                 invalid("The service deployment has no previous revision to roll back to.")
             })?;
-        let revision =
-            read::<ServiceRevision>(txn, &keys::service_revision(&cluster, &service, &source))?
-                .ok_or_else(|| invalid("The previous service revision is gone."))?;
-        let service_key = keys::service(&cluster, &service);
-        let mut current = read::<Service>(txn, &service_key)?
+        let revision = service_deployments::read_revision(txn, &cluster, &service, &source)?
+            .ok_or_else(|| invalid("The previous service revision is gone."))?;
+        let mut current = services::read(txn, &cluster, &service)?
             .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
         let definition = revision.task_definition.clone().unwrap_or_default();
         let rollback = new_deployment(&current, &definition, rollback_id.clone(), now);
@@ -264,7 +248,7 @@ pub async fn stop(
             now,
         );
         deploy(&mut current, rollback.clone());
-        write(txn, &service_key, &current);
+        services::write(txn, &cluster, &service, &current);
         record.deployment.status = Some("ROLLBACK_IN_PROGRESS".into());
         record.deployment.status_reason = Some("The service deployment was stopped.".into());
         record.deployment.updated_at = Some(now);
@@ -274,7 +258,7 @@ pub async fn stop(
             service_revision_arn: revision.service_revision_arn.clone(),
         });
         record.tracks = rollback.id.clone().unwrap_or_default();
-        write(txn, &key, &record);
+        service_deployments::write_deployment(txn, &cluster, &service, &id, &record);
         Ok::<_, ApiError>(StopServiceDeploymentResponse {
             service_deployment_arn: Some(arn.clone()),
         })

@@ -15,11 +15,11 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::{fetch, missing, read, scan, write};
+use super::missing;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::state::services::{deploy, deployment_id, new_deployment};
+use crate::state::services::{self, deploy, deployment_id, new_deployment};
 use crate::state::{clusters, service_deployments, tags, task_definitions};
-use crate::{ControlPlane, keys};
 
 /// DescribeServices takes at most 10 services.
 const DESCRIBE_LIMIT: usize = 10;
@@ -229,14 +229,11 @@ pub async fn create(
     let partition = cp.partition.clone();
     let created = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
-        let key = keys::service(&cluster, &name);
-        if let Some(existing) = read::<Service>(txn, &key)?
+        if let Some(existing) = services::read(txn, &cluster, &name)?
             && existing.status.as_deref() != Some("INACTIVE")
         {
             // A retry of the same call (same clientToken) gets the service it created.
-            if token.is_some()
-                && read::<String>(txn, &keys::service_token(&cluster, &name))? == token
-            {
+            if token.is_some() && services::creation_token(txn, &cluster, &name)? == token {
                 return Ok(existing);
             }
             return Err(invalid("Creation of service was not idempotent.").into());
@@ -252,9 +249,9 @@ pub async fn create(
             now,
         )?;
         deploy(&mut service, first.clone());
-        write(txn, &key, &service);
+        services::write(txn, &cluster, &name, &service);
         if let Some(token) = &token {
-            write(txn, &keys::service_token(&cluster, &name), token);
+            services::write_creation_token(txn, &cluster, &name, token);
         }
         tags::write(txn, &arn, &tags);
         Ok::<_, ApiError>(service)
@@ -298,8 +295,7 @@ pub async fn update(
     let new_id = deployment_id();
     let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::service(&cluster, &name);
-        let mut service = read::<Service>(txn, &key)?
+        let mut service = services::read(txn, &cluster, &name)?
             .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
         if service.status.as_deref() != Some("ACTIVE") {
             return Err(EcsError::ServiceNotActive("Service was not ACTIVE.".into()).into());
@@ -360,8 +356,8 @@ pub async fn update(
             )?;
             deploy(&mut service, deployment);
         }
-        write(txn, &key, &service);
-        write(txn, &keys::service_updated(&cluster, &name), &now);
+        services::write(txn, &cluster, &name, &service);
+        services::write_updated_at(txn, &cluster, &name, now);
         Ok::<_, ApiError>(UpdateServiceResponse {
             service: Some(service),
         })
@@ -380,8 +376,7 @@ pub async fn delete(
     }
     let force = request.force == Some(true);
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::service(&cluster, &name);
-        let mut service = read::<Service>(txn, &key)?
+        let mut service = services::read(txn, &cluster, &name)?
             .filter(|s| s.status.as_deref() != Some("INACTIVE"))
             .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
         if service.status.as_deref() == Some("ACTIVE") {
@@ -395,7 +390,7 @@ pub async fn delete(
             for deployment in service.deployments.iter_mut().flatten() {
                 deployment.desired_count = Some(0);
             }
-            write(txn, &key, &service);
+            services::write(txn, &cluster, &name, &service);
         }
         Ok::<_, ApiError>(DeleteServiceResponse {
             service: Some(service),
@@ -424,7 +419,7 @@ pub async fn describe(
     let mut failures = Vec::new();
     for reference in &references {
         let name = service_name(reference);
-        match fetch::<Service>(cp, &keys::service(&cluster, name)).await? {
+        match services::fetch(cp, &cluster, name).await? {
             Some(mut service) => {
                 if include_tags {
                     service.tags = Some(
@@ -453,7 +448,7 @@ pub async fn list(
     }
     let page = berth_ecs::pagination::LIST_SERVICES.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let (services, next) = scan::<Service>(cp, &keys::services_of(&cluster), after, page, |s| {
+    let (services, next) = services::page(cp, &cluster, after, page, |s| {
         s.status.as_deref() == Some("ACTIVE")
             && request
                 .launch_type

@@ -6,14 +6,14 @@ use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs_wire::{
     ListTagsForResourceRequest, ListTagsForResourceResponse, TagResourceRequest,
-    TagResourceResponse, TaskDefinition, UntagResourceRequest, UntagResourceResponse,
+    TagResourceResponse, UntagResourceRequest, UntagResourceResponse,
 };
 use berth_store::{Txn, transact};
 
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::state::clusters;
-use crate::state::tags::{fetch, read, write};
-use crate::{ControlPlane, keys};
+use crate::state::tags::{self, fetch, read, write};
+use crate::state::{clusters, task_definitions};
 
 /// Fails unless `arn` names an existing taggable resource.
 async fn check_exists(cp: &ControlPlane, arn: &str) -> Result<(), ApiError> {
@@ -32,23 +32,15 @@ async fn check_exists(cp: &ControlPlane, arn: &str) -> Result<(), ApiError> {
         else {
             return Err(invalid(format!("Invalid task definition ARN: {arn}")).into());
         };
-        return match super::fetch::<TaskDefinition>(cp, &keys::task_definition(&family, revision))
-            .await?
-        {
+        return match task_definitions::fetch(cp, &family, revision).await? {
             Some(_) => Ok(()),
             None => Err(not_found().into()),
         };
     }
-    // Tasks, services and container instances: `KIND/CLUSTER/ID` under their cluster's keys.
-    let key = match resource.split('/').collect::<Vec<_>>()[..] {
-        ["task", cluster, id] => Some(keys::task(cluster, id)),
-        ["service", cluster, name] => Some(keys::service(cluster, name)),
-        ["container-instance", cluster, id] => Some(keys::instance(cluster, id)),
-        _ => None,
-    };
-    match key {
-        Some(key) if cp.store.get(&key).await?.is_some() => Ok(()),
-        _ => Err(not_found().into()),
+    if tags::cluster_resource_exists(cp, resource).await? {
+        Ok(())
+    } else {
+        Err(not_found().into())
     }
 }
 

@@ -15,11 +15,10 @@ use berth_ecs_wire::{
 };
 use berth_store::{Txn, transact};
 
-use super::{read, scan, write};
+use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::tags;
-use crate::state::task_definitions::{Family, resolve, status_of};
-use crate::{ControlPlane, keys};
+use crate::state::task_definitions::{self, Family, resolve, status_of};
 
 /// DeleteTaskDefinitions takes at most this many task definitions per call.
 const DELETE_LIMIT: usize = 10;
@@ -33,20 +32,16 @@ pub async fn register(
     let now = cp.clock.now();
     let registered_by = cp.caller();
     let (definition, tags) = transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let family_key = keys::family(prepared.family());
-        let mut family = read::<Family>(txn, &family_key)?.unwrap_or_else(|| Family {
-            name: prepared.family().to_string(),
-            ..Family::default()
-        });
+        let mut family =
+            task_definitions::read_family(txn, prepared.family())?.unwrap_or_else(|| Family {
+                name: prepared.family().to_string(),
+                ..Family::default()
+            });
         family.last_revision += 1;
         family.active_revisions += 1;
         let definition = prepared.finish(&partition, family.last_revision, now, &registered_by);
-        write(
-            txn,
-            &keys::task_definition(&family.name, family.last_revision),
-            &definition,
-        );
-        write(txn, &family_key, &family);
+        task_definitions::write(txn, &family.name, family.last_revision, &definition);
+        task_definitions::write_family(txn, prepared.family(), &family);
         let arn = definition.task_definition_arn.clone().unwrap_or_default();
         tags::write(txn, &arn, &prepared.tags);
         Ok::<_, ApiError>((definition, prepared.tags.clone()))
@@ -115,17 +110,15 @@ pub async fn deregister(
     )?;
     let now = cp.clock.now();
     let definition = transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let key = keys::task_definition(&family, revision);
-        let mut definition = read::<TaskDefinition>(txn, &key)?
+        let mut definition = task_definitions::read(txn, &family, revision)?
             .ok_or_else(|| client("The specified task definition does not exist."))?;
         if status_of(&definition) == "ACTIVE" {
             definition.status = Some("INACTIVE".into());
             definition.deregistered_at = Some(now);
-            write(txn, &key, &definition);
-            let family_key = keys::family(&family);
-            if let Some(mut record) = read::<Family>(txn, &family_key)? {
+            task_definitions::write(txn, &family, revision, &definition);
+            if let Some(mut record) = task_definitions::read_family(txn, &family)? {
                 record.active_revisions -= 1;
-                write(txn, &family_key, &record);
+                task_definitions::write_family(txn, &family, &record);
             }
         }
         Ok::<_, ApiError>(definition)
@@ -157,13 +150,12 @@ pub async fn delete(
         let mut deleted = Vec::new();
         let mut failures = Vec::new();
         for (family, revision) in &targets {
-            let key = keys::task_definition(family, *revision);
             let failure = |reason: &str| Failure {
                 arn: Some(partition.task_definition_arn(family, *revision)),
                 reason: Some(reason.to_string()),
                 detail: None,
             };
-            let Some(mut definition) = read::<TaskDefinition>(txn, &key)? else {
+            let Some(mut definition) = task_definitions::read(txn, family, *revision)? else {
                 failures.push(failure("The specified task definition does not exist."));
                 continue;
             };
@@ -174,7 +166,7 @@ pub async fn delete(
                 "INACTIVE" => {
                     definition.status = Some("DELETE_IN_PROGRESS".into());
                     definition.delete_requested_at = Some(now);
-                    write(txn, &key, &definition);
+                    task_definitions::write(txn, family, *revision, &definition);
                     deleted.push(definition);
                 }
                 _ => deleted.push(definition),
@@ -198,20 +190,12 @@ pub async fn list(
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     let status = request.status.clone().unwrap_or_else(|| "ACTIVE".into());
     // `familyPrefix` is, despite its name, the full family name.
-    let prefix = match &request.family_prefix {
-        Some(family) => keys::task_definitions_of(family),
-        None => keys::TASK_DEFINITIONS.to_string(),
-    };
+    let family = request.family_prefix.as_deref();
     let keep = |definition: &TaskDefinition| status_of(definition) == status;
-    let key_of = |definition: &TaskDefinition| {
-        keys::task_definition(
-            definition.family.as_deref().unwrap_or_default(),
-            definition.revision.unwrap_or_default(),
-        )
-    };
+    let key_of = task_definitions::pagination_key;
     let (definitions, next) = if request.sort.as_deref() == Some("DESC") {
         // Newest first: collect the matching keys and walk them backwards from the token.
-        let (all, _) = scan(cp, &prefix, None, usize::MAX, keep).await?;
+        let (all, _) = task_definitions::page(cp, family, None, usize::MAX, keep).await?;
         let mut newest_first: Vec<TaskDefinition> = all
             .into_iter()
             .rev()
@@ -226,7 +210,7 @@ pub async fn list(
         let next = more.then(|| newest_first.last().map(key_of)).flatten();
         (newest_first, next)
     } else {
-        scan(cp, &prefix, after, page, keep).await?
+        task_definitions::page(cp, family, after, page, keep).await?
     };
     Ok(ListTaskDefinitionsResponse {
         task_definition_arns: Some(
@@ -247,9 +231,9 @@ pub async fn list_families(
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     let status = request.status.clone().unwrap_or_else(|| "ALL".into());
-    let prefix = keys::family(request.family_prefix.as_deref().unwrap_or_default());
+    let prefix = request.family_prefix.as_deref().unwrap_or_default();
     let (families, next) =
-        scan::<Family>(cp, &prefix, after, page, |family| match status.as_str() {
+        task_definitions::families_page(cp, prefix, after, page, |family| match status.as_str() {
             "ACTIVE" => family.active_revisions > 0,
             "INACTIVE" => family.active_revisions == 0,
             _ => true,

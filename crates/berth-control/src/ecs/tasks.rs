@@ -23,16 +23,15 @@ use berth_scheduler::{Cluster as PlacementCluster, LaunchType, PlacementRequest,
 use berth_store::{Txn, transact};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{read, scan, write};
+use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance};
-use crate::state::tasks as task_records;
+use crate::state::tasks::{self as task_records, ClientTokenRecord};
 use crate::state::tasks::{advance, bump, demand_of_task, mark_stopped, status, store, task_id};
 use crate::state::{clusters, tags, task_definitions};
 use crate::views::ViewPlan;
-use crate::{ControlPlane, keys};
 
 /// RunTask's `count` and StartTask's instance list are capped at 10.
 const LAUNCH_LIMIT: usize = 10;
@@ -271,18 +270,6 @@ async fn prepare_launch(
     })
 }
 
-/// A RunTask request as remembered for its clientToken.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientTokenRecord {
-    request: serde_json::Value,
-    task_arns: Vec<String>,
-    failures: Vec<Failure>,
-    /// When the token was first used: housekeeping forgets it with its tasks.
-    #[serde(default)]
-    pub created_at: f64,
-}
-
 /// What RunTask refuses before it looks anything up; returns the task count.
 fn check_run_task(request: &RunTaskRequest) -> Result<usize, ApiError> {
     let count = request.count.unwrap_or(1);
@@ -408,8 +395,7 @@ impl Launching {
         let launch = &*self.launch;
         let cluster = &launch.cluster;
         if let Some(token) = &self.token
-            && let Some(previous) =
-                read::<ClientTokenRecord>(txn, &keys::client_token(cluster, token))?
+            && let Some(previous) = task_records::read_client_token(txn, cluster, token)?
         {
             if previous.request != self.fingerprint {
                 return Err(EcsError::Conflict(
@@ -456,7 +442,7 @@ impl Launching {
                 failures: failures.clone(),
                 created_at: launch.now,
             };
-            write(txn, &keys::client_token(cluster, token), &record);
+            task_records::write_client_token(txn, cluster, token, &record);
         }
         Ok(Some((tasks, failures)))
     }
@@ -900,7 +886,7 @@ pub async fn list(
         .service_name
         .as_ref()
         .map(|service| format!("service:{}", task_id(service)));
-    let (tasks, next) = scan::<Task>(cp, &keys::tasks_of(&cluster), after, page, |task| {
+    let (tasks, next) = task_records::page(cp, &cluster, after, page, |task| {
         task.desired_status.as_deref() == Some(desired.as_str())
             && instance
                 .as_deref()

@@ -4,10 +4,35 @@
 
 use berth_ecs::settings::default_value;
 use berth_ecs_wire::Setting;
+use berth_store::Txn;
 
-use crate::ecs::fetch;
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
+
+/// The principal's own setting `name`, read inside a transaction.
+pub fn read(txn: &mut dyn Txn, principal: &str, name: &str) -> Result<Option<Setting>, ApiError> {
+    crate::ecs::read(txn, &keys::account_setting(principal, name))
+}
+
+/// The principal's own setting `name` (not the default it falls back to), from the latest
+/// committed state.
+pub async fn fetch(
+    cp: &ControlPlane,
+    principal: &str,
+    name: &str,
+) -> Result<Option<Setting>, ApiError> {
+    crate::ecs::fetch(cp, &keys::account_setting(principal, name)).await
+}
+
+/// Writes the principal's own setting `name`.
+pub fn write(txn: &mut dyn Txn, principal: &str, name: &str, setting: &Setting) {
+    crate::ecs::write(txn, &keys::account_setting(principal, name), setting);
+}
+
+/// Deletes the principal's own setting `name`.
+pub fn delete(txn: &mut dyn Txn, principal: &str, name: &str) {
+    txn.delete(&keys::account_setting(principal, name));
+}
 
 /// The value of setting `name` in force for `principal`.
 pub async fn effective(cp: &ControlPlane, principal: &str, name: &str) -> Result<String, ApiError> {
@@ -24,11 +49,11 @@ pub async fn effective_setting(
     principal: &str,
     name: &str,
 ) -> Result<Setting, ApiError> {
-    if let Some(own) = fetch::<Setting>(cp, &keys::account_setting(principal, name)).await? {
+    if let Some(own) = fetch(cp, principal, name).await? {
         return Ok(own);
     }
     let root = cp.partition.root_principal();
-    if let Some(default) = fetch::<Setting>(cp, &keys::account_setting(&root, name)).await? {
+    if let Some(default) = fetch(cp, &root, name).await? {
         return Ok(Setting {
             principal_arn: Some(principal.to_string()),
             ..default

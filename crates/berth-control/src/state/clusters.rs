@@ -4,13 +4,48 @@ use berth_ecs::EcsError;
 use berth_ecs_wire::Cluster;
 use berth_store::Txn;
 
-use crate::ecs::{fetch, read};
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
+/// One cluster, read inside a transaction, whatever its status.
+pub fn read(txn: &mut dyn Txn, name: &str) -> Result<Option<Cluster>, ApiError> {
+    crate::ecs::read(txn, &keys::cluster(name))
+}
+
+/// One cluster, from the latest committed state, whatever its status.
+pub async fn fetch(cp: &ControlPlane, name: &str) -> Result<Option<Cluster>, ApiError> {
+    crate::ecs::fetch(cp, &keys::cluster(name)).await
+}
+
+/// Writes the cluster `name`.
+pub fn write(txn: &mut dyn Txn, name: &str, cluster: &Cluster) {
+    crate::ecs::write(txn, &keys::cluster(name), cluster);
+}
+
+/// One page of the clusters that `keep` accepts, in name order, starting after the pagination
+/// key `after`; also returns the key to resume from when more may follow.
+pub async fn page(
+    cp: &ControlPlane,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&Cluster) -> bool,
+) -> Result<(Vec<Cluster>, Option<String>), ApiError> {
+    crate::ecs::scan(cp, keys::CLUSTERS, after, page, keep).await
+}
+
+/// Every cluster, whatever its status, from the latest committed state in one read.
+pub async fn all(cp: &ControlPlane) -> Result<Vec<Cluster>, ApiError> {
+    cp.store
+        .range(keys::CLUSTERS, None, usize::MAX)
+        .await?
+        .iter()
+        .map(crate::ecs::decode)
+        .collect()
+}
+
 /// Loads an ACTIVE cluster inside a transaction, or fails with ClusterNotFoundException.
 pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
-    match read::<Cluster>(txn, &keys::cluster(name))? {
+    match read(txn, name)? {
         Some(cluster) if cluster.status.as_deref() == Some("ACTIVE") => Ok(cluster),
         _ => Err(EcsError::ClusterNotFound.into()),
     }
@@ -18,7 +53,7 @@ pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError
 
 /// Whether `name` is an ACTIVE cluster, in the latest committed state.
 pub async fn exists(cp: &ControlPlane, name: &str) -> Result<bool, ApiError> {
-    Ok(fetch::<Cluster>(cp, &keys::cluster(name))
+    Ok(fetch(cp, name)
         .await?
         .is_some_and(|c| c.status.as_deref() == Some("ACTIVE")))
 }

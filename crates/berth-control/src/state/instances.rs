@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use berth_ecs_wire::{Attribute, ContainerInstance, Resource};
 use berth_scheduler::Resources;
-use berth_store::Txn;
+use berth_store::{KeyValue, Store, Txn};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -178,4 +178,55 @@ pub async fn fetch(
 /// Writes an instance of `cluster` under its id.
 pub fn write(txn: &mut dyn Txn, cluster: &str, stored: &StoredInstance) {
     crate::ecs::write(txn, &keys::instance(cluster, &stored.id), stored);
+}
+
+/// One page of the instances of `cluster` that `keep` accepts, in id order, starting after the
+/// pagination key `after`; also returns the key to resume from when more may follow.
+pub async fn page(
+    cp: &ControlPlane,
+    cluster: &str,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&StoredInstance) -> bool,
+) -> Result<(Vec<StoredInstance>, Option<String>), ApiError> {
+    crate::ecs::scan(cp, &keys::instances_of(cluster), after, page, keep).await
+}
+
+/// One instance of `cluster` as stored, undecoded (with its revision), read inside a
+/// transaction: for a caller that decodes it only if it needs to.
+pub fn read_undecoded(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<KeyValue>, ApiError> {
+    Ok(txn.get(&keys::instance(cluster, id))?)
+}
+
+/// One instance of `cluster` as stored, undecoded (with its revision), from `store`.
+pub async fn fetch_undecoded(
+    store: &dyn Store,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<KeyValue>, ApiError> {
+    Ok(store.get(&keys::instance(cluster, id)).await?)
+}
+
+/// Decodes an instance record read undecoded.
+pub fn decode(record: &KeyValue) -> Result<StoredInstance, ApiError> {
+    crate::ecs::decode(record)
+}
+
+/// The highest state-change sequence number applied for the instance's agent, read inside a
+/// transaction.
+pub fn applied_sequence(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<u64>, ApiError> {
+    crate::ecs::read(txn, &keys::applied_sequence(cluster, id))
+}
+
+/// Records the highest state-change sequence number applied for the instance's agent.
+pub fn write_applied_sequence(txn: &mut dyn Txn, cluster: &str, id: &str, sequence: u64) {
+    crate::ecs::write(txn, &keys::applied_sequence(cluster, id), &sequence);
 }

@@ -9,3 +9,4 @@ pub mod services;
 pub mod tags;
 pub mod task_definitions;
 pub mod tasks;
+pub mod watch;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecs::{read, write};
 use crate::error::ApiError;
-use crate::keys;
+use crate::{ControlPlane, keys};
 
 /// A service deployment as stored, with the `deployments[]` entry whose rollout settles it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +21,71 @@ use crate::keys;
 pub struct StoredServiceDeployment {
     pub deployment: ServiceDeployment,
     pub tracks: String,
+}
+
+/// One service deployment, by the id it shares with its `deployments[]` entry, read inside a
+/// transaction.
+pub fn read_deployment(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+) -> Result<Option<StoredServiceDeployment>, ApiError> {
+    read(txn, &keys::service_deployment(cluster, service, id))
+}
+
+/// One service deployment, from the latest committed state.
+pub async fn fetch_deployment(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+    id: &str,
+) -> Result<Option<StoredServiceDeployment>, ApiError> {
+    crate::ecs::fetch(cp, &keys::service_deployment(cluster, service, id)).await
+}
+
+/// Writes one service deployment under the id it shares with its `deployments[]` entry.
+pub fn write_deployment(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    record: &StoredServiceDeployment,
+) {
+    write(txn, &keys::service_deployment(cluster, service, id), record);
+}
+
+/// The service deployments of one service that `keep` accepts, in id order, from the latest
+/// committed state.
+pub async fn of_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+    keep: impl FnMut(&StoredServiceDeployment) -> bool,
+) -> Result<Vec<StoredServiceDeployment>, ApiError> {
+    let prefix = keys::service_deployments_of(cluster, service);
+    let (found, _) = crate::ecs::scan(cp, &prefix, None, usize::MAX, keep).await?;
+    Ok(found)
+}
+
+/// One service revision, read inside a transaction.
+pub fn read_revision(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+) -> Result<Option<ServiceRevision>, ApiError> {
+    read(txn, &keys::service_revision(cluster, service, id))
+}
+
+/// One service revision, from the latest committed state.
+pub async fn fetch_revision(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+    id: &str,
+) -> Result<Option<ServiceRevision>, ApiError> {
+    crate::ecs::fetch(cp, &keys::service_revision(cluster, service, id)).await
 }
 
 /// The numeric id shared by a `deployments[]` entry, its service deployment and its revision.

@@ -2,12 +2,103 @@
 //! kept — shared by the service handlers, StopServiceDeployment's rollback and the scheduler.
 
 use berth_ecs_wire::{Deployment, Service, ServiceEvent, TaskDefinition};
+use berth_store::Txn;
 use rand::Rng;
+
+use crate::error::ApiError;
+use crate::{ControlPlane, keys};
 
 /// ECS keeps a service's 100 most recent events.
 const EVENT_LIMIT: usize = 100;
 /// A repeated event message is not recorded again within this many seconds.
 const EVENT_REPEAT_SECS: f64 = 6.0 * 3600.0;
+
+/// One service, read inside a transaction, whatever its status.
+pub fn read(txn: &mut dyn Txn, cluster: &str, name: &str) -> Result<Option<Service>, ApiError> {
+    crate::ecs::read(txn, &keys::service(cluster, name))
+}
+
+/// One service, from the latest committed state, whatever its status.
+pub async fn fetch(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<Service>, ApiError> {
+    crate::ecs::fetch(cp, &keys::service(cluster, name)).await
+}
+
+/// Writes the service `name` of `cluster`.
+pub fn write(txn: &mut dyn Txn, cluster: &str, name: &str, service: &Service) {
+    crate::ecs::write(txn, &keys::service(cluster, name), service);
+}
+
+/// Every service of `cluster`, whatever its status, read inside a transaction.
+pub fn in_cluster(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<Service>, ApiError> {
+    txn.range(&keys::services_of(cluster), None, usize::MAX)?
+        .iter()
+        .map(crate::ecs::decode)
+        .collect()
+}
+
+/// One page of the services of `cluster` that `keep` accepts, in name order, starting after the
+/// pagination key `after`; also returns the key to resume from when more may follow.
+pub async fn page(
+    cp: &ControlPlane,
+    cluster: &str,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&Service) -> bool,
+) -> Result<(Vec<Service>, Option<String>), ApiError> {
+    crate::ecs::scan(cp, &keys::services_of(cluster), after, page, keep).await
+}
+
+/// Every service of every cluster as `(cluster, name, service)`, from the latest committed
+/// state. Each record is decoded only when the caller reaches it, so an unreadable one stops
+/// the caller there and not before.
+pub async fn everywhere(
+    cp: &ControlPlane,
+) -> Result<impl Iterator<Item = Result<(String, String, Service), ApiError>>, ApiError> {
+    let records = cp.store.range(keys::SERVICES, None, usize::MAX).await?;
+    Ok(records.into_iter().filter_map(|record| {
+        let service = match crate::ecs::decode::<Service>(&record) {
+            Ok(service) => service,
+            Err(err) => return Some(Err(err)),
+        };
+        let (cluster, name) = record
+            .key
+            .strip_prefix(keys::SERVICES)
+            .and_then(|rest| rest.split_once('/'))?;
+        Some(Ok((cluster.to_string(), name.to_string(), service)))
+    }))
+}
+
+/// The clientToken the service was created with, read inside a transaction.
+pub fn creation_token(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    crate::ecs::read(txn, &keys::service_token(cluster, name))
+}
+
+/// Records the clientToken the service was created with, so a retried CreateService returns it.
+pub fn write_creation_token(txn: &mut dyn Txn, cluster: &str, name: &str, token: &str) {
+    crate::ecs::write(txn, &keys::service_token(cluster, name), &token);
+}
+
+/// Records when UpdateService last ran: the scheduler's launch backoff counts failures since.
+pub fn write_updated_at(txn: &mut dyn Txn, cluster: &str, name: &str, now: f64) {
+    crate::ecs::write(txn, &keys::service_updated(cluster, name), &now);
+}
+
+/// When UpdateService last ran on the service, if it ever did.
+pub async fn fetch_updated_at(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+) -> Result<Option<f64>, ApiError> {
+    crate::ecs::fetch(cp, &keys::service_updated(cluster, name)).await
+}
 
 /// A new deployment's id: `ecs-svc/` and 19 digits, as ECS mints them.
 pub fn deployment_id() -> String {

@@ -26,3 +26,16 @@ pub async fn fetch(cp: &ControlPlane, arn: &str) -> Result<Vec<Tag>, ApiError> {
         .await?
         .unwrap_or_default())
 }
+
+/// Whether the task, service or container instance that an ARN's resource path names
+/// (`KIND/CLUSTER/ID`, under its cluster's records) has a record, in the latest committed
+/// state; false for any other resource path.
+pub async fn cluster_resource_exists(cp: &ControlPlane, resource: &str) -> Result<bool, ApiError> {
+    let key = match resource.split('/').collect::<Vec<_>>()[..] {
+        ["task", cluster, id] => keys::task(cluster, id),
+        ["service", cluster, name] => keys::service(cluster, name),
+        ["container-instance", cluster, id] => keys::instance(cluster, id),
+        _ => return Ok(false),
+    };
+    Ok(cp.store.get(&key).await?.is_some())
+}

@@ -2,9 +2,9 @@
 
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs_wire::TaskDefinition;
+use berth_store::Txn;
 use serde::{Deserialize, Serialize};
 
-use crate::ecs::fetch;
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
 
@@ -14,6 +14,77 @@ pub struct Family {
     pub name: String,
     pub last_revision: i32,
     pub active_revisions: i32,
+}
+
+/// One revision of a family, read inside a transaction.
+pub fn read(
+    txn: &mut dyn Txn,
+    family: &str,
+    revision: i32,
+) -> Result<Option<TaskDefinition>, ApiError> {
+    crate::ecs::read(txn, &keys::task_definition(family, revision))
+}
+
+/// One revision of a family, from the latest committed state.
+pub async fn fetch(
+    cp: &ControlPlane,
+    family: &str,
+    revision: i32,
+) -> Result<Option<TaskDefinition>, ApiError> {
+    crate::ecs::fetch(cp, &keys::task_definition(family, revision)).await
+}
+
+/// Writes one revision of a family.
+pub fn write(txn: &mut dyn Txn, family: &str, revision: i32, definition: &TaskDefinition) {
+    crate::ecs::write(txn, &keys::task_definition(family, revision), definition);
+}
+
+/// One page of the task definitions (of one family, or of all) that `keep` accepts, in family
+/// then revision order, starting after the pagination key `after`; also returns the key to
+/// resume from when more may follow.
+pub async fn page(
+    cp: &ControlPlane,
+    family: Option<&str>,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&TaskDefinition) -> bool,
+) -> Result<(Vec<TaskDefinition>, Option<String>), ApiError> {
+    let prefix = match family {
+        Some(family) => keys::task_definitions_of(family),
+        None => keys::TASK_DEFINITIONS.to_string(),
+    };
+    crate::ecs::scan(cp, &prefix, after, page, keep).await
+}
+
+/// The pagination key of a task definition in [`page`]'s order, for a listing that pages
+/// through it in reverse.
+pub fn pagination_key(definition: &TaskDefinition) -> String {
+    keys::task_definition(
+        definition.family.as_deref().unwrap_or_default(),
+        definition.revision.unwrap_or_default(),
+    )
+}
+
+/// A family's bookkeeping, read inside a transaction.
+pub fn read_family(txn: &mut dyn Txn, name: &str) -> Result<Option<Family>, ApiError> {
+    crate::ecs::read(txn, &keys::family(name))
+}
+
+/// Writes a family's bookkeeping.
+pub fn write_family(txn: &mut dyn Txn, name: &str, family: &Family) {
+    crate::ecs::write(txn, &keys::family(name), family);
+}
+
+/// One page of the families whose names start with `name_prefix` that `keep` accepts, in name
+/// order, starting after the pagination key `after`.
+pub async fn families_page(
+    cp: &ControlPlane,
+    name_prefix: &str,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&Family) -> bool,
+) -> Result<(Vec<Family>, Option<String>), ApiError> {
+    crate::ecs::scan(cp, &keys::family(name_prefix), after, page, keep).await
 }
 
 /// A task definition's `status` (ACTIVE, INACTIVE or DELETE_IN_PROGRESS).
@@ -28,19 +99,16 @@ pub async fn resolve(
     reference: &TaskDefinitionRef,
 ) -> Result<Option<TaskDefinition>, ApiError> {
     match reference {
-        TaskDefinitionRef::Revision(family, revision) => {
-            fetch(cp, &keys::task_definition(family, *revision)).await
-        }
+        TaskDefinitionRef::Revision(family, revision) => fetch(cp, family, *revision).await,
         TaskDefinitionRef::Family(name) => {
-            let Some(family) = fetch::<Family>(cp, &keys::family(name)).await? else {
+            let Some(family) = crate::ecs::fetch::<Family>(cp, &keys::family(name)).await? else {
                 return Ok(None);
             };
             if family.active_revisions == 0 {
                 return Ok(None);
             }
             for revision in (1..=family.last_revision).rev() {
-                if let Some(definition) =
-                    fetch::<TaskDefinition>(cp, &keys::task_definition(name, revision)).await?
+                if let Some(definition) = fetch(cp, name, revision).await?
                     && status_of(&definition) == "ACTIVE"
                 {
                     return Ok(Some(definition));

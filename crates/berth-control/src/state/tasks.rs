@@ -6,10 +6,11 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::lifecycle::{ContainerStatus, DesiredStatus, TaskEvent, TaskState, TaskStatus};
 use berth_ecs::placement::demand_of;
-use berth_ecs_wire::{Task, TaskDefinition};
+use berth_ecs_wire::{Failure, Task, TaskDefinition};
 use berth_protocol::{DesiredTask, TaskStateChange};
 use berth_scheduler::Resources;
-use berth_store::Txn;
+use berth_store::{KeyValue, Txn};
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::{ControlPlane, keys};
@@ -75,6 +76,190 @@ pub fn read(txn: &mut dyn Txn, cluster: &str, id: &str) -> Result<Option<Task>, 
 /// One task of `cluster`, from the latest committed state.
 pub async fn fetch(cp: &ControlPlane, cluster: &str, id: &str) -> Result<Option<Task>, ApiError> {
     crate::ecs::fetch(cp, &keys::task(cluster, id)).await
+}
+
+/// One task of `cluster` as stored, undecoded (with its revision), from the latest committed
+/// state: an agent session decodes only the records that moved since it last looked.
+pub async fn fetch_undecoded(
+    cp: &ControlPlane,
+    cluster: &str,
+    id: &str,
+) -> Result<Option<KeyValue>, ApiError> {
+    Ok(cp.store.get(&keys::task(cluster, id)).await?)
+}
+
+/// Every task of `cluster`, STOPPED ones included, read inside a transaction.
+pub fn in_cluster(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<Task>, ApiError> {
+    txn.range(&keys::tasks_of(cluster), None, usize::MAX)?
+        .iter()
+        .map(crate::ecs::decode)
+        .collect()
+}
+
+/// One page of the tasks of `cluster` that `keep` accepts, in id (launch) order, starting after
+/// the pagination key `after`; also returns the key to resume from when more may follow.
+pub async fn page(
+    cp: &ControlPlane,
+    cluster: &str,
+    after: Option<String>,
+    page: usize,
+    keep: impl FnMut(&Task) -> bool,
+) -> Result<(Vec<Task>, Option<String>), ApiError> {
+    crate::ecs::scan(cp, &keys::tasks_of(cluster), after, page, keep).await
+}
+
+/// The tasks a service started (STOPPED ones included until housekeeping forgets them), through
+/// the service's task index, from the latest committed state.
+pub async fn of_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<Task>, ApiError> {
+    let mut found = Vec::new();
+    for marker in cp
+        .store
+        .range(&keys::service_tasks_of(cluster, service), None, usize::MAX)
+        .await?
+    {
+        let id = marker.key.rsplit('/').next().unwrap_or_default();
+        found.extend(fetch(cp, cluster, id).await?);
+    }
+    Ok(found)
+}
+
+/// The ids of the tasks placed on an instance that are not STOPPED yet, through the instance's
+/// task index, from the latest committed state.
+pub async fn ids_on_instance(
+    cp: &ControlPlane,
+    cluster: &str,
+    instance_id: &str,
+) -> Result<Vec<String>, ApiError> {
+    Ok(cp
+        .store
+        .range(
+            &keys::instance_tasks_of(cluster, instance_id),
+            None,
+            usize::MAX,
+        )
+        .await?
+        .iter()
+        .map(|marker| {
+            marker
+                .key
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect())
+}
+
+/// Whether the instance's task index holds the task (placed there and not STOPPED yet), in the
+/// latest committed state.
+pub async fn is_on_instance(
+    cp: &ControlPlane,
+    cluster: &str,
+    instance_id: &str,
+    id: &str,
+) -> Result<bool, ApiError> {
+    Ok(cp
+        .store
+        .get(&keys::instance_task(cluster, instance_id, id))
+        .await?
+        .is_some())
+}
+
+/// A RunTask request as remembered for its clientToken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientTokenRecord {
+    pub request: serde_json::Value,
+    pub task_arns: Vec<String>,
+    pub failures: Vec<Failure>,
+    /// When the token was first used: housekeeping forgets it with its tasks.
+    #[serde(default)]
+    pub created_at: f64,
+}
+
+/// The RunTask call a clientToken was first used with in `cluster`, read inside a transaction.
+pub fn read_client_token(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    token: &str,
+) -> Result<Option<ClientTokenRecord>, ApiError> {
+    crate::ecs::read(txn, &keys::client_token(cluster, token))
+}
+
+/// Remembers the RunTask call a clientToken was first used with.
+pub fn write_client_token(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    token: &str,
+    record: &ClientTokenRecord,
+) {
+    crate::ecs::write(txn, &keys::client_token(cluster, token), record);
+}
+
+/// The client tokens of `cluster` first used before `cutoff`, from the latest committed state
+/// (an unreadable record is left alone).
+pub async fn client_tokens_used_before(
+    cp: &ControlPlane,
+    cluster: &str,
+    cutoff: f64,
+) -> Result<Vec<String>, ApiError> {
+    let prefix = keys::client_tokens_of(cluster);
+    Ok(cp
+        .store
+        .range(&prefix, None, usize::MAX)
+        .await?
+        .iter()
+        .filter(|kv| {
+            crate::ecs::decode::<ClientTokenRecord>(kv).is_ok_and(|r| r.created_at < cutoff)
+        })
+        .filter_map(|kv| kv.key.strip_prefix(&prefix).map(str::to_string))
+        .collect())
+}
+
+/// Forgets a client token.
+pub fn delete_client_token(txn: &mut dyn Txn, cluster: &str, token: &str) {
+    txn.delete(&keys::client_token(cluster, token));
+}
+
+/// Just what housekeeping reads of a task record: decoding 100,000 whole tasks would cost a
+/// quarter of a gigabyte for a moment.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskEnd {
+    pub task_arn: Option<String>,
+    pub last_status: Option<String>,
+    pub stopped_at: Option<f64>,
+    pub group: Option<String>,
+}
+
+/// How every task of `cluster` ended so far, from the latest committed state.
+pub async fn ends_in(cp: &ControlPlane, cluster: &str) -> Result<Vec<TaskEnd>, ApiError> {
+    cp.store
+        .range(&keys::tasks_of(cluster), None, usize::MAX)
+        .await?
+        .iter()
+        .map(crate::ecs::decode::<TaskEnd>)
+        .collect()
+}
+
+/// Forgets a task: its record, its tags and its service index entry (a STOPPED task is no
+/// longer in its instance's index).
+pub fn forget(txn: &mut dyn Txn, cluster: &str, task: &TaskEnd) {
+    let arn = task.task_arn.as_deref().unwrap_or_default();
+    let id = task_id(arn);
+    txn.delete(&keys::task(cluster, id));
+    txn.delete(&keys::tags(arn));
+    if let Some(service) = task
+        .group
+        .as_deref()
+        .and_then(|g| g.strip_prefix("service:"))
+    {
+        txn.delete(&keys::service_task(cluster, service, id));
+    }
 }
 
 /// Writes a task, keeping the instance → live tasks index in step with it.
