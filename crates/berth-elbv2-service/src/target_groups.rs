@@ -60,6 +60,18 @@ fn same_settings(a: &wire::TargetGroup, b: &wire::TargetGroup) -> bool {
     a == b
 }
 
+/// Forgets the targets of a group whose draining has ended, with their health: they are gone,
+/// as on AWS, and were only kept until the group was next written.
+fn forget_drained(tables: &mut Tables<'_>, tg_name: &str, now: f64) -> Result<(), Elbv2Error> {
+    for target in tables.targets_of(tg_name)? {
+        if target.draining_until.is_some_and(|until| until <= now) {
+            tables.delete(&store::target_key(tg_name, &target.key()));
+            tables.delete(&store::health_key(tg_name, &target.key()));
+        }
+    }
+    Ok(())
+}
+
 /// The targets a request names, as `ID:PORT` keys (the port defaults to the group's).
 fn requested_keys(targets: &[wire::TargetDescription], group_port: i32) -> Vec<String> {
     targets
@@ -334,6 +346,7 @@ impl Elbv2Service {
                 })
                 .collect();
             let name = name_of(&record);
+            forget_drained(tables, &name, now)?;
             let mut added = 0;
             for target in &targets {
                 let checked = elbv2::check_target(
@@ -352,6 +365,17 @@ impl Elbv2Service {
                 }
                 tables.put(&key, &checked);
             }
+            let registered = tables
+                .targets_of(&name)?
+                .iter()
+                .filter(|t| t.draining_until.is_none())
+                .count();
+            if added > 0 && registered > elbv2::TARGETS_PER_TARGET_GROUP {
+                return Err(Elbv2Error::TooManyTargets(format!(
+                    "Target group '{arn}' can have at most '{}' targets",
+                    elbv2::TARGETS_PER_TARGET_GROUP
+                )));
+            }
             let associations = tables.associations()?;
             for lb in associations.get(&arn).into_iter().flatten() {
                 let groups: BTreeSet<&String> = associations
@@ -366,7 +390,7 @@ impl Elbv2Service {
                     total += tables
                         .targets_of(&tg_name)?
                         .iter()
-                        .filter(|t| !t.is_draining(now))
+                        .filter(|t| t.draining_until.is_none())
                         .count();
                 }
                 if added > 0 && total > elbv2::TARGETS_PER_LOAD_BALANCER {
@@ -398,6 +422,7 @@ impl Elbv2Service {
         self.run(self.scope(call), move |tables| {
             let record = tables.target_group(&arn)?;
             let name = name_of(&record);
+            forget_drained(tables, &name, now)?;
             let in_use = tables.associations()?.contains_key(&arn);
             let delay = elbv2::deregistration_delay(&record.attributes);
             let keys = requested_keys(&targets, record.target_group.port.unwrap_or(80));
@@ -406,7 +431,7 @@ impl Elbv2Service {
                 let stored: Option<RegisteredTarget> =
                     tables.get(&store::target_key(&name, key))?;
                 match stored {
-                    Some(target) if !target.draining_until.is_some_and(|t| t <= now) => {
+                    Some(target) => {
                         if in_use && delay > 0 {
                             if target.draining_until.is_none() {
                                 let draining = RegisteredTarget {

@@ -10,6 +10,9 @@ pub const TARGETS_PER_LOAD_BALANCER: usize = 1000;
 pub const TARGET_GROUPS_PER_LOAD_BALANCER: usize = 100;
 /// Certificates on one load balancer's listeners, default certificates not counted.
 pub const CERTIFICATES_PER_LOAD_BALANCER: usize = 25;
+/// Targets registered with one target group (a Service Quotas figure that DescribeAccountLimits
+/// does not list).
+pub const TARGETS_PER_TARGET_GROUP: usize = 1000;
 /// Tags per resource.
 pub const TAGS_PER_RESOURCE: usize = 50;
 
