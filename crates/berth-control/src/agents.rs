@@ -288,7 +288,7 @@ impl SentSet {
         {
             return Ok(None);
         }
-        let desired: DesiredState = crate::ecs::decode(record)?;
+        let desired: DesiredState = crate::state::decode(record)?;
         let unsent = match self.tasks.get_mut(id) {
             Some(seen) => {
                 seen.revision = record.mod_revision;
@@ -300,7 +300,7 @@ impl SentSet {
             }
             None => Some(desired),
         };
-        let task: Task = crate::ecs::decode(record)?;
+        let task: Task = crate::state::decode(record)?;
         let definition_arn = task.task_definition_arn.clone().unwrap_or_default();
         let definition = match definitions.get(&definition_arn) {
             Some(definition) => definition.clone(),
@@ -362,7 +362,7 @@ async fn apply_changes(
             if stopped {
                 let stored = match &mut released {
                     Some(stored) => stored,
-                    None => released.insert(instance_records::decode(&record)?),
+                    None => released.insert(crate::state::decode(&record)?),
                 };
                 stored.give_back(
                     &tasks::demand_of_task(txn, &partition, &task)?,

@@ -8,7 +8,6 @@ mod agents;
 pub mod ecs;
 mod error;
 pub mod housekeeping;
-mod keys;
 pub mod regions;
 mod routes;
 mod service_scheduler;

@@ -229,7 +229,7 @@ impl Views {
             let Some(kv) = instances::fetch_undecoded(store, cluster, id).await? else {
                 continue;
             };
-            let stored = instances::decode(&kv)?;
+            let stored = state::decode::<StoredInstance>(&kv)?;
             let mut clusters = self.lock();
             let view = clusters.entry(cluster.to_string()).or_default();
             if view.instance_revision(id) <= kv.mod_revision {

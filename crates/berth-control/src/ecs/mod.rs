@@ -19,7 +19,6 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::Partition;
 use berth_ecs_wire::Operation;
 use berth_gateway::Call;
-use berth_store::{KeyValue, Txn};
 use berth_wire::Validate;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -127,68 +126,6 @@ pub(crate) fn missing(arn: String) -> berth_ecs_wire::Failure {
         arn: Some(arn),
         reason: Some("MISSING".into()),
         detail: None,
-    }
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
-    serde_json::from_slice(&kv.value).map_err(|err| {
-        EcsError::Server(format!("Stored record {} is unreadable: {err}", kv.key)).into()
-    })
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Wire shapes are plain data (strings, numbers, maps with string keys): encoding cannot fail.
-    serde_json::to_vec(value).expect("wire shapes always encode")
-}
-
-/// Reads and decodes one record inside a transaction.
-pub(crate) fn read<T: DeserializeOwned>(
-    txn: &mut dyn Txn,
-    key: &str,
-) -> Result<Option<T>, ApiError> {
-    txn.get(key)?.as_ref().map(decode).transpose()
-}
-
-pub(crate) fn write<T: Serialize>(txn: &mut dyn Txn, key: &str, value: &T) {
-    txn.put(key, encode(value));
-}
-
-/// Reads and decodes one record from the latest committed state.
-pub(crate) async fn fetch<T: DeserializeOwned>(
-    cp: &ControlPlane,
-    key: &str,
-) -> Result<Option<T>, ApiError> {
-    cp.store.get(key).await?.as_ref().map(decode).transpose()
-}
-
-/// One page of the records under `prefix` that `keep` accepts, starting after the key
-/// `after`; also returns the key to resume from when more records may follow.
-pub(crate) async fn scan<T: DeserializeOwned>(
-    cp: &ControlPlane,
-    prefix: &str,
-    after: Option<String>,
-    page: usize,
-    mut keep: impl FnMut(&T) -> bool,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    const CHUNK: usize = 256;
-    let mut items = Vec::new();
-    let mut cursor = after;
-    loop {
-        let chunk = cp.store.range(prefix, cursor.as_deref(), CHUNK).await?;
-        let exhausted = chunk.len() < CHUNK;
-        for kv in &chunk {
-            cursor = Some(kv.key.clone());
-            let item: T = decode(kv)?;
-            if keep(&item) {
-                items.push(item);
-                if items.len() == page {
-                    return Ok((items, cursor));
-                }
-            }
-        }
-        if exhausted {
-            return Ok((items, None));
-        }
     }
 }
 

@@ -6,12 +6,13 @@ use berth_ecs::settings::default_value;
 use berth_ecs_wire::Setting;
 use berth_store::Txn;
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// The principal's own setting `name`, read inside a transaction.
 pub fn read(txn: &mut dyn Txn, principal: &str, name: &str) -> Result<Option<Setting>, ApiError> {
-    crate::ecs::read(txn, &keys::account_setting(principal, name))
+    super::read(txn, &keys::account_setting(principal, name))
 }
 
 /// The principal's own setting `name` (not the default it falls back to), from the latest
@@ -21,12 +22,12 @@ pub async fn fetch(
     principal: &str,
     name: &str,
 ) -> Result<Option<Setting>, ApiError> {
-    crate::ecs::fetch(cp, &keys::account_setting(principal, name)).await
+    super::fetch(cp, &keys::account_setting(principal, name)).await
 }
 
 /// Writes the principal's own setting `name`.
 pub fn write(txn: &mut dyn Txn, principal: &str, name: &str, setting: &Setting) {
-    crate::ecs::write(txn, &keys::account_setting(principal, name), setting);
+    super::write(txn, &keys::account_setting(principal, name), setting);
 }
 
 /// Deletes the principal's own setting `name`.

@@ -4,22 +4,23 @@ use berth_ecs::EcsError;
 use berth_ecs_wire::Cluster;
 use berth_store::Txn;
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// One cluster, read inside a transaction, whatever its status.
 pub fn read(txn: &mut dyn Txn, name: &str) -> Result<Option<Cluster>, ApiError> {
-    crate::ecs::read(txn, &keys::cluster(name))
+    super::read(txn, &keys::cluster(name))
 }
 
 /// One cluster, from the latest committed state, whatever its status.
 pub async fn fetch(cp: &ControlPlane, name: &str) -> Result<Option<Cluster>, ApiError> {
-    crate::ecs::fetch(cp, &keys::cluster(name)).await
+    super::fetch(cp, &keys::cluster(name)).await
 }
 
 /// Writes the cluster `name`.
 pub fn write(txn: &mut dyn Txn, name: &str, cluster: &Cluster) {
-    crate::ecs::write(txn, &keys::cluster(name), cluster);
+    super::write(txn, &keys::cluster(name), cluster);
 }
 
 /// One page of the clusters that `keep` accepts, in name order, starting after the pagination
@@ -30,7 +31,7 @@ pub async fn page(
     page: usize,
     keep: impl FnMut(&Cluster) -> bool,
 ) -> Result<(Vec<Cluster>, Option<String>), ApiError> {
-    crate::ecs::scan(cp, keys::CLUSTERS, after, page, keep).await
+    super::scan(cp, keys::CLUSTERS, after, page, keep).await
 }
 
 /// Every cluster, whatever its status, from the latest committed state in one read.
@@ -39,7 +40,7 @@ pub async fn all(cp: &ControlPlane) -> Result<Vec<Cluster>, ApiError> {
         .range(keys::CLUSTERS, None, usize::MAX)
         .await?
         .iter()
-        .map(crate::ecs::decode)
+        .map(super::decode)
         .collect()
 }
 

@@ -8,8 +8,9 @@ use berth_scheduler::Resources;
 use berth_store::{KeyValue, Store, Txn};
 use serde::{Deserialize, Serialize};
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// A container instance as stored: the API shape plus the agent channel's bookkeeping.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,7 +154,7 @@ pub fn ports(resources: &[Resource], name: &str) -> BTreeSet<u16> {
 pub fn all_in(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<StoredInstance>, ApiError> {
     txn.range(&keys::instances_of(cluster), None, usize::MAX)?
         .iter()
-        .map(crate::ecs::decode)
+        .map(super::decode)
         .collect()
 }
 
@@ -163,7 +164,7 @@ pub fn read(
     cluster: &str,
     id: &str,
 ) -> Result<Option<StoredInstance>, ApiError> {
-    crate::ecs::read(txn, &keys::instance(cluster, id))
+    super::read(txn, &keys::instance(cluster, id))
 }
 
 /// One instance of `cluster`, from the latest committed state.
@@ -172,12 +173,12 @@ pub async fn fetch(
     cluster: &str,
     id: &str,
 ) -> Result<Option<StoredInstance>, ApiError> {
-    crate::ecs::fetch(cp, &keys::instance(cluster, id)).await
+    super::fetch(cp, &keys::instance(cluster, id)).await
 }
 
 /// Writes an instance of `cluster` under its id.
 pub fn write(txn: &mut dyn Txn, cluster: &str, stored: &StoredInstance) {
-    crate::ecs::write(txn, &keys::instance(cluster, &stored.id), stored);
+    super::write(txn, &keys::instance(cluster, &stored.id), stored);
 }
 
 /// One page of the instances of `cluster` that `keep` accepts, in id order, starting after the
@@ -189,7 +190,7 @@ pub async fn page(
     page: usize,
     keep: impl FnMut(&StoredInstance) -> bool,
 ) -> Result<(Vec<StoredInstance>, Option<String>), ApiError> {
-    crate::ecs::scan(cp, &keys::instances_of(cluster), after, page, keep).await
+    super::scan(cp, &keys::instances_of(cluster), after, page, keep).await
 }
 
 /// One instance of `cluster` as stored, undecoded (with its revision), read inside a
@@ -211,11 +212,6 @@ pub async fn fetch_undecoded(
     Ok(store.get(&keys::instance(cluster, id)).await?)
 }
 
-/// Decodes an instance record read undecoded.
-pub fn decode(record: &KeyValue) -> Result<StoredInstance, ApiError> {
-    crate::ecs::decode(record)
-}
-
 /// The highest state-change sequence number applied for the instance's agent, read inside a
 /// transaction.
 pub fn applied_sequence(
@@ -223,10 +219,10 @@ pub fn applied_sequence(
     cluster: &str,
     id: &str,
 ) -> Result<Option<u64>, ApiError> {
-    crate::ecs::read(txn, &keys::applied_sequence(cluster, id))
+    super::read(txn, &keys::applied_sequence(cluster, id))
 }
 
 /// Records the highest state-change sequence number applied for the instance's agent.
 pub fn write_applied_sequence(txn: &mut dyn Txn, cluster: &str, id: &str, sequence: u64) {
-    crate::ecs::write(txn, &keys::applied_sequence(cluster, id), &sequence);
+    super::write(txn, &keys::applied_sequence(cluster, id), &sequence);
 }

@@ -11,9 +11,9 @@ use berth_ecs_wire::{
 use berth_store::Txn;
 use serde::{Deserialize, Serialize};
 
-use crate::ecs::{read, write};
+use super::{keys, read, write};
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// A service deployment as stored, with the `deployments[]` entry whose rollout settles it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ pub async fn fetch_deployment(
     service: &str,
     id: &str,
 ) -> Result<Option<StoredServiceDeployment>, ApiError> {
-    crate::ecs::fetch(cp, &keys::service_deployment(cluster, service, id)).await
+    super::fetch(cp, &keys::service_deployment(cluster, service, id)).await
 }
 
 /// Writes one service deployment under the id it shares with its `deployments[]` entry.
@@ -64,7 +64,7 @@ pub async fn of_service(
     keep: impl FnMut(&StoredServiceDeployment) -> bool,
 ) -> Result<Vec<StoredServiceDeployment>, ApiError> {
     let prefix = keys::service_deployments_of(cluster, service);
-    let (found, _) = crate::ecs::scan(cp, &prefix, None, usize::MAX, keep).await?;
+    let (found, _) = super::scan(cp, &prefix, None, usize::MAX, keep).await?;
     Ok(found)
 }
 
@@ -85,7 +85,7 @@ pub async fn fetch_revision(
     service: &str,
     id: &str,
 ) -> Result<Option<ServiceRevision>, ApiError> {
-    crate::ecs::fetch(cp, &keys::service_revision(cluster, service, id)).await
+    super::fetch(cp, &keys::service_revision(cluster, service, id)).await
 }
 
 /// The numeric id shared by a `deployments[]` entry, its service deployment and its revision.
@@ -328,7 +328,7 @@ fn all_in(
         None,
         usize::MAX,
     )? {
-        found.push((kv.key.clone(), crate::ecs::decode(&kv)?));
+        found.push((kv.key.clone(), super::decode(&kv)?));
     }
     Ok(found)
 }

@@ -5,8 +5,9 @@ use berth_ecs_wire::{Deployment, Service, ServiceEvent, TaskDefinition};
 use berth_store::Txn;
 use rand::Rng;
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// ECS keeps a service's 100 most recent events.
 const EVENT_LIMIT: usize = 100;
@@ -15,7 +16,7 @@ const EVENT_REPEAT_SECS: f64 = 6.0 * 3600.0;
 
 /// One service, read inside a transaction, whatever its status.
 pub fn read(txn: &mut dyn Txn, cluster: &str, name: &str) -> Result<Option<Service>, ApiError> {
-    crate::ecs::read(txn, &keys::service(cluster, name))
+    super::read(txn, &keys::service(cluster, name))
 }
 
 /// One service, from the latest committed state, whatever its status.
@@ -24,19 +25,19 @@ pub async fn fetch(
     cluster: &str,
     name: &str,
 ) -> Result<Option<Service>, ApiError> {
-    crate::ecs::fetch(cp, &keys::service(cluster, name)).await
+    super::fetch(cp, &keys::service(cluster, name)).await
 }
 
 /// Writes the service `name` of `cluster`.
 pub fn write(txn: &mut dyn Txn, cluster: &str, name: &str, service: &Service) {
-    crate::ecs::write(txn, &keys::service(cluster, name), service);
+    super::write(txn, &keys::service(cluster, name), service);
 }
 
 /// Every service of `cluster`, whatever its status, read inside a transaction.
 pub fn in_cluster(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<Service>, ApiError> {
     txn.range(&keys::services_of(cluster), None, usize::MAX)?
         .iter()
-        .map(crate::ecs::decode)
+        .map(super::decode)
         .collect()
 }
 
@@ -49,7 +50,7 @@ pub async fn page(
     page: usize,
     keep: impl FnMut(&Service) -> bool,
 ) -> Result<(Vec<Service>, Option<String>), ApiError> {
-    crate::ecs::scan(cp, &keys::services_of(cluster), after, page, keep).await
+    super::scan(cp, &keys::services_of(cluster), after, page, keep).await
 }
 
 /// Every service of every cluster as `(cluster, name, service)`, from the latest committed
@@ -60,7 +61,7 @@ pub async fn everywhere(
 ) -> Result<impl Iterator<Item = Result<(String, String, Service), ApiError>>, ApiError> {
     let records = cp.store.range(keys::SERVICES, None, usize::MAX).await?;
     Ok(records.into_iter().filter_map(|record| {
-        let service = match crate::ecs::decode::<Service>(&record) {
+        let service = match super::decode::<Service>(&record) {
             Ok(service) => service,
             Err(err) => return Some(Err(err)),
         };
@@ -78,17 +79,17 @@ pub fn creation_token(
     cluster: &str,
     name: &str,
 ) -> Result<Option<String>, ApiError> {
-    crate::ecs::read(txn, &keys::service_token(cluster, name))
+    super::read(txn, &keys::service_token(cluster, name))
 }
 
 /// Records the clientToken the service was created with, so a retried CreateService returns it.
 pub fn write_creation_token(txn: &mut dyn Txn, cluster: &str, name: &str, token: &str) {
-    crate::ecs::write(txn, &keys::service_token(cluster, name), &token);
+    super::write(txn, &keys::service_token(cluster, name), &token);
 }
 
 /// Records when UpdateService last ran: the scheduler's launch backoff counts failures since.
 pub fn write_updated_at(txn: &mut dyn Txn, cluster: &str, name: &str, now: f64) {
-    crate::ecs::write(txn, &keys::service_updated(cluster, name), &now);
+    super::write(txn, &keys::service_updated(cluster, name), &now);
 }
 
 /// When UpdateService last ran on the service, if it ever did.
@@ -97,7 +98,7 @@ pub async fn fetch_updated_at(
     cluster: &str,
     name: &str,
 ) -> Result<Option<f64>, ApiError> {
-    crate::ecs::fetch(cp, &keys::service_updated(cluster, name)).await
+    super::fetch(cp, &keys::service_updated(cluster, name)).await
 }
 
 /// A new deployment's id: `ecs-svc/` and 19 digits, as ECS mints them.

@@ -5,8 +5,9 @@ use berth_ecs_wire::TaskDefinition;
 use berth_store::Txn;
 use serde::{Deserialize, Serialize};
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// Per-family bookkeeping: revisions are never reused, even after deletion.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -22,7 +23,7 @@ pub fn read(
     family: &str,
     revision: i32,
 ) -> Result<Option<TaskDefinition>, ApiError> {
-    crate::ecs::read(txn, &keys::task_definition(family, revision))
+    super::read(txn, &keys::task_definition(family, revision))
 }
 
 /// One revision of a family, from the latest committed state.
@@ -31,12 +32,12 @@ pub async fn fetch(
     family: &str,
     revision: i32,
 ) -> Result<Option<TaskDefinition>, ApiError> {
-    crate::ecs::fetch(cp, &keys::task_definition(family, revision)).await
+    super::fetch(cp, &keys::task_definition(family, revision)).await
 }
 
 /// Writes one revision of a family.
 pub fn write(txn: &mut dyn Txn, family: &str, revision: i32, definition: &TaskDefinition) {
-    crate::ecs::write(txn, &keys::task_definition(family, revision), definition);
+    super::write(txn, &keys::task_definition(family, revision), definition);
 }
 
 /// One page of the task definitions (of one family, or of all) that `keep` accepts, in family
@@ -53,7 +54,7 @@ pub async fn page(
         Some(family) => keys::task_definitions_of(family),
         None => keys::TASK_DEFINITIONS.to_string(),
     };
-    crate::ecs::scan(cp, &prefix, after, page, keep).await
+    super::scan(cp, &prefix, after, page, keep).await
 }
 
 /// The pagination key of a task definition in [`page`]'s order, for a listing that pages
@@ -67,12 +68,12 @@ pub fn pagination_key(definition: &TaskDefinition) -> String {
 
 /// A family's bookkeeping, read inside a transaction.
 pub fn read_family(txn: &mut dyn Txn, name: &str) -> Result<Option<Family>, ApiError> {
-    crate::ecs::read(txn, &keys::family(name))
+    super::read(txn, &keys::family(name))
 }
 
 /// Writes a family's bookkeeping.
 pub fn write_family(txn: &mut dyn Txn, name: &str, family: &Family) {
-    crate::ecs::write(txn, &keys::family(name), family);
+    super::write(txn, &keys::family(name), family);
 }
 
 /// One page of the families whose names start with `name_prefix` that `keep` accepts, in name
@@ -84,7 +85,7 @@ pub async fn families_page(
     page: usize,
     keep: impl FnMut(&Family) -> bool,
 ) -> Result<(Vec<Family>, Option<String>), ApiError> {
-    crate::ecs::scan(cp, &keys::family(name_prefix), after, page, keep).await
+    super::scan(cp, &keys::family(name_prefix), after, page, keep).await
 }
 
 /// A task definition's `status` (ACTIVE, INACTIVE or DELETE_IN_PROGRESS).
@@ -101,7 +102,7 @@ pub async fn resolve(
     match reference {
         TaskDefinitionRef::Revision(family, revision) => fetch(cp, family, *revision).await,
         TaskDefinitionRef::Family(name) => {
-            let Some(family) = crate::ecs::fetch::<Family>(cp, &keys::family(name)).await? else {
+            let Some(family) = super::fetch::<Family>(cp, &keys::family(name)).await? else {
                 return Ok(None);
             };
             if family.active_revisions == 0 {

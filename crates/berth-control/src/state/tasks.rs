@@ -12,8 +12,9 @@ use berth_scheduler::Resources;
 use berth_store::{KeyValue, Txn};
 use serde::{Deserialize, Serialize};
 
+use super::keys;
+use crate::ControlPlane;
 use crate::error::ApiError;
-use crate::{ControlPlane, keys};
 
 /// A task's `lastStatus`. A record without one (never written by Berth) counts as the
 /// lifecycle's first status, so any report moves it forward.
@@ -70,12 +71,12 @@ pub fn service_of(task: &Task) -> Option<&str> {
 
 /// One task of `cluster`, read inside a transaction.
 pub fn read(txn: &mut dyn Txn, cluster: &str, id: &str) -> Result<Option<Task>, ApiError> {
-    crate::ecs::read(txn, &keys::task(cluster, id))
+    super::read(txn, &keys::task(cluster, id))
 }
 
 /// One task of `cluster`, from the latest committed state.
 pub async fn fetch(cp: &ControlPlane, cluster: &str, id: &str) -> Result<Option<Task>, ApiError> {
-    crate::ecs::fetch(cp, &keys::task(cluster, id)).await
+    super::fetch(cp, &keys::task(cluster, id)).await
 }
 
 /// One task of `cluster` as stored, undecoded (with its revision), from the latest committed
@@ -92,7 +93,7 @@ pub async fn fetch_undecoded(
 pub fn in_cluster(txn: &mut dyn Txn, cluster: &str) -> Result<Vec<Task>, ApiError> {
     txn.range(&keys::tasks_of(cluster), None, usize::MAX)?
         .iter()
-        .map(crate::ecs::decode)
+        .map(super::decode)
         .collect()
 }
 
@@ -105,7 +106,7 @@ pub async fn page(
     page: usize,
     keep: impl FnMut(&Task) -> bool,
 ) -> Result<(Vec<Task>, Option<String>), ApiError> {
-    crate::ecs::scan(cp, &keys::tasks_of(cluster), after, page, keep).await
+    super::scan(cp, &keys::tasks_of(cluster), after, page, keep).await
 }
 
 /// The tasks a service started (STOPPED ones included until housekeeping forgets them), through
@@ -187,7 +188,7 @@ pub fn read_client_token(
     cluster: &str,
     token: &str,
 ) -> Result<Option<ClientTokenRecord>, ApiError> {
-    crate::ecs::read(txn, &keys::client_token(cluster, token))
+    super::read(txn, &keys::client_token(cluster, token))
 }
 
 /// Remembers the RunTask call a clientToken was first used with.
@@ -197,7 +198,7 @@ pub fn write_client_token(
     token: &str,
     record: &ClientTokenRecord,
 ) {
-    crate::ecs::write(txn, &keys::client_token(cluster, token), record);
+    super::write(txn, &keys::client_token(cluster, token), record);
 }
 
 /// The client tokens of `cluster` first used before `cutoff`, from the latest committed state
@@ -213,9 +214,7 @@ pub async fn client_tokens_used_before(
         .range(&prefix, None, usize::MAX)
         .await?
         .iter()
-        .filter(|kv| {
-            crate::ecs::decode::<ClientTokenRecord>(kv).is_ok_and(|r| r.created_at < cutoff)
-        })
+        .filter(|kv| super::decode::<ClientTokenRecord>(kv).is_ok_and(|r| r.created_at < cutoff))
         .filter_map(|kv| kv.key.strip_prefix(&prefix).map(str::to_string))
         .collect())
 }
@@ -242,7 +241,7 @@ pub async fn ends_in(cp: &ControlPlane, cluster: &str) -> Result<Vec<TaskEnd>, A
         .range(&keys::tasks_of(cluster), None, usize::MAX)
         .await?
         .iter()
-        .map(crate::ecs::decode::<TaskEnd>)
+        .map(super::decode::<TaskEnd>)
         .collect()
 }
 
@@ -265,7 +264,7 @@ pub fn forget(txn: &mut dyn Txn, cluster: &str, task: &TaskEnd) {
 /// Writes a task, keeping the instance → live tasks index in step with it.
 pub fn store(txn: &mut dyn Txn, cluster: &str, task: &Task) {
     let id = task_id(task.task_arn.as_deref().unwrap_or_default());
-    crate::ecs::write(txn, &keys::task(cluster, id), task);
+    super::write(txn, &keys::task(cluster, id), task);
     if let Some(service) = service_of(task)
         && task.version == Some(1)
     {
@@ -448,7 +447,7 @@ fn definition_of(
     task: &Task,
 ) -> Result<TaskDefinition, ApiError> {
     let key = definition_key(partition, task)?;
-    crate::ecs::read::<TaskDefinition>(txn, &key)?
+    super::read::<TaskDefinition>(txn, &key)?
         .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }
 
@@ -475,7 +474,7 @@ pub fn desired_task(task: &Task, definition: TaskDefinition) -> DesiredTask {
 /// The task definition a task runs, from the latest committed state.
 pub async fn fetch_definition(cp: &ControlPlane, task: &Task) -> Result<TaskDefinition, ApiError> {
     let key = definition_key(&cp.partition, task)?;
-    crate::ecs::fetch::<TaskDefinition>(cp, &key)
+    super::fetch::<TaskDefinition>(cp, &key)
         .await?
         .ok_or_else(|| EcsError::Server(format!("task definition {key} is missing")).into())
 }

@@ -4,7 +4,7 @@
 
 use berth_store::{KeyValue, Store, StoreError};
 
-use crate::keys;
+use super::keys;
 
 /// Whether a change may concern the service scheduler: a service or a task record.
 pub fn concerns_services(key: &str) -> bool {

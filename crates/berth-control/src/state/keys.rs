@@ -1,4 +1,5 @@
-//! The store's key layout: every key the control plane reads or writes is built here.
+//! The store's key layout: every key the control plane reads or writes is built here, and only
+//! the state layer builds them.
 //!
 //! Key order matters where listings page through a prefix: a task definition key sorts by
 //! family, then revision (`#` sorts below every character a family name may contain, and
