@@ -70,18 +70,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Eight free loopback ports, chosen by the kernel.
-read -r target_a target_b berth_http berth_https nginx_http nginx_https haproxy_http haproxy_https < <(python3 - <<'PY'
+# The targets take any free port and say which; the proxies get free loopback ports chosen by the
+# kernel just before they start.
+for name in a b; do
+    "$upstream_binary" 0 "$name" "$upstream_threads" >"$workdir/upstream-$name.out" 2>"$workdir/upstream-$name.log" & pids+=($!)
+done
+for name in a b; do
+    for _ in $(seq 100); do grep -q '^listening' "$workdir/upstream-$name.out" && break; sleep 0.1; done
+    grep -q '^listening' "$workdir/upstream-$name.out" || die "upstream $name did not start (see $workdir/upstream-$name.log)"
+done
+target_a=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-a.out")
+target_b=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-b.out")
+read -r berth_http berth_https nginx_http nginx_https haproxy_http haproxy_https < <(python3 - <<'PY'
 import socket
-sockets = [socket.socket() for _ in range(8)]
+sockets = [socket.socket() for _ in range(6)]
 for s in sockets:
     s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in sockets))
 PY
 )
-
-"$upstream_binary" "$target_a" a "$upstream_threads" 2>"$workdir/upstream-a.log" & pids+=($!)
-"$upstream_binary" "$target_b" b "$upstream_threads" 2>"$workdir/upstream-b.log" & pids+=($!)
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.localhost" \
     -addext "subjectAltName=DNS:bench.localhost" \

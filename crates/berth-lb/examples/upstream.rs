@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 target for benchmarks and manual tests: answers every request with its
-//! name, on 127.0.0.1.
+//! name, on 127.0.0.1. Port 0 takes any free port; the address is printed as `listening ADDR`.
 //!
 //!     cargo run --release -p berth-lb --example upstream -- PORT [NAME] [THREADS]
 
@@ -31,7 +31,8 @@ fn main() {
         .expect("a tokio runtime")
         .block_on(async move {
             let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
-            eprintln!("upstream {name} on 127.0.0.1:{port}");
+            let address = listener.local_addr().expect("a bound address");
+            println!("listening {address}");
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
