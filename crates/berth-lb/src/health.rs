@@ -96,6 +96,8 @@ pub enum State {
     /// The target group is not used by any listener: nothing checks it.
     Unused,
     Draining,
+    /// Health checks are disabled: the target gets traffic, its health is unknown.
+    Unavailable,
 }
 
 impl State {
@@ -107,6 +109,7 @@ impl State {
             State::Unhealthy => "unhealthy",
             State::Unused => "unused",
             State::Draining => "draining",
+            State::Unavailable => "unavailable",
         }
     }
 }
@@ -192,7 +195,7 @@ impl TargetHealth {
     /// With health checks disabled ALB routes to every target and reports it as unavailable.
     pub fn checks_disabled() -> TargetHealth {
         TargetHealth {
-            state: State::Healthy,
+            state: State::Unavailable,
             reason: Some(Reason::HealthCheckDisabled),
             description: Some("Health checks are disabled".into()),
         }

@@ -71,6 +71,14 @@ impl Connection {
             Ordering::Relaxed,
         );
         let mut counted = self.load_balancer.lock().unwrap_or_else(|p| p.into_inner());
+        // Same load balancer as the connection's previous request (the usual case): the
+        // pointer comparison spares comparing ARNs.
+        if counted
+            .as_ref()
+            .is_some_and(|lb| Arc::ptr_eq(lb, &listener.load_balancer))
+        {
+            return;
+        }
         if counted.as_deref() != Some(&*listener.load_balancer) {
             if let Some(previous) = counted.take() {
                 shared.metrics.connection_closed(&previous);
@@ -755,10 +763,11 @@ fn empty_response(status: StatusCode) -> Response<ResponseBody> {
 
 /// The page ALB serves for errors it generates itself.
 fn elb_error(status: StatusCode) -> Response<ResponseBody> {
-    let title = match status.as_u16() {
-        460 => "460".to_string(),
-        code => format!("{code} {}", status.canonical_reason().unwrap_or("")),
-    };
+    let title = format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
     let page = format!(
         "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
     );

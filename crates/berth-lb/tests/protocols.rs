@@ -314,6 +314,13 @@ async fn websocket_upgrades_pass_through() {
     };
     let (plane, _) = DataPlane::new(loopback()).unwrap();
     let address = plane.apply(config).unwrap().listeners["l"];
+    let health = &plane.health()[0].health;
+    assert_eq!(
+        health.state,
+        berth_lb::health::State::Unavailable,
+        "no checks, still routed"
+    );
+    assert_eq!(health.reason.unwrap().code(), "Target.HealthCheckDisabled");
     let stream = TcpStream::connect(address).await.unwrap();
     let (mut socket, response) = tokio_tungstenite::client_async(
         format!("ws://ws.localhost:{}/chat", address.port()),
