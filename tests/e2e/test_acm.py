@@ -141,6 +141,9 @@ def test_https_listener_uses_a_certificate(berth, acm, elbv2, tmp_path):
     assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
                       Certificates=[{"CertificateArn": arn}], SslPolicy="NoSuchPolicy",
                       DefaultActions=forward) == "SSLPolicyNotFound"
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+                      Certificates=[{"CertificateArn": arn}], DefaultActions=forward,
+                      MutualAuthentication={"Mode": "passthrough"}) == "InvalidConfigurationRequest"
     listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
                                      Certificates=[{"CertificateArn": arn}], DefaultActions=forward)["Listeners"][0]
     assert listener["SslPolicy"] == "ELBSecurityPolicy-2016-08"

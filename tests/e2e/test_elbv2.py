@@ -106,6 +106,8 @@ def test_subnets_security_groups_and_names(elbv2, ec2):
                                     SecurityGroups=[group], Scheme="internal")["LoadBalancers"][0]
     assert lb["SecurityGroups"] == [group]
     assert lb["DNSName"].startswith("internal-mapped-")
+    assert error_code(elbv2.create_load_balancer, Name="fixed-ip", SubnetMappings=[
+        {"SubnetId": two[0], "PrivateIPv4Address": "172.31.0.10"}, {"SubnetId": two[1]}]) == "ValidationError"
     assert len(lb["AvailabilityZones"]) == 2
 
     for bad in ["-lead", "trail-", "internal-x", "a" * 33, "under_score"]:

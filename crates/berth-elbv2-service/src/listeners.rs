@@ -155,6 +155,11 @@ impl Elbv2Service {
         )?;
         let protocol = request.protocol.clone().unwrap_or_else(|| "HTTP".into());
         elbv2::check_listener_protocol(&protocol).map_err(error)?;
+        elbv2::check_listener_options(
+            request.alpn_policy.as_deref(),
+            request.mutual_authentication.as_ref(),
+        )
+        .map_err(error)?;
         let Some(port) = request.port else {
             return Err(error(Elbv2Error::Validation(
                 "A listener port must be specified".into(),
@@ -257,6 +262,11 @@ impl Elbv2Service {
         if let Some(protocol) = &request.protocol {
             elbv2::check_listener_protocol(protocol).map_err(error)?;
         }
+        elbv2::check_listener_options(
+            request.alpn_policy.as_deref(),
+            request.mutual_authentication.as_ref(),
+        )
+        .map_err(error)?;
         self.check_certificates_exist(call, request.certificates.as_deref().unwrap_or(&[]))
             .await?;
         let actions = match &request.default_actions {

@@ -161,6 +161,13 @@ impl Elbv2Service {
             ))));
         }
         elbv2::check_load_balancer_name(&name).map_err(error)?;
+        elbv2::check_subnet_mappings(request.subnet_mappings.as_deref().unwrap_or_default())
+            .map_err(error)?;
+        if request.customer_owned_ipv4_pool.is_some() || request.ipam_pools.is_some() {
+            return Err(error(Elbv2Error::Validation(
+                "Customer-owned and IPAM address pools are not supported by Berth".into(),
+            )));
+        }
         let scheme = request
             .scheme
             .clone()

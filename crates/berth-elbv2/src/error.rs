@@ -59,6 +59,8 @@ pub enum Elbv2Error {
     InvalidLoadBalancerAction(String),
     #[error("{0}")]
     InvalidScheme(String),
+    #[error("Trust store '{0}' not found")]
+    TrustStoreNotFound(String),
     #[error("SSL policy '{0}' not found")]
     SslPolicyNotFound(String),
     #[error("The maximum number of load balancers has been reached")]
@@ -113,6 +115,7 @@ impl ServiceError for Elbv2Error {
             Elbv2Error::InvalidSecurityGroup(_) => "InvalidSecurityGroup",
             Elbv2Error::InvalidLoadBalancerAction(_) => "InvalidLoadBalancerAction",
             Elbv2Error::InvalidScheme(_) => "InvalidScheme",
+            Elbv2Error::TrustStoreNotFound(_) => "TrustStoreNotFound",
             Elbv2Error::SslPolicyNotFound(_) => "SSLPolicyNotFound",
             Elbv2Error::TooManyLoadBalancers => "TooManyLoadBalancers",
             Elbv2Error::TooManyTargetGroups => "TooManyTargetGroups",

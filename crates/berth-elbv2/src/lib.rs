@@ -105,6 +105,51 @@ pub fn check_listener_protocol(protocol: &str) -> Result<(), Elbv2Error> {
     }
 }
 
+/// What an Application Load Balancer listener cannot have here: ALPN policies (TLS listeners of
+/// Network Load Balancers only) and mutual TLS other than `off` (it needs a trust store, and
+/// Berth has none).
+pub fn check_listener_options(
+    alpn_policy: Option<&[String]>,
+    mutual_authentication: Option<&wire::MutualAuthenticationAttributes>,
+) -> Result<(), Elbv2Error> {
+    if alpn_policy.is_some_and(|p| !p.is_empty()) {
+        return Err(Elbv2Error::Validation(
+            "ALPN policies can only be specified for TLS listeners of Network Load Balancers"
+                .into(),
+        ));
+    }
+    match mutual_authentication {
+        Some(mutual) if mutual.trust_store_arn.is_some() => Err(Elbv2Error::TrustStoreNotFound(
+            mutual.trust_store_arn.clone().unwrap_or_default(),
+        )),
+        Some(mutual) if mutual.mode.as_deref().is_some_and(|m| m != "off") => {
+            Err(Elbv2Error::InvalidConfigurationRequest(format!(
+                "Mutual authentication mode '{}' is not supported by Berth; only 'off' is",
+                mutual.mode.as_deref().unwrap_or_default()
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Subnet mappings of an Application Load Balancer name subnets only: Elastic IPs and fixed
+/// private addresses belong to Network Load Balancers.
+pub fn check_subnet_mappings(mappings: &[wire::SubnetMapping]) -> Result<(), Elbv2Error> {
+    for mapping in mappings {
+        if mapping.allocation_id.is_some()
+            || mapping.private_i_pv4_address.is_some()
+            || mapping.i_pv6_address.is_some()
+            || mapping.source_nat_ipv6_prefix.is_some()
+        {
+            return Err(Elbv2Error::Validation(
+                "Elastic IP addresses and private IP addresses in subnet mappings are supported only by Network Load Balancers"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A load balancer needs subnets in at least two Availability Zones, at most one subnet per
 /// zone, all in one VPC. `subnets` are (subnet id, zone, VPC id) of the named subnets.
 pub fn check_subnets(subnets: &[(String, String, String)]) -> Result<(), Elbv2Error> {
@@ -157,6 +202,40 @@ mod tests {
             check_subnets(&[subnet("a", "z1", "v"), subnet("b", "z2", "w")]),
             Err(Elbv2Error::InvalidSubnet(_))
         ));
+    }
+
+    #[test]
+    fn listener_options_and_subnet_mappings() {
+        assert!(check_listener_options(None, None).is_ok());
+        assert!(check_listener_options(Some(&[]), None).is_ok());
+        assert!(check_listener_options(Some(&["HTTP2Only".to_owned()]), None).is_err());
+        let mode = |m: &str| wire::MutualAuthenticationAttributes {
+            mode: Some(m.to_owned()),
+            ..Default::default()
+        };
+        assert!(check_listener_options(None, Some(&mode("off"))).is_ok());
+        assert!(matches!(
+            check_listener_options(None, Some(&mode("passthrough"))),
+            Err(Elbv2Error::InvalidConfigurationRequest(_))
+        ));
+        let verify = wire::MutualAuthenticationAttributes {
+            trust_store_arn: Some("ts".into()),
+            ..mode("verify")
+        };
+        assert_eq!(
+            check_listener_options(None, Some(&verify)),
+            Err(Elbv2Error::TrustStoreNotFound("ts".into()))
+        );
+        let plain = wire::SubnetMapping {
+            subnet_id: Some("subnet-1".into()),
+            ..Default::default()
+        };
+        assert!(check_subnet_mappings(std::slice::from_ref(&plain)).is_ok());
+        let fixed = wire::SubnetMapping {
+            private_i_pv4_address: Some("10.0.0.5".into()),
+            ..plain
+        };
+        assert!(check_subnet_mappings(&[fixed]).is_err());
     }
 
     #[test]

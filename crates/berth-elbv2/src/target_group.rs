@@ -83,6 +83,20 @@ pub fn create(
     if !vpc_exists(&vpc_id) {
         return Err(invalid(format!("The VPC ID '{vpc_id}' is not found")));
     }
+    let ip_address_type = input
+        .ip_address_type
+        .clone()
+        .unwrap_or_else(|| "ipv4".into());
+    if ip_address_type != "ipv4" {
+        return Err(invalid(format!(
+            "IP address type '{ip_address_type}' is not supported: Berth's target groups are IPv4"
+        )));
+    }
+    if input.target_control_port.is_some() {
+        return Err(invalid(
+            "A target control port is not supported by Application Load Balancer target groups",
+        ));
+    }
     let protocol_version = input
         .protocol_version
         .clone()
@@ -112,12 +126,7 @@ pub fn create(
         port: Some(port),
         vpc_id: Some(vpc_id),
         target_type: Some(target_type),
-        ip_address_type: Some(
-            input
-                .ip_address_type
-                .clone()
-                .unwrap_or_else(|| "ipv4".into()),
-        ),
+        ip_address_type: Some(ip_address_type),
         health_check_enabled: Some(input.health_check_enabled.unwrap_or(true)),
         health_check_protocol: Some(input.health_check_protocol.clone().unwrap_or(protocol)),
         health_check_port: Some(
