@@ -111,11 +111,28 @@ pub struct TargetHealthReport {
     pub health: TargetHealth,
 }
 
-/// The running data plane. Cheap to clone; dropping the last handle stops the listeners and
-/// health checks (connections in progress finish on their own).
+/// The running data plane. Cheap to clone; dropping the last handle closes the listeners and
+/// stops the health checks (connections in progress finish on their own, then the worker
+/// threads end).
 #[derive(Clone)]
 pub struct DataPlane {
     shared: Arc<Shared>,
+    _owner: Arc<Owner>,
+}
+
+/// Shuts the data plane down when the last `DataPlane` handle goes: connections hold `Shared`
+/// too, so its own drop would wait for every client to leave.
+struct Owner(Arc<Shared>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        lock(&self.0.sockets).clear();
+        for group in lock(&self.0.groups).values() {
+            for target in lock(&group.targets).values() {
+                *lock(&target.checker) = None;
+            }
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -339,22 +356,24 @@ impl DataPlane {
             .iter()
             .map(|_| proxy::upstream_client(&options))
             .collect();
-        Ok(DataPlane {
-            shared: Arc::new(Shared {
-                options,
-                snapshot: ArcSwap::from_pointee(Snapshot {
-                    sockets: HashMap::new(),
-                    groups: HashMap::new(),
-                }),
-                metrics,
-                clients,
-                workers,
-                sockets: Mutex::new(HashMap::new()),
-                groups: Mutex::new(HashMap::new()),
-                health_version: watch::Sender::new(0),
-                apply_lock: Mutex::new(()),
-                checkers_started: AtomicU64::new(0),
+        let shared = Arc::new(Shared {
+            options,
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                sockets: HashMap::new(),
+                groups: HashMap::new(),
             }),
+            metrics,
+            clients,
+            workers,
+            sockets: Mutex::new(HashMap::new()),
+            groups: Mutex::new(HashMap::new()),
+            health_version: watch::Sender::new(0),
+            apply_lock: Mutex::new(()),
+            checkers_started: AtomicU64::new(0),
+        });
+        Ok(DataPlane {
+            _owner: Arc::new(Owner(shared.clone())),
+            shared,
         })
     }
 

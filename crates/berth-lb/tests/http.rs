@@ -978,3 +978,43 @@ async fn target_group_stickiness_keeps_a_client_on_its_group() {
     .await;
     assert_eq!(kept.get(&first.body), Some(&20), "{kept:?}");
 }
+
+#[tokio::test]
+async fn dropping_the_data_plane_closes_its_listeners_but_not_open_connections() {
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "drop.localhost",
+            http_listener("l", 0, vec![], fixed(200, "ok")),
+        )],
+        target_groups: vec![],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let address = plane.apply(config).unwrap().listeners["l"];
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = || {
+        Request::get("/")
+            .header("host", "drop.localhost")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    // One exchange first, so the connection has been accepted (not just queued in the backlog).
+    let response = sender.send_request(request()).await.unwrap();
+    response.into_body().collect().await.unwrap();
+    drop(plane);
+    eventually("the listener to close", || async move {
+        TcpStream::connect(address).await.is_err()
+    })
+    .await;
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request()).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the open connection still works"
+    );
+}
