@@ -77,6 +77,7 @@ mod tests {
     use std::sync::Arc;
 
     use berth_ecs::arn::Partition;
+    use berth_ecs::status::ClusterStatus;
     use berth_protocol::sigv4::Credentials;
     use berth_store_sqlite::SqliteStore;
     use serde_json::json;
@@ -106,7 +107,7 @@ mod tests {
             json!({"taskArn": format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}"),
                    "lastStatus": status.as_str(), "stoppedAt": stopped_at})
         };
-        let cluster = json!({"clusterName": "c", "status": "ACTIVE"});
+        let cluster = json!({"clusterName": "c", "status": ClusterStatus::Active.as_str()});
         let tasks = [
             task("old", TaskStatus::Stopped, Some(1_000.0)),
             task("recent", TaskStatus::Stopped, Some(9_500.0)),

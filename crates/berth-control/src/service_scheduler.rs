@@ -12,6 +12,7 @@ use berth_ecs::service::{
     PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
     reconcile_daemon,
 };
+use berth_ecs::status::{InstanceStatus, ServiceStatus};
 use berth_ecs_wire::{
     Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
     TaskDefinition,
@@ -66,7 +67,7 @@ pub async fn run(cp: Arc<ControlPlane>) {
 pub async fn pass(cp: &ControlPlane) -> Result<(), ApiError> {
     for record in services::everywhere(cp).await? {
         let (cluster, name, service) = record?;
-        if service.status.as_deref() == Some("INACTIVE") {
+        if service.status.as_deref() == Some(ServiceStatus::Inactive.as_str()) {
             continue;
         }
         if let Err(err) = reconcile_service(cp, &cluster, &name, &service).await {
@@ -186,7 +187,7 @@ async fn reconcile_service(
         .iter()
         .map(|task| {
             let displaced = task_records::status(task) != TaskStatus::Stopped
-                && instance_of(task).is_none_or(|i| i.status() != "ACTIVE");
+                && instance_of(task).is_none_or(|i| i.status() != InstanceStatus::Active.as_str());
             as_service_task(task, displaced)
         })
         .collect();
@@ -278,7 +279,7 @@ async fn reconcile_service(
             == Some(primary_id.as_str());
         if let Some((desired, _)) = &daemon_targets
             && current.desired_count != Some(*desired)
-            && current.status.as_deref() == Some("ACTIVE")
+            && current.status.as_deref() == Some(ServiceStatus::Active.as_str())
         {
             current.desired_count = Some(*desired);
             if let Some(primary) = current.deployments.iter_mut().flatten().next() {
@@ -406,10 +407,10 @@ async fn reconcile_service(
         current.running_count = Some(deployments.iter().map(|d| d.running_count.unwrap_or(0)).sum());
         current.pending_count = Some(deployments.iter().map(|d| d.pending_count.unwrap_or(0)).sum());
         // A deleted service becomes INACTIVE once its last task has stopped.
-        if current.status.as_deref() == Some("DRAINING")
+        if current.status.as_deref() == Some(ServiceStatus::Draining.as_str())
             && task_views.iter().all(|t| t.last_status == TaskStatus::Stopped)
         {
-            current.status = Some("INACTIVE".into());
+            current.status = Some(ServiceStatus::Inactive.as_str().into());
             // ECS deletes a deleted service's service deployments.
             service_deployments::forget(txn, &cluster, &name)?;
         }
@@ -496,7 +497,7 @@ async fn daemon_instances(
     service: &Service,
     primary: &berth_ecs_wire::Deployment,
 ) -> Result<Vec<String>, ApiError> {
-    if service.status.as_deref() != Some("ACTIVE") {
+    if service.status.as_deref() != Some(ServiceStatus::Active.as_str()) {
         return Ok(Vec::new());
     }
     let Some(definition) =
@@ -506,8 +507,10 @@ async fn daemon_instances(
     };
     let now = cp.clock.now();
     let lost_after = cp.agent_lost_after.as_secs_f64();
-    let (stored, _) =
-        instances::page(cp, cluster, None, usize::MAX, |s| s.status() == "ACTIVE").await?;
+    let (stored, _) = instances::page(cp, cluster, None, usize::MAX, |s| {
+        s.status() == InstanceStatus::Active.as_str()
+    })
+    .await?;
     // An agent that is only briefly away keeps its instance's task; placement's own check of
     // the connection is for new tasks.
     let candidates: Vec<(String, berth_scheduler::Instance)> = stored

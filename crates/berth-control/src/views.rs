@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use berth_ecs::lifecycle::TaskStatus;
+use berth_ecs::status::InstanceStatus;
 use berth_ecs_wire::Failure;
 use berth_scheduler::{Cluster as PlacementCluster, Instance, PlacementRequest};
 use berth_store::{ChangeSet, KeyValue, Store, StoreError};
@@ -191,7 +192,7 @@ impl Views {
         if placement_cluster
             .instances()
             .iter()
-            .all(|i| i.status == "INACTIVE")
+            .all(|i| i.status == InstanceStatus::Inactive.as_str())
         {
             return None;
         }
@@ -248,7 +249,7 @@ impl Views {
         let instances = view.placement.as_ref().map_or(0, |p| {
             p.instances()
                 .iter()
-                .filter(|i| i.status != "INACTIVE")
+                .filter(|i| i.status != InstanceStatus::Inactive.as_str())
                 .count()
         });
         (view.counts, instances)
@@ -468,8 +469,18 @@ mod tests {
         views.apply(&set(
             1,
             vec![
-                (key("i1"), Some(instance_record("i1", 512, "ACTIVE"))),
-                (key("i2"), Some(instance_record("i2", 512, "INACTIVE"))),
+                (
+                    key("i1"),
+                    Some(instance_record("i1", 512, InstanceStatus::Active.as_str())),
+                ),
+                (
+                    key("i2"),
+                    Some(instance_record(
+                        "i2",
+                        512,
+                        InstanceStatus::Inactive.as_str(),
+                    )),
+                ),
             ],
         ));
         assert_eq!(views.counts("c").1, 1);
@@ -486,11 +497,17 @@ mod tests {
         // ignored.
         views.apply(&set(
             3,
-            vec![(key("i1"), Some(instance_record("i1", 1024, "ACTIVE")))],
+            vec![(
+                key("i1"),
+                Some(instance_record("i1", 1024, InstanceStatus::Active.as_str())),
+            )],
         ));
         views.apply(&set(
             2,
-            vec![(key("i1"), Some(instance_record("i1", 0, "ACTIVE")))],
+            vec![(
+                key("i1"),
+                Some(instance_record("i1", 0, InstanceStatus::Active.as_str())),
+            )],
         ));
         let third = views.plan("c", &request(256, 4), &mut rng).unwrap();
         assert_eq!(third.targets.len(), 4);

@@ -10,6 +10,7 @@ pub mod pagination;
 pub mod placement;
 pub mod service;
 pub mod settings;
+pub mod status;
 pub mod tags;
 pub mod task_definition;
 

@@ -11,6 +11,7 @@ use berth_ecs_wire::{
 
 use crate::arn::{Partition, is_resource_name};
 use crate::error::{EcsError, client, invalid};
+use crate::status::TaskDefinitionStatus;
 use crate::tags::check_user_tags;
 
 /// A registration that passed every check, waiting for its revision number.
@@ -38,7 +39,7 @@ impl Prepared {
         definition.task_definition_arn =
             Some(partition.task_definition_arn(self.family(), revision));
         definition.revision = Some(revision);
-        definition.status = Some("ACTIVE".into());
+        definition.status = Some(TaskDefinitionStatus::Active.as_str().into());
         definition.registered_at = Some(now);
         definition.registered_by = Some(registered_by.to_string());
         definition

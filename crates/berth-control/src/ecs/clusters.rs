@@ -6,6 +6,7 @@ use berth_ecs::arn::is_resource_name;
 use berth_ecs::error::invalid;
 use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::status::{ClusterStatus, InstanceStatus, ServiceStatus};
 use berth_ecs_wire::{
     Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
     DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
@@ -74,18 +75,18 @@ struct Counts {
 
 impl Counts {
     fn of(instances: &[StoredInstance], tasks: &[Task], services: &[Service]) -> Counts {
-        let services_in = |status: &str| {
+        let services_in = |status: ServiceStatus| {
             services
                 .iter()
-                .filter(|s| s.status.as_deref() == Some(status))
+                .filter(|s| s.status.as_deref() == Some(status.as_str()))
                 .count()
         };
         Counts {
-            active_services: services_in("ACTIVE"),
-            draining_services: services_in("DRAINING"),
+            active_services: services_in(ServiceStatus::Active),
+            draining_services: services_in(ServiceStatus::Draining),
             instances: instances
                 .iter()
-                .filter(|i| i.status() != "INACTIVE")
+                .filter(|i| i.status() != InstanceStatus::Inactive.as_str())
                 .count(),
             running_tasks: tasks
                 .iter()
@@ -114,15 +115,15 @@ impl Counts {
         cp.views.caught_up(&*cp.store).await;
         let (tasks, instances) = cp.views.counts(name);
         let (services, _) = services::page(cp, name, None, usize::MAX, |_| true).await?;
-        let services_in = |status: &str| {
+        let services_in = |status: ServiceStatus| {
             services
                 .iter()
-                .filter(|s| s.status.as_deref() == Some(status))
+                .filter(|s| s.status.as_deref() == Some(status.as_str()))
                 .count()
         };
         Ok(Counts {
-            active_services: services_in("ACTIVE"),
-            draining_services: services_in("DRAINING"),
+            active_services: services_in(ServiceStatus::Active),
+            draining_services: services_in(ServiceStatus::Draining),
             instances,
             running_tasks: tasks.running,
             pending_tasks: tasks.pending,
@@ -261,7 +262,7 @@ pub async fn create(
     let cluster = Cluster {
         cluster_arn: Some(arn.clone()),
         cluster_name: Some(name.clone()),
-        status: Some("ACTIVE".into()),
+        status: Some(ClusterStatus::Active.as_str().into()),
         settings: Some(settings),
         configuration: request.configuration.clone(),
         capacity_providers: Some(providers),
@@ -271,7 +272,7 @@ pub async fn create(
     let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
         // Creating a cluster that exists is not an error in ECS: the existing one comes back.
         if let Some(existing) = clusters::read(txn, &name)?
-            && existing.status.as_deref() == Some("ACTIVE")
+            && existing.status.as_deref() == Some(ClusterStatus::Active.as_str())
         {
             let tags = tags::read(txn, &arn)?;
             let counts = Counts::in_txn(txn, &name)?;
@@ -319,7 +320,7 @@ pub async fn describe(
                 } else {
                     Vec::new()
                 };
-                let counts = if cluster.status.as_deref() == Some("ACTIVE") {
+                let counts = if cluster.status.as_deref() == Some(ClusterStatus::Active.as_str()) {
                     Counts::now(cp, &name).await?
                 } else {
                     Counts::default()
@@ -346,8 +347,10 @@ pub async fn list(
     const SCOPE: &str = "ListClusters";
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let (clusters, next) =
-        clusters::page(cp, after, page, |c| c.status.as_deref() == Some("ACTIVE")).await?;
+    let (clusters, next) = clusters::page(cp, after, page, |c| {
+        c.status.as_deref() == Some(ClusterStatus::Active.as_str())
+    })
+    .await?;
     Ok(ListClustersResponse {
         cluster_arns: Some(clusters.into_iter().filter_map(|c| c.cluster_arn).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),
@@ -373,7 +376,7 @@ pub async fn delete(
             return Err(EcsError::ClusterContainsTasks.into());
         }
         // ECS keeps a deleted cluster describable as INACTIVE.
-        cluster.status = Some("INACTIVE".into());
+        cluster.status = Some(ClusterStatus::Inactive.as_str().into());
         clusters::write(txn, &name, &cluster);
         let tags = tags::read(txn, &arn)?;
         tags::write(txn, &arn, &[]);

@@ -7,6 +7,7 @@ use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
 use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::status::InstanceStatus;
 use berth_ecs_wire::{
     Attribute, ContainerInstance, DeleteAttributesRequest, DeleteAttributesResponse,
     DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
@@ -52,7 +53,8 @@ pub async fn register(
         let existing = match &registration.container_instance_arn {
             Some(arn) => {
                 let id = arn.rsplit('/').next().unwrap_or_default();
-                instances::read(txn, cluster, id)?.filter(|s| s.status() != "INACTIVE")
+                instances::read(txn, cluster, id)?
+                    .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
             }
             None => None,
         };
@@ -98,7 +100,7 @@ pub async fn register(
                         version_info: Some(registration.version_info.clone()),
                         remaining_resources: Some(total.clone()),
                         registered_resources: Some(total.clone()),
-                        status: Some("ACTIVE".into()),
+                        status: Some(InstanceStatus::Active.as_str().into()),
                         agent_connected: Some(true),
                         attributes: Some(registration.attributes.clone()),
                         registered_at: Some(registration.now),
@@ -224,7 +226,7 @@ pub async fn list(
     let (instances, next) = instances::page(cp, &cluster, after, page, |s| {
         let status_matches = match &wanted {
             Some(status) => s.status() == status,
-            None => s.status() != "INACTIVE",
+            None => s.status() != InstanceStatus::Inactive.as_str(),
         };
         status_matches
             && filter
@@ -249,7 +251,7 @@ pub async fn deregister(
     let stored = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         let mut stored = instances::read(txn, &cluster, &id)?
-            .filter(|s| s.status() != "INACTIVE")
+            .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
             .ok_or_else(|| invalid("The referenced container instance was not found."))?;
         let active_tasks = tasks::live_on_instance(txn, &cluster, stored.arn())?;
         if !active_tasks.is_empty() && !force {
@@ -265,7 +267,7 @@ pub async fn deregister(
                 tasks::store(txn, &cluster, &task);
             }
         }
-        stored.instance.status = Some("INACTIVE".into());
+        stored.instance.status = Some(InstanceStatus::Inactive.as_str().into());
         stored.instance.agent_connected = Some(false);
         stored.bump();
         instances::write(txn, &cluster, &stored);
@@ -283,7 +285,10 @@ pub async fn update_state(
 ) -> Result<UpdateContainerInstancesStateResponse, ApiError> {
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
     let status = request.status.clone().unwrap_or_default();
-    if status != "ACTIVE" && status != "DRAINING" {
+    if !InstanceStatus::SETTABLE
+        .iter()
+        .any(|s| s.as_str() == status)
+    {
         return Err(invalid(format!(
             "Container instances can only be set to ACTIVE or DRAINING, not {status}."
         ))
@@ -303,7 +308,9 @@ pub async fn update_state(
         let mut failures = Vec::new();
         for reference in &references {
             let id = instance_id(reference);
-            match instances::read(txn, &cluster, id)?.filter(|s| s.status() != "INACTIVE") {
+            match instances::read(txn, &cluster, id)?
+                .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
+            {
                 Some(mut stored) => {
                     if stored.status() != status {
                         stored.instance.status = Some(status.clone());
@@ -379,7 +386,7 @@ pub async fn put_attributes(
         clusters::active_cluster(txn, &cluster)?;
         for (attribute, id) in written.iter().zip(&targets) {
             let mut stored = instances::read(txn, &cluster, id)?
-                .filter(|s| s.status() != "INACTIVE")
+                .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
                 .ok_or_else(|| target_not_found(id))?;
             let set = std::slice::from_ref(attribute);
             stored.custom_attributes = berth_ecs::attributes::merge(&stored.custom_attributes, set);
@@ -418,7 +425,7 @@ pub async fn delete_attributes(
         clusters::active_cluster(txn, &cluster)?;
         for (attribute, id) in deleted.iter().zip(&targets) {
             let mut stored = instances::read(txn, &cluster, id)?
-                .filter(|s| s.status() != "INACTIVE")
+                .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
                 .ok_or_else(|| target_not_found(id))?;
             stored
                 .custom_attributes
@@ -451,8 +458,10 @@ pub async fn list_attributes(
     }
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let (instances, _) =
-        instances::page(cp, &cluster, None, usize::MAX, |s| s.status() != "INACTIVE").await?;
+    let (instances, _) = instances::page(cp, &cluster, None, usize::MAX, |s| {
+        s.status() != InstanceStatus::Inactive.as_str()
+    })
+    .await?;
     // Each attribute's position is "instance id / attribute name", in that order.
     let mut all: Vec<(String, Attribute)> = Vec::new();
     for stored in &instances {

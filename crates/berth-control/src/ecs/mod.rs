@@ -17,6 +17,7 @@ use std::future::Future;
 use authorization::Authorization;
 use berth_ecs::EcsError;
 use berth_ecs::arn::Partition;
+use berth_ecs::status::InstanceStatus;
 use berth_ecs_wire::Operation;
 use berth_gateway::Call;
 use berth_wire::Validate;
@@ -153,7 +154,7 @@ pub async fn mark_agents_disconnected(cp: &ControlPlane) -> Result<(), ApiError>
 /// How many container instances of `cluster` have their agent connected now.
 pub async fn connected_agents(cp: &ControlPlane, cluster: &str) -> Result<usize, ApiError> {
     let (connected, _) = state::instances::page(cp, cluster, None, usize::MAX, |s| {
-        s.connected() && s.status() != "INACTIVE"
+        s.connected() && s.status() != InstanceStatus::Inactive.as_str()
     })
     .await?;
     Ok(connected.len())

@@ -6,6 +6,7 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
+use berth_ecs::status::{ServiceStatus, TaskDefinitionStatus};
 use berth_ecs_wire::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
     DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
@@ -93,7 +94,7 @@ async fn resolve_definition(
     let definition = task_definitions::resolve(cp, &reference)
         .await?
         .ok_or_else(|| invalid("TaskDefinition not found."))?;
-    if definition.status.as_deref() != Some("ACTIVE") {
+    if definition.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str()) {
         return Err(invalid("TaskDefinition is inactive").into());
     }
     if !definition
@@ -188,7 +189,7 @@ pub async fn create(
         cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
         load_balancers: Some(Vec::new()),
         service_registries: Some(Vec::new()),
-        status: Some("ACTIVE".into()),
+        status: Some(ServiceStatus::Active.as_str().into()),
         desired_count: Some(desired),
         running_count: Some(0),
         pending_count: Some(0),
@@ -230,7 +231,7 @@ pub async fn create(
     let created = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         if let Some(existing) = services::read(txn, &cluster, &name)?
-            && existing.status.as_deref() != Some("INACTIVE")
+            && existing.status.as_deref() != Some(ServiceStatus::Inactive.as_str())
         {
             // A retry of the same call (same clientToken) gets the service it created.
             if token.is_some() && services::creation_token(txn, &cluster, &name)? == token {
@@ -297,7 +298,7 @@ pub async fn update(
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut service = services::read(txn, &cluster, &name)?
             .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
-        if service.status.as_deref() != Some("ACTIVE") {
+        if service.status.as_deref() != Some(ServiceStatus::Active.as_str()) {
             return Err(EcsError::ServiceNotActive("Service was not ACTIVE.".into()).into());
         }
         let daemon = service.scheduling_strategy.as_deref() == Some("DAEMON");
@@ -377,15 +378,15 @@ pub async fn delete(
     let force = request.force == Some(true);
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut service = services::read(txn, &cluster, &name)?
-            .filter(|s| s.status.as_deref() != Some("INACTIVE"))
+            .filter(|s| s.status.as_deref() != Some(ServiceStatus::Inactive.as_str()))
             .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
-        if service.status.as_deref() == Some("ACTIVE") {
+        if service.status.as_deref() == Some(ServiceStatus::Active.as_str()) {
             if service.desired_count.unwrap_or(0) > 0 && !force {
                 return Err(
                     invalid("The service cannot be stopped while it is scaled above 0.").into(),
                 );
             }
-            service.status = Some("DRAINING".into());
+            service.status = Some(ServiceStatus::Draining.as_str().into());
             service.desired_count = Some(0);
             for deployment in service.deployments.iter_mut().flatten() {
                 deployment.desired_count = Some(0);
@@ -449,7 +450,7 @@ pub async fn list(
     let page = berth_ecs::pagination::LIST_SERVICES.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
     let (services, next) = services::page(cp, &cluster, after, page, |s| {
-        s.status.as_deref() == Some("ACTIVE")
+        s.status.as_deref() == Some(ServiceStatus::Active.as_str())
             && request
                 .launch_type
                 .as_ref()

@@ -5,6 +5,7 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::error::{client, invalid};
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
+use berth_ecs::status::TaskDefinitionStatus;
 use berth_ecs::task_definition::prepare;
 use berth_ecs_wire::{
     DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
@@ -112,8 +113,8 @@ pub async fn deregister(
     let definition = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut definition = task_definitions::read(txn, &family, revision)?
             .ok_or_else(|| client("The specified task definition does not exist."))?;
-        if status_of(&definition) == "ACTIVE" {
-            definition.status = Some("INACTIVE".into());
+        if status_of(&definition) == TaskDefinitionStatus::Active.as_str() {
+            definition.status = Some(TaskDefinitionStatus::Inactive.as_str().into());
             definition.deregistered_at = Some(now);
             task_definitions::write(txn, &family, revision, &definition);
             if let Some(mut record) = task_definitions::read_family(txn, &family)? {
@@ -159,12 +160,12 @@ pub async fn delete(
                 failures.push(failure("The specified task definition does not exist."));
                 continue;
             };
-            match status_of(&definition) {
-                "ACTIVE" => failures.push(failure(
+            match TaskDefinitionStatus::parse(status_of(&definition)) {
+                Some(TaskDefinitionStatus::Active) => failures.push(failure(
                     "The specified task definition is still in ACTIVE status. Please deregister the target and try again.",
                 )),
-                "INACTIVE" => {
-                    definition.status = Some("DELETE_IN_PROGRESS".into());
+                Some(TaskDefinitionStatus::Inactive) => {
+                    definition.status = Some(TaskDefinitionStatus::DeleteInProgress.as_str().into());
                     definition.delete_requested_at = Some(now);
                     task_definitions::write(txn, family, *revision, &definition);
                     deleted.push(definition);
@@ -188,7 +189,10 @@ pub async fn list(
     const SCOPE: &str = "ListTaskDefinitions";
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let status = request.status.clone().unwrap_or_else(|| "ACTIVE".into());
+    let status = request
+        .status
+        .clone()
+        .unwrap_or_else(|| TaskDefinitionStatus::Active.as_str().into());
     // `familyPrefix` is, despite its name, the full family name.
     let family = request.family_prefix.as_deref();
     let keep = |definition: &TaskDefinition| status_of(definition) == status;
@@ -230,12 +234,16 @@ pub async fn list_families(
     const SCOPE: &str = "ListTaskDefinitionFamilies";
     let page = LIST_100.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let status = request.status.clone().unwrap_or_else(|| "ALL".into());
+    // ACTIVE or INACTIVE; without a status (or with ALL) every family is listed.
+    let wanted = request
+        .status
+        .as_deref()
+        .and_then(TaskDefinitionStatus::parse);
     let prefix = request.family_prefix.as_deref().unwrap_or_default();
     let (families, next) =
-        task_definitions::families_page(cp, prefix, after, page, |family| match status.as_str() {
-            "ACTIVE" => family.active_revisions > 0,
-            "INACTIVE" => family.active_revisions == 0,
+        task_definitions::families_page(cp, prefix, after, page, |family| match wanted {
+            Some(TaskDefinitionStatus::Active) => family.active_revisions > 0,
+            Some(TaskDefinitionStatus::Inactive) => family.active_revisions == 0,
             _ => true,
         })
         .await?;

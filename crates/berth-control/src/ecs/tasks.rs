@@ -13,6 +13,7 @@ use berth_ecs::placement::{
     check_launch_target, demand_of, effective_containers, parse_constraints, parse_strategies,
     required_attributes,
 };
+use berth_ecs::status::{InstanceStatus, TaskDefinitionStatus};
 use berth_ecs_wire::{
     Attribute, Container, DescribeTasksRequest, DescribeTasksResponse, Failure, ListTasksRequest,
     ListTasksResponse, PlacementConstraint, PlacementStrategy, RunTaskRequest, RunTaskResponse,
@@ -205,7 +206,9 @@ async fn prepare_launch(
     let definition = task_definitions::resolve(cp, &reference)
         .await?
         .ok_or_else(|| client("TaskDefinition not found."))?;
-    if launcher == Launcher::User && definition.status.as_deref() != Some("ACTIVE") {
+    if launcher == Launcher::User
+        && definition.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str())
+    {
         return Err(client("TaskDefinition is inactive").into());
     }
     if !definition
@@ -418,7 +421,10 @@ impl Launching {
             }
             Placing::InTransaction { seed } => {
                 let (stored_instances, cluster_view) = placement_view(txn, cluster)?;
-                if stored_instances.iter().all(|s| s.status() == "INACTIVE") {
+                if stored_instances
+                    .iter()
+                    .all(|s| s.status() == InstanceStatus::Inactive.as_str())
+                {
                     return Err(
                         invalid("No Container Instances were found in your cluster.").into(),
                     );
@@ -688,7 +694,7 @@ async fn start_on(
             let id = task_id(target);
             match stored_instances
                 .iter()
-                .position(|s| s.id == id && s.status() != "INACTIVE")
+                .position(|s| s.id == id && s.status() != InstanceStatus::Inactive.as_str())
             {
                 Some(index) => named.push(index),
                 None => missing.push(Failure {

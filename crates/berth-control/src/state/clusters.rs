@@ -1,6 +1,7 @@
 //! Cluster records.
 
 use berth_ecs::EcsError;
+use berth_ecs::status::ClusterStatus;
 use berth_ecs_wire::Cluster;
 use berth_store::Txn;
 
@@ -47,7 +48,9 @@ pub async fn all(cp: &ControlPlane) -> Result<Vec<Cluster>, ApiError> {
 /// Loads an ACTIVE cluster inside a transaction, or fails with ClusterNotFoundException.
 pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError> {
     match read(txn, name)? {
-        Some(cluster) if cluster.status.as_deref() == Some("ACTIVE") => Ok(cluster),
+        Some(cluster) if cluster.status.as_deref() == Some(ClusterStatus::Active.as_str()) => {
+            Ok(cluster)
+        }
         _ => Err(EcsError::ClusterNotFound.into()),
     }
 }
@@ -56,5 +59,5 @@ pub fn active_cluster(txn: &mut dyn Txn, name: &str) -> Result<Cluster, ApiError
 pub async fn exists(cp: &ControlPlane, name: &str) -> Result<bool, ApiError> {
     Ok(fetch(cp, name)
         .await?
-        .is_some_and(|c| c.status.as_deref() == Some("ACTIVE")))
+        .is_some_and(|c| c.status.as_deref() == Some(ClusterStatus::Active.as_str())))
 }

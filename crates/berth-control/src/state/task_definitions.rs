@@ -1,6 +1,7 @@
 //! Task definition records (one per revision) and the per-family record that numbers them.
 
 use berth_ecs::arn::TaskDefinitionRef;
+use berth_ecs::status::TaskDefinitionStatus;
 use berth_ecs_wire::TaskDefinition;
 use berth_store::Txn;
 use serde::{Deserialize, Serialize};
@@ -110,7 +111,7 @@ pub async fn resolve(
             }
             for revision in (1..=family.last_revision).rev() {
                 if let Some(definition) = fetch(cp, name, revision).await?
-                    && status_of(&definition) == "ACTIVE"
+                    && status_of(&definition) == TaskDefinitionStatus::Active.as_str()
                 {
                     return Ok(Some(definition));
                 }

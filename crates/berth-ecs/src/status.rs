@@ -1,0 +1,119 @@
+//! The statuses of ECS's other records — clusters, services, container instances and task
+//! definitions — as the wire writes them. Tasks have their own lifecycle
+//! ([`crate::lifecycle`]); these have no transition function of their own, so each enum only
+//! names the values Berth reads and writes (`as_str` is the wire value).
+
+/// A cluster's `status`: a deleted cluster stays describable as INACTIVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClusterStatus {
+    Active,
+    Inactive,
+}
+
+impl ClusterStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClusterStatus::Active => "ACTIVE",
+            ClusterStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// A service's `status`: DeleteService drains an ACTIVE service, and the scheduler makes it
+/// INACTIVE once its tasks are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceStatus {
+    Active,
+    Draining,
+    Inactive,
+}
+
+impl ServiceStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceStatus::Active => "ACTIVE",
+            ServiceStatus::Draining => "DRAINING",
+            ServiceStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// A container instance's `status`: UpdateContainerInstancesState moves it between ACTIVE and
+/// DRAINING, deregistration makes it INACTIVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceStatus {
+    Active,
+    Draining,
+    Inactive,
+}
+
+impl InstanceStatus {
+    /// The statuses UpdateContainerInstancesState may set.
+    pub const SETTABLE: [InstanceStatus; 2] = [InstanceStatus::Active, InstanceStatus::Draining];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Active => "ACTIVE",
+            InstanceStatus::Draining => "DRAINING",
+            InstanceStatus::Inactive => "INACTIVE",
+        }
+    }
+}
+
+/// A task definition revision's `status`: deregistering makes it INACTIVE, deleting an
+/// INACTIVE one DELETE_IN_PROGRESS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskDefinitionStatus {
+    Active,
+    Inactive,
+    DeleteInProgress,
+}
+
+impl TaskDefinitionStatus {
+    pub const ALL: [TaskDefinitionStatus; 3] = [
+        TaskDefinitionStatus::Active,
+        TaskDefinitionStatus::Inactive,
+        TaskDefinitionStatus::DeleteInProgress,
+    ];
+
+    pub fn parse(status: &str) -> Option<TaskDefinitionStatus> {
+        TaskDefinitionStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskDefinitionStatus::Active => "ACTIVE",
+            TaskDefinitionStatus::Inactive => "INACTIVE",
+            TaskDefinitionStatus::DeleteInProgress => "DELETE_IN_PROGRESS",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire values are ECS's: a typo here would change what every client sees.
+    #[test]
+    fn wire_values_are_ecs_own() {
+        assert_eq!(ClusterStatus::Active.as_str(), "ACTIVE");
+        assert_eq!(ClusterStatus::Inactive.as_str(), "INACTIVE");
+        assert_eq!(ServiceStatus::Draining.as_str(), "DRAINING");
+        assert_eq!(ServiceStatus::Inactive.as_str(), "INACTIVE");
+        assert_eq!(
+            InstanceStatus::SETTABLE.map(InstanceStatus::as_str),
+            ["ACTIVE", "DRAINING"]
+        );
+        assert_eq!(InstanceStatus::Inactive.as_str(), "INACTIVE");
+        assert_eq!(
+            TaskDefinitionStatus::DeleteInProgress.as_str(),
+            "DELETE_IN_PROGRESS"
+        );
+        for status in TaskDefinitionStatus::ALL {
+            assert_eq!(TaskDefinitionStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(TaskDefinitionStatus::parse("ALL"), None);
+    }
+}
