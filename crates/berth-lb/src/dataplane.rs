@@ -739,6 +739,18 @@ fn bind(
             ApplyError::Bind { address, source }
         }
     };
+    // SO_REUSEPORT would let this group share a port another process (say, a second data plane)
+    // already listens on; a plain bind first makes that an error, as it would be without it.
+    if address.port() != 0 {
+        let probe = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            None,
+        )
+        .map_err(error)?;
+        probe.set_reuse_address(true).map_err(error)?;
+        probe.bind(&address.into()).map_err(error)?;
+    }
     let mut bound_address = address;
     let mut listeners = Vec::with_capacity(count);
     for _ in 0..count.max(1) {

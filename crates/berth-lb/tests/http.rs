@@ -1018,3 +1018,34 @@ async fn dropping_the_data_plane_closes_its_listeners_but_not_open_connections()
         "the open connection still works"
     );
 }
+
+#[tokio::test]
+async fn a_port_another_process_listens_on_is_refused() {
+    // The other listener even allows port sharing: the data plane still must not join it.
+    let taken = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    taken.set_reuse_port(true).unwrap();
+    taken
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    taken.listen(8).unwrap();
+    let port = taken.local_addr().unwrap().as_socket().unwrap().port();
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "taken.localhost",
+            http_listener("l", port, vec![], fixed(200, "ok")),
+        )],
+        target_groups: vec![],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let error = plane.apply(config).unwrap_err();
+    assert!(
+        matches!(&error, ApplyError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse),
+        "{error}"
+    );
+}
