@@ -1,6 +1,5 @@
-//! The client socket as the connection task sees it: shared (so that after dropping hyper's
-//! connection on a header timeout we can still write ALB's 408 on it) and watched (so that the
-//! idle timeout and the header timeout can be enforced from outside hyper).
+//! The client socket as the connection task sees it: watched, so that the idle timeout and the
+//! header timeout can be enforced from outside hyper.
 
 use std::io;
 use std::pin::Pin;
@@ -125,89 +124,58 @@ pub enum Due {
     HeaderTimeout,
 }
 
-/// A TCP stream shared between hyper and the connection task, reporting activity.
-#[derive(Debug, Clone)]
+/// A client TCP stream reporting its activity.
+#[derive(Debug)]
 pub struct WatchedTcp {
-    pub stream: Arc<TcpStream>,
+    pub stream: TcpStream,
     pub activity: Arc<Activity>,
 }
 
 impl AsyncRead for WatchedTcp {
     fn poll_read(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.stream.poll_read_ready(cx))?;
-            match self.stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    if n > 0 {
-                        self.activity.read();
-                    }
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.stream).poll_read(cx, buf))?;
+        if buf.filled().len() > before {
+            self.activity.read();
         }
+        Poll::Ready(Ok(()))
     }
 }
 
 impl AsyncWrite for WatchedTcp {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write(data) {
-                Ok(n) => {
-                    self.activity.wrote();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let written = ready!(Pin::new(&mut self.stream).poll_write(cx, data))?;
+        self.activity.wrote();
+        Poll::Ready(Ok(written))
     }
 
     fn poll_write_vectored(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.stream.poll_write_ready(cx))?;
-            match self.stream.try_write_vectored(bufs) {
-                Ok(n) => {
-                    self.activity.wrote();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let written = ready!(Pin::new(&mut self.stream).poll_write_vectored(cx, bufs))?;
+        self.activity.wrote();
+        Poll::Ready(Ok(written))
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        self.stream.is_write_vectored()
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(shutdown_write(&self.stream))
-    }
-}
-
-pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
-    match socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write) {
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-        other => other,
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -4,7 +4,9 @@
 //! error codes and stickiness cookies.
 
 use std::convert::Infallible;
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,7 +31,7 @@ use crate::config::{Action, AdminState, FixedResponse, Forward, Protocol};
 use crate::dataplane::{
     GroupSnapshot, ListenerRoutes, Options, Shared, SharedKey, TargetState, current,
 };
-use crate::io::{Activity, Due, WatchedTcp, shutdown_write};
+use crate::io::{Activity, Due, WatchedTcp};
 use crate::metrics::RequestRecord;
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
@@ -112,9 +114,18 @@ pub(crate) async fn serve_connection(
         (port.protocol, port.max_idle_timeout())
     };
     let activity = Activity::new(Instant::now());
-    let stream = Arc::new(stream);
+    // A second handle on the socket, for the 408 after hyper has let go of its own (plain HTTP
+    // only: a TLS session cannot be written to from outside).
+    let raw = match protocol {
+        Protocol::Http => stream
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(std::net::TcpStream::from),
+        Protocol::Https => None,
+    };
     let io = WatchedTcp {
-        stream: stream.clone(),
+        stream,
         activity: activity.clone(),
     };
     let connection = Arc::new(Connection {
@@ -131,7 +142,7 @@ pub(crate) async fn serve_connection(
     });
 
     match protocol {
-        Protocol::Http => serve_http(&shared, &connection, io, false, Some(&stream)).await,
+        Protocol::Http => serve_http(&shared, &connection, io, false, raw.as_ref()).await,
         Protocol::Https => {
             let handshake = async {
                 let start =
@@ -180,7 +191,7 @@ async fn serve_http<I>(
     connection: &Arc<Connection>,
     io: I,
     h2_only: bool,
-    plain: Option<&Arc<TcpStream>>,
+    plain: Option<&std::net::TcpStream>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -213,10 +224,10 @@ async fn serve_http<I>(
                 drop(served);
                 if due == Due::HeaderTimeout && let Some(stream) = plain {
                     // Best effort: the socket buffer is empty, so a short write goes through.
-                    let _ = stream.try_write(
+                    let _ = (&*stream).write(
                         b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
                     );
-                    let _ = shutdown_write(stream);
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
                 }
                 return;
             }
