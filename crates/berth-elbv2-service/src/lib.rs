@@ -10,6 +10,7 @@
 //! and writes health-check outcomes through [`record_target_health`].
 
 mod certificates;
+pub mod data_plane;
 mod listeners;
 mod load_balancers;
 pub mod store;

@@ -178,6 +178,10 @@ struct ServerArgs {
     /// stay idle); slower connections are closed.
     #[arg(long, default_value_t = 10)]
     header_timeout: u64,
+    /// The address load balancers' listeners bind (each listener's port on it). Loopback by
+    /// default, as `--listen`; 0.0.0.0 makes them reachable from containers and other hosts.
+    #[arg(long, default_value = "127.0.0.1")]
+    lb_address: std::net::IpAddr,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -302,6 +306,18 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         gateway.limits(),
         stopped(stopping.clone()),
     ));
+    let (data_plane, _metrics) = berth_lb::DataPlane::new(berth_lb::Options {
+        bind_ip: args.lb_address,
+        ..Default::default()
+    })
+    .context("starting the load balancers' data plane")?;
+    let load_balancers = tokio::spawn(berth_elbv2_service::data_plane::run(
+        store.clone(),
+        args.account_id.clone(),
+        data_plane,
+        Arc::new(UnknownInstances),
+        stopped(stopping.clone()),
+    ));
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
@@ -330,9 +346,20 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         agent.await??;
     }
     server.await??;
+    load_balancers.await?;
     regions.shutdown().await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Instance targets have no address yet: they are routed once services register their tasks
+/// (container instances' host addresses); until then only `ip` targets receive traffic.
+struct UnknownInstances;
+
+impl berth_elbv2_service::data_plane::InstanceAddresses for UnknownInstances {
+    fn address(&self, _region: &str, _instance_id: &str) -> Option<std::net::IpAddr> {
+        None
+    }
 }
 
 /// Waits (bounded) until the local agent has registered and is connected.
