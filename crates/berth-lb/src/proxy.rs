@@ -7,8 +7,10 @@ use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -16,7 +18,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -409,10 +411,10 @@ async fn forward_request(
         shared: shared.clone(),
         load_balancer: listener.load_balancer.clone(),
         target_group: group_id.into(),
-        target: target_state.clone(),
         finished: false,
     };
-    target_state.outstanding.fetch_add(1, Ordering::Relaxed);
+    // Outstanding until the response body has been passed on (or the exchange failed).
+    let outstanding = Outstanding::take(target_state.clone());
     let started = Instant::now();
     let drained = drain_deadline_passed(target_state.drain_deadline.subscribe());
     let sent = tokio::select! {
@@ -475,7 +477,13 @@ async fn forward_request(
             duration,
         );
     }
-    response.map(BodyExt::boxed)
+    response.map(|body| {
+        TrackedBody {
+            inner: body,
+            _outstanding: outstanding,
+        }
+        .boxed()
+    })
 }
 
 /// Resolves when the target's deregistration delay has run out (never while it is active).
@@ -681,8 +689,49 @@ struct RequestGuard {
     shared: Arc<Shared>,
     load_balancer: Arc<str>,
     target_group: Arc<str>,
-    target: Arc<TargetState>,
     finished: bool,
+}
+
+/// One outstanding request on a target (least outstanding requests counts these).
+struct Outstanding(Arc<TargetState>);
+
+impl Outstanding {
+    fn take(target: Arc<TargetState>) -> Outstanding {
+        target.outstanding.fetch_add(1, Ordering::Relaxed);
+        Outstanding(target)
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A target's response body, keeping its request outstanding until the body is done.
+struct TrackedBody {
+    inner: Incoming,
+    _outstanding: Outstanding,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 impl RequestGuard {
@@ -696,7 +745,6 @@ impl RequestGuard {
             return;
         }
         self.finished = true;
-        self.target.outstanding.fetch_sub(1, Ordering::Relaxed);
         self.shared.metrics.request(&RequestRecord {
             load_balancer: &self.load_balancer,
             target_group: Some(&self.target_group),

@@ -1049,3 +1049,46 @@ async fn a_port_another_process_listens_on_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_response_still_streaming_keeps_its_target_outstanding() {
+    let a = upstream("a").await;
+    let b = upstream("b").await;
+    let mut group = target_group("g", &[&a, &b]);
+    group.algorithm = Algorithm::LeastOutstandingRequests;
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "stream.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[a.address, b.address], State::Healthy).await;
+    let client = client();
+    // The head arrives at once; the body only after 1.5 s.
+    let streaming = client
+        .request(
+            Request::get(url(&applied, "l", "/stream?ms=1500"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(streaming.status(), StatusCode::OK);
+    let busy = if a.hits.load(Ordering::SeqCst) == 1 {
+        "a"
+    } else {
+        "b"
+    };
+    let counts = spread(&client, &url(&applied, "l", "/"), 6, &[]).await;
+    assert_eq!(
+        counts.get(busy),
+        None,
+        "the streaming target got requests: {counts:?}"
+    );
+    let body = streaming.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, busy.as_bytes());
+}

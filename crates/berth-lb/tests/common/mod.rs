@@ -14,6 +14,7 @@ use std::time::Duration;
 use berth_lb::*;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -23,7 +24,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
 /// An upstream target: answers its name on every path, `/health` with 200 or 503,
-/// `/slow?ms=N` after N milliseconds, and records the headers of each request.
+/// `/slow?ms=N` after N milliseconds, `/stream?ms=N` with the head at once and the body after
+/// N milliseconds, and records the headers of each request.
 pub struct Upstream {
     pub name: &'static str,
     pub address: SocketAddr,
@@ -80,7 +82,7 @@ async fn answer(
     healthy: &AtomicBool,
     hits: &AtomicUsize,
     last_headers: &Mutex<Option<HeaderMap>>,
-) -> Response<Full<Bytes>> {
+) -> Response<BoxBody<Bytes, Infallible>> {
     let path = request.uri().path().to_string();
     if path == "/health" {
         let status = if healthy.load(Ordering::SeqCst) {
@@ -90,21 +92,30 @@ async fn answer(
         };
         return Response::builder()
             .status(status)
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(Bytes::new()).boxed())
             .unwrap();
     }
     hits.fetch_add(1, Ordering::SeqCst);
     *last_headers.lock().unwrap() = Some(request.headers().clone());
-    if path == "/slow" {
-        let ms: u64 = request
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("ms="))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    let ms: u64 = request
+        .uri()
+        .query()
+        .and_then(|q| q.strip_prefix("ms="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let body = Bytes::from(name.to_string());
+    match path.as_str() {
+        "/slow" => tokio::time::sleep(Duration::from_millis(ms)).await,
+        "/stream" => {
+            let later = futures_util::stream::once(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, Infallible>(hyper::body::Frame::data(body))
+            });
+            return Response::new(http_body_util::StreamBody::new(later).boxed());
+        }
+        _ => {}
     }
-    Response::new(Full::new(Bytes::from(name.to_string())))
+    Response::new(Full::new(body).boxed())
 }
 
 pub fn fixed(status: u16, body: &str) -> Action {
