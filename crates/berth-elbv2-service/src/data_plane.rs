@@ -511,6 +511,50 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
+/// The most listeners a configuration gives up before the loop stops trying: more failures
+/// than this in one configuration means something else is wrong.
+const MAX_FAILED_LISTENERS: usize = 32;
+
+/// Applies `config`; when a listener cannot be served (its port is taken or privileged, its
+/// rules or certificates are unusable) it is left out, with the reason logged, and the rest is
+/// applied, so one bad listener does not keep every other load balancer from its
+/// configuration.
+fn apply_what_can_be(data_plane: &lb::DataPlane, mut config: lb::Config) {
+    for _ in 0..MAX_FAILED_LISTENERS {
+        let err = match data_plane.apply(config.clone()) {
+            Ok(_) => return,
+            Err(err) => err,
+        };
+        tracing::error!(error = %err, "a listener cannot be served and is left out");
+        if !leave_out(&mut config, &err) {
+            return;
+        }
+    }
+    tracing::error!("too many listeners cannot be served; the previous configuration stays");
+}
+
+/// Removes from `config` the listeners `err` is about; false when it names none of them.
+fn leave_out(config: &mut lb::Config, err: &lb::ApplyError) -> bool {
+    let failing = |listener: &lb::Listener| match err {
+        lb::ApplyError::PrivilegedPort { port, .. }
+        | lb::ApplyError::ProtocolConflict { port }
+        | lb::ApplyError::DuplicateDnsName { port, .. } => listener.port == *port,
+        lb::ApplyError::Bind { address, .. } => listener.port == address.port(),
+        lb::ApplyError::Rules { listener: id, .. }
+        | lb::ApplyError::Tls { listener: id, .. }
+        | lb::ApplyError::UnknownTargetGroup { listener: id, .. }
+        | lb::ApplyError::EmptyForward { listener: id } => listener.id == *id,
+        lb::ApplyError::DuplicateTargetGroup(_) => false,
+    };
+    let mut removed = false;
+    for balancer in &mut config.load_balancers {
+        let before = balancer.listeners.len();
+        balancer.listeners.retain(|listener| !failing(listener));
+        removed |= balancer.listeners.len() != before;
+    }
+    removed
+}
+
 /// Keeps `data_plane` configured from the store until `shutdown` completes: a new configuration
 /// after every committed change that concerns it (and when a draining target's delay ends),
 /// and each target's health, as the data plane's checks find it, recorded for
@@ -545,12 +589,8 @@ pub async fn run(
                         .filter(|until| *until > now)
                         .min_by(f64::total_cmp)
                         .map(|until| until - now);
-                    match data_plane.apply(config) {
-                        Ok(_) => origins = new_origins,
-                        Err(err) => {
-                            tracing::error!(error = %err, "the load balancers' configuration cannot be applied")
-                        }
-                    }
+                    apply_what_can_be(&data_plane, config);
+                    origins = new_origins;
                 }
                 Err(err) => tracing::error!(error = %err, "cannot read the load balancers"),
             }
@@ -843,6 +883,34 @@ mod tests {
             ..Default::default()
         }]);
         let (config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        assert!(config.load_balancers[0].listeners.is_empty());
+    }
+
+    #[test]
+    fn a_listener_that_cannot_be_served_is_left_out_and_the_others_kept() {
+        let mut regions = records("ip", Vec::new());
+        let region = regions.get_mut(REGION).unwrap();
+        let mut second = region.listeners[0].clone();
+        second.listener.listener_arn = Some(format!("{LISTENER}2"));
+        second.listener.port = Some(8001);
+        region.listeners.push(second);
+        let (mut config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        let taken = lb::ApplyError::Bind {
+            address: "127.0.0.1:8000".parse().unwrap(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        };
+        assert!(leave_out(&mut config, &taken));
+        let ports: Vec<u16> = config.load_balancers[0]
+            .listeners
+            .iter()
+            .map(|l| l.port)
+            .collect();
+        assert_eq!(ports, vec![8001]);
+        assert!(!leave_out(&mut config, &taken));
+        let broken = lb::ApplyError::EmptyForward {
+            listener: format!("{LISTENER}2"),
+        };
+        assert!(leave_out(&mut config, &broken));
         assert!(config.load_balancers[0].listeners.is_empty());
     }
 
