@@ -21,9 +21,6 @@ pub struct Activity {
     head_pending_since_ms: AtomicU64,
     head_pending: AtomicBool,
     in_flight: AtomicU32,
-    /// Wakes the connection watcher when a request head starts, so the header deadline is
-    /// armed without polling.
-    pub head_started: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -34,7 +31,6 @@ impl Activity {
             head_pending_since_ms: AtomicU64::new(0),
             head_pending: AtomicBool::new(false),
             in_flight: AtomicU32::new(0),
-            head_started: tokio::sync::Notify::new(),
         })
     }
 
@@ -49,7 +45,6 @@ impl Activity {
             && !self.head_pending.swap(true, Ordering::Relaxed)
         {
             self.head_pending_since_ms.store(now, Ordering::Relaxed);
-            self.head_started.notify_one();
         }
     }
 
@@ -94,14 +89,19 @@ impl Activity {
                 (idle_due, Due::Idle)
             };
         }
+        // Nothing pending yet. A request head that starts from now on is due at the earliest one
+        // header timeout from now: looking again then finds it (no wake-up per request needed).
+        let recheck = header_timeout.map(|header_timeout| Instant::now() + header_timeout);
         if self.in_flight.load(Ordering::Relaxed) > 0 {
-            // Requests in flight have their own deadlines (504); look again later.
-            return (Instant::now() + idle_timeout, Due::Nothing);
+            // Requests in flight have their own deadlines (504).
+            let later = Instant::now() + idle_timeout;
+            return (recheck.map_or(later, |r| r.min(later)), Due::Nothing);
         }
-        (
-            at(self.last_activity_ms.load(Ordering::Relaxed), idle_timeout),
-            Due::Idle,
-        )
+        let idle_due = at(self.last_activity_ms.load(Ordering::Relaxed), idle_timeout);
+        match recheck {
+            Some(recheck) if recheck < idle_due => (recheck, Due::Nothing),
+            _ => (idle_due, Due::Idle),
+        }
     }
 
     /// Whether what was due at `deadline` still is (activity may have moved it).
