@@ -419,6 +419,15 @@ def test_account_limits_through_the_cli(berth):
     assert limits["certificates-per-application-load-balancer"] == "25"
 
 
+def test_cli_waiters(berth):
+    berth.aws("elbv2", "create-load-balancer", "--name", "waited")
+    berth.aws("elbv2", "wait", "load-balancer-available", "--names", "waited")
+    berth.aws("elbv2", "wait", "load-balancer-exists", "--names", "waited")
+    arn = berth.aws("elbv2", "describe-load-balancers", "--names", "waited")["LoadBalancers"][0]["LoadBalancerArn"]
+    berth.aws("elbv2", "delete-load-balancer", "--load-balancer-arn", arn)
+    berth.aws("elbv2", "wait", "load-balancers-deleted", "--names", "waited")
+
+
 def test_cli_paginates_load_balancers(berth):
     for i in range(3):
         berth.aws("elbv2", "create-load-balancer", "--name", f"lb-{i}")
