@@ -233,3 +233,29 @@ pub async fn record_target_health(
     .await
     .map_err(AwsError::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::page;
+
+    fn names(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn pages_follow_the_marker_of_the_last_item() {
+        let all = names(&["a", "b", "c"]);
+        let key = |s: &String| s.clone();
+        let (first, marker) = page(all.clone(), key, None, Some(2));
+        assert_eq!((first, marker.as_deref()), (names(&["a", "b"]), Some("b")));
+        let (rest, marker) = page(all.clone(), key, Some("b"), Some(2));
+        assert_eq!((rest, marker), (names(&["c"]), None));
+        // A page exactly as long as what is left has no next marker.
+        let (whole, marker) = page(all.clone(), key, None, Some(3));
+        assert_eq!((whole.len(), marker), (3, None));
+        // Records gone since the marker was issued do not shift the next page.
+        let (after_delete, _) = page(names(&["a", "c"]), key, Some("b"), Some(2));
+        assert_eq!(after_delete, names(&["c"]));
+        assert_eq!(page(all, key, None, None).0.len(), 3);
+    }
+}
