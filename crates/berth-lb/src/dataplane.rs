@@ -239,6 +239,8 @@ pub(crate) struct ListenerRoutes {
 }
 
 pub(crate) struct GroupSnapshot {
+    /// `config.id`, shared so that requests can keep it without copying.
+    pub id: Arc<str>,
     pub config: TargetGroup,
     pub state: Arc<GroupState>,
     /// In configuration order.
@@ -257,6 +259,8 @@ pub(crate) struct GroupState {
 /// What a target keeps across configurations.
 pub(crate) struct TargetState {
     pub address: SocketAddr,
+    /// `address` as a URI authority, parsed once rather than per request.
+    pub authority: http::uri::Authority,
     pub outstanding: AtomicU32,
     /// Mirrors `health` for the request path: routable by health checks.
     pub healthy: AtomicBool,
@@ -294,6 +298,8 @@ impl TargetState {
     fn new(address: SocketAddr) -> TargetState {
         TargetState {
             address,
+            authority: http::uri::Authority::try_from(address.to_string().as_str())
+                .expect("a socket address is a valid authority"),
             outstanding: AtomicU32::new(0),
             healthy: AtomicBool::new(false),
             health: Mutex::new(TrackedHealth {
@@ -502,6 +508,7 @@ impl DataPlane {
             snapshots.insert(
                 group.id.clone(),
                 Arc::new(GroupSnapshot {
+                    id: group.id.as_str().into(),
                     config: group.clone(),
                     state,
                     targets,

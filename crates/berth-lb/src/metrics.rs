@@ -115,11 +115,12 @@ impl Counters {
     }
 }
 
-/// Keys: a load balancer's id, or (load balancer id, target group id).
+/// Keys: a load balancer's id, then a target group's id (looked up by `&str`: counting a
+/// request allocates nothing).
 #[derive(Debug, Default)]
 pub struct InMemoryMetrics {
     load_balancers: RwLock<HashMap<String, Arc<Counters>>>,
-    target_groups: RwLock<HashMap<(String, String), Arc<Counters>>>,
+    target_groups: RwLock<HashMap<String, HashMap<String, Arc<Counters>>>>,
 }
 
 impl InMemoryMetrics {
@@ -132,7 +133,8 @@ impl InMemoryMetrics {
 
     pub fn target_group(&self, load_balancer: &str, target_group: &str) -> CounterValues {
         read(&self.target_groups)
-            .get(&(load_balancer.to_string(), target_group.to_string()))
+            .get(load_balancer)
+            .and_then(|groups| groups.get(target_group))
             .map(|c| c.values())
             .unwrap_or_default()
     }
@@ -148,11 +150,18 @@ impl InMemoryMetrics {
     }
 
     fn tg_counters(&self, load_balancer: &str, target_group: &str) -> Arc<Counters> {
-        let key = (load_balancer.to_string(), target_group.to_string());
-        if let Some(counters) = read(&self.target_groups).get(&key) {
+        if let Some(counters) = read(&self.target_groups)
+            .get(load_balancer)
+            .and_then(|groups| groups.get(target_group))
+        {
             return counters.clone();
         }
-        write(&self.target_groups).entry(key).or_default().clone()
+        write(&self.target_groups)
+            .entry(load_balancer.to_string())
+            .or_default()
+            .entry(target_group.to_string())
+            .or_default()
+            .clone()
     }
 }
 

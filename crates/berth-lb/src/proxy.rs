@@ -398,7 +398,7 @@ async fn forward_request(
     if let Err(status) = prepare_upstream_request(
         &mut request,
         connection,
-        target,
+        &target_state.authority,
         group.config.protocol,
         authority,
         upgrade,
@@ -409,7 +409,7 @@ async fn forward_request(
     let mut guard = RequestGuard {
         shared: shared.clone(),
         load_balancer: listener.load_balancer.clone(),
-        target_group: group_id.into(),
+        target_group: group.id.clone(),
         finished: false,
     };
     // Outstanding until the response body has been passed on (or the exchange failed).
@@ -570,18 +570,22 @@ fn is_upgrade(request: &Request<Incoming>) -> bool {
 fn prepare_upstream_request(
     request: &mut Request<Incoming>,
     connection: &Connection,
-    target: SocketAddr,
+    target: &http::uri::Authority,
     target_protocol: Protocol,
     authority: Option<String>,
     upgrade: bool,
 ) -> Result<(), StatusCode> {
-    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
-    *request.uri_mut() = Uri::builder()
-        .scheme(target_protocol.scheme())
-        .authority(target.to_string())
-        .path_and_query(path_and_query)
-        .build()
-        .map_err(|_| StatusCode::BAD_REQUEST)?;
+    // The request's own path and query move over; only scheme and authority change.
+    let mut parts = std::mem::take(request.uri_mut()).into_parts();
+    parts.scheme = Some(match target_protocol {
+        Protocol::Http => http::uri::Scheme::HTTP,
+        Protocol::Https => http::uri::Scheme::HTTPS,
+    });
+    parts.authority = Some(target.clone());
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    *request.uri_mut() = Uri::from_parts(parts).map_err(|_| StatusCode::BAD_REQUEST)?;
     // Targets speak HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
     let headers = request.headers_mut();
