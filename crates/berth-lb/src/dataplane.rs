@@ -821,3 +821,63 @@ async fn accept_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FixedResponse;
+
+    fn listener(load_balancer: &str, dns_name: &str) -> Arc<ListenerRoutes> {
+        let action = Action::FixedResponse(FixedResponse {
+            status_code: 200,
+            content_type: None,
+            body: None,
+        });
+        Arc::new(ListenerRoutes {
+            load_balancer: load_balancer.into(),
+            dns_name: dns_name.into(),
+            idle_timeout: Duration::from_secs(60),
+            table: RouteTable::compile(&[], &action).unwrap(),
+            tls: None,
+        })
+    }
+
+    fn port(listeners: Vec<Arc<ListenerRoutes>>) -> PortRoutes {
+        PortRoutes {
+            protocol: Protocol::Http,
+            listeners,
+        }
+    }
+
+    fn chosen(routes: &PortRoutes, host: Option<&str>) -> Option<String> {
+        routes.for_host(host).map(|l| l.load_balancer.to_string())
+    }
+
+    #[test]
+    fn a_shared_port_routes_by_host_case_insensitively() {
+        let shared = port(vec![
+            listener("a", "a.localhost"),
+            listener("b", "b.localhost"),
+        ]);
+        assert_eq!(chosen(&shared, Some("B.LocalHost")).as_deref(), Some("b"));
+        assert_eq!(chosen(&shared, Some("a.localhost")).as_deref(), Some("a"));
+        assert_eq!(
+            chosen(&shared, Some("c.localhost")),
+            None,
+            "ambiguous: no guess"
+        );
+        assert_eq!(chosen(&shared, None), None);
+        assert_eq!(
+            shared.for_sni(Some("b.localhost")).load_balancer.as_ref(),
+            "b"
+        );
+        assert_eq!(shared.for_sni(Some("other")).load_balancer.as_ref(), "a");
+    }
+
+    #[test]
+    fn a_port_of_one_load_balancer_serves_any_host() {
+        let single = port(vec![listener("a", "a.localhost")]);
+        assert_eq!(chosen(&single, Some("127.0.0.1")).as_deref(), Some("a"));
+        assert_eq!(chosen(&single, None).as_deref(), Some("a"));
+    }
+}
