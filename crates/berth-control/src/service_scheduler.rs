@@ -12,7 +12,7 @@ use berth_ecs::service::{
     PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
     reconcile_daemon,
 };
-use berth_ecs::status::{InstanceStatus, ServiceStatus};
+use berth_ecs::status::{DeploymentStatus, InstanceStatus, RolloutState, ServiceStatus};
 use berth_ecs_wire::{
     Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
     TaskDefinition,
@@ -257,7 +257,7 @@ async fn reconcile_service(
         .then(|| {
             deployments[1..]
                 .iter()
-                .find(|d| d.rollout_state.as_deref() == Some("COMPLETED"))
+                .find(|d| d.rollout_state.as_deref() == Some(RolloutState::Completed.as_str()))
                 .and_then(|d| Some((d.task_definition.clone()?, d.id.clone()?)))
         })
         .flatten();
@@ -299,7 +299,7 @@ async fn reconcile_service(
             }
         }
         list.retain(|d| {
-            d.status.as_deref() == Some("PRIMARY")
+            d.status.as_deref() == Some(DeploymentStatus::Primary.as_str())
                 || !decided.drained.iter().any(|id| d.id.as_deref() == Some(id.as_str()))
         });
         let service_label = format!("(service {name})");
@@ -333,7 +333,7 @@ async fn reconcile_service(
         if still_primary {
             if decided.completed {
                 let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
-                primary.rollout_state = Some("COMPLETED".into());
+                primary.rollout_state = Some(RolloutState::Completed.as_str().into());
                 primary.rollout_state_reason = Some(format!("ECS deployment {primary_id} completed."));
                 service_deployments::settle(
                     txn,
@@ -352,7 +352,7 @@ async fn reconcile_service(
             }
             if decided.failed {
                 let primary = &mut current.deployments.get_or_insert_with(Vec::new)[0];
-                primary.rollout_state = Some("FAILED".into());
+                primary.rollout_state = Some(RolloutState::Failed.as_str().into());
                 primary.rollout_state_reason =
                     Some("ECS deployment circuit breaker: tasks failed to start.".into());
                 record_event(

@@ -1,5 +1,5 @@
-//! The statuses of ECS's other records — clusters, services, container instances and task
-//! definitions — as the wire writes them. Tasks have their own lifecycle
+//! The statuses of ECS's other records — clusters, services, container instances, task
+//! definitions and deployments — as the wire writes them. Tasks have their own lifecycle
 //! ([`crate::lifecycle`]); these have no transition function of their own, so each enum only
 //! names the values Berth reads and writes (`as_str` is the wire value).
 
@@ -91,6 +91,107 @@ impl TaskDefinitionStatus {
     }
 }
 
+/// The `status` of an entry in a service's `deployments[]`: the newest is PRIMARY, the ones it
+/// replaces ACTIVE until their tasks are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeploymentStatus {
+    Primary,
+    Active,
+}
+
+impl DeploymentStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Primary => "PRIMARY",
+            DeploymentStatus::Active => "ACTIVE",
+        }
+    }
+}
+
+/// The `rolloutState` of an entry in a service's `deployments[]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RolloutState {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+impl RolloutState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::InProgress => "IN_PROGRESS",
+            RolloutState::Completed => "COMPLETED",
+            RolloutState::Failed => "FAILED",
+        }
+    }
+}
+
+/// A service deployment's `status` (the ServiceDeployment record, not a `deployments[]` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceDeploymentStatus {
+    Pending,
+    InProgress,
+    Successful,
+    Stopped,
+    StopRequested,
+    RollbackRequested,
+    RollbackInProgress,
+    RollbackSuccessful,
+    RollbackFailed,
+}
+
+impl ServiceDeploymentStatus {
+    pub const ALL: [ServiceDeploymentStatus; 9] = [
+        ServiceDeploymentStatus::Pending,
+        ServiceDeploymentStatus::InProgress,
+        ServiceDeploymentStatus::Successful,
+        ServiceDeploymentStatus::Stopped,
+        ServiceDeploymentStatus::StopRequested,
+        ServiceDeploymentStatus::RollbackRequested,
+        ServiceDeploymentStatus::RollbackInProgress,
+        ServiceDeploymentStatus::RollbackSuccessful,
+        ServiceDeploymentStatus::RollbackFailed,
+    ];
+
+    pub fn parse(status: &str) -> Option<ServiceDeploymentStatus> {
+        ServiceDeploymentStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == status)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServiceDeploymentStatus::Pending => "PENDING",
+            ServiceDeploymentStatus::InProgress => "IN_PROGRESS",
+            ServiceDeploymentStatus::Successful => "SUCCESSFUL",
+            ServiceDeploymentStatus::Stopped => "STOPPED",
+            ServiceDeploymentStatus::StopRequested => "STOP_REQUESTED",
+            ServiceDeploymentStatus::RollbackRequested => "ROLLBACK_REQUESTED",
+            ServiceDeploymentStatus::RollbackInProgress => "ROLLBACK_IN_PROGRESS",
+            ServiceDeploymentStatus::RollbackSuccessful => "ROLLBACK_SUCCESSFUL",
+            ServiceDeploymentStatus::RollbackFailed => "ROLLBACK_FAILED",
+        }
+    }
+
+    /// Not started or rolling out its own revision: a newer deployment supersedes it, and
+    /// StopServiceDeployment may roll it back.
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            ServiceDeploymentStatus::Pending | ServiceDeploymentStatus::InProgress
+        )
+    }
+
+    /// Going back to the revision it started from.
+    pub fn is_rolling_back(self) -> bool {
+        matches!(
+            self,
+            ServiceDeploymentStatus::RollbackRequested
+                | ServiceDeploymentStatus::RollbackInProgress
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +216,17 @@ mod tests {
             assert_eq!(TaskDefinitionStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(TaskDefinitionStatus::parse("ALL"), None);
+        assert_eq!(DeploymentStatus::Primary.as_str(), "PRIMARY");
+        assert_eq!(RolloutState::Completed.as_str(), "COMPLETED");
+        for status in ServiceDeploymentStatus::ALL {
+            assert_eq!(
+                ServiceDeploymentStatus::parse(status.as_str()),
+                Some(status)
+            );
+        }
+        assert_eq!(
+            ServiceDeploymentStatus::RollbackInProgress.as_str(),
+            "ROLLBACK_IN_PROGRESS"
+        );
     }
 }

@@ -10,6 +10,7 @@
 use berth_ecs::EcsError;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
+use berth_ecs::status::ServiceDeploymentStatus;
 use berth_ecs_wire::{
     DescribeServiceDeploymentsRequest, DescribeServiceDeploymentsResponse,
     DescribeServiceRevisionsRequest, DescribeServiceRevisionsResponse,
@@ -206,13 +207,20 @@ pub async fn stop(
             .ok_or_else(|| {
                 EcsError::ServiceDeploymentNotFound("Service deployment not found.".into())
             })?;
-        match record.deployment.status.as_deref() {
-            Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "STOP_REQUESTED") => {
+        let status = record
+            .deployment
+            .status
+            .as_deref()
+            .and_then(ServiceDeploymentStatus::parse);
+        match status {
+            Some(status)
+                if status.is_rolling_back() || status == ServiceDeploymentStatus::StopRequested =>
+            {
                 return Ok(StopServiceDeploymentResponse {
                     service_deployment_arn: Some(arn.clone()),
                 });
             }
-            Some("PENDING" | "IN_PROGRESS") => {}
+            Some(status) if status.is_unfinished() => {}
             _ => {
                 return Err(EcsError::Conflict(
                     "The service deployment has already finished.".into(),
@@ -249,7 +257,8 @@ pub async fn stop(
         );
         deploy(&mut current, rollback.clone());
         services::write(txn, &cluster, &service, &current);
-        record.deployment.status = Some("ROLLBACK_IN_PROGRESS".into());
+        record.deployment.status =
+            Some(ServiceDeploymentStatus::RollbackInProgress.as_str().into());
         record.deployment.status_reason = Some("The service deployment was stopped.".into());
         record.deployment.updated_at = Some(now);
         record.deployment.rollback = Some(Rollback {

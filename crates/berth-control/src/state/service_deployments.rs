@@ -3,6 +3,7 @@
 //! their service.
 
 use berth_ecs::arn::Partition;
+use berth_ecs::status::ServiceDeploymentStatus;
 use berth_ecs_wire::{
     ContainerImage, Deployment, Rollback, Service, ServiceCurrentRevisionSummary,
     ServiceDeployment, ServiceDeploymentCircuitBreaker, ServiceRevision, ServiceRevisionSummary,
@@ -160,12 +161,14 @@ pub fn record(
         ));
         let key = keys::service_deployment(cluster, &name, previous_id);
         if let Some(mut superseded) = read::<StoredServiceDeployment>(txn, &key)?
-            && matches!(
-                superseded.deployment.status.as_deref(),
-                Some("PENDING" | "IN_PROGRESS")
-            )
+            && superseded
+                .deployment
+                .status
+                .as_deref()
+                .and_then(ServiceDeploymentStatus::parse)
+                .is_some_and(ServiceDeploymentStatus::is_unfinished)
         {
-            superseded.deployment.status = Some("STOPPED".into());
+            superseded.deployment.status = Some(ServiceDeploymentStatus::Stopped.as_str().into());
             superseded.deployment.status_reason =
                 Some("The service deployment was superseded by a newer one.".into());
             superseded.deployment.finished_at = Some(now);
@@ -187,7 +190,7 @@ pub fn record(
             created_at: Some(now),
             started_at: Some(now),
             updated_at: Some(now),
-            status: Some("IN_PROGRESS".into()),
+            status: Some(ServiceDeploymentStatus::InProgress.as_str().into()),
             target_service_revision: Some(revision_summary(&revision_arn, desired)),
             source_service_revisions: Some(sources),
             deployment_configuration: Some(configuration.clone()),
@@ -254,32 +257,31 @@ pub fn settle(
     };
     let deployment = &mut record.deployment;
     deployment.updated_at = Some(now);
-    let rolling_back = matches!(
-        deployment.status.as_deref(),
-        Some("ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS")
-    );
+    let rolling_back = deployment
+        .status
+        .as_deref()
+        .and_then(ServiceDeploymentStatus::parse)
+        .is_some_and(ServiceDeploymentStatus::is_rolling_back);
     // The failures counted are the deployment's own, not those of the rollback it tracks now.
     if !rolling_back && let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {
         breaker.failure_count = Some(failed_tasks);
     }
     match outcome {
         Settled::Completed { .. } => {
-            deployment.status = Some(
-                if rolling_back {
-                    "ROLLBACK_SUCCESSFUL"
-                } else {
-                    "SUCCESSFUL"
-                }
-                .into(),
-            );
+            let status = if rolling_back {
+                ServiceDeploymentStatus::RollbackSuccessful
+            } else {
+                ServiceDeploymentStatus::Successful
+            };
+            deployment.status = Some(status.as_str().into());
             deployment.finished_at = Some(now);
         }
         Settled::Failed { .. } if rolling_back => {
-            deployment.status = Some("ROLLBACK_FAILED".into());
+            deployment.status = Some(ServiceDeploymentStatus::RollbackFailed.as_str().into());
             deployment.finished_at = Some(now);
         }
         Settled::Failed { rollback: None, .. } => {
-            deployment.status = Some("STOPPED".into());
+            deployment.status = Some(ServiceDeploymentStatus::Stopped.as_str().into());
             deployment.status_reason =
                 Some("ECS deployment circuit breaker: tasks failed to start.".into());
             if let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {
@@ -298,7 +300,7 @@ pub fn settle(
                 service,
                 number(source),
             );
-            deployment.status = Some("ROLLBACK_IN_PROGRESS".into());
+            deployment.status = Some(ServiceDeploymentStatus::RollbackInProgress.as_str().into());
             deployment.status_reason =
                 Some("ECS deployment circuit breaker: tasks failed to start.".into());
             if let Some(breaker) = deployment.deployment_circuit_breaker.as_mut() {

@@ -1,6 +1,7 @@
 //! Services as records: how a new deployment is minted and made PRIMARY, and how events are
 //! kept — shared by the service handlers, StopServiceDeployment's rollback and the scheduler.
 
+use berth_ecs::status::{DeploymentStatus, RolloutState};
 use berth_ecs_wire::{Deployment, Service, ServiceEvent, TaskDefinition};
 use berth_store::Txn;
 use rand::Rng;
@@ -123,7 +124,7 @@ pub fn new_deployment(
     Deployment {
         rollout_state_reason: Some(format!("ECS deployment {id} in progress.")),
         id: Some(id),
-        status: Some("PRIMARY".into()),
+        status: Some(DeploymentStatus::Primary.as_str().into()),
         task_definition: Some(task_definition.to_string()),
         desired_count: service.desired_count,
         pending_count: Some(0),
@@ -132,7 +133,7 @@ pub fn new_deployment(
         created_at: Some(now),
         updated_at: Some(now),
         launch_type: service.launch_type.clone(),
-        rollout_state: Some("IN_PROGRESS".into()),
+        rollout_state: Some(RolloutState::InProgress.as_str().into()),
         ..Deployment::default()
     }
 }
@@ -141,7 +142,7 @@ pub fn new_deployment(
 pub fn deploy(service: &mut Service, deployment: Deployment) {
     let deployments = service.deployments.get_or_insert_with(Vec::new);
     for existing in deployments.iter_mut() {
-        existing.status = Some("ACTIVE".into());
+        existing.status = Some(DeploymentStatus::Active.as_str().into());
     }
     deployments.insert(0, deployment);
 }
