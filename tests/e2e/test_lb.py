@@ -126,3 +126,28 @@ def test_load_balancers_survive_a_restart(berth, web_container):
     berth.kill9()
     berth.start()
     wait_for(lambda: status_through(port, "/", lb["DNSName"]) == 200, "traffic through the listener after a restart")
+
+
+def curl(url):
+    done = subprocess.run(["curl", "-s", "-m", "5", "-w", "\n%{http_code}", url],
+                          capture_output=True, text=True, timeout=10)
+    body, _, code = done.stdout.rpartition("\n")
+    return code, body
+
+
+def test_two_load_balancers_share_a_port_and_curl_reaches_each_by_its_dns_name(berth):
+    elbv2 = berth.client("elbv2")
+    port = free_port()
+    names = {}
+    for name in ("blue", "green"):
+        lb = elbv2.create_load_balancer(Name=name)["LoadBalancers"][0]
+        elbv2.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+            DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                "StatusCode": "200", "ContentType": "text/plain", "MessageBody": f"this is {name}"}}],
+        )
+        names[name] = lb["DNSName"]
+    # curl resolves names under .localhost to loopback, as browsers do.
+    for name, dns_name in names.items():
+        wait_for(lambda: curl(f"http://{dns_name}:{port}/") == ("200", f"this is {name}"),
+                 f"{name} through its DNS name")
