@@ -2,11 +2,12 @@
 //! ImportCertificate (and re-import), DescribeCertificate, ListCertificates, GetCertificate,
 //! DeleteCertificate and the certificate's tags.
 //!
-//! Records live in the region's namespace `acm/{region}/`: `cert/{id}` holds what the API shows
+//! Records live under the region's keys `acm/{region}/`: `cert/{id}` holds what the API shows
 //! (the certificate's description, PEM and chain, tags) and `key/{id}` the private key, on its
 //! own so that it can be encrypted at rest and is never read by the API's answers (imported
 //! certificates cannot be exported). Which load balancers use a certificate is Elastic Load
-//! Balancing's to say, through [`CertificateUsers`].
+//! Balancing's to say, through [`CertificateUsers`], asked inside ACM's own transaction so that
+//! a certificate is never deleted while a listener starts using it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use berth_acm::AcmError;
 use berth_acm_wire as wire;
 use berth_aws::{AwsError, ServiceError};
 use berth_gateway::{Call, Service};
-use berth_store::{Namespace, Store, StoreError, Txn, transact};
+use berth_store::{Store, StoreError, Txn, transact};
 use berth_wire::Validate;
 use berth_wire::model::ServiceModel;
 use serde::de::DeserializeOwned;
@@ -28,10 +29,15 @@ const TAGS_PER_CERTIFICATE: usize = 50;
 const RANGE_PAGE: usize = 500;
 
 /// The load balancers (or other resources) that use a certificate, as its `InUseBy` lists
-/// them; a certificate in use cannot be deleted.
-#[async_trait]
+/// them; a certificate in use cannot be deleted. `txn` is ACM's transaction over the whole
+/// store, so the answer and what ACM does with it are one atomic step.
 pub trait CertificateUsers: Send + Sync + 'static {
-    async fn users(&self, region: &str, certificate_arn: &str) -> Result<Vec<String>, AwsError>;
+    fn users(
+        &self,
+        txn: &mut dyn Txn,
+        region: &str,
+        certificate_arn: &str,
+    ) -> Result<Vec<String>, StoreError>;
 }
 
 /// An imported certificate as stored under `cert/{id}`.
@@ -60,12 +66,12 @@ pub struct ServingCertificate {
     pub private_key_pem: String,
 }
 
-fn certificate_key(id: &str) -> String {
-    format!("cert/{id}")
+fn certificate_key(region: &str, id: &str) -> String {
+    format!("acm/{region}/cert/{id}")
 }
 
-fn private_key_key(id: &str) -> String {
-    format!("key/{id}")
+fn private_key_key(region: &str, id: &str) -> String {
+    format!("acm/{region}/key/{id}")
 }
 
 /// Why a transaction failed.
@@ -132,7 +138,7 @@ fn certificate(
     account: &str,
 ) -> Result<CertificateRecord, Failure> {
     let id = certificate_id(arn, region, account)?;
-    get(txn, &certificate_key(&id))?
+    get(txn, &certificate_key(region, &id))?
         .ok_or_else(|| Failure::Acm(AcmError::ResourceNotFound(arn.to_owned())))
 }
 
@@ -141,14 +147,18 @@ fn account_of(arn: &str) -> &str {
     arn.split(':').nth(4).unwrap_or_default()
 }
 
-/// Whether a certificate ARN names an imported certificate of `region` (Elastic Load
-/// Balancing's check before a listener uses it).
-pub async fn certificate_exists(
-    store: Arc<dyn Store>,
+/// Whether a certificate ARN names an imported certificate of `region`, read in `txn` (a
+/// transaction over the whole store): Elastic Load Balancing's check in the transaction that
+/// makes a listener use it.
+pub fn certificate_exists_in(
+    txn: &mut dyn Txn,
     region: &str,
     arn: &str,
-) -> Result<bool, AwsError> {
-    Ok(serving_certificate(store, region, arn).await?.is_some())
+) -> Result<bool, StoreError> {
+    match certificate_id(arn, region, account_of(arn)) {
+        Ok(id) => Ok(txn.get(&certificate_key(region, &id))?.is_some()),
+        Err(_) => Ok(false),
+    }
 }
 
 /// The certificate, chain and private key an ARN names, for the load balancer's data plane.
@@ -160,10 +170,10 @@ pub async fn serving_certificate(
     let Ok(id) = certificate_id(arn, region, account_of(arn)) else {
         return Ok(None);
     };
-    let namespace = Namespace::new(store, format!("acm/{region}/"));
-    transact(&namespace, move |txn: &mut dyn Txn| {
-        let record: Option<CertificateRecord> = get(txn, &certificate_key(&id))?;
-        let key: Option<PrivateKeyRecord> = get(txn, &private_key_key(&id))?;
+    let region = region.to_owned();
+    transact(&*store, move |txn: &mut dyn Txn| {
+        let record: Option<CertificateRecord> = get(txn, &certificate_key(&region, &id))?;
+        let key: Option<PrivateKeyRecord> = get(txn, &private_key_key(&region, &id))?;
         Ok::<_, Failure>(record.zip(key).map(|(record, key)| ServingCertificate {
             certificate_pem: record.certificate_pem,
             chain_pem: record.chain_pem,
@@ -291,10 +301,6 @@ impl AcmService {
         }
     }
 
-    fn namespace(&self, call: &Call<'_>) -> Namespace {
-        Namespace::new(self.store.clone(), format!("acm/{}/", call.context.region))
-    }
-
     async fn run<T, F>(&self, call: &Call<'_>, mut operation: F) -> Result<T, AwsError>
     where
         T: Send + 'static,
@@ -302,7 +308,7 @@ impl AcmService {
     {
         let region = call.context.region.clone();
         let account = self.account_id.clone();
-        transact(&self.namespace(call), move |txn: &mut dyn Txn| {
+        transact(&*self.store, move |txn: &mut dyn Txn| {
             operation(txn, &region, &account)
         })
         .await
@@ -400,10 +406,10 @@ impl AcmService {
                 record.detail.created_at = existing.detail.created_at;
                 record.tags = existing.tags;
             }
-            put(txn, &certificate_key(&id), &record);
+            put(txn, &certificate_key(region, &id), &record);
             put(
                 txn,
-                &private_key_key(&id),
+                &private_key_key(region, &id),
                 &PrivateKeyRecord {
                     private_key_pem: private_key_pem.clone(),
                 },
@@ -420,13 +426,13 @@ impl AcmService {
         let request: wire::DescribeCertificateRequest = decode(call)?;
         let arn = request.certificate_arn.clone().unwrap_or_default();
         call.authorize("acm:DescribeCertificate", vec![arn.clone()], Vec::new())?;
-        let read = arn.clone();
-        let record = self
+        let users = self.users.clone();
+        let (record, users) = self
             .run(call, move |txn, region, account| {
-                certificate(txn, &read, region, account)
+                let record = certificate(txn, &arn, region, account)?;
+                Ok((record, users.users(txn, region, &arn)?))
             })
             .await?;
-        let users = self.users.users(&call.context.region, &arn).await?;
         let mut detail = record.detail;
         detail.status = Some(status_at(&detail, call.context.received_at));
         detail.in_use_by = Some(users);
@@ -458,17 +464,21 @@ impl AcmService {
             })?,
             None => 0,
         };
+        let users = self.users.clone();
         let records = self
-            .run(call, |txn, _, _| {
-                let mut out: Vec<CertificateRecord> = Vec::new();
+            .run(call, move |txn, region, _| {
+                // Each certificate with whether anything uses it.
+                let mut out: Vec<(CertificateRecord, bool)> = Vec::new();
                 let mut after: Option<String> = None;
+                let prefix = format!("acm/{region}/cert/");
                 loop {
-                    let page = txn.range("cert/", after.as_deref(), RANGE_PAGE)?;
+                    let page = txn.range(&prefix, after.as_deref(), RANGE_PAGE)?;
                     for kv in &page {
-                        out.push(
-                            serde_json::from_slice(&kv.value)
-                                .map_err(|err| Failure::Acm(AcmError::Internal(err.to_string())))?,
-                        );
+                        let record: CertificateRecord = serde_json::from_slice(&kv.value)
+                            .map_err(|err| Failure::Acm(AcmError::Internal(err.to_string())))?;
+                        let arn = record.detail.certificate_arn.clone().unwrap_or_default();
+                        let in_use = !users.users(txn, region, &arn)?.is_empty();
+                        out.push((record, in_use));
                     }
                     match page.last() {
                         Some(last) if page.len() == RANGE_PAGE => after = Some(last.key.clone()),
@@ -484,9 +494,9 @@ impl AcmService {
                 .iter()
                 .any(|w| w == "ANY" && !present.is_empty() || present.contains(w)),
         };
-        let mut matching: Vec<CertificateRecord> = records
+        let mut matching: Vec<(CertificateRecord, bool)> = records
             .into_iter()
-            .filter(|r| {
+            .filter(|(r, _)| {
                 let detail = &r.detail;
                 let status = status_at(detail, now);
                 let usages: Vec<String> = detail
@@ -513,7 +523,7 @@ impl AcmService {
             })
             .collect();
         if request.sort_by.as_deref() == Some("CREATED_AT") {
-            matching.sort_by(|a, b| {
+            matching.sort_by(|(a, _), (b, _)| {
                 let at = |r: &CertificateRecord| r.detail.created_at.unwrap_or_default();
                 at(a).total_cmp(&at(b))
             });
@@ -523,17 +533,12 @@ impl AcmService {
         }
         let size = request.max_items.unwrap_or(1000).clamp(1, 1000) as usize;
         let total = matching.len();
-        let rest: Vec<CertificateRecord> = matching.into_iter().skip(offset).take(size).collect();
+        let rest: Vec<(CertificateRecord, bool)> =
+            matching.into_iter().skip(offset).take(size).collect();
         let next_token = (offset + size < total).then(|| (offset + size).to_string());
         let mut summaries = Vec::new();
-        for record in rest {
+        for (record, in_use) in rest {
             let detail = record.detail;
-            let arn = detail.certificate_arn.clone().unwrap_or_default();
-            let in_use = !self
-                .users
-                .users(&call.context.region, &arn)
-                .await?
-                .is_empty();
             summaries.push(wire::CertificateSummary {
                 status: Some(status_at(&detail, now)),
                 certificate_arn: detail.certificate_arn,
@@ -588,33 +593,24 @@ impl AcmService {
         }))
     }
 
-    /// Deletes a certificate and its key, unless a load balancer uses it.
+    /// Deletes a certificate and its key, unless a load balancer uses it; the check and the
+    /// delete are one transaction.
     async fn delete_certificate(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::DeleteCertificateRequest = decode(call)?;
         let arn = request.certificate_arn.clone().unwrap_or_default();
         call.authorize("acm:DeleteCertificate", vec![arn.clone()], Vec::new())?;
-        // Existence first: a missing certificate is ResourceNotFound whoever might name it.
-        let read = arn.clone();
-        self.run(call, move |txn, region, account| {
-            certificate(txn, &read, region, account).map(drop)
-        })
-        .await?;
-        if !self
-            .users
-            .users(&call.context.region, &arn)
-            .await?
-            .is_empty()
-        {
-            return Err(error(AcmError::ResourceInUse {
-                arn,
-                account: self.account_id.clone(),
-            }));
-        }
+        let users = self.users.clone();
         self.run(call, move |txn, region, account| {
             let id = certificate_id(&arn, region, account)?;
             certificate(txn, &arn, region, account)?;
-            txn.delete(&certificate_key(&id));
-            txn.delete(&private_key_key(&id));
+            if !users.users(txn, region, &arn)?.is_empty() {
+                return Err(Failure::Acm(AcmError::ResourceInUse {
+                    arn: arn.clone(),
+                    account: account.to_owned(),
+                }));
+            }
+            txn.delete(&certificate_key(region, &id));
+            txn.delete(&private_key_key(region, &id));
             Ok(())
         })
         .await?;
@@ -635,7 +631,7 @@ impl AcmService {
             record.tags = add_tags(&record.tags, &added)?;
             put(
                 txn,
-                &certificate_key(&certificate_id(&arn, region, account)?),
+                &certificate_key(region, &certificate_id(&arn, region, account)?),
                 &record,
             );
             Ok(())
@@ -668,7 +664,7 @@ impl AcmService {
             }
             put(
                 txn,
-                &certificate_key(&certificate_id(&arn, region, account)?),
+                &certificate_key(region, &certificate_id(&arn, region, account)?),
                 &record,
             );
             Ok(())

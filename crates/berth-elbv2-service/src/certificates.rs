@@ -2,17 +2,15 @@
 //! RemoveListenerCertificates, DescribeListenerCertificates; and the question ACM asks before
 //! deleting a certificate: which load balancers use it.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use berth_aws::AwsError;
 use berth_elbv2::{self as elbv2, Elbv2Error, ListenerRecord, Scope};
 use berth_elbv2_wire as wire;
 use berth_gateway::Call;
-use berth_store::{Namespace, Store, Txn, transact};
+use berth_store::{StoreError, Txn};
 
+use crate::listeners::check_certificates_exist;
 use crate::store::Tables;
-use crate::{Elbv2Service, Failure, decode, encode, page};
+use crate::{Elbv2Service, decode, encode, page};
 
 fn certificate_arns(certificates: &Option<Vec<wire::Certificate>>) -> Vec<String> {
     certificates
@@ -44,11 +42,11 @@ impl Elbv2Service {
             Vec::new(),
         )?;
         let certificates = request.certificates.clone().unwrap_or_default();
-        self.check_certificates_exist(call, &certificates).await?;
         let added = certificate_arns(&request.certificates);
         let listener = self
             .run(self.scope(call), move |tables| {
                 let mut record = tables.listener(&arn)?;
+                check_certificates_exist(tables, &certificates)?;
                 if record.listener.protocol.as_deref() != Some("HTTPS") {
                     return Err(Elbv2Error::Validation(
                         "Certificates can only be added to HTTPS listeners".into(),
@@ -152,38 +150,41 @@ impl Elbv2Service {
 }
 
 /// ACM's view of Elastic Load Balancing: the load balancers whose listeners use a
-/// certificate (its `InUseBy`; a certificate in use cannot be deleted).
+/// certificate (its `InUseBy`; a certificate in use cannot be deleted), read in ACM's own
+/// transaction.
 pub struct CertificateUsersOfListeners {
-    store: Arc<dyn Store>,
     account_id: String,
 }
 
 impl CertificateUsersOfListeners {
-    pub fn new(store: Arc<dyn Store>, account_id: String) -> CertificateUsersOfListeners {
-        CertificateUsersOfListeners { store, account_id }
+    pub fn new(account_id: String) -> CertificateUsersOfListeners {
+        CertificateUsersOfListeners { account_id }
     }
 }
 
-#[async_trait]
 impl berth_acm_service::CertificateUsers for CertificateUsersOfListeners {
-    async fn users(&self, region: &str, certificate_arn: &str) -> Result<Vec<String>, AwsError> {
-        let scope = Scope::new(&self.account_id, region);
-        let namespace = Namespace::new(self.store.clone(), format!("elbv2/{region}/"));
-        let certificate = certificate_arn.to_owned();
-        transact(&namespace, move |txn: &mut dyn Txn| {
-            let mut tables = Tables::new(txn, scope.clone());
-            let mut users: Vec<String> = Vec::new();
-            for (_, listener) in tables.list::<ListenerRecord>("listener/")? {
-                if listener.all_certificates().contains(&certificate)
-                    && let Some(lb) = listener.listener.load_balancer_arn
-                    && !users.contains(&lb)
-                {
-                    users.push(lb);
-                }
+    fn users(
+        &self,
+        txn: &mut dyn Txn,
+        region: &str,
+        certificate_arn: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tables = Tables::new(txn, Scope::new(&self.account_id, region));
+        let listeners = tables
+            .list::<ListenerRecord>("listener/")
+            .map_err(|err| StoreError::Backend(err.to_string()))?;
+        let mut users: Vec<String> = Vec::new();
+        for (_, listener) in listeners {
+            if listener
+                .all_certificates()
+                .iter()
+                .any(|c| c == certificate_arn)
+                && let Some(lb) = listener.listener.load_balancer_arn
+                && !users.contains(&lb)
+            {
+                users.push(lb);
             }
-            Ok::<_, Failure>(users)
-        })
-        .await
-        .map_err(AwsError::from)
+        }
+        Ok(users)
     }
 }

@@ -3,9 +3,9 @@
 //! listener certificates and the account's limits.
 //!
 //! Each call decodes its generated input shape, checks the model's constraints, passes the
-//! authorization hook, reads what it needs from other services (the region's EC2 network, ACM's
-//! certificates) and runs ALB's rules from `berth-elbv2` inside one store transaction over the
-//! region's namespace `elbv2/{region}/`. Ids are drawn before the transaction, so a re-run of
+//! authorization hook, reads the region's EC2 network, and runs ALB's rules from `berth-elbv2`
+//! inside one store transaction over the region's keys `elbv2/{region}/` (which also reads
+//! ACM's certificates where a listener names them, so the check and the write are one step). Ids are drawn before the transaction, so a re-run of
 //! the closure writes the same records. The data plane reads the same records (see [`store`])
 //! and writes health-check outcomes through [`record_target_health`].
 
@@ -24,7 +24,7 @@ use berth_aws::{AwsError, ServiceError};
 use berth_elbv2::{Elbv2Error, HealthResult, Scope};
 use berth_elbv2_wire as wire;
 use berth_gateway::{Call, Service};
-use berth_store::{Namespace, Store, StoreError, Txn, transact};
+use berth_store::{Store, StoreError, Txn, transact};
 use berth_wire::Validate;
 use berth_wire::model::ServiceModel;
 use serde::Serialize;
@@ -130,8 +130,7 @@ impl Elbv2Service {
         T: Send + 'static,
         F: FnMut(&mut Tables<'_>) -> Result<T, Elbv2Error> + Send + 'static,
     {
-        let namespace = Namespace::new(self.store.clone(), format!("elbv2/{}/", scope.region));
-        transact(&namespace, move |txn: &mut dyn Txn| {
+        transact(&*self.store, move |txn: &mut dyn Txn| {
             let mut tables = Tables::new(txn, scope.clone());
             operation(&mut tables).map_err(Failure::from)
         })
@@ -216,10 +215,9 @@ pub async fn record_target_health(
     result: HealthResult,
 ) -> Result<(), AwsError> {
     let scope = Scope::new(account_id, region);
-    let namespace = Namespace::new(store, format!("elbv2/{region}/"));
     let arn = target_group_arn.to_owned();
     let target = berth_elbv2::target_key(target_id, port);
-    transact(&namespace, move |txn: &mut dyn Txn| {
+    transact(&*store, move |txn: &mut dyn Txn| {
         let mut tables = Tables::new(txn, scope.clone());
         let group = tables.target_group(&arn)?;
         let name = group.target_group.target_group_name.unwrap_or_default();

@@ -116,35 +116,29 @@ fn tls_settings(
     ))
 }
 
+/// Every certificate ARN named must exist in ACM's state of the region; read in the
+/// transaction that then writes the listener, so a certificate deleted meanwhile is noticed.
+pub(crate) fn check_certificates_exist(
+    tables: &mut Tables<'_>,
+    certificates: &[wire::Certificate],
+) -> Result<(), Elbv2Error> {
+    for arn in certificates
+        .iter()
+        .filter_map(|c| c.certificate_arn.as_deref())
+    {
+        if !tables.certificate_exists(arn)? {
+            return Err(Elbv2Error::CertificateNotFound(arn.to_owned()));
+        }
+    }
+    Ok(())
+}
+
 /// Rules in the order ALB lists them: by priority, the default rule last.
 fn rule_order(rule: &RuleRecord) -> String {
     format!("{:06}", rule.priority().unwrap_or(999_999))
 }
 
 impl Elbv2Service {
-    /// Every certificate ARN a request names must exist in ACM's state of the region.
-    pub(crate) async fn check_certificates_exist(
-        &self,
-        call: &Call<'_>,
-        certificates: &[wire::Certificate],
-    ) -> Result<(), AwsError> {
-        for arn in certificates
-            .iter()
-            .filter_map(|c| c.certificate_arn.as_deref())
-        {
-            let exists = berth_acm_service::certificate_exists(
-                self.store.clone(),
-                &call.context.region,
-                arn,
-            )
-            .await?;
-            if !exists {
-                return Err(error(Elbv2Error::CertificateNotFound(arn.to_owned())));
-            }
-        }
-        Ok(())
-    }
-
     pub(crate) async fn create_listener(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
         let request: wire::CreateListenerInput = decode(call)?;
         let lb_arn = request.load_balancer_arn.clone().unwrap_or_default();
@@ -171,8 +165,6 @@ impl Elbv2Service {
             request.certificates.clone(),
         )
         .map_err(error)?;
-        self.check_certificates_exist(call, certificates.as_deref().unwrap_or(&[]))
-            .await?;
         let actions = elbv2::check_actions(request.default_actions.as_deref().unwrap_or(&[]))
             .map_err(error)?;
         let tags = elbv2::tags::add(&elbv2::Tags::new(), request.tags.as_deref().unwrap_or(&[]))
@@ -182,6 +174,7 @@ impl Elbv2Service {
         let listener = self
             .run(scope, move |tables| {
                 let lb = tables.load_balancer(&lb_arn)?;
+                check_certificates_exist(tables, certificates.as_deref().unwrap_or(&[]))?;
                 let lb_ref = tables
                     .scope
                     .parse_load_balancer_arn(&lb_arn)
@@ -267,8 +260,6 @@ impl Elbv2Service {
             request.mutual_authentication.as_ref(),
         )
         .map_err(error)?;
-        self.check_certificates_exist(call, request.certificates.as_deref().unwrap_or(&[]))
-            .await?;
         let actions = match &request.default_actions {
             Some(actions) => Some(elbv2::check_actions(actions).map_err(error)?),
             None => None,
@@ -277,6 +268,7 @@ impl Elbv2Service {
             .run(self.scope(call), move |tables| {
                 let mut record = tables.listener(&arn)?;
                 let lb = load_balancer_of(tables, &arn)?;
+                check_certificates_exist(tables, request.certificates.as_deref().unwrap_or(&[]))?;
                 let current = record.listener.clone();
                 let protocol = request
                     .protocol

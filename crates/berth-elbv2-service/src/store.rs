@@ -57,19 +57,33 @@ fn last_id(arn: Option<&String>) -> &str {
     arn.and_then(|a| a.rsplit('/').next()).unwrap_or_default()
 }
 
-/// Typed reads and writes of the region's records inside one transaction.
+/// Typed reads and writes of the region's records inside one transaction over the whole store:
+/// keys are given relative to `elbv2/REGION/`, and the same transaction can read other
+/// services' records (ACM's certificates), so a check against them and the write it guards
+/// are one atomic step.
 pub struct Tables<'a> {
     txn: &'a mut dyn Txn,
+    /// `elbv2/REGION/`.
+    prefix: String,
     pub scope: Scope,
 }
 
 impl<'a> Tables<'a> {
+    /// `txn` is a transaction over the whole store, not the namespace.
     pub fn new(txn: &'a mut dyn Txn, scope: Scope) -> Tables<'a> {
-        Tables { txn, scope }
+        Tables {
+            txn,
+            prefix: format!("elbv2/{}/", scope.region),
+            scope,
+        }
     }
 
     pub fn get<T: DeserializeOwned>(&mut self, key: &str) -> Result<Option<T>, Elbv2Error> {
-        match self.txn.get(key).map_err(internal)? {
+        match self
+            .txn
+            .get(&format!("{}{key}", self.prefix))
+            .map_err(internal)?
+        {
             Some(kv) => serde_json::from_slice(&kv.value)
                 .map(Some)
                 .map_err(internal),
@@ -79,13 +93,20 @@ impl<'a> Tables<'a> {
 
     pub fn put<T: Serialize>(&mut self, key: &str, value: &T) {
         self.txn.put(
-            key,
+            &format!("{}{key}", self.prefix),
             serde_json::to_vec(value).expect("records are plain data"),
         );
     }
 
     pub fn delete(&mut self, key: &str) {
-        self.txn.delete(key);
+        self.txn.delete(&format!("{}{key}", self.prefix));
+    }
+
+    /// Whether ACM holds the certificate an ARN names in this region, read in this
+    /// transaction.
+    pub fn certificate_exists(&mut self, arn: &str) -> Result<bool, Elbv2Error> {
+        berth_acm_service::certificate_exists_in(self.txn, &self.scope.region, arn)
+            .map_err(internal)
     }
 
     /// Every `(key, record)` under `prefix`, in key order.
@@ -98,11 +119,15 @@ impl<'a> Tables<'a> {
         loop {
             let page = self
                 .txn
-                .range(prefix, after.as_deref(), RANGE_PAGE)
+                .range(
+                    &format!("{}{prefix}", self.prefix),
+                    after.as_deref(),
+                    RANGE_PAGE,
+                )
                 .map_err(internal)?;
             for kv in &page {
                 let value = serde_json::from_slice(&kv.value).map_err(internal)?;
-                out.push((kv.key.clone(), value));
+                out.push((kv.key[self.prefix.len()..].to_owned(), value));
             }
             match page.last() {
                 Some(last) if page.len() == RANGE_PAGE => after = Some(last.key.clone()),

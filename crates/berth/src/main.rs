@@ -276,7 +276,6 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             store.clone(),
             args.account_id.clone(),
             Arc::new(berth_elbv2_service::CertificateUsersOfListeners::new(
-                store.clone(),
                 args.account_id.clone(),
             )),
         )),
