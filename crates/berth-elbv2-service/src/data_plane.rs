@@ -417,6 +417,7 @@ fn health_result(health: &lb::health::TargetHealth) -> Option<HealthResult> {
         lb::health::State::Initial => HealthState::Initial,
         lb::health::State::Healthy => HealthState::Healthy,
         lb::health::State::Unhealthy => HealthState::Unhealthy,
+        lb::health::State::Unavailable => HealthState::Unavailable,
         // Unused and draining follow from the records themselves; DescribeTargetHealth works
         // them out without a check.
         lb::health::State::Unused | lb::health::State::Draining => return None,
