@@ -4,23 +4,12 @@ checks reported back through DescribeTargetHealth."""
 
 import http.client
 import subprocess
-import time
 import uuid
 
 import pytest
 
 from conftest import free_port
-from test_tasks import demo_image  # noqa: F401 (fixture)
-
-
-def wait_for(condition, what, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from test_tasks import demo_image, wait_for  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -56,6 +45,19 @@ def status_through(port, path, host):
         return None
 
 
+def container_target_group(berth, name, ip):
+    """An `ip` target group of the default VPC, checked every 5 s, holding the container at `ip`."""
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    arn = elbv2.create_target_group(
+        Name=name, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    # Docker's bridge is outside the VPC's 172.31.0.0/16: such IP targets are in zone "all".
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": ip, "Port": 8080, "AvailabilityZone": "all"}])
+    return arn
+
+
 def health_of(elbv2, target_group_arn):
     return [(d["Target"]["Id"], d["TargetHealth"]["State"])
             for d in elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]]
@@ -63,16 +65,9 @@ def health_of(elbv2, target_group_arn):
 
 def test_a_listener_forwards_to_a_healthy_container_and_applies_its_rules(berth, web_container):
     _, ip = web_container
-    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    elbv2 = berth.client("elbv2")
     lb = elbv2.create_load_balancer(Name="web")["LoadBalancers"][0]
-    group = elbv2.create_target_group(
-        Name="demo", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip",
-        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
-    )["TargetGroups"][0]
-    arn = group["TargetGroupArn"]
-    # Docker's bridge is outside the VPC's 172.31.0.0/16: such IP targets are in zone "all".
-    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": ip, "Port": 8080, "AvailabilityZone": "all"}])
+    arn = container_target_group(berth, "demo", ip)
     assert health_of(elbv2, arn) == [(ip, "unused")]
 
     port = free_port()
@@ -109,18 +104,12 @@ def test_a_listener_forwards_to_a_healthy_container_and_applies_its_rules(berth,
 
 def test_load_balancers_survive_a_restart(berth, web_container):
     _, ip = web_container
-    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
-    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    elbv2 = berth.client("elbv2")
     lb = elbv2.create_load_balancer(Name="kept")["LoadBalancers"][0]
-    group = elbv2.create_target_group(
-        Name="kept", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip",
-        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
-    )["TargetGroups"][0]
-    elbv2.register_targets(TargetGroupArn=group["TargetGroupArn"],
-                           Targets=[{"Id": ip, "Port": 8080, "AvailabilityZone": "all"}])
+    arn = container_target_group(berth, "kept", ip)
     port = free_port()
     elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
-                          DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}])
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
     wait_for(lambda: status_through(port, "/", lb["DNSName"]) == 200, "traffic through the listener")
 
     berth.kill9()
