@@ -37,6 +37,15 @@ use store::Tables;
 pub struct Elbv2Service {
     store: Arc<dyn Store>,
     account_id: String,
+    ports: Option<Arc<dyn ListenerPorts>>,
+}
+
+/// Whether the load balancers' data plane can serve a listener on a port (not privileged
+/// without the right to bind it, not another process's). CreateListener and ModifyListener ask
+/// before they store a listener, so a port that cannot be served is refused with the reason
+/// and how to allow it, instead of a listener that never carries traffic.
+pub trait ListenerPorts: Send + Sync + 'static {
+    fn check(&self, port: u16) -> Result<(), String>;
 }
 
 /// Why a transaction failed: ALB's rules refused, or the store did.
@@ -117,7 +126,28 @@ fn fresh_ids() -> [u64; 4] {
 
 impl Elbv2Service {
     pub fn new(store: Arc<dyn Store>, account_id: String) -> Elbv2Service {
-        Elbv2Service { store, account_id }
+        Elbv2Service {
+            store,
+            account_id,
+            ports: None,
+        }
+    }
+
+    /// Listeners are refused on ports `ports` says cannot be served.
+    pub fn with_listener_ports(mut self, ports: Arc<dyn ListenerPorts>) -> Elbv2Service {
+        self.ports = Some(ports);
+        self
+    }
+
+    fn check_port(&self, port: i32) -> Result<(), AwsError> {
+        let (Some(ports), Ok(port)) = (&self.ports, u16::try_from(port)) else {
+            return Ok(());
+        };
+        ports.check(port).map_err(|reason| {
+            error(Elbv2Error::InvalidConfigurationRequest(format!(
+                "Port {port} cannot be used for a listener: {reason}"
+            )))
+        })
     }
 
     fn scope(&self, call: &Call<'_>) -> Scope {

@@ -159,6 +159,7 @@ impl Elbv2Service {
                 "A listener port must be specified".into(),
             )));
         };
+        self.check_port(port)?;
         let (ssl_policy, certificates) = tls_settings(
             &protocol,
             request.ssl_policy.clone(),
@@ -264,6 +265,9 @@ impl Elbv2Service {
             Some(actions) => Some(elbv2::check_actions(actions).map_err(error)?),
             None => None,
         };
+        if let Some(port) = request.port {
+            self.check_port(port)?;
+        }
         let listener = self
             .run(self.scope(call), move |tables| {
                 let mut record = tables.listener(&arn)?;

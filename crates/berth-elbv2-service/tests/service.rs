@@ -237,3 +237,60 @@ async fn unknown_group_and_malformed_input() {
     assert_eq!(err.code, "ValidationError");
     assert!(err.message.contains("Name"), "{}", err.message);
 }
+
+/// Ports below 1024 cannot be served, as for an unprivileged process.
+struct UnprivilegedPorts;
+
+impl berth_elbv2_service::ListenerPorts for UnprivilegedPorts {
+    fn check(&self, port: u16) -> Result<(), String> {
+        if port < 1024 {
+            Err("ports below 1024 need privilege".into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_listener_on_a_port_the_data_plane_cannot_serve_is_refused() {
+    let mut env = env();
+    env.service = Elbv2Service::new(env.store.clone(), ACCOUNT.to_owned())
+        .with_listener_ports(Arc::new(UnprivilegedPorts));
+    let lb = env.ok("CreateLoadBalancer", json!({"Name": "web"})).await;
+    let lb_arn = lb["LoadBalancers"][0]["LoadBalancerArn"].clone();
+    let fixed = json!([{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}]);
+    let refused = env
+        .call_at(
+            START,
+            "CreateListener",
+            json!({"LoadBalancerArn": lb_arn, "Protocol": "HTTP", "Port": 80, "DefaultActions": fixed}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "InvalidConfigurationRequest");
+    assert_eq!(
+        refused.message,
+        "Port 80 cannot be used for a listener: ports below 1024 need privilege"
+    );
+    let listeners = env
+        .ok("DescribeListeners", json!({"LoadBalancerArn": lb_arn}))
+        .await;
+    assert_eq!(listeners["Listeners"], json!([]));
+
+    let listener = env
+        .ok(
+            "CreateListener",
+            json!({"LoadBalancerArn": lb_arn, "Protocol": "HTTP", "Port": 8080, "DefaultActions": fixed}),
+        )
+        .await;
+    let listener_arn = listener["Listeners"][0]["ListenerArn"].clone();
+    let refused = env
+        .call_at(
+            START,
+            "ModifyListener",
+            json!({"ListenerArn": listener_arn, "Port": 443}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "InvalidConfigurationRequest");
+}

@@ -564,6 +564,19 @@ impl DataPlane {
         self.shared.health_changed();
     }
 
+    /// Whether a listener on `port` could be served: the port is one this data plane already
+    /// listens on, or one it could bind now (not privileged, not another process's). The API
+    /// asks before it stores a listener, so that a port that cannot be served is refused when
+    /// the listener is created rather than left out of every configuration afterwards.
+    pub fn can_listen(&self, port: u16) -> Result<(), ApplyError> {
+        let sockets = lock(&self.shared.sockets);
+        if port == 0 || sockets.values().any(|bound| bound.address.port() == port) {
+            return Ok(());
+        }
+        drop(sockets);
+        probe(SocketAddr::new(self.shared.options.bind_ip, port))
+    }
+
     /// Every registered target's health, as DescribeTargetHealth shows it.
     pub fn health(&self) -> Vec<TargetHealthReport> {
         let snapshot = self.shared.snapshot.load();
@@ -730,33 +743,41 @@ fn compile_listeners(
     Ok((ports, keys, users))
 }
 
+fn bind_error(address: SocketAddr, source: io::Error) -> ApplyError {
+    if source.kind() == io::ErrorKind::PermissionDenied && address.port() < 1024 {
+        ApplyError::PrivilegedPort {
+            address,
+            port: address.port(),
+        }
+    } else {
+        ApplyError::Bind { address, source }
+    }
+}
+
+/// Binds `address` without listening and lets it go: whether this process may take it.
+fn probe(address: SocketAddr) -> Result<(), ApplyError> {
+    let error = |source: io::Error| bind_error(address, source);
+    let probe = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        None,
+    )
+    .map_err(error)?;
+    probe.set_reuse_address(true).map_err(error)?;
+    probe.bind(&address.into()).map_err(error)
+}
+
 /// Binds `count` sockets to one address with SO_REUSEPORT (the kernel spreads connections over
 /// them); for port 0 the first one's port is used for the others. Returns the bound address.
 fn bind(
     address: SocketAddr,
     count: usize,
 ) -> Result<(SocketAddr, Vec<std::net::TcpListener>), ApplyError> {
-    let error = |source: io::Error| {
-        if source.kind() == io::ErrorKind::PermissionDenied && address.port() < 1024 {
-            ApplyError::PrivilegedPort {
-                address,
-                port: address.port(),
-            }
-        } else {
-            ApplyError::Bind { address, source }
-        }
-    };
+    let error = |source: io::Error| bind_error(address, source);
     // SO_REUSEPORT would let this group share a port another process (say, a second data plane)
     // already listens on; a plain bind first makes that an error, as it would be without it.
     if address.port() != 0 {
-        let probe = socket2::Socket::new(
-            socket2::Domain::for_address(address),
-            socket2::Type::STREAM,
-            None,
-        )
-        .map_err(error)?;
-        probe.set_reuse_address(true).map_err(error)?;
-        probe.bind(&address.into()).map_err(error)?;
+        probe(address)?;
     }
     let mut bound_address = address;
     let mut listeners = Vec::with_capacity(count);

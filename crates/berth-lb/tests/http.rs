@@ -1092,3 +1092,33 @@ async fn a_response_still_streaming_keeps_its_target_outstanding() {
     let body = streaming.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, busy.as_bytes());
 }
+
+#[tokio::test]
+async fn can_listen_tells_ports_it_serves_or_could_bind_from_ports_it_cannot() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let free_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    assert!(plane.can_listen(free_port).is_ok());
+    let error = plane.can_listen(taken_port).unwrap_err();
+    assert!(
+        matches!(&error, ApplyError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse),
+        "{error}"
+    );
+
+    // A port the data plane already serves can take another load balancer's listener.
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "served.localhost",
+            http_listener("l", free_port, vec![], fixed(200, "ok")),
+        )],
+        target_groups: vec![],
+    };
+    plane.apply(config).unwrap();
+    assert!(plane.can_listen(free_port).is_ok());
+}
