@@ -4,12 +4,13 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::Request;
 use axum::response::{IntoResponse, Response};
 use berth_ecs_wire::{Task, TaskDefinition};
@@ -36,6 +37,10 @@ const CHANNEL_BUFFER: usize = 2 * 1024;
 /// `ecs` request; it joins a cluster of the region its signature is scoped to.
 pub async fn connect(State(api): State<crate::routes::Routes>, request: Request<Body>) -> Response {
     let (mut parts, _) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
     let context = match api.gateway.authenticate(&parts, b"", "ecs").await {
         Ok(context) => context,
         Err(err) => {
@@ -59,7 +64,7 @@ pub async fn connect(State(api): State<crate::routes::Routes>, request: Request<
         .read_buffer_size(CHANNEL_BUFFER)
         .write_buffer_size(0);
     upgrade.on_upgrade(move |socket| async move {
-        if let Err(err) = session(&cp, socket).await {
+        if let Err(err) = session(&cp, socket, peer).await {
             tracing::info!(error = %err, "agent session ended");
         }
     })
@@ -69,7 +74,11 @@ fn text(message: &ServerMessage) -> Message {
     Message::Text(message.to_json().into())
 }
 
-async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnded> {
+async fn session(
+    cp: &ControlPlane,
+    socket: WebSocket,
+    peer: Option<IpAddr>,
+) -> Result<(), SessionEnded> {
     let (mut sender, mut receiver) = socket.split();
     let first = tokio::time::timeout(SILENCE_LIMIT, receiver.next())
         .await
@@ -95,7 +104,7 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
     let registration = Registration {
         cluster,
         container_instance_arn,
-        host_id,
+        host_id: host_id.clone(),
         total_resources,
         attributes,
         version_info,
@@ -114,7 +123,10 @@ async fn session(cp: &ControlPlane, socket: WebSocket) -> Result<(), SessionEnde
             return Err(ended(&err.message));
         }
     };
-    tracing::info!(instance = instance.arn(), "agent registered");
+    tracing::info!(instance = instance.arn(), ?peer, "agent registered");
+    if let Some(peer) = peer {
+        cp.agents.record_address(&host_id, peer);
+    }
     // Subscribe before the first read of the desired set, so no change falls in between.
     let subscription = cp.agents.subscribe(&instance.id);
     let registered = ServerMessage::Registered {
@@ -412,6 +424,12 @@ fn ended(message: &str) -> SessionEnded {
 #[derive(Default)]
 pub struct AgentHub {
     sessions: Mutex<HashMap<String, Arc<Subscription>>>,
+    /// Each agent's latest peer address, by its host's EC2 instance id: where the host's
+    /// published ports (bridge and host mode) are reached, so where load balancers send traffic
+    /// for `instance` targets. Kept in memory only: every agent reconnects after a control plane
+    /// restart and is recorded again. An address outlives its session, because the host's
+    /// containers keep serving while their agent reconnects.
+    addresses: Mutex<HashMap<String, IpAddr>>,
 }
 
 /// What a session must read again.
@@ -472,6 +490,22 @@ impl AgentHub {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(id.to_string(), subscription.clone());
         subscription
+    }
+
+    fn record_address(&self, ec2_instance_id: &str, address: IpAddr) {
+        self.addresses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ec2_instance_id.to_string(), address);
+    }
+
+    /// The address the agent of EC2 instance `ec2_instance_id` last connected from.
+    pub fn instance_address(&self, ec2_instance_id: &str) -> Option<IpAddr> {
+        self.addresses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(ec2_instance_id)
+            .copied()
     }
 
     fn unsubscribe(&self, id: &str, subscription: &Arc<Subscription>) {

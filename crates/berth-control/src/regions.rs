@@ -4,6 +4,7 @@
 //! request or an agent names it, and again at every start once it holds anything.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -150,6 +151,18 @@ impl Regions {
             control_plane: cp,
             background,
         })
+    }
+
+    /// The address the agent of EC2 instance `ec2_instance_id` in `region` last connected
+    /// from (where its host's published ports are reached); `None` when no agent of that
+    /// instance has connected since this control plane started.
+    pub fn instance_address(&self, region: &str, ec2_instance_id: &str) -> Option<IpAddr> {
+        self.started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(region)?
+            .agents
+            .instance_address(ec2_instance_id)
     }
 
     /// Stops every region's background work.

@@ -314,7 +314,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         store.clone(),
         args.account_id.clone(),
         data_plane,
-        Arc::new(UnknownInstances),
+        Arc::new(AgentAddresses(regions.clone())),
         stopped(stopping.clone()),
     ));
     let agent = if local_development {
@@ -351,13 +351,13 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Instance targets have no address yet: they are routed once services register their tasks
-/// (container instances' host addresses); until then only `ip` targets receive traffic.
-struct UnknownInstances;
+/// Where `instance` targets are reached: the address each container instance's agent connected
+/// from, whose host publishes its tasks' ports (the instance id is the agent's host id).
+struct AgentAddresses(Arc<berth_control::Regions>);
 
-impl berth_elbv2_service::data_plane::InstanceAddresses for UnknownInstances {
-    fn address(&self, _region: &str, _instance_id: &str) -> Option<std::net::IpAddr> {
-        None
+impl berth_elbv2_service::data_plane::InstanceAddresses for AgentAddresses {
+    fn address(&self, region: &str, instance_id: &str) -> Option<std::net::IpAddr> {
+        self.0.instance_address(region, instance_id)
     }
 }
 

@@ -1,0 +1,61 @@
+"""ECS tasks behind Elastic Load Balancing: target groups of type `instance` reach a task through
+its container instance's address (where the instance's agent connects from) and the host port
+Docker published for it, on real Docker with the berth-demo image."""
+
+import http.client
+
+from conftest import free_port
+from test_tasks import cluster, demo_image, register, wait_for, wait_status  # noqa: F401 (fixtures)
+
+
+def status_through(port, host):
+    """The status of a GET through the listener, or None while nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/", headers={"Host": host})
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+def health_of(elbv2, target_group_arn):
+    return [(d["Target"]["Id"], d["Target"]["Port"], d["TargetHealth"]["State"])
+            for d in elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]]
+
+
+def test_an_instance_target_reaches_a_task_on_its_dynamic_host_port(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    definition = register(ecs, family="lb-web", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    task = ecs.run_task(cluster=name, taskDefinition=definition["taskDefinitionArn"])["tasks"][0]
+    running = wait_status(ecs, name, task["taskArn"], "RUNNING")
+    host_port = running["containers"][0]["networkBindings"][0]["hostPort"]
+    instance = ecs.describe_container_instances(
+        cluster=name, containerInstances=[running["containerInstanceArn"]])["containerInstances"][0]
+    instance_id = instance["ec2InstanceId"]
+
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="tasks")["LoadBalancers"][0]
+    group = elbv2.create_target_group(
+        Name="tasks", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+    )["TargetGroups"][0]
+    arn = group["TargetGroupArn"]
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": host_port}])
+    port = free_port()
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
+
+    # The instance's address is known (its agent connected from loopback), so the data plane
+    # checks the task's host port and forwards to it.
+    wait_for(lambda: health_of(elbv2, arn) == [(instance_id, host_port, "healthy")], "the task's target to be healthy")
+    assert status_through(port, lb["DNSName"]) == 200
+
+    # An instance whose agent never connected has no address: its target gets no traffic.
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}])
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "i-0123456789abcdef0", "Port": host_port}])
+    elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": host_port}])
+    wait_for(lambda: status_through(port, lb["DNSName"]) == 503, "no reachable target left")
