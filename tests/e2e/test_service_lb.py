@@ -59,3 +59,86 @@ def test_an_instance_target_reaches_a_task_on_its_dynamic_host_port(berth, clust
     elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": "i-0123456789abcdef0", "Port": host_port}])
     elbv2.deregister_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": host_port}])
     wait_for(lambda: status_through(port, lb["DNSName"]) == 503, "no reachable target left")
+
+
+def target_group_behind_listener(berth, name):
+    """A load balancer with an HTTP listener forwarding to a new `instance` target group;
+    returns (target group ARN, listener port, DNS name)."""
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name=name)["LoadBalancers"][0]
+    arn = elbv2.create_target_group(
+        Name=name, Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+    port = free_port()
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
+    return arn, port, lb["DNSName"]
+
+
+def error_of(call):
+    try:
+        call()
+    except Exception as err:  # botocore's ClientError
+        return err.response["Error"]["Code"], err.response["Error"]["Message"]
+    raise AssertionError("the call succeeded")
+
+
+def test_create_service_checks_its_load_balancers_as_ecs_does(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    definition = register(ecs, family="lb-checks")["taskDefinitionArn"]
+    arn, _, _ = target_group_behind_listener(berth, "checked")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    unused = elbv2.create_target_group(Name="unused", Protocol="HTTP", Port=80, VpcId=vpc,
+                                       TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+
+    def create(**balancer):
+        entry = {"targetGroupArn": arn, "containerName": "web", "containerPort": 8080, **balancer}
+        return lambda: ecs.create_service(cluster=name, serviceName="checked", taskDefinition=definition,
+                                          desiredCount=0, loadBalancers=[entry])
+
+    assert error_of(create(containerName="api")) == (
+        "InvalidParameterException", "The container api does not exist in the task definition.")
+    assert error_of(create(containerPort=80)) == (
+        "InvalidParameterException", "The container web did not have a container port 80 defined.")
+    assert error_of(create(targetGroupArn=unused)) == (
+        "InvalidParameterException",
+        f"The target group with targetGroupArn {unused} does not have an associated load balancer.")
+    missing = arn.replace("/checked/", "/missing/")
+    assert error_of(create(targetGroupArn=missing))[0] == "InvalidParameterException"
+
+    created = create()()["service"]
+    assert created["loadBalancers"] == [{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}]
+    described = ecs.describe_services(cluster=name, services=["checked"])["services"][0]
+    assert described["loadBalancers"] == created["loadBalancers"]
+
+
+def test_a_service_registers_its_tasks_and_deregisters_them_on_scale_in(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2 = berth.client("elbv2")
+    definition = register(ecs, family="lb-svc", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    arn, port, dns = target_group_behind_listener(berth, "svc")
+    ecs.create_service(cluster=name, serviceName="web", taskDefinition=definition["taskDefinitionArn"],
+                       desiredCount=2,
+                       loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
+
+    def states():
+        return sorted(state for _, _, state in health_of(elbv2, arn))
+
+    wait_for(lambda: states() == ["healthy", "healthy"], "both tasks' targets to be healthy", timeout=60)
+    assert status_through(port, dns) == 200
+    events = [e["message"] for e in ecs.describe_services(cluster=name, services=["web"])["services"][0]["events"]]
+    registered = [m for m in events if m.startswith(f"(service web) registered ") and arn in m]
+    assert registered, events
+    assert sum(int(m.split()[3]) for m in registered) == 2, registered
+
+    ecs.update_service(cluster=name, service="web", desiredCount=1)
+    wait_for(lambda: states() == ["draining", "healthy"], "the stopped task's target to drain")
+    wait_for(lambda: states() == ["healthy"], "the drained target to leave the group", timeout=30)
+    assert status_through(port, dns) == 200
+    events = [e["message"] for e in ecs.describe_services(cluster=name, services=["web"])["services"][0]["events"]]
+    assert f"(service web) deregistered 1 targets in (target-group {arn})" in events, events

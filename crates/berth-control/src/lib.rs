@@ -8,6 +8,7 @@ mod agents;
 pub mod ecs;
 mod error;
 pub mod housekeeping;
+pub mod load_balancing;
 pub mod regions;
 mod routes;
 mod service_scheduler;
@@ -21,6 +22,7 @@ use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
 
 pub use error::ApiError;
+pub use load_balancing::{LoadBalancing, Target};
 pub use regions::{RegionSettings, Regions};
 pub use routes::{EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};
 
@@ -40,6 +42,8 @@ pub struct ControlPlane {
     /// How long an instance's agent may stay disconnected before its service tasks count as
     /// lost and are replaced elsewhere.
     pub agent_lost_after: std::time::Duration,
+    /// The region's target groups, which services register their tasks with.
+    pub load_balancing: Arc<dyn LoadBalancing>,
 }
 
 impl ControlPlane {
@@ -52,6 +56,7 @@ impl ControlPlane {
             agents: Arc::new(agents::AgentHub::default()),
             views: Arc::new(views::Views::default()),
             agent_lost_after: std::time::Duration::from_secs(60),
+            load_balancing: load_balancing::none(),
         }
     }
 

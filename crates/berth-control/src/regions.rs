@@ -14,7 +14,7 @@ use berth_store::{Namespace, Store, StoreError, Txn, transact};
 use tokio::task::JoinHandle;
 
 use crate::error::ApiError;
-use crate::{Clock, ControlPlane, SystemClock, housekeeping, service_scheduler};
+use crate::{Clock, ControlPlane, LoadBalancing, SystemClock, housekeeping, service_scheduler};
 
 /// Where the store keeps the names of the regions that have been used.
 const REGISTRY: &str = "berth/regions/ecs/";
@@ -29,6 +29,7 @@ pub struct RegionSettings {
     pub root: Credentials,
     pub agent_lost_after: Duration,
     pub clock: Arc<dyn Clock>,
+    pub load_balancing: Arc<dyn LoadBalancing>,
 }
 
 impl RegionSettings {
@@ -38,6 +39,7 @@ impl RegionSettings {
             root,
             agent_lost_after: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
+            load_balancing: crate::load_balancing::none(),
         }
     }
 }
@@ -121,6 +123,7 @@ impl Regions {
         );
         control_plane.agent_lost_after = self.settings.agent_lost_after;
         control_plane.clock = self.settings.clock.clone();
+        control_plane.load_balancing = self.settings.load_balancing.clone();
         let cp = Arc::new(control_plane);
         // No agent of this region can be connected to a control plane that is only starting.
         crate::ecs::mark_agents_disconnected(&cp).await?;

@@ -3,7 +3,7 @@
 //! and records the outcome (deployment counts and rollout states, events) on the service. It
 //! keeps no state between passes, so a restarted control plane carries on where it stopped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +20,12 @@ use berth_ecs_wire::{
 use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use berth_ecs::load_balancers::registrations;
+
 use crate::ControlPlane;
 use crate::ecs::tasks;
 use crate::error::ApiError;
+use crate::load_balancing::Target;
 use crate::state::instances::{self, StoredInstance};
 use crate::state::service_deployments::{self, Settled};
 use crate::state::services::{self, deploy, new_deployment, record_event};
@@ -114,6 +117,12 @@ struct Outcome {
     started: Vec<String>,
     stopped: Vec<String>,
     placement_problem: Option<String>,
+    /// What changed in target groups, as the service's events say it.
+    registrations: Vec<String>,
+}
+
+fn as_target((id, port): (String, i32)) -> Target {
+    Target { id, port }
 }
 
 async fn reconcile_service(
@@ -143,10 +152,12 @@ async fn reconcile_service(
     let mut tasks = task_records::of_service(cp, cluster, name).await?;
     // Where the live tasks run: a draining instance's tasks are replaced; a lost one's (its
     // agent gone longer than `agent_lost_after`) are recorded stopped first.
+    let load_balancers = service.load_balancers.clone().unwrap_or_default();
     let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
+    // With load balancers, stopped tasks' instances too: their targets are deregistered.
     for task in tasks
         .iter()
-        .filter(|t| task_records::status(t) != TaskStatus::Stopped)
+        .filter(|t| !load_balancers.is_empty() || task_records::status(t) != TaskStatus::Stopped)
     {
         let id = task_records::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
         if !instances.contains_key(id) {
@@ -221,6 +232,32 @@ async fn reconcile_service(
     };
 
     let mut outcome = Outcome::default();
+    let stopping: HashSet<String> = decided.stop.iter().map(|(id, _)| id.clone()).collect();
+    let plan = registrations(&load_balancers, &tasks, &stopping, |instance_arn| {
+        instances
+            .get(task_records::task_id(instance_arn))?
+            .as_ref()?
+            .instance
+            .ec2_instance_id
+            .clone()
+    });
+    // Deregistered before they are stopped, so the load balancer stops sending them requests.
+    for (arn, targets) in plan.deregister {
+        let targets = targets.into_iter().map(as_target).collect();
+        match cp
+            .load_balancing
+            .deregister(&cp.partition.region, &arn, targets, now)
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => outcome.registrations.push(format!(
+                "deregistered {count} targets in (target-group {arn})"
+            )),
+            Err(err) => {
+                tracing::warn!(service = name, target_group = arn, error = %err.message, "deregistering targets failed");
+            }
+        }
+    }
     if !decided.stop.is_empty() {
         let scale_in = format!("Scaling activity initiated by (deployment {primary_id})");
         let stops: Vec<(String, String)> = decided
@@ -251,6 +288,22 @@ async fn reconcile_service(
             &mut outcome,
         )
         .await?;
+    }
+    for (arn, targets) in plan.register {
+        let targets = targets.into_iter().map(as_target).collect();
+        match cp
+            .load_balancing
+            .register(&cp.partition.region, &arn, targets)
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => outcome.registrations.push(format!(
+                "registered {count} targets in (target-group {arn})"
+            )),
+            Err(err) => {
+                tracing::warn!(service = name, target_group = arn, error = %err.message, "registering targets failed");
+            }
+        }
     }
     let started = outcome.started.len() as i32;
     let rollback_to = (decided.failed && breaker.rollback == Some(true))
@@ -325,6 +378,9 @@ async fn reconcile_service(
                     now,
                 );
             }
+        }
+        for registration in &outcome.registrations {
+            record_event(&mut current, format!("{service_label} {registration}"), now);
         }
         if let Some(problem) = &outcome.placement_problem {
             record_event(&mut current, format!("{service_label} {problem}"), now);

@@ -6,6 +6,7 @@ pub mod arn;
 pub mod attributes;
 pub mod error;
 pub mod lifecycle;
+pub mod load_balancers;
 pub mod pagination;
 pub mod placement;
 pub mod service;

@@ -13,6 +13,7 @@ mod certificates;
 pub mod data_plane;
 mod listeners;
 mod load_balancers;
+pub mod registrations;
 pub mod store;
 mod tags;
 mod target_groups;

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_control::ControlPlane;
+use berth_ecs::load_balancers::TargetGroupFacts;
 use berth_store_sqlite::SqliteStore;
 use clap::{Args, Parser, Subcommand};
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -221,6 +223,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let root = credentials::root_credentials(&args.data_dir)?;
     let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
     settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
+    settings.load_balancing = Arc::new(TargetGroupsOfElbv2 {
+        store: store.clone(),
+        account_id: args.account_id.clone(),
+    });
     let regions = Arc::new(
         berth_control::Regions::open(store.clone(), settings, &args.region)
             .await
@@ -358,6 +364,70 @@ struct AgentAddresses(Arc<berth_control::Regions>);
 impl berth_elbv2_service::data_plane::InstanceAddresses for AgentAddresses {
     fn address(&self, region: &str, instance_id: &str) -> Option<std::net::IpAddr> {
         self.0.instance_address(region, instance_id)
+    }
+}
+
+/// Services' view of Elastic Load Balancing: the elbv2 service's target groups in the store.
+struct TargetGroupsOfElbv2 {
+    store: Arc<dyn berth_store::Store>,
+    account_id: String,
+}
+
+fn as_pairs(targets: Vec<berth_control::Target>) -> Vec<(String, i32)> {
+    targets.into_iter().map(|t| (t.id, t.port)).collect()
+}
+
+impl berth_control::LoadBalancing for TargetGroupsOfElbv2 {
+    fn target_group<'a>(
+        &'a self,
+        region: &'a str,
+        arn: &'a str,
+    ) -> BoxFuture<'a, Result<Option<TargetGroupFacts>, berth_aws::AwsError>> {
+        Box::pin(async move {
+            let found = berth_elbv2_service::registrations::target_group(
+                self.store.clone(),
+                &self.account_id,
+                region,
+                arn,
+            )
+            .await?;
+            Ok(found.map(|group| TargetGroupFacts {
+                target_type: group.target_type,
+                has_load_balancer: !group.load_balancer_arns.is_empty(),
+            }))
+        })
+    }
+
+    fn register<'a>(
+        &'a self,
+        region: &'a str,
+        arn: &'a str,
+        targets: Vec<berth_control::Target>,
+    ) -> BoxFuture<'a, Result<usize, berth_aws::AwsError>> {
+        Box::pin(berth_elbv2_service::registrations::register(
+            self.store.clone(),
+            &self.account_id,
+            region,
+            arn,
+            as_pairs(targets),
+        ))
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        region: &'a str,
+        arn: &'a str,
+        targets: Vec<berth_control::Target>,
+        now: f64,
+    ) -> BoxFuture<'a, Result<usize, berth_aws::AwsError>> {
+        Box::pin(berth_elbv2_service::registrations::deregister(
+            self.store.clone(),
+            &self.account_id,
+            region,
+            arn,
+            as_pairs(targets),
+            now,
+        ))
     }
 }
 

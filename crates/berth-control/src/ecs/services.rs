@@ -11,8 +11,8 @@ use berth_ecs_wire::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
     DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DescribeServicesRequest, DescribeServicesResponse, ListServicesRequest, ListServicesResponse,
-    PlacementConstraint, PlacementStrategy, Service, TaskDefinition, UpdateServiceRequest,
-    UpdateServiceResponse,
+    LoadBalancer, PlacementConstraint, PlacementStrategy, Service, TaskDefinition,
+    UpdateServiceRequest, UpdateServiceResponse,
 };
 use berth_store::{Txn, transact};
 
@@ -84,6 +84,26 @@ fn deployment_configuration(
     })
 }
 
+/// ECS's checks of a service's `loadBalancers`: against the task definition, then each target
+/// group as the region's Elastic Load Balancing has it.
+async fn check_load_balancers(
+    cp: &ControlPlane,
+    load_balancers: &[LoadBalancer],
+    definition: &TaskDefinition,
+) -> Result<(), ApiError> {
+    berth_ecs::load_balancers::check_against_definition(load_balancers, definition)?;
+    let network_mode = definition.network_mode.as_deref().unwrap_or("bridge");
+    for entry in load_balancers {
+        let arn = entry.target_group_arn.as_deref().unwrap_or_default();
+        let found = cp
+            .load_balancing
+            .target_group(&cp.partition.region, arn)
+            .await?;
+        berth_ecs::load_balancers::check_target_group(arn, found.as_ref(), network_mode)?;
+    }
+    Ok(())
+}
+
 /// Resolves a task definition reference for a service: it must exist and be ACTIVE.
 async fn resolve_definition(
     cp: &ControlPlane,
@@ -131,15 +151,7 @@ pub async fn create(
         request.launch_type.as_deref(),
         request.capacity_provider_strategy.as_deref(),
     )?;
-    if request
-        .load_balancers
-        .as_ref()
-        .is_some_and(|l| !l.is_empty())
-    {
-        return Err(
-            EcsError::UnsupportedFeature("Load balancers are not supported yet.".into()).into(),
-        );
-    }
+    let load_balancers = request.load_balancers.clone().unwrap_or_default();
     if request
         .deployment_controller
         .as_ref()
@@ -181,13 +193,14 @@ pub async fn create(
     }
     let definition =
         resolve_definition(cp, request.task_definition.as_deref().unwrap_or_default()).await?;
+    check_load_balancers(cp, &load_balancers, &definition).await?;
     let now = cp.clock.now();
     let arn = cp.partition.service_arn(&cluster, &name);
     let service = Service {
         service_arn: Some(arn.clone()),
         service_name: Some(name.clone()),
         cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
-        load_balancers: Some(Vec::new()),
+        load_balancers: Some(load_balancers),
         service_registries: Some(Vec::new()),
         status: Some(ServiceStatus::Active.as_str().into()),
         desired_count: Some(desired),
@@ -272,14 +285,11 @@ pub async fn update(
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
-    if request
-        .load_balancers
-        .as_ref()
-        .is_some_and(|l| !l.is_empty())
-    {
-        return Err(
-            EcsError::UnsupportedFeature("Load balancers are not supported yet.".into()).into(),
-        );
+    if request.load_balancers.is_some() {
+        return Err(EcsError::UnsupportedFeature(
+            "Changing a service's load balancers is not supported yet.".into(),
+        )
+        .into());
     }
     if request.desired_count.is_some_and(|d| d < 0) {
         return Err(invalid("desiredCount must be at least 0.").into());
@@ -330,6 +340,11 @@ pub async fn update(
         if let Some(definition) = &definition
             && service.task_definition != definition.task_definition_arn
         {
+            // The load balancers' containers and ports must remain in the new definition.
+            berth_ecs::load_balancers::check_against_definition(
+                service.load_balancers.as_deref().unwrap_or_default(),
+                definition,
+            )?;
             service.task_definition = definition.task_definition_arn.clone();
             redeploy = true;
         }

@@ -1,0 +1,378 @@
+//! A service's `loadBalancers`: ECS's checks of each entry against the task definition and the
+//! target group it names (pure; the caller looks the target group up).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use berth_ecs_wire::{LoadBalancer, Task, TaskDefinition};
+
+use crate::EcsError;
+use crate::error::invalid;
+
+/// A service can be attached to at most five target groups.
+pub const MAX_TARGET_GROUPS: usize = 5;
+
+/// Checks the entries themselves and each against `definition`: a target group ARN (Berth has
+/// no Classic Load Balancers), a container of the task definition that maps the container port.
+/// Also what UpdateService checks when the task definition changes.
+pub fn check_against_definition(
+    load_balancers: &[LoadBalancer],
+    definition: &TaskDefinition,
+) -> Result<(), EcsError> {
+    if load_balancers.len() > MAX_TARGET_GROUPS {
+        return Err(invalid(format!(
+            "A service can have at most {MAX_TARGET_GROUPS} target groups."
+        )));
+    }
+    for entry in load_balancers {
+        if entry.target_group_arn.is_none() {
+            return Err(match &entry.load_balancer_name {
+                Some(name) => invalid(format!("The load balancer {name} does not exist.")),
+                None => invalid("targetGroupArn is required for each load balancer."),
+            });
+        }
+        let name = entry.container_name.as_deref().unwrap_or_default();
+        let Some(container) = definition
+            .container_definitions
+            .iter()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(name))
+        else {
+            return Err(invalid(format!(
+                "The container {name} does not exist in the task definition."
+            )));
+        };
+        let port = entry.container_port.unwrap_or_default();
+        let mapped = container
+            .port_mappings
+            .iter()
+            .flatten()
+            .any(|m| m.container_port == Some(port));
+        if !mapped {
+            return Err(invalid(format!(
+                "The container {name} did not have a container port {port} defined."
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a service needs to know of a target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetGroupFacts {
+    /// `instance`, `ip`, …
+    pub target_type: String,
+    /// Whether a load balancer forwards to it.
+    pub has_load_balancer: bool,
+}
+
+/// Checks the target group `arn` (as found, `None` when it does not exist) for a service whose
+/// tasks use `network_mode`: bridge and host tasks are reached at their instance (`instance`
+/// targets), awsvpc tasks at their own address (`ip` targets).
+pub fn check_target_group(
+    arn: &str,
+    found: Option<&TargetGroupFacts>,
+    network_mode: &str,
+) -> Result<(), EcsError> {
+    let Some(group) = found else {
+        return Err(invalid(format!(
+            "The target group with targetGroupArn {arn} does not exist."
+        )));
+    };
+    let fits = match network_mode {
+        "awsvpc" => group.target_type == "ip",
+        _ => group.target_type == "instance",
+    };
+    if !fits {
+        return Err(invalid(format!(
+            "The provided target group {arn} has target type {}, which is incompatible with the {network_mode} network mode specified in the task definition.",
+            group.target_type
+        )));
+    }
+    if !group.has_load_balancer {
+        return Err(invalid(format!(
+            "The target group with targetGroupArn {arn} does not have an associated load balancer."
+        )));
+    }
+    Ok(())
+}
+
+/// Where a load balancer reaches one task for one target group: the EC2 instance id of the
+/// task's container instance and the host port Docker bound to the container port.
+pub type TargetOf = (String, i32);
+
+/// What the service scheduler does with a service's targets in one pass, per target group ARN.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Registrations {
+    /// Targets of RUNNING tasks the service keeps.
+    pub register: BTreeMap<String, BTreeSet<TargetOf>>,
+    /// Targets of tasks the service stops now or that have stopped: deregistered before the
+    /// scheduler stops the task, so the load balancer drains it first.
+    pub deregister: BTreeMap<String, BTreeSet<TargetOf>>,
+}
+
+/// The target of `task` for `entry`: its instance's EC2 id (`ec2_instance_of` the task's
+/// container instance ARN) and the host port of the container port's network binding.
+fn target_of(
+    task: &Task,
+    entry: &LoadBalancer,
+    ec2_instance_of: &impl Fn(&str) -> Option<String>,
+) -> Option<TargetOf> {
+    let instance = ec2_instance_of(task.container_instance_arn.as_deref()?)?;
+    let container = task
+        .containers
+        .iter()
+        .flatten()
+        .find(|c| c.name.is_some() && c.name == entry.container_name)?;
+    let port = container
+        .network_bindings
+        .iter()
+        .flatten()
+        .find(|b| b.container_port.is_some() && b.container_port == entry.container_port)?
+        .host_port?;
+    Some((instance, port))
+}
+
+/// Decides a pass's registrations: every RUNNING task the service keeps is registered (the
+/// elbv2 side skips what is registered already), every task it stops now (`stopping`, by task
+/// id) or that stopped or is stopping is deregistered — unless a kept task has the same target
+/// (Docker may give a stopped task's host port to a new one on the same instance).
+pub fn registrations(
+    load_balancers: &[LoadBalancer],
+    tasks: &[Task],
+    stopping: &HashSet<String>,
+    ec2_instance_of: impl Fn(&str) -> Option<String>,
+) -> Registrations {
+    let mut plan = Registrations::default();
+    for entry in load_balancers {
+        let Some(arn) = &entry.target_group_arn else {
+            continue;
+        };
+        let mut keep = BTreeSet::new();
+        let mut leave = BTreeSet::new();
+        for task in tasks {
+            let Some(target) = target_of(task, entry, &ec2_instance_of) else {
+                continue;
+            };
+            let id = task
+                .task_arn
+                .as_deref()
+                .and_then(|arn| arn.rsplit('/').next())
+                .unwrap_or_default();
+            let kept = task.desired_status.as_deref() == Some("RUNNING")
+                && task.last_status.as_deref() == Some("RUNNING")
+                && !stopping.contains(id);
+            if kept {
+                keep.insert(target);
+            } else if task.desired_status.as_deref() != Some("RUNNING") || stopping.contains(id) {
+                leave.insert(target);
+            }
+        }
+        leave.retain(|target| !keep.contains(target));
+        if !keep.is_empty() {
+            plan.register.insert(arn.clone(), keep);
+        }
+        if !leave.is_empty() {
+            plan.deregister.insert(arn.clone(), leave);
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_ecs_wire::{ContainerDefinition, PortMapping};
+
+    use super::*;
+
+    const ARN: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
+
+    fn definition() -> TaskDefinition {
+        TaskDefinition {
+            container_definitions: Some(vec![ContainerDefinition {
+                name: Some("web".into()),
+                port_mappings: Some(vec![PortMapping {
+                    container_port: Some(8080),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn entry(container: &str, port: i32) -> LoadBalancer {
+        LoadBalancer {
+            target_group_arn: Some(ARN.into()),
+            container_name: Some(container.into()),
+            container_port: Some(port),
+            ..Default::default()
+        }
+    }
+
+    fn message(err: EcsError) -> String {
+        err.to_string()
+    }
+
+    #[test]
+    fn the_container_and_its_port_must_be_in_the_task_definition() {
+        assert!(check_against_definition(&[entry("web", 8080)], &definition()).is_ok());
+        assert_eq!(
+            message(check_against_definition(&[entry("api", 8080)], &definition()).unwrap_err()),
+            "The container api does not exist in the task definition."
+        );
+        assert_eq!(
+            message(check_against_definition(&[entry("web", 80)], &definition()).unwrap_err()),
+            "The container web did not have a container port 80 defined."
+        );
+        let classic = LoadBalancer {
+            load_balancer_name: Some("classic".into()),
+            target_group_arn: None,
+            ..entry("web", 8080)
+        };
+        assert_eq!(
+            message(check_against_definition(&[classic], &definition()).unwrap_err()),
+            "The load balancer classic does not exist."
+        );
+    }
+
+    #[test]
+    fn at_most_five_target_groups() {
+        let five = vec![entry("web", 8080); 5];
+        assert!(check_against_definition(&five, &definition()).is_ok());
+        let six = vec![entry("web", 8080); 6];
+        assert!(check_against_definition(&six, &definition()).is_err());
+    }
+
+    #[test]
+    fn the_target_group_must_exist_fit_the_network_mode_and_have_a_load_balancer() {
+        let instance = TargetGroupFacts {
+            target_type: "instance".into(),
+            has_load_balancer: true,
+        };
+        assert!(check_target_group(ARN, Some(&instance), "bridge").is_ok());
+        assert!(check_target_group(ARN, Some(&instance), "host").is_ok());
+        assert_eq!(
+            message(check_target_group(ARN, Some(&instance), "awsvpc").unwrap_err()),
+            format!(
+                "The provided target group {ARN} has target type instance, which is incompatible with the awsvpc network mode specified in the task definition."
+            )
+        );
+        let ip = TargetGroupFacts {
+            target_type: "ip".into(),
+            ..instance.clone()
+        };
+        assert!(check_target_group(ARN, Some(&ip), "bridge").is_err());
+        assert!(check_target_group(ARN, Some(&ip), "awsvpc").is_ok());
+        let unused = TargetGroupFacts {
+            has_load_balancer: false,
+            ..instance
+        };
+        assert_eq!(
+            message(check_target_group(ARN, Some(&unused), "bridge").unwrap_err()),
+            format!(
+                "The target group with targetGroupArn {ARN} does not have an associated load balancer."
+            )
+        );
+        assert!(check_target_group(ARN, None, "bridge").is_err());
+    }
+}
+
+#[cfg(test)]
+mod registration_tests {
+    use berth_ecs_wire::{Container, NetworkBinding};
+
+    use super::*;
+
+    const TG: &str =
+        "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
+
+    fn task(id: &str, desired: &str, last: &str, host_port: i32) -> Task {
+        Task {
+            task_arn: Some(format!("arn:aws:ecs:us-east-1:000000000000:task/c/{id}")),
+            container_instance_arn: Some(
+                "arn:aws:ecs:us-east-1:000000000000:container-instance/c/ci".into(),
+            ),
+            desired_status: Some(desired.into()),
+            last_status: Some(last.into()),
+            containers: Some(vec![Container {
+                name: Some("web".into()),
+                network_bindings: Some(vec![NetworkBinding {
+                    container_port: Some(8080),
+                    host_port: Some(host_port),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }
+    }
+
+    fn entry() -> LoadBalancer {
+        LoadBalancer {
+            target_group_arn: Some(TG.into()),
+            container_name: Some("web".into()),
+            container_port: Some(8080),
+            ..Default::default()
+        }
+    }
+
+    fn instance(_: &str) -> Option<String> {
+        Some("i-0123456789abcdef0".into())
+    }
+
+    fn targets(ports: &[i32]) -> BTreeSet<TargetOf> {
+        ports
+            .iter()
+            .map(|p| ("i-0123456789abcdef0".to_string(), *p))
+            .collect()
+    }
+
+    #[test]
+    fn running_tasks_register_and_stopping_ones_deregister_first() {
+        let tasks = [
+            task("a", "RUNNING", "RUNNING", 32768),
+            task("b", "RUNNING", "RUNNING", 32769),
+            task("c", "RUNNING", "PENDING", 32770),
+            task("d", "STOPPED", "RUNNING", 32771),
+        ];
+        let stopping: HashSet<String> = ["b".to_string()].into();
+        let plan = registrations(&[entry()], &tasks, &stopping, instance);
+        assert_eq!(
+            plan.register[TG],
+            targets(&[32768]),
+            "only RUNNING tasks the service keeps"
+        );
+        assert_eq!(
+            plan.deregister[TG],
+            targets(&[32769, 32771]),
+            "stopped now, or stopping"
+        );
+    }
+
+    #[test]
+    fn a_host_port_reused_by_a_kept_task_stays_registered() {
+        let tasks = [
+            task("old", "STOPPED", "STOPPED", 32768),
+            task("new", "RUNNING", "RUNNING", 32768),
+        ];
+        let plan = registrations(&[entry()], &tasks, &HashSet::new(), instance);
+        assert_eq!(plan.register[TG], targets(&[32768]));
+        assert!(plan.deregister.is_empty());
+    }
+
+    #[test]
+    fn tasks_without_a_binding_or_a_known_instance_have_no_target() {
+        let mut unbound = task("a", "RUNNING", "RUNNING", 32768);
+        unbound.containers.as_mut().unwrap()[0].network_bindings = Some(Vec::new());
+        let plan = registrations(&[entry()], &[unbound], &HashSet::new(), instance);
+        assert_eq!(plan, Registrations::default());
+        let plan = registrations(
+            &[entry()],
+            &[task("a", "RUNNING", "RUNNING", 1)],
+            &HashSet::new(),
+            |_| None,
+        );
+        assert_eq!(plan, Registrations::default());
+    }
+}
