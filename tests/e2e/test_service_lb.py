@@ -3,9 +3,10 @@ its container instance's address (where the instance's agent connects from) and 
 Docker published for it, on real Docker with the berth-demo image."""
 
 import http.client
+import time
 
 from conftest import free_port
-from test_tasks import cluster, demo_image, register, wait_for, wait_status  # noqa: F401 (fixtures)
+from test_tasks import cluster, demo_image, describe, register, wait_for, wait_status  # noqa: F401 (fixtures)
 
 
 def status_through(port, host):
@@ -132,13 +133,87 @@ def test_a_service_registers_its_tasks_and_deregisters_them_on_scale_in(berth, c
     wait_for(lambda: states() == ["healthy", "healthy"], "both tasks' targets to be healthy", timeout=60)
     assert status_through(port, dns) == 200
     events = [e["message"] for e in ecs.describe_services(cluster=name, services=["web"])["services"][0]["events"]]
-    registered = [m for m in events if m.startswith(f"(service web) registered ") and arn in m]
-    assert registered, events
-    assert sum(int(m.split()[3]) for m in registered) == 2, registered
+    # Both tasks in one pass, or one at a time (a repeat of the newest event is not written again).
+    assert {f"(service web) registered {n} targets in (target-group {arn})" for n in (1, 2)} & set(events), events
 
     ecs.update_service(cluster=name, service="web", desiredCount=1)
     wait_for(lambda: states() == ["draining", "healthy"], "the stopped task's target to drain")
+    # While its target drains, the task keeps running, DEACTIVATING; then it is stopped.
+    arns = ecs.list_tasks(cluster=name, serviceName="web", desiredStatus="RUNNING")["taskArns"]
+    draining = [t for t in ecs.describe_tasks(cluster=name, tasks=arns)["tasks"] if t["lastStatus"] == "DEACTIVATING"]
+    assert len(draining) == 1, arns
+    assert draining[0]["desiredStatus"] == "RUNNING"
+    assert draining[0]["stoppedReason"].startswith("Scaling activity initiated by (deployment ")
     wait_for(lambda: states() == ["healthy"], "the drained target to leave the group", timeout=30)
+    stopped = wait_for(lambda: (t := describe(ecs, name, draining[0]["taskArn"]))["lastStatus"] == "STOPPED" and t,
+                       "the drained task to stop")
+    assert stopped["stopCode"] == "ServiceSchedulerInitiated"
     assert status_through(port, dns) == 200
     events = [e["message"] for e in ecs.describe_services(cluster=name, services=["web"])["services"][0]["events"]]
     assert f"(service web) deregistered 1 targets in (target-group {arn})" in events, events
+
+
+def test_a_task_failing_elb_health_checks_is_replaced(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    definition = register(ecs, family="lb-sick", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="sick")["LoadBalancers"][0]
+    # berth-demo answers 404 on this path: its targets never pass a check.
+    arn = elbv2.create_target_group(
+        Name="sick", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/missing",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, UnhealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=arn, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}])
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=free_port(),
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": arn}])
+    ecs.create_service(cluster=name, serviceName="sick", taskDefinition=definition["taskDefinitionArn"],
+                       desiredCount=1, healthCheckGracePeriodSeconds=0,
+                       loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
+
+    def stopped_tasks():
+        arns = ecs.list_tasks(cluster=name, serviceName="sick", desiredStatus="STOPPED")["taskArns"]
+        return arns and ecs.describe_tasks(cluster=name, tasks=arns)["tasks"]
+
+    stopped = wait_for(stopped_tasks, "the unhealthy task to be stopped", timeout=60)[0]
+    assert stopped["stoppedReason"] == f"Task failed ELB health checks in (target-group {arn})"
+    assert stopped["stopCode"] == "ServiceSchedulerInitiated"
+    task_id = stopped["taskArn"].rsplit("/", 1)[1]
+    events = [e["message"] for e in ecs.describe_services(cluster=name, services=["sick"])["services"][0]["events"]]
+    unhealthy = [m for m in events if m.startswith(f"(service sick) (task {task_id}) (instance i-")]
+    assert unhealthy and "is unhealthy in (target-group sick) due to (reason " in unhealthy[0], events
+    # It is replaced.
+    wait_for(lambda: any(t["taskArn"] != stopped["taskArn"] for t in
+                         ecs.describe_tasks(cluster=name, tasks=ecs.list_tasks(cluster=name, serviceName="sick")["taskArns"] or [stopped["taskArn"]])["tasks"]),
+             "a replacement task")
+
+
+def test_a_rolling_deployment_under_load_answers_every_request(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    definition = register(ecs, family="lb-roll", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    arn, port, dns = target_group_behind_listener(berth, "roll")
+    ecs.create_service(cluster=name, serviceName="roll", taskDefinition=definition["taskDefinitionArn"],
+                       desiredCount=2,
+                       loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
+    elbv2 = berth.client("elbv2")
+    wait_for(lambda: sorted(s for _, _, s in health_of(elbv2, arn)) == ["healthy", "healthy"],
+             "both targets healthy", timeout=60)
+    deployment = ecs.update_service(cluster=name, service="roll", forceNewDeployment=True)["service"]["deployments"][0]["id"]
+
+    def completed():
+        deployments = ecs.describe_services(cluster=name, services=["roll"])["services"][0]["deployments"]
+        return len(deployments) == 1 and deployments[0]["id"] == deployment \
+            and deployments[0]["rolloutState"] == "COMPLETED"
+
+    statuses = {}
+    deadline = time.monotonic() + 120
+    sent = 0
+    while time.monotonic() < deadline:
+        status = status_through(port, dns)
+        statuses[status] = statuses.get(status, 0) + 1
+        sent += 1
+        if sent % 50 == 0 and completed():
+            break
+    assert completed(), statuses
+    assert set(statuses) == {200}, statuses

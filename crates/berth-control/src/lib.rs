@@ -22,7 +22,7 @@ use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
 
 pub use error::ApiError;
-pub use load_balancing::{LoadBalancing, Target};
+pub use load_balancing::{LoadBalancing, Target, TargetHealth};
 pub use regions::{RegionSettings, Regions};
 pub use routes::{EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};
 

@@ -16,6 +16,16 @@ pub struct Target {
     pub port: i32,
 }
 
+/// A registered target's health in its target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealth {
+    pub target: Target,
+    /// ALB's state: `initial`, `healthy`, `unhealthy`, `draining`, …
+    pub state: String,
+    /// Why it is not healthy, as ALB describes it.
+    pub description: Option<String>,
+}
+
 /// Target groups of a region, as services use them.
 pub trait LoadBalancing: Send + Sync + 'static {
     /// The target group `arn` of `region`, `None` when it does not exist.
@@ -42,6 +52,14 @@ pub trait LoadBalancing: Send + Sync + 'static {
         targets: Vec<Target>,
         now: f64,
     ) -> BoxFuture<'a, Result<usize, AwsError>>;
+
+    /// The health of target group `arn`'s registered targets at `now`.
+    fn health<'a>(
+        &'a self,
+        region: &'a str,
+        arn: &'a str,
+        now: f64,
+    ) -> BoxFuture<'a, Result<Vec<TargetHealth>, AwsError>>;
 }
 
 /// A control plane without Elastic Load Balancing (tests, or a binary that serves no elbv2):
@@ -74,6 +92,15 @@ impl LoadBalancing for NoLoadBalancing {
         _now: f64,
     ) -> BoxFuture<'a, Result<usize, AwsError>> {
         Box::pin(async { Ok(0) })
+    }
+
+    fn health<'a>(
+        &'a self,
+        _region: &'a str,
+        _arn: &'a str,
+        _now: f64,
+    ) -> BoxFuture<'a, Result<Vec<TargetHealth>, AwsError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 

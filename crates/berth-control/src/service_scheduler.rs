@@ -3,7 +3,7 @@
 //! and records the outcome (deployment counts and rollout states, events) on the service. It
 //! keeps no state between passes, so a restarted control plane carries on where it stopped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,9 @@ use berth_ecs_wire::{
 use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use berth_ecs::load_balancers::registrations;
+use berth_ecs::load_balancers::{
+    ElbHealth, GroupHealth, combined_health, elb_health, registrations,
+};
 
 use crate::ControlPlane;
 use crate::ecs::tasks;
@@ -95,7 +97,9 @@ fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
         id: task_records::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
         deployment: task.started_by.clone().unwrap_or_default(),
         last_status: task_records::status(task),
-        wanted: task.desired_status.as_deref() == Some(DesiredStatus::Running.as_str()),
+        // A DEACTIVATING task still runs while its targets drain, but the service is done with it.
+        wanted: task.desired_status.as_deref() == Some(DesiredStatus::Running.as_str())
+            && task_records::status(task) != TaskStatus::Deactivating,
         health: task
             .health_status
             .clone()
@@ -119,6 +123,53 @@ struct Outcome {
     placement_problem: Option<String>,
     /// What changed in target groups, as the service's events say it.
     registrations: Vec<String>,
+}
+
+/// Asks the service's DEACTIVATING tasks to stop once their targets have drained: the longest
+/// deregistration delay of the service's target groups since they began stopping.
+async fn stop_drained(
+    cp: &ControlPlane,
+    cluster: &str,
+    load_balancers: &[berth_ecs_wire::LoadBalancer],
+    tasks: &[Task],
+    now: f64,
+) -> Result<(), ApiError> {
+    let deactivating: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| {
+            task_records::status(t) == TaskStatus::Deactivating
+                && t.desired_status.as_deref() == Some(DesiredStatus::Running.as_str())
+        })
+        .collect();
+    if deactivating.is_empty() {
+        return Ok(());
+    }
+    let mut drain_seconds = 0;
+    for arn in load_balancers
+        .iter()
+        .filter_map(|l| l.target_group_arn.as_deref())
+    {
+        // A group gone since has nothing left to drain.
+        if let Some(group) = cp
+            .load_balancing
+            .target_group(&cp.partition.region, arn)
+            .await?
+        {
+            drain_seconds = drain_seconds.max(group.deregistration_delay_seconds);
+        }
+    }
+    let drained: Vec<(String, String)> = deactivating
+        .into_iter()
+        .filter(|t| t.stopping_at.unwrap_or(0.0) + drain_seconds as f64 <= now)
+        .map(|t| {
+            let id = task_records::task_id(t.task_arn.as_deref().unwrap_or_default());
+            (id.to_string(), t.stopped_reason.clone().unwrap_or_default())
+        })
+        .collect();
+    if !drained.is_empty() {
+        tasks::stop_for_service(cp, cluster, drained, now).await?;
+    }
+    Ok(())
 }
 
 fn as_target((id, port): (String, i32)) -> Target {
@@ -194,12 +245,61 @@ async fn reconcile_service(
         tasks::stop_lost(cp, cluster, lost, reason, now).await?;
         tasks = task_records::of_service(cp, cluster, name).await?;
     }
+    let ec2_instance_of = |instance_arn: &str| {
+        instances
+            .get(task_records::task_id(instance_arn))?
+            .as_ref()?
+            .instance
+            .ec2_instance_id
+            .clone()
+    };
+    // Behind load balancers a task is healthy only when its target is healthy in every group.
+    let mut group_health = BTreeMap::new();
+    if !load_balancers.is_empty()
+        && tasks
+            .iter()
+            .any(|t| task_records::status(t) == TaskStatus::Running)
+    {
+        for arn in load_balancers
+            .iter()
+            .filter_map(|l| l.target_group_arn.clone())
+        {
+            let health = cp
+                .load_balancing
+                .health(&cp.partition.region, &arn, now)
+                .await?;
+            let by_target: GroupHealth = health
+                .into_iter()
+                .map(|h| ((h.target.id, h.target.port), (h.state, h.description)))
+                .collect();
+            group_health.insert(arn, by_target);
+        }
+    }
+    let container_checked: HashMap<String, bool> = views
+        .iter()
+        .map(|v| (v.id.clone(), v.health_checked))
+        .collect();
+    if !load_balancers.is_empty() {
+        for view in &mut views {
+            view.health_checked = true;
+        }
+    }
+    let mut elb_failures: HashMap<String, ElbHealth> = HashMap::new();
     let task_views: Vec<ServiceTask> = tasks
         .iter()
         .map(|task| {
             let displaced = task_records::status(task) != TaskStatus::Stopped
                 && instance_of(task).is_none_or(|i| i.status() != InstanceStatus::Active.as_str());
-            as_service_task(task, displaced)
+            let mut view = as_service_task(task, displaced);
+            if !load_balancers.is_empty() {
+                let elb = elb_health(task, &load_balancers, &group_health, ec2_instance_of);
+                let checked = container_checked.get(&view.deployment) == Some(&true);
+                view.health = combined_health(&view.health, checked, &elb).to_string();
+                if matches!(elb, ElbHealth::Unhealthy { .. }) {
+                    elb_failures.insert(view.id.clone(), elb);
+                }
+            }
+            view
         })
         .collect();
     let configuration = service.deployment_configuration.clone().unwrap_or_default();
@@ -233,14 +333,7 @@ async fn reconcile_service(
 
     let mut outcome = Outcome::default();
     let stopping: HashSet<String> = decided.stop.iter().map(|(id, _)| id.clone()).collect();
-    let plan = registrations(&load_balancers, &tasks, &stopping, |instance_arn| {
-        instances
-            .get(task_records::task_id(instance_arn))?
-            .as_ref()?
-            .instance
-            .ec2_instance_id
-            .clone()
-    });
+    let plan = registrations(&load_balancers, &tasks, &stopping, ec2_instance_of);
     // Deregistered before they are stopped, so the load balancer stops sending them requests.
     for (arn, targets) in plan.deregister {
         let targets = targets.into_iter().map(as_target).collect();
@@ -266,13 +359,34 @@ async fn reconcile_service(
             .map(|(id, why)| {
                 let reason = match why {
                     StopWhy::ScaleIn => scale_in.clone(),
-                    StopWhy::Unhealthy => UNHEALTHY_REASON.to_string(),
+                    StopWhy::Unhealthy => match elb_failures.get(id) {
+                        Some(ElbHealth::Unhealthy {
+                            target_group_arn, ..
+                        }) => {
+                            format!(
+                                "Task failed ELB health checks in (target-group {target_group_arn})"
+                            )
+                        }
+                        _ => UNHEALTHY_REASON.to_string(),
+                    },
                 };
                 (id.clone(), reason)
             })
             .collect();
-        outcome.stopped = tasks::stop_for_service(cp, cluster, stops, now).await?;
+        // Behind load balancers a RUNNING task drains first (deregistered above).
+        let (drain, stop_now): (Vec<_>, Vec<_>) = stops.into_iter().partition(|(id, _)| {
+            !load_balancers.is_empty()
+                && tasks.iter().any(|t| {
+                    task_records::task_id(t.task_arn.as_deref().unwrap_or_default()) == id
+                        && task_records::status(t) == TaskStatus::Running
+                })
+        });
+        outcome.stopped = tasks::stop_for_service(cp, cluster, stop_now, now).await?;
+        outcome
+            .stopped
+            .extend(tasks::deactivate_for_service(cp, cluster, drain, now).await?);
     }
+    stop_drained(cp, cluster, &load_balancers, &tasks, now).await?;
     if let Some((_, start_on)) = &daemon_targets {
         if !start_on.is_empty() {
             launch_on(cp, cluster, name, service, primary, start_on, &mut outcome).await?;
@@ -358,11 +472,19 @@ async fn reconcile_service(
         let service_label = format!("(service {name})");
         for (id, why) in &decided.stop {
             if *why == StopWhy::Unhealthy && outcome.stopped.contains(id) {
-                record_event(
-                    &mut current,
-                    format!("{service_label} (task {id}) failed container health checks."),
-                    now,
-                );
+                let message = match elb_failures.get(id) {
+                    Some(ElbHealth::Unhealthy {
+                        target_group_arn,
+                        target: (instance, port),
+                        description,
+                    }) => {
+                        let group = target_group_arn.split('/').nth(1).unwrap_or_default();
+                        let reason = description.as_deref().unwrap_or("Health checks failed");
+                        format!("{service_label} (task {id}) (instance {instance}) (port {port}) is unhealthy in (target-group {group}) due to (reason {reason})")
+                    }
+                    _ => format!("{service_label} (task {id}) failed container health checks."),
+                };
+                record_event(&mut current, message, now);
             }
         }
         for (ids, did) in [

@@ -161,6 +161,10 @@ pub enum TaskEvent {
     /// Someone asked it to stop: StopTask, the service scheduler, or its agent (an essential
     /// container exited).
     StopRequested,
+    /// Its service deregistered it from its target groups to stop it: it stays DEACTIVATING,
+    /// still wanted running (its container serves the requests in flight), until draining
+    /// ends and the service asks it to stop.
+    Deactivated,
     /// Its container instance is gone (deregistered, or its agent lost), so no agent will
     /// report it again: the control plane records it STOPPED.
     InstanceLost,
@@ -191,11 +195,22 @@ impl TaskState {
                 desired: DesiredStatus::Stopped,
                 ..self
             }),
+            TaskEvent::Deactivated
+                if self.last == TaskStatus::Running && self.desired == DesiredStatus::Running =>
+            {
+                Some(TaskState {
+                    last: TaskStatus::Deactivating,
+                    ..self
+                })
+            }
             TaskEvent::InstanceLost if self.last != TaskStatus::Stopped => Some(TaskState {
                 last: TaskStatus::Stopped,
                 desired: DesiredStatus::Stopped,
             }),
-            TaskEvent::Reported(_) | TaskEvent::StopRequested | TaskEvent::InstanceLost => None,
+            TaskEvent::Reported(_)
+            | TaskEvent::StopRequested
+            | TaskEvent::Deactivated
+            | TaskEvent::InstanceLost => None,
         }
     }
 }
@@ -208,6 +223,34 @@ mod tests {
 
     fn state(last: TaskStatus, desired: DesiredStatus) -> TaskState {
         TaskState { last, desired }
+    }
+
+    /// A service's task behind a load balancer drains while DEACTIVATING, still wanted
+    /// running; then it is asked to stop; only a RUNNING task deactivates, once.
+    #[test]
+    fn deactivation_keeps_the_task_wanted_until_the_stop_request() {
+        let deactivating = state(Running, WantRunning)
+            .next(TaskEvent::Deactivated)
+            .unwrap();
+        assert_eq!(deactivating, state(Deactivating, WantRunning));
+        assert_eq!(deactivating.next(TaskEvent::Deactivated), None);
+        assert_eq!(
+            deactivating.next(TaskEvent::Reported(Running)),
+            None,
+            "a late RUNNING report does not undo it"
+        );
+        assert_eq!(
+            deactivating.next(TaskEvent::StopRequested),
+            Some(state(Deactivating, WantStopped))
+        );
+        assert_eq!(
+            state(Pending, WantRunning).next(TaskEvent::Deactivated),
+            None
+        );
+        assert_eq!(
+            state(Running, WantStopped).next(TaskEvent::Deactivated),
+            None
+        );
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct TargetGroupFacts {
     pub target_type: String,
     /// Whether a load balancer forwards to it.
     pub has_load_balancer: bool,
+    /// How long a deregistered target drains (`deregistration_delay.timeout_seconds`).
+    pub deregistration_delay_seconds: u64,
 }
 
 /// Checks the target group `arn` (as found, `None` when it does not exist) for a service whose
@@ -178,6 +180,72 @@ pub fn registrations(
     plan
 }
 
+/// What a target group reports of its targets: per target, ALB's state and its description.
+pub type GroupHealth = BTreeMap<TargetOf, (String, Option<String>)>;
+
+/// A task's standing with its service's target groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElbHealth {
+    /// Its target is `healthy` in every target group.
+    Healthy,
+    /// Its target is `unhealthy` in this target group (the first, in the service's order).
+    Unhealthy {
+        target_group_arn: String,
+        target: TargetOf,
+        description: Option<String>,
+    },
+    /// Not healthy everywhere yet: still `initial`, not registered yet, or without a binding.
+    Unknown,
+}
+
+/// The task's standing from each target group's health (`health`, by target group ARN).
+pub fn elb_health(
+    task: &Task,
+    load_balancers: &[LoadBalancer],
+    health: &BTreeMap<String, GroupHealth>,
+    ec2_instance_of: impl Fn(&str) -> Option<String>,
+) -> ElbHealth {
+    let mut all_healthy = true;
+    for entry in load_balancers {
+        let Some(arn) = &entry.target_group_arn else {
+            continue;
+        };
+        let Some(target) = target_of(task, entry, &ec2_instance_of) else {
+            all_healthy = false;
+            continue;
+        };
+        match health.get(arn).and_then(|group| group.get(&target)) {
+            Some((state, description)) if state == "unhealthy" => {
+                return ElbHealth::Unhealthy {
+                    target_group_arn: arn.clone(),
+                    target,
+                    description: description.clone(),
+                };
+            }
+            Some((state, _)) if state == "healthy" => {}
+            _ => all_healthy = false,
+        }
+    }
+    if all_healthy {
+        ElbHealth::Healthy
+    } else {
+        ElbHealth::Unknown
+    }
+}
+
+/// A service task's health behind load balancers, as its deployment counts it: HEALTHY only
+/// when every target group says so and its container health checks (when its task definition
+/// has them) pass too; UNHEALTHY when either fails.
+pub fn combined_health(container: &str, container_checked: bool, elb: &ElbHealth) -> &'static str {
+    let container_ok = !container_checked || container == "HEALTHY";
+    match elb {
+        ElbHealth::Unhealthy { .. } => "UNHEALTHY",
+        _ if container_checked && container == "UNHEALTHY" => "UNHEALTHY",
+        ElbHealth::Healthy if container_ok => "HEALTHY",
+        _ => "UNKNOWN",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use berth_ecs_wire::{ContainerDefinition, PortMapping};
@@ -249,6 +317,7 @@ mod tests {
         let instance = TargetGroupFacts {
             target_type: "instance".into(),
             has_load_balancer: true,
+            deregistration_delay_seconds: 300,
         };
         assert!(check_target_group(ARN, Some(&instance), "bridge").is_ok());
         assert!(check_target_group(ARN, Some(&instance), "host").is_ok());
@@ -359,6 +428,90 @@ mod registration_tests {
         let plan = registrations(&[entry()], &tasks, &HashSet::new(), instance);
         assert_eq!(plan.register[TG], targets(&[32768]));
         assert!(plan.deregister.is_empty());
+    }
+
+    fn group(entries: &[(i32, &str)]) -> GroupHealth {
+        entries
+            .iter()
+            .map(|(port, state)| {
+                (
+                    ("i-0123456789abcdef0".to_string(), *port),
+                    (state.to_string(), Some("why".to_string())),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_task_is_healthy_only_when_healthy_in_every_target_group() {
+        const OTHER: &str =
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/api/0123456789abcdef";
+        let second = LoadBalancer {
+            target_group_arn: Some(OTHER.into()),
+            ..entry()
+        };
+        let running = task("a", "RUNNING", "RUNNING", 32768);
+        let both = [entry(), second];
+        let health = |first: &str, other: &str| -> BTreeMap<String, GroupHealth> {
+            [
+                (TG.to_string(), group(&[(32768, first)])),
+                (OTHER.to_string(), group(&[(32768, other)])),
+            ]
+            .into()
+        };
+        assert_eq!(
+            elb_health(&running, &both, &health("healthy", "healthy"), instance),
+            ElbHealth::Healthy
+        );
+        assert_eq!(
+            elb_health(&running, &both, &health("healthy", "initial"), instance),
+            ElbHealth::Unknown
+        );
+        assert_eq!(
+            elb_health(&running, &both, &health("healthy", "unhealthy"), instance),
+            ElbHealth::Unhealthy {
+                target_group_arn: OTHER.into(),
+                target: ("i-0123456789abcdef0".into(), 32768),
+                description: Some("why".into()),
+            }
+        );
+        let unregistered: BTreeMap<String, GroupHealth> =
+            [(TG.to_string(), group(&[(32768, "healthy")]))].into();
+        assert_eq!(
+            elb_health(&running, &both, &unregistered, instance),
+            ElbHealth::Unknown
+        );
+    }
+
+    #[test]
+    fn container_checks_and_target_health_combine() {
+        let unhealthy = ElbHealth::Unhealthy {
+            target_group_arn: TG.into(),
+            target: ("i-0123456789abcdef0".into(), 1),
+            description: None,
+        };
+        assert_eq!(
+            combined_health("UNKNOWN", false, &ElbHealth::Healthy),
+            "HEALTHY"
+        );
+        assert_eq!(
+            combined_health("UNKNOWN", true, &ElbHealth::Healthy),
+            "UNKNOWN"
+        );
+        assert_eq!(
+            combined_health("HEALTHY", true, &ElbHealth::Healthy),
+            "HEALTHY"
+        );
+        assert_eq!(
+            combined_health("HEALTHY", true, &ElbHealth::Unknown),
+            "UNKNOWN"
+        );
+        assert_eq!(
+            combined_health("UNHEALTHY", true, &ElbHealth::Healthy),
+            "UNHEALTHY"
+        );
+        assert_eq!(combined_health("HEALTHY", true, &unhealthy), "UNHEALTHY");
+        assert_eq!(combined_health("UNKNOWN", false, &unhealthy), "UNHEALTHY");
     }
 
     #[test]

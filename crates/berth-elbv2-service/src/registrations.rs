@@ -19,6 +19,8 @@ pub struct ServiceTargetGroup {
     pub target_type: String,
     /// The load balancers that forward to it (through a listener or a rule).
     pub load_balancer_arns: Vec<String>,
+    /// How long a deregistered target drains, in seconds.
+    pub deregistration_delay: u64,
 }
 
 /// The target group `arn` of `region`, if it exists.
@@ -44,6 +46,7 @@ pub async fn target_group(
             .into_iter()
             .collect();
         Ok(Some(ServiceTargetGroup {
+            deregistration_delay: elbv2::deregistration_delay(&record.attributes),
             target_type: record
                 .target_group
                 .target_type
@@ -154,6 +157,65 @@ pub async fn deregister(
             removed += 1;
         }
         Ok::<_, Failure>(removed)
+    })
+    .await
+    .map_err(AwsError::from)
+}
+
+/// One registered target's health, as DescribeTargetHealth reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetHealthOf {
+    pub id: String,
+    pub port: i32,
+    /// ALB's state: `initial`, `healthy`, `unhealthy`, `draining`, `unused`, `unavailable`.
+    pub state: String,
+    /// Why it is not healthy, as ALB describes it.
+    pub description: Option<String>,
+}
+
+/// The health of target group `arn`'s registered targets at `now`; empty when the group does
+/// not exist.
+pub async fn health(
+    store: Arc<dyn Store>,
+    account_id: &str,
+    region: &str,
+    arn: &str,
+    now: f64,
+) -> Result<Vec<TargetHealthOf>, AwsError> {
+    let scope = Scope::new(account_id, region);
+    let arn = arn.to_owned();
+    transact(&*store, move |txn: &mut dyn Txn| {
+        let mut tables = Tables::new(txn, scope.clone());
+        let record = match tables.target_group(&arn) {
+            Ok(record) => record,
+            Err(Elbv2Error::TargetGroupNotFound) => return Ok(Vec::new()),
+            Err(err) => return Err(Failure::from(err)),
+        };
+        let name = record
+            .target_group
+            .target_group_name
+            .clone()
+            .unwrap_or_default();
+        let in_use = tables.associations()?.contains_key(&arn);
+        let checks_enabled = record.target_group.health_check_enabled != Some(false);
+        let mut out = Vec::new();
+        for target in tables.targets_of(&name)? {
+            let recorded = tables.health_of(&name, &target.key())?;
+            let health = elbv2::describe_health(
+                Some(&target),
+                in_use,
+                checks_enabled,
+                recorded.as_ref(),
+                now,
+            );
+            out.push(TargetHealthOf {
+                id: target.id.clone(),
+                port: target.port,
+                state: health.state.unwrap_or_default(),
+                description: health.description,
+            });
+        }
+        Ok::<_, Failure>(out)
     })
     .await
     .map_err(AwsError::from)

@@ -394,6 +394,7 @@ impl berth_control::LoadBalancing for TargetGroupsOfElbv2 {
             Ok(found.map(|group| TargetGroupFacts {
                 target_type: group.target_type,
                 has_load_balancer: !group.load_balancer_arns.is_empty(),
+                deregistration_delay_seconds: group.deregistration_delay,
             }))
         })
     }
@@ -428,6 +429,35 @@ impl berth_control::LoadBalancing for TargetGroupsOfElbv2 {
             as_pairs(targets),
             now,
         ))
+    }
+
+    fn health<'a>(
+        &'a self,
+        region: &'a str,
+        arn: &'a str,
+        now: f64,
+    ) -> BoxFuture<'a, Result<Vec<berth_control::TargetHealth>, berth_aws::AwsError>> {
+        Box::pin(async move {
+            let health = berth_elbv2_service::registrations::health(
+                self.store.clone(),
+                &self.account_id,
+                region,
+                arn,
+                now,
+            )
+            .await?;
+            Ok(health
+                .into_iter()
+                .map(|target| berth_control::TargetHealth {
+                    target: berth_control::Target {
+                        id: target.id,
+                        port: target.port,
+                    },
+                    state: target.state,
+                    description: target.description,
+                })
+                .collect())
+        })
     }
 }
 

@@ -771,17 +771,52 @@ pub async fn stop_for_service(
             let Some(mut task) = task_records::read(txn, &cluster, id)? else {
                 continue;
             };
+            let drained = task_records::status(&task) == TaskStatus::Deactivating;
             if advance(&mut task, TaskEvent::StopRequested).is_none() {
                 continue;
             }
             task.stop_code = Some("ServiceSchedulerInitiated".into());
-            task.stopped_reason = Some(reason.clone());
-            task.stopping_at = Some(now);
+            // A task that drained while DEACTIVATING keeps the reason and time it began stopping.
+            if !drained {
+                task.stopped_reason = Some(reason.clone());
+                task.stopping_at = Some(now);
+            }
             bump(&mut task);
             store(txn, &cluster, &task);
             stopped.push(id.clone());
         }
         Ok::<_, ApiError>(stopped)
+    })
+    .await
+}
+
+/// Begins stopping a service's RUNNING tasks that its scheduler has just deregistered from
+/// their target groups: they stay DEACTIVATING, still running and wanted so, while the load
+/// balancer drains them; `stop_for_service` asks them to stop when draining ends. Returns the
+/// ids of the tasks it deactivated.
+pub async fn deactivate_for_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    stops: Vec<(String, String)>,
+    now: f64,
+) -> Result<Vec<String>, ApiError> {
+    let cluster = cluster.to_string();
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let mut deactivated = Vec::new();
+        for (id, reason) in &stops {
+            let Some(mut task) = task_records::read(txn, &cluster, id)? else {
+                continue;
+            };
+            if advance(&mut task, TaskEvent::Deactivated).is_none() {
+                continue;
+            }
+            task.stopped_reason = Some(reason.clone());
+            task.stopping_at = Some(now);
+            bump(&mut task);
+            store(txn, &cluster, &task);
+            deactivated.push(id.clone());
+        }
+        Ok::<_, ApiError>(deactivated)
     })
     .await
 }
