@@ -7,6 +7,11 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import free_port
+
+# HTTPS listeners are served for real: a port a test run can bind without privilege.
+HTTPS_PORT = free_port()
+
 
 def make_certificate(directory, name, common_name, key=("-newkey", "rsa:2048")):
     """A self-signed certificate and its unencrypted key, PEM, made with openssl."""
@@ -133,18 +138,18 @@ def test_https_listener_uses_a_certificate(berth, acm, elbv2, tmp_path):
     tg = elbv2.create_target_group(Name="secure", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0]
     forward = [{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]
 
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=HTTPS_PORT,
                       DefaultActions=forward) == "ValidationError"
     missing = arn[:-4] + "ffff"
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=HTTPS_PORT,
                       Certificates=[{"CertificateArn": missing}], DefaultActions=forward) == "CertificateNotFound"
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=HTTPS_PORT,
                       Certificates=[{"CertificateArn": arn}], SslPolicy="NoSuchPolicy",
                       DefaultActions=forward) == "SSLPolicyNotFound"
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=HTTPS_PORT,
                       Certificates=[{"CertificateArn": arn}], DefaultActions=forward,
                       MutualAuthentication={"Mode": "passthrough"}) == "InvalidConfigurationRequest"
-    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=443,
+    listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=HTTPS_PORT,
                                      Certificates=[{"CertificateArn": arn}], DefaultActions=forward)["Listeners"][0]
     assert listener["SslPolicy"] == "ELBSecurityPolicy-2016-08"
     assert listener["Certificates"] == [{"CertificateArn": arn}]

@@ -6,6 +6,13 @@ health states, tags, account limits and ALB's error codes."""
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import free_port
+
+# Listeners are served for real: ports a test run can bind without privilege, the same for the
+# whole module (each test has its own server), so that a second listener on it is a duplicate.
+LISTENER_PORT = free_port()
+OTHER_PORT = free_port()
+
 
 @pytest.fixture
 def elbv2(berth):
@@ -40,7 +47,7 @@ def load_balancer(elbv2, name="web"):
     return elbv2.create_load_balancer(Name=name)["LoadBalancers"][0]
 
 
-def http_listener(elbv2, lb, tg, port=80):
+def http_listener(elbv2, lb, tg, port=LISTENER_PORT):
     return elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
                                  DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
                                  )["Listeners"][0]
@@ -209,7 +216,7 @@ def test_listeners_rules_and_errors(elbv2, ec2):
     tg = target_group(elbv2, ec2)
     api = target_group(elbv2, ec2, name="api")
     listener = http_listener(elbv2, lb, tg)
-    assert listener["Port"] == 80 and listener["Protocol"] == "HTTP"
+    assert listener["Port"] == LISTENER_PORT and listener["Protocol"] == "HTTP"
     assert listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"] == [
         {"TargetGroupArn": tg["TargetGroupArn"], "Weight": 1}]
     assert elbv2.describe_target_groups(TargetGroupArns=[tg["TargetGroupArn"]])["TargetGroups"][0][
@@ -219,11 +226,11 @@ def test_listeners_rules_and_errors(elbv2, ec2):
     # The same listener again is the same; another on the port is a duplicate.
     assert http_listener(elbv2, lb, tg)["ListenerArn"] == listener["ListenerArn"]
     assert error_code(http_listener, elbv2, lb, api) == "DuplicateListener"
-    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=81,
+    assert error_code(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="TCP", Port=OTHER_PORT,
                       DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}]) == \
         "UnsupportedProtocol"
     missing = tg["TargetGroupArn"].replace("targetgroup/web/", "targetgroup/gone/")
-    assert error_of(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=81,
+    assert error_of(elbv2.create_listener, LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=OTHER_PORT,
                     DefaultActions=[{"Type": "forward", "TargetGroupArn": missing}]) == \
         ("TargetGroupNotFound", f"Target groups '{missing}' not found")
 
@@ -307,9 +314,9 @@ def test_listeners_rules_and_errors(elbv2, ec2):
 
     elbv2.delete_rule(RuleArn=rules["path"]["RuleArn"])
     assert error_code(elbv2.describe_rules, RuleArns=[rules["path"]["RuleArn"]]) == "RuleNotFound"
-    modified_listener = elbv2.modify_listener(ListenerArn=arn, Port=8080, DefaultActions=[
+    modified_listener = elbv2.modify_listener(ListenerArn=arn, Port=OTHER_PORT, DefaultActions=[
         {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "404"}}])["Listeners"][0]
-    assert modified_listener["Port"] == 8080
+    assert modified_listener["Port"] == OTHER_PORT
     assert [r for r in elbv2.describe_rules(ListenerArn=arn)["Rules"] if r["IsDefault"]][0]["Actions"][0][
         "Type"] == "fixed-response"
     elbv2.delete_listener(ListenerArn=arn)

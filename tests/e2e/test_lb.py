@@ -3,10 +3,12 @@ real container, reached by the load balancer's DNS name on its listener's port, 
 checks reported back through DescribeTargetHealth."""
 
 import http.client
+import socket
 import subprocess
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import free_port
 from test_tasks import demo_image, wait_for  # noqa: F401 (fixture)
@@ -140,3 +142,18 @@ def test_two_load_balancers_share_a_port_and_curl_reaches_each_by_its_dns_name(b
     for name, dns_name in names.items():
         wait_for(lambda: curl(f"http://{dns_name}:{port}/") == ("200", f"this is {name}"),
                  f"{name} through its DNS name")
+
+
+def test_a_listener_on_a_port_another_process_holds_is_refused(berth):
+    elbv2 = berth.client("elbv2")
+    lb = elbv2.create_load_balancer(Name="web")["LoadBalancers"][0]
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ClientError) as refused:
+            elbv2.create_listener(
+                LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                DefaultActions=[{"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}])
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidConfigurationRequest"
+    assert error["Message"].startswith(f"Port {port} cannot be used for a listener: cannot listen on 127.0.0.1:{port}")
+    assert elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"] == []

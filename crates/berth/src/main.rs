@@ -265,6 +265,11 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         is_region: berth_ec2::is_known_region,
     };
+    let (data_plane, _metrics) = berth_lb::DataPlane::new(berth_lb::Options {
+        bind_ip: args.lb_address,
+        ..Default::default()
+    })
+    .context("starting the load balancers' data plane")?;
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
             regions: regions.clone(),
@@ -274,10 +279,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             store.clone(),
             args.account_id.clone(),
         )),
-        Arc::new(berth_elbv2_service::Elbv2Service::new(
-            store.clone(),
-            args.account_id.clone(),
-        )),
+        Arc::new(
+            berth_elbv2_service::Elbv2Service::new(store.clone(), args.account_id.clone())
+                .with_listener_ports(Arc::new(DataPlanePorts(data_plane.clone()))),
+        ),
         Arc::new(berth_acm_service::AcmService::new(
             store.clone(),
             args.account_id.clone(),
@@ -311,11 +316,6 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         gateway.limits(),
         stopped(stopping.clone()),
     ));
-    let (data_plane, _metrics) = berth_lb::DataPlane::new(berth_lb::Options {
-        bind_ip: args.lb_address,
-        ..Default::default()
-    })
-    .context("starting the load balancers' data plane")?;
     let load_balancers = tokio::spawn(berth_elbv2_service::data_plane::run(
         store.clone(),
         args.account_id.clone(),
@@ -360,6 +360,15 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
 /// Where `instance` targets are reached: the address each container instance's agent connected
 /// from, whose host publishes its tasks' ports (the instance id is the agent's host id).
 struct AgentAddresses(Arc<berth_control::Regions>);
+
+/// Listeners are created only on ports the data plane can serve.
+struct DataPlanePorts(berth_lb::DataPlane);
+
+impl berth_elbv2_service::ListenerPorts for DataPlanePorts {
+    fn check(&self, port: u16) -> Result<(), String> {
+        self.0.can_listen(port).map_err(|err| err.to_string())
+    }
+}
 
 impl berth_elbv2_service::data_plane::InstanceAddresses for AgentAddresses {
     fn address(&self, region: &str, instance_id: &str) -> Option<std::net::IpAddr> {
