@@ -217,3 +217,23 @@ def test_a_rolling_deployment_under_load_answers_every_request(berth, cluster): 
             break
     assert completed(), statuses
     assert set(statuses) == {200}, statuses
+
+
+def test_instance_targets_carry_traffic_again_after_a_server_restart(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2 = berth.client("elbv2")
+    definition = register(ecs, family="lb-restart", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    task = ecs.run_task(cluster=name, taskDefinition=definition["taskDefinitionArn"])["tasks"][0]
+    running = wait_status(ecs, name, task["taskArn"], "RUNNING")
+    host_port = running["containers"][0]["networkBindings"][0]["hostPort"]
+    instance_id = ecs.describe_container_instances(
+        cluster=name, containerInstances=[running["containerInstanceArn"]])["containerInstances"][0]["ec2InstanceId"]
+    arn, port, dns_name = target_group_behind_listener(berth, "restart")
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance_id, "Port": host_port}])
+    wait_for(lambda: status_through(port, dns_name) == 200, "traffic to the task")
+
+    # The instance's address is learnt again when its agent reconnects, which changes no
+    # load balancer record.
+    berth.kill9()
+    berth.start()
+    wait_for(lambda: status_through(port, dns_name) == 200, "traffic to the task after the restart", timeout=60)

@@ -47,17 +47,28 @@ pub struct TargetOrigin {
     pub port: i32,
 }
 
-/// The data plane's configuration for every region's records, and where each of its targets
-/// came from (to record health under). Listeners whose certificate is missing and targets
-/// whose address is unknown are left out: the rest keeps serving.
+/// The data plane's configuration, and what the loop needs to know about it.
+#[derive(Debug, Default)]
+pub struct Translation {
+    pub config: lb::Config,
+    /// Where each target came from, to record its health under.
+    pub origins: HashMap<(String, SocketAddr), TargetOrigin>,
+    /// Instance targets left out because their instance's address is not known (yet: an agent
+    /// reconnecting after a restart makes it known without any elbv2 change).
+    pub unresolved_instances: usize,
+}
+
+/// The data plane's configuration for every region's records. Listeners whose certificate is
+/// missing and targets whose address is unknown are left out: the rest keeps serving.
 pub fn config_of(
     regions: &BTreeMap<String, RegionRecords>,
     certificates: &HashMap<String, ServingCertificate>,
     instances: &dyn InstanceAddresses,
     now: f64,
-) -> (lb::Config, HashMap<(String, SocketAddr), TargetOrigin>) {
+) -> Translation {
     let mut config = lb::Config::default();
     let mut origins = HashMap::new();
+    let mut unresolved_instances = 0;
     for (region, records) in regions {
         for record in &records.target_groups {
             let group = &record.target_group;
@@ -73,6 +84,7 @@ pub fn config_of(
                     instances.address(region, &registered.id)
                 };
                 let (Some(ip), Ok(port)) = (ip, u16::try_from(registered.port)) else {
+                    unresolved_instances += usize::from(!is_ip);
                     continue;
                 };
                 let admin_state = match registered.draining_until {
@@ -144,7 +156,11 @@ pub fn config_of(
             });
         }
     }
-    (config, origins)
+    Translation {
+        config,
+        origins,
+        unresolved_instances,
+    }
 }
 
 fn epoch(seconds: f64) -> SystemTime {
@@ -470,6 +486,12 @@ fn decode<T: serde::de::DeserializeOwned>(value: &[u8]) -> Result<T, serde_json:
 
 const PREFIX: &str = "elbv2/";
 
+/// How soon the configuration is computed again while some instance target has no address
+/// (or the store could not be read).
+const UNRESOLVED_RETRY: f64 = 2.0;
+/// How often it is computed again regardless, so a changed instance address is picked up.
+const ADDRESS_REFRESH: f64 = 30.0;
+
 /// Whether a committed change can alter the data plane's configuration: elbv2's records and
 /// ACM's certificates, but not the health results this loop writes itself.
 fn concerns_data_plane(key: &str) -> bool {
@@ -573,27 +595,42 @@ pub async fn run(
     let mut origins = HashMap::new();
     let mut recorded: HashMap<(String, SocketAddr), HealthResult> = HashMap::new();
     let mut stale = true;
+    // When to compute the configuration again though nothing changed in the store: a draining
+    // delay ends, or instance addresses are due a look. It outlives wake-ups for other reasons.
+    let mut refresh_at = tokio::time::Instant::now();
     loop {
-        let mut next_deadline = None;
         if stale {
             stale = false;
             match read_records(&*store).await {
                 Ok(regions) => {
                     let certificates = read_certificates(&store, &regions).await;
                     let now = now();
-                    let (config, new_origins) =
-                        config_of(&regions, &certificates, &*instances, now);
-                    next_deadline = regions
+                    let translation = config_of(&regions, &certificates, &*instances, now);
+                    let drained = regions
                         .values()
                         .flat_map(|r| r.targets.values().flatten())
                         .filter_map(|t| t.draining_until)
                         .filter(|until| *until > now)
                         .min_by(f64::total_cmp)
                         .map(|until| until - now);
-                    apply_what_can_be(&data_plane, config);
-                    origins = new_origins;
+                    // Instance addresses change without any record changing (an agent
+                    // reconnects, from the same or another address): look again soon while
+                    // some are unknown, and now and then in any case.
+                    let addresses = if translation.unresolved_instances > 0 {
+                        UNRESOLVED_RETRY
+                    } else {
+                        ADDRESS_REFRESH
+                    };
+                    let seconds = drained.map_or(addresses, |d| d.min(addresses));
+                    refresh_at = tokio::time::Instant::now() + Duration::from_secs_f64(seconds);
+                    apply_what_can_be(&data_plane, translation.config);
+                    origins = translation.origins;
                 }
-                Err(err) => tracing::error!(error = %err, "cannot read the load balancers"),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read the load balancers");
+                    refresh_at = tokio::time::Instant::now()
+                        + Duration::from_secs_f64(UNRESOLVED_RETRY);
+                }
             }
         }
         for report in data_plane.health() {
@@ -624,12 +661,6 @@ pub async fn run(
                 }
             }
         }
-        let deadline = async {
-            match next_deadline {
-                Some(seconds) => tokio::time::sleep(Duration::from_secs_f64(seconds)).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             () = &mut shutdown => return,
             changed = changes.recv() => match changed {
@@ -643,7 +674,7 @@ pub async fn run(
                     return;
                 }
             }
-            () = deadline => stale = true,
+            () = tokio::time::sleep_until(refresh_at) => stale = true,
         }
     }
 }
@@ -775,7 +806,12 @@ mod tests {
     #[test]
     fn records_become_listeners_rules_and_target_groups() {
         let regions = records("ip", vec![target("10.0.0.5", 8080, None)]);
-        let (config, origins) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        let Translation {
+            config,
+            origins,
+            unresolved_instances,
+        } = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        assert_eq!(unresolved_instances, 0);
         let balancer = &config.load_balancers[0];
         assert_eq!(balancer.dns_name, "web-170.us-east-1.elb.localhost");
         assert_eq!(balancer.idle_timeout, Duration::from_secs(60));
@@ -844,8 +880,9 @@ mod tests {
                 target("i-0unknown", 32769, None),
             ],
         );
-        let (config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
-        let addresses: Vec<SocketAddr> = config.target_groups[0]
+        let translation = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        assert_eq!(translation.unresolved_instances, 1);
+        let addresses: Vec<SocketAddr> = translation.config.target_groups[0]
             .targets
             .iter()
             .map(|t| t.address)
@@ -862,7 +899,7 @@ mod tests {
                 target("10.0.0.6", 80, Some(900.0)),
             ],
         );
-        let (config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        let config = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0).config;
         assert_eq!(
             config.target_groups[0].targets,
             vec![lb::Target {
@@ -883,7 +920,7 @@ mod tests {
             certificate_arn: Some("arn:aws:acm:us-east-1:000000000000:certificate/gone".into()),
             ..Default::default()
         }]);
-        let (config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        let config = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0).config;
         assert!(config.load_balancers[0].listeners.is_empty());
     }
 
@@ -895,7 +932,7 @@ mod tests {
         second.listener.listener_arn = Some(format!("{LISTENER}2"));
         second.listener.port = Some(8001);
         region.listeners.push(second);
-        let (mut config, _) = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0);
+        let mut config = config_of(&regions, &HashMap::new(), &OneInstance, 1000.0).config;
         let taken = lb::ApplyError::Bind {
             address: "127.0.0.1:8000".parse().unwrap(),
             source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
