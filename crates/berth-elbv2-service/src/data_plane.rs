@@ -628,8 +628,8 @@ pub async fn run(
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "cannot read the load balancers");
-                    refresh_at = tokio::time::Instant::now()
-                        + Duration::from_secs_f64(UNRESOLVED_RETRY);
+                    refresh_at =
+                        tokio::time::Instant::now() + Duration::from_secs_f64(UNRESOLVED_RETRY);
                 }
             }
         }
