@@ -1,8 +1,6 @@
 //! The canonical request: the exact bytes a signature is over, rebuilt from a request as it
 //! arrived.
 
-use sha2::{Digest, Sha256};
-
 use crate::RequestParts;
 
 /// Percent-encodes every byte outside RFC 3986's unreserved set (and outside `keep`), with
@@ -113,33 +111,16 @@ pub fn query(query: &str, skip: Option<&str>) -> String {
     out
 }
 
-/// Where the canonical request goes: a buffer, or a hash.
-pub trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-impl Sink for Sha256 {
-    fn put(&mut self, bytes: &[u8]) {
-        self.update(bytes);
-    }
-}
-
 /// A header's value with leading and trailing whitespace removed and every inner run of
 /// whitespace collapsed to one space.
-fn put_trimmed(value: &[u8], out: &mut impl Sink) {
+fn put_trimmed(value: &[u8], out: &mut Vec<u8>) {
     let already_trimmed = value.first() != Some(&b' ')
         && value.last() != Some(&b' ')
         && !value.windows(2).any(|pair| pair == b"  ")
         && value.iter().all(|&b| b == b' ' || !b.is_ascii_whitespace());
     if already_trimmed {
         // What nearly every client sends: one write instead of one per word.
-        out.put(value);
+        out.extend_from_slice(value);
         return;
     }
     for (i, word) in value
@@ -148,9 +129,9 @@ fn put_trimmed(value: &[u8], out: &mut impl Sink) {
         .enumerate()
     {
         if i > 0 {
-            out.put(b" ");
+            out.extend_from_slice(b" ");
         }
-        out.put(word);
+        out.extend_from_slice(word);
     }
 }
 
@@ -161,24 +142,24 @@ pub fn write_request(
     signed_headers: &[String],
     query_skip: Option<&str>,
     payload: &str,
-    out: &mut impl Sink,
+    out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    out.put(request.method.as_bytes());
-    out.put(b"\n");
+    out.extend_from_slice(request.method.as_bytes());
+    out.extend_from_slice(b"\n");
     // Nearly every API request goes to `/`, which is its own canonical form.
     if request.path == "/" {
-        out.put(b"/");
+        out.extend_from_slice(b"/");
     } else {
-        out.put(uri(request.path).as_bytes());
+        out.extend_from_slice(uri(request.path).as_bytes());
     }
-    out.put(b"\n");
+    out.extend_from_slice(b"\n");
     if !request.query.is_empty() {
-        out.put(query(request.query, query_skip).as_bytes());
+        out.extend_from_slice(query(request.query, query_skip).as_bytes());
     }
-    out.put(b"\n");
+    out.extend_from_slice(b"\n");
     for name in signed_headers {
-        out.put(name.as_bytes());
-        out.put(b":");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b":");
         let mut found = false;
         for (_, value) in request
             .headers
@@ -186,7 +167,7 @@ pub fn write_request(
             .filter(|(header, _)| header.eq_ignore_ascii_case(name))
         {
             if found {
-                out.put(b",");
+                out.extend_from_slice(b",");
             }
             found = true;
             put_trimmed(value, out);
@@ -194,17 +175,17 @@ pub fn write_request(
         if !found {
             return Err(name.clone());
         }
-        out.put(b"\n");
+        out.extend_from_slice(b"\n");
     }
-    out.put(b"\n");
+    out.extend_from_slice(b"\n");
     for (i, name) in signed_headers.iter().enumerate() {
         if i > 0 {
-            out.put(b";");
+            out.extend_from_slice(b";");
         }
-        out.put(name.as_bytes());
+        out.extend_from_slice(name.as_bytes());
     }
-    out.put(b"\n");
-    out.put(payload.as_bytes());
+    out.extend_from_slice(b"\n");
+    out.extend_from_slice(payload.as_bytes());
     Ok(())
 }
 

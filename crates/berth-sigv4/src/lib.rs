@@ -388,12 +388,8 @@ fn payload_hash<'a>(signed: &Signed, request: &RequestParts<'a>) -> std::borrow:
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Lower-case hex of a digest, as signatures and payload hashes are written.
-pub fn lower_hex(digest: &[u8; 32]) -> String {
-    hex_digits(digest).iter().copied().map(char::from).collect()
-}
-
-/// [`lower_hex`] without an allocation: every verified request writes three.
+/// Lower-case hex of a digest, as signatures and payload hashes are written, without an
+/// allocation: every verified request writes three.
 fn hex_digits(digest: &[u8; 32]) -> [u8; 64] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [0; 64];
@@ -443,13 +439,10 @@ pub fn signing_key(secret_access_key: &str, date: &str, region: &str, service: &
 pub struct SigningKey(HmacSha256);
 
 impl SigningKey {
-    pub fn new(key: &[u8; 32]) -> SigningKey {
-        SigningKey(HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length"))
-    }
-
     /// The key of a secret for one scope (see [`signing_key`]).
     pub fn derive(secret_access_key: &str, date: &str, region: &str, service: &str) -> SigningKey {
-        SigningKey::new(&signing_key(secret_access_key, date, region, service))
+        let key = signing_key(secret_access_key, date, region, service);
+        SigningKey(HmacSha256::new_from_slice(&key).expect("HMAC takes keys of any length"))
     }
 }
 
