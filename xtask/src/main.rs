@@ -121,6 +121,15 @@ const SERVICES: &[Service] = &[
         operations: None,
         model_only: false,
     },
+    Service {
+        name: "logs",
+        title: "CloudWatch Logs",
+        model: "logs/2014-03-28/service-2.json.gz",
+        output: "crates/berth-logs-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+        model_only: false,
+    },
     // Scheduler uses only labels, query strings and JSON bodies; this model, written for the
     // tests, has every other REST-JSON binding (headers, prefix headers, status codes,
     // payloads, greedy labels, query literals and maps), checked against botocore in
@@ -350,22 +359,47 @@ impl<'a> Generator<'a> {
     /// The shape's pattern, unless it uses lookaround (Scheduler's `Source`): the regex crate
     /// has none, so such a pattern is left to the service's own rules rather than enforced
     /// wrongly. Any other pattern the regex crate refuses still fails the generation.
-    fn checked_pattern(&self, name: &str) -> Option<&str> {
+    fn checked_pattern(&self, name: &str) -> Option<String> {
         let pattern = self.shape(name).get("pattern").and_then(Value::as_str)?;
         let lookaround = ["(?=", "(?!", "(?<=", "(?<!"];
-        (!lookaround.iter().any(|l| pattern.contains(l))).then_some(pattern)
+        if lookaround.iter().any(|l| pattern.contains(l)) {
+            return None;
+        }
+        // Java reads a hyphen right after a class escape (`[\w-_]`, CloudWatch Logs'
+        // ResourceType) as a literal; the regex crate refuses it as a range. An escaped hyphen
+        // means the same inside a class and outside one.
+        let mut literal_hyphens = pattern.to_owned();
+        for class in ["\\w-", "\\d-", "\\s-"] {
+            literal_hyphens = literal_hyphens.replace(class, &format!("{}\\-", &class[..2]));
+        }
+        Some(literal_hyphens)
     }
 
     fn kind(&self, name: &str) -> &str {
         self.shape(name)["type"].as_str().unwrap_or("")
     }
 
+    /// Structures, and the exceptions a structure carries as a member (the error events of
+    /// an event stream, as CloudWatch Logs' StartLiveTail has); other exceptions are only error
+    /// codes on the wire.
     fn is_emitted_struct(&self, name: &str) -> bool {
         let shape = self.shape(name);
         self.included.contains(name)
             && shape["type"] == "structure"
-            && shape.get("exception").is_none()
+            && (shape.get("exception").is_none() || self.is_member_of_a_structure(name))
             && shape.get("document").is_none()
+    }
+
+    fn is_member_of_a_structure(&self, name: &str) -> bool {
+        self.included.iter().any(|owner| {
+            let shape = self.shape(owner);
+            shape["type"] == "structure"
+                && shape["members"].as_object().is_some_and(|members| {
+                    members
+                        .values()
+                        .any(|m| m["shape"].as_str() == Some(name))
+                })
+        })
     }
 
     /// Structures reachable from themselves through direct (non-list, non-map) members need a
