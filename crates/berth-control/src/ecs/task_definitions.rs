@@ -9,17 +9,21 @@ use berth_ecs::status::TaskDefinitionStatus;
 use berth_ecs::task_definition::prepare;
 use berth_ecs_wire::{
     DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
-    DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest,
-    DescribeTaskDefinitionResponse, Failure, ListTaskDefinitionFamiliesRequest,
-    ListTaskDefinitionFamiliesResponse, ListTaskDefinitionsRequest, ListTaskDefinitionsResponse,
-    RegisterTaskDefinitionRequest, RegisterTaskDefinitionResponse, TaskDefinition,
+    DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest, Failure,
+    ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
+    RegisterTaskDefinitionResponse, Tag, TaskDefinition,
 };
 use berth_store::{Txn, transact};
+use serde::ser::{Error as _, SerializeStruct};
+use serde::{Serialize, Serializer};
 
 use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::tags;
-use crate::state::task_definitions::{self, Family, resolve, status_of};
+use crate::state::task_definitions::{
+    self, Family, StoredTaskDefinition, resolve_stored, status_of,
+};
 
 /// DeleteTaskDefinitions takes at most this many task definitions per call.
 const DELETE_LIMIT: usize = 10;
@@ -57,13 +61,13 @@ pub async fn register(
 pub async fn describe(
     cp: &ControlPlane,
     request: DescribeTaskDefinitionRequest,
-) -> Result<DescribeTaskDefinitionResponse, ApiError> {
+) -> Result<DescribedTaskDefinition, ApiError> {
     let reference = TaskDefinitionRef::parse(
         &cp.partition,
         request.task_definition.as_deref().unwrap_or_default(),
     )
     .map_err(|_| client("Unable to describe task definition."))?;
-    let definition = resolve(cp, &reference)
+    let definition = resolve_stored(cp, &reference)
         .await?
         .ok_or_else(|| client("Unable to describe task definition."))?;
     let include_tags = request
@@ -72,23 +76,37 @@ pub async fn describe(
         .flatten()
         .any(|field| field == "TAGS");
     let tags = if include_tags {
-        Some(
-            tags::fetch(
-                cp,
-                definition
-                    .task_definition_arn
-                    .as_deref()
-                    .unwrap_or_default(),
-            )
-            .await?,
-        )
+        let arn = definition
+            .summary()?
+            .task_definition_arn
+            .unwrap_or_default();
+        Some(tags::fetch(cp, &arn).await?)
     } else {
         None
     };
-    Ok(DescribeTaskDefinitionResponse {
-        task_definition: Some(definition),
-        tags,
-    })
+    Ok(DescribedTaskDefinition { definition, tags })
+}
+
+/// DescribeTaskDefinition's answer: the members of `DescribeTaskDefinitionResponse`, with the
+/// task definition written as the store holds it (see [`StoredTaskDefinition`]).
+pub struct DescribedTaskDefinition {
+    definition: StoredTaskDefinition,
+    tags: Option<Vec<Tag>>,
+}
+
+impl Serialize for DescribedTaskDefinition {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let definition = self
+            .definition
+            .json()
+            .map_err(|err| S::Error::custom(err.message))?;
+        let mut response = serializer.serialize_struct("DescribeTaskDefinitionResponse", 2)?;
+        if let Some(tags) = &self.tags {
+            response.serialize_field("tags", tags)?;
+        }
+        response.serialize_field("taskDefinition", definition)?;
+        response.end()
+    }
 }
 
 /// A reference that must name one revision (`family:revision` or an ARN).
@@ -251,4 +269,91 @@ pub async fn list_families(
         families: Some(families.into_iter().map(|f| f.name).collect()),
         next_token: next.map(|key| encode_token(SCOPE, &key)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use berth_ecs::arn::Partition;
+    use berth_ecs_wire::DescribeTaskDefinitionResponse;
+    use berth_protocol::sigv4::Credentials;
+    use berth_store_sqlite::SqliteStore;
+    use serde_json::json;
+
+    use super::*;
+
+    fn request<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).unwrap()
+    }
+
+    /// The answer written from the stored bytes is, byte for byte, the one the wire shape
+    /// encodes: for a revision, for a bare family (its latest ACTIVE revision) and with tags.
+    #[tokio::test]
+    async fn describe_answers_exactly_what_the_wire_shape_encodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
+        let root = Credentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        };
+        let cp = ControlPlane::new(store, Partition::new("us-east-1", "000000000000"), root);
+        let mut registered = Vec::new();
+        for variant in 1..=2 {
+            let response = register(
+                &cp,
+                request(json!({
+                    "family": "web",
+                    "networkMode": "bridge",
+                    "containerDefinitions": [{
+                        "name": "app", "image": format!("berth-demo:v{variant}"), "memory": 128,
+                        "essential": true,
+                        "portMappings": [{"containerPort": 8080, "protocol": "tcp"}],
+                        "environment": [{"name": "QUOTE", "value": "say \"hi\"\n\u{e9}"}],
+                        "healthCheck": {"command": ["CMD", "true"], "interval": 5},
+                    }],
+                    "tags": [{"key": "team", "value": "a"}],
+                })),
+            )
+            .await
+            .unwrap();
+            registered.push(response.task_definition.unwrap());
+        }
+        deregister(&cp, request(json!({"taskDefinition": "web:2"})))
+            .await
+            .unwrap();
+
+        let cases = [
+            (json!({"taskDefinition": "web:2"}), &registered[1], None),
+            (json!({"taskDefinition": "web:1"}), &registered[0], None),
+            (
+                json!({"taskDefinition": "web", "include": ["TAGS"]}),
+                &registered[0],
+                Some(vec![request::<Tag>(json!({"key": "team", "value": "a"}))]),
+            ),
+        ];
+        for (describe_request, definition, tags) in cases {
+            let described = describe(&cp, request(describe_request.clone()))
+                .await
+                .unwrap();
+            let mut expected_definition = (*definition).clone();
+            if definition.revision == Some(2) {
+                expected_definition.status = Some("INACTIVE".into());
+                expected_definition.deregistered_at =
+                    described.definition.decode().unwrap().deregistered_at;
+                assert!(expected_definition.deregistered_at.is_some());
+            }
+            let expected = DescribeTaskDefinitionResponse {
+                tags,
+                task_definition: Some(expected_definition),
+            };
+            assert_eq!(
+                String::from_utf8(serde_json::to_vec(&described).unwrap()).unwrap(),
+                String::from_utf8(serde_json::to_vec(&expected).unwrap()).unwrap(),
+                "{describe_request}"
+            );
+        }
+        let missing = describe(&cp, request(json!({"taskDefinition": "other"}))).await;
+        assert_eq!(missing.err().unwrap().exception, "ClientException");
+    }
 }

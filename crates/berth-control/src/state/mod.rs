@@ -27,9 +27,11 @@ use crate::error::ApiError;
 /// Decodes a stored record: also for callers that were handed a record undecoded (with its
 /// revision) and decode it only when they need to.
 pub(crate) fn decode<T: DeserializeOwned>(kv: &KeyValue) -> Result<T, ApiError> {
-    serde_json::from_slice(&kv.value).map_err(|err| {
-        EcsError::Server(format!("Stored record {} is unreadable: {err}", kv.key)).into()
-    })
+    serde_json::from_slice(&kv.value).map_err(|err| unreadable(&kv.key, err))
+}
+
+fn unreadable(key: &str, err: serde_json::Error) -> ApiError {
+    EcsError::Server(format!("Stored record {key} is unreadable: {err}")).into()
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
