@@ -240,11 +240,11 @@ impl Elbv2Service {
         )?;
         self.run(self.scope(call), move |tables| {
             let record = tables.target_group(&arn)?;
-            if let Some(lbs) = tables.associations()?.get(&arn) {
-                let users: Vec<&str> = lbs.iter().map(String::as_str).collect();
+            // Only listeners and rules hold a group, as on AWS: an ECS service's use does not
+            // (ECS requires a load balancer to forward to the group when the service names it).
+            if tables.associations()?.contains_key(&arn) {
                 return Err(Elbv2Error::ResourceInUse(format!(
-                    "Target group '{arn}' is currently in use by a listener or a rule of {}",
-                    users.join(", ")
+                    "Target group '{arn}' is currently in use by a listener or a rule"
                 )));
             }
             let name = name_of(&record);
