@@ -237,3 +237,141 @@ def test_instance_targets_carry_traffic_again_after_a_server_restart(berth, clus
     berth.kill9()
     berth.start()
     wait_for(lambda: status_through(port, dns_name) == 200, "traffic to the task after the restart", timeout=60)
+
+
+def targets_by_state(elbv2, arn):
+    return sorted(state for _, _, state in health_of(elbv2, arn))
+
+
+def service_of(ecs, cluster_name, service):
+    return ecs.describe_services(cluster=cluster_name, services=[service])["services"][0]
+
+
+def test_update_service_moves_tasks_to_new_target_groups_and_removes_them(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2 = berth.client("elbv2")
+    definition = register(ecs, family="lb-move", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    first, first_port, first_dns = target_group_behind_listener(berth, "first")
+    second, second_port, second_dns = target_group_behind_listener(berth, "second")
+
+    def entry(arn, **changed):
+        return {"targetGroupArn": arn, "containerName": "web", "containerPort": 8080, **changed}
+
+    ecs.create_service(cluster=name, serviceName="move", taskDefinition=definition["taskDefinitionArn"],
+                       desiredCount=1, loadBalancers=[entry(first)])
+    wait_for(lambda: targets_by_state(elbv2, first) == ["healthy"], "the task healthy in the first group", timeout=60)
+
+    # ECS's checks, as CreateService makes them; nothing changes.
+    def update(load_balancers):
+        return lambda: ecs.update_service(cluster=name, service="move", loadBalancers=load_balancers)
+
+    assert error_of(update([entry(second, containerName="api")])) == (
+        "InvalidParameterException", "The container api does not exist in the task definition.")
+    assert error_of(update([entry(second)] * 6)) == (
+        "InvalidParameterException", "load balancers can have at most 5 items.")
+    assert error_of(update([entry(second.replace("/second/", "/missing/"))])) == (
+        "InvalidParameterException",
+        "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service "
+        "role being passed has the proper permissions.")
+    assert len(service_of(ecs, name, "move")["deployments"]) == 1
+
+    # A new deployment registers its task in the second group; the old task stays in the first
+    # until it is drained and stopped.
+    updated = update([entry(second)])()["service"]
+    assert updated["loadBalancers"] == [entry(second)]
+    moved = updated["deployments"][0]["id"]
+    assert [d["status"] for d in updated["deployments"]] == ["PRIMARY", "ACTIVE"]
+    wait_for(lambda: targets_by_state(elbv2, second) == ["healthy"], "the new task healthy in the second group",
+             timeout=60)
+    assert status_through(second_port, second_dns) == 200
+    wait_for(lambda: targets_by_state(elbv2, first) == [], "the old task's target to drain and leave", timeout=60)
+    wait_for(lambda: [d["id"] for d in service_of(ecs, name, "move")["deployments"]] == [moved],
+             "the old deployment to finish", timeout=60)
+    assert status_through(first_port, first_dns) == 503
+    events = [e["message"] for e in service_of(ecs, name, "move")["events"]]
+    assert f"(service move) registered 1 targets in (target-group {second})" in events, events
+    assert f"(service move) deregistered 1 targets in (target-group {first})" in events, events
+    revision = ecs.describe_service_revisions(
+        serviceRevisionArns=[service_of(ecs, name, "move")["currentServiceRevisions"][0]["arn"]]
+    )["serviceRevisions"][0]
+    assert revision["loadBalancers"] == [entry(second)]
+
+    # `loadBalancers: []` removes them: the next deployment's task is in no group.
+    emptied = update([])()["service"]
+    assert emptied["loadBalancers"] == []
+    assert len(emptied["deployments"]) == 2
+    wait_for(lambda: targets_by_state(elbv2, second) == [], "the last target to leave", timeout=120)
+    running = ecs.list_tasks(cluster=name, serviceName="move", desiredStatus="RUNNING")["taskArns"]
+    assert len(running) == 1
+    assert describe(ecs, name, running[0])["startedBy"] == emptied["deployments"][0]["id"]
+
+
+def test_tasks_failing_elb_health_checks_trip_the_circuit_breaker_and_roll_back(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2, ec2 = berth.client("elbv2"), berth.client("ec2")
+    definition = register(ecs, family="lb-breaker", portMappings=[{"containerPort": 8080, "hostPort": 0}])
+    good, _, _ = target_group_behind_listener(berth, "good")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    lb = elbv2.create_load_balancer(Name="failing")["LoadBalancers"][0]
+    # berth-demo answers 404 on this path: its targets never pass a check.
+    failing = elbv2.create_target_group(
+        Name="failing", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance", HealthCheckPath="/missing",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, UnhealthyThresholdCount=2,
+    )["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=failing, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "0"}])
+    elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=free_port(),
+                          DefaultActions=[{"Type": "forward", "TargetGroupArn": failing}])
+
+    def entry(arn):
+        return {"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}
+
+    ecs.create_service(cluster=name, serviceName="breaker", taskDefinition=definition["taskDefinitionArn"],
+                       desiredCount=1, loadBalancers=[entry(good)],
+                       deploymentConfiguration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+    wait_for(lambda: service_of(ecs, name, "breaker")["deployments"][0]["rolloutState"] == "COMPLETED",
+             "the first deployment to complete", timeout=90)
+    failed_id = ecs.update_service(cluster=name, service="breaker",
+                                   loadBalancers=[entry(failing)])["service"]["deployments"][0]["id"]
+
+    # Three tasks replaced for failing ELB health checks (ECS's threshold for one task) fail the
+    # deployment; the rollback restores the previous revision's target group.
+    def rolled_back():
+        deployments = service_of(ecs, name, "breaker")["deployments"]
+        failed = [d for d in deployments if d["id"] == failed_id]
+        return failed and failed[0]["rolloutState"] == "FAILED" and deployments[0]["id"] != failed_id
+
+    wait_for(rolled_back, "the circuit breaker to roll back", timeout=180)
+    service = service_of(ecs, name, "breaker")
+    failed = [d for d in service["deployments"] if d["id"] == failed_id][0]
+    assert failed["failedTasks"] >= 3, failed
+    assert service["loadBalancers"] == [entry(good)]
+    stopped = ecs.list_tasks(cluster=name, serviceName="breaker", desiredStatus="STOPPED")["taskArns"]
+    reasons = {t["stoppedReason"] for t in ecs.describe_tasks(cluster=name, tasks=stopped)["tasks"]
+               if t["startedBy"] == failed_id}
+    assert f"Task failed ELB health checks in (target-group {failing})" in reasons, reasons
+    wait_for(lambda: service_of(ecs, name, "breaker")["deployments"][0]["rolloutState"] == "COMPLETED",
+             "the rollback to complete", timeout=90)
+    assert targets_by_state(elbv2, good) == ["healthy"]
+
+
+def test_a_target_group_a_service_uses_behind_a_listener_cannot_be_deleted(berth, cluster):  # noqa: F811
+    name, ecs, _, _ = cluster
+    elbv2 = berth.client("elbv2")
+    definition = register(ecs, family="lb-keep")["taskDefinitionArn"]
+    arn, _, _ = target_group_behind_listener(berth, "kept")
+    ecs.create_service(cluster=name, serviceName="kept", taskDefinition=definition, desiredCount=0,
+                       loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
+    try:
+        elbv2.delete_target_group(TargetGroupArn=arn)
+    except Exception as err:  # botocore's ClientError
+        assert (err.response["Error"]["Code"], err.response["Error"]["Message"]) == (
+            "ResourceInUse", f"Target group '{arn}' is currently in use by a listener or a rule")
+    else:
+        raise AssertionError("the group was deleted")
+    # As on AWS, only listeners and rules hold a group: a service's use alone does not.
+    listener = elbv2.describe_listeners(
+        LoadBalancerArn=elbv2.describe_load_balancers(Names=["kept"])["LoadBalancers"][0]["LoadBalancerArn"]
+    )["Listeners"][0]["ListenerArn"]
+    elbv2.delete_listener(ListenerArn=listener)
+    elbv2.delete_target_group(TargetGroupArn=arn)

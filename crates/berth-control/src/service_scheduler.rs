@@ -3,18 +3,18 @@
 //! and records the outcome (deployment counts and rollout states, events) on the service. It
 //! keeps no state between passes, so a restarted control plane carries on where it stopped.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_ecs::lifecycle::{DesiredStatus, TaskStatus};
 use berth_ecs::service::{
-    PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, reconcile,
-    reconcile_daemon,
+    PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, elb_unhealthy_reason,
+    reconcile, reconcile_daemon,
 };
 use berth_ecs::status::{DeploymentStatus, InstanceStatus, RolloutState, ServiceStatus};
 use berth_ecs_wire::{
-    Failure, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
+    Failure, LoadBalancer, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
     TaskDefinition,
 };
 use berth_store::{Txn, transact};
@@ -126,11 +126,11 @@ struct Outcome {
 }
 
 /// Asks the service's DEACTIVATING tasks to stop once their targets have drained: the longest
-/// deregistration delay of the service's target groups since they began stopping.
+/// deregistration delay of their deployment's target groups since they began stopping.
 async fn stop_drained(
     cp: &ControlPlane,
     cluster: &str,
-    load_balancers: &[berth_ecs_wire::LoadBalancer],
+    groups: &DeploymentGroups,
     tasks: &[Task],
     now: f64,
 ) -> Result<(), ApiError> {
@@ -144,23 +144,36 @@ async fn stop_drained(
     if deactivating.is_empty() {
         return Ok(());
     }
-    let mut drain_seconds = 0;
-    for arn in load_balancers
-        .iter()
-        .filter_map(|l| l.target_group_arn.as_deref())
-    {
-        // A group gone since has nothing left to drain.
-        if let Some(group) = cp
-            .load_balancing
-            .target_group(&cp.partition.region, arn)
-            .await?
+    let mut delays: HashMap<&str, u64> = HashMap::new();
+    for task in &deactivating {
+        for arn in groups
+            .of(task)
+            .iter()
+            .filter_map(|l| l.target_group_arn.as_deref())
         {
-            drain_seconds = drain_seconds.max(group.deregistration_delay_seconds);
+            if delays.contains_key(arn) {
+                continue;
+            }
+            // A group gone since has nothing left to drain.
+            let delay = cp
+                .load_balancing
+                .target_group(&cp.partition.region, arn)
+                .await?
+                .map_or(0, |group| group.deregistration_delay_seconds);
+            delays.insert(arn, delay);
         }
     }
+    let drain_seconds = |task: &Task| {
+        groups
+            .of(task)
+            .iter()
+            .filter_map(|l| delays.get(l.target_group_arn.as_deref()?).copied())
+            .max()
+            .unwrap_or(0)
+    };
     let drained: Vec<(String, String)> = deactivating
         .into_iter()
-        .filter(|t| t.stopping_at.unwrap_or(0.0) + drain_seconds as f64 <= now)
+        .filter(|t| t.stopping_at.unwrap_or(0.0) + drain_seconds(t) as f64 <= now)
         .map(|t| {
             let id = task_records::task_id(t.task_arn.as_deref().unwrap_or_default());
             (id.to_string(), t.stopped_reason.clone().unwrap_or_default())
@@ -174,6 +187,62 @@ async fn stop_drained(
 
 fn as_target((id, port): (String, i32)) -> Target {
     Target { id, port }
+}
+
+/// The target groups of each of a service's deployments: a deployment made by an UpdateService
+/// that changed `loadBalancers` registers its tasks in other groups than the one it replaces.
+struct DeploymentGroups {
+    by_deployment: HashMap<String, Vec<LoadBalancer>>,
+    /// Every group any deployment names, for tasks of deployments that have left
+    /// `deployments[]` (stopped: they only ever leave groups).
+    all: Vec<LoadBalancer>,
+}
+
+impl DeploymentGroups {
+    /// The PRIMARY's are the service's own; the others' are in their service revisions.
+    async fn read(
+        cp: &ControlPlane,
+        cluster: &str,
+        name: &str,
+        service: &Service,
+    ) -> Result<Self, ApiError> {
+        let own = service.load_balancers.clone().unwrap_or_default();
+        let mut by_deployment = HashMap::new();
+        let mut all = own.clone();
+        for (index, deployment) in service.deployments.iter().flatten().enumerate() {
+            let id = deployment.id.clone().unwrap_or_default();
+            let groups = if index == 0 {
+                own.clone()
+            } else {
+                service_deployments::load_balancers_of(cp, cluster, name, &id)
+                    .await?
+                    .unwrap_or_else(|| own.clone())
+            };
+            for entry in &groups {
+                if !all.contains(entry) {
+                    all.push(entry.clone());
+                }
+            }
+            by_deployment.insert(id, groups);
+        }
+        Ok(DeploymentGroups { by_deployment, all })
+    }
+
+    /// The groups `task` registers in (by the deployment that started it).
+    fn of(&self, task: &Task) -> &[LoadBalancer] {
+        task.started_by
+            .as_ref()
+            .and_then(|id| self.by_deployment.get(id))
+            .unwrap_or(&self.all)
+    }
+
+    fn of_deployment(&self, id: &str) -> &[LoadBalancer] {
+        self.by_deployment.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    fn any(&self) -> bool {
+        !self.all.is_empty()
+    }
 }
 
 async fn reconcile_service(
@@ -203,12 +272,12 @@ async fn reconcile_service(
     let mut tasks = task_records::of_service(cp, cluster, name).await?;
     // Where the live tasks run: a draining instance's tasks are replaced; a lost one's (its
     // agent gone longer than `agent_lost_after`) are recorded stopped first.
-    let load_balancers = service.load_balancers.clone().unwrap_or_default();
+    let groups = DeploymentGroups::read(cp, cluster, name, service).await?;
     let mut instances: HashMap<String, Option<StoredInstance>> = HashMap::new();
     // With load balancers, stopped tasks' instances too: their targets are deregistered.
     for task in tasks
         .iter()
-        .filter(|t| !load_balancers.is_empty() || task_records::status(t) != TaskStatus::Stopped)
+        .filter(|t| groups.any() || task_records::status(t) != TaskStatus::Stopped)
     {
         let id = task_records::task_id(task.container_instance_arn.as_deref().unwrap_or_default());
         if !instances.contains_key(id) {
@@ -255,15 +324,17 @@ async fn reconcile_service(
     };
     // Behind load balancers a task is healthy only when its target is healthy in every group.
     let mut group_health = BTreeMap::new();
-    if !load_balancers.is_empty()
+    if groups.any()
         && tasks
             .iter()
             .any(|t| task_records::status(t) == TaskStatus::Running)
     {
-        for arn in load_balancers
+        let arns: BTreeSet<String> = groups
+            .all
             .iter()
             .filter_map(|l| l.target_group_arn.clone())
-        {
+            .collect();
+        for arn in arns {
             let health = cp
                 .load_balancing
                 .health(&cp.partition.region, &arn, now)
@@ -279,8 +350,9 @@ async fn reconcile_service(
         .iter()
         .map(|v| (v.id.clone(), v.health_checked))
         .collect();
-    if !load_balancers.is_empty() {
-        for view in &mut views {
+    // Behind load balancers a deployment's tasks must be healthy in its target groups.
+    for view in &mut views {
+        if !groups.of_deployment(&view.id).is_empty() {
             view.health_checked = true;
         }
     }
@@ -291,8 +363,9 @@ async fn reconcile_service(
             let displaced = task_records::status(task) != TaskStatus::Stopped
                 && instance_of(task).is_none_or(|i| i.status() != InstanceStatus::Active.as_str());
             let mut view = as_service_task(task, displaced);
+            let load_balancers = groups.of(task);
             if !load_balancers.is_empty() {
-                let elb = elb_health(task, &load_balancers, &group_health, ec2_instance_of);
+                let elb = elb_health(task, load_balancers, &group_health, ec2_instance_of);
                 let checked = container_checked.get(&view.deployment) == Some(&true);
                 view.health = combined_health(&view.health, checked, &elb).to_string();
                 if matches!(elb, ElbHealth::Unhealthy { .. }) {
@@ -333,7 +406,11 @@ async fn reconcile_service(
 
     let mut outcome = Outcome::default();
     let stopping: HashSet<String> = decided.stop.iter().map(|(id, _)| id.clone()).collect();
-    let plan = registrations(&load_balancers, &tasks, &stopping, ec2_instance_of);
+    let plan = registrations(
+        tasks.iter().map(|task| (task, groups.of(task))),
+        &stopping,
+        ec2_instance_of,
+    );
     // Deregistered before they are stopped, so the load balancer stops sending them requests.
     for (arn, targets) in plan.deregister {
         let targets = targets.into_iter().map(as_target).collect();
@@ -362,11 +439,7 @@ async fn reconcile_service(
                     StopWhy::Unhealthy => match elb_failures.get(id) {
                         Some(ElbHealth::Unhealthy {
                             target_group_arn, ..
-                        }) => {
-                            format!(
-                                "Task failed ELB health checks in (target-group {target_group_arn})"
-                            )
-                        }
+                        }) => elb_unhealthy_reason(target_group_arn),
                         _ => UNHEALTHY_REASON.to_string(),
                     },
                 };
@@ -375,18 +448,18 @@ async fn reconcile_service(
             .collect();
         // Behind load balancers a RUNNING task drains first (deregistered above).
         let (drain, stop_now): (Vec<_>, Vec<_>) = stops.into_iter().partition(|(id, _)| {
-            !load_balancers.is_empty()
-                && tasks.iter().any(|t| {
-                    task_records::task_id(t.task_arn.as_deref().unwrap_or_default()) == id
-                        && task_records::status(t) == TaskStatus::Running
-                })
+            tasks.iter().any(|t| {
+                task_records::task_id(t.task_arn.as_deref().unwrap_or_default()) == id
+                    && task_records::status(t) == TaskStatus::Running
+                    && !groups.of(t).is_empty()
+            })
         });
         outcome.stopped = tasks::stop_for_service(cp, cluster, stop_now, now).await?;
         outcome
             .stopped
             .extend(tasks::deactivate_for_service(cp, cluster, drain, now).await?);
     }
-    stop_drained(cp, cluster, &load_balancers, &tasks, now).await?;
+    stop_drained(cp, cluster, &groups, &tasks, now).await?;
     if let Some((_, start_on)) = &daemon_targets {
         if !start_on.is_empty() {
             launch_on(cp, cluster, name, service, primary, start_on, &mut outcome).await?;
@@ -554,12 +627,18 @@ async fn reconcile_service(
                     },
                     now,
                 )?;
-                if let Some((deployment, definition, _)) = rollback {
+                if let Some((deployment, definition, source)) = rollback {
                     current.deployments.get_or_insert_with(Vec::new)[0].rollout_state_reason =
                         Some(format!(
                             "ECS deployment circuit breaker: rolling back to deploymentId {rollback_id}."
                         ));
                     current.task_definition = Some(definition.clone());
+                    // The restored revision's target groups come back with it.
+                    if let Some(restored) =
+                        service_deployments::revision_load_balancers(txn, &cluster, &name, source)?
+                    {
+                        current.load_balancers = Some(restored);
+                    }
                     deploy(&mut current, deployment);
                 }
             }

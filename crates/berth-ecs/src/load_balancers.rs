@@ -19,8 +19,9 @@ pub fn check_against_definition(
     definition: &TaskDefinition,
 ) -> Result<(), EcsError> {
     if load_balancers.len() > MAX_TARGET_GROUPS {
+        // ECS's own words (hashicorp/terraform#25306 quotes the error).
         return Err(invalid(format!(
-            "A service can have at most {MAX_TARGET_GROUPS} target groups."
+            "load balancers can have at most {MAX_TARGET_GROUPS} items."
         )));
     }
     for entry in load_balancers {
@@ -76,9 +77,11 @@ pub fn check_target_group(
     network_mode: &str,
 ) -> Result<(), EcsError> {
     let Some(group) = found else {
-        return Err(invalid(format!(
-            "The target group with targetGroupArn {arn} does not exist."
-        )));
+        // What ECS answers when it cannot look the target group up (aws/amazon-ecs-cli#21,
+        // Shippable/support#4698: a group of another account or a name in place of the ARN).
+        return Err(invalid(
+            "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions.",
+        ));
     };
     let fits = match network_mode {
         "awsvpc" => group.target_type == "ip",
@@ -134,50 +137,53 @@ fn target_of(
     Some((instance, port))
 }
 
-/// Decides a pass's registrations: every RUNNING task the service keeps is registered (the
-/// elbv2 side skips what is registered already), every task it stops now (`stopping`, by task
-/// id) or that stopped or is stopping is deregistered — unless a kept task has the same target
-/// (Docker may give a stopped task's host port to a new one on the same instance).
-pub fn registrations(
-    load_balancers: &[LoadBalancer],
-    tasks: &[Task],
+/// Decides a pass's registrations. Each task comes with the load balancers of its own
+/// deployment (a service's deployments may name different target groups): every RUNNING task
+/// the service keeps is registered in its groups (the elbv2 side skips what is registered
+/// already), every task it stops now (`stopping`, by task id) or that stopped or is stopping is
+/// deregistered from them — unless a kept task has the same target in that group (Docker may
+/// give a stopped task's host port to a new one on the same instance).
+pub fn registrations<'a>(
+    tasks: impl IntoIterator<Item = (&'a Task, &'a [LoadBalancer])>,
     stopping: &HashSet<String>,
     ec2_instance_of: impl Fn(&str) -> Option<String>,
 ) -> Registrations {
-    let mut plan = Registrations::default();
-    for entry in load_balancers {
-        let Some(arn) = &entry.target_group_arn else {
-            continue;
-        };
-        let mut keep = BTreeSet::new();
-        let mut leave = BTreeSet::new();
-        for task in tasks {
+    let mut keep: BTreeMap<String, BTreeSet<TargetOf>> = BTreeMap::new();
+    let mut leave: BTreeMap<String, BTreeSet<TargetOf>> = BTreeMap::new();
+    for (task, load_balancers) in tasks {
+        let id = task
+            .task_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit('/').next())
+            .unwrap_or_default();
+        let kept = task.desired_status.as_deref() == Some("RUNNING")
+            && task.last_status.as_deref() == Some("RUNNING")
+            && !stopping.contains(id);
+        let leaving = task.desired_status.as_deref() != Some("RUNNING") || stopping.contains(id);
+        for entry in load_balancers {
+            let Some(arn) = &entry.target_group_arn else {
+                continue;
+            };
             let Some(target) = target_of(task, entry, &ec2_instance_of) else {
                 continue;
             };
-            let id = task
-                .task_arn
-                .as_deref()
-                .and_then(|arn| arn.rsplit('/').next())
-                .unwrap_or_default();
-            let kept = task.desired_status.as_deref() == Some("RUNNING")
-                && task.last_status.as_deref() == Some("RUNNING")
-                && !stopping.contains(id);
             if kept {
-                keep.insert(target);
-            } else if task.desired_status.as_deref() != Some("RUNNING") || stopping.contains(id) {
-                leave.insert(target);
+                keep.entry(arn.clone()).or_default().insert(target);
+            } else if leaving {
+                leave.entry(arn.clone()).or_default().insert(target);
             }
         }
-        leave.retain(|target| !keep.contains(target));
-        if !keep.is_empty() {
-            plan.register.insert(arn.clone(), keep);
-        }
-        if !leave.is_empty() {
-            plan.deregister.insert(arn.clone(), leave);
+    }
+    for (arn, targets) in &mut leave {
+        if let Some(kept) = keep.get(arn) {
+            targets.retain(|target| !kept.contains(target));
         }
     }
-    plan
+    leave.retain(|_, targets| !targets.is_empty());
+    Registrations {
+        register: keep,
+        deregister: leave,
+    }
 }
 
 /// What a target group reports of its targets: per target, ALB's state and its description.
@@ -309,7 +315,10 @@ mod tests {
         let five = vec![entry("web", 8080); 5];
         assert!(check_against_definition(&five, &definition()).is_ok());
         let six = vec![entry("web", 8080); 6];
-        assert!(check_against_definition(&six, &definition()).is_err());
+        assert_eq!(
+            message(check_against_definition(&six, &definition()).unwrap_err()),
+            "load balancers can have at most 5 items."
+        );
     }
 
     #[test]
@@ -343,7 +352,10 @@ mod tests {
                 "The target group with targetGroupArn {ARN} does not have an associated load balancer."
             )
         );
-        assert!(check_target_group(ARN, None, "bridge").is_err());
+        assert_eq!(
+            message(check_target_group(ARN, None, "bridge").unwrap_err()),
+            "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service role being passed has the proper permissions."
+        );
     }
 }
 
@@ -406,7 +418,7 @@ mod registration_tests {
             task("d", "STOPPED", "RUNNING", 32771),
         ];
         let stopping: HashSet<String> = ["b".to_string()].into();
-        let plan = registrations(&[entry()], &tasks, &stopping, instance);
+        let plan = registrations(each_with(&tasks, &[entry()]), &stopping, instance);
         assert_eq!(
             plan.register[TG],
             targets(&[32768]),
@@ -419,13 +431,55 @@ mod registration_tests {
         );
     }
 
+    /// Every task with the same load balancers, as when the service has one deployment.
+    fn each_with<'a>(
+        tasks: &'a [Task],
+        load_balancers: &'a [LoadBalancer],
+    ) -> impl Iterator<Item = (&'a Task, &'a [LoadBalancer])> {
+        tasks.iter().map(move |task| (task, load_balancers))
+    }
+
+    #[test]
+    fn each_deployment_registers_in_its_own_target_groups() {
+        const NEW: &str =
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/new/0123456789abcdef";
+        let new_group = [LoadBalancer {
+            target_group_arn: Some(NEW.into()),
+            ..entry()
+        }];
+        let old_group = [entry()];
+        let old_tasks = [
+            task("old-kept", "RUNNING", "RUNNING", 32768),
+            task("old-stopping", "RUNNING", "RUNNING", 32769),
+        ];
+        // The new task got the host port of a task stopping in the other group.
+        let new_tasks = [task("new", "RUNNING", "RUNNING", 32769)];
+        let stopping: HashSet<String> = ["old-stopping".to_string()].into();
+        let plan = registrations(
+            each_with(&old_tasks, &old_group).chain(each_with(&new_tasks, &new_group)),
+            &stopping,
+            instance,
+        );
+        assert_eq!(plan.register[TG], targets(&[32768]));
+        assert_eq!(plan.register[NEW], targets(&[32769]));
+        assert_eq!(
+            plan.deregister[TG],
+            targets(&[32769]),
+            "the same target leaves the old group while it joins the new one"
+        );
+        assert!(!plan.deregister.contains_key(NEW));
+        // Without load balancers (`loadBalancers: []`), a deployment's tasks register nowhere.
+        let plan = registrations(each_with(&new_tasks, &[]), &HashSet::new(), instance);
+        assert_eq!(plan, Registrations::default());
+    }
+
     #[test]
     fn a_host_port_reused_by_a_kept_task_stays_registered() {
         let tasks = [
             task("old", "STOPPED", "STOPPED", 32768),
             task("new", "RUNNING", "RUNNING", 32768),
         ];
-        let plan = registrations(&[entry()], &tasks, &HashSet::new(), instance);
+        let plan = registrations(each_with(&tasks, &[entry()]), &HashSet::new(), instance);
         assert_eq!(plan.register[TG], targets(&[32768]));
         assert!(plan.deregister.is_empty());
     }
@@ -518,11 +572,10 @@ mod registration_tests {
     fn tasks_without_a_binding_or_a_known_instance_have_no_target() {
         let mut unbound = task("a", "RUNNING", "RUNNING", 32768);
         unbound.containers.as_mut().unwrap()[0].network_bindings = Some(Vec::new());
-        let plan = registrations(&[entry()], &[unbound], &HashSet::new(), instance);
+        let plan = registrations(each_with(&[unbound], &[entry()]), &HashSet::new(), instance);
         assert_eq!(plan, Registrations::default());
         let plan = registrations(
-            &[entry()],
-            &[task("a", "RUNNING", "RUNNING", 1)],
+            each_with(&[task("a", "RUNNING", "RUNNING", 1)], &[entry()]),
             &HashSet::new(),
             |_| None,
         );

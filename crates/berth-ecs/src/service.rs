@@ -31,6 +31,14 @@ pub const HEALTHY_AFTER_RUNNING_SECS: f64 = 40.0;
 /// Why the scheduler stops a task that failed its container health checks.
 pub const UNHEALTHY_REASON: &str = "Task failed container health checks";
 
+/// What the stopped reason of a task that failed its load balancer's health checks starts with.
+const ELB_UNHEALTHY_PREFIX: &str = "Task failed ELB health checks in ";
+
+/// Why the scheduler stops a task whose target failed health checks in `target_group_arn`.
+pub fn elb_unhealthy_reason(target_group_arn: &str) -> String {
+    format!("{ELB_UNHEALTHY_PREFIX}(target-group {target_group_arn})")
+}
+
 /// At most this many tasks may be RUNNING or PENDING during a deployment.
 pub fn max_tasks(desired: u32, maximum_percent: u32) -> u32 {
     u32::try_from(u64::from(desired) * u64::from(maximum_percent) / 100).unwrap_or(u32::MAX)
@@ -78,9 +86,12 @@ impl ServiceTask {
     }
 
     /// A task that counts against its deployment's circuit breaker: it stopped without ever
-    /// reaching RUNNING (and nobody stopped it on purpose), or it failed its health checks.
+    /// reaching RUNNING (and nobody stopped it on purpose), or it failed its container's or its
+    /// load balancer's health checks (ECS's second stage counts both).
     pub fn failed(&self) -> bool {
-        if self.stopped_reason.as_deref() == Some(UNHEALTHY_REASON) {
+        if self.stopped_reason.as_deref().is_some_and(|reason| {
+            reason == UNHEALTHY_REASON || reason.starts_with(ELB_UNHEALTHY_PREFIX)
+        }) {
             return true;
         }
         let on_purpose = matches!(
@@ -880,6 +891,54 @@ mod tests {
         );
         assert!(tripped.stop.is_empty(), "the old tasks keep serving");
         assert_eq!(tripped.counts[0].failed, 3);
+    }
+
+    #[test]
+    fn tasks_replaced_for_failing_elb_health_checks_trip_the_circuit_breaker() {
+        const GROUP: &str =
+            "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";
+        assert_eq!(
+            elb_unhealthy_reason(GROUP),
+            format!("Task failed ELB health checks in (target-group {GROUP})")
+        );
+        let deployments = [
+            ServiceDeployment {
+                health_checked: true,
+                ..deployment("new", "IN_PROGRESS")
+            },
+            deployment("old", "COMPLETED"),
+        ];
+        let mut tasks: Vec<ServiceTask> = ["o1", "o2"]
+            .map(|id| task(id, "old", TaskStatus::Running))
+            .into();
+        // They ran, so only their stopped reason says they failed; one still drains.
+        for (id, status) in [
+            ("e1", TaskStatus::Stopped),
+            ("e2", TaskStatus::Stopped),
+            ("e3", TaskStatus::Deactivating),
+        ] {
+            let mut failed = task(id, "new", status);
+            failed.started_at = Some(NOW - 60.0);
+            failed.wanted = false;
+            failed.stop_code = Some("ServiceSchedulerInitiated".into());
+            failed.stopped_reason = Some(elb_unhealthy_reason(GROUP));
+            tasks.push(failed);
+        }
+        assert!(
+            tasks[2].failed(),
+            "an ELB failure counts though the task ran"
+        );
+        let tripped = pass(2, (200, 100), &deployments, &tasks);
+        assert!(tripped.failed);
+        assert_eq!(tripped.counts[0].failed, 3);
+        let mut scaled_in = tasks[2].clone();
+        scaled_in.stopped_reason = Some("Scaling activity initiated by (deployment new)".into());
+        assert!(
+            !scaled_in.failed(),
+            "a task stopped on purpose after running did not fail"
+        );
+        tasks.truncate(4);
+        assert!(!pass(2, (200, 100), &deployments, &tasks).failed);
     }
 
     #[test]

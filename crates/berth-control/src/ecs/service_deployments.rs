@@ -246,6 +246,8 @@ pub async fn stop(
         let definition = revision.task_definition.clone().unwrap_or_default();
         let rollback = new_deployment(&current, &definition, rollback_id.clone(), now);
         current.task_definition = Some(definition);
+        // The revision's target groups come back with it.
+        current.load_balancers = Some(revision.load_balancers.clone().unwrap_or_default());
         let name = current.service_name.clone().unwrap_or_default();
         record_event(
             &mut current,

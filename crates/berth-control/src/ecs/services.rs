@@ -260,6 +260,7 @@ pub async fn create(
             &mut service,
             &first,
             Some(&definition),
+            &[],
             now,
         )?;
         deploy(&mut service, first.clone());
@@ -285,9 +286,14 @@ pub async fn update(
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
-    if request.load_balancers.is_some() {
+    if request
+        .deployment_controller
+        .as_ref()
+        .and_then(|c| c.r#type.as_deref())
+        .is_some_and(|t| t != "ECS")
+    {
         return Err(EcsError::UnsupportedFeature(
-            "Changing a service's load balancers is not supported yet.".into(),
+            "Only the ECS deployment controller is supported.".into(),
         )
         .into());
     }
@@ -302,6 +308,27 @@ pub async fn update(
         Some(reference) => Some(resolve_definition(cp, reference).await?),
         None => None,
     };
+    // New load balancers are checked as CreateService checks them, against the task definition
+    // the service will run (the new one, or its current one).
+    if let Some(load_balancers) = &request.load_balancers {
+        let checked_against = match &definition {
+            Some(definition) => definition.clone(),
+            // The service's own definition, even if deregistered since: its tasks run it.
+            None => {
+                let service = services::fetch(cp, &cluster, &name)
+                    .await?
+                    .ok_or_else(|| EcsError::ServiceNotFound("Service not found.".into()))?;
+                let reference = TaskDefinitionRef::parse(
+                    &cp.partition,
+                    service.task_definition.as_deref().unwrap_or_default(),
+                )?;
+                task_definitions::resolve(cp, &reference)
+                    .await?
+                    .ok_or_else(|| invalid("TaskDefinition not found."))?
+            }
+        };
+        check_load_balancers(cp, load_balancers, &checked_against).await?;
+    }
     let now = cp.clock.now();
     let new_id = deployment_id();
     let partition = cp.partition.clone();
@@ -337,6 +364,16 @@ pub async fn update(
             service.placement_constraints = Some(constraints.clone());
             redeploy = true;
         }
+        // The target groups the PRIMARY being superseded (if any) ran with.
+        let outgoing_load_balancers = service.load_balancers.clone().unwrap_or_default();
+        if let Some(load_balancers) = &request.load_balancers
+            && load_balancers != &outgoing_load_balancers
+        {
+            // A new deployment registers its tasks in the new groups; the old deployment's
+            // tasks stay in theirs until they are drained and stopped.
+            service.load_balancers = Some(load_balancers.clone());
+            redeploy = true;
+        }
         if let Some(definition) = &definition
             && service.task_definition != definition.task_definition_arn
         {
@@ -368,6 +405,7 @@ pub async fn update(
                 &mut service,
                 &deployment,
                 definition.as_ref(),
+                &outgoing_load_balancers,
                 now,
             )?;
             deploy(&mut service, deployment);

@@ -5,7 +5,7 @@
 use berth_ecs::arn::Partition;
 use berth_ecs::status::ServiceDeploymentStatus;
 use berth_ecs_wire::{
-    ContainerImage, Deployment, Rollback, Service, ServiceCurrentRevisionSummary,
+    ContainerImage, Deployment, LoadBalancer, Rollback, Service, ServiceCurrentRevisionSummary,
     ServiceDeployment, ServiceDeploymentCircuitBreaker, ServiceRevision, ServiceRevisionSummary,
     TaskDefinition,
 };
@@ -89,6 +89,41 @@ pub async fn fetch_revision(
     super::fetch(cp, &keys::service_revision(cluster, service, id)).await
 }
 
+/// The target groups the tasks of the `deployments[]` entry `deployment_id` register in: those
+/// of its service revision, or, for a rollback (which has none of its own), those of the
+/// revision it restores. `None` when neither is known.
+pub async fn load_balancers_of(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+    deployment_id: &str,
+) -> Result<Option<Vec<LoadBalancer>>, ApiError> {
+    let mut revision = fetch_revision(cp, cluster, service, number(deployment_id)).await?;
+    if revision.is_none() {
+        let restored = of_service(cp, cluster, service, |r| r.tracks == deployment_id)
+            .await?
+            .into_iter()
+            .find_map(|r| r.deployment.rollback?.service_revision_arn);
+        if let Some(arn) = restored {
+            let id = arn.rsplit('/').next().unwrap_or_default();
+            revision = fetch_revision(cp, cluster, service, id).await?;
+        }
+    }
+    Ok(revision.map(|r| r.load_balancers.unwrap_or_default()))
+}
+
+/// The target groups of the revision `deployments[]` entry `deployment_id` deployed, read
+/// inside a transaction (what a rollback to it restores).
+pub fn revision_load_balancers(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    deployment_id: &str,
+) -> Result<Option<Vec<LoadBalancer>>, ApiError> {
+    Ok(read_revision(txn, cluster, service, number(deployment_id))?
+        .map(|r| r.load_balancers.unwrap_or_default()))
+}
+
 /// The numeric id shared by a `deployments[]` entry, its service deployment and its revision.
 fn number(deployment_id: &str) -> &str {
     deployment_id
@@ -116,6 +151,10 @@ fn revision_summary(arn: &str, requested: i32) -> ServiceRevisionSummary {
 /// Writes the service revision and service deployment of a new PRIMARY `deployment` of
 /// `service` (whose `deployments[]` does not hold it yet), stops the one it supersedes, and
 /// points the service at them.
+/// `outgoing_load_balancers` are the target groups the superseded PRIMARY ran with (the
+/// service's before this update), written to its revision: revisions stored before they kept
+/// target groups say none, and that deployment's tasks must still leave its groups.
+#[allow(clippy::too_many_arguments)]
 pub fn record(
     txn: &mut dyn Txn,
     partition: &Partition,
@@ -123,6 +162,7 @@ pub fn record(
     service: &mut Service,
     deployment: &Deployment,
     definition: Option<&TaskDefinition>,
+    outgoing_load_balancers: &[LoadBalancer],
     now: f64,
 ) -> Result<(), ApiError> {
     let name = service.service_name.clone().unwrap_or_default();
@@ -134,7 +174,8 @@ pub fn record(
         cluster_arn: service.cluster_arn.clone(),
         task_definition: deployment.task_definition.clone(),
         launch_type: deployment.launch_type.clone(),
-        load_balancers: Some(Vec::new()),
+        // The deployment's target groups: the scheduler registers its tasks in these.
+        load_balancers: Some(service.load_balancers.clone().unwrap_or_default()),
         service_registries: Some(Vec::new()),
         container_images: definition.map(|d| {
             d.container_definitions
@@ -155,6 +196,7 @@ pub fn record(
     let mut sources = Vec::new();
     if let Some(previous) = service.deployments.iter().flatten().next() {
         let previous_id = number(previous.id.as_deref().unwrap_or_default());
+        pin_load_balancers(txn, cluster, &name, previous_id, outgoing_load_balancers)?;
         sources.push(revision_summary(
             &arn_of(partition, "service-revision", cluster, &name, previous_id),
             previous.running_count.unwrap_or(0),
@@ -315,6 +357,24 @@ pub fn settle(
         }
     }
     write(txn, &key, &record);
+    Ok(())
+}
+
+/// Makes the revision `id` name `load_balancers` when it names others.
+fn pin_load_balancers(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    load_balancers: &[LoadBalancer],
+) -> Result<(), ApiError> {
+    let key = keys::service_revision(cluster, service, id);
+    if let Some(mut revision) = read::<ServiceRevision>(txn, &key)?
+        && revision.load_balancers.as_deref().unwrap_or_default() != load_balancers
+    {
+        revision.load_balancers = Some(load_balancers.to_vec());
+        write(txn, &key, &revision);
+    }
     Ok(())
 }
 
