@@ -17,6 +17,13 @@
 # turn, the order reversed every other round; the figures are medians over rounds. All traffic
 # stays on 127.0.0.1 and every process started here is stopped on exit.
 #
+# Then the rolling deployment (bench/lb_rolling_deploy.py, on a release `berth server` and one
+# `berth agent` on the local Docker Engine): a service of BENCH_DEPLOY_TASKS (2) berth-demo tasks
+# behind a Berth listener is rolled to a new deployment under a steady load of
+# BENCH_DEPLOY_CLIENTS (4) local clients, each sending a request every 10 ms over keep-alive;
+# every non-2xx answer and every connection error counts. Its line comes just before the last:
+#   rolling_deploy_5xx: F of N requests
+#
 # Last line (ratio = Berth / the better of nginx and HAProxy; lower p99 is better):
 #   lb_rps: X (nginx: Y, haproxy: Z, ratio R); p99_ms: P (nginx: PN, haproxy: PH); https_ratio: RS (berth: XS, nginx: YS, haproxy: ZS)
 # Exits non-zero on any non-2xx answer or socket error.
@@ -55,9 +62,13 @@ install_package openssl openssl
 PATH=$PATH:/usr/sbin
 install_package nginx nginx
 install_package haproxy haproxy
+command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 \
+    || die "the rolling-deployment phase needs the Docker Engine (docker info failed)"
+python3 -c 'import boto3' 2>/dev/null || die "the rolling-deployment phase needs boto3 (pip install boto3)"
 
-log "building berth-lb's examples (release)"
+log "building berth-lb's examples and berth (release)"
 cargo build --release --quiet -p berth-lb --example lb --example upstream
+cargo build --release --quiet -p berth
 lb_binary=$target_dir/release/examples/lb
 upstream_binary=$target_dir/release/examples/upstream
 
@@ -257,6 +268,16 @@ read -r berth_rps < <(median berth 2); read -r nginx_rps < <(median nginx 2); re
 read -r berth_p99 < <(median berth 3); read -r nginx_p99 < <(median nginx 3); read -r haproxy_p99 < <(median haproxy 3)
 read -r berth_tls < <(median berth-tls 2); read -r nginx_tls < <(median nginx-tls 2); read -r haproxy_tls < <(median haproxy-tls 2)
 log "direct to one target: $direct_rps req/s (a proxy in front of two such targets cannot be measured beyond ~2x this)"
+
+# The rolling deployment, after the throughput phases so that it does not disturb them. It runs
+# in the background so that a TERM to this script reaches the trap at once (which stops it; its
+# own finally block stops its server and agent and removes its containers).
+python3 bench/lb_rolling_deploy.py --berth "$target_dir/release/berth" \
+    --tasks "${BENCH_DEPLOY_TASKS:-2}" --clients "${BENCH_DEPLOY_CLIENTS:-4}" >"$workdir/rolling.txt" & pids+=($!)
+wait "${pids[-1]}" || die "the rolling-deployment phase failed"
+rolling=$(tail -n 1 "$workdir/rolling.txt")
+[[ $rolling =~ ^rolling_deploy_5xx:\ [0-9]+\ of\ [0-9]+\ requests$ ]] || die "rolling-deployment phase: unexpected line '$rolling'"
+printf '%s\n' "$rolling"
 awk -v x="$berth_rps" -v y="$nginx_rps" -v z="$haproxy_rps" -v p="$berth_p99" -v pn="$nginx_p99" -v ph="$haproxy_p99" \
     -v xs="$berth_tls" -v ys="$nginx_tls" -v zs="$haproxy_tls" 'BEGIN {
     best = (y > z) ? y : z; best_tls = (ys > zs) ? ys : zs
