@@ -426,6 +426,38 @@ def test_account_limits_through_the_cli(berth):
     assert limits["certificates-per-application-load-balancer"] == "25"
 
 
+def test_ssl_policies_as_alb_describes_them(berth, elbv2):
+    default = elbv2.describe_ssl_policies(Names=["ELBSecurityPolicy-2016-08"])["SslPolicies"]
+    assert [p["Name"] for p in default] == ["ELBSecurityPolicy-2016-08"]
+    assert default[0]["SslProtocols"] == ["TLSv1", "TLSv1.1", "TLSv1.2"]
+    assert default[0]["SupportedLoadBalancerTypes"] == ["application", "network"]
+    ciphers = default[0]["Ciphers"]
+    assert [c["Priority"] for c in ciphers] == list(range(1, 19))
+    assert (ciphers[0]["Name"], ciphers[-1]["Name"]) == ("ECDHE-ECDSA-AES128-GCM-SHA256", "AES256-SHA")
+    tls13 = elbv2.describe_ssl_policies(Names=["ELBSecurityPolicy-TLS13-1-2-2021-06"])["SslPolicies"][0]
+    assert tls13["SslProtocols"] == ["TLSv1.2", "TLSv1.3"]
+    assert [c["Name"] for c in tls13["Ciphers"][:4]] == [
+        "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256"]
+
+    # Pages follow the marker; together they are every policy, in name order, each once.
+    names, marker = [], None
+    while True:
+        page = elbv2.describe_ssl_policies(PageSize=5, **({"Marker": marker} if marker else {}))
+        assert len(page["SslPolicies"]) <= 5
+        names += [p["Name"] for p in page["SslPolicies"]]
+        marker = page.get("NextMarker")
+        if not marker:
+            break
+    assert names == sorted(set(names)) and len(names) == 18, names
+    everything = berth.aws("elbv2", "describe-ssl-policies")["SslPolicies"]
+    assert [p["Name"] for p in everything] == names
+    assert elbv2.describe_ssl_policies(LoadBalancerType="gateway")["SslPolicies"] == []
+
+    assert error_of(elbv2.describe_ssl_policies, Names=["ELBSecurityPolicy-2016-08", "mine"]) == (
+        "SSLPolicyNotFound", "SSL policy 'mine' not found")
+
+
 def test_cli_waiters(berth):
     berth.aws("elbv2", "create-load-balancer", "--name", "waited")
     berth.aws("elbv2", "wait", "load-balancer-available", "--names", "waited")

@@ -209,6 +209,7 @@ impl Service for Elbv2Service {
             "AddListenerCertificates" => self.add_listener_certificates(call).await,
             "RemoveListenerCertificates" => self.remove_listener_certificates(call).await,
             "DescribeListenerCertificates" => self.describe_listener_certificates(call).await,
+            "DescribeSSLPolicies" => self.describe_ssl_policies(call).await,
             "CreateRule" => self.create_rule(call).await,
             "ModifyRule" => self.modify_rule(call).await,
             "DeleteRule" => self.delete_rule(call).await,

@@ -1,5 +1,6 @@
 //! Listeners and their rules: CreateListener, ModifyListener, DeleteListener,
-//! DescribeListeners, CreateRule, ModifyRule, DeleteRule, DescribeRules, SetRulePriorities.
+//! DescribeListeners, CreateRule, ModifyRule, DeleteRule, DescribeRules, SetRulePriorities, and
+//! DescribeSSLPolicies (the security policies HTTPS listeners name).
 
 use std::collections::BTreeSet;
 
@@ -667,6 +668,67 @@ impl Elbv2Service {
             .await?;
         Ok(encode(&wire::SetRulePrioritiesOutput {
             rules: Some(rules),
+        }))
+    }
+
+    /// ALB's predefined security policies, by `Names` (each must exist) and load balancer
+    /// type, in pages.
+    pub(crate) async fn describe_ssl_policies(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
+        let request: wire::DescribeSSLPoliciesInput = decode(call)?;
+        call.authorize(
+            "elasticloadbalancing:DescribeSSLPolicies",
+            Vec::new(),
+            Vec::new(),
+        )?;
+        let names = request.names.clone().unwrap_or_default();
+        let mut policies: Vec<&elbv2::SslPolicy> = if names.is_empty() {
+            elbv2::SSL_POLICIES.iter().collect()
+        } else {
+            names
+                .iter()
+                .map(|name| elbv2::named_ssl_policy(name))
+                .collect::<Result<_, _>>()
+                .map_err(error)?
+        };
+        // These policies serve Application and Network Load Balancers; gateway load balancers
+        // have no TLS listeners.
+        if request.load_balancer_type.as_deref() == Some("gateway") {
+            policies.clear();
+        }
+        let mut described: Vec<wire::SslPolicy> = policies
+            .into_iter()
+            .map(|policy| wire::SslPolicy {
+                name: Some(policy.name.to_owned()),
+                ssl_protocols: Some(policy.protocols().into_iter().map(str::to_owned).collect()),
+                ciphers: Some(
+                    policy
+                        .cipher_names()
+                        .into_iter()
+                        .zip(1..)
+                        .map(|(name, priority)| wire::Cipher {
+                            name: Some(name.to_owned()),
+                            priority: Some(priority),
+                        })
+                        .collect(),
+                ),
+                supported_load_balancer_types: Some(vec![
+                    "application".to_owned(),
+                    "network".to_owned(),
+                ]),
+            })
+            .collect();
+        // In name order, each once (a name given twice is described once), so markers page.
+        described.sort_by(|a, b| a.name.cmp(&b.name));
+        described.dedup_by(|a, b| a.name == b.name);
+        let (ssl_policies, next_marker) = page(
+            described,
+            |p| p.name.clone().unwrap_or_default(),
+            request.marker.as_deref(),
+            request.page_size,
+        );
+        Ok(encode(&wire::DescribeSSLPoliciesOutput {
+            ssl_policies: Some(ssl_policies),
+            next_marker,
         }))
     }
 }
