@@ -24,6 +24,9 @@ pub const MAX_PAST_MS: i64 = 14 * DAY_MS;
 /// The accepted events of one batch may span at most this long.
 pub const MAX_BATCH_SPAN_MS: i64 = DAY_MS;
 
+/// A log group carries at most this many tags.
+pub const MAX_TAGS: usize = 50;
+
 /// The retention periods, in days, PutRetentionPolicy allows.
 pub const RETENTION_DAYS: &[i32] = &[
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -41,6 +44,8 @@ pub enum LogsError {
     InvalidParameter(String),
     #[error("{0}")]
     LimitExceeded(String),
+    #[error("{0}")]
+    TooManyTags(String),
     /// The log store cannot take or answer the request now (its disk is full, its file is
     /// unreadable); the request may be retried.
     #[error("{0}")]
@@ -54,6 +59,7 @@ impl ServiceError for LogsError {
             LogsError::ResourceAlreadyExists(_) => "ResourceAlreadyExistsException",
             LogsError::InvalidParameter(_) => "InvalidParameterException",
             LogsError::LimitExceeded(_) => "LimitExceededException",
+            LogsError::TooManyTags(_) => "TooManyTagsException",
             LogsError::ServiceUnavailable(_) => "ServiceUnavailableException",
         }
     }

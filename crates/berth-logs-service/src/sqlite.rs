@@ -1,0 +1,712 @@
+//! The embedded log store: one SQLite file (`DATA_DIR/logs.db`, WAL, `synchronous=FULL`)
+//! apart from the state store, written by a thread of its own. Writers hand their work to
+//! that thread and wait; it runs everything queued in one transaction (each piece in its own
+//! savepoint, so one failure spoils nothing else) and answers them all after the one fsync of
+//! its commit: group commit, so many concurrent PutLogEvents cost one disk flush. Readers use
+//! connections of their own and see the last committed state (WAL snapshots), never waiting
+//! for the writer.
+//!
+//! Events carry a store-wide, ever-increasing sequence number (`seq`); a stream reads by
+//! `(stream_id, ts, seq)` and a group by `(group_id, ts, seq)`, both indexes, so a page is one
+//! index range whatever the stream's size. Group and stream metadata live here too: every
+//! append updates its stream's timestamps and stored bytes, and doing that in the state store
+//! would put a state-store write behind every log line.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use berth_logs::{LogsError, Position, retention_cutoff};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::{
+    Direction, GroupInfo, GroupScan, LogStore, StoredEvent, StreamInfo, StreamListing, StreamOrder,
+    StreamRead, SweepReport, TagChange,
+};
+
+/// How many queued writes one transaction takes at most.
+const GROUP_COMMIT_MAX: usize = 512;
+/// Events a sweep removes per transaction, so appends never wait long behind it.
+const SWEEP_CHUNK: usize = 10_000;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS groups(
+    id INTEGER PRIMARY KEY,
+    region TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    retention_days INTEGER,
+    tags TEXT NOT NULL,
+    UNIQUE(region, name));
+CREATE TABLE IF NOT EXISTS streams(
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    first_event INTEGER,
+    last_event INTEGER,
+    last_ingestion INTEGER,
+    stored_bytes INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(group_id, name));
+CREATE TABLE IF NOT EXISTS events(
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id INTEGER NOT NULL,
+    stream_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_stream ON events(stream_id, ts, seq);
+CREATE INDEX IF NOT EXISTS events_by_group ON events(group_id, ts, seq);
+";
+
+type Finish = Box<dyn FnOnce(Result<(), LogsError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+
+/// The SQLite log store.
+pub struct SqliteLogStore {
+    jobs: SyncSender<Job>,
+    path: std::path::PathBuf,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A storage failure as the API reports it: the disk being full is said so, and nothing
+/// panics.
+fn storage(err: rusqlite::Error) -> LogsError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &err
+        && failure.code == rusqlite::ErrorCode::DiskFull
+    {
+        return LogsError::ServiceUnavailable(
+            "The log store's disk is full; the events were not stored.".into(),
+        );
+    }
+    LogsError::ServiceUnavailable(format!("The log store failed: {err}"))
+}
+
+fn open_connection(path: &Path) -> Result<Connection, LogsError> {
+    let connection = Connection::open(path).map_err(storage)?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(storage)?;
+    Ok(connection)
+}
+
+impl SqliteLogStore {
+    /// Opens (or creates) the store at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Arc<SqliteLogStore>, LogsError> {
+        let writer = open_connection(path)?;
+        writer.execute_batch(SCHEMA).map_err(storage)?;
+        let (jobs, queue) = sync_channel::<Job>(4096);
+        std::thread::Builder::new()
+            .name("log-store-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|err| {
+                LogsError::ServiceUnavailable(format!("starting the log store: {err}"))
+            })?;
+        Ok(Arc::new(SqliteLogStore {
+            jobs,
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Runs `operation` on the writer thread, in the next group commit, and returns its result
+    /// once that commit is durable.
+    fn write<R: Send + 'static>(
+        &self,
+        operation: impl FnOnce(&Connection) -> Result<R, LogsError> + Send + 'static,
+    ) -> Result<R, LogsError> {
+        let (answer, answered) = sync_channel(1);
+        let job: Job = Box::new(move |connection| {
+            let result = in_savepoint(connection, operation);
+            Box::new(move |committed: Result<(), LogsError>| {
+                let _ = answer.send(committed.and(result));
+            })
+        });
+        let stopped = || LogsError::ServiceUnavailable("The log store has stopped.".into());
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answered.recv().map_err(|_| stopped())?
+    }
+
+    fn read<R>(
+        &self,
+        operation: impl FnOnce(&Connection) -> Result<R, LogsError>,
+    ) -> Result<R, LogsError> {
+        let pooled = self.readers.lock().expect("reader pool").pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => open_connection(&self.path)?,
+        };
+        let result = operation(&connection);
+        self.readers.lock().expect("reader pool").push(connection);
+        result
+    }
+}
+
+fn in_savepoint<R>(
+    connection: &Connection,
+    operation: impl FnOnce(&Connection) -> Result<R, LogsError>,
+) -> Result<R, LogsError> {
+    connection.execute_batch("SAVEPOINT job").map_err(storage)?;
+    let result = operation(connection);
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    connection.execute_batch(end).map_err(storage)?;
+    result
+}
+
+fn write_loop(connection: Connection, queue: Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        if let Err(err) = connection.execute_batch("BEGIN IMMEDIATE") {
+            first(&connection)(Err(storage(err)));
+            continue;
+        }
+        let mut finishes = vec![first(&connection)];
+        while finishes.len() < GROUP_COMMIT_MAX {
+            match queue.try_recv() {
+                Ok(job) => finishes.push(job(&connection)),
+                Err(_) => break,
+            }
+        }
+        let committed = connection.execute_batch("COMMIT").map_err(storage);
+        if committed.is_err() {
+            // A failed COMMIT (a full disk) leaves the transaction open; nothing of it stays.
+            let _ = connection.execute_batch("ROLLBACK");
+            tracing::warn!(error = ?committed, "log store commit failed");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+fn group_row(
+    connection: &Connection,
+    region: &str,
+    name: &str,
+) -> Result<(i64, Option<i32>), LogsError> {
+    connection
+        .query_row(
+            "SELECT id, retention_days FROM groups WHERE region = ?1 AND name = ?2",
+            params![region, name],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(storage)?
+        .ok_or_else(LogsError::group_not_found)
+}
+
+fn group_id(connection: &Connection, region: &str, name: &str) -> Result<i64, LogsError> {
+    group_row(connection, region, name).map(|(id, _)| id)
+}
+
+fn stream_id(connection: &Connection, group: i64, name: &str) -> Result<Option<i64>, LogsError> {
+    connection
+        .query_row(
+            "SELECT id FROM streams WHERE group_id = ?1 AND name = ?2",
+            params![group, name],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(storage)
+}
+
+const GROUP_COLUMNS: &str = "name, created, retention_days, tags,
+    (SELECT COALESCE(SUM(stored_bytes), 0) FROM streams WHERE group_id = groups.id)";
+
+fn group_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<GroupInfo> {
+    let tags: String = row.get(3)?;
+    Ok(GroupInfo {
+        name: row.get(0)?,
+        creation_time: row.get(1)?,
+        retention_days: row.get(2)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        stored_bytes: row.get(4)?,
+    })
+}
+
+const STREAM_COLUMNS: &str = "name, created, first_event, last_event, last_ingestion, stored_bytes";
+
+fn stream_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<StreamInfo> {
+    Ok(StreamInfo {
+        name: row.get(0)?,
+        creation_time: row.get(1)?,
+        first_event_timestamp: row.get(2)?,
+        last_event_timestamp: row.get(3)?,
+        last_ingestion_time: row.get(4)?,
+        stored_bytes: row.get(5)?,
+    })
+}
+
+fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        position: Position {
+            sequence: row.get(0)?,
+            timestamp: row.get(1)?,
+        },
+        ingestion_time: row.get(2)?,
+        message: row.get(3)?,
+        stream: row.get(4)?,
+    })
+}
+
+/// Sets the streams' stored bytes and first event again from the events left, after a sweep.
+fn recount_streams(connection: &Connection, group: Option<i64>) -> Result<(), LogsError> {
+    connection
+        .execute(
+            "UPDATE streams SET
+                stored_bytes = COALESCE((SELECT SUM(length(CAST(message AS BLOB)))
+                    FROM events WHERE stream_id = streams.id), 0),
+                first_event = (SELECT MIN(ts) FROM events WHERE stream_id = streams.id)
+             WHERE ?1 IS NULL OR group_id = ?1",
+            params![group],
+        )
+        .map_err(storage)?;
+    Ok(())
+}
+
+impl LogStore for SqliteLogStore {
+    fn create_group(
+        &self,
+        region: &str,
+        name: &str,
+        now: i64,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), LogsError> {
+        let (region, name) = (region.to_owned(), name.to_owned());
+        let tags = serde_json::to_string(&tags).expect("tags encode");
+        self.write(move |connection| {
+            let inserted = connection
+                .execute(
+                    "INSERT INTO groups(region, name, created, tags) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    params![region, name, now, tags],
+                )
+                .map_err(storage)?;
+            if inserted == 0 {
+                return Err(LogsError::group_exists());
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_group(&self, region: &str, name: &str) -> Result<(), LogsError> {
+        let (region, name) = (region.to_owned(), name.to_owned());
+        self.write(move |connection| {
+            let id = group_id(connection, &region, &name)?;
+            for statement in [
+                "DELETE FROM events WHERE group_id = ?1",
+                "DELETE FROM streams WHERE group_id = ?1",
+                "DELETE FROM groups WHERE id = ?1",
+            ] {
+                connection.execute(statement, [id]).map_err(storage)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn group(&self, region: &str, name: &str) -> Result<Option<GroupInfo>, LogsError> {
+        self.read(|connection| {
+            connection
+                .query_row(
+                    &format!("SELECT {GROUP_COLUMNS} FROM groups WHERE region = ?1 AND name = ?2"),
+                    params![region, name],
+                    group_info,
+                )
+                .optional()
+                .map_err(storage)
+        })
+    }
+
+    fn groups(
+        &self,
+        region: &str,
+        prefix: Option<&str>,
+        pattern: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupInfo>, LogsError> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {GROUP_COLUMNS} FROM groups
+                     WHERE region = ?1 AND name > ?2
+                       AND substr(name, 1, length(?3)) = ?3
+                       AND instr(lower(name), lower(?4)) > 0
+                     ORDER BY name LIMIT ?5"
+                ))
+                .map_err(storage)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        region,
+                        after.unwrap_or(""),
+                        prefix.unwrap_or(""),
+                        pattern.unwrap_or(""),
+                        limit as i64
+                    ],
+                    group_info,
+                )
+                .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+        })
+    }
+
+    fn set_retention(&self, region: &str, name: &str, days: Option<i32>) -> Result<(), LogsError> {
+        let (region, name) = (region.to_owned(), name.to_owned());
+        self.write(move |connection| {
+            let id = group_id(connection, &region, &name)?;
+            connection
+                .execute(
+                    "UPDATE groups SET retention_days = ?1 WHERE id = ?2",
+                    params![days, id],
+                )
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    fn update_tags(&self, region: &str, name: &str, change: TagChange) -> Result<(), LogsError> {
+        let (region, name) = (region.to_owned(), name.to_owned());
+        self.write(move |connection| {
+            let id = group_id(connection, &region, &name)?;
+            let stored: String = connection
+                .query_row("SELECT tags FROM groups WHERE id = ?1", [id], |row| {
+                    row.get(0)
+                })
+                .map_err(storage)?;
+            let mut tags: BTreeMap<String, String> =
+                serde_json::from_str(&stored).unwrap_or_default();
+            change(&mut tags)?;
+            connection
+                .execute(
+                    "UPDATE groups SET tags = ?1 WHERE id = ?2",
+                    params![serde_json::to_string(&tags).expect("tags encode"), id],
+                )
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    fn create_stream(
+        &self,
+        region: &str,
+        group: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<(), LogsError> {
+        let (region, group, name) = (region.to_owned(), group.to_owned(), name.to_owned());
+        self.write(move |connection| {
+            let group = group_id(connection, &region, &group)?;
+            let inserted = connection
+                .execute(
+                    "INSERT INTO streams(group_id, name, created) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![group, name, now],
+                )
+                .map_err(storage)?;
+            if inserted == 0 {
+                return Err(LogsError::stream_exists());
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_stream(&self, region: &str, group: &str, name: &str) -> Result<(), LogsError> {
+        let (region, group, name) = (region.to_owned(), group.to_owned(), name.to_owned());
+        self.write(move |connection| {
+            let group = group_id(connection, &region, &group)?;
+            let stream =
+                stream_id(connection, group, &name)?.ok_or_else(LogsError::stream_not_found)?;
+            connection
+                .execute("DELETE FROM events WHERE stream_id = ?1", [stream])
+                .map_err(storage)?;
+            connection
+                .execute("DELETE FROM streams WHERE id = ?1", [stream])
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    fn streams(
+        &self,
+        region: &str,
+        group: &str,
+        listing: &StreamListing,
+    ) -> Result<Vec<StreamInfo>, LogsError> {
+        self.read(|connection| {
+            let group = group_id(connection, region, group)?;
+            let direction = if listing.descending { "DESC" } else { "ASC" };
+            let order = match listing.order {
+                StreamOrder::Name => format!("name {direction}"),
+                StreamOrder::LastEventTime => {
+                    format!("COALESCE(last_event, -1) {direction}, name {direction}")
+                }
+            };
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {STREAM_COLUMNS} FROM streams
+                     WHERE group_id = ?1 AND substr(name, 1, length(?2)) = ?2
+                     ORDER BY {order} LIMIT ?3 OFFSET ?4"
+                ))
+                .map_err(storage)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        group,
+                        listing.prefix.as_deref().unwrap_or(""),
+                        listing.limit as i64,
+                        listing.offset as i64
+                    ],
+                    stream_info,
+                )
+                .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+        })
+    }
+
+    fn append(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+        events: Vec<(i64, String)>,
+        now: i64,
+        create_stream: bool,
+    ) -> Result<(), LogsError> {
+        let (region, group, stream) = (region.to_owned(), group.to_owned(), stream.to_owned());
+        self.write(move |connection| {
+            let group = group_id(connection, &region, &group)?;
+            let stream = match stream_id(connection, group, &stream)? {
+                Some(id) => id,
+                None if create_stream => {
+                    connection
+                        .execute(
+                            "INSERT INTO streams(group_id, name, created) VALUES (?1, ?2, ?3)",
+                            params![group, stream, now],
+                        )
+                        .map_err(storage)?;
+                    connection.last_insert_rowid()
+                }
+                None => return Err(LogsError::stream_not_found()),
+            };
+            let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                return Ok(());
+            };
+            let (first, last) = (first.0, last.0);
+            let mut bytes = 0i64;
+            let mut insert = connection
+                .prepare_cached(
+                    "INSERT INTO events(group_id, stream_id, ts, ingested, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(storage)?;
+            for (timestamp, message) in &events {
+                bytes += message.len() as i64;
+                insert
+                    .execute(params![group, stream, timestamp, now, message])
+                    .map_err(storage)?;
+            }
+            connection
+                .execute(
+                    "UPDATE streams SET
+                        first_event = MIN(COALESCE(first_event, ?1), ?1),
+                        last_event = MAX(COALESCE(last_event, ?2), ?2),
+                        last_ingestion = ?3,
+                        stored_bytes = stored_bytes + ?4
+                     WHERE id = ?5",
+                    params![first, last, now, bytes, stream],
+                )
+                .map_err(storage)?;
+            Ok(())
+        })
+    }
+
+    fn read_stream(
+        &self,
+        region: &str,
+        group: &str,
+        stream: &str,
+        read: &StreamRead,
+    ) -> Result<Vec<StoredEvent>, LogsError> {
+        self.read(|connection| {
+            let group = group_id(connection, region, group)?;
+            let stream_id =
+                stream_id(connection, group, stream)?.ok_or_else(LogsError::stream_not_found)?;
+            let (comparison, order) = match read.direction {
+                Direction::Forward => (">", "ASC"),
+                Direction::Backward => ("<", "DESC"),
+            };
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT seq, ts, ingested, message, ?1 FROM events
+                     WHERE stream_id = ?2 AND ts >= ?3 AND ts < ?4
+                       AND (ts, seq) {comparison} (?5, ?6)
+                     ORDER BY ts {order}, seq {order} LIMIT ?7"
+                ))
+                .map_err(storage)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        stream,
+                        stream_id,
+                        read.start,
+                        read.end,
+                        read.from.timestamp,
+                        read.from.sequence,
+                        read.limit as i64
+                    ],
+                    stored_event,
+                )
+                .map_err(storage)?;
+            let mut events = rows.collect::<Result<Vec<_>, _>>().map_err(storage)?;
+            if read.direction == Direction::Backward {
+                events.reverse();
+            }
+            Ok(events)
+        })
+    }
+
+    fn scan_group(
+        &self,
+        region: &str,
+        group: &str,
+        scan: &GroupScan,
+    ) -> Result<Vec<StoredEvent>, LogsError> {
+        self.read(|connection| {
+            let group = group_id(connection, region, group)?;
+            let selective = scan.streams.is_some() || scan.stream_prefix.is_some();
+            let mut selection = String::new();
+            if selective {
+                let mut statement = connection
+                    .prepare_cached("SELECT id, name FROM streams WHERE group_id = ?1")
+                    .map_err(storage)?;
+                let streams = statement
+                    .query_map([group], |row| {
+                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    })
+                    .map_err(storage)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(storage)?;
+                let chosen: Vec<String> = streams
+                    .into_iter()
+                    .filter(|(_, name)| {
+                        scan.streams
+                            .as_ref()
+                            .is_none_or(|names| names.contains(name))
+                            && scan
+                                .stream_prefix
+                                .as_ref()
+                                .is_none_or(|prefix| name.starts_with(prefix.as_str()))
+                    })
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                if chosen.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Store-made integers, never the caller's text.
+                selection = format!("AND e.stream_id IN ({})", chosen.join(","));
+            }
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT e.seq, e.ts, e.ingested, e.message, s.name
+                     FROM events e JOIN streams s ON s.id = e.stream_id
+                     WHERE e.group_id = ?1 AND e.ts >= ?2 AND e.ts < ?3
+                       AND (e.ts, e.seq) > (?4, ?5) {selection}
+                     ORDER BY e.ts, e.seq LIMIT ?6"
+                ))
+                .map_err(storage)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        group,
+                        scan.start,
+                        scan.end,
+                        scan.after.timestamp,
+                        scan.after.sequence,
+                        scan.limit as i64
+                    ],
+                    stored_event,
+                )
+                .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+        })
+    }
+
+    fn sweep(&self, now: i64, max_bytes: u64) -> Result<SweepReport, LogsError> {
+        let mut report = SweepReport::default();
+        let retained: Vec<(i64, i32)> = self.read(|connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT id, retention_days FROM groups WHERE retention_days IS NOT NULL",
+                )
+                .map_err(storage)?;
+            let rows = statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(storage)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+        })?;
+        for (group, days) in retained {
+            let cutoff = retention_cutoff(now, days);
+            loop {
+                let removed = self.write(move |connection| {
+                    let removed = connection
+                        .execute(
+                            "DELETE FROM events WHERE seq IN (SELECT seq FROM events
+                             WHERE group_id = ?1 AND ts < ?2 LIMIT ?3)",
+                            params![group, cutoff, SWEEP_CHUNK as i64],
+                        )
+                        .map_err(storage)?;
+                    if removed > 0 {
+                        recount_streams(connection, Some(group))?;
+                    }
+                    Ok(removed)
+                })?;
+                report.expired_events += removed as u64;
+                if removed < SWEEP_CHUNK {
+                    break;
+                }
+            }
+        }
+        loop {
+            let removed = self.write(move |connection| {
+                let stored: i64 = connection
+                    .query_row(
+                        "SELECT COALESCE(SUM(stored_bytes), 0) FROM streams",
+                        [],
+                        |row| row.get(0),
+                    )
+                    .map_err(storage)?;
+                if stored as u64 <= max_bytes {
+                    return Ok(0);
+                }
+                // The fewest oldest events whose bytes cover the excess, a chunk at most.
+                let removed = connection
+                    .execute(
+                        "DELETE FROM events WHERE seq IN (
+                           SELECT seq FROM (
+                             SELECT seq, SUM(length(CAST(message AS BLOB))) OVER (ORDER BY seq)
+                                    - length(CAST(message AS BLOB)) AS before
+                             FROM (SELECT seq, message FROM events ORDER BY seq LIMIT ?1))
+                           WHERE before < ?2)",
+                        params![SWEEP_CHUNK as i64, stored - max_bytes as i64],
+                    )
+                    .map_err(storage)?;
+                recount_streams(connection, None)?;
+                Ok(removed)
+            })?;
+            if removed == 0 {
+                break;
+            }
+            report.evicted_events += removed as u64;
+        }
+        Ok(report)
+    }
+}
