@@ -270,6 +270,12 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         ..Default::default()
     })
     .context("starting the load balancers' data plane")?;
+    // Log events live in a store of their own, written on its own thread.
+    let logs = berth_logs_service::Logs::open(
+        &args.data_dir.join("logs.db"),
+        berth_logs_service::LogsOptions::default(),
+    )
+    .map_err(|err| anyhow::anyhow!("opening the log store: {err}"))?;
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
             regions: regions.clone(),
@@ -289,6 +295,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             Arc::new(berth_elbv2_service::CertificateUsersOfListeners::new(
                 args.account_id.clone(),
             )),
+        )),
+        Arc::new(berth_logs_service::LogsService::new(
+            logs,
+            args.account_id.clone(),
         )),
     ];
     let limits = berth_gateway::ConnectionLimits {
