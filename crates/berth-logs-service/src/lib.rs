@@ -27,7 +27,9 @@ use serde::de::DeserializeOwned;
 
 use api::blocking;
 pub use api::{LogEvent, Logs, LogsOptions};
-use store::{Direction, GroupInfo, GroupScan, StreamListing, StreamOrder, StreamRead, TagChange};
+use store::{
+    Direction, GroupInfo, GroupScan, LogStore, StreamListing, StreamOrder, StreamRead, TagChange,
+};
 
 /// GetLogEvents and FilterLogEvents answer at most 10,000 events and 1 MB of messages.
 const MAX_EVENTS_PER_PAGE: usize = 10_000;
@@ -103,6 +105,15 @@ impl LogsService {
     }
 
     /// A log group's ARN as IAM and DescribeLogGroups' `arn` name it (`…:log-group:NAME:*`).
+    /// Runs `work` on the log store off the async runtime, its error as CloudWatch Logs'.
+    async fn on_store<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn LogStore) -> Result<R, LogsError> + Send + 'static,
+    ) -> Result<R, AwsError> {
+        let store = self.logs.store().clone();
+        blocking(move || work(&*store)).await.map_err(error)
+    }
+
     fn group_arn(&self, region: &str, group: &str) -> String {
         format!("{}:*", self.group_arn_bare(region, group))
     }
@@ -201,11 +212,9 @@ impl LogsService {
         }
         let mut tags = BTreeMap::new();
         add_tags(&mut tags, request.tags.unwrap_or_default()).map_err(error)?;
-        let store = self.logs.store().clone();
         let now = now_ms(call);
-        blocking(move || store.create_group(&region, &name, now, tags))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.create_group(&region, &name, now, tags))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -218,10 +227,8 @@ impl LogsService {
             vec![self.group_arn(&region, &name)],
             Vec::new(),
         )?;
-        let store = self.logs.store().clone();
-        blocking(move || store.delete_group(&region, &name))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.delete_group(&region, &name))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -252,23 +259,22 @@ impl LogsService {
             None => None,
         };
         let limit = request.limit.map_or(MAX_DESCRIBE, |l| l as usize);
-        let store = self.logs.store().clone();
         let (prefix, pattern, listed_region) = (
             request.log_group_name_prefix.clone(),
             request.log_group_name_pattern.clone(),
             region.clone(),
         );
-        let mut groups = blocking(move || {
-            store.groups(
-                &listed_region,
-                prefix.as_deref(),
-                pattern.as_deref(),
-                after.as_deref(),
-                limit + 1,
-            )
-        })
-        .await
-        .map_err(error)?;
+        let mut groups = self
+            .on_store(move |store| {
+                store.groups(
+                    &listed_region,
+                    prefix.as_deref(),
+                    pattern.as_deref(),
+                    after.as_deref(),
+                    limit + 1,
+                )
+            })
+            .await?;
         let next_token = (groups.len() > limit).then(|| {
             groups.truncate(limit);
             encode_page_token("groups", &groups[limit - 1].name)
@@ -294,11 +300,9 @@ impl LogsService {
             Vec::new(),
         )?;
         berth_logs::check_stream_name(&stream).map_err(error)?;
-        let store = self.logs.store().clone();
         let now = now_ms(call);
-        blocking(move || store.create_stream(&region, &group, &stream, now))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.create_stream(&region, &group, &stream, now))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -312,10 +316,8 @@ impl LogsService {
             vec![self.stream_arn(&region, &group, &stream)],
             Vec::new(),
         )?;
-        let store = self.logs.store().clone();
-        blocking(move || store.delete_stream(&region, &group, &stream))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.delete_stream(&region, &group, &stream))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -358,11 +360,10 @@ impl LogsService {
             offset,
             limit: limit + 1,
         };
-        let store = self.logs.store().clone();
         let (listed_region, listed_group) = (region.clone(), group.clone());
-        let mut streams = blocking(move || store.streams(&listed_region, &listed_group, &listing))
-            .await
-            .map_err(error)?;
+        let mut streams = self
+            .on_store(move |store| store.streams(&listed_region, &listed_group, &listing))
+            .await?;
         let next_token = (streams.len() > limit).then(|| {
             streams.truncate(limit);
             encode_page_token("streams", &(offset + limit).to_string())
@@ -466,10 +467,9 @@ impl LogsService {
             end: request.end_time.unwrap_or(i64::MAX),
             limit: request.limit.map_or(MAX_EVENTS_PER_PAGE, |l| l as usize),
         };
-        let store = self.logs.store().clone();
-        let mut events = blocking(move || store.read_stream(&region, &group, &stream, &read))
-            .await
-            .map_err(error)?;
+        let mut events = self
+            .on_store(move |store| store.read_stream(&region, &group, &stream, &read))
+            .await?;
         // Keep within the response's size, dropping the events farthest from where the read
         // started.
         let mut bytes = 0;
@@ -555,36 +555,35 @@ impl LogsService {
             after,
             limit: FILTER_CHUNK,
         };
-        let store = self.logs.store().clone();
         let (scan_region, scan_group) = (region.clone(), group.clone());
-        let (found, next) = blocking(move || {
-            let mut found = Vec::new();
-            let mut bytes = 0;
-            let mut scanned = 0;
-            loop {
-                let chunk = store.scan_group(&scan_region, &scan_group, &scan)?;
-                let exhausted = chunk.len() < scan.limit;
-                for event in chunk {
-                    scanned += 1;
-                    scan.after = event.position;
-                    if pattern.matches(&event.message) {
-                        bytes += event.message.len() + berth_logs::EVENT_OVERHEAD_BYTES;
-                        found.push(event);
-                        if found.len() == limit || bytes >= MAX_PAGE_BYTES {
-                            return Ok((found, Some(scan.after)));
+        let (found, next) = self
+            .on_store(move |store| {
+                let mut found = Vec::new();
+                let mut bytes = 0;
+                let mut scanned = 0;
+                loop {
+                    let chunk = store.scan_group(&scan_region, &scan_group, &scan)?;
+                    let exhausted = chunk.len() < scan.limit;
+                    for event in chunk {
+                        scanned += 1;
+                        scan.after = event.position;
+                        if pattern.matches(&event.message) {
+                            bytes += event.message.len() + berth_logs::EVENT_OVERHEAD_BYTES;
+                            found.push(event);
+                            if found.len() == limit || bytes >= MAX_PAGE_BYTES {
+                                return Ok((found, Some(scan.after)));
+                            }
                         }
                     }
+                    if exhausted {
+                        return Ok((found, None));
+                    }
+                    if scanned >= FILTER_SCAN_BUDGET {
+                        return Ok((found, Some(scan.after)));
+                    }
                 }
-                if exhausted {
-                    return Ok((found, None));
-                }
-                if scanned >= FILTER_SCAN_BUDGET {
-                    return Ok((found, Some(scan.after)));
-                }
-            }
-        })
-        .await
-        .map_err(error)?;
+            })
+            .await?;
         let listing = StreamListing {
             prefix: request.log_stream_name_prefix.clone(),
             order: StreamOrder::Name,
@@ -592,11 +591,10 @@ impl LogsService {
             offset: 0,
             limit: 10_000,
         };
-        let store = self.logs.store().clone();
         let searched_group = group.clone();
-        let searched = blocking(move || store.streams(&region, &searched_group, &listing))
-            .await
-            .map_err(error)?
+        let searched = self
+            .on_store(move |store| store.streams(&region, &searched_group, &listing))
+            .await?
             .into_iter()
             .filter(|s| {
                 request
@@ -643,10 +641,8 @@ impl LogsService {
         )?;
         let days = request.retention_in_days.unwrap_or_default();
         berth_logs::check_retention(days).map_err(error)?;
-        let store = self.logs.store().clone();
-        blocking(move || store.set_retention(&region, &group, Some(days)))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.set_retention(&region, &group, Some(days)))
+            .await?;
         self.logs.request_sweep();
         Ok(b"{}".to_vec())
     }
@@ -660,10 +656,8 @@ impl LogsService {
             vec![self.group_arn(&region, &group)],
             Vec::new(),
         )?;
-        let store = self.logs.store().clone();
-        blocking(move || store.set_retention(&region, &group, None))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.set_retention(&region, &group, None))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -673,10 +667,8 @@ impl LogsService {
         group: String,
         change: TagChange,
     ) -> Result<Vec<u8>, AwsError> {
-        let store = self.logs.store().clone();
-        blocking(move || store.update_tags(&region, &group, change))
-            .await
-            .map_err(error)?;
+        self.on_store(move |store| store.update_tags(&region, &group, change))
+            .await?;
         Ok(b"{}".to_vec())
     }
 
@@ -685,10 +677,9 @@ impl LogsService {
         region: String,
         group: String,
     ) -> Result<BTreeMap<String, String>, AwsError> {
-        let store = self.logs.store().clone();
-        let info = blocking(move || store.group(&region, &group))
-            .await
-            .map_err(error)?
+        let info = self
+            .on_store(move |store| store.group(&region, &group))
+            .await?
             .ok_or_else(|| error(LogsError::group_not_found()))?;
         Ok(info.tags)
     }
