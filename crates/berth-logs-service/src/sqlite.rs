@@ -124,7 +124,8 @@ impl SqliteLogStore {
         let job: Job = Box::new(move |connection| {
             let result = in_savepoint(connection, operation);
             Box::new(move |committed: Result<(), LogsError>| {
-                let _ = answer.send(committed.and(result));
+                // A job's own failure says more than the commit's (which it may have caused).
+                let _ = answer.send(result.and_then(|value| committed.map(|()| value)));
             })
         });
         let stopped = || LogsError::ServiceUnavailable("The log store has stopped.".into());
@@ -153,6 +154,10 @@ fn in_savepoint<R>(
 ) -> Result<R, LogsError> {
     connection.execute_batch("SAVEPOINT job").map_err(storage)?;
     let result = operation(connection);
+    if connection.is_autocommit() {
+        // SQLite rolled the whole transaction back itself (a full disk, an I/O error).
+        return result;
+    }
     let end = if result.is_ok() {
         "RELEASE job"
     } else {
@@ -169,14 +174,26 @@ fn write_loop(connection: Connection, queue: Receiver<Job>) {
             continue;
         }
         let mut finishes = vec![first(&connection)];
-        while finishes.len() < GROUP_COMMIT_MAX {
+        // SQLite rolls the whole transaction back by itself on some failures (a full disk):
+        // then what the jobs before did is gone, and the next must not run outside it.
+        let mut rolled_back = connection.is_autocommit();
+        while !rolled_back && finishes.len() < GROUP_COMMIT_MAX {
             match queue.try_recv() {
-                Ok(job) => finishes.push(job(&connection)),
+                Ok(job) => {
+                    finishes.push(job(&connection));
+                    rolled_back = connection.is_autocommit();
+                }
                 Err(_) => break,
             }
         }
-        let committed = connection.execute_batch("COMMIT").map_err(storage);
-        if committed.is_err() {
+        let committed = if rolled_back {
+            Err(LogsError::ServiceUnavailable(
+                "The log store could not write (is its disk full?); nothing was stored.".into(),
+            ))
+        } else {
+            connection.execute_batch("COMMIT").map_err(storage)
+        };
+        if committed.is_err() && !connection.is_autocommit() {
             // A failed COMMIT (a full disk) leaves the transaction open; nothing of it stays.
             let _ = connection.execute_batch("ROLLBACK");
             tracing::warn!(error = ?committed, "log store commit failed");
@@ -708,5 +725,67 @@ impl LogStore for SqliteLogStore {
             report.evicted_events += removed as u64;
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk that fills up (here: the database may not grow past its current pages) fails
+    /// the appends with ServiceUnavailableException, keeps nothing of them, and the store works
+    /// again once there is room.
+    #[test]
+    fn a_full_disk_is_an_error_and_the_store_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteLogStore::open(&dir.path().join("logs.db")).unwrap();
+        store
+            .create_group("us-east-1", "g", 0, BTreeMap::new())
+            .unwrap();
+        store
+            .append("us-east-1", "g", "s", vec![(1, "fits".into())], 1, true)
+            .unwrap();
+        let pages: i64 = store
+            .write(|c| {
+                c.query_row("PRAGMA page_count", [], |row| row.get(0))
+                    .map_err(storage)
+            })
+            .unwrap();
+        store
+            .write(move |c| {
+                c.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                    .map_err(storage)
+            })
+            .unwrap();
+        let big: Vec<(i64, String)> = (0..200).map(|i| (2 + i, "x".repeat(4096))).collect();
+        assert_eq!(
+            store.append("us-east-1", "g", "s", big.clone(), 2, false),
+            Err(LogsError::ServiceUnavailable(
+                "The log store's disk is full; the events were not stored.".into()
+            ))
+        );
+        let read = StreamRead {
+            from: Position::START,
+            direction: Direction::Forward,
+            start: 0,
+            end: i64::MAX,
+            limit: 1000,
+        };
+        let kept = store.read_stream("us-east-1", "g", "s", &read).unwrap();
+        assert_eq!(kept.len(), 1);
+        store
+            .write(|c| {
+                c.query_row("PRAGMA max_page_count = 1073741823", [], |_| Ok(()))
+                    .map_err(storage)
+            })
+            .unwrap();
+        store.append("us-east-1", "g", "s", big, 2, false).unwrap();
+        assert_eq!(
+            store
+                .read_stream("us-east-1", "g", "s", &read)
+                .unwrap()
+                .len(),
+            201
+        );
     }
 }
