@@ -274,19 +274,41 @@ fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     })
 }
 
-/// Sets the streams' stored bytes and first event again from the events left, after a sweep.
-fn recount_streams(connection: &Connection, group: Option<i64>) -> Result<(), LogsError> {
+/// Removes the events `doomed` selects (`seq, stream_id, bytes`), taking their bytes off
+/// their streams and moving each stream's first event up; only the streams touched are
+/// updated, each by index.
+fn remove_events(
+    connection: &Connection,
+    doomed: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<usize, LogsError> {
     connection
-        .execute(
-            "UPDATE streams SET
-                stored_bytes = COALESCE((SELECT SUM(length(CAST(message AS BLOB)))
-                    FROM events WHERE stream_id = streams.id), 0),
-                first_event = (SELECT MIN(ts) FROM events WHERE stream_id = streams.id)
-             WHERE ?1 IS NULL OR group_id = ?1",
-            params![group],
+        .execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS doomed(
+                 seq INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, bytes INTEGER NOT NULL);
+             DELETE FROM doomed;",
         )
         .map_err(storage)?;
-    Ok(())
+    let removed = connection
+        .execute(
+            &format!("INSERT INTO doomed(seq, stream_id, bytes) {doomed}"),
+            parameters,
+        )
+        .map_err(storage)?;
+    if removed == 0 {
+        return Ok(0);
+    }
+    connection
+        .execute_batch(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM doomed);
+             UPDATE streams SET
+                 stored_bytes = stored_bytes
+                     - (SELECT SUM(bytes) FROM doomed WHERE doomed.stream_id = streams.id),
+                 first_event = (SELECT MIN(ts) FROM events WHERE stream_id = streams.id)
+             WHERE id IN (SELECT stream_id FROM doomed);",
+        )
+        .map_err(storage)?;
+    Ok(removed)
 }
 
 impl LogStore for SqliteLogStore {
@@ -674,17 +696,12 @@ impl LogStore for SqliteLogStore {
             let cutoff = retention_cutoff(now, days);
             loop {
                 let removed = self.write(move |connection| {
-                    let removed = connection
-                        .execute(
-                            "DELETE FROM events WHERE seq IN (SELECT seq FROM events
-                             WHERE group_id = ?1 AND ts < ?2 LIMIT ?3)",
-                            params![group, cutoff, SWEEP_CHUNK as i64],
-                        )
-                        .map_err(storage)?;
-                    if removed > 0 {
-                        recount_streams(connection, Some(group))?;
-                    }
-                    Ok(removed)
+                    remove_events(
+                        connection,
+                        "SELECT seq, stream_id, length(CAST(message AS BLOB)) FROM events
+                         WHERE group_id = ?1 AND ts < ?2 LIMIT ?3",
+                        params![group, cutoff, SWEEP_CHUNK as i64],
+                    )
                 })?;
                 report.expired_events += removed as u64;
                 if removed < SWEEP_CHUNK {
@@ -705,19 +722,15 @@ impl LogStore for SqliteLogStore {
                     return Ok(0);
                 }
                 // The fewest oldest events whose bytes cover the excess, a chunk at most.
-                let removed = connection
-                    .execute(
-                        "DELETE FROM events WHERE seq IN (
-                           SELECT seq FROM (
-                             SELECT seq, SUM(length(CAST(message AS BLOB))) OVER (ORDER BY seq)
-                                    - length(CAST(message AS BLOB)) AS before
-                             FROM (SELECT seq, message FROM events ORDER BY seq LIMIT ?1))
-                           WHERE before < ?2)",
-                        params![SWEEP_CHUNK as i64, stored - max_bytes as i64],
-                    )
-                    .map_err(storage)?;
-                recount_streams(connection, None)?;
-                Ok(removed)
+                remove_events(
+                    connection,
+                    "SELECT seq, stream_id, bytes FROM (
+                       SELECT seq, stream_id, bytes, SUM(bytes) OVER (ORDER BY seq) - bytes AS before
+                       FROM (SELECT seq, stream_id, length(CAST(message AS BLOB)) AS bytes
+                             FROM events ORDER BY seq LIMIT ?1))
+                     WHERE before < ?2",
+                    params![SWEEP_CHUNK as i64, stored - max_bytes as i64],
+                )
             })?;
             if removed == 0 {
                 break;
