@@ -198,6 +198,11 @@ impl LogsService {
             tag_conditions(request.tags.as_ref()),
         )?;
         berth_logs::check_group_name(&name).map_err(error)?;
+        if request.deletion_protection_enabled == Some(true) {
+            return Err(invalid(
+                "Berth does not offer deletion protection for log groups yet; create the group without it.",
+            ));
+        }
         if request.kms_key_id.is_some() {
             return Err(invalid(
                 "Berth does not encrypt log groups with KMS keys; create the group without kmsKeyId.",
@@ -264,15 +269,58 @@ impl LogsService {
             request.log_group_name_pattern.clone(),
             region.clone(),
         );
+        // Only STANDARD groups exist here.
+        if request
+            .log_group_class
+            .as_deref()
+            .is_some_and(|class| class != "STANDARD")
+        {
+            return Ok(encode(&wire::DescribeLogGroupsResponse {
+                log_groups: Some(Vec::new()),
+                next_token: None,
+            }));
+        }
+        let named: Option<Vec<String>> = request
+            .log_group_identifiers
+            .as_ref()
+            .map(|identifiers| {
+                identifiers
+                    .iter()
+                    .map(|identifier| {
+                        if identifier.starts_with("arn:") {
+                            self.group_of_arn(&region, identifier)
+                        } else {
+                            Ok(identifier.clone())
+                        }
+                    })
+                    .collect::<Result<_, _>>()
+            })
+            .transpose()?;
         let mut groups = self
-            .on_store(move |store| {
-                store.groups(
+            .on_store(move |store| match named {
+                // The groups named, in name order, those that exist.
+                Some(mut names) => {
+                    names.sort();
+                    names.dedup();
+                    let mut found = Vec::new();
+                    for name in names
+                        .iter()
+                        .filter(|name| after.as_ref().is_none_or(|after| *name > after))
+                    {
+                        found.extend(store.group(&listed_region, name)?);
+                        if found.len() > limit {
+                            break;
+                        }
+                    }
+                    Ok(found)
+                }
+                None => store.groups(
                     &listed_region,
                     prefix.as_deref(),
                     pattern.as_deref(),
                     after.as_deref(),
                     limit + 1,
-                )
+                ),
             })
             .await?;
         let next_token = (groups.len() > limit).then(|| {

@@ -237,6 +237,26 @@ async fn groups_and_streams_are_created_described_and_deleted() {
         .ok("DescribeLogGroups", json!({"logGroupNamePattern": "WORK"}))
         .await;
     assert_eq!(pattern["logGroups"].as_array().unwrap().len(), 1);
+    let identified = server
+        .ok(
+            "DescribeLogGroups",
+            json!({"logGroupIdentifiers": ["arn:aws:logs:us-east-1:123456789012:log-group:/ecs/worker", "/missing"]}),
+        )
+        .await;
+    let names: Vec<&str> = identified["logGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["logGroupName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/ecs/worker"]);
+    let infrequent = server
+        .ok(
+            "DescribeLogGroups",
+            json!({"logGroupClass": "INFREQUENT_ACCESS"}),
+        )
+        .await;
+    assert_eq!(infrequent["logGroups"], json!([]));
 
     server
         .ok(
