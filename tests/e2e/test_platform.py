@@ -329,3 +329,56 @@ def test_a_cbor_client_gets_errors_in_cbor(berth):
     that protocol, and botocore reads the error code from it."""
     cloudwatch = client(berth, "cloudwatch")
     assert error_code(cloudwatch.list_metrics) == ("UnknownOperationException", 400)
+
+
+def scrape(berth):
+    """GET /metrics, unsigned, as Prometheus scrapes: {series: value}."""
+    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=10)
+    connection.request("GET", "/metrics")
+    response = connection.getresponse()
+    text = response.read().decode()
+    connection.close()
+    assert response.status == 200, text
+    assert response.getheader("Content-Type").startswith("application/openmetrics-text")
+    assert text.rstrip().endswith("# EOF")
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def test_prometheus_metrics_describe_the_control_plane(berth, berth_binary):
+    ecs = client(berth, "ecs", "us-east-1")
+    ecs.create_cluster(clusterName="watched")
+    for _ in range(3):
+        ecs.list_clusters()
+    with pytest.raises(ClientError):
+        ecs.describe_services(cluster="missing", services=["none"])
+    data_dir = Path(tempfile.mkdtemp(prefix="berth-agent-"))
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(berth.data_dir / "credentials"), "PATH": "/usr/bin:/bin"}
+    agent = subprocess.Popen(
+        [str(berth_binary), "agent", "--server", berth.url, "--cluster", "watched", "--region", "us-east-1",
+         "--simulate", "2", "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        connected = 'berth_agents_connected{region="us-east-1"}'
+        for _ in range(100):
+            series = scrape(berth)
+            if series.get(connected) == 2:
+                break
+            time.sleep(0.1)
+        assert series.get(connected) == 2, series
+        # Every call so far was answered and counted by service, operation and status.
+        assert series['berth_api_requests_total{service="ecs",operation="ListClusters",status="200"}'] == 3
+        assert series['berth_api_requests_total{service="ecs",operation="CreateCluster",status="200"}'] == 1
+        assert series['berth_api_requests_total{service="ecs",operation="DescribeServices",status="400"}'] == 1
+        assert series['berth_api_request_duration_seconds_count{service="ecs",operation="ListClusters"}'] == 3
+        assert series['berth_api_request_duration_seconds_bucket{le="+Inf",service="ecs",operation="ListClusters"}'] == 3
+        # CreateCluster and the agents' registrations were durable writes.
+        assert series["berth_store_commit_duration_seconds_count"] >= 2
+        assert series["berth_store_commit_transactions_sum"] >= 2
+    finally:
+        stop_process(agent)
+    for _ in range(100):
+        if scrape(berth).get(connected) == 0:
+            break
+        time.sleep(0.1)
+    assert scrape(berth).get(connected) == 0

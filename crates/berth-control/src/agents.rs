@@ -508,6 +508,14 @@ impl AgentHub {
             .copied()
     }
 
+    /// How many agents hold a channel to this control plane now.
+    pub fn connected(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn unsubscribe(&self, id: &str, subscription: &Arc<Subscription>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         // A newer session of the same instance may have replaced this one.

@@ -81,6 +81,15 @@ impl Regions {
         Ok(regions)
     }
 
+    /// The control planes started so far, by region name.
+    pub fn started(&self) -> Vec<(String, Arc<ControlPlane>)> {
+        let started = self.started.lock().unwrap_or_else(PoisonError::into_inner);
+        started
+            .iter()
+            .map(|(name, control_plane)| (name.clone(), control_plane.clone()))
+            .collect()
+    }
+
     /// The control plane of `region`, started when this is its first use.
     pub async fn region(&self, region: &str) -> Result<Arc<ControlPlane>, ApiError> {
         if let Some(running) = self

@@ -17,12 +17,14 @@
 //! Connections are bounded in time ([`serve`]) so slow clients cannot starve the server.
 
 mod auth;
+mod metrics;
 pub mod protocol;
 mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -36,6 +38,7 @@ use berth_aws::{AwsError, Clock, RequestContext};
 use berth_wire::model::ServiceModel;
 
 pub use auth::{Identities, Identity, RootKey, Session};
+pub use metrics::ApiMetrics;
 pub use protocol::Protocol;
 pub use serve::{ConnectionLimits, serve};
 
@@ -138,6 +141,7 @@ pub struct Gateway {
     authorizer: Arc<dyn Authorizer>,
     clock: Arc<dyn Clock>,
     limits: ConnectionLimits,
+    metrics: Option<ApiMetrics>,
 }
 
 impl Gateway {
@@ -155,7 +159,14 @@ impl Gateway {
             authorizer,
             clock,
             limits,
+            metrics: None,
         }
+    }
+
+    /// Counts and times every call in `metrics` (see [`ApiMetrics::register`]).
+    pub fn with_metrics(mut self, metrics: ApiMetrics) -> Gateway {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The routes of every AWS API: `POST /` (JSON, query and EC2), `GET /` (presigned query
@@ -245,9 +256,13 @@ impl Gateway {
         request: Request<Body>,
         remote: Option<SocketAddr>,
         request_id: &str,
+        named: &mut Option<(&'static str, &'static str)>,
     ) -> Result<Response, (Protocol, AwsError)> {
         let (parts, body) = request.into_parts();
         let route = protocol::route(self, &parts)?;
+        if let (Some(service), Some(operation)) = (&route.service, route.operation) {
+            *named = Some((service.model().signing_name, operation.name));
+        }
         let body = protocol::read_body(&parts, body, self.limits.body_timeout)
             .await
             .map_err(|err| (route.protocol, err))?;
@@ -270,6 +285,7 @@ impl Gateway {
         .map_err(fail)?;
         context.source_ip = remote.map(|r| r.ip());
         let decoded = protocol::decode(route, &parts, &body)?;
+        *named = Some((decoded.service.model().signing_name, decoded.operation.name));
         let call = Call::new(
             &context,
             decoded.operation.name,
@@ -294,12 +310,17 @@ impl Gateway {
 }
 
 async fn aws_request(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {
+    let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| *address);
-    match gateway.handle(request, remote, &request_id).await {
+    let mut named = None;
+    let response = match gateway
+        .handle(request, remote, &request_id, &mut named)
+        .await
+    {
         Ok(response) => response,
         Err((protocol, err)) => {
             if err.status >= 500 {
@@ -309,5 +330,14 @@ async fn aws_request(State(gateway): State<Arc<Gateway>>, request: Request<Body>
             }
             protocol.error_response(&err, &request_id)
         }
+    };
+    if let (Some(metrics), Some((service, operation))) = (&gateway.metrics, named) {
+        metrics.observe(
+            service,
+            operation,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
     }
+    response
 }

@@ -8,8 +8,11 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
 
 use async_trait::async_trait;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -50,6 +53,27 @@ pub struct SqliteStore {
     revision: Arc<AtomicI64>,
     requests: mpsc::Sender<Request>,
     changes: broadcast::Sender<Arc<ChangeSet>>,
+    commits: CommitMetrics,
+}
+
+/// How group commits go: measured always, exported once registered.
+#[derive(Debug, Clone)]
+struct CommitMetrics {
+    /// Writing a batch to SQLite and its fsync, per batch that changed anything.
+    duration: Histogram,
+    /// Transactions per batch: how many answers one fsync carries.
+    transactions: Histogram,
+}
+
+impl CommitMetrics {
+    fn new() -> CommitMetrics {
+        CommitMetrics {
+            // 50 µs to ~1.6 s.
+            duration: Histogram::new(exponential_buckets(0.00005, 2.0, 16)),
+            // 1 to MAX_BATCH (1024).
+            transactions: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+        }
+    }
 }
 
 impl SqliteStore {
@@ -77,11 +101,13 @@ impl SqliteStore {
         let revision = Arc::new(AtomicI64::new(revision));
         let (requests, receiver) = mpsc::channel(4096);
         let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
+        let commits = CommitMetrics::new();
         let writer = Writer {
             connection,
             mirror: mirror.clone(),
             revision: revision.clone(),
             changes: changes.clone(),
+            commits: commits.clone(),
         };
         std::thread::Builder::new()
             .name("berth-store-writer".into())
@@ -92,7 +118,23 @@ impl SqliteStore {
             revision,
             requests,
             changes,
+            commits,
         })
+    }
+
+    /// Exports group-commit latency (`berth_store_commit_duration_seconds`) and batch sizes
+    /// (`berth_store_commit_transactions`) in `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "berth_store_commit_duration_seconds",
+            "Time to write one group commit to SQLite, fsync included",
+            self.commits.duration.clone(),
+        );
+        registry.register(
+            "berth_store_commit_transactions",
+            "Transactions answered by one group commit (its batch)",
+            self.commits.transactions.clone(),
+        );
     }
 }
 
@@ -229,6 +271,7 @@ struct Writer {
     mirror: Arc<RwLock<Mirror>>,
     revision: Arc<AtomicI64>,
     changes: broadcast::Sender<Arc<ChangeSet>>,
+    commits: CommitMetrics,
 }
 
 /// A key's state in a batch that is not committed yet: `None` marks a deletion.
@@ -307,7 +350,13 @@ impl Writer {
             }
         }
         if revision != base_revision {
-            if let Err(err) = self.persist(&overlay, revision) {
+            let started = Instant::now();
+            let persisted = self.persist(&overlay, revision);
+            self.commits
+                .duration
+                .observe(started.elapsed().as_secs_f64());
+            self.commits.transactions.observe(outputs.len() as f64);
+            if let Err(err) = persisted {
                 tracing::error!(error = %err, "group commit failed");
                 for (reply, _) in outputs {
                     let _ = reply.send(Err(StoreError::Backend(err.to_string())));

@@ -2,6 +2,7 @@
 
 mod credentials;
 mod demo;
+mod metrics;
 mod plan;
 
 use std::net::SocketAddr;
@@ -219,7 +220,8 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     credentials::ensure_root_credentials(&args.data_dir)?;
-    let store = open_store(&args.data_dir)?;
+    let sqlite = open_store(&args.data_dir)?;
+    let store: Arc<dyn berth_store::Store> = sqlite.clone();
     let root = credentials::root_credentials(&args.data_dir)?;
     let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
     settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
@@ -305,13 +307,20 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         header_timeout: Duration::from_secs(args.header_timeout),
         ..Default::default()
     };
-    let gateway = Arc::new(berth_gateway::Gateway::new(
-        services,
-        authentication,
-        Arc::new(berth_aws::authorization::RootOnly),
-        Arc::new(berth_aws::SystemClock),
-        limits,
-    ));
+    let mut registry = prometheus_client::registry::Registry::default();
+    let api_metrics = berth_gateway::ApiMetrics::register(&mut registry);
+    sqlite.register_metrics(&mut registry);
+    registry.register_collector(Box::new(metrics::ControlPlanes(regions.clone())));
+    let gateway = Arc::new(
+        berth_gateway::Gateway::new(
+            services,
+            authentication,
+            Arc::new(berth_aws::authorization::RootOnly),
+            Arc::new(berth_aws::SystemClock),
+            limits,
+        )
+        .with_metrics(api_metrics),
+    );
     let router = gateway
         .clone()
         .router()
@@ -319,7 +328,8 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             regions: regions.clone(),
             gateway: gateway.clone(),
             home_region: args.region.clone(),
-        }));
+        }))
+        .merge(metrics::router(registry));
     let server = tokio::spawn(berth_gateway::serve(
         listener,
         router,
@@ -555,7 +565,7 @@ async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn berth_store::Store>> {
+fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     let path = data_dir.join("state.db");
     let store = SqliteStore::open(&path)
         .with_context(|| format!("opening the store {}", path.display()))?;
