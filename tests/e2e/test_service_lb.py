@@ -273,6 +273,11 @@ def test_update_service_moves_tasks_to_new_target_groups_and_removes_them(berth,
         "InvalidParameterException",
         "Unable to assume role and validate the specified targetGroupArn. Please verify that the ECS service "
         "role being passed has the proper permissions.")
+    # Only the ECS (rolling update) deployment controller changes load balancers this way, and
+    # it is the only one Berth runs.
+    assert error_of(lambda: ecs.update_service(cluster=name, service="move", loadBalancers=[entry(second)],
+                                               deploymentController={"type": "CODE_DEPLOY"}))[0] == \
+        "UnsupportedFeatureException"
     assert len(service_of(ecs, name, "move")["deployments"]) == 1
 
     # A new deployment registers its task in the second group; the old task stays in the first
