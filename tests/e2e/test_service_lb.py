@@ -359,6 +359,12 @@ def test_tasks_failing_elb_health_checks_trip_the_circuit_breaker_and_roll_back(
              "the rollback to complete", timeout=90)
     assert targets_by_state(elbv2, good) == ["healthy"]
 
+    # Failing again rolls back to the completed rollback, which restores the same revision.
+    failed_id = ecs.update_service(cluster=name, service="breaker",
+                                   loadBalancers=[entry(failing)])["service"]["deployments"][0]["id"]
+    wait_for(rolled_back, "the circuit breaker to roll back again", timeout=180)
+    assert service_of(ecs, name, "breaker")["loadBalancers"] == [entry(good)]
+
 
 def test_a_target_group_a_service_uses_behind_a_listener_cannot_be_deleted(berth, cluster):  # noqa: F811
     name, ecs, _, _ = cluster

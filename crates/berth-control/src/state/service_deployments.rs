@@ -112,16 +112,27 @@ pub async fn load_balancers_of(
     Ok(revision.map(|r| r.load_balancers.unwrap_or_default()))
 }
 
-/// The target groups of the revision `deployments[]` entry `deployment_id` deployed, read
-/// inside a transaction (what a rollback to it restores).
+/// The target groups of the revision `deployments[]` entry `deployment_id` deployed (for a
+/// rollback, the revision it restored), read inside a transaction: what a rollback to it
+/// restores.
 pub fn revision_load_balancers(
     txn: &mut dyn Txn,
     cluster: &str,
     service: &str,
     deployment_id: &str,
 ) -> Result<Option<Vec<LoadBalancer>>, ApiError> {
-    Ok(read_revision(txn, cluster, service, number(deployment_id))?
-        .map(|r| r.load_balancers.unwrap_or_default()))
+    let mut revision = read_revision(txn, cluster, service, number(deployment_id))?;
+    if revision.is_none() {
+        let restored = all_in(txn, cluster, service)?
+            .into_iter()
+            .filter(|(_, r)| r.tracks == deployment_id)
+            .find_map(|(_, r)| r.deployment.rollback?.service_revision_arn);
+        if let Some(arn) = restored {
+            let id = arn.rsplit('/').next().unwrap_or_default();
+            revision = read_revision(txn, cluster, service, id)?;
+        }
+    }
+    Ok(revision.map(|r| r.load_balancers.unwrap_or_default()))
 }
 
 /// The numeric id shared by a `deployments[]` entry, its service deployment and its revision.
