@@ -375,6 +375,9 @@ def test_prometheus_metrics_describe_the_control_plane(berth, berth_binary):
         # CreateCluster and the agents' registrations were durable writes.
         assert series["berth_store_commit_duration_seconds_count"] >= 2
         assert series["berth_store_commit_transactions_sum"] >= 2
+        # The region's service scheduler passes at least every second.
+        passes = 'berth_reconciler_pass_duration_seconds_count{region="us-east-1",reconciler="service_scheduler"}'
+        assert series[passes] >= 1
     finally:
         stop_process(agent)
     for _ in range(100):

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use berth_ecs::arn::Partition;
 use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 pub use error::ApiError;
 pub use load_balancing::{LoadBalancing, Target, TargetHealth};
@@ -44,6 +45,8 @@ pub struct ControlPlane {
     pub agent_lost_after: std::time::Duration,
     /// The region's target groups, which services register their tasks with.
     pub load_balancing: Arc<dyn LoadBalancing>,
+    /// How long the service scheduler's passes take (exported as Prometheus metrics).
+    pub scheduler_passes: Histogram,
 }
 
 impl ControlPlane {
@@ -57,6 +60,8 @@ impl ControlPlane {
             views: Arc::new(views::Views::default()),
             agent_lost_after: std::time::Duration::from_secs(60),
             load_balancing: load_balancing::none(),
+            // 100 µs to ~6.6 s.
+            scheduler_passes: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
         }
     }
 

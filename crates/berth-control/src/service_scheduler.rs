@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_ecs::lifecycle::{DesiredStatus, TaskStatus};
 use berth_ecs::service::{
@@ -62,7 +62,10 @@ pub async fn run(cp: Arc<ControlPlane>) {
                 Err(TryRecvError::Closed) => return,
             }
         }
-        if let Err(err) = pass(&cp).await {
+        let started = Instant::now();
+        let passed = pass(&cp).await;
+        cp.scheduler_passes.observe(started.elapsed().as_secs_f64());
+        if let Err(err) = passed {
             tracing::warn!(error = %err.message, "service scheduler pass failed");
         }
     }

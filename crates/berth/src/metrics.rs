@@ -1,5 +1,6 @@
 //! Prometheus exposition of the control plane's own health at `GET /metrics`: API calls by
-//! service and operation (the gateway), group commits (the store), connected agents per region.
+//! service and operation (the gateway), group commits (the store), and per region the connected
+//! agents and the service scheduler's pass times.
 //! Unauthenticated, as Prometheus scrapes: it names services and operations, never resources.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +12,7 @@ use axum::routing::get;
 use berth_control::Regions;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
@@ -59,6 +61,21 @@ impl Collector for ControlPlanes {
             let agents = i64::try_from(control_plane.agents.connected()).unwrap_or(i64::MAX);
             ConstGauge::new(agents)
                 .encode(family.encode_family(&[("region", region.as_str())])?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "berth_reconciler_pass_duration_seconds",
+            "Time one pass of a reconciler takes, by region and reconciler",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (region, control_plane) in &regions {
+            let labels = [
+                ("region", region.as_str()),
+                ("reconciler", "service_scheduler"),
+            ];
+            control_plane
+                .scheduler_passes
+                .encode(family.encode_family(&labels)?)?;
         }
         Ok(())
     }
