@@ -20,15 +20,15 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-    StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::future::ready;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
-    ContainerStatus, Health, MountSpec, PublishedPort, RuntimeError, TASK_ARN_LABEL,
+    ContainerStatus, Health, LogFrame, MountSpec, PublishedPort, RuntimeError, TASK_ARN_LABEL,
 };
 
 const MIB: i64 = 1024 * 1024;
@@ -345,6 +345,53 @@ impl ContainerRuntime for DockerRuntime {
             .filter_map(|item| ready(item.ok().as_ref().and_then(event_of)))
             .boxed()
     }
+
+    /// Needs a log driver the Engine API reads back (json-file, which awslogs containers use).
+    fn follow_logs(
+        &self,
+        id: &str,
+        since_seconds: i64,
+    ) -> BoxStream<'static, Result<LogFrame, RuntimeError>> {
+        let options = LogsOptionsBuilder::new()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(i32::try_from(since_seconds.max(0)).unwrap_or(i32::MAX))
+            .build();
+        self.docker
+            .logs(id, Some(options))
+            .map(|item| match item {
+                Ok(output) => log_frame(&output.into_bytes()),
+                Err(e) if status(&e) == Some(404) => {
+                    Err(RuntimeError::NotFound(daemon_message(&e)))
+                }
+                Err(e) => Err(engine(&e)),
+            })
+            .boxed()
+    }
+}
+
+/// A log entry as the Engine API sends it with `timestamps`: its RFC 3339 time, a space, the
+/// bytes written.
+fn log_frame(entry: &[u8]) -> Result<LogFrame, RuntimeError> {
+    let unreadable = || {
+        RuntimeError::Engine(format!(
+            "log entry without a timestamp: {}",
+            String::from_utf8_lossy(&entry[..entry.len().min(64)])
+        ))
+    };
+    let space = entry
+        .iter()
+        .position(|b| *b == b' ')
+        .ok_or_else(unreadable)?;
+    let timestamp = std::str::from_utf8(&entry[..space]).map_err(|_| unreadable())?;
+    let timestamp_ns =
+        crate::awslogs::cursor::parse_docker_timestamp(timestamp).ok_or_else(unreadable)?;
+    Ok(LogFrame {
+        timestamp_ns,
+        bytes: entry[space + 1..].to_vec(),
+    })
 }
 
 /// The first host address of an IPv4 subnet in CIDR form (`172.17.0.0/16` → `172.17.0.1`).
@@ -843,6 +890,18 @@ mod tests {
         assert_eq!(health.interval, Some(5_000_000_000));
         assert_eq!(health.timeout, Some(1_500_000_000));
         assert_eq!(health.retries, Some(2));
+    }
+
+    #[test]
+    fn log_entries_split_into_time_and_bytes() {
+        assert_eq!(
+            log_frame(b"1970-01-01T00:00:02.000000001Z hello world\n").unwrap(),
+            LogFrame {
+                timestamp_ns: 2_000_000_001,
+                bytes: b"hello world\n".to_vec()
+            }
+        );
+        assert!(log_frame(b"hello\n").is_err());
     }
 
     #[test]

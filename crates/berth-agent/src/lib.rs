@@ -6,6 +6,7 @@
 //! identity and unacknowledged reports live in [`state::Journal`] under its data directory, so
 //! a restarted agent re-adopts its containers instead of duplicating or orphaning them.
 
+pub mod awslogs;
 mod cgroup;
 pub mod connection;
 pub mod docker;
@@ -69,12 +70,14 @@ const CAPABILITIES: &[&str] = &[
     "com.amazonaws.ecs.capability.docker-remote-api.1.23",
     "com.amazonaws.ecs.capability.docker-remote-api.1.24",
     "com.amazonaws.ecs.capability.docker-remote-api.1.25",
+    "com.amazonaws.ecs.capability.logging-driver.awslogs",
     "com.amazonaws.ecs.capability.logging-driver.json-file",
     "com.amazonaws.ecs.capability.logging-driver.none",
     "com.amazonaws.ecs.capability.privileged-container",
     "ecs.capability.container-health-check",
     "ecs.capability.container-ordering",
     "ecs.capability.docker-plugin.local",
+    "ecs.capability.execution-role-awslogs",
 ];
 
 fn attribute(name: &str, value: Option<&str>) -> Attribute {
@@ -187,6 +190,11 @@ pub async fn run(
         metadata_endpoint,
         scratch_root: config.data_dir.join("volumes"),
         cleanup_wait: config.cleanup_wait,
+        region: config.region.clone(),
+        awslogs: Arc::new(awslogs::Shipping {
+            client: awslogs::client::LogsClient::new(&config.server, config.credentials.clone()),
+            state_dir: config.data_dir.join("awslogs"),
+        }),
     });
     let (stop, stopping) = watch::channel(false);
     let (desired_sender, desired_receiver) = mpsc::channel(16);

@@ -173,6 +173,9 @@ pub struct ContainerSpec {
     pub pseudo_terminal: bool,
     /// `None` uses the engine's default log driver.
     pub log: Option<LogSpec>,
+    /// Where the agent ships the container's output (ECS's `awslogs` driver); the container
+    /// itself then logs to json-file.
+    pub awslogs: Option<crate::awslogs::AwslogsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +236,16 @@ pub enum ContainerEventKind {
     OutOfMemory,
 }
 
+/// One entry of a container's log (stdout and stderr together), as the engine recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFrame {
+    /// When the engine read it, in nanoseconds since the epoch.
+    pub timestamp_ns: i64,
+    /// As written, ending with its line break when it ends a line (the engine cuts long lines
+    /// into several entries).
+    pub bytes: Vec<u8>,
+}
+
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync + 'static {
     /// Makes sure `image` is present, pulling it when missing; returns its digest if known.
@@ -268,4 +281,12 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Engine events for containers labelled `label=value`, from now on. Start consuming it
     /// before acting: it may be lazy.
     fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent>;
+    /// The container's log from the start of second `since_seconds` (of the epoch) on, followed
+    /// while it runs: the stream ends once the container has exited and everything it wrote
+    /// was read, or with an error when the engine connection breaks.
+    fn follow_logs(
+        &self,
+        id: &str,
+        since_seconds: i64,
+    ) -> BoxStream<'static, Result<LogFrame, RuntimeError>>;
 }

@@ -6,18 +6,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
-    ContainerStatus, Health, RuntimeError, TASK_ARN_LABEL,
+    ContainerStatus, Health, LogFrame, RuntimeError, TASK_ARN_LABEL,
 };
 
 struct Container {
@@ -31,7 +31,9 @@ type Subscribers = HashMap<(String, String), Vec<mpsc::UnboundedSender<Container
 pub struct SimulatedRuntime {
     /// How long a simulated container takes to start.
     start_delay: Duration,
-    containers: Mutex<BTreeMap<String, Container>>,
+    containers: Arc<Mutex<BTreeMap<String, Container>>>,
+    /// Bumped whenever a container starts, stops or goes, for log followers to notice.
+    changes: watch::Sender<u64>,
     next_id: AtomicU64,
     /// Event subscribers by the label (name, value) they asked for. Each event goes only to the
     /// subscribers of its container's labels: with 10,000 instances on one runtime, a stream
@@ -43,7 +45,8 @@ impl SimulatedRuntime {
     pub fn new(start_delay: Duration) -> SimulatedRuntime {
         SimulatedRuntime {
             start_delay,
-            containers: Mutex::new(BTreeMap::new()),
+            containers: Arc::default(),
+            changes: watch::Sender::new(0),
             next_id: AtomicU64::new(1),
             subscribers: Mutex::default(),
         }
@@ -56,6 +59,10 @@ impl SimulatedRuntime {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         )
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|generation| *generation += 1);
     }
 
     fn emit(&self, id: &str, kind: ContainerEventKind) {
@@ -108,6 +115,7 @@ impl ContainerRuntime for SimulatedRuntime {
             }
             None => Err(RuntimeError::NotFound(id.to_string())),
         })?;
+        self.changed();
         self.emit(id, ContainerEventKind::Started);
         Ok(())
     }
@@ -125,6 +133,7 @@ impl ContainerRuntime for SimulatedRuntime {
             None => Err(RuntimeError::NotFound(id.to_string())),
         })?;
         if stopped {
+            self.changed();
             self.emit(id, ContainerEventKind::Died);
         }
         Ok(())
@@ -148,6 +157,7 @@ impl ContainerRuntime for SimulatedRuntime {
 
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         self.with(|all| all.remove(id));
+        self.changed();
         Ok(())
     }
 
@@ -204,5 +214,52 @@ impl ContainerRuntime for SimulatedRuntime {
             .or_default()
             .push(sender);
         UnboundedReceiverStream::new(receiver).boxed()
+    }
+
+    /// Simulated containers write nothing: the log is empty, and followed until the container
+    /// is no longer running.
+    fn follow_logs(
+        &self,
+        id: &str,
+        _since_seconds: i64,
+    ) -> BoxStream<'static, Result<LogFrame, RuntimeError>> {
+        let containers = self.containers.clone();
+        let changes = self.changes.subscribe();
+        let id = id.to_string();
+        futures_util::stream::unfold(changes, move |mut changes| {
+            let containers = containers.clone();
+            let id = id.clone();
+            async move {
+                loop {
+                    let running = containers
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get(&id)
+                        .is_some_and(|c| c.state == ContainerState::Running);
+                    if !running || changes.changed().await.is_err() {
+                        return None::<(Result<LogFrame, RuntimeError>, _)>;
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_followed_log_is_empty_and_ends_when_the_container_stops() {
+        let runtime = SimulatedRuntime::new(Duration::ZERO);
+        let id = runtime.create(&ContainerSpec::default()).await.unwrap();
+        runtime.start(&id).await.unwrap();
+        let mut log = runtime.follow_logs(&id, 0);
+        let next = tokio::time::timeout(Duration::from_millis(50), log.next()).await;
+        assert!(next.is_err(), "a running container's log stays open");
+        runtime.stop(&id, Duration::ZERO).await.unwrap();
+        assert!(log.next().await.is_none());
+        assert!(runtime.follow_logs("missing", 0).next().await.is_none());
     }
 }

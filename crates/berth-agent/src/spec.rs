@@ -71,6 +71,8 @@ pub struct SpecContext<'a> {
     /// Contents of local environment files, by host path as [`environment_file_paths`] lists
     /// them: `Err` carries why reading failed.
     pub environment_files: &'a BTreeMap<String, Result<String, String>>,
+    /// The agent's region: where awslogs ships when a container names no `awslogs-region`.
+    pub region: &'a str,
 }
 
 /// Why a task cannot run on this host. `Display` gives the ECS-style stopped reason.
@@ -86,6 +88,9 @@ pub enum SpecError {
     /// Something ECS fetches or provisions before creating containers is unavailable.
     #[error("ResourceInitializationError: {0}")]
     ResourceInitialization(String),
+    /// The awslogs options are refused, in Docker's words.
+    #[error("{0}")]
+    LogDriver(#[from] crate::awslogs::OptionError),
 }
 
 impl SpecError {
@@ -481,12 +486,22 @@ impl TaskScope<'_> {
             ipc_mode: self.task.task_definition.ipc_mode.clone(),
             interactive: def.interactive == Some(true),
             pseudo_terminal: def.pseudo_terminal == Some(true),
-            log: def.log_configuration.as_ref().map(|log| LogSpec {
-                driver: log.log_driver.clone().unwrap_or_default(),
-                options: log.options.clone().unwrap_or_default(),
-            }),
             ..ContainerSpec::default()
         };
+        if let Some(log) = &def.log_configuration {
+            let driver = log.log_driver.clone().unwrap_or_default();
+            let options = log.options.clone().unwrap_or_default();
+            if driver == "awslogs" {
+                // The container logs to json-file, which the agent follows and ships from.
+                spec.awslogs = Some(crate::awslogs::options::parse(&options, self.ctx.region)?);
+                spec.log = Some(LogSpec {
+                    driver: "json-file".into(),
+                    options: BTreeMap::new(),
+                });
+            } else {
+                spec.log = Some(LogSpec { driver, options });
+            }
+        }
         if let Some(linux) = &def.linux_parameters {
             apply_linux_parameters(name, linux, &mut spec, self.task_memory)?;
         }
@@ -766,11 +781,11 @@ fn check_container_features(
     }
     if let Some(log) = &def.log_configuration {
         let driver = log.log_driver.as_deref().unwrap_or_default();
-        if driver != "json-file" {
+        if driver != "json-file" && driver != "awslogs" {
             return Err(unsupported(
                 name,
                 format!(
-                    "log driver '{driver}' is not supported by Berth yet; use json-file or leave logConfiguration out"
+                    "log driver '{driver}' is not supported by Berth yet; use json-file or awslogs, or leave logConfiguration out"
                 ),
             ));
         }
@@ -1136,6 +1151,7 @@ mod tests {
             metadata_token: &token,
             scratch_path: &scratch,
             environment_files: &files,
+            region: "us-east-1",
         };
         container_specs(task, &ctx)
     }
@@ -1610,6 +1626,28 @@ mod tests {
                 },
             ),
             (
+                "awslogs: the container logs to json-file, the agent ships it",
+                json!({"logConfiguration": {"logDriver": "awslogs", "options": {
+                    "awslogs-group": "/ecs/web", "awslogs-stream-prefix": "app", "mode": "blocking"}}}),
+                json!({}),
+                json!({}),
+                |s| {
+                    s.log = Some(LogSpec {
+                        driver: "json-file".into(),
+                        options: BTreeMap::new(),
+                    });
+                    s.awslogs = Some(crate::awslogs::AwslogsConfig {
+                        group: "/ecs/web".into(),
+                        region: "us-east-1".into(),
+                        stream_prefix: Some("app".into()),
+                        create_group: false,
+                        multiline: None,
+                        mode: crate::awslogs::Mode::Blocking,
+                        max_buffer_bytes: crate::awslogs::options::DEFAULT_MAX_BUFFER_BYTES,
+                    });
+                },
+            ),
+            (
                 "system controls, security options, pid and ipc modes, interactive, tty",
                 json!({"systemControls": [{"namespace": "net.core.somaxconn", "value": "1024"}],
                        "dockerSecurityOptions": ["no-new-privileges"], "interactive": true, "pseudoTerminal": true}),
@@ -1730,10 +1768,16 @@ mod tests {
                 "CannotCreateContainerError: container 'web': credentialSpecs (Active Directory gMSA) are not supported by Berth",
             ),
             (
-                json!({"logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}}}),
+                json!({"logConfiguration": {"logDriver": "splunk", "options": {"splunk-url": "u"}}}),
                 json!({}),
                 json!({}),
-                "CannotCreateContainerError: container 'web': log driver 'awslogs' is not supported by Berth yet; use json-file or leave logConfiguration out",
+                "CannotCreateContainerError: container 'web': log driver 'splunk' is not supported by Berth yet; use json-file or awslogs, or leave logConfiguration out",
+            ),
+            (
+                json!({"logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-stream-prefix": "p"}}}),
+                json!({}),
+                json!({}),
+                "CannotCreateContainerError: Error response from daemon: must specify a value for log opt 'awslogs-group'",
             ),
             (
                 json!({"logConfiguration": {"logDriver": "json-file", "secretOptions": [{"name": "k", "valueFrom": "v"}]}}),
@@ -1991,6 +2035,7 @@ mod tests {
             metadata_token: &token,
             scratch_path: &scratch,
             environment_files: &files,
+            region: "us-east-1",
         };
         let specs = container_specs(&task(json!({}), json!({}), json!({})), &ctx).unwrap();
         assert_eq!(

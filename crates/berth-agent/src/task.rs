@@ -12,6 +12,7 @@ use berth_ecs_wire::{ContainerDefinition, NetworkBinding};
 use berth_protocol::{ContainerStateChange, DesiredTask, TaskStateChange};
 use tokio::sync::{mpsc, watch};
 
+use crate::awslogs::AwslogsConfig;
 use crate::runtime::{
     CONTAINER_NAME_LABEL, ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health,
     TASK_ARN_LABEL,
@@ -40,6 +41,10 @@ pub struct TaskEnvironment {
     pub scratch_root: PathBuf,
     /// How long a stopped task's containers are kept before they are removed.
     pub cleanup_wait: Duration,
+    /// The agent's region (awslogs' default).
+    pub region: String,
+    /// Shipping of awslogs containers' output.
+    pub awslogs: Arc<crate::awslogs::Shipping>,
 }
 
 pub fn now() -> f64 {
@@ -156,6 +161,10 @@ pub struct TaskActor {
     /// Whether containers of this task may exist already (it was known before the agent
     /// started); a task that arrives later skips the engine lookup on its launch path.
     may_adopt: bool,
+    /// The awslogs shippers of its containers, which end once a container's log is shipped.
+    shippers: Vec<tokio::task::JoinHandle<()>>,
+    /// Set when the agent stops (shippers stop with it, and the next agent resumes them).
+    agent_stopping: Option<watch::Receiver<bool>>,
 }
 
 impl TaskActor {
@@ -187,6 +196,8 @@ impl TaskActor {
             last_status: TaskStatus::Provisioning,
             stopping: None,
             may_adopt,
+            shippers: Vec::new(),
+            agent_stopping: None,
         }
     }
 
@@ -304,6 +315,7 @@ impl TaskActor {
         mut events: mpsc::Receiver<String>,
         agent_stopping: watch::Receiver<bool>,
     ) {
+        self.agent_stopping = Some(agent_stopping.clone());
         let adopted = self.may_adopt && self.adopt().await;
         if !adopted {
             if stop_wanted(&self.task) {
@@ -376,7 +388,51 @@ impl TaskActor {
         }
         self.last_status = TaskStatus::Running;
         tracing::info!(task = %self.task.task_arn, containers = existing.len(), "adopted a running task");
+        // Shipping resumes where the previous agent left it.
+        match self.specs() {
+            Ok(specs) => {
+                for (index, spec) in specs.into_iter().enumerate() {
+                    self.containers[index].spec = Some(spec);
+                    self.start_shipping(index);
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(task = %self.task.task_arn, %reason, "cannot resume shipping the adopted task's logs")
+            }
+        }
         true
+    }
+
+    /// The container's awslogs stream name and config, when it ships its output.
+    fn awslogs_stream(&self, index: usize, container_id: &str) -> Option<(AwslogsConfig, String)> {
+        let tracked = &self.containers[index];
+        let config = tracked.spec.as_ref()?.awslogs.clone()?;
+        let stream = config.stream_name(
+            tracked.name(),
+            spec::task_id(&self.task.task_arn),
+            container_id,
+        );
+        Some((config, stream))
+    }
+
+    /// Starts following the container's log, when it ships it.
+    fn start_shipping(&mut self, index: usize) {
+        let Some(id) = self.containers[index].id.clone() else {
+            return;
+        };
+        let (Some((config, stream)), Some(stopping)) =
+            (self.awslogs_stream(index, &id), self.agent_stopping.clone())
+        else {
+            return;
+        };
+        self.shippers.push(tokio::spawn(crate::awslogs::ship(
+            self.env.awslogs.clone(),
+            self.env.runtime.clone(),
+            config,
+            id,
+            stream,
+            stopping,
+        )));
     }
 
     async fn launch(&mut self, desired: &mut watch::Receiver<DesiredTask>) -> Result<(), Failure> {
@@ -464,6 +520,7 @@ impl TaskActor {
             metadata_token: &metadata_token,
             scratch_path: &scratch_path,
             environment_files: &files,
+            region: &self.env.region,
         };
         spec::container_specs(&self.task, &ctx).map_err(|e| e.reason())
     }
@@ -523,10 +580,23 @@ impl TaskActor {
         })?;
         self.containers[index].id = Some(id.clone());
         self.containers[index].started = Some(tokio::time::Instant::now());
+        // As Docker's awslogs driver does when the container starts: its stream must exist.
+        if let Some((config, stream)) = self.awslogs_stream(index, &id)
+            && let Err(err) =
+                crate::awslogs::prepare_stream(&self.env.awslogs, &config, &stream).await
+        {
+            let reason = err.to_string();
+            self.containers[index].reason = Some(reason.clone());
+            return Err(Failure {
+                code: "TaskFailedToStart",
+                reason,
+            });
+        }
         runtime.start(&id).await.map_err(|err| Failure {
             code: "TaskFailedToStart",
             reason: format!("CannotStartContainerError: {err}"),
         })?;
+        self.start_shipping(index);
         if let Ok(status) = runtime.inspect(&id).await {
             self.containers[index].observe(&status);
         }
@@ -754,13 +824,25 @@ impl TaskActor {
         });
     }
 
-    async fn cleanup(&self) {
+    async fn cleanup(&mut self) {
+        // Every line a container wrote is shipped before it goes.
+        for shipper in self.shippers.drain(..) {
+            let _ = shipper.await;
+        }
         tokio::time::sleep(self.env.cleanup_wait).await;
         for tracked in &self.containers {
-            if let Some(id) = &tracked.id
-                && let Err(err) = self.env.runtime.remove(id).await
-            {
-                tracing::warn!(error = %err, container = %id, "cannot remove a stopped task's container");
+            let Some(id) = &tracked.id else {
+                continue;
+            };
+            match self.env.runtime.remove(id).await {
+                Ok(()) => {
+                    let cursor =
+                        crate::awslogs::cursor::state_path(&self.env.awslogs.state_dir, id);
+                    let _ = std::fs::remove_file(cursor);
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, container = %id, "cannot remove a stopped task's container")
+                }
             }
         }
         let volumes = self
@@ -832,6 +914,17 @@ pub(crate) mod tests {
             metadata_endpoint: None,
             scratch_root: dir.join("volumes"),
             cleanup_wait: Duration::ZERO,
+            region: "us-east-1".into(),
+            awslogs: Arc::new(crate::awslogs::Shipping {
+                client: crate::awslogs::client::LogsClient::new(
+                    "http://127.0.0.1:9",
+                    berth_protocol::sigv4::Credentials {
+                        access_key_id: "AKID".into(),
+                        secret_access_key: "secret".into(),
+                    },
+                ),
+                state_dir: dir.join("awslogs"),
+            }),
         })
     }
 
