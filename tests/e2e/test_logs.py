@@ -1,13 +1,18 @@
 """CloudWatch Logs through real boto3 and aws-cli: groups and streams, PutLogEvents with its
 rejected events, GetLogEvents paging with its tokens, FilterLogEvents with term and JSON
 patterns (and the CLI's own auto-pagination, which is what `aws logs tail` runs; aws-cli v1 has
-no `tail`), retention, tags, error codes, and events kept across a server restart and kill -9."""
+no `tail`), retention, tags, error codes, events kept across a server restart and kill -9, and
+StartLiveTail's event stream through boto3."""
 
 import json
 import time
 
+import boto3
+import botocore.config
 import pytest
 from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 
 @pytest.fixture
@@ -197,3 +202,59 @@ def test_events_survive_restart_and_kill9(berth, logs):
     assert [e["message"] for e in events] == [f"before restart {i}" for i in range(3)] + \
         ["acknowledged before kill -9"]
     assert logs.describe_log_streams(logGroupName="durable")["logStreams"][0]["lastEventTimestamp"] == now + 10
+
+
+def live_tail_client(berth):
+    """botocore sends StartLiveTail to `stream-` + the endpoint's host, which an IP address
+    does not survive: Berth serves it on the same endpoint, so clients turn the prefix off."""
+    return boto3.client("logs", endpoint_url=berth.url, region_name="us-east-1",
+                        aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+                        config=botocore.config.Config(inject_host_prefix=False, retries={"max_attempts": 1}))
+
+
+def test_start_live_tail_streams_new_lines_within_a_second(berth):
+    logs = live_tail_client(berth)
+    logs.create_log_group(logGroupName="/ecs/tailed")
+    logs.create_log_group(logGroupName="/ecs/quiet")
+    for group in ["/ecs/tailed", "/ecs/quiet"]:
+        logs.create_log_stream(logGroupName=group, logStreamName="web/1")
+    arn = logs.describe_log_groups(logGroupNamePrefix="/ecs/tailed")["logGroups"][0]["logGroupArn"]
+    session = logs.start_live_tail(logGroupIdentifiers=[arn], logEventFilterPattern="-DEBUG")
+    events = iter(session["responseStream"])
+    start = next(events)["sessionStart"]
+    assert start["logGroupIdentifiers"] == [arn] and start["logEventFilterPattern"] == "-DEBUG"
+    assert start["sessionId"] and start["requestId"]
+    lines = [f"line {i}" for i in range(3)]
+    written = time.monotonic()
+    stamp = now_ms()
+    logs.put_log_events(logGroupName="/ecs/tailed", logStreamName="web/1", logEvents=[
+        {"timestamp": stamp + i, "message": m} for i, m in enumerate(lines + ["DEBUG noise"])])
+    logs.put_log_events(logGroupName="/ecs/quiet", logStreamName="web/1",
+                        logEvents=[{"timestamp": stamp, "message": "elsewhere"}])
+    seen = []
+    for _ in range(5):
+        update = next(events)["sessionUpdate"]
+        assert update["sessionMetadata"] == {"sampled": False}
+        seen += update["sessionResults"]
+        if len(seen) >= len(lines):
+            break
+    shown = time.monotonic() - written
+    assert [e["message"] for e in seen] == lines
+    assert all(e["logGroupIdentifier"] == arn and e["logStreamName"] == "web/1" for e in seen)
+    assert [e["timestamp"] for e in seen] == [stamp, stamp + 1, stamp + 2]
+    assert shown < 1.5, f"lines took {shown:.2f} s to show"
+    session["responseStream"].close()
+
+
+def test_start_live_tail_refuses_what_cloudwatch_refuses(berth):
+    logs = live_tail_client(berth)
+    logs.create_log_group(logGroupName="a")
+    logs.create_log_group(logGroupName="b")
+    arns = {g["logGroupName"]: g["logGroupArn"] for g in logs.describe_log_groups()["logGroups"]}
+    missing = arns["a"].replace(":log-group:a", ":log-group:missing")
+    assert error_code(logs.start_live_tail, logGroupIdentifiers=[missing]) == "ResourceNotFoundException"
+    assert error_code(logs.start_live_tail, logGroupIdentifiers=["a"]) == "InvalidParameterException"
+    assert error_code(logs.start_live_tail, logGroupIdentifiers=[arns["a"], arns["b"]],
+                      logStreamNames=["s"]) == "InvalidParameterException"
+    assert error_code(logs.start_live_tail, logGroupIdentifiers=[arns["a"]], logStreamNames=["s"],
+                      logStreamNamePrefixes=["p"]) == "InvalidParameterException"

@@ -17,6 +17,7 @@
 //! Connections are bounded in time ([`serve`]) so slow clients cannot starve the server.
 
 mod auth;
+mod event_stream;
 mod metrics;
 pub mod protocol;
 mod serve;
@@ -38,6 +39,7 @@ use berth_aws::{AwsError, Clock, RequestContext};
 use berth_wire::model::ServiceModel;
 
 pub use auth::{Identities, Identity, RootKey, Session};
+pub use event_stream::{EventStream, StreamMessage};
 pub use metrics::ApiMetrics;
 pub use protocol::Protocol;
 pub use serve::{ConnectionLimits, serve};
@@ -56,6 +58,22 @@ pub trait Service: Send + Sync + 'static {
     /// Runs one operation. `call.input` is the JSON form of the operation's input shape; the
     /// result is the JSON form of its output shape.
     async fn call(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError>;
+
+    /// Whether `operation` answers with an event stream (its output carries a botocore
+    /// `eventstream` member): the gateway then calls [`Service::stream`] instead of `call`.
+    fn streams(&self, _operation: &str) -> bool {
+        false
+    }
+
+    /// An event-stream operation: checked and authorized as `call` does, then the messages
+    /// its answer carries, sent as they come.
+    async fn stream(&self, call: &Call<'_>) -> Result<EventStream, AwsError> {
+        Err(AwsError::new(
+            500,
+            "InternalFailure",
+            format!("{} has no event stream", call.operation),
+        ))
+    }
 }
 
 /// One call of one operation, with its context and the authorization hook.
@@ -293,17 +311,42 @@ impl Gateway {
             decoded.protocol,
             &*self.authorizer,
         );
-        let output = decoded.service.call(&call).await.map_err(fail)?;
-        if !call.was_authorized() {
+        let not_authorized = || {
             tracing::error!(
                 operation = decoded.operation.name,
                 "a handler answered without asking the authorizer"
             );
-            return Err(fail(AwsError::new(
+            fail(AwsError::new(
                 500,
                 protocol.internal_error_code(),
                 "The request was not authorized.",
-            )));
+            ))
+        };
+        if decoded.service.streams(decoded.operation.name) {
+            if !matches!(protocol, Protocol::Json { .. }) {
+                return Err(fail(AwsError::new(
+                    400,
+                    "UnsupportedProtocol",
+                    format!(
+                        "{} streams its answer, which Berth serves over the JSON protocols only",
+                        decoded.operation.name
+                    ),
+                )));
+            }
+            let messages = decoded.service.stream(&call).await.map_err(fail)?;
+            if !call.was_authorized() {
+                return Err(not_authorized());
+            }
+            // The event stream is the only member of the outputs Berth streams.
+            return Ok(event_stream::json_response(
+                b"{}".to_vec(),
+                messages,
+                request_id,
+            ));
+        }
+        let output = decoded.service.call(&call).await.map_err(fail)?;
+        if !call.was_authorized() {
+            return Err(not_authorized());
         }
         protocol::encode(&decoded, output, request_id).map_err(fail)
     }

@@ -17,6 +17,7 @@ use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use berth_logs::{BatchVerdict, LogsError, judge_batch};
+use tokio::sync::broadcast;
 
 use crate::sqlite::SqliteLogStore;
 use crate::store::LogStore;
@@ -54,7 +55,23 @@ pub struct Logs {
     /// Asks the sweeper for a pass now (after a retention change); dropping every `Logs`
     /// stops it.
     sweep_now: Sender<()>,
+    /// Every batch appended, once durable, for live tails; nothing is kept for nobody.
+    appended: broadcast::Sender<Arc<Appended>>,
 }
+
+/// Events just appended to one stream (what a live tail sees).
+#[derive(Debug)]
+pub struct Appended {
+    pub region: String,
+    pub group: String,
+    pub stream: String,
+    /// `(timestamp, message)`, in the stream's order.
+    pub events: Vec<(i64, String)>,
+    pub ingestion_time: i64,
+}
+
+/// Batches a live tail that falls behind may miss before it counts as sampled.
+const APPENDED_BACKLOG: usize = 4096;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -103,7 +120,17 @@ impl Logs {
         if let Err(err) = spawned {
             tracing::error!(%err, "the log store's sweeper did not start: retention is not enforced");
         }
-        Logs { store, sweep_now }
+        let (appended, _) = broadcast::channel(APPENDED_BACKLOG);
+        Logs {
+            store,
+            sweep_now,
+            appended,
+        }
+    }
+
+    /// Every batch appended from now on, once it is durable.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Appended>> {
+        self.appended.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn LogStore> {
@@ -156,6 +183,7 @@ impl Logs {
         create_stream: bool,
     ) -> Result<BatchVerdict, LogsError> {
         let store = self.store.clone();
+        let appended = self.appended.clone();
         let (region, group, stream) = (region.to_owned(), group.to_owned(), stream.to_owned());
         blocking(move || {
             let info = store
@@ -170,7 +198,18 @@ impl Logs {
                 .iter()
                 .map(|e| (e.timestamp, e.message.clone()))
                 .collect();
+            // Copied only while someone tails.
+            let tailed = (appended.receiver_count() > 0).then(|| accepted.clone());
             store.append(&region, &group, &stream, accepted, now, create_stream)?;
+            if let Some(events) = tailed.filter(|events| !events.is_empty()) {
+                let _ = appended.send(Arc::new(Appended {
+                    region,
+                    group,
+                    stream,
+                    events,
+                    ingestion_time: now,
+                }));
+            }
             Ok(verdict)
         })
         .await

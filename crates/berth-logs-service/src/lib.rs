@@ -6,9 +6,10 @@
 //! [`sqlite::SqliteLogStore`] in `DATA_DIR/logs.db`), never in the state store: a heavy stream
 //! writes its own file on its own thread. [`Logs`] is the same thing for other crates (the
 //! awslogs driver): append to a stream, creating it; does a group exist; create a group.
-//! StartLiveTail is not served yet (it needs an event-stream response).
+//! StartLiveTail streams what is appended (`live_tail`).
 
 pub mod api;
+mod live_tail;
 pub mod sqlite;
 pub mod store;
 
@@ -16,7 +17,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use berth_aws::{AwsError, ServiceError};
-use berth_gateway::{Call, Service};
+use berth_gateway::{Call, EventStream, Service};
 use berth_logs::filter::FilterPattern;
 use berth_logs::{LogsError, Position, StreamToken, decode_page_token, encode_page_token};
 use berth_logs_wire as wire;
@@ -830,6 +831,14 @@ impl LogsService {
 impl Service for LogsService {
     fn model(&self) -> &'static ServiceModel {
         &wire::MODEL
+    }
+
+    fn streams(&self, operation: &str) -> bool {
+        operation == "StartLiveTail"
+    }
+
+    async fn stream(&self, call: &Call<'_>) -> Result<EventStream, AwsError> {
+        self.start_live_tail(call).await
     }
 
     async fn call(&self, call: &Call<'_>) -> Result<Vec<u8>, AwsError> {
