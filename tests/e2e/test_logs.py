@@ -5,6 +5,10 @@ no `tail`), retention, tags, error codes, events kept across a server restart an
 StartLiveTail's event stream through boto3."""
 
 import json
+import os
+import select
+import subprocess
+import tempfile
 import time
 
 import boto3
@@ -12,7 +16,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, stop_process
 
 
 @pytest.fixture
@@ -258,3 +262,58 @@ def test_start_live_tail_refuses_what_cloudwatch_refuses(berth):
                       logStreamNames=["s"]) == "InvalidParameterException"
     assert error_code(logs.start_live_tail, logGroupIdentifiers=[arns["a"]], logStreamNames=["s"],
                       logStreamNamePrefixes=["p"]) == "InvalidParameterException"
+
+
+def test_berth_logs_prints_and_follows_a_tasks_lines(berth, berth_binary, logs):
+    ecs = berth.client("ecs")
+    ecs.create_cluster(clusterName="logs-cli")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+               AWS_DEFAULT_REGION="us-east-1")
+    agent = subprocess.Popen(
+        [str(berth_binary), "agent", "--server", berth.url, "--cluster", "logs-cli", "--region", "us-east-1",
+         "--simulate", "1", "--data-dir", tempfile.mkdtemp(prefix="berth-agent-")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    follower = None
+    try:
+        logs.create_log_group(logGroupName="/ecs/cli")
+        ecs.register_task_definition(family="cli", containerDefinitions=[{
+            "name": "app", "image": "berth-demo:latest", "memory": 64,
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/ecs/cli", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}}}])
+        for _ in range(100):
+            if ecs.list_container_instances(cluster="logs-cli")["containerInstanceArns"]:
+                break
+            time.sleep(0.1)
+        task_arn = ecs.run_task(cluster="logs-cli", taskDefinition="cli")["tasks"][0]["taskArn"]
+        task_id = task_arn.rsplit("/", 1)[1]
+        stream = f"ecs/app/{task_id}"
+        try:
+            logs.create_log_stream(logGroupName="/ecs/cli", logStreamName=stream)
+        except ClientError as err:  # the agent's driver may have made it already
+            assert err.response["Error"]["Code"] == "ResourceAlreadyExistsException"
+        stamp = now_ms()
+        logs.put_log_events(logGroupName="/ecs/cli", logStreamName=stream,
+                            logEvents=[{"timestamp": stamp + i, "message": f"line {i}"} for i in range(3)])
+        command = [str(berth_binary), "logs", "--server", berth.url, "--cluster", "logs-cli", "--task", task_id]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == [f"app/{task_id} line {i}" for i in range(3)]
+
+        follower = subprocess.Popen(command + ["--follow"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    text=True, env=env)
+        shown = [follower.stdout.readline().rstrip("\n") for _ in range(3)]
+        assert shown == [f"app/{task_id} line {i}" for i in range(3)]
+        written = time.monotonic()
+        logs.put_log_events(logGroupName="/ecs/cli", logStreamName=stream,
+                            logEvents=[{"timestamp": now_ms(), "message": "a new line"}])
+        ready, _, _ = select.select([follower.stdout], [], [], 5)
+        assert ready, "berth logs --follow showed nothing within 5 s"
+        assert follower.stdout.readline().rstrip("\n") == f"app/{task_id} a new line"
+        assert time.monotonic() - written < 1.5
+
+        missing = subprocess.run(command[:-1] + ["0123456789abcdef0123456789abcdef"], capture_output=True,
+                                 text=True, env=env, timeout=30)
+        assert missing.returncode != 0 and "MISSING" in missing.stderr
+    finally:
+        stop_process(follower)
+        stop_process(agent)

@@ -1,7 +1,9 @@
 //! `berth`: a self-hosted Amazon ECS in one binary.
 
+mod client;
 mod credentials;
 mod demo;
+mod logs;
 mod metrics;
 mod plan;
 
@@ -52,6 +54,9 @@ enum Command {
     /// Placement dry runs: where tasks would go and why instances would refuse them, without
     /// starting anything.
     Plan(PlanArgs),
+    /// The lines a task's or a service's containers logged with the awslogs driver
+    /// (`--follow` keeps printing new ones).
+    Logs(logs::LogsArgs),
 }
 
 #[derive(Args)]
@@ -121,7 +126,7 @@ impl AgentArgs {
     async fn config(self) -> anyhow::Result<berth_agent::AgentConfig> {
         let region = match self.region {
             Some(region) => region,
-            None => plan::get(&self.server, berth_control::REGION_PATH)
+            None => client::get(&self.server, berth_control::REGION_PATH)
                 .await
                 .context("asking the server for its region (or pass --region)")?,
         };
@@ -203,6 +208,7 @@ fn main() -> anyhow::Result<()> {
         Command::Plan(PlanArgs {
             command: PlanCommand::RunTask(args),
         }) => runtime.block_on(plan::run_task(args)),
+        Command::Logs(args) => runtime.block_on(logs::run(args)),
         Command::Demo(DemoArgs {
             command: DemoCommand::Image,
         }) => {

@@ -3,8 +3,8 @@
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::client;
 
 #[derive(clap::Args)]
 pub struct PlanRunTaskArgs {
@@ -49,7 +49,7 @@ pub async fn run_task(args: PlanRunTaskArgs) -> anyhow::Result<()> {
                 serde_json::from_str(&text).with_context(|| format!("--{field} is not JSON"))?;
         }
     }
-    let (status, body) = post(
+    let (status, body) = client::post(
         &args.server,
         berth_control::PLAN_RUN_TASK_PATH,
         &request.to_string(),
@@ -98,72 +98,6 @@ fn render(plan: &Value) -> String {
         }
     }
     out
-}
-
-/// The body of a GET of `path` on the server, which must answer 200.
-pub async fn get(server: &str, path: &str) -> anyhow::Result<String> {
-    let authority = authority(server)?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    let (status, body) = exchange(authority, &request).await?;
-    if status != 200 {
-        bail!("GET {path} answered {status}: {body}");
-    }
-    Ok(body)
-}
-
-fn authority(server: &str) -> anyhow::Result<&str> {
-    Ok(server
-        .strip_prefix("http://")
-        .with_context(|| format!("--server must be an http:// URL, not {server}"))?
-        .trim_end_matches('/'))
-}
-
-/// Sends one request on a new connection and reads the whole response.
-async fn exchange(authority: &str, request: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(authority)
-        .await
-        .with_context(|| format!("connecting to {authority}"))?;
-    stream.write_all(request.as_bytes()).await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    let (head, body) = response
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .context("malformed HTTP status line")?;
-    Ok((status, body.to_string()))
-}
-
-/// One HTTP/1.1 POST over plain TCP (the control plane on loopback or a trusted network),
-/// signed with the credentials aws-cli would use, as an `ecs` request of `region`.
-async fn post(server: &str, path: &str, body: &str, region: &str) -> anyhow::Result<(u16, String)> {
-    let authority = authority(server)?;
-    let credentials = crate::credentials::client_credentials()?;
-    let signed = berth_protocol::sigv4::sign(
-        &credentials,
-        &berth_protocol::sigv4::Request {
-            method: "POST",
-            host: authority,
-            path,
-            headers: &[("content-type", "application/json")],
-            body: body.as_bytes(),
-        },
-        (region, "ecs"),
-        berth_protocol::sigv4::now(),
-    );
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (name, value) in signed {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    exchange(authority, &request).await
 }
 
 #[cfg(test)]
