@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use berth_agent::docker::DockerRuntime;
 use berth_agent::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState, Health,
-    HealthCheckSpec, INSTANCE_LABEL, MountSpec, PortSpec, RuntimeError, TmpfsSpec, UlimitSpec,
-    VolumeCreateSpec,
+    HealthCheckSpec, INSTANCE_LABEL, LogFrame, LogSpec, MountSpec, PortSpec, RuntimeError,
+    TmpfsSpec, UlimitSpec, VolumeCreateSpec,
 };
 use bollard::Docker;
 use bollard::query_parameters::{
@@ -561,4 +561,73 @@ async fn a_missing_entry_point_fails_to_start() {
         }
         other => panic!("expected InvalidSpec, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn follows_a_log_with_timestamps_until_the_container_exits() {
+    let Some(fixture) = Fixture::new("logs").await else {
+        return;
+    };
+    let mut spec = fixture.spec("log", &["log", "--lines", "3"]);
+    spec.log = Some(LogSpec {
+        driver: "json-file".into(),
+        options: BTreeMap::new(),
+    });
+    let started_ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let id = fixture.run(&spec).await;
+    let mut log = fixture.runtime.follow_logs(&id, 0);
+    let mut frames: Vec<LogFrame> = Vec::new();
+    while frames.len() < 3 {
+        let next = tokio::time::timeout(Duration::from_secs(10), log.next())
+            .await
+            .expect("a line within 10 s")
+            .expect("the log goes on while the container runs");
+        frames.push(next.expect("a readable frame"));
+    }
+    let lines: Vec<&[u8]> = frames.iter().map(|f| f.bytes.as_slice()).collect();
+    assert_eq!(lines, [b"line 1\n", b"line 2\n", b"line 3\n"]);
+    assert!(
+        frames
+            .windows(2)
+            .all(|w| w[0].timestamp_ns <= w[1].timestamp_ns)
+    );
+    assert!(frames[0].timestamp_ns >= started_ns - 1_000_000_000);
+
+    fixture
+        .runtime
+        .stop(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let end = tokio::time::timeout(Duration::from_secs(10), log.next())
+        .await
+        .expect("the log ends once the container exited");
+    assert!(end.is_none(), "nothing after the last line: {end:?}");
+
+    // Followed again from the first line's second, an exited container's log is read whole.
+    let since = frames[0].timestamp_ns / 1_000_000_000;
+    let again: Vec<LogFrame> = fixture
+        .runtime
+        .follow_logs(&id, since)
+        .map(|frame| frame.expect("a readable frame"))
+        .collect()
+        .await;
+    assert_eq!(again, frames);
+    let later: Vec<_> = fixture
+        .runtime
+        .follow_logs(&id, since + 3600)
+        .collect()
+        .await;
+    assert!(later.is_empty());
+    let missing: Vec<_> = fixture
+        .runtime
+        .follow_logs("berth-no-such-container", 0)
+        .collect()
+        .await;
+    assert!(
+        matches!(missing.as_slice(), [Err(RuntimeError::NotFound(_))]),
+        "{missing:?}"
+    );
 }
