@@ -63,7 +63,7 @@ def docker_log_lines(runtime_id):
 
 
 def test_a_tasks_lines_reach_cloudwatch_logs_in_order(berth, cluster):
-    name, ecs, _, _ = cluster
+    name, ecs, _, agents = cluster
     logs = berth.client("logs")
     group = f"/ecs/{name}"
     logs.create_log_group(logGroupName=group)
@@ -85,6 +85,16 @@ def test_a_tasks_lines_reach_cloudwatch_logs_in_order(berth, cluster):
     assert task["createdAt"].timestamp() * 1000 - 5_000 < timestamps[0]
     streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
     assert [s["logStreamName"] for s in streams] == [stream]
+
+    # Stopped, the task's container goes once its log is shipped, and its cursor with it.
+    ecs.stop_task(cluster=name, task=task["taskArn"])
+    wait_status(ecs, name, task["taskArn"], "STOPPED")
+    runtime_id = task["containers"][0]["runtimeId"]
+    wait_for(lambda: not subprocess.run(["docker", "ps", "-aq", "--filter", f"id={runtime_id}"],
+                                        capture_output=True, text=True).stdout.strip(), "the container's removal")
+    cursors = agents[0].data_dir / "awslogs"
+    wait_for(lambda: cursors.is_dir() and not list(cursors.iterdir()), "the cursor file's removal")
+    assert stream_messages(berth, group, stream) == numbered(300)
 
 
 def test_lines_written_while_the_agent_was_stopped_are_shipped_once(berth, cluster):

@@ -12,7 +12,7 @@ use berth_ecs_wire::{ContainerDefinition, NetworkBinding};
 use berth_protocol::{ContainerStateChange, DesiredTask, TaskStateChange};
 use tokio::sync::{mpsc, watch};
 
-use crate::awslogs::AwslogsConfig;
+use crate::awslogs::{AwslogsConfig, ContainerRun};
 use crate::runtime::{
     CONTAINER_NAME_LABEL, ContainerRuntime, ContainerSpec, ContainerState, ContainerStatus, Health,
     TASK_ARN_LABEL,
@@ -140,6 +140,14 @@ fn health_name(health: &Health) -> &'static str {
     }
 }
 
+/// A container's awslogs shipper, and what tells it about the container's life.
+struct LogShipper {
+    /// The container's place in the task.
+    index: usize,
+    run: watch::Sender<ContainerRun>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// Why the agent itself ends a task.
 struct Failure {
     code: &'static str,
@@ -161,8 +169,9 @@ pub struct TaskActor {
     /// Whether containers of this task may exist already (it was known before the agent
     /// started); a task that arrives later skips the engine lookup on its launch path.
     may_adopt: bool,
-    /// The awslogs shippers of its containers, which end once a container's log is shipped.
-    shippers: Vec<tokio::task::JoinHandle<()>>,
+    /// The awslogs shippers of its containers, which end once a container is finished and its
+    /// log shipped.
+    shippers: Vec<LogShipper>,
     /// Set when the agent stops (shippers stop with it, and the next agent resumes them).
     agent_stopping: Option<watch::Receiver<bool>>,
 }
@@ -415,8 +424,13 @@ impl TaskActor {
         Some((config, stream))
     }
 
-    /// Starts following the container's log, when it ships it.
+    /// Starts following the container's log, when it ships it; tells its shipper when it was
+    /// started again.
     fn start_shipping(&mut self, index: usize) {
+        if let Some(shipper) = self.shippers.iter().find(|s| s.index == index) {
+            shipper.run.send_modify(|run| run.starts += 1);
+            return;
+        }
         let Some(id) = self.containers[index].id.clone() else {
             return;
         };
@@ -425,14 +439,20 @@ impl TaskActor {
         else {
             return;
         };
-        self.shippers.push(tokio::spawn(crate::awslogs::ship(
+        let (run, running) = watch::channel(ContainerRun {
+            starts: 1,
+            finished: false,
+        });
+        let task = tokio::spawn(crate::awslogs::ship(
             self.env.awslogs.clone(),
             self.env.runtime.clone(),
             config,
             id,
             stream,
+            running,
             stopping,
-        )));
+        ));
+        self.shippers.push(LogShipper { index, run, task });
     }
 
     async fn launch(&mut self, desired: &mut watch::Receiver<DesiredTask>) -> Result<(), Failure> {
@@ -747,7 +767,8 @@ impl TaskActor {
 
     /// Restarts exited containers whose restart policy asks for it, before their exit counts.
     async fn restart_exited(&mut self) {
-        for tracked in &mut self.containers {
+        let mut restarted = Vec::new();
+        for (index, tracked) in self.containers.iter_mut().enumerate() {
             let (Some(id), Some(policy)) = (
                 tracked.id.clone(),
                 tracked.definition.restart_policy.as_ref(),
@@ -767,9 +788,13 @@ impl TaskActor {
                     tracked.exit_code = None;
                     tracked.reason = None;
                     tracked.started = Some(tokio::time::Instant::now());
+                    restarted.push(index);
                 }
                 Err(err) => tracing::warn!(error = %err, container = %id, "restart failed"),
             }
+        }
+        for index in restarted {
+            self.start_shipping(index);
         }
     }
 
@@ -827,7 +852,8 @@ impl TaskActor {
     async fn cleanup(&mut self) {
         // Every line a container wrote is shipped before it goes.
         for shipper in self.shippers.drain(..) {
-            let _ = shipper.await;
+            shipper.run.send_modify(|run| run.finished = true);
+            let _ = shipper.task.await;
         }
         tokio::time::sleep(self.env.cleanup_wait).await;
         for tracked in &self.containers {

@@ -19,4 +19,4 @@ pub mod options;
 mod shipper;
 
 pub use options::{AwslogsConfig, Mode, OptionError};
-pub use shipper::{Shipping, prepare_stream, ship};
+pub use shipper::{ContainerRun, Shipping, prepare_stream, ship};

@@ -194,16 +194,29 @@ impl LineQueue {
     }
 }
 
-/// Reads the container's log from `after` on into `queue` until the container has exited
-/// (following again from the last line read when the engine connection breaks).
+/// What the task actor tells a container's shipper about the container's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerRun {
+    /// How many times the agent started it (its restart policy starts it again).
+    pub starts: u32,
+    /// It will not be started again: once its log is read to the end, shipping ends.
+    pub finished: bool,
+}
+
+/// Reads the container's log from `after` on into `queue` until the container has exited for
+/// good: after each exit it waits to hear whether the container was started again (then it
+/// follows on) or is finished. It follows again from the last line read when the engine
+/// connection breaks.
 async fn read_log(
     runtime: Arc<dyn ContainerRuntime>,
     container_id: String,
     after: Cursor,
     queue: Arc<LineQueue>,
+    mut run: watch::Receiver<ContainerRun>,
 ) {
     let mut resume = after;
     let mut backoff = BACKOFF_START;
+    let mut following = run.borrow_and_update().starts;
     loop {
         let mut positions = Positions::after(resume);
         let mut joiner = LineJoiner::default();
@@ -226,13 +239,29 @@ async fn read_log(
                 }
             }
         };
+        let removed = matches!(ended, Err(RuntimeError::NotFound(_)));
         match ended {
             Ok(()) | Err(RuntimeError::NotFound(_)) => {
                 if let Some(line) = joiner.finish(last) {
+                    resume = line.cursor;
                     queue.push(line, &container_id).await;
                 }
-                queue.close();
-                return;
+                if removed {
+                    queue.close();
+                    return;
+                }
+                // Exited: follow on once it is started again, end once it is finished.
+                loop {
+                    let now = *run.borrow_and_update();
+                    if now.starts > following {
+                        following = now.starts;
+                        break;
+                    }
+                    if now.finished || run.changed().await.is_err() {
+                        queue.close();
+                        return;
+                    }
+                }
             }
             Err(err) => {
                 // A line cut short by the break is read again whole from `resume`.
@@ -362,15 +391,16 @@ async fn pause(
     Ok(())
 }
 
-/// Ships one container's log to `stream` until the container has exited and everything it
-/// wrote is in CloudWatch Logs, or until the agent stops (the next agent resumes from the
-/// cursor file).
+/// Ships one container's log to `stream` until the container is finished (`run`) and
+/// everything it wrote is in CloudWatch Logs, or until the agent stops (the next agent resumes
+/// from the cursor file).
 pub async fn ship(
     shipping: Arc<Shipping>,
     runtime: Arc<dyn ContainerRuntime>,
     config: AwslogsConfig,
     container_id: String,
     stream: String,
+    run: watch::Receiver<ContainerRun>,
     mut stopping: watch::Receiver<bool>,
 ) {
     let Ok(client) = &shipping.client else {
@@ -398,6 +428,7 @@ pub async fn ship(
         container_id.clone(),
         shipper.state.acknowledged,
         queue.clone(),
+        run,
     ));
     let outcome = forward(&mut shipper, &queue, &mut stopping).await;
     reader.abort();
