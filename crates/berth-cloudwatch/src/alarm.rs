@@ -295,12 +295,14 @@ pub fn evaluate(
                     number(rule.threshold)
                 )
             } else {
+                // Enough datapoints not breaching that fewer than M can breach.
+                let needed = n - m + 1;
                 format!(
-                    "Threshold Crossed: {} {} were not {words} the threshold ({}). The most recent datapoints which crossed the threshold: [{}].",
-                    n - counted_breaching,
-                    plural(n - counted_breaching),
+                    "Threshold Crossed: {} out of the last {n} datapoints [{}] were not {words} the threshold ({}) (minimum {needed} {} for ALARM -> OK transition).",
+                    not_breaching.len(),
+                    datapoint_list(&listed),
                     number(rule.threshold),
-                    datapoint_list(&listed)
+                    plural(needed)
                 )
             };
             (StateValue::Ok, reason)

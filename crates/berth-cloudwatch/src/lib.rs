@@ -38,6 +38,9 @@ pub enum CloudWatchError {
     LimitExceeded(String),
     #[error("{0}")]
     InvalidNextToken(String),
+    /// SetAlarmState's StateReasonData that is not JSON.
+    #[error("{0}")]
+    InvalidFormat(String),
     #[error("{0}")]
     InternalServiceError(String),
 }
@@ -52,6 +55,7 @@ impl ServiceError for CloudWatchError {
             CloudWatchError::ResourceNotFoundException(_) => "ResourceNotFoundException",
             CloudWatchError::LimitExceeded(_) => "LimitExceeded",
             CloudWatchError::InvalidNextToken(_) => "InvalidNextToken",
+            CloudWatchError::InvalidFormat(_) => "InvalidFormat",
             CloudWatchError::InternalServiceError(_) => "InternalServiceError",
         }
     }
