@@ -493,3 +493,60 @@ async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: Mode, max_buffer_bytes: u64) -> AwslogsConfig {
+        AwslogsConfig {
+            group: "g".into(),
+            region: "us-east-1".into(),
+            stream_prefix: None,
+            create_group: false,
+            multiline: None,
+            mode,
+            max_buffer_bytes,
+        }
+    }
+
+    fn line(text: &str) -> Line {
+        Line {
+            timestamp_ns: 1,
+            text: text.into(),
+            cursor: Cursor::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_non_blocking_buffer_drops_and_counts() {
+        let queue = LineQueue::new(&config(Mode::NonBlocking, 10));
+        for text in ["aaaa", "bbbb", "cccc", "dd"] {
+            queue.push(line(text), "c").await;
+        }
+        assert_eq!(queue.lock().dropped, 1, "cccc did not fit in 10 bytes");
+        queue.close();
+        let mut taken = Vec::new();
+        while let Some(line) = queue.pop().await {
+            taken.push(line.text);
+        }
+        assert_eq!(taken, ["aaaa", "bbbb", "dd"]);
+    }
+
+    #[tokio::test]
+    async fn a_full_blocking_buffer_makes_the_reader_wait() {
+        let queue = Arc::new(LineQueue::new(&config(Mode::Blocking, 0)));
+        let big = "x".repeat(BLOCKING_BUFFER_BYTES as usize);
+        queue.push(line(&big), "c").await;
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.push(line("next"), "c").await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "no room: the reader waits");
+        assert_eq!(queue.pop().await.unwrap().text.len(), big.len());
+        waiting.await.unwrap();
+        assert_eq!(queue.pop().await.unwrap().text, "next");
+        assert_eq!(queue.lock().dropped, 0);
+    }
+}
