@@ -154,3 +154,16 @@ def test_a_missing_group_fails_the_start_as_ecs_says(berth, cluster):
     task = wait_status(ecs, name, arn, "STOPPED")
     assert task["stoppedReason"] == ("CannotCreateContainerError: Error response from daemon: "
                                      "unknown log opt 'awslogs-colour' for awslogs log driver")
+
+
+def test_a_multiline_pattern_groups_lines_into_events(berth, cluster):
+    name, ecs, _, _ = cluster
+    group = f"/ecs/{name}"
+    berth.client("logs").create_log_group(logGroupName=group)
+    # A new event starts at every tenth line; the lines before the first match are one event,
+    # and the last event goes out once no line followed it for Docker's flush interval.
+    task = run_logging_task(ecs, name, group, 25, **{"awslogs-multiline-pattern": r"^line \d*0$"})
+    stream = f"app/web/{task['taskArn'].rsplit('/', 1)[1]}"
+    messages = wait_for_messages(berth, group, stream, 3, "three multi-line events")
+    assert messages == ["".join(f"{line}\n" for line in numbered(25)[first - 1:last])
+                        for first, last in [(1, 9), (10, 19), (20, 25)]]
