@@ -104,8 +104,12 @@ where
     }
 }
 
-/// Lines read from Docker waiting to be sent, bounded in bytes. In blocking mode a full queue
-/// makes the reader wait; in non-blocking mode the line is dropped and counted.
+/// Lines read from Docker waiting to be sent, bounded in bytes. A full queue makes the reader
+/// wait (Docker's json-file log holds what is not read yet), except in non-blocking mode while
+/// the log destination is failing: then, as Docker's ring buffer does, what does not fit is
+/// dropped and counted. (Docker's buffer fills at the pace the container writes; the reader
+/// of a backlog reads far faster than any destination takes it, so a merely slow destination
+/// must not drop lines here that Docker would have shipped.)
 struct LineQueue {
     state: Mutex<QueueState>,
     readable: Notify,
@@ -119,6 +123,8 @@ struct QueueState {
     lines: VecDeque<Line>,
     bytes: u64,
     closed: bool,
+    /// Whether the last send failed for want of the destination.
+    destination_failing: bool,
     dropped: u64,
 }
 
@@ -152,7 +158,7 @@ impl LineQueue {
                     self.readable.notify_one();
                     return;
                 }
-                if self.mode == Mode::NonBlocking {
+                if self.mode == Mode::NonBlocking && state.destination_failing {
                     state.dropped += 1;
                     // At powers of two, then every 10,000: a long outage does not log every line.
                     if state.dropped.is_power_of_two() || state.dropped.is_multiple_of(10_000) {
@@ -166,6 +172,17 @@ impl LineQueue {
                 }
             }
             self.writable.notified().await;
+        }
+    }
+
+    /// Records whether sends reach the destination; a reader waiting for room looks again.
+    fn destination_failing(&self, failing: bool) {
+        let changed = {
+            let mut state = self.lock();
+            std::mem::replace(&mut state.destination_failing, failing) != failing
+        };
+        if changed {
+            self.writable.notify_one();
         }
     }
 
@@ -276,6 +293,7 @@ async fn read_log(
 /// One container's shipping.
 struct Shipper<'a> {
     client: &'a LogsClient,
+    queue: Arc<LineQueue>,
     config: &'a AwslogsConfig,
     stream: &'a str,
     container_id: &'a str,
@@ -351,6 +369,7 @@ impl Shipper<'_> {
                 .await
             {
                 Ok(rejected) => {
+                    self.queue.destination_failing(false);
                     if rejected > 0 {
                         tracing::warn!(
                             rejected,
@@ -361,10 +380,12 @@ impl Shipper<'_> {
                     break;
                 }
                 Err(err) if err.is_transient() => {
+                    self.queue.destination_failing(true);
                     tracing::debug!(error = %err, "PutLogEvents failed; retrying");
                     pause(&mut backoff, stopping).await?;
                 }
                 Err(err) => {
+                    self.queue.destination_failing(false);
                     tracing::error!(error = %err, container = self.container_id, stream = self.stream, events = sealed.events.len(), "PutLogEvents refused a batch; dropping it");
                     break;
                 }
@@ -411,8 +432,10 @@ pub async fn ship(
         tracing::warn!(error = %err, "unreadable awslogs cursor; shipping the log from its start");
         ShippingState::default()
     });
+    let queue = Arc::new(LineQueue::new(&config));
     let mut shipper = Shipper {
         client,
+        queue: queue.clone(),
         config: &config,
         stream: &stream,
         container_id: &container_id,
@@ -422,7 +445,6 @@ pub async fn ship(
     if shipper.settle(&mut stopping).await.is_err() {
         return;
     }
-    let queue = Arc::new(LineQueue::new(&config));
     let reader = tokio::spawn(read_log(
         runtime,
         container_id.clone(),
@@ -519,18 +541,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_non_blocking_buffer_drops_and_counts() {
-        let queue = LineQueue::new(&config(Mode::NonBlocking, 10));
-        for text in ["aaaa", "bbbb", "cccc", "dd"] {
-            queue.push(line(text), "c").await;
-        }
-        assert_eq!(queue.lock().dropped, 1, "cccc did not fit in 10 bytes");
+    async fn a_full_non_blocking_buffer_drops_and_counts_while_the_destination_fails() {
+        let queue = Arc::new(LineQueue::new(&config(Mode::NonBlocking, 10)));
+        queue.push(line("aaaa"), "c").await;
+        queue.push(line("bbbb"), "c").await;
+        // A destination that works but is slower than the reader: the reader waits.
+        let waiting = tokio::spawn({
+            let queue = queue.clone();
+            async move { queue.push(line("cccc"), "c").await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // The destination fails: the waiting line, and what does not fit after it, go.
+        queue.destination_failing(true);
+        waiting.await.unwrap();
+        queue.push(line("dd"), "c").await;
+        queue.push(line("eeee"), "c").await;
+        assert_eq!(
+            queue.lock().dropped,
+            2,
+            "cccc and eeee did not fit in 10 bytes"
+        );
         queue.close();
         let mut taken = Vec::new();
         while let Some(line) = queue.pop().await {
             taken.push(line.text);
         }
         assert_eq!(taken, ["aaaa", "bbbb", "dd"]);
+        assert_eq!(queue.lock().dropped, 2);
     }
 
     #[tokio::test]
