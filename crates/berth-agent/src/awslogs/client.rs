@@ -32,6 +32,9 @@ pub enum CallError {
     /// The server address is not one this client can use.
     #[error("{0}")]
     BadServer(String),
+    /// A success whose body is not the operation's output.
+    #[error("unreadable response: {0}")]
+    Unreadable(String),
 }
 
 impl CallError {
@@ -45,7 +48,7 @@ impl CallError {
                     || code == "ThrottlingException"
                     || code == "ServiceUnavailableException"
             }
-            CallError::BadServer(_) => false,
+            CallError::BadServer(_) | CallError::Unreadable(_) => false,
         }
     }
 
@@ -136,11 +139,8 @@ impl LogsClient {
             if bytes.is_empty() {
                 return Ok(Response::default());
             }
-            return serde_json::from_slice(&bytes).map_err(|err| CallError::Service {
-                status,
-                code: "UnreadableResponse".into(),
-                message: err.to_string(),
-            });
+            return serde_json::from_slice(&bytes)
+                .map_err(|err| CallError::Unreadable(err.to_string()));
         }
         Err(service_error(status, &bytes))
     }
