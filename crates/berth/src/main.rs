@@ -284,6 +284,13 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         berth_logs_service::LogsOptions::default(),
     )
     .map_err(|err| anyhow::anyhow!("opening the log store: {err}"))?;
+    // Metrics, alarms and their history too, in DATA_DIR/metrics.db.
+    let cloudwatch = berth_cloudwatch_service::Metrics::open(
+        &args.data_dir.join("metrics.db"),
+        args.account_id.clone(),
+        berth_cloudwatch_service::MetricsOptions::default(),
+    )
+    .map_err(|err| anyhow::anyhow!("opening the metric store: {err}"))?;
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
             regions: regions.clone(),
@@ -307,6 +314,9 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         Arc::new(berth_logs_service::LogsService::new(
             logs,
             args.account_id.clone(),
+        )),
+        Arc::new(berth_cloudwatch_service::CloudWatchService::new(
+            cloudwatch.clone(),
         )),
     ];
     let limits = berth_gateway::ConnectionLimits {
@@ -349,6 +359,11 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         Arc::new(AgentAddresses(regions.clone())),
         stopped(stopping.clone()),
     ));
+    // Alarms are evaluated (and the metric store swept) in the background.
+    let alarm_evaluator = tokio::spawn(cloudwatch.run(
+        Arc::new(berth_aws::SystemClock),
+        stopped(stopping.clone()),
+    ));
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
@@ -378,6 +393,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     }
     server.await??;
     load_balancers.await?;
+    alarm_evaluator.await?;
     regions.shutdown().await;
     tracing::info!("shut down");
     Ok(())
