@@ -11,7 +11,6 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 
@@ -60,7 +59,7 @@ async fn check_once(check: &HealthCheck, target: &TargetState, tls: &TlsConnecto
         let stream: Box<dyn Io> = match check.protocol {
             Protocol::Http => Box::new(stream),
             Protocol::Https => {
-                let name = ServerName::IpAddress(address.ip().into());
+                let name = upstream::server_name(address.ip());
                 match tls.connect(name, stream).await {
                     Ok(stream) => Box::new(stream),
                     Err(_) => return Outcome::Failed,

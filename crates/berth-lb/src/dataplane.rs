@@ -25,7 +25,7 @@ use crate::metrics::{InMemoryMetrics, Metrics};
 use crate::rules::{RouteTable, RuleError};
 use crate::tls::{ListenerTls, TlsError};
 use crate::workers::Workers;
-use crate::{checker, proxy};
+use crate::{checker, pool, proxy};
 
 /// Limits of the client side that ALB does not let users configure.
 #[derive(Debug, Clone)]
@@ -140,7 +140,8 @@ pub(crate) struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Arc<dyn Metrics>,
     /// One pool per worker, so a request's upstream connection lives on its own thread.
-    pub clients: Vec<proxy::UpstreamClient>,
+    /// Each worker's keep-alive connections to targets.
+    pub pools: Vec<Arc<pool::UpstreamPool>>,
     workers: Workers,
     sockets: Mutex<HashMap<SocketKey, BoundSocket>>,
     groups: Mutex<HashMap<String, Arc<GroupState>>>,
@@ -259,8 +260,6 @@ pub(crate) struct GroupState {
 /// What a target keeps across configurations.
 pub(crate) struct TargetState {
     pub address: SocketAddr,
-    /// `address` as a URI authority, parsed once rather than per request.
-    pub authority: http::uri::Authority,
     pub outstanding: AtomicU32,
     /// Mirrors `health` for the request path: routable by health checks.
     pub healthy: AtomicBool,
@@ -298,8 +297,6 @@ impl TargetState {
     fn new(address: SocketAddr) -> TargetState {
         TargetState {
             address,
-            authority: http::uri::Authority::try_from(address.to_string().as_str())
-                .expect("a socket address is a valid authority"),
             outstanding: AtomicU32::new(0),
             healthy: AtomicBool::new(false),
             health: Mutex::new(TrackedHealth {
@@ -357,10 +354,10 @@ impl DataPlane {
 
     pub fn with_metrics(options: Options, metrics: Arc<dyn Metrics>) -> io::Result<DataPlane> {
         let workers = Workers::start(options.workers)?;
-        let clients = workers
+        let pools = workers
             .handles()
             .iter()
-            .map(|_| proxy::upstream_client(&options))
+            .map(|_| Arc::new(pool::UpstreamPool::new(options.connect_timeout)))
             .collect();
         let shared = Arc::new(Shared {
             options,
@@ -369,7 +366,7 @@ impl DataPlane {
                 groups: HashMap::new(),
             }),
             metrics,
-            clients,
+            pools,
             workers,
             sockets: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),

@@ -13,6 +13,7 @@ mod dataplane;
 pub mod health;
 mod io;
 pub mod metrics;
+mod pool;
 mod proxy;
 pub mod redirect;
 pub mod rules;
@@ -24,4 +25,3 @@ mod workers;
 
 pub use config::*;
 pub use dataplane::{Applied, ApplyError, DataPlane, Options, TargetHealthReport};
-pub use proxy::trace_id;

@@ -20,8 +20,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -30,28 +28,15 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::balance;
 use crate::config::{Action, AdminState, FixedResponse, Forward, Protocol};
-use crate::dataplane::{
-    GroupSnapshot, ListenerRoutes, Options, Shared, SharedKey, TargetState, current,
-};
+use crate::dataplane::{GroupSnapshot, ListenerRoutes, Shared, SharedKey, TargetState, current};
 use crate::io::{Activity, Due, WatchedTcp};
 use crate::metrics::RequestRecord;
+use crate::pool::{Lease, Target};
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
 use crate::sticky;
-use crate::upstream::UpstreamConnector;
 
-pub(crate) type UpstreamClient = Client<UpstreamConnector, Incoming>;
 type ResponseBody = BoxBody<Bytes, hyper::Error>;
-
-pub(crate) fn upstream_client(options: &Options) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(options.connect_timeout));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(1024)
-        .build(UpstreamConnector::new(connector))
-}
 
 /// What the request handler knows about its connection.
 struct Connection {
@@ -60,6 +45,10 @@ struct Connection {
     worker: usize,
     peer: SocketAddr,
     local_port: u16,
+    /// The client's address and the listener's port as header values, made once per
+    /// connection rather than per request (X-Forwarded-For, X-Forwarded-Port).
+    client_ip: HeaderValue,
+    forwarded_port: HeaderValue,
     protocol: Protocol,
     activity: Arc<Activity>,
     /// The load balancer the connection is counted under (ActiveConnectionCount), once known.
@@ -134,7 +123,10 @@ pub(crate) async fn serve_connection(
         key,
         worker,
         peer,
+        client_ip: HeaderValue::from_str(&crate::rules::canonical_ip(peer.ip()).to_string())
+            .expect("an IP address is a valid header value"),
         local_port: local.port(),
+        forwarded_port: HeaderValue::from(local.port()),
         protocol,
         activity,
         load_balancer: Mutex::new(None),
@@ -395,14 +387,7 @@ async fn forward_request(
 
     let upgrade = is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    if let Err(status) = prepare_upstream_request(
-        &mut request,
-        connection,
-        &target_state.authority,
-        group.config.protocol,
-        authority,
-        upgrade,
-    ) {
+    if let Err(status) = prepare_upstream_request(&mut request, connection, authority, upgrade) {
         return count_elb(shared, listener, Some(group_id), status);
     }
 
@@ -416,19 +401,24 @@ async fn forward_request(
     let outstanding = Outstanding::take(target_state.clone());
     let started = Instant::now();
     let drained = drain_deadline_passed(target_state.drain_deadline.subscribe());
+    let upstream = Target {
+        address: target_state.address,
+        https: group.config.protocol == Protocol::Https,
+    };
+    let pool = &shared.pools[connection.worker];
     let sent = tokio::select! {
-        sent = tokio::time::timeout(listener.idle_timeout, shared.clients[connection.worker].request(request)) => sent,
+        sent = tokio::time::timeout(listener.idle_timeout, pool.send(upstream, request)) => sent,
         // The deregistration delay ran out with the request still in flight: ALB closes it.
         _ = drained => return guard.elb_error(StatusCode::BAD_GATEWAY),
     };
     let response_time = started.elapsed();
-    let mut response = match sent {
+    let (mut response, lease) = match sent {
         Err(_) => return guard.elb_error(StatusCode::GATEWAY_TIMEOUT),
         Ok(Err(error)) => {
             tracing::debug!(%error, target = %target, "target failed");
             return guard.elb_error(StatusCode::BAD_GATEWAY);
         }
-        Ok(Ok(response)) => response,
+        Ok(Ok(answered)) => answered,
     };
     guard.finish(Some(response.status().as_u16()), None, Some(response_time));
 
@@ -479,6 +469,7 @@ async fn forward_request(
     response.map(|body| {
         TrackedBody {
             inner: body,
+            lease: Some(lease),
             _outstanding: outstanding,
         }
         .boxed()
@@ -570,22 +561,17 @@ fn is_upgrade(request: &Request<Incoming>) -> bool {
 fn prepare_upstream_request(
     request: &mut Request<Incoming>,
     connection: &Connection,
-    target: &http::uri::Authority,
-    target_protocol: Protocol,
     authority: Option<String>,
     upgrade: bool,
 ) -> Result<(), StatusCode> {
-    // The request's own path and query move over; only scheme and authority change.
-    let mut parts = std::mem::take(request.uri_mut()).into_parts();
-    parts.scheme = Some(match target_protocol {
-        Protocol::Http => http::uri::Scheme::HTTP,
-        Protocol::Https => http::uri::Scheme::HTTPS,
-    });
-    parts.authority = Some(target.clone());
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    }
-    *request.uri_mut() = Uri::from_parts(parts).map_err(|_| StatusCode::BAD_REQUEST)?;
+    // Targets get the origin form (`/path?query`), whatever form the client sent: the
+    // connection already goes to the target, and the name the client used travels in Host.
+    let path = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(path);
     // Targets speak HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
     let headers = request.headers_mut();
@@ -600,23 +586,20 @@ fn prepare_upstream_request(
     {
         headers.insert(header::HOST, authority);
     }
-    let client_ip = crate::rules::canonical_ip(connection.peer.ip()).to_string();
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) => format!("{previous}, {client_ip}"),
-        None => client_ip,
+        Some(previous) => {
+            let client_ip = connection.client_ip.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{previous}, {client_ip}"))
+                .map_err(|_| StatusCode::BAD_REQUEST)?
+        }
+        None => connection.client_ip.clone(),
     };
-    headers.insert(
-        X_FORWARDED_FOR.clone(),
-        HeaderValue::from_str(&forwarded_for).map_err(|_| StatusCode::BAD_REQUEST)?,
-    );
+    headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
     headers.insert(
         X_FORWARDED_PROTO.clone(),
         HeaderValue::from_static(connection.protocol.scheme()),
     );
-    headers.insert(
-        X_FORWARDED_PORT.clone(),
-        HeaderValue::from(connection.local_port),
-    );
+    headers.insert(X_FORWARDED_PORT.clone(), connection.forwarded_port.clone());
     if !headers.contains_key(&X_AMZN_TRACE_ID) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -624,7 +607,7 @@ fn prepare_upstream_request(
         let trace = trace_id(now.as_secs(), rand::random());
         headers.insert(
             X_AMZN_TRACE_ID.clone(),
-            HeaderValue::from_str(&trace).expect("hex digits are a valid header value"),
+            HeaderValue::from_bytes(&trace).expect("hex digits are a valid header value"),
         );
     }
     Ok(())
@@ -635,15 +618,23 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
-/// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`.
-pub fn trace_id(epoch_seconds: u64, random: u128) -> String {
-    format!(
-        "Root=1-{:08x}-{:024x}",
-        epoch_seconds as u32,
-        random & ((1u128 << 96) - 1)
-    )
+/// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`, written
+/// into a fixed buffer (this is on every request).
+fn trace_id(epoch_seconds: u64, random: u128) -> [u8; TRACE_ID_LEN] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"Root=1-00000000-000000000000000000000000";
+    let seconds = u128::from(epoch_seconds as u32);
+    for (digits, value) in [(7..15, seconds), (16..40, random)] {
+        let mut value = value;
+        for position in digits.rev() {
+            id[position] = HEX[(value & 0xf) as usize];
+            value >>= 4;
+        }
+    }
+    id
 }
 
+const TRACE_ID_LEN: usize = 40;
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     [
         header::CONNECTION,
@@ -729,10 +720,29 @@ impl Drop for Outstanding {
     }
 }
 
-/// A target's response body, keeping its request outstanding until the body is done.
+/// A target's response body, keeping its request outstanding until the body is done, and
+/// giving its connection back to the pool once the body has ended (a body the client left
+/// unread closes the connection instead: it cannot carry another request).
 struct TrackedBody {
     inner: Incoming,
+    lease: Option<Lease>,
     _outstanding: Outstanding,
+}
+
+impl TrackedBody {
+    fn release_if_ended(&mut self) {
+        if self.inner.is_end_stream()
+            && let Some(lease) = self.lease.take()
+        {
+            lease.release();
+        }
+    }
+}
+
+impl Drop for TrackedBody {
+    fn drop(&mut self) {
+        self.release_if_ended();
+    }
 }
 
 impl Body for TrackedBody {
@@ -743,7 +753,17 @@ impl Body for TrackedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => {
+                if let Some(lease) = self.lease.take() {
+                    lease.release();
+                }
+            }
+            Poll::Ready(Some(Ok(_))) => self.release_if_ended(),
+            _ => {}
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
@@ -882,10 +902,10 @@ mod tests {
     #[test]
     fn trace_ids_have_albs_shape() {
         assert_eq!(
-            trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
-            "Root=1-5759e988-0123456789abcdef01234567"
+            &trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
+            b"Root=1-5759e988-0123456789abcdef01234567"
         );
-        assert_eq!(trace_id(1, 0), "Root=1-00000001-000000000000000000000000");
+        assert_eq!(&trace_id(1, 0), b"Root=1-00000001-000000000000000000000000");
     }
 
     #[test]

@@ -4,16 +4,13 @@
 //! certificate. Handshake signatures are still verified, so the session is with the holder of
 //! the key the certificate names.
 
-use std::error::Error;
-use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -38,14 +35,8 @@ pub(crate) fn tls_connector() -> TlsConnector {
 }
 
 /// The name a target is addressed by in the handshake: its IP address (no SNI is sent for IPs).
-pub(crate) fn server_name(uri: &Uri) -> io::Result<ServerName<'static>> {
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    ServerName::try_from(host.to_string())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+pub(crate) fn server_name(ip: IpAddr) -> ServerName<'static> {
+    ServerName::IpAddress(ip.into())
 }
 
 #[derive(Debug)]
@@ -96,66 +87,11 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// Connects `http://` URIs in plain TCP and `https://` ones over TLS.
-#[derive(Clone)]
-pub(crate) struct UpstreamConnector {
-    http: HttpConnector,
-    tls: TlsConnector,
-}
-
-impl UpstreamConnector {
-    pub fn new(mut http: HttpConnector) -> UpstreamConnector {
-        // The scheme decides TLS here, not in the TCP connector.
-        http.enforce_http(false);
-        UpstreamConnector {
-            http,
-            tls: tls_connector(),
-        }
-    }
-}
-
-type BoxError = Box<dyn Error + Send + Sync>;
-
-impl tower_service::Service<Uri> for UpstreamConnector {
-    type Response = UpstreamStream;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<UpstreamStream, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.http.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let mut http = self.http.clone();
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-            let name = https.then(|| server_name(&uri)).transpose()?;
-            let tcp = http.call(uri).await?;
-            match name {
-                None => Ok(UpstreamStream::Plain(tcp)),
-                Some(name) => {
-                    let stream = tls.connect(name, tcp.into_inner()).await?;
-                    Ok(UpstreamStream::Tls(Box::new(TokioIo::new(stream))))
-                }
-            }
-        })
-    }
-}
-
+/// A connection to a target, plain or TLS.
 pub(crate) enum UpstreamStream {
     Plain(TokioIo<TcpStream>),
     /// Boxed: a TLS session is over a kilobyte, a plain stream a few words.
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
-}
-
-impl Connection for UpstreamStream {
-    fn connected(&self) -> Connected {
-        match self {
-            UpstreamStream::Plain(stream) => stream.connected(),
-            UpstreamStream::Tls(stream) => stream.inner().get_ref().0.connected(),
-        }
-    }
 }
 
 impl Read for UpstreamStream {

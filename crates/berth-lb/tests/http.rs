@@ -589,13 +589,15 @@ async fn forwarded_headers_reach_the_target() {
     let client = client();
     get(
         &client,
-        &url(&applied, "l", "/"),
+        &url(&applied, "l", "/path?q=1"),
         &[
             ("x-forwarded-for", "203.0.113.9"),
             ("host", "xff.localhost"),
         ],
     )
     .await;
+    // Targets get the origin form, as from any HTTP/1.1 client; many serve no other.
+    assert_eq!(a.last_target.lock().unwrap().as_deref(), Some("/path?q=1"));
     let headers = a.last_headers.lock().unwrap().clone().unwrap();
     assert_eq!(headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");

@@ -25,13 +25,15 @@ use tokio::net::TcpListener;
 
 /// An upstream target: answers its name on every path, `/health` with 200 or 503,
 /// `/slow?ms=N` after N milliseconds, `/stream?ms=N` with the head at once and the body after
-/// N milliseconds, and records the headers of each request.
+/// N milliseconds, and records the request target (as the request line has it) and the headers
+/// of each request.
 pub struct Upstream {
     pub name: &'static str,
     pub address: SocketAddr,
     pub healthy: Arc<AtomicBool>,
     pub hits: Arc<AtomicUsize>,
     pub last_headers: Arc<Mutex<Option<HeaderMap>>>,
+    pub last_target: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -47,17 +49,26 @@ pub async fn upstream(name: &'static str) -> Upstream {
     let healthy = Arc::new(AtomicBool::new(true));
     let hits = Arc::new(AtomicUsize::new(0));
     let last_headers = Arc::new(Mutex::new(None));
-    let (h, c, l) = (healthy.clone(), hits.clone(), last_headers.clone());
+    let last_target = Arc::new(Mutex::new(None));
+    let (h, c, l, t) = (
+        healthy.clone(),
+        hits.clone(),
+        last_headers.clone(),
+        last_target.clone(),
+    );
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (h, c, l) = (h.clone(), c.clone(), l.clone());
+            let (h, c, l, t) = (h.clone(), c.clone(), l.clone(), t.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let (h, c, l) = (h.clone(), c.clone(), l.clone());
-                    async move { Ok::<_, Infallible>(answer(name, request, &h, &c, &l).await) }
+                    let (h, c, l, t) = (h.clone(), c.clone(), l.clone(), t.clone());
+                    async move {
+                        *t.lock().unwrap() = Some(request.uri().to_string());
+                        Ok::<_, Infallible>(answer(name, request, &h, &c, &l).await)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -72,6 +83,7 @@ pub async fn upstream(name: &'static str) -> Upstream {
         healthy,
         hits,
         last_headers,
+        last_target,
         task,
     }
 }
