@@ -360,10 +360,8 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         stopped(stopping.clone()),
     ));
     // Alarms are evaluated (and the metric store swept) in the background.
-    let alarm_evaluator = tokio::spawn(cloudwatch.run(
-        Arc::new(berth_aws::SystemClock),
-        stopped(stopping.clone()),
-    ));
+    let alarm_evaluator =
+        tokio::spawn(cloudwatch.run(Arc::new(berth_aws::SystemClock), stopped(stopping.clone())));
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
