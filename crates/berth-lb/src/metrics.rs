@@ -3,8 +3,10 @@
 //! running totals.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 /// One finished request (or one the client gave up on).
@@ -116,89 +118,102 @@ impl Counters {
 }
 
 /// Keys: a load balancer's id, then a target group's id (looked up by `&str`: counting a
-/// request allocates nothing).
+/// request allocates nothing). The maps are replaced whole when a key is new (rare) and read
+/// without a lock: every worker counts every request, and a lock word, like a reference
+/// count, would be written by each of them.
 #[derive(Debug, Default)]
 pub struct InMemoryMetrics {
-    load_balancers: RwLock<HashMap<String, Arc<Counters>>>,
-    target_groups: RwLock<HashMap<String, HashMap<String, Arc<Counters>>>>,
+    load_balancers: ArcSwap<Keyed<Arc<Counters>>>,
+    target_groups: ArcSwap<Keyed<Keyed<Arc<Counters>>>>,
 }
+
+type Keyed<T> = HashMap<String, T, foldhash::fast::RandomState>;
 
 impl InMemoryMetrics {
     pub fn load_balancer(&self, id: &str) -> CounterValues {
-        read(&self.load_balancers)
+        self.load_balancers
+            .load()
             .get(id)
             .map(|c| c.values())
             .unwrap_or_default()
     }
 
     pub fn target_group(&self, load_balancer: &str, target_group: &str) -> CounterValues {
-        read(&self.target_groups)
+        self.target_groups
+            .load()
             .get(load_balancer)
             .and_then(|groups| groups.get(target_group))
             .map(|c| c.values())
             .unwrap_or_default()
     }
 
-    fn lb_counters(&self, id: &str) -> Arc<Counters> {
-        if let Some(counters) = read(&self.load_balancers).get(id) {
-            return counters.clone();
+    fn with_lb(&self, id: &str, apply: impl FnOnce(&Counters)) {
+        if let Some(counters) = self.load_balancers.load().get(id) {
+            return apply(counters);
         }
-        write(&self.load_balancers)
-            .entry(id.to_string())
-            .or_default()
-            .clone()
+        self.load_balancers.rcu(|map| {
+            let mut map = Keyed::clone(map);
+            map.entry(id.to_string()).or_default();
+            map
+        });
+        if let Some(counters) = self.load_balancers.load().get(id) {
+            apply(counters);
+        }
     }
 
-    fn tg_counters(&self, load_balancer: &str, target_group: &str) -> Arc<Counters> {
-        if let Some(counters) = read(&self.target_groups)
+    fn with_tg(&self, load_balancer: &str, target_group: &str, apply: impl FnOnce(&Counters)) {
+        let find = |map: &Keyed<Keyed<Arc<Counters>>>| {
+            map.get(load_balancer)
+                .and_then(|groups| groups.get(target_group))
+                .cloned()
+        };
+        if let Some(counters) = self
+            .target_groups
+            .load()
             .get(load_balancer)
             .and_then(|groups| groups.get(target_group))
         {
-            return counters.clone();
+            return apply(counters);
         }
-        write(&self.target_groups)
-            .entry(load_balancer.to_string())
-            .or_default()
-            .entry(target_group.to_string())
-            .or_default()
-            .clone()
+        self.target_groups.rcu(|map| {
+            let mut map = Keyed::clone(map);
+            map.entry(load_balancer.to_string())
+                .or_default()
+                .entry(target_group.to_string())
+                .or_default();
+            map
+        });
+        if let Some(counters) = find(&self.target_groups.load()) {
+            apply(&counters);
+        }
     }
-}
-
-// A panic while holding these locks leaves plain counters behind: still usable.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Metrics for InMemoryMetrics {
     fn request(&self, record: &RequestRecord<'_>) {
-        self.lb_counters(record.load_balancer).count(record);
+        self.with_lb(record.load_balancer, |c| c.count(record));
         if let Some(group) = record.target_group {
-            self.tg_counters(record.load_balancer, group).count(record);
+            self.with_tg(record.load_balancer, group, |c| c.count(record));
         }
     }
 
     fn connection_opened(&self, load_balancer: &str) {
-        self.lb_counters(load_balancer)
-            .active_connections
-            .fetch_add(1, Ordering::Relaxed);
+        self.with_lb(load_balancer, |c| {
+            c.active_connections.fetch_add(1, Ordering::Relaxed);
+        });
     }
 
     fn connection_closed(&self, load_balancer: &str) {
-        self.lb_counters(load_balancer)
-            .active_connections
-            .fetch_sub(1, Ordering::Relaxed);
+        self.with_lb(load_balancer, |c| {
+            c.active_connections.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 
     fn host_counts(&self, load_balancer: &str, target_group: &str, healthy: u64, unhealthy: u64) {
-        let counters = self.tg_counters(load_balancer, target_group);
-        counters.healthy_hosts.store(healthy, Ordering::Relaxed);
-        counters.unhealthy_hosts.store(unhealthy, Ordering::Relaxed);
+        self.with_tg(load_balancer, target_group, |c| {
+            c.healthy_hosts.store(healthy, Ordering::Relaxed);
+            c.unhealthy_hosts.store(unhealthy, Ordering::Relaxed);
+        });
     }
 }
 
