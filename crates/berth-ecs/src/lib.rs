@@ -5,6 +5,7 @@
 pub mod arn;
 pub mod attributes;
 pub mod error;
+pub mod events;
 pub mod lifecycle;
 pub mod load_balancers;
 pub mod pagination;

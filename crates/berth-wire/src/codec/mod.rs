@@ -7,13 +7,14 @@
 //! - [`cbor`]: Smithy RPC v2 CBOR requests, responses and error bodies.
 //! - [`rest_json`]: REST-JSON routing (method and path to operation), requests spread over
 //!   labels, query, headers and body, responses and error bodies.
+//! - [`time`]: timestamps between the JSON form's epoch seconds and ISO 8601 or HTTP dates.
 //!
 //! AWS JSON 1.0/1.1 needs no codec: its bodies already are the JSON form.
 
 pub mod cbor;
 pub mod query;
 pub mod rest_json;
-mod time;
+pub mod time;
 mod xml;
 
 use std::fmt;
