@@ -7,6 +7,7 @@
 mod agents;
 pub mod ecs;
 mod error;
+mod events;
 pub mod housekeeping;
 pub mod load_balancing;
 pub mod regions;
@@ -25,7 +26,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 pub use error::ApiError;
 pub use load_balancing::{LoadBalancing, Target, TargetHealth};
 pub use regions::{RegionSettings, Regions};
-pub use routes::{EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};
+pub use routes::{EVENTS_PATH, EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};
 
 pub use berth_aws::{Clock, SystemClock};
 
@@ -47,10 +48,13 @@ pub struct ControlPlane {
     pub load_balancing: Arc<dyn LoadBalancing>,
     /// How long the service scheduler's passes take (exported as Prometheus metrics).
     pub scheduler_passes: Histogram,
+    /// The region's recent ECS events (EventBridge's shapes), for `GET /berth/v1/events`.
+    pub events: Arc<events::EventLog>,
 }
 
 impl ControlPlane {
     pub fn new(store: Arc<dyn Store>, partition: Partition, root: Credentials) -> ControlPlane {
+        let events = Arc::new(events::EventLog::new(partition.clone(), events::HISTORY));
         ControlPlane {
             store,
             partition,
@@ -62,6 +66,7 @@ impl ControlPlane {
             load_balancing: load_balancing::none(),
             // 100 µs to ~6.6 s.
             scheduler_passes: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
+            events,
         }
     }
 

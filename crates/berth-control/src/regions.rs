@@ -146,6 +146,7 @@ impl Regions {
                 async move { views.follow(store).await }
             }),
             tokio::spawn(service_scheduler::run(cp.clone())),
+            tokio::spawn(crate::events::run(cp.clone())),
             tokio::spawn({
                 let cp = cp.clone();
                 async move {

@@ -1,6 +1,6 @@
 //! ECS behind the gateway ([`EcsService`]), and Berth's own routes beside the AWS APIs: the
-//! agent channel, the placement dry run and a health check. All of them are authenticated as
-//! the AWS APIs are.
+//! agent channel, the placement dry run, the event stream and a health check. All of them but
+//! the health check are authenticated as the AWS APIs are.
 
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ use crate::{Regions, ecs};
 
 /// Berth's placement dry run: a RunTask request in, where it would go out.
 pub const PLAN_RUN_TASK_PATH: &str = "/berth/v1/plan/run-task";
+/// The region's ECS events as Server-Sent Events (`?cluster=&service=&after=&follow=`).
+pub const EVENTS_PATH: &str = "/berth/v1/events";
 /// The server's own region (`--region`), as plain text: where agents that name none join.
 pub const REGION_PATH: &str = "/berth/v1/region";
 
@@ -63,6 +65,7 @@ pub fn router(routes: Routes) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route(berth_protocol::CONNECT_PATH, get(crate::agents::connect))
         .route(PLAN_RUN_TASK_PATH, post(plan_run_task))
+        .route(EVENTS_PATH, get(events))
         .route(
             REGION_PATH,
             get(|State(routes): State<Routes>| async move { routes.home_region }),
@@ -85,6 +88,67 @@ async fn plan_run_task(State(routes): State<Routes>, request: Request<Body>) -> 
     };
     match plan.await {
         Ok(plan) => (StatusCode::OK, axum::Json(plan)).into_response(),
+        Err(err) => Protocol::json_1_1().error_response(&err.into(), ""),
+    }
+}
+
+/// `GET /berth/v1/events`, signed as an `ecs` request of the region whose events it streams:
+/// the kept events after `after` (or the `Last-Event-ID` header, which a reconnecting SSE client
+/// sends and which wins), all kept ones without either, then each new one as it happens;
+/// `follow=false` ends the stream once it has caught up. `cluster` and `service` filter.
+async fn events(State(routes): State<Routes>, request: Request<Body>) -> Response {
+    let (parts, _) = request.into_parts();
+    let opened = async {
+        let context = routes.gateway.authenticate(&parts, b"", "ecs").await?;
+        let cp = routes.regions.region(&context.region).await?;
+        let mut filter = crate::events::Filter::default();
+        let mut after = None;
+        let mut follow = true;
+        let query = parts.uri.query().unwrap_or_default();
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            match &*name {
+                "cluster" => filter.cluster = Some(value.into_owned()),
+                "service" => filter.service = Some(value.into_owned()),
+                "after" => after = Some(value.into_owned()),
+                "follow" => {
+                    follow = match &*value {
+                        "true" => true,
+                        "false" => false,
+                        other => {
+                            return Err(berth_ecs::EcsError::InvalidParameter(format!(
+                                "follow must be true or false, not {other:?}"
+                            ))
+                            .into());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let header = parts
+            .headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok());
+        let after = header
+            .map(str::to_string)
+            .or(after)
+            .map(|id| id.parse::<berth_ecs::events::EventId>())
+            .transpose()
+            .map_err(|err| berth_ecs::EcsError::InvalidParameter(err.to_string()))?;
+        Ok::<_, ApiError>(crate::events::stream(
+            cp.events.clone(),
+            filter,
+            after,
+            follow,
+        ))
+    };
+    match opened.await {
+        Ok(stream) => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/event-stream")
+            .header("cache-control", "no-cache")
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         Err(err) => Protocol::json_1_1().error_response(&err.into(), ""),
     }
 }

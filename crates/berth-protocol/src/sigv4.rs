@@ -26,6 +26,17 @@ pub struct Request<'a> {
 pub fn sign(
     credentials: &Credentials,
     request: &Request,
+    scope: (&str, &str),
+    now: i64,
+) -> Vec<(String, String)> {
+    sign_with_query(credentials, request, "", scope, now)
+}
+
+/// As [`sign`], for a request whose path carries the query string `query` (without `?`).
+pub fn sign_with_query(
+    credentials: &Credentials,
+    request: &Request,
+    query: &str,
     (region, service): (&str, &str),
     now: i64,
 ) -> Vec<(String, String)> {
@@ -40,7 +51,7 @@ pub fn sign(
     let parts = berth_sigv4::RequestParts {
         method: request.method,
         path: request.path,
-        query: "",
+        query,
         headers: &all,
         payload_sha256: &payload,
     };

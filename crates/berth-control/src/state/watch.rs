@@ -21,6 +21,11 @@ pub fn task_record(key: &str) -> Option<(&str, &str)> {
     key.strip_prefix(keys::TASKS)?.split_once('/')
 }
 
+/// `(cluster, name)` when `key` is a service record's.
+pub fn service_record(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(keys::SERVICES)?.split_once('/')
+}
+
 /// `(instance id, task id)` when `key` is an entry of an instance's task index: a task placed
 /// on the instance, or (deleted) one that stopped or moved.
 pub fn instance_task_entry(key: &str) -> Option<(&str, &str)> {
@@ -37,4 +42,9 @@ pub async fn instance_records(store: &dyn Store) -> Result<Vec<KeyValue>, StoreE
 /// Every task record, undecoded with its revision (see [`instance_records`]).
 pub async fn task_records(store: &dyn Store) -> Result<Vec<KeyValue>, StoreError> {
     store.range(keys::TASKS, None, usize::MAX).await
+}
+
+/// Every service record, undecoded with its revision (see [`instance_records`]).
+pub async fn service_records(store: &dyn Store) -> Result<Vec<KeyValue>, StoreError> {
+    store.range(keys::SERVICES, None, usize::MAX).await
 }
