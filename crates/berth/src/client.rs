@@ -140,3 +140,143 @@ pub const ECS: (&str, &str, &str) = (
 );
 /// CloudWatch Logs (`Logs_20140328`, JSON 1.1).
 pub const LOGS: (&str, &str, &str) = ("logs", "Logs_20140328", "application/x-amz-json-1.1");
+
+/// The answer to a signed GET, read as it arrives: a long-lived (chunked) body such as a
+/// Server-Sent Events stream.
+pub struct StreamingBody {
+    reader: tokio::io::BufReader<TcpStream>,
+    chunked: bool,
+    /// Body bytes read and not yet handed out as lines.
+    pending: Vec<u8>,
+    ended: bool,
+}
+
+impl StreamingBody {
+    /// The next line of the body without its line ending; `None` once the body has ended.
+    pub async fn next_line(&mut self) -> anyhow::Result<Option<String>> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.pending.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(
+                    String::from_utf8(line).context("a line that is not UTF-8")?,
+                ));
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads more of the body: the next chunk, or what the connection has.
+    async fn fill(&mut self) -> anyhow::Result<()> {
+        use tokio::io::AsyncBufReadExt;
+        if !self.chunked {
+            let mut buffer = [0u8; 8192];
+            let read = self.reader.read(&mut buffer).await?;
+            self.pending.extend_from_slice(&buffer[..read]);
+            self.ended = read == 0;
+            return Ok(());
+        }
+        let mut size_line = String::new();
+        if self.reader.read_line(&mut size_line).await? == 0 {
+            bail!("the connection closed in the middle of the answer");
+        }
+        let size = size_line.trim().split(';').next().unwrap_or_default();
+        let size = usize::from_str_radix(size, 16)
+            .with_context(|| format!("malformed chunk size {size_line:?}"))?;
+        if size == 0 {
+            self.ended = true;
+            return Ok(());
+        }
+        let start = self.pending.len();
+        self.pending.resize(start + size, 0);
+        self.reader.read_exact(&mut self.pending[start..]).await?;
+        let mut crlf = [0u8; 2];
+        self.reader.read_exact(&mut crlf).await?;
+        Ok(())
+    }
+}
+
+/// A GET of `path?query` signed as an `ecs` request of `region`, with `headers`, whose body is
+/// read as it arrives; an answer other than 200 is an error carrying its body.
+pub async fn get_streaming(
+    server: &str,
+    region: &str,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<StreamingBody> {
+    use tokio::io::AsyncBufReadExt;
+    let authority = authority(server)?;
+    let credentials = crate::credentials::client_credentials()?;
+    let signed = berth_protocol::sigv4::sign_with_query(
+        &credentials,
+        &berth_protocol::sigv4::Request {
+            method: "GET",
+            host: authority,
+            path,
+            headers,
+            body: b"",
+        },
+        query,
+        (region, "ecs"),
+        berth_protocol::sigv4::now(),
+    );
+    let target = if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    };
+    let mut request =
+        format!("GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .chain(signed)
+    {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let mut stream = TcpStream::connect(authority)
+        .await
+        .with_context(|| format!("connecting to {authority}"))?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).await?;
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("malformed HTTP status line")?;
+    let mut chunked = false;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).await? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            chunked |= name.trim().eq_ignore_ascii_case("transfer-encoding")
+                && value.trim().eq_ignore_ascii_case("chunked");
+        }
+    }
+    let mut body = StreamingBody {
+        reader,
+        chunked,
+        pending: Vec::new(),
+        ended: false,
+    };
+    if status != 200 {
+        let mut text = Vec::new();
+        while let Some(line) = body.next_line().await? {
+            text.push(line);
+        }
+        bail!("GET {path} answered {status}: {}", text.join("\n"));
+    }
+    Ok(body)
+}

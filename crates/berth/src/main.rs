@@ -3,6 +3,7 @@
 mod client;
 mod credentials;
 mod demo;
+mod events;
 mod logs;
 mod metrics;
 mod plan;
@@ -57,6 +58,8 @@ enum Command {
     /// The lines a task's or a service's containers logged with the awslogs driver
     /// (`--follow` keeps printing new ones).
     Logs(logs::LogsArgs),
+    /// The region's ECS events, as EventBridge gets them (`--follow` keeps printing new ones).
+    Events(events::EventsArgs),
 }
 
 #[derive(Args)]
@@ -209,6 +212,7 @@ fn main() -> anyhow::Result<()> {
             command: PlanCommand::RunTask(args),
         }) => runtime.block_on(plan::run_task(args)),
         Command::Logs(args) => runtime.block_on(logs::run(args)),
+        Command::Events(args) => runtime.block_on(events::run(args)),
         Command::Demo(DemoArgs {
             command: DemoCommand::Image,
         }) => {
