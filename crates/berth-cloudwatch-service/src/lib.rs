@@ -801,7 +801,15 @@ impl CloudWatchService {
             }
         }
         let period = i64::from(request.period.ok_or_else(|| missing("Period"))?);
-        let evaluation_periods = i64::from(request.evaluation_periods.unwrap_or_default());
+        // Required by the model, but its generated checks leave numbers and enums to us.
+        let evaluation_periods = i64::from(
+            request
+                .evaluation_periods
+                .ok_or_else(|| missing("EvaluationPeriods"))?,
+        );
+        if request.comparison_operator.is_none() {
+            return Err(missing("ComparisonOperator"));
+        }
         let datapoints_to_alarm = request
             .datapoints_to_alarm
             .map_or(evaluation_periods, i64::from);

@@ -621,3 +621,52 @@ async fn describe_alarms_pages_by_name() {
     }
     assert_eq!(names, vec!["a0", "a1", "a2", "a3", "a4"]);
 }
+
+#[tokio::test]
+async fn list_metrics_pages_by_five_hundred_and_missing_members_are_named() {
+    let server = start().await;
+    let data: Vec<Value> = (0..501)
+        .map(|i| json!({"MetricName": format!("m{i:03}"), "Value": 1.0, "Timestamp": secs(START)}))
+        .collect();
+    server
+        .ok(
+            "PutMetricData",
+            json!({"Namespace": "Many", "MetricData": data}),
+        )
+        .await;
+    let first = server.ok("ListMetrics", json!({"Namespace": "Many"})).await;
+    assert_eq!(first["Metrics"].as_array().unwrap().len(), 500);
+    assert_eq!(first["Metrics"][499]["MetricName"], "m499");
+    let token = first["NextToken"].as_str().unwrap();
+    let second = server
+        .ok(
+            "ListMetrics",
+            json!({"Namespace": "Many", "NextToken": token}),
+        )
+        .await;
+    assert_eq!(
+        second["Metrics"],
+        json!([{"Namespace": "Many", "MetricName": "m500", "Dimensions": []}])
+    );
+    assert!(second.get("NextToken").is_none());
+    assert_eq!(
+        server
+            .refused("ListMetrics", json!({"NextToken": "garbage"}))
+            .await
+            .1,
+        "InvalidNextToken"
+    );
+
+    let (status, code, message) = server
+        .refused("PutMetricAlarm", json!({"AlarmName": "a", "Namespace": "App", "MetricName": "m", "Statistic": "Sum", "Period": 60, "Threshold": 1.0, "ComparisonOperator": "GreaterThanThreshold"}))
+        .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "MissingParameter"),
+        "{message}"
+    );
+    assert!(
+        message.contains("evaluationPeriods") || message.contains("EvaluationPeriods"),
+        "{message}"
+    );
+}
