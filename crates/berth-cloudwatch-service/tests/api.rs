@@ -670,3 +670,53 @@ async fn list_metrics_pages_by_five_hundred_and_missing_members_are_named() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn berth_publishes_under_aws_namespaces_through_the_rust_api() {
+    let server = start().await;
+    let metric = berth_cloudwatch::MetricId::new(
+        "AWS/ECS",
+        "CPUUtilization",
+        vec![berth_cloudwatch::Dimension {
+            name: "ClusterName".into(),
+            value: "default".into(),
+        }],
+    );
+    let point = |value: f64| {
+        berth_cloudwatch::stats::Datapoint::of_values(
+            START + 1_000,
+            1,
+            vec![(value, 1.0)],
+            Some("Percent".into()),
+        )
+    };
+    server
+        .metrics
+        .put(
+            "us-east-1",
+            vec![(metric.clone(), point(40.0)), (metric.clone(), point(60.0))],
+            START,
+        )
+        .await
+        .unwrap();
+    let body = server
+        .ok(
+            "GetMetricStatistics",
+            json!({"Namespace": "AWS/ECS", "MetricName": "CPUUtilization", "Dimensions": [{"Name": "ClusterName", "Value": "default"}],
+                   "StartTime": secs(START), "EndTime": secs(START + 60_000), "Period": 1, "Statistics": ["Average"]}),
+        )
+        .await;
+    assert_eq!(
+        body["Datapoints"],
+        json!([{"Timestamp": secs(START + 1_000), "Average": 50.0, "Unit": "Percent"}])
+    );
+    // The API's own rules still hold for Berth's publishers.
+    let unnamed = berth_cloudwatch::MetricId::new("AWS/ECS", "", Vec::new());
+    assert!(
+        server
+            .metrics
+            .put("us-east-1", vec![(unnamed, point(1.0))], START)
+            .await
+            .is_err()
+    );
+}
