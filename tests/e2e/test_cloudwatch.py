@@ -211,8 +211,6 @@ def test_rpc_v2_cbor_clients(berth, tmp_path):
     assert request.url.endswith("/service/GraniteServiceVersion20100801/operation/PutMetricData")
 
 
-@pytest.mark.xfail(strict=True, reason="the gateway routes query requests only to services whose first "
-                                       "protocol is query (Gateway::service_signing_as); CloudWatch's is CBOR")
 def test_query_clients(berth, tmp_path):
     request = round_trip(client_speaking(berth, "query", tmp_path))
     assert b"Action=PutMetricData" in request.body

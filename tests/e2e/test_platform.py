@@ -324,13 +324,6 @@ def test_a_query_service_berth_does_not_serve_is_refused_in_query_xml(berth):
     assert error_code(client(berth, "iam").list_users) == ("InvalidAction", 400)
 
 
-def test_a_cbor_client_gets_errors_in_cbor(berth):
-    """botocore speaks RPC v2 CBOR to CloudWatch: a service Berth does not serve yet is refused in
-    that protocol, and botocore reads the error code from it."""
-    cloudwatch = client(berth, "cloudwatch")
-    assert error_code(cloudwatch.list_metrics) == ("UnknownOperationException", 400)
-
-
 def scrape(berth):
     """GET /metrics, unsigned, as Prometheus scrapes: {series: value}."""
     connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=10)

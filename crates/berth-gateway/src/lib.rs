@@ -237,14 +237,9 @@ impl Gateway {
     }
 
     fn service_signing_as(&self, name: &str) -> Option<&Arc<dyn Service>> {
-        self.services.iter().find(|s| {
-            let model = s.model();
-            model.signing_name == name
-                && matches!(
-                    model.protocol,
-                    berth_wire::model::Protocol::Query | berth_wire::model::Protocol::Ec2
-                )
-        })
+        self.services
+            .iter()
+            .find(|s| s.model().signing_name == name && speaks_forms(s.model()))
     }
 
     fn rest_json_services(&self) -> impl Iterator<Item = &Arc<dyn Service>> {
@@ -259,14 +254,9 @@ impl Gateway {
     }
 
     fn service_with_version(&self, version: &str) -> Option<&Arc<dyn Service>> {
-        self.services.iter().find(|s| {
-            let model = s.model();
-            model.api_version == version
-                && matches!(
-                    model.protocol,
-                    berth_wire::model::Protocol::Query | berth_wire::model::Protocol::Ec2
-                )
-        })
+        self.services
+            .iter()
+            .find(|s| s.model().api_version == version && speaks_forms(s.model()))
     }
 
     async fn handle(
@@ -350,6 +340,13 @@ impl Gateway {
         }
         protocol::encode(&decoded, output, request_id).map_err(fail)
     }
+}
+
+/// Whether a service takes form-encoded `Action=` requests: query or EC2 as its own protocol,
+/// or query among others (CloudWatch lists it after RPC v2 CBOR and JSON 1.0).
+fn speaks_forms(model: &ServiceModel) -> bool {
+    use berth_wire::model::Protocol;
+    model.protocol == Protocol::Ec2 || model.protocols.contains(&Protocol::Query)
 }
 
 async fn aws_request(State(gateway): State<Arc<Gateway>>, request: Request<Body>) -> Response {

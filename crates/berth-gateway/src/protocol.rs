@@ -554,7 +554,11 @@ pub(crate) fn decode(
                         ),
                     })
                 })?;
-            let model_protocol = model.protocol;
+            // The form's dialect, not the service's first protocol (CloudWatch's is CBOR).
+            let model_protocol = match protocol {
+                Protocol::Ec2 => berth_wire::model::Protocol::Ec2,
+                _ => berth_wire::model::Protocol::Query,
+            };
             let input = codec::query::decode(model, operation, &params)
                 .map_err(|err| protocol.bad_request(err.code(model_protocol), err.message()))?;
             Ok(Decoded {
