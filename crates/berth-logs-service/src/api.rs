@@ -1,5 +1,6 @@
-//! [`Logs`]: CloudWatch Logs for other crates, without the wire — what the ECS agent's awslogs
-//! driver ships container output through. The same rules as the API apply (names, batch
+//! [`Logs`]: CloudWatch Logs in-process, without the wire (the service's own handlers, live
+//! tails and tests; the agent's awslogs driver speaks PutLogEvents over HTTP). The same rules
+//! as the API apply (names, batch
 //! verdicts, retention), and the same store is written, so what is appended here is what
 //! GetLogEvents and FilterLogEvents show.
 //!
