@@ -1010,6 +1010,10 @@ impl CloudWatchService {
                 listed.join(", ")
             ))));
         }
+        for name in &names {
+            // Its evaluation slot goes with it (a new alarm of the same name starts afresh).
+            self.metrics.evaluate_soon(&region, name);
+        }
         let store = self.metrics.store.clone();
         blocking(move || store.delete_alarms(&region, names))
             .await
