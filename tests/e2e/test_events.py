@@ -267,3 +267,47 @@ def test_a_services_events_and_berth_events_follow(berth, berth_binary):
     finally:
         stop_process(follower)
         stop_process(agent)
+
+
+def test_berth_events_follow_carries_on_across_a_server_restart(berth, berth_binary):
+    ecs = berth.client()
+    ecs.create_cluster(clusterName="restart")
+    agent = start_agent(berth_binary, berth, "restart")
+    follower = None
+    try:
+        wait_for(lambda: ecs.list_container_instances(cluster="restart")["containerInstanceArns"], "the instance")
+        ecs.register_task_definition(family="evt", containerDefinitions=[
+            {"name": "app", "image": "berth-demo:latest", "memory": 64}])
+        follower = subprocess.Popen(
+            [str(berth_binary), "events", "--server", berth.url, "--cluster", "restart", "--follow", "--ids"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+        out, err = bytearray(), bytearray()
+
+        def printed_running(arn):
+            deadline = time.monotonic() + 30
+            needle = f"{arn.split(':', 5)[5]}  lastStatus=RUNNING".encode()
+            while time.monotonic() < deadline and needle not in out:
+                ready, _, _ = select.select([follower.stdout, follower.stderr], [], [], 1)
+                for pipe in ready:
+                    (out if pipe is follower.stdout else err).extend(os.read(pipe.fileno(), 65536))
+            assert needle in out, (out.decode(), err.decode())
+
+        before = ecs.run_task(cluster="restart", taskDefinition="evt")["tasks"][0]["taskArn"]
+        printed_running(before)
+        # The connection drops with the server; `berth events` reconnects from the last id it
+        # printed, is told that what the restarted server kept does not reach back that far,
+        # and goes on with what happens next.
+        berth.stop()
+        berth.start()
+        ecs = berth.client()
+        wait_for(lambda: ecs.describe_container_instances(
+            cluster="restart", containerInstances=ecs.list_container_instances(cluster="restart")[
+                "containerInstanceArns"])["containerInstances"][0]["agentConnected"], "the agent to reconnect")
+        after = ecs.run_task(cluster="restart", taskDefinition="evt")["tasks"][0]["taskArn"]
+        printed_running(after)
+        assert "events were lost" in err.decode()
+        ids = [key(line.split()[0]) for line in out.decode().splitlines() if line.strip()]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+    finally:
+        stop_process(follower)
+        stop_process(agent)

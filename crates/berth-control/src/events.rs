@@ -355,13 +355,21 @@ impl Filter {
     }
 }
 
-/// The SSE body of one client: the history after `after` (all of it when `None`), then, with
-/// `follow`, each new event as it comes; without `follow` it ends once it has caught up.
+/// What one client reads.
+pub struct Reading {
+    pub filter: Filter,
+    /// Continue after this event (from the oldest kept when `None`).
+    pub after: Option<EventId>,
+    /// Keep the stream open for new events; otherwise it ends once it has caught up.
+    pub follow: bool,
+}
+
+/// The SSE body of one client: the kept events after `reading.after`, then, with `follow`, each
+/// new one as it comes, until `stopping` turns true (the server shuts down).
 pub fn stream(
     log: Arc<EventLog>,
-    filter: Filter,
-    after: Option<EventId>,
-    follow: bool,
+    reading: Reading,
+    stopping: watch::Receiver<bool>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     struct Client {
         log: Arc<EventLog>,
@@ -369,20 +377,22 @@ pub fn stream(
         cursor: Option<EventId>,
         follow: bool,
         newest: watch::Receiver<EventId>,
+        stopping: watch::Receiver<bool>,
         done: bool,
     }
     let newest = log.subscribe();
     let client = Client {
         log,
-        filter,
-        cursor: after,
-        follow,
+        filter: reading.filter,
+        cursor: reading.after,
+        follow: reading.follow,
         newest,
+        stopping,
         done: false,
     };
     futures_util::stream::unfold(client, |mut client| async move {
         loop {
-            if client.done {
+            if client.done || *client.stopping.borrow() {
                 return None;
             }
             client.newest.borrow_and_update();
@@ -410,11 +420,20 @@ pub fn stream(
             if !client.follow {
                 return None;
             }
-            match tokio::time::timeout(KEEP_ALIVE, client.newest.changed()).await {
-                Ok(Ok(())) => {}
-                // The region's log is gone: the server is shutting down.
-                Ok(Err(_)) => client.done = true,
-                Err(_) => return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), client)),
+            let keep_alive = tokio::select! {
+                changed = client.newest.changed() => {
+                    // An error: the region's log is gone, as the server is shutting down.
+                    client.done = changed.is_err();
+                    false
+                }
+                _ = client.stopping.wait_for(|stop| *stop) => {
+                    client.done = true;
+                    false
+                }
+                () = tokio::time::sleep(KEEP_ALIVE) => true,
+            };
+            if keep_alive {
+                return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), client));
             }
         }
     })
@@ -520,7 +539,13 @@ mod tests {
         log.begin(1);
         log.push(id(2, 0), &event("web", None));
         log.push(id(3, 0), &event("web", None));
-        let body: Vec<u8> = stream(log.clone(), Filter::default(), Some(id(2, 0)), false)
+        let (_stop, stopping) = watch::channel(false);
+        let reading = |after| Reading {
+            filter: Filter::default(),
+            after: Some(after),
+            follow: false,
+        };
+        let body: Vec<u8> = stream(log.clone(), reading(id(2, 0)), stopping.clone())
             .map(|chunk| chunk.unwrap().to_vec())
             .concat()
             .await;
@@ -531,7 +556,7 @@ mod tests {
         );
         assert_eq!(body.matches("\n\n").count(), 1);
 
-        let resumed_too_late: Vec<u8> = stream(log, Filter::default(), Some(id(1, 0)), false)
+        let resumed_too_late: Vec<u8> = stream(log.clone(), reading(id(1, 0)), stopping.clone())
             .map(|chunk| chunk.unwrap().to_vec())
             .concat()
             .await;

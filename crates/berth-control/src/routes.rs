@@ -58,6 +58,9 @@ pub struct Routes {
     pub gateway: Arc<Gateway>,
     /// The server's `--region`.
     pub home_region: String,
+    /// Turns true when the server begins to shut down: open event streams end then, rather
+    /// than holding the shutdown until its bound for requests in flight.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(routes: Routes) -> Router {
@@ -135,11 +138,15 @@ async fn events(State(routes): State<Routes>, request: Request<Body>) -> Respons
             .map(|id| id.parse::<berth_ecs::events::EventId>())
             .transpose()
             .map_err(|err| berth_ecs::EcsError::InvalidParameter(err.to_string()))?;
-        Ok::<_, ApiError>(crate::events::stream(
-            cp.events.clone(),
+        let reading = crate::events::Reading {
             filter,
             after,
             follow,
+        };
+        Ok::<_, ApiError>(crate::events::stream(
+            cp.events.clone(),
+            reading,
+            routes.stopping.clone(),
         ))
     };
     match opened.await {

@@ -906,3 +906,41 @@ fn unplaceable(failures: &[Failure]) -> String {
         "was unable to place a task because no container instance met all of its requirements. The closest matching (container-instance {instance}) {problem}. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide."
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use berth_ecs::events::ServiceAction;
+
+    use super::*;
+
+    /// The event stream reads the scheduler's placement problems back as ECS's
+    /// SERVICE_TASK_PLACEMENT_FAILURE, with the reason placement gave.
+    #[test]
+    fn placement_problems_read_back_as_ecs_service_actions() {
+        for reason in [
+            "RESOURCE:CPU",
+            "RESOURCE:MEMORY",
+            "RESOURCE:PORTS",
+            "RESOURCE:GPU",
+        ] {
+            let failures = [Failure {
+                arn: Some("arn:aws:ecs:us-east-1:1:container-instance/c/77aa".into()),
+                reason: Some(reason.into()),
+                ..Failure::default()
+            }];
+            let message = format!("(service web) {}", unplaceable(&failures));
+            assert_eq!(
+                ServiceAction::of_message(&message),
+                Some(ServiceAction::TaskPlacementFailure {
+                    reason: Some(reason)
+                }),
+                "{message}"
+            );
+        }
+        let message = format!("(service web) {}", unplaceable(&[]));
+        assert_eq!(
+            ServiceAction::of_message(&message),
+            Some(ServiceAction::TaskPlacementFailure { reason: None })
+        );
+    }
+}

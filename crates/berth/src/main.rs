@@ -348,6 +348,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             regions: regions.clone(),
             gateway: gateway.clone(),
             home_region: args.region.clone(),
+            stopping: stopping.clone(),
         }))
         .merge(metrics::router(registry));
     let server = tokio::spawn(berth_gateway::serve(
