@@ -191,11 +191,11 @@ pub async fn run(cp: Arc<ControlPlane>) {
         if let Some(task) = as_task(&kv)
             && kv.mod_revision <= start
         {
-            knowledge.task_changed(&task, 0.0);
+            knowledge.learn_task(&task);
         } else if let Some(instance) = as_instance(&kv)
             && kv.mod_revision <= start
         {
-            knowledge.instance_changed(&instance.instance, 0.0);
+            knowledge.learn_instance(&instance.instance);
         } else if let Some(service) = as_service(&kv) {
             knowledge.learn_service(&service);
         }

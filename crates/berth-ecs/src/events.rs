@@ -194,6 +194,13 @@ impl Knowledge {
         })
     }
 
+    /// Remembers a task as it is without making an event: what the deriver starts from.
+    pub fn learn_task(&mut self, task: &Task) {
+        if let Some(arn) = &task.task_arn {
+            self.tasks.insert(arn.clone(), task.version.unwrap_or(0));
+        }
+    }
+
     /// Forgets a task whose record is gone (housekeeping forgets stopped tasks).
     pub fn task_gone(&mut self, arn: &str) {
         self.tasks.remove(arn);
@@ -229,6 +236,14 @@ impl Knowledge {
             service: None,
             detail,
         })
+    }
+
+    /// Remembers an instance as it is without making an event: what the deriver starts from.
+    pub fn learn_instance(&mut self, instance: &ContainerInstance) {
+        if let Some(arn) = &instance.container_instance_arn {
+            self.instances
+                .insert(arn.clone(), instance.version.unwrap_or(0));
+        }
     }
 
     pub fn instance_gone(&mut self, arn: &str) {
@@ -566,6 +581,21 @@ mod tests {
         // A forgotten task that comes back is announced again.
         knowledge.task_gone(TASK_ARN);
         assert!(knowledge.task_changed(&task("RUNNING", 2), NOW).is_some());
+    }
+
+    #[test]
+    fn what_the_deriver_starts_from_is_not_news() {
+        let mut knowledge = Knowledge::default();
+        knowledge.learn_task(&task("RUNNING", 2));
+        assert_eq!(knowledge.task_changed(&task("RUNNING", 2), NOW), None);
+        assert!(knowledge.task_changed(&task("STOPPED", 3), NOW).is_some());
+        let instance = ContainerInstance {
+            container_instance_arn: Some(INSTANCE_ARN.into()),
+            version: Some(5),
+            ..ContainerInstance::default()
+        };
+        knowledge.learn_instance(&instance);
+        assert_eq!(knowledge.instance_changed(&instance, NOW), None);
     }
 
     #[test]
