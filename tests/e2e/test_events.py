@@ -311,3 +311,15 @@ def test_berth_events_follow_carries_on_across_a_server_restart(berth, berth_bin
     finally:
         stop_process(follower)
         stop_process(agent)
+
+
+def test_berth_events_gives_up_when_refused(berth, berth_binary):
+    berth.client().list_clusters()
+    done = subprocess.run([str(berth_binary), "events", "--server", berth.url, "--follow", "--after", "yesterday"],
+                          capture_output=True, text=True, env=cli_env(), timeout=30)
+    assert done.returncode != 0
+    assert "400" in done.stderr and "InvalidParameterException" in done.stderr, done.stderr
+    wrong = dict(cli_env(), AWS_SECRET_ACCESS_KEY="wrong")
+    done = subprocess.run([str(berth_binary), "events", "--server", berth.url, "--follow"],
+                          capture_output=True, text=True, env=wrong, timeout=30)
+    assert done.returncode != 0 and "InvalidSignatureException" in done.stderr, done.stderr

@@ -166,7 +166,14 @@ impl StreamingBody {
                 ));
             }
             if self.ended {
-                return Ok(None);
+                // What follows the last line ending is a last line of its own.
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                let rest = std::mem::take(&mut self.pending);
+                return Ok(Some(
+                    String::from_utf8(rest).context("a line that is not UTF-8")?,
+                ));
             }
             self.fill().await?;
         }
@@ -276,7 +283,26 @@ pub async fn get_streaming(
         while let Some(line) = body.next_line().await? {
             text.push(line);
         }
-        bail!("GET {path} answered {status}: {}", text.join("\n"));
+        return Err(Refused {
+            status,
+            body: text.join("\n"),
+        }
+        .into());
     }
     Ok(body)
 }
+
+/// The server answered a request with an error status: asking again the same way will not help.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    pub body: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the server answered {}: {}", self.status, self.body)
+    }
+}
+
+impl std::error::Error for Refused {}

@@ -44,7 +44,8 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
         match read(&args, &mut last_id).await {
             Ok(()) if !args.follow => return Ok(()),
             Ok(()) => eprintln!("berth events: the stream ended; reconnecting"),
-            Err(err) if !args.follow => return Err(err),
+            // A refusal (a bad --after, wrong credentials) is final; a dropped connection is not.
+            Err(err) if !args.follow || err.is::<client::Refused>() => return Err(err),
             Err(err) => eprintln!("berth events: {err:#}; reconnecting"),
         }
         tokio::time::sleep(wait).await;
