@@ -565,4 +565,71 @@ mod tests {
         assert!(text.contains("\"oldestKept\":\"2-0\""), "{text}");
         assert!(text.contains("id: 2-0\n") && text.contains("id: 3-0\n"));
     }
+
+    /// The I/O loop over a real store: what is there when it starts is not news, a change
+    /// after it is, with the change's revision as its id.
+    #[tokio::test]
+    async fn the_deriver_announces_what_changes_after_it_starts() {
+        use berth_ecs_wire::ServiceEvent;
+        use berth_store::{Store, StoreError, Txn, transact};
+
+        use crate::state::{services, tasks};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(berth_store_sqlite::SqliteStore::open(&dir.path().join("s.db")).unwrap());
+        let partition = Partition::new("us-east-1", "123456789012");
+        let root = berth_protocol::sigv4::Credentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "secret".into(),
+        };
+        let cp = Arc::new(ControlPlane::new(store.clone(), partition.clone(), root));
+        let task = |status: &str, version| Task {
+            task_arn: Some(partition.task_arn("c", "0123")),
+            cluster_arn: Some(partition.cluster_arn("c")),
+            last_status: Some(status.into()),
+            version: Some(version),
+            ..Task::default()
+        };
+        let service = Service {
+            service_arn: Some(partition.service_arn("c", "web")),
+            service_name: Some("web".into()),
+            cluster_arn: Some(partition.cluster_arn("c")),
+            events: Some(vec![ServiceEvent {
+                id: Some("e1".into()),
+                created_at: Some(1.0),
+                message: Some("(service web) has reached a steady state.".into()),
+            }]),
+            ..Service::default()
+        };
+        let write = |task: Task, service: Service| {
+            transact(&*store, move |txn: &mut dyn Txn| {
+                tasks::store(txn, "c", &task);
+                services::write(txn, "c", "web", &service);
+                Ok::<_, StoreError>(())
+            })
+        };
+        write(task("PENDING", 1), service.clone()).await.unwrap();
+
+        let mut newest = cp.events.subscribe();
+        let deriver = tokio::spawn(run(cp.clone()));
+        newest.changed().await.unwrap();
+        assert!(cp.events.read_after(None, 10).entries.is_empty());
+
+        // The task moves on; the service is written again unchanged.
+        write(task("RUNNING", 2), service).await.unwrap();
+        let revision = store.revision();
+        newest.changed().await.unwrap();
+        let read = cp.events.read_after(None, 10);
+        assert_eq!(ids(&read), [format!("{revision}-0")]);
+        let frame = String::from_utf8(read.entries[0].frame.to_vec()).unwrap();
+        assert!(
+            frame.starts_with(&format!(
+                "id: {revision}-0\nevent: ECS Task State Change\ndata: {{"
+            )),
+            "{frame}"
+        );
+        assert!(frame.contains(r#""lastStatus":"RUNNING""#), "{frame}");
+        deriver.abort();
+    }
 }
