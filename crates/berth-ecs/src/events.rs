@@ -179,6 +179,11 @@ impl Knowledge {
         }
         self.tasks.insert(arn.clone(), version);
         let mut detail = wire_json(task, "Task");
+        // As DescribeTasks shows a task unless asked for its tags (they are kept apart, and
+        // TagResource changes them without a state change).
+        if let Some(fields) = detail.as_object_mut() {
+            fields.remove("tags");
+        }
         detail["updatedAt"] = Value::String(detail_time(now));
         Some(Event {
             detail_type: DetailType::TaskStateChange,
@@ -535,6 +540,10 @@ mod tests {
             started_by: Some("ecs-svc/1".into()),
             version: Some(version),
             created_at: Some(1_796_525_400.5),
+            tags: Some(vec![berth_ecs_wire::Tag {
+                key: Some("team".into()),
+                value: Some("web".into()),
+            }]),
             containers: Some(vec![Container {
                 name: Some("app".into()),
                 last_status: Some(last_status.into()),
