@@ -1,0 +1,142 @@
+"""Driver of bench/logs.sh: one container printing N lines, under plain Docker (json-file, read
+with `docker logs --timestamps`) and as a Berth task with the awslogs driver (read back with
+GetLogEvents), sides alternating; prints the figure line.
+
+  logs.py cluster URL CLUSTER                 creates the cluster
+  logs.py run URL CLUSTER LINES ROUNDS        the rounds and the figure
+"""
+
+import datetime
+import statistics
+import subprocess
+import sys
+import time
+
+import boto3
+import botocore.config
+
+IMAGE = "berth-demo:latest"
+GROUP = "/bench/logs"
+CONFIG = botocore.config.Config(retries={"max_attempts": 1})
+# A round that has not finished in this long failed.
+ROUND_LIMIT_S = 600
+
+
+def client(url, service):
+    return boto3.client(service, endpoint_url=url, region_name="us-east-1", config=CONFIG)
+
+
+def docker_time_ms(stamp):
+    """Docker's RFC 3339 timestamp with nanoseconds, as epoch milliseconds (float)."""
+    seconds, _, fraction = stamp.rstrip("Z").partition(".")
+    whole = datetime.datetime.strptime(seconds, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+    return whole.timestamp() * 1000 + float("0." + (fraction or "0")) * 1000
+
+
+def docker_round(lines):
+    """Lines per second the engine's own log took in."""
+    container = subprocess.run(
+        ["docker", "run", "-d", "--label", "berth-bench=1", "--log-driver", "json-file", IMAGE,
+         "log", "--lines", str(lines)], check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        deadline = time.monotonic() + ROUND_LIMIT_S
+        last = f"line {lines}"
+        while True:
+            tail = subprocess.run(["docker", "logs", "--timestamps", "--tail", "1", container],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+            if tail.endswith(" " + last):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"docker round: line {lines} did not arrive within {ROUND_LIMIT_S} s")
+            time.sleep(0.05)
+        stamps = subprocess.run(["docker", "logs", "--timestamps", container], check=True,
+                                capture_output=True, text=True).stdout.splitlines()
+        assert len(stamps) == lines, f"docker logs has {len(stamps)} lines, not {lines}"
+        first, end = docker_time_ms(stamps[0].split(" ")[0]), docker_time_ms(stamps[-1].split(" ")[0])
+        return lines / max(end - first, 1.0) * 1000
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+
+
+def berth_round(url, cluster, family, lines, round_number):
+    """Lines per second into CloudWatch Logs, and every line's lag (ms)."""
+    ecs, logs = client(url, "ecs"), client(url, "logs")
+    task = ecs.run_task(cluster=cluster, taskDefinition=family)["tasks"][0]["taskArn"]
+    stream = f"round{round_number}/printer/{task.rsplit('/', 1)[1]}"
+    try:
+        deadline = time.monotonic() + ROUND_LIMIT_S
+        last = f"line {lines}"
+        while True:
+            try:
+                tail = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, limit=1)["events"]
+            except logs.exceptions.ResourceNotFoundException:
+                tail = []
+            if tail and tail[-1]["message"] == last:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"berth round: line {lines} did not arrive within {ROUND_LIMIT_S} s")
+            time.sleep(0.05)
+        events, token = [], None
+        while True:
+            kwargs = {"nextToken": token} if token else {"startFromHead": True}
+            page = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, **kwargs)
+            events += page["events"]
+            if page["nextForwardToken"] == token:
+                break
+            token = page["nextForwardToken"]
+        messages = [e["message"] for e in events]
+        assert messages == [f"line {i}" for i in range(1, lines + 1)], "lines missing, repeated or out of order"
+        elapsed = events[-1]["ingestionTime"] - events[0]["timestamp"]
+        return lines / max(elapsed, 1) * 1000, [e["ingestionTime"] - e["timestamp"] for e in events]
+    finally:
+        ecs.stop_task(cluster=cluster, task=task)
+
+
+def wait_for_instance(url, cluster):
+    ecs = client(url, "ecs")
+    for _ in range(300):
+        if ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]:
+            return
+        time.sleep(0.1)
+    raise SystemExit("the agent did not register within 30 s")
+
+
+def main(argv):
+    command, url, cluster = argv[1], argv[2], argv[3]
+    if command == "cluster":
+        client(url, "ecs").create_cluster(clusterName=cluster)
+        client(url, "logs").create_log_group(logGroupName=GROUP)
+        return
+    lines, rounds = int(argv[4]), int(argv[5])
+    wait_for_instance(url, cluster)
+    ecs = client(url, "ecs")
+    docker_rates, berth_rates, lags = [], [], []
+    for round_number in range(1, rounds + 1):
+        family = f"bench-logs-{round_number}"
+        ecs.register_task_definition(family=family, containerDefinitions=[{
+            "name": "printer", "image": IMAGE, "memory": 128, "essential": True,
+            "command": ["log", "--lines", str(lines)],
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": GROUP, "awslogs-region": "us-east-1",
+                "awslogs-stream-prefix": f"round{round_number}", "mode": "blocking"}}}])
+        sides = ["docker", "berth"] if round_number % 2 else ["berth", "docker"]
+        for side in sides:
+            if side == "docker":
+                rate = docker_round(lines)
+                docker_rates.append(rate)
+            else:
+                rate, round_lags = berth_round(url, cluster, family, lines, round_number)
+                berth_rates.append(rate)
+                lags += round_lags
+            print(f"round {round_number} {side}: {rate:.0f} lines/s", file=sys.stderr)
+    berth_rate, docker_rate = statistics.median(berth_rates), statistics.median(docker_rates)
+    lags.sort()
+    p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, len(lags) * 99 // 100)]
+    print(f"log_lines_per_sec: {berth_rate:.0f} (docker logs baseline: {docker_rate:.0f}, "
+          f"ratio {berth_rate / docker_rate:.2f}); lag_p99_ms: {p99} (p50 {p50}; medians of {rounds} "
+          f"alternating rounds of {lines} lines from one berth-demo container, awslogs blocking mode, "
+          f"release server and agent on the local Docker Engine, loopback)")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
