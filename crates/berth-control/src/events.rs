@@ -272,6 +272,14 @@ fn derive(
         }
         return Vec::new();
     };
+    // Most changes are of other records (task definitions, indexes, sequence numbers): they
+    // are passed over before anything is copied.
+    if changes::task_record(key).is_none()
+        && changes::instance_record(key).is_none()
+        && changes::service_record(key).is_none()
+    {
+        return Vec::new();
+    }
     let kv = KeyValue {
         key: key.to_string(),
         value: value.into(),
