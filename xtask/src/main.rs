@@ -395,9 +395,7 @@ impl<'a> Generator<'a> {
             let shape = self.shape(owner);
             shape["type"] == "structure"
                 && shape["members"].as_object().is_some_and(|members| {
-                    members
-                        .values()
-                        .any(|m| m["shape"].as_str() == Some(name))
+                    members.values().any(|m| m["shape"].as_str() == Some(name))
                 })
         })
     }
