@@ -220,11 +220,12 @@ log "berth server ready at $url"
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
 export AWS_SHARED_CREDENTIALS_FILE=$workdir/server/credentials AWS_CONFIG_FILE=/dev/null
 
-curl -sS --fail-with-body --max-time 10 -X POST \
-    -H 'Content-Type: application/x-amz-json-1.1' \
-    -H 'X-Amz-Target: AmazonEC2ContainerServiceV20141113.CreateCluster' \
-    --data "{\"clusterName\":\"$cluster\"}" "$url/" >/dev/null \
-    || die "CreateCluster $cluster failed"
+# Signed as every request must be (an unsigned one is refused).
+python3 - "$url" "$cluster" <<'PY' || die "CreateCluster $cluster failed"
+import sys
+import boto3
+boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1").create_cluster(clusterName=sys.argv[2])
+PY
 
 setsid "$berth" agent --server "$url" --cluster "$cluster" --data-dir "$workdir/agent" --task-cleanup-wait 0 \
     >"$workdir/agent.out" 2>"$workdir/agent.log" &
