@@ -109,7 +109,8 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
             .push(source);
     }
     let mut since = 0i64;
-    let mut printed: HashSet<String> = HashSet::new();
+    // The ids of the lines printed at `since`: the next pass starts there again (inclusive).
+    let mut printed_at_since: HashSet<String> = HashSet::new();
     loop {
         let mut lines = Vec::new();
         for ((region, group), sources) in &groups {
@@ -119,12 +120,13 @@ pub async fn run(args: LogsArgs) -> anyhow::Result<()> {
         }
         lines.sort_by_key(|line| line.0);
         for (timestamp, id, text) in lines {
-            // The next pass starts at the newest timestamp seen, inclusive: ids keep a line
-            // that shares it from being printed twice.
-            if printed.insert(id) {
+            if timestamp > since {
+                since = timestamp;
+                printed_at_since.clear();
+            }
+            if timestamp == since && printed_at_since.insert(id) {
                 println!("{text}");
             }
-            since = since.max(timestamp);
         }
         if !args.follow {
             return Ok(());
