@@ -306,7 +306,11 @@ def test_update_service_moves_tasks_to_new_target_groups_and_removes_them(berth,
     assert emptied["loadBalancers"] == []
     assert len(emptied["deployments"]) == 2
     wait_for(lambda: targets_by_state(elbv2, second) == [], "the last target to leave", timeout=120)
-    running = ecs.list_tasks(cluster=name, serviceName="move", desiredStatus="RUNNING")["taskArns"]
+    # The old task stays desired RUNNING (DEACTIVATING) until its drain delay has passed.
+    def desired_running():
+        return ecs.list_tasks(cluster=name, serviceName="move", desiredStatus="RUNNING")["taskArns"]
+    wait_for(lambda: len(desired_running()) == 1, "the drained task to be asked to stop", timeout=60)
+    running = desired_running()
     assert len(running) == 1
     assert describe(ecs, name, running[0])["startedBy"] == emptied["deployments"][0]["id"]
 
