@@ -21,7 +21,7 @@ use crate::config::{
     Action, AdminState, Config, HealthCheck, LoadBalancer, Protocol, Target, TargetGroup,
 };
 use crate::health::{HealthTracker, Outcome, State, TargetHealth};
-use crate::metrics::{InMemoryMetrics, Metrics};
+use crate::metrics::{HostCounts, InMemoryMetrics, Metrics};
 use crate::rules::{RouteTable, RuleError};
 use crate::tls::{ListenerTls, TlsError};
 use crate::workers::Workers;
@@ -591,6 +591,12 @@ impl DataPlane {
         reports
     }
 
+    /// Each target group's targets, once per load balancer forwarding to it (groups no
+    /// listener uses are left out): for the metrics publisher, once a period.
+    pub fn host_counts(&self) -> Vec<HostCounts> {
+        self.shared.host_counts()
+    }
+
     /// Changes whenever some target's health does (or a configuration is applied): wait on it,
     /// then read `health()`.
     pub fn health_changes(&self) -> watch::Receiver<u64> {
@@ -613,13 +619,26 @@ fn report(group: &GroupSnapshot, target: &Target, state: &TargetState) -> Target
 impl Shared {
     pub fn health_changed(&self) {
         self.health_version.send_modify(|version| *version += 1);
+        for counts in self.host_counts() {
+            self.metrics.host_counts(
+                &counts.load_balancer,
+                &counts.target_group,
+                counts.healthy,
+                counts.unhealthy,
+            );
+        }
+    }
+
+    fn host_counts(&self) -> Vec<HostCounts> {
         let snapshot = self.snapshot.load();
+        let mut all = Vec::new();
         for group in snapshot.groups.values() {
-            let (mut healthy, mut unhealthy) = (0, 0);
+            let (mut healthy, mut unhealthy, mut registered) = (0, 0, 0);
             for (target, state) in &group.targets {
                 if target.admin_state != AdminState::Active {
                     continue;
                 }
+                registered += 1;
                 match report(group, target, state).state {
                     State::Healthy => healthy += 1,
                     State::Unhealthy => unhealthy += 1,
@@ -627,10 +646,17 @@ impl Shared {
                 }
             }
             for load_balancer in &group.load_balancers {
-                self.metrics
-                    .host_counts(load_balancer, &group.config.id, healthy, unhealthy);
+                all.push(HostCounts {
+                    load_balancer: load_balancer.to_string(),
+                    target_group: group.config.id.clone(),
+                    checks_enabled: group.config.health_check.enabled,
+                    healthy,
+                    unhealthy,
+                    registered,
+                });
             }
         }
+        all
     }
 }
 

@@ -15,6 +15,7 @@ mod io;
 pub mod metrics;
 mod pool;
 mod proxy;
+pub mod publisher;
 pub mod redirect;
 pub mod rules;
 pub mod sticky;

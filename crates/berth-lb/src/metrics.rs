@@ -33,11 +33,15 @@ pub trait Metrics: Send + Sync + 'static {
 }
 
 /// Running totals for one load balancer, or one target group of one load balancer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
     pub request_count: AtomicU64,
     pub target_response_time_micros: AtomicU64,
     pub target_responses: AtomicU64,
+    /// The quickest and slowest target response since the publisher last took them
+    /// (`u64::MAX` and 0 when none), in microseconds.
+    pub target_response_time_min_micros: AtomicU64,
+    pub target_response_time_max_micros: AtomicU64,
     pub target_2xx: AtomicU64,
     pub target_3xx: AtomicU64,
     pub target_4xx: AtomicU64,
@@ -45,8 +49,32 @@ pub struct Counters {
     pub elb_4xx: AtomicU64,
     pub elb_5xx: AtomicU64,
     pub active_connections: AtomicI64,
+    /// Client connections counted under the load balancer, ever (NewConnectionCount).
+    pub new_connections: AtomicU64,
     pub healthy_hosts: AtomicU64,
     pub unhealthy_hosts: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            request_count: AtomicU64::new(0),
+            target_response_time_micros: AtomicU64::new(0),
+            target_responses: AtomicU64::new(0),
+            target_response_time_min_micros: AtomicU64::new(u64::MAX),
+            target_response_time_max_micros: AtomicU64::new(0),
+            target_2xx: AtomicU64::new(0),
+            target_3xx: AtomicU64::new(0),
+            target_4xx: AtomicU64::new(0),
+            target_5xx: AtomicU64::new(0),
+            elb_4xx: AtomicU64::new(0),
+            elb_5xx: AtomicU64::new(0),
+            active_connections: AtomicI64::new(0),
+            new_connections: AtomicU64::new(0),
+            healthy_hosts: AtomicU64::new(0),
+            unhealthy_hosts: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A copy of `Counters` at one moment.
@@ -56,6 +84,10 @@ pub struct CounterValues {
     /// Sum over `target_responses` responses; the average is TargetResponseTime.
     pub target_response_time_micros: u64,
     pub target_responses: u64,
+    /// The quickest and slowest of them: since the last `InMemoryMetrics::snapshot` (the
+    /// publisher's), or ever when no snapshot was taken.
+    pub target_response_time_min_micros: Option<u64>,
+    pub target_response_time_max_micros: Option<u64>,
     pub target_2xx: u64,
     pub target_3xx: u64,
     pub target_4xx: u64,
@@ -63,6 +95,7 @@ pub struct CounterValues {
     pub elb_4xx: u64,
     pub elb_5xx: u64,
     pub active_connections: i64,
+    pub new_connections: u64,
     pub healthy_hosts: u64,
     pub unhealthy_hosts: u64,
 }
@@ -70,10 +103,14 @@ pub struct CounterValues {
 impl Counters {
     pub fn values(&self) -> CounterValues {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let min = get(&self.target_response_time_min_micros);
+        let max = get(&self.target_response_time_max_micros);
         CounterValues {
             request_count: get(&self.request_count),
             target_response_time_micros: get(&self.target_response_time_micros),
             target_responses: get(&self.target_responses),
+            target_response_time_min_micros: (min != u64::MAX).then_some(min),
+            target_response_time_max_micros: (min != u64::MAX).then_some(max),
             target_2xx: get(&self.target_2xx),
             target_3xx: get(&self.target_3xx),
             target_4xx: get(&self.target_4xx),
@@ -81,9 +118,25 @@ impl Counters {
             elb_4xx: get(&self.elb_4xx),
             elb_5xx: get(&self.elb_5xx),
             active_connections: self.active_connections.load(Ordering::Relaxed),
+            new_connections: get(&self.new_connections),
             healthy_hosts: get(&self.healthy_hosts),
             unhealthy_hosts: get(&self.unhealthy_hosts),
         }
+    }
+
+    /// The values, the response time extremes taken (they start over): what one metric period
+    /// reports.
+    fn take_period(&self) -> CounterValues {
+        let mut values = self.values();
+        let min = self
+            .target_response_time_min_micros
+            .swap(u64::MAX, Ordering::Relaxed);
+        let max = self
+            .target_response_time_max_micros
+            .swap(0, Ordering::Relaxed);
+        values.target_response_time_min_micros = (min != u64::MAX).then_some(min);
+        values.target_response_time_max_micros = (min != u64::MAX).then_some(max);
+        values
     }
 
     fn count(&self, record: &RequestRecord<'_>) {
@@ -108,13 +161,42 @@ impl Counters {
             }
         }
         if let Some(time) = record.target_response_time {
+            let micros = u64::try_from(time.as_micros()).unwrap_or(u64::MAX - 1);
             add(&self.target_responses, 1);
-            add(
-                &self.target_response_time_micros,
-                u64::try_from(time.as_micros()).unwrap_or(u64::MAX),
-            );
+            add(&self.target_response_time_micros, micros);
+            // Read first: a new extreme is rare, and a read writes nothing to the cache line.
+            if micros < self.target_response_time_min_micros.load(Ordering::Relaxed) {
+                self.target_response_time_min_micros
+                    .fetch_min(micros, Ordering::Relaxed);
+            }
+            if micros > self.target_response_time_max_micros.load(Ordering::Relaxed) {
+                self.target_response_time_max_micros
+                    .fetch_max(micros, Ordering::Relaxed);
+            }
         }
     }
+}
+
+/// Every counter at one moment: load balancer id → values, (load balancer id, target group
+/// id) → values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub load_balancers: HashMap<String, CounterValues>,
+    pub target_groups: HashMap<(String, String), CounterValues>,
+}
+
+/// A target group's targets as one load balancer that forwards to it sees them: what
+/// HealthyHostCount, UnHealthyHostCount and RequestCountPerTarget are made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCounts {
+    pub load_balancer: String,
+    pub target_group: String,
+    /// Whether the group's health checks are enabled (ALB reports host counts only then).
+    pub checks_enabled: bool,
+    pub healthy: u64,
+    pub unhealthy: u64,
+    /// Registered and not draining.
+    pub registered: u64,
 }
 
 /// Keys: a load balancer's id, then a target group's id (looked up by `&str`: counting a
@@ -145,6 +227,31 @@ impl InMemoryMetrics {
             .and_then(|groups| groups.get(target_group))
             .map(|c| c.values())
             .unwrap_or_default()
+    }
+
+    /// Every load balancer's and target group's counters, with the response time extremes
+    /// taken: for the one publisher (`crate::publisher`), which reports them per period.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let load_balancers = self
+            .load_balancers
+            .load()
+            .iter()
+            .map(|(id, counters)| (id.clone(), counters.take_period()))
+            .collect();
+        let target_groups = self
+            .target_groups
+            .load()
+            .iter()
+            .flat_map(|(lb, groups)| {
+                groups
+                    .iter()
+                    .map(|(tg, counters)| ((lb.clone(), tg.clone()), counters.take_period()))
+            })
+            .collect();
+        MetricsSnapshot {
+            load_balancers,
+            target_groups,
+        }
     }
 
     fn with_lb(&self, id: &str, apply: impl FnOnce(&Counters)) {
@@ -200,6 +307,7 @@ impl Metrics for InMemoryMetrics {
     fn connection_opened(&self, load_balancer: &str) {
         self.with_lb(load_balancer, |c| {
             c.active_connections.fetch_add(1, Ordering::Relaxed);
+            c.new_connections.fetch_add(1, Ordering::Relaxed);
         });
     }
 
