@@ -515,7 +515,7 @@ impl<'a> Generator<'a> {
         }
         writeln!(out, "use serde::{{Deserialize, Serialize}};")?;
         writeln!(out)?;
-        writeln!(out, "use {wire}::validate::{{Validate, Violations}};")?;
+        writeln!(out, "use {wire}::validate::{{At, Validate, Violations}};")?;
         writeln!(out)?;
         self.emit_operations(&mut out)?;
         model::emit(self, &mut out)?;
@@ -653,16 +653,16 @@ impl<'a> Generator<'a> {
         writeln!(out, "    #[allow(unused_variables)]")?;
         writeln!(
             out,
-            "    fn validate(&self, at: &str, violations: &mut Violations) {{"
+            "    fn validate(&self, at: &At<'_>, violations: &mut Violations) {{"
         )?;
         for (member, spec) in members {
             let field = snake_case(member);
             let target = spec["shape"].as_str().unwrap_or_default();
-            let path = format!("format!(\"{{at}}{member}\")");
+            let path = format!("At::Member(at, {member:?})");
             if required.contains(member.as_str()) {
                 writeln!(
                     out,
-                    "        if self.{field}.is_none() {{ violations.missing({path}); }}"
+                    "        if self.{field}.is_none() {{ violations.missing(&{path}); }}"
                 )?;
             }
             let mut body = String::new();
@@ -696,7 +696,7 @@ impl<'a> Generator<'a> {
                     let _ = values;
                     writeln!(
                         out,
-                        "violations.enum_value({path}, {var}, {});",
+                        "violations.enum_value(&{path}, {var}, {});",
                         screaming_case(shape_name)
                     )?;
                 }
@@ -705,7 +705,7 @@ impl<'a> Generator<'a> {
                 if min.is_some() || max.is_some() {
                     writeln!(
                         out,
-                        "violations.length({path}, {var}.chars().count(), {}, {});",
+                        "violations.length(&{path}, {var}.chars().count(), {}, {});",
                         min.map_or("None".to_string(), |m| format!("Some({m})")),
                         max.map_or("None".to_string(), |m| format!("Some({m})"))
                     )?;
@@ -713,7 +713,7 @@ impl<'a> Generator<'a> {
                 if self.checked_pattern(shape_name).is_some() {
                     writeln!(
                         out,
-                        "violations.pattern({path}, {var}, &{}_PATTERN);",
+                        "violations.pattern(&{path}, {var}, &{}_PATTERN);",
                         screaming_case(shape_name)
                     )?;
                 }
@@ -724,7 +724,7 @@ impl<'a> Generator<'a> {
                 if min.is_some() || max.is_some() {
                     writeln!(
                         out,
-                        "violations.range({path}, *{var} as f64, {}, {});",
+                        "violations.range(&{path}, *{var} as f64, {}, {});",
                         min.map_or("None".to_string(), |m| format!("Some({m:?})")),
                         max.map_or("None".to_string(), |m| format!("Some({m:?})"))
                     )?;
@@ -736,7 +736,7 @@ impl<'a> Generator<'a> {
                 if min.is_some() || max.is_some() {
                     writeln!(
                         out,
-                        "violations.length({path}, {var}.len(), {}, {});",
+                        "violations.length(&{path}, {var}.len(), {}, {});",
                         min.map_or("None".to_string(), |m| format!("Some({m})")),
                         max.map_or("None".to_string(), |m| format!("Some({m})"))
                     )?;
@@ -744,7 +744,7 @@ impl<'a> Generator<'a> {
                 let member = shape["member"]["shape"].as_str().unwrap_or_default();
                 let item = format!("item{depth}");
                 let index = format!("index{depth}");
-                let item_path = format!("format!(\"{{}}.{{}}.member\", {path}, {index} + 1)");
+                let item_path = format!("At::Item(&{path}, {index})");
                 let mut body = String::new();
                 self.emit_value_checks(&mut body, &item, member, &item_path, depth + 1)?;
                 if !body.is_empty() {
@@ -757,7 +757,7 @@ impl<'a> Generator<'a> {
                 let value_shape = shape["value"]["shape"].as_str().unwrap_or_default();
                 let item = format!("item{depth}");
                 let key = format!("key{depth}");
-                let item_path = format!("format!(\"{{}}.{{}}\", {path}, {key})");
+                let item_path = format!("At::Key(&{path}, {key})");
                 let mut body = String::new();
                 self.emit_value_checks(&mut body, &item, value_shape, &item_path, depth + 1)?;
                 if !body.is_empty() {
@@ -769,7 +769,7 @@ impl<'a> Generator<'a> {
             "structure" if self.is_emitted_struct(shape_name) => {
                 writeln!(
                     out,
-                    "{var}.validate(&format!(\"{{}}.\", {path}), violations);"
+                    "{var}.validate(&{path}, violations);"
                 )?;
             }
             _ => {}

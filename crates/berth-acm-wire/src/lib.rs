@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every ACM operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -521,31 +521,35 @@ pub struct AcmCertificateMetadata {
 
 impl Validate for AcmCertificateMetadata {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.export_option {
-            violations.enum_value(format!("{at}ExportOption"), value, CERTIFICATE_EXPORT);
+            violations.enum_value(&At::Member(at, "ExportOption"), value, CERTIFICATE_EXPORT);
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}ManagedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "ManagedBy"), value, CERTIFICATE_MANAGED_BY);
         }
         if let Some(value) = &self.renewal_eligibility {
             violations.enum_value(
-                format!("{at}RenewalEligibility"),
+                &At::Member(at, "RenewalEligibility"),
                 value,
                 RENEWAL_ELIGIBILITY,
             );
         }
         if let Some(value) = &self.renewal_status {
-            violations.enum_value(format!("{at}RenewalStatus"), value, RENEWAL_STATUS);
+            violations.enum_value(&At::Member(at, "RenewalStatus"), value, RENEWAL_STATUS);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, CERTIFICATE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, CERTIFICATE_STATUS);
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, CERTIFICATE_TYPE);
+            violations.enum_value(&At::Member(at, "Type"), value, CERTIFICATE_TYPE);
         }
         if let Some(value) = &self.validation_method {
-            violations.enum_value(format!("{at}ValidationMethod"), value, VALIDATION_METHOD);
+            violations.enum_value(
+                &At::Member(at, "ValidationMethod"),
+                value,
+                VALIDATION_METHOD,
+            );
         }
     }
 }
@@ -584,24 +588,28 @@ pub struct AcmCertificateMetadataFilter {
 
 impl Validate for AcmCertificateMetadataFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.export_option {
-            violations.enum_value(format!("{at}ExportOption"), value, CERTIFICATE_EXPORT);
+            violations.enum_value(&At::Member(at, "ExportOption"), value, CERTIFICATE_EXPORT);
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}ManagedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "ManagedBy"), value, CERTIFICATE_MANAGED_BY);
         }
         if let Some(value) = &self.renewal_status {
-            violations.enum_value(format!("{at}RenewalStatus"), value, RENEWAL_STATUS);
+            violations.enum_value(&At::Member(at, "RenewalStatus"), value, RENEWAL_STATUS);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, CERTIFICATE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, CERTIFICATE_STATUS);
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, CERTIFICATE_TYPE);
+            violations.enum_value(&At::Member(at, "Type"), value, CERTIFICATE_TYPE);
         }
         if let Some(value) = &self.validation_method {
-            violations.enum_value(format!("{at}ValidationMethod"), value, VALIDATION_METHOD);
+            violations.enum_value(
+                &At::Member(at, "ValidationMethod"),
+                value,
+                VALIDATION_METHOD,
+            );
         }
     }
 }
@@ -622,32 +630,26 @@ pub struct AddTagsToCertificateRequest {
 
 impl Validate for AddTagsToCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -765,28 +767,32 @@ pub struct CertificateDetail {
 
 impl Validate for CertificateDetail {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if let Some(value) = &self.certificate_authority_arn {
             violations.length(
-                format!("{at}CertificateAuthorityArn"),
+                &At::Member(at, "CertificateAuthorityArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateAuthorityArn"), value, &ARN_PATTERN);
+            violations.pattern(
+                &At::Member(at, "CertificateAuthorityArn"),
+                value,
+                &ARN_PATTERN,
+            );
         }
         if let Some(value) = &self.domain_name {
             violations.length(
-                format!("{at}DomainName"),
+                &At::Member(at, "DomainName"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
@@ -794,21 +800,14 @@ impl Validate for CertificateDetail {
         }
         if let Some(value) = &self.domain_validation_options {
             violations.length(
-                format!("{at}DomainValidationOptions"),
+                &At::Member(at, "DomainValidationOptions"),
                 value.len(),
                 Some(1),
                 Some(1000),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}DomainValidationOptions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "DomainValidationOptions"), index0),
                     violations,
                 );
             }
@@ -816,67 +815,58 @@ impl Validate for CertificateDetail {
         if let Some(value) = &self.extended_key_usages {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ExtendedKeyUsages"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ExtendedKeyUsages"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failure_reason {
-            violations.enum_value(format!("{at}FailureReason"), value, FAILURE_REASON);
+            violations.enum_value(&At::Member(at, "FailureReason"), value, FAILURE_REASON);
         }
         if let Some(value) = &self.key_algorithm {
-            violations.enum_value(format!("{at}KeyAlgorithm"), value, KEY_ALGORITHM);
+            violations.enum_value(&At::Member(at, "KeyAlgorithm"), value, KEY_ALGORITHM);
         }
         if let Some(value) = &self.key_usages {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}KeyUsages"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "KeyUsages"), index0), violations);
             }
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}ManagedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "ManagedBy"), value, CERTIFICATE_MANAGED_BY);
         }
         if let Some(value) = &self.options {
-            value.validate(&format!("{}.", format!("{at}Options")), violations);
+            value.validate(&At::Member(at, "Options"), violations);
         }
         if let Some(value) = &self.renewal_eligibility {
             violations.enum_value(
-                format!("{at}RenewalEligibility"),
+                &At::Member(at, "RenewalEligibility"),
                 value,
                 RENEWAL_ELIGIBILITY,
             );
         }
         if let Some(value) = &self.renewal_summary {
-            value.validate(&format!("{}.", format!("{at}RenewalSummary")), violations);
+            value.validate(&At::Member(at, "RenewalSummary"), violations);
         }
         if let Some(value) = &self.revocation_reason {
-            violations.enum_value(format!("{at}RevocationReason"), value, REVOCATION_REASON);
+            violations.enum_value(
+                &At::Member(at, "RevocationReason"),
+                value,
+                REVOCATION_REASON,
+            );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, CERTIFICATE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, CERTIFICATE_STATUS);
         }
         if let Some(value) = &self.subject_alternative_names {
             violations.length(
-                format!("{at}SubjectAlternativeNames"),
+                &At::Member(at, "SubjectAlternativeNames"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}SubjectAlternativeNames"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "SubjectAlternativeNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(253),
@@ -884,7 +874,7 @@ impl Validate for CertificateDetail {
             }
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, CERTIFICATE_TYPE);
+            violations.enum_value(&At::Member(at, "Type"), value, CERTIFICATE_TYPE);
         }
     }
 }
@@ -913,27 +903,21 @@ pub struct CertificateFilter {
 
 impl Validate for CertificateFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.acm_certificate_metadata_filter {
-            value.validate(
-                &format!("{}.", format!("{at}AcmCertificateMetadataFilter")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AcmCertificateMetadataFilter"), violations);
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if let Some(value) = &self.x509_attribute_filter {
-            value.validate(
-                &format!("{}.", format!("{at}X509AttributeFilter")),
-                violations,
-            );
+            value.validate(&At::Member(at, "X509AttributeFilter"), violations);
         }
     }
 }
@@ -952,35 +936,23 @@ pub struct CertificateFilterStatement {
 
 impl Validate for CertificateFilterStatement {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.and {
-            violations.length(format!("{at}And"), value.len(), Some(1), Some(15));
+            violations.length(&At::Member(at, "And"), value.len(), Some(1), Some(15));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}And"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "And"), index0), violations);
             }
         }
         if let Some(value) = &self.filter {
-            value.validate(&format!("{}.", format!("{at}Filter")), violations);
+            value.validate(&At::Member(at, "Filter"), violations);
         }
         if let Some(value) = &self.not {
-            value.validate(&format!("{}.", format!("{at}Not")), violations);
+            value.validate(&At::Member(at, "Not"), violations);
         }
         if let Some(value) = &self.or {
-            violations.length(format!("{at}Or"), value.len(), Some(1), Some(15));
+            violations.length(&At::Member(at, "Or"), value.len(), Some(1), Some(15));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Or"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Or"), index0), violations);
             }
         }
     }
@@ -998,12 +970,9 @@ pub struct CertificateMetadata {
 
 impl Validate for CertificateMetadata {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.acm_certificate_metadata {
-            value.validate(
-                &format!("{}.", format!("{at}AcmCertificateMetadata")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AcmCertificateMetadata"), violations);
         }
     }
 }
@@ -1022,16 +991,16 @@ pub struct CertificateOptions {
 
 impl Validate for CertificateOptions {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_transparency_logging_preference {
             violations.enum_value(
-                format!("{at}CertificateTransparencyLoggingPreference"),
+                &At::Member(at, "CertificateTransparencyLoggingPreference"),
                 value,
                 CERTIFICATE_TRANSPARENCY_LOGGING_PREFERENCE,
             );
         }
         if let Some(value) = &self.export {
-            violations.enum_value(format!("{at}Export"), value, CERTIFICATE_EXPORT);
+            violations.enum_value(&At::Member(at, "Export"), value, CERTIFICATE_EXPORT);
         }
     }
 }
@@ -1060,24 +1029,21 @@ pub struct CertificateSearchResult {
 
 impl Validate for CertificateSearchResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if let Some(value) = &self.certificate_metadata {
-            value.validate(
-                &format!("{}.", format!("{at}CertificateMetadata")),
-                violations,
-            );
+            value.validate(&At::Member(at, "CertificateMetadata"), violations);
         }
         if let Some(value) = &self.x509_attributes {
-            value.validate(&format!("{}.", format!("{at}X509Attributes")), violations);
+            value.validate(&At::Member(at, "X509Attributes"), violations);
         }
     }
 }
@@ -1164,75 +1130,71 @@ pub struct CertificateSummary {
 
 impl Validate for CertificateSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if let Some(value) = &self.domain_name {
             violations.length(
-                format!("{at}DomainName"),
+                &At::Member(at, "DomainName"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
             );
         }
         if let Some(value) = &self.export_option {
-            violations.enum_value(format!("{at}ExportOption"), value, CERTIFICATE_EXPORT);
+            violations.enum_value(&At::Member(at, "ExportOption"), value, CERTIFICATE_EXPORT);
         }
         if let Some(value) = &self.extended_key_usages {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}ExtendedKeyUsages"), index0 + 1),
+                    &At::Item(&At::Member(at, "ExtendedKeyUsages"), index0),
                     item0,
                     EXTENDED_KEY_USAGE_NAME,
                 );
             }
         }
         if let Some(value) = &self.key_algorithm {
-            violations.enum_value(format!("{at}KeyAlgorithm"), value, KEY_ALGORITHM);
+            violations.enum_value(&At::Member(at, "KeyAlgorithm"), value, KEY_ALGORITHM);
         }
         if let Some(value) = &self.key_usages {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}KeyUsages"), index0 + 1),
+                    &At::Item(&At::Member(at, "KeyUsages"), index0),
                     item0,
                     KEY_USAGE_NAME,
                 );
             }
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}ManagedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "ManagedBy"), value, CERTIFICATE_MANAGED_BY);
         }
         if let Some(value) = &self.renewal_eligibility {
             violations.enum_value(
-                format!("{at}RenewalEligibility"),
+                &At::Member(at, "RenewalEligibility"),
                 value,
                 RENEWAL_ELIGIBILITY,
             );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, CERTIFICATE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, CERTIFICATE_STATUS);
         }
         if let Some(value) = &self.subject_alternative_name_summaries {
             violations.length(
-                format!("{at}SubjectAlternativeNameSummaries"),
+                &At::Member(at, "SubjectAlternativeNameSummaries"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}SubjectAlternativeNameSummaries"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "SubjectAlternativeNameSummaries"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(253),
@@ -1240,7 +1202,7 @@ impl Validate for CertificateSummary {
             }
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, CERTIFICATE_TYPE);
+            violations.enum_value(&At::Member(at, "Type"), value, CERTIFICATE_TYPE);
         }
     }
 }
@@ -1261,23 +1223,23 @@ pub struct CommonNameFilter {
 
 impl Validate for CommonNameFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.comparison_operator.is_none() {
-            violations.missing(format!("{at}ComparisonOperator"));
+            violations.missing(&At::Member(at, "ComparisonOperator"));
         }
         if let Some(value) = &self.comparison_operator {
             violations.enum_value(
-                format!("{at}ComparisonOperator"),
+                &At::Member(at, "ComparisonOperator"),
                 value,
                 COMPARISON_OPERATOR,
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1300,7 +1262,7 @@ pub struct CustomAttribute {
 
 impl Validate for CustomAttribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1316,18 +1278,18 @@ pub struct DeleteCertificateRequest {
 
 impl Validate for DeleteCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -1345,18 +1307,18 @@ pub struct DescribeCertificateRequest {
 
 impl Validate for DescribeCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -1373,9 +1335,9 @@ pub struct DescribeCertificateResponse {
 
 impl Validate for DescribeCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate {
-            value.validate(&format!("{}.", format!("{at}Certificate")), violations);
+            value.validate(&At::Member(at, "Certificate"), violations);
         }
     }
 }
@@ -1450,14 +1412,11 @@ pub struct DistinguishedName {
 
 impl Validate for DistinguishedName {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.custom_attributes {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}CustomAttributes"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "CustomAttributes"), index0),
                     violations,
                 );
             }
@@ -1481,23 +1440,23 @@ pub struct DnsNameFilter {
 
 impl Validate for DnsNameFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.comparison_operator.is_none() {
-            violations.missing(format!("{at}ComparisonOperator"));
+            violations.missing(&At::Member(at, "ComparisonOperator"));
         }
         if let Some(value) = &self.comparison_operator {
             violations.enum_value(
-                format!("{at}ComparisonOperator"),
+                &At::Member(at, "ComparisonOperator"),
                 value,
                 COMPARISON_OPERATOR,
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1555,37 +1514,41 @@ pub struct DomainValidation {
 
 impl Validate for DomainValidation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.domain_name.is_none() {
-            violations.missing(format!("{at}DomainName"));
+            violations.missing(&At::Member(at, "DomainName"));
         }
         if let Some(value) = &self.domain_name {
             violations.length(
-                format!("{at}DomainName"),
+                &At::Member(at, "DomainName"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
             );
         }
         if let Some(value) = &self.http_redirect {
-            value.validate(&format!("{}.", format!("{at}HttpRedirect")), violations);
+            value.validate(&At::Member(at, "HttpRedirect"), violations);
         }
         if let Some(value) = &self.resource_record {
-            value.validate(&format!("{}.", format!("{at}ResourceRecord")), violations);
+            value.validate(&At::Member(at, "ResourceRecord"), violations);
         }
         if let Some(value) = &self.validation_domain {
             violations.length(
-                format!("{at}ValidationDomain"),
+                &At::Member(at, "ValidationDomain"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
             );
         }
         if let Some(value) = &self.validation_method {
-            violations.enum_value(format!("{at}ValidationMethod"), value, VALIDATION_METHOD);
+            violations.enum_value(
+                &At::Member(at, "ValidationMethod"),
+                value,
+                VALIDATION_METHOD,
+            );
         }
         if let Some(value) = &self.validation_status {
-            violations.enum_value(format!("{at}ValidationStatus"), value, DOMAIN_STATUS);
+            violations.enum_value(&At::Member(at, "ValidationStatus"), value, DOMAIN_STATUS);
         }
     }
 }
@@ -1610,24 +1573,24 @@ pub struct DomainValidationOption {
 
 impl Validate for DomainValidationOption {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.domain_name.is_none() {
-            violations.missing(format!("{at}DomainName"));
+            violations.missing(&At::Member(at, "DomainName"));
         }
         if let Some(value) = &self.domain_name {
             violations.length(
-                format!("{at}DomainName"),
+                &At::Member(at, "DomainName"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
             );
         }
         if self.validation_domain.is_none() {
-            violations.missing(format!("{at}ValidationDomain"));
+            violations.missing(&At::Member(at, "ValidationDomain"));
         }
         if let Some(value) = &self.validation_domain {
             violations.length(
-                format!("{at}ValidationDomain"),
+                &At::Member(at, "ValidationDomain"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
@@ -1648,10 +1611,10 @@ pub struct ExpiryEventsConfiguration {
 
 impl Validate for ExpiryEventsConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.days_before_expiry {
             violations.range(
-                format!("{at}DaysBeforeExpiry"),
+                &At::Member(at, "DaysBeforeExpiry"),
                 *value as f64,
                 Some(1.0),
                 None,
@@ -1680,21 +1643,21 @@ pub struct ExportCertificateRequest {
 
 impl Validate for ExportCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.passphrase.is_none() {
-            violations.missing(format!("{at}Passphrase"));
+            violations.missing(&At::Member(at, "Passphrase"));
         }
     }
 }
@@ -1723,37 +1686,41 @@ pub struct ExportCertificateResponse {
 
 impl Validate for ExportCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate {
             violations.length(
-                format!("{at}Certificate"),
+                &At::Member(at, "Certificate"),
                 value.chars().count(),
                 Some(1),
                 Some(32768),
             );
-            violations.pattern(format!("{at}Certificate"), value, &CERTIFICATE_BODY_PATTERN);
+            violations.pattern(
+                &At::Member(at, "Certificate"),
+                value,
+                &CERTIFICATE_BODY_PATTERN,
+            );
         }
         if let Some(value) = &self.certificate_chain {
             violations.length(
-                format!("{at}CertificateChain"),
+                &At::Member(at, "CertificateChain"),
                 value.chars().count(),
                 Some(1),
                 Some(2097152),
             );
             violations.pattern(
-                format!("{at}CertificateChain"),
+                &At::Member(at, "CertificateChain"),
                 value,
                 &CERTIFICATE_CHAIN_PATTERN,
             );
         }
         if let Some(value) = &self.private_key {
             violations.length(
-                format!("{at}PrivateKey"),
+                &At::Member(at, "PrivateKey"),
                 value.chars().count(),
                 Some(1),
                 Some(524288),
             );
-            violations.pattern(format!("{at}PrivateKey"), value, &PRIVATE_KEY_PATTERN);
+            violations.pattern(&At::Member(at, "PrivateKey"), value, &PRIVATE_KEY_PATTERN);
         }
     }
 }
@@ -1768,9 +1735,9 @@ pub struct ExtendedKeyUsage {
 
 impl Validate for ExtendedKeyUsage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}Name"), value, EXTENDED_KEY_USAGE_NAME);
+            violations.enum_value(&At::Member(at, "Name"), value, EXTENDED_KEY_USAGE_NAME);
         }
     }
 }
@@ -1799,14 +1766,14 @@ pub struct Filters {
 
 impl Validate for Filters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.export_option {
-            violations.enum_value(format!("{at}exportOption"), value, CERTIFICATE_EXPORT);
+            violations.enum_value(&At::Member(at, "exportOption"), value, CERTIFICATE_EXPORT);
         }
         if let Some(value) = &self.extended_key_usage {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}extendedKeyUsage"), index0 + 1),
+                    &At::Item(&At::Member(at, "extendedKeyUsage"), index0),
                     item0,
                     EXTENDED_KEY_USAGE_NAME,
                 );
@@ -1815,7 +1782,7 @@ impl Validate for Filters {
         if let Some(value) = &self.key_types {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}keyTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "keyTypes"), index0),
                     item0,
                     KEY_ALGORITHM,
                 );
@@ -1824,14 +1791,14 @@ impl Validate for Filters {
         if let Some(value) = &self.key_usage {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}keyUsage"), index0 + 1),
+                    &At::Item(&At::Member(at, "keyUsage"), index0),
                     item0,
                     KEY_USAGE_NAME,
                 );
             }
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}managedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "managedBy"), value, CERTIFICATE_MANAGED_BY);
         }
     }
 }
@@ -1872,12 +1839,12 @@ pub struct GeneralName {
 
 impl Validate for GeneralName {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.directory_name {
-            value.validate(&format!("{}.", format!("{at}DirectoryName")), violations);
+            value.validate(&At::Member(at, "DirectoryName"), violations);
         }
         if let Some(value) = &self.other_name {
-            value.validate(&format!("{}.", format!("{at}OtherName")), violations);
+            value.validate(&At::Member(at, "OtherName"), violations);
         }
     }
 }
@@ -1894,9 +1861,9 @@ pub struct GetAccountConfigurationResponse {
 
 impl Validate for GetAccountConfigurationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.expiry_events {
-            value.validate(&format!("{}.", format!("{at}ExpiryEvents")), violations);
+            value.validate(&At::Member(at, "ExpiryEvents"), violations);
         }
     }
 }
@@ -1914,18 +1881,18 @@ pub struct GetCertificateRequest {
 
 impl Validate for GetCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -1948,25 +1915,29 @@ pub struct GetCertificateResponse {
 
 impl Validate for GetCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate {
             violations.length(
-                format!("{at}Certificate"),
+                &At::Member(at, "Certificate"),
                 value.chars().count(),
                 Some(1),
                 Some(32768),
             );
-            violations.pattern(format!("{at}Certificate"), value, &CERTIFICATE_BODY_PATTERN);
+            violations.pattern(
+                &At::Member(at, "Certificate"),
+                value,
+                &CERTIFICATE_BODY_PATTERN,
+            );
         }
         if let Some(value) = &self.certificate_chain {
             violations.length(
-                format!("{at}CertificateChain"),
+                &At::Member(at, "CertificateChain"),
                 value.chars().count(),
                 Some(1),
                 Some(2097152),
             );
             violations.pattern(
-                format!("{at}CertificateChain"),
+                &At::Member(at, "CertificateChain"),
                 value,
                 &CERTIFICATE_CHAIN_PATTERN,
             );
@@ -1992,7 +1963,7 @@ pub struct HttpRedirect {
 
 impl Validate for HttpRedirect {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2029,32 +2000,26 @@ pub struct ImportCertificateRequest {
 
 impl Validate for ImportCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate.is_none() {
-            violations.missing(format!("{at}Certificate"));
+            violations.missing(&At::Member(at, "Certificate"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.private_key.is_none() {
-            violations.missing(format!("{at}PrivateKey"));
+            violations.missing(&At::Member(at, "PrivateKey"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2072,15 +2037,15 @@ pub struct ImportCertificateResponse {
 
 impl Validate for ImportCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -2093,9 +2058,9 @@ pub struct KeyUsage {
 
 impl Validate for KeyUsage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}Name"), value, KEY_USAGE_NAME);
+            violations.enum_value(&At::Member(at, "Name"), value, KEY_USAGE_NAME);
         }
     }
 }
@@ -2122,26 +2087,22 @@ pub struct ListCertificatesRequest {
 
 impl Validate for ListCertificatesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_statuses {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}CertificateStatuses"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "CertificateStatuses"), index0),
                     item0,
                     CERTIFICATE_STATUS,
                 );
             }
         }
         if let Some(value) = &self.includes {
-            value.validate(&format!("{}.", format!("{at}Includes")), violations);
+            value.validate(&At::Member(at, "Includes"), violations);
         }
         if let Some(value) = &self.max_items {
             violations.range(
-                format!("{at}MaxItems"),
+                &At::Member(at, "MaxItems"),
                 *value as f64,
                 Some(1.0),
                 Some(1000.0),
@@ -2149,18 +2110,18 @@ impl Validate for ListCertificatesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
             );
-            violations.pattern(format!("{at}NextToken"), value, &NEXT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "NextToken"), value, &NEXT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.sort_by {
-            violations.enum_value(format!("{at}SortBy"), value, SORT_BY);
+            violations.enum_value(&At::Member(at, "SortBy"), value, SORT_BY);
         }
         if let Some(value) = &self.sort_order {
-            violations.enum_value(format!("{at}SortOrder"), value, SORT_ORDER);
+            violations.enum_value(&At::Member(at, "SortOrder"), value, SORT_ORDER);
         }
     }
 }
@@ -2179,30 +2140,23 @@ pub struct ListCertificatesResponse {
 
 impl Validate for ListCertificatesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_summary_list {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}CertificateSummaryList"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "CertificateSummaryList"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
             );
-            violations.pattern(format!("{at}NextToken"), value, &NEXT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "NextToken"), value, &NEXT_TOKEN_PATTERN);
         }
     }
 }
@@ -2220,18 +2174,18 @@ pub struct ListTagsForCertificateRequest {
 
 impl Validate for ListTagsForCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -2244,17 +2198,11 @@ pub struct ListTagsForCertificateResponse {
 
 impl Validate for ListTagsForCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2274,7 +2222,7 @@ pub struct OtherName {
 
 impl Validate for OtherName {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2296,22 +2244,22 @@ pub struct PutAccountConfigurationRequest {
 
 impl Validate for PutAccountConfigurationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.expiry_events {
-            value.validate(&format!("{}.", format!("{at}ExpiryEvents")), violations);
+            value.validate(&At::Member(at, "ExpiryEvents"), violations);
         }
         if self.idempotency_token.is_none() {
-            violations.missing(format!("{at}IdempotencyToken"));
+            violations.missing(&At::Member(at, "IdempotencyToken"));
         }
         if let Some(value) = &self.idempotency_token {
             violations.length(
-                format!("{at}IdempotencyToken"),
+                &At::Member(at, "IdempotencyToken"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
             violations.pattern(
-                format!("{at}IdempotencyToken"),
+                &At::Member(at, "IdempotencyToken"),
                 value,
                 &IDEMPOTENCY_TOKEN_PATTERN,
             );
@@ -2335,32 +2283,26 @@ pub struct RemoveTagsFromCertificateRequest {
 
 impl Validate for RemoveTagsFromCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2379,18 +2321,18 @@ pub struct RenewCertificateRequest {
 
 impl Validate for RenewCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -2424,42 +2366,39 @@ pub struct RenewalSummary {
 
 impl Validate for RenewalSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.domain_validation_options.is_none() {
-            violations.missing(format!("{at}DomainValidationOptions"));
+            violations.missing(&At::Member(at, "DomainValidationOptions"));
         }
         if let Some(value) = &self.domain_validation_options {
             violations.length(
-                format!("{at}DomainValidationOptions"),
+                &At::Member(at, "DomainValidationOptions"),
                 value.len(),
                 Some(1),
                 Some(1000),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}DomainValidationOptions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "DomainValidationOptions"), index0),
                     violations,
                 );
             }
         }
         if self.renewal_status.is_none() {
-            violations.missing(format!("{at}RenewalStatus"));
+            violations.missing(&At::Member(at, "RenewalStatus"));
         }
         if let Some(value) = &self.renewal_status {
-            violations.enum_value(format!("{at}RenewalStatus"), value, RENEWAL_STATUS);
+            violations.enum_value(&At::Member(at, "RenewalStatus"), value, RENEWAL_STATUS);
         }
         if let Some(value) = &self.renewal_status_reason {
-            violations.enum_value(format!("{at}RenewalStatusReason"), value, FAILURE_REASON);
+            violations.enum_value(
+                &At::Member(at, "RenewalStatusReason"),
+                value,
+                FAILURE_REASON,
+            );
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}UpdatedAt"));
+            violations.missing(&At::Member(at, "UpdatedAt"));
         }
     }
 }
@@ -2519,26 +2458,26 @@ pub struct RequestCertificateRequest {
 
 impl Validate for RequestCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_authority_arn {
             violations.length(
-                format!("{at}CertificateAuthorityArn"),
+                &At::Member(at, "CertificateAuthorityArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}CertificateAuthorityArn"),
+                &At::Member(at, "CertificateAuthorityArn"),
                 value,
                 &PCA_ARN_PATTERN,
             );
         }
         if self.domain_name.is_none() {
-            violations.missing(format!("{at}DomainName"));
+            violations.missing(&At::Member(at, "DomainName"));
         }
         if let Some(value) = &self.domain_name {
             violations.length(
-                format!("{at}DomainName"),
+                &At::Member(at, "DomainName"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
@@ -2546,61 +2485,50 @@ impl Validate for RequestCertificateRequest {
         }
         if let Some(value) = &self.domain_validation_options {
             violations.length(
-                format!("{at}DomainValidationOptions"),
+                &At::Member(at, "DomainValidationOptions"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}DomainValidationOptions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "DomainValidationOptions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.idempotency_token {
             violations.length(
-                format!("{at}IdempotencyToken"),
+                &At::Member(at, "IdempotencyToken"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
             violations.pattern(
-                format!("{at}IdempotencyToken"),
+                &At::Member(at, "IdempotencyToken"),
                 value,
                 &IDEMPOTENCY_TOKEN_PATTERN,
             );
         }
         if let Some(value) = &self.key_algorithm {
-            violations.enum_value(format!("{at}KeyAlgorithm"), value, KEY_ALGORITHM);
+            violations.enum_value(&At::Member(at, "KeyAlgorithm"), value, KEY_ALGORITHM);
         }
         if let Some(value) = &self.managed_by {
-            violations.enum_value(format!("{at}ManagedBy"), value, CERTIFICATE_MANAGED_BY);
+            violations.enum_value(&At::Member(at, "ManagedBy"), value, CERTIFICATE_MANAGED_BY);
         }
         if let Some(value) = &self.options {
-            value.validate(&format!("{}.", format!("{at}Options")), violations);
+            value.validate(&At::Member(at, "Options"), violations);
         }
         if let Some(value) = &self.subject_alternative_names {
             violations.length(
-                format!("{at}SubjectAlternativeNames"),
+                &At::Member(at, "SubjectAlternativeNames"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}SubjectAlternativeNames"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "SubjectAlternativeNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(253),
@@ -2608,19 +2536,17 @@ impl Validate for RequestCertificateRequest {
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.validation_method {
-            violations.enum_value(format!("{at}ValidationMethod"), value, VALIDATION_METHOD);
+            violations.enum_value(
+                &At::Member(at, "ValidationMethod"),
+                value,
+                VALIDATION_METHOD,
+            );
         }
     }
 }
@@ -2637,15 +2563,15 @@ pub struct RequestCertificateResponse {
 
 impl Validate for RequestCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -2673,36 +2599,36 @@ pub struct ResendValidationEmailRequest {
 
 impl Validate for ResendValidationEmailRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.domain.is_none() {
-            violations.missing(format!("{at}Domain"));
+            violations.missing(&At::Member(at, "Domain"));
         }
         if let Some(value) = &self.domain {
             violations.length(
-                format!("{at}Domain"),
+                &At::Member(at, "Domain"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
             );
         }
         if self.validation_domain.is_none() {
-            violations.missing(format!("{at}ValidationDomain"));
+            violations.missing(&At::Member(at, "ValidationDomain"));
         }
         if let Some(value) = &self.validation_domain {
             violations.length(
-                format!("{at}ValidationDomain"),
+                &At::Member(at, "ValidationDomain"),
                 value.chars().count(),
                 Some(1),
                 Some(253),
@@ -2726,18 +2652,18 @@ pub struct ResourceRecord {
 
 impl Validate for ResourceRecord {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if self.r#type.is_none() {
-            violations.missing(format!("{at}Type"));
+            violations.missing(&At::Member(at, "Type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, RECORD_TYPE);
+            violations.enum_value(&At::Member(at, "Type"), value, RECORD_TYPE);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
     }
 }
@@ -2762,24 +2688,28 @@ pub struct RevokeCertificateRequest {
 
 impl Validate for RevokeCertificateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.revocation_reason.is_none() {
-            violations.missing(format!("{at}RevocationReason"));
+            violations.missing(&At::Member(at, "RevocationReason"));
         }
         if let Some(value) = &self.revocation_reason {
-            violations.enum_value(format!("{at}RevocationReason"), value, REVOCATION_REASON);
+            violations.enum_value(
+                &At::Member(at, "RevocationReason"),
+                value,
+                REVOCATION_REASON,
+            );
         }
     }
 }
@@ -2796,15 +2726,15 @@ pub struct RevokeCertificateResponse {
 
 impl Validate for RevokeCertificateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
     }
 }
@@ -2833,13 +2763,13 @@ pub struct SearchCertificatesRequest {
 
 impl Validate for SearchCertificatesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filter_statement {
-            value.validate(&format!("{}.", format!("{at}FilterStatement")), violations);
+            value.validate(&At::Member(at, "FilterStatement"), violations);
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(500.0),
@@ -2847,19 +2777,23 @@ impl Validate for SearchCertificatesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
             );
-            violations.pattern(format!("{at}NextToken"), value, &NEXT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "NextToken"), value, &NEXT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.sort_by {
-            violations.enum_value(format!("{at}SortBy"), value, SEARCH_CERTIFICATES_SORT_BY);
+            violations.enum_value(
+                &At::Member(at, "SortBy"),
+                value,
+                SEARCH_CERTIFICATES_SORT_BY,
+            );
         }
         if let Some(value) = &self.sort_order {
             violations.enum_value(
-                format!("{at}SortOrder"),
+                &At::Member(at, "SortOrder"),
                 value,
                 SEARCH_CERTIFICATES_SORT_ORDER,
             );
@@ -2877,25 +2811,19 @@ pub struct SearchCertificatesResponse {
 
 impl Validate for SearchCertificatesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
             );
-            violations.pattern(format!("{at}NextToken"), value, &NEXT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "NextToken"), value, &NEXT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.results {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Results"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Results"), index0), violations);
             }
         }
     }
@@ -2909,9 +2837,9 @@ pub struct SubjectAlternativeNameFilter {
 
 impl Validate for SubjectAlternativeNameFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dns_name {
-            value.validate(&format!("{}.", format!("{at}DnsName")), violations);
+            value.validate(&At::Member(at, "DnsName"), violations);
         }
     }
 }
@@ -2928,9 +2856,9 @@ pub struct SubjectFilter {
 
 impl Validate for SubjectFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.common_name {
-            value.validate(&format!("{}.", format!("{at}CommonName")), violations);
+            value.validate(&At::Member(at, "CommonName"), violations);
         }
     }
 }
@@ -2946,27 +2874,27 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}Key"));
+            violations.missing(&At::Member(at, "Key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}Key"), value, &TAG_KEY_PATTERN);
+            violations.pattern(&At::Member(at, "Key"), value, &TAG_KEY_PATTERN);
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
             );
-            violations.pattern(format!("{at}Value"), value, &TAG_VALUE_PATTERN);
+            violations.pattern(&At::Member(at, "Value"), value, &TAG_VALUE_PATTERN);
         }
     }
 }
@@ -2981,7 +2909,7 @@ pub struct ThrottlingReason {
 
 impl Validate for ThrottlingReason {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2994,7 +2922,7 @@ pub struct TimestampRange {
 
 impl Validate for TimestampRange {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3013,24 +2941,24 @@ pub struct UpdateCertificateOptionsRequest {
 
 impl Validate for UpdateCertificateOptionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificate_arn.is_none() {
-            violations.missing(format!("{at}CertificateArn"));
+            violations.missing(&At::Member(at, "CertificateArn"));
         }
         if let Some(value) = &self.certificate_arn {
             violations.length(
-                format!("{at}CertificateArn"),
+                &At::Member(at, "CertificateArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}CertificateArn"), value, &ARN_PATTERN);
+            violations.pattern(&At::Member(at, "CertificateArn"), value, &ARN_PATTERN);
         }
         if self.options.is_none() {
-            violations.missing(format!("{at}Options"));
+            violations.missing(&At::Member(at, "Options"));
         }
         if let Some(value) = &self.options {
-            value.validate(&format!("{}.", format!("{at}Options")), violations);
+            value.validate(&At::Member(at, "Options"), violations);
         }
     }
 }
@@ -3073,43 +3001,44 @@ pub struct X509AttributeFilter {
 
 impl Validate for X509AttributeFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.extended_key_usage {
             violations.enum_value(
-                format!("{at}ExtendedKeyUsage"),
+                &At::Member(at, "ExtendedKeyUsage"),
                 value,
                 EXTENDED_KEY_USAGE_NAME,
             );
         }
         if let Some(value) = &self.key_algorithm {
-            violations.enum_value(format!("{at}KeyAlgorithm"), value, KEY_ALGORITHM);
+            violations.enum_value(&At::Member(at, "KeyAlgorithm"), value, KEY_ALGORITHM);
         }
         if let Some(value) = &self.key_usage {
-            violations.enum_value(format!("{at}KeyUsage"), value, KEY_USAGE_NAME);
+            violations.enum_value(&At::Member(at, "KeyUsage"), value, KEY_USAGE_NAME);
         }
         if let Some(value) = &self.not_after {
-            value.validate(&format!("{}.", format!("{at}NotAfter")), violations);
+            value.validate(&At::Member(at, "NotAfter"), violations);
         }
         if let Some(value) = &self.not_before {
-            value.validate(&format!("{}.", format!("{at}NotBefore")), violations);
+            value.validate(&At::Member(at, "NotBefore"), violations);
         }
         if let Some(value) = &self.serial_number {
             violations.length(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value.chars().count(),
                 Some(2),
                 Some(59),
             );
-            violations.pattern(format!("{at}SerialNumber"), value, &SERIAL_NUMBER_PATTERN);
+            violations.pattern(
+                &At::Member(at, "SerialNumber"),
+                value,
+                &SERIAL_NUMBER_PATTERN,
+            );
         }
         if let Some(value) = &self.subject {
-            value.validate(&format!("{}.", format!("{at}Subject")), violations);
+            value.validate(&At::Member(at, "Subject"), violations);
         }
         if let Some(value) = &self.subject_alternative_name {
-            value.validate(
-                &format!("{}.", format!("{at}SubjectAlternativeName")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SubjectAlternativeName"), violations);
         }
     }
 }
@@ -3154,26 +3083,26 @@ pub struct X509Attributes {
 
 impl Validate for X509Attributes {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.extended_key_usages {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}ExtendedKeyUsages"), index0 + 1),
+                    &At::Item(&At::Member(at, "ExtendedKeyUsages"), index0),
                     item0,
                     EXTENDED_KEY_USAGE_NAME,
                 );
             }
         }
         if let Some(value) = &self.issuer {
-            value.validate(&format!("{}.", format!("{at}Issuer")), violations);
+            value.validate(&At::Member(at, "Issuer"), violations);
         }
         if let Some(value) = &self.key_algorithm {
-            violations.enum_value(format!("{at}KeyAlgorithm"), value, KEY_ALGORITHM);
+            violations.enum_value(&At::Member(at, "KeyAlgorithm"), value, KEY_ALGORITHM);
         }
         if let Some(value) = &self.key_usages {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}KeyUsages"), index0 + 1),
+                    &At::Item(&At::Member(at, "KeyUsages"), index0),
                     item0,
                     KEY_USAGE_NAME,
                 );
@@ -3181,27 +3110,24 @@ impl Validate for X509Attributes {
         }
         if let Some(value) = &self.serial_number {
             violations.length(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value.chars().count(),
                 Some(2),
                 Some(59),
             );
-            violations.pattern(format!("{at}SerialNumber"), value, &SERIAL_NUMBER_PATTERN);
+            violations.pattern(
+                &At::Member(at, "SerialNumber"),
+                value,
+                &SERIAL_NUMBER_PATTERN,
+            );
         }
         if let Some(value) = &self.subject {
-            value.validate(&format!("{}.", format!("{at}Subject")), violations);
+            value.validate(&At::Member(at, "Subject"), violations);
         }
         if let Some(value) = &self.subject_alternative_names {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}SubjectAlternativeNames"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "SubjectAlternativeNames"), index0),
                     violations,
                 );
             }

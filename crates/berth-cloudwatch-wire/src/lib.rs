@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every CloudWatch operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -751,14 +751,14 @@ pub struct AlarmContributor {
 
 impl Validate for AlarmContributor {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.contributor_attributes.is_none() {
-            violations.missing(format!("{at}ContributorAttributes"));
+            violations.missing(&At::Member(at, "ContributorAttributes"));
         }
         if let Some(value) = &self.contributor_attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}ContributorAttributes"), key0),
+                    &At::Key(&At::Member(at, "ContributorAttributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -766,22 +766,22 @@ impl Validate for AlarmContributor {
             }
         }
         if self.contributor_id.is_none() {
-            violations.missing(format!("{at}ContributorId"));
+            violations.missing(&At::Member(at, "ContributorId"));
         }
         if let Some(value) = &self.contributor_id {
             violations.length(
-                format!("{at}ContributorId"),
+                &At::Member(at, "ContributorId"),
                 value.chars().count(),
                 Some(1),
                 Some(16),
             );
         }
         if self.state_reason.is_none() {
-            violations.missing(format!("{at}StateReason"));
+            violations.missing(&At::Member(at, "StateReason"));
         }
         if let Some(value) = &self.state_reason {
             violations.length(
-                format!("{at}StateReason"),
+                &At::Member(at, "StateReason"),
                 value.chars().count(),
                 Some(0),
                 Some(1023),
@@ -832,11 +832,11 @@ pub struct AlarmHistoryItem {
 
 impl Validate for AlarmHistoryItem {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_contributor_attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}AlarmContributorAttributes"), key0),
+                    &At::Key(&At::Member(at, "AlarmContributorAttributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -845,7 +845,7 @@ impl Validate for AlarmHistoryItem {
         }
         if let Some(value) = &self.alarm_contributor_id {
             violations.length(
-                format!("{at}AlarmContributorId"),
+                &At::Member(at, "AlarmContributorId"),
                 value.chars().count(),
                 Some(1),
                 Some(16),
@@ -853,29 +853,29 @@ impl Validate for AlarmHistoryItem {
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.alarm_type {
-            violations.enum_value(format!("{at}AlarmType"), value, ALARM_TYPE);
+            violations.enum_value(&At::Member(at, "AlarmType"), value, ALARM_TYPE);
         }
         if let Some(value) = &self.history_data {
             violations.length(
-                format!("{at}HistoryData"),
+                &At::Member(at, "HistoryData"),
                 value.chars().count(),
                 Some(1),
                 Some(4095),
             );
         }
         if let Some(value) = &self.history_item_type {
-            violations.enum_value(format!("{at}HistoryItemType"), value, HISTORY_ITEM_TYPE);
+            violations.enum_value(&At::Member(at, "HistoryItemType"), value, HISTORY_ITEM_TYPE);
         }
         if let Some(value) = &self.history_summary {
             violations.length(
-                format!("{at}HistorySummary"),
+                &At::Member(at, "HistorySummary"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -912,17 +912,17 @@ pub struct AlarmMuteRuleSummary {
 
 impl Validate for AlarmMuteRuleSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_mute_rule_arn {
             violations.length(
-                format!("{at}AlarmMuteRuleArn"),
+                &At::Member(at, "AlarmMuteRuleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, ALARM_MUTE_RULE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, ALARM_MUTE_RULE_STATUS);
         }
     }
 }
@@ -948,21 +948,21 @@ pub struct AlarmPromQLCriteria {
 
 impl Validate for AlarmPromQLCriteria {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.pending_period {
             violations.range(
-                format!("{at}PendingPeriod"),
+                &At::Member(at, "PendingPeriod"),
                 *value as f64,
                 Some(0.0),
                 Some(86400.0),
             );
         }
         if self.query.is_none() {
-            violations.missing(format!("{at}Query"));
+            violations.missing(&At::Member(at, "Query"));
         }
         if let Some(value) = &self.query {
             violations.length(
-                format!("{at}Query"),
+                &At::Member(at, "Query"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
@@ -970,7 +970,7 @@ impl Validate for AlarmPromQLCriteria {
         }
         if let Some(value) = &self.recovery_period {
             violations.range(
-                format!("{at}RecoveryPeriod"),
+                &At::Member(at, "RecoveryPeriod"),
                 *value as f64,
                 Some(0.0),
                 Some(86400.0),
@@ -1031,37 +1031,25 @@ pub struct AnomalyDetector {
 
 impl Validate for AnomalyDetector {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.configuration {
-            value.validate(&format!("{}.", format!("{at}Configuration")), violations);
+            value.validate(&At::Member(at, "Configuration"), violations);
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_characteristics {
-            value.validate(
-                &format!("{}.", format!("{at}MetricCharacteristics")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MetricCharacteristics"), violations);
         }
         if let Some(value) = &self.metric_math_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}MetricMathAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MetricMathAnomalyDetector"), violations);
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1069,30 +1057,32 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.single_metric_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}SingleMetricAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SingleMetricAnomalyDetector"), violations);
         }
         if let Some(value) = &self.stat {
-            violations.length(format!("{at}Stat"), value.chars().count(), None, Some(50));
+            violations.length(
+                &At::Member(at, "Stat"),
+                value.chars().count(),
+                None,
+                Some(50),
+            );
             violations.pattern(
-                format!("{at}Stat"),
+                &At::Member(at, "Stat"),
                 value,
                 &ANOMALY_DETECTOR_METRIC_STAT_PATTERN,
             );
         }
         if let Some(value) = &self.state_value {
             violations.enum_value(
-                format!("{at}StateValue"),
+                &At::Member(at, "StateValue"),
                 value,
                 ANOMALY_DETECTOR_STATE_VALUE,
             );
@@ -1118,31 +1108,24 @@ pub struct AnomalyDetectorConfiguration {
 
 impl Validate for AnomalyDetectorConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.excluded_time_ranges {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}ExcludedTimeRanges"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "ExcludedTimeRanges"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.metric_timezone {
             violations.length(
-                format!("{at}MetricTimezone"),
+                &At::Member(at, "MetricTimezone"),
                 value.chars().count(),
                 None,
                 Some(50),
             );
             violations.pattern(
-                format!("{at}MetricTimezone"),
+                &At::Member(at, "MetricTimezone"),
                 value,
                 &ANOMALY_DETECTOR_METRIC_TIMEZONE_PATTERN,
             );
@@ -1254,17 +1237,17 @@ pub struct CompositeAlarm {
 
 impl Validate for CompositeAlarm {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.actions_suppressed_by {
             violations.enum_value(
-                format!("{at}ActionsSuppressedBy"),
+                &At::Member(at, "ActionsSuppressedBy"),
                 value,
                 ACTIONS_SUPPRESSED_BY,
             );
         }
         if let Some(value) = &self.actions_suppressed_reason {
             violations.length(
-                format!("{at}ActionsSuppressedReason"),
+                &At::Member(at, "ActionsSuppressedReason"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -1272,17 +1255,17 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.actions_suppressor {
             violations.length(
-                format!("{at}ActionsSuppressor"),
+                &At::Member(at, "ActionsSuppressor"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
         }
         if let Some(value) = &self.alarm_actions {
-            violations.length(format!("{at}AlarmActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "AlarmActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -1291,7 +1274,7 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.alarm_arn {
             violations.length(
-                format!("{at}AlarmArn"),
+                &At::Member(at, "AlarmArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
@@ -1299,7 +1282,7 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.alarm_description {
             violations.length(
-                format!("{at}AlarmDescription"),
+                &At::Member(at, "AlarmDescription"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -1307,7 +1290,7 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1315,7 +1298,7 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.alarm_rule {
             violations.length(
-                format!("{at}AlarmRule"),
+                &At::Member(at, "AlarmRule"),
                 value.chars().count(),
                 Some(1),
                 Some(10240),
@@ -1323,18 +1306,14 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.insufficient_data_actions {
             violations.length(
-                format!("{at}InsufficientDataActions"),
+                &At::Member(at, "InsufficientDataActions"),
                 value.len(),
                 None,
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}InsufficientDataActions"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "InsufficientDataActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -1342,10 +1321,10 @@ impl Validate for CompositeAlarm {
             }
         }
         if let Some(value) = &self.ok_actions {
-            violations.length(format!("{at}OKActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "OKActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}OKActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "OKActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -1354,7 +1333,7 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.state_reason {
             violations.length(
-                format!("{at}StateReason"),
+                &At::Member(at, "StateReason"),
                 value.chars().count(),
                 Some(0),
                 Some(1023),
@@ -1362,14 +1341,14 @@ impl Validate for CompositeAlarm {
         }
         if let Some(value) = &self.state_reason_data {
             violations.length(
-                format!("{at}StateReasonData"),
+                &At::Member(at, "StateReasonData"),
                 value.chars().count(),
                 Some(0),
                 Some(4000),
             );
         }
         if let Some(value) = &self.state_value {
-            violations.enum_value(format!("{at}StateValue"), value, STATE_VALUE);
+            violations.enum_value(&At::Member(at, "StateValue"), value, STATE_VALUE);
         }
     }
 }
@@ -1400,7 +1379,7 @@ pub struct DashboardEntry {
 
 impl Validate for DashboardEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1413,7 +1392,7 @@ pub struct DashboardValidationMessage {
 
 impl Validate for DashboardValidationMessage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1446,9 +1425,9 @@ pub struct Datapoint {
 
 impl Validate for Datapoint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -1466,13 +1445,13 @@ pub struct DeleteAlarmMuteRuleInput {
 
 impl Validate for DeleteAlarmMuteRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_mute_rule_name.is_none() {
-            violations.missing(format!("{at}AlarmMuteRuleName"));
+            violations.missing(&At::Member(at, "AlarmMuteRuleName"));
         }
         if let Some(value) = &self.alarm_mute_rule_name {
             violations.length(
-                format!("{at}AlarmMuteRuleName"),
+                &At::Member(at, "AlarmMuteRuleName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1494,15 +1473,15 @@ pub struct DeleteAlarmsInput {
 
 impl Validate for DeleteAlarmsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_names.is_none() {
-            violations.missing(format!("{at}AlarmNames"));
+            violations.missing(&At::Member(at, "AlarmNames"));
         }
         if let Some(value) = &self.alarm_names {
-            violations.length(format!("{at}AlarmNames"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "AlarmNames"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -1546,28 +1525,19 @@ pub struct DeleteAnomalyDetectorInput {
 
 impl Validate for DeleteAnomalyDetectorInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_math_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}MetricMathAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MetricMathAnomalyDetector"), violations);
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1575,23 +1545,25 @@ impl Validate for DeleteAnomalyDetectorInput {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.single_metric_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}SingleMetricAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SingleMetricAnomalyDetector"), violations);
         }
         if let Some(value) = &self.stat {
-            violations.length(format!("{at}Stat"), value.chars().count(), None, Some(50));
+            violations.length(
+                &At::Member(at, "Stat"),
+                value.chars().count(),
+                None,
+                Some(50),
+            );
             violations.pattern(
-                format!("{at}Stat"),
+                &At::Member(at, "Stat"),
                 value,
                 &ANOMALY_DETECTOR_METRIC_STAT_PATTERN,
             );
@@ -1604,7 +1576,7 @@ pub struct DeleteAnomalyDetectorOutput {}
 
 impl Validate for DeleteAnomalyDetectorOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1620,9 +1592,9 @@ pub struct DeleteDashboardsInput {
 
 impl Validate for DeleteDashboardsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.dashboard_names.is_none() {
-            violations.missing(format!("{at}DashboardNames"));
+            violations.missing(&At::Member(at, "DashboardNames"));
         }
     }
 }
@@ -1632,7 +1604,7 @@ pub struct DeleteDashboardsOutput {}
 
 impl Validate for DeleteDashboardsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1644,20 +1616,20 @@ pub struct DeleteInsightRulesInput {
 
 impl Validate for DeleteInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_names.is_none() {
-            violations.missing(format!("{at}RuleNames"));
+            violations.missing(&At::Member(at, "RuleNames"));
         }
         if let Some(value) = &self.rule_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0,
                     &INSIGHT_RULE_NAME_PATTERN,
                 );
@@ -1674,16 +1646,10 @@ pub struct DeleteInsightRulesOutput {
 
 impl Validate for DeleteInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Failures"), index0), violations);
             }
         }
     }
@@ -1698,13 +1664,13 @@ pub struct DeleteMetricStreamInput {
 
 impl Validate for DeleteMetricStreamInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1718,7 +1684,7 @@ pub struct DeleteMetricStreamOutput {}
 
 impl Validate for DeleteMetricStreamOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1732,13 +1698,13 @@ pub struct DescribeAlarmContributorsInput {
 
 impl Validate for DescribeAlarmContributorsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_name.is_none() {
-            violations.missing(format!("{at}AlarmName"));
+            violations.missing(&At::Member(at, "AlarmName"));
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1762,17 +1728,14 @@ pub struct DescribeAlarmContributorsOutput {
 
 impl Validate for DescribeAlarmContributorsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_contributors.is_none() {
-            violations.missing(format!("{at}AlarmContributors"));
+            violations.missing(&At::Member(at, "AlarmContributors"));
         }
         if let Some(value) = &self.alarm_contributors {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AlarmContributors"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AlarmContributors"), index0),
                     violations,
                 );
             }
@@ -1820,10 +1783,10 @@ pub struct DescribeAlarmHistoryInput {
 
 impl Validate for DescribeAlarmHistoryInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_contributor_id {
             violations.length(
-                format!("{at}AlarmContributorId"),
+                &At::Member(at, "AlarmContributorId"),
                 value.chars().count(),
                 Some(1),
                 Some(16),
@@ -1831,7 +1794,7 @@ impl Validate for DescribeAlarmHistoryInput {
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -1840,25 +1803,25 @@ impl Validate for DescribeAlarmHistoryInput {
         if let Some(value) = &self.alarm_types {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}AlarmTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmTypes"), index0),
                     item0,
                     ALARM_TYPE,
                 );
             }
         }
         if let Some(value) = &self.history_item_type {
-            violations.enum_value(format!("{at}HistoryItemType"), value, HISTORY_ITEM_TYPE);
+            violations.enum_value(&At::Member(at, "HistoryItemType"), value, HISTORY_ITEM_TYPE);
         }
         if let Some(value) = &self.max_records {
             violations.range(
-                format!("{at}MaxRecords"),
+                &At::Member(at, "MaxRecords"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
             );
         }
         if let Some(value) = &self.scan_by {
-            violations.enum_value(format!("{at}ScanBy"), value, SCAN_BY);
+            violations.enum_value(&At::Member(at, "ScanBy"), value, SCAN_BY);
         }
     }
 }
@@ -1877,14 +1840,11 @@ pub struct DescribeAlarmHistoryOutput {
 
 impl Validate for DescribeAlarmHistoryOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_history_items {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AlarmHistoryItems"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AlarmHistoryItems"), index0),
                     violations,
                 );
             }
@@ -1926,50 +1886,44 @@ pub struct DescribeAlarmsForMetricInput {
 
 impl Validate for DescribeAlarmsForMetricInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if self.metric_name.is_none() {
-            violations.missing(format!("{at}MetricName"));
+            violations.missing(&At::Member(at, "MetricName"));
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.namespace.is_none() {
-            violations.missing(format!("{at}Namespace"));
+            violations.missing(&At::Member(at, "Namespace"));
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if let Some(value) = &self.statistic {
-            violations.enum_value(format!("{at}Statistic"), value, STATISTIC);
+            violations.enum_value(&At::Member(at, "Statistic"), value, STATISTIC);
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -1986,14 +1940,11 @@ pub struct DescribeAlarmsForMetricOutput {
 
 impl Validate for DescribeAlarmsForMetricOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.metric_alarms {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricAlarms"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricAlarms"), index0),
                     violations,
                 );
             }
@@ -2057,10 +2008,10 @@ pub struct DescribeAlarmsInput {
 
 impl Validate for DescribeAlarmsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action_prefix {
             violations.length(
-                format!("{at}ActionPrefix"),
+                &At::Member(at, "ActionPrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -2068,17 +2019,17 @@ impl Validate for DescribeAlarmsInput {
         }
         if let Some(value) = &self.alarm_name_prefix {
             violations.length(
-                format!("{at}AlarmNamePrefix"),
+                &At::Member(at, "AlarmNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.alarm_names {
-            violations.length(format!("{at}AlarmNames"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "AlarmNames"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -2088,7 +2039,7 @@ impl Validate for DescribeAlarmsInput {
         if let Some(value) = &self.alarm_types {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}AlarmTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmTypes"), index0),
                     item0,
                     ALARM_TYPE,
                 );
@@ -2096,7 +2047,7 @@ impl Validate for DescribeAlarmsInput {
         }
         if let Some(value) = &self.children_of_alarm_name {
             violations.length(
-                format!("{at}ChildrenOfAlarmName"),
+                &At::Member(at, "ChildrenOfAlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -2104,7 +2055,7 @@ impl Validate for DescribeAlarmsInput {
         }
         if let Some(value) = &self.max_records {
             violations.range(
-                format!("{at}MaxRecords"),
+                &At::Member(at, "MaxRecords"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -2112,14 +2063,14 @@ impl Validate for DescribeAlarmsInput {
         }
         if let Some(value) = &self.parents_of_alarm_name {
             violations.length(
-                format!("{at}ParentsOfAlarmName"),
+                &At::Member(at, "ParentsOfAlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.state_value {
-            violations.enum_value(format!("{at}StateValue"), value, STATE_VALUE);
+            violations.enum_value(&At::Member(at, "StateValue"), value, STATE_VALUE);
         }
     }
 }
@@ -2144,14 +2095,11 @@ pub struct DescribeAlarmsOutput {
 
 impl Validate for DescribeAlarmsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.composite_alarms {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}CompositeAlarms"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "CompositeAlarms"), index0),
                     violations,
                 );
             }
@@ -2159,10 +2107,7 @@ impl Validate for DescribeAlarmsOutput {
         if let Some(value) = &self.metric_alarms {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricAlarms"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricAlarms"), index0),
                     violations,
                 );
             }
@@ -2204,44 +2149,39 @@ pub struct DescribeAnomalyDetectorsInput {
 
 impl Validate for DescribeAnomalyDetectorsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detector_types {
             violations.length(
-                format!("{at}AnomalyDetectorTypes"),
+                &At::Member(at, "AnomalyDetectorTypes"),
                 value.len(),
                 None,
                 Some(2),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}AnomalyDetectorTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "AnomalyDetectorTypes"), index0),
                     item0,
                     ANOMALY_DETECTOR_TYPE,
                 );
             }
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
-            violations.range(format!("{at}MaxResults"), *value as f64, Some(1.0), None);
+            violations.range(
+                &At::Member(at, "MaxResults"),
+                *value as f64,
+                Some(1.0),
+                None,
+            );
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -2249,12 +2189,12 @@ impl Validate for DescribeAnomalyDetectorsInput {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
     }
 }
@@ -2273,14 +2213,11 @@ pub struct DescribeAnomalyDetectorsOutput {
 
 impl Validate for DescribeAnomalyDetectorsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detectors {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AnomalyDetectors"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AnomalyDetectors"), index0),
                     violations,
                 );
             }
@@ -2302,10 +2239,10 @@ pub struct DescribeInsightRulesInput {
 
 impl Validate for DescribeInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(500.0),
@@ -2328,14 +2265,11 @@ pub struct DescribeInsightRulesOutput {
 
 impl Validate for DescribeInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.insight_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}InsightRules"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "InsightRules"), index0),
                     violations,
                 );
             }
@@ -2355,24 +2289,24 @@ pub struct Dimension {
 
 impl Validate for Dimension {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -2392,13 +2326,13 @@ pub struct DimensionFilter {
 
 impl Validate for DimensionFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -2406,7 +2340,7 @@ impl Validate for DimensionFilter {
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -2428,15 +2362,15 @@ pub struct DisableAlarmActionsInput {
 
 impl Validate for DisableAlarmActionsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_names.is_none() {
-            violations.missing(format!("{at}AlarmNames"));
+            violations.missing(&At::Member(at, "AlarmNames"));
         }
         if let Some(value) = &self.alarm_names {
-            violations.length(format!("{at}AlarmNames"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "AlarmNames"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -2455,20 +2389,20 @@ pub struct DisableInsightRulesInput {
 
 impl Validate for DisableInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_names.is_none() {
-            violations.missing(format!("{at}RuleNames"));
+            violations.missing(&At::Member(at, "RuleNames"));
         }
         if let Some(value) = &self.rule_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0,
                     &INSIGHT_RULE_NAME_PATTERN,
                 );
@@ -2485,16 +2419,10 @@ pub struct DisableInsightRulesOutput {
 
 impl Validate for DisableInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Failures"), index0), violations);
             }
         }
     }
@@ -2513,15 +2441,15 @@ pub struct EnableAlarmActionsInput {
 
 impl Validate for EnableAlarmActionsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_names.is_none() {
-            violations.missing(format!("{at}AlarmNames"));
+            violations.missing(&At::Member(at, "AlarmNames"));
         }
         if let Some(value) = &self.alarm_names {
-            violations.length(format!("{at}AlarmNames"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "AlarmNames"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -2540,20 +2468,20 @@ pub struct EnableInsightRulesInput {
 
 impl Validate for EnableInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_names.is_none() {
-            violations.missing(format!("{at}RuleNames"));
+            violations.missing(&At::Member(at, "RuleNames"));
         }
         if let Some(value) = &self.rule_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}RuleNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "RuleNames"), index0),
                     item0,
                     &INSIGHT_RULE_NAME_PATTERN,
                 );
@@ -2570,16 +2498,10 @@ pub struct EnableInsightRulesOutput {
 
 impl Validate for EnableInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Failures"), index0), violations);
             }
         }
     }
@@ -2603,11 +2525,11 @@ pub struct Entity {
 
 impl Validate for Entity {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}Attributes"), key0),
+                    &At::Key(&At::Member(at, "Attributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
@@ -2617,7 +2539,7 @@ impl Validate for Entity {
         if let Some(value) = &self.key_attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}KeyAttributes"), key0),
+                    &At::Key(&At::Member(at, "KeyAttributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
@@ -2641,19 +2563,13 @@ pub struct EntityMetricData {
 
 impl Validate for EntityMetricData {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.entity {
-            value.validate(&format!("{}.", format!("{at}Entity")), violations);
+            value.validate(&At::Member(at, "Entity"), violations);
         }
         if let Some(value) = &self.metric_data {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricData"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "MetricData"), index0), violations);
             }
         }
     }
@@ -2671,9 +2587,9 @@ pub struct EvaluationCriteria {
 
 impl Validate for EvaluationCriteria {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.prom_ql_criteria {
-            value.validate(&format!("{}.", format!("{at}PromQLCriteria")), violations);
+            value.validate(&At::Member(at, "PromQLCriteria"), violations);
         }
     }
 }
@@ -2691,13 +2607,13 @@ pub struct GetAlarmMuteRuleInput {
 
 impl Validate for GetAlarmMuteRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_mute_rule_name.is_none() {
-            violations.missing(format!("{at}AlarmMuteRuleName"));
+            violations.missing(&At::Member(at, "AlarmMuteRuleName"));
         }
         if let Some(value) = &self.alarm_mute_rule_name {
             violations.length(
-                format!("{at}AlarmMuteRuleName"),
+                &At::Member(at, "AlarmMuteRuleName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -2752,10 +2668,10 @@ pub struct GetAlarmMuteRuleOutput {
 
 impl Validate for GetAlarmMuteRuleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_mute_rule_arn {
             violations.length(
-                format!("{at}AlarmMuteRuleArn"),
+                &At::Member(at, "AlarmMuteRuleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
@@ -2763,28 +2679,28 @@ impl Validate for GetAlarmMuteRuleOutput {
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}Description"),
+                &At::Member(at, "Description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if let Some(value) = &self.mute_targets {
-            value.validate(&format!("{}.", format!("{at}MuteTargets")), violations);
+            value.validate(&At::Member(at, "MuteTargets"), violations);
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.rule {
-            value.validate(&format!("{}.", format!("{at}Rule")), violations);
+            value.validate(&At::Member(at, "Rule"), violations);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, ALARM_MUTE_RULE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, ALARM_MUTE_RULE_STATUS);
         }
     }
 }
@@ -2802,9 +2718,9 @@ pub struct GetDashboardInput {
 
 impl Validate for GetDashboardInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.dashboard_name.is_none() {
-            violations.missing(format!("{at}DashboardName"));
+            violations.missing(&At::Member(at, "DashboardName"));
         }
     }
 }
@@ -2833,7 +2749,7 @@ pub struct GetDashboardOutput {
 
 impl Validate for GetDashboardOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2864,20 +2780,20 @@ pub struct GetInsightRuleReportInput {
 
 impl Validate for GetInsightRuleReportInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.end_time.is_none() {
-            violations.missing(format!("{at}EndTime"));
+            violations.missing(&At::Member(at, "EndTime"));
         }
         if let Some(value) = &self.metrics {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Metrics"), index0 + 1),
+                    &At::Item(&At::Member(at, "Metrics"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(32),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}Metrics"), index0 + 1),
+                    &At::Item(&At::Member(at, "Metrics"), index0),
                     item0,
                     &INSIGHT_RULE_METRIC_NAME_PATTERN,
                 );
@@ -2885,37 +2801,41 @@ impl Validate for GetInsightRuleReportInput {
         }
         if let Some(value) = &self.order_by {
             violations.length(
-                format!("{at}OrderBy"),
+                &At::Member(at, "OrderBy"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
             violations.pattern(
-                format!("{at}OrderBy"),
+                &At::Member(at, "OrderBy"),
                 value,
                 &INSIGHT_RULE_ORDER_BY_PATTERN,
             );
         }
         if self.period.is_none() {
-            violations.missing(format!("{at}Period"));
+            violations.missing(&At::Member(at, "Period"));
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if self.rule_name.is_none() {
-            violations.missing(format!("{at}RuleName"));
+            violations.missing(&At::Member(at, "RuleName"));
         }
         if let Some(value) = &self.rule_name {
             violations.length(
-                format!("{at}RuleName"),
+                &At::Member(at, "RuleName"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}RuleName"), value, &INSIGHT_RULE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "RuleName"),
+                value,
+                &INSIGHT_RULE_NAME_PATTERN,
+            );
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}StartTime"));
+            violations.missing(&At::Member(at, "StartTime"));
         }
     }
 }
@@ -2958,14 +2878,11 @@ pub struct GetInsightRuleReportOutput {
 
 impl Validate for GetInsightRuleReportOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.contributors {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Contributors"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Contributors"), index0),
                     violations,
                 );
             }
@@ -2973,10 +2890,7 @@ impl Validate for GetInsightRuleReportOutput {
         if let Some(value) = &self.metric_datapoints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricDatapoints"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricDatapoints"), index0),
                     violations,
                 );
             }
@@ -3019,32 +2933,29 @@ pub struct GetMetricDataInput {
 
 impl Validate for GetMetricDataInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.end_time.is_none() {
-            violations.missing(format!("{at}EndTime"));
+            violations.missing(&At::Member(at, "EndTime"));
         }
         if let Some(value) = &self.label_options {
-            value.validate(&format!("{}.", format!("{at}LabelOptions")), violations);
+            value.validate(&At::Member(at, "LabelOptions"), violations);
         }
         if self.metric_data_queries.is_none() {
-            violations.missing(format!("{at}MetricDataQueries"));
+            violations.missing(&At::Member(at, "MetricDataQueries"));
         }
         if let Some(value) = &self.metric_data_queries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricDataQueries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricDataQueries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.scan_by {
-            violations.enum_value(format!("{at}ScanBy"), value, SCAN_BY);
+            violations.enum_value(&At::Member(at, "ScanBy"), value, SCAN_BY);
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}StartTime"));
+            violations.missing(&At::Member(at, "StartTime"));
         }
     }
 }
@@ -3065,25 +2976,16 @@ pub struct GetMetricDataOutput {
 
 impl Validate for GetMetricDataOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.messages {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Messages"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Messages"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_data_results {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricDataResults"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricDataResults"), index0),
                     violations,
                 );
             }
@@ -3136,74 +3038,68 @@ pub struct GetMetricStatisticsInput {
 
 impl Validate for GetMetricStatisticsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if self.end_time.is_none() {
-            violations.missing(format!("{at}EndTime"));
+            violations.missing(&At::Member(at, "EndTime"));
         }
         if let Some(value) = &self.extended_statistics {
             violations.length(
-                format!("{at}ExtendedStatistics"),
+                &At::Member(at, "ExtendedStatistics"),
                 value.len(),
                 Some(1),
                 Some(10),
             );
         }
         if self.metric_name.is_none() {
-            violations.missing(format!("{at}MetricName"));
+            violations.missing(&At::Member(at, "MetricName"));
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.namespace.is_none() {
-            violations.missing(format!("{at}Namespace"));
+            violations.missing(&At::Member(at, "Namespace"));
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if self.period.is_none() {
-            violations.missing(format!("{at}Period"));
+            violations.missing(&At::Member(at, "Period"));
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}StartTime"));
+            violations.missing(&At::Member(at, "StartTime"));
         }
         if let Some(value) = &self.statistics {
-            violations.length(format!("{at}Statistics"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "Statistics"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}Statistics"), index0 + 1),
+                    &At::Item(&At::Member(at, "Statistics"), index0),
                     item0,
                     STATISTIC,
                 );
             }
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -3222,16 +3118,10 @@ pub struct GetMetricStatisticsOutput {
 
 impl Validate for GetMetricStatisticsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.datapoints {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Datapoints"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Datapoints"), index0), violations);
             }
         }
     }
@@ -3246,13 +3136,13 @@ pub struct GetMetricStreamInput {
 
 impl Validate for GetMetricStreamInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -3323,10 +3213,10 @@ pub struct GetMetricStreamOutput {
 
 impl Validate for GetMetricStreamOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -3335,17 +3225,14 @@ impl Validate for GetMetricStreamOutput {
         if let Some(value) = &self.exclude_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ExcludeFilters"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ExcludeFilters"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.firehose_arn {
             violations.length(
-                format!("{at}FirehoseArn"),
+                &At::Member(at, "FirehoseArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -3354,17 +3241,14 @@ impl Validate for GetMetricStreamOutput {
         if let Some(value) = &self.include_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IncludeFilters"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IncludeFilters"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -3372,12 +3256,12 @@ impl Validate for GetMetricStreamOutput {
         }
         if let Some(value) = &self.output_format {
             violations.enum_value(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value,
                 METRIC_STREAM_OUTPUT_FORMAT,
             );
             violations.length(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -3385,7 +3269,7 @@ impl Validate for GetMetricStreamOutput {
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -3394,14 +3278,7 @@ impl Validate for GetMetricStreamOutput {
         if let Some(value) = &self.statistics_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}StatisticsConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "StatisticsConfigurations"), index0),
                     violations,
                 );
             }
@@ -3428,9 +3305,9 @@ pub struct GetMetricWidgetImageInput {
 
 impl Validate for GetMetricWidgetImageInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.metric_widget.is_none() {
-            violations.missing(format!("{at}MetricWidget"));
+            violations.missing(&At::Member(at, "MetricWidget"));
         }
     }
 }
@@ -3447,7 +3324,7 @@ pub struct GetMetricWidgetImageOutput {
 
 impl Validate for GetMetricWidgetImageOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3455,7 +3332,7 @@ pub struct GetOTelEnrichmentInput {}
 
 impl Validate for GetOTelEnrichmentInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3467,12 +3344,12 @@ pub struct GetOTelEnrichmentOutput {
 
 impl Validate for GetOTelEnrichmentOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.status.is_none() {
-            violations.missing(format!("{at}Status"));
+            violations.missing(&At::Member(at, "Status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, O_TEL_ENRICHMENT_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, O_TEL_ENRICHMENT_STATUS);
         }
     }
 }
@@ -3511,49 +3388,49 @@ pub struct InsightRule {
 
 impl Validate for InsightRule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.definition.is_none() {
-            violations.missing(format!("{at}Definition"));
+            violations.missing(&At::Member(at, "Definition"));
         }
         if let Some(value) = &self.definition {
             violations.length(
-                format!("{at}Definition"),
+                &At::Member(at, "Definition"),
                 value.chars().count(),
                 Some(1),
                 Some(8192),
             );
             violations.pattern(
-                format!("{at}Definition"),
+                &At::Member(at, "Definition"),
                 value,
                 &INSIGHT_RULE_DEFINITION_PATTERN,
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}Name"), value, &INSIGHT_RULE_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &INSIGHT_RULE_NAME_PATTERN);
         }
         if self.schema.is_none() {
-            violations.missing(format!("{at}Schema"));
+            violations.missing(&At::Member(at, "Schema"));
         }
         if self.state.is_none() {
-            violations.missing(format!("{at}State"));
+            violations.missing(&At::Member(at, "State"));
         }
         if let Some(value) = &self.state {
             violations.length(
-                format!("{at}State"),
+                &At::Member(at, "State"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
-            violations.pattern(format!("{at}State"), value, &INSIGHT_RULE_STATE_PATTERN);
+            violations.pattern(&At::Member(at, "State"), value, &INSIGHT_RULE_STATE_PATTERN);
         }
     }
 }
@@ -3581,26 +3458,20 @@ pub struct InsightRuleContributor {
 
 impl Validate for InsightRuleContributor {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.approximate_aggregate_value.is_none() {
-            violations.missing(format!("{at}ApproximateAggregateValue"));
+            violations.missing(&At::Member(at, "ApproximateAggregateValue"));
         }
         if self.datapoints.is_none() {
-            violations.missing(format!("{at}Datapoints"));
+            violations.missing(&At::Member(at, "Datapoints"));
         }
         if let Some(value) = &self.datapoints {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Datapoints"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Datapoints"), index0), violations);
             }
         }
         if self.keys.is_none() {
-            violations.missing(format!("{at}Keys"));
+            violations.missing(&At::Member(at, "Keys"));
         }
     }
 }
@@ -3621,12 +3492,12 @@ pub struct InsightRuleContributorDatapoint {
 
 impl Validate for InsightRuleContributorDatapoint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.approximate_value.is_none() {
-            violations.missing(format!("{at}ApproximateValue"));
+            violations.missing(&At::Member(at, "ApproximateValue"));
         }
         if self.timestamp.is_none() {
-            violations.missing(format!("{at}Timestamp"));
+            violations.missing(&At::Member(at, "Timestamp"));
         }
     }
 }
@@ -3666,9 +3537,9 @@ pub struct InsightRuleMetricDatapoint {
 
 impl Validate for InsightRuleMetricDatapoint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.timestamp.is_none() {
-            violations.missing(format!("{at}Timestamp"));
+            violations.missing(&At::Member(at, "Timestamp"));
         }
     }
 }
@@ -3681,7 +3552,7 @@ pub struct LabelOptions {
 
 impl Validate for LabelOptions {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3702,10 +3573,10 @@ pub struct ListAlarmMuteRulesInput {
 
 impl Validate for ListAlarmMuteRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -3713,7 +3584,7 @@ impl Validate for ListAlarmMuteRulesInput {
         }
         if let Some(value) = &self.max_records {
             violations.range(
-                format!("{at}MaxRecords"),
+                &At::Member(at, "MaxRecords"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -3722,7 +3593,7 @@ impl Validate for ListAlarmMuteRulesInput {
         if let Some(value) = &self.statuses {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}Statuses"), index0 + 1),
+                    &At::Item(&At::Member(at, "Statuses"), index0),
                     item0,
                     ALARM_MUTE_RULE_STATUS,
                 );
@@ -3745,18 +3616,11 @@ pub struct ListAlarmMuteRulesOutput {
 
 impl Validate for ListAlarmMuteRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_mute_rule_summaries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}AlarmMuteRuleSummaries"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "AlarmMuteRuleSummaries"), index0),
                     violations,
                 );
             }
@@ -3778,7 +3642,7 @@ pub struct ListDashboardsInput {
 
 impl Validate for ListDashboardsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3795,14 +3659,11 @@ pub struct ListDashboardsOutput {
 
 impl Validate for ListDashboardsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dashboard_entries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}DashboardEntries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "DashboardEntries"), index0),
                     violations,
                 );
             }
@@ -3831,21 +3692,21 @@ pub struct ListManagedInsightRulesInput {
 
 impl Validate for ListManagedInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(500.0),
             );
         }
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceARN"));
+            violations.missing(&At::Member(at, "ResourceARN"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -3868,14 +3729,11 @@ pub struct ListManagedInsightRulesOutput {
 
 impl Validate for ListManagedInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.managed_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ManagedRules"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ManagedRules"), index0),
                     violations,
                 );
             }
@@ -3897,10 +3755,10 @@ pub struct ListMetricStreamsInput {
 
 impl Validate for ListMetricStreamsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(500.0),
@@ -3919,16 +3777,10 @@ pub struct ListMetricStreamsOutput {
 
 impl Validate for ListMetricStreamsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.entries {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Entries"), index0), violations);
             }
         }
     }
@@ -3974,22 +3826,16 @@ pub struct ListMetricsInput {
 
 impl Validate for ListMetricsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(10));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(10));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -3997,23 +3843,23 @@ impl Validate for ListMetricsInput {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.owning_account {
             violations.length(
-                format!("{at}OwningAccount"),
+                &At::Member(at, "OwningAccount"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.recently_active {
-            violations.enum_value(format!("{at}RecentlyActive"), value, RECENTLY_ACTIVE);
+            violations.enum_value(&At::Member(at, "RecentlyActive"), value, RECENTLY_ACTIVE);
         }
     }
 }
@@ -4034,22 +3880,16 @@ pub struct ListMetricsOutput {
 
 impl Validate for ListMetricsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.metrics {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Metrics"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Metrics"), index0), violations);
             }
         }
         if let Some(value) = &self.owning_accounts {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}OwningAccounts"), index0 + 1),
+                    &At::Item(&At::Member(at, "OwningAccounts"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -4072,13 +3912,13 @@ pub struct ListTagsForResourceInput {
 
 impl Validate for ListTagsForResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceARN"));
+            violations.missing(&At::Member(at, "ResourceARN"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -4095,16 +3935,10 @@ pub struct ListTagsForResourceOutput {
 
 impl Validate for ListTagsForResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -4132,13 +3966,13 @@ pub struct ManagedRule {
 
 impl Validate for ManagedRule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceARN"));
+            violations.missing(&At::Member(at, "ResourceARN"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -4146,26 +3980,24 @@ impl Validate for ManagedRule {
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if self.template_name.is_none() {
-            violations.missing(format!("{at}TemplateName"));
+            violations.missing(&At::Member(at, "TemplateName"));
         }
         if let Some(value) = &self.template_name {
             violations.length(
-                format!("{at}TemplateName"),
+                &At::Member(at, "TemplateName"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}TemplateName"), value, &TEMPLATE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "TemplateName"),
+                value,
+                &TEMPLATE_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4190,26 +4022,30 @@ pub struct ManagedRuleDescription {
 
 impl Validate for ManagedRuleDescription {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if let Some(value) = &self.rule_state {
-            value.validate(&format!("{}.", format!("{at}RuleState")), violations);
+            value.validate(&At::Member(at, "RuleState"), violations);
         }
         if let Some(value) = &self.template_name {
             violations.length(
-                format!("{at}TemplateName"),
+                &At::Member(at, "TemplateName"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}TemplateName"), value, &TEMPLATE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "TemplateName"),
+                value,
+                &TEMPLATE_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4226,30 +4062,34 @@ pub struct ManagedRuleState {
 
 impl Validate for ManagedRuleState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_name.is_none() {
-            violations.missing(format!("{at}RuleName"));
+            violations.missing(&At::Member(at, "RuleName"));
         }
         if let Some(value) = &self.rule_name {
             violations.length(
-                format!("{at}RuleName"),
+                &At::Member(at, "RuleName"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}RuleName"), value, &INSIGHT_RULE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "RuleName"),
+                value,
+                &INSIGHT_RULE_NAME_PATTERN,
+            );
         }
         if self.state.is_none() {
-            violations.missing(format!("{at}State"));
+            violations.missing(&At::Member(at, "State"));
         }
         if let Some(value) = &self.state {
             violations.length(
-                format!("{at}State"),
+                &At::Member(at, "State"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
-            violations.pattern(format!("{at}State"), value, &INSIGHT_RULE_STATE_PATTERN);
+            violations.pattern(&At::Member(at, "State"), value, &INSIGHT_RULE_STATE_PATTERN);
         }
     }
 }
@@ -4264,7 +4104,7 @@ pub struct MessageData {
 
 impl Validate for MessageData {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4287,22 +4127,16 @@ pub struct Metric {
 
 impl Validate for Metric {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -4310,12 +4144,12 @@ impl Validate for Metric {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
     }
 }
@@ -4476,12 +4310,12 @@ pub struct MetricAlarm {
 
 impl Validate for MetricAlarm {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_actions {
-            violations.length(format!("{at}AlarmActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "AlarmActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -4490,7 +4324,7 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.alarm_arn {
             violations.length(
-                format!("{at}AlarmArn"),
+                &At::Member(at, "AlarmArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
@@ -4498,7 +4332,7 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.alarm_description {
             violations.length(
-                format!("{at}AlarmDescription"),
+                &At::Member(at, "AlarmDescription"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -4506,7 +4340,7 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -4514,48 +4348,39 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.comparison_operator {
             violations.enum_value(
-                format!("{at}ComparisonOperator"),
+                &At::Member(at, "ComparisonOperator"),
                 value,
                 COMPARISON_OPERATOR,
             );
         }
         if let Some(value) = &self.datapoints_to_alarm {
             violations.range(
-                format!("{at}DatapointsToAlarm"),
+                &At::Member(at, "DatapointsToAlarm"),
                 *value as f64,
                 Some(1.0),
                 None,
             );
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.evaluate_low_sample_count_percentile {
             violations.length(
-                format!("{at}EvaluateLowSampleCountPercentile"),
+                &At::Member(at, "EvaluateLowSampleCountPercentile"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.evaluation_criteria {
-            value.validate(
-                &format!("{}.", format!("{at}EvaluationCriteria")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EvaluationCriteria"), violations);
         }
         if let Some(value) = &self.evaluation_interval {
             violations.range(
-                format!("{at}EvaluationInterval"),
+                &At::Member(at, "EvaluationInterval"),
                 *value as f64,
                 Some(10.0),
                 Some(3600.0),
@@ -4563,29 +4388,25 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.evaluation_periods {
             violations.range(
-                format!("{at}EvaluationPeriods"),
+                &At::Member(at, "EvaluationPeriods"),
                 *value as f64,
                 Some(1.0),
                 None,
             );
         }
         if let Some(value) = &self.evaluation_state {
-            violations.enum_value(format!("{at}EvaluationState"), value, EVALUATION_STATE);
+            violations.enum_value(&At::Member(at, "EvaluationState"), value, EVALUATION_STATE);
         }
         if let Some(value) = &self.insufficient_data_actions {
             violations.length(
-                format!("{at}InsufficientDataActions"),
+                &At::Member(at, "InsufficientDataActions"),
                 value.len(),
                 None,
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}InsufficientDataActions"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "InsufficientDataActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -4594,7 +4415,7 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -4602,29 +4423,23 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.metrics {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Metrics"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Metrics"), index0), violations);
             }
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.ok_actions {
-            violations.length(format!("{at}OKActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "OKActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}OKActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "OKActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -4632,11 +4447,11 @@ impl Validate for MetricAlarm {
             }
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if let Some(value) = &self.state_reason {
             violations.length(
-                format!("{at}StateReason"),
+                &At::Member(at, "StateReason"),
                 value.chars().count(),
                 Some(0),
                 Some(1023),
@@ -4644,21 +4459,21 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.state_reason_data {
             violations.length(
-                format!("{at}StateReasonData"),
+                &At::Member(at, "StateReasonData"),
                 value.chars().count(),
                 Some(0),
                 Some(4000),
             );
         }
         if let Some(value) = &self.state_value {
-            violations.enum_value(format!("{at}StateValue"), value, STATE_VALUE);
+            violations.enum_value(&At::Member(at, "StateValue"), value, STATE_VALUE);
         }
         if let Some(value) = &self.statistic {
-            violations.enum_value(format!("{at}Statistic"), value, STATISTIC);
+            violations.enum_value(&At::Member(at, "Statistic"), value, STATISTIC);
         }
         if let Some(value) = &self.threshold_metric_id {
             violations.length(
-                format!("{at}ThresholdMetricId"),
+                &At::Member(at, "ThresholdMetricId"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -4666,14 +4481,14 @@ impl Validate for MetricAlarm {
         }
         if let Some(value) = &self.treat_missing_data {
             violations.length(
-                format!("{at}TreatMissingData"),
+                &At::Member(at, "TreatMissingData"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -4690,7 +4505,7 @@ pub struct MetricCharacteristics {
 
 impl Validate for MetricCharacteristics {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4726,10 +4541,10 @@ pub struct MetricDataQuery {
 
 impl Validate for MetricDataQuery {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_id {
             violations.length(
-                format!("{at}AccountId"),
+                &At::Member(at, "AccountId"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -4737,23 +4552,28 @@ impl Validate for MetricDataQuery {
         }
         if let Some(value) = &self.expression {
             violations.length(
-                format!("{at}Expression"),
+                &At::Member(at, "Expression"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
         }
         if self.id.is_none() {
-            violations.missing(format!("{at}Id"));
+            violations.missing(&At::Member(at, "Id"));
         }
         if let Some(value) = &self.id {
-            violations.length(format!("{at}Id"), value.chars().count(), Some(1), Some(255));
+            violations.length(
+                &At::Member(at, "Id"),
+                value.chars().count(),
+                Some(1),
+                Some(255),
+            );
         }
         if let Some(value) = &self.metric_stat {
-            value.validate(&format!("{}.", format!("{at}MetricStat")), violations);
+            value.validate(&At::Member(at, "MetricStat"), violations);
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
     }
 }
@@ -4784,23 +4604,22 @@ pub struct MetricDataResult {
 
 impl Validate for MetricDataResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.id {
-            violations.length(format!("{at}Id"), value.chars().count(), Some(1), Some(255));
+            violations.length(
+                &At::Member(at, "Id"),
+                value.chars().count(),
+                Some(1),
+                Some(255),
+            );
         }
         if let Some(value) = &self.messages {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Messages"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Messages"), index0), violations);
             }
         }
         if let Some(value) = &self.status_code {
-            violations.enum_value(format!("{at}StatusCode"), value, STATUS_CODE);
+            violations.enum_value(&At::Member(at, "StatusCode"), value, STATUS_CODE);
         }
     }
 }
@@ -4846,43 +4665,37 @@ pub struct MetricDatum {
 
 impl Validate for MetricDatum {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if self.metric_name.is_none() {
-            violations.missing(format!("{at}MetricName"));
+            violations.missing(&At::Member(at, "MetricName"));
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.statistic_values {
-            value.validate(&format!("{}.", format!("{at}StatisticValues")), violations);
+            value.validate(&At::Member(at, "StatisticValues"), violations);
         }
         if let Some(value) = &self.storage_resolution {
             violations.range(
-                format!("{at}StorageResolution"),
+                &At::Member(at, "StorageResolution"),
                 *value as f64,
                 Some(1.0),
                 None,
             );
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -4899,14 +4712,11 @@ pub struct MetricMathAnomalyDetector {
 
 impl Validate for MetricMathAnomalyDetector {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.metric_data_queries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricDataQueries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "MetricDataQueries"), index0),
                     violations,
                 );
             }
@@ -4931,24 +4741,24 @@ pub struct MetricStat {
 
 impl Validate for MetricStat {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.metric.is_none() {
-            violations.missing(format!("{at}Metric"));
+            violations.missing(&At::Member(at, "Metric"));
         }
         if let Some(value) = &self.metric {
-            value.validate(&format!("{}.", format!("{at}Metric")), violations);
+            value.validate(&At::Member(at, "Metric"), violations);
         }
         if self.period.is_none() {
-            violations.missing(format!("{at}Period"));
+            violations.missing(&At::Member(at, "Period"));
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if self.stat.is_none() {
-            violations.missing(format!("{at}Stat"));
+            violations.missing(&At::Member(at, "Stat"));
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -4989,10 +4799,10 @@ pub struct MetricStreamEntry {
 
 impl Validate for MetricStreamEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -5000,7 +4810,7 @@ impl Validate for MetricStreamEntry {
         }
         if let Some(value) = &self.firehose_arn {
             violations.length(
-                format!("{at}FirehoseArn"),
+                &At::Member(at, "FirehoseArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -5008,7 +4818,7 @@ impl Validate for MetricStreamEntry {
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -5016,12 +4826,12 @@ impl Validate for MetricStreamEntry {
         }
         if let Some(value) = &self.output_format {
             violations.enum_value(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value,
                 METRIC_STREAM_OUTPUT_FORMAT,
             );
             violations.length(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -5044,11 +4854,11 @@ pub struct MetricStreamFilter {
 
 impl Validate for MetricStreamFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.metric_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}MetricNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "MetricNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -5057,12 +4867,12 @@ impl Validate for MetricStreamFilter {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
     }
 }
@@ -5087,20 +4897,17 @@ pub struct MetricStreamStatisticsConfiguration {
 
 impl Validate for MetricStreamStatisticsConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.additional_statistics.is_none() {
-            violations.missing(format!("{at}AdditionalStatistics"));
+            violations.missing(&At::Member(at, "AdditionalStatistics"));
         }
         if self.include_metrics.is_none() {
-            violations.missing(format!("{at}IncludeMetrics"));
+            violations.missing(&At::Member(at, "IncludeMetrics"));
         }
         if let Some(value) = &self.include_metrics {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IncludeMetrics"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IncludeMetrics"), index0),
                     violations,
                 );
             }
@@ -5124,29 +4931,29 @@ pub struct MetricStreamStatisticsMetric {
 
 impl Validate for MetricStreamStatisticsMetric {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.metric_name.is_none() {
-            violations.missing(format!("{at}MetricName"));
+            violations.missing(&At::Member(at, "MetricName"));
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.namespace.is_none() {
-            violations.missing(format!("{at}Namespace"));
+            violations.missing(&At::Member(at, "Namespace"));
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
     }
 }
@@ -5164,15 +4971,15 @@ pub struct MuteTargets {
 
 impl Validate for MuteTargets {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_names.is_none() {
-            violations.missing(format!("{at}AlarmNames"));
+            violations.missing(&At::Member(at, "AlarmNames"));
         }
         if let Some(value) = &self.alarm_names {
-            violations.length(format!("{at}AlarmNames"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "AlarmNames"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -5212,7 +5019,7 @@ pub struct PartialFailure {
 
 impl Validate for PartialFailure {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5249,44 +5056,38 @@ pub struct PutAlarmMuteRuleInput {
 
 impl Validate for PutAlarmMuteRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}Description"),
+                &At::Member(at, "Description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if let Some(value) = &self.mute_targets {
-            value.validate(&format!("{}.", format!("{at}MuteTargets")), violations);
+            value.validate(&At::Member(at, "MuteTargets"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.rule.is_none() {
-            violations.missing(format!("{at}Rule"));
+            violations.missing(&At::Member(at, "Rule"));
         }
         if let Some(value) = &self.rule {
-            value.validate(&format!("{}.", format!("{at}Rule")), violations);
+            value.validate(&At::Member(at, "Rule"), violations);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -5338,37 +5139,25 @@ pub struct PutAnomalyDetectorInput {
 
 impl Validate for PutAnomalyDetectorInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.configuration {
-            value.validate(&format!("{}.", format!("{at}Configuration")), violations);
+            value.validate(&At::Member(at, "Configuration"), violations);
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_characteristics {
-            value.validate(
-                &format!("{}.", format!("{at}MetricCharacteristics")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MetricCharacteristics"), violations);
         }
         if let Some(value) = &self.metric_math_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}MetricMathAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MetricMathAnomalyDetector"), violations);
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -5376,23 +5165,25 @@ impl Validate for PutAnomalyDetectorInput {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.single_metric_anomaly_detector {
-            value.validate(
-                &format!("{}.", format!("{at}SingleMetricAnomalyDetector")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SingleMetricAnomalyDetector"), violations);
         }
         if let Some(value) = &self.stat {
-            violations.length(format!("{at}Stat"), value.chars().count(), None, Some(50));
+            violations.length(
+                &At::Member(at, "Stat"),
+                value.chars().count(),
+                None,
+                Some(50),
+            );
             violations.pattern(
-                format!("{at}Stat"),
+                &At::Member(at, "Stat"),
                 value,
                 &ANOMALY_DETECTOR_METRIC_STAT_PATTERN,
             );
@@ -5405,7 +5196,7 @@ pub struct PutAnomalyDetectorOutput {}
 
 impl Validate for PutAnomalyDetectorOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5466,20 +5257,20 @@ pub struct PutCompositeAlarmInput {
 
 impl Validate for PutCompositeAlarmInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.actions_suppressor {
             violations.length(
-                format!("{at}ActionsSuppressor"),
+                &At::Member(at, "ActionsSuppressor"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
         }
         if let Some(value) = &self.alarm_actions {
-            violations.length(format!("{at}AlarmActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "AlarmActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -5488,29 +5279,29 @@ impl Validate for PutCompositeAlarmInput {
         }
         if let Some(value) = &self.alarm_description {
             violations.length(
-                format!("{at}AlarmDescription"),
+                &At::Member(at, "AlarmDescription"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.alarm_name.is_none() {
-            violations.missing(format!("{at}AlarmName"));
+            violations.missing(&At::Member(at, "AlarmName"));
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.alarm_rule.is_none() {
-            violations.missing(format!("{at}AlarmRule"));
+            violations.missing(&At::Member(at, "AlarmRule"));
         }
         if let Some(value) = &self.alarm_rule {
             violations.length(
-                format!("{at}AlarmRule"),
+                &At::Member(at, "AlarmRule"),
                 value.chars().count(),
                 Some(1),
                 Some(10240),
@@ -5518,18 +5309,14 @@ impl Validate for PutCompositeAlarmInput {
         }
         if let Some(value) = &self.insufficient_data_actions {
             violations.length(
-                format!("{at}InsufficientDataActions"),
+                &At::Member(at, "InsufficientDataActions"),
                 value.len(),
                 None,
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}InsufficientDataActions"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "InsufficientDataActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -5537,10 +5324,10 @@ impl Validate for PutCompositeAlarmInput {
             }
         }
         if let Some(value) = &self.ok_actions {
-            violations.length(format!("{at}OKActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "OKActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}OKActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "OKActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -5549,13 +5336,7 @@ impl Validate for PutCompositeAlarmInput {
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -5583,22 +5364,16 @@ pub struct PutDashboardInput {
 
 impl Validate for PutDashboardInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.dashboard_body.is_none() {
-            violations.missing(format!("{at}DashboardBody"));
+            violations.missing(&At::Member(at, "DashboardBody"));
         }
         if self.dashboard_name.is_none() {
-            violations.missing(format!("{at}DashboardName"));
+            violations.missing(&At::Member(at, "DashboardName"));
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -5616,18 +5391,11 @@ pub struct PutDashboardOutput {
 
 impl Validate for PutDashboardOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dashboard_validation_messages {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}DashboardValidationMessages"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "DashboardValidationMessages"), index0),
                     violations,
                 );
             }
@@ -5661,53 +5429,55 @@ pub struct PutInsightRuleInput {
 
 impl Validate for PutInsightRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_definition.is_none() {
-            violations.missing(format!("{at}RuleDefinition"));
+            violations.missing(&At::Member(at, "RuleDefinition"));
         }
         if let Some(value) = &self.rule_definition {
             violations.length(
-                format!("{at}RuleDefinition"),
+                &At::Member(at, "RuleDefinition"),
                 value.chars().count(),
                 Some(1),
                 Some(8192),
             );
             violations.pattern(
-                format!("{at}RuleDefinition"),
+                &At::Member(at, "RuleDefinition"),
                 value,
                 &INSIGHT_RULE_DEFINITION_PATTERN,
             );
         }
         if self.rule_name.is_none() {
-            violations.missing(format!("{at}RuleName"));
+            violations.missing(&At::Member(at, "RuleName"));
         }
         if let Some(value) = &self.rule_name {
             violations.length(
-                format!("{at}RuleName"),
+                &At::Member(at, "RuleName"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}RuleName"), value, &INSIGHT_RULE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "RuleName"),
+                value,
+                &INSIGHT_RULE_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.rule_state {
             violations.length(
-                format!("{at}RuleState"),
+                &At::Member(at, "RuleState"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
-            violations.pattern(format!("{at}RuleState"), value, &INSIGHT_RULE_STATE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "RuleState"),
+                value,
+                &INSIGHT_RULE_STATE_PATTERN,
+            );
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -5718,7 +5488,7 @@ pub struct PutInsightRuleOutput {}
 
 impl Validate for PutInsightRuleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5734,17 +5504,14 @@ pub struct PutManagedInsightRulesInput {
 
 impl Validate for PutManagedInsightRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.managed_rules.is_none() {
-            violations.missing(format!("{at}ManagedRules"));
+            violations.missing(&At::Member(at, "ManagedRules"));
         }
         if let Some(value) = &self.managed_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ManagedRules"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ManagedRules"), index0),
                     violations,
                 );
             }
@@ -5760,16 +5527,10 @@ pub struct PutManagedInsightRulesOutput {
 
 impl Validate for PutManagedInsightRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Failures"), index0), violations);
             }
         }
     }
@@ -5890,12 +5651,12 @@ pub struct PutMetricAlarmInput {
 
 impl Validate for PutMetricAlarmInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarm_actions {
-            violations.length(format!("{at}AlarmActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "AlarmActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}AlarmActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "AlarmActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -5904,18 +5665,18 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.alarm_description {
             violations.length(
-                format!("{at}AlarmDescription"),
+                &At::Member(at, "AlarmDescription"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.alarm_name.is_none() {
-            violations.missing(format!("{at}AlarmName"));
+            violations.missing(&At::Member(at, "AlarmName"));
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -5923,48 +5684,39 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.comparison_operator {
             violations.enum_value(
-                format!("{at}ComparisonOperator"),
+                &At::Member(at, "ComparisonOperator"),
                 value,
                 COMPARISON_OPERATOR,
             );
         }
         if let Some(value) = &self.datapoints_to_alarm {
             violations.range(
-                format!("{at}DatapointsToAlarm"),
+                &At::Member(at, "DatapointsToAlarm"),
                 *value as f64,
                 Some(1.0),
                 None,
             );
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.evaluate_low_sample_count_percentile {
             violations.length(
-                format!("{at}EvaluateLowSampleCountPercentile"),
+                &At::Member(at, "EvaluateLowSampleCountPercentile"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.evaluation_criteria {
-            value.validate(
-                &format!("{}.", format!("{at}EvaluationCriteria")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EvaluationCriteria"), violations);
         }
         if let Some(value) = &self.evaluation_interval {
             violations.range(
-                format!("{at}EvaluationInterval"),
+                &At::Member(at, "EvaluationInterval"),
                 *value as f64,
                 Some(10.0),
                 Some(3600.0),
@@ -5972,7 +5724,7 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.evaluation_periods {
             violations.range(
-                format!("{at}EvaluationPeriods"),
+                &At::Member(at, "EvaluationPeriods"),
                 *value as f64,
                 Some(1.0),
                 None,
@@ -5980,18 +5732,14 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.insufficient_data_actions {
             violations.length(
-                format!("{at}InsufficientDataActions"),
+                &At::Member(at, "InsufficientDataActions"),
                 value.len(),
                 None,
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}InsufficientDataActions"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "InsufficientDataActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -6000,7 +5748,7 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -6008,29 +5756,23 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.metrics {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Metrics"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Metrics"), index0), violations);
             }
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.ok_actions {
-            violations.length(format!("{at}OKActions"), value.len(), None, Some(5));
+            violations.length(&At::Member(at, "OKActions"), value.len(), None, Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}OKActions"), index0 + 1),
+                    &At::Item(&At::Member(at, "OKActions"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1024),
@@ -6038,25 +5780,19 @@ impl Validate for PutMetricAlarmInput {
             }
         }
         if let Some(value) = &self.period {
-            violations.range(format!("{at}Period"), *value as f64, Some(1.0), None);
+            violations.range(&At::Member(at, "Period"), *value as f64, Some(1.0), None);
         }
         if let Some(value) = &self.statistic {
-            violations.enum_value(format!("{at}Statistic"), value, STATISTIC);
+            violations.enum_value(&At::Member(at, "Statistic"), value, STATISTIC);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.threshold_metric_id {
             violations.length(
-                format!("{at}ThresholdMetricId"),
+                &At::Member(at, "ThresholdMetricId"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -6064,14 +5800,14 @@ impl Validate for PutMetricAlarmInput {
         }
         if let Some(value) = &self.treat_missing_data {
             violations.length(
-                format!("{at}TreatMissingData"),
+                &At::Member(at, "TreatMissingData"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}Unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "Unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -6103,40 +5839,31 @@ pub struct PutMetricDataInput {
 
 impl Validate for PutMetricDataInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.entity_metric_data {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}EntityMetricData"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "EntityMetricData"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.metric_data {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}MetricData"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "MetricData"), index0), violations);
             }
         }
         if self.namespace.is_none() {
-            violations.missing(format!("{at}Namespace"));
+            violations.missing(&At::Member(at, "Namespace"));
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
     }
 }
@@ -6193,24 +5920,21 @@ pub struct PutMetricStreamInput {
 
 impl Validate for PutMetricStreamInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.exclude_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ExcludeFilters"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ExcludeFilters"), index0),
                     violations,
                 );
             }
         }
         if self.firehose_arn.is_none() {
-            violations.missing(format!("{at}FirehoseArn"));
+            violations.missing(&At::Member(at, "FirehoseArn"));
         }
         if let Some(value) = &self.firehose_arn {
             violations.length(
-                format!("{at}FirehoseArn"),
+                &At::Member(at, "FirehoseArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -6219,47 +5943,44 @@ impl Validate for PutMetricStreamInput {
         if let Some(value) = &self.include_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IncludeFilters"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IncludeFilters"), index0),
                     violations,
                 );
             }
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.output_format.is_none() {
-            violations.missing(format!("{at}OutputFormat"));
+            violations.missing(&At::Member(at, "OutputFormat"));
         }
         if let Some(value) = &self.output_format {
             violations.enum_value(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value,
                 METRIC_STREAM_OUTPUT_FORMAT,
             );
             violations.length(
-                format!("{at}OutputFormat"),
+                &At::Member(at, "OutputFormat"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}RoleArn"));
+            violations.missing(&At::Member(at, "RoleArn"));
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -6268,27 +5989,14 @@ impl Validate for PutMetricStreamInput {
         if let Some(value) = &self.statistics_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}StatisticsConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "StatisticsConfigurations"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -6302,10 +6010,10 @@ pub struct PutMetricStreamOutput {
 
 impl Validate for PutMetricStreamOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -6326,12 +6034,12 @@ pub struct Range {
 
 impl Validate for Range {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.end_time.is_none() {
-            violations.missing(format!("{at}EndTime"));
+            violations.missing(&At::Member(at, "EndTime"));
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}StartTime"));
+            violations.missing(&At::Member(at, "StartTime"));
         }
     }
 }
@@ -6345,12 +6053,12 @@ pub struct Rule {
 
 impl Validate for Rule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.schedule.is_none() {
-            violations.missing(format!("{at}Schedule"));
+            violations.missing(&At::Member(at, "Schedule"));
         }
         if let Some(value) = &self.schedule {
-            value.validate(&format!("{}.", format!("{at}Schedule")), violations);
+            value.validate(&At::Member(at, "Schedule"), violations);
         }
     }
 }
@@ -6373,24 +6081,24 @@ pub struct Schedule {
 
 impl Validate for Schedule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.duration.is_none() {
-            violations.missing(format!("{at}Duration"));
+            violations.missing(&At::Member(at, "Duration"));
         }
         if let Some(value) = &self.duration {
             violations.length(
-                format!("{at}Duration"),
+                &At::Member(at, "Duration"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
         }
         if self.expression.is_none() {
-            violations.missing(format!("{at}Expression"));
+            violations.missing(&At::Member(at, "Expression"));
         }
         if let Some(value) = &self.expression {
             violations.length(
-                format!("{at}Expression"),
+                &At::Member(at, "Expression"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -6398,7 +6106,7 @@ impl Validate for Schedule {
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}Timezone"),
+                &At::Member(at, "Timezone"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
@@ -6436,24 +6144,24 @@ pub struct SetAlarmStateInput {
 
 impl Validate for SetAlarmStateInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_name.is_none() {
-            violations.missing(format!("{at}AlarmName"));
+            violations.missing(&At::Member(at, "AlarmName"));
         }
         if let Some(value) = &self.alarm_name {
             violations.length(
-                format!("{at}AlarmName"),
+                &At::Member(at, "AlarmName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if self.state_reason.is_none() {
-            violations.missing(format!("{at}StateReason"));
+            violations.missing(&At::Member(at, "StateReason"));
         }
         if let Some(value) = &self.state_reason {
             violations.length(
-                format!("{at}StateReason"),
+                &At::Member(at, "StateReason"),
                 value.chars().count(),
                 Some(0),
                 Some(1023),
@@ -6461,17 +6169,17 @@ impl Validate for SetAlarmStateInput {
         }
         if let Some(value) = &self.state_reason_data {
             violations.length(
-                format!("{at}StateReasonData"),
+                &At::Member(at, "StateReasonData"),
                 value.chars().count(),
                 Some(0),
                 Some(4000),
             );
         }
         if self.state_value.is_none() {
-            violations.missing(format!("{at}StateValue"));
+            violations.missing(&At::Member(at, "StateValue"));
         }
         if let Some(value) = &self.state_value {
-            violations.enum_value(format!("{at}StateValue"), value, STATE_VALUE);
+            violations.enum_value(&At::Member(at, "StateValue"), value, STATE_VALUE);
         }
     }
 }
@@ -6500,30 +6208,24 @@ pub struct SingleMetricAnomalyDetector {
 
 impl Validate for SingleMetricAnomalyDetector {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_id {
             violations.length(
-                format!("{at}AccountId"),
+                &At::Member(at, "AccountId"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.dimensions {
-            violations.length(format!("{at}Dimensions"), value.len(), None, Some(30));
+            violations.length(&At::Member(at, "Dimensions"), value.len(), None, Some(30));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Dimensions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Dimensions"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}MetricName"),
+                &At::Member(at, "MetricName"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -6531,17 +6233,22 @@ impl Validate for SingleMetricAnomalyDetector {
         }
         if let Some(value) = &self.namespace {
             violations.length(
-                format!("{at}Namespace"),
+                &At::Member(at, "Namespace"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}Namespace"), value, &NAMESPACE_PATTERN);
+            violations.pattern(&At::Member(at, "Namespace"), value, &NAMESPACE_PATTERN);
         }
         if let Some(value) = &self.stat {
-            violations.length(format!("{at}Stat"), value.chars().count(), None, Some(50));
+            violations.length(
+                &At::Member(at, "Stat"),
+                value.chars().count(),
+                None,
+                Some(50),
+            );
             violations.pattern(
-                format!("{at}Stat"),
+                &At::Member(at, "Stat"),
                 value,
                 &ANOMALY_DETECTOR_METRIC_STAT_PATTERN,
             );
@@ -6558,14 +6265,14 @@ pub struct StartMetricStreamsInput {
 
 impl Validate for StartMetricStreamsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.names.is_none() {
-            violations.missing(format!("{at}Names"));
+            violations.missing(&At::Member(at, "Names"));
         }
         if let Some(value) = &self.names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Names"), index0 + 1),
+                    &At::Item(&At::Member(at, "Names"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -6580,7 +6287,7 @@ pub struct StartMetricStreamsOutput {}
 
 impl Validate for StartMetricStreamsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6588,7 +6295,7 @@ pub struct StartOTelEnrichmentInput {}
 
 impl Validate for StartOTelEnrichmentInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6596,7 +6303,7 @@ pub struct StartOTelEnrichmentOutput {}
 
 impl Validate for StartOTelEnrichmentOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6621,18 +6328,18 @@ pub struct StatisticSet {
 
 impl Validate for StatisticSet {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.maximum.is_none() {
-            violations.missing(format!("{at}Maximum"));
+            violations.missing(&At::Member(at, "Maximum"));
         }
         if self.minimum.is_none() {
-            violations.missing(format!("{at}Minimum"));
+            violations.missing(&At::Member(at, "Minimum"));
         }
         if self.sample_count.is_none() {
-            violations.missing(format!("{at}SampleCount"));
+            violations.missing(&At::Member(at, "SampleCount"));
         }
         if self.sum.is_none() {
-            violations.missing(format!("{at}Sum"));
+            violations.missing(&At::Member(at, "Sum"));
         }
     }
 }
@@ -6646,14 +6353,14 @@ pub struct StopMetricStreamsInput {
 
 impl Validate for StopMetricStreamsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.names.is_none() {
-            violations.missing(format!("{at}Names"));
+            violations.missing(&At::Member(at, "Names"));
         }
         if let Some(value) = &self.names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Names"), index0 + 1),
+                    &At::Item(&At::Member(at, "Names"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -6668,7 +6375,7 @@ pub struct StopMetricStreamsOutput {}
 
 impl Validate for StopMetricStreamsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6676,7 +6383,7 @@ pub struct StopOTelEnrichmentInput {}
 
 impl Validate for StopOTelEnrichmentInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6684,7 +6391,7 @@ pub struct StopOTelEnrichmentOutput {}
 
 impl Validate for StopOTelEnrichmentOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6699,24 +6406,24 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}Key"));
+            violations.missing(&At::Member(at, "Key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
@@ -6741,30 +6448,24 @@ pub struct TagResourceInput {
 
 impl Validate for TagResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceARN"));
+            violations.missing(&At::Member(at, "ResourceARN"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -6775,7 +6476,7 @@ pub struct TagResourceOutput {}
 
 impl Validate for TagResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6794,25 +6495,25 @@ pub struct UntagResourceInput {
 
 impl Validate for UntagResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceARN"));
+            violations.missing(&At::Member(at, "ResourceARN"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceARN"),
+                &At::Member(at, "ResourceARN"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if self.tag_keys.is_none() {
-            violations.missing(format!("{at}TagKeys"));
+            violations.missing(&At::Member(at, "TagKeys"));
         }
         if let Some(value) = &self.tag_keys {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}TagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
@@ -6827,5 +6528,5 @@ pub struct UntagResourceOutput {}
 
 impl Validate for UntagResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every EC2 operation served, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -583,14 +583,11 @@ pub struct AccountAttribute {
 
 impl Validate for AccountAttribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attribute_values {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AttributeValues"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AttributeValues"), index0),
                     violations,
                 );
             }
@@ -610,7 +607,7 @@ pub struct AccountAttributeValue {
 
 impl Validate for AccountAttributeValue {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -621,7 +618,7 @@ pub struct AttributeBooleanValue {
 
 impl Validate for AttributeBooleanValue {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -671,17 +668,14 @@ pub struct AuthorizeSecurityGroupEgressRequest {
 
 impl Validate for AuthorizeSecurityGroupEgressRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.group_id.is_none() {
-            violations.missing(format!("{at}GroupId"));
+            violations.missing(&At::Member(at, "GroupId"));
         }
         if let Some(value) = &self.ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpPermissions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissions"), index0),
                     violations,
                 );
             }
@@ -689,10 +683,7 @@ impl Validate for AuthorizeSecurityGroupEgressRequest {
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagSpecifications"), index0),
                     violations,
                 );
             }
@@ -714,18 +705,11 @@ pub struct AuthorizeSecurityGroupEgressResult {
 
 impl Validate for AuthorizeSecurityGroupEgressResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.security_group_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}SecurityGroupRules"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "SecurityGroupRules"), index0),
                     violations,
                 );
             }
@@ -781,14 +765,11 @@ pub struct AuthorizeSecurityGroupIngressRequest {
 
 impl Validate for AuthorizeSecurityGroupIngressRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpPermissions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissions"), index0),
                     violations,
                 );
             }
@@ -796,10 +777,7 @@ impl Validate for AuthorizeSecurityGroupIngressRequest {
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagSpecifications"), index0),
                     violations,
                 );
             }
@@ -821,18 +799,11 @@ pub struct AuthorizeSecurityGroupIngressResult {
 
 impl Validate for AuthorizeSecurityGroupIngressResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.security_group_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}SecurityGroupRules"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "SecurityGroupRules"), index0),
                     violations,
                 );
             }
@@ -902,46 +873,31 @@ pub struct AvailabilityZone {
 
 impl Validate for AvailabilityZone {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.geography {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Geography"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Geography"), index0), violations);
             }
         }
         if let Some(value) = &self.messages {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Messages"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Messages"), index0), violations);
             }
         }
         if let Some(value) = &self.opt_in_status {
             violations.enum_value(
-                format!("{at}OptInStatus"),
+                &At::Member(at, "OptInStatus"),
                 value,
                 AVAILABILITY_ZONE_OPT_IN_STATUS,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, AVAILABILITY_ZONE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, AVAILABILITY_ZONE_STATE);
         }
         if let Some(value) = &self.sub_geography {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}SubGeography"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "SubGeography"), index0),
                     violations,
                 );
             }
@@ -957,7 +913,7 @@ pub struct AvailabilityZoneGeography {
 
 impl Validate for AvailabilityZoneGeography {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -968,7 +924,7 @@ pub struct AvailabilityZoneMessage {
 
 impl Validate for AvailabilityZoneMessage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -979,7 +935,7 @@ pub struct AvailabilityZoneSubGeography {
 
 impl Validate for AvailabilityZoneSubGeography {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -994,10 +950,10 @@ pub struct BlockPublicAccessStates {
 
 impl Validate for BlockPublicAccessStates {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.internet_gateway_block_mode {
             violations.enum_value(
-                format!("{at}InternetGatewayBlockMode"),
+                &At::Member(at, "InternetGatewayBlockMode"),
                 value,
                 BLOCK_PUBLIC_ACCESS_MODE,
             );
@@ -1031,20 +987,17 @@ pub struct CreateSecurityGroupRequest {
 
 impl Validate for CreateSecurityGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.description.is_none() {
-            violations.missing(format!("{at}Description"));
+            violations.missing(&At::Member(at, "Description"));
         }
         if self.group_name.is_none() {
-            violations.missing(format!("{at}GroupName"));
+            violations.missing(&At::Member(at, "GroupName"));
         }
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagSpecifications"), index0),
                     violations,
                 );
             }
@@ -1068,16 +1021,10 @@ pub struct CreateSecurityGroupResult {
 
 impl Validate for CreateSecurityGroupResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1156,20 +1103,17 @@ pub struct CreateSubnetRequest {
 
 impl Validate for CreateSubnetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagSpecifications"), index0),
                     violations,
                 );
             }
         }
         if self.vpc_id.is_none() {
-            violations.missing(format!("{at}VpcId"));
+            violations.missing(&At::Member(at, "VpcId"));
         }
     }
 }
@@ -1182,9 +1126,9 @@ pub struct CreateSubnetResult {
 
 impl Validate for CreateSubnetResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.subnet {
-            value.validate(&format!("{}.", format!("{at}Subnet")), violations);
+            value.validate(&At::Member(at, "Subnet"), violations);
         }
     }
 }
@@ -1203,22 +1147,16 @@ pub struct CreateTagsRequest {
 
 impl Validate for CreateTagsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resources.is_none() {
-            violations.missing(format!("{at}Resources"));
+            violations.missing(&At::Member(at, "Resources"));
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1296,26 +1234,20 @@ pub struct CreateVpcRequest {
 
 impl Validate for CreateVpcRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.instance_tenancy {
-            violations.enum_value(format!("{at}InstanceTenancy"), value, TENANCY);
+            violations.enum_value(&At::Member(at, "InstanceTenancy"), value, TENANCY);
         }
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagSpecifications"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.vpc_encryption_control {
-            value.validate(
-                &format!("{}.", format!("{at}VpcEncryptionControl")),
-                violations,
-            );
+            value.validate(&At::Member(at, "VpcEncryptionControl"), violations);
         }
     }
 }
@@ -1328,9 +1260,9 @@ pub struct CreateVpcResult {
 
 impl Validate for CreateVpcResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.vpc {
-            value.validate(&format!("{}.", format!("{at}Vpc")), violations);
+            value.validate(&At::Member(at, "Vpc"), violations);
         }
     }
 }
@@ -1347,7 +1279,7 @@ pub struct DeleteSecurityGroupRequest {
 
 impl Validate for DeleteSecurityGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1360,7 +1292,7 @@ pub struct DeleteSecurityGroupResult {
 
 impl Validate for DeleteSecurityGroupResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1374,9 +1306,9 @@ pub struct DeleteSubnetRequest {
 
 impl Validate for DeleteSubnetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.subnet_id.is_none() {
-            violations.missing(format!("{at}SubnetId"));
+            violations.missing(&At::Member(at, "SubnetId"));
         }
     }
 }
@@ -1394,19 +1326,13 @@ pub struct DeleteTagsRequest {
 
 impl Validate for DeleteTagsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resources.is_none() {
-            violations.missing(format!("{at}Resources"));
+            violations.missing(&At::Member(at, "Resources"));
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1423,9 +1349,9 @@ pub struct DeleteVpcRequest {
 
 impl Validate for DeleteVpcRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.vpc_id.is_none() {
-            violations.missing(format!("{at}VpcId"));
+            violations.missing(&At::Member(at, "VpcId"));
         }
     }
 }
@@ -1444,11 +1370,11 @@ pub struct DescribeAccountAttributesRequest {
 
 impl Validate for DescribeAccountAttributesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attribute_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}AttributeNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "AttributeNames"), index0),
                     item0,
                     ACCOUNT_ATTRIBUTE_NAME,
                 );
@@ -1469,14 +1395,11 @@ pub struct DescribeAccountAttributesResult {
 
 impl Validate for DescribeAccountAttributesResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_attributes {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AccountAttributes"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AccountAttributes"), index0),
                     violations,
                 );
             }
@@ -1504,16 +1427,10 @@ pub struct DescribeAvailabilityZonesRequest {
 
 impl Validate for DescribeAvailabilityZonesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
     }
@@ -1531,14 +1448,11 @@ pub struct DescribeAvailabilityZonesResult {
 
 impl Validate for DescribeAvailabilityZonesResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zones {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AvailabilityZones"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AvailabilityZones"), index0),
                     violations,
                 );
             }
@@ -1570,21 +1484,15 @@ pub struct DescribeInternetGatewaysRequest {
 
 impl Validate for DescribeInternetGatewaysRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(1000.0),
@@ -1607,14 +1515,11 @@ pub struct DescribeInternetGatewaysResult {
 
 impl Validate for DescribeInternetGatewaysResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.internet_gateways {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}InternetGateways"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "InternetGateways"), index0),
                     violations,
                 );
             }
@@ -1644,16 +1549,10 @@ pub struct DescribeRegionsRequest {
 
 impl Validate for DescribeRegionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
     }
@@ -1667,16 +1566,10 @@ pub struct DescribeRegionsResult {
 
 impl Validate for DescribeRegionsResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.regions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Regions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Regions"), index0), violations);
             }
         }
     }
@@ -1706,21 +1599,15 @@ pub struct DescribeRouteTablesRequest {
 
 impl Validate for DescribeRouteTablesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(100.0),
@@ -1743,14 +1630,11 @@ pub struct DescribeRouteTablesResult {
 
 impl Validate for DescribeRouteTablesResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.route_tables {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}RouteTables"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "RouteTables"), index0),
                     violations,
                 );
             }
@@ -1782,21 +1666,15 @@ pub struct DescribeSecurityGroupRulesRequest {
 
 impl Validate for DescribeSecurityGroupRulesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(1000.0),
@@ -1819,18 +1697,11 @@ pub struct DescribeSecurityGroupRulesResult {
 
 impl Validate for DescribeSecurityGroupRulesResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.security_group_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}SecurityGroupRules"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "SecurityGroupRules"), index0),
                     violations,
                 );
             }
@@ -1864,21 +1735,15 @@ pub struct DescribeSecurityGroupsRequest {
 
 impl Validate for DescribeSecurityGroupsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(1000.0),
@@ -1901,14 +1766,11 @@ pub struct DescribeSecurityGroupsResult {
 
 impl Validate for DescribeSecurityGroupsResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.security_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}SecurityGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "SecurityGroups"), index0),
                     violations,
                 );
             }
@@ -1936,21 +1798,15 @@ pub struct DescribeSubnetsRequest {
 
 impl Validate for DescribeSubnetsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(1000.0),
@@ -1969,16 +1825,10 @@ pub struct DescribeSubnetsResult {
 
 impl Validate for DescribeSubnetsResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.subnets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Subnets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Subnets"), index0), violations);
             }
         }
     }
@@ -2002,16 +1852,10 @@ pub struct DescribeTagsRequest {
 
 impl Validate for DescribeTagsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
     }
@@ -2027,16 +1871,10 @@ pub struct DescribeTagsResult {
 
 impl Validate for DescribeTagsResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2056,15 +1894,15 @@ pub struct DescribeVpcAttributeRequest {
 
 impl Validate for DescribeVpcAttributeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attribute.is_none() {
-            violations.missing(format!("{at}Attribute"));
+            violations.missing(&At::Member(at, "Attribute"));
         }
         if let Some(value) = &self.attribute {
-            violations.enum_value(format!("{at}Attribute"), value, VPC_ATTRIBUTE_NAME);
+            violations.enum_value(&At::Member(at, "Attribute"), value, VPC_ATTRIBUTE_NAME);
         }
         if self.vpc_id.is_none() {
-            violations.missing(format!("{at}VpcId"));
+            violations.missing(&At::Member(at, "VpcId"));
         }
     }
 }
@@ -2095,19 +1933,16 @@ pub struct DescribeVpcAttributeResult {
 
 impl Validate for DescribeVpcAttributeResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.enable_dns_hostnames {
-            value.validate(
-                &format!("{}.", format!("{at}EnableDnsHostnames")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EnableDnsHostnames"), violations);
         }
         if let Some(value) = &self.enable_dns_support {
-            value.validate(&format!("{}.", format!("{at}EnableDnsSupport")), violations);
+            value.validate(&At::Member(at, "EnableDnsSupport"), violations);
         }
         if let Some(value) = &self.enable_network_address_usage_metrics {
             value.validate(
-                &format!("{}.", format!("{at}EnableNetworkAddressUsageMetrics")),
+                &At::Member(at, "EnableNetworkAddressUsageMetrics"),
                 violations,
             );
         }
@@ -2134,21 +1969,15 @@ pub struct DescribeVpcsRequest {
 
 impl Validate for DescribeVpcsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Filters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Filters"), index0), violations);
             }
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(5.0),
                 Some(1000.0),
@@ -2167,16 +1996,10 @@ pub struct DescribeVpcsResult {
 
 impl Validate for DescribeVpcsResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.vpcs {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Vpcs"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Vpcs"), index0), violations);
             }
         }
     }
@@ -2192,7 +2015,7 @@ pub struct Filter {
 
 impl Validate for Filter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2217,27 +2040,18 @@ pub struct InternetGateway {
 
 impl Validate for InternetGateway {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Attachments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2253,9 +2067,9 @@ pub struct InternetGatewayAttachment {
 
 impl Validate for InternetGatewayAttachment {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, ATTACHMENT_STATUS);
+            violations.enum_value(&At::Member(at, "State"), value, ATTACHMENT_STATUS);
         }
     }
 }
@@ -2296,36 +2110,21 @@ pub struct IpPermission {
 
 impl Validate for IpPermission {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_ranges {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpRanges"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "IpRanges"), index0), violations);
             }
         }
         if let Some(value) = &self.ipv6_ranges {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Ipv6Ranges"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Ipv6Ranges"), index0), violations);
             }
         }
         if let Some(value) = &self.prefix_list_ids {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PrefixListIds"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "PrefixListIds"), index0),
                     violations,
                 );
             }
@@ -2333,10 +2132,7 @@ impl Validate for IpPermission {
         if let Some(value) = &self.user_id_group_pairs {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}UserIdGroupPairs"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "UserIdGroupPairs"), index0),
                     violations,
                 );
             }
@@ -2358,7 +2154,7 @@ pub struct IpRange {
 
 impl Validate for IpRange {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2375,7 +2171,7 @@ pub struct Ipv6Range {
 
 impl Validate for Ipv6Range {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2447,58 +2243,43 @@ pub struct ModifySubnetAttributeRequest {
 
 impl Validate for ModifySubnetAttributeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assign_ipv6_address_on_creation {
-            value.validate(
-                &format!("{}.", format!("{at}AssignIpv6AddressOnCreation")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AssignIpv6AddressOnCreation"), violations);
         }
         if let Some(value) = &self.disable_lni_at_device_index {
-            value.validate(
-                &format!("{}.", format!("{at}DisableLniAtDeviceIndex")),
-                violations,
-            );
+            value.validate(&At::Member(at, "DisableLniAtDeviceIndex"), violations);
         }
         if let Some(value) = &self.enable_dns64 {
-            value.validate(&format!("{}.", format!("{at}EnableDns64")), violations);
+            value.validate(&At::Member(at, "EnableDns64"), violations);
         }
         if let Some(value) = &self.enable_resource_name_dns_aaaa_record_on_launch {
             value.validate(
-                &format!(
-                    "{}.",
-                    format!("{at}EnableResourceNameDnsAAAARecordOnLaunch")
-                ),
+                &At::Member(at, "EnableResourceNameDnsAAAARecordOnLaunch"),
                 violations,
             );
         }
         if let Some(value) = &self.enable_resource_name_dns_a_record_on_launch {
             value.validate(
-                &format!("{}.", format!("{at}EnableResourceNameDnsARecordOnLaunch")),
+                &At::Member(at, "EnableResourceNameDnsARecordOnLaunch"),
                 violations,
             );
         }
         if let Some(value) = &self.map_customer_owned_ip_on_launch {
-            value.validate(
-                &format!("{}.", format!("{at}MapCustomerOwnedIpOnLaunch")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MapCustomerOwnedIpOnLaunch"), violations);
         }
         if let Some(value) = &self.map_public_ip_on_launch {
-            value.validate(
-                &format!("{}.", format!("{at}MapPublicIpOnLaunch")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MapPublicIpOnLaunch"), violations);
         }
         if let Some(value) = &self.private_dns_hostname_type_on_launch {
             violations.enum_value(
-                format!("{at}PrivateDnsHostnameTypeOnLaunch"),
+                &At::Member(at, "PrivateDnsHostnameTypeOnLaunch"),
                 value,
                 HOSTNAME_TYPE,
             );
         }
         if self.subnet_id.is_none() {
-            violations.missing(format!("{at}SubnetId"));
+            violations.missing(&At::Member(at, "SubnetId"));
         }
     }
 }
@@ -2530,24 +2311,21 @@ pub struct ModifyVpcAttributeRequest {
 
 impl Validate for ModifyVpcAttributeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.enable_dns_hostnames {
-            value.validate(
-                &format!("{}.", format!("{at}EnableDnsHostnames")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EnableDnsHostnames"), violations);
         }
         if let Some(value) = &self.enable_dns_support {
-            value.validate(&format!("{}.", format!("{at}EnableDnsSupport")), violations);
+            value.validate(&At::Member(at, "EnableDnsSupport"), violations);
         }
         if let Some(value) = &self.enable_network_address_usage_metrics {
             value.validate(
-                &format!("{}.", format!("{at}EnableNetworkAddressUsageMetrics")),
+                &At::Member(at, "EnableNetworkAddressUsageMetrics"),
                 violations,
             );
         }
         if self.vpc_id.is_none() {
-            violations.missing(format!("{at}VpcId"));
+            violations.missing(&At::Member(at, "VpcId"));
         }
     }
 }
@@ -2570,7 +2348,7 @@ pub struct PrefixListId {
 
 impl Validate for PrefixListId {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2597,9 +2375,9 @@ pub struct PrivateDnsNameOptionsOnLaunch {
 
 impl Validate for PrivateDnsNameOptionsOnLaunch {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.hostname_type {
-            violations.enum_value(format!("{at}HostnameType"), value, HOSTNAME_TYPE);
+            violations.enum_value(&At::Member(at, "HostnameType"), value, HOSTNAME_TYPE);
         }
     }
 }
@@ -2612,7 +2390,7 @@ pub struct PropagatingVgw {
 
 impl Validate for PropagatingVgw {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2639,7 +2417,7 @@ pub struct ReferencedSecurityGroup {
 
 impl Validate for ReferencedSecurityGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2664,16 +2442,10 @@ pub struct Region {
 
 impl Validate for Region {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.geography {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Geography"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Geography"), index0), violations);
             }
         }
     }
@@ -2687,7 +2459,7 @@ pub struct RegionGeography {
 
 impl Validate for RegionGeography {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2737,17 +2509,14 @@ pub struct RevokeSecurityGroupEgressRequest {
 
 impl Validate for RevokeSecurityGroupEgressRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.group_id.is_none() {
-            violations.missing(format!("{at}GroupId"));
+            violations.missing(&At::Member(at, "GroupId"));
         }
         if let Some(value) = &self.ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpPermissions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissions"), index0),
                     violations,
                 );
             }
@@ -2775,18 +2544,11 @@ pub struct RevokeSecurityGroupEgressResult {
 
 impl Validate for RevokeSecurityGroupEgressResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revoked_security_group_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}RevokedSecurityGroupRules"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "RevokedSecurityGroupRules"), index0),
                     violations,
                 );
             }
@@ -2794,14 +2556,7 @@ impl Validate for RevokeSecurityGroupEgressResult {
         if let Some(value) = &self.unknown_ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}UnknownIpPermissions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "UnknownIpPermissions"), index0),
                     violations,
                 );
             }
@@ -2857,14 +2612,11 @@ pub struct RevokeSecurityGroupIngressRequest {
 
 impl Validate for RevokeSecurityGroupIngressRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpPermissions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissions"), index0),
                     violations,
                 );
             }
@@ -2892,18 +2644,11 @@ pub struct RevokeSecurityGroupIngressResult {
 
 impl Validate for RevokeSecurityGroupIngressResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revoked_security_group_rules {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}RevokedSecurityGroupRules"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "RevokedSecurityGroupRules"), index0),
                     violations,
                 );
             }
@@ -2911,14 +2656,7 @@ impl Validate for RevokeSecurityGroupIngressResult {
         if let Some(value) = &self.unknown_ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}UnknownIpPermissions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "UnknownIpPermissions"), index0),
                     violations,
                 );
             }
@@ -2974,7 +2712,7 @@ pub struct RevokedSecurityGroupRule {
 
 impl Validate for RevokedSecurityGroupRule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3075,12 +2813,12 @@ pub struct Route {
 
 impl Validate for Route {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.origin {
-            violations.enum_value(format!("{at}Origin"), value, ROUTE_ORIGIN);
+            violations.enum_value(&At::Member(at, "Origin"), value, ROUTE_ORIGIN);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, ROUTE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, ROUTE_STATE);
         }
     }
 }
@@ -3117,14 +2855,11 @@ pub struct RouteTable {
 
 impl Validate for RouteTable {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.associations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Associations"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Associations"), index0),
                     violations,
                 );
             }
@@ -3132,34 +2867,19 @@ impl Validate for RouteTable {
         if let Some(value) = &self.propagating_vgws {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PropagatingVgws"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "PropagatingVgws"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.routes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Routes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Routes"), index0), violations);
             }
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3201,9 +2921,9 @@ pub struct RouteTableAssociation {
 
 impl Validate for RouteTableAssociation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.association_state {
-            value.validate(&format!("{}.", format!("{at}AssociationState")), violations);
+            value.validate(&At::Member(at, "AssociationState"), violations);
         }
     }
 }
@@ -3222,10 +2942,10 @@ pub struct RouteTableAssociationState {
 
 impl Validate for RouteTableAssociationState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
             violations.enum_value(
-                format!("{at}State"),
+                &At::Member(at, "State"),
                 value,
                 ROUTE_TABLE_ASSOCIATION_STATE_CODE,
             );
@@ -3273,14 +2993,11 @@ pub struct SecurityGroup {
 
 impl Validate for SecurityGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_permissions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}IpPermissions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissions"), index0),
                     violations,
                 );
             }
@@ -3288,27 +3005,14 @@ impl Validate for SecurityGroup {
         if let Some(value) = &self.ip_permissions_egress {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}IpPermissionsEgress"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "IpPermissionsEgress"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3376,22 +3080,13 @@ pub struct SecurityGroupRule {
 
 impl Validate for SecurityGroupRule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.referenced_group_info {
-            value.validate(
-                &format!("{}.", format!("{at}ReferencedGroupInfo")),
-                violations,
-            );
+            value.validate(&At::Member(at, "ReferencedGroupInfo"), violations);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3509,46 +3204,27 @@ pub struct Subnet {
 
 impl Validate for Subnet {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.block_public_access_states {
-            value.validate(
-                &format!("{}.", format!("{at}BlockPublicAccessStates")),
-                violations,
-            );
+            value.validate(&At::Member(at, "BlockPublicAccessStates"), violations);
         }
         if let Some(value) = &self.ipv6_cidr_block_association_set {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}Ipv6CidrBlockAssociationSet"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "Ipv6CidrBlockAssociationSet"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.private_dns_name_options_on_launch {
-            value.validate(
-                &format!("{}.", format!("{at}PrivateDnsNameOptionsOnLaunch")),
-                violations,
-            );
+            value.validate(&At::Member(at, "PrivateDnsNameOptionsOnLaunch"), violations);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SUBNET_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SUBNET_STATE);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3568,9 +3244,13 @@ pub struct SubnetCidrBlockState {
 
 impl Validate for SubnetCidrBlockState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SUBNET_CIDR_BLOCK_STATE_CODE);
+            violations.enum_value(
+                &At::Member(at, "State"),
+                value,
+                SUBNET_CIDR_BLOCK_STATE_CODE,
+            );
         }
     }
 }
@@ -3607,22 +3287,19 @@ pub struct SubnetIpv6CidrBlockAssociation {
 
 impl Validate for SubnetIpv6CidrBlockAssociation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_source {
-            violations.enum_value(format!("{at}IpSource"), value, IP_SOURCE);
+            violations.enum_value(&At::Member(at, "IpSource"), value, IP_SOURCE);
         }
         if let Some(value) = &self.ipv6_address_attribute {
             violations.enum_value(
-                format!("{at}Ipv6AddressAttribute"),
+                &At::Member(at, "Ipv6AddressAttribute"),
                 value,
                 IPV6_ADDRESS_ATTRIBUTE,
             );
         }
         if let Some(value) = &self.ipv6_cidr_block_state {
-            value.validate(
-                &format!("{}.", format!("{at}Ipv6CidrBlockState")),
-                violations,
-            );
+            value.validate(&At::Member(at, "Ipv6CidrBlockState"), violations);
         }
     }
 }
@@ -3637,7 +3314,7 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3662,9 +3339,9 @@ pub struct TagDescription {
 
 impl Validate for TagDescription {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.resource_type {
-            violations.enum_value(format!("{at}ResourceType"), value, RESOURCE_TYPE);
+            violations.enum_value(&At::Member(at, "ResourceType"), value, RESOURCE_TYPE);
         }
     }
 }
@@ -3683,19 +3360,13 @@ pub struct TagSpecification {
 
 impl Validate for TagSpecification {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.resource_type {
-            violations.enum_value(format!("{at}ResourceType"), value, RESOURCE_TYPE);
+            violations.enum_value(&At::Member(at, "ResourceType"), value, RESOURCE_TYPE);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3733,7 +3404,7 @@ pub struct UserIdGroupPair {
 
 impl Validate for UserIdGroupPair {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3790,64 +3461,38 @@ pub struct Vpc {
 
 impl Validate for Vpc {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.block_public_access_states {
-            value.validate(
-                &format!("{}.", format!("{at}BlockPublicAccessStates")),
-                violations,
-            );
+            value.validate(&At::Member(at, "BlockPublicAccessStates"), violations);
         }
         if let Some(value) = &self.cidr_block_association_set {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}CidrBlockAssociationSet"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "CidrBlockAssociationSet"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.encryption_control {
-            value.validate(
-                &format!("{}.", format!("{at}EncryptionControl")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EncryptionControl"), violations);
         }
         if let Some(value) = &self.instance_tenancy {
-            violations.enum_value(format!("{at}InstanceTenancy"), value, TENANCY);
+            violations.enum_value(&At::Member(at, "InstanceTenancy"), value, TENANCY);
         }
         if let Some(value) = &self.ipv6_cidr_block_association_set {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}Ipv6CidrBlockAssociationSet"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "Ipv6CidrBlockAssociationSet"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, VPC_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, VPC_STATE);
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -3873,9 +3518,9 @@ pub struct VpcCidrBlockAssociation {
 
 impl Validate for VpcCidrBlockAssociation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cidr_block_state {
-            value.validate(&format!("{}.", format!("{at}CidrBlockState")), violations);
+            value.validate(&At::Member(at, "CidrBlockState"), violations);
         }
     }
 }
@@ -3894,9 +3539,9 @@ pub struct VpcCidrBlockState {
 
 impl Validate for VpcCidrBlockState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, VPC_CIDR_BLOCK_STATE_CODE);
+            violations.enum_value(&At::Member(at, "State"), value, VPC_CIDR_BLOCK_STATE_CODE);
         }
     }
 }
@@ -3933,28 +3578,23 @@ pub struct VpcEncryptionControl {
 
 impl Validate for VpcEncryptionControl {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.mode {
-            violations.enum_value(format!("{at}Mode"), value, VPC_ENCRYPTION_CONTROL_MODE);
+            violations.enum_value(&At::Member(at, "Mode"), value, VPC_ENCRYPTION_CONTROL_MODE);
         }
         if let Some(value) = &self.resource_exclusions {
-            value.validate(
-                &format!("{}.", format!("{at}ResourceExclusions")),
-                violations,
-            );
+            value.validate(&At::Member(at, "ResourceExclusions"), violations);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, VPC_ENCRYPTION_CONTROL_STATE);
+            violations.enum_value(
+                &At::Member(at, "State"),
+                value,
+                VPC_ENCRYPTION_CONTROL_STATE,
+            );
         }
         if let Some(value) = &self.tags {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -4017,65 +3657,65 @@ pub struct VpcEncryptionControlConfiguration {
 
 impl Validate for VpcEncryptionControlConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.egress_only_internet_gateway_exclusion {
             violations.enum_value(
-                format!("{at}EgressOnlyInternetGatewayExclusion"),
+                &At::Member(at, "EgressOnlyInternetGatewayExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.elastic_file_system_exclusion {
             violations.enum_value(
-                format!("{at}ElasticFileSystemExclusion"),
+                &At::Member(at, "ElasticFileSystemExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.internet_gateway_exclusion {
             violations.enum_value(
-                format!("{at}InternetGatewayExclusion"),
+                &At::Member(at, "InternetGatewayExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.lambda_exclusion {
             violations.enum_value(
-                format!("{at}LambdaExclusion"),
+                &At::Member(at, "LambdaExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if self.mode.is_none() {
-            violations.missing(format!("{at}Mode"));
+            violations.missing(&At::Member(at, "Mode"));
         }
         if let Some(value) = &self.mode {
-            violations.enum_value(format!("{at}Mode"), value, VPC_ENCRYPTION_CONTROL_MODE);
+            violations.enum_value(&At::Member(at, "Mode"), value, VPC_ENCRYPTION_CONTROL_MODE);
         }
         if let Some(value) = &self.nat_gateway_exclusion {
             violations.enum_value(
-                format!("{at}NatGatewayExclusion"),
+                &At::Member(at, "NatGatewayExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.virtual_private_gateway_exclusion {
             violations.enum_value(
-                format!("{at}VirtualPrivateGatewayExclusion"),
+                &At::Member(at, "VirtualPrivateGatewayExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.vpc_lattice_exclusion {
             violations.enum_value(
-                format!("{at}VpcLatticeExclusion"),
+                &At::Member(at, "VpcLatticeExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
         }
         if let Some(value) = &self.vpc_peering_exclusion {
             violations.enum_value(
-                format!("{at}VpcPeeringExclusion"),
+                &At::Member(at, "VpcPeeringExclusion"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE_INPUT,
             );
@@ -4097,10 +3737,10 @@ pub struct VpcEncryptionControlExclusion {
 
 impl Validate for VpcEncryptionControlExclusion {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
             violations.enum_value(
-                format!("{at}State"),
+                &At::Member(at, "State"),
                 value,
                 VPC_ENCRYPTION_CONTROL_EXCLUSION_STATE,
             );
@@ -4158,39 +3798,30 @@ pub struct VpcEncryptionControlExclusions {
 
 impl Validate for VpcEncryptionControlExclusions {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.egress_only_internet_gateway {
-            value.validate(
-                &format!("{}.", format!("{at}EgressOnlyInternetGateway")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EgressOnlyInternetGateway"), violations);
         }
         if let Some(value) = &self.elastic_file_system {
-            value.validate(
-                &format!("{}.", format!("{at}ElasticFileSystem")),
-                violations,
-            );
+            value.validate(&At::Member(at, "ElasticFileSystem"), violations);
         }
         if let Some(value) = &self.internet_gateway {
-            value.validate(&format!("{}.", format!("{at}InternetGateway")), violations);
+            value.validate(&At::Member(at, "InternetGateway"), violations);
         }
         if let Some(value) = &self.lambda {
-            value.validate(&format!("{}.", format!("{at}Lambda")), violations);
+            value.validate(&At::Member(at, "Lambda"), violations);
         }
         if let Some(value) = &self.nat_gateway {
-            value.validate(&format!("{}.", format!("{at}NatGateway")), violations);
+            value.validate(&At::Member(at, "NatGateway"), violations);
         }
         if let Some(value) = &self.virtual_private_gateway {
-            value.validate(
-                &format!("{}.", format!("{at}VirtualPrivateGateway")),
-                violations,
-            );
+            value.validate(&At::Member(at, "VirtualPrivateGateway"), violations);
         }
         if let Some(value) = &self.vpc_lattice {
-            value.validate(&format!("{}.", format!("{at}VpcLattice")), violations);
+            value.validate(&At::Member(at, "VpcLattice"), violations);
         }
         if let Some(value) = &self.vpc_peering {
-            value.validate(&format!("{}.", format!("{at}VpcPeering")), violations);
+            value.validate(&At::Member(at, "VpcPeering"), violations);
         }
     }
 }
@@ -4235,22 +3866,19 @@ pub struct VpcIpv6CidrBlockAssociation {
 
 impl Validate for VpcIpv6CidrBlockAssociation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_source {
-            violations.enum_value(format!("{at}IpSource"), value, IP_SOURCE);
+            violations.enum_value(&At::Member(at, "IpSource"), value, IP_SOURCE);
         }
         if let Some(value) = &self.ipv6_address_attribute {
             violations.enum_value(
-                format!("{at}Ipv6AddressAttribute"),
+                &At::Member(at, "Ipv6AddressAttribute"),
                 value,
                 IPV6_ADDRESS_ATTRIBUTE,
             );
         }
         if let Some(value) = &self.ipv6_cidr_block_state {
-            value.validate(
-                &format!("{}.", format!("{at}Ipv6CidrBlockState")),
-                violations,
-            );
+            value.validate(&At::Member(at, "Ipv6CidrBlockState"), violations);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every ECS operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1485,7 +1485,7 @@ pub struct AcceleratorCountRequest {
 
 impl Validate for AcceleratorCountRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1498,7 +1498,7 @@ pub struct AcceleratorTotalMemoryMiBRequest {
 
 impl Validate for AcceleratorTotalMemoryMiBRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1527,7 +1527,7 @@ pub struct AdvancedConfiguration {
 
 impl Validate for AdvancedConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1544,16 +1544,10 @@ pub struct Attachment {
 
 impl Validate for Attachment {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.details {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}details"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "details"), index0), violations);
             }
         }
     }
@@ -1575,12 +1569,12 @@ pub struct AttachmentStateChange {
 
 impl Validate for AttachmentStateChange {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attachment_arn.is_none() {
-            violations.missing(format!("{at}attachmentArn"));
+            violations.missing(&At::Member(at, "attachmentArn"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
     }
 }
@@ -1604,12 +1598,12 @@ pub struct Attribute {
 
 impl Validate for Attribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.target_type {
-            violations.enum_value(format!("{at}targetType"), value, TARGET_TYPE);
+            violations.enum_value(&At::Member(at, "targetType"), value, TARGET_TYPE);
         }
     }
 }
@@ -1626,10 +1620,10 @@ pub struct AutoRepairConfiguration {
 
 impl Validate for AutoRepairConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.actions_status {
             violations.enum_value(
-                format!("{at}actionsStatus"),
+                &At::Member(at, "actionsStatus"),
                 value,
                 AUTO_REPAIR_ACTIONS_STATUS,
             );
@@ -1668,19 +1662,19 @@ pub struct AutoScalingGroupProvider {
 
 impl Validate for AutoScalingGroupProvider {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.auto_scaling_group_arn.is_none() {
-            violations.missing(format!("{at}autoScalingGroupArn"));
+            violations.missing(&At::Member(at, "autoScalingGroupArn"));
         }
         if let Some(value) = &self.managed_draining {
-            violations.enum_value(format!("{at}managedDraining"), value, MANAGED_DRAINING);
+            violations.enum_value(&At::Member(at, "managedDraining"), value, MANAGED_DRAINING);
         }
         if let Some(value) = &self.managed_scaling {
-            value.validate(&format!("{}.", format!("{at}managedScaling")), violations);
+            value.validate(&At::Member(at, "managedScaling"), violations);
         }
         if let Some(value) = &self.managed_termination_protection {
             violations.enum_value(
-                format!("{at}managedTerminationProtection"),
+                &At::Member(at, "managedTerminationProtection"),
                 value,
                 MANAGED_TERMINATION_PROTECTION,
             );
@@ -1712,16 +1706,16 @@ pub struct AutoScalingGroupProviderUpdate {
 
 impl Validate for AutoScalingGroupProviderUpdate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.managed_draining {
-            violations.enum_value(format!("{at}managedDraining"), value, MANAGED_DRAINING);
+            violations.enum_value(&At::Member(at, "managedDraining"), value, MANAGED_DRAINING);
         }
         if let Some(value) = &self.managed_scaling {
-            value.validate(&format!("{}.", format!("{at}managedScaling")), violations);
+            value.validate(&At::Member(at, "managedScaling"), violations);
         }
         if let Some(value) = &self.managed_termination_protection {
             violations.enum_value(
-                format!("{at}managedTerminationProtection"),
+                &At::Member(at, "managedTerminationProtection"),
                 value,
                 MANAGED_TERMINATION_PROTECTION,
             );
@@ -1750,12 +1744,12 @@ pub struct AwsVpcConfiguration {
 
 impl Validate for AwsVpcConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assign_public_ip {
-            violations.enum_value(format!("{at}assignPublicIp"), value, ASSIGN_PUBLIC_IP);
+            violations.enum_value(&At::Member(at, "assignPublicIp"), value, ASSIGN_PUBLIC_IP);
         }
         if self.subnets.is_none() {
-            violations.missing(format!("{at}subnets"));
+            violations.missing(&At::Member(at, "subnets"));
         }
     }
 }
@@ -1770,7 +1764,7 @@ pub struct BaselineEbsBandwidthMbpsRequest {
 
 impl Validate for BaselineEbsBandwidthMbpsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1791,7 +1785,7 @@ pub struct CanaryConfiguration {
 
 impl Validate for CanaryConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1840,40 +1834,28 @@ pub struct CapacityProvider {
 
 impl Validate for CapacityProvider {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_scaling_group_provider {
-            value.validate(
-                &format!("{}.", format!("{at}autoScalingGroupProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoScalingGroupProvider"), violations);
         }
         if let Some(value) = &self.managed_instances_provider {
-            value.validate(
-                &format!("{}.", format!("{at}managedInstancesProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "managedInstancesProvider"), violations);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, CAPACITY_PROVIDER_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, CAPACITY_PROVIDER_STATUS);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, CAPACITY_PROVIDER_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, CAPACITY_PROVIDER_TYPE);
         }
         if let Some(value) = &self.update_status {
             violations.enum_value(
-                format!("{at}updateStatus"),
+                &At::Member(at, "updateStatus"),
                 value,
                 CAPACITY_PROVIDER_UPDATE_STATUS,
             );
@@ -1898,21 +1880,21 @@ pub struct CapacityProviderStrategyItem {
 
 impl Validate for CapacityProviderStrategyItem {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.base {
             violations.range(
-                format!("{at}base"),
+                &At::Member(at, "base"),
                 *value as f64,
                 Some(0.0),
                 Some(100000.0),
             );
         }
         if self.capacity_provider.is_none() {
-            violations.missing(format!("{at}capacityProvider"));
+            violations.missing(&At::Member(at, "capacityProvider"));
         }
         if let Some(value) = &self.weight {
             violations.range(
-                format!("{at}weight"),
+                &At::Member(at, "weight"),
                 *value as f64,
                 Some(0.0),
                 Some(1000.0),
@@ -1939,10 +1921,10 @@ pub struct CapacityReservationRequest {
 
 impl Validate for CapacityReservationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.reservation_preference {
             violations.enum_value(
-                format!("{at}reservationPreference"),
+                &At::Member(at, "reservationPreference"),
                 value,
                 CAPACITY_RESERVATION_PREFERENCE,
             );
@@ -2040,74 +2022,43 @@ pub struct Cluster {
 
 impl Validate for Cluster {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "attachments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.configuration {
-            value.validate(&format!("{}.", format!("{at}configuration")), violations);
+            value.validate(&At::Member(at, "configuration"), violations);
         }
         if let Some(value) = &self.default_capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}defaultCapacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "defaultCapacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.service_connect_defaults {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectDefaults")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectDefaults"), violations);
         }
         if let Some(value) = &self.settings {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}settings"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "settings"), index0), violations);
             }
         }
         if let Some(value) = &self.statistics {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}statistics"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "statistics"), index0), violations);
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -2131,18 +2082,12 @@ pub struct ClusterConfiguration {
 
 impl Validate for ClusterConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.execute_command_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}executeCommandConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "executeCommandConfiguration"), violations);
         }
         if let Some(value) = &self.managed_storage_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}managedStorageConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "managedStorageConfiguration"), violations);
         }
     }
 }
@@ -2155,7 +2100,7 @@ pub struct ClusterServiceConnectDefaults {
 
 impl Validate for ClusterServiceConnectDefaults {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2167,9 +2112,9 @@ pub struct ClusterServiceConnectDefaultsRequest {
 
 impl Validate for ClusterServiceConnectDefaultsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.namespace.is_none() {
-            violations.missing(format!("{at}namespace"));
+            violations.missing(&At::Member(at, "namespace"));
         }
     }
 }
@@ -2184,9 +2129,9 @@ pub struct ClusterSetting {
 
 impl Validate for ClusterSetting {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, CLUSTER_SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, CLUSTER_SETTING_NAME);
         }
     }
 }
@@ -2263,17 +2208,14 @@ pub struct Container {
 
 impl Validate for Container {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.health_status {
-            violations.enum_value(format!("{at}healthStatus"), value, HEALTH_STATUS);
+            violations.enum_value(&At::Member(at, "healthStatus"), value, HEALTH_STATUS);
         }
         if let Some(value) = &self.managed_agents {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}managedAgents"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "managedAgents"), index0),
                     violations,
                 );
             }
@@ -2281,10 +2223,7 @@ impl Validate for Container {
         if let Some(value) = &self.network_bindings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}networkBindings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "networkBindings"), index0),
                     violations,
                 );
             }
@@ -2292,10 +2231,7 @@ impl Validate for Container {
         if let Some(value) = &self.network_interfaces {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}networkInterfaces"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "networkInterfaces"), index0),
                     violations,
                 );
             }
@@ -2513,25 +2449,16 @@ pub struct ContainerDefinition {
 
 impl Validate for ContainerDefinition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.depends_on {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}dependsOn"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "dependsOn"), index0), violations);
             }
         }
         if let Some(value) = &self.environment {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environment"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environment"), index0),
                     violations,
                 );
             }
@@ -2539,47 +2466,32 @@ impl Validate for ContainerDefinition {
         if let Some(value) = &self.environment_files {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environmentFiles"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environmentFiles"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.extra_hosts {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}extraHosts"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "extraHosts"), index0), violations);
             }
         }
         if let Some(value) = &self.firelens_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}firelensConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "firelensConfiguration"), violations);
         }
         if let Some(value) = &self.health_check {
-            value.validate(&format!("{}.", format!("{at}healthCheck")), violations);
+            value.validate(&At::Member(at, "healthCheck"), violations);
         }
         if let Some(value) = &self.linux_parameters {
-            value.validate(&format!("{}.", format!("{at}linuxParameters")), violations);
+            value.validate(&At::Member(at, "linuxParameters"), violations);
         }
         if let Some(value) = &self.log_configuration {
-            value.validate(&format!("{}.", format!("{at}logConfiguration")), violations);
+            value.validate(&At::Member(at, "logConfiguration"), violations);
         }
         if let Some(value) = &self.mount_points {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}mountPoints"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "mountPoints"), index0),
                     violations,
                 );
             }
@@ -2587,74 +2499,46 @@ impl Validate for ContainerDefinition {
         if let Some(value) = &self.port_mappings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}portMappings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "portMappings"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.repository_credentials {
-            value.validate(
-                &format!("{}.", format!("{at}repositoryCredentials")),
-                violations,
-            );
+            value.validate(&At::Member(at, "repositoryCredentials"), violations);
         }
         if let Some(value) = &self.resource_requirements {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}resourceRequirements"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "resourceRequirements"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.restart_policy {
-            value.validate(&format!("{}.", format!("{at}restartPolicy")), violations);
+            value.validate(&At::Member(at, "restartPolicy"), violations);
         }
         if let Some(value) = &self.secrets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}secrets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "secrets"), index0), violations);
             }
         }
         if let Some(value) = &self.system_controls {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}systemControls"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "systemControls"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ulimits {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ulimits"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "ulimits"), index0), violations);
             }
         }
         if let Some(value) = &self.version_consistency {
             violations.enum_value(
-                format!("{at}versionConsistency"),
+                &At::Member(at, "versionConsistency"),
                 value,
                 VERSION_CONSISTENCY,
             );
@@ -2662,10 +2546,7 @@ impl Validate for ContainerDefinition {
         if let Some(value) = &self.volumes_from {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}volumesFrom"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "volumesFrom"), index0),
                     violations,
                 );
             }
@@ -2689,15 +2570,15 @@ pub struct ContainerDependency {
 
 impl Validate for ContainerDependency {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.condition.is_none() {
-            violations.missing(format!("{at}condition"));
+            violations.missing(&At::Member(at, "condition"));
         }
         if let Some(value) = &self.condition {
-            violations.enum_value(format!("{at}condition"), value, CONTAINER_CONDITION);
+            violations.enum_value(&At::Member(at, "condition"), value, CONTAINER_CONDITION);
         }
         if self.container_name.is_none() {
-            violations.missing(format!("{at}containerName"));
+            violations.missing(&At::Member(at, "containerName"));
         }
     }
 }
@@ -2722,7 +2603,7 @@ pub struct ContainerImage {
 
 impl Validate for ContainerImage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2827,46 +2708,34 @@ pub struct ContainerInstance {
 
 impl Validate for ContainerInstance {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.agent_update_status {
-            violations.enum_value(format!("{at}agentUpdateStatus"), value, AGENT_UPDATE_STATUS);
+            violations.enum_value(
+                &At::Member(at, "agentUpdateStatus"),
+                value,
+                AGENT_UPDATE_STATUS,
+            );
         }
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "attachments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
         if let Some(value) = &self.health_status {
-            value.validate(&format!("{}.", format!("{at}healthStatus")), violations);
+            value.validate(&At::Member(at, "healthStatus"), violations);
         }
         if let Some(value) = &self.registered_resources {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}registeredResources"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "registeredResources"), index0),
                     violations,
                 );
             }
@@ -2874,32 +2743,19 @@ impl Validate for ContainerInstance {
         if let Some(value) = &self.remaining_resources {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}remainingResources"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "remainingResources"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.version_info {
-            value.validate(&format!("{}.", format!("{at}versionInfo")), violations);
+            value.validate(&At::Member(at, "versionInfo"), violations);
         }
     }
 }
@@ -2918,21 +2774,15 @@ pub struct ContainerInstanceHealthStatus {
 
 impl Validate for ContainerInstanceHealthStatus {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.details {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}details"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "details"), index0), violations);
             }
         }
         if let Some(value) = &self.overall_status {
             violations.enum_value(
-                format!("{at}overallStatus"),
+                &At::Member(at, "overallStatus"),
                 value,
                 INSTANCE_HEALTH_CHECK_STATE,
             );
@@ -2978,14 +2828,11 @@ pub struct ContainerOverride {
 
 impl Validate for ContainerOverride {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.environment {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environment"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environment"), index0),
                     violations,
                 );
             }
@@ -2993,10 +2840,7 @@ impl Validate for ContainerOverride {
         if let Some(value) = &self.environment_files {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environmentFiles"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environmentFiles"), index0),
                     violations,
                 );
             }
@@ -3004,14 +2848,7 @@ impl Validate for ContainerOverride {
         if let Some(value) = &self.resource_requirements {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}resourceRequirements"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "resourceRequirements"), index0),
                     violations,
                 );
             }
@@ -3040,9 +2877,9 @@ pub struct ContainerRestartPolicy {
 
 impl Validate for ContainerRestartPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.enabled.is_none() {
-            violations.missing(format!("{at}enabled"));
+            violations.missing(&At::Member(at, "enabled"));
         }
     }
 }
@@ -3079,14 +2916,11 @@ pub struct ContainerStateChange {
 
 impl Validate for ContainerStateChange {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.network_bindings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}networkBindings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "networkBindings"), index0),
                     violations,
                 );
             }
@@ -3112,19 +2946,19 @@ pub struct ContinueServiceDeploymentRequest {
 
 impl Validate for ContinueServiceDeploymentRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action {
             violations.enum_value(
-                format!("{at}action"),
+                &At::Member(at, "action"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_ACTION,
             );
         }
         if self.hook_id.is_none() {
-            violations.missing(format!("{at}hookId"));
+            violations.missing(&At::Member(at, "hookId"));
         }
         if self.service_deployment_arn.is_none() {
-            violations.missing(format!("{at}serviceDeploymentArn"));
+            violations.missing(&At::Member(at, "serviceDeploymentArn"));
         }
     }
 }
@@ -3141,7 +2975,7 @@ pub struct ContinueServiceDeploymentResponse {
 
 impl Validate for ContinueServiceDeploymentResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3169,32 +3003,20 @@ pub struct CreateCapacityProviderRequest {
 
 impl Validate for CreateCapacityProviderRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_scaling_group_provider {
-            value.validate(
-                &format!("{}.", format!("{at}autoScalingGroupProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoScalingGroupProvider"), violations);
         }
         if let Some(value) = &self.managed_instances_provider {
-            value.validate(
-                &format!("{}.", format!("{at}managedInstancesProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "managedInstancesProvider"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -3212,9 +3034,9 @@ pub struct CreateCapacityProviderResponse {
 
 impl Validate for CreateCapacityProviderResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider {
-            value.validate(&format!("{}.", format!("{at}capacityProvider")), violations);
+            value.validate(&At::Member(at, "capacityProvider"), violations);
         }
     }
 }
@@ -3259,52 +3081,30 @@ pub struct CreateClusterRequest {
 
 impl Validate for CreateClusterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.configuration {
-            value.validate(&format!("{}.", format!("{at}configuration")), violations);
+            value.validate(&At::Member(at, "configuration"), violations);
         }
         if let Some(value) = &self.default_capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}defaultCapacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "defaultCapacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.service_connect_defaults {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectDefaults")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectDefaults"), violations);
         }
         if let Some(value) = &self.settings {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}settings"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "settings"), index0), violations);
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -3318,9 +3118,9 @@ pub struct CreateClusterResponse {
 
 impl Validate for CreateClusterResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cluster {
-            value.validate(&format!("{}.", format!("{at}cluster")), violations);
+            value.validate(&At::Member(at, "cluster"), violations);
         }
     }
 }
@@ -3390,35 +3190,30 @@ pub struct CreateDaemonRequest {
 
 impl Validate for CreateDaemonRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.capacity_provider_arns.is_none() {
-            violations.missing(format!("{at}capacityProviderArns"));
+            violations.missing(&At::Member(at, "capacityProviderArns"));
         }
         if self.daemon_name.is_none() {
-            violations.missing(format!("{at}daemonName"));
+            violations.missing(&At::Member(at, "daemonName"));
         }
         if self.daemon_task_definition_arn.is_none() {
-            violations.missing(format!("{at}daemonTaskDefinitionArn"));
+            violations.missing(&At::Member(at, "daemonTaskDefinitionArn"));
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, DAEMON_PROPAGATE_TAGS);
+            violations.enum_value(
+                &At::Member(at, "propagateTags"),
+                value,
+                DAEMON_PROPAGATE_TAGS,
+            );
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -3442,9 +3237,9 @@ pub struct CreateDaemonResponse {
 
 impl Validate for CreateDaemonResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_STATUS);
         }
     }
 }
@@ -3514,38 +3309,29 @@ pub struct CreateExpressGatewayServiceRequest {
 
 impl Validate for CreateExpressGatewayServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.execution_role_arn.is_none() {
-            violations.missing(format!("{at}executionRoleArn"));
+            violations.missing(&At::Member(at, "executionRoleArn"));
         }
         if self.infrastructure_role_arn.is_none() {
-            violations.missing(format!("{at}infrastructureRoleArn"));
+            violations.missing(&At::Member(at, "infrastructureRoleArn"));
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if self.primary_container.is_none() {
-            violations.missing(format!("{at}primaryContainer"));
+            violations.missing(&At::Member(at, "primaryContainer"));
         }
         if let Some(value) = &self.primary_container {
-            value.validate(&format!("{}.", format!("{at}primaryContainer")), violations);
+            value.validate(&At::Member(at, "primaryContainer"), violations);
         }
         if let Some(value) = &self.scaling_target {
-            value.validate(&format!("{}.", format!("{at}scalingTarget")), violations);
+            value.validate(&At::Member(at, "scalingTarget"), violations);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -3559,9 +3345,9 @@ pub struct CreateExpressGatewayServiceResponse {
 
 impl Validate for CreateExpressGatewayServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -3604,33 +3390,24 @@ pub struct CreateManagedInstancesProviderConfiguration {
 
 impl Validate for CreateManagedInstancesProviderConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_repair_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}autoRepairConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoRepairConfiguration"), violations);
         }
         if let Some(value) = &self.infrastructure_optimization {
-            value.validate(
-                &format!("{}.", format!("{at}infrastructureOptimization")),
-                violations,
-            );
+            value.validate(&At::Member(at, "infrastructureOptimization"), violations);
         }
         if self.infrastructure_role_arn.is_none() {
-            violations.missing(format!("{at}infrastructureRoleArn"));
+            violations.missing(&At::Member(at, "infrastructureRoleArn"));
         }
         if self.instance_launch_template.is_none() {
-            violations.missing(format!("{at}instanceLaunchTemplate"));
+            violations.missing(&At::Member(at, "instanceLaunchTemplate"));
         }
         if let Some(value) = &self.instance_launch_template {
-            value.validate(
-                &format!("{}.", format!("{at}instanceLaunchTemplate")),
-                violations,
-            );
+            value.validate(&At::Member(at, "instanceLaunchTemplate"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_MI_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_MI_TAGS);
         }
     }
 }
@@ -3786,10 +3563,10 @@ pub struct CreateServiceRequest {
 
 impl Validate for CreateServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zone_rebalancing {
             violations.enum_value(
-                format!("{at}availabilityZoneRebalancing"),
+                &At::Member(at, "availabilityZoneRebalancing"),
                 value,
                 AVAILABILITY_ZONE_REBALANCING,
             );
@@ -3797,61 +3574,35 @@ impl Validate for CreateServiceRequest {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.deployment_controller {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentController")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentController"), violations);
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
@@ -3859,67 +3610,45 @@ impl Validate for CreateServiceRequest {
         if let Some(value) = &self.placement_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}placementStrategy"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "placementStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if let Some(value) = &self.scheduling_strategy {
             violations.enum_value(
-                format!("{at}schedulingStrategy"),
+                &At::Member(at, "schedulingStrategy"),
                 value,
                 SCHEDULING_STRATEGY,
             );
         }
         if let Some(value) = &self.service_connect_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectConfiguration"), violations);
         }
         if self.service_name.is_none() {
-            violations.missing(format!("{at}serviceName"));
+            violations.missing(&At::Member(at, "serviceName"));
         }
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -3927,14 +3656,7 @@ impl Validate for CreateServiceRequest {
         if let Some(value) = &self.vpc_lattice_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}vpcLatticeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "vpcLatticeConfigurations"), index0),
                     violations,
                 );
             }
@@ -3950,9 +3672,9 @@ pub struct CreateServiceResponse {
 
 impl Validate for CreateServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -4028,76 +3750,54 @@ pub struct CreateTaskSetRequest {
 
 impl Validate for CreateTaskSetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.scale {
-            value.validate(&format!("{}.", format!("{at}scale")), violations);
+            value.validate(&At::Member(at, "scale"), violations);
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if self.task_definition.is_none() {
-            violations.missing(format!("{at}taskDefinition"));
+            violations.missing(&At::Member(at, "taskDefinition"));
         }
     }
 }
@@ -4110,9 +3810,9 @@ pub struct CreateTaskSetResponse {
 
 impl Validate for CreateTaskSetResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_set {
-            value.validate(&format!("{}.", format!("{at}taskSet")), violations);
+            value.validate(&At::Member(at, "taskSet"), violations);
         }
     }
 }
@@ -4127,7 +3827,7 @@ pub struct CreatedAt {
 
 impl Validate for CreatedAt {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4144,7 +3844,7 @@ pub struct DaemonAlarmConfiguration {
 
 impl Validate for DaemonAlarmConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4161,7 +3861,7 @@ pub struct DaemonCapacityProvider {
 
 impl Validate for DaemonCapacityProvider {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4180,10 +3880,10 @@ pub struct DaemonCircuitBreaker {
 
 impl Validate for DaemonCircuitBreaker {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 DAEMON_DEPLOYMENT_ROLLBACK_MONITORS_STATUS,
             );
@@ -4332,25 +4032,16 @@ pub struct DaemonContainerDefinition {
 
 impl Validate for DaemonContainerDefinition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.depends_on {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}dependsOn"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "dependsOn"), index0), violations);
             }
         }
         if let Some(value) = &self.environment {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environment"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environment"), index0),
                     violations,
                 );
             }
@@ -4358,83 +4049,56 @@ impl Validate for DaemonContainerDefinition {
         if let Some(value) = &self.environment_files {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environmentFiles"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environmentFiles"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.firelens_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}firelensConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "firelensConfiguration"), violations);
         }
         if let Some(value) = &self.health_check {
-            value.validate(&format!("{}.", format!("{at}healthCheck")), violations);
+            value.validate(&At::Member(at, "healthCheck"), violations);
         }
         if self.image.is_none() {
-            violations.missing(format!("{at}image"));
+            violations.missing(&At::Member(at, "image"));
         }
         if let Some(value) = &self.linux_parameters {
-            value.validate(&format!("{}.", format!("{at}linuxParameters")), violations);
+            value.validate(&At::Member(at, "linuxParameters"), violations);
         }
         if let Some(value) = &self.log_configuration {
-            value.validate(&format!("{}.", format!("{at}logConfiguration")), violations);
+            value.validate(&At::Member(at, "logConfiguration"), violations);
         }
         if let Some(value) = &self.mount_points {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}mountPoints"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "mountPoints"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.repository_credentials {
-            value.validate(
-                &format!("{}.", format!("{at}repositoryCredentials")),
-                violations,
-            );
+            value.validate(&At::Member(at, "repositoryCredentials"), violations);
         }
         if let Some(value) = &self.restart_policy {
-            value.validate(&format!("{}.", format!("{at}restartPolicy")), violations);
+            value.validate(&At::Member(at, "restartPolicy"), violations);
         }
         if let Some(value) = &self.secrets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}secrets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "secrets"), index0), violations);
             }
         }
         if let Some(value) = &self.system_controls {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}systemControls"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "systemControls"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ulimits {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ulimits"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "ulimits"), index0), violations);
             }
         }
     }
@@ -4460,7 +4124,7 @@ pub struct DaemonContainerImage {
 
 impl Validate for DaemonContainerImage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4529,45 +4193,32 @@ pub struct DaemonDeployment {
 
 impl Validate for DaemonDeployment {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarms {
-            value.validate(&format!("{}.", format!("{at}alarms")), violations);
+            value.validate(&At::Member(at, "alarms"), violations);
         }
         if let Some(value) = &self.circuit_breaker {
-            value.validate(&format!("{}.", format!("{at}circuitBreaker")), violations);
+            value.validate(&At::Member(at, "circuitBreaker"), violations);
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.rollback {
-            value.validate(&format!("{}.", format!("{at}rollback")), violations);
+            value.validate(&At::Member(at, "rollback"), violations);
         }
         if let Some(value) = &self.source_daemon_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}sourceDaemonRevisions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "sourceDaemonRevisions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_DEPLOYMENT_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_DEPLOYMENT_STATUS);
         }
         if let Some(value) = &self.target_daemon_revision {
-            value.validate(
-                &format!("{}.", format!("{at}targetDaemonRevision")),
-                violations,
-            );
+            value.validate(&At::Member(at, "targetDaemonRevision"), violations);
         }
     }
 }
@@ -4592,10 +4243,10 @@ pub struct DaemonDeploymentAlarms {
 
 impl Validate for DaemonDeploymentAlarms {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 DAEMON_DEPLOYMENT_ROLLBACK_MONITORS_STATUS,
             );
@@ -4623,7 +4274,7 @@ pub struct DaemonDeploymentCapacityProvider {
 
 impl Validate for DaemonDeploymentCapacityProvider {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4646,13 +4297,13 @@ pub struct DaemonDeploymentConfiguration {
 
 impl Validate for DaemonDeploymentConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarms {
-            value.validate(&format!("{}.", format!("{at}alarms")), violations);
+            value.validate(&At::Member(at, "alarms"), violations);
         }
         if let Some(value) = &self.drain_percent {
             violations.range(
-                format!("{at}drainPercent"),
+                &At::Member(at, "drainPercent"),
                 *value as f64,
                 Some(0.0),
                 Some(100.0),
@@ -4687,14 +4338,11 @@ pub struct DaemonDeploymentRevisionDetail {
 
 impl Validate for DaemonDeploymentRevisionDetail {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_providers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}capacityProviders"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviders"), index0),
                     violations,
                 );
             }
@@ -4748,9 +4396,9 @@ pub struct DaemonDeploymentSummary {
 
 impl Validate for DaemonDeploymentSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_DEPLOYMENT_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_DEPLOYMENT_STATUS);
         }
     }
 }
@@ -4787,20 +4435,17 @@ pub struct DaemonDetail {
 
 impl Validate for DaemonDetail {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.current_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}currentRevisions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "currentRevisions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_STATUS);
         }
     }
 }
@@ -4827,30 +4472,18 @@ pub struct DaemonLinuxParameters {
 
 impl Validate for DaemonLinuxParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capabilities {
-            value.validate(&format!("{}.", format!("{at}capabilities")), violations);
+            value.validate(&At::Member(at, "capabilities"), violations);
         }
         if let Some(value) = &self.devices {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}devices"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "devices"), index0), violations);
             }
         }
         if let Some(value) = &self.tmpfs {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tmpfs"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tmpfs"), index0), violations);
             }
         }
     }
@@ -4908,20 +4541,21 @@ pub struct DaemonRevision {
 
 impl Validate for DaemonRevision {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_images {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}containerImages"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "containerImages"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, DAEMON_PROPAGATE_TAGS);
+            violations.enum_value(
+                &At::Member(at, "propagateTags"),
+                value,
+                DAEMON_PROPAGATE_TAGS,
+            );
         }
     }
 }
@@ -4946,14 +4580,11 @@ pub struct DaemonRevisionDetail {
 
 impl Validate for DaemonRevisionDetail {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_providers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}capacityProviders"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviders"), index0),
                     violations,
                 );
             }
@@ -4983,7 +4614,7 @@ pub struct DaemonRollback {
 
 impl Validate for DaemonRollback {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5000,9 +4631,9 @@ pub struct DaemonSummary {
 
 impl Validate for DaemonSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_STATUS);
         }
     }
 }
@@ -5067,34 +4698,25 @@ pub struct DaemonTaskDefinition {
 
 impl Validate for DaemonTaskDefinition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerDefinitions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerDefinitions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_TASK_DEFINITION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "status"),
+                value,
+                DAEMON_TASK_DEFINITION_STATUS,
+            );
         }
         if let Some(value) = &self.volumes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}volumes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "volumes"), index0), violations);
             }
         }
     }
@@ -5128,9 +4750,13 @@ pub struct DaemonTaskDefinitionSummary {
 
 impl Validate for DaemonTaskDefinitionSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_TASK_DEFINITION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "status"),
+                value,
+                DAEMON_TASK_DEFINITION_STATUS,
+            );
         }
     }
 }
@@ -5145,9 +4771,9 @@ pub struct DaemonVolume {
 
 impl Validate for DaemonVolume {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.host {
-            value.validate(&format!("{}.", format!("{at}host")), violations);
+            value.validate(&At::Member(at, "host"), violations);
         }
     }
 }
@@ -5167,12 +4793,12 @@ pub struct DeleteAccountSettingRequest {
 
 impl Validate for DeleteAccountSettingRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, SETTING_NAME);
         }
     }
 }
@@ -5185,9 +4811,9 @@ pub struct DeleteAccountSettingResponse {
 
 impl Validate for DeleteAccountSettingResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.setting {
-            value.validate(&format!("{}.", format!("{at}setting")), violations);
+            value.validate(&At::Member(at, "setting"), violations);
         }
     }
 }
@@ -5207,19 +4833,13 @@ pub struct DeleteAttributesRequest {
 
 impl Validate for DeleteAttributesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attributes.is_none() {
-            violations.missing(format!("{at}attributes"));
+            violations.missing(&At::Member(at, "attributes"));
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
     }
@@ -5237,16 +4857,10 @@ pub struct DeleteAttributesResponse {
 
 impl Validate for DeleteAttributesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
     }
@@ -5267,9 +4881,9 @@ pub struct DeleteCapacityProviderRequest {
 
 impl Validate for DeleteCapacityProviderRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.capacity_provider.is_none() {
-            violations.missing(format!("{at}capacityProvider"));
+            violations.missing(&At::Member(at, "capacityProvider"));
         }
     }
 }
@@ -5286,9 +4900,9 @@ pub struct DeleteCapacityProviderResponse {
 
 impl Validate for DeleteCapacityProviderResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider {
-            value.validate(&format!("{}.", format!("{at}capacityProvider")), violations);
+            value.validate(&At::Member(at, "capacityProvider"), violations);
         }
     }
 }
@@ -5302,9 +4916,9 @@ pub struct DeleteClusterRequest {
 
 impl Validate for DeleteClusterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
     }
 }
@@ -5317,9 +4931,9 @@ pub struct DeleteClusterResponse {
 
 impl Validate for DeleteClusterResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cluster {
-            value.validate(&format!("{}.", format!("{at}cluster")), violations);
+            value.validate(&At::Member(at, "cluster"), violations);
         }
     }
 }
@@ -5333,9 +4947,9 @@ pub struct DeleteDaemonRequest {
 
 impl Validate for DeleteDaemonRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_arn.is_none() {
-            violations.missing(format!("{at}daemonArn"));
+            violations.missing(&At::Member(at, "daemonArn"));
         }
     }
 }
@@ -5360,9 +4974,9 @@ pub struct DeleteDaemonResponse {
 
 impl Validate for DeleteDaemonResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_STATUS);
         }
     }
 }
@@ -5380,9 +4994,9 @@ pub struct DeleteDaemonTaskDefinitionRequest {
 
 impl Validate for DeleteDaemonTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_task_definition.is_none() {
-            violations.missing(format!("{at}daemonTaskDefinition"));
+            violations.missing(&At::Member(at, "daemonTaskDefinition"));
         }
     }
 }
@@ -5399,7 +5013,7 @@ pub struct DeleteDaemonTaskDefinitionResponse {
 
 impl Validate for DeleteDaemonTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5415,9 +5029,9 @@ pub struct DeleteExpressGatewayServiceRequest {
 
 impl Validate for DeleteExpressGatewayServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.service_arn.is_none() {
-            violations.missing(format!("{at}serviceArn"));
+            violations.missing(&At::Member(at, "serviceArn"));
         }
     }
 }
@@ -5430,9 +5044,9 @@ pub struct DeleteExpressGatewayServiceResponse {
 
 impl Validate for DeleteExpressGatewayServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -5450,9 +5064,9 @@ pub struct DeleteServiceRequest {
 
 impl Validate for DeleteServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
     }
 }
@@ -5465,9 +5079,9 @@ pub struct DeleteServiceResponse {
 
 impl Validate for DeleteServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -5485,9 +5099,9 @@ pub struct DeleteTaskDefinitionsRequest {
 
 impl Validate for DeleteTaskDefinitionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.task_definitions.is_none() {
-            violations.missing(format!("{at}taskDefinitions"));
+            violations.missing(&At::Member(at, "taskDefinitions"));
         }
     }
 }
@@ -5506,25 +5120,16 @@ pub struct DeleteTaskDefinitionsResponse {
 
 impl Validate for DeleteTaskDefinitionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.task_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}taskDefinitions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "taskDefinitions"), index0),
                     violations,
                 );
             }
@@ -5549,15 +5154,15 @@ pub struct DeleteTaskSetRequest {
 
 impl Validate for DeleteTaskSetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
         if self.task_set.is_none() {
-            violations.missing(format!("{at}taskSet"));
+            violations.missing(&At::Member(at, "taskSet"));
         }
     }
 }
@@ -5570,9 +5175,9 @@ pub struct DeleteTaskSetResponse {
 
 impl Validate for DeleteTaskSetResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_set {
-            value.validate(&format!("{}.", format!("{at}taskSet")), violations);
+            value.validate(&At::Member(at, "taskSet"), violations);
         }
     }
 }
@@ -5693,57 +5298,38 @@ pub struct Deployment {
 
 impl Validate for Deployment {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.fargate_ephemeral_storage {
-            value.validate(
-                &format!("{}.", format!("{at}fargateEphemeralStorage")),
-                violations,
-            );
+            value.validate(&At::Member(at, "fargateEphemeralStorage"), violations);
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.rollout_state {
-            violations.enum_value(format!("{at}rolloutState"), value, DEPLOYMENT_ROLLOUT_STATE);
+            violations.enum_value(
+                &At::Member(at, "rolloutState"),
+                value,
+                DEPLOYMENT_ROLLOUT_STATE,
+            );
         }
         if let Some(value) = &self.service_connect_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectConfiguration"), violations);
         }
         if let Some(value) = &self.service_connect_resources {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}serviceConnectResources"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "serviceConnectResources"), index0),
                     violations,
                 );
             }
@@ -5751,14 +5337,7 @@ impl Validate for Deployment {
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -5766,14 +5345,7 @@ impl Validate for Deployment {
         if let Some(value) = &self.vpc_lattice_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}vpcLatticeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "vpcLatticeConfigurations"), index0),
                     violations,
                 );
             }
@@ -5800,15 +5372,15 @@ pub struct DeploymentAlarms {
 
 impl Validate for DeploymentAlarms {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.alarm_names.is_none() {
-            violations.missing(format!("{at}alarmNames"));
+            violations.missing(&At::Member(at, "alarmNames"));
         }
         if self.enable.is_none() {
-            violations.missing(format!("{at}enable"));
+            violations.missing(&At::Member(at, "enable"));
         }
         if self.rollback.is_none() {
-            violations.missing(format!("{at}rollback"));
+            violations.missing(&At::Member(at, "rollback"));
         }
     }
 }
@@ -5825,12 +5397,12 @@ pub struct DeploymentCircuitBreaker {
 
 impl Validate for DeploymentCircuitBreaker {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.enable.is_none() {
-            violations.missing(format!("{at}enable"));
+            violations.missing(&At::Member(at, "enable"));
         }
         if self.rollback.is_none() {
-            violations.missing(format!("{at}rollback"));
+            violations.missing(&At::Member(at, "rollback"));
         }
     }
 }
@@ -5887,41 +5459,29 @@ pub struct DeploymentConfiguration {
 
 impl Validate for DeploymentConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarms {
-            value.validate(&format!("{}.", format!("{at}alarms")), violations);
+            value.validate(&At::Member(at, "alarms"), violations);
         }
         if let Some(value) = &self.canary_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}canaryConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "canaryConfiguration"), violations);
         }
         if let Some(value) = &self.deployment_circuit_breaker {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentCircuitBreaker")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentCircuitBreaker"), violations);
         }
         if let Some(value) = &self.lifecycle_hooks {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}lifecycleHooks"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "lifecycleHooks"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.linear_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}linearConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "linearConfiguration"), violations);
         }
         if let Some(value) = &self.strategy {
-            violations.enum_value(format!("{at}strategy"), value, DEPLOYMENT_STRATEGY);
+            violations.enum_value(&At::Member(at, "strategy"), value, DEPLOYMENT_STRATEGY);
         }
     }
 }
@@ -5935,12 +5495,12 @@ pub struct DeploymentController {
 
 impl Validate for DeploymentController {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, DEPLOYMENT_CONTROLLER_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, DEPLOYMENT_CONTROLLER_TYPE);
         }
     }
 }
@@ -5953,7 +5513,7 @@ pub struct DeploymentEphemeralStorage {
 
 impl Validate for DeploymentEphemeralStorage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5994,11 +5554,11 @@ pub struct DeploymentLifecycleHook {
 
 impl Validate for DeploymentLifecycleHook {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.lifecycle_stages {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}lifecycleStages"), index0 + 1),
+                    &At::Item(&At::Member(at, "lifecycleStages"), index0),
                     item0,
                     DEPLOYMENT_LIFECYCLE_HOOK_STAGE,
                 );
@@ -6006,16 +5566,13 @@ impl Validate for DeploymentLifecycleHook {
         }
         if let Some(value) = &self.target_type {
             violations.enum_value(
-                format!("{at}targetType"),
+                &At::Member(at, "targetType"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE,
             );
         }
         if let Some(value) = &self.timeout_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}timeoutConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "timeoutConfiguration"), violations);
         }
     }
 }
@@ -6046,24 +5603,24 @@ pub struct DeploymentLifecycleHookDetail {
 
 impl Validate for DeploymentLifecycleHookDetail {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_STATUS,
             );
         }
         if let Some(value) = &self.target_type {
             violations.enum_value(
-                format!("{at}targetType"),
+                &At::Member(at, "targetType"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_TARGET_TYPE,
             );
         }
         if let Some(value) = &self.timeout_action {
             violations.enum_value(
-                format!("{at}timeoutAction"),
+                &At::Member(at, "timeoutAction"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_ACTION,
             );
@@ -6085,17 +5642,17 @@ pub struct DeploymentLifecycleHookTimeoutConfiguration {
 
 impl Validate for DeploymentLifecycleHookTimeoutConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action {
             violations.enum_value(
-                format!("{at}action"),
+                &At::Member(at, "action"),
                 value,
                 DEPLOYMENT_LIFECYCLE_HOOK_ACTION,
             );
         }
         if let Some(value) = &self.timeout_in_minutes {
             violations.range(
-                format!("{at}timeoutInMinutes"),
+                &At::Member(at, "timeoutInMinutes"),
                 *value as f64,
                 Some(1.0),
                 Some(20160.0),
@@ -6121,9 +5678,9 @@ pub struct DeregisterContainerInstanceRequest {
 
 impl Validate for DeregisterContainerInstanceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_instance.is_none() {
-            violations.missing(format!("{at}containerInstance"));
+            violations.missing(&At::Member(at, "containerInstance"));
         }
     }
 }
@@ -6140,12 +5697,9 @@ pub struct DeregisterContainerInstanceResponse {
 
 impl Validate for DeregisterContainerInstanceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_instance {
-            value.validate(
-                &format!("{}.", format!("{at}containerInstance")),
-                violations,
-            );
+            value.validate(&At::Member(at, "containerInstance"), violations);
         }
     }
 }
@@ -6163,9 +5717,9 @@ pub struct DeregisterTaskDefinitionRequest {
 
 impl Validate for DeregisterTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.task_definition.is_none() {
-            violations.missing(format!("{at}taskDefinition"));
+            violations.missing(&At::Member(at, "taskDefinition"));
         }
     }
 }
@@ -6182,9 +5736,9 @@ pub struct DeregisterTaskDefinitionResponse {
 
 impl Validate for DeregisterTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_definition {
-            value.validate(&format!("{}.", format!("{at}taskDefinition")), violations);
+            value.validate(&At::Member(at, "taskDefinition"), violations);
         }
     }
 }
@@ -6213,11 +5767,11 @@ pub struct DescribeCapacityProvidersRequest {
 
 impl Validate for DescribeCapacityProvidersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     CAPACITY_PROVIDER_FIELD,
                 );
@@ -6242,27 +5796,18 @@ pub struct DescribeCapacityProvidersResponse {
 
 impl Validate for DescribeCapacityProvidersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_providers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}capacityProviders"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviders"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -6278,11 +5823,11 @@ pub struct DescribeClustersRequest {
 
 impl Validate for DescribeClustersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     CLUSTER_FIELD,
                 );
@@ -6301,27 +5846,15 @@ pub struct DescribeClustersResponse {
 
 impl Validate for DescribeClustersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.clusters {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}clusters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "clusters"), index0), violations);
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -6344,14 +5877,14 @@ pub struct DescribeContainerInstancesRequest {
 
 impl Validate for DescribeContainerInstancesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_instances.is_none() {
-            violations.missing(format!("{at}containerInstances"));
+            violations.missing(&At::Member(at, "containerInstances"));
         }
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     CONTAINER_INSTANCE_FIELD,
                 );
@@ -6374,31 +5907,18 @@ pub struct DescribeContainerInstancesResponse {
 
 impl Validate for DescribeContainerInstancesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_instances {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerInstances"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerInstances"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -6417,9 +5937,9 @@ pub struct DescribeDaemonDeploymentsRequest {
 
 impl Validate for DescribeDaemonDeploymentsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_deployment_arns.is_none() {
-            violations.missing(format!("{at}daemonDeploymentArns"));
+            violations.missing(&At::Member(at, "daemonDeploymentArns"));
         }
     }
 }
@@ -6438,27 +5958,18 @@ pub struct DescribeDaemonDeploymentsResponse {
 
 impl Validate for DescribeDaemonDeploymentsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_deployments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}daemonDeployments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "daemonDeployments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -6473,9 +5984,9 @@ pub struct DescribeDaemonRequest {
 
 impl Validate for DescribeDaemonRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_arn.is_none() {
-            violations.missing(format!("{at}daemonArn"));
+            violations.missing(&At::Member(at, "daemonArn"));
         }
     }
 }
@@ -6488,9 +5999,9 @@ pub struct DescribeDaemonResponse {
 
 impl Validate for DescribeDaemonResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon {
-            value.validate(&format!("{}.", format!("{at}daemon")), violations);
+            value.validate(&At::Member(at, "daemon"), violations);
         }
     }
 }
@@ -6508,9 +6019,9 @@ pub struct DescribeDaemonRevisionsRequest {
 
 impl Validate for DescribeDaemonRevisionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_revision_arns.is_none() {
-            violations.missing(format!("{at}daemonRevisionArns"));
+            violations.missing(&At::Member(at, "daemonRevisionArns"));
         }
     }
 }
@@ -6529,27 +6040,18 @@ pub struct DescribeDaemonRevisionsResponse {
 
 impl Validate for DescribeDaemonRevisionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}daemonRevisions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "daemonRevisions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -6568,9 +6070,9 @@ pub struct DescribeDaemonTaskDefinitionRequest {
 
 impl Validate for DescribeDaemonTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.daemon_task_definition.is_none() {
-            violations.missing(format!("{at}daemonTaskDefinition"));
+            violations.missing(&At::Member(at, "daemonTaskDefinition"));
         }
     }
 }
@@ -6587,12 +6089,9 @@ pub struct DescribeDaemonTaskDefinitionResponse {
 
 impl Validate for DescribeDaemonTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_task_definition {
-            value.validate(
-                &format!("{}.", format!("{at}daemonTaskDefinition")),
-                violations,
-            );
+            value.validate(&At::Member(at, "daemonTaskDefinition"), violations);
         }
     }
 }
@@ -6612,18 +6111,18 @@ pub struct DescribeExpressGatewayServiceRequest {
 
 impl Validate for DescribeExpressGatewayServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     EXPRESS_GATEWAY_SERVICE_INCLUDE,
                 );
             }
         }
         if self.service_arn.is_none() {
-            violations.missing(format!("{at}serviceArn"));
+            violations.missing(&At::Member(at, "serviceArn"));
         }
     }
 }
@@ -6636,9 +6135,9 @@ pub struct DescribeExpressGatewayServiceResponse {
 
 impl Validate for DescribeExpressGatewayServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -6656,9 +6155,9 @@ pub struct DescribeServiceDeploymentsRequest {
 
 impl Validate for DescribeServiceDeploymentsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.service_deployment_arns.is_none() {
-            violations.missing(format!("{at}serviceDeploymentArns"));
+            violations.missing(&At::Member(at, "serviceDeploymentArns"));
         }
     }
 }
@@ -6677,29 +6176,16 @@ pub struct DescribeServiceDeploymentsResponse {
 
 impl Validate for DescribeServiceDeploymentsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.service_deployments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}serviceDeployments"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "serviceDeployments"), index0),
                     violations,
                 );
             }
@@ -6720,9 +6206,9 @@ pub struct DescribeServiceRevisionsRequest {
 
 impl Validate for DescribeServiceRevisionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.service_revision_arns.is_none() {
-            violations.missing(format!("{at}serviceRevisionArns"));
+            violations.missing(&At::Member(at, "serviceRevisionArns"));
         }
     }
 }
@@ -6741,25 +6227,16 @@ pub struct DescribeServiceRevisionsResponse {
 
 impl Validate for DescribeServiceRevisionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.service_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRevisions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRevisions"), index0),
                     violations,
                 );
             }
@@ -6780,18 +6257,18 @@ pub struct DescribeServicesRequest {
 
 impl Validate for DescribeServicesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     SERVICE_FIELD,
                 );
             }
         }
         if self.services.is_none() {
-            violations.missing(format!("{at}services"));
+            violations.missing(&At::Member(at, "services"));
         }
     }
 }
@@ -6806,27 +6283,15 @@ pub struct DescribeServicesResponse {
 
 impl Validate for DescribeServicesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.services {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}services"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "services"), index0), violations);
             }
         }
     }
@@ -6847,18 +6312,18 @@ pub struct DescribeTaskDefinitionRequest {
 
 impl Validate for DescribeTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     TASK_DEFINITION_FIELD,
                 );
             }
         }
         if self.task_definition.is_none() {
-            violations.missing(format!("{at}taskDefinition"));
+            violations.missing(&At::Member(at, "taskDefinition"));
         }
     }
 }
@@ -6877,21 +6342,15 @@ pub struct DescribeTaskDefinitionResponse {
 
 impl Validate for DescribeTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.task_definition {
-            value.validate(&format!("{}.", format!("{at}taskDefinition")), violations);
+            value.validate(&At::Member(at, "taskDefinition"), violations);
         }
     }
 }
@@ -6912,21 +6371,21 @@ pub struct DescribeTaskSetsRequest {
 
 impl Validate for DescribeTaskSetsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     TASK_SET_FIELD,
                 );
             }
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
     }
 }
@@ -6941,27 +6400,15 @@ pub struct DescribeTaskSetsResponse {
 
 impl Validate for DescribeTaskSetsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.task_sets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}taskSets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "taskSets"), index0), violations);
             }
         }
     }
@@ -6980,18 +6427,18 @@ pub struct DescribeTasksRequest {
 
 impl Validate for DescribeTasksRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}include"), index0 + 1),
+                    &At::Item(&At::Member(at, "include"), index0),
                     item0,
                     TASK_FIELD,
                 );
             }
         }
         if self.tasks.is_none() {
-            violations.missing(format!("{at}tasks"));
+            violations.missing(&At::Member(at, "tasks"));
         }
     }
 }
@@ -7006,27 +6453,15 @@ pub struct DescribeTasksResponse {
 
 impl Validate for DescribeTasksResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.tasks {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tasks"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tasks"), index0), violations);
             }
         }
     }
@@ -7053,14 +6488,14 @@ pub struct Device {
 
 impl Validate for Device {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.host_path.is_none() {
-            violations.missing(format!("{at}hostPath"));
+            violations.missing(&At::Member(at, "hostPath"));
         }
         if let Some(value) = &self.permissions {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}permissions"), index0 + 1),
+                    &At::Item(&At::Member(at, "permissions"), index0),
                     item0,
                     DEVICE_CGROUP_PERMISSION,
                 );
@@ -7083,7 +6518,7 @@ pub struct DiscoverPollEndpointRequest {
 
 impl Validate for DiscoverPollEndpointRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7106,7 +6541,7 @@ pub struct DiscoverPollEndpointResponse {
 
 impl Validate for DiscoverPollEndpointResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7133,9 +6568,9 @@ pub struct DockerVolumeConfiguration {
 
 impl Validate for DockerVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.scope {
-            violations.enum_value(format!("{at}scope"), value, SCOPE);
+            violations.enum_value(&At::Member(at, "scope"), value, SCOPE);
         }
     }
 }
@@ -7161,26 +6596,20 @@ pub struct EBSTagSpecification {
 
 impl Validate for EBSTagSpecification {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if self.resource_type.is_none() {
-            violations.missing(format!("{at}resourceType"));
+            violations.missing(&At::Member(at, "resourceType"));
         }
         if let Some(value) = &self.resource_type {
-            violations.enum_value(format!("{at}resourceType"), value, EBS_RESOURCE_TYPE);
+            violations.enum_value(&At::Member(at, "resourceType"), value, EBS_RESOURCE_TYPE);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -7232,35 +6661,22 @@ pub struct ECSExpressGatewayService {
 
 impl Validate for ECSExpressGatewayService {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.active_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}activeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "activeConfigurations"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -7298,39 +6714,27 @@ pub struct ECSManagedResources {
 
 impl Validate for ECSManagedResources {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_scaling {
-            value.validate(&format!("{}.", format!("{at}autoScaling")), violations);
+            value.validate(&At::Member(at, "autoScaling"), violations);
         }
         if let Some(value) = &self.ingress_paths {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ingressPaths"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ingressPaths"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.log_groups {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logGroups"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logGroups"), index0), violations);
             }
         }
         if let Some(value) = &self.metric_alarms {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}metricAlarms"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "metricAlarms"), index0),
                     violations,
                 );
             }
@@ -7338,14 +6742,7 @@ impl Validate for ECSManagedResources {
         if let Some(value) = &self.service_security_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}serviceSecurityGroups"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "serviceSecurityGroups"), index0),
                     violations,
                 );
             }
@@ -7367,9 +6764,9 @@ pub struct EFSAuthorizationConfig {
 
 impl Validate for EFSAuthorizationConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.iam {
-            violations.enum_value(format!("{at}iam"), value, EFS_AUTHORIZATION_CONFIG_IAM);
+            violations.enum_value(&At::Member(at, "iam"), value, EFS_AUTHORIZATION_CONFIG_IAM);
         }
     }
 }
@@ -7411,19 +6808,16 @@ pub struct EFSVolumeConfiguration {
 
 impl Validate for EFSVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.authorization_config {
-            value.validate(
-                &format!("{}.", format!("{at}authorizationConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "authorizationConfig"), violations);
         }
         if self.file_system_id.is_none() {
-            violations.missing(format!("{at}fileSystemId"));
+            violations.missing(&At::Member(at, "fileSystemId"));
         }
         if let Some(value) = &self.transit_encryption {
             violations.enum_value(
-                format!("{at}transitEncryption"),
+                &At::Member(at, "transitEncryption"),
                 value,
                 EFS_TRANSIT_ENCRYPTION,
             );
@@ -7443,15 +6837,15 @@ pub struct EnvironmentFile {
 
 impl Validate for EnvironmentFile {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, ENVIRONMENT_FILE_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, ENVIRONMENT_FILE_TYPE);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}value"));
+            violations.missing(&At::Member(at, "value"));
         }
     }
 }
@@ -7465,9 +6859,9 @@ pub struct EphemeralStorage {
 
 impl Validate for EphemeralStorage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.size_in_gi_b.is_none() {
-            violations.missing(format!("{at}sizeInGiB"));
+            violations.missing(&At::Member(at, "sizeInGiB"));
         }
     }
 }
@@ -7488,12 +6882,12 @@ pub struct ExecuteCommandConfiguration {
 
 impl Validate for ExecuteCommandConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_configuration {
-            value.validate(&format!("{}.", format!("{at}logConfiguration")), violations);
+            value.validate(&At::Member(at, "logConfiguration"), violations);
         }
         if let Some(value) = &self.logging {
-            violations.enum_value(format!("{at}logging"), value, EXECUTE_COMMAND_LOGGING);
+            violations.enum_value(&At::Member(at, "logging"), value, EXECUTE_COMMAND_LOGGING);
         }
     }
 }
@@ -7534,7 +6928,7 @@ pub struct ExecuteCommandLogConfiguration {
 
 impl Validate for ExecuteCommandLogConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7560,15 +6954,15 @@ pub struct ExecuteCommandRequest {
 
 impl Validate for ExecuteCommandRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.command.is_none() {
-            violations.missing(format!("{at}command"));
+            violations.missing(&At::Member(at, "command"));
         }
         if self.interactive.is_none() {
-            violations.missing(format!("{at}interactive"));
+            violations.missing(&At::Member(at, "interactive"));
         }
         if self.task.is_none() {
-            violations.missing(format!("{at}task"));
+            violations.missing(&At::Member(at, "task"));
         }
     }
 }
@@ -7607,9 +7001,9 @@ pub struct ExecuteCommandResponse {
 
 impl Validate for ExecuteCommandResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.session {
-            value.validate(&format!("{}.", format!("{at}session")), violations);
+            value.validate(&At::Member(at, "session"), violations);
         }
     }
 }
@@ -7651,42 +7045,27 @@ pub struct ExpressGatewayContainer {
 
 impl Validate for ExpressGatewayContainer {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.aws_logs_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}awsLogsConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "awsLogsConfiguration"), violations);
         }
         if let Some(value) = &self.environment {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}environment"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "environment"), index0),
                     violations,
                 );
             }
         }
         if self.image.is_none() {
-            violations.missing(format!("{at}image"));
+            violations.missing(&At::Member(at, "image"));
         }
         if let Some(value) = &self.repository_credentials {
-            value.validate(
-                &format!("{}.", format!("{at}repositoryCredentials")),
-                violations,
-            );
+            value.validate(&At::Member(at, "repositoryCredentials"), violations);
         }
         if let Some(value) = &self.secrets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}secrets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "secrets"), index0), violations);
             }
         }
     }
@@ -7704,7 +7083,7 @@ pub struct ExpressGatewayRepositoryCredentials {
 
 impl Validate for ExpressGatewayRepositoryCredentials {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7737,10 +7116,10 @@ pub struct ExpressGatewayScalingTarget {
 
 impl Validate for ExpressGatewayScalingTarget {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_scaling_metric {
             violations.enum_value(
-                format!("{at}autoScalingMetric"),
+                &At::Member(at, "autoScalingMetric"),
                 value,
                 EXPRESS_GATEWAY_SERVICE_SCALING_METRIC,
             );
@@ -7764,12 +7143,12 @@ pub struct ExpressGatewayServiceAwsLogsConfiguration {
 
 impl Validate for ExpressGatewayServiceAwsLogsConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group.is_none() {
-            violations.missing(format!("{at}logGroup"));
+            violations.missing(&At::Member(at, "logGroup"));
         }
         if self.log_stream_prefix.is_none() {
-            violations.missing(format!("{at}logStreamPrefix"));
+            violations.missing(&At::Member(at, "logStreamPrefix"));
         }
     }
 }
@@ -7834,29 +7213,23 @@ pub struct ExpressGatewayServiceConfiguration {
 
 impl Validate for ExpressGatewayServiceConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ingress_paths {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ingressPaths"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ingressPaths"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.primary_container {
-            value.validate(&format!("{}.", format!("{at}primaryContainer")), violations);
+            value.validate(&At::Member(at, "primaryContainer"), violations);
         }
         if let Some(value) = &self.scaling_target {
-            value.validate(&format!("{}.", format!("{at}scalingTarget")), violations);
+            value.validate(&At::Member(at, "scalingTarget"), violations);
         }
     }
 }
@@ -7875,7 +7248,7 @@ pub struct ExpressGatewayServiceNetworkConfiguration {
 
 impl Validate for ExpressGatewayServiceNetworkConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7896,10 +7269,10 @@ pub struct ExpressGatewayServiceStatus {
 
 impl Validate for ExpressGatewayServiceStatus {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status_code {
             violations.enum_value(
-                format!("{at}statusCode"),
+                &At::Member(at, "statusCode"),
                 value,
                 EXPRESS_GATEWAY_SERVICE_STATUS_CODE,
             );
@@ -7923,12 +7296,12 @@ pub struct FSxWindowsFileServerAuthorizationConfig {
 
 impl Validate for FSxWindowsFileServerAuthorizationConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.credentials_parameter.is_none() {
-            violations.missing(format!("{at}credentialsParameter"));
+            violations.missing(&At::Member(at, "credentialsParameter"));
         }
         if self.domain.is_none() {
-            violations.missing(format!("{at}domain"));
+            violations.missing(&At::Member(at, "domain"));
         }
     }
 }
@@ -7960,21 +7333,18 @@ pub struct FSxWindowsFileServerVolumeConfiguration {
 
 impl Validate for FSxWindowsFileServerVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.authorization_config.is_none() {
-            violations.missing(format!("{at}authorizationConfig"));
+            violations.missing(&At::Member(at, "authorizationConfig"));
         }
         if let Some(value) = &self.authorization_config {
-            value.validate(
-                &format!("{}.", format!("{at}authorizationConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "authorizationConfig"), violations);
         }
         if self.file_system_id.is_none() {
-            violations.missing(format!("{at}fileSystemId"));
+            violations.missing(&At::Member(at, "fileSystemId"));
         }
         if self.root_directory.is_none() {
-            violations.missing(format!("{at}rootDirectory"));
+            violations.missing(&At::Member(at, "rootDirectory"));
         }
     }
 }
@@ -7991,7 +7361,7 @@ pub struct Failure {
 
 impl Validate for Failure {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8005,12 +7375,12 @@ pub struct FirelensConfiguration {
 
 impl Validate for FirelensConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, FIRELENS_CONFIGURATION_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, FIRELENS_CONFIGURATION_TYPE);
         }
     }
 }
@@ -8026,9 +7396,9 @@ pub struct GetTaskProtectionRequest {
 
 impl Validate for GetTaskProtectionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
     }
 }
@@ -8047,25 +7417,16 @@ pub struct GetTaskProtectionResponse {
 
 impl Validate for GetTaskProtectionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.protected_tasks {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}protectedTasks"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "protectedTasks"), index0),
                     violations,
                 );
             }
@@ -8094,9 +7455,9 @@ pub struct HealthCheck {
 
 impl Validate for HealthCheck {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.command.is_none() {
-            violations.missing(format!("{at}command"));
+            violations.missing(&At::Member(at, "command"));
         }
     }
 }
@@ -8113,12 +7474,12 @@ pub struct HostEntry {
 
 impl Validate for HostEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.hostname.is_none() {
-            violations.missing(format!("{at}hostname"));
+            violations.missing(&At::Member(at, "hostname"));
         }
         if self.ip_address.is_none() {
-            violations.missing(format!("{at}ipAddress"));
+            violations.missing(&At::Member(at, "ipAddress"));
         }
     }
 }
@@ -8135,7 +7496,7 @@ pub struct HostVolumeProperties {
 
 impl Validate for HostVolumeProperties {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8158,12 +7519,12 @@ pub struct InferenceAccelerator {
 
 impl Validate for InferenceAccelerator {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.device_name.is_none() {
-            violations.missing(format!("{at}deviceName"));
+            violations.missing(&At::Member(at, "deviceName"));
         }
         if self.device_type.is_none() {
-            violations.missing(format!("{at}deviceType"));
+            violations.missing(&At::Member(at, "deviceType"));
         }
     }
 }
@@ -8186,7 +7547,7 @@ pub struct InferenceAcceleratorOverride {
 
 impl Validate for InferenceAcceleratorOverride {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8201,7 +7562,7 @@ pub struct InfrastructureOptimization {
 
 impl Validate for InfrastructureOptimization {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8220,15 +7581,15 @@ pub struct IngressPathSummary {
 
 impl Validate for IngressPathSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.access_type.is_none() {
-            violations.missing(format!("{at}accessType"));
+            violations.missing(&At::Member(at, "accessType"));
         }
         if let Some(value) = &self.access_type {
-            violations.enum_value(format!("{at}accessType"), value, ACCESS_TYPE);
+            violations.enum_value(&At::Member(at, "accessType"), value, ACCESS_TYPE);
         }
         if self.endpoint.is_none() {
-            violations.missing(format!("{at}endpoint"));
+            violations.missing(&At::Member(at, "endpoint"));
         }
     }
 }
@@ -8261,12 +7622,16 @@ pub struct InstanceHealthCheckResult {
 
 impl Validate for InstanceHealthCheckResult {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, INSTANCE_HEALTH_CHECK_STATE);
+            violations.enum_value(
+                &At::Member(at, "status"),
+                value,
+                INSTANCE_HEALTH_CHECK_STATE,
+            );
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, INSTANCE_HEALTH_CHECK_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, INSTANCE_HEALTH_CHECK_TYPE);
         }
     }
 }
@@ -8339,56 +7704,41 @@ pub struct InstanceLaunchTemplate {
 
 impl Validate for InstanceLaunchTemplate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_option_type {
             violations.enum_value(
-                format!("{at}capacityOptionType"),
+                &At::Member(at, "capacityOptionType"),
                 value,
                 CAPACITY_OPTION_TYPE,
             );
         }
         if let Some(value) = &self.capacity_reservations {
-            value.validate(
-                &format!("{}.", format!("{at}capacityReservations")),
-                violations,
-            );
+            value.validate(&At::Member(at, "capacityReservations"), violations);
         }
         if self.ec2_instance_profile_arn.is_none() {
-            violations.missing(format!("{at}ec2InstanceProfileArn"));
+            violations.missing(&At::Member(at, "ec2InstanceProfileArn"));
         }
         if let Some(value) = &self.instance_requirements {
-            value.validate(
-                &format!("{}.", format!("{at}instanceRequirements")),
-                violations,
-            );
+            value.validate(&At::Member(at, "instanceRequirements"), violations);
         }
         if let Some(value) = &self.local_storage_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}localStorageConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "localStorageConfiguration"), violations);
         }
         if let Some(value) = &self.monitoring {
             violations.enum_value(
-                format!("{at}monitoring"),
+                &At::Member(at, "monitoring"),
                 value,
                 MANAGED_INSTANCES_MONITORING_OPTIONS,
             );
         }
         if self.network_configuration.is_none() {
-            violations.missing(format!("{at}networkConfiguration"));
+            violations.missing(&At::Member(at, "networkConfiguration"));
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.storage_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}storageConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "storageConfiguration"), violations);
         }
     }
 }
@@ -8447,43 +7797,28 @@ pub struct InstanceLaunchTemplateUpdate {
 
 impl Validate for InstanceLaunchTemplateUpdate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_reservations {
-            value.validate(
-                &format!("{}.", format!("{at}capacityReservations")),
-                violations,
-            );
+            value.validate(&At::Member(at, "capacityReservations"), violations);
         }
         if let Some(value) = &self.instance_requirements {
-            value.validate(
-                &format!("{}.", format!("{at}instanceRequirements")),
-                violations,
-            );
+            value.validate(&At::Member(at, "instanceRequirements"), violations);
         }
         if let Some(value) = &self.local_storage_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}localStorageConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "localStorageConfiguration"), violations);
         }
         if let Some(value) = &self.monitoring {
             violations.enum_value(
-                format!("{at}monitoring"),
+                &At::Member(at, "monitoring"),
                 value,
                 MANAGED_INSTANCES_MONITORING_OPTIONS,
             );
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.storage_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}storageConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "storageConfiguration"), violations);
         }
     }
 }
@@ -8628,18 +7963,14 @@ pub struct InstanceRequirementsRequest {
 
 impl Validate for InstanceRequirementsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.accelerator_count {
-            value.validate(&format!("{}.", format!("{at}acceleratorCount")), violations);
+            value.validate(&At::Member(at, "acceleratorCount"), violations);
         }
         if let Some(value) = &self.accelerator_manufacturers {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}acceleratorManufacturers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "acceleratorManufacturers"), index0),
                     item0,
                     ACCELERATOR_MANUFACTURER,
                 );
@@ -8648,22 +7979,19 @@ impl Validate for InstanceRequirementsRequest {
         if let Some(value) = &self.accelerator_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}acceleratorNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "acceleratorNames"), index0),
                     item0,
                     ACCELERATOR_NAME,
                 );
             }
         }
         if let Some(value) = &self.accelerator_total_memory_mi_b {
-            value.validate(
-                &format!("{}.", format!("{at}acceleratorTotalMemoryMiB")),
-                violations,
-            );
+            value.validate(&At::Member(at, "acceleratorTotalMemoryMiB"), violations);
         }
         if let Some(value) = &self.accelerator_types {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}acceleratorTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "acceleratorTypes"), index0),
                     item0,
                     ACCELERATOR_TYPE,
                 );
@@ -8671,45 +7999,34 @@ impl Validate for InstanceRequirementsRequest {
         }
         if let Some(value) = &self.allowed_instance_types {
             violations.length(
-                format!("{at}allowedInstanceTypes"),
+                &At::Member(at, "allowedInstanceTypes"),
                 value.len(),
                 Some(0),
                 Some(400),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}allowedInstanceTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "allowedInstanceTypes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(30),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}allowedInstanceTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "allowedInstanceTypes"), index0),
                     item0,
                     &ALLOWED_INSTANCE_TYPE_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.bare_metal {
-            violations.enum_value(format!("{at}bareMetal"), value, BARE_METAL);
+            violations.enum_value(&At::Member(at, "bareMetal"), value, BARE_METAL);
         }
         if let Some(value) = &self.baseline_ebs_bandwidth_mbps {
-            value.validate(
-                &format!("{}.", format!("{at}baselineEbsBandwidthMbps")),
-                violations,
-            );
+            value.validate(&At::Member(at, "baselineEbsBandwidthMbps"), violations);
         }
         if let Some(value) = &self.burstable_performance {
             violations.enum_value(
-                format!("{at}burstablePerformance"),
+                &At::Member(at, "burstablePerformance"),
                 value,
                 BURSTABLE_PERFORMANCE,
             );
@@ -8717,7 +8034,7 @@ impl Validate for InstanceRequirementsRequest {
         if let Some(value) = &self.cpu_manufacturers {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}cpuManufacturers"), index0 + 1),
+                    &At::Item(&At::Member(at, "cpuManufacturers"), index0),
                     item0,
                     CPU_MANUFACTURER,
                 );
@@ -8725,28 +8042,20 @@ impl Validate for InstanceRequirementsRequest {
         }
         if let Some(value) = &self.excluded_instance_types {
             violations.length(
-                format!("{at}excludedInstanceTypes"),
+                &At::Member(at, "excludedInstanceTypes"),
                 value.len(),
                 Some(0),
                 Some(400),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}excludedInstanceTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "excludedInstanceTypes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(30),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}excludedInstanceTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "excludedInstanceTypes"), index0),
                     item0,
                     &EXCLUDED_INSTANCE_TYPE_PATTERN,
                 );
@@ -8755,60 +8064,47 @@ impl Validate for InstanceRequirementsRequest {
         if let Some(value) = &self.instance_generations {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}instanceGenerations"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "instanceGenerations"), index0),
                     item0,
                     INSTANCE_GENERATION,
                 );
             }
         }
         if let Some(value) = &self.local_storage {
-            violations.enum_value(format!("{at}localStorage"), value, LOCAL_STORAGE);
+            violations.enum_value(&At::Member(at, "localStorage"), value, LOCAL_STORAGE);
         }
         if let Some(value) = &self.local_storage_types {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}localStorageTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "localStorageTypes"), index0),
                     item0,
                     LOCAL_STORAGE_TYPE,
                 );
             }
         }
         if let Some(value) = &self.memory_gi_b_per_v_cpu {
-            value.validate(&format!("{}.", format!("{at}memoryGiBPerVCpu")), violations);
+            value.validate(&At::Member(at, "memoryGiBPerVCpu"), violations);
         }
         if self.memory_mi_b.is_none() {
-            violations.missing(format!("{at}memoryMiB"));
+            violations.missing(&At::Member(at, "memoryMiB"));
         }
         if let Some(value) = &self.memory_mi_b {
-            value.validate(&format!("{}.", format!("{at}memoryMiB")), violations);
+            value.validate(&At::Member(at, "memoryMiB"), violations);
         }
         if let Some(value) = &self.network_bandwidth_gbps {
-            value.validate(
-                &format!("{}.", format!("{at}networkBandwidthGbps")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkBandwidthGbps"), violations);
         }
         if let Some(value) = &self.network_interface_count {
-            value.validate(
-                &format!("{}.", format!("{at}networkInterfaceCount")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkInterfaceCount"), violations);
         }
         if let Some(value) = &self.total_local_storage_gb {
-            value.validate(
-                &format!("{}.", format!("{at}totalLocalStorageGB")),
-                violations,
-            );
+            value.validate(&At::Member(at, "totalLocalStorageGB"), violations);
         }
         if self.v_cpu_count.is_none() {
-            violations.missing(format!("{at}vCpuCount"));
+            violations.missing(&At::Member(at, "vCpuCount"));
         }
         if let Some(value) = &self.v_cpu_count {
-            value.validate(&format!("{}.", format!("{at}vCpuCount")), violations);
+            value.validate(&At::Member(at, "vCpuCount"), violations);
         }
     }
 }
@@ -8823,7 +8119,7 @@ pub struct KernelCapabilities {
 
 impl Validate for KernelCapabilities {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8836,7 +8132,7 @@ pub struct KeyValuePair {
 
 impl Validate for KeyValuePair {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8857,7 +8153,7 @@ pub struct LinearConfiguration {
 
 impl Validate for LinearConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8896,30 +8192,18 @@ pub struct LinuxParameters {
 
 impl Validate for LinuxParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capabilities {
-            value.validate(&format!("{}.", format!("{at}capabilities")), violations);
+            value.validate(&At::Member(at, "capabilities"), violations);
         }
         if let Some(value) = &self.devices {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}devices"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "devices"), index0), violations);
             }
         }
         if let Some(value) = &self.tmpfs {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tmpfs"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tmpfs"), index0), violations);
             }
         }
     }
@@ -8955,9 +8239,9 @@ pub struct ListAccountSettingsRequest {
 
 impl Validate for ListAccountSettingsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, SETTING_NAME);
         }
     }
 }
@@ -8972,16 +8256,10 @@ pub struct ListAccountSettingsResponse {
 
 impl Validate for ListAccountSettingsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.settings {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}settings"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "settings"), index0), violations);
             }
         }
     }
@@ -9022,12 +8300,12 @@ pub struct ListAttributesRequest {
 
 impl Validate for ListAttributesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.target_type.is_none() {
-            violations.missing(format!("{at}targetType"));
+            violations.missing(&At::Member(at, "targetType"));
         }
         if let Some(value) = &self.target_type {
-            violations.enum_value(format!("{at}targetType"), value, TARGET_TYPE);
+            violations.enum_value(&At::Member(at, "targetType"), value, TARGET_TYPE);
         }
     }
 }
@@ -9046,16 +8324,10 @@ pub struct ListAttributesResponse {
 
 impl Validate for ListAttributesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
     }
@@ -9075,7 +8347,7 @@ pub struct ListClustersRequest {
 
 impl Validate for ListClustersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9092,7 +8364,7 @@ pub struct ListClustersResponse {
 
 impl Validate for ListClustersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9115,9 +8387,9 @@ pub struct ListContainerInstancesRequest {
 
 impl Validate for ListContainerInstancesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, CONTAINER_INSTANCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, CONTAINER_INSTANCE_STATUS);
         }
     }
 }
@@ -9136,7 +8408,7 @@ pub struct ListContainerInstancesResponse {
 
 impl Validate for ListContainerInstancesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9160,17 +8432,17 @@ pub struct ListDaemonDeploymentsRequest {
 
 impl Validate for ListDaemonDeploymentsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.created_at {
-            value.validate(&format!("{}.", format!("{at}createdAt")), violations);
+            value.validate(&At::Member(at, "createdAt"), violations);
         }
         if self.daemon_arn.is_none() {
-            violations.missing(format!("{at}daemonArn"));
+            violations.missing(&At::Member(at, "daemonArn"));
         }
         if let Some(value) = &self.status {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}status"), index0 + 1),
+                    &At::Item(&At::Member(at, "status"), index0),
                     item0,
                     DAEMON_DEPLOYMENT_STATUS,
                 );
@@ -9193,14 +8465,11 @@ pub struct ListDaemonDeploymentsResponse {
 
 impl Validate for ListDaemonDeploymentsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_deployments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}daemonDeployments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "daemonDeployments"), index0),
                     violations,
                 );
             }
@@ -9236,20 +8505,20 @@ pub struct ListDaemonTaskDefinitionsRequest {
 
 impl Validate for ListDaemonTaskDefinitionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revision {
             violations.enum_value(
-                format!("{at}revision"),
+                &At::Member(at, "revision"),
                 value,
                 DAEMON_TASK_DEFINITION_REVISION_FILTER,
             );
         }
         if let Some(value) = &self.sort {
-            violations.enum_value(format!("{at}sort"), value, SORT_ORDER);
+            violations.enum_value(&At::Member(at, "sort"), value, SORT_ORDER);
         }
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 DAEMON_TASK_DEFINITION_STATUS_FILTER,
             );
@@ -9271,18 +8540,11 @@ pub struct ListDaemonTaskDefinitionsResponse {
 
 impl Validate for ListDaemonTaskDefinitionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_task_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}daemonTaskDefinitions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "daemonTaskDefinitions"), index0),
                     violations,
                 );
             }
@@ -9316,7 +8578,7 @@ pub struct ListDaemonsRequest {
 
 impl Validate for ListDaemonsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9333,18 +8595,11 @@ pub struct ListDaemonsResponse {
 
 impl Validate for ListDaemonsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.daemon_summaries_list {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}daemonSummariesList"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "daemonSummariesList"), index0),
                     violations,
                 );
             }
@@ -9375,17 +8630,17 @@ pub struct ListServiceDeploymentsRequest {
 
 impl Validate for ListServiceDeploymentsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.created_at {
-            value.validate(&format!("{}.", format!("{at}createdAt")), violations);
+            value.validate(&At::Member(at, "createdAt"), violations);
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
         if let Some(value) = &self.status {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}status"), index0 + 1),
+                    &At::Item(&At::Member(at, "status"), index0),
                     item0,
                     SERVICE_DEPLOYMENT_STATUS,
                 );
@@ -9408,18 +8663,11 @@ pub struct ListServiceDeploymentsResponse {
 
 impl Validate for ListServiceDeploymentsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service_deployments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}serviceDeployments"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "serviceDeployments"), index0),
                     violations,
                 );
             }
@@ -9444,9 +8692,9 @@ pub struct ListServicesByNamespaceRequest {
 
 impl Validate for ListServicesByNamespaceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.namespace.is_none() {
-            violations.missing(format!("{at}namespace"));
+            violations.missing(&At::Member(at, "namespace"));
         }
     }
 }
@@ -9465,7 +8713,7 @@ pub struct ListServicesByNamespaceResponse {
 
 impl Validate for ListServicesByNamespaceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9502,20 +8750,20 @@ pub struct ListServicesRequest {
 
 impl Validate for ListServicesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.resource_management_type {
             violations.enum_value(
-                format!("{at}resourceManagementType"),
+                &At::Member(at, "resourceManagementType"),
                 value,
                 RESOURCE_MANAGEMENT_TYPE,
             );
         }
         if let Some(value) = &self.scheduling_strategy {
             violations.enum_value(
-                format!("{at}schedulingStrategy"),
+                &At::Member(at, "schedulingStrategy"),
                 value,
                 SCHEDULING_STRATEGY,
             );
@@ -9537,7 +8785,7 @@ pub struct ListServicesResponse {
 
 impl Validate for ListServicesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9553,9 +8801,9 @@ pub struct ListTagsForResourceRequest {
 
 impl Validate for ListTagsForResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
     }
 }
@@ -9568,17 +8816,11 @@ pub struct ListTagsForResourceResponse {
 
 impl Validate for ListTagsForResourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -9606,9 +8848,13 @@ pub struct ListTaskDefinitionFamiliesRequest {
 
 impl Validate for ListTaskDefinitionFamiliesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, TASK_DEFINITION_FAMILY_STATUS);
+            violations.enum_value(
+                &At::Member(at, "status"),
+                value,
+                TASK_DEFINITION_FAMILY_STATUS,
+            );
         }
     }
 }
@@ -9623,7 +8869,7 @@ pub struct ListTaskDefinitionFamiliesResponse {
 
 impl Validate for ListTaskDefinitionFamiliesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9650,12 +8896,12 @@ pub struct ListTaskDefinitionsRequest {
 
 impl Validate for ListTaskDefinitionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.sort {
-            violations.enum_value(format!("{at}sort"), value, SORT_ORDER);
+            violations.enum_value(&At::Member(at, "sort"), value, SORT_ORDER);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, TASK_DEFINITION_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, TASK_DEFINITION_STATUS);
         }
     }
 }
@@ -9674,7 +8920,7 @@ pub struct ListTaskDefinitionsResponse {
 
 impl Validate for ListTaskDefinitionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9727,12 +8973,12 @@ pub struct ListTasksRequest {
 
 impl Validate for ListTasksRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.desired_status {
-            violations.enum_value(format!("{at}desiredStatus"), value, DESIRED_STATUS);
+            violations.enum_value(&At::Member(at, "desiredStatus"), value, DESIRED_STATUS);
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
     }
 }
@@ -9747,7 +8993,7 @@ pub struct ListTasksResponse {
 
 impl Validate for ListTasksResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9786,12 +9032,9 @@ pub struct LoadBalancer {
 
 impl Validate for LoadBalancer {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.advanced_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}advancedConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "advancedConfiguration"), violations);
         }
     }
 }
@@ -9813,20 +9056,17 @@ pub struct LogConfiguration {
 
 impl Validate for LogConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_driver.is_none() {
-            violations.missing(format!("{at}logDriver"));
+            violations.missing(&At::Member(at, "logDriver"));
         }
         if let Some(value) = &self.log_driver {
-            violations.enum_value(format!("{at}logDriver"), value, LOG_DRIVER);
+            violations.enum_value(&At::Member(at, "logDriver"), value, LOG_DRIVER);
         }
         if let Some(value) = &self.secret_options {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}secretOptions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "secretOptions"), index0),
                     violations,
                 );
             }
@@ -9856,9 +9096,9 @@ pub struct ManagedAgent {
 
 impl Validate for ManagedAgent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, MANAGED_AGENT_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, MANAGED_AGENT_NAME);
         }
     }
 }
@@ -9888,18 +9128,22 @@ pub struct ManagedAgentStateChange {
 
 impl Validate for ManagedAgentStateChange {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_name.is_none() {
-            violations.missing(format!("{at}containerName"));
+            violations.missing(&At::Member(at, "containerName"));
         }
         if self.managed_agent_name.is_none() {
-            violations.missing(format!("{at}managedAgentName"));
+            violations.missing(&At::Member(at, "managedAgentName"));
         }
         if let Some(value) = &self.managed_agent_name {
-            violations.enum_value(format!("{at}managedAgentName"), value, MANAGED_AGENT_NAME);
+            violations.enum_value(
+                &At::Member(at, "managedAgentName"),
+                value,
+                MANAGED_AGENT_NAME,
+            );
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
     }
 }
@@ -9941,24 +9185,24 @@ pub struct ManagedApplicationAutoScalingPolicy {
 
 impl Validate for ManagedApplicationAutoScalingPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.metric.is_none() {
-            violations.missing(format!("{at}metric"));
+            violations.missing(&At::Member(at, "metric"));
         }
         if self.policy_type.is_none() {
-            violations.missing(format!("{at}policyType"));
+            violations.missing(&At::Member(at, "policyType"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.target_value.is_none() {
-            violations.missing(format!("{at}targetValue"));
+            violations.missing(&At::Member(at, "targetValue"));
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -9981,24 +9225,17 @@ pub struct ManagedAutoScaling {
 
 impl Validate for ManagedAutoScaling {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.application_auto_scaling_policies {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}applicationAutoScalingPolicies"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "applicationAutoScalingPolicies"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.scalable_target {
-            value.validate(&format!("{}.", format!("{at}scalableTarget")), violations);
+            value.validate(&At::Member(at, "scalableTarget"), violations);
         }
     }
 }
@@ -10030,18 +9267,18 @@ pub struct ManagedCertificate {
 
 impl Validate for ManagedCertificate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.domain_name.is_none() {
-            violations.missing(format!("{at}domainName"));
+            violations.missing(&At::Member(at, "domainName"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10090,50 +9327,40 @@ pub struct ManagedIngressPath {
 
 impl Validate for ManagedIngressPath {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.access_type.is_none() {
-            violations.missing(format!("{at}accessType"));
+            violations.missing(&At::Member(at, "accessType"));
         }
         if let Some(value) = &self.access_type {
-            violations.enum_value(format!("{at}accessType"), value, ACCESS_TYPE);
+            violations.enum_value(&At::Member(at, "accessType"), value, ACCESS_TYPE);
         }
         if let Some(value) = &self.certificate {
-            value.validate(&format!("{}.", format!("{at}certificate")), violations);
+            value.validate(&At::Member(at, "certificate"), violations);
         }
         if self.endpoint.is_none() {
-            violations.missing(format!("{at}endpoint"));
+            violations.missing(&At::Member(at, "endpoint"));
         }
         if let Some(value) = &self.listener {
-            value.validate(&format!("{}.", format!("{at}listener")), violations);
+            value.validate(&At::Member(at, "listener"), violations);
         }
         if let Some(value) = &self.load_balancer {
-            value.validate(&format!("{}.", format!("{at}loadBalancer")), violations);
+            value.validate(&At::Member(at, "loadBalancer"), violations);
         }
         if let Some(value) = &self.load_balancer_security_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}loadBalancerSecurityGroups"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancerSecurityGroups"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.rule {
-            value.validate(&format!("{}.", format!("{at}rule")), violations);
+            value.validate(&At::Member(at, "rule"), violations);
         }
         if let Some(value) = &self.target_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}targetGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "targetGroups"), index0),
                     violations,
                 );
             }
@@ -10153,7 +9380,7 @@ pub struct ManagedInstancesLocalStorageConfiguration {
 
 impl Validate for ManagedInstancesLocalStorageConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10170,7 +9397,7 @@ pub struct ManagedInstancesNetworkConfiguration {
 
 impl Validate for ManagedInstancesNetworkConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10209,27 +9436,18 @@ pub struct ManagedInstancesProvider {
 
 impl Validate for ManagedInstancesProvider {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_repair_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}autoRepairConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoRepairConfiguration"), violations);
         }
         if let Some(value) = &self.infrastructure_optimization {
-            value.validate(
-                &format!("{}.", format!("{at}infrastructureOptimization")),
-                violations,
-            );
+            value.validate(&At::Member(at, "infrastructureOptimization"), violations);
         }
         if let Some(value) = &self.instance_launch_template {
-            value.validate(
-                &format!("{}.", format!("{at}instanceLaunchTemplate")),
-                violations,
-            );
+            value.validate(&At::Member(at, "instanceLaunchTemplate"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_MI_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_MI_TAGS);
         }
     }
 }
@@ -10246,10 +9464,10 @@ pub struct ManagedInstancesStorageConfiguration {
 
 impl Validate for ManagedInstancesStorageConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.storage_size_gi_b {
             violations.range(
-                format!("{at}storageSizeGiB"),
+                &At::Member(at, "storageSizeGiB"),
                 *value as f64,
                 Some(1.0),
                 None,
@@ -10278,15 +9496,15 @@ pub struct ManagedListener {
 
 impl Validate for ManagedListener {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10311,15 +9529,15 @@ pub struct ManagedListenerRule {
 
 impl Validate for ManagedListenerRule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10355,18 +9573,18 @@ pub struct ManagedLoadBalancer {
 
 impl Validate for ManagedLoadBalancer {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.scheme.is_none() {
-            violations.missing(format!("{at}scheme"));
+            violations.missing(&At::Member(at, "scheme"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10398,18 +9616,18 @@ pub struct ManagedLogGroup {
 
 impl Validate for ManagedLogGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10434,15 +9652,15 @@ pub struct ManagedMetricAlarm {
 
 impl Validate for ManagedMetricAlarm {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10481,21 +9699,21 @@ pub struct ManagedScalableTarget {
 
 impl Validate for ManagedScalableTarget {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.max_capacity.is_none() {
-            violations.missing(format!("{at}maxCapacity"));
+            violations.missing(&At::Member(at, "maxCapacity"));
         }
         if self.min_capacity.is_none() {
-            violations.missing(format!("{at}minCapacity"));
+            violations.missing(&At::Member(at, "minCapacity"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10532,10 +9750,10 @@ pub struct ManagedScaling {
 
 impl Validate for ManagedScaling {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.instance_warmup_period {
             violations.range(
-                format!("{at}instanceWarmupPeriod"),
+                &At::Member(at, "instanceWarmupPeriod"),
                 *value as f64,
                 Some(0.0),
                 Some(10000.0),
@@ -10543,7 +9761,7 @@ impl Validate for ManagedScaling {
         }
         if let Some(value) = &self.maximum_scaling_step_size {
             violations.range(
-                format!("{at}maximumScalingStepSize"),
+                &At::Member(at, "maximumScalingStepSize"),
                 *value as f64,
                 Some(1.0),
                 Some(10000.0),
@@ -10551,18 +9769,18 @@ impl Validate for ManagedScaling {
         }
         if let Some(value) = &self.minimum_scaling_step_size {
             violations.range(
-                format!("{at}minimumScalingStepSize"),
+                &At::Member(at, "minimumScalingStepSize"),
                 *value as f64,
                 Some(1.0),
                 Some(10000.0),
             );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_SCALING_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_SCALING_STATUS);
         }
         if let Some(value) = &self.target_capacity {
             violations.range(
-                format!("{at}targetCapacity"),
+                &At::Member(at, "targetCapacity"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -10591,15 +9809,15 @@ pub struct ManagedSecurityGroup {
 
 impl Validate for ManagedSecurityGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10618,7 +9836,7 @@ pub struct ManagedStorageConfiguration {
 
 impl Validate for ManagedStorageConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10658,24 +9876,24 @@ pub struct ManagedTargetGroup {
 
 impl Validate for ManagedTargetGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.health_check_path.is_none() {
-            violations.missing(format!("{at}healthCheckPath"));
+            violations.missing(&At::Member(at, "healthCheckPath"));
         }
         if self.health_check_port.is_none() {
-            violations.missing(format!("{at}healthCheckPort"));
+            violations.missing(&At::Member(at, "healthCheckPort"));
         }
         if self.port.is_none() {
-            violations.missing(format!("{at}port"));
+            violations.missing(&At::Member(at, "port"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, MANAGED_RESOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, MANAGED_RESOURCE_STATUS);
         }
         if self.updated_at.is_none() {
-            violations.missing(format!("{at}updatedAt"));
+            violations.missing(&At::Member(at, "updatedAt"));
         }
     }
 }
@@ -10690,7 +9908,7 @@ pub struct MemoryGiBPerVCpuRequest {
 
 impl Validate for MemoryGiBPerVCpuRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10704,9 +9922,9 @@ pub struct MemoryMiBRequest {
 
 impl Validate for MemoryMiBRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.min.is_none() {
-            violations.missing(format!("{at}min"));
+            violations.missing(&At::Member(at, "min"));
         }
     }
 }
@@ -10731,7 +9949,7 @@ pub struct MountPoint {
 
 impl Validate for MountPoint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10744,7 +9962,7 @@ pub struct NetworkBandwidthGbpsRequest {
 
 impl Validate for NetworkBandwidthGbpsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10777,9 +9995,9 @@ pub struct NetworkBinding {
 
 impl Validate for NetworkBinding {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}protocol"), value, TRANSPORT_PROTOCOL);
+            violations.enum_value(&At::Member(at, "protocol"), value, TRANSPORT_PROTOCOL);
         }
     }
 }
@@ -10796,12 +10014,9 @@ pub struct NetworkConfiguration {
 
 impl Validate for NetworkConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.awsvpc_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}awsvpcConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "awsvpcConfiguration"), violations);
         }
     }
 }
@@ -10830,7 +10045,7 @@ pub struct NetworkInterface {
 
 impl Validate for NetworkInterface {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10843,7 +10058,7 @@ pub struct NetworkInterfaceCountRequest {
 
 impl Validate for NetworkInterfaceCountRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10860,9 +10075,9 @@ pub struct PlacementConstraint {
 
 impl Validate for PlacementConstraint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PLACEMENT_CONSTRAINT_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PLACEMENT_CONSTRAINT_TYPE);
         }
     }
 }
@@ -10877,9 +10092,9 @@ pub struct PlacementStrategy {
 
 impl Validate for PlacementStrategy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PLACEMENT_STRATEGY_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PLACEMENT_STRATEGY_TYPE);
         }
     }
 }
@@ -10896,15 +10111,15 @@ pub struct PlatformDevice {
 
 impl Validate for PlatformDevice {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.id.is_none() {
-            violations.missing(format!("{at}id"));
+            violations.missing(&At::Member(at, "id"));
         }
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PLATFORM_DEVICE_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PLATFORM_DEVICE_TYPE);
         }
     }
 }
@@ -10939,12 +10154,12 @@ pub struct PortMapping {
 
 impl Validate for PortMapping {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.app_protocol {
-            violations.enum_value(format!("{at}appProtocol"), value, APPLICATION_PROTOCOL);
+            violations.enum_value(&At::Member(at, "appProtocol"), value, APPLICATION_PROTOCOL);
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}protocol"), value, TRANSPORT_PROTOCOL);
+            violations.enum_value(&At::Member(at, "protocol"), value, TRANSPORT_PROTOCOL);
         }
     }
 }
@@ -10969,7 +10184,7 @@ pub struct ProtectedTask {
 
 impl Validate for ProtectedTask {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10993,23 +10208,17 @@ pub struct ProxyConfiguration {
 
 impl Validate for ProxyConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_name.is_none() {
-            violations.missing(format!("{at}containerName"));
+            violations.missing(&At::Member(at, "containerName"));
         }
         if let Some(value) = &self.properties {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}properties"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "properties"), index0), violations);
             }
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PROXY_CONFIGURATION_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PROXY_CONFIGURATION_TYPE);
         }
     }
 }
@@ -11026,15 +10235,15 @@ pub struct PutAccountSettingDefaultRequest {
 
 impl Validate for PutAccountSettingDefaultRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, SETTING_NAME);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}value"));
+            violations.missing(&At::Member(at, "value"));
         }
     }
 }
@@ -11047,9 +10256,9 @@ pub struct PutAccountSettingDefaultResponse {
 
 impl Validate for PutAccountSettingDefaultResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.setting {
-            value.validate(&format!("{}.", format!("{at}setting")), violations);
+            value.validate(&At::Member(at, "setting"), violations);
         }
     }
 }
@@ -11072,15 +10281,15 @@ pub struct PutAccountSettingRequest {
 
 impl Validate for PutAccountSettingRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, SETTING_NAME);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}value"));
+            violations.missing(&At::Member(at, "value"));
         }
     }
 }
@@ -11093,9 +10302,9 @@ pub struct PutAccountSettingResponse {
 
 impl Validate for PutAccountSettingResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.setting {
-            value.validate(&format!("{}.", format!("{at}setting")), violations);
+            value.validate(&At::Member(at, "setting"), violations);
         }
     }
 }
@@ -11115,19 +10324,13 @@ pub struct PutAttributesRequest {
 
 impl Validate for PutAttributesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attributes.is_none() {
-            violations.missing(format!("{at}attributes"));
+            violations.missing(&At::Member(at, "attributes"));
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
     }
@@ -11145,16 +10348,10 @@ pub struct PutAttributesResponse {
 
 impl Validate for PutAttributesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
     }
@@ -11183,27 +10380,20 @@ pub struct PutClusterCapacityProvidersRequest {
 
 impl Validate for PutClusterCapacityProvidersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.capacity_providers.is_none() {
-            violations.missing(format!("{at}capacityProviders"));
+            violations.missing(&At::Member(at, "capacityProviders"));
         }
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.default_capacity_provider_strategy.is_none() {
-            violations.missing(format!("{at}defaultCapacityProviderStrategy"));
+            violations.missing(&At::Member(at, "defaultCapacityProviderStrategy"));
         }
         if let Some(value) = &self.default_capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}defaultCapacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "defaultCapacityProviderStrategy"), index0),
                     violations,
                 );
             }
@@ -11219,9 +10409,9 @@ pub struct PutClusterCapacityProvidersResponse {
 
 impl Validate for PutClusterCapacityProvidersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cluster {
-            value.validate(&format!("{}.", format!("{at}cluster")), violations);
+            value.validate(&At::Member(at, "cluster"), violations);
         }
     }
 }
@@ -11278,54 +10468,36 @@ pub struct RegisterContainerInstanceRequest {
 
 impl Validate for RegisterContainerInstanceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
         if let Some(value) = &self.platform_devices {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}platformDevices"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "platformDevices"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.total_resources {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}totalResources"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "totalResources"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.version_info {
-            value.validate(&format!("{}.", format!("{at}versionInfo")), violations);
+            value.validate(&At::Member(at, "versionInfo"), violations);
         }
     }
 }
@@ -11342,12 +10514,9 @@ pub struct RegisterContainerInstanceResponse {
 
 impl Validate for RegisterContainerInstanceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_instance {
-            value.validate(
-                &format!("{}.", format!("{at}containerInstance")),
-                violations,
-            );
+            value.validate(&At::Member(at, "containerInstance"), violations);
         }
     }
 }
@@ -11388,49 +10557,30 @@ pub struct RegisterDaemonTaskDefinitionRequest {
 
 impl Validate for RegisterDaemonTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_definitions.is_none() {
-            violations.missing(format!("{at}containerDefinitions"));
+            violations.missing(&At::Member(at, "containerDefinitions"));
         }
         if let Some(value) = &self.container_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerDefinitions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerDefinitions"), index0),
                     violations,
                 );
             }
         }
         if self.family.is_none() {
-            violations.missing(format!("{at}family"));
+            violations.missing(&At::Member(at, "family"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.volumes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}volumes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "volumes"), index0), violations);
             }
         }
     }
@@ -11448,7 +10598,7 @@ pub struct RegisterDaemonTaskDefinitionResponse {
 
 impl Validate for RegisterDaemonTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -11539,113 +10689,73 @@ pub struct RegisterTaskDefinitionRequest {
 
 impl Validate for RegisterTaskDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_definitions.is_none() {
-            violations.missing(format!("{at}containerDefinitions"));
+            violations.missing(&At::Member(at, "containerDefinitions"));
         }
         if let Some(value) = &self.container_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerDefinitions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerDefinitions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ephemeral_storage {
-            value.validate(&format!("{}.", format!("{at}ephemeralStorage")), violations);
+            value.validate(&At::Member(at, "ephemeralStorage"), violations);
         }
         if self.family.is_none() {
-            violations.missing(format!("{at}family"));
+            violations.missing(&At::Member(at, "family"));
         }
         if let Some(value) = &self.inference_accelerators {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}inferenceAccelerators"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "inferenceAccelerators"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ipc_mode {
-            violations.enum_value(format!("{at}ipcMode"), value, IPC_MODE);
+            violations.enum_value(&At::Member(at, "ipcMode"), value, IPC_MODE);
         }
         if let Some(value) = &self.network_mode {
-            violations.enum_value(format!("{at}networkMode"), value, NETWORK_MODE);
+            violations.enum_value(&At::Member(at, "networkMode"), value, NETWORK_MODE);
         }
         if let Some(value) = &self.pid_mode {
-            violations.enum_value(format!("{at}pidMode"), value, PID_MODE);
+            violations.enum_value(&At::Member(at, "pidMode"), value, PID_MODE);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.proxy_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}proxyConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "proxyConfiguration"), violations);
         }
         if let Some(value) = &self.requires_compatibilities {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}requiresCompatibilities"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "requiresCompatibilities"), index0),
                     item0,
                     COMPATIBILITY,
                 );
             }
         }
         if let Some(value) = &self.runtime_platform {
-            value.validate(&format!("{}.", format!("{at}runtimePlatform")), violations);
+            value.validate(&At::Member(at, "runtimePlatform"), violations);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.volumes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}volumes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "volumes"), index0), violations);
             }
         }
     }
@@ -11665,21 +10775,15 @@ pub struct RegisterTaskDefinitionResponse {
 
 impl Validate for RegisterTaskDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.task_definition {
-            value.validate(&format!("{}.", format!("{at}taskDefinition")), violations);
+            value.validate(&At::Member(at, "taskDefinition"), violations);
         }
     }
 }
@@ -11697,9 +10801,9 @@ pub struct RepositoryCredentials {
 
 impl Validate for RepositoryCredentials {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.credentials_parameter.is_none() {
-            violations.missing(format!("{at}credentialsParameter"));
+            violations.missing(&At::Member(at, "credentialsParameter"));
         }
     }
 }
@@ -11716,14 +10820,11 @@ pub struct ResolvedConfiguration {
 
 impl Validate for ResolvedConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
@@ -11761,7 +10862,7 @@ pub struct Resource {
 
 impl Validate for Resource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -11776,15 +10877,15 @@ pub struct ResourceRequirement {
 
 impl Validate for ResourceRequirement {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, RESOURCE_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, RESOURCE_TYPE);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}value"));
+            violations.missing(&At::Member(at, "value"));
         }
     }
 }
@@ -11805,7 +10906,7 @@ pub struct Rollback {
 
 impl Validate for Rollback {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -11905,45 +11006,28 @@ pub struct RunTaskRequest {
 
 impl Validate for RunTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.overrides {
-            value.validate(&format!("{}.", format!("{at}overrides")), violations);
+            value.validate(&At::Member(at, "overrides"), violations);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
@@ -11951,43 +11035,27 @@ impl Validate for RunTaskRequest {
         if let Some(value) = &self.placement_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}placementStrategy"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "placementStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if self.task_definition.is_none() {
-            violations.missing(format!("{at}taskDefinition"));
+            violations.missing(&At::Member(at, "taskDefinition"));
         }
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -12005,27 +11073,15 @@ pub struct RunTaskResponse {
 
 impl Validate for RunTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.tasks {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tasks"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tasks"), index0), violations);
             }
         }
     }
@@ -12049,12 +11105,12 @@ pub struct RuntimePlatform {
 
 impl Validate for RuntimePlatform {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cpu_architecture {
-            violations.enum_value(format!("{at}cpuArchitecture"), value, CPU_ARCHITECTURE);
+            violations.enum_value(&At::Member(at, "cpuArchitecture"), value, CPU_ARCHITECTURE);
         }
         if let Some(value) = &self.operating_system_family {
-            violations.enum_value(format!("{at}operatingSystemFamily"), value, OS_FAMILY);
+            violations.enum_value(&At::Member(at, "operatingSystemFamily"), value, OS_FAMILY);
         }
     }
 }
@@ -12090,9 +11146,9 @@ pub struct S3FilesVolumeConfiguration {
 
 impl Validate for S3FilesVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.file_system_arn.is_none() {
-            violations.missing(format!("{at}fileSystemArn"));
+            violations.missing(&At::Member(at, "fileSystemArn"));
         }
     }
 }
@@ -12107,9 +11163,9 @@ pub struct Scale {
 
 impl Validate for Scale {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}unit"), value, SCALE_UNIT);
+            violations.enum_value(&At::Member(at, "unit"), value, SCALE_UNIT);
         }
     }
 }
@@ -12126,12 +11182,12 @@ pub struct Secret {
 
 impl Validate for Secret {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if self.value_from.is_none() {
-            violations.missing(format!("{at}valueFrom"));
+            violations.missing(&At::Member(at, "valueFrom"));
         }
     }
 }
@@ -12324,10 +11380,10 @@ pub struct Service {
 
 impl Validate for Service {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zone_rebalancing {
             violations.enum_value(
-                format!("{at}availabilityZoneRebalancing"),
+                &At::Member(at, "availabilityZoneRebalancing"),
                 value,
                 AVAILABILITY_ZONE_REBALANCING,
             );
@@ -12335,14 +11391,7 @@ impl Validate for Service {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
@@ -12350,83 +11399,48 @@ impl Validate for Service {
         if let Some(value) = &self.current_service_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}currentServiceRevisions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "currentServiceRevisions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.deployment_controller {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentController")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentController"), violations);
         }
         if let Some(value) = &self.deployments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}deployments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "deployments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.events {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}events"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "events"), index0), violations);
             }
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
@@ -12434,27 +11448,24 @@ impl Validate for Service {
         if let Some(value) = &self.placement_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}placementStrategy"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "placementStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if let Some(value) = &self.resource_management_type {
             violations.enum_value(
-                format!("{at}resourceManagementType"),
+                &At::Member(at, "resourceManagementType"),
                 value,
                 RESOURCE_MANAGEMENT_TYPE,
             );
         }
         if let Some(value) = &self.scheduling_strategy {
             violations.enum_value(
-                format!("{at}schedulingStrategy"),
+                &At::Member(at, "schedulingStrategy"),
                 value,
                 SCHEDULING_STRATEGY,
             );
@@ -12462,35 +11473,20 @@ impl Validate for Service {
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if let Some(value) = &self.task_sets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}taskSets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "taskSets"), index0), violations);
             }
         }
     }
@@ -12511,20 +11507,20 @@ pub struct ServiceConnectAccessLogConfiguration {
 
 impl Validate for ServiceConnectAccessLogConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.format.is_none() {
-            violations.missing(format!("{at}format"));
+            violations.missing(&At::Member(at, "format"));
         }
         if let Some(value) = &self.format {
             violations.enum_value(
-                format!("{at}format"),
+                &At::Member(at, "format"),
                 value,
                 SERVICE_CONNECT_ACCESS_LOGGING_FORMAT,
             );
         }
         if let Some(value) = &self.include_query_parameters {
             violations.enum_value(
-                format!("{at}includeQueryParameters"),
+                &At::Member(at, "includeQueryParameters"),
                 value,
                 SERVICE_CONNECT_INCLUDE_QUERY_PARAMETERS,
             );
@@ -12549,15 +11545,20 @@ pub struct ServiceConnectClientAlias {
 
 impl Validate for ServiceConnectClientAlias {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.port.is_none() {
-            violations.missing(format!("{at}port"));
+            violations.missing(&At::Member(at, "port"));
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}port"), *value as f64, Some(0.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "port"),
+                *value as f64,
+                Some(0.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.test_traffic_rules {
-            value.validate(&format!("{}.", format!("{at}testTrafficRules")), violations);
+            value.validate(&At::Member(at, "testTrafficRules"), violations);
         }
     }
 }
@@ -12587,28 +11588,19 @@ pub struct ServiceConnectConfiguration {
 
 impl Validate for ServiceConnectConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.access_log_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}accessLogConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "accessLogConfiguration"), violations);
         }
         if self.enabled.is_none() {
-            violations.missing(format!("{at}enabled"));
+            violations.missing(&At::Member(at, "enabled"));
         }
         if let Some(value) = &self.log_configuration {
-            value.validate(&format!("{}.", format!("{at}logConfiguration")), violations);
+            value.validate(&At::Member(at, "logConfiguration"), violations);
         }
         if let Some(value) = &self.services {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}services"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "services"), index0), violations);
             }
         }
     }
@@ -12645,34 +11637,31 @@ pub struct ServiceConnectService {
 
 impl Validate for ServiceConnectService {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.client_aliases {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}clientAliases"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "clientAliases"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ingress_port_override {
             violations.range(
-                format!("{at}ingressPortOverride"),
+                &At::Member(at, "ingressPortOverride"),
                 *value as f64,
                 Some(0.0),
                 Some(65535.0),
             );
         }
         if self.port_name.is_none() {
-            violations.missing(format!("{at}portName"));
+            violations.missing(&At::Member(at, "portName"));
         }
         if let Some(value) = &self.timeout {
-            value.validate(&format!("{}.", format!("{at}timeout")), violations);
+            value.validate(&At::Member(at, "timeout"), violations);
         }
         if let Some(value) = &self.tls {
-            value.validate(&format!("{}.", format!("{at}tls")), violations);
+            value.validate(&At::Member(at, "tls"), violations);
         }
     }
 }
@@ -12695,7 +11684,7 @@ pub struct ServiceConnectServiceResource {
 
 impl Validate for ServiceConnectServiceResource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -12707,9 +11696,9 @@ pub struct ServiceConnectTestTrafficHeaderMatchRules {
 
 impl Validate for ServiceConnectTestTrafficHeaderMatchRules {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.exact.is_none() {
-            violations.missing(format!("{at}exact"));
+            violations.missing(&At::Member(at, "exact"));
         }
     }
 }
@@ -12725,12 +11714,12 @@ pub struct ServiceConnectTestTrafficHeaderRules {
 
 impl Validate for ServiceConnectTestTrafficHeaderRules {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.value {
-            value.validate(&format!("{}.", format!("{at}value")), violations);
+            value.validate(&At::Member(at, "value"), violations);
         }
     }
 }
@@ -12744,12 +11733,12 @@ pub struct ServiceConnectTestTrafficRules {
 
 impl Validate for ServiceConnectTestTrafficRules {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.header.is_none() {
-            violations.missing(format!("{at}header"));
+            violations.missing(&At::Member(at, "header"));
         }
         if let Some(value) = &self.header {
-            value.validate(&format!("{}.", format!("{at}header")), violations);
+            value.validate(&At::Member(at, "header"), violations);
         }
     }
 }
@@ -12766,7 +11755,7 @@ pub struct ServiceConnectTlsCertificateAuthority {
 
 impl Validate for ServiceConnectTlsCertificateAuthority {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -12786,15 +11775,12 @@ pub struct ServiceConnectTlsConfiguration {
 
 impl Validate for ServiceConnectTlsConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.issuer_certificate_authority.is_none() {
-            violations.missing(format!("{at}issuerCertificateAuthority"));
+            violations.missing(&At::Member(at, "issuerCertificateAuthority"));
         }
         if let Some(value) = &self.issuer_certificate_authority {
-            value.validate(
-                &format!("{}.", format!("{at}issuerCertificateAuthority")),
-                violations,
-            );
+            value.validate(&At::Member(at, "issuerCertificateAuthority"), violations);
         }
     }
 }
@@ -12825,7 +11811,7 @@ pub struct ServiceCurrentRevisionSummary {
 
 impl Validate for ServiceCurrentRevisionSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -12914,70 +11900,47 @@ pub struct ServiceDeployment {
 
 impl Validate for ServiceDeployment {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.alarms {
-            value.validate(&format!("{}.", format!("{at}alarms")), violations);
+            value.validate(&At::Member(at, "alarms"), violations);
         }
         if let Some(value) = &self.deployment_circuit_breaker {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentCircuitBreaker")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentCircuitBreaker"), violations);
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.lifecycle_hook_details {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}lifecycleHookDetails"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "lifecycleHookDetails"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.lifecycle_stage {
             violations.enum_value(
-                format!("{at}lifecycleStage"),
+                &At::Member(at, "lifecycleStage"),
                 value,
                 SERVICE_DEPLOYMENT_LIFECYCLE_STAGE,
             );
         }
         if let Some(value) = &self.rollback {
-            value.validate(&format!("{}.", format!("{at}rollback")), violations);
+            value.validate(&At::Member(at, "rollback"), violations);
         }
         if let Some(value) = &self.source_service_revisions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}sourceServiceRevisions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "sourceServiceRevisions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, SERVICE_DEPLOYMENT_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, SERVICE_DEPLOYMENT_STATUS);
         }
         if let Some(value) = &self.target_service_revision {
-            value.validate(
-                &format!("{}.", format!("{at}targetServiceRevision")),
-                violations,
-            );
+            value.validate(&At::Member(at, "targetServiceRevision"), violations);
         }
     }
 }
@@ -13002,10 +11965,10 @@ pub struct ServiceDeploymentAlarms {
 
 impl Validate for ServiceDeploymentAlarms {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 SERVICE_DEPLOYMENT_ROLLBACK_MONITORS_STATUS,
             );
@@ -13061,9 +12024,9 @@ pub struct ServiceDeploymentBrief {
 
 impl Validate for ServiceDeploymentBrief {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, SERVICE_DEPLOYMENT_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, SERVICE_DEPLOYMENT_STATUS);
         }
     }
 }
@@ -13084,10 +12047,10 @@ pub struct ServiceDeploymentCircuitBreaker {
 
 impl Validate for ServiceDeploymentCircuitBreaker {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 SERVICE_DEPLOYMENT_ROLLBACK_MONITORS_STATUS,
             );
@@ -13107,7 +12070,7 @@ pub struct ServiceEvent {
 
 impl Validate for ServiceEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13163,20 +12126,21 @@ pub struct ServiceManagedEBSVolumeConfiguration {
 
 impl Validate for ServiceManagedEBSVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filesystem_type {
-            violations.enum_value(format!("{at}filesystemType"), value, TASK_FILESYSTEM_TYPE);
+            violations.enum_value(
+                &At::Member(at, "filesystemType"),
+                value,
+                TASK_FILESYSTEM_TYPE,
+            );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}roleArn"));
+            violations.missing(&At::Member(at, "roleArn"));
         }
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "tagSpecifications"), index0),
                     violations,
                 );
             }
@@ -13210,7 +12174,7 @@ pub struct ServiceRegistry {
 
 impl Validate for ServiceRegistry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13335,18 +12299,11 @@ pub struct ServiceRevision {
 
 impl Validate for ServiceRevision {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
@@ -13354,65 +12311,41 @@ impl Validate for ServiceRevision {
         if let Some(value) = &self.container_images {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}containerImages"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "containerImages"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ecs_managed_resources {
-            value.validate(
-                &format!("{}.", format!("{at}ecsManagedResources")),
-                violations,
-            );
+            value.validate(&At::Member(at, "ecsManagedResources"), violations);
         }
         if let Some(value) = &self.fargate_ephemeral_storage {
-            value.validate(
-                &format!("{}.", format!("{at}fargateEphemeralStorage")),
-                violations,
-            );
+            value.validate(&At::Member(at, "fargateEphemeralStorage"), violations);
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.resolved_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}resolvedConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "resolvedConfiguration"), violations);
         }
         if let Some(value) = &self.service_connect_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectConfiguration"), violations);
         }
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
@@ -13420,14 +12353,7 @@ impl Validate for ServiceRevision {
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -13435,14 +12361,7 @@ impl Validate for ServiceRevision {
         if let Some(value) = &self.vpc_lattice_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}vpcLatticeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "vpcLatticeConfigurations"), index0),
                     violations,
                 );
             }
@@ -13468,7 +12387,7 @@ pub struct ServiceRevisionLoadBalancer {
 
 impl Validate for ServiceRevisionLoadBalancer {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13509,7 +12428,7 @@ pub struct ServiceRevisionSummary {
 
 impl Validate for ServiceRevisionSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13527,12 +12446,12 @@ pub struct ServiceVolumeConfiguration {
 
 impl Validate for ServiceVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.managed_ebs_volume {
-            value.validate(&format!("{}.", format!("{at}managedEBSVolume")), violations);
+            value.validate(&At::Member(at, "managedEBSVolume"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
     }
 }
@@ -13553,7 +12472,7 @@ pub struct Session {
 
 impl Validate for Session {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13574,12 +12493,12 @@ pub struct Setting {
 
 impl Validate for Setting {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, SETTING_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, SETTING_NAME);
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, SETTING_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, SETTING_TYPE);
         }
     }
 }
@@ -13650,48 +12569,32 @@ pub struct StartTaskRequest {
 
 impl Validate for StartTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_instances.is_none() {
-            violations.missing(format!("{at}containerInstances"));
+            violations.missing(&At::Member(at, "containerInstances"));
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.overrides {
-            value.validate(&format!("{}.", format!("{at}overrides")), violations);
+            value.validate(&At::Member(at, "overrides"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
         if self.task_definition.is_none() {
-            violations.missing(format!("{at}taskDefinition"));
+            violations.missing(&At::Member(at, "taskDefinition"));
         }
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -13709,27 +12612,15 @@ pub struct StartTaskResponse {
 
 impl Validate for StartTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.tasks {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tasks"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tasks"), index0), violations);
             }
         }
     }
@@ -13750,13 +12641,13 @@ pub struct StopServiceDeploymentRequest {
 
 impl Validate for StopServiceDeploymentRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.service_deployment_arn.is_none() {
-            violations.missing(format!("{at}serviceDeploymentArn"));
+            violations.missing(&At::Member(at, "serviceDeploymentArn"));
         }
         if let Some(value) = &self.stop_type {
             violations.enum_value(
-                format!("{at}stopType"),
+                &At::Member(at, "stopType"),
                 value,
                 STOP_SERVICE_DEPLOYMENT_STOP_TYPE,
             );
@@ -13776,7 +12667,7 @@ pub struct StopServiceDeploymentResponse {
 
 impl Validate for StopServiceDeploymentResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13792,9 +12683,9 @@ pub struct StopTaskRequest {
 
 impl Validate for StopTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.task.is_none() {
-            violations.missing(format!("{at}task"));
+            violations.missing(&At::Member(at, "task"));
         }
     }
 }
@@ -13807,9 +12698,9 @@ pub struct StopTaskResponse {
 
 impl Validate for StopTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task {
-            value.validate(&format!("{}.", format!("{at}task")), violations);
+            value.validate(&At::Member(at, "task"), violations);
         }
     }
 }
@@ -13829,17 +12720,14 @@ pub struct SubmitAttachmentStateChangesRequest {
 
 impl Validate for SubmitAttachmentStateChangesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attachments.is_none() {
-            violations.missing(format!("{at}attachments"));
+            violations.missing(&At::Member(at, "attachments"));
         }
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "attachments"), index0),
                     violations,
                 );
             }
@@ -13859,7 +12747,7 @@ pub struct SubmitAttachmentStateChangesResponse {
 
 impl Validate for SubmitAttachmentStateChangesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13892,14 +12780,11 @@ pub struct SubmitContainerStateChangeRequest {
 
 impl Validate for SubmitContainerStateChangeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.network_bindings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}networkBindings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "networkBindings"), index0),
                     violations,
                 );
             }
@@ -13919,7 +12804,7 @@ pub struct SubmitContainerStateChangeResponse {
 
 impl Validate for SubmitContainerStateChangeResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -13972,36 +12857,24 @@ pub struct SubmitTaskStateChangeRequest {
 
 impl Validate for SubmitTaskStateChangeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "attachments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.containers {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}containers"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "containers"), index0), violations);
             }
         }
         if let Some(value) = &self.managed_agents {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}managedAgents"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "managedAgents"), index0),
                     violations,
                 );
             }
@@ -14021,7 +12894,7 @@ pub struct SubmitTaskStateChangeResponse {
 
 impl Validate for SubmitTaskStateChangeResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14034,7 +12907,7 @@ pub struct SystemControl {
 
 impl Validate for SystemControl {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14047,24 +12920,24 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}key"), value, &TAG_KEY_PATTERN);
+            violations.pattern(&At::Member(at, "key"), value, &TAG_KEY_PATTERN);
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}value"),
+                &At::Member(at, "value"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
             );
-            violations.pattern(format!("{at}value"), value, &TAG_VALUE_PATTERN);
+            violations.pattern(&At::Member(at, "value"), value, &TAG_VALUE_PATTERN);
         }
     }
 }
@@ -14085,23 +12958,17 @@ pub struct TagResourceRequest {
 
 impl Validate for TagResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}tags"));
+            violations.missing(&At::Member(at, "tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -14112,7 +12979,7 @@ pub struct TagResourceResponse {}
 
 impl Validate for TagResourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14295,89 +13162,58 @@ pub struct Task {
 
 impl Validate for Task {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attachments {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attachments"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "attachments"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "attributes"), index0), violations);
             }
         }
         if let Some(value) = &self.connectivity {
-            violations.enum_value(format!("{at}connectivity"), value, CONNECTIVITY);
+            violations.enum_value(&At::Member(at, "connectivity"), value, CONNECTIVITY);
         }
         if let Some(value) = &self.containers {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}containers"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "containers"), index0), violations);
             }
         }
         if let Some(value) = &self.ephemeral_storage {
-            value.validate(&format!("{}.", format!("{at}ephemeralStorage")), violations);
+            value.validate(&At::Member(at, "ephemeralStorage"), violations);
         }
         if let Some(value) = &self.fargate_ephemeral_storage {
-            value.validate(
-                &format!("{}.", format!("{at}fargateEphemeralStorage")),
-                violations,
-            );
+            value.validate(&At::Member(at, "fargateEphemeralStorage"), violations);
         }
         if let Some(value) = &self.health_status {
-            violations.enum_value(format!("{at}healthStatus"), value, HEALTH_STATUS);
+            violations.enum_value(&At::Member(at, "healthStatus"), value, HEALTH_STATUS);
         }
         if let Some(value) = &self.inference_accelerators {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}inferenceAccelerators"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "inferenceAccelerators"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.overrides {
-            value.validate(&format!("{}.", format!("{at}overrides")), violations);
+            value.validate(&At::Member(at, "overrides"), violations);
         }
         if let Some(value) = &self.stop_code {
-            violations.enum_value(format!("{at}stopCode"), value, TASK_STOP_CODE);
+            violations.enum_value(&At::Member(at, "stopCode"), value, TASK_STOP_CODE);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -14513,11 +13349,11 @@ pub struct TaskDefinition {
 
 impl Validate for TaskDefinition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.compatibilities {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}compatibilities"), index0 + 1),
+                    &At::Item(&At::Member(at, "compatibilities"), index0),
                     item0,
                     COMPATIBILITY,
                 );
@@ -14526,77 +13362,46 @@ impl Validate for TaskDefinition {
         if let Some(value) = &self.container_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerDefinitions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerDefinitions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ephemeral_storage {
-            value.validate(&format!("{}.", format!("{at}ephemeralStorage")), violations);
+            value.validate(&At::Member(at, "ephemeralStorage"), violations);
         }
         if let Some(value) = &self.inference_accelerators {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}inferenceAccelerators"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "inferenceAccelerators"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ipc_mode {
-            violations.enum_value(format!("{at}ipcMode"), value, IPC_MODE);
+            violations.enum_value(&At::Member(at, "ipcMode"), value, IPC_MODE);
         }
         if let Some(value) = &self.network_mode {
-            violations.enum_value(format!("{at}networkMode"), value, NETWORK_MODE);
+            violations.enum_value(&At::Member(at, "networkMode"), value, NETWORK_MODE);
         }
         if let Some(value) = &self.pid_mode {
-            violations.enum_value(format!("{at}pidMode"), value, PID_MODE);
+            violations.enum_value(&At::Member(at, "pidMode"), value, PID_MODE);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.proxy_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}proxyConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "proxyConfiguration"), violations);
         }
         if let Some(value) = &self.requires_attributes {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}requiresAttributes"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "requiresAttributes"), index0),
                     violations,
                 );
             }
@@ -14604,31 +13409,21 @@ impl Validate for TaskDefinition {
         if let Some(value) = &self.requires_compatibilities {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}requiresCompatibilities"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "requiresCompatibilities"), index0),
                     item0,
                     COMPATIBILITY,
                 );
             }
         }
         if let Some(value) = &self.runtime_platform {
-            value.validate(&format!("{}.", format!("{at}runtimePlatform")), violations);
+            value.validate(&At::Member(at, "runtimePlatform"), violations);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, TASK_DEFINITION_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, TASK_DEFINITION_STATUS);
         }
         if let Some(value) = &self.volumes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}volumes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "volumes"), index0), violations);
             }
         }
     }
@@ -14648,10 +13443,10 @@ pub struct TaskDefinitionPlacementConstraint {
 
 impl Validate for TaskDefinitionPlacementConstraint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.r#type {
             violations.enum_value(
-                format!("{at}type"),
+                &At::Member(at, "type"),
                 value,
                 TASK_DEFINITION_PLACEMENT_CONSTRAINT_TYPE,
             );
@@ -14669,7 +13464,7 @@ pub struct TaskEphemeralStorage {
 
 impl Validate for TaskEphemeralStorage {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14731,29 +13526,27 @@ pub struct TaskManagedEBSVolumeConfiguration {
 
 impl Validate for TaskManagedEBSVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filesystem_type {
-            violations.enum_value(format!("{at}filesystemType"), value, TASK_FILESYSTEM_TYPE);
+            violations.enum_value(
+                &At::Member(at, "filesystemType"),
+                value,
+                TASK_FILESYSTEM_TYPE,
+            );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}roleArn"));
+            violations.missing(&At::Member(at, "roleArn"));
         }
         if let Some(value) = &self.tag_specifications {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tagSpecifications"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "tagSpecifications"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.termination_policy {
-            value.validate(
-                &format!("{}.", format!("{at}terminationPolicy")),
-                violations,
-            );
+            value.validate(&At::Member(at, "terminationPolicy"), violations);
         }
     }
 }
@@ -14771,9 +13564,9 @@ pub struct TaskManagedEBSVolumeTerminationPolicy {
 
 impl Validate for TaskManagedEBSVolumeTerminationPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delete_on_termination.is_none() {
-            violations.missing(format!("{at}deleteOnTermination"));
+            violations.missing(&At::Member(at, "deleteOnTermination"));
         }
     }
 }
@@ -14818,36 +13611,22 @@ pub struct TaskOverride {
 
 impl Validate for TaskOverride {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_overrides {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerOverrides"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerOverrides"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.ephemeral_storage {
-            value.validate(&format!("{}.", format!("{at}ephemeralStorage")), violations);
+            value.validate(&At::Member(at, "ephemeralStorage"), violations);
         }
         if let Some(value) = &self.inference_accelerator_overrides {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}inferenceAcceleratorOverrides"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "inferenceAcceleratorOverrides"), index0),
                     violations,
                 );
             }
@@ -14983,75 +13762,50 @@ pub struct TaskSet {
 
 impl Validate for TaskSet {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.fargate_ephemeral_storage {
-            value.validate(
-                &format!("{}.", format!("{at}fargateEphemeralStorage")),
-                violations,
-            );
+            value.validate(&At::Member(at, "fargateEphemeralStorage"), violations);
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}launchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "launchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.scale {
-            value.validate(&format!("{}.", format!("{at}scale")), violations);
+            value.validate(&At::Member(at, "scale"), violations);
         }
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.stability_status {
-            violations.enum_value(format!("{at}stabilityStatus"), value, STABILITY_STATUS);
+            violations.enum_value(&At::Member(at, "stabilityStatus"), value, STABILITY_STATUS);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "tags"), index0), violations);
             }
         }
     }
@@ -15072,12 +13826,12 @@ pub struct TaskVolumeConfiguration {
 
 impl Validate for TaskVolumeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.managed_ebs_volume {
-            value.validate(&format!("{}.", format!("{at}managedEBSVolume")), violations);
+            value.validate(&At::Member(at, "managedEBSVolume"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
     }
 }
@@ -15100,10 +13854,10 @@ pub struct TimeoutConfiguration {
 
 impl Validate for TimeoutConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.idle_timeout_seconds {
             violations.range(
-                format!("{at}idleTimeoutSeconds"),
+                &At::Member(at, "idleTimeoutSeconds"),
                 *value as f64,
                 Some(0.0),
                 Some(2147483647.0),
@@ -15111,7 +13865,7 @@ impl Validate for TimeoutConfiguration {
         }
         if let Some(value) = &self.per_request_timeout_seconds {
             violations.range(
-                format!("{at}perRequestTimeoutSeconds"),
+                &At::Member(at, "perRequestTimeoutSeconds"),
                 *value as f64,
                 Some(0.0),
                 Some(2147483647.0),
@@ -15142,12 +13896,12 @@ pub struct Tmpfs {
 
 impl Validate for Tmpfs {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_path.is_none() {
-            violations.missing(format!("{at}containerPath"));
+            violations.missing(&At::Member(at, "containerPath"));
         }
         if self.size.is_none() {
-            violations.missing(format!("{at}size"));
+            violations.missing(&At::Member(at, "size"));
         }
     }
 }
@@ -15162,7 +13916,7 @@ pub struct TotalLocalStorageGBRequest {
 
 impl Validate for TotalLocalStorageGBRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15180,18 +13934,18 @@ pub struct Ulimit {
 
 impl Validate for Ulimit {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.hard_limit.is_none() {
-            violations.missing(format!("{at}hardLimit"));
+            violations.missing(&At::Member(at, "hardLimit"));
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
-            violations.enum_value(format!("{at}name"), value, ULIMIT_NAME);
+            violations.enum_value(&At::Member(at, "name"), value, ULIMIT_NAME);
         }
         if self.soft_limit.is_none() {
-            violations.missing(format!("{at}softLimit"));
+            violations.missing(&At::Member(at, "softLimit"));
         }
     }
 }
@@ -15212,23 +13966,23 @@ pub struct UntagResourceRequest {
 
 impl Validate for UntagResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if self.tag_keys.is_none() {
-            violations.missing(format!("{at}tagKeys"));
+            violations.missing(&At::Member(at, "tagKeys"));
         }
         if let Some(value) = &self.tag_keys {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}tagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "tagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}tagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "tagKeys"), index0),
                     item0,
                     &TAG_KEY_PATTERN,
                 );
@@ -15242,7 +13996,7 @@ pub struct UntagResourceResponse {}
 
 impl Validate for UntagResourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15268,21 +14022,15 @@ pub struct UpdateCapacityProviderRequest {
 
 impl Validate for UpdateCapacityProviderRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_scaling_group_provider {
-            value.validate(
-                &format!("{}.", format!("{at}autoScalingGroupProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoScalingGroupProvider"), violations);
         }
         if let Some(value) = &self.managed_instances_provider {
-            value.validate(
-                &format!("{}.", format!("{at}managedInstancesProvider")),
-                violations,
-            );
+            value.validate(&At::Member(at, "managedInstancesProvider"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
     }
 }
@@ -15299,9 +14047,9 @@ pub struct UpdateCapacityProviderResponse {
 
 impl Validate for UpdateCapacityProviderResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider {
-            value.validate(&format!("{}.", format!("{at}capacityProvider")), violations);
+            value.validate(&At::Member(at, "capacityProvider"), violations);
         }
     }
 }
@@ -15329,28 +14077,19 @@ pub struct UpdateClusterRequest {
 
 impl Validate for UpdateClusterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if let Some(value) = &self.configuration {
-            value.validate(&format!("{}.", format!("{at}configuration")), violations);
+            value.validate(&At::Member(at, "configuration"), violations);
         }
         if let Some(value) = &self.service_connect_defaults {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectDefaults")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectDefaults"), violations);
         }
         if let Some(value) = &self.settings {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}settings"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "settings"), index0), violations);
             }
         }
     }
@@ -15364,9 +14103,9 @@ pub struct UpdateClusterResponse {
 
 impl Validate for UpdateClusterResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cluster {
-            value.validate(&format!("{}.", format!("{at}cluster")), violations);
+            value.validate(&At::Member(at, "cluster"), violations);
         }
     }
 }
@@ -15383,22 +14122,16 @@ pub struct UpdateClusterSettingsRequest {
 
 impl Validate for UpdateClusterSettingsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.settings.is_none() {
-            violations.missing(format!("{at}settings"));
+            violations.missing(&At::Member(at, "settings"));
         }
         if let Some(value) = &self.settings {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}settings"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "settings"), index0), violations);
             }
         }
     }
@@ -15412,9 +14145,9 @@ pub struct UpdateClusterSettingsResponse {
 
 impl Validate for UpdateClusterSettingsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.cluster {
-            value.validate(&format!("{}.", format!("{at}cluster")), violations);
+            value.validate(&At::Member(at, "cluster"), violations);
         }
     }
 }
@@ -15434,9 +14167,9 @@ pub struct UpdateContainerAgentRequest {
 
 impl Validate for UpdateContainerAgentRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_instance.is_none() {
-            violations.missing(format!("{at}containerInstance"));
+            violations.missing(&At::Member(at, "containerInstance"));
         }
     }
 }
@@ -15453,12 +14186,9 @@ pub struct UpdateContainerAgentResponse {
 
 impl Validate for UpdateContainerAgentResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_instance {
-            value.validate(
-                &format!("{}.", format!("{at}containerInstance")),
-                violations,
-            );
+            value.validate(&At::Member(at, "containerInstance"), violations);
         }
     }
 }
@@ -15481,15 +14211,15 @@ pub struct UpdateContainerInstancesStateRequest {
 
 impl Validate for UpdateContainerInstancesStateRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.container_instances.is_none() {
-            violations.missing(format!("{at}containerInstances"));
+            violations.missing(&At::Member(at, "containerInstances"));
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, CONTAINER_INSTANCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, CONTAINER_INSTANCE_STATUS);
         }
     }
 }
@@ -15508,31 +14238,18 @@ pub struct UpdateContainerInstancesStateResponse {
 
 impl Validate for UpdateContainerInstancesStateResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.container_instances {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}containerInstances"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "containerInstances"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
     }
@@ -15585,24 +14302,25 @@ pub struct UpdateDaemonRequest {
 
 impl Validate for UpdateDaemonRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.capacity_provider_arns.is_none() {
-            violations.missing(format!("{at}capacityProviderArns"));
+            violations.missing(&At::Member(at, "capacityProviderArns"));
         }
         if self.daemon_arn.is_none() {
-            violations.missing(format!("{at}daemonArn"));
+            violations.missing(&At::Member(at, "daemonArn"));
         }
         if self.daemon_task_definition_arn.is_none() {
-            violations.missing(format!("{at}daemonTaskDefinitionArn"));
+            violations.missing(&At::Member(at, "daemonTaskDefinitionArn"));
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, DAEMON_PROPAGATE_TAGS);
+            violations.enum_value(
+                &At::Member(at, "propagateTags"),
+                value,
+                DAEMON_PROPAGATE_TAGS,
+            );
         }
     }
 }
@@ -15627,9 +14345,9 @@ pub struct UpdateDaemonResponse {
 
 impl Validate for UpdateDaemonResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DAEMON_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DAEMON_STATUS);
         }
     }
 }
@@ -15687,21 +14405,18 @@ pub struct UpdateExpressGatewayServiceRequest {
 
 impl Validate for UpdateExpressGatewayServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.primary_container {
-            value.validate(&format!("{}.", format!("{at}primaryContainer")), violations);
+            value.validate(&At::Member(at, "primaryContainer"), violations);
         }
         if let Some(value) = &self.scaling_target {
-            value.validate(&format!("{}.", format!("{at}scalingTarget")), violations);
+            value.validate(&At::Member(at, "scalingTarget"), violations);
         }
         if self.service_arn.is_none() {
-            violations.missing(format!("{at}serviceArn"));
+            violations.missing(&At::Member(at, "serviceArn"));
         }
     }
 }
@@ -15714,9 +14429,9 @@ pub struct UpdateExpressGatewayServiceResponse {
 
 impl Validate for UpdateExpressGatewayServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -15759,33 +14474,24 @@ pub struct UpdateManagedInstancesProviderConfiguration {
 
 impl Validate for UpdateManagedInstancesProviderConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.auto_repair_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}autoRepairConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "autoRepairConfiguration"), violations);
         }
         if let Some(value) = &self.infrastructure_optimization {
-            value.validate(
-                &format!("{}.", format!("{at}infrastructureOptimization")),
-                violations,
-            );
+            value.validate(&At::Member(at, "infrastructureOptimization"), violations);
         }
         if self.infrastructure_role_arn.is_none() {
-            violations.missing(format!("{at}infrastructureRoleArn"));
+            violations.missing(&At::Member(at, "infrastructureRoleArn"));
         }
         if self.instance_launch_template.is_none() {
-            violations.missing(format!("{at}instanceLaunchTemplate"));
+            violations.missing(&At::Member(at, "instanceLaunchTemplate"));
         }
         if let Some(value) = &self.instance_launch_template {
-            value.validate(
-                &format!("{}.", format!("{at}instanceLaunchTemplate")),
-                violations,
-            );
+            value.validate(&At::Member(at, "instanceLaunchTemplate"), violations);
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_MI_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_MI_TAGS);
         }
     }
 }
@@ -15809,15 +14515,15 @@ pub struct UpdateServicePrimaryTaskSetRequest {
 
 impl Validate for UpdateServicePrimaryTaskSetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.primary_task_set.is_none() {
-            violations.missing(format!("{at}primaryTaskSet"));
+            violations.missing(&At::Member(at, "primaryTaskSet"));
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
     }
 }
@@ -15830,9 +14536,9 @@ pub struct UpdateServicePrimaryTaskSetResponse {
 
 impl Validate for UpdateServicePrimaryTaskSetResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_set {
-            value.validate(&format!("{}.", format!("{at}taskSet")), violations);
+            value.validate(&At::Member(at, "taskSet"), violations);
         }
     }
 }
@@ -15968,10 +14674,10 @@ pub struct UpdateServiceRequest {
 
 impl Validate for UpdateServiceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zone_rebalancing {
             violations.enum_value(
-                format!("{at}availabilityZoneRebalancing"),
+                &At::Member(at, "availabilityZoneRebalancing"),
                 value,
                 AVAILABILITY_ZONE_REBALANCING,
             );
@@ -15979,58 +14685,32 @@ impl Validate for UpdateServiceRequest {
         if let Some(value) = &self.capacity_provider_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}capacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "capacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.deployment_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentConfiguration"), violations);
         }
         if let Some(value) = &self.deployment_controller {
-            value.validate(
-                &format!("{}.", format!("{at}deploymentController")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deploymentController"), violations);
         }
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}loadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "loadBalancers"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}networkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "networkConfiguration"), violations);
         }
         if let Some(value) = &self.placement_constraints {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}placementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "placementConstraints"), index0),
                     violations,
                 );
             }
@@ -16038,33 +14718,24 @@ impl Validate for UpdateServiceRequest {
         if let Some(value) = &self.placement_strategy {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}placementStrategy"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "placementStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}propagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "propagateTags"), value, PROPAGATE_TAGS);
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
         if let Some(value) = &self.service_connect_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}serviceConnectConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "serviceConnectConfiguration"), violations);
         }
         if let Some(value) = &self.service_registries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}serviceRegistries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "serviceRegistries"), index0),
                     violations,
                 );
             }
@@ -16072,14 +14743,7 @@ impl Validate for UpdateServiceRequest {
         if let Some(value) = &self.volume_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}volumeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "volumeConfigurations"), index0),
                     violations,
                 );
             }
@@ -16087,14 +14751,7 @@ impl Validate for UpdateServiceRequest {
         if let Some(value) = &self.vpc_lattice_configurations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}vpcLatticeConfigurations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "vpcLatticeConfigurations"), index0),
                     violations,
                 );
             }
@@ -16110,9 +14767,9 @@ pub struct UpdateServiceResponse {
 
 impl Validate for UpdateServiceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.service {
-            value.validate(&format!("{}.", format!("{at}service")), violations);
+            value.validate(&At::Member(at, "service"), violations);
         }
     }
 }
@@ -16142,15 +14799,15 @@ pub struct UpdateTaskProtectionRequest {
 
 impl Validate for UpdateTaskProtectionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.protection_enabled.is_none() {
-            violations.missing(format!("{at}protectionEnabled"));
+            violations.missing(&At::Member(at, "protectionEnabled"));
         }
         if self.tasks.is_none() {
-            violations.missing(format!("{at}tasks"));
+            violations.missing(&At::Member(at, "tasks"));
         }
     }
 }
@@ -16169,25 +14826,16 @@ pub struct UpdateTaskProtectionResponse {
 
 impl Validate for UpdateTaskProtectionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.failures {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}failures"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "failures"), index0), violations);
             }
         }
         if let Some(value) = &self.protected_tasks {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}protectedTasks"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "protectedTasks"), index0),
                     violations,
                 );
             }
@@ -16213,21 +14861,21 @@ pub struct UpdateTaskSetRequest {
 
 impl Validate for UpdateTaskSetRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.cluster.is_none() {
-            violations.missing(format!("{at}cluster"));
+            violations.missing(&At::Member(at, "cluster"));
         }
         if self.scale.is_none() {
-            violations.missing(format!("{at}scale"));
+            violations.missing(&At::Member(at, "scale"));
         }
         if let Some(value) = &self.scale {
-            value.validate(&format!("{}.", format!("{at}scale")), violations);
+            value.validate(&At::Member(at, "scale"), violations);
         }
         if self.service.is_none() {
-            violations.missing(format!("{at}service"));
+            violations.missing(&At::Member(at, "service"));
         }
         if self.task_set.is_none() {
-            violations.missing(format!("{at}taskSet"));
+            violations.missing(&At::Member(at, "taskSet"));
         }
     }
 }
@@ -16240,9 +14888,9 @@ pub struct UpdateTaskSetResponse {
 
 impl Validate for UpdateTaskSetResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_set {
-            value.validate(&format!("{}.", format!("{at}taskSet")), violations);
+            value.validate(&At::Member(at, "taskSet"), violations);
         }
     }
 }
@@ -16279,15 +14927,12 @@ pub struct UpdatedExpressGatewayService {
 
 impl Validate for UpdatedExpressGatewayService {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
         if let Some(value) = &self.target_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}targetConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "targetConfiguration"), violations);
         }
     }
 }
@@ -16303,9 +14948,9 @@ pub struct VCpuCountRangeRequest {
 
 impl Validate for VCpuCountRangeRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.min.is_none() {
-            violations.missing(format!("{at}min"));
+            violations.missing(&At::Member(at, "min"));
         }
     }
 }
@@ -16330,7 +14975,7 @@ pub struct VersionInfo {
 
 impl Validate for VersionInfo {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16374,36 +15019,24 @@ pub struct Volume {
 
 impl Validate for Volume {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.docker_volume_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}dockerVolumeConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "dockerVolumeConfiguration"), violations);
         }
         if let Some(value) = &self.efs_volume_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}efsVolumeConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "efsVolumeConfiguration"), violations);
         }
         if let Some(value) = &self.fsx_windows_file_server_volume_configuration {
             value.validate(
-                &format!(
-                    "{}.",
-                    format!("{at}fsxWindowsFileServerVolumeConfiguration")
-                ),
+                &At::Member(at, "fsxWindowsFileServerVolumeConfiguration"),
                 violations,
             );
         }
         if let Some(value) = &self.host {
-            value.validate(&format!("{}.", format!("{at}host")), violations);
+            value.validate(&At::Member(at, "host"), violations);
         }
         if let Some(value) = &self.s3files_volume_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}s3filesVolumeConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3filesVolumeConfiguration"), violations);
         }
     }
 }
@@ -16422,7 +15055,7 @@ pub struct VolumeFrom {
 
 impl Validate for VolumeFrom {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16444,15 +15077,15 @@ pub struct VpcLatticeConfiguration {
 
 impl Validate for VpcLatticeConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.port_name.is_none() {
-            violations.missing(format!("{at}portName"));
+            violations.missing(&At::Member(at, "portName"));
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}roleArn"));
+            violations.missing(&At::Member(at, "roleArn"));
         }
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}targetGroupArn"));
+            violations.missing(&At::Member(at, "targetGroupArn"));
         }
     }
 }

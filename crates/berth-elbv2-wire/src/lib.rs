@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every Elastic Load Balancing v2 operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -969,50 +969,38 @@ pub struct Action {
 
 impl Validate for Action {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.authenticate_cognito_config {
-            value.validate(
-                &format!("{}.", format!("{at}AuthenticateCognitoConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AuthenticateCognitoConfig"), violations);
         }
         if let Some(value) = &self.authenticate_oidc_config {
-            value.validate(
-                &format!("{}.", format!("{at}AuthenticateOidcConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AuthenticateOidcConfig"), violations);
         }
         if let Some(value) = &self.fixed_response_config {
-            value.validate(
-                &format!("{}.", format!("{at}FixedResponseConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "FixedResponseConfig"), violations);
         }
         if let Some(value) = &self.forward_config {
-            value.validate(&format!("{}.", format!("{at}ForwardConfig")), violations);
+            value.validate(&At::Member(at, "ForwardConfig"), violations);
         }
         if let Some(value) = &self.jwt_validation_config {
-            value.validate(
-                &format!("{}.", format!("{at}JwtValidationConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "JwtValidationConfig"), violations);
         }
         if let Some(value) = &self.order {
             violations.range(
-                format!("{at}Order"),
+                &At::Member(at, "Order"),
                 *value as f64,
                 Some(1.0),
                 Some(50000.0),
             );
         }
         if let Some(value) = &self.redirect_config {
-            value.validate(&format!("{}.", format!("{at}RedirectConfig")), violations);
+            value.validate(&At::Member(at, "RedirectConfig"), violations);
         }
         if self.r#type.is_none() {
-            violations.missing(format!("{at}Type"));
+            violations.missing(&At::Member(at, "Type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, ACTION_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "Type"), value, ACTION_TYPE_ENUM);
         }
     }
 }
@@ -1037,23 +1025,20 @@ pub struct AddListenerCertificatesInput {
 
 impl Validate for AddListenerCertificatesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificates.is_none() {
-            violations.missing(format!("{at}Certificates"));
+            violations.missing(&At::Member(at, "Certificates"));
         }
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
         }
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
     }
 }
@@ -1070,14 +1055,11 @@ pub struct AddListenerCertificatesOutput {
 
 impl Validate for AddListenerCertificatesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
@@ -1101,23 +1083,17 @@ pub struct AddTagsInput {
 
 impl Validate for AddTagsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arns.is_none() {
-            violations.missing(format!("{at}ResourceArns"));
+            violations.missing(&At::Member(at, "ResourceArns"));
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1128,7 +1104,7 @@ pub struct AddTagsOutput {}
 
 impl Validate for AddTagsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1150,24 +1126,17 @@ pub struct AddTrustStoreRevocationsInput {
 
 impl Validate for AddTrustStoreRevocationsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revocation_contents {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}RevocationContents"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "RevocationContents"), index0),
                     violations,
                 );
             }
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -1184,18 +1153,11 @@ pub struct AddTrustStoreRevocationsOutput {
 
 impl Validate for AddTrustStoreRevocationsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_store_revocations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}TrustStoreRevocations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "TrustStoreRevocations"), index0),
                     violations,
                 );
             }
@@ -1219,17 +1181,17 @@ pub struct AdministrativeOverride {
 
 impl Validate for AdministrativeOverride {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.reason {
             violations.enum_value(
-                format!("{at}Reason"),
+                &At::Member(at, "Reason"),
                 value,
                 TARGET_ADMINISTRATIVE_OVERRIDE_REASON_ENUM,
             );
         }
         if let Some(value) = &self.state {
             violations.enum_value(
-                format!("{at}State"),
+                &At::Member(at, "State"),
                 value,
                 TARGET_ADMINISTRATIVE_OVERRIDE_STATE_ENUM,
             );
@@ -1251,16 +1213,16 @@ pub struct AnomalyDetection {
 
 impl Validate for AnomalyDetection {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.mitigation_in_effect {
             violations.enum_value(
-                format!("{at}MitigationInEffect"),
+                &At::Member(at, "MitigationInEffect"),
                 value,
                 MITIGATION_IN_EFFECT_ENUM,
             );
         }
         if let Some(value) = &self.result {
-            violations.enum_value(format!("{at}Result"), value, ANOMALY_RESULT_ENUM);
+            violations.enum_value(&At::Member(at, "Result"), value, ANOMALY_RESULT_ENUM);
         }
     }
 }
@@ -1318,22 +1280,22 @@ pub struct AuthenticateCognitoActionConfig {
 
 impl Validate for AuthenticateCognitoActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.on_unauthenticated_request {
             violations.enum_value(
-                format!("{at}OnUnauthenticatedRequest"),
+                &At::Member(at, "OnUnauthenticatedRequest"),
                 value,
                 AUTHENTICATE_COGNITO_ACTION_CONDITIONAL_BEHAVIOR_ENUM,
             );
         }
         if self.user_pool_arn.is_none() {
-            violations.missing(format!("{at}UserPoolArn"));
+            violations.missing(&At::Member(at, "UserPoolArn"));
         }
         if self.user_pool_client_id.is_none() {
-            violations.missing(format!("{at}UserPoolClientId"));
+            violations.missing(&At::Member(at, "UserPoolClientId"));
         }
         if self.user_pool_domain.is_none() {
-            violations.missing(format!("{at}UserPoolDomain"));
+            violations.missing(&At::Member(at, "UserPoolDomain"));
         }
     }
 }
@@ -1409,28 +1371,28 @@ pub struct AuthenticateOidcActionConfig {
 
 impl Validate for AuthenticateOidcActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.authorization_endpoint.is_none() {
-            violations.missing(format!("{at}AuthorizationEndpoint"));
+            violations.missing(&At::Member(at, "AuthorizationEndpoint"));
         }
         if self.client_id.is_none() {
-            violations.missing(format!("{at}ClientId"));
+            violations.missing(&At::Member(at, "ClientId"));
         }
         if self.issuer.is_none() {
-            violations.missing(format!("{at}Issuer"));
+            violations.missing(&At::Member(at, "Issuer"));
         }
         if let Some(value) = &self.on_unauthenticated_request {
             violations.enum_value(
-                format!("{at}OnUnauthenticatedRequest"),
+                &At::Member(at, "OnUnauthenticatedRequest"),
                 value,
                 AUTHENTICATE_OIDC_ACTION_CONDITIONAL_BEHAVIOR_ENUM,
             );
         }
         if self.token_endpoint.is_none() {
-            violations.missing(format!("{at}TokenEndpoint"));
+            violations.missing(&At::Member(at, "TokenEndpoint"));
         }
         if self.user_info_endpoint.is_none() {
-            violations.missing(format!("{at}UserInfoEndpoint"));
+            violations.missing(&At::Member(at, "UserInfoEndpoint"));
         }
     }
 }
@@ -1459,18 +1421,11 @@ pub struct AvailabilityZone {
 
 impl Validate for AvailabilityZone {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.load_balancer_addresses {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}LoadBalancerAddresses"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "LoadBalancerAddresses"), index0),
                     violations,
                 );
             }
@@ -1488,9 +1443,13 @@ pub struct CapacityReservationStatus {
 
 impl Validate for CapacityReservationStatus {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.code {
-            violations.enum_value(format!("{at}Code"), value, CAPACITY_RESERVATION_STATE_ENUM);
+            violations.enum_value(
+                &At::Member(at, "Code"),
+                value,
+                CAPACITY_RESERVATION_STATE_ENUM,
+            );
         }
     }
 }
@@ -1509,7 +1468,7 @@ pub struct Certificate {
 
 impl Validate for Certificate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1522,7 +1481,7 @@ pub struct Cipher {
 
 impl Validate for Cipher {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1571,57 +1530,47 @@ pub struct CreateListenerInput {
 
 impl Validate for CreateListenerInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
         }
         if self.default_actions.is_none() {
-            violations.missing(format!("{at}DefaultActions"));
+            violations.missing(&At::Member(at, "DefaultActions"));
         }
         if let Some(value) = &self.default_actions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}DefaultActions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "DefaultActions"), index0),
                     violations,
                 );
             }
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
         if let Some(value) = &self.mutual_authentication {
-            value.validate(
-                &format!("{}.", format!("{at}MutualAuthentication")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MutualAuthentication"), violations);
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}Protocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "Protocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1635,16 +1584,10 @@ pub struct CreateListenerOutput {
 
 impl Validate for CreateListenerOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.listeners {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Listeners"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Listeners"), index0), violations);
             }
         }
     }
@@ -1699,64 +1642,55 @@ pub struct CreateLoadBalancerInput {
 
 impl Validate for CreateLoadBalancerInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.customer_owned_ipv4_pool {
             violations.length(
-                format!("{at}CustomerOwnedIpv4Pool"),
+                &At::Member(at, "CustomerOwnedIpv4Pool"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
             violations.pattern(
-                format!("{at}CustomerOwnedIpv4Pool"),
+                &At::Member(at, "CustomerOwnedIpv4Pool"),
                 value,
                 &CUSTOMER_OWNED_IPV4_POOL_PATTERN,
             );
         }
         if let Some(value) = &self.enable_prefix_for_ipv6_source_nat {
             violations.enum_value(
-                format!("{at}EnablePrefixForIpv6SourceNat"),
+                &At::Member(at, "EnablePrefixForIpv6SourceNat"),
                 value,
                 ENABLE_PREFIX_FOR_IPV6_SOURCE_NAT_ENUM,
             );
         }
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
         if let Some(value) = &self.ipam_pools {
-            value.validate(&format!("{}.", format!("{at}IpamPools")), violations);
+            value.validate(&At::Member(at, "IpamPools"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.scheme {
-            violations.enum_value(format!("{at}Scheme"), value, LOAD_BALANCER_SCHEME_ENUM);
+            violations.enum_value(&At::Member(at, "Scheme"), value, LOAD_BALANCER_SCHEME_ENUM);
         }
         if let Some(value) = &self.subnet_mappings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}SubnetMappings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "SubnetMappings"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, LOAD_BALANCER_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "Type"), value, LOAD_BALANCER_TYPE_ENUM);
         }
     }
 }
@@ -1773,14 +1707,11 @@ pub struct CreateLoadBalancerOutput {
 
 impl Validate for CreateLoadBalancerOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}LoadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "LoadBalancers"), index0),
                     violations,
                 );
             }
@@ -1822,70 +1753,46 @@ pub struct CreateRuleInput {
 
 impl Validate for CreateRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.actions.is_none() {
-            violations.missing(format!("{at}Actions"));
+            violations.missing(&At::Member(at, "Actions"));
         }
         if let Some(value) = &self.actions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Actions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Actions"), index0), violations);
             }
         }
         if self.conditions.is_none() {
-            violations.missing(format!("{at}Conditions"));
+            violations.missing(&At::Member(at, "Conditions"));
         }
         if let Some(value) = &self.conditions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Conditions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Conditions"), index0), violations);
             }
         }
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
         if self.priority.is_none() {
-            violations.missing(format!("{at}Priority"));
+            violations.missing(&At::Member(at, "Priority"));
         }
         if let Some(value) = &self.priority {
             violations.range(
-                format!("{at}Priority"),
+                &At::Member(at, "Priority"),
                 *value as f64,
                 Some(1.0),
                 Some(50000.0),
             );
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.transforms {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Transforms"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Transforms"), index0), violations);
             }
         }
     }
@@ -1899,16 +1806,10 @@ pub struct CreateRuleOutput {
 
 impl Validate for CreateRuleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rules {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rules"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rules"), index0), violations);
             }
         }
     }
@@ -2005,10 +1906,10 @@ pub struct CreateTargetGroupInput {
 
 impl Validate for CreateTargetGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.health_check_interval_seconds {
             violations.range(
-                format!("{at}HealthCheckIntervalSeconds"),
+                &At::Member(at, "HealthCheckIntervalSeconds"),
                 *value as f64,
                 Some(5.0),
                 Some(300.0),
@@ -2016,18 +1917,18 @@ impl Validate for CreateTargetGroupInput {
         }
         if let Some(value) = &self.health_check_path {
             violations.length(
-                format!("{at}HealthCheckPath"),
+                &At::Member(at, "HealthCheckPath"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if let Some(value) = &self.health_check_protocol {
-            violations.enum_value(format!("{at}HealthCheckProtocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "HealthCheckProtocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.health_check_timeout_seconds {
             violations.range(
-                format!("{at}HealthCheckTimeoutSeconds"),
+                &At::Member(at, "HealthCheckTimeoutSeconds"),
                 *value as f64,
                 Some(2.0),
                 Some(120.0),
@@ -2035,7 +1936,7 @@ impl Validate for CreateTargetGroupInput {
         }
         if let Some(value) = &self.healthy_threshold_count {
             violations.range(
-                format!("{at}HealthyThresholdCount"),
+                &At::Member(at, "HealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
@@ -2043,49 +1944,48 @@ impl Validate for CreateTargetGroupInput {
         }
         if let Some(value) = &self.ip_address_type {
             violations.enum_value(
-                format!("{at}IpAddressType"),
+                &At::Member(at, "IpAddressType"),
                 value,
                 TARGET_GROUP_IP_ADDRESS_TYPE_ENUM,
             );
         }
         if let Some(value) = &self.matcher {
-            value.validate(&format!("{}.", format!("{at}Matcher")), violations);
+            value.validate(&At::Member(at, "Matcher"), violations);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}Protocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "Protocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.target_control_port {
             violations.range(
-                format!("{at}TargetControlPort"),
+                &At::Member(at, "TargetControlPort"),
                 *value as f64,
                 Some(1.0),
                 Some(65535.0),
             );
         }
         if let Some(value) = &self.target_type {
-            violations.enum_value(format!("{at}TargetType"), value, TARGET_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "TargetType"), value, TARGET_TYPE_ENUM);
         }
         if let Some(value) = &self.unhealthy_threshold_count {
             violations.range(
-                format!("{at}UnhealthyThresholdCount"),
+                &At::Member(at, "UnhealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
@@ -2106,14 +2006,11 @@ pub struct CreateTargetGroupOutput {
 
 impl Validate for CreateTargetGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.target_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TargetGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TargetGroups"), index0),
                     violations,
                 );
             }
@@ -2152,35 +2049,29 @@ pub struct CreateTrustStoreInput {
 
 impl Validate for CreateTrustStoreInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.ca_certificates_bundle_s3_bucket.is_none() {
-            violations.missing(format!("{at}CaCertificatesBundleS3Bucket"));
+            violations.missing(&At::Member(at, "CaCertificatesBundleS3Bucket"));
         }
         if self.ca_certificates_bundle_s3_key.is_none() {
-            violations.missing(format!("{at}CaCertificatesBundleS3Key"));
+            violations.missing(&At::Member(at, "CaCertificatesBundleS3Key"));
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
-            violations.pattern(format!("{at}Name"), value, &TRUST_STORE_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &TRUST_STORE_NAME_PATTERN);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2198,14 +2089,11 @@ pub struct CreateTrustStoreOutput {
 
 impl Validate for CreateTrustStoreOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_stores {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TrustStores"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TrustStores"), index0),
                     violations,
                 );
             }
@@ -2226,9 +2114,9 @@ pub struct DeleteListenerInput {
 
 impl Validate for DeleteListenerInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
     }
 }
@@ -2238,7 +2126,7 @@ pub struct DeleteListenerOutput {}
 
 impl Validate for DeleteListenerOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2254,9 +2142,9 @@ pub struct DeleteLoadBalancerInput {
 
 impl Validate for DeleteLoadBalancerInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
     }
 }
@@ -2266,7 +2154,7 @@ pub struct DeleteLoadBalancerOutput {}
 
 impl Validate for DeleteLoadBalancerOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2278,9 +2166,9 @@ pub struct DeleteRuleInput {
 
 impl Validate for DeleteRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_arn.is_none() {
-            violations.missing(format!("{at}RuleArn"));
+            violations.missing(&At::Member(at, "RuleArn"));
         }
     }
 }
@@ -2290,7 +2178,7 @@ pub struct DeleteRuleOutput {}
 
 impl Validate for DeleteRuleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2313,12 +2201,12 @@ pub struct DeleteSharedTrustStoreAssociationInput {
 
 impl Validate for DeleteSharedTrustStoreAssociationInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceArn"));
+            violations.missing(&At::Member(at, "ResourceArn"));
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -2328,7 +2216,7 @@ pub struct DeleteSharedTrustStoreAssociationOutput {}
 
 impl Validate for DeleteSharedTrustStoreAssociationOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2344,9 +2232,9 @@ pub struct DeleteTargetGroupInput {
 
 impl Validate for DeleteTargetGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
     }
 }
@@ -2356,7 +2244,7 @@ pub struct DeleteTargetGroupOutput {}
 
 impl Validate for DeleteTargetGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2372,9 +2260,9 @@ pub struct DeleteTrustStoreInput {
 
 impl Validate for DeleteTrustStoreInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -2384,7 +2272,7 @@ pub struct DeleteTrustStoreOutput {}
 
 impl Validate for DeleteTrustStoreOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2403,22 +2291,16 @@ pub struct DeregisterTargetsInput {
 
 impl Validate for DeregisterTargetsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
         if self.targets.is_none() {
-            violations.missing(format!("{at}Targets"));
+            violations.missing(&At::Member(at, "Targets"));
         }
         if let Some(value) = &self.targets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Targets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Targets"), index0), violations);
             }
         }
     }
@@ -2429,7 +2311,7 @@ pub struct DeregisterTargetsOutput {}
 
 impl Validate for DeregisterTargetsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2442,10 +2324,10 @@ pub struct DescribeAccountLimitsInput {
 
 impl Validate for DescribeAccountLimitsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2468,16 +2350,10 @@ pub struct DescribeAccountLimitsOutput {
 
 impl Validate for DescribeAccountLimitsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limits {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Limits"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Limits"), index0), violations);
             }
         }
     }
@@ -2496,9 +2372,9 @@ pub struct DescribeCapacityReservationInput {
 
 impl Validate for DescribeCapacityReservationInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
     }
 }
@@ -2533,27 +2409,17 @@ pub struct DescribeCapacityReservationOutput {
 
 impl Validate for DescribeCapacityReservationOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_reservation_state {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}CapacityReservationState"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "CapacityReservationState"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.minimum_load_balancer_capacity {
-            value.validate(
-                &format!("{}.", format!("{at}MinimumLoadBalancerCapacity")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MinimumLoadBalancerCapacity"), violations);
         }
     }
 }
@@ -2571,9 +2437,9 @@ pub struct DescribeListenerAttributesInput {
 
 impl Validate for DescribeListenerAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
     }
 }
@@ -2590,16 +2456,10 @@ pub struct DescribeListenerAttributesOutput {
 
 impl Validate for DescribeListenerAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -2622,13 +2482,13 @@ pub struct DescribeListenerCertificatesInput {
 
 impl Validate for DescribeListenerCertificatesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2655,14 +2515,11 @@ pub struct DescribeListenerCertificatesOutput {
 
 impl Validate for DescribeListenerCertificatesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
@@ -2692,10 +2549,10 @@ pub struct DescribeListenersInput {
 
 impl Validate for DescribeListenersInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2718,16 +2575,10 @@ pub struct DescribeListenersOutput {
 
 impl Validate for DescribeListenersOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.listeners {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Listeners"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Listeners"), index0), violations);
             }
         }
     }
@@ -2746,9 +2597,9 @@ pub struct DescribeLoadBalancerAttributesInput {
 
 impl Validate for DescribeLoadBalancerAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
     }
 }
@@ -2765,17 +2616,11 @@ pub struct DescribeLoadBalancerAttributesOutput {
 
 impl Validate for DescribeLoadBalancerAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
-            violations.length(format!("{at}Attributes"), value.len(), None, Some(20));
+            violations.length(&At::Member(at, "Attributes"), value.len(), None, Some(20));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -2799,10 +2644,10 @@ pub struct DescribeLoadBalancersInput {
 
 impl Validate for DescribeLoadBalancersInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2829,14 +2674,11 @@ pub struct DescribeLoadBalancersOutput {
 
 impl Validate for DescribeLoadBalancersOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.load_balancers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}LoadBalancers"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "LoadBalancers"), index0),
                     violations,
                 );
             }
@@ -2862,10 +2704,10 @@ pub struct DescribeRulesInput {
 
 impl Validate for DescribeRulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2888,16 +2730,10 @@ pub struct DescribeRulesOutput {
 
 impl Validate for DescribeRulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rules {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rules"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rules"), index0), violations);
             }
         }
     }
@@ -2921,17 +2757,17 @@ pub struct DescribeSSLPoliciesInput {
 
 impl Validate for DescribeSSLPoliciesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.load_balancer_type {
             violations.enum_value(
-                format!("{at}LoadBalancerType"),
+                &At::Member(at, "LoadBalancerType"),
                 value,
                 LOAD_BALANCER_TYPE_ENUM,
             );
         }
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -2958,14 +2794,11 @@ pub struct DescribeSSLPoliciesOutput {
 
 impl Validate for DescribeSSLPoliciesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ssl_policies {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}SslPolicies"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "SslPolicies"), index0),
                     violations,
                 );
             }
@@ -2986,9 +2819,9 @@ pub struct DescribeTagsInput {
 
 impl Validate for DescribeTagsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arns.is_none() {
-            violations.missing(format!("{at}ResourceArns"));
+            violations.missing(&At::Member(at, "ResourceArns"));
         }
     }
 }
@@ -3005,14 +2838,11 @@ pub struct DescribeTagsOutput {
 
 impl Validate for DescribeTagsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tag_descriptions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TagDescriptions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TagDescriptions"), index0),
                     violations,
                 );
             }
@@ -3033,9 +2863,9 @@ pub struct DescribeTargetGroupAttributesInput {
 
 impl Validate for DescribeTargetGroupAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
     }
 }
@@ -3052,16 +2882,10 @@ pub struct DescribeTargetGroupAttributesOutput {
 
 impl Validate for DescribeTargetGroupAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -3091,10 +2915,10 @@ pub struct DescribeTargetGroupsInput {
 
 impl Validate for DescribeTargetGroupsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -3121,14 +2945,11 @@ pub struct DescribeTargetGroupsOutput {
 
 impl Validate for DescribeTargetGroupsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.target_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TargetGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TargetGroups"), index0),
                     violations,
                 );
             }
@@ -3153,28 +2974,22 @@ pub struct DescribeTargetHealthInput {
 
 impl Validate for DescribeTargetHealthInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.include {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}Include"), index0 + 1),
+                    &At::Item(&At::Member(at, "Include"), index0),
                     item0,
                     DESCRIBE_TARGET_HEALTH_INPUT_INCLUDE_ENUM,
                 );
             }
         }
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
         if let Some(value) = &self.targets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Targets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Targets"), index0), violations);
             }
         }
     }
@@ -3192,18 +3007,11 @@ pub struct DescribeTargetHealthOutput {
 
 impl Validate for DescribeTargetHealthOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.target_health_descriptions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}TargetHealthDescriptions"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "TargetHealthDescriptions"), index0),
                     violations,
                 );
             }
@@ -3228,17 +3036,17 @@ pub struct DescribeTrustStoreAssociationsInput {
 
 impl Validate for DescribeTrustStoreAssociationsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
             );
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -3261,18 +3069,11 @@ pub struct DescribeTrustStoreAssociationsOutput {
 
 impl Validate for DescribeTrustStoreAssociationsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_store_associations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}TrustStoreAssociations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "TrustStoreAssociations"), index0),
                     violations,
                 );
             }
@@ -3310,9 +3111,9 @@ pub struct DescribeTrustStoreRevocation {
 
 impl Validate for DescribeTrustStoreRevocation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revocation_type {
-            violations.enum_value(format!("{at}RevocationType"), value, REVOCATION_TYPE);
+            violations.enum_value(&At::Member(at, "RevocationType"), value, REVOCATION_TYPE);
         }
     }
 }
@@ -3340,17 +3141,17 @@ pub struct DescribeTrustStoreRevocationsInput {
 
 impl Validate for DescribeTrustStoreRevocationsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
             );
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -3373,18 +3174,11 @@ pub struct DescribeTrustStoreRevocationsOutput {
 
 impl Validate for DescribeTrustStoreRevocationsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_store_revocations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}TrustStoreRevocations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "TrustStoreRevocations"), index0),
                     violations,
                 );
             }
@@ -3410,17 +3204,17 @@ pub struct DescribeTrustStoresInput {
 
 impl Validate for DescribeTrustStoresInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Names"), index0 + 1),
+                    &At::Item(&At::Member(at, "Names"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(32),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}Names"), index0 + 1),
+                    &At::Item(&At::Member(at, "Names"), index0),
                     item0,
                     &TRUST_STORE_NAME_PATTERN,
                 );
@@ -3428,7 +3222,7 @@ impl Validate for DescribeTrustStoresInput {
         }
         if let Some(value) = &self.page_size {
             violations.range(
-                format!("{at}PageSize"),
+                &At::Member(at, "PageSize"),
                 *value as f64,
                 Some(1.0),
                 Some(400.0),
@@ -3455,14 +3249,11 @@ pub struct DescribeTrustStoresOutput {
 
 impl Validate for DescribeTrustStoresOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_stores {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TrustStores"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TrustStores"), index0),
                     violations,
                 );
             }
@@ -3495,10 +3286,10 @@ pub struct FixedResponseActionConfig {
 
 impl Validate for FixedResponseActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.content_type {
             violations.length(
-                format!("{at}ContentType"),
+                &At::Member(at, "ContentType"),
                 value.chars().count(),
                 Some(0),
                 Some(32),
@@ -3506,18 +3297,18 @@ impl Validate for FixedResponseActionConfig {
         }
         if let Some(value) = &self.message_body {
             violations.length(
-                format!("{at}MessageBody"),
+                &At::Member(at, "MessageBody"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.status_code.is_none() {
-            violations.missing(format!("{at}StatusCode"));
+            violations.missing(&At::Member(at, "StatusCode"));
         }
         if let Some(value) = &self.status_code {
             violations.pattern(
-                format!("{at}StatusCode"),
+                &At::Member(at, "StatusCode"),
                 value,
                 &FIXED_RESPONSE_ACTION_STATUS_CODE_PATTERN,
             );
@@ -3543,20 +3334,14 @@ pub struct ForwardActionConfig {
 
 impl Validate for ForwardActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.target_group_stickiness_config {
-            value.validate(
-                &format!("{}.", format!("{at}TargetGroupStickinessConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "TargetGroupStickinessConfig"), violations);
         }
         if let Some(value) = &self.target_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TargetGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TargetGroups"), index0),
                     violations,
                 );
             }
@@ -3577,9 +3362,9 @@ pub struct GetResourcePolicyInput {
 
 impl Validate for GetResourcePolicyInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceArn"));
+            violations.missing(&At::Member(at, "ResourceArn"));
         }
     }
 }
@@ -3592,9 +3377,14 @@ pub struct GetResourcePolicyOutput {
 
 impl Validate for GetResourcePolicyOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy {
-            violations.length(format!("{at}Policy"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "Policy"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
     }
 }
@@ -3612,9 +3402,9 @@ pub struct GetTrustStoreCaCertificatesBundleInput {
 
 impl Validate for GetTrustStoreCaCertificatesBundleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -3627,7 +3417,7 @@ pub struct GetTrustStoreCaCertificatesBundleOutput {
 
 impl Validate for GetTrustStoreCaCertificatesBundleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3650,12 +3440,12 @@ pub struct GetTrustStoreRevocationContentInput {
 
 impl Validate for GetTrustStoreRevocationContentInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.revocation_id.is_none() {
-            violations.missing(format!("{at}RevocationId"));
+            violations.missing(&At::Member(at, "RevocationId"));
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -3668,7 +3458,7 @@ pub struct GetTrustStoreRevocationContentOutput {
 
 impl Validate for GetTrustStoreRevocationContentOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3685,7 +3475,7 @@ pub struct HostHeaderConditionConfig {
 
 impl Validate for HostHeaderConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3696,16 +3486,10 @@ pub struct HostHeaderRewriteConfig {
 
 impl Validate for HostHeaderRewriteConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rewrites {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rewrites"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rewrites"), index0), violations);
             }
         }
     }
@@ -3731,7 +3515,7 @@ pub struct HttpHeaderConditionConfig {
 
 impl Validate for HttpHeaderConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3742,7 +3526,7 @@ pub struct HttpRequestMethodConditionConfig {
 
 impl Validate for HttpRequestMethodConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3757,15 +3541,19 @@ pub struct IpamPools {
 
 impl Validate for IpamPools {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ipv4_ipam_pool_id {
             violations.length(
-                format!("{at}Ipv4IpamPoolId"),
+                &At::Member(at, "Ipv4IpamPoolId"),
                 value.chars().count(),
                 None,
                 Some(1000),
             );
-            violations.pattern(format!("{at}Ipv4IpamPoolId"), value, &IPAM_POOL_ID_PATTERN);
+            violations.pattern(
+                &At::Member(at, "Ipv4IpamPoolId"),
+                value,
+                &IPAM_POOL_ID_PATTERN,
+            );
         }
     }
 }
@@ -3785,22 +3573,22 @@ pub struct JwtValidationActionAdditionalClaim {
 
 impl Validate for JwtValidationActionAdditionalClaim {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.format.is_none() {
-            violations.missing(format!("{at}Format"));
+            violations.missing(&At::Member(at, "Format"));
         }
         if let Some(value) = &self.format {
             violations.enum_value(
-                format!("{at}Format"),
+                &At::Member(at, "Format"),
                 value,
                 JWT_VALIDATION_ACTION_ADDITIONAL_CLAIM_FORMAT_ENUM,
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if self.values.is_none() {
-            violations.missing(format!("{at}Values"));
+            violations.missing(&At::Member(at, "Values"));
         }
     }
 }
@@ -3827,23 +3615,20 @@ pub struct JwtValidationActionConfig {
 
 impl Validate for JwtValidationActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.additional_claims {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AdditionalClaims"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AdditionalClaims"), index0),
                     violations,
                 );
             }
         }
         if self.issuer.is_none() {
-            violations.missing(format!("{at}Issuer"));
+            violations.missing(&At::Member(at, "Issuer"));
         }
         if self.jwks_endpoint.is_none() {
-            violations.missing(format!("{at}JwksEndpoint"));
+            violations.missing(&At::Member(at, "JwksEndpoint"));
         }
     }
 }
@@ -3858,7 +3643,7 @@ pub struct Limit {
 
 impl Validate for Limit {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -3909,14 +3694,11 @@ pub struct Listener {
 
 impl Validate for Listener {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
@@ -3924,25 +3706,24 @@ impl Validate for Listener {
         if let Some(value) = &self.default_actions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}DefaultActions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "DefaultActions"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.mutual_authentication {
-            value.validate(
-                &format!("{}.", format!("{at}MutualAuthentication")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MutualAuthentication"), violations);
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}Protocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "Protocol"), value, PROTOCOL_ENUM);
         }
     }
 }
@@ -3957,10 +3738,19 @@ pub struct ListenerAttribute {
 
 impl Validate for ListenerAttribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.key {
-            violations.length(format!("{at}Key"), value.chars().count(), None, Some(256));
-            violations.pattern(format!("{at}Key"), value, &LISTENER_ATTRIBUTE_KEY_PATTERN);
+            violations.length(
+                &At::Member(at, "Key"),
+                value.chars().count(),
+                None,
+                Some(256),
+            );
+            violations.pattern(
+                &At::Member(at, "Key"),
+                value,
+                &LISTENER_ATTRIBUTE_KEY_PATTERN,
+            );
         }
     }
 }
@@ -4043,52 +3833,49 @@ pub struct LoadBalancer {
 
 impl Validate for LoadBalancer {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zones {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AvailabilityZones"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AvailabilityZones"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.customer_owned_ipv4_pool {
             violations.length(
-                format!("{at}CustomerOwnedIpv4Pool"),
+                &At::Member(at, "CustomerOwnedIpv4Pool"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
             violations.pattern(
-                format!("{at}CustomerOwnedIpv4Pool"),
+                &At::Member(at, "CustomerOwnedIpv4Pool"),
                 value,
                 &CUSTOMER_OWNED_IPV4_POOL_PATTERN,
             );
         }
         if let Some(value) = &self.enable_prefix_for_ipv6_source_nat {
             violations.enum_value(
-                format!("{at}EnablePrefixForIpv6SourceNat"),
+                &At::Member(at, "EnablePrefixForIpv6SourceNat"),
                 value,
                 ENABLE_PREFIX_FOR_IPV6_SOURCE_NAT_ENUM,
             );
         }
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
         if let Some(value) = &self.ipam_pools {
-            value.validate(&format!("{}.", format!("{at}IpamPools")), violations);
+            value.validate(&At::Member(at, "IpamPools"), violations);
         }
         if let Some(value) = &self.scheme {
-            violations.enum_value(format!("{at}Scheme"), value, LOAD_BALANCER_SCHEME_ENUM);
+            violations.enum_value(&At::Member(at, "Scheme"), value, LOAD_BALANCER_SCHEME_ENUM);
         }
         if let Some(value) = &self.state {
-            value.validate(&format!("{}.", format!("{at}State")), violations);
+            value.validate(&At::Member(at, "State"), violations);
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, LOAD_BALANCER_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "Type"), value, LOAD_BALANCER_TYPE_ENUM);
         }
     }
 }
@@ -4119,7 +3906,7 @@ pub struct LoadBalancerAddress {
 
 impl Validate for LoadBalancerAddress {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4132,18 +3919,23 @@ pub struct LoadBalancerAttribute {
 
 impl Validate for LoadBalancerAttribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.key {
-            violations.length(format!("{at}Key"), value.chars().count(), None, Some(256));
+            violations.length(
+                &At::Member(at, "Key"),
+                value.chars().count(),
+                None,
+                Some(256),
+            );
             violations.pattern(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value,
                 &LOAD_BALANCER_ATTRIBUTE_KEY_PATTERN,
             );
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 None,
                 Some(1024),
@@ -4162,9 +3954,9 @@ pub struct LoadBalancerState {
 
 impl Validate for LoadBalancerState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.code {
-            violations.enum_value(format!("{at}Code"), value, LOAD_BALANCER_STATE_ENUM);
+            violations.enum_value(&At::Member(at, "Code"), value, LOAD_BALANCER_STATE_ENUM);
         }
     }
 }
@@ -4179,7 +3971,7 @@ pub struct Matcher {
 
 impl Validate for Matcher {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4194,7 +3986,7 @@ pub struct MinimumLoadBalancerCapacity {
 
 impl Validate for MinimumLoadBalancerCapacity {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4222,15 +4014,12 @@ pub struct ModifyCapacityReservationInput {
 
 impl Validate for ModifyCapacityReservationInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
         if let Some(value) = &self.minimum_load_balancer_capacity {
-            value.validate(
-                &format!("{}.", format!("{at}MinimumLoadBalancerCapacity")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MinimumLoadBalancerCapacity"), violations);
         }
     }
 }
@@ -4265,27 +4054,17 @@ pub struct ModifyCapacityReservationOutput {
 
 impl Validate for ModifyCapacityReservationOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_reservation_state {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}CapacityReservationState"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "CapacityReservationState"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.minimum_load_balancer_capacity {
-            value.validate(
-                &format!("{}.", format!("{at}MinimumLoadBalancerCapacity")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MinimumLoadBalancerCapacity"), violations);
         }
     }
 }
@@ -4311,17 +4090,17 @@ pub struct ModifyIpPoolsInput {
 
 impl Validate for ModifyIpPoolsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ipam_pools {
-            value.validate(&format!("{}.", format!("{at}IpamPools")), violations);
+            value.validate(&At::Member(at, "IpamPools"), violations);
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
         if let Some(value) = &self.remove_ipam_pools {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}RemoveIpamPools"), index0 + 1),
+                    &At::Item(&At::Member(at, "RemoveIpamPools"), index0),
                     item0,
                     REMOVE_IPAM_POOL_ENUM,
                 );
@@ -4338,9 +4117,9 @@ pub struct ModifyIpPoolsOutput {
 
 impl Validate for ModifyIpPoolsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ipam_pools {
-            value.validate(&format!("{}.", format!("{at}IpamPools")), violations);
+            value.validate(&At::Member(at, "IpamPools"), violations);
         }
     }
 }
@@ -4365,23 +4144,17 @@ pub struct ModifyListenerAttributesInput {
 
 impl Validate for ModifyListenerAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attributes.is_none() {
-            violations.missing(format!("{at}Attributes"));
+            violations.missing(&At::Member(at, "Attributes"));
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
     }
 }
@@ -4398,16 +4171,10 @@ pub struct ModifyListenerAttributesOutput {
 
 impl Validate for ModifyListenerAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -4456,14 +4223,11 @@ pub struct ModifyListenerInput {
 
 impl Validate for ModifyListenerInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
@@ -4471,28 +4235,27 @@ impl Validate for ModifyListenerInput {
         if let Some(value) = &self.default_actions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}DefaultActions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "DefaultActions"), index0),
                     violations,
                 );
             }
         }
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
         if let Some(value) = &self.mutual_authentication {
-            value.validate(
-                &format!("{}.", format!("{at}MutualAuthentication")),
-                violations,
-            );
+            value.validate(&At::Member(at, "MutualAuthentication"), violations);
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}Protocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "Protocol"), value, PROTOCOL_ENUM);
         }
     }
 }
@@ -4505,16 +4268,10 @@ pub struct ModifyListenerOutput {
 
 impl Validate for ModifyListenerOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.listeners {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Listeners"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Listeners"), index0), violations);
             }
         }
     }
@@ -4540,24 +4297,18 @@ pub struct ModifyLoadBalancerAttributesInput {
 
 impl Validate for ModifyLoadBalancerAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attributes.is_none() {
-            violations.missing(format!("{at}Attributes"));
+            violations.missing(&At::Member(at, "Attributes"));
         }
         if let Some(value) = &self.attributes {
-            violations.length(format!("{at}Attributes"), value.len(), None, Some(20));
+            violations.length(&At::Member(at, "Attributes"), value.len(), None, Some(20));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
     }
 }
@@ -4574,17 +4325,11 @@ pub struct ModifyLoadBalancerAttributesOutput {
 
 impl Validate for ModifyLoadBalancerAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
-            violations.length(format!("{at}Attributes"), value.len(), None, Some(20));
+            violations.length(&At::Member(at, "Attributes"), value.len(), None, Some(20));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -4619,41 +4364,23 @@ pub struct ModifyRuleInput {
 
 impl Validate for ModifyRuleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.actions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Actions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Actions"), index0), violations);
             }
         }
         if let Some(value) = &self.conditions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Conditions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Conditions"), index0), violations);
             }
         }
         if self.rule_arn.is_none() {
-            violations.missing(format!("{at}RuleArn"));
+            violations.missing(&At::Member(at, "RuleArn"));
         }
         if let Some(value) = &self.transforms {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Transforms"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Transforms"), index0), violations);
             }
         }
     }
@@ -4667,16 +4394,10 @@ pub struct ModifyRuleOutput {
 
 impl Validate for ModifyRuleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rules {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rules"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rules"), index0), violations);
             }
         }
     }
@@ -4702,23 +4423,17 @@ pub struct ModifyTargetGroupAttributesInput {
 
 impl Validate for ModifyTargetGroupAttributesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.attributes.is_none() {
-            violations.missing(format!("{at}Attributes"));
+            violations.missing(&At::Member(at, "Attributes"));
         }
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
     }
 }
@@ -4735,16 +4450,10 @@ pub struct ModifyTargetGroupAttributesOutput {
 
 impl Validate for ModifyTargetGroupAttributesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Attributes"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Attributes"), index0), violations);
             }
         }
     }
@@ -4813,10 +4522,10 @@ pub struct ModifyTargetGroupInput {
 
 impl Validate for ModifyTargetGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.health_check_interval_seconds {
             violations.range(
-                format!("{at}HealthCheckIntervalSeconds"),
+                &At::Member(at, "HealthCheckIntervalSeconds"),
                 *value as f64,
                 Some(5.0),
                 Some(300.0),
@@ -4824,18 +4533,18 @@ impl Validate for ModifyTargetGroupInput {
         }
         if let Some(value) = &self.health_check_path {
             violations.length(
-                format!("{at}HealthCheckPath"),
+                &At::Member(at, "HealthCheckPath"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if let Some(value) = &self.health_check_protocol {
-            violations.enum_value(format!("{at}HealthCheckProtocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "HealthCheckProtocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.health_check_timeout_seconds {
             violations.range(
-                format!("{at}HealthCheckTimeoutSeconds"),
+                &At::Member(at, "HealthCheckTimeoutSeconds"),
                 *value as f64,
                 Some(2.0),
                 Some(120.0),
@@ -4843,21 +4552,21 @@ impl Validate for ModifyTargetGroupInput {
         }
         if let Some(value) = &self.healthy_threshold_count {
             violations.range(
-                format!("{at}HealthyThresholdCount"),
+                &At::Member(at, "HealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
             );
         }
         if let Some(value) = &self.matcher {
-            value.validate(&format!("{}.", format!("{at}Matcher")), violations);
+            value.validate(&At::Member(at, "Matcher"), violations);
         }
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
         if let Some(value) = &self.unhealthy_threshold_count {
             violations.range(
-                format!("{at}UnhealthyThresholdCount"),
+                &At::Member(at, "UnhealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
@@ -4878,14 +4587,11 @@ pub struct ModifyTargetGroupOutput {
 
 impl Validate for ModifyTargetGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.target_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TargetGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TargetGroups"), index0),
                     violations,
                 );
             }
@@ -4926,15 +4632,15 @@ pub struct ModifyTrustStoreInput {
 
 impl Validate for ModifyTrustStoreInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.ca_certificates_bundle_s3_bucket.is_none() {
-            violations.missing(format!("{at}CaCertificatesBundleS3Bucket"));
+            violations.missing(&At::Member(at, "CaCertificatesBundleS3Bucket"));
         }
         if self.ca_certificates_bundle_s3_key.is_none() {
-            violations.missing(format!("{at}CaCertificatesBundleS3Key"));
+            violations.missing(&At::Member(at, "CaCertificatesBundleS3Key"));
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -4951,14 +4657,11 @@ pub struct ModifyTrustStoreOutput {
 
 impl Validate for ModifyTrustStoreOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.trust_stores {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}TrustStores"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "TrustStores"), index0),
                     violations,
                 );
             }
@@ -4998,17 +4701,17 @@ pub struct MutualAuthenticationAttributes {
 
 impl Validate for MutualAuthenticationAttributes {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.advertise_trust_store_ca_names {
             violations.enum_value(
-                format!("{at}AdvertiseTrustStoreCaNames"),
+                &At::Member(at, "AdvertiseTrustStoreCaNames"),
                 value,
                 ADVERTISE_TRUST_STORE_CA_NAMES_ENUM,
             );
         }
         if let Some(value) = &self.trust_store_association_status {
             violations.enum_value(
-                format!("{at}TrustStoreAssociationStatus"),
+                &At::Member(at, "TrustStoreAssociationStatus"),
                 value,
                 TRUST_STORE_ASSOCIATION_STATUS_ENUM,
             );
@@ -5030,7 +4733,7 @@ pub struct PathPatternConditionConfig {
 
 impl Validate for PathPatternConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5041,16 +4744,10 @@ pub struct QueryStringConditionConfig {
 
 impl Validate for QueryStringConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.values {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Values"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Values"), index0), violations);
             }
         }
     }
@@ -5066,7 +4763,7 @@ pub struct QueryStringKeyValuePair {
 
 impl Validate for QueryStringKeyValuePair {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5092,10 +4789,10 @@ pub struct RedirectActionConfig {
 
 impl Validate for RedirectActionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.host {
             violations.length(
-                format!("{at}Host"),
+                &At::Member(at, "Host"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -5103,7 +4800,7 @@ impl Validate for RedirectActionConfig {
         }
         if let Some(value) = &self.path {
             violations.length(
-                format!("{at}Path"),
+                &At::Member(at, "Path"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -5111,25 +4808,25 @@ impl Validate for RedirectActionConfig {
         }
         if let Some(value) = &self.protocol {
             violations.pattern(
-                format!("{at}Protocol"),
+                &At::Member(at, "Protocol"),
                 value,
                 &REDIRECT_ACTION_PROTOCOL_PATTERN,
             );
         }
         if let Some(value) = &self.query {
             violations.length(
-                format!("{at}Query"),
+                &At::Member(at, "Query"),
                 value.chars().count(),
                 Some(0),
                 Some(128),
             );
         }
         if self.status_code.is_none() {
-            violations.missing(format!("{at}StatusCode"));
+            violations.missing(&At::Member(at, "StatusCode"));
         }
         if let Some(value) = &self.status_code {
             violations.enum_value(
-                format!("{at}StatusCode"),
+                &At::Member(at, "StatusCode"),
                 value,
                 REDIRECT_ACTION_STATUS_CODE_ENUM,
             );
@@ -5153,22 +4850,16 @@ pub struct RegisterTargetsInput {
 
 impl Validate for RegisterTargetsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.target_group_arn.is_none() {
-            violations.missing(format!("{at}TargetGroupArn"));
+            violations.missing(&At::Member(at, "TargetGroupArn"));
         }
         if self.targets.is_none() {
-            violations.missing(format!("{at}Targets"));
+            violations.missing(&At::Member(at, "Targets"));
         }
         if let Some(value) = &self.targets {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Targets"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Targets"), index0), violations);
             }
         }
     }
@@ -5179,7 +4870,7 @@ pub struct RegisterTargetsOutput {}
 
 impl Validate for RegisterTargetsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5202,23 +4893,20 @@ pub struct RemoveListenerCertificatesInput {
 
 impl Validate for RemoveListenerCertificatesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.certificates.is_none() {
-            violations.missing(format!("{at}Certificates"));
+            violations.missing(&At::Member(at, "Certificates"));
         }
         if let Some(value) = &self.certificates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Certificates"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "Certificates"), index0),
                     violations,
                 );
             }
         }
         if self.listener_arn.is_none() {
-            violations.missing(format!("{at}ListenerArn"));
+            violations.missing(&At::Member(at, "ListenerArn"));
         }
     }
 }
@@ -5228,7 +4916,7 @@ pub struct RemoveListenerCertificatesOutput {}
 
 impl Validate for RemoveListenerCertificatesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5247,23 +4935,23 @@ pub struct RemoveTagsInput {
 
 impl Validate for RemoveTagsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arns.is_none() {
-            violations.missing(format!("{at}ResourceArns"));
+            violations.missing(&At::Member(at, "ResourceArns"));
         }
         if self.tag_keys.is_none() {
-            violations.missing(format!("{at}TagKeys"));
+            violations.missing(&At::Member(at, "TagKeys"));
         }
         if let Some(value) = &self.tag_keys {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}TagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}TagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TagKeys"), index0),
                     item0,
                     &TAG_KEY_PATTERN,
                 );
@@ -5277,7 +4965,7 @@ pub struct RemoveTagsOutput {}
 
 impl Validate for RemoveTagsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5300,12 +4988,12 @@ pub struct RemoveTrustStoreRevocationsInput {
 
 impl Validate for RemoveTrustStoreRevocationsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.revocation_ids.is_none() {
-            violations.missing(format!("{at}RevocationIds"));
+            violations.missing(&At::Member(at, "RevocationIds"));
         }
         if self.trust_store_arn.is_none() {
-            violations.missing(format!("{at}TrustStoreArn"));
+            violations.missing(&At::Member(at, "TrustStoreArn"));
         }
     }
 }
@@ -5315,7 +5003,7 @@ pub struct RemoveTrustStoreRevocationsOutput {}
 
 impl Validate for RemoveTrustStoreRevocationsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5340,9 +5028,9 @@ pub struct RevocationContent {
 
 impl Validate for RevocationContent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revocation_type {
-            violations.enum_value(format!("{at}RevocationType"), value, REVOCATION_TYPE);
+            violations.enum_value(&At::Member(at, "RevocationType"), value, REVOCATION_TYPE);
         }
     }
 }
@@ -5359,12 +5047,12 @@ pub struct RewriteConfig {
 
 impl Validate for RewriteConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.regex.is_none() {
-            violations.missing(format!("{at}Regex"));
+            violations.missing(&At::Member(at, "Regex"));
         }
         if self.replace.is_none() {
-            violations.missing(format!("{at}Replace"));
+            violations.missing(&At::Member(at, "Replace"));
         }
     }
 }
@@ -5395,38 +5083,20 @@ pub struct Rule {
 
 impl Validate for Rule {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.actions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Actions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Actions"), index0), violations);
             }
         }
         if let Some(value) = &self.conditions {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Conditions"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Conditions"), index0), violations);
             }
         }
         if let Some(value) = &self.transforms {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Transforms"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Transforms"), index0), violations);
             }
         }
     }
@@ -5484,36 +5154,32 @@ pub struct RuleCondition {
 
 impl Validate for RuleCondition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field {
-            violations.length(format!("{at}Field"), value.chars().count(), None, Some(64));
+            violations.length(
+                &At::Member(at, "Field"),
+                value.chars().count(),
+                None,
+                Some(64),
+            );
         }
         if let Some(value) = &self.host_header_config {
-            value.validate(&format!("{}.", format!("{at}HostHeaderConfig")), violations);
+            value.validate(&At::Member(at, "HostHeaderConfig"), violations);
         }
         if let Some(value) = &self.http_header_config {
-            value.validate(&format!("{}.", format!("{at}HttpHeaderConfig")), violations);
+            value.validate(&At::Member(at, "HttpHeaderConfig"), violations);
         }
         if let Some(value) = &self.http_request_method_config {
-            value.validate(
-                &format!("{}.", format!("{at}HttpRequestMethodConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "HttpRequestMethodConfig"), violations);
         }
         if let Some(value) = &self.path_pattern_config {
-            value.validate(
-                &format!("{}.", format!("{at}PathPatternConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "PathPatternConfig"), violations);
         }
         if let Some(value) = &self.query_string_config {
-            value.validate(
-                &format!("{}.", format!("{at}QueryStringConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "QueryStringConfig"), violations);
         }
         if let Some(value) = &self.source_ip_config {
-            value.validate(&format!("{}.", format!("{at}SourceIpConfig")), violations);
+            value.validate(&At::Member(at, "SourceIpConfig"), violations);
         }
     }
 }
@@ -5528,10 +5194,10 @@ pub struct RulePriorityPair {
 
 impl Validate for RulePriorityPair {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.priority {
             violations.range(
-                format!("{at}Priority"),
+                &At::Member(at, "Priority"),
                 *value as f64,
                 Some(1.0),
                 Some(50000.0),
@@ -5561,21 +5227,18 @@ pub struct RuleTransform {
 
 impl Validate for RuleTransform {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.host_header_rewrite_config {
-            value.validate(
-                &format!("{}.", format!("{at}HostHeaderRewriteConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "HostHeaderRewriteConfig"), violations);
         }
         if self.r#type.is_none() {
-            violations.missing(format!("{at}Type"));
+            violations.missing(&At::Member(at, "Type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}Type"), value, TRANSFORM_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "Type"), value, TRANSFORM_TYPE_ENUM);
         }
         if let Some(value) = &self.url_rewrite_config {
-            value.validate(&format!("{}.", format!("{at}UrlRewriteConfig")), violations);
+            value.validate(&At::Member(at, "UrlRewriteConfig"), violations);
         }
     }
 }
@@ -5600,15 +5263,15 @@ pub struct SetIpAddressTypeInput {
 
 impl Validate for SetIpAddressTypeInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.ip_address_type.is_none() {
-            violations.missing(format!("{at}IpAddressType"));
+            violations.missing(&At::Member(at, "IpAddressType"));
         }
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
     }
 }
@@ -5625,9 +5288,9 @@ pub struct SetIpAddressTypeOutput {
 
 impl Validate for SetIpAddressTypeOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
     }
 }
@@ -5645,17 +5308,14 @@ pub struct SetRulePrioritiesInput {
 
 impl Validate for SetRulePrioritiesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.rule_priorities.is_none() {
-            violations.missing(format!("{at}RulePriorities"));
+            violations.missing(&At::Member(at, "RulePriorities"));
         }
         if let Some(value) = &self.rule_priorities {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}RulePriorities"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "RulePriorities"), index0),
                     violations,
                 );
             }
@@ -5671,16 +5331,10 @@ pub struct SetRulePrioritiesOutput {
 
 impl Validate for SetRulePrioritiesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rules {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rules"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rules"), index0), violations);
             }
         }
     }
@@ -5712,19 +5366,19 @@ pub struct SetSecurityGroupsInput {
 
 impl Validate for SetSecurityGroupsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.enforce_security_group_inbound_rules_on_private_link_traffic {
             violations.enum_value(
-                format!("{at}EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"),
+                &At::Member(at, "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"),
                 value,
                 ENFORCE_SECURITY_GROUP_INBOUND_RULES_ON_PRIVATE_LINK_TRAFFIC_ENUM,
             );
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
         if self.security_groups.is_none() {
-            violations.missing(format!("{at}SecurityGroups"));
+            violations.missing(&At::Member(at, "SecurityGroups"));
         }
     }
 }
@@ -5747,10 +5401,10 @@ pub struct SetSecurityGroupsOutput {
 
 impl Validate for SetSecurityGroupsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.enforce_security_group_inbound_rules_on_private_link_traffic {
             violations.enum_value(
-                format!("{at}EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"),
+                &At::Member(at, "EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic"),
                 value,
                 ENFORCE_SECURITY_GROUP_INBOUND_RULES_ON_PRIVATE_LINK_TRAFFIC_ENUM,
             );
@@ -5791,27 +5445,24 @@ pub struct SetSubnetsInput {
 
 impl Validate for SetSubnetsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.enable_prefix_for_ipv6_source_nat {
             violations.enum_value(
-                format!("{at}EnablePrefixForIpv6SourceNat"),
+                &At::Member(at, "EnablePrefixForIpv6SourceNat"),
                 value,
                 ENABLE_PREFIX_FOR_IPV6_SOURCE_NAT_ENUM,
             );
         }
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
         if self.load_balancer_arn.is_none() {
-            violations.missing(format!("{at}LoadBalancerArn"));
+            violations.missing(&At::Member(at, "LoadBalancerArn"));
         }
         if let Some(value) = &self.subnet_mappings {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}SubnetMappings"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "SubnetMappings"), index0),
                     violations,
                 );
             }
@@ -5843,27 +5494,24 @@ pub struct SetSubnetsOutput {
 
 impl Validate for SetSubnetsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.availability_zones {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}AvailabilityZones"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "AvailabilityZones"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.enable_prefix_for_ipv6_source_nat {
             violations.enum_value(
-                format!("{at}EnablePrefixForIpv6SourceNat"),
+                &At::Member(at, "EnablePrefixForIpv6SourceNat"),
                 value,
                 ENABLE_PREFIX_FOR_IPV6_SOURCE_NAT_ENUM,
             );
         }
         if let Some(value) = &self.ip_address_type {
-            violations.enum_value(format!("{at}IpAddressType"), value, IP_ADDRESS_TYPE);
+            violations.enum_value(&At::Member(at, "IpAddressType"), value, IP_ADDRESS_TYPE);
         }
     }
 }
@@ -5876,7 +5524,7 @@ pub struct SourceIpConditionConfig {
 
 impl Validate for SourceIpConditionConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5901,16 +5549,10 @@ pub struct SslPolicy {
 
 impl Validate for SslPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ciphers {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Ciphers"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Ciphers"), index0), violations);
             }
         }
     }
@@ -5948,7 +5590,7 @@ pub struct SubnetMapping {
 
 impl Validate for SubnetMapping {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -5962,27 +5604,27 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}Key"));
+            violations.missing(&At::Member(at, "Key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}Key"), value, &TAG_KEY_PATTERN);
+            violations.pattern(&At::Member(at, "Key"), value, &TAG_KEY_PATTERN);
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
             );
-            violations.pattern(format!("{at}Value"), value, &TAG_VALUE_PATTERN);
+            violations.pattern(&At::Member(at, "Value"), value, &TAG_VALUE_PATTERN);
         }
     }
 }
@@ -6001,17 +5643,11 @@ pub struct TagDescription {
 
 impl Validate for TagDescription {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -6040,16 +5676,21 @@ pub struct TargetDescription {
 
 impl Validate for TargetDescription {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.id.is_none() {
-            violations.missing(format!("{at}Id"));
+            violations.missing(&At::Member(at, "Id"));
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.quic_server_id {
             violations.length(
-                format!("{at}QuicServerId"),
+                &At::Member(at, "QuicServerId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -6162,10 +5803,10 @@ pub struct TargetGroup {
 
 impl Validate for TargetGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.health_check_interval_seconds {
             violations.range(
-                format!("{at}HealthCheckIntervalSeconds"),
+                &At::Member(at, "HealthCheckIntervalSeconds"),
                 *value as f64,
                 Some(5.0),
                 Some(300.0),
@@ -6173,18 +5814,18 @@ impl Validate for TargetGroup {
         }
         if let Some(value) = &self.health_check_path {
             violations.length(
-                format!("{at}HealthCheckPath"),
+                &At::Member(at, "HealthCheckPath"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
         }
         if let Some(value) = &self.health_check_protocol {
-            violations.enum_value(format!("{at}HealthCheckProtocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "HealthCheckProtocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.health_check_timeout_seconds {
             violations.range(
-                format!("{at}HealthCheckTimeoutSeconds"),
+                &At::Member(at, "HealthCheckTimeoutSeconds"),
                 *value as f64,
                 Some(2.0),
                 Some(120.0),
@@ -6192,7 +5833,7 @@ impl Validate for TargetGroup {
         }
         if let Some(value) = &self.healthy_threshold_count {
             violations.range(
-                format!("{at}HealthyThresholdCount"),
+                &At::Member(at, "HealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
@@ -6200,34 +5841,39 @@ impl Validate for TargetGroup {
         }
         if let Some(value) = &self.ip_address_type {
             violations.enum_value(
-                format!("{at}IpAddressType"),
+                &At::Member(at, "IpAddressType"),
                 value,
                 TARGET_GROUP_IP_ADDRESS_TYPE_ENUM,
             );
         }
         if let Some(value) = &self.matcher {
-            value.validate(&format!("{}.", format!("{at}Matcher")), violations);
+            value.validate(&At::Member(at, "Matcher"), violations);
         }
         if let Some(value) = &self.port {
-            violations.range(format!("{at}Port"), *value as f64, Some(1.0), Some(65535.0));
+            violations.range(
+                &At::Member(at, "Port"),
+                *value as f64,
+                Some(1.0),
+                Some(65535.0),
+            );
         }
         if let Some(value) = &self.protocol {
-            violations.enum_value(format!("{at}Protocol"), value, PROTOCOL_ENUM);
+            violations.enum_value(&At::Member(at, "Protocol"), value, PROTOCOL_ENUM);
         }
         if let Some(value) = &self.target_control_port {
             violations.range(
-                format!("{at}TargetControlPort"),
+                &At::Member(at, "TargetControlPort"),
                 *value as f64,
                 Some(1.0),
                 Some(65535.0),
             );
         }
         if let Some(value) = &self.target_type {
-            violations.enum_value(format!("{at}TargetType"), value, TARGET_TYPE_ENUM);
+            violations.enum_value(&At::Member(at, "TargetType"), value, TARGET_TYPE_ENUM);
         }
         if let Some(value) = &self.unhealthy_threshold_count {
             violations.range(
-                format!("{at}UnhealthyThresholdCount"),
+                &At::Member(at, "UnhealthyThresholdCount"),
                 *value as f64,
                 Some(2.0),
                 Some(10.0),
@@ -6246,11 +5892,16 @@ pub struct TargetGroupAttribute {
 
 impl Validate for TargetGroupAttribute {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.key {
-            violations.length(format!("{at}Key"), value.chars().count(), None, Some(256));
+            violations.length(
+                &At::Member(at, "Key"),
+                value.chars().count(),
+                None,
+                Some(256),
+            );
             violations.pattern(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value,
                 &TARGET_GROUP_ATTRIBUTE_KEY_PATTERN,
             );
@@ -6272,7 +5923,7 @@ pub struct TargetGroupStickinessConfig {
 
 impl Validate for TargetGroupStickinessConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6289,7 +5940,7 @@ pub struct TargetGroupTuple {
 
 impl Validate for TargetGroupTuple {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6308,12 +5959,12 @@ pub struct TargetHealth {
 
 impl Validate for TargetHealth {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.reason {
-            violations.enum_value(format!("{at}Reason"), value, TARGET_HEALTH_REASON_ENUM);
+            violations.enum_value(&At::Member(at, "Reason"), value, TARGET_HEALTH_REASON_ENUM);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, TARGET_HEALTH_STATE_ENUM);
+            violations.enum_value(&At::Member(at, "State"), value, TARGET_HEALTH_STATE_ENUM);
         }
     }
 }
@@ -6350,21 +6001,18 @@ pub struct TargetHealthDescription {
 
 impl Validate for TargetHealthDescription {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.administrative_override {
-            value.validate(
-                &format!("{}.", format!("{at}AdministrativeOverride")),
-                violations,
-            );
+            value.validate(&At::Member(at, "AdministrativeOverride"), violations);
         }
         if let Some(value) = &self.anomaly_detection {
-            value.validate(&format!("{}.", format!("{at}AnomalyDetection")), violations);
+            value.validate(&At::Member(at, "AnomalyDetection"), violations);
         }
         if let Some(value) = &self.target {
-            value.validate(&format!("{}.", format!("{at}Target")), violations);
+            value.validate(&At::Member(at, "Target"), violations);
         }
         if let Some(value) = &self.target_health {
-            value.validate(&format!("{}.", format!("{at}TargetHealth")), violations);
+            value.validate(&At::Member(at, "TargetHealth"), violations);
         }
     }
 }
@@ -6397,18 +6045,18 @@ pub struct TrustStore {
 
 impl Validate for TrustStore {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(32),
             );
-            violations.pattern(format!("{at}Name"), value, &TRUST_STORE_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &TRUST_STORE_NAME_PATTERN);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}Status"), value, TRUST_STORE_STATUS);
+            violations.enum_value(&At::Member(at, "Status"), value, TRUST_STORE_STATUS);
         }
     }
 }
@@ -6425,7 +6073,7 @@ pub struct TrustStoreAssociation {
 
 impl Validate for TrustStoreAssociation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -6458,9 +6106,9 @@ pub struct TrustStoreRevocation {
 
 impl Validate for TrustStoreRevocation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.revocation_type {
-            violations.enum_value(format!("{at}RevocationType"), value, REVOCATION_TYPE);
+            violations.enum_value(&At::Member(at, "RevocationType"), value, REVOCATION_TYPE);
         }
     }
 }
@@ -6473,16 +6121,10 @@ pub struct UrlRewriteConfig {
 
 impl Validate for UrlRewriteConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.rewrites {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Rewrites"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Rewrites"), index0), violations);
             }
         }
     }
@@ -6508,9 +6150,9 @@ pub struct ZonalCapacityReservationState {
 
 impl Validate for ZonalCapacityReservationState {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
-            value.validate(&format!("{}.", format!("{at}State")), violations);
+            value.validate(&At::Member(at, "State"), violations);
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every CloudWatch Logs operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1647,29 +1647,29 @@ pub struct AccountPolicy {
 
 impl Validate for AccountPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_id {
             violations.length(
-                format!("{at}accountId"),
+                &At::Member(at, "accountId"),
                 value.chars().count(),
                 Some(12),
                 Some(12),
             );
-            violations.pattern(format!("{at}accountId"), value, &ACCOUNT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "accountId"), value, &ACCOUNT_ID_PATTERN);
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.policy_type {
-            violations.enum_value(format!("{at}policyType"), value, POLICY_TYPE);
+            violations.enum_value(&At::Member(at, "policyType"), value, POLICY_TYPE);
         }
         if let Some(value) = &self.scope {
-            violations.enum_value(format!("{at}scope"), value, SCOPE);
+            violations.enum_value(&At::Member(at, "scope"), value, SCOPE);
         }
     }
 }
@@ -1692,24 +1692,24 @@ pub struct AddKeyEntry {
 
 impl Validate for AddKeyEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}key"));
+            violations.missing(&At::Member(at, "key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}value"));
+            violations.missing(&At::Member(at, "value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}value"),
+                &At::Member(at, "value"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1727,20 +1727,14 @@ pub struct AddKeys {
 
 impl Validate for AddKeys {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -1764,18 +1758,11 @@ pub struct AggregateLogGroupSummary {
 
 impl Validate for AggregateLogGroupSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.grouping_identifiers {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}groupingIdentifiers"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "groupingIdentifiers"), index0),
                     violations,
                 );
             }
@@ -1884,101 +1871,95 @@ pub struct Anomaly {
 
 impl Validate for Anomaly {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.active.is_none() {
-            violations.missing(format!("{at}active"));
+            violations.missing(&At::Member(at, "active"));
         }
         if self.anomaly_detector_arn.is_none() {
-            violations.missing(format!("{at}anomalyDetectorArn"));
+            violations.missing(&At::Member(at, "anomalyDetectorArn"));
         }
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
         }
         if self.anomaly_id.is_none() {
-            violations.missing(format!("{at}anomalyId"));
+            violations.missing(&At::Member(at, "anomalyId"));
         }
         if let Some(value) = &self.anomaly_id {
             violations.length(
-                format!("{at}anomalyId"),
+                &At::Member(at, "anomalyId"),
                 value.chars().count(),
                 Some(36),
                 Some(36),
             );
         }
         if self.description.is_none() {
-            violations.missing(format!("{at}description"));
+            violations.missing(&At::Member(at, "description"));
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.first_seen.is_none() {
-            violations.missing(format!("{at}firstSeen"));
+            violations.missing(&At::Member(at, "firstSeen"));
         }
         if let Some(value) = &self.first_seen {
-            violations.range(format!("{at}firstSeen"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "firstSeen"), *value as f64, Some(0.0), None);
         }
         if self.histogram.is_none() {
-            violations.missing(format!("{at}histogram"));
+            violations.missing(&At::Member(at, "histogram"));
         }
         if self.last_seen.is_none() {
-            violations.missing(format!("{at}lastSeen"));
+            violations.missing(&At::Member(at, "lastSeen"));
         }
         if let Some(value) = &self.last_seen {
-            violations.range(format!("{at}lastSeen"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "lastSeen"), *value as f64, Some(0.0), None);
         }
         if self.log_group_arn_list.is_none() {
-            violations.missing(format!("{at}logGroupArnList"));
+            violations.missing(&At::Member(at, "logGroupArnList"));
         }
         if let Some(value) = &self.log_group_arn_list {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0,
                     &LOG_GROUP_ARN_PATTERN,
                 );
             }
         }
         if self.log_samples.is_none() {
-            violations.missing(format!("{at}logSamples"));
+            violations.missing(&At::Member(at, "logSamples"));
         }
         if let Some(value) = &self.log_samples {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logSamples"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logSamples"), index0), violations);
             }
         }
         if self.pattern_id.is_none() {
-            violations.missing(format!("{at}patternId"));
+            violations.missing(&At::Member(at, "patternId"));
         }
         if let Some(value) = &self.pattern_id {
             violations.length(
-                format!("{at}patternId"),
+                &At::Member(at, "patternId"),
                 value.chars().count(),
                 Some(32),
                 Some(32),
@@ -1986,54 +1967,51 @@ impl Validate for Anomaly {
         }
         if let Some(value) = &self.pattern_regex {
             violations.length(
-                format!("{at}patternRegex"),
+                &At::Member(at, "patternRegex"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.pattern_string.is_none() {
-            violations.missing(format!("{at}patternString"));
+            violations.missing(&At::Member(at, "patternString"));
         }
         if let Some(value) = &self.pattern_string {
             violations.length(
-                format!("{at}patternString"),
+                &At::Member(at, "patternString"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.pattern_tokens.is_none() {
-            violations.missing(format!("{at}patternTokens"));
+            violations.missing(&At::Member(at, "patternTokens"));
         }
         if let Some(value) = &self.pattern_tokens {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}patternTokens"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "patternTokens"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.priority {
             violations.length(
-                format!("{at}priority"),
+                &At::Member(at, "priority"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.state.is_none() {
-            violations.missing(format!("{at}state"));
+            violations.missing(&At::Member(at, "state"));
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, STATE);
+            violations.enum_value(&At::Member(at, "state"), value, STATE);
         }
         if let Some(value) = &self.suppressed_date {
             violations.range(
-                format!("{at}suppressedDate"),
+                &At::Member(at, "suppressedDate"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -2041,7 +2019,7 @@ impl Validate for Anomaly {
         }
         if let Some(value) = &self.suppressed_until {
             violations.range(
-                format!("{at}suppressedUntil"),
+                &At::Member(at, "suppressedUntil"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -2112,30 +2090,30 @@ pub struct AnomalyDetector {
 
 impl Validate for AnomalyDetector {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
         }
         if let Some(value) = &self.anomaly_detector_status {
             violations.enum_value(
-                format!("{at}anomalyDetectorStatus"),
+                &At::Member(at, "anomalyDetectorStatus"),
                 value,
                 ANOMALY_DETECTOR_STATUS,
             );
         }
         if let Some(value) = &self.anomaly_visibility_time {
             violations.range(
-                format!("{at}anomalyVisibilityTime"),
+                &At::Member(at, "anomalyVisibilityTime"),
                 *value as f64,
                 Some(7.0),
                 Some(90.0),
@@ -2143,7 +2121,7 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.creation_time_stamp {
             violations.range(
-                format!("{at}creationTimeStamp"),
+                &At::Member(at, "creationTimeStamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -2151,7 +2129,7 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.detector_name {
             violations.length(
-                format!("{at}detectorName"),
+                &At::Member(at, "detectorName"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -2159,14 +2137,14 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.evaluation_frequency {
             violations.enum_value(
-                format!("{at}evaluationFrequency"),
+                &At::Member(at, "evaluationFrequency"),
                 value,
                 EVALUATION_FREQUENCY,
             );
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -2174,7 +2152,7 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -2182,7 +2160,7 @@ impl Validate for AnomalyDetector {
         }
         if let Some(value) = &self.last_modified_time_stamp {
             violations.range(
-                format!("{at}lastModifiedTimeStamp"),
+                &At::Member(at, "lastModifiedTimeStamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -2191,13 +2169,13 @@ impl Validate for AnomalyDetector {
         if let Some(value) = &self.log_group_arn_list {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0,
                     &LOG_GROUP_ARN_PATTERN,
                 );
@@ -2227,13 +2205,13 @@ pub struct AssociateKmsKeyRequest {
 
 impl Validate for AssociateKmsKeyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.kms_key_id.is_none() {
-            violations.missing(format!("{at}kmsKeyId"));
+            violations.missing(&At::Member(at, "kmsKeyId"));
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -2241,22 +2219,26 @@ impl Validate for AssociateKmsKeyRequest {
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.resource_identifier {
             violations.length(
-                format!("{at}resourceIdentifier"),
+                &At::Member(at, "resourceIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}resourceIdentifier"),
+                &At::Member(at, "resourceIdentifier"),
                 value,
                 &RESOURCE_IDENTIFIER_PATTERN,
             );
@@ -2284,15 +2266,15 @@ pub struct AssociateSourceToS3TableIntegrationRequest {
 
 impl Validate for AssociateSourceToS3TableIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.data_source.is_none() {
-            violations.missing(format!("{at}dataSource"));
+            violations.missing(&At::Member(at, "dataSource"));
         }
         if let Some(value) = &self.data_source {
-            value.validate(&format!("{}.", format!("{at}dataSource")), violations);
+            value.validate(&At::Member(at, "dataSource"), violations);
         }
         if self.integration_arn.is_none() {
-            violations.missing(format!("{at}integrationArn"));
+            violations.missing(&At::Member(at, "integrationArn"));
         }
     }
 }
@@ -2309,10 +2291,10 @@ pub struct AssociateSourceToS3TableIntegrationResponse {
 
 impl Validate for AssociateSourceToS3TableIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.identifier {
             violations.length(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -2345,12 +2327,12 @@ pub struct CSV {
 
 impl Validate for CSV {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.columns {
-            violations.length(format!("{at}columns"), value.len(), None, Some(100));
+            violations.length(&At::Member(at, "columns"), value.len(), None, Some(100));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}columns"), index0 + 1),
+                    &At::Item(&At::Member(at, "columns"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
@@ -2359,7 +2341,7 @@ impl Validate for CSV {
         }
         if let Some(value) = &self.delimiter {
             violations.length(
-                format!("{at}delimiter"),
+                &At::Member(at, "delimiter"),
                 value.chars().count(),
                 Some(1),
                 Some(2),
@@ -2367,7 +2349,7 @@ impl Validate for CSV {
         }
         if let Some(value) = &self.destination {
             violations.length(
-                format!("{at}destination"),
+                &At::Member(at, "destination"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -2375,7 +2357,7 @@ impl Validate for CSV {
         }
         if let Some(value) = &self.quote_character {
             violations.length(
-                format!("{at}quoteCharacter"),
+                &At::Member(at, "quoteCharacter"),
                 value.chars().count(),
                 Some(1),
                 Some(1),
@@ -2383,7 +2365,7 @@ impl Validate for CSV {
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -2401,13 +2383,13 @@ pub struct CancelExportTaskRequest {
 
 impl Validate for CancelExportTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.task_id.is_none() {
-            violations.missing(format!("{at}taskId"));
+            violations.missing(&At::Member(at, "taskId"));
         }
         if let Some(value) = &self.task_id {
             violations.length(
-                format!("{at}taskId"),
+                &At::Member(at, "taskId"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -2425,18 +2407,18 @@ pub struct CancelImportTaskRequest {
 
 impl Validate for CancelImportTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.import_id.is_none() {
-            violations.missing(format!("{at}importId"));
+            violations.missing(&At::Member(at, "importId"));
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
     }
 }
@@ -2473,28 +2455,33 @@ pub struct CancelImportTaskResponse {
 
 impl Validate for CancelImportTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
         if let Some(value) = &self.import_statistics {
-            value.validate(&format!("{}.", format!("{at}importStatistics")), violations);
+            value.validate(&At::Member(at, "importStatistics"), violations);
         }
         if let Some(value) = &self.import_status {
-            violations.enum_value(format!("{at}importStatus"), value, IMPORT_STATUS);
+            violations.enum_value(&At::Member(at, "importStatus"), value, IMPORT_STATUS);
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -2573,15 +2560,11 @@ pub struct ConfigurationTemplate {
 
 impl Validate for ConfigurationTemplate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.allowed_field_delimiters {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}allowedFieldDelimiters"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "allowedFieldDelimiters"), index0),
                     item0.chars().count(),
                     Some(0),
                     Some(5),
@@ -2591,10 +2574,7 @@ impl Validate for ConfigurationTemplate {
         if let Some(value) = &self.allowed_fields {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}allowedFields"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "allowedFields"), index0),
                     violations,
                 );
             }
@@ -2602,11 +2582,7 @@ impl Validate for ConfigurationTemplate {
         if let Some(value) = &self.allowed_output_formats {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}allowedOutputFormats"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "allowedOutputFormats"), index0),
                     item0,
                     OUTPUT_FORMAT,
                 );
@@ -2614,18 +2590,14 @@ impl Validate for ConfigurationTemplate {
         }
         if let Some(value) = &self.allowed_suffix_path_fields {
             violations.length(
-                format!("{at}allowedSuffixPathFields"),
+                &At::Member(at, "allowedSuffixPathFields"),
                 value.len(),
                 Some(0),
                 Some(128),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}allowedSuffixPathFields"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "allowedSuffixPathFields"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(64),
@@ -2633,14 +2605,11 @@ impl Validate for ConfigurationTemplate {
             }
         }
         if let Some(value) = &self.default_delivery_config_values {
-            value.validate(
-                &format!("{}.", format!("{at}defaultDeliveryConfigValues")),
-                violations,
-            );
+            value.validate(&At::Member(at, "defaultDeliveryConfigValues"), violations);
         }
         if let Some(value) = &self.delivery_destination_type {
             violations.enum_value(
-                format!("{at}deliveryDestinationType"),
+                &At::Member(at, "deliveryDestinationType"),
                 value,
                 DELIVERY_DESTINATION_TYPE,
             );
@@ -2648,50 +2617,44 @@ impl Validate for ConfigurationTemplate {
         if let Some(value) = &self.delivery_source_configuration {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}deliverySourceConfiguration"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "deliverySourceConfiguration"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.log_type {
             violations.length(
-                format!("{at}logType"),
+                &At::Member(at, "logType"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}logType"), value, &LOG_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "logType"), value, &LOG_TYPE_PATTERN);
         }
         if let Some(value) = &self.resource_type {
             violations.length(
-                format!("{at}resourceType"),
+                &At::Member(at, "resourceType"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}resourceType"), value, &RESOURCE_TYPE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "resourceType"),
+                value,
+                &RESOURCE_TYPE_PATTERN,
+            );
         }
         if let Some(value) = &self.s3_tables_integration {
-            value.validate(
-                &format!("{}.", format!("{at}s3TablesIntegration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3TablesIntegration"), violations);
         }
         if let Some(value) = &self.service {
             violations.length(
-                format!("{at}service"),
+                &At::Member(at, "service"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}service"), value, &SERVICE_PATTERN);
+            violations.pattern(&At::Member(at, "service"), value, &SERVICE_PATTERN);
         }
     }
 }
@@ -2720,20 +2683,25 @@ pub struct ConfigurationTemplateDeliveryConfigValues {
 
 impl Validate for ConfigurationTemplateDeliveryConfigValues {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_delimiter {
             violations.length(
-                format!("{at}fieldDelimiter"),
+                &At::Member(at, "fieldDelimiter"),
                 value.chars().count(),
                 Some(0),
                 Some(5),
             );
         }
         if let Some(value) = &self.record_fields {
-            violations.length(format!("{at}recordFields"), value.len(), Some(0), Some(128));
+            violations.length(
+                &At::Member(at, "recordFields"),
+                value.len(),
+                Some(0),
+                Some(128),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}recordFields"), index0 + 1),
+                    &At::Item(&At::Member(at, "recordFields"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(64),
@@ -2741,10 +2709,7 @@ impl Validate for ConfigurationTemplateDeliveryConfigValues {
             }
         }
         if let Some(value) = &self.s3_delivery_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}s3DeliveryConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3DeliveryConfiguration"), violations);
         }
     }
 }
@@ -2758,20 +2723,14 @@ pub struct CopyValue {
 
 impl Validate for CopyValue {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -2795,24 +2754,24 @@ pub struct CopyValueEntry {
 
 impl Validate for CopyValueEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.target.is_none() {
-            violations.missing(format!("{at}target"));
+            violations.missing(&At::Member(at, "target"));
         }
         if let Some(value) = &self.target {
             violations.length(
-                format!("{at}target"),
+                &At::Member(at, "target"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -2861,39 +2820,44 @@ pub struct CreateDeliveryRequest {
 
 impl Validate for CreateDeliveryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delivery_destination_arn.is_none() {
-            violations.missing(format!("{at}deliveryDestinationArn"));
+            violations.missing(&At::Member(at, "deliveryDestinationArn"));
         }
         if self.delivery_source_name.is_none() {
-            violations.missing(format!("{at}deliverySourceName"));
+            violations.missing(&At::Member(at, "deliverySourceName"));
         }
         if let Some(value) = &self.delivery_source_name {
             violations.length(
-                format!("{at}deliverySourceName"),
+                &At::Member(at, "deliverySourceName"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}deliverySourceName"),
+                &At::Member(at, "deliverySourceName"),
                 value,
                 &DELIVERY_SOURCE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.field_delimiter {
             violations.length(
-                format!("{at}fieldDelimiter"),
+                &At::Member(at, "fieldDelimiter"),
                 value.chars().count(),
                 Some(0),
                 Some(5),
             );
         }
         if let Some(value) = &self.record_fields {
-            violations.length(format!("{at}recordFields"), value.len(), Some(0), Some(128));
+            violations.length(
+                &At::Member(at, "recordFields"),
+                value.len(),
+                Some(0),
+                Some(128),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}recordFields"), index0 + 1),
+                    &At::Item(&At::Member(at, "recordFields"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(64),
@@ -2901,21 +2865,18 @@ impl Validate for CreateDeliveryRequest {
             }
         }
         if let Some(value) = &self.s3_delivery_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}s3DeliveryConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3DeliveryConfiguration"), violations);
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -2932,9 +2893,9 @@ pub struct CreateDeliveryResponse {
 
 impl Validate for CreateDeliveryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery {
-            value.validate(&format!("{}.", format!("{at}delivery")), violations);
+            value.validate(&At::Member(at, "delivery"), violations);
         }
     }
 }
@@ -2979,62 +2940,66 @@ pub struct CreateExportTaskRequest {
 
 impl Validate for CreateExportTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination.is_none() {
-            violations.missing(format!("{at}destination"));
+            violations.missing(&At::Member(at, "destination"));
         }
         if let Some(value) = &self.destination {
             violations.length(
-                format!("{at}destination"),
+                &At::Member(at, "destination"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
         }
         if self.from.is_none() {
-            violations.missing(format!("{at}from"));
+            violations.missing(&At::Member(at, "from"));
         }
         if let Some(value) = &self.from {
-            violations.range(format!("{at}from"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "from"), *value as f64, Some(0.0), None);
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if let Some(value) = &self.log_stream_name_prefix {
-            violations.length(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if let Some(value) = &self.log_stream_name_prefix {
+            violations.length(
+                &At::Member(at, "logStreamNamePrefix"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamNamePrefix"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.task_name {
             violations.length(
-                format!("{at}taskName"),
+                &At::Member(at, "taskName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
         }
         if self.to.is_none() {
-            violations.missing(format!("{at}to"));
+            violations.missing(&At::Member(at, "to"));
         }
         if let Some(value) = &self.to {
-            violations.range(format!("{at}to"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "to"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -3047,10 +3012,10 @@ pub struct CreateExportTaskResponse {
 
 impl Validate for CreateExportTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.task_id {
             violations.length(
-                format!("{at}taskId"),
+                &At::Member(at, "taskId"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -3085,23 +3050,23 @@ pub struct CreateImportTaskRequest {
 
 impl Validate for CreateImportTaskRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.import_filter {
-            value.validate(&format!("{}.", format!("{at}importFilter")), violations);
+            value.validate(&At::Member(at, "importFilter"), violations);
         }
         if self.import_role_arn.is_none() {
-            violations.missing(format!("{at}importRoleArn"));
+            violations.missing(&At::Member(at, "importRoleArn"));
         }
         if let Some(value) = &self.import_role_arn {
             violations.length(
-                format!("{at}importRoleArn"),
+                &At::Member(at, "importRoleArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.import_source_arn.is_none() {
-            violations.missing(format!("{at}importSourceArn"));
+            violations.missing(&At::Member(at, "importSourceArn"));
         }
     }
 }
@@ -3126,18 +3091,23 @@ pub struct CreateImportTaskResponse {
 
 impl Validate for CreateImportTaskResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
     }
 }
@@ -3183,10 +3153,10 @@ pub struct CreateLogAnomalyDetectorRequest {
 
 impl Validate for CreateLogAnomalyDetectorRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_visibility_time {
             violations.range(
-                format!("{at}anomalyVisibilityTime"),
+                &At::Member(at, "anomalyVisibilityTime"),
                 *value as f64,
                 Some(7.0),
                 Some(90.0),
@@ -3194,7 +3164,7 @@ impl Validate for CreateLogAnomalyDetectorRequest {
         }
         if let Some(value) = &self.detector_name {
             violations.length(
-                format!("{at}detectorName"),
+                &At::Member(at, "detectorName"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -3202,14 +3172,14 @@ impl Validate for CreateLogAnomalyDetectorRequest {
         }
         if let Some(value) = &self.evaluation_frequency {
             violations.enum_value(
-                format!("{at}evaluationFrequency"),
+                &At::Member(at, "evaluationFrequency"),
                 value,
                 EVALUATION_FREQUENCY,
             );
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -3217,30 +3187,30 @@ impl Validate for CreateLogAnomalyDetectorRequest {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
             violations.pattern(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value,
                 &DETECTOR_KMS_KEY_ARN_PATTERN,
             );
         }
         if self.log_group_arn_list.is_none() {
-            violations.missing(format!("{at}logGroupArnList"));
+            violations.missing(&At::Member(at, "logGroupArnList"));
         }
         if let Some(value) = &self.log_group_arn_list {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0,
                     &LOG_GROUP_ARN_PATTERN,
                 );
@@ -3249,13 +3219,13 @@ impl Validate for CreateLogAnomalyDetectorRequest {
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -3276,16 +3246,16 @@ pub struct CreateLogAnomalyDetectorResponse {
 
 impl Validate for CreateLogAnomalyDetectorResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
@@ -3322,40 +3292,44 @@ pub struct CreateLogGroupRequest {
 
 impl Validate for CreateLogGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
         }
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -3384,31 +3358,35 @@ pub struct CreateLogStreamRequest {
 
 impl Validate for CreateLogStreamRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if self.log_stream_name.is_none() {
-            violations.missing(format!("{at}logStreamName"));
-        }
-        if let Some(value) = &self.log_stream_name {
-            violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if self.log_stream_name.is_none() {
+            violations.missing(&At::Member(at, "logStreamName"));
+        }
+        if let Some(value) = &self.log_stream_name {
+            violations.length(
+                &At::Member(at, "logStreamName"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
@@ -3442,10 +3420,10 @@ pub struct CreateLookupTableRequest {
 
 impl Validate for CreateLookupTableRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -3453,34 +3431,34 @@ impl Validate for CreateLookupTableRequest {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
         }
         if self.lookup_table_name.is_none() {
-            violations.missing(format!("{at}lookupTableName"));
+            violations.missing(&At::Member(at, "lookupTableName"));
         }
         if let Some(value) = &self.lookup_table_name {
             violations.length(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value,
                 &LOOKUP_TABLE_NAME_PATTERN,
             );
         }
         if self.table_body.is_none() {
-            violations.missing(format!("{at}tableBody"));
+            violations.missing(&At::Member(at, "tableBody"));
         }
         if let Some(value) = &self.table_body {
             violations.length(
-                format!("{at}tableBody"),
+                &At::Member(at, "tableBody"),
                 value.chars().count(),
                 Some(1),
                 Some(10485760),
@@ -3489,13 +3467,13 @@ impl Validate for CreateLookupTableRequest {
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -3518,9 +3496,9 @@ pub struct CreateLookupTableResponse {
 
 impl Validate for CreateLookupTableResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.created_at {
-            violations.range(format!("{at}createdAt"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "createdAt"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -3604,27 +3582,24 @@ pub struct CreateScheduledQueryRequest {
 
 impl Validate for CreateScheduledQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if let Some(value) = &self.destination_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}destinationConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "destinationConfiguration"), violations);
         }
         if self.execution_role_arn.is_none() {
-            violations.missing(format!("{at}executionRoleArn"));
+            violations.missing(&At::Member(at, "executionRoleArn"));
         }
         if let Some(value) = &self.execution_role_arn {
             violations.length(
-                format!("{at}executionRoleArn"),
+                &At::Member(at, "executionRoleArn"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -3632,57 +3607,53 @@ impl Validate for CreateScheduledQueryRequest {
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
             }
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}name"), value, &SCHEDULED_QUERY_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &SCHEDULED_QUERY_NAME_PATTERN,
+            );
         }
         if self.query_language.is_none() {
-            violations.missing(format!("{at}queryLanguage"));
+            violations.missing(&At::Member(at, "queryLanguage"));
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if self.query_string.is_none() {
-            violations.missing(format!("{at}queryString"));
+            violations.missing(&At::Member(at, "queryString"));
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
@@ -3690,18 +3661,18 @@ impl Validate for CreateScheduledQueryRequest {
         }
         if let Some(value) = &self.schedule_end_time {
             violations.range(
-                format!("{at}scheduleEndTime"),
+                &At::Member(at, "scheduleEndTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if self.schedule_expression.is_none() {
-            violations.missing(format!("{at}scheduleExpression"));
+            violations.missing(&At::Member(at, "scheduleExpression"));
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}scheduleExpression"),
+                &At::Member(at, "scheduleExpression"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -3709,25 +3680,25 @@ impl Validate for CreateScheduledQueryRequest {
         }
         if let Some(value) = &self.schedule_start_time {
             violations.range(
-                format!("{at}scheduleStartTime"),
+                &At::Member(at, "scheduleStartTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -3735,7 +3706,7 @@ impl Validate for CreateScheduledQueryRequest {
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}timezone"),
+                &At::Member(at, "timezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -3758,9 +3729,9 @@ pub struct CreateScheduledQueryResponse {
 
 impl Validate for CreateScheduledQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
     }
 }
@@ -3776,9 +3747,9 @@ pub struct DataSource {
 
 impl Validate for DataSource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
     }
 }
@@ -3794,9 +3765,9 @@ pub struct DataSourceFilter {
 
 impl Validate for DataSourceFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
     }
 }
@@ -3840,18 +3811,28 @@ pub struct DateTimeConverter {
 
 impl Validate for DateTimeConverter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.locale {
-            violations.length(format!("{at}locale"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "locale"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if self.match_patterns.is_none() {
-            violations.missing(format!("{at}matchPatterns"));
+            violations.missing(&At::Member(at, "matchPatterns"));
         }
         if let Some(value) = &self.match_patterns {
-            violations.length(format!("{at}matchPatterns"), value.len(), Some(1), Some(5));
+            violations.length(
+                &At::Member(at, "matchPatterns"),
+                value.len(),
+                Some(1),
+                Some(5),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}matchPatterns"), index0 + 1),
+                    &At::Item(&At::Member(at, "matchPatterns"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -3859,11 +3840,11 @@ impl Validate for DateTimeConverter {
             }
         }
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -3871,18 +3852,18 @@ impl Validate for DateTimeConverter {
         }
         if let Some(value) = &self.source_timezone {
             violations.length(
-                format!("{at}sourceTimezone"),
+                &At::Member(at, "sourceTimezone"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.target.is_none() {
-            violations.missing(format!("{at}target"));
+            violations.missing(&At::Member(at, "target"));
         }
         if let Some(value) = &self.target {
             violations.length(
-                format!("{at}target"),
+                &At::Member(at, "target"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -3890,7 +3871,7 @@ impl Validate for DateTimeConverter {
         }
         if let Some(value) = &self.target_format {
             violations.length(
-                format!("{at}targetFormat"),
+                &At::Member(at, "targetFormat"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
@@ -3898,7 +3879,7 @@ impl Validate for DateTimeConverter {
         }
         if let Some(value) = &self.target_timezone {
             violations.length(
-                format!("{at}targetTimezone"),
+                &At::Member(at, "targetTimezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -3927,15 +3908,15 @@ pub struct DeleteAccountPolicyRequest {
 
 impl Validate for DeleteAccountPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.policy_name.is_none() {
-            violations.missing(format!("{at}policyName"));
+            violations.missing(&At::Member(at, "policyName"));
         }
         if self.policy_type.is_none() {
-            violations.missing(format!("{at}policyType"));
+            violations.missing(&At::Member(at, "policyType"));
         }
         if let Some(value) = &self.policy_type {
-            violations.enum_value(format!("{at}policyType"), value, POLICY_TYPE);
+            violations.enum_value(&At::Member(at, "policyType"), value, POLICY_TYPE);
         }
     }
 }
@@ -3953,19 +3934,19 @@ pub struct DeleteDataProtectionPolicyRequest {
 
 impl Validate for DeleteDataProtectionPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -3986,19 +3967,19 @@ pub struct DeleteDeliveryDestinationPolicyRequest {
 
 impl Validate for DeleteDeliveryDestinationPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delivery_destination_name.is_none() {
-            violations.missing(format!("{at}deliveryDestinationName"));
+            violations.missing(&At::Member(at, "deliveryDestinationName"));
         }
         if let Some(value) = &self.delivery_destination_name {
             violations.length(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
@@ -4015,19 +3996,19 @@ pub struct DeleteDeliveryDestinationRequest {
 
 impl Validate for DeleteDeliveryDestinationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
@@ -4044,13 +4025,18 @@ pub struct DeleteDeliveryRequest {
 
 impl Validate for DeleteDeliveryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.id.is_none() {
-            violations.missing(format!("{at}id"));
+            violations.missing(&At::Member(at, "id"));
         }
         if let Some(value) = &self.id {
-            violations.length(format!("{at}id"), value.chars().count(), Some(1), Some(64));
-            violations.pattern(format!("{at}id"), value, &DELIVERY_ID_PATTERN);
+            violations.length(
+                &At::Member(at, "id"),
+                value.chars().count(),
+                Some(1),
+                Some(64),
+            );
+            violations.pattern(&At::Member(at, "id"), value, &DELIVERY_ID_PATTERN);
         }
     }
 }
@@ -4064,18 +4050,22 @@ pub struct DeleteDeliverySourceRequest {
 
 impl Validate for DeleteDeliverySourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
-            violations.pattern(format!("{at}name"), value, &DELIVERY_SOURCE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &DELIVERY_SOURCE_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4093,19 +4083,19 @@ pub struct DeleteDestinationRequest {
 
 impl Validate for DeleteDestinationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination_name.is_none() {
-            violations.missing(format!("{at}destinationName"));
+            violations.missing(&At::Member(at, "destinationName"));
         }
         if let Some(value) = &self.destination_name {
             violations.length(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value,
                 &DESTINATION_NAME_PATTERN,
             );
@@ -4126,19 +4116,19 @@ pub struct DeleteIndexPolicyRequest {
 
 impl Validate for DeleteIndexPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -4151,7 +4141,7 @@ pub struct DeleteIndexPolicyResponse {}
 
 impl Validate for DeleteIndexPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4169,19 +4159,19 @@ pub struct DeleteIntegrationRequest {
 
 impl Validate for DeleteIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.integration_name.is_none() {
-            violations.missing(format!("{at}integrationName"));
+            violations.missing(&At::Member(at, "integrationName"));
         }
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
@@ -4194,7 +4184,7 @@ pub struct DeleteIntegrationResponse {}
 
 impl Validate for DeleteIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4206,15 +4196,15 @@ pub struct DeleteKeys {
 
 impl Validate for DeleteKeys {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.with_keys.is_none() {
-            violations.missing(format!("{at}withKeys"));
+            violations.missing(&At::Member(at, "withKeys"));
         }
         if let Some(value) = &self.with_keys {
-            violations.length(format!("{at}withKeys"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "withKeys"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}withKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "withKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -4237,19 +4227,19 @@ pub struct DeleteLogAnomalyDetectorRequest {
 
 impl Validate for DeleteLogAnomalyDetectorRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.anomaly_detector_arn.is_none() {
-            violations.missing(format!("{at}anomalyDetectorArn"));
+            violations.missing(&At::Member(at, "anomalyDetectorArn"));
         }
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
@@ -4270,18 +4260,22 @@ pub struct DeleteLogGroupRequest {
 
 impl Validate for DeleteLogGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4306,31 +4300,35 @@ pub struct DeleteLogStreamRequest {
 
 impl Validate for DeleteLogStreamRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if self.log_stream_name.is_none() {
-            violations.missing(format!("{at}logStreamName"));
-        }
-        if let Some(value) = &self.log_stream_name {
-            violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if self.log_stream_name.is_none() {
+            violations.missing(&At::Member(at, "logStreamName"));
+        }
+        if let Some(value) = &self.log_stream_name {
+            violations.length(
+                &At::Member(at, "logStreamName"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
@@ -4351,9 +4349,9 @@ pub struct DeleteLookupTableRequest {
 
 impl Validate for DeleteLookupTableRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.lookup_table_arn.is_none() {
-            violations.missing(format!("{at}lookupTableArn"));
+            violations.missing(&At::Member(at, "lookupTableArn"));
         }
     }
 }
@@ -4378,30 +4376,34 @@ pub struct DeleteMetricFilterRequest {
 
 impl Validate for DeleteMetricFilterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.filter_name.is_none() {
-            violations.missing(format!("{at}filterName"));
+            violations.missing(&At::Member(at, "filterName"));
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4419,13 +4421,13 @@ pub struct DeleteQueryDefinitionRequest {
 
 impl Validate for DeleteQueryDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.query_definition_id.is_none() {
-            violations.missing(format!("{at}queryDefinitionId"));
+            violations.missing(&At::Member(at, "queryDefinitionId"));
         }
         if let Some(value) = &self.query_definition_id {
             violations.length(
-                format!("{at}queryDefinitionId"),
+                &At::Member(at, "queryDefinitionId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -4442,7 +4444,7 @@ pub struct DeleteQueryDefinitionResponse {
 
 impl Validate for DeleteQueryDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4469,10 +4471,10 @@ pub struct DeleteResourcePolicyRequest {
 
 impl Validate for DeleteResourcePolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.expected_revision_id {
             violations.length(
-                format!("{at}expectedRevisionId"),
+                &At::Member(at, "expectedRevisionId"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -4494,18 +4496,22 @@ pub struct DeleteRetentionPolicyRequest {
 
 impl Validate for DeleteRetentionPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4523,13 +4529,13 @@ pub struct DeleteScheduledQueryRequest {
 
 impl Validate for DeleteScheduledQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.identifier.is_none() {
-            violations.missing(format!("{at}identifier"));
+            violations.missing(&At::Member(at, "identifier"));
         }
         if let Some(value) = &self.identifier {
             violations.pattern(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value,
                 &SCHEDULED_QUERY_IDENTIFIER_PATTERN,
             );
@@ -4542,7 +4548,7 @@ pub struct DeleteScheduledQueryResponse {}
 
 impl Validate for DeleteScheduledQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -4565,30 +4571,34 @@ pub struct DeleteSubscriptionFilterRequest {
 
 impl Validate for DeleteSubscriptionFilterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.filter_name.is_none() {
-            violations.missing(format!("{at}filterName"));
+            violations.missing(&At::Member(at, "filterName"));
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -4606,19 +4616,19 @@ pub struct DeleteTransformerRequest {
 
 impl Validate for DeleteTransformerRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -4674,44 +4684,54 @@ pub struct Delivery {
 
 impl Validate for Delivery {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination_type {
             violations.enum_value(
-                format!("{at}deliveryDestinationType"),
+                &At::Member(at, "deliveryDestinationType"),
                 value,
                 DELIVERY_DESTINATION_TYPE,
             );
         }
         if let Some(value) = &self.delivery_source_name {
             violations.length(
-                format!("{at}deliverySourceName"),
+                &At::Member(at, "deliverySourceName"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}deliverySourceName"),
+                &At::Member(at, "deliverySourceName"),
                 value,
                 &DELIVERY_SOURCE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.field_delimiter {
             violations.length(
-                format!("{at}fieldDelimiter"),
+                &At::Member(at, "fieldDelimiter"),
                 value.chars().count(),
                 Some(0),
                 Some(5),
             );
         }
         if let Some(value) = &self.id {
-            violations.length(format!("{at}id"), value.chars().count(), Some(1), Some(64));
-            violations.pattern(format!("{at}id"), value, &DELIVERY_ID_PATTERN);
+            violations.length(
+                &At::Member(at, "id"),
+                value.chars().count(),
+                Some(1),
+                Some(64),
+            );
+            violations.pattern(&At::Member(at, "id"), value, &DELIVERY_ID_PATTERN);
         }
         if let Some(value) = &self.record_fields {
-            violations.length(format!("{at}recordFields"), value.len(), Some(0), Some(128));
+            violations.length(
+                &At::Member(at, "recordFields"),
+                value.len(),
+                Some(0),
+                Some(128),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}recordFields"), index0 + 1),
+                    &At::Item(&At::Member(at, "recordFields"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(64),
@@ -4719,21 +4739,18 @@ impl Validate for Delivery {
             }
         }
         if let Some(value) = &self.s3_delivery_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}s3DeliveryConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3DeliveryConfiguration"), violations);
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -4772,46 +4789,46 @@ pub struct DeliveryDestination {
 
 impl Validate for DeliveryDestination {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination_configuration {
             value.validate(
-                &format!("{}.", format!("{at}deliveryDestinationConfiguration")),
+                &At::Member(at, "deliveryDestinationConfiguration"),
                 violations,
             );
         }
         if let Some(value) = &self.delivery_destination_type {
             violations.enum_value(
-                format!("{at}deliveryDestinationType"),
+                &At::Member(at, "deliveryDestinationType"),
                 value,
                 DELIVERY_DESTINATION_TYPE,
             );
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.output_format {
-            violations.enum_value(format!("{at}outputFormat"), value, OUTPUT_FORMAT);
+            violations.enum_value(&At::Member(at, "outputFormat"), value, OUTPUT_FORMAT);
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -4833,9 +4850,9 @@ pub struct DeliveryDestinationConfiguration {
 
 impl Validate for DeliveryDestinationConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination_resource_arn.is_none() {
-            violations.missing(format!("{at}destinationResourceArn"));
+            violations.missing(&At::Member(at, "destinationResourceArn"));
         }
     }
 }
@@ -4876,11 +4893,11 @@ pub struct DeliverySource {
 
 impl Validate for DeliverySource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_source_configuration {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}deliverySourceConfiguration"), key0),
+                    &At::Key(&At::Member(at, "deliverySourceConfiguration"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -4889,37 +4906,41 @@ impl Validate for DeliverySource {
         }
         if let Some(value) = &self.log_type {
             violations.length(
-                format!("{at}logType"),
+                &At::Member(at, "logType"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}logType"), value, &LOG_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "logType"), value, &LOG_TYPE_PATTERN);
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
-            violations.pattern(format!("{at}name"), value, &DELIVERY_SOURCE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &DELIVERY_SOURCE_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.service {
             violations.length(
-                format!("{at}service"),
+                &At::Member(at, "service"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}service"), value, &SERVICE_PATTERN);
+            violations.pattern(&At::Member(at, "service"), value, &SERVICE_PATTERN);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, DELIVERY_SOURCE_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, DELIVERY_SOURCE_STATUS);
         }
         if let Some(value) = &self.status_reason {
             violations.enum_value(
-                format!("{at}statusReason"),
+                &At::Member(at, "statusReason"),
                 value,
                 DELIVERY_SOURCE_STATUS_REASON,
             );
@@ -4927,13 +4948,13 @@ impl Validate for DeliverySource {
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -4971,24 +4992,24 @@ pub struct DeliverySourceConfigurationSchema {
 
 impl Validate for DeliverySourceConfigurationSchema {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.default_value.is_none() {
-            violations.missing(format!("{at}defaultValue"));
+            violations.missing(&At::Member(at, "defaultValue"));
         }
         if let Some(value) = &self.default_value {
             violations.length(
-                format!("{at}defaultValue"),
+                &At::Member(at, "defaultValue"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if self.key_name.is_none() {
-            violations.missing(format!("{at}keyName"));
+            violations.missing(&At::Member(at, "keyName"));
         }
         if let Some(value) = &self.key_name {
             violations.length(
-                format!("{at}keyName"),
+                &At::Member(at, "keyName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -4997,7 +5018,7 @@ impl Validate for DeliverySourceConfigurationSchema {
         if let Some(value) = &self.supported_values {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}supportedValues"), index0 + 1),
+                    &At::Item(&At::Member(at, "supportedValues"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(256),
@@ -5005,11 +5026,11 @@ impl Validate for DeliverySourceConfigurationSchema {
             }
         }
         if self.value_type.is_none() {
-            violations.missing(format!("{at}valueType"));
+            violations.missing(&At::Member(at, "valueType"));
         }
         if let Some(value) = &self.value_type {
             violations.enum_value(
-                format!("{at}valueType"),
+                &At::Member(at, "valueType"),
                 value,
                 DELIVERY_SOURCE_CONFIGURATION_SCHEMA_VALUE_TYPE,
             );
@@ -5044,31 +5065,23 @@ pub struct DescribeAccountPoliciesRequest {
 
 impl Validate for DescribeAccountPoliciesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_identifiers {
             violations.length(
-                format!("{at}accountIdentifiers"),
+                &At::Member(at, "accountIdentifiers"),
                 value.len(),
                 Some(0),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0.chars().count(),
                     Some(12),
                     Some(12),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0,
                     &ACCOUNT_ID_PATTERN,
                 );
@@ -5076,17 +5089,17 @@ impl Validate for DescribeAccountPoliciesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.policy_type.is_none() {
-            violations.missing(format!("{at}policyType"));
+            violations.missing(&At::Member(at, "policyType"));
         }
         if let Some(value) = &self.policy_type {
-            violations.enum_value(format!("{at}policyType"), value, POLICY_TYPE);
+            violations.enum_value(&At::Member(at, "policyType"), value, POLICY_TYPE);
         }
     }
 }
@@ -5105,21 +5118,18 @@ pub struct DescribeAccountPoliciesResponse {
 
 impl Validate for DescribeAccountPoliciesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_policies {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}accountPolicies"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "accountPolicies"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5154,40 +5164,41 @@ pub struct DescribeConfigurationTemplatesRequest {
 
 impl Validate for DescribeConfigurationTemplatesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination_types {
             violations.length(
-                format!("{at}deliveryDestinationTypes"),
+                &At::Member(at, "deliveryDestinationTypes"),
                 value.len(),
                 Some(1),
                 Some(4),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}deliveryDestinationTypes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "deliveryDestinationTypes"), index0),
                     item0,
                     DELIVERY_DESTINATION_TYPE,
                 );
             }
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.log_types {
-            violations.length(format!("{at}logTypes"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "logTypes"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "logTypes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "logTypes"), index0),
                     item0,
                     &LOG_TYPE_PATTERN,
                 );
@@ -5195,23 +5206,28 @@ impl Validate for DescribeConfigurationTemplatesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.resource_types {
-            violations.length(format!("{at}resourceTypes"), value.len(), Some(1), Some(10));
+            violations.length(
+                &At::Member(at, "resourceTypes"),
+                value.len(),
+                Some(1),
+                Some(10),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}resourceTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "resourceTypes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}resourceTypes"), index0 + 1),
+                    &At::Item(&At::Member(at, "resourceTypes"), index0),
                     item0,
                     &RESOURCE_TYPE_PATTERN,
                 );
@@ -5219,12 +5235,12 @@ impl Validate for DescribeConfigurationTemplatesRequest {
         }
         if let Some(value) = &self.service {
             violations.length(
-                format!("{at}service"),
+                &At::Member(at, "service"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}service"), value, &SERVICE_PATTERN);
+            violations.pattern(&At::Member(at, "service"), value, &SERVICE_PATTERN);
         }
     }
 }
@@ -5243,25 +5259,18 @@ pub struct DescribeConfigurationTemplatesResponse {
 
 impl Validate for DescribeConfigurationTemplatesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.configuration_templates {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}configurationTemplates"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "configurationTemplates"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5280,13 +5289,18 @@ pub struct DescribeDeliveriesRequest {
 
 impl Validate for DescribeDeliveriesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5309,21 +5323,15 @@ pub struct DescribeDeliveriesResponse {
 
 impl Validate for DescribeDeliveriesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.deliveries {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}deliveries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "deliveries"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5342,13 +5350,18 @@ pub struct DescribeDeliveryDestinationsRequest {
 
 impl Validate for DescribeDeliveryDestinationsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5371,25 +5384,18 @@ pub struct DescribeDeliveryDestinationsResponse {
 
 impl Validate for DescribeDeliveryDestinationsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destinations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}deliveryDestinations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "deliveryDestinations"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5408,13 +5414,18 @@ pub struct DescribeDeliverySourcesRequest {
 
 impl Validate for DescribeDeliverySourcesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5437,21 +5448,18 @@ pub struct DescribeDeliverySourcesResponse {
 
 impl Validate for DescribeDeliverySourcesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_sources {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}deliverySources"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "deliverySources"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5476,26 +5484,31 @@ pub struct DescribeDestinationsRequest {
 
 impl Validate for DescribeDestinationsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination_name_prefix {
             violations.length(
-                format!("{at}DestinationNamePrefix"),
+                &At::Member(at, "DestinationNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}DestinationNamePrefix"),
+                &At::Member(at, "DestinationNamePrefix"),
                 value,
                 &DESTINATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5518,21 +5531,18 @@ pub struct DescribeDestinationsResponse {
 
 impl Validate for DescribeDestinationsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destinations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}destinations"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "destinations"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5559,24 +5569,33 @@ pub struct DescribeExportTasksRequest {
 
 impl Validate for DescribeExportTasksRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.status_code {
-            violations.enum_value(format!("{at}statusCode"), value, EXPORT_TASK_STATUS_CODE);
+            violations.enum_value(
+                &At::Member(at, "statusCode"),
+                value,
+                EXPORT_TASK_STATUS_CODE,
+            );
         }
         if let Some(value) = &self.task_id {
             violations.length(
-                format!("{at}taskId"),
+                &At::Member(at, "taskId"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -5599,21 +5618,18 @@ pub struct DescribeExportTasksResponse {
 
 impl Validate for DescribeExportTasksResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.export_tasks {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}exportTasks"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "exportTasks"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5637,34 +5653,26 @@ pub struct DescribeFieldIndexesRequest {
 
 impl Validate for DescribeFieldIndexesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifiers.is_none() {
-            violations.missing(format!("{at}logGroupIdentifiers"));
+            violations.missing(&At::Member(at, "logGroupIdentifiers"));
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -5672,7 +5680,7 @@ impl Validate for DescribeFieldIndexesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5695,21 +5703,18 @@ pub struct DescribeFieldIndexesResponse {
 
 impl Validate for DescribeFieldIndexesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_indexes {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}fieldIndexes"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "fieldIndexes"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5737,34 +5742,39 @@ pub struct DescribeImportTaskBatchesRequest {
 
 impl Validate for DescribeImportTaskBatchesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.batch_import_status {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}batchImportStatus"), index0 + 1),
+                    &At::Item(&At::Member(at, "batchImportStatus"), index0),
                     item0,
                     IMPORT_STATUS,
                 );
             }
         }
         if self.import_id.is_none() {
-            violations.missing(format!("{at}importId"));
+            violations.missing(&At::Member(at, "importId"));
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5795,30 +5805,27 @@ pub struct DescribeImportTaskBatchesResponse {
 
 impl Validate for DescribeImportTaskBatchesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.import_batches {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}importBatches"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "importBatches"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5851,25 +5858,30 @@ pub struct DescribeImportTasksRequest {
 
 impl Validate for DescribeImportTasksRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
         if let Some(value) = &self.import_status {
-            violations.enum_value(format!("{at}importStatus"), value, IMPORT_STATUS);
+            violations.enum_value(&At::Member(at, "importStatus"), value, IMPORT_STATUS);
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5888,21 +5900,15 @@ pub struct DescribeImportTasksResponse {
 
 impl Validate for DescribeImportTasksResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.imports {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}imports"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "imports"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5926,34 +5932,26 @@ pub struct DescribeIndexPoliciesRequest {
 
 impl Validate for DescribeIndexPoliciesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifiers.is_none() {
-            violations.missing(format!("{at}logGroupIdentifiers"));
+            violations.missing(&At::Member(at, "logGroupIdentifiers"));
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(1),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -5961,7 +5959,7 @@ impl Validate for DescribeIndexPoliciesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -5984,21 +5982,18 @@ pub struct DescribeIndexPoliciesResponse {
 
 impl Validate for DescribeIndexPoliciesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.index_policies {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}indexPolicies"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "indexPolicies"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6053,66 +6048,55 @@ pub struct DescribeLogGroupsRequest {
 
 impl Validate for DescribeLogGroupsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_identifiers {
             violations.length(
-                format!("{at}accountIdentifiers"),
+                &At::Member(at, "accountIdentifiers"),
                 value.len(),
                 Some(0),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0.chars().count(),
                     Some(12),
                     Some(12),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0,
                     &ACCOUNT_ID_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -6120,33 +6104,33 @@ impl Validate for DescribeLogGroupsRequest {
         }
         if let Some(value) = &self.log_group_name_pattern {
             violations.length(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value.chars().count(),
                 Some(0),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value,
                 &LOG_GROUP_NAME_PATTERN_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_name_prefix {
             violations.length(
-                format!("{at}logGroupNamePrefix"),
+                &At::Member(at, "logGroupNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logGroupNamePrefix"),
+                &At::Member(at, "logGroupNamePrefix"),
                 value,
                 &LOG_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6165,21 +6149,15 @@ pub struct DescribeLogGroupsResponse {
 
 impl Validate for DescribeLogGroupsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_groups {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logGroups"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logGroups"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6224,55 +6202,64 @@ pub struct DescribeLogStreamsRequest {
 
 impl Validate for DescribeLogStreamsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if let Some(value) = &self.log_stream_name_prefix {
-            violations.length(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if let Some(value) = &self.log_stream_name_prefix {
+            violations.length(
+                &At::Member(at, "logStreamNamePrefix"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamNamePrefix"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.order_by {
-            violations.enum_value(format!("{at}orderBy"), value, ORDER_BY);
+            violations.enum_value(&At::Member(at, "orderBy"), value, ORDER_BY);
         }
     }
 }
@@ -6291,21 +6278,15 @@ pub struct DescribeLogStreamsResponse {
 
 impl Validate for DescribeLogStreamsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_streams {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logStreams"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logStreams"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6334,26 +6315,31 @@ pub struct DescribeLookupTablesRequest {
 
 impl Validate for DescribeLookupTablesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.lookup_table_name_prefix {
             violations.length(
-                format!("{at}lookupTableNamePrefix"),
+                &At::Member(at, "lookupTableNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}lookupTableNamePrefix"),
+                &At::Member(at, "lookupTableNamePrefix"),
                 value,
                 &LOOKUP_TABLE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.max_results {
-            violations.range(format!("{at}maxResults"), *value as f64, None, Some(100.0));
+            violations.range(
+                &At::Member(at, "maxResults"),
+                *value as f64,
+                None,
+                Some(100.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6376,21 +6362,18 @@ pub struct DescribeLookupTablesResponse {
 
 impl Validate for DescribeLookupTablesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.lookup_tables {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}lookupTables"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "lookupTables"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6433,53 +6416,66 @@ pub struct DescribeMetricFiltersRequest {
 
 impl Validate for DescribeMetricFiltersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filter_name_prefix {
             violations.length(
-                format!("{at}filterNamePrefix"),
+                &At::Member(at, "filterNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterNamePrefix"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "filterNamePrefix"),
+                value,
+                &FILTER_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}metricName"),
+                &At::Member(at, "metricName"),
                 value.chars().count(),
                 None,
                 Some(255),
             );
-            violations.pattern(format!("{at}metricName"), value, &METRIC_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "metricName"), value, &METRIC_NAME_PATTERN);
         }
         if let Some(value) = &self.metric_namespace {
             violations.length(
-                format!("{at}metricNamespace"),
+                &At::Member(at, "metricNamespace"),
                 value.chars().count(),
                 None,
                 Some(255),
             );
             violations.pattern(
-                format!("{at}metricNamespace"),
+                &At::Member(at, "metricNamespace"),
                 value,
                 &METRIC_NAMESPACE_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6502,21 +6498,18 @@ pub struct DescribeMetricFiltersResponse {
 
 impl Validate for DescribeMetricFiltersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.metric_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}metricFilters"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "metricFilters"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6553,19 +6546,23 @@ pub struct DescribeQueriesRequest {
 
 impl Validate for DescribeQueriesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(1000.0),
@@ -6573,17 +6570,17 @@ impl Validate for DescribeQueriesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, QUERY_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, QUERY_STATUS);
         }
     }
 }
@@ -6598,10 +6595,10 @@ pub struct DescribeQueriesResponse {
 
 impl Validate for DescribeQueriesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6609,13 +6606,7 @@ impl Validate for DescribeQueriesResponse {
         }
         if let Some(value) = &self.queries {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}queries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "queries"), index0), violations);
             }
         }
     }
@@ -6647,10 +6638,10 @@ pub struct DescribeQueryDefinitionsRequest {
 
 impl Validate for DescribeQueryDefinitionsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(1000.0),
@@ -6658,7 +6649,7 @@ impl Validate for DescribeQueryDefinitionsRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6666,14 +6657,14 @@ impl Validate for DescribeQueryDefinitionsRequest {
         }
         if let Some(value) = &self.query_definition_name_prefix {
             violations.length(
-                format!("{at}queryDefinitionNamePrefix"),
+                &At::Member(at, "queryDefinitionNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
     }
 }
@@ -6692,10 +6683,10 @@ pub struct DescribeQueryDefinitionsResponse {
 
 impl Validate for DescribeQueryDefinitionsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6704,10 +6695,7 @@ impl Validate for DescribeQueryDefinitionsResponse {
         if let Some(value) = &self.query_definitions {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}queryDefinitions"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "queryDefinitions"), index0),
                     violations,
                 );
             }
@@ -6737,20 +6725,25 @@ pub struct DescribeResourcePoliciesRequest {
 
 impl Validate for DescribeResourcePoliciesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.policy_scope {
-            violations.enum_value(format!("{at}policyScope"), value, POLICY_SCOPE);
+            violations.enum_value(&At::Member(at, "policyScope"), value, POLICY_SCOPE);
         }
     }
 }
@@ -6769,10 +6762,10 @@ pub struct DescribeResourcePoliciesResponse {
 
 impl Validate for DescribeResourcePoliciesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6781,10 +6774,7 @@ impl Validate for DescribeResourcePoliciesResponse {
         if let Some(value) = &self.resource_policies {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}resourcePolicies"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "resourcePolicies"), index0),
                     violations,
                 );
             }
@@ -6815,34 +6805,47 @@ pub struct DescribeSubscriptionFiltersRequest {
 
 impl Validate for DescribeSubscriptionFiltersRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filter_name_prefix {
             violations.length(
-                format!("{at}filterNamePrefix"),
+                &At::Member(at, "filterNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterNamePrefix"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "filterNamePrefix"),
+                value,
+                &FILTER_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6865,10 +6868,10 @@ pub struct DescribeSubscriptionFiltersResponse {
 
 impl Validate for DescribeSubscriptionFiltersResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6877,14 +6880,7 @@ impl Validate for DescribeSubscriptionFiltersResponse {
         if let Some(value) = &self.subscription_filters {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}subscriptionFilters"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "subscriptionFilters"), index0),
                     violations,
                 );
             }
@@ -6922,37 +6918,47 @@ pub struct Destination {
 
 impl Validate for Destination {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.access_policy {
             violations.length(
-                format!("{at}accessPolicy"),
+                &At::Member(at, "accessPolicy"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.destination_name {
             violations.length(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value,
                 &DESTINATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.role_arn {
-            violations.length(format!("{at}roleArn"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "roleArn"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.target_arn {
             violations.length(
-                format!("{at}targetArn"),
+                &At::Member(at, "targetArn"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -6974,12 +6980,12 @@ pub struct DestinationConfiguration {
 
 impl Validate for DestinationConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.s3_configuration.is_none() {
-            violations.missing(format!("{at}s3Configuration"));
+            violations.missing(&At::Member(at, "s3Configuration"));
         }
         if let Some(value) = &self.s3_configuration {
-            value.validate(&format!("{}.", format!("{at}s3Configuration")), violations);
+            value.validate(&At::Member(at, "s3Configuration"), violations);
         }
     }
 }
@@ -7002,25 +7008,29 @@ pub struct DisassociateKmsKeyRequest {
 
 impl Validate for DisassociateKmsKeyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.resource_identifier {
             violations.length(
-                format!("{at}resourceIdentifier"),
+                &At::Member(at, "resourceIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}resourceIdentifier"),
+                &At::Member(at, "resourceIdentifier"),
                 value,
                 &RESOURCE_IDENTIFIER_PATTERN,
             );
@@ -7041,13 +7051,13 @@ pub struct DisassociateSourceFromS3TableIntegrationRequest {
 
 impl Validate for DisassociateSourceFromS3TableIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.identifier.is_none() {
-            violations.missing(format!("{at}identifier"));
+            violations.missing(&At::Member(at, "identifier"));
         }
         if let Some(value) = &self.identifier {
             violations.length(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -7068,10 +7078,10 @@ pub struct DisassociateSourceFromS3TableIntegrationResponse {
 
 impl Validate for DisassociateSourceFromS3TableIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.identifier {
             violations.length(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -7098,11 +7108,11 @@ pub struct Entity {
 
 impl Validate for Entity {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}attributes"), key0),
+                    &At::Key(&At::Member(at, "attributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
@@ -7112,7 +7122,7 @@ impl Validate for Entity {
         if let Some(value) = &self.key_attributes {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}keyAttributes"), key0),
+                    &At::Key(&At::Member(at, "keyAttributes"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
@@ -7162,36 +7172,40 @@ pub struct ExportTask {
 
 impl Validate for ExportTask {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination {
             violations.length(
-                format!("{at}destination"),
+                &At::Member(at, "destination"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
         }
         if let Some(value) = &self.execution_info {
-            value.validate(&format!("{}.", format!("{at}executionInfo")), violations);
+            value.validate(&At::Member(at, "executionInfo"), violations);
         }
         if let Some(value) = &self.from {
-            violations.range(format!("{at}from"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "from"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
         if let Some(value) = &self.task_id {
             violations.length(
-                format!("{at}taskId"),
+                &At::Member(at, "taskId"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -7199,14 +7213,14 @@ impl Validate for ExportTask {
         }
         if let Some(value) = &self.task_name {
             violations.length(
-                format!("{at}taskName"),
+                &At::Member(at, "taskName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
         }
         if let Some(value) = &self.to {
-            violations.range(format!("{at}to"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "to"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -7229,17 +7243,22 @@ pub struct ExportTaskExecutionInfo {
 
 impl Validate for ExportTaskExecutionInfo {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.completion_time {
             violations.range(
-                format!("{at}completionTime"),
+                &At::Member(at, "completionTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
     }
 }
@@ -7254,9 +7273,9 @@ pub struct ExportTaskStatus {
 
 impl Validate for ExportTaskStatus {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.code {
-            violations.enum_value(format!("{at}code"), value, EXPORT_TASK_STATUS_CODE);
+            violations.enum_value(&At::Member(at, "code"), value, EXPORT_TASK_STATUS_CODE);
         }
     }
 }
@@ -7299,49 +7318,59 @@ pub struct FieldIndex {
 
 impl Validate for FieldIndex {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_index_name {
             violations.length(
-                format!("{at}fieldIndexName"),
+                &At::Member(at, "fieldIndexName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}fieldIndexName"),
+                &At::Member(at, "fieldIndexName"),
                 value,
                 &FIELD_INDEX_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.first_event_time {
             violations.range(
-                format!("{at}firstEventTime"),
+                &At::Member(at, "firstEventTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.last_event_time {
-            violations.range(format!("{at}lastEventTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "lastEventTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.last_scan_time {
-            violations.range(format!("{at}lastScanTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "lastScanTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, INDEX_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, INDEX_TYPE);
         }
     }
 }
@@ -7354,7 +7383,7 @@ pub struct FieldsData {
 
 impl Validate for FieldsData {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -7409,13 +7438,13 @@ pub struct FilterLogEventsRequest {
 
 impl Validate for FilterLogEventsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.end_time {
-            violations.range(format!("{at}endTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "endTime"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -7423,7 +7452,7 @@ impl Validate for FilterLogEventsRequest {
         }
         if let Some(value) = &self.limit {
             violations.range(
-                format!("{at}limit"),
+                &At::Member(at, "limit"),
                 *value as f64,
                 Some(1.0),
                 Some(10000.0),
@@ -7431,55 +7460,59 @@ impl Validate for FilterLogEventsRequest {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if let Some(value) = &self.log_stream_name_prefix {
-            violations.length(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamNamePrefix"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if let Some(value) = &self.log_stream_name_prefix {
+            violations.length(
+                &At::Member(at, "logStreamNamePrefix"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamNamePrefix"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.log_stream_names {
             violations.length(
-                format!("{at}logStreamNames"),
+                &At::Member(at, "logStreamNames"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0,
                     &LOG_STREAM_NAME_PATTERN,
                 );
@@ -7487,14 +7520,14 @@ impl Validate for FilterLogEventsRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.start_time {
-            violations.range(format!("{at}startTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "startTime"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -7515,21 +7548,15 @@ pub struct FilterLogEventsResponse {
 
 impl Validate for FilterLogEventsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.events {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}events"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "events"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -7538,14 +7565,7 @@ impl Validate for FilterLogEventsResponse {
         if let Some(value) = &self.searched_log_streams {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}searchedLogStreams"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "searchedLogStreams"), index0),
                     violations,
                 );
             }
@@ -7577,28 +7597,38 @@ pub struct FilteredLogEvent {
 
 impl Validate for FilteredLogEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ingestion_time {
-            violations.range(format!("{at}ingestionTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "ingestionTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.log_stream_name {
             violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.message {
-            violations.length(format!("{at}message"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "message"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.timestamp {
-            violations.range(format!("{at}timestamp"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "timestamp"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -7616,19 +7646,19 @@ pub struct GetDataProtectionPolicyRequest {
 
 impl Validate for GetDataProtectionPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -7660,10 +7690,10 @@ pub struct GetDataProtectionPolicyResponse {
 
 impl Validate for GetDataProtectionPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -7671,13 +7701,13 @@ impl Validate for GetDataProtectionPolicyResponse {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -7698,19 +7728,19 @@ pub struct GetDeliveryDestinationPolicyRequest {
 
 impl Validate for GetDeliveryDestinationPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delivery_destination_name.is_none() {
-            violations.missing(format!("{at}deliveryDestinationName"));
+            violations.missing(&At::Member(at, "deliveryDestinationName"));
         }
         if let Some(value) = &self.delivery_destination_name {
             violations.length(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
@@ -7726,9 +7756,9 @@ pub struct GetDeliveryDestinationPolicyResponse {
 
 impl Validate for GetDeliveryDestinationPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy {
-            value.validate(&format!("{}.", format!("{at}policy")), violations);
+            value.validate(&At::Member(at, "policy"), violations);
         }
     }
 }
@@ -7742,19 +7772,19 @@ pub struct GetDeliveryDestinationRequest {
 
 impl Validate for GetDeliveryDestinationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
@@ -7774,12 +7804,9 @@ pub struct GetDeliveryDestinationResponse {
 
 impl Validate for GetDeliveryDestinationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination {
-            value.validate(
-                &format!("{}.", format!("{at}deliveryDestination")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deliveryDestination"), violations);
         }
     }
 }
@@ -7793,13 +7820,18 @@ pub struct GetDeliveryRequest {
 
 impl Validate for GetDeliveryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.id.is_none() {
-            violations.missing(format!("{at}id"));
+            violations.missing(&At::Member(at, "id"));
         }
         if let Some(value) = &self.id {
-            violations.length(format!("{at}id"), value.chars().count(), Some(1), Some(64));
-            violations.pattern(format!("{at}id"), value, &DELIVERY_ID_PATTERN);
+            violations.length(
+                &At::Member(at, "id"),
+                value.chars().count(),
+                Some(1),
+                Some(64),
+            );
+            violations.pattern(&At::Member(at, "id"), value, &DELIVERY_ID_PATTERN);
         }
     }
 }
@@ -7812,9 +7844,9 @@ pub struct GetDeliveryResponse {
 
 impl Validate for GetDeliveryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery {
-            value.validate(&format!("{}.", format!("{at}delivery")), violations);
+            value.validate(&At::Member(at, "delivery"), violations);
         }
     }
 }
@@ -7828,18 +7860,22 @@ pub struct GetDeliverySourceRequest {
 
 impl Validate for GetDeliverySourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
-            violations.pattern(format!("{at}name"), value, &DELIVERY_SOURCE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &DELIVERY_SOURCE_NAME_PATTERN,
+            );
         }
     }
 }
@@ -7856,9 +7892,9 @@ pub struct GetDeliverySourceResponse {
 
 impl Validate for GetDeliverySourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_source {
-            value.validate(&format!("{}.", format!("{at}deliverySource")), violations);
+            value.validate(&At::Member(at, "deliverySource"), violations);
         }
     }
 }
@@ -7876,19 +7912,19 @@ pub struct GetIntegrationRequest {
 
 impl Validate for GetIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.integration_name.is_none() {
-            violations.missing(format!("{at}integrationName"));
+            violations.missing(&At::Member(at, "integrationName"));
         }
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
@@ -7926,31 +7962,32 @@ pub struct GetIntegrationResponse {
 
 impl Validate for GetIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.integration_details {
-            value.validate(
-                &format!("{}.", format!("{at}integrationDetails")),
-                violations,
-            );
+            value.validate(&At::Member(at, "integrationDetails"), violations);
         }
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.integration_status {
-            violations.enum_value(format!("{at}integrationStatus"), value, INTEGRATION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "integrationStatus"),
+                value,
+                INTEGRATION_STATUS,
+            );
         }
         if let Some(value) = &self.integration_type {
-            violations.enum_value(format!("{at}integrationType"), value, INTEGRATION_TYPE);
+            violations.enum_value(&At::Member(at, "integrationType"), value, INTEGRATION_TYPE);
         }
     }
 }
@@ -7968,19 +8005,19 @@ pub struct GetLogAnomalyDetectorRequest {
 
 impl Validate for GetLogAnomalyDetectorRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.anomaly_detector_arn.is_none() {
-            violations.missing(format!("{at}anomalyDetectorArn"));
+            violations.missing(&At::Member(at, "anomalyDetectorArn"));
         }
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
@@ -8044,17 +8081,17 @@ pub struct GetLogAnomalyDetectorResponse {
 
 impl Validate for GetLogAnomalyDetectorResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detector_status {
             violations.enum_value(
-                format!("{at}anomalyDetectorStatus"),
+                &At::Member(at, "anomalyDetectorStatus"),
                 value,
                 ANOMALY_DETECTOR_STATUS,
             );
         }
         if let Some(value) = &self.anomaly_visibility_time {
             violations.range(
-                format!("{at}anomalyVisibilityTime"),
+                &At::Member(at, "anomalyVisibilityTime"),
                 *value as f64,
                 Some(7.0),
                 Some(90.0),
@@ -8062,7 +8099,7 @@ impl Validate for GetLogAnomalyDetectorResponse {
         }
         if let Some(value) = &self.creation_time_stamp {
             violations.range(
-                format!("{at}creationTimeStamp"),
+                &At::Member(at, "creationTimeStamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -8070,7 +8107,7 @@ impl Validate for GetLogAnomalyDetectorResponse {
         }
         if let Some(value) = &self.detector_name {
             violations.length(
-                format!("{at}detectorName"),
+                &At::Member(at, "detectorName"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -8078,14 +8115,14 @@ impl Validate for GetLogAnomalyDetectorResponse {
         }
         if let Some(value) = &self.evaluation_frequency {
             violations.enum_value(
-                format!("{at}evaluationFrequency"),
+                &At::Member(at, "evaluationFrequency"),
                 value,
                 EVALUATION_FREQUENCY,
             );
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -8093,7 +8130,7 @@ impl Validate for GetLogAnomalyDetectorResponse {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -8101,7 +8138,7 @@ impl Validate for GetLogAnomalyDetectorResponse {
         }
         if let Some(value) = &self.last_modified_time_stamp {
             violations.range(
-                format!("{at}lastModifiedTimeStamp"),
+                &At::Member(at, "lastModifiedTimeStamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -8110,13 +8147,13 @@ impl Validate for GetLogAnomalyDetectorResponse {
         if let Some(value) = &self.log_group_arn_list {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupArnList"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupArnList"), index0),
                     item0,
                     &LOG_GROUP_ARN_PATTERN,
                 );
@@ -8166,13 +8203,13 @@ pub struct GetLogEventsRequest {
 
 impl Validate for GetLogEventsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.end_time {
-            violations.range(format!("{at}endTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "endTime"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.limit {
             violations.range(
-                format!("{at}limit"),
+                &At::Member(at, "limit"),
                 *value as f64,
                 Some(1.0),
                 Some(10000.0),
@@ -8180,52 +8217,56 @@ impl Validate for GetLogEventsRequest {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if self.log_stream_name.is_none() {
-            violations.missing(format!("{at}logStreamName"));
-        }
-        if let Some(value) = &self.log_stream_name {
-            violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if self.log_stream_name.is_none() {
+            violations.missing(&At::Member(at, "logStreamName"));
+        }
+        if let Some(value) = &self.log_stream_name {
+            violations.length(
+                &At::Member(at, "logStreamName"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.start_time {
-            violations.range(format!("{at}startTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "startTime"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -8250,21 +8291,15 @@ pub struct GetLogEventsResponse {
 
 impl Validate for GetLogEventsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.events {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}events"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "events"), index0), violations);
             }
         }
         if let Some(value) = &self.next_backward_token {
             violations.length(
-                format!("{at}nextBackwardToken"),
+                &At::Member(at, "nextBackwardToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -8272,7 +8307,7 @@ impl Validate for GetLogEventsResponse {
         }
         if let Some(value) = &self.next_forward_token {
             violations.length(
-                format!("{at}nextForwardToken"),
+                &At::Member(at, "nextForwardToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -8301,12 +8336,12 @@ pub struct GetLogFieldsRequest {
 
 impl Validate for GetLogFieldsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.data_source_name.is_none() {
-            violations.missing(format!("{at}dataSourceName"));
+            violations.missing(&At::Member(at, "dataSourceName"));
         }
         if self.data_source_type.is_none() {
-            violations.missing(format!("{at}dataSourceType"));
+            violations.missing(&At::Member(at, "dataSourceType"));
         }
     }
 }
@@ -8319,16 +8354,10 @@ pub struct GetLogFieldsResponse {
 
 impl Validate for GetLogFieldsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_fields {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logFields"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logFields"), index0), violations);
             }
         }
     }
@@ -8354,31 +8383,35 @@ pub struct GetLogGroupFieldsRequest {
 
 impl Validate for GetLogGroupFieldsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.time {
-            violations.range(format!("{at}time"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "time"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -8395,14 +8428,11 @@ pub struct GetLogGroupFieldsResponse {
 
 impl Validate for GetLogGroupFieldsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_fields {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logGroupFields"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "logGroupFields"), index0),
                     violations,
                 );
             }
@@ -8425,13 +8455,13 @@ pub struct GetLogObjectRequest {
 
 impl Validate for GetLogObjectRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_object_pointer.is_none() {
-            violations.missing(format!("{at}logObjectPointer"));
+            violations.missing(&At::Member(at, "logObjectPointer"));
         }
         if let Some(value) = &self.log_object_pointer {
             violations.length(
-                format!("{at}logObjectPointer"),
+                &At::Member(at, "logObjectPointer"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -8452,9 +8482,9 @@ pub struct GetLogObjectResponse {
 
 impl Validate for GetLogObjectResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_stream {
-            value.validate(&format!("{}.", format!("{at}fieldStream")), violations);
+            value.validate(&At::Member(at, "fieldStream"), violations);
         }
     }
 }
@@ -8473,15 +8503,12 @@ pub struct GetLogObjectResponseStream {
 
 impl Validate for GetLogObjectResponseStream {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.internal_streaming_exception {
-            value.validate(
-                &format!("{}.", format!("{at}InternalStreamingException")),
-                violations,
-            );
+            value.validate(&At::Member(at, "InternalStreamingException"), violations);
         }
         if let Some(value) = &self.fields {
-            value.validate(&format!("{}.", format!("{at}fields")), violations);
+            value.validate(&At::Member(at, "fields"), violations);
         }
     }
 }
@@ -8501,9 +8528,9 @@ pub struct GetLogRecordRequest {
 
 impl Validate for GetLogRecordRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_record_pointer.is_none() {
-            violations.missing(format!("{at}logRecordPointer"));
+            violations.missing(&At::Member(at, "logRecordPointer"));
         }
     }
 }
@@ -8516,7 +8543,7 @@ pub struct GetLogRecordResponse {
 
 impl Validate for GetLogRecordResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -8532,9 +8559,9 @@ pub struct GetLookupTableRequest {
 
 impl Validate for GetLookupTableRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.lookup_table_arn.is_none() {
-            violations.missing(format!("{at}lookupTableArn"));
+            violations.missing(&At::Member(at, "lookupTableArn"));
         }
     }
 }
@@ -8575,10 +8602,10 @@ pub struct GetLookupTableResponse {
 
 impl Validate for GetLookupTableResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -8586,7 +8613,7 @@ impl Validate for GetLookupTableResponse {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -8594,7 +8621,7 @@ impl Validate for GetLookupTableResponse {
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -8602,23 +8629,23 @@ impl Validate for GetLookupTableResponse {
         }
         if let Some(value) = &self.lookup_table_name {
             violations.length(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value,
                 &LOOKUP_TABLE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.size_bytes {
-            violations.range(format!("{at}sizeBytes"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "sizeBytes"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.table_body {
             violations.length(
-                format!("{at}tableBody"),
+                &At::Member(at, "tableBody"),
                 value.chars().count(),
                 Some(1),
                 Some(10485760),
@@ -8640,10 +8667,10 @@ pub struct GetQueryResultsRequest {
 
 impl Validate for GetQueryResultsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_items {
             violations.range(
-                format!("{at}maxItems"),
+                &At::Member(at, "maxItems"),
                 *value as f64,
                 Some(0.0),
                 Some(10000.0),
@@ -8651,18 +8678,18 @@ impl Validate for GetQueryResultsRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if self.query_id.is_none() {
-            violations.missing(format!("{at}queryId"));
+            violations.missing(&At::Member(at, "queryId"));
         }
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -8701,10 +8728,10 @@ pub struct GetQueryResultsResponse {
 
 impl Validate for GetQueryResultsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.encryption_key {
             violations.length(
-                format!("{at}encryptionKey"),
+                &At::Member(at, "encryptionKey"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -8712,37 +8739,30 @@ impl Validate for GetQueryResultsResponse {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.results {
             for (index0, item0) in value.iter().enumerate() {
                 for (index1, item1) in item0.iter().enumerate() {
                     item1.validate(
-                        &format!(
-                            "{}.",
-                            format!(
-                                "{}.{}.member",
-                                format!("{}.{}.member", format!("{at}results"), index0 + 1),
-                                index1 + 1
-                            )
-                        ),
+                        &At::Item(&At::Item(&At::Member(at, "results"), index0), index1),
                         violations,
                     );
                 }
             }
         }
         if let Some(value) = &self.statistics {
-            value.validate(&format!("{}.", format!("{at}statistics")), violations);
+            value.validate(&At::Member(at, "statistics"), violations);
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, QUERY_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, QUERY_STATUS);
         }
     }
 }
@@ -8780,35 +8800,35 @@ pub struct GetScheduledQueryHistoryRequest {
 
 impl Validate for GetScheduledQueryHistoryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.end_time.is_none() {
-            violations.missing(format!("{at}endTime"));
+            violations.missing(&At::Member(at, "endTime"));
         }
         if let Some(value) = &self.end_time {
-            violations.range(format!("{at}endTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "endTime"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.execution_statuses {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!("{}.{}.member", format!("{at}executionStatuses"), index0 + 1),
+                    &At::Item(&At::Member(at, "executionStatuses"), index0),
                     item0,
                     EXECUTION_STATUS,
                 );
             }
         }
         if self.identifier.is_none() {
-            violations.missing(format!("{at}identifier"));
+            violations.missing(&At::Member(at, "identifier"));
         }
         if let Some(value) = &self.identifier {
             violations.pattern(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value,
                 &SCHEDULED_QUERY_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(1000.0),
@@ -8816,17 +8836,17 @@ impl Validate for GetScheduledQueryHistoryRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}startTime"));
+            violations.missing(&At::Member(at, "startTime"));
         }
         if let Some(value) = &self.start_time {
-            violations.range(format!("{at}startTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "startTime"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -8853,19 +8873,23 @@ pub struct GetScheduledQueryHistoryResponse {
 
 impl Validate for GetScheduledQueryHistoryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}name"), value, &SCHEDULED_QUERY_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &SCHEDULED_QUERY_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -8874,10 +8898,7 @@ impl Validate for GetScheduledQueryHistoryResponse {
         if let Some(value) = &self.trigger_history {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}triggerHistory"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "triggerHistory"), index0),
                     violations,
                 );
             }
@@ -8898,13 +8919,13 @@ pub struct GetScheduledQueryRequest {
 
 impl Validate for GetScheduledQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.identifier.is_none() {
-            violations.missing(format!("{at}identifier"));
+            violations.missing(&At::Member(at, "identifier"));
         }
         if let Some(value) = &self.identifier {
             violations.pattern(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value,
                 &SCHEDULED_QUERY_IDENTIFIER_PATTERN,
             );
@@ -9014,38 +9035,44 @@ pub struct GetScheduledQueryResponse {
 
 impl Validate for GetScheduledQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if let Some(value) = &self.destination_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}destinationConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "destinationConfiguration"), violations);
         }
         if let Some(value) = &self.execution_role_arn {
             violations.length(
-                format!("{at}executionRoleArn"),
+                &At::Member(at, "executionRoleArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.last_execution_status {
-            violations.enum_value(format!("{at}lastExecutionStatus"), value, EXECUTION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "lastExecutionStatus"),
+                value,
+                EXECUTION_STATUS,
+            );
         }
         if let Some(value) = &self.last_triggered_time {
             violations.range(
-                format!("{at}lastTriggeredTime"),
+                &At::Member(at, "lastTriggeredTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9053,7 +9080,7 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9061,28 +9088,20 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -9090,19 +9109,23 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}name"), value, &SCHEDULED_QUERY_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &SCHEDULED_QUERY_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
@@ -9110,7 +9133,7 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_end_time {
             violations.range(
-                format!("{at}scheduleEndTime"),
+                &At::Member(at, "scheduleEndTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9118,7 +9141,7 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}scheduleExpression"),
+                &At::Member(at, "scheduleExpression"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -9126,18 +9149,18 @@ impl Validate for GetScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_start_time {
             violations.range(
-                format!("{at}scheduleStartTime"),
+                &At::Member(at, "scheduleStartTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}timezone"),
+                &At::Member(at, "timezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -9159,19 +9182,19 @@ pub struct GetTransformerRequest {
 
 impl Validate for GetTransformerRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -9209,13 +9232,18 @@ pub struct GetTransformerResponse {
 
 impl Validate for GetTransformerResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.last_modified_time {
             violations.range(
-                format!("{at}lastModifiedTime"),
+                &At::Member(at, "lastModifiedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9223,30 +9251,27 @@ impl Validate for GetTransformerResponse {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.transformer_config {
             violations.length(
-                format!("{at}transformerConfig"),
+                &At::Member(at, "transformerConfig"),
                 value.len(),
                 Some(1),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}transformerConfig"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "transformerConfig"), index0),
                     violations,
                 );
             }
@@ -9265,13 +9290,13 @@ pub struct Grok {
 
 impl Validate for Grok {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.r#match.is_none() {
-            violations.missing(format!("{at}match"));
+            violations.missing(&At::Member(at, "match"));
         }
         if let Some(value) = &self.r#match {
             violations.length(
-                format!("{at}match"),
+                &At::Member(at, "match"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
@@ -9279,7 +9304,7 @@ impl Validate for Grok {
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -9298,7 +9323,7 @@ pub struct GroupingIdentifier {
 
 impl Validate for GroupingIdentifier {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9357,31 +9382,36 @@ pub struct Import {
 
 impl Validate for Import {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.import_filter {
-            value.validate(&format!("{}.", format!("{at}importFilter")), violations);
+            value.validate(&At::Member(at, "importFilter"), violations);
         }
         if let Some(value) = &self.import_id {
             violations.length(
-                format!("{at}importId"),
+                &At::Member(at, "importId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
-            violations.pattern(format!("{at}importId"), value, &IMPORT_ID_PATTERN);
+            violations.pattern(&At::Member(at, "importId"), value, &IMPORT_ID_PATTERN);
         }
         if let Some(value) = &self.import_statistics {
-            value.validate(&format!("{}.", format!("{at}importStatistics")), violations);
+            value.validate(&At::Member(at, "importStatistics"), violations);
         }
         if let Some(value) = &self.import_status {
-            violations.enum_value(format!("{at}importStatus"), value, IMPORT_STATUS);
+            violations.enum_value(&At::Member(at, "importStatus"), value, IMPORT_STATUS);
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9408,23 +9438,23 @@ pub struct ImportBatch {
 
 impl Validate for ImportBatch {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.batch_id.is_none() {
-            violations.missing(format!("{at}batchId"));
+            violations.missing(&At::Member(at, "batchId"));
         }
         if let Some(value) = &self.batch_id {
             violations.length(
-                format!("{at}batchId"),
+                &At::Member(at, "batchId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if self.status.is_none() {
-            violations.missing(format!("{at}status"));
+            violations.missing(&At::Member(at, "status"));
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, IMPORT_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, IMPORT_STATUS);
         }
     }
 }
@@ -9447,13 +9477,18 @@ pub struct ImportFilter {
 
 impl Validate for ImportFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.end_event_time {
-            violations.range(format!("{at}endEventTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "endEventTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.start_event_time {
             violations.range(
-                format!("{at}startEventTime"),
+                &At::Member(at, "startEventTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9474,9 +9509,14 @@ pub struct ImportStatistics {
 
 impl Validate for ImportStatistics {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.bytes_imported {
-            violations.range(format!("{at}bytesImported"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "bytesImported"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
     }
 }
@@ -9513,10 +9553,10 @@ pub struct IndexPolicy {
 
 impl Validate for IndexPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_update_time {
             violations.range(
-                format!("{at}lastUpdateTime"),
+                &At::Member(at, "lastUpdateTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -9524,27 +9564,27 @@ impl Validate for IndexPolicy {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.policy_document {
             violations.length(
-                format!("{at}policyDocument"),
+                &At::Member(at, "policyDocument"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
             );
         }
         if let Some(value) = &self.source {
-            violations.enum_value(format!("{at}source"), value, INDEX_SOURCE);
+            violations.enum_value(&At::Member(at, "source"), value, INDEX_SOURCE);
         }
     }
 }
@@ -9561,18 +9601,23 @@ pub struct InputLogEvent {
 
 impl Validate for InputLogEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.message.is_none() {
-            violations.missing(format!("{at}message"));
+            violations.missing(&At::Member(at, "message"));
         }
         if let Some(value) = &self.message {
-            violations.length(format!("{at}message"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "message"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if self.timestamp.is_none() {
-            violations.missing(format!("{at}timestamp"));
+            violations.missing(&At::Member(at, "timestamp"));
         }
         if let Some(value) = &self.timestamp {
-            violations.range(format!("{at}timestamp"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "timestamp"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -9589,12 +9634,9 @@ pub struct IntegrationDetails {
 
 impl Validate for IntegrationDetails {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.open_search_integration_details {
-            value.validate(
-                &format!("{}.", format!("{at}openSearchIntegrationDetails")),
-                violations,
-            );
+            value.validate(&At::Member(at, "openSearchIntegrationDetails"), violations);
         }
     }
 }
@@ -9623,25 +9665,29 @@ pub struct IntegrationSummary {
 
 impl Validate for IntegrationSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.integration_status {
-            violations.enum_value(format!("{at}integrationStatus"), value, INTEGRATION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "integrationStatus"),
+                value,
+                INTEGRATION_STATUS,
+            );
         }
         if let Some(value) = &self.integration_type {
-            violations.enum_value(format!("{at}integrationType"), value, INTEGRATION_TYPE);
+            violations.enum_value(&At::Member(at, "integrationType"), value, INTEGRATION_TYPE);
         }
     }
 }
@@ -9654,7 +9700,7 @@ pub struct InternalStreamingException {
 
 impl Validate for InternalStreamingException {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -9700,80 +9746,79 @@ pub struct ListAggregateLogGroupSummariesRequest {
 
 impl Validate for ListAggregateLogGroupSummariesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_identifiers {
             violations.length(
-                format!("{at}accountIdentifiers"),
+                &At::Member(at, "accountIdentifiers"),
                 value.len(),
                 Some(0),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0.chars().count(),
                     Some(12),
                     Some(12),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0,
                     &ACCOUNT_ID_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.data_sources {
-            violations.length(format!("{at}dataSources"), value.len(), Some(1), Some(5));
+            violations.length(
+                &At::Member(at, "dataSources"),
+                value.len(),
+                Some(1),
+                Some(5),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}dataSources"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "dataSources"), index0),
                     violations,
                 );
             }
         }
         if self.group_by.is_none() {
-            violations.missing(format!("{at}groupBy"));
+            violations.missing(&At::Member(at, "groupBy"));
         }
         if let Some(value) = &self.group_by {
             violations.enum_value(
-                format!("{at}groupBy"),
+                &At::Member(at, "groupBy"),
                 value,
                 LIST_AGGREGATE_LOG_GROUP_SUMMARIES_GROUP_BY,
             );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if let Some(value) = &self.log_group_name_pattern {
             violations.length(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value.chars().count(),
                 Some(3),
                 Some(129),
             );
             violations.pattern(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value,
                 &LOG_GROUP_NAME_REGEX_PATTERN_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -9796,25 +9841,18 @@ pub struct ListAggregateLogGroupSummariesResponse {
 
 impl Validate for ListAggregateLogGroupSummariesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.aggregate_log_group_summaries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}aggregateLogGroupSummaries"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "aggregateLogGroupSummaries"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -9845,33 +9883,42 @@ pub struct ListAnomaliesRequest {
 
 impl Validate for ListAnomaliesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.suppression_state {
-            violations.enum_value(format!("{at}suppressionState"), value, SUPPRESSION_STATE);
+            violations.enum_value(
+                &At::Member(at, "suppressionState"),
+                value,
+                SUPPRESSION_STATE,
+            );
         }
     }
 }
@@ -9886,21 +9933,15 @@ pub struct ListAnomaliesResponse {
 
 impl Validate for ListAnomaliesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomalies {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}anomalies"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "anomalies"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -9933,25 +9974,29 @@ pub struct ListIntegrationsRequest {
 
 impl Validate for ListIntegrationsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.integration_name_prefix {
             violations.length(
-                format!("{at}integrationNamePrefix"),
+                &At::Member(at, "integrationNamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationNamePrefix"),
+                &At::Member(at, "integrationNamePrefix"),
                 value,
                 &INTEGRATION_NAME_PREFIX_PATTERN,
             );
         }
         if let Some(value) = &self.integration_status {
-            violations.enum_value(format!("{at}integrationStatus"), value, INTEGRATION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "integrationStatus"),
+                value,
+                INTEGRATION_STATUS,
+            );
         }
         if let Some(value) = &self.integration_type {
-            violations.enum_value(format!("{at}integrationType"), value, INTEGRATION_TYPE);
+            violations.enum_value(&At::Member(at, "integrationType"), value, INTEGRATION_TYPE);
         }
     }
 }
@@ -9968,18 +10013,11 @@ pub struct ListIntegrationsResponse {
 
 impl Validate for ListIntegrationsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.integration_summaries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}integrationSummaries"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "integrationSummaries"), index0),
                     violations,
                 );
             }
@@ -10003,26 +10041,31 @@ pub struct ListLogAnomalyDetectorsRequest {
 
 impl Validate for ListLogAnomalyDetectorsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.filter_log_group_arn {
             violations.length(
-                format!("{at}filterLogGroupArn"),
+                &At::Member(at, "filterLogGroupArn"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}filterLogGroupArn"),
+                &At::Member(at, "filterLogGroupArn"),
                 value,
                 &LOG_GROUP_ARN_PATTERN,
             );
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(50.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(50.0),
+            );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10045,21 +10088,18 @@ pub struct ListLogAnomalyDetectorsResponse {
 
 impl Validate for ListLogAnomalyDetectorsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.anomaly_detectors {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}anomalyDetectors"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "anomalyDetectors"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10085,10 +10125,10 @@ pub struct ListLogGroupsForQueryRequest {
 
 impl Validate for ListLogGroupsForQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(50.0),
                 Some(500.0),
@@ -10096,18 +10136,18 @@ impl Validate for ListLogGroupsForQueryRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.query_id.is_none() {
-            violations.missing(format!("{at}queryId"));
+            violations.missing(&At::Member(at, "queryId"));
         }
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -10130,25 +10170,17 @@ pub struct ListLogGroupsForQueryResponse {
 
 impl Validate for ListLogGroupsForQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_identifiers {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -10156,7 +10188,7 @@ impl Validate for ListLogGroupsForQueryResponse {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10217,103 +10249,104 @@ pub struct ListLogGroupsRequest {
 
 impl Validate for ListLogGroupsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_identifiers {
             violations.length(
-                format!("{at}accountIdentifiers"),
+                &At::Member(at, "accountIdentifiers"),
                 value.len(),
                 Some(0),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0.chars().count(),
                     Some(12),
                     Some(12),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}accountIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "accountIdentifiers"), index0),
                     item0,
                     &ACCOUNT_ID_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.data_sources {
-            violations.length(format!("{at}dataSources"), value.len(), Some(1), Some(5));
+            violations.length(
+                &At::Member(at, "dataSources"),
+                value.len(),
+                Some(1),
+                Some(5),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}dataSources"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "dataSources"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.field_index_names {
             violations.length(
-                format!("{at}fieldIndexNames"),
+                &At::Member(at, "fieldIndexNames"),
                 value.len(),
                 Some(1),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}fieldIndexNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "fieldIndexNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}fieldIndexNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "fieldIndexNames"), index0),
                     item0,
                     &FIELD_INDEX_NAME_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.limit {
-            violations.range(format!("{at}limit"), *value as f64, Some(1.0), Some(1000.0));
+            violations.range(
+                &At::Member(at, "limit"),
+                *value as f64,
+                Some(1.0),
+                Some(1000.0),
+            );
         }
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if let Some(value) = &self.log_group_name_pattern {
             violations.length(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value.chars().count(),
                 Some(3),
                 Some(129),
             );
             violations.pattern(
-                format!("{at}logGroupNamePattern"),
+                &At::Member(at, "logGroupNamePattern"),
                 value,
                 &LOG_GROUP_NAME_REGEX_PATTERN_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_tags {
-            violations.length(format!("{at}logGroupTags"), value.len(), Some(1), Some(5));
+            violations.length(
+                &At::Member(at, "logGroupTags"),
+                value.len(),
+                Some(1),
+                Some(5),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logGroupTags"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "logGroupTags"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10332,21 +10365,15 @@ pub struct ListLogGroupsResponse {
 
 impl Validate for ListLogGroupsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_groups {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logGroups"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logGroups"), index0), violations);
             }
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10371,10 +10398,10 @@ pub struct ListScheduledQueriesRequest {
 
 impl Validate for ListScheduledQueriesRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(1000.0),
@@ -10382,14 +10409,14 @@ impl Validate for ListScheduledQueriesRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
     }
 }
@@ -10408,10 +10435,10 @@ pub struct ListScheduledQueriesResponse {
 
 impl Validate for ListScheduledQueriesResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10420,10 +10447,7 @@ impl Validate for ListScheduledQueriesResponse {
         if let Some(value) = &self.scheduled_queries {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}scheduledQueries"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "scheduledQueries"), index0),
                     violations,
                 );
             }
@@ -10452,13 +10476,13 @@ pub struct ListSourcesForS3TableIntegrationRequest {
 
 impl Validate for ListSourcesForS3TableIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.integration_arn.is_none() {
-            violations.missing(format!("{at}integrationArn"));
+            violations.missing(&At::Member(at, "integrationArn"));
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}maxResults"),
+                &At::Member(at, "maxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -10466,7 +10490,7 @@ impl Validate for ListSourcesForS3TableIntegrationRequest {
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10485,10 +10509,10 @@ pub struct ListSourcesForS3TableIntegrationResponse {
 
 impl Validate for ListSourcesForS3TableIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}nextToken"),
+                &At::Member(at, "nextToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -10496,13 +10520,7 @@ impl Validate for ListSourcesForS3TableIntegrationResponse {
         }
         if let Some(value) = &self.sources {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}sources"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "sources"), index0), violations);
             }
         }
     }
@@ -10521,19 +10539,19 @@ pub struct ListTagsForResourceRequest {
 
 impl Validate for ListTagsForResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
             violations.pattern(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value,
                 &AMAZON_RESOURCE_NAME_PATTERN,
             );
@@ -10549,17 +10567,17 @@ pub struct ListTagsForResourceResponse {
 
 impl Validate for ListTagsForResourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -10581,18 +10599,22 @@ pub struct ListTagsLogGroupRequest {
 
 impl Validate for ListTagsLogGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -10605,17 +10627,17 @@ pub struct ListTagsLogGroupResponse {
 
 impl Validate for ListTagsLogGroupResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -10648,27 +10670,31 @@ pub struct ListToMap {
 
 impl Validate for ListToMap {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.flattened_element {
-            violations.enum_value(format!("{at}flattenedElement"), value, FLATTENED_ELEMENT);
+            violations.enum_value(
+                &At::Member(at, "flattenedElement"),
+                value,
+                FLATTENED_ELEMENT,
+            );
         }
         if self.key.is_none() {
-            violations.missing(format!("{at}key"));
+            violations.missing(&At::Member(at, "key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -10676,7 +10702,7 @@ impl Validate for ListToMap {
         }
         if let Some(value) = &self.target {
             violations.length(
-                format!("{at}target"),
+                &At::Member(at, "target"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -10684,7 +10710,7 @@ impl Validate for ListToMap {
         }
         if let Some(value) = &self.value_key {
             violations.length(
-                format!("{at}valueKey"),
+                &At::Member(at, "valueKey"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -10721,41 +10747,51 @@ pub struct LiveTailSessionLogEvent {
 
 impl Validate for LiveTailSessionLogEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ingestion_time {
-            violations.range(format!("{at}ingestionTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "ingestionTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_stream_name {
             violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.message {
-            violations.length(format!("{at}message"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "message"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.timestamp {
-            violations.range(format!("{at}timestamp"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "timestamp"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -10768,7 +10804,7 @@ pub struct LiveTailSessionMetadata {
 
 impl Validate for LiveTailSessionMetadata {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10805,10 +10841,10 @@ pub struct LiveTailSessionStart {
 
 impl Validate for LiveTailSessionStart {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_event_filter_pattern {
             violations.length(
-                format!("{at}logEventFilterPattern"),
+                &At::Member(at, "logEventFilterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -10816,28 +10852,20 @@ impl Validate for LiveTailSessionStart {
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(10),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -10845,28 +10873,20 @@ impl Validate for LiveTailSessionStart {
         }
         if let Some(value) = &self.log_stream_name_prefixes {
             violations.length(
-                format!("{at}logStreamNamePrefixes"),
+                &At::Member(at, "logStreamNamePrefixes"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logStreamNamePrefixes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logStreamNamePrefixes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logStreamNamePrefixes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logStreamNamePrefixes"), index0),
                     item0,
                     &LOG_STREAM_NAME_PATTERN,
                 );
@@ -10874,20 +10894,20 @@ impl Validate for LiveTailSessionStart {
         }
         if let Some(value) = &self.log_stream_names {
             violations.length(
-                format!("{at}logStreamNames"),
+                &At::Member(at, "logStreamNames"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0,
                     &LOG_STREAM_NAME_PATTERN,
                 );
@@ -10895,7 +10915,7 @@ impl Validate for LiveTailSessionStart {
         }
         if let Some(value) = &self.request_id {
             violations.length(
-                format!("{at}requestId"),
+                &At::Member(at, "requestId"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
@@ -10903,7 +10923,7 @@ impl Validate for LiveTailSessionStart {
         }
         if let Some(value) = &self.session_id {
             violations.length(
-                format!("{at}sessionId"),
+                &At::Member(at, "sessionId"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
@@ -10930,17 +10950,14 @@ pub struct LiveTailSessionUpdate {
 
 impl Validate for LiveTailSessionUpdate {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.session_metadata {
-            value.validate(&format!("{}.", format!("{at}sessionMetadata")), violations);
+            value.validate(&At::Member(at, "sessionMetadata"), violations);
         }
         if let Some(value) = &self.session_results {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}sessionResults"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "sessionResults"), index0),
                     violations,
                 );
             }
@@ -10958,12 +10975,17 @@ pub struct LogEvent {
 
 impl Validate for LogEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.message {
-            violations.length(format!("{at}message"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "message"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.timestamp {
-            violations.range(format!("{at}timestamp"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "timestamp"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -10980,19 +11002,13 @@ pub struct LogFieldType {
 
 impl Validate for LogFieldType {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.element {
-            value.validate(&format!("{}.", format!("{at}element")), violations);
+            value.validate(&At::Member(at, "element"), violations);
         }
         if let Some(value) = &self.fields {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}fields"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "fields"), index0), violations);
             }
         }
     }
@@ -11016,17 +11032,17 @@ pub struct LogFieldsListItem {
 
 impl Validate for LogFieldsListItem {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_field_name {
             violations.length(
-                format!("{at}logFieldName"),
+                &At::Member(at, "logFieldName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if let Some(value) = &self.log_field_type {
-            value.validate(&format!("{}.", format!("{at}logFieldType")), violations);
+            value.validate(&At::Member(at, "logFieldType"), violations);
         }
     }
 }
@@ -11107,13 +11123,18 @@ pub struct LogGroup {
 
 impl Validate for LogGroup {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.data_protection_status {
             violations.enum_value(
-                format!("{at}dataProtectionStatus"),
+                &At::Member(at, "dataProtectionStatus"),
                 value,
                 DATA_PROTECTION_STATUS,
             );
@@ -11121,11 +11142,7 @@ impl Validate for LogGroup {
         if let Some(value) = &self.inherited_properties {
             for (index0, item0) in value.iter().enumerate() {
                 violations.enum_value(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}inheritedProperties"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "inheritedProperties"), index0),
                     item0,
                     INHERITED_PROPERTY,
                 );
@@ -11133,26 +11150,35 @@ impl Validate for LogGroup {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
         }
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.stored_bytes {
-            violations.range(format!("{at}storedBytes"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "storedBytes"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
     }
 }
@@ -11167,10 +11193,10 @@ pub struct LogGroupField {
 
 impl Validate for LogGroupField {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.percent {
             violations.range(
-                format!("{at}percent"),
+                &At::Member(at, "percent"),
                 *value as f64,
                 Some(0.0),
                 Some(100.0),
@@ -11203,18 +11229,22 @@ pub struct LogGroupSummary {
 
 impl Validate for LogGroupSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_group_class {
-            violations.enum_value(format!("{at}logGroupClass"), value, LOG_GROUP_CLASS);
+            violations.enum_value(&At::Member(at, "logGroupClass"), value, LOG_GROUP_CLASS);
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
     }
 }
@@ -11269,13 +11299,18 @@ pub struct LogStream {
 
 impl Validate for LogStream {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.first_event_timestamp {
             violations.range(
-                format!("{at}firstEventTimestamp"),
+                &At::Member(at, "firstEventTimestamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -11283,7 +11318,7 @@ impl Validate for LogStream {
         }
         if let Some(value) = &self.last_event_timestamp {
             violations.range(
-                format!("{at}lastEventTimestamp"),
+                &At::Member(at, "lastEventTimestamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -11291,7 +11326,7 @@ impl Validate for LogStream {
         }
         if let Some(value) = &self.last_ingestion_time {
             violations.range(
-                format!("{at}lastIngestionTime"),
+                &At::Member(at, "lastIngestionTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -11299,23 +11334,28 @@ impl Validate for LogStream {
         }
         if let Some(value) = &self.log_stream_name {
             violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.stored_bytes {
-            violations.range(format!("{at}storedBytes"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "storedBytes"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.upload_sequence_token {
             violations.length(
-                format!("{at}uploadSequenceToken"),
+                &At::Member(at, "uploadSequenceToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -11370,10 +11410,10 @@ pub struct LookupTable {
 
 impl Validate for LookupTable {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -11381,7 +11421,7 @@ impl Validate for LookupTable {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -11389,7 +11429,7 @@ impl Validate for LookupTable {
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -11397,22 +11437,27 @@ impl Validate for LookupTable {
         }
         if let Some(value) = &self.lookup_table_name {
             violations.length(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}lookupTableName"),
+                &At::Member(at, "lookupTableName"),
                 value,
                 &LOOKUP_TABLE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.records_count {
-            violations.range(format!("{at}recordsCount"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "recordsCount"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.size_bytes {
-            violations.range(format!("{at}sizeBytes"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "sizeBytes"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -11426,15 +11471,15 @@ pub struct LowerCaseString {
 
 impl Validate for LowerCaseString {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.with_keys.is_none() {
-            violations.missing(format!("{at}withKeys"));
+            violations.missing(&At::Member(at, "withKeys"));
         }
         if let Some(value) = &self.with_keys {
-            violations.length(format!("{at}withKeys"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "withKeys"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}withKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "withKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -11498,13 +11543,18 @@ pub struct MetricFilter {
 
 impl Validate for MetricFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.field_selection_criteria {
             violations.length(
-                format!("{at}fieldSelectionCriteria"),
+                &At::Member(at, "fieldSelectionCriteria"),
                 value.chars().count(),
                 Some(0),
                 Some(2000),
@@ -11512,16 +11562,16 @@ impl Validate for MetricFilter {
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -11529,30 +11579,27 @@ impl Validate for MetricFilter {
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.metric_transformations {
             violations.length(
-                format!("{at}metricTransformations"),
+                &At::Member(at, "metricTransformations"),
                 value.len(),
                 Some(1),
                 Some(1),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}metricTransformations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "metricTransformations"), index0),
                     violations,
                 );
             }
@@ -11584,10 +11631,10 @@ pub struct MetricFilterMatchRecord {
 
 impl Validate for MetricFilterMatchRecord {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.event_message {
             violations.length(
-                format!("{at}eventMessage"),
+                &At::Member(at, "eventMessage"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -11637,11 +11684,11 @@ pub struct MetricTransformation {
 
 impl Validate for MetricTransformation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.dimensions {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}dimensions"), key0),
+                    &At::Key(&At::Member(at, "dimensions"), key0),
                     item0.chars().count(),
                     None,
                     Some(255),
@@ -11649,46 +11696,46 @@ impl Validate for MetricTransformation {
             }
         }
         if self.metric_name.is_none() {
-            violations.missing(format!("{at}metricName"));
+            violations.missing(&At::Member(at, "metricName"));
         }
         if let Some(value) = &self.metric_name {
             violations.length(
-                format!("{at}metricName"),
+                &At::Member(at, "metricName"),
                 value.chars().count(),
                 None,
                 Some(255),
             );
-            violations.pattern(format!("{at}metricName"), value, &METRIC_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "metricName"), value, &METRIC_NAME_PATTERN);
         }
         if self.metric_namespace.is_none() {
-            violations.missing(format!("{at}metricNamespace"));
+            violations.missing(&At::Member(at, "metricNamespace"));
         }
         if let Some(value) = &self.metric_namespace {
             violations.length(
-                format!("{at}metricNamespace"),
+                &At::Member(at, "metricNamespace"),
                 value.chars().count(),
                 None,
                 Some(255),
             );
             violations.pattern(
-                format!("{at}metricNamespace"),
+                &At::Member(at, "metricNamespace"),
                 value,
                 &METRIC_NAMESPACE_PATTERN,
             );
         }
         if self.metric_value.is_none() {
-            violations.missing(format!("{at}metricValue"));
+            violations.missing(&At::Member(at, "metricValue"));
         }
         if let Some(value) = &self.metric_value {
             violations.length(
-                format!("{at}metricValue"),
+                &At::Member(at, "metricValue"),
                 value.chars().count(),
                 None,
                 Some(100),
             );
         }
         if let Some(value) = &self.unit {
-            violations.enum_value(format!("{at}unit"), value, STANDARD_UNIT);
+            violations.enum_value(&At::Member(at, "unit"), value, STANDARD_UNIT);
         }
     }
 }
@@ -11711,24 +11758,24 @@ pub struct MoveKeyEntry {
 
 impl Validate for MoveKeyEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.target.is_none() {
-            violations.missing(format!("{at}target"));
+            violations.missing(&At::Member(at, "target"));
         }
         if let Some(value) = &self.target {
             violations.length(
-                format!("{at}target"),
+                &At::Member(at, "target"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -11746,20 +11793,14 @@ pub struct MoveKeys {
 
 impl Validate for MoveKeys {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -11791,35 +11832,35 @@ pub struct OpenSearchApplication {
 
 impl Validate for OpenSearchApplication {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.application_endpoint {
             violations.length(
-                format!("{at}applicationEndpoint"),
+                &At::Member(at, "applicationEndpoint"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
             violations.pattern(
-                format!("{at}applicationEndpoint"),
+                &At::Member(at, "applicationEndpoint"),
                 value,
                 &OPEN_SEARCH_APPLICATION_ENDPOINT_PATTERN,
             );
         }
         if let Some(value) = &self.application_id {
             violations.length(
-                format!("{at}applicationId"),
+                &At::Member(at, "applicationId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}applicationId"),
+                &At::Member(at, "applicationId"),
                 value,
                 &OPEN_SEARCH_APPLICATION_ID_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -11844,22 +11885,22 @@ pub struct OpenSearchCollection {
 
 impl Validate for OpenSearchCollection {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.collection_endpoint {
             violations.length(
-                format!("{at}collectionEndpoint"),
+                &At::Member(at, "collectionEndpoint"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
             );
             violations.pattern(
-                format!("{at}collectionEndpoint"),
+                &At::Member(at, "collectionEndpoint"),
                 value,
                 &OPEN_SEARCH_COLLECTION_ENDPOINT_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -11878,22 +11919,22 @@ pub struct OpenSearchDataAccessPolicy {
 
 impl Validate for OpenSearchDataAccessPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy_name {
             violations.length(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value,
                 &OPEN_SEARCH_POLICY_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -11912,22 +11953,22 @@ pub struct OpenSearchDataSource {
 
 impl Validate for OpenSearchDataSource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.data_source_name {
             violations.length(
-                format!("{at}dataSourceName"),
+                &At::Member(at, "dataSourceName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}dataSourceName"),
+                &At::Member(at, "dataSourceName"),
                 value,
                 &OPEN_SEARCH_DATA_SOURCE_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -11946,22 +11987,22 @@ pub struct OpenSearchEncryptionPolicy {
 
 impl Validate for OpenSearchEncryptionPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy_name {
             violations.length(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value,
                 &OPEN_SEARCH_POLICY_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -12016,30 +12057,30 @@ pub struct OpenSearchIntegrationDetails {
 
 impl Validate for OpenSearchIntegrationDetails {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.access_policy {
-            value.validate(&format!("{}.", format!("{at}accessPolicy")), violations);
+            value.validate(&At::Member(at, "accessPolicy"), violations);
         }
         if let Some(value) = &self.application {
-            value.validate(&format!("{}.", format!("{at}application")), violations);
+            value.validate(&At::Member(at, "application"), violations);
         }
         if let Some(value) = &self.collection {
-            value.validate(&format!("{}.", format!("{at}collection")), violations);
+            value.validate(&At::Member(at, "collection"), violations);
         }
         if let Some(value) = &self.data_source {
-            value.validate(&format!("{}.", format!("{at}dataSource")), violations);
+            value.validate(&At::Member(at, "dataSource"), violations);
         }
         if let Some(value) = &self.encryption_policy {
-            value.validate(&format!("{}.", format!("{at}encryptionPolicy")), violations);
+            value.validate(&At::Member(at, "encryptionPolicy"), violations);
         }
         if let Some(value) = &self.lifecycle_policy {
-            value.validate(&format!("{}.", format!("{at}lifecyclePolicy")), violations);
+            value.validate(&At::Member(at, "lifecyclePolicy"), violations);
         }
         if let Some(value) = &self.network_policy {
-            value.validate(&format!("{}.", format!("{at}networkPolicy")), violations);
+            value.validate(&At::Member(at, "networkPolicy"), violations);
         }
         if let Some(value) = &self.workspace {
-            value.validate(&format!("{}.", format!("{at}workspace")), violations);
+            value.validate(&At::Member(at, "workspace"), violations);
         }
     }
 }
@@ -12058,22 +12099,22 @@ pub struct OpenSearchLifecyclePolicy {
 
 impl Validate for OpenSearchLifecyclePolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy_name {
             violations.length(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value,
                 &OPEN_SEARCH_POLICY_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -12092,22 +12133,22 @@ pub struct OpenSearchNetworkPolicy {
 
 impl Validate for OpenSearchNetworkPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy_name {
             violations.length(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}policyName"),
+                &At::Member(at, "policyName"),
                 value,
                 &OPEN_SEARCH_POLICY_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
     }
 }
@@ -12147,19 +12188,19 @@ pub struct OpenSearchResourceConfig {
 
 impl Validate for OpenSearchResourceConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.dashboard_viewer_principals.is_none() {
-            violations.missing(format!("{at}dashboardViewerPrincipals"));
+            violations.missing(&At::Member(at, "dashboardViewerPrincipals"));
         }
         if self.data_source_role_arn.is_none() {
-            violations.missing(format!("{at}dataSourceRoleArn"));
+            violations.missing(&At::Member(at, "dataSourceRoleArn"));
         }
         if self.retention_days.is_none() {
-            violations.missing(format!("{at}retentionDays"));
+            violations.missing(&At::Member(at, "retentionDays"));
         }
         if let Some(value) = &self.retention_days {
             violations.range(
-                format!("{at}retentionDays"),
+                &At::Member(at, "retentionDays"),
                 *value as f64,
                 Some(1.0),
                 Some(30.0),
@@ -12182,17 +12223,17 @@ pub struct OpenSearchResourceStatus {
 
 impl Validate for OpenSearchResourceStatus {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 OPEN_SEARCH_RESOURCE_STATUS_TYPE,
             );
         }
         if let Some(value) = &self.status_message {
             violations.length(
-                format!("{at}statusMessage"),
+                &At::Member(at, "statusMessage"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -12215,19 +12256,19 @@ pub struct OpenSearchWorkspace {
 
 impl Validate for OpenSearchWorkspace {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.status {
-            value.validate(&format!("{}.", format!("{at}status")), violations);
+            value.validate(&At::Member(at, "status"), violations);
         }
         if let Some(value) = &self.workspace_id {
             violations.length(
-                format!("{at}workspaceId"),
+                &At::Member(at, "workspaceId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}workspaceId"),
+                &At::Member(at, "workspaceId"),
                 value,
                 &OPEN_SEARCH_WORKSPACE_ID_PATTERN,
             );
@@ -12251,15 +12292,25 @@ pub struct OutputLogEvent {
 
 impl Validate for OutputLogEvent {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.ingestion_time {
-            violations.range(format!("{at}ingestionTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "ingestionTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.message {
-            violations.length(format!("{at}message"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "message"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.timestamp {
-            violations.range(format!("{at}timestamp"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "timestamp"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -12272,10 +12323,10 @@ pub struct ParseCloudfront {
 
 impl Validate for ParseCloudfront {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12298,10 +12349,10 @@ pub struct ParseJSON {
 
 impl Validate for ParseJSON {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination {
             violations.length(
-                format!("{at}destination"),
+                &At::Member(at, "destination"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12309,7 +12360,7 @@ impl Validate for ParseJSON {
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12358,10 +12409,10 @@ pub struct ParseKeyValue {
 
 impl Validate for ParseKeyValue {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination {
             violations.length(
-                format!("{at}destination"),
+                &At::Member(at, "destination"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12369,7 +12420,7 @@ impl Validate for ParseKeyValue {
         }
         if let Some(value) = &self.field_delimiter {
             violations.length(
-                format!("{at}fieldDelimiter"),
+                &At::Member(at, "fieldDelimiter"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12377,7 +12428,7 @@ impl Validate for ParseKeyValue {
         }
         if let Some(value) = &self.key_prefix {
             violations.length(
-                format!("{at}keyPrefix"),
+                &At::Member(at, "keyPrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12385,7 +12436,7 @@ impl Validate for ParseKeyValue {
         }
         if let Some(value) = &self.key_value_delimiter {
             violations.length(
-                format!("{at}keyValueDelimiter"),
+                &At::Member(at, "keyValueDelimiter"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12393,7 +12444,7 @@ impl Validate for ParseKeyValue {
         }
         if let Some(value) = &self.non_match_value {
             violations.length(
-                format!("{at}nonMatchValue"),
+                &At::Member(at, "nonMatchValue"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12401,7 +12452,7 @@ impl Validate for ParseKeyValue {
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12418,10 +12469,10 @@ pub struct ParsePostgres {
 
 impl Validate for ParsePostgres {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12438,10 +12489,10 @@ pub struct ParseRoute53 {
 
 impl Validate for ParseRoute53 {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12478,35 +12529,35 @@ pub struct ParseToOCSF {
 
 impl Validate for ParseToOCSF {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.event_source.is_none() {
-            violations.missing(format!("{at}eventSource"));
+            violations.missing(&At::Member(at, "eventSource"));
         }
         if let Some(value) = &self.event_source {
-            violations.enum_value(format!("{at}eventSource"), value, EVENT_SOURCE);
+            violations.enum_value(&At::Member(at, "eventSource"), value, EVENT_SOURCE);
         }
         if let Some(value) = &self.mapping_version {
             violations.length(
-                format!("{at}mappingVersion"),
+                &At::Member(at, "mappingVersion"),
                 value.chars().count(),
                 Some(1),
                 Some(10),
             );
             violations.pattern(
-                format!("{at}mappingVersion"),
+                &At::Member(at, "mappingVersion"),
                 value,
                 &MAPPING_VERSION_PATTERN,
             );
         }
         if self.ocsf_version.is_none() {
-            violations.missing(format!("{at}ocsfVersion"));
+            violations.missing(&At::Member(at, "ocsfVersion"));
         }
         if let Some(value) = &self.ocsf_version {
-            violations.enum_value(format!("{at}ocsfVersion"), value, OCSF_VERSION);
+            violations.enum_value(&At::Member(at, "ocsfVersion"), value, OCSF_VERSION);
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12523,10 +12574,10 @@ pub struct ParseVPC {
 
 impl Validate for ParseVPC {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12543,10 +12594,10 @@ pub struct ParseWAF {
 
 impl Validate for ParseWAF {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -12587,10 +12638,10 @@ pub struct PatternToken {
 
 impl Validate for PatternToken {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.inferred_token_name {
             violations.length(
-                format!("{at}inferredTokenName"),
+                &At::Member(at, "inferredTokenName"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -12598,7 +12649,7 @@ impl Validate for PatternToken {
         }
         if let Some(value) = &self.token_string {
             violations.length(
-                format!("{at}tokenString"),
+                &At::Member(at, "tokenString"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -12619,10 +12670,10 @@ pub struct Policy {
 
 impl Validate for Policy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination_policy {
             violations.length(
-                format!("{at}deliveryDestinationPolicy"),
+                &At::Member(at, "deliveryDestinationPolicy"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
@@ -12739,78 +12790,75 @@ pub struct Processor {
 
 impl Validate for Processor {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.add_keys {
-            value.validate(&format!("{}.", format!("{at}addKeys")), violations);
+            value.validate(&At::Member(at, "addKeys"), violations);
         }
         if let Some(value) = &self.copy_value {
-            value.validate(&format!("{}.", format!("{at}copyValue")), violations);
+            value.validate(&At::Member(at, "copyValue"), violations);
         }
         if let Some(value) = &self.csv {
-            value.validate(&format!("{}.", format!("{at}csv")), violations);
+            value.validate(&At::Member(at, "csv"), violations);
         }
         if let Some(value) = &self.date_time_converter {
-            value.validate(
-                &format!("{}.", format!("{at}dateTimeConverter")),
-                violations,
-            );
+            value.validate(&At::Member(at, "dateTimeConverter"), violations);
         }
         if let Some(value) = &self.delete_keys {
-            value.validate(&format!("{}.", format!("{at}deleteKeys")), violations);
+            value.validate(&At::Member(at, "deleteKeys"), violations);
         }
         if let Some(value) = &self.grok {
-            value.validate(&format!("{}.", format!("{at}grok")), violations);
+            value.validate(&At::Member(at, "grok"), violations);
         }
         if let Some(value) = &self.list_to_map {
-            value.validate(&format!("{}.", format!("{at}listToMap")), violations);
+            value.validate(&At::Member(at, "listToMap"), violations);
         }
         if let Some(value) = &self.lower_case_string {
-            value.validate(&format!("{}.", format!("{at}lowerCaseString")), violations);
+            value.validate(&At::Member(at, "lowerCaseString"), violations);
         }
         if let Some(value) = &self.move_keys {
-            value.validate(&format!("{}.", format!("{at}moveKeys")), violations);
+            value.validate(&At::Member(at, "moveKeys"), violations);
         }
         if let Some(value) = &self.parse_cloudfront {
-            value.validate(&format!("{}.", format!("{at}parseCloudfront")), violations);
+            value.validate(&At::Member(at, "parseCloudfront"), violations);
         }
         if let Some(value) = &self.parse_json {
-            value.validate(&format!("{}.", format!("{at}parseJSON")), violations);
+            value.validate(&At::Member(at, "parseJSON"), violations);
         }
         if let Some(value) = &self.parse_key_value {
-            value.validate(&format!("{}.", format!("{at}parseKeyValue")), violations);
+            value.validate(&At::Member(at, "parseKeyValue"), violations);
         }
         if let Some(value) = &self.parse_postgres {
-            value.validate(&format!("{}.", format!("{at}parsePostgres")), violations);
+            value.validate(&At::Member(at, "parsePostgres"), violations);
         }
         if let Some(value) = &self.parse_route53 {
-            value.validate(&format!("{}.", format!("{at}parseRoute53")), violations);
+            value.validate(&At::Member(at, "parseRoute53"), violations);
         }
         if let Some(value) = &self.parse_to_ocsf {
-            value.validate(&format!("{}.", format!("{at}parseToOCSF")), violations);
+            value.validate(&At::Member(at, "parseToOCSF"), violations);
         }
         if let Some(value) = &self.parse_vpc {
-            value.validate(&format!("{}.", format!("{at}parseVPC")), violations);
+            value.validate(&At::Member(at, "parseVPC"), violations);
         }
         if let Some(value) = &self.parse_waf {
-            value.validate(&format!("{}.", format!("{at}parseWAF")), violations);
+            value.validate(&At::Member(at, "parseWAF"), violations);
         }
         if let Some(value) = &self.rename_keys {
-            value.validate(&format!("{}.", format!("{at}renameKeys")), violations);
+            value.validate(&At::Member(at, "renameKeys"), violations);
         }
         if let Some(value) = &self.split_string {
-            value.validate(&format!("{}.", format!("{at}splitString")), violations);
+            value.validate(&At::Member(at, "splitString"), violations);
         }
         if let Some(value) = &self.substitute_string {
-            value.validate(&format!("{}.", format!("{at}substituteString")), violations);
+            value.validate(&At::Member(at, "substituteString"), violations);
         }
         if let Some(value) = &self.trim_string {
-            value.validate(&format!("{}.", format!("{at}trimString")), violations);
+            value.validate(&At::Member(at, "trimString"), violations);
         }
         if let Some(value) = &self.type_converter {
-            value.validate(&format!("{}.", format!("{at}typeConverter")), violations);
+            value.validate(&At::Member(at, "typeConverter"), violations);
         }
         if let Some(value) = &self.upper_case_string {
-            value.validate(&format!("{}.", format!("{at}upperCaseString")), violations);
+            value.validate(&At::Member(at, "upperCaseString"), violations);
         }
     }
 }
@@ -12850,21 +12898,21 @@ pub struct PutAccountPolicyRequest {
 
 impl Validate for PutAccountPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.policy_document.is_none() {
-            violations.missing(format!("{at}policyDocument"));
+            violations.missing(&At::Member(at, "policyDocument"));
         }
         if self.policy_name.is_none() {
-            violations.missing(format!("{at}policyName"));
+            violations.missing(&At::Member(at, "policyName"));
         }
         if self.policy_type.is_none() {
-            violations.missing(format!("{at}policyType"));
+            violations.missing(&At::Member(at, "policyType"));
         }
         if let Some(value) = &self.policy_type {
-            violations.enum_value(format!("{at}policyType"), value, POLICY_TYPE);
+            violations.enum_value(&At::Member(at, "policyType"), value, POLICY_TYPE);
         }
         if let Some(value) = &self.scope {
-            violations.enum_value(format!("{at}scope"), value, SCOPE);
+            violations.enum_value(&At::Member(at, "scope"), value, SCOPE);
         }
     }
 }
@@ -12881,9 +12929,9 @@ pub struct PutAccountPolicyResponse {
 
 impl Validate for PutAccountPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.account_policy {
-            value.validate(&format!("{}.", format!("{at}accountPolicy")), violations);
+            value.validate(&At::Member(at, "accountPolicy"), violations);
         }
     }
 }
@@ -12908,22 +12956,22 @@ pub struct PutBearerTokenAuthenticationRequest {
 
 impl Validate for PutBearerTokenAuthenticationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.bearer_token_authentication_enabled.is_none() {
-            violations.missing(format!("{at}bearerTokenAuthenticationEnabled"));
+            violations.missing(&At::Member(at, "bearerTokenAuthenticationEnabled"));
         }
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -12951,25 +12999,25 @@ pub struct PutDataProtectionPolicyRequest {
 
 impl Validate for PutDataProtectionPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if self.policy_document.is_none() {
-            violations.missing(format!("{at}policyDocument"));
+            violations.missing(&At::Member(at, "policyDocument"));
         }
     }
 }
@@ -12998,10 +13046,10 @@ pub struct PutDataProtectionPolicyResponse {
 
 impl Validate for PutDataProtectionPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -13009,13 +13057,13 @@ impl Validate for PutDataProtectionPolicyResponse {
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -13043,29 +13091,29 @@ pub struct PutDeliveryDestinationPolicyRequest {
 
 impl Validate for PutDeliveryDestinationPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delivery_destination_name.is_none() {
-            violations.missing(format!("{at}deliveryDestinationName"));
+            violations.missing(&At::Member(at, "deliveryDestinationName"));
         }
         if let Some(value) = &self.delivery_destination_name {
             violations.length(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}deliveryDestinationName"),
+                &At::Member(at, "deliveryDestinationName"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
         }
         if self.delivery_destination_policy.is_none() {
-            violations.missing(format!("{at}deliveryDestinationPolicy"));
+            violations.missing(&At::Member(at, "deliveryDestinationPolicy"));
         }
         if let Some(value) = &self.delivery_destination_policy {
             violations.length(
-                format!("{at}deliveryDestinationPolicy"),
+                &At::Member(at, "deliveryDestinationPolicy"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
@@ -13082,9 +13130,9 @@ pub struct PutDeliveryDestinationPolicyResponse {
 
 impl Validate for PutDeliveryDestinationPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.policy {
-            value.validate(&format!("{}.", format!("{at}policy")), violations);
+            value.validate(&At::Member(at, "policy"), violations);
         }
     }
 }
@@ -13118,49 +13166,49 @@ pub struct PutDeliveryDestinationRequest {
 
 impl Validate for PutDeliveryDestinationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination_configuration {
             value.validate(
-                &format!("{}.", format!("{at}deliveryDestinationConfiguration")),
+                &At::Member(at, "deliveryDestinationConfiguration"),
                 violations,
             );
         }
         if let Some(value) = &self.delivery_destination_type {
             violations.enum_value(
-                format!("{at}deliveryDestinationType"),
+                &At::Member(at, "deliveryDestinationType"),
                 value,
                 DELIVERY_DESTINATION_TYPE,
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
             violations.pattern(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value,
                 &DELIVERY_DESTINATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.output_format {
-            violations.enum_value(format!("{at}outputFormat"), value, OUTPUT_FORMAT);
+            violations.enum_value(&At::Member(at, "outputFormat"), value, OUTPUT_FORMAT);
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -13181,12 +13229,9 @@ pub struct PutDeliveryDestinationResponse {
 
 impl Validate for PutDeliveryDestinationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_destination {
-            value.validate(
-                &format!("{}.", format!("{at}deliveryDestination")),
-                violations,
-            );
+            value.validate(&At::Member(at, "deliveryDestination"), violations);
         }
     }
 }
@@ -13218,11 +13263,11 @@ pub struct PutDeliverySourceRequest {
 
 impl Validate for PutDeliverySourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_source_configuration {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}deliverySourceConfiguration"), key0),
+                    &At::Key(&At::Member(at, "deliverySourceConfiguration"), key0),
                     item0.chars().count(),
                     Some(1),
                     Some(255),
@@ -13230,42 +13275,46 @@ impl Validate for PutDeliverySourceRequest {
             }
         }
         if self.log_type.is_none() {
-            violations.missing(format!("{at}logType"));
+            violations.missing(&At::Member(at, "logType"));
         }
         if let Some(value) = &self.log_type {
             violations.length(
-                format!("{at}logType"),
+                &At::Member(at, "logType"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}logType"), value, &LOG_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "logType"), value, &LOG_TYPE_PATTERN);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(60),
             );
-            violations.pattern(format!("{at}name"), value, &DELIVERY_SOURCE_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &DELIVERY_SOURCE_NAME_PATTERN,
+            );
         }
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -13286,9 +13335,9 @@ pub struct PutDeliverySourceResponse {
 
 impl Validate for PutDeliverySourceResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.delivery_source {
-            value.validate(&format!("{}.", format!("{at}deliverySource")), violations);
+            value.validate(&At::Member(at, "deliverySource"), violations);
         }
     }
 }
@@ -13319,30 +13368,30 @@ pub struct PutDestinationPolicyRequest {
 
 impl Validate for PutDestinationPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.access_policy.is_none() {
-            violations.missing(format!("{at}accessPolicy"));
+            violations.missing(&At::Member(at, "accessPolicy"));
         }
         if let Some(value) = &self.access_policy {
             violations.length(
-                format!("{at}accessPolicy"),
+                &At::Member(at, "accessPolicy"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.destination_name.is_none() {
-            violations.missing(format!("{at}destinationName"));
+            violations.missing(&At::Member(at, "destinationName"));
         }
         if let Some(value) = &self.destination_name {
             violations.length(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value,
                 &DESTINATION_NAME_PATTERN,
             );
@@ -13371,50 +13420,55 @@ pub struct PutDestinationRequest {
 
 impl Validate for PutDestinationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination_name.is_none() {
-            violations.missing(format!("{at}destinationName"));
+            violations.missing(&At::Member(at, "destinationName"));
         }
         if let Some(value) = &self.destination_name {
             violations.length(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}destinationName"),
+                &At::Member(at, "destinationName"),
                 value,
                 &DESTINATION_NAME_PATTERN,
             );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}roleArn"));
+            violations.missing(&At::Member(at, "roleArn"));
         }
         if let Some(value) = &self.role_arn {
-            violations.length(format!("{at}roleArn"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "roleArn"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
             }
         }
         if self.target_arn.is_none() {
-            violations.missing(format!("{at}targetArn"));
+            violations.missing(&At::Member(at, "targetArn"));
         }
         if let Some(value) = &self.target_arn {
             violations.length(
-                format!("{at}targetArn"),
+                &At::Member(at, "targetArn"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -13435,9 +13489,9 @@ pub struct PutDestinationResponse {
 
 impl Validate for PutDestinationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination {
-            value.validate(&format!("{}.", format!("{at}destination")), violations);
+            value.validate(&At::Member(at, "destination"), violations);
         }
     }
 }
@@ -13462,29 +13516,29 @@ pub struct PutIndexPolicyRequest {
 
 impl Validate for PutIndexPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if self.policy_document.is_none() {
-            violations.missing(format!("{at}policyDocument"));
+            violations.missing(&At::Member(at, "policyDocument"));
         }
         if let Some(value) = &self.policy_document {
             violations.length(
-                format!("{at}policyDocument"),
+                &At::Member(at, "policyDocument"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
@@ -13505,9 +13559,9 @@ pub struct PutIndexPolicyResponse {
 
 impl Validate for PutIndexPolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.index_policy {
-            value.validate(&format!("{}.", format!("{at}indexPolicy")), violations);
+            value.validate(&At::Member(at, "indexPolicy"), violations);
         }
     }
 }
@@ -13539,34 +13593,34 @@ pub struct PutIntegrationRequest {
 
 impl Validate for PutIntegrationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.integration_name.is_none() {
-            violations.missing(format!("{at}integrationName"));
+            violations.missing(&At::Member(at, "integrationName"));
         }
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
         }
         if self.integration_type.is_none() {
-            violations.missing(format!("{at}integrationType"));
+            violations.missing(&At::Member(at, "integrationType"));
         }
         if let Some(value) = &self.integration_type {
-            violations.enum_value(format!("{at}integrationType"), value, INTEGRATION_TYPE);
+            violations.enum_value(&At::Member(at, "integrationType"), value, INTEGRATION_TYPE);
         }
         if self.resource_config.is_none() {
-            violations.missing(format!("{at}resourceConfig"));
+            violations.missing(&At::Member(at, "resourceConfig"));
         }
         if let Some(value) = &self.resource_config {
-            value.validate(&format!("{}.", format!("{at}resourceConfig")), violations);
+            value.validate(&At::Member(at, "resourceConfig"), violations);
         }
     }
 }
@@ -13589,22 +13643,26 @@ pub struct PutIntegrationResponse {
 
 impl Validate for PutIntegrationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.integration_name {
             violations.length(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
             violations.pattern(
-                format!("{at}integrationName"),
+                &At::Member(at, "integrationName"),
                 value,
                 &INTEGRATION_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.integration_status {
-            violations.enum_value(format!("{at}integrationStatus"), value, INTEGRATION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "integrationStatus"),
+                value,
+                INTEGRATION_STATUS,
+            );
         }
     }
 }
@@ -13640,56 +13698,59 @@ pub struct PutLogEventsRequest {
 
 impl Validate for PutLogEventsRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.entity {
-            value.validate(&format!("{}.", format!("{at}entity")), violations);
+            value.validate(&At::Member(at, "entity"), violations);
         }
         if self.log_events.is_none() {
-            violations.missing(format!("{at}logEvents"));
+            violations.missing(&At::Member(at, "logEvents"));
         }
         if let Some(value) = &self.log_events {
-            violations.length(format!("{at}logEvents"), value.len(), Some(1), Some(10000));
+            violations.length(
+                &At::Member(at, "logEvents"),
+                value.len(),
+                Some(1),
+                Some(10000),
+            );
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}logEvents"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "logEvents"), index0), violations);
             }
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
-                value.chars().count(),
-                Some(1),
-                Some(512),
-            );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
-        }
-        if self.log_stream_name.is_none() {
-            violations.missing(format!("{at}logStreamName"));
-        }
-        if let Some(value) = &self.log_stream_name {
-            violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
+        }
+        if self.log_stream_name.is_none() {
+            violations.missing(&At::Member(at, "logStreamName"));
+        }
+        if let Some(value) = &self.log_stream_name {
+            violations.length(
+                &At::Member(at, "logStreamName"),
+                value.chars().count(),
+                Some(1),
+                Some(512),
+            );
+            violations.pattern(
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.sequence_token {
             violations.length(
-                format!("{at}sequenceToken"),
+                &At::Member(at, "sequenceToken"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -13722,26 +13783,20 @@ pub struct PutLogEventsResponse {
 
 impl Validate for PutLogEventsResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_sequence_token {
             violations.length(
-                format!("{at}nextSequenceToken"),
+                &At::Member(at, "nextSequenceToken"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.rejected_entity_info {
-            value.validate(
-                &format!("{}.", format!("{at}rejectedEntityInfo")),
-                violations,
-            );
+            value.validate(&At::Member(at, "rejectedEntityInfo"), violations);
         }
         if let Some(value) = &self.rejected_log_events_info {
-            value.validate(
-                &format!("{}.", format!("{at}rejectedLogEventsInfo")),
-                violations,
-            );
+            value.validate(&At::Member(at, "rejectedLogEventsInfo"), violations);
         }
     }
 }
@@ -13766,22 +13821,22 @@ pub struct PutLogGroupDeletionProtectionRequest {
 
 impl Validate for PutLogGroupDeletionProtectionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.deletion_protection_enabled.is_none() {
-            violations.missing(format!("{at}deletionProtectionEnabled"));
+            violations.missing(&At::Member(at, "deletionProtectionEnabled"));
         }
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
@@ -13841,70 +13896,67 @@ pub struct PutMetricFilterRequest {
 
 impl Validate for PutMetricFilterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_selection_criteria {
             violations.length(
-                format!("{at}fieldSelectionCriteria"),
+                &At::Member(at, "fieldSelectionCriteria"),
                 value.chars().count(),
                 Some(0),
                 Some(2000),
             );
         }
         if self.filter_name.is_none() {
-            violations.missing(format!("{at}filterName"));
+            violations.missing(&At::Member(at, "filterName"));
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if self.filter_pattern.is_none() {
-            violations.missing(format!("{at}filterPattern"));
+            violations.missing(&At::Member(at, "filterPattern"));
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if self.metric_transformations.is_none() {
-            violations.missing(format!("{at}metricTransformations"));
+            violations.missing(&At::Member(at, "metricTransformations"));
         }
         if let Some(value) = &self.metric_transformations {
             violations.length(
-                format!("{at}metricTransformations"),
+                &At::Member(at, "metricTransformations"),
                 value.len(),
                 Some(1),
                 Some(1),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}metricTransformations"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "metricTransformations"), index0),
                     violations,
                 );
             }
@@ -13958,71 +14010,65 @@ pub struct PutQueryDefinitionRequest {
 
 impl Validate for PutQueryDefinitionRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}clientToken"),
+                &At::Member(at, "clientToken"),
                 value.chars().count(),
                 Some(36),
                 Some(128),
             );
-            violations.pattern(format!("{at}clientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "clientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.log_group_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0,
                     &LOG_GROUP_NAME_PATTERN,
                 );
             }
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.parameters {
-            violations.length(format!("{at}parameters"), value.len(), None, Some(20));
+            violations.length(&At::Member(at, "parameters"), value.len(), None, Some(20));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}parameters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "parameters"), index0), violations);
             }
         }
         if let Some(value) = &self.query_definition_id {
             violations.length(
-                format!("{at}queryDefinitionId"),
+                &At::Member(at, "queryDefinitionId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if self.query_string.is_none() {
-            violations.missing(format!("{at}queryString"));
+            violations.missing(&At::Member(at, "queryString"));
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
@@ -14043,10 +14089,10 @@ pub struct PutQueryDefinitionResponse {
 
 impl Validate for PutQueryDefinitionResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.query_definition_id {
             violations.length(
-                format!("{at}queryDefinitionId"),
+                &At::Member(at, "queryDefinitionId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -14085,10 +14131,10 @@ pub struct PutResourcePolicyRequest {
 
 impl Validate for PutResourcePolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.expected_revision_id {
             violations.length(
-                format!("{at}expectedRevisionId"),
+                &At::Member(at, "expectedRevisionId"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -14096,7 +14142,7 @@ impl Validate for PutResourcePolicyRequest {
         }
         if let Some(value) = &self.policy_document {
             violations.length(
-                format!("{at}policyDocument"),
+                &At::Member(at, "policyDocument"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
@@ -14123,13 +14169,13 @@ pub struct PutResourcePolicyResponse {
 
 impl Validate for PutResourcePolicyResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.resource_policy {
-            value.validate(&format!("{}.", format!("{at}resourcePolicy")), violations);
+            value.validate(&At::Member(at, "resourcePolicy"), violations);
         }
         if let Some(value) = &self.revision_id {
             violations.length(
-                format!("{at}revisionId"),
+                &At::Member(at, "revisionId"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -14158,21 +14204,25 @@ pub struct PutRetentionPolicyRequest {
 
 impl Validate for PutRetentionPolicyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if self.retention_in_days.is_none() {
-            violations.missing(format!("{at}retentionInDays"));
+            violations.missing(&At::Member(at, "retentionInDays"));
         }
     }
 }
@@ -14237,66 +14287,75 @@ pub struct PutSubscriptionFilterRequest {
 
 impl Validate for PutSubscriptionFilterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination_arn.is_none() {
-            violations.missing(format!("{at}destinationArn"));
+            violations.missing(&At::Member(at, "destinationArn"));
         }
         if let Some(value) = &self.destination_arn {
             violations.length(
-                format!("{at}destinationArn"),
+                &At::Member(at, "destinationArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.distribution {
-            violations.enum_value(format!("{at}distribution"), value, DISTRIBUTION);
+            violations.enum_value(&At::Member(at, "distribution"), value, DISTRIBUTION);
         }
         if let Some(value) = &self.field_selection_criteria {
             violations.length(
-                format!("{at}fieldSelectionCriteria"),
+                &At::Member(at, "fieldSelectionCriteria"),
                 value.chars().count(),
                 Some(0),
                 Some(2000),
             );
         }
         if self.filter_name.is_none() {
-            violations.missing(format!("{at}filterName"));
+            violations.missing(&At::Member(at, "filterName"));
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if self.filter_pattern.is_none() {
-            violations.missing(format!("{at}filterPattern"));
+            violations.missing(&At::Member(at, "filterPattern"));
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.role_arn {
-            violations.length(format!("{at}roleArn"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "roleArn"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
     }
 }
@@ -14321,39 +14380,36 @@ pub struct PutTransformerRequest {
 
 impl Validate for PutTransformerRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_identifier.is_none() {
-            violations.missing(format!("{at}logGroupIdentifier"));
+            violations.missing(&At::Member(at, "logGroupIdentifier"));
         }
         if let Some(value) = &self.log_group_identifier {
             violations.length(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}logGroupIdentifier"),
+                &At::Member(at, "logGroupIdentifier"),
                 value,
                 &LOG_GROUP_IDENTIFIER_PATTERN,
             );
         }
         if self.transformer_config.is_none() {
-            violations.missing(format!("{at}transformerConfig"));
+            violations.missing(&At::Member(at, "transformerConfig"));
         }
         if let Some(value) = &self.transformer_config {
             violations.length(
-                format!("{at}transformerConfig"),
+                &At::Member(at, "transformerConfig"),
                 value.len(),
                 Some(1),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}transformerConfig"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "transformerConfig"), index0),
                     violations,
                 );
             }
@@ -14371,9 +14427,9 @@ pub struct QueryCompileError {
 
 impl Validate for QueryCompileError {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.location {
-            value.validate(&format!("{}.", format!("{at}location")), violations);
+            value.validate(&At::Member(at, "location"), violations);
         }
     }
 }
@@ -14396,7 +14452,7 @@ pub struct QueryCompileErrorLocation {
 
 impl Validate for QueryCompileErrorLocation {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14443,20 +14499,25 @@ pub struct QueryDefinition {
 
 impl Validate for QueryDefinition {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_modified {
-            violations.range(format!("{at}lastModified"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "lastModified"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.log_group_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0,
                     &LOG_GROUP_NAME_PATTERN,
                 );
@@ -14464,38 +14525,32 @@ impl Validate for QueryDefinition {
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.parameters {
-            violations.length(format!("{at}parameters"), value.len(), None, Some(20));
+            violations.length(&At::Member(at, "parameters"), value.len(), None, Some(20));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}parameters"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "parameters"), index0), violations);
             }
         }
         if let Some(value) = &self.query_definition_id {
             violations.length(
-                format!("{at}queryDefinitionId"),
+                &At::Member(at, "queryDefinitionId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(1),
                 Some(10000),
@@ -14556,44 +14611,53 @@ pub struct QueryInfo {
 
 impl Validate for QueryInfo {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.create_time {
-            violations.range(format!("{at}createTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "createTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
             );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, QUERY_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, QUERY_STATUS);
         }
         if let Some(value) = &self.user_identity {
             violations.length(
-                format!("{at}userIdentity"),
+                &At::Member(at, "userIdentity"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -14623,10 +14687,10 @@ pub struct QueryParameter {
 
 impl Validate for QueryParameter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.default_value {
             violations.length(
-                format!("{at}defaultValue"),
+                &At::Member(at, "defaultValue"),
                 value.chars().count(),
                 None,
                 Some(1024),
@@ -14634,23 +14698,27 @@ impl Validate for QueryParameter {
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 None,
                 Some(512),
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}name"));
+            violations.missing(&At::Member(at, "name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}name"), value, &QUERY_PARAMETER_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &QUERY_PARAMETER_NAME_PATTERN,
+            );
         }
     }
 }
@@ -14697,7 +14765,7 @@ pub struct QueryStatistics {
 
 impl Validate for QueryStatistics {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14710,10 +14778,10 @@ pub struct RecordField {
 
 impl Validate for RecordField {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
@@ -14731,12 +14799,16 @@ pub struct RejectedEntityInfo {
 
 impl Validate for RejectedEntityInfo {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.error_type.is_none() {
-            violations.missing(format!("{at}errorType"));
+            violations.missing(&At::Member(at, "errorType"));
         }
         if let Some(value) = &self.error_type {
-            violations.enum_value(format!("{at}errorType"), value, ENTITY_REJECTION_ERROR_TYPE);
+            violations.enum_value(
+                &At::Member(at, "errorType"),
+                value,
+                ENTITY_REJECTION_ERROR_TYPE,
+            );
         }
     }
 }
@@ -14765,7 +14837,7 @@ pub struct RejectedLogEventsInfo {
 
 impl Validate for RejectedLogEventsInfo {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14786,24 +14858,24 @@ pub struct RenameKeyEntry {
 
 impl Validate for RenameKeyEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}key"));
+            violations.missing(&At::Member(at, "key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.rename_to.is_none() {
-            violations.missing(format!("{at}renameTo"));
+            violations.missing(&At::Member(at, "renameTo"));
         }
         if let Some(value) = &self.rename_to {
             violations.length(
-                format!("{at}renameTo"),
+                &At::Member(at, "renameTo"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -14821,20 +14893,14 @@ pub struct RenameKeys {
 
 impl Validate for RenameKeys {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -14852,12 +14918,9 @@ pub struct ResourceConfig {
 
 impl Validate for ResourceConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.open_search_resource_config {
-            value.validate(
-                &format!("{}.", format!("{at}openSearchResourceConfig")),
-                violations,
-            );
+            value.validate(&At::Member(at, "openSearchResourceConfig"), violations);
         }
     }
 }
@@ -14904,10 +14967,10 @@ pub struct ResourcePolicy {
 
 impl Validate for ResourcePolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -14915,18 +14978,18 @@ impl Validate for ResourcePolicy {
         }
         if let Some(value) = &self.policy_document {
             violations.length(
-                format!("{at}policyDocument"),
+                &At::Member(at, "policyDocument"),
                 value.chars().count(),
                 Some(1),
                 Some(51200),
             );
         }
         if let Some(value) = &self.policy_scope {
-            violations.enum_value(format!("{at}policyScope"), value, POLICY_SCOPE);
+            violations.enum_value(&At::Member(at, "policyScope"), value, POLICY_SCOPE);
         }
         if let Some(value) = &self.revision_id {
             violations.length(
-                format!("{at}revisionId"),
+                &At::Member(at, "revisionId"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -14945,7 +15008,7 @@ pub struct ResultField {
 
 impl Validate for ResultField {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14972,22 +15035,26 @@ pub struct S3Configuration {
 
 impl Validate for S3Configuration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.destination_identifier.is_none() {
-            violations.missing(format!("{at}destinationIdentifier"));
+            violations.missing(&At::Member(at, "destinationIdentifier"));
         }
         if let Some(value) = &self.destination_identifier {
             violations.length(
-                format!("{at}destinationIdentifier"),
+                &At::Member(at, "destinationIdentifier"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
-            violations.pattern(format!("{at}destinationIdentifier"), value, &S3_URI_PATTERN);
+            violations.pattern(
+                &At::Member(at, "destinationIdentifier"),
+                value,
+                &S3_URI_PATTERN,
+            );
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -14995,18 +15062,27 @@ impl Validate for S3Configuration {
         }
         if let Some(value) = &self.owner_account_id {
             violations.length(
-                format!("{at}ownerAccountId"),
+                &At::Member(at, "ownerAccountId"),
                 value.chars().count(),
                 Some(12),
                 Some(12),
             );
-            violations.pattern(format!("{at}ownerAccountId"), value, &ACCOUNT_ID_PATTERN);
+            violations.pattern(
+                &At::Member(at, "ownerAccountId"),
+                value,
+                &ACCOUNT_ID_PATTERN,
+            );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}roleArn"));
+            violations.missing(&At::Member(at, "roleArn"));
         }
         if let Some(value) = &self.role_arn {
-            violations.length(format!("{at}roleArn"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "roleArn"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
     }
 }
@@ -15029,10 +15105,10 @@ pub struct S3DeliveryConfiguration {
 
 impl Validate for S3DeliveryConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.suffix_path {
             violations.length(
-                format!("{at}suffixPath"),
+                &At::Member(at, "suffixPath"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -15079,21 +15155,21 @@ pub struct S3TableIntegrationSource {
 
 impl Validate for S3TableIntegrationSource {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.created_time_stamp {
             violations.range(
-                format!("{at}createdTimeStamp"),
+                &At::Member(at, "createdTimeStamp"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.data_source {
-            value.validate(&format!("{}.", format!("{at}dataSource")), violations);
+            value.validate(&At::Member(at, "dataSource"), violations);
         }
         if let Some(value) = &self.identifier {
             violations.length(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -15101,7 +15177,7 @@ impl Validate for S3TableIntegrationSource {
         }
         if let Some(value) = &self.parent_source_identifier {
             violations.length(
-                format!("{at}parentSourceIdentifier"),
+                &At::Member(at, "parentSourceIdentifier"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -15109,14 +15185,14 @@ impl Validate for S3TableIntegrationSource {
         }
         if let Some(value) = &self.status {
             violations.enum_value(
-                format!("{at}status"),
+                &At::Member(at, "status"),
                 value,
                 S3_TABLE_INTEGRATION_SOURCE_STATUS,
             );
         }
         if let Some(value) = &self.status_reason {
             violations.length(
-                format!("{at}statusReason"),
+                &At::Member(at, "statusReason"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -15143,10 +15219,10 @@ pub struct S3TablesIntegration {
 
 impl Validate for S3TablesIntegration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.datasource_name {
             violations.length(
-                format!("{at}datasourceName"),
+                &At::Member(at, "datasourceName"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -15154,7 +15230,7 @@ impl Validate for S3TablesIntegration {
         }
         if let Some(value) = &self.datasource_type {
             violations.length(
-                format!("{at}datasourceType"),
+                &At::Member(at, "datasourceType"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -15195,16 +15271,16 @@ pub struct ScheduledQueryDestination {
 
 impl Validate for ScheduledQueryDestination {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destination_type {
             violations.enum_value(
-                format!("{at}destinationType"),
+                &At::Member(at, "destinationType"),
                 value,
                 SCHEDULED_QUERY_DESTINATION_TYPE,
             );
         }
         if let Some(value) = &self.status {
-            violations.enum_value(format!("{at}status"), value, ACTION_STATUS);
+            violations.enum_value(&At::Member(at, "status"), value, ACTION_STATUS);
         }
     }
 }
@@ -15263,22 +15339,28 @@ pub struct ScheduledQuerySummary {
 
 impl Validate for ScheduledQuerySummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
-        }
-        if let Some(value) = &self.destination_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}destinationConfiguration")),
-                violations,
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
             );
         }
+        if let Some(value) = &self.destination_configuration {
+            value.validate(&At::Member(at, "destinationConfiguration"), violations);
+        }
         if let Some(value) = &self.last_execution_status {
-            violations.enum_value(format!("{at}lastExecutionStatus"), value, EXECUTION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "lastExecutionStatus"),
+                value,
+                EXECUTION_STATUS,
+            );
         }
         if let Some(value) = &self.last_triggered_time {
             violations.range(
-                format!("{at}lastTriggeredTime"),
+                &At::Member(at, "lastTriggeredTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -15286,7 +15368,7 @@ impl Validate for ScheduledQuerySummary {
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -15294,27 +15376,31 @@ impl Validate for ScheduledQuerySummary {
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}name"), value, &SCHEDULED_QUERY_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &SCHEDULED_QUERY_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}scheduleExpression"),
+                &At::Member(at, "scheduleExpression"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}timezone"),
+                &At::Member(at, "timezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -15341,16 +15427,16 @@ pub struct SearchedLogStream {
 
 impl Validate for SearchedLogStream {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_stream_name {
             violations.length(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
             violations.pattern(
-                format!("{at}logStreamName"),
+                &At::Member(at, "logStreamName"),
                 value,
                 &LOG_STREAM_NAME_PATTERN,
             );
@@ -15366,7 +15452,7 @@ pub struct SessionStreamingException {
 
 impl Validate for SessionStreamingException {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15377,7 +15463,7 @@ pub struct SessionTimeoutException {
 
 impl Validate for SessionTimeoutException {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15389,20 +15475,14 @@ pub struct SplitString {
 
 impl Validate for SplitString {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -15420,24 +15500,24 @@ pub struct SplitStringEntry {
 
 impl Validate for SplitStringEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.delimiter.is_none() {
-            violations.missing(format!("{at}delimiter"));
+            violations.missing(&At::Member(at, "delimiter"));
         }
         if let Some(value) = &self.delimiter {
             violations.length(
-                format!("{at}delimiter"),
+                &At::Member(at, "delimiter"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -15477,42 +15557,34 @@ pub struct StartLiveTailRequest {
 
 impl Validate for StartLiveTailRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.log_event_filter_pattern {
             violations.length(
-                format!("{at}logEventFilterPattern"),
+                &At::Member(at, "logEventFilterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.log_group_identifiers.is_none() {
-            violations.missing(format!("{at}logGroupIdentifiers"));
+            violations.missing(&At::Member(at, "logGroupIdentifiers"));
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(10),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -15520,28 +15592,20 @@ impl Validate for StartLiveTailRequest {
         }
         if let Some(value) = &self.log_stream_name_prefixes {
             violations.length(
-                format!("{at}logStreamNamePrefixes"),
+                &At::Member(at, "logStreamNamePrefixes"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logStreamNamePrefixes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logStreamNamePrefixes"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logStreamNamePrefixes"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logStreamNamePrefixes"), index0),
                     item0,
                     &LOG_STREAM_NAME_PATTERN,
                 );
@@ -15549,20 +15613,20 @@ impl Validate for StartLiveTailRequest {
         }
         if let Some(value) = &self.log_stream_names {
             violations.length(
-                format!("{at}logStreamNames"),
+                &At::Member(at, "logStreamNames"),
                 value.len(),
                 Some(1),
                 Some(100),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logStreamNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logStreamNames"), index0),
                     item0,
                     &LOG_STREAM_NAME_PATTERN,
                 );
@@ -15583,9 +15647,9 @@ pub struct StartLiveTailResponse {
 
 impl Validate for StartLiveTailResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.response_stream {
-            value.validate(&format!("{}.", format!("{at}responseStream")), violations);
+            value.validate(&At::Member(at, "responseStream"), violations);
         }
     }
 }
@@ -15620,24 +15684,18 @@ pub struct StartLiveTailResponseStream {
 
 impl Validate for StartLiveTailResponseStream {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.session_streaming_exception {
-            value.validate(
-                &format!("{}.", format!("{at}SessionStreamingException")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SessionStreamingException"), violations);
         }
         if let Some(value) = &self.session_timeout_exception {
-            value.validate(
-                &format!("{}.", format!("{at}SessionTimeoutException")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SessionTimeoutException"), violations);
         }
         if let Some(value) = &self.session_start {
-            value.validate(&format!("{}.", format!("{at}sessionStart")), violations);
+            value.validate(&At::Member(at, "sessionStart"), violations);
         }
         if let Some(value) = &self.session_update {
-            value.validate(&format!("{}.", format!("{at}sessionUpdate")), violations);
+            value.validate(&At::Member(at, "sessionUpdate"), violations);
         }
     }
 }
@@ -15687,16 +15745,16 @@ pub struct StartQueryRequest {
 
 impl Validate for StartQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.end_time.is_none() {
-            violations.missing(format!("{at}endTime"));
+            violations.missing(&At::Member(at, "endTime"));
         }
         if let Some(value) = &self.end_time {
-            violations.range(format!("{at}endTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "endTime"), *value as f64, Some(0.0), None);
         }
         if let Some(value) = &self.limit {
             violations.range(
-                format!("{at}limit"),
+                &At::Member(at, "limit"),
                 *value as f64,
                 Some(1.0),
                 Some(100000.0),
@@ -15705,21 +15763,13 @@ impl Validate for StartQueryRequest {
         if let Some(value) = &self.log_group_identifiers {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -15727,47 +15777,51 @@ impl Validate for StartQueryRequest {
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.log_group_names {
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(512),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}logGroupNames"), index0 + 1),
+                    &At::Item(&At::Member(at, "logGroupNames"), index0),
                     item0,
                     &LOG_GROUP_NAME_PATTERN,
                 );
             }
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if self.query_string.is_none() {
-            violations.missing(format!("{at}queryString"));
+            violations.missing(&At::Member(at, "queryString"));
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
             );
         }
         if self.start_time.is_none() {
-            violations.missing(format!("{at}startTime"));
+            violations.missing(&At::Member(at, "startTime"));
         }
         if let Some(value) = &self.start_time {
-            violations.range(format!("{at}startTime"), *value as f64, Some(0.0), None);
+            violations.range(&At::Member(at, "startTime"), *value as f64, Some(0.0), None);
         }
     }
 }
@@ -15780,10 +15834,10 @@ pub struct StartQueryResponse {
 
 impl Validate for StartQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -15801,13 +15855,13 @@ pub struct StopQueryRequest {
 
 impl Validate for StopQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.query_id.is_none() {
-            violations.missing(format!("{at}queryId"));
+            violations.missing(&At::Member(at, "queryId"));
         }
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -15824,7 +15878,7 @@ pub struct StopQueryResponse {
 
 impl Validate for StopQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -15889,24 +15943,29 @@ pub struct SubscriptionFilter {
 
 impl Validate for SubscriptionFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.destination_arn {
             violations.length(
-                format!("{at}destinationArn"),
+                &At::Member(at, "destinationArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.distribution {
-            violations.enum_value(format!("{at}distribution"), value, DISTRIBUTION);
+            violations.enum_value(&At::Member(at, "distribution"), value, DISTRIBUTION);
         }
         if let Some(value) = &self.field_selection_criteria {
             violations.length(
-                format!("{at}fieldSelectionCriteria"),
+                &At::Member(at, "fieldSelectionCriteria"),
                 value.chars().count(),
                 Some(0),
                 Some(2000),
@@ -15914,16 +15973,16 @@ impl Validate for SubscriptionFilter {
         }
         if let Some(value) = &self.filter_name {
             violations.length(
-                format!("{at}filterName"),
+                &At::Member(at, "filterName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}filterName"), value, &FILTER_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "filterName"), value, &FILTER_NAME_PATTERN);
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -15931,15 +15990,24 @@ impl Validate for SubscriptionFilter {
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.role_arn {
-            violations.length(format!("{at}roleArn"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "roleArn"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
         }
     }
 }
@@ -15953,20 +16021,14 @@ pub struct SubstituteString {
 
 impl Validate for SubstituteString {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -15987,34 +16049,39 @@ pub struct SubstituteStringEntry {
 
 impl Validate for SubstituteStringEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.from.is_none() {
-            violations.missing(format!("{at}from"));
+            violations.missing(&At::Member(at, "from"));
         }
         if let Some(value) = &self.from {
             violations.length(
-                format!("{at}from"),
+                &At::Member(at, "from"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.source.is_none() {
-            violations.missing(format!("{at}source"));
+            violations.missing(&At::Member(at, "source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}source"),
+                &At::Member(at, "source"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.to.is_none() {
-            violations.missing(format!("{at}to"));
+            violations.missing(&At::Member(at, "to"));
         }
         if let Some(value) = &self.to {
-            violations.length(format!("{at}to"), value.chars().count(), Some(1), Some(128));
+            violations.length(
+                &At::Member(at, "to"),
+                value.chars().count(),
+                Some(1),
+                Some(128),
+            );
         }
     }
 }
@@ -16033,9 +16100,9 @@ pub struct SuppressionPeriod {
 
 impl Validate for SuppressionPeriod {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.suppression_unit {
-            violations.enum_value(format!("{at}suppressionUnit"), value, SUPPRESSION_UNIT);
+            violations.enum_value(&At::Member(at, "suppressionUnit"), value, SUPPRESSION_UNIT);
         }
     }
 }
@@ -16051,30 +16118,30 @@ pub struct TagFilter {
 
 impl Validate for TagFilter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}key"));
+            violations.missing(&At::Member(at, "key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}key"), value, &TAG_FILTER_KEY_PATTERN);
+            violations.pattern(&At::Member(at, "key"), value, &TAG_FILTER_KEY_PATTERN);
         }
         if let Some(value) = &self.values {
-            violations.length(format!("{at}values"), value.len(), Some(0), Some(5));
+            violations.length(&At::Member(at, "values"), value.len(), Some(0), Some(5));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}values"), index0 + 1),
+                    &At::Item(&At::Member(at, "values"), index0),
                     item0.chars().count(),
                     Some(0),
                     Some(259),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}values"), index0 + 1),
+                    &At::Item(&At::Member(at, "values"), index0),
                     item0,
                     &TAG_FILTER_VALUE_PATTERN,
                 );
@@ -16099,32 +16166,36 @@ pub struct TagLogGroupRequest {
 
 impl Validate for TagLogGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}tags"));
+            violations.missing(&At::Member(at, "tags"));
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -16149,36 +16220,36 @@ pub struct TagResourceRequest {
 
 impl Validate for TagResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
             violations.pattern(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value,
                 &AMAZON_RESOURCE_NAME_PATTERN,
             );
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}tags"));
+            violations.missing(&At::Member(at, "tags"));
         }
         if let Some(value) = &self.tags {
             for (key0, item0) in value.iter() {
                 violations.length(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0.chars().count(),
                     None,
                     Some(256),
                 );
                 violations.pattern(
-                    format!("{}.{}", format!("{at}tags"), key0),
+                    &At::Key(&At::Member(at, "tags"), key0),
                     item0,
                     &TAG_VALUE_PATTERN,
                 );
@@ -16207,31 +16278,31 @@ pub struct TestMetricFilterRequest {
 
 impl Validate for TestMetricFilterRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.filter_pattern.is_none() {
-            violations.missing(format!("{at}filterPattern"));
+            violations.missing(&At::Member(at, "filterPattern"));
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if self.log_event_messages.is_none() {
-            violations.missing(format!("{at}logEventMessages"));
+            violations.missing(&At::Member(at, "logEventMessages"));
         }
         if let Some(value) = &self.log_event_messages {
             violations.length(
-                format!("{at}logEventMessages"),
+                &At::Member(at, "logEventMessages"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logEventMessages"), index0 + 1),
+                    &At::Item(&At::Member(at, "logEventMessages"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -16249,16 +16320,10 @@ pub struct TestMetricFilterResponse {
 
 impl Validate for TestMetricFilterResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.matches {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}matches"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "matches"), index0), violations);
             }
         }
     }
@@ -16284,20 +16349,20 @@ pub struct TestTransformerRequest {
 
 impl Validate for TestTransformerRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_event_messages.is_none() {
-            violations.missing(format!("{at}logEventMessages"));
+            violations.missing(&At::Member(at, "logEventMessages"));
         }
         if let Some(value) = &self.log_event_messages {
             violations.length(
-                format!("{at}logEventMessages"),
+                &At::Member(at, "logEventMessages"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}logEventMessages"), index0 + 1),
+                    &At::Item(&At::Member(at, "logEventMessages"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -16305,21 +16370,18 @@ impl Validate for TestTransformerRequest {
             }
         }
         if self.transformer_config.is_none() {
-            violations.missing(format!("{at}transformerConfig"));
+            violations.missing(&At::Member(at, "transformerConfig"));
         }
         if let Some(value) = &self.transformer_config {
             violations.length(
-                format!("{at}transformerConfig"),
+                &At::Member(at, "transformerConfig"),
                 value.len(),
                 Some(1),
                 Some(20),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}transformerConfig"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "transformerConfig"), index0),
                     violations,
                 );
             }
@@ -16339,14 +16401,11 @@ pub struct TestTransformerResponse {
 
 impl Validate for TestTransformerResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.transformed_logs {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}transformedLogs"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "transformedLogs"), index0),
                     violations,
                 );
             }
@@ -16378,10 +16437,10 @@ pub struct TransformedLogRecord {
 
 impl Validate for TransformedLogRecord {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.event_message {
             violations.length(
-                format!("{at}eventMessage"),
+                &At::Member(at, "eventMessage"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -16389,7 +16448,7 @@ impl Validate for TransformedLogRecord {
         }
         if let Some(value) = &self.transformed_event_message {
             violations.length(
-                format!("{at}transformedEventMessage"),
+                &At::Member(at, "transformedEventMessage"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -16430,24 +16489,21 @@ pub struct TriggerHistoryRecord {
 
 impl Validate for TriggerHistoryRecord {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.destinations {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}destinations"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "destinations"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.execution_status {
-            violations.enum_value(format!("{at}executionStatus"), value, EXECUTION_STATUS);
+            violations.enum_value(&At::Member(at, "executionStatus"), value, EXECUTION_STATUS);
         }
         if let Some(value) = &self.query_id {
             violations.length(
-                format!("{at}queryId"),
+                &At::Member(at, "queryId"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -16455,7 +16511,7 @@ impl Validate for TriggerHistoryRecord {
         }
         if let Some(value) = &self.triggered_timestamp {
             violations.range(
-                format!("{at}triggeredTimestamp"),
+                &At::Member(at, "triggeredTimestamp"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -16473,15 +16529,15 @@ pub struct TrimString {
 
 impl Validate for TrimString {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.with_keys.is_none() {
-            violations.missing(format!("{at}withKeys"));
+            violations.missing(&At::Member(at, "withKeys"));
         }
         if let Some(value) = &self.with_keys {
-            violations.length(format!("{at}withKeys"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "withKeys"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}withKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "withKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,
@@ -16500,20 +16556,14 @@ pub struct TypeConverter {
 
 impl Validate for TypeConverter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.entries.is_none() {
-            violations.missing(format!("{at}entries"));
+            violations.missing(&At::Member(at, "entries"));
         }
         if let Some(value) = &self.entries {
-            violations.length(format!("{at}entries"), value.len(), Some(1), Some(5));
+            violations.length(&At::Member(at, "entries"), value.len(), Some(1), Some(5));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}entries"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "entries"), index0), violations);
             }
         }
     }
@@ -16531,23 +16581,23 @@ pub struct TypeConverterEntry {
 
 impl Validate for TypeConverterEntry {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}key"));
+            violations.missing(&At::Member(at, "key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}key"),
+                &At::Member(at, "key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.r#type.is_none() {
-            violations.missing(format!("{at}type"));
+            violations.missing(&At::Member(at, "type"));
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, TYPE);
         }
     }
 }
@@ -16568,33 +16618,37 @@ pub struct UntagLogGroupRequest {
 
 impl Validate for UntagLogGroupRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.log_group_name.is_none() {
-            violations.missing(format!("{at}logGroupName"));
+            violations.missing(&At::Member(at, "logGroupName"));
         }
         if let Some(value) = &self.log_group_name {
             violations.length(
-                format!("{at}logGroupName"),
+                &At::Member(at, "logGroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(512),
             );
-            violations.pattern(format!("{at}logGroupName"), value, &LOG_GROUP_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "logGroupName"),
+                value,
+                &LOG_GROUP_NAME_PATTERN,
+            );
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}tags"));
+            violations.missing(&At::Member(at, "tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}tags"), value.len(), Some(1), None);
+            violations.length(&At::Member(at, "tags"), value.len(), Some(1), None);
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}tags"), index0 + 1),
+                    &At::Item(&At::Member(at, "tags"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}tags"), index0 + 1),
+                    &At::Item(&At::Member(at, "tags"), index0),
                     item0,
                     &TAG_KEY_PATTERN,
                 );
@@ -16619,37 +16673,37 @@ pub struct UntagResourceRequest {
 
 impl Validate for UntagResourceRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}resourceArn"));
+            violations.missing(&At::Member(at, "resourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
             violations.pattern(
-                format!("{at}resourceArn"),
+                &At::Member(at, "resourceArn"),
                 value,
                 &AMAZON_RESOURCE_NAME_PATTERN,
             );
         }
         if self.tag_keys.is_none() {
-            violations.missing(format!("{at}tagKeys"));
+            violations.missing(&At::Member(at, "tagKeys"));
         }
         if let Some(value) = &self.tag_keys {
-            violations.length(format!("{at}tagKeys"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "tagKeys"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}tagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "tagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}tagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "tagKeys"), index0),
                     item0,
                     &TAG_KEY_PATTERN,
                 );
@@ -16689,26 +16743,26 @@ pub struct UpdateAnomalyRequest {
 
 impl Validate for UpdateAnomalyRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.anomaly_detector_arn.is_none() {
-            violations.missing(format!("{at}anomalyDetectorArn"));
+            violations.missing(&At::Member(at, "anomalyDetectorArn"));
         }
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
         }
         if let Some(value) = &self.anomaly_id {
             violations.length(
-                format!("{at}anomalyId"),
+                &At::Member(at, "anomalyId"),
                 value.chars().count(),
                 Some(36),
                 Some(36),
@@ -16716,20 +16770,17 @@ impl Validate for UpdateAnomalyRequest {
         }
         if let Some(value) = &self.pattern_id {
             violations.length(
-                format!("{at}patternId"),
+                &At::Member(at, "patternId"),
                 value.chars().count(),
                 Some(32),
                 Some(32),
             );
         }
         if let Some(value) = &self.suppression_period {
-            value.validate(
-                &format!("{}.", format!("{at}suppressionPeriod")),
-                violations,
-            );
+            value.validate(&At::Member(at, "suppressionPeriod"), violations);
         }
         if let Some(value) = &self.suppression_type {
-            violations.enum_value(format!("{at}suppressionType"), value, SUPPRESSION_TYPE);
+            violations.enum_value(&At::Member(at, "suppressionType"), value, SUPPRESSION_TYPE);
         }
     }
 }
@@ -16761,27 +16812,37 @@ pub struct UpdateDeliveryConfigurationRequest {
 
 impl Validate for UpdateDeliveryConfigurationRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field_delimiter {
             violations.length(
-                format!("{at}fieldDelimiter"),
+                &At::Member(at, "fieldDelimiter"),
                 value.chars().count(),
                 Some(0),
                 Some(5),
             );
         }
         if self.id.is_none() {
-            violations.missing(format!("{at}id"));
+            violations.missing(&At::Member(at, "id"));
         }
         if let Some(value) = &self.id {
-            violations.length(format!("{at}id"), value.chars().count(), Some(1), Some(64));
-            violations.pattern(format!("{at}id"), value, &DELIVERY_ID_PATTERN);
+            violations.length(
+                &At::Member(at, "id"),
+                value.chars().count(),
+                Some(1),
+                Some(64),
+            );
+            violations.pattern(&At::Member(at, "id"), value, &DELIVERY_ID_PATTERN);
         }
         if let Some(value) = &self.record_fields {
-            violations.length(format!("{at}recordFields"), value.len(), Some(0), Some(128));
+            violations.length(
+                &At::Member(at, "recordFields"),
+                value.len(),
+                Some(0),
+                Some(128),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}recordFields"), index0 + 1),
+                    &At::Item(&At::Member(at, "recordFields"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(64),
@@ -16789,10 +16850,7 @@ impl Validate for UpdateDeliveryConfigurationRequest {
             }
         }
         if let Some(value) = &self.s3_delivery_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}s3DeliveryConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "s3DeliveryConfiguration"), violations);
         }
     }
 }
@@ -16802,7 +16860,7 @@ pub struct UpdateDeliveryConfigurationResponse {}
 
 impl Validate for UpdateDeliveryConfigurationResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16839,44 +16897,44 @@ pub struct UpdateLogAnomalyDetectorRequest {
 
 impl Validate for UpdateLogAnomalyDetectorRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.anomaly_detector_arn.is_none() {
-            violations.missing(format!("{at}anomalyDetectorArn"));
+            violations.missing(&At::Member(at, "anomalyDetectorArn"));
         }
         if let Some(value) = &self.anomaly_detector_arn {
             violations.length(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
             violations.pattern(
-                format!("{at}anomalyDetectorArn"),
+                &At::Member(at, "anomalyDetectorArn"),
                 value,
                 &ANOMALY_DETECTOR_ARN_PATTERN,
             );
         }
         if let Some(value) = &self.anomaly_visibility_time {
             violations.range(
-                format!("{at}anomalyVisibilityTime"),
+                &At::Member(at, "anomalyVisibilityTime"),
                 *value as f64,
                 Some(7.0),
                 Some(90.0),
             );
         }
         if self.enabled.is_none() {
-            violations.missing(format!("{at}enabled"));
+            violations.missing(&At::Member(at, "enabled"));
         }
         if let Some(value) = &self.evaluation_frequency {
             violations.enum_value(
-                format!("{at}evaluationFrequency"),
+                &At::Member(at, "evaluationFrequency"),
                 value,
                 EVALUATION_FREQUENCY,
             );
         }
         if let Some(value) = &self.filter_pattern {
             violations.length(
-                format!("{at}filterPattern"),
+                &At::Member(at, "filterPattern"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -16909,10 +16967,10 @@ pub struct UpdateLookupTableRequest {
 
 impl Validate for UpdateLookupTableRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
@@ -16920,21 +16978,21 @@ impl Validate for UpdateLookupTableRequest {
         }
         if let Some(value) = &self.kms_key_id {
             violations.length(
-                format!("{at}kmsKeyId"),
+                &At::Member(at, "kmsKeyId"),
                 value.chars().count(),
                 None,
                 Some(256),
             );
         }
         if self.lookup_table_arn.is_none() {
-            violations.missing(format!("{at}lookupTableArn"));
+            violations.missing(&At::Member(at, "lookupTableArn"));
         }
         if self.table_body.is_none() {
-            violations.missing(format!("{at}tableBody"));
+            violations.missing(&At::Member(at, "tableBody"));
         }
         if let Some(value) = &self.table_body {
             violations.length(
-                format!("{at}tableBody"),
+                &At::Member(at, "tableBody"),
                 value.chars().count(),
                 Some(1),
                 Some(10485760),
@@ -16961,10 +17019,10 @@ pub struct UpdateLookupTableResponse {
 
 impl Validate for UpdateLookupTableResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -17054,83 +17112,72 @@ pub struct UpdateScheduledQueryRequest {
 
 impl Validate for UpdateScheduledQueryRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if let Some(value) = &self.destination_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}destinationConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "destinationConfiguration"), violations);
         }
         if self.execution_role_arn.is_none() {
-            violations.missing(format!("{at}executionRoleArn"));
+            violations.missing(&At::Member(at, "executionRoleArn"));
         }
         if let Some(value) = &self.execution_role_arn {
             violations.length(
-                format!("{at}executionRoleArn"),
+                &At::Member(at, "executionRoleArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if self.identifier.is_none() {
-            violations.missing(format!("{at}identifier"));
+            violations.missing(&At::Member(at, "identifier"));
         }
         if let Some(value) = &self.identifier {
             violations.pattern(
-                format!("{at}identifier"),
+                &At::Member(at, "identifier"),
                 value,
                 &SCHEDULED_QUERY_IDENTIFIER_PATTERN,
             );
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
             }
         }
         if self.query_language.is_none() {
-            violations.missing(format!("{at}queryLanguage"));
+            violations.missing(&At::Member(at, "queryLanguage"));
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if self.query_string.is_none() {
-            violations.missing(format!("{at}queryString"));
+            violations.missing(&At::Member(at, "queryString"));
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
@@ -17138,18 +17185,18 @@ impl Validate for UpdateScheduledQueryRequest {
         }
         if let Some(value) = &self.schedule_end_time {
             violations.range(
-                format!("{at}scheduleEndTime"),
+                &At::Member(at, "scheduleEndTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if self.schedule_expression.is_none() {
-            violations.missing(format!("{at}scheduleExpression"));
+            violations.missing(&At::Member(at, "scheduleExpression"));
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}scheduleExpression"),
+                &At::Member(at, "scheduleExpression"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -17157,18 +17204,18 @@ impl Validate for UpdateScheduledQueryRequest {
         }
         if let Some(value) = &self.schedule_start_time {
             violations.range(
-                format!("{at}scheduleStartTime"),
+                &At::Member(at, "scheduleStartTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}timezone"),
+                &At::Member(at, "timezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -17279,38 +17326,44 @@ pub struct UpdateScheduledQueryResponse {
 
 impl Validate for UpdateScheduledQueryResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.creation_time {
-            violations.range(format!("{at}creationTime"), *value as f64, Some(0.0), None);
+            violations.range(
+                &At::Member(at, "creationTime"),
+                *value as f64,
+                Some(0.0),
+                None,
+            );
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}description"),
+                &At::Member(at, "description"),
                 value.chars().count(),
                 None,
                 Some(1024),
             );
         }
         if let Some(value) = &self.destination_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}destinationConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "destinationConfiguration"), violations);
         }
         if let Some(value) = &self.execution_role_arn {
             violations.length(
-                format!("{at}executionRoleArn"),
+                &At::Member(at, "executionRoleArn"),
                 value.chars().count(),
                 Some(1),
                 None,
             );
         }
         if let Some(value) = &self.last_execution_status {
-            violations.enum_value(format!("{at}lastExecutionStatus"), value, EXECUTION_STATUS);
+            violations.enum_value(
+                &At::Member(at, "lastExecutionStatus"),
+                value,
+                EXECUTION_STATUS,
+            );
         }
         if let Some(value) = &self.last_triggered_time {
             violations.range(
-                format!("{at}lastTriggeredTime"),
+                &At::Member(at, "lastTriggeredTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -17318,7 +17371,7 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.last_updated_time {
             violations.range(
-                format!("{at}lastUpdatedTime"),
+                &At::Member(at, "lastUpdatedTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -17326,28 +17379,20 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.log_group_identifiers {
             violations.length(
-                format!("{at}logGroupIdentifiers"),
+                &At::Member(at, "logGroupIdentifiers"),
                 value.len(),
                 Some(1),
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(2048),
                 );
                 violations.pattern(
-                    format!(
-                        "{}.{}.member",
-                        format!("{at}logGroupIdentifiers"),
-                        index0 + 1
-                    ),
+                    &At::Item(&At::Member(at, "logGroupIdentifiers"), index0),
                     item0,
                     &LOG_GROUP_IDENTIFIER_PATTERN,
                 );
@@ -17355,19 +17400,23 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}name"),
+                &At::Member(at, "name"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
-            violations.pattern(format!("{at}name"), value, &SCHEDULED_QUERY_NAME_PATTERN);
+            violations.pattern(
+                &At::Member(at, "name"),
+                value,
+                &SCHEDULED_QUERY_NAME_PATTERN,
+            );
         }
         if let Some(value) = &self.query_language {
-            violations.enum_value(format!("{at}queryLanguage"), value, QUERY_LANGUAGE);
+            violations.enum_value(&At::Member(at, "queryLanguage"), value, QUERY_LANGUAGE);
         }
         if let Some(value) = &self.query_string {
             violations.length(
-                format!("{at}queryString"),
+                &At::Member(at, "queryString"),
                 value.chars().count(),
                 Some(0),
                 Some(10000),
@@ -17375,7 +17424,7 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_end_time {
             violations.range(
-                format!("{at}scheduleEndTime"),
+                &At::Member(at, "scheduleEndTime"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -17383,7 +17432,7 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}scheduleExpression"),
+                &At::Member(at, "scheduleExpression"),
                 value.chars().count(),
                 None,
                 Some(256),
@@ -17391,18 +17440,18 @@ impl Validate for UpdateScheduledQueryResponse {
         }
         if let Some(value) = &self.schedule_start_time {
             violations.range(
-                format!("{at}scheduleStartTime"),
+                &At::Member(at, "scheduleStartTime"),
                 *value as f64,
                 Some(0.0),
                 None,
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}state"), value, SCHEDULED_QUERY_STATE);
+            violations.enum_value(&At::Member(at, "state"), value, SCHEDULED_QUERY_STATE);
         }
         if let Some(value) = &self.timezone {
             violations.length(
-                format!("{at}timezone"),
+                &At::Member(at, "timezone"),
                 value.chars().count(),
                 Some(1),
                 None,
@@ -17420,15 +17469,15 @@ pub struct UpperCaseString {
 
 impl Validate for UpperCaseString {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.with_keys.is_none() {
-            violations.missing(format!("{at}withKeys"));
+            violations.missing(&At::Member(at, "withKeys"));
         }
         if let Some(value) = &self.with_keys {
-            violations.length(format!("{at}withKeys"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "withKeys"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}withKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "withKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     None,

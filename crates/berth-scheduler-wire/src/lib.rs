@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every EventBridge Scheduler operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -322,15 +322,20 @@ pub struct AwsVpcConfiguration {
 
 impl Validate for AwsVpcConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assign_public_ip {
-            violations.enum_value(format!("{at}AssignPublicIp"), value, ASSIGN_PUBLIC_IP);
+            violations.enum_value(&At::Member(at, "AssignPublicIp"), value, ASSIGN_PUBLIC_IP);
         }
         if let Some(value) = &self.security_groups {
-            violations.length(format!("{at}SecurityGroups"), value.len(), Some(1), Some(5));
+            violations.length(
+                &At::Member(at, "SecurityGroups"),
+                value.len(),
+                Some(1),
+                Some(5),
+            );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}SecurityGroups"), index0 + 1),
+                    &At::Item(&At::Member(at, "SecurityGroups"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1000),
@@ -338,13 +343,13 @@ impl Validate for AwsVpcConfiguration {
             }
         }
         if self.subnets.is_none() {
-            violations.missing(format!("{at}Subnets"));
+            violations.missing(&At::Member(at, "Subnets"));
         }
         if let Some(value) = &self.subnets {
-            violations.length(format!("{at}Subnets"), value.len(), Some(1), Some(16));
+            violations.length(&At::Member(at, "Subnets"), value.len(), Some(1), Some(16));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Subnets"), index0 + 1),
+                    &At::Item(&At::Member(at, "Subnets"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1000),
@@ -371,21 +376,21 @@ pub struct CapacityProviderStrategyItem {
 
 impl Validate for CapacityProviderStrategyItem {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.base {
             violations.range(
-                format!("{at}base"),
+                &At::Member(at, "base"),
                 *value as f64,
                 Some(0.0),
                 Some(100000.0),
             );
         }
         if self.capacity_provider.is_none() {
-            violations.missing(format!("{at}capacityProvider"));
+            violations.missing(&At::Member(at, "capacityProvider"));
         }
         if let Some(value) = &self.capacity_provider {
             violations.length(
-                format!("{at}capacityProvider"),
+                &At::Member(at, "capacityProvider"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
@@ -393,7 +398,7 @@ impl Validate for CapacityProviderStrategyItem {
         }
         if let Some(value) = &self.weight {
             violations.range(
-                format!("{at}weight"),
+                &At::Member(at, "weight"),
                 *value as f64,
                 Some(0.0),
                 Some(1000.0),
@@ -419,38 +424,32 @@ pub struct CreateScheduleGroupInput {
 
 impl Validate for CreateScheduleGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}ClientToken"),
+                &At::Member(at, "ClientToken"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}ClientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "ClientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(0), Some(200));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(0), Some(200));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -469,19 +468,19 @@ pub struct CreateScheduleGroupOutput {
 
 impl Validate for CreateScheduleGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.schedule_group_arn.is_none() {
-            violations.missing(format!("{at}ScheduleGroupArn"));
+            violations.missing(&At::Member(at, "ScheduleGroupArn"));
         }
         if let Some(value) = &self.schedule_group_arn {
             violations.length(
-                format!("{at}ScheduleGroupArn"),
+                &At::Member(at, "ScheduleGroupArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
             violations.pattern(
-                format!("{at}ScheduleGroupArn"),
+                &At::Member(at, "ScheduleGroupArn"),
                 value,
                 &SCHEDULE_GROUP_ARN_PATTERN,
             );
@@ -549,80 +548,77 @@ pub struct CreateScheduleInput {
 
 impl Validate for CreateScheduleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action_after_completion {
             violations.enum_value(
-                format!("{at}ActionAfterCompletion"),
+                &At::Member(at, "ActionAfterCompletion"),
                 value,
                 ACTION_AFTER_COMPLETION,
             );
         }
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}ClientToken"),
+                &At::Member(at, "ClientToken"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}ClientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "ClientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}Description"),
+                &At::Member(at, "Description"),
                 value.chars().count(),
                 Some(0),
                 Some(512),
             );
         }
         if self.flexible_time_window.is_none() {
-            violations.missing(format!("{at}FlexibleTimeWindow"));
+            violations.missing(&At::Member(at, "FlexibleTimeWindow"));
         }
         if let Some(value) = &self.flexible_time_window {
-            value.validate(
-                &format!("{}.", format!("{at}FlexibleTimeWindow")),
-                violations,
-            );
+            value.validate(&At::Member(at, "FlexibleTimeWindow"), violations);
         }
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.kms_key_arn {
             violations.length(
-                format!("{at}KmsKeyArn"),
+                &At::Member(at, "KmsKeyArn"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
-            violations.pattern(format!("{at}KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
         if self.schedule_expression.is_none() {
-            violations.missing(format!("{at}ScheduleExpression"));
+            violations.missing(&At::Member(at, "ScheduleExpression"));
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}ScheduleExpression"),
+                &At::Member(at, "ScheduleExpression"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -630,20 +626,20 @@ impl Validate for CreateScheduleInput {
         }
         if let Some(value) = &self.schedule_expression_timezone {
             violations.length(
-                format!("{at}ScheduleExpressionTimezone"),
+                &At::Member(at, "ScheduleExpressionTimezone"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_STATE);
         }
         if self.target.is_none() {
-            violations.missing(format!("{at}Target"));
+            violations.missing(&At::Member(at, "Target"));
         }
         if let Some(value) = &self.target {
-            value.validate(&format!("{}.", format!("{at}Target")), violations);
+            value.validate(&At::Member(at, "Target"), violations);
         }
     }
 }
@@ -661,18 +657,18 @@ pub struct CreateScheduleOutput {
 
 impl Validate for CreateScheduleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.schedule_arn.is_none() {
-            violations.missing(format!("{at}ScheduleArn"));
+            violations.missing(&At::Member(at, "ScheduleArn"));
         }
         if let Some(value) = &self.schedule_arn {
             violations.length(
-                format!("{at}ScheduleArn"),
+                &At::Member(at, "ScheduleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}ScheduleArn"), value, &SCHEDULE_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "ScheduleArn"), value, &SCHEDULE_ARN_PATTERN);
         }
     }
 }
@@ -685,16 +681,16 @@ pub struct DeadLetterConfig {
 
 impl Validate for DeadLetterConfig {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
             violations.pattern(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value,
                 &DEAD_LETTER_CONFIG_ARN_STRING_PATTERN,
             );
@@ -717,27 +713,27 @@ pub struct DeleteScheduleGroupInput {
 
 impl Validate for DeleteScheduleGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}ClientToken"),
+                &At::Member(at, "ClientToken"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}ClientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "ClientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
         }
     }
 }
@@ -747,7 +743,7 @@ pub struct DeleteScheduleGroupOutput {}
 
 impl Validate for DeleteScheduleGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -767,40 +763,40 @@ pub struct DeleteScheduleInput {
 
 impl Validate for DeleteScheduleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}ClientToken"),
+                &At::Member(at, "ClientToken"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}ClientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "ClientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
     }
 }
@@ -810,7 +806,7 @@ pub struct DeleteScheduleOutput {}
 
 impl Validate for DeleteScheduleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -892,112 +888,88 @@ pub struct EcsParameters {
 
 impl Validate for EcsParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.capacity_provider_strategy {
             violations.length(
-                format!("{at}CapacityProviderStrategy"),
+                &At::Member(at, "CapacityProviderStrategy"),
                 value.len(),
                 Some(0),
                 Some(6),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}CapacityProviderStrategy"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "CapacityProviderStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.group {
             violations.length(
-                format!("{at}Group"),
+                &At::Member(at, "Group"),
                 value.chars().count(),
                 Some(1),
                 Some(255),
             );
         }
         if let Some(value) = &self.launch_type {
-            violations.enum_value(format!("{at}LaunchType"), value, LAUNCH_TYPE);
+            violations.enum_value(&At::Member(at, "LaunchType"), value, LAUNCH_TYPE);
         }
         if let Some(value) = &self.network_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}NetworkConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "NetworkConfiguration"), violations);
         }
         if let Some(value) = &self.placement_constraints {
             violations.length(
-                format!("{at}PlacementConstraints"),
+                &At::Member(at, "PlacementConstraints"),
                 value.len(),
                 Some(0),
                 Some(10),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}PlacementConstraints"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "PlacementConstraints"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.placement_strategy {
             violations.length(
-                format!("{at}PlacementStrategy"),
+                &At::Member(at, "PlacementStrategy"),
                 value.len(),
                 Some(0),
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PlacementStrategy"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "PlacementStrategy"), index0),
                     violations,
                 );
             }
         }
         if let Some(value) = &self.platform_version {
             violations.length(
-                format!("{at}PlatformVersion"),
+                &At::Member(at, "PlatformVersion"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
         }
         if let Some(value) = &self.propagate_tags {
-            violations.enum_value(format!("{at}PropagateTags"), value, PROPAGATE_TAGS);
+            violations.enum_value(&At::Member(at, "PropagateTags"), value, PROPAGATE_TAGS);
         }
         if let Some(value) = &self.reference_id {
             violations.length(
-                format!("{at}ReferenceId"),
+                &At::Member(at, "ReferenceId"),
                 value.chars().count(),
                 Some(0),
                 Some(1024),
             );
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(0), Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(0), Some(50));
             for (index0, item0) in value.iter().enumerate() {
                 for (key1, item1) in item0.iter() {
                     violations.length(
-                        format!(
-                            "{}.{}",
-                            format!("{}.{}.member", format!("{at}Tags"), index0 + 1),
-                            key1
-                        ),
+                        &At::Key(&At::Item(&At::Member(at, "Tags"), index0), key1),
                         item1.chars().count(),
                         Some(1),
                         Some(256),
@@ -1007,18 +979,18 @@ impl Validate for EcsParameters {
         }
         if let Some(value) = &self.task_count {
             violations.range(
-                format!("{at}TaskCount"),
+                &At::Member(at, "TaskCount"),
                 *value as f64,
                 Some(1.0),
                 Some(10.0),
             );
         }
         if self.task_definition_arn.is_none() {
-            violations.missing(format!("{at}TaskDefinitionArn"));
+            violations.missing(&At::Member(at, "TaskDefinitionArn"));
         }
         if let Some(value) = &self.task_definition_arn {
             violations.length(
-                format!("{at}TaskDefinitionArn"),
+                &At::Member(at, "TaskDefinitionArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
@@ -1043,24 +1015,24 @@ pub struct EventBridgeParameters {
 
 impl Validate for EventBridgeParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.detail_type.is_none() {
-            violations.missing(format!("{at}DetailType"));
+            violations.missing(&At::Member(at, "DetailType"));
         }
         if let Some(value) = &self.detail_type {
             violations.length(
-                format!("{at}DetailType"),
+                &At::Member(at, "DetailType"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.source.is_none() {
-            violations.missing(format!("{at}Source"));
+            violations.missing(&At::Member(at, "Source"));
         }
         if let Some(value) = &self.source {
             violations.length(
-                format!("{at}Source"),
+                &At::Member(at, "Source"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1084,20 +1056,20 @@ pub struct FlexibleTimeWindow {
 
 impl Validate for FlexibleTimeWindow {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.maximum_window_in_minutes {
             violations.range(
-                format!("{at}MaximumWindowInMinutes"),
+                &At::Member(at, "MaximumWindowInMinutes"),
                 *value as f64,
                 Some(1.0),
                 Some(1440.0),
             );
         }
         if self.mode.is_none() {
-            violations.missing(format!("{at}Mode"));
+            violations.missing(&At::Member(at, "Mode"));
         }
         if let Some(value) = &self.mode {
-            violations.enum_value(format!("{at}Mode"), value, FLEXIBLE_TIME_WINDOW_MODE);
+            violations.enum_value(&At::Member(at, "Mode"), value, FLEXIBLE_TIME_WINDOW_MODE);
         }
     }
 }
@@ -1111,18 +1083,18 @@ pub struct GetScheduleGroupInput {
 
 impl Validate for GetScheduleGroupInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
         }
     }
 }
@@ -1151,27 +1123,27 @@ pub struct GetScheduleGroupOutput {
 
 impl Validate for GetScheduleGroupOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}Arn"), value, &SCHEDULE_GROUP_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &SCHEDULE_GROUP_ARN_PATTERN);
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_GROUP_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_GROUP_STATE);
         }
     }
 }
@@ -1187,31 +1159,31 @@ pub struct GetScheduleInput {
 
 impl Validate for GetScheduleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
     }
 }
@@ -1280,71 +1252,68 @@ pub struct GetScheduleOutput {
 
 impl Validate for GetScheduleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action_after_completion {
             violations.enum_value(
-                format!("{at}ActionAfterCompletion"),
+                &At::Member(at, "ActionAfterCompletion"),
                 value,
                 ACTION_AFTER_COMPLETION,
             );
         }
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}Arn"), value, &SCHEDULE_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &SCHEDULE_ARN_PATTERN);
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}Description"),
+                &At::Member(at, "Description"),
                 value.chars().count(),
                 Some(0),
                 Some(512),
             );
         }
         if let Some(value) = &self.flexible_time_window {
-            value.validate(
-                &format!("{}.", format!("{at}FlexibleTimeWindow")),
-                violations,
-            );
+            value.validate(&At::Member(at, "FlexibleTimeWindow"), violations);
         }
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.kms_key_arn {
             violations.length(
-                format!("{at}KmsKeyArn"),
+                &At::Member(at, "KmsKeyArn"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
-            violations.pattern(format!("{at}KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}ScheduleExpression"),
+                &At::Member(at, "ScheduleExpression"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1352,17 +1321,17 @@ impl Validate for GetScheduleOutput {
         }
         if let Some(value) = &self.schedule_expression_timezone {
             violations.length(
-                format!("{at}ScheduleExpressionTimezone"),
+                &At::Member(at, "ScheduleExpressionTimezone"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_STATE);
         }
         if let Some(value) = &self.target {
-            value.validate(&format!("{}.", format!("{at}Target")), violations);
+            value.validate(&At::Member(at, "Target"), violations);
         }
     }
 }
@@ -1380,13 +1349,13 @@ pub struct KinesisParameters {
 
 impl Validate for KinesisParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.partition_key.is_none() {
-            violations.missing(format!("{at}PartitionKey"));
+            violations.missing(&At::Member(at, "PartitionKey"));
         }
         if let Some(value) = &self.partition_key {
             violations.length(
-                format!("{at}PartitionKey"),
+                &At::Member(at, "PartitionKey"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -1415,10 +1384,10 @@ pub struct ListScheduleGroupsInput {
 
 impl Validate for ListScheduleGroupsInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -1426,20 +1395,20 @@ impl Validate for ListScheduleGroupsInput {
         }
         if let Some(value) = &self.name_prefix {
             violations.length(
-                format!("{at}NamePrefix"),
+                &At::Member(at, "NamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}NamePrefix"),
+                &At::Member(at, "NamePrefix"),
                 value,
                 &SCHEDULE_GROUP_NAME_PREFIX_PATTERN,
             );
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
@@ -1463,25 +1432,22 @@ pub struct ListScheduleGroupsOutput {
 
 impl Validate for ListScheduleGroupsOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
         }
         if self.schedule_groups.is_none() {
-            violations.missing(format!("{at}ScheduleGroups"));
+            violations.missing(&At::Member(at, "ScheduleGroups"));
         }
         if let Some(value) = &self.schedule_groups {
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ScheduleGroups"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ScheduleGroups"), index0),
                     violations,
                 );
             }
@@ -1513,23 +1479,23 @@ pub struct ListSchedulesInput {
 
 impl Validate for ListSchedulesInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.max_results {
             violations.range(
-                format!("{at}MaxResults"),
+                &At::Member(at, "MaxResults"),
                 *value as f64,
                 Some(1.0),
                 Some(100.0),
@@ -1537,23 +1503,23 @@ impl Validate for ListSchedulesInput {
         }
         if let Some(value) = &self.name_prefix {
             violations.length(
-                format!("{at}NamePrefix"),
+                &At::Member(at, "NamePrefix"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}NamePrefix"), value, &NAME_PREFIX_PATTERN);
+            violations.pattern(&At::Member(at, "NamePrefix"), value, &NAME_PREFIX_PATTERN);
         }
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_STATE);
         }
     }
 }
@@ -1569,27 +1535,21 @@ pub struct ListSchedulesOutput {
 
 impl Validate for ListSchedulesOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.next_token {
             violations.length(
-                format!("{at}NextToken"),
+                &At::Member(at, "NextToken"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
         }
         if self.schedules.is_none() {
-            violations.missing(format!("{at}Schedules"));
+            violations.missing(&At::Member(at, "Schedules"));
         }
         if let Some(value) = &self.schedules {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Schedules"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Schedules"), index0), violations);
             }
         }
     }
@@ -1608,18 +1568,22 @@ pub struct ListTagsForResourceInput {
 
 impl Validate for ListTagsForResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceArn"));
+            violations.missing(&At::Member(at, "ResourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceArn"),
+                &At::Member(at, "ResourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
-            violations.pattern(format!("{at}ResourceArn"), value, &TAG_RESOURCE_ARN_PATTERN);
+            violations.pattern(
+                &At::Member(at, "ResourceArn"),
+                value,
+                &TAG_RESOURCE_ARN_PATTERN,
+            );
         }
     }
 }
@@ -1632,17 +1596,11 @@ pub struct ListTagsForResourceOutput {
 
 impl Validate for ListTagsForResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(0), Some(200));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(0), Some(200));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1660,12 +1618,9 @@ pub struct NetworkConfiguration {
 
 impl Validate for NetworkConfiguration {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.awsvpc_configuration {
-            value.validate(
-                &format!("{}.", format!("{at}awsvpcConfiguration")),
-                violations,
-            );
+            value.validate(&At::Member(at, "awsvpcConfiguration"), violations);
         }
     }
 }
@@ -1684,17 +1639,17 @@ pub struct PlacementConstraint {
 
 impl Validate for PlacementConstraint {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.expression {
             violations.length(
-                format!("{at}expression"),
+                &At::Member(at, "expression"),
                 value.chars().count(),
                 Some(0),
                 Some(2000),
             );
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PLACEMENT_CONSTRAINT_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PLACEMENT_CONSTRAINT_TYPE);
         }
     }
 }
@@ -1709,17 +1664,17 @@ pub struct PlacementStrategy {
 
 impl Validate for PlacementStrategy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.field {
             violations.length(
-                format!("{at}field"),
+                &At::Member(at, "field"),
                 value.chars().count(),
                 Some(0),
                 Some(255),
             );
         }
         if let Some(value) = &self.r#type {
-            violations.enum_value(format!("{at}type"), value, PLACEMENT_STRATEGY_TYPE);
+            violations.enum_value(&At::Member(at, "type"), value, PLACEMENT_STRATEGY_TYPE);
         }
     }
 }
@@ -1742,10 +1697,10 @@ pub struct RetryPolicy {
 
 impl Validate for RetryPolicy {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.maximum_event_age_in_seconds {
             violations.range(
-                format!("{at}MaximumEventAgeInSeconds"),
+                &At::Member(at, "MaximumEventAgeInSeconds"),
                 *value as f64,
                 Some(60.0),
                 Some(86400.0),
@@ -1753,7 +1708,7 @@ impl Validate for RetryPolicy {
         }
         if let Some(value) = &self.maximum_retry_attempts {
             violations.range(
-                format!("{at}MaximumRetryAttempts"),
+                &At::Member(at, "MaximumRetryAttempts"),
                 *value as f64,
                 Some(0.0),
                 Some(185.0),
@@ -1774,29 +1729,29 @@ pub struct SageMakerPipelineParameter {
 
 impl Validate for SageMakerPipelineParameter {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value,
                 &SAGE_MAKER_PIPELINE_PARAMETER_NAME_PATTERN,
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(1024),
@@ -1817,24 +1772,17 @@ pub struct SageMakerPipelineParameters {
 
 impl Validate for SageMakerPipelineParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.pipeline_parameter_list {
             violations.length(
-                format!("{at}PipelineParameterList"),
+                &At::Member(at, "PipelineParameterList"),
                 value.len(),
                 Some(0),
                 Some(200),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!(
-                            "{}.{}.member",
-                            format!("{at}PipelineParameterList"),
-                            index0 + 1
-                        )
-                    ),
+                    &At::Item(&At::Member(at, "PipelineParameterList"), index0),
                     violations,
                 );
             }
@@ -1866,27 +1814,27 @@ pub struct ScheduleGroupSummary {
 
 impl Validate for ScheduleGroupSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}Arn"), value, &SCHEDULE_GROUP_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &SCHEDULE_GROUP_ARN_PATTERN);
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &SCHEDULE_GROUP_NAME_PATTERN);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_GROUP_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_GROUP_STATE);
         }
     }
 }
@@ -1919,43 +1867,43 @@ pub struct ScheduleSummary {
 
 impl Validate for ScheduleSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}Arn"), value, &SCHEDULE_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &SCHEDULE_ARN_PATTERN);
         }
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_STATE);
         }
         if let Some(value) = &self.target {
-            value.validate(&format!("{}.", format!("{at}Target")), violations);
+            value.validate(&At::Member(at, "Target"), violations);
         }
     }
 }
@@ -1972,10 +1920,10 @@ pub struct SqsParameters {
 
 impl Validate for SqsParameters {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.message_group_id {
             violations.length(
-                format!("{at}MessageGroupId"),
+                &At::Member(at, "MessageGroupId"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
@@ -1996,24 +1944,24 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}Key"));
+            violations.missing(&At::Member(at, "Key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -2038,32 +1986,30 @@ pub struct TagResourceInput {
 
 impl Validate for TagResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceArn"));
+            violations.missing(&At::Member(at, "ResourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceArn"),
+                &At::Member(at, "ResourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
-            violations.pattern(format!("{at}ResourceArn"), value, &TAG_RESOURCE_ARN_PATTERN);
+            violations.pattern(
+                &At::Member(at, "ResourceArn"),
+                value,
+                &TAG_RESOURCE_ARN_PATTERN,
+            );
         }
         if self.tags.is_none() {
-            violations.missing(format!("{at}Tags"));
+            violations.missing(&At::Member(at, "Tags"));
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), Some(0), Some(200));
+            violations.length(&At::Member(at, "Tags"), value.len(), Some(0), Some(200));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -2074,7 +2020,7 @@ pub struct TagResourceOutput {}
 
 impl Validate for TagResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2133,62 +2079,58 @@ pub struct Target {
 
 impl Validate for Target {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.arn.is_none() {
-            violations.missing(format!("{at}Arn"));
+            violations.missing(&At::Member(at, "Arn"));
         }
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
         }
         if let Some(value) = &self.dead_letter_config {
-            value.validate(&format!("{}.", format!("{at}DeadLetterConfig")), violations);
+            value.validate(&At::Member(at, "DeadLetterConfig"), violations);
         }
         if let Some(value) = &self.ecs_parameters {
-            value.validate(&format!("{}.", format!("{at}EcsParameters")), violations);
+            value.validate(&At::Member(at, "EcsParameters"), violations);
         }
         if let Some(value) = &self.event_bridge_parameters {
-            value.validate(
-                &format!("{}.", format!("{at}EventBridgeParameters")),
-                violations,
-            );
+            value.validate(&At::Member(at, "EventBridgeParameters"), violations);
         }
         if let Some(value) = &self.input {
-            violations.length(format!("{at}Input"), value.chars().count(), Some(1), None);
-        }
-        if let Some(value) = &self.kinesis_parameters {
-            value.validate(
-                &format!("{}.", format!("{at}KinesisParameters")),
-                violations,
+            violations.length(
+                &At::Member(at, "Input"),
+                value.chars().count(),
+                Some(1),
+                None,
             );
         }
+        if let Some(value) = &self.kinesis_parameters {
+            value.validate(&At::Member(at, "KinesisParameters"), violations);
+        }
         if let Some(value) = &self.retry_policy {
-            value.validate(&format!("{}.", format!("{at}RetryPolicy")), violations);
+            value.validate(&At::Member(at, "RetryPolicy"), violations);
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}RoleArn"));
+            violations.missing(&At::Member(at, "RoleArn"));
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
             );
-            violations.pattern(format!("{at}RoleArn"), value, &ROLE_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "RoleArn"), value, &ROLE_ARN_PATTERN);
         }
         if let Some(value) = &self.sage_maker_pipeline_parameters {
-            value.validate(
-                &format!("{}.", format!("{at}SageMakerPipelineParameters")),
-                violations,
-            );
+            value.validate(&At::Member(at, "SageMakerPipelineParameters"), violations);
         }
         if let Some(value) = &self.sqs_parameters {
-            value.validate(&format!("{}.", format!("{at}SqsParameters")), violations);
+            value.validate(&At::Member(at, "SqsParameters"), violations);
         }
     }
 }
@@ -2202,13 +2144,13 @@ pub struct TargetSummary {
 
 impl Validate for TargetSummary {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.arn.is_none() {
-            violations.missing(format!("{at}Arn"));
+            violations.missing(&At::Member(at, "Arn"));
         }
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(1),
                 Some(1600),
@@ -2233,27 +2175,31 @@ pub struct UntagResourceInput {
 
 impl Validate for UntagResourceInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.resource_arn.is_none() {
-            violations.missing(format!("{at}ResourceArn"));
+            violations.missing(&At::Member(at, "ResourceArn"));
         }
         if let Some(value) = &self.resource_arn {
             violations.length(
-                format!("{at}ResourceArn"),
+                &At::Member(at, "ResourceArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1011),
             );
-            violations.pattern(format!("{at}ResourceArn"), value, &TAG_RESOURCE_ARN_PATTERN);
+            violations.pattern(
+                &At::Member(at, "ResourceArn"),
+                value,
+                &TAG_RESOURCE_ARN_PATTERN,
+            );
         }
         if self.tag_keys.is_none() {
-            violations.missing(format!("{at}TagKeys"));
+            violations.missing(&At::Member(at, "TagKeys"));
         }
         if let Some(value) = &self.tag_keys {
-            violations.length(format!("{at}TagKeys"), value.len(), Some(0), Some(200));
+            violations.length(&At::Member(at, "TagKeys"), value.len(), Some(0), Some(200));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}TagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
@@ -2268,7 +2214,7 @@ pub struct UntagResourceOutput {}
 
 impl Validate for UntagResourceOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -2331,80 +2277,77 @@ pub struct UpdateScheduleInput {
 
 impl Validate for UpdateScheduleInput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.action_after_completion {
             violations.enum_value(
-                format!("{at}ActionAfterCompletion"),
+                &At::Member(at, "ActionAfterCompletion"),
                 value,
                 ACTION_AFTER_COMPLETION,
             );
         }
         if let Some(value) = &self.client_token {
             violations.length(
-                format!("{at}ClientToken"),
+                &At::Member(at, "ClientToken"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}ClientToken"), value, &CLIENT_TOKEN_PATTERN);
+            violations.pattern(&At::Member(at, "ClientToken"), value, &CLIENT_TOKEN_PATTERN);
         }
         if let Some(value) = &self.description {
             violations.length(
-                format!("{at}Description"),
+                &At::Member(at, "Description"),
                 value.chars().count(),
                 Some(0),
                 Some(512),
             );
         }
         if self.flexible_time_window.is_none() {
-            violations.missing(format!("{at}FlexibleTimeWindow"));
+            violations.missing(&At::Member(at, "FlexibleTimeWindow"));
         }
         if let Some(value) = &self.flexible_time_window {
-            value.validate(
-                &format!("{}.", format!("{at}FlexibleTimeWindow")),
-                violations,
-            );
+            value.validate(&At::Member(at, "FlexibleTimeWindow"), violations);
         }
         if let Some(value) = &self.group_name {
             violations.length(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}GroupName"),
+                &At::Member(at, "GroupName"),
                 value,
                 &SCHEDULE_GROUP_NAME_PATTERN,
             );
         }
         if let Some(value) = &self.kms_key_arn {
             violations.length(
-                format!("{at}KmsKeyArn"),
+                &At::Member(at, "KmsKeyArn"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
-            violations.pattern(format!("{at}KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "KmsKeyArn"), value, &KMS_KEY_ARN_PATTERN);
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(1),
                 Some(64),
             );
-            violations.pattern(format!("{at}Name"), value, &NAME_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &NAME_PATTERN);
         }
         if self.schedule_expression.is_none() {
-            violations.missing(format!("{at}ScheduleExpression"));
+            violations.missing(&At::Member(at, "ScheduleExpression"));
         }
         if let Some(value) = &self.schedule_expression {
             violations.length(
-                format!("{at}ScheduleExpression"),
+                &At::Member(at, "ScheduleExpression"),
                 value.chars().count(),
                 Some(1),
                 Some(256),
@@ -2412,20 +2355,20 @@ impl Validate for UpdateScheduleInput {
         }
         if let Some(value) = &self.schedule_expression_timezone {
             violations.length(
-                format!("{at}ScheduleExpressionTimezone"),
+                &At::Member(at, "ScheduleExpressionTimezone"),
                 value.chars().count(),
                 Some(1),
                 Some(50),
             );
         }
         if let Some(value) = &self.state {
-            violations.enum_value(format!("{at}State"), value, SCHEDULE_STATE);
+            violations.enum_value(&At::Member(at, "State"), value, SCHEDULE_STATE);
         }
         if self.target.is_none() {
-            violations.missing(format!("{at}Target"));
+            violations.missing(&At::Member(at, "Target"));
         }
         if let Some(value) = &self.target {
-            value.validate(&format!("{}.", format!("{at}Target")), violations);
+            value.validate(&At::Member(at, "Target"), violations);
         }
     }
 }
@@ -2443,18 +2386,18 @@ pub struct UpdateScheduleOutput {
 
 impl Validate for UpdateScheduleOutput {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.schedule_arn.is_none() {
-            violations.missing(format!("{at}ScheduleArn"));
+            violations.missing(&At::Member(at, "ScheduleArn"));
         }
         if let Some(value) = &self.schedule_arn {
             violations.length(
-                format!("{at}ScheduleArn"),
+                &At::Member(at, "ScheduleArn"),
                 value.chars().count(),
                 Some(1),
                 Some(1224),
             );
-            violations.pattern(format!("{at}ScheduleArn"), value, &SCHEDULE_ARN_PATTERN);
+            violations.pattern(&At::Member(at, "ScheduleArn"), value, &SCHEDULE_ARN_PATTERN);
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
-use berth_wire::validate::{Validate, Violations};
+use berth_wire::validate::{At, Validate, Violations};
 
 /// Every STS operation, with its input and output shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -321,10 +321,10 @@ pub struct AssumeRoleRequest {
 
 impl Validate for AssumeRoleRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(900.0),
                 Some(43200.0),
@@ -332,140 +332,138 @@ impl Validate for AssumeRoleRequest {
         }
         if let Some(value) = &self.external_id {
             violations.length(
-                format!("{at}ExternalId"),
+                &At::Member(at, "ExternalId"),
                 value.chars().count(),
                 Some(2),
                 Some(1224),
             );
-            violations.pattern(format!("{at}ExternalId"), value, &EXTERNAL_ID_TYPE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "ExternalId"),
+                value,
+                &EXTERNAL_ID_TYPE_PATTERN,
+            );
         }
         if let Some(value) = &self.policy {
-            violations.length(format!("{at}Policy"), value.chars().count(), Some(1), None);
+            violations.length(
+                &At::Member(at, "Policy"),
+                value.chars().count(),
+                Some(1),
+                None,
+            );
             violations.pattern(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value,
                 &UNRESTRICTED_SESSION_POLICY_DOCUMENT_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.policy_arns {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PolicyArns"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "PolicyArns"), index0), violations);
             }
         }
         if let Some(value) = &self.provided_contexts {
             violations.length(
-                format!("{at}ProvidedContexts"),
+                &At::Member(at, "ProvidedContexts"),
                 value.len(),
                 Some(1),
                 Some(5),
             );
             for (index0, item0) in value.iter().enumerate() {
                 item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}ProvidedContexts"), index0 + 1)
-                    ),
+                    &At::Item(&At::Member(at, "ProvidedContexts"), index0),
                     violations,
                 );
             }
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}RoleArn"));
+            violations.missing(&At::Member(at, "RoleArn"));
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}RoleArn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "RoleArn"), value, &ARN_TYPE_PATTERN);
         }
         if self.role_session_name.is_none() {
-            violations.missing(format!("{at}RoleSessionName"));
+            violations.missing(&At::Member(at, "RoleSessionName"));
         }
         if let Some(value) = &self.role_session_name {
             violations.length(
-                format!("{at}RoleSessionName"),
+                &At::Member(at, "RoleSessionName"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}RoleSessionName"),
+                &At::Member(at, "RoleSessionName"),
                 value,
                 &ROLE_SESSION_NAME_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.serial_number {
             violations.length(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value.chars().count(),
                 Some(9),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value,
                 &SERIAL_NUMBER_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.source_identity {
             violations.length(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value,
                 &SOURCE_IDENTITY_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), None, Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), None, Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
         if let Some(value) = &self.token_code {
             violations.length(
-                format!("{at}TokenCode"),
+                &At::Member(at, "TokenCode"),
                 value.chars().count(),
                 Some(6),
                 Some(6),
             );
-            violations.pattern(format!("{at}TokenCode"), value, &TOKEN_CODE_TYPE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "TokenCode"),
+                value,
+                &TOKEN_CODE_TYPE_PATTERN,
+            );
         }
         if let Some(value) = &self.transitive_tag_keys {
             violations.length(
-                format!("{at}TransitiveTagKeys"),
+                &At::Member(at, "TransitiveTagKeys"),
                 value.len(),
                 None,
                 Some(50),
             );
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}TransitiveTagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TransitiveTagKeys"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(128),
                 );
                 violations.pattern(
-                    format!("{}.{}.member", format!("{at}TransitiveTagKeys"), index0 + 1),
+                    &At::Item(&At::Member(at, "TransitiveTagKeys"), index0),
                     item0,
                     &TAG_KEY_TYPE_PATTERN,
                 );
@@ -504,16 +502,16 @@ pub struct AssumeRoleResponse {
 
 impl Validate for AssumeRoleResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assumed_role_user {
-            value.validate(&format!("{}.", format!("{at}AssumedRoleUser")), violations);
+            value.validate(&At::Member(at, "AssumedRoleUser"), violations);
         }
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.packed_policy_size {
             violations.range(
-                format!("{at}PackedPolicySize"),
+                &At::Member(at, "PackedPolicySize"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -521,13 +519,13 @@ impl Validate for AssumeRoleResponse {
         }
         if let Some(value) = &self.source_identity {
             violations.length(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value,
                 &SOURCE_IDENTITY_TYPE_PATTERN,
             );
@@ -572,10 +570,10 @@ pub struct AssumeRoleWithSAMLRequest {
 
 impl Validate for AssumeRoleWithSAMLRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(900.0),
                 Some(43200.0),
@@ -583,58 +581,52 @@ impl Validate for AssumeRoleWithSAMLRequest {
         }
         if let Some(value) = &self.policy {
             violations.length(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value,
                 &SESSION_POLICY_DOCUMENT_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.policy_arns {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PolicyArns"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "PolicyArns"), index0), violations);
             }
         }
         if self.principal_arn.is_none() {
-            violations.missing(format!("{at}PrincipalArn"));
+            violations.missing(&At::Member(at, "PrincipalArn"));
         }
         if let Some(value) = &self.principal_arn {
             violations.length(
-                format!("{at}PrincipalArn"),
+                &At::Member(at, "PrincipalArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}PrincipalArn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "PrincipalArn"), value, &ARN_TYPE_PATTERN);
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}RoleArn"));
+            violations.missing(&At::Member(at, "RoleArn"));
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}RoleArn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "RoleArn"), value, &ARN_TYPE_PATTERN);
         }
         if self.saml_assertion.is_none() {
-            violations.missing(format!("{at}SAMLAssertion"));
+            violations.missing(&At::Member(at, "SAMLAssertion"));
         }
         if let Some(value) = &self.saml_assertion {
             violations.length(
-                format!("{at}SAMLAssertion"),
+                &At::Member(at, "SAMLAssertion"),
                 value.chars().count(),
                 Some(4),
                 Some(100000),
@@ -691,16 +683,16 @@ pub struct AssumeRoleWithSAMLResponse {
 
 impl Validate for AssumeRoleWithSAMLResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assumed_role_user {
-            value.validate(&format!("{}.", format!("{at}AssumedRoleUser")), violations);
+            value.validate(&At::Member(at, "AssumedRoleUser"), violations);
         }
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.packed_policy_size {
             violations.range(
-                format!("{at}PackedPolicySize"),
+                &At::Member(at, "PackedPolicySize"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -708,13 +700,13 @@ impl Validate for AssumeRoleWithSAMLResponse {
         }
         if let Some(value) = &self.source_identity {
             violations.length(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value,
                 &SOURCE_IDENTITY_TYPE_PATTERN,
             );
@@ -765,10 +757,10 @@ pub struct AssumeRoleWithWebIdentityRequest {
 
 impl Validate for AssumeRoleWithWebIdentityRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(900.0),
                 Some(43200.0),
@@ -776,70 +768,64 @@ impl Validate for AssumeRoleWithWebIdentityRequest {
         }
         if let Some(value) = &self.policy {
             violations.length(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value,
                 &SESSION_POLICY_DOCUMENT_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.policy_arns {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PolicyArns"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "PolicyArns"), index0), violations);
             }
         }
         if let Some(value) = &self.provider_id {
             violations.length(
-                format!("{at}ProviderId"),
+                &At::Member(at, "ProviderId"),
                 value.chars().count(),
                 Some(4),
                 Some(2048),
             );
         }
         if self.role_arn.is_none() {
-            violations.missing(format!("{at}RoleArn"));
+            violations.missing(&At::Member(at, "RoleArn"));
         }
         if let Some(value) = &self.role_arn {
             violations.length(
-                format!("{at}RoleArn"),
+                &At::Member(at, "RoleArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}RoleArn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "RoleArn"), value, &ARN_TYPE_PATTERN);
         }
         if self.role_session_name.is_none() {
-            violations.missing(format!("{at}RoleSessionName"));
+            violations.missing(&At::Member(at, "RoleSessionName"));
         }
         if let Some(value) = &self.role_session_name {
             violations.length(
-                format!("{at}RoleSessionName"),
+                &At::Member(at, "RoleSessionName"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}RoleSessionName"),
+                &At::Member(at, "RoleSessionName"),
                 value,
                 &ROLE_SESSION_NAME_TYPE_PATTERN,
             );
         }
         if self.web_identity_token.is_none() {
-            violations.missing(format!("{at}WebIdentityToken"));
+            violations.missing(&At::Member(at, "WebIdentityToken"));
         }
         if let Some(value) = &self.web_identity_token {
             violations.length(
-                format!("{at}WebIdentityToken"),
+                &At::Member(at, "WebIdentityToken"),
                 value.chars().count(),
                 Some(4),
                 Some(20000),
@@ -888,16 +874,16 @@ pub struct AssumeRoleWithWebIdentityResponse {
 
 impl Validate for AssumeRoleWithWebIdentityResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assumed_role_user {
-            value.validate(&format!("{}.", format!("{at}AssumedRoleUser")), violations);
+            value.validate(&At::Member(at, "AssumedRoleUser"), violations);
         }
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.packed_policy_size {
             violations.range(
-                format!("{at}PackedPolicySize"),
+                &At::Member(at, "PackedPolicySize"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -905,20 +891,20 @@ impl Validate for AssumeRoleWithWebIdentityResponse {
         }
         if let Some(value) = &self.source_identity {
             violations.length(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value,
                 &SOURCE_IDENTITY_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.subject_from_web_identity_token {
             violations.length(
-                format!("{at}SubjectFromWebIdentityToken"),
+                &At::Member(at, "SubjectFromWebIdentityToken"),
                 value.chars().count(),
                 Some(6),
                 Some(255),
@@ -953,31 +939,31 @@ pub struct AssumeRootRequest {
 
 impl Validate for AssumeRootRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(0.0),
                 Some(900.0),
             );
         }
         if self.target_principal.is_none() {
-            violations.missing(format!("{at}TargetPrincipal"));
+            violations.missing(&At::Member(at, "TargetPrincipal"));
         }
         if let Some(value) = &self.target_principal {
             violations.length(
-                format!("{at}TargetPrincipal"),
+                &At::Member(at, "TargetPrincipal"),
                 value.chars().count(),
                 Some(12),
                 Some(2048),
             );
         }
         if self.task_policy_arn.is_none() {
-            violations.missing(format!("{at}TaskPolicyArn"));
+            violations.missing(&At::Member(at, "TaskPolicyArn"));
         }
         if let Some(value) = &self.task_policy_arn {
-            value.validate(&format!("{}.", format!("{at}TaskPolicyArn")), violations);
+            value.validate(&At::Member(at, "TaskPolicyArn"), violations);
         }
     }
 }
@@ -1000,19 +986,19 @@ pub struct AssumeRootResponse {
 
 impl Validate for AssumeRootResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.source_identity {
             violations.length(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value.chars().count(),
                 Some(2),
                 Some(64),
             );
             violations.pattern(
-                format!("{at}SourceIdentity"),
+                &At::Member(at, "SourceIdentity"),
                 value,
                 &SOURCE_IDENTITY_TYPE_PATTERN,
             );
@@ -1036,31 +1022,31 @@ pub struct AssumedRoleUser {
 
 impl Validate for AssumedRoleUser {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.arn.is_none() {
-            violations.missing(format!("{at}Arn"));
+            violations.missing(&At::Member(at, "Arn"));
         }
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}Arn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &ARN_TYPE_PATTERN);
         }
         if self.assumed_role_id.is_none() {
-            violations.missing(format!("{at}AssumedRoleId"));
+            violations.missing(&At::Member(at, "AssumedRoleId"));
         }
         if let Some(value) = &self.assumed_role_id {
             violations.length(
-                format!("{at}AssumedRoleId"),
+                &At::Member(at, "AssumedRoleId"),
                 value.chars().count(),
                 Some(2),
                 Some(193),
             );
             violations.pattern(
-                format!("{at}AssumedRoleId"),
+                &At::Member(at, "AssumedRoleId"),
                 value,
                 &ASSUMED_ROLE_ID_TYPE_PATTERN,
             );
@@ -1102,31 +1088,31 @@ pub struct Credentials {
 
 impl Validate for Credentials {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.access_key_id.is_none() {
-            violations.missing(format!("{at}AccessKeyId"));
+            violations.missing(&At::Member(at, "AccessKeyId"));
         }
         if let Some(value) = &self.access_key_id {
             violations.length(
-                format!("{at}AccessKeyId"),
+                &At::Member(at, "AccessKeyId"),
                 value.chars().count(),
                 Some(16),
                 Some(128),
             );
             violations.pattern(
-                format!("{at}AccessKeyId"),
+                &At::Member(at, "AccessKeyId"),
                 value,
                 &ACCESS_KEY_ID_TYPE_PATTERN,
             );
         }
         if self.expiration.is_none() {
-            violations.missing(format!("{at}Expiration"));
+            violations.missing(&At::Member(at, "Expiration"));
         }
         if self.secret_access_key.is_none() {
-            violations.missing(format!("{at}SecretAccessKey"));
+            violations.missing(&At::Member(at, "SecretAccessKey"));
         }
         if self.session_token.is_none() {
-            violations.missing(format!("{at}SessionToken"));
+            violations.missing(&At::Member(at, "SessionToken"));
         }
     }
 }
@@ -1144,13 +1130,13 @@ pub struct DecodeAuthorizationMessageRequest {
 
 impl Validate for DecodeAuthorizationMessageRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.encoded_message.is_none() {
-            violations.missing(format!("{at}EncodedMessage"));
+            violations.missing(&At::Member(at, "EncodedMessage"));
         }
         if let Some(value) = &self.encoded_message {
             violations.length(
-                format!("{at}EncodedMessage"),
+                &At::Member(at, "EncodedMessage"),
                 value.chars().count(),
                 Some(1),
                 Some(10240),
@@ -1171,7 +1157,7 @@ pub struct DecodeAuthorizationMessageResponse {
 
 impl Validate for DecodeAuthorizationMessageResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1190,31 +1176,31 @@ pub struct FederatedUser {
 
 impl Validate for FederatedUser {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.arn.is_none() {
-            violations.missing(format!("{at}Arn"));
+            violations.missing(&At::Member(at, "Arn"));
         }
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}Arn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &ARN_TYPE_PATTERN);
         }
         if self.federated_user_id.is_none() {
-            violations.missing(format!("{at}FederatedUserId"));
+            violations.missing(&At::Member(at, "FederatedUserId"));
         }
         if let Some(value) = &self.federated_user_id {
             violations.length(
-                format!("{at}FederatedUserId"),
+                &At::Member(at, "FederatedUserId"),
                 value.chars().count(),
                 Some(2),
                 Some(193),
             );
             violations.pattern(
-                format!("{at}FederatedUserId"),
+                &At::Member(at, "FederatedUserId"),
                 value,
                 &FEDERATED_ID_TYPE_PATTERN,
             );
@@ -1235,19 +1221,19 @@ pub struct GetAccessKeyInfoRequest {
 
 impl Validate for GetAccessKeyInfoRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.access_key_id.is_none() {
-            violations.missing(format!("{at}AccessKeyId"));
+            violations.missing(&At::Member(at, "AccessKeyId"));
         }
         if let Some(value) = &self.access_key_id {
             violations.length(
-                format!("{at}AccessKeyId"),
+                &At::Member(at, "AccessKeyId"),
                 value.chars().count(),
                 Some(16),
                 Some(128),
             );
             violations.pattern(
-                format!("{at}AccessKeyId"),
+                &At::Member(at, "AccessKeyId"),
                 value,
                 &ACCESS_KEY_ID_TYPE_PATTERN,
             );
@@ -1263,7 +1249,7 @@ pub struct GetAccessKeyInfoResponse {
 
 impl Validate for GetAccessKeyInfoResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1271,7 +1257,7 @@ pub struct GetCallerIdentityRequest {}
 
 impl Validate for GetCallerIdentityRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1286,15 +1272,15 @@ pub struct GetCallerIdentityResponse {
 
 impl Validate for GetCallerIdentityResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}Arn"),
+                &At::Member(at, "Arn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}Arn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Arn"), value, &ARN_TYPE_PATTERN);
         }
     }
 }
@@ -1312,9 +1298,9 @@ pub struct GetDelegatedAccessTokenRequest {
 
 impl Validate for GetDelegatedAccessTokenRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.trade_in_token.is_none() {
-            violations.missing(format!("{at}TradeInToken"));
+            violations.missing(&At::Member(at, "TradeInToken"));
         }
     }
 }
@@ -1343,22 +1329,26 @@ pub struct GetDelegatedAccessTokenResponse {
 
 impl Validate for GetDelegatedAccessTokenResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.assumed_principal {
             violations.length(
-                format!("{at}AssumedPrincipal"),
+                &At::Member(at, "AssumedPrincipal"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}AssumedPrincipal"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "AssumedPrincipal"),
+                value,
+                &ARN_TYPE_PATTERN,
+            );
         }
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.packed_policy_size {
             violations.range(
-                format!("{at}PackedPolicySize"),
+                &At::Member(at, "PackedPolicySize"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -1392,61 +1382,49 @@ pub struct GetFederationTokenRequest {
 
 impl Validate for GetFederationTokenRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(900.0),
                 Some(129600.0),
             );
         }
         if self.name.is_none() {
-            violations.missing(format!("{at}Name"));
+            violations.missing(&At::Member(at, "Name"));
         }
         if let Some(value) = &self.name {
             violations.length(
-                format!("{at}Name"),
+                &At::Member(at, "Name"),
                 value.chars().count(),
                 Some(2),
                 Some(32),
             );
-            violations.pattern(format!("{at}Name"), value, &USER_NAME_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Name"), value, &USER_NAME_TYPE_PATTERN);
         }
         if let Some(value) = &self.policy {
             violations.length(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value.chars().count(),
                 Some(1),
                 Some(2048),
             );
             violations.pattern(
-                format!("{at}Policy"),
+                &At::Member(at, "Policy"),
                 value,
                 &SESSION_POLICY_DOCUMENT_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.policy_arns {
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}PolicyArns"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "PolicyArns"), index0), violations);
             }
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), None, Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), None, Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1476,16 +1454,16 @@ pub struct GetFederationTokenResponse {
 
 impl Validate for GetFederationTokenResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
         if let Some(value) = &self.federated_user {
-            value.validate(&format!("{}.", format!("{at}FederatedUser")), violations);
+            value.validate(&At::Member(at, "FederatedUser"), violations);
         }
         if let Some(value) = &self.packed_policy_size {
             violations.range(
-                format!("{at}PackedPolicySize"),
+                &At::Member(at, "PackedPolicySize"),
                 *value as f64,
                 Some(0.0),
                 None,
@@ -1514,10 +1492,10 @@ pub struct GetSessionTokenRequest {
 
 impl Validate for GetSessionTokenRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(900.0),
                 Some(129600.0),
@@ -1525,25 +1503,29 @@ impl Validate for GetSessionTokenRequest {
         }
         if let Some(value) = &self.serial_number {
             violations.length(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value.chars().count(),
                 Some(9),
                 Some(256),
             );
             violations.pattern(
-                format!("{at}SerialNumber"),
+                &At::Member(at, "SerialNumber"),
                 value,
                 &SERIAL_NUMBER_TYPE_PATTERN,
             );
         }
         if let Some(value) = &self.token_code {
             violations.length(
-                format!("{at}TokenCode"),
+                &At::Member(at, "TokenCode"),
                 value.chars().count(),
                 Some(6),
                 Some(6),
             );
-            violations.pattern(format!("{at}TokenCode"), value, &TOKEN_CODE_TYPE_PATTERN);
+            violations.pattern(
+                &At::Member(at, "TokenCode"),
+                value,
+                &TOKEN_CODE_TYPE_PATTERN,
+            );
         }
     }
 }
@@ -1560,9 +1542,9 @@ pub struct GetSessionTokenResponse {
 
 impl Validate for GetSessionTokenResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.credentials {
-            value.validate(&format!("{}.", format!("{at}Credentials")), violations);
+            value.validate(&At::Member(at, "Credentials"), violations);
         }
     }
 }
@@ -1591,15 +1573,15 @@ pub struct GetWebIdentityTokenRequest {
 
 impl Validate for GetWebIdentityTokenRequest {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.audience.is_none() {
-            violations.missing(format!("{at}Audience"));
+            violations.missing(&At::Member(at, "Audience"));
         }
         if let Some(value) = &self.audience {
-            violations.length(format!("{at}Audience"), value.len(), Some(1), Some(10));
+            violations.length(&At::Member(at, "Audience"), value.len(), Some(1), Some(10));
             for (index0, item0) in value.iter().enumerate() {
                 violations.length(
-                    format!("{}.{}.member", format!("{at}Audience"), index0 + 1),
+                    &At::Item(&At::Member(at, "Audience"), index0),
                     item0.chars().count(),
                     Some(1),
                     Some(1000),
@@ -1608,33 +1590,27 @@ impl Validate for GetWebIdentityTokenRequest {
         }
         if let Some(value) = &self.duration_seconds {
             violations.range(
-                format!("{at}DurationSeconds"),
+                &At::Member(at, "DurationSeconds"),
                 *value as f64,
                 Some(60.0),
                 Some(3600.0),
             );
         }
         if self.signing_algorithm.is_none() {
-            violations.missing(format!("{at}SigningAlgorithm"));
+            violations.missing(&At::Member(at, "SigningAlgorithm"));
         }
         if let Some(value) = &self.signing_algorithm {
             violations.length(
-                format!("{at}SigningAlgorithm"),
+                &At::Member(at, "SigningAlgorithm"),
                 value.chars().count(),
                 Some(5),
                 Some(5),
             );
         }
         if let Some(value) = &self.tags {
-            violations.length(format!("{at}Tags"), value.len(), None, Some(50));
+            violations.length(&At::Member(at, "Tags"), value.len(), None, Some(50));
             for (index0, item0) in value.iter().enumerate() {
-                item0.validate(
-                    &format!(
-                        "{}.",
-                        format!("{}.{}.member", format!("{at}Tags"), index0 + 1)
-                    ),
-                    violations,
-                );
+                item0.validate(&At::Item(&At::Member(at, "Tags"), index0), violations);
             }
         }
     }
@@ -1658,7 +1634,7 @@ pub struct GetWebIdentityTokenResponse {
 
 impl Validate for GetWebIdentityTokenResponse {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {}
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {}
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1669,15 +1645,15 @@ pub struct PolicyDescriptorType {
 
 impl Validate for PolicyDescriptorType {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.arn {
             violations.length(
-                format!("{at}arn"),
+                &At::Member(at, "arn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}arn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "arn"), value, &ARN_TYPE_PATTERN);
         }
     }
 }
@@ -1700,10 +1676,10 @@ pub struct ProvidedContext {
 
 impl Validate for ProvidedContext {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if let Some(value) = &self.context_assertion {
             violations.length(
-                format!("{at}ContextAssertion"),
+                &At::Member(at, "ContextAssertion"),
                 value.chars().count(),
                 Some(4),
                 Some(2048),
@@ -1711,12 +1687,12 @@ impl Validate for ProvidedContext {
         }
         if let Some(value) = &self.provider_arn {
             violations.length(
-                format!("{at}ProviderArn"),
+                &At::Member(at, "ProviderArn"),
                 value.chars().count(),
                 Some(20),
                 Some(2048),
             );
-            violations.pattern(format!("{at}ProviderArn"), value, &ARN_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "ProviderArn"), value, &ARN_TYPE_PATTERN);
         }
     }
 }
@@ -1733,30 +1709,30 @@ pub struct Tag {
 
 impl Validate for Tag {
     #[allow(unused_variables)]
-    fn validate(&self, at: &str, violations: &mut Violations) {
+    fn validate(&self, at: &At<'_>, violations: &mut Violations) {
         if self.key.is_none() {
-            violations.missing(format!("{at}Key"));
+            violations.missing(&At::Member(at, "Key"));
         }
         if let Some(value) = &self.key {
             violations.length(
-                format!("{at}Key"),
+                &At::Member(at, "Key"),
                 value.chars().count(),
                 Some(1),
                 Some(128),
             );
-            violations.pattern(format!("{at}Key"), value, &TAG_KEY_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Key"), value, &TAG_KEY_TYPE_PATTERN);
         }
         if self.value.is_none() {
-            violations.missing(format!("{at}Value"));
+            violations.missing(&At::Member(at, "Value"));
         }
         if let Some(value) = &self.value {
             violations.length(
-                format!("{at}Value"),
+                &At::Member(at, "Value"),
                 value.chars().count(),
                 Some(0),
                 Some(256),
             );
-            violations.pattern(format!("{at}Value"), value, &TAG_VALUE_TYPE_PATTERN);
+            violations.pattern(&At::Member(at, "Value"), value, &TAG_VALUE_TYPE_PATTERN);
         }
     }
 }

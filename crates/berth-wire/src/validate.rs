@@ -1,17 +1,43 @@
 //! Model-level validation with the messages AWS services use for constraint violations.
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
 
 /// A value that can be checked against the constraints its model shape declares.
 pub trait Validate {
-    /// Checks `self`, found at path `at` (empty for the request itself, else ending in `.`).
-    fn validate(&self, at: &str, violations: &mut Violations);
+    /// Checks `self`, found at `at` in the request.
+    fn validate(&self, at: &At<'_>, violations: &mut Violations);
 
     /// Checks a whole request; `Err` carries every violation in one AWS-style message.
     fn check(&self) -> Result<(), String> {
         let mut violations = Violations::default();
-        self.validate("", &mut violations);
+        self.validate(&At::Request, &mut violations);
         violations.into_result()
+    }
+}
+
+/// Where a value sits in a request, as AWS names it in messages (`containerDefinitions.1.member.memory`).
+/// A chain of borrowed links on the stack: valid requests, the common case, never render one.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'a> {
+    /// The request itself.
+    Request,
+    /// A member of the structure at the parent path.
+    Member(&'a At<'a>, &'static str),
+    /// The item at a zero-based index of the list at the parent path (rendered one-based).
+    Item(&'a At<'a>, usize),
+    /// The value under a key of the map at the parent path.
+    Key(&'a At<'a>, &'a str),
+}
+
+impl Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Request => Ok(()),
+            At::Member(At::Request, name) => f.write_str(name),
+            At::Member(parent, name) => write!(f, "{parent}.{name}"),
+            At::Item(parent, index) => write!(f, "{parent}.{}.member", index + 1),
+            At::Key(parent, key) => write!(f, "{parent}.{key}"),
+        }
     }
 }
 
@@ -22,13 +48,13 @@ pub struct Violations {
 }
 
 impl Violations {
-    pub fn missing(&mut self, path: String) {
+    pub fn missing(&mut self, path: &At<'_>) {
         self.messages.push(format!(
             "Value null at '{path}' failed to satisfy constraint: Member must not be null"
         ));
     }
 
-    pub fn enum_value(&mut self, path: String, value: &str, allowed: &[&str]) {
+    pub fn enum_value(&mut self, path: &At<'_>, value: &str, allowed: &[&str]) {
         if !allowed.contains(&value) {
             self.messages.push(format!(
                 "Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
@@ -37,7 +63,7 @@ impl Violations {
         }
     }
 
-    pub fn length(&mut self, path: String, length: usize, min: Option<usize>, max: Option<usize>) {
+    pub fn length(&mut self, path: &At<'_>, length: usize, min: Option<usize>, max: Option<usize>) {
         if let Some(min) = min.filter(|&min| length < min) {
             self.messages.push(format!(
                 "Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
@@ -50,24 +76,24 @@ impl Violations {
         }
     }
 
-    pub fn range(&mut self, path: String, value: f64, min: Option<f64>, max: Option<f64>) {
+    pub fn range(&mut self, path: &At<'_>, value: f64, min: Option<f64>, max: Option<f64>) {
         if let Some(min) = min.filter(|&min| value < min) {
             self.push_value(
-                &path,
+                path,
                 value,
                 format_args!("Member must have value greater than or equal to {min}"),
             );
         }
         if let Some(max) = max.filter(|&max| value > max) {
             self.push_value(
-                &path,
+                path,
                 value,
                 format_args!("Member must have value less than or equal to {max}"),
             );
         }
     }
 
-    pub fn pattern(&mut self, path: String, value: &str, pattern: &regex::Regex) {
+    pub fn pattern(&mut self, path: &At<'_>, value: &str, pattern: &regex::Regex) {
         if !pattern.is_match(value) {
             let source = pattern.as_str();
             let shown = source
@@ -75,14 +101,14 @@ impl Violations {
                 .and_then(|s| s.strip_suffix(")$"))
                 .unwrap_or(source);
             self.push_value(
-                &path,
+                path,
                 value,
                 format_args!("Member must satisfy regular expression pattern: {shown}"),
             );
         }
     }
 
-    fn push_value(&mut self, path: &str, value: impl Display, constraint: impl Display) {
+    fn push_value(&mut self, path: &At<'_>, value: impl Display, constraint: impl Display) {
         self.messages.push(format!(
             "Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"
         ));
@@ -101,5 +127,39 @@ impl Violations {
                 self.messages.join("; ")
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_render_as_aws_names_them() {
+        let definitions = At::Member(&At::Request, "containerDefinitions");
+        let second = At::Item(&definitions, 1);
+        let memory = At::Member(&second, "memory");
+        assert_eq!(memory.to_string(), "containerDefinitions.2.member.memory");
+        let options = At::Member(&At::Member(&second, "logConfiguration"), "options");
+        assert_eq!(
+            At::Key(&options, "awslogs-group").to_string(),
+            "containerDefinitions.2.member.logConfiguration.options.awslogs-group"
+        );
+        assert_eq!(At::Request.to_string(), "");
+    }
+
+    #[test]
+    fn violations_name_their_paths() {
+        let mut violations = Violations::default();
+        let family = At::Member(&At::Request, "family");
+        violations.length(&family, 0, Some(1), Some(255));
+        violations.enum_value(&At::Member(&At::Request, "networkMode"), "bridge", &["bridge"]);
+        violations.missing(&At::Member(&At::Request, "containerDefinitions"));
+        assert_eq!(
+            violations.into_result().unwrap_err(),
+            "2 validation errors detected: Value at 'family' failed to satisfy constraint: \
+             Member must have length greater than or equal to 1; Value null at \
+             'containerDefinitions' failed to satisfy constraint: Member must not be null"
+        );
     }
 }
