@@ -13,6 +13,7 @@ mod certificates;
 pub mod data_plane;
 mod listeners;
 mod load_balancers;
+pub mod metrics;
 pub mod registrations;
 pub mod store;
 mod tags;
