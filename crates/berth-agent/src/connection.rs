@@ -2,11 +2,12 @@
 //! desired task set to the engine, forget what the control plane acknowledged; reconnect with
 //! backoff whenever the connection drops. Tasks keep running while the control plane is away.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use berth_ecs_wire::{Attribute, Resource, VersionInfo};
 use berth_protocol::sigv4::{self, Credentials};
-use berth_protocol::{AgentMessage, CONNECT_PATH, ServerMessage};
+use berth_protocol::{AgentMessage, CONNECT_PATH, ContainerStats, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -23,6 +24,13 @@ pub struct Identity {
     pub total_resources: Vec<Resource>,
     pub attributes: Vec<Attribute>,
     pub version_info: VersionInfo,
+}
+
+/// The agent's container stats: the connection tells the sampler the metric period the
+/// control plane names at registration, and sends each batch the sampler publishes.
+pub struct Stats {
+    pub period: tokio::sync::watch::Sender<Option<Duration>>,
+    pub batches: tokio::sync::watch::Receiver<Arc<Vec<ContainerStats>>>,
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -43,6 +51,7 @@ pub fn channel_url(server: &str) -> String {
 }
 
 /// Keeps the channel up until `shutdown` fires.
+#[allow(clippy::too_many_arguments)]
 pub async fn maintain(
     server: String,
     credentials: Credentials,
@@ -50,12 +59,21 @@ pub async fn maintain(
     identity: Identity,
     journal: Journal,
     desired: mpsc::Sender<DesiredUpdate>,
+    mut stats: Stats,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let url = channel_url(&server);
     let mut backoff = BACKOFF_START;
     loop {
-        let session = run_session(&url, &credentials, &region, &identity, &journal, &desired);
+        let session = run_session(
+            &url,
+            &credentials,
+            &region,
+            &identity,
+            &journal,
+            &desired,
+            &mut stats,
+        );
         tokio::select! {
             outcome = session => match outcome {
                 Ok(()) => backoff = BACKOFF_START,
@@ -78,6 +96,7 @@ async fn run_session(
     identity: &Identity,
     journal: &Journal,
     desired: &mpsc::Sender<DesiredUpdate>,
+    stats: &mut Stats,
 ) -> Result<(), String> {
     let request = signed_request(url, credentials, region)?;
     // Small buffers: one process may hold thousands of these (`--simulate`).
@@ -105,7 +124,17 @@ async fn run_session(
         ServerMessage::Registered {
             container_instance_arn,
             acked_sequence,
+            metric_period_seconds,
         } => {
+            // A control plane that names no period takes no stats: the sampler rests.
+            let period = metric_period_seconds
+                .filter(|seconds| *seconds > 0)
+                .map(Duration::from_secs);
+            stats.period.send_if_modified(|current| {
+                let changed = *current != period;
+                *current = period;
+                changed
+            });
             if state.container_instance_arn.as_deref() != Some(container_instance_arn.as_str()) {
                 journal
                     .set_instance(&container_instance_arn)
@@ -123,6 +152,9 @@ async fn run_session(
     // so what is reported while one is being applied goes out together in the next, in one
     // transaction instead of many.
     let mut awaiting_answer = false;
+    // Batches sampled before this connection are stale.
+    stats.batches.mark_unchanged();
+    let mut sampling = true;
     loop {
         if !awaiting_answer {
             let unsent = journal
@@ -140,6 +172,19 @@ async fn run_session(
         }
         tokio::select! {
             _ = journal.changed() => {}
+            changed = stats.batches.changed(), if sampling => {
+                if changed.is_ok() {
+                    let containers = stats.batches.borrow_and_update().as_ref().clone();
+                    let message = AgentMessage::Stats { containers };
+                    sender
+                        .send(Message::Text(message.to_json().into()))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    // The sampler is gone (the agent is stopping).
+                    sampling = false;
+                }
+            }
             message = next_message(&mut receiver) => match message? {
                 ServerMessage::DesiredTasks { tasks } => {
                     desired.send(DesiredUpdate::Whole(tasks)).await.map_err(|_| "task engine stopped".to_string())?;
@@ -281,6 +326,10 @@ mod tests {
             identity,
             journal.clone(),
             desired,
+            Stats {
+                period: tokio::sync::watch::channel(None).0,
+                batches: tokio::sync::watch::channel(Arc::new(Vec::new())).1,
+            },
             stopping,
         ));
         let (connection, _) = listener.accept().await.unwrap();
@@ -292,6 +341,7 @@ mod tests {
         let registered = ServerMessage::Registered {
             container_instance_arn: "arn:instance".into(),
             acked_sequence: 0,
+            metric_period_seconds: None,
         };
         send(&mut socket, &registered).await;
         let report = |arn: &str| {

@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod simulated;
 pub mod spec;
 pub mod state;
+pub mod stats;
 mod task;
 
 use std::collections::BTreeSet;
@@ -180,6 +181,17 @@ pub async fn run(
             "Docker does not use the cgroupfs driver: task-level limits apply per container only"
         );
     }
+    // Container stats: sampled on their own task every metric period the control plane names.
+    let (period_sender, period) = watch::channel(None);
+    let (batch_sender, batches) = watch::channel(Arc::new(Vec::new()));
+    let (stop, stopping) = watch::channel(false);
+    let sampler = tokio::spawn(stats::run(
+        runtime.clone(),
+        host_id.clone(),
+        period,
+        batch_sender,
+        stopping.clone(),
+    ));
     let env = Arc::new(TaskEnvironment {
         task_cgroups,
         runtime,
@@ -196,7 +208,6 @@ pub async fn run(
             state_dir: config.data_dir.join("awslogs"),
         }),
     });
-    let (stop, stopping) = watch::channel(false);
     let (desired_sender, desired_receiver) = mpsc::channel(16);
     let connection = tokio::spawn(connection::maintain(
         config.server.clone(),
@@ -205,6 +216,10 @@ pub async fn run(
         identity(&config),
         journal,
         desired_sender,
+        connection::Stats {
+            period: period_sender,
+            batches,
+        },
         stopping.clone(),
     ));
     let engine = tokio::spawn(engine::run(env, desired_receiver, stopping));
@@ -212,5 +227,6 @@ pub async fn run(
     let _ = stop.send(true);
     let _ = connection.await;
     let _ = engine.await;
+    let _ = sampler.await;
     Ok(())
 }

@@ -132,6 +132,7 @@ async fn session(
     let registered = ServerMessage::Registered {
         container_instance_arn: instance.arn().to_string(),
         acked_sequence,
+        metric_period_seconds: Some(cp.metric_period.as_secs().max(1)),
     };
     sender.send(text(&registered)).await?;
     let mut sent = SentSet::default();
@@ -156,6 +157,9 @@ async fn session(
                             Ok(AgentMessage::StateChanges { changes: batch }) => {
                                 let acked = apply_changes(cp, &instance, batch).await?;
                                 sender.send(text(&ServerMessage::Ack { sequence: acked })).await?;
+                            }
+                            Ok(AgentMessage::Stats { containers }) => {
+                                cp.usage.record(&instance.cluster, &instance.id, instance.arn(), containers);
                             }
                             Ok(AgentMessage::Register { .. }) => {
                                 break Err(ended("agent registered twice on one connection"));
@@ -183,6 +187,7 @@ async fn session(
     }
     .await;
     cp.agents.unsubscribe(&instance.id, &subscription);
+    cp.usage.forget(&instance.id);
     instances::disconnected(cp, instance.cluster.clone(), instance.id.clone()).await?;
     tracing::info!(instance = instance.arn(), "agent disconnected");
     result

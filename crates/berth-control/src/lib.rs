@@ -5,6 +5,7 @@
 //! return; they never talk to Docker or wait for background work.
 
 mod agents;
+pub mod container_metrics;
 pub mod ecs;
 mod error;
 mod events;
@@ -23,6 +24,7 @@ use berth_protocol::sigv4::Credentials;
 use berth_store::Store;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
+pub use container_metrics::{ContainerUsage, MetricSink};
 pub use error::ApiError;
 pub use load_balancing::{LoadBalancing, Target, TargetHealth};
 pub use regions::{RegionSettings, Regions};
@@ -50,6 +52,13 @@ pub struct ControlPlane {
     pub scheduler_passes: Histogram,
     /// The region's recent ECS events (EventBridge's shapes), for `GET /berth/v1/events`.
     pub events: Arc<events::EventLog>,
+    /// How often agents sample their containers' stats and the region publishes its
+    /// container metrics (`--metric-period`).
+    pub metric_period: std::time::Duration,
+    /// Where the region's container metrics go; none: they are only kept for Prometheus.
+    pub metric_sink: Option<Arc<dyn MetricSink>>,
+    /// The latest container stats of each connected instance.
+    pub usage: Arc<ContainerUsage>,
 }
 
 impl ControlPlane {
@@ -67,6 +76,9 @@ impl ControlPlane {
             // 100 µs to ~6.6 s.
             scheduler_passes: Histogram::new(exponential_buckets(0.0001, 2.0, 17)),
             events,
+            metric_period: std::time::Duration::from_secs(60),
+            metric_sink: None,
+            usage: Arc::new(ContainerUsage::default()),
         }
     }
 

@@ -30,6 +30,10 @@ pub struct RegionSettings {
     pub agent_lost_after: Duration,
     pub clock: Arc<dyn Clock>,
     pub load_balancing: Arc<dyn LoadBalancing>,
+    /// How often agents sample container stats and regions publish container metrics.
+    pub metric_period: Duration,
+    /// Where container metrics go (CloudWatch, in the binary).
+    pub metric_sink: Option<Arc<dyn crate::MetricSink>>,
 }
 
 impl RegionSettings {
@@ -40,6 +44,8 @@ impl RegionSettings {
             agent_lost_after: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
             load_balancing: crate::load_balancing::none(),
+            metric_period: Duration::from_secs(60),
+            metric_sink: None,
         }
     }
 }
@@ -133,6 +139,8 @@ impl Regions {
         control_plane.agent_lost_after = self.settings.agent_lost_after;
         control_plane.clock = self.settings.clock.clone();
         control_plane.load_balancing = self.settings.load_balancing.clone();
+        control_plane.metric_period = self.settings.metric_period;
+        control_plane.metric_sink = self.settings.metric_sink.clone();
         let cp = Arc::new(control_plane);
         // No agent of this region can be connected to a control plane that is only starting.
         crate::ecs::mark_agents_disconnected(&cp).await?;
@@ -147,6 +155,10 @@ impl Regions {
             }),
             tokio::spawn(service_scheduler::run(cp.clone())),
             tokio::spawn(crate::events::run(cp.clone())),
+            tokio::spawn(crate::container_metrics::run(
+                cp.clone(),
+                region.to_string(),
+            )),
             tokio::spawn({
                 let cp = cp.clone();
                 async move {

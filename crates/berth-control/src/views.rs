@@ -92,6 +92,36 @@ struct ClusterView {
     revisions: Vec<i64>,
     tasks: HashMap<String, (i64, Phase)>,
     counts: TaskCounts,
+    /// Each instance's registered and remaining CPU and memory as its record says (not as
+    /// plans assumed), for the cluster's reservation metrics.
+    capacity: HashMap<String, InstanceCapacity>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InstanceCapacity {
+    /// ACTIVE or DRAINING: what the reservation and utilization metrics count.
+    counted: bool,
+    registered_cpu: i64,
+    registered_memory: i64,
+    remaining_cpu: i64,
+    remaining_memory: i64,
+}
+
+impl InstanceCapacity {
+    fn of(stored: &StoredInstance) -> InstanceCapacity {
+        let instance = &stored.instance;
+        let registered = instance.registered_resources.as_deref().unwrap_or_default();
+        let remaining = instance.remaining_resources.as_deref().unwrap_or_default();
+        InstanceCapacity {
+            counted: [InstanceStatus::Active, InstanceStatus::Draining]
+                .iter()
+                .any(|status| status.as_str() == stored.status()),
+            registered_cpu: instances::integer(registered, "CPU"),
+            registered_memory: instances::integer(registered, "MEMORY"),
+            remaining_cpu: instances::integer(remaining, "CPU"),
+            remaining_memory: instances::integer(remaining, "MEMORY"),
+        }
+    }
 }
 
 impl ClusterView {
@@ -255,6 +285,26 @@ impl Views {
         (view.counts, instances)
     }
 
+    /// Every cluster the views know, with its running tasks and the capacity of its ACTIVE
+    /// and DRAINING instances (what the `AWS/ECS` metrics count).
+    pub fn capacities(&self) -> Vec<(String, usize, berth_container_metrics::publish::Capacity)> {
+        let clusters = self.lock();
+        clusters
+            .iter()
+            .map(|(name, view)| {
+                let mut capacity = berth_container_metrics::publish::Capacity::default();
+                for instance in view.capacity.values().filter(|i| i.counted) {
+                    capacity.instances += 1;
+                    capacity.registered_cpu += instance.registered_cpu;
+                    capacity.registered_memory_mib += instance.registered_memory;
+                    capacity.remaining_cpu += instance.remaining_cpu;
+                    capacity.remaining_memory_mib += instance.remaining_memory;
+                }
+                (name.clone(), view.counts.running, capacity)
+            })
+            .collect()
+    }
+
     /// Keeps the views in step with `store` until its change stream closes.
     pub async fn follow(&self, store: Arc<dyn Store>) {
         let mut changes = store.watch();
@@ -332,7 +382,11 @@ fn apply_change(
         }
         // Instance records are never deleted (deregistered ones stay INACTIVE).
         match value.map(serde_json::from_slice::<StoredInstance>) {
-            Some(Ok(stored)) => view.put_instance(id, stored.for_placement(), revision),
+            Some(Ok(stored)) => {
+                view.capacity
+                    .insert(id.to_string(), InstanceCapacity::of(&stored));
+                view.put_instance(id, stored.for_placement(), revision)
+            }
             Some(Err(err)) => tracing::error!(%key, error = %err, "unreadable instance record"),
             None => {}
         }

@@ -1,5 +1,5 @@
 //! Command-line parsing: the workload's interface, which task definitions and tests rely on
-//! exactly (`serve`, `exit`, `log`, `check`).
+//! exactly (`serve`, `exit`, `log`, `check`, `burn`).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ usage: berth-demo [serve [--port P]]             HTTP on P (default 8080)
        berth-demo exit CODE [--after SECONDS]    exit with CODE (0-255), after a delay
        berth-demo log --lines N [--rate PER_SEC] print N numbered lines, then keep running
        berth-demo check URL                      exit 0 when http URL answers 2xx, else 1
+       berth-demo burn [--threads N]             keep N cores busy (default 1) until stopped
 ";
 
 const DEFAULT_PORT: u16 = 8080;
@@ -20,6 +21,7 @@ pub enum Command {
     Exit { code: i32, after: Option<Duration> },
     Log { lines: u64, rate: Option<f64> },
     Check { url: Url },
+    Burn { threads: u32 },
     Help,
 }
 
@@ -89,6 +91,19 @@ pub fn parse(arguments: &[String]) -> Result<Command, String> {
             Ok(Command::Check {
                 url: http::parse_url(url)?,
             })
+        }
+        "burn" => {
+            no_positional(command, &positional)?;
+            only(command, &flags, &["--threads"])?;
+            let threads = match value(&flags, "--threads") {
+                Some(threads) => threads
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1024).contains(n))
+                    .ok_or_else(|| format!("--threads must be 1-1024, not {threads:?}"))?,
+                None => 1,
+            };
+            Ok(Command::Burn { threads })
         }
         "help" | "--help" | "-h" if rest.is_empty() => Ok(Command::Help),
         other => Err(format!("unknown command {other:?}")),
@@ -251,5 +266,17 @@ mod tests {
         assert!(parse_str(&["bogus"]).is_err());
         assert!(parse_str(&["--port", "80"]).is_err());
         assert_eq!(parse_str(&["--help"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn burn() {
+        assert_eq!(parse_str(&["burn"]), Ok(Command::Burn { threads: 1 }));
+        assert_eq!(
+            parse_str(&["burn", "--threads", "2"]),
+            Ok(Command::Burn { threads: 2 })
+        );
+        assert!(parse_str(&["burn", "--threads", "0"]).is_err());
+        assert!(parse_str(&["burn", "--threads", "x"]).is_err());
+        assert!(parse_str(&["burn", "hot"]).is_err());
     }
 }

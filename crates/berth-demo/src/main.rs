@@ -1,5 +1,6 @@
 //! `berth-demo`: the test/demo workload that ships inside the `berth` binary as the image
-//! `berth-demo:latest` (an HTTP server, an exit-with-code, a log producer and a health checker).
+//! `berth-demo:latest` (an HTTP server, an exit-with-code, a log producer, a health checker and
+//! a CPU burner).
 //!
 //! std only, no dependencies: `crates/berth/build.rs` compiles this file with plain `rustc` into a
 //! statically linked executable for a `FROM scratch` image, which has no shell and no libc.
@@ -47,6 +48,7 @@ fn main() {
             exit(code);
         }
         Command::Log { lines, rate } => log(lines, rate),
+        Command::Burn { threads } => burn(threads),
         Command::Check { url } => match check::check(&url, check::TIMEOUT) {
             Ok(status) if (200..300).contains(&status) => exit(0),
             Ok(status) => {
@@ -81,6 +83,23 @@ fn log(lines: u64, rate: Option<f64>) -> ! {
         let _ = out.flush();
     }
     idle_forever()
+}
+
+/// `burn [--threads N]`: N threads that keep a core busy each, until the process is stopped
+/// (for CPU metrics and auto scaling tests).
+fn burn(threads: u32) -> ! {
+    for _ in 1..threads {
+        thread::spawn(spin);
+    }
+    spin()
+}
+
+fn spin() -> ! {
+    let mut state = 1u64;
+    loop {
+        // Cheap arithmetic the optimizer cannot remove.
+        state = std::hint::black_box(state.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
 }
 
 fn sleep_until(due: Instant) {

@@ -44,6 +44,34 @@ pub enum AgentMessage {
     /// Changes to tasks and their containers, in the order they happened.
     #[serde(rename_all = "camelCase")]
     StateChanges { changes: Vec<SequencedChange> },
+    /// What the instance's running containers used, sampled every metric period. Sent only to
+    /// a control plane that asked for it (`Registered::metric_period_seconds`); never answered.
+    #[serde(rename_all = "camelCase")]
+    Stats { containers: Vec<ContainerStats> },
+}
+
+/// One running container's usage over the last metric period (see `berth-container-metrics`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStats {
+    pub task_arn: String,
+    pub container_name: String,
+    /// CPU units (1024 per core) used on average since the previous sample; none for a
+    /// container's first sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_units: Option<f64>,
+    /// Memory in use, without reclaimable page cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_rx_bytes_per_second: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_tx_bytes_per_second: Option<f64>,
+    /// Bytes read and written since the previous sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_read_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_write_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +90,11 @@ pub enum ServerMessage {
         container_instance_arn: String,
         /// The highest state-change sequence number already applied for this instance.
         acked_sequence: u64,
+        /// How often the agent samples its containers' stats and sends them
+        /// ([`AgentMessage::Stats`]); absent from control planes that take no stats, to which
+        /// the agent sends none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric_period_seconds: Option<u64>,
     },
     /// Every task this instance should run or stop: replaces the previous set. The first
     /// desired-state message on every connection.
@@ -197,5 +230,46 @@ mod tests {
         };
         let parsed: AgentMessage = serde_json::from_str(&change.to_json()).unwrap();
         assert_eq!(parsed, change);
+    }
+
+    /// Agents and control planes of either age understand each other's registration answer,
+    /// and stats carry only the figures measured.
+    #[test]
+    fn metric_periods_and_stats_are_optional_on_the_wire() {
+        let old: ServerMessage = serde_json::from_str(
+            r#"{"type":"registered","containerInstanceArn":"arn","ackedSequence":3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            ServerMessage::Registered {
+                container_instance_arn: "arn".into(),
+                acked_sequence: 3,
+                metric_period_seconds: None
+            }
+        );
+        let new = ServerMessage::Registered {
+            container_instance_arn: "arn".into(),
+            acked_sequence: 3,
+            metric_period_seconds: Some(60),
+        };
+        assert_eq!(
+            new.to_json(),
+            r#"{"type":"registered","containerInstanceArn":"arn","ackedSequence":3,"metricPeriodSeconds":60}"#
+        );
+        let stats = AgentMessage::Stats {
+            containers: vec![ContainerStats {
+                task_arn: "t".into(),
+                container_name: "web".into(),
+                memory_bytes: Some(1024),
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            stats.to_json(),
+            r#"{"type":"stats","containers":[{"taskArn":"t","containerName":"web","memoryBytes":1024}]}"#
+        );
+        let parsed: AgentMessage = serde_json::from_str(&stats.to_json()).unwrap();
+        assert_eq!(parsed, stats);
     }
 }

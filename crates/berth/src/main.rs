@@ -1,6 +1,7 @@
 //! `berth`: a self-hosted Amazon ECS in one binary.
 
 mod client;
+mod container_metrics;
 mod credentials;
 mod demo;
 mod events;
@@ -193,6 +194,10 @@ struct ServerArgs {
     /// default, as `--listen`; 0.0.0.0 makes them reachable from containers and other hosts.
     #[arg(long, default_value = "127.0.0.1")]
     lb_address: std::net::IpAddr,
+    /// Seconds between container stats samples, and the period of the AWS/ECS metrics
+    /// published from them (AWS's: 60; down to 1, stored as high-resolution datapoints).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    metric_period: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -235,6 +240,9 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let root = credentials::root_credentials(&args.data_dir)?;
     let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
     settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
+    settings.metric_period = Duration::from_secs(args.metric_period);
+    let container_metrics = container_metrics::CloudWatchSink::default();
+    settings.metric_sink = Some(Arc::new(container_metrics.clone()));
     settings.load_balancing = Arc::new(TargetGroupsOfElbv2 {
         store: store.clone(),
         account_id: args.account_id.clone(),
@@ -295,6 +303,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         berth_cloudwatch_service::MetricsOptions::default(),
     )
     .map_err(|err| anyhow::anyhow!("opening the metric store: {err}"))?;
+    let _ = container_metrics.0.set(cloudwatch.clone());
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
             regions: regions.clone(),

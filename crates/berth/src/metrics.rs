@@ -1,7 +1,10 @@
 //! Prometheus exposition of the control plane's own health at `GET /metrics`: API calls by
 //! service and operation (the gateway), group commits (the store), and per region the connected
-//! agents and the service scheduler's pass times.
-//! Unauthenticated, as Prometheus scrapes: it names services and operations, never resources.
+//! agents and the service scheduler's pass times; and the tasks' containers' latest usage as
+//! their agents report it every metric period (`berth_task_cpu_units`,
+//! `berth_task_memory_bytes`, labelled region, cluster, service, task_id and container).
+//! Unauthenticated, as Prometheus scrapes (as a node exporter's would, the task metrics name
+//! clusters, services and tasks).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -77,6 +80,56 @@ impl Collector for ControlPlanes {
                 .scheduler_passes
                 .encode(family.encode_family(&labels)?)?;
         }
-        Ok(())
+        encode_task_usage(&mut encoder, &regions)
     }
+}
+
+/// The containers' latest usage (reports older than two metric periods are left out).
+fn encode_task_usage(
+    encoder: &mut DescriptorEncoder,
+    regions: &[(String, Arc<berth_control::ControlPlane>)],
+) -> Result<(), std::fmt::Error> {
+    let samples: Vec<_> = regions
+        .iter()
+        .flat_map(|(region, control_plane)| {
+            let max_age = control_plane.metric_period * 2 + std::time::Duration::from_secs(1);
+            control_plane
+                .usage
+                .samples(max_age)
+                .into_iter()
+                .map(move |sample| (region.clone(), sample))
+        })
+        .collect();
+    type Figure = fn(&berth_protocol::ContainerStats) -> Option<f64>;
+    let families: [(&str, &str, Figure); 2] = [
+        (
+            "berth_task_cpu_units",
+            "CPU units (1024 per core) a task's container used over the last metric period",
+            |stats| stats.cpu_units,
+        ),
+        (
+            "berth_task_memory_bytes",
+            "Memory a task's container uses, without reclaimable page cache",
+            |stats| stats.memory_bytes.map(|bytes| bytes as f64),
+        ),
+    ];
+    for (name, help, figure) in families {
+        let mut family =
+            encoder.encode_descriptor(name, help, None, ConstGauge::new(0.0f64).metric_type())?;
+        for (region, (sample, service)) in &samples {
+            let Some(value) = figure(&sample.stats) else {
+                continue;
+            };
+            let task_id = sample.task_arn.rsplit('/').next().unwrap_or_default();
+            let labels = [
+                ("region", region.as_str()),
+                ("cluster", sample.cluster.as_str()),
+                ("service", service.as_deref().unwrap_or("")),
+                ("task_id", task_id),
+                ("container", sample.stats.container_name.as_str()),
+            ];
+            ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
 }
