@@ -195,7 +195,8 @@ struct ServerArgs {
     #[arg(long, default_value = "127.0.0.1")]
     lb_address: std::net::IpAddr,
     /// Seconds between container stats samples, and the period of the AWS/ECS metrics
-    /// published from them (AWS's: 60; down to 1, stored as high-resolution datapoints).
+    /// published from them and of the load balancers' AWS/ApplicationELB metrics (AWS's: 60;
+    /// down to 1, stored as high-resolution datapoints).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     metric_period: u64,
 }
@@ -285,7 +286,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         account_id: args.account_id.clone(),
         is_region: berth_ec2::is_known_region,
     };
-    let (data_plane, _metrics) = berth_lb::DataPlane::new(berth_lb::Options {
+    let (data_plane, lb_counters) = berth_lb::DataPlane::new(berth_lb::Options {
         bind_ip: args.lb_address,
         ..Default::default()
     })
@@ -366,6 +367,15 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         gateway.limits(),
         stopped(stopping.clone()),
     ));
+    // The load balancers' counters become AWS/ApplicationELB metrics once a period.
+    let lb_metrics = tokio::spawn(berth_elbv2_service::metrics::publish(
+        data_plane.clone(),
+        lb_counters,
+        cloudwatch.clone(),
+        Arc::new(berth_aws::SystemClock),
+        Duration::from_secs(args.metric_period),
+        stopped(stopping.clone()),
+    ));
     let load_balancers = tokio::spawn(berth_elbv2_service::data_plane::run(
         store.clone(),
         args.account_id.clone(),
@@ -405,6 +415,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     }
     server.await??;
     load_balancers.await?;
+    lb_metrics.await?;
     alarm_evaluator.await?;
     regions.shutdown().await;
     tracing::info!("shut down");
