@@ -22,8 +22,10 @@
 //! `NetworkTxBytes` (Bytes/Second), `StorageReadBytes`, `StorageWriteBytes` (Bytes, in the
 //! period) — Container Insights' task events, whose Sum is the group's total and Average the
 //! mean task's; per `{ClusterName}` also `TaskCount`, `ServiceCount`, `ContainerInstanceCount`;
-//! per `{ClusterName, ServiceName}` `RunningTaskCount`, `DesiredTaskCount`, `PendingTaskCount`
-//! and `DeploymentCount` (Count).
+//! per `{ClusterName, ServiceName}` of a service with running tasks `RunningTaskCount`,
+//! `DesiredTaskCount`, `PendingTaskCount` and `DeploymentCount` (Count). With enhanced
+//! observability (`enhanced`), the per-task measures also per
+//! `{ClusterName, TaskDefinitionFamily, TaskId}`.
 
 use std::collections::BTreeMap;
 
@@ -83,6 +85,8 @@ pub struct ClusterPeriod {
     /// The running tasks whose agents reported usage.
     pub tasks: Vec<TaskUsage>,
     pub container_insights: bool,
+    /// Container Insights with enhanced observability (`enhanced`): also each task's own.
+    pub enhanced: bool,
     pub services: Vec<ServiceCounts>,
 }
 
@@ -286,6 +290,18 @@ fn insights(
             tasks,
         ));
     }
+    if cluster.enhanced {
+        for task in &everything {
+            groups.push((
+                vec![
+                    ("ClusterName", name.clone()),
+                    ("TaskDefinitionFamily", task.family.clone()),
+                    ("TaskId", task.task_id.clone()),
+                ],
+                std::slice::from_ref(task),
+            ));
+        }
+    }
     type Measure = fn(&TaskUsage) -> Option<f64>;
     let measures: [(&'static str, &'static str, Measure); 8] = [
         ("CpuUtilized", "None", |t| t.cpu_units),
@@ -348,7 +364,8 @@ fn insights(
         of_cluster(),
         cluster.capacity.instances as f64,
     ));
-    for service in &cluster.services {
+    // As every Container Insights metric, only for services with running tasks.
+    for service in cluster.services.iter().filter(|s| s.running > 0) {
         let dimensions = || {
             vec![
                 ("ClusterName", name.clone()),
@@ -592,5 +609,26 @@ mod tests {
         }
         // 3 groups (cluster, service, 2 families = 4) × the measures each has, plus counts.
         assert!(insights.len() > 20);
+        assert!(
+            !points
+                .iter()
+                .any(|p| p.dimensions.iter().any(|(n, _)| *n == "TaskId"))
+        );
+
+        // Enhanced: each task's own; a service without running tasks has no counts.
+        period.enhanced = true;
+        period.services[0].running = 0;
+        let points = cluster_points(&period);
+        let task = find(
+            &points,
+            "CpuUtilized",
+            &[
+                ("ClusterName", "prod"),
+                ("TaskDefinitionFamily", "batch"),
+                ("TaskId", "t2"),
+            ],
+        );
+        assert_eq!(task.values, [100.0]);
+        assert!(!points.iter().any(|p| p.name == "RunningTaskCount"));
     }
 }

@@ -213,7 +213,8 @@ async fn period_points(cp: &ControlPlane, facts: &mut HashMap<String, TaskFacts>
                 Some(task_usage(arn, facts, containers))
             })
             .collect();
-        let container_insights = insights_enabled(cp, &name).await;
+        let insights = insights_setting(cp, &name).await;
+        let container_insights = matches!(insights.as_deref(), Some("enabled" | "enhanced"));
         let services = match container_insights {
             true => service_counts(cp, &name).await,
             false => Vec::new(),
@@ -224,6 +225,7 @@ async fn period_points(cp: &ControlPlane, facts: &mut HashMap<String, TaskFacts>
             running_tasks,
             tasks,
             container_insights,
+            enhanced: insights.as_deref() == Some("enhanced"),
             services,
         }));
     }
@@ -284,15 +286,15 @@ async fn task_facts(cp: &ControlPlane, cluster: &str, arn: &str) -> Option<TaskF
     })
 }
 
-/// Whether the cluster's `containerInsights` setting is `enabled` or `enhanced`.
-async fn insights_enabled(cp: &ControlPlane, cluster: &str) -> bool {
-    let Ok(Some(cluster)) = clusters::fetch(cp, cluster).await else {
-        return false;
-    };
-    cluster.settings.iter().flatten().any(|setting| {
-        setting.name.as_deref() == Some("containerInsights")
-            && matches!(setting.value.as_deref(), Some("enabled" | "enhanced"))
-    })
+/// The cluster's `containerInsights` setting (`enabled`, `enhanced` or `disabled`).
+async fn insights_setting(cp: &ControlPlane, cluster: &str) -> Option<String> {
+    let cluster = clusters::fetch(cp, cluster).await.ok()??;
+    cluster
+        .settings
+        .into_iter()
+        .flatten()
+        .find(|setting| setting.name.as_deref() == Some("containerInsights"))?
+        .value
 }
 
 async fn service_counts(cp: &ControlPlane, cluster: &str) -> Vec<ServiceCounts> {

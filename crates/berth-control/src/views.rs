@@ -461,6 +461,50 @@ mod tests {
         }
     }
 
+    /// The metrics' capacity counts ACTIVE and DRAINING instances as their records say.
+    #[test]
+    fn capacities_sum_active_and_draining_instances() {
+        let views = Views::default();
+        let record = |id: &str, status: &str, remaining_cpu: i32| -> Arc<[u8]> {
+            let resources = |cpu: i32, memory: i32| {
+                serde_json::json!([
+                    {"name": "CPU", "type": "INTEGER", "integerValue": cpu},
+                    {"name": "MEMORY", "type": "INTEGER", "integerValue": memory}
+                ])
+            };
+            let stored = serde_json::json!({
+                "cluster": "c", "id": id,
+                "instance": {"status": status,
+                             "registeredResources": resources(2048, 4000),
+                             "remainingResources": resources(remaining_cpu, 1000)}
+            });
+            serde_json::to_vec(&stored).unwrap().into()
+        };
+        views.apply(&set(
+            1,
+            vec![
+                ("instance/c/a".into(), Some(record("a", "ACTIVE", 1024))),
+                ("instance/c/b".into(), Some(record("b", "DRAINING", 2048))),
+                ("instance/c/z".into(), Some(record("z", "INACTIVE", 0))),
+                ("task/c/t".into(), Some(task_record(TaskStatus::Running))),
+            ],
+        ));
+        assert_eq!(
+            views.capacities(),
+            [(
+                "c".to_string(),
+                1,
+                berth_container_metrics::publish::Capacity {
+                    instances: 2,
+                    registered_cpu: 4096,
+                    registered_memory_mib: 8000,
+                    remaining_cpu: 3072,
+                    remaining_memory_mib: 2000,
+                }
+            )]
+        );
+    }
+
     #[test]
     fn counts_follow_the_tasks_and_replays_change_nothing() {
         let views = Views::default();
