@@ -185,13 +185,15 @@ pub async fn run(
     let (period_sender, period) = watch::channel(None);
     let (batch_sender, batches) = watch::channel(Arc::new(Vec::new()));
     let (stop, stopping) = watch::channel(false);
-    let sampler = tokio::spawn(stats::run(
-        runtime.clone(),
-        host_id.clone(),
-        period,
-        batch_sender,
-        stopping.clone(),
-    ));
+    let sampler = runtime.has_stats().then(|| {
+        tokio::spawn(stats::run(
+            runtime.clone(),
+            host_id.clone(),
+            period,
+            batch_sender,
+            stopping.clone(),
+        ))
+    });
     let env = Arc::new(TaskEnvironment {
         task_cgroups,
         runtime,
@@ -227,6 +229,8 @@ pub async fn run(
     let _ = stop.send(true);
     let _ = connection.await;
     let _ = engine.await;
-    let _ = sampler.await;
+    if let Some(sampler) = sampler {
+        let _ = sampler.await;
+    }
     Ok(())
 }

@@ -275,6 +275,11 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     async fn supports_task_cgroups(&self) -> bool;
     /// The host's address on the default bridge network, where containers reach the agent.
     async fn bridge_gateway(&self) -> Option<String>;
+    /// Whether [`ContainerRuntime::stats`] measures anything (the simulated runtime's stats are
+    /// empty, so its instances sample nothing).
+    fn has_stats(&self) -> bool {
+        true
+    }
     /// Whether containers keep running when the agent process ends (so a restarted agent must
     /// still report what it had not reported).
     fn containers_outlive_agent(&self) -> bool;

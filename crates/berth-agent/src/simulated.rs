@@ -205,6 +205,11 @@ impl ContainerRuntime for SimulatedRuntime {
         false
     }
 
+    /// Nothing runs, so nothing is measured: thousands of simulated instances sample nothing.
+    fn has_stats(&self) -> bool {
+        false
+    }
+
     fn events(&self, label: &str, value: &str) -> BoxStream<'static, ContainerEvent> {
         let (sender, receiver) = mpsc::unbounded_channel();
         self.subscribers
