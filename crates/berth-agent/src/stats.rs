@@ -117,3 +117,162 @@ pub async fn sample(
     batch.sort_by(|a, b| (&a.task_arn, &a.container_name).cmp(&(&b.task_arn, &b.container_name)));
     batch
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use futures_util::stream::BoxStream;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::runtime::{ContainerSpec, ContainerStatus, LogFrame, RuntimeError};
+    use crate::simulated::SimulatedRuntime;
+
+    /// The simulated runtime, with stats a test sets per container.
+    struct Measured {
+        inner: SimulatedRuntime,
+        stats: Mutex<BTreeMap<String, Value>>,
+    }
+
+    #[async_trait]
+    impl ContainerRuntime for Measured {
+        async fn ensure_image(&self, image: &str) -> Result<Option<String>, RuntimeError> {
+            self.inner.ensure_image(image).await
+        }
+        async fn create(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
+            self.inner.create(spec).await
+        }
+        async fn start(&self, id: &str) -> Result<(), RuntimeError> {
+            self.inner.start(id).await
+        }
+        async fn stop(&self, id: &str, timeout: Duration) -> Result<(), RuntimeError> {
+            self.inner.stop(id, timeout).await
+        }
+        async fn inspect(&self, id: &str) -> Result<ContainerStatus, RuntimeError> {
+            self.inner.inspect(id).await
+        }
+        async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+            self.inner.remove(id).await
+        }
+        async fn remove_volumes_labelled(
+            &self,
+            label: &str,
+            value: &str,
+        ) -> Result<(), RuntimeError> {
+            self.inner.remove_volumes_labelled(label, value).await
+        }
+        async fn list_labelled(
+            &self,
+            label: &str,
+            value: &str,
+        ) -> Result<Vec<ContainerStatus>, RuntimeError> {
+            self.inner.list_labelled(label, value).await
+        }
+        async fn stats(&self, id: &str) -> Result<Value, RuntimeError> {
+            Ok(self
+                .stats
+                .lock()
+                .unwrap()
+                .get(id)
+                .cloned()
+                .unwrap_or(json!({})))
+        }
+        async fn supports_task_cgroups(&self) -> bool {
+            false
+        }
+        async fn bridge_gateway(&self) -> Option<String> {
+            None
+        }
+        fn containers_outlive_agent(&self) -> bool {
+            false
+        }
+        fn events(
+            &self,
+            label: &str,
+            value: &str,
+        ) -> BoxStream<'static, crate::runtime::ContainerEvent> {
+            self.inner.events(label, value)
+        }
+        fn follow_logs(
+            &self,
+            id: &str,
+            since_seconds: i64,
+        ) -> BoxStream<'static, Result<LogFrame, RuntimeError>> {
+            self.inner.follow_logs(id, since_seconds)
+        }
+    }
+
+    fn sample(total: u64, system: u64) -> Value {
+        json!({"cpu_stats": {"cpu_usage": {"total_usage": total}, "system_cpu_usage": system,
+                             "online_cpus": 2},
+               "memory_stats": {"usage": 4096}})
+    }
+
+    async fn container(runtime: &Measured, task: &str, name: &str, start: bool) -> String {
+        let spec = ContainerSpec {
+            name: format!("{task}-{name}"),
+            labels: BTreeMap::from([
+                (INSTANCE_LABEL.to_string(), "i-1".to_string()),
+                (TASK_ARN_LABEL.to_string(), task.to_string()),
+                (CONTAINER_NAME_LABEL.to_string(), name.to_string()),
+            ]),
+            ..ContainerSpec::default()
+        };
+        let id = runtime.create(&spec).await.unwrap();
+        if start {
+            runtime.start(&id).await.unwrap();
+        }
+        id
+    }
+
+    /// Running containers are sampled, CPU from the second sample on; containers not running
+    /// are not, and containers gone are forgotten.
+    #[tokio::test]
+    async fn samples_running_containers_against_their_previous_sample() {
+        let runtime = Measured {
+            inner: SimulatedRuntime::new(Duration::ZERO),
+            stats: Mutex::default(),
+        };
+        let web = container(&runtime, "arn:task/a", "web", true).await;
+        let idle = container(&runtime, "arn:task/a", "idle", false).await;
+        runtime.stats.lock().unwrap().extend([
+            (web.clone(), sample(1_000, 10_000)),
+            (idle.clone(), sample(0, 10_000)),
+        ]);
+        let mut previous = HashMap::new();
+        let first = sample_all(&runtime, &mut previous).await;
+        assert_eq!(first.len(), 1, "only running containers: {first:?}");
+        assert_eq!(
+            (
+                first[0].container_name.as_str(),
+                first[0].cpu_units,
+                first[0].memory_bytes
+            ),
+            ("web", None, Some(4096))
+        );
+
+        runtime
+            .stats
+            .lock()
+            .unwrap()
+            .insert(web.clone(), sample(3_000, 14_000));
+        let second = sample_all(&runtime, &mut previous).await;
+        // Half of the host's time on 2 cores: one core.
+        assert_eq!(second[0].cpu_units, Some(1024.0));
+        assert_eq!(second[0].task_arn, "arn:task/a");
+
+        runtime.remove(&web).await.unwrap();
+        assert!(sample_all(&runtime, &mut previous).await.is_empty());
+        assert!(previous.is_empty());
+    }
+
+    async fn sample_all(
+        runtime: &Measured,
+        previous: &mut HashMap<String, (Reading, Instant)>,
+    ) -> Vec<ContainerStats> {
+        super::sample(runtime, "i-1", previous).await
+    }
+}
