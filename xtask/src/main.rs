@@ -767,10 +767,7 @@ impl<'a> Generator<'a> {
                 }
             }
             "structure" if self.is_emitted_struct(shape_name) => {
-                writeln!(
-                    out,
-                    "{var}.validate(&{path}, violations);"
-                )?;
+                writeln!(out, "{var}.validate(&{path}, violations);")?;
             }
             _ => {}
         }

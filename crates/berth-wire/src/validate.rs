@@ -153,7 +153,11 @@ mod tests {
         let mut violations = Violations::default();
         let family = At::Member(&At::Request, "family");
         violations.length(&family, 0, Some(1), Some(255));
-        violations.enum_value(&At::Member(&At::Request, "networkMode"), "bridge", &["bridge"]);
+        violations.enum_value(
+            &At::Member(&At::Request, "networkMode"),
+            "bridge",
+            &["bridge"],
+        );
         violations.missing(&At::Member(&At::Request, "containerDefinitions"));
         assert_eq!(
             violations.into_result().unwrap_err(),
