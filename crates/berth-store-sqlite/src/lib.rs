@@ -16,7 +16,9 @@ use prometheus_client::registry::Registry;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use berth_store::{Change, ChangeSet, KeyValue, Store, StoreError, Txn, TxnBody, Watch};
+use berth_store::{
+    Change, ChangeSet, CommittedBatch, KeyValue, Store, StoreError, Txn, TxnBody, Watch,
+};
 
 /// Schema migrations, applied in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[
@@ -33,13 +35,14 @@ const MIGRATIONS: &[&str] = &[
 
 /// The most transactions one group commit carries.
 const MAX_BATCH: usize = 512;
-/// How many committed change sets (one per transaction) the watch stream keeps for a reader
-/// that falls behind; a reader that falls further behind is told so and re-reads the store,
-/// which at 100,000 tasks costs far more than the backlog. A group commit publishes up to
-/// `MAX_BATCH` sets at once, so this holds 32 batches: under full load, 1,024 (two batches)
-/// made the placement view re-read the store every few seconds. The sets share their values
-/// with the mirror, so the backlog costs little memory beyond values overwritten since.
-const CHANGE_BACKLOG: usize = 32 * MAX_BATCH;
+/// How many group commits the watch stream keeps for a reader that falls behind (each one
+/// message with its change sets, one per transaction, so that a commit wakes each watcher once);
+/// a reader that falls further behind is told so and re-reads the store, which at 100,000 tasks
+/// costs far more than the backlog. Under full load a commit carries up to `MAX_BATCH` sets:
+/// a backlog of two full batches made the placement view re-read the store every few seconds.
+/// The sets share their values with the mirror, so the backlog costs little memory beyond
+/// values overwritten since.
+const CHANGE_BACKLOG: usize = 64;
 
 type Mirror = BTreeMap<String, KeyValue>;
 
@@ -52,7 +55,7 @@ pub struct SqliteStore {
     mirror: Arc<RwLock<Mirror>>,
     revision: Arc<AtomicI64>,
     requests: mpsc::Sender<Request>,
-    changes: broadcast::Sender<Arc<ChangeSet>>,
+    changes: broadcast::Sender<CommittedBatch>,
     commits: CommitMetrics,
 }
 
@@ -270,7 +273,7 @@ struct Writer {
     connection: Connection,
     mirror: Arc<RwLock<Mirror>>,
     revision: Arc<AtomicI64>,
-    changes: broadcast::Sender<Arc<ChangeSet>>,
+    changes: broadcast::Sender<CommittedBatch>,
     commits: CommitMetrics,
 }
 
@@ -372,10 +375,8 @@ impl Writer {
             }
             drop(mirror);
             self.revision.store(revision, Ordering::Release);
-            for change_set in change_sets {
-                // Nobody listening is fine: watchers re-read state when they start.
-                let _ = self.changes.send(change_set);
-            }
+            // Nobody listening is fine: watchers re-read state when they start.
+            let _ = self.changes.send(change_sets.into());
         }
         for (reply, output) in outputs {
             let _ = reply.send(output);

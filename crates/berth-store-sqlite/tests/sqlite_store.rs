@@ -312,3 +312,28 @@ async fn namespaces_see_only_their_own_keys_and_changes() {
     assert!(second.changes.is_empty());
     assert_eq!(second.revision, first.revision + 1);
 }
+
+#[tokio::test]
+async fn watchers_of_one_namespace_share_its_scoped_change_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let region: Arc<dyn Store> =
+        Arc::new(berth_store::Namespace::new(store.clone(), "ecs/us-east-1/"));
+    let nested: Arc<dyn Store> = Arc::new(berth_store::Namespace::new(region.clone(), "tasks/"));
+    let (mut first, mut second, mut inner) = (region.watch(), region.watch(), nested.watch());
+    put(&*store, "ecs/us-east-1/tasks/t1", "a").await;
+    put(&*store, "ecs/us-east-1/cluster/web", "b").await;
+
+    for revision in 1..=2 {
+        let (a, b) = (first.recv().await.unwrap(), second.recv().await.unwrap());
+        assert_eq!(a.revision, revision);
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the second watcher reuses the first one's copy"
+        );
+    }
+    let tasks = inner.recv().await.unwrap();
+    assert_eq!(tasks.changes.len(), 1);
+    assert_eq!(tasks.changes[0].key, "t1");
+    assert!(inner.recv().await.unwrap().changes.is_empty());
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use namespace::{Namespace, Watch};
+pub use namespace::{CommittedBatch, Namespace, Watch};
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 /// One key with its value and revisions, as etcd reports them.
