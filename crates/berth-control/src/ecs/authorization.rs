@@ -36,7 +36,7 @@ pub(crate) fn conditions(
     struct Tagged {
         tags: Option<Vec<Tag>>,
     }
-    let mentions_tags = input.windows(6).any(|w| w == b"\"tags\"");
+    let mentions_tags = memchr::memmem::find(input, b"\"tags\"").is_some();
     if mentions_tags && let Ok(Tagged { tags: Some(tags) }) = serde_json::from_slice(input) {
         let mut keys = Vec::new();
         for tag in tags {

@@ -11,12 +11,13 @@ use berth_ecs_wire::{
     DeleteTaskDefinitionsRequest, DeleteTaskDefinitionsResponse, DeregisterTaskDefinitionRequest,
     DeregisterTaskDefinitionResponse, DescribeTaskDefinitionRequest, Failure,
     ListTaskDefinitionFamiliesRequest, ListTaskDefinitionFamiliesResponse,
-    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest,
-    RegisterTaskDefinitionResponse, Tag, TaskDefinition,
+    ListTaskDefinitionsRequest, ListTaskDefinitionsResponse, RegisterTaskDefinitionRequest, Tag,
+    TaskDefinition,
 };
 use berth_store::{Txn, transact};
 use serde::ser::{Error as _, SerializeStruct};
 use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::ControlPlane;
 use crate::error::ApiError;
@@ -31,7 +32,7 @@ const DELETE_LIMIT: usize = 10;
 pub async fn register(
     cp: &ControlPlane,
     request: RegisterTaskDefinitionRequest,
-) -> Result<RegisterTaskDefinitionResponse, ApiError> {
+) -> Result<RegisteredTaskDefinition, ApiError> {
     let prepared = prepare(request)?;
     let partition = cp.partition.clone();
     let now = cp.clock.now();
@@ -45,17 +46,40 @@ pub async fn register(
         family.last_revision += 1;
         family.active_revisions += 1;
         let definition = prepared.finish(&partition, family.last_revision, now, &registered_by);
-        task_definitions::write(txn, &family.name, family.last_revision, &definition);
+        let json = task_definitions::write(txn, &family.name, family.last_revision, &definition);
         task_definitions::write_family(txn, prepared.family(), &family);
-        let arn = definition.task_definition_arn.clone().unwrap_or_default();
+        let arn = definition.task_definition_arn.unwrap_or_default();
         tags::write(txn, &arn, &prepared.tags);
-        Ok::<_, ApiError>((definition, prepared.tags.clone()))
+        Ok::<_, ApiError>((json, prepared.tags.clone()))
     })
     .await?;
-    Ok(RegisterTaskDefinitionResponse {
-        tags: Some(tags),
-        task_definition: Some(definition),
+    Ok(RegisteredTaskDefinition {
+        definition: String::from_utf8(definition)
+            .ok()
+            .and_then(|json| RawValue::from_string(json).ok())
+            .ok_or_else(|| {
+                ApiError::from(EcsError::Server(
+                    "a task definition did not encode as JSON".into(),
+                ))
+            })?,
+        tags,
     })
+}
+
+/// RegisterTaskDefinition's answer: the members of `RegisterTaskDefinitionResponse`, with the
+/// task definition written as the JSON just stored rather than encoded a second time.
+pub struct RegisteredTaskDefinition {
+    definition: Box<RawValue>,
+    tags: Vec<Tag>,
+}
+
+impl Serialize for RegisteredTaskDefinition {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut response = serializer.serialize_struct("RegisterTaskDefinitionResponse", 2)?;
+        response.serialize_field("tags", &self.tags)?;
+        response.serialize_field("taskDefinition", &self.definition)?;
+        response.end()
+    }
 }
 
 pub async fn describe(
@@ -276,7 +300,7 @@ mod tests {
     use std::sync::Arc;
 
     use berth_ecs::arn::Partition;
-    use berth_ecs_wire::DescribeTaskDefinitionResponse;
+    use berth_ecs_wire::{DescribeTaskDefinitionResponse, RegisterTaskDefinitionResponse};
     use berth_protocol::sigv4::Credentials;
     use berth_store_sqlite::SqliteStore;
     use serde_json::json;
@@ -317,7 +341,15 @@ mod tests {
             )
             .await
             .unwrap();
-            registered.push(response.task_definition.unwrap());
+            let answer = serde_json::to_vec(&response).unwrap();
+            let decoded: RegisterTaskDefinitionResponse = serde_json::from_slice(&answer).unwrap();
+            assert_eq!(
+                String::from_utf8(answer).unwrap(),
+                String::from_utf8(serde_json::to_vec(&decoded).unwrap()).unwrap(),
+                "register answers what the wire shape encodes"
+            );
+            assert_eq!(decoded.tags.as_ref().unwrap().len(), 1);
+            registered.push(decoded.task_definition.unwrap());
         }
         deregister(&cp, request(json!({"taskDefinition": "web:2"})))
             .await

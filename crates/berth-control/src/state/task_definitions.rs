@@ -40,8 +40,16 @@ pub async fn fetch(
 }
 
 /// Writes one revision of a family.
-pub fn write(txn: &mut dyn Txn, family: &str, revision: i32, definition: &TaskDefinition) {
-    super::write(txn, &keys::task_definition(family, revision), definition);
+/// Stores a revision; returns the JSON stored, which answers may carry unchanged.
+pub fn write(
+    txn: &mut dyn Txn,
+    family: &str,
+    revision: i32,
+    definition: &TaskDefinition,
+) -> Vec<u8> {
+    let json = super::encode(definition);
+    txn.put(&keys::task_definition(family, revision), json.clone());
+    json
 }
 
 /// One page of the task definitions (of one family, or of all) that `keep` accepts, in family
