@@ -2,6 +2,8 @@
 //! signed it, as AWS does, and answered with the error each protocol family's clients expect
 //! when it fails (`berth_sigv4::rejection`). Nothing runs for a request that fails here.
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use berth_aws::{AwsError, Principal, RequestContext};
@@ -92,9 +94,9 @@ impl SigningKeys {
         }
         keys.push(CachedKey {
             secret: secret.to_string(),
-            date: signed.date.clone(),
-            region: signed.region.clone(),
-            service: signed.service.clone(),
+            date: signed.date.to_string(),
+            region: signed.region.to_string(),
+            service: signed.service.to_string(),
             key: key.clone(),
         });
         key
@@ -195,10 +197,10 @@ pub(crate) async fn authenticate(
     };
     Ok(RequestContext {
         request_id,
-        region: signed.region,
+        region: signed.region.into_owned(),
         principal,
-        access_key_id: signed.access_key_id,
-        session_token: signed.session_token,
+        access_key_id: signed.access_key_id.into_owned(),
+        session_token: signed.session_token.map(Cow::into_owned),
         source_ip: None,
         received_at: now,
     })

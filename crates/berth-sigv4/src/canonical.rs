@@ -139,7 +139,7 @@ fn put_trimmed(value: &[u8], out: &mut Vec<u8>) {
 /// not carry.
 pub fn write_request(
     request: &RequestParts,
-    signed_headers: &[String],
+    signed_headers: &[impl AsRef<str>],
     query_skip: Option<&str>,
     payload: &str,
     out: &mut Vec<u8>,
@@ -158,6 +158,7 @@ pub fn write_request(
     }
     out.extend_from_slice(b"\n");
     for name in signed_headers {
+        let name = name.as_ref();
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b":");
         let mut found = false;
@@ -173,7 +174,7 @@ pub fn write_request(
             put_trimmed(value, out);
         }
         if !found {
-            return Err(name.clone());
+            return Err(name.to_string());
         }
         out.extend_from_slice(b"\n");
     }
@@ -182,7 +183,7 @@ pub fn write_request(
         if i > 0 {
             out.extend_from_slice(b";");
         }
-        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(name.as_ref().as_bytes());
     }
     out.extend_from_slice(b"\n");
     out.extend_from_slice(payload.as_bytes());

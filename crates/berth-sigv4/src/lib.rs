@@ -18,6 +18,8 @@ mod rejection;
 mod sign;
 mod time;
 
+use std::borrow::Cow;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -61,27 +63,45 @@ pub enum Location {
     Query,
 }
 
-/// A request's signature and what it claims, before it is checked.
+/// A request's signature and what it claims, before it is checked; borrowed from the request
+/// where it can be, since every request is parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Signed {
-    pub access_key_id: String,
+pub struct Signed<'a> {
+    pub access_key_id: Cow<'a, str>,
     /// The credential scope's date, `YYYYMMDD`.
-    pub date: String,
-    pub region: String,
-    pub service: String,
+    pub date: Cow<'a, str>,
+    pub region: Cow<'a, str>,
+    pub service: Cow<'a, str>,
     /// Lower-case names, in the order the signature lists them.
-    pub signed_headers: Vec<String>,
-    pub signature: String,
+    pub signed_headers: Vec<Cow<'a, str>>,
+    pub signature: Cow<'a, str>,
     /// Epoch seconds, from `X-Amz-Date` (header or query parameter) or else the `Date` header.
     pub request_time: i64,
     /// `X-Amz-Expires` of a presigned URL.
     pub expires_seconds: Option<i64>,
     /// `X-Amz-Security-Token`, header or query parameter.
-    pub session_token: Option<String>,
+    pub session_token: Option<Cow<'a, str>>,
     pub location: Location,
 }
 
-impl Signed {
+impl Signed<'_> {
+    /// The same signature, owning its parts.
+    pub fn into_owned(self) -> Signed<'static> {
+        let own = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
+        Signed {
+            access_key_id: own(self.access_key_id),
+            date: own(self.date),
+            region: own(self.region),
+            service: own(self.service),
+            signed_headers: self.signed_headers.into_iter().map(own).collect(),
+            signature: own(self.signature),
+            request_time: self.request_time,
+            expires_seconds: self.expires_seconds,
+            session_token: self.session_token.map(own),
+            location: self.location,
+        }
+    }
+
     /// `YYYYMMDD/region/service/aws4_request`.
     pub fn scope(&self) -> String {
         format!(
@@ -165,14 +185,27 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
 }
 
-struct Credential {
-    access_key_id: String,
-    date: String,
-    region: String,
-    service: String,
+struct Credential<'a> {
+    access_key_id: Cow<'a, str>,
+    date: Cow<'a, str>,
+    region: Cow<'a, str>,
+    service: Cow<'a, str>,
 }
 
-fn parse_credential(credential: &str) -> Result<Credential, SigV4Error> {
+/// The parts of `credential`, borrowed from it when it is borrowed.
+fn parse_credential(credential: Cow<'_, str>) -> Result<Credential<'_>, SigV4Error> {
+    match credential {
+        Cow::Borrowed(text) => parse_credential_text(text),
+        Cow::Owned(text) => parse_credential_text(&text).map(|c| Credential {
+            access_key_id: c.access_key_id.into_owned().into(),
+            date: c.date.into_owned().into(),
+            region: c.region.into_owned().into(),
+            service: c.service.into_owned().into(),
+        }),
+    }
+}
+
+fn parse_credential_text(credential: &str) -> Result<Credential<'_>, SigV4Error> {
     let malformed = || SigV4Error::MalformedCredential(credential.to_string());
     let mut parts = credential.split('/');
     let (Some(key), Some(date), Some(region), Some(service), Some("aws4_request"), None) = (
@@ -190,15 +223,21 @@ fn parse_credential(credential: &str) -> Result<Credential, SigV4Error> {
         return Err(malformed());
     }
     Ok(Credential {
-        access_key_id: key.to_string(),
-        date: date.to_string(),
-        region: region.to_string(),
-        service: service.to_string(),
+        access_key_id: key.into(),
+        date: date.into(),
+        region: region.into(),
+        service: service.into(),
     })
 }
 
-fn parse_signed_headers(list: &str) -> Result<Vec<String>, SigV4Error> {
-    let names: Vec<String> = list.split(';').map(str::to_ascii_lowercase).collect();
+fn parse_signed_headers(list: &str) -> Result<Vec<Cow<'_, str>>, SigV4Error> {
+    let names: Vec<Cow<'_, str>> = list
+        .split(';')
+        .map(|name| match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(name.to_ascii_lowercase()),
+            false => Cow::Borrowed(name),
+        })
+        .collect();
     if !names
         .iter()
         .any(|name| name == "host" || name == ":authority")
@@ -210,7 +249,7 @@ fn parse_signed_headers(list: &str) -> Result<Vec<String>, SigV4Error> {
 
 /// Reads the signature a request carries, without checking it. `None` when the request carries
 /// none at all (no `Authorization` header, no `X-Amz-Algorithm` parameter).
-pub fn parse(request: &RequestParts) -> Result<Option<Signed>, SigV4Error> {
+pub fn parse<'a>(request: &RequestParts<'a>) -> Result<Option<Signed<'a>>, SigV4Error> {
     let authorizations = request
         .headers
         .iter()
@@ -238,7 +277,10 @@ pub fn parse(request: &RequestParts) -> Result<Option<Signed>, SigV4Error> {
     }
 }
 
-fn parse_header(request: &RequestParts, authorization: &str) -> Result<Signed, SigV4Error> {
+fn parse_header<'a>(
+    request: &RequestParts<'a>,
+    authorization: &'a str,
+) -> Result<Signed<'a>, SigV4Error> {
     let authorization = authorization.trim();
     let (algorithm, rest) = authorization.split_once(' ').unwrap_or((authorization, ""));
     if algorithm != ALGORITHM {
@@ -286,7 +328,7 @@ fn parse_header(request: &RequestParts, authorization: &str) -> Result<Signed, S
             });
         }
     };
-    let credential = parse_credential(credential)?;
+    let credential = parse_credential(credential.into())?;
     check_scope_date(&credential, request_time)?;
     Ok(Signed {
         access_key_id: credential.access_key_id,
@@ -294,15 +336,15 @@ fn parse_header(request: &RequestParts, authorization: &str) -> Result<Signed, S
         region: credential.region,
         service: credential.service,
         signed_headers: parse_signed_headers(signed_headers)?,
-        signature: signature.to_string(),
+        signature: signature.into(),
         request_time,
         expires_seconds: None,
-        session_token: header_text(request, "x-amz-security-token").map(str::to_string),
+        session_token: header_text(request, "x-amz-security-token").map(Cow::Borrowed),
         location: Location::Header,
     })
 }
 
-fn parse_query(request: &RequestParts, algorithm: &str) -> Result<Signed, SigV4Error> {
+fn parse_query<'a>(request: &RequestParts<'a>, algorithm: &str) -> Result<Signed<'a>, SigV4Error> {
     if algorithm != ALGORITHM {
         return Err(SigV4Error::UnsupportedAlgorithm(algorithm.to_string()));
     }
@@ -339,19 +381,23 @@ fn parse_query(request: &RequestParts, algorithm: &str) -> Result<Signed, SigV4E
             _ => return Err(SigV4Error::MalformedExpires(text)),
         },
     };
-    let credential = parse_credential(credential)?;
+    let credential = parse_credential(credential.clone().into())?;
     check_scope_date(&credential, request_time)?;
     let session_token = match param("X-Amz-Security-Token") {
-        Some(token) => Some(token),
-        None => header_text(request, "x-amz-security-token").map(str::to_string),
+        Some(token) => Some(Cow::Owned(token)),
+        None => header_text(request, "x-amz-security-token").map(Cow::Borrowed),
     };
+    let signed_headers = parse_signed_headers(signed_headers)?
+        .into_iter()
+        .map(|name| Cow::Owned(name.into_owned()))
+        .collect();
     Ok(Signed {
         access_key_id: credential.access_key_id,
         date: credential.date,
         region: credential.region,
         service: credential.service,
-        signed_headers: parse_signed_headers(signed_headers)?,
-        signature: signature.clone(),
+        signed_headers,
+        signature: signature.clone().into(),
         request_time,
         expires_seconds,
         session_token,
@@ -359,13 +405,13 @@ fn parse_query(request: &RequestParts, algorithm: &str) -> Result<Signed, SigV4E
     })
 }
 
-fn check_scope_date(credential: &Credential, request_time: i64) -> Result<(), SigV4Error> {
+fn check_scope_date(credential: &Credential<'_>, request_time: i64) -> Result<(), SigV4Error> {
     let request_date = time::amz_date_bytes(request_time);
     if request_date[..8] == *credential.date.as_bytes() {
         Ok(())
     } else {
         Err(SigV4Error::ScopeDateMismatch {
-            scope_date: credential.date.clone(),
+            scope_date: credential.date.to_string(),
             request_date: amz_date(request_time),
         })
     }
@@ -374,7 +420,7 @@ fn check_scope_date(credential: &Credential, request_time: i64) -> Result<(), Si
 /// The payload hash the canonical request ends with: the client's `X-Amz-Content-Sha256`
 /// (header, or query parameter of a presigned URL) when it sent one — `UNSIGNED-PAYLOAD`
 /// included — else the body's hash. botocore's non-S3 presigner signs the (empty) body's hash.
-fn payload_hash<'a>(signed: &Signed, request: &RequestParts<'a>) -> std::borrow::Cow<'a, str> {
+fn payload_hash<'a>(signed: &Signed, request: &RequestParts<'a>) -> Cow<'a, str> {
     if let Some(value) = header_text(request, "x-amz-content-sha256") {
         return value.trim().into();
     }

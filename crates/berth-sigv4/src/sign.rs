@@ -54,12 +54,12 @@ fn signature_for(
 ) -> String {
     let date = amz_date(now);
     let signed = Signed {
-        access_key_id: credentials.access_key_id.to_string(),
-        date: date[..8].to_string(),
-        region: region.to_string(),
-        service: service.to_string(),
-        signed_headers,
-        signature: String::new(),
+        access_key_id: credentials.access_key_id.into(),
+        date: date[..8].into(),
+        region: region.into(),
+        service: service.into(),
+        signed_headers: signed_headers.into_iter().map(Into::into).collect(),
+        signature: "".into(),
         request_time: now,
         expires_seconds: None,
         session_token: None,

@@ -85,8 +85,8 @@ impl Owned {
         self.without("Authorization").with("Authorization", value)
     }
 
-    fn parse(&self) -> Result<Option<Signed>, SigV4Error> {
-        self.check(parse)
+    fn parse(&self) -> Result<Option<Signed<'static>>, SigV4Error> {
+        self.check(|request| parse(request).map(|signed| signed.map(Signed::into_owned)))
     }
 
     fn verify(&self, now: i64) -> Result<(), SigV4Error> {
