@@ -1,6 +1,7 @@
 """End-to-end fixtures: a real `berth server` on a free loopback port with its own data directory,
 driven through real AWS clients (boto3 and aws-cli)."""
 
+import contextlib
 import json
 import os
 import select
@@ -137,15 +138,22 @@ class Berth:
         return response.status, json.loads(payload) if payload else None
 
 
-@pytest.fixture
-def berth(berth_binary):
+@contextlib.contextmanager
+def running_berth(binary, *extra_args):
+    """A started `berth server` with its own data directory and `extra_args`, stopped after."""
     with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
-        server = Berth(berth_binary, Path(data_dir))
+        server = Berth(binary, Path(data_dir), extra_args=list(extra_args))
         server.start()
         try:
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture
+def berth(berth_binary):
+    with running_berth(berth_binary) as server:
+        yield server
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Berth
+from conftest import running_berth
 from test_tasks import Agent, connected_instances, demo_image, remove_cluster_containers, wait_for  # noqa: F401
 
 # The agent registers these, so the reservation metrics are known exactly.
@@ -25,13 +25,8 @@ TASK_MEMORY = 128
 
 @pytest.fixture
 def server(berth_binary):
-    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
-        server = Berth(berth_binary, Path(data_dir), extra_args=["--metric-period", "1"])
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_berth(berth_binary, "--metric-period", "1") as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ with boto3 by the dimensions ALB uses (`LoadBalancer` = `app/NAME/ID`, `TargetGr
 `targetgroup/NAME/ID`). The server publishes every second (`--metric-period 1`), so the
 figures arrive within seconds, not at the end of a minute."""
 
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import Berth, free_port
+from conftest import free_port, running_berth
 from test_lb import container_target_group, get, health_of, web_container  # noqa: F401 (fixture)
 from test_tasks import demo_image, wait_for  # noqa: F401 (fixture)
 
@@ -19,13 +17,8 @@ NAMESPACE = "AWS/ApplicationELB"
 
 @pytest.fixture
 def berth(berth_binary):
-    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
-        server = Berth(berth_binary, Path(data_dir), extra_args=["--metric-period", "1"])
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_berth(berth_binary, "--metric-period", "1") as server:
+        yield server
 
 
 def dimension_value(arn, resource_type):

@@ -10,7 +10,6 @@ import subprocess
 import tempfile
 import time
 import unittest.mock
-import uuid
 from pathlib import Path
 
 import boto3
@@ -19,7 +18,7 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Berth, sign, stop_process
+from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Berth, running_berth, sign, stop_process
 
 NO_RETRIES = botocore.config.Config(retries={"max_attempts": 1})
 
@@ -184,13 +183,8 @@ def test_agents_join_clusters_in_their_own_region(berth, berth_binary):
 
 @pytest.fixture
 def dummy_credentials_server(berth_binary):
-    with tempfile.TemporaryDirectory(prefix="berth-e2e-") as data_dir:
-        server = Berth(berth_binary, Path(data_dir), extra_args=["--accept-any-credentials"])
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_berth(berth_binary, "--accept-any-credentials") as server:
+        yield server
 
 
 def test_dummy_credentials_are_the_root_only_when_asked_for(berth, dummy_credentials_server):
