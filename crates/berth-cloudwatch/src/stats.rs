@@ -3,6 +3,8 @@
 //! period's datapoints combine, the statistics CloudWatch names, and the rules on periods and
 //! time windows GetMetricStatistics and GetMetricData apply.
 
+use std::time::Duration;
+
 use crate::CloudWatchError;
 
 /// One stored datapoint of a metric: its time, resolution, the statistic set and the values.
@@ -21,7 +23,36 @@ pub struct Datapoint {
     pub unit: Option<String>,
 }
 
+/// The storage resolution of datapoints published every `period`: 1 second (high resolution)
+/// below a minute, else 60, the two PutMetricData's StorageResolution allows.
+pub fn resolution_for(period: Duration) -> u32 {
+    if period < Duration::from_secs(60) {
+        1
+    } else {
+        60
+    }
+}
+
 impl Datapoint {
+    /// A datapoint sent as a statistic set (no values, so no percentiles).
+    pub fn of_statistics(
+        timestamp_ms: i64,
+        resolution: u32,
+        (sample_count, sum, minimum, maximum): (f64, f64, f64, f64),
+        unit: Option<String>,
+    ) -> Datapoint {
+        Datapoint {
+            timestamp_ms,
+            resolution,
+            sample_count,
+            sum,
+            minimum,
+            maximum,
+            values: Vec::new(),
+            unit,
+        }
+    }
+
     /// A datapoint of values with their counts (each count 1 when the client sent none).
     pub fn of_values(
         timestamp_ms: i64,
@@ -292,6 +323,14 @@ pub fn by_period(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_under_a_minute_are_stored_at_high_resolution() {
+        assert_eq!(resolution_for(Duration::from_secs(1)), 1);
+        assert_eq!(resolution_for(Duration::from_secs(59)), 1);
+        assert_eq!(resolution_for(Duration::from_secs(60)), 60);
+        assert_eq!(resolution_for(Duration::from_secs(300)), 60);
+    }
 
     fn point(ts: i64, value: f64) -> Datapoint {
         Datapoint::of_values(ts, 60, vec![(value, 1.0)], Some("Count".into()))

@@ -95,16 +95,12 @@ pub fn datapoints(
                 sum,
                 min,
                 max,
-            } => Datapoint {
+            } => Datapoint::of_statistics(
                 timestamp_ms,
                 resolution,
-                sample_count: count as f64,
-                sum,
-                minimum: min,
-                maximum: max,
-                values: Vec::new(),
-                unit: Some("Seconds".into()),
-            },
+                (count as f64, sum, min, max),
+                Some("Seconds".into()),
+            ),
         };
         by_region
             .entry(region.to_owned())
@@ -112,15 +108,6 @@ pub fn datapoints(
             .push((MetricId::new(NAMESPACE, sample.metric, dimensions), point));
     }
     by_region
-}
-
-/// The storage resolution of a period's datapoints: high resolution below a minute.
-pub fn resolution_of(period: Duration) -> u32 {
-    if period < Duration::from_secs(60) {
-        1
-    } else {
-        60
-    }
 }
 
 /// Publishes the data plane's metrics to CloudWatch at the end of every `period` (aligned to
@@ -135,7 +122,7 @@ pub async fn publish(
 ) {
     tokio::pin!(shutdown);
     let period_ms = i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1);
-    let resolution = resolution_of(period);
+    let resolution = berth_cloudwatch::stats::resolution_for(period);
     let now_ms = || (clock.now() * 1000.0) as i64;
     let mut publisher = Publisher::default();
     // The end of the period under way; the first one starts now and is cut short.
@@ -271,7 +258,5 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(resolution_of(Duration::from_secs(1)), 1);
-        assert_eq!(resolution_of(DEFAULT_PERIOD), 60);
     }
 }

@@ -2,6 +2,7 @@
 //! metric store as Berth's own datapoints.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use berth_cloudwatch::stats::Datapoint;
 use berth_cloudwatch::{Dimension, MetricId};
@@ -19,7 +20,7 @@ pub fn datapoints(
     timestamp_ms: i64,
     period_seconds: u64,
 ) -> Vec<(MetricId, Datapoint)> {
-    let resolution = if period_seconds < 60 { 1 } else { 60 };
+    let resolution = berth_cloudwatch::stats::resolution_for(Duration::from_secs(period_seconds));
     points
         .into_iter()
         .map(|point| {
@@ -34,16 +35,18 @@ pub fn datapoints(
             let metric = MetricId::new(point.namespace, point.name, dimensions);
             let unit = Some(point.unit.to_string());
             let datapoint = if point.values.is_empty() {
-                Datapoint {
+                let statistics = point.statistics;
+                Datapoint::of_statistics(
                     timestamp_ms,
                     resolution,
-                    sample_count: point.statistics.sample_count,
-                    sum: point.statistics.sum,
-                    minimum: point.statistics.minimum,
-                    maximum: point.statistics.maximum,
-                    values: Vec::new(),
+                    (
+                        statistics.sample_count,
+                        statistics.sum,
+                        statistics.minimum,
+                        statistics.maximum,
+                    ),
                     unit,
-                }
+                )
             } else {
                 let values = point.values.into_iter().map(|v| (v, 1.0)).collect();
                 Datapoint::of_values(timestamp_ms, resolution, values, unit)
