@@ -5,6 +5,7 @@ boto3's CloudWatch client: AWS/ECS CPUUtilization and MemoryUtilization per clus
 service, CPUReservation/MemoryReservation per cluster, ECS/ContainerInsights for a cluster that
 enables it, and the per-task figures on Prometheus' /metrics."""
 
+import contextlib
 import tempfile
 import time
 import urllib.request
@@ -29,19 +30,32 @@ def server(berth_binary):
         yield server
 
 
-@pytest.fixture
-def burner(server, berth_binary, demo_image):
-    """A cluster with Container Insights, one agent and a service of one CPU-burning task;
-    yields (cluster, service, ecs client)."""
+@contextlib.contextmanager
+def cluster_with_agent(server, berth_binary, settings=()):
+    """A new cluster with `settings` and one connected agent of known resources; yields
+    (cluster, ecs client), and removes the agent and the cluster's containers after."""
     cluster = f"m-{uuid.uuid4().hex[:10]}"
     ecs = server.client()
-    ecs.create_cluster(clusterName=cluster, settings=[{"name": "containerInsights", "value": "enabled"}])
+    ecs.create_cluster(clusterName=cluster, settings=list(settings))
     workdir = tempfile.TemporaryDirectory(prefix="berth-agent-")
     agent = Agent(berth_binary, server, cluster, Path(workdir.name) / "agent",
                   ["--cpu", str(INSTANCE_CPU), "--memory", str(INSTANCE_MEMORY)])
     agent.start()
     try:
         wait_for(lambda: len(connected_instances(ecs, cluster)) == 1, "agent registration")
+        yield cluster, ecs
+    finally:
+        agent.stop()
+        remove_cluster_containers(cluster)
+        workdir.cleanup()
+
+
+@pytest.fixture
+def burner(server, berth_binary, demo_image):
+    """A cluster with Container Insights, one agent and a service of one CPU-burning task;
+    yields (cluster, service, ecs client)."""
+    insights = [{"name": "containerInsights", "value": "enabled"}]
+    with cluster_with_agent(server, berth_binary, insights) as (cluster, ecs):
         ecs.register_task_definition(family="burner", containerDefinitions=[{
             "name": "burn", "image": "berth-demo:latest", "command": ["burn"],
             "cpu": TASK_CPU, "memory": TASK_MEMORY}])
@@ -49,10 +63,6 @@ def burner(server, berth_binary, demo_image):
         wait_for(lambda: ecs.describe_services(cluster=cluster, services=["burner"])["services"][0]["runningCount"] == 1,
                  "the burning task to run", timeout=60)
         yield cluster, "burner", ecs
-    finally:
-        agent.stop()
-        remove_cluster_containers(cluster)
-        workdir.cleanup()
 
 
 def datapoints(cloudwatch, namespace, name, dimensions, statistics=("Average", "Minimum", "Maximum")):
@@ -140,15 +150,7 @@ def test_a_cpu_burning_service_shows_in_cloudwatch_and_prometheus(server, burner
 
 
 def test_a_cluster_without_container_insights_gets_only_aws_ecs(server, berth_binary, demo_image):
-    cluster = f"m-{uuid.uuid4().hex[:10]}"
-    ecs = server.client()
-    ecs.create_cluster(clusterName=cluster)
-    workdir = tempfile.TemporaryDirectory(prefix="berth-agent-")
-    agent = Agent(berth_binary, server, cluster, Path(workdir.name) / "agent",
-                  ["--cpu", str(INSTANCE_CPU), "--memory", str(INSTANCE_MEMORY)])
-    agent.start()
-    try:
-        wait_for(lambda: len(connected_instances(ecs, cluster)) == 1, "agent registration")
+    with cluster_with_agent(server, berth_binary) as (cluster, ecs):
         ecs.register_task_definition(family="idle", containerDefinitions=[{
             "name": "web", "image": "berth-demo:latest", "memory": 64, "cpu": 256}])
         ecs.run_task(cluster=cluster, taskDefinition="idle")
@@ -164,7 +166,3 @@ def test_a_cluster_without_container_insights_gets_only_aws_ecs(server, berth_bi
         insights = cloudwatch.list_metrics(Namespace="ECS/ContainerInsights",
                                            Dimensions=[{"Name": "ClusterName", "Value": cluster}])["Metrics"]
         assert insights == []
-    finally:
-        agent.stop()
-        remove_cluster_containers(cluster)
-        workdir.cleanup()
