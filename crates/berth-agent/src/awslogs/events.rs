@@ -60,7 +60,7 @@ impl LineJoiner {
         }
         Some(Line {
             timestamp_ns: started,
-            text: into_text(joined),
+            text: String::from_utf8_lossy(&joined).into_owned(),
             cursor,
         })
     }
@@ -69,16 +69,10 @@ impl LineJoiner {
     pub fn finish(&mut self, cursor: Cursor) -> Option<Line> {
         self.partial.take().map(|(timestamp_ns, bytes)| Line {
             timestamp_ns,
-            text: into_text(bytes),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
             cursor,
         })
     }
-}
-
-/// A line's bytes as text: moved when they are UTF-8, invalid sequences replaced otherwise.
-fn into_text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
 
 /// One event to send.
@@ -92,19 +86,10 @@ pub struct Event {
 }
 
 /// Splits a message into events of at most [`MAX_EVENT_BYTES`] at character boundaries; only
-/// the last part carries the cursor. A message that fits is moved, not copied.
-pub fn split(timestamp_ms: i64, message: String, cursor: Cursor, out: &mut Vec<Event>) {
-    if message.len() <= MAX_EVENT_BYTES {
-        if !message.is_empty() {
-            out.push(Event {
-                timestamp_ms,
-                message,
-                cursor: Some(cursor),
-            });
-        }
-        return;
-    }
-    let mut rest = message.as_str();
+/// the last part carries the cursor.
+pub fn split(timestamp_ms: i64, message: &str, cursor: Cursor) -> Vec<Event> {
+    let mut events = Vec::new();
+    let mut rest = message;
     while !rest.is_empty() {
         let mut end = rest.len().min(MAX_EVENT_BYTES);
         while !rest.is_char_boundary(end) {
@@ -112,12 +97,13 @@ pub fn split(timestamp_ms: i64, message: String, cursor: Cursor, out: &mut Vec<E
         }
         let (part, after) = rest.split_at(end);
         rest = after;
-        out.push(Event {
+        events.push(Event {
             timestamp_ms,
             message: part.to_string(),
             cursor: rest.is_empty().then_some(cursor),
         });
     }
+    events
 }
 
 /// Turns lines into events: one per line, or with a multi-line pattern one per group of lines
@@ -151,7 +137,7 @@ impl Grouper {
     pub fn push(&mut self, line: Line, out: &mut Vec<Event>) {
         let timestamp_ms = line.timestamp_ns.div_euclid(1_000_000);
         let Some(pattern) = &self.pattern else {
-            split(timestamp_ms, line.text, line.cursor, out);
+            out.extend(split(timestamp_ms, &line.text, line.cursor));
             return;
         };
         let starts_event = pattern.0.is_match(&line.text);
@@ -190,7 +176,7 @@ impl Grouper {
     /// Sends the event being grouped, if any.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
         if let Some(pending) = self.pending.take() {
-            split(pending.timestamp_ms, pending.text, pending.cursor, out);
+            out.extend(split(pending.timestamp_ms, &pending.text, pending.cursor));
         }
     }
 }
@@ -352,23 +338,13 @@ mod tests {
     #[test]
     fn long_messages_split_at_character_boundaries_and_only_the_last_part_moves_the_cursor() {
         let long = format!("{}é{}", "a".repeat(MAX_EVENT_BYTES - 1), "b".repeat(10));
-        let mut parts = Vec::new();
-        split(7, long, at(9), &mut parts);
+        let parts = split(7, &long, at(9));
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].message.len(), MAX_EVENT_BYTES - 1, "é is not cut");
         assert_eq!(parts[1].message, format!("é{}", "b".repeat(10)));
         assert_eq!((parts[0].cursor, parts[1].cursor), (None, Some(at(9))));
         assert!(parts.iter().all(|p| p.timestamp_ms == 7));
-        let mut none = Vec::new();
-        split(1, String::new(), at(1), &mut none);
-        assert_eq!(none, Vec::new(), "an empty line is no event");
-        let mut one = Vec::new();
-        split(2, "short".into(), at(2_000_000), &mut one);
-        assert_eq!(
-            one,
-            vec![event(2, "short")],
-            "a message that fits is one event"
-        );
+        assert_eq!(split(1, "", at(1)), Vec::new(), "an empty line is no event");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,15 +11,12 @@ use tokio::sync::{Notify, watch};
 
 use super::client::{CallError, LogsClient};
 use super::cursor::{self, Cursor, InFlight, Positions, SentEvent, ShippingState};
-use super::events::{
-    Batch, Event, Grouper, Line, LineJoiner, MAX_BATCH_EVENTS, MAX_BODY_BYTES, Sealed,
-};
+use super::events::{Batch, Event, Grouper, Line, LineJoiner, MAX_BODY_BYTES};
 use super::options::{AwslogsConfig, Mode, OptionError};
 use crate::runtime::{ContainerRuntime, RuntimeError};
 
-/// How often an event being grouped from several lines is checked for age. (Lines themselves
-/// wait for no timer: a batch goes as soon as nothing else is queued and no batch is in flight,
-/// and while one is, the next fills up to PutLogEvents' limits.)
+/// How often what was read is sent (Docker's driver waits 5 s; Berth aims at lines visible
+/// within half a second).
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How long a multi-line event waits for more lines (Docker's default flush interval).
 const MULTILINE_MAX_AGE: Duration = Duration::from_secs(5);
@@ -195,37 +191,23 @@ impl LineQueue {
         self.readable.notify_one();
     }
 
-    /// Takes the queued lines, at most `max` (one batch's worth, so what is taken out of the
-    /// buffer stays bounded), into `into` (which is empty); `false` once the log ended and
-    /// every line was taken. Cancel-safe: it takes nothing until it returns.
-    async fn pop_some(&self, into: &mut VecDeque<Line>, max: usize) -> bool {
-        debug_assert!(into.is_empty());
+    /// The next line; `None` once the log ended and every line was taken.
+    async fn pop(&self) -> Option<Line> {
         loop {
             {
                 let mut state = self.lock();
-                if !state.lines.is_empty() {
-                    if state.lines.len() <= max {
-                        std::mem::swap(&mut state.lines, into);
-                        state.bytes = 0;
-                    } else {
-                        into.extend(state.lines.drain(..max));
-                        state.bytes -= into.iter().map(|l| l.text.len() as u64).sum::<u64>();
-                    }
+                if let Some(line) = state.lines.pop_front() {
+                    state.bytes -= line.text.len() as u64;
                     drop(state);
                     self.writable.notify_one();
-                    return true;
+                    return Some(line);
                 }
                 if state.closed {
-                    return false;
+                    return None;
                 }
             }
             self.readable.notified().await;
         }
-    }
-
-    /// Whether no line is waiting right now.
-    fn is_empty(&self) -> bool {
-        self.lock().lines.is_empty()
     }
 }
 
@@ -311,6 +293,7 @@ async fn read_log(
 /// One container's shipping.
 struct Shipper<'a> {
     client: &'a LogsClient,
+    queue: Arc<LineQueue>,
     config: &'a AwslogsConfig,
     stream: &'a str,
     container_id: &'a str,
@@ -353,80 +336,64 @@ impl Shipper<'_> {
         }
     }
 
-    /// Records the batch as the one in flight (one atomic write) before it is sent; answers
-    /// what it is (`None` for a batch without events).
-    fn record(&mut self, sealed: &Sealed) -> Option<InFlight> {
+    /// Records the batch, sends it until CloudWatch Logs takes it (or refuses it for good, as
+    /// Docker's driver drops such a batch), and moves the cursor past it.
+    async fn send(
+        &mut self,
+        batch: Batch,
+        stopping: &mut watch::Receiver<bool>,
+    ) -> Result<(), AgentStopping> {
+        let sealed = batch.seal();
+        let Some(last_event) = sealed.last_event() else {
+            return Ok(());
+        };
         let in_flight = InFlight {
             last: sealed.cursor.unwrap_or(self.state.acknowledged),
-            last_event: sealed.last_event()?,
+            last_event,
         };
         self.state.in_flight = Some(in_flight.clone());
         if let Err(err) = cursor::store(&self.state_path, &self.state) {
             // Shipping goes on: a restart then resends from the last cursor written.
             tracing::warn!(error = %err, "cannot record the awslogs batch in flight");
         }
-        Some(in_flight)
-    }
-}
-
-/// Sends a batch until CloudWatch Logs takes it (or refuses it for good, as Docker's driver
-/// drops such a batch).
-async fn deliver(
-    target: Target<'_>,
-    queue: &LineQueue,
-    events: Vec<(i64, String)>,
-    mut stopping: watch::Receiver<bool>,
-) -> Result<(), AgentStopping> {
-    let started = std::time::Instant::now();
-    let mut backoff = BACKOFF_START;
-    loop {
-        match target
-            .client
-            .put_log_events(
-                &target.config.region,
-                &target.config.group,
-                target.stream,
-                &events,
-            )
-            .await
-        {
-            Ok(rejected) => {
-                queue.destination_failing(false);
-                if rejected > 0 {
-                    tracing::warn!(
-                        rejected,
-                        stream = target.stream,
-                        "CloudWatch Logs rejected events (too old, expired or too new)"
-                    );
+        let mut backoff = BACKOFF_START;
+        loop {
+            match self
+                .client
+                .put_log_events(
+                    &self.config.region,
+                    &self.config.group,
+                    self.stream,
+                    &sealed.events,
+                )
+                .await
+            {
+                Ok(rejected) => {
+                    self.queue.destination_failing(false);
+                    if rejected > 0 {
+                        tracing::warn!(
+                            rejected,
+                            stream = self.stream,
+                            "CloudWatch Logs rejected events (too old, expired or too new)"
+                        );
+                    }
+                    break;
                 }
-                tracing::trace!(
-                    events = events.len(),
-                    elapsed_us = started.elapsed().as_micros() as u64,
-                    "PutLogEvents took a batch"
-                );
-                return Ok(());
-            }
-            Err(err) if err.is_transient() => {
-                queue.destination_failing(true);
-                tracing::debug!(error = %err, "PutLogEvents failed; retrying");
-                pause(&mut backoff, &mut stopping).await?;
-            }
-            Err(err) => {
-                queue.destination_failing(false);
-                tracing::error!(error = %err, container = target.container_id, stream = target.stream, events = events.len(), "PutLogEvents refused a batch; dropping it");
-                return Ok(());
+                Err(err) if err.is_transient() => {
+                    self.queue.destination_failing(true);
+                    tracing::debug!(error = %err, "PutLogEvents failed; retrying");
+                    pause(&mut backoff, stopping).await?;
+                }
+                Err(err) => {
+                    self.queue.destination_failing(false);
+                    tracing::error!(error = %err, container = self.container_id, stream = self.stream, events = sealed.events.len(), "PutLogEvents refused a batch; dropping it");
+                    break;
+                }
             }
         }
+        self.state.acknowledged = in_flight.last;
+        Ok(())
     }
-}
-
-/// Where a container's batches go.
-#[derive(Clone, Copy)]
-struct Target<'a> {
-    client: &'a LogsClient,
-    config: &'a AwslogsConfig,
-    stream: &'a str,
-    container_id: &'a str,
 }
 
 /// Waits out a backoff step, or stops when the agent does.
@@ -468,6 +435,7 @@ pub async fn ship(
     let queue = Arc::new(LineQueue::new(&config));
     let mut shipper = Shipper {
         client,
+        queue: queue.clone(),
         config: &config,
         stream: &stream,
         container_id: &container_id,
@@ -495,76 +463,55 @@ pub async fn ship(
     }
 }
 
-/// Moves lines from the queue into batches and sends them, until the log ends. One batch is in
-/// flight at a time, so the stream takes them in order and a restart settles at most one; while
-/// it is, lines go on being read and the next batch fills (up to PutLogEvents' limits), and it
-/// goes as soon as the one in flight is taken. With no batch in flight, what is queued goes at
-/// once: the batches are as large as the pace of the sends makes them, and a line waits for no
-/// timer.
+/// Moves lines from the queue into batches and sends them, until the log ends.
 async fn forward(
     shipper: &mut Shipper<'_>,
     queue: &LineQueue,
     stopping: &mut watch::Receiver<bool>,
 ) -> Result<(), AgentStopping> {
-    let target = Target {
-        client: shipper.client,
-        config: shipper.config,
-        stream: shipper.stream,
-        container_id: shipper.container_id,
-    };
     let mut grouper = Grouper::new(shipper.config.multiline.clone());
     let mut batch = Batch::new(MAX_BODY_BYTES);
-    // Events made and not in a batch yet: the batch filling is full for the first of them.
-    let mut backlog: VecDeque<Event> = VecDeque::new();
     let mut events: Vec<Event> = Vec::new();
-    let mut lines: VecDeque<Line> = VecDeque::new();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ended = false;
-    // The batch in flight, and the cursor the log stands at once it is taken.
-    type Sending<'f> = Pin<Box<dyn Future<Output = Result<(), AgentStopping>> + Send + 'f>>;
-    let mut sending: Option<(Sending<'_>, Cursor)> = None;
     loop {
-        while let Some(event) = backlog.pop_front() {
-            if let Err(event) = batch.add(event) {
-                backlog.push_front(event);
-                break;
-            }
-        }
-        let full = !backlog.is_empty();
-        if sending.is_none() && !batch.is_empty() && (full || ended || queue.is_empty()) {
-            let sealed = std::mem::replace(&mut batch, Batch::new(MAX_BODY_BYTES)).seal();
-            if let Some(in_flight) = shipper.record(&sealed) {
-                let send = deliver(target, queue, sealed.events, stopping.clone());
-                sending = Some((Box::pin(send), in_flight.last));
-            }
-            continue;
-        }
-        if ended && sending.is_none() && batch.is_empty() && backlog.is_empty() {
-            return Ok(());
-        }
+        let (mut ended, mut ticked) = (false, false);
         tokio::select! {
-            sent = async { sending.as_mut().expect("a batch is in flight").0.as_mut().await }, if sending.is_some() => {
-                sent?;
-                let (_, last) = sending.take().expect("a batch was in flight");
-                shipper.state.acknowledged = last;
-            }
-            taken = queue.pop_some(&mut lines, MAX_BATCH_EVENTS), if !full && !ended => {
-                if taken {
-                    for line in lines.drain(..) {
-                        grouper.push(line, &mut events);
-                    }
-                } else {
+            line = queue.pop() => match line {
+                Some(line) => grouper.push(line, &mut events),
+                None => {
                     grouper.flush(&mut events);
                     ended = true;
                 }
-                backlog.extend(events.drain(..));
-            }
+            },
             _ = flush.tick() => {
+                ticked = true;
                 grouper.flush_older_than(now_ns(), MULTILINE_MAX_AGE.as_nanos() as i64, &mut events);
-                backlog.extend(events.drain(..));
             }
             _ = stopping.changed() => return Err(AgentStopping),
+        }
+        for event in events.drain(..) {
+            if let Err(event) = batch.add(event) {
+                shipper
+                    .send(
+                        std::mem::replace(&mut batch, Batch::new(MAX_BODY_BYTES)),
+                        stopping,
+                    )
+                    .await?;
+                batch
+                    .add(event)
+                    .expect("an empty batch takes any event within the size limit");
+            }
+        }
+        if (ticked || ended) && !batch.is_empty() {
+            shipper
+                .send(
+                    std::mem::replace(&mut batch, Batch::new(MAX_BODY_BYTES)),
+                    stopping,
+                )
+                .await?;
+        }
+        if ended {
+            return Ok(());
         }
     }
 }
@@ -616,32 +563,12 @@ mod tests {
             "cccc and eeee did not fit in 10 bytes"
         );
         queue.close();
-        let mut taken = VecDeque::new();
-        assert!(queue.pop_some(&mut taken, 10).await);
-        let taken: Vec<String> = taken.into_iter().map(|line| line.text).collect();
-        assert_eq!(taken, ["aaaa", "bbbb", "dd"]);
-        assert!(
-            !queue.pop_some(&mut VecDeque::new(), 10).await,
-            "closed and empty"
-        );
-        assert_eq!(queue.lock().dropped, 2);
-    }
-
-    #[tokio::test]
-    async fn lines_are_taken_at_most_a_batch_at_a_time() {
-        let queue = LineQueue::new(&config(Mode::Blocking, 0));
-        for text in ["a", "bb", "ccc"] {
-            queue.push(line(text), "c").await;
+        let mut taken = Vec::new();
+        while let Some(line) = queue.pop().await {
+            taken.push(line.text);
         }
-        let mut taken = VecDeque::new();
-        assert!(queue.pop_some(&mut taken, 2).await);
-        assert_eq!(taken.len(), 2);
-        assert_eq!(queue.lock().bytes, 3, "ccc is left");
-        taken.clear();
-        assert!(queue.pop_some(&mut taken, 2).await);
-        assert_eq!(taken.pop_front().unwrap().text, "ccc");
-        assert_eq!(queue.lock().bytes, 0);
-        assert!(queue.is_empty());
+        assert_eq!(taken, ["aaaa", "bbbb", "dd"]);
+        assert_eq!(queue.lock().dropped, 2);
     }
 
     #[tokio::test]
@@ -655,12 +582,9 @@ mod tests {
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "no room: the reader waits");
-        let mut taken = VecDeque::new();
-        assert!(queue.pop_some(&mut taken, 10).await);
-        assert_eq!(taken.pop_front().unwrap().text.len(), big.len());
+        assert_eq!(queue.pop().await.unwrap().text.len(), big.len());
         waiting.await.unwrap();
-        assert!(queue.pop_some(&mut taken, 10).await);
-        assert_eq!(taken.pop_front().unwrap().text, "next");
+        assert_eq!(queue.pop().await.unwrap().text, "next");
         assert_eq!(queue.lock().dropped, 0);
     }
 }
