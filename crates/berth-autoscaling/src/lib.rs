@@ -2,3 +2,5 @@
 //! services' desired count), the API's checks and errors, the capacity math of target tracking
 //! and step scaling with their cooldowns, and the wording of scaling activities. Time is always
 //! an argument (ms since the epoch); nothing here reads a clock or a store.
+
+pub mod schedule;
