@@ -122,6 +122,15 @@ const SERVICES: &[Service] = &[
         model_only: false,
     },
     Service {
+        name: "application-autoscaling",
+        title: "Application Auto Scaling",
+        model: "application-autoscaling/2016-02-06/service-2.json.gz",
+        output: "crates/berth-autoscaling-wire/src/lib.rs",
+        wire_crate: "berth_wire",
+        operations: None,
+        model_only: false,
+    },
+    Service {
         name: "logs",
         title: "CloudWatch Logs",
         model: "logs/2014-03-28/service-2.json.gz",
@@ -372,6 +381,14 @@ impl<'a> Generator<'a> {
         for class in ["\\w-", "\\d-", "\\s-"] {
             literal_hyphens = literal_hyphens.replace(class, &format!("{}\\-", &class[..2]));
         }
+        // Java matches UTF-16, so a model names the characters beyond the BMP as a range of
+        // surrogate pairs (Application Auto Scaling's XmlString); the regex crate matches
+        // scalar values, where surrogates do not exist: the same range, as code points.
+        // Java's POSIX class `\p{Print}` (Application Auto Scaling's PolicyName) is printable
+        // ASCII, which the regex crate names no class for.
+        let literal_hyphens = literal_hyphens
+            .replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\x{10000}-\\x{10FFFF}")
+            .replace("\\p{Print}", "[\\x20-\\x7E]");
         Some(literal_hyphens)
     }
 
