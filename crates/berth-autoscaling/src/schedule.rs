@@ -1988,6 +1988,58 @@ mod tests {
         );
     }
 
+    #[test]
+    fn day_rules_agree_with_their_definitions() {
+        for year in 2026..=2035 {
+            for month in 1..=12 {
+                let length = days_in_month(year, month);
+                let days_of = |expression: &str| -> Vec<u32> {
+                    let cron = Cron::parse(expression).unwrap();
+                    (1..=length)
+                        .filter(|&day| cron.first_day(year, month, day) == Some(day))
+                        .collect()
+                };
+                let weekdays: Vec<u32> = (1..=length)
+                    .filter(|&day| (2..=6).contains(&weekday(year, month, day)))
+                    .collect();
+                // nW: the weekday of the month closest to n.
+                for n in 1..=31 {
+                    let nearest = weekdays.iter().min_by_key(|&&day| day.abs_diff(n)).copied();
+                    let expected: Vec<u32> = nearest.filter(|_| n <= length).into_iter().collect();
+                    assert_eq!(
+                        days_of(&format!("0 0 {n}W * ? *")),
+                        expected,
+                        "{n}W in {year}-{month}"
+                    );
+                }
+                assert_eq!(days_of("0 0 LW * ? *"), [*weekdays.last().unwrap()]);
+                for before in 0..=30 {
+                    let expected: Vec<u32> = length
+                        .checked_sub(before)
+                        .filter(|&day| day >= 1)
+                        .into_iter()
+                        .collect();
+                    assert_eq!(days_of(&format!("0 0 L-{before} * ? *")), expected);
+                }
+                for day in 1..=7 {
+                    let occurrences: Vec<u32> = (1..=length)
+                        .filter(|&date| weekday(year, month, date) == day)
+                        .collect();
+                    assert_eq!(days_of(&format!("0 0 ? * {day} *")), occurrences);
+                    assert_eq!(
+                        days_of(&format!("0 0 ? * {day}L *")),
+                        [*occurrences.last().unwrap()]
+                    );
+                    for nth in 1..=5 {
+                        let expected: Vec<u32> =
+                            occurrences.get(nth - 1).copied().into_iter().collect();
+                        assert_eq!(days_of(&format!("0 0 ? * {day}#{nth} *")), expected);
+                    }
+                }
+            }
+        }
+    }
+
     // cron(…): time zones and daylight saving time
 
     #[test]
