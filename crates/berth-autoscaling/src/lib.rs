@@ -3,4 +3,11 @@
 //! and step scaling with their cooldowns, and the wording of scaling activities. Time is always
 //! an argument (ms since the epoch); nothing here reads a clock or a store.
 
+pub mod activity;
+pub mod decide;
+pub mod error;
+pub mod policy;
 pub mod schedule;
+pub mod target;
+
+pub use error::ScalingError;
