@@ -302,21 +302,22 @@ impl Metrics {
         Ok(())
     }
 
-    /// Evaluates one alarm at `now_ms` and writes a state change if there is one.
-    async fn evaluate_alarm(
+    /// An alarm's rule, the start of its evaluation window at `now_ms` and the statistic of
+    /// each period in the window (the last `EvaluationPeriods` complete periods).
+    async fn window(
         &self,
         region: &str,
-        stored: StoredAlarm,
+        alarm: &wire::MetricAlarm,
         now_ms: i64,
-    ) -> Result<(), CloudWatchError> {
-        let (rule, statistic) = rule_of(&stored.alarm)?;
+    ) -> Result<(AlarmRule, i64, Vec<PeriodValue>), CloudWatchError> {
+        let (rule, statistic) = rule_of(alarm)?;
         let (start, end) = alarm::evaluation_window(&rule, now_ms);
-        let metric = metric_of(&stored.alarm);
+        let metric = metric_of(alarm);
         let store = self.store.clone();
         let owned_region = region.to_owned();
         let mut points =
             blocking(move || store.datapoints(&owned_region, &metric, start, end)).await?;
-        if let Some(unit) = &stored.alarm.unit {
+        if let Some(unit) = &alarm.unit {
             points.retain(|p| p.unit.as_deref() == Some(unit.as_str()));
         }
         let by_period: HashMap<i64, stats::Aggregate> =
@@ -332,6 +333,17 @@ impl Metrics {
                     .and_then(|a| Some((a.statistic(&statistic)?, a.sample_count))),
             })
             .collect();
+        Ok((rule, start, periods))
+    }
+
+    /// Evaluates one alarm at `now_ms` and writes a state change if there is one.
+    async fn evaluate_alarm(
+        &self,
+        region: &str,
+        stored: StoredAlarm,
+        now_ms: i64,
+    ) -> Result<(), CloudWatchError> {
+        let (rule, start, periods) = self.window(region, &stored.alarm, now_ms).await?;
         let Some(evaluation) = alarm::evaluate(&rule, &periods, start, now_ms) else {
             return Ok(());
         };
@@ -347,6 +359,115 @@ impl Metrics {
             now_ms,
         )
         .await
+    }
+
+    /// Every alarm of a region, in the API's shape (with its state): Application Auto Scaling
+    /// finds the alarms acting on its policies here.
+    pub async fn alarms(&self, region: &str) -> Result<Vec<wire::MetricAlarm>, CloudWatchError> {
+        Ok(self
+            .stored_alarms(region)
+            .await?
+            .into_iter()
+            .map(|stored| stored.alarm)
+            .collect())
+    }
+
+    /// The values an alarm evaluates at `now_ms`: its statistic in each of its last
+    /// `EvaluationPeriods` complete periods that has data, oldest first — what a scaling policy
+    /// the alarm triggers acts on.
+    pub async fn alarm_values(
+        &self,
+        region: &str,
+        alarm: &wire::MetricAlarm,
+        now_ms: i64,
+    ) -> Result<Vec<f64>, CloudWatchError> {
+        let (_, _, periods) = self.window(region, alarm, now_ms).await?;
+        Ok(periods
+            .iter()
+            .filter_map(|period| period.value.map(|(value, _)| value))
+            .collect())
+    }
+
+    /// Creates or replaces an alarm another service manages (Application Auto Scaling's target
+    /// tracking alarms), as PutMetricAlarm would, but with any period the metrics are published
+    /// at (down to 1 s; PutMetricAlarm takes 10, 30 or multiples of 60), so alarms follow
+    /// `--metric-period`. A replaced alarm keeps its state and tags.
+    pub async fn put_managed_alarm(
+        &self,
+        region: &str,
+        mut alarm: wire::MetricAlarm,
+        now_ms: i64,
+    ) -> Result<(), CloudWatchError> {
+        rule_of(&alarm)?;
+        let name = alarm.alarm_name.clone().unwrap_or_default();
+        let now = now_ms as f64 / 1000.0;
+        alarm.alarm_arn = Some(self.alarm_arn(region, &name));
+        alarm.alarm_configuration_updated_timestamp = Some(now);
+        let _writing = self.alarm_writes.lock().await;
+        let existing = self
+            .stored_alarms(region)
+            .await?
+            .into_iter()
+            .find(|stored| stored.alarm.alarm_name.as_deref() == Some(name.as_str()));
+        let (stored, data, summary) = match existing {
+            Some(previous) => {
+                alarm.state_value = previous.alarm.state_value.clone();
+                alarm.state_reason = previous.alarm.state_reason.clone();
+                alarm.state_reason_data = previous.alarm.state_reason_data.clone();
+                alarm.state_updated_timestamp = previous.alarm.state_updated_timestamp;
+                alarm.state_transitioned_timestamp = previous.alarm.state_transitioned_timestamp;
+                let data = serde_json::json!({"version": "1.0", "type": "Update", "updatedAlarm": &alarm, "originalAlarm": &previous.alarm});
+                (
+                    StoredAlarm {
+                        alarm,
+                        tags: previous.tags,
+                    },
+                    data,
+                    format!("Alarm \"{name}\" updated"),
+                )
+            }
+            None => {
+                alarm.state_value = Some(StateValue::InsufficientData.as_str().into());
+                alarm.state_reason = Some("Unchecked: Initial alarm creation".into());
+                alarm.state_updated_timestamp = Some(now);
+                alarm.state_transitioned_timestamp = Some(now);
+                let data =
+                    serde_json::json!({"version": "1.0", "type": "Create", "createdAlarm": &alarm});
+                (
+                    StoredAlarm {
+                        alarm,
+                        tags: Vec::new(),
+                    },
+                    data,
+                    format!("Alarm \"{name}\" created"),
+                )
+            }
+        };
+        let entry = HistoryEntry {
+            alarm_name: name.clone(),
+            timestamp_ms: now_ms,
+            kind: "ConfigurationUpdate".into(),
+            summary,
+            data: data.to_string(),
+        };
+        self.write_alarm(region, &stored, vec![entry]).await?;
+        self.evaluate_soon(region, &name);
+        Ok(())
+    }
+
+    /// Deletes alarms another service manages; names that do not exist are passed over.
+    pub async fn delete_managed_alarms(
+        &self,
+        region: &str,
+        names: Vec<String>,
+    ) -> Result<(), CloudWatchError> {
+        let _writing = self.alarm_writes.lock().await;
+        for name in &names {
+            self.evaluate_soon(region, name);
+        }
+        let store = self.store.clone();
+        let region = region.to_owned();
+        blocking(move || store.delete_alarms(&region, names)).await
     }
 
     /// Evaluates every alarm of every region whose evaluation slot has come: each period for

@@ -720,3 +720,112 @@ async fn berth_publishes_under_aws_namespaces_through_the_rust_api() {
             .is_err()
     );
 }
+
+/// Application Auto Scaling's alarms: created through the Rust API with the metrics' period
+/// (1 s here, which PutMetricAlarm refuses), evaluated every period, their values readable by
+/// the policy they trigger, and deleted with it.
+#[tokio::test]
+async fn managed_alarms_take_any_period_and_show_the_values_they_evaluate() {
+    let server = start().await;
+    let mut changes = server.metrics.subscribe();
+    let name = "TargetTracking-service/default/web-AlarmHigh-1";
+    let policy = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:1:resource/ecs/service/default/web:policyName/p";
+    let dimensions = vec![berth_cloudwatch::Dimension {
+        name: "Service".into(),
+        value: "web".into(),
+    }];
+    let alarm = berth_cloudwatch_wire::MetricAlarm {
+        alarm_name: Some(name.into()),
+        namespace: Some("App".into()),
+        metric_name: Some("Requests".into()),
+        dimensions: Some(vec![berth_cloudwatch_wire::Dimension {
+            name: Some("Service".into()),
+            value: Some("web".into()),
+        }]),
+        statistic: Some("Sum".into()),
+        period: Some(1),
+        evaluation_periods: Some(3),
+        datapoints_to_alarm: Some(3),
+        threshold: Some(10.0),
+        comparison_operator: Some("GreaterThanThreshold".into()),
+        actions_enabled: Some(true),
+        alarm_actions: Some(vec![policy.into()]),
+        ..Default::default()
+    };
+    server
+        .metrics
+        .put_managed_alarm("us-east-1", alarm, START)
+        .await
+        .unwrap();
+    let described = server.alarm(name).await;
+    assert_eq!(described["Period"], 1);
+    assert_eq!(described["StateValue"], "INSUFFICIENT_DATA");
+    assert_eq!(
+        described["AlarmArn"],
+        format!("arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:{name}")
+    );
+
+    let metric = berth_cloudwatch::MetricId::new("App", "Requests", dimensions);
+    for second in 0..3 {
+        let point = berth_cloudwatch::stats::Datapoint::of_values(
+            START + second * 1_000 + 100,
+            1,
+            vec![(20.0 + second as f64, 1.0)],
+            None,
+        );
+        server
+            .metrics
+            .put("us-east-1", vec![(metric.clone(), point)], START)
+            .await
+            .unwrap();
+    }
+    // Three 1-second periods above 10: ALARM, and the policy is told.
+    assert_eq!(server.metrics.evaluate_due(START + 3_000).await.unwrap(), 1);
+    assert_eq!(server.alarm(name).await["StateValue"], "ALARM");
+    let change = changes.try_recv().unwrap();
+    assert_eq!(change.new_state, StateValue::Alarm);
+    assert_eq!(change.actions, vec![policy.to_owned()]);
+    let alarms = server.metrics.alarms("us-east-1").await.unwrap();
+    assert_eq!(
+        server
+            .metrics
+            .alarm_values("us-east-1", &alarms[0], START + 3_000)
+            .await
+            .unwrap(),
+        vec![20.0, 21.0, 22.0]
+    );
+    // A second later it is evaluated again (its slot is one period), and the window has moved.
+    assert_eq!(server.metrics.evaluate_due(START + 3_500).await.unwrap(), 0);
+    assert_eq!(server.metrics.evaluate_due(START + 4_000).await.unwrap(), 1);
+    assert_eq!(
+        server
+            .metrics
+            .alarm_values("us-east-1", &alarms[0], START + 4_000)
+            .await
+            .unwrap(),
+        vec![21.0, 22.0]
+    );
+
+    // Replacing it keeps its state; deleting it removes it.
+    let mut replaced = alarms[0].clone();
+    replaced.threshold = Some(50.0);
+    server
+        .metrics
+        .put_managed_alarm("us-east-1", replaced, START + 5_000)
+        .await
+        .unwrap();
+    let described = server.alarm(name).await;
+    assert_eq!(
+        (
+            described["StateValue"].clone(),
+            described["Threshold"].clone()
+        ),
+        (json!("ALARM"), json!(50.0))
+    );
+    server
+        .metrics
+        .delete_managed_alarms("us-east-1", vec![name.into()])
+        .await
+        .unwrap();
+    assert!(server.metrics.alarms("us-east-1").await.unwrap().is_empty());
+}
