@@ -295,8 +295,7 @@ def test_berth_events_follow_carries_on_across_a_server_restart(berth, berth_bin
         before = ecs.run_task(cluster="restart", taskDefinition="evt")["tasks"][0]["taskArn"]
         printed_running(before)
         # The connection drops with the server; `berth events` reconnects from the last id it
-        # printed, is told that what the restarted server kept does not reach back that far,
-        # and goes on with what happens next.
+        # printed, which the restarted server still keeps, and goes on with what happens next.
         berth.stop()
         berth.start()
         ecs = berth.client()
@@ -305,11 +304,62 @@ def test_berth_events_follow_carries_on_across_a_server_restart(berth, berth_bin
                 "containerInstanceArns"])["containerInstances"][0]["agentConnected"], "the agent to reconnect")
         after = ecs.run_task(cluster="restart", taskDefinition="evt")["tasks"][0]["taskArn"]
         printed_running(after)
-        assert "events were lost" in err.decode()
+        assert "events were lost" not in err.decode()
         ids = [key(line.split()[0]) for line in out.decode().splitlines() if line.strip()]
         assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+        # What was kept was printed, once, across the restart.
+        kept = [key(m["id"]) for m in history(berth, "cluster=restart")]
+        assert kept[:len(ids)] == ids
     finally:
         stop_process(follower)
+        stop_process(agent)
+
+
+def test_events_from_before_a_kill_9_are_resumed_in_order_without_a_gap(berth, berth_binary):
+    ecs = berth.client()
+    ecs.create_cluster(clusterName="durable")
+    agent = start_agent(berth_binary, berth, "durable")
+    try:
+        wait_for(lambda: ecs.list_container_instances(cluster="durable")["containerInstanceArns"], "the instance")
+        ecs.register_task_definition(family="evt", containerDefinitions=[
+            {"name": "app", "image": "berth-demo:latest", "memory": 64}])
+        first = ecs.run_task(cluster="durable", taskDefinition="evt")["tasks"][0]["taskArn"]
+        wait_for(lambda: "RUNNING" in statuses(history(berth, "cluster=durable"), first), "the task to run")
+        ecs.stop_task(cluster="durable", task=first, reason="before the kill")
+        wait_for(lambda: statuses(history(berth, "cluster=durable"), first)[-1:] == ["STOPPED"], "the task to stop")
+        announced = history(berth, "cluster=durable")
+        # A client read the first of them and resumes from its id after the server died.
+        resume_from = announced[0]["id"]
+
+        berth.kill9()
+        berth.start()
+        ecs = berth.client()
+
+        # Every event announced before the kill, after the id, in order, once, no gap: the
+        # same ids and the same events.
+        resumed = history(berth, f"cluster=durable&after={resume_from}")
+        assert all("id" in m and m["event"] != "gap" for m in resumed), resumed
+        assert [(m["id"], m["data"]) for m in resumed][:len(announced) - 1] == [
+            (m["id"], m["data"]) for m in announced[1:]]
+        ids = [key(m["id"]) for m in resumed]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+        assert statuses(resumed, first)[-1] == "STOPPED"
+
+        # A live client resuming with Last-Event-ID gets the same, then what happens after.
+        live = open_events(berth, "cluster=durable", {"Last-Event-ID": resume_from})
+        assert live.status == 200
+        wait_for(lambda: ecs.describe_container_instances(
+            cluster="durable", containerInstances=ecs.list_container_instances(cluster="durable")[
+                "containerInstanceArns"])["containerInstances"][0]["agentConnected"], "the agent to reconnect")
+        second = ecs.run_task(cluster="durable", taskDefinition="evt")["tasks"][0]["taskArn"]
+        messages = read_until(live, [], lambda m: "RUNNING" in statuses(m, second))
+        live.close()
+        assert all(m["event"] != "gap" for m in messages), messages
+        assert [m["id"] for m in messages][:len(announced) - 1] == [m["id"] for m in announced[1:]]
+        ids = [key(m["id"]) for m in messages]
+        assert ids == sorted(ids) and len(set(ids)) == len(ids), ids
+        assert statuses(messages, first)[-1] == "STOPPED"
+    finally:
         stop_process(agent)
 
 

@@ -8,6 +8,7 @@ mod agents;
 pub mod container_metrics;
 pub mod ecs;
 mod error;
+pub mod event_store;
 mod events;
 pub mod housekeeping;
 pub mod load_balancing;
@@ -26,6 +27,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 pub use container_metrics::{ContainerUsage, MetricSink};
 pub use error::ApiError;
+pub use event_store::{EventStore, SqliteEventStore};
 pub use load_balancing::{LoadBalancing, Target, TargetHealth};
 pub use regions::{RegionSettings, Regions};
 pub use routes::{EVENTS_PATH, EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Routes, router};

@@ -34,6 +34,8 @@ pub struct RegionSettings {
     pub metric_period: Duration,
     /// Where container metrics go (CloudWatch, in the binary).
     pub metric_sink: Option<Arc<dyn crate::MetricSink>>,
+    /// Where each region's event history is kept across restarts; without one, in memory.
+    pub event_store: Option<Arc<dyn crate::EventStore>>,
 }
 
 impl RegionSettings {
@@ -46,6 +48,7 @@ impl RegionSettings {
             load_balancing: crate::load_balancing::none(),
             metric_period: Duration::from_secs(60),
             metric_sink: None,
+            event_store: None,
         }
     }
 }
@@ -141,6 +144,13 @@ impl Regions {
         control_plane.load_balancing = self.settings.load_balancing.clone();
         control_plane.metric_period = self.settings.metric_period;
         control_plane.metric_sink = self.settings.metric_sink.clone();
+        if let Some(kept) = &self.settings.event_store {
+            control_plane.events = Arc::new(crate::events::EventLog::durable(
+                control_plane.partition.clone(),
+                crate::events::HISTORY,
+                kept.clone(),
+            ));
+        }
         let cp = Arc::new(control_plane);
         // No agent of this region can be connected to a control plane that is only starting.
         crate::ecs::mark_agents_disconnected(&cp).await?;

@@ -244,6 +244,11 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     settings.metric_period = Duration::from_secs(args.metric_period);
     let container_metrics = container_metrics::CloudWatchSink::default();
     settings.metric_sink = Some(Arc::new(container_metrics.clone()));
+    // Each region's ECS event history, kept across restarts in DATA_DIR/events.db.
+    settings.event_store = Some(
+        berth_control::SqliteEventStore::open(&args.data_dir.join("events.db"))
+            .map_err(|err| anyhow::anyhow!("opening the event store: {err}"))?,
+    );
     settings.load_balancing = Arc::new(TargetGroupsOfElbv2 {
         store: store.clone(),
         account_id: args.account_id.clone(),
