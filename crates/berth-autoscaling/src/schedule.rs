@@ -2336,6 +2336,115 @@ mod tests {
         assert_eq!(Wall::of(wall.seconds()), wall);
     }
 
+    /// A small deterministic generator (xorshift), so that the randomized test below is the
+    /// same on every run.
+    struct Random(u64);
+
+    impl Random {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % bound
+        }
+
+        fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+            choices[self.below(choices.len() as u64) as usize]
+        }
+
+        /// A field of values `low..=high`: `*`, a value, a range, a step or a list.
+        fn field(&mut self, low: u64, high: u64) -> String {
+            let (a, b) = (
+                low + self.below(high - low + 1),
+                low + self.below(high - low + 1),
+            );
+            let step = 1 + self.below(high - low);
+            match self.below(6) {
+                0 => "*".to_string(),
+                1 => format!("{a}"),
+                2 => format!("{a}-{b}"),
+                3 => format!("{a}/{step}"),
+                4 => format!("*/{step}"),
+                _ => format!("{a},{b}"),
+            }
+        }
+    }
+
+    #[test]
+    fn random_crons_agree_with_a_minute_by_minute_scan_around_clock_changes() {
+        let zones = [
+            "UTC",
+            "America/New_York",
+            "Europe/Berlin",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "America/St_Johns",
+            "America/Sao_Paulo",
+            "Pacific/Apia",
+            "Asia/Kathmandu",
+        ];
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..200 {
+            let zone = random.pick(&zones);
+            let minutes = random.field(0, 59);
+            let hours = random.field(0, 23);
+            let days = match random.below(3) {
+                0 => "* * ?".to_string(),
+                1 => format!(
+                    "? * {}",
+                    random.pick(&["MON-FRI", "SUN", "SAT,SUN", "2-4", "FRI-TUE", "1/2"])
+                ),
+                _ => format!(
+                    "{} * ?",
+                    random.pick(&["1-15", "L", "15W", "LW", "*/3", "28-3"])
+                ),
+            };
+            let expression = format!("cron({minutes} {hours} {days} *)");
+            let parsed = schedule(&expression, Some(zone));
+            let Kind::Cron { cron, zone: tz } = &parsed.kind else {
+                panic!("{expression} is a cron")
+            };
+            // A window of two days from up to a day and a half before one of the zone's clock
+            // changes in a random year (or any day, for zones without changes).
+            let year_start = ms(&format!("{}-01-01T00:00:00", 1971 + random.below(228)));
+            let change = tz
+                .following(Timestamp::from_millisecond(year_start).unwrap())
+                .nth(random.below(2) as usize)
+                .map_or(
+                    year_start + random.below(360) as i64 * 86_400_000,
+                    |change| change.timestamp().as_millisecond(),
+                );
+            let start = (change - random.below(36 * 60) as i64 * 60_000) / 60_000 * 60_000;
+            let end = start + 2 * 86_400_000;
+            let scanned: Vec<i64> = (start / 60_000 + 1..=end / 60_000)
+                .map(|minute| minute * 60_000)
+                .filter(|&at| scan_runs_at(cron, tz, at))
+                .collect();
+            let mut found = Vec::new();
+            let mut at = start;
+            while let Some(next) = parsed.next_after(at, None, Some(end)) {
+                found.push(next);
+                at = next;
+            }
+            assert_eq!(
+                found,
+                scanned,
+                "{expression} in {zone} from {}",
+                utc_text(start)
+            );
+            // Asked from any time, repeated hours' second passes included.
+            for asked in (start..end).step_by(7 * 60_000 + 13_000) {
+                let expected = scanned.iter().copied().find(|&run| run > asked);
+                assert_eq!(
+                    parsed.next_after(asked, None, Some(end)),
+                    expected,
+                    "{expression} in {zone} after {}",
+                    utc_text(asked)
+                );
+            }
+        }
+    }
+
     // Start and end
 
     #[test]
