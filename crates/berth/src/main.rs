@@ -310,6 +310,16 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     )
     .map_err(|err| anyhow::anyhow!("opening the metric store: {err}"))?;
     let _ = container_metrics.0.set(cloudwatch.clone());
+    // Application Auto Scaling scales services through ECS's UpdateService path, on the
+    // alarms above; its target tracking alarms have the metrics' period.
+    let autoscaling = berth_autoscaling_service::AutoScaling::new(
+        store.clone(),
+        args.account_id.clone(),
+        Arc::new(EcsServices(regions.clone())),
+        cloudwatch.clone(),
+        Arc::new(berth_aws::SystemClock),
+        Duration::from_secs(args.metric_period),
+    );
     let services: Vec<Arc<dyn berth_gateway::Service>> = vec![
         Arc::new(berth_control::EcsService {
             regions: regions.clone(),
@@ -337,6 +347,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
         Arc::new(berth_cloudwatch_service::CloudWatchService::new(
             cloudwatch.clone(),
         )),
+        Arc::new(autoscaling.service()),
     ];
     let limits = berth_gateway::ConnectionLimits {
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -391,6 +402,10 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     // Alarms are evaluated (and the metric store swept) in the background.
     let alarm_evaluator =
         tokio::spawn(cloudwatch.run(Arc::new(berth_aws::SystemClock), stopped(stopping.clone())));
+    let scaler = tokio::spawn(berth_autoscaling_service::reconciler::run(
+        autoscaling,
+        stopped(stopping.clone()),
+    ));
     let agent = if local_development {
         let config = berth_agent::AgentConfig {
             server: format!("http://{address}"),
@@ -422,6 +437,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     load_balancers.await?;
     lb_metrics.await?;
     alarm_evaluator.await?;
+    scaler.await?;
     regions.shutdown().await;
     tracing::info!("shut down");
     Ok(())
@@ -430,6 +446,38 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
 /// Where `instance` targets are reached: the address each container instance's agent connected
 /// from, whose host publishes its tasks' ports (the instance id is the agent's host id).
 struct AgentAddresses(Arc<berth_control::Regions>);
+
+/// Application Auto Scaling's view of ECS services: their desired count, and UpdateService's path
+/// for a new desired count.
+struct EcsServices(Arc<berth_control::Regions>);
+
+impl berth_autoscaling_service::ScalableResources for EcsServices {
+    fn desired_count<'a>(
+        &'a self,
+        region: &'a str,
+        cluster: &'a str,
+        service: &'a str,
+    ) -> BoxFuture<'a, Result<Option<i32>, berth_aws::AwsError>> {
+        Box::pin(async move {
+            let control_plane = self.0.region(region).await?;
+            Ok(berth_control::ecs::desired_count(&control_plane, cluster, service).await?)
+        })
+    }
+
+    fn set_desired_count<'a>(
+        &'a self,
+        region: &'a str,
+        cluster: &'a str,
+        service: &'a str,
+        count: i32,
+    ) -> BoxFuture<'a, Result<(), berth_aws::AwsError>> {
+        Box::pin(async move {
+            let control_plane = self.0.region(region).await?;
+            berth_control::ecs::set_desired_count(&control_plane, cluster, service, count).await?;
+            Ok(())
+        })
+    }
+}
 
 /// Listeners are created only on ports the data plane can serve.
 struct DataPlanePorts(berth_lb::DataPlane);

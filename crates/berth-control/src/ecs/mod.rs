@@ -159,3 +159,37 @@ pub async fn connected_agents(cp: &ControlPlane, cluster: &str) -> Result<usize,
     .await?;
     Ok(connected.len())
 }
+
+/// A service's desired count, for Application Auto Scaling: `None` unless the service exists
+/// and is ACTIVE.
+pub async fn desired_count(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+) -> Result<Option<i32>, ApiError> {
+    Ok(state::services::fetch(cp, cluster, service)
+        .await?
+        .filter(|s| s.status.as_deref() == Some(berth_ecs::status::ServiceStatus::Active.as_str()))
+        .map(|s| s.desired_count.unwrap_or(0)))
+}
+
+/// Sets a service's desired count through UpdateService's own path (its checks, one
+/// transaction, the scheduler converging): how Application Auto Scaling scales a service.
+pub async fn set_desired_count(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+    count: i32,
+) -> Result<(), ApiError> {
+    services::update(
+        cp,
+        berth_ecs_wire::UpdateServiceRequest {
+            cluster: Some(cluster.to_owned()),
+            service: Some(service.to_owned()),
+            desired_count: Some(count),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
