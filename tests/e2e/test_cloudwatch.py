@@ -92,6 +92,31 @@ def test_boto3_puts_and_reads_statistics_back(berth, cloudwatch):
     assert len(cloudwatch.list_metrics(Namespace="App", RecentlyActive="PT3H")["Metrics"]) == 2
 
 
+def test_a_range_older_than_three_hours_is_answered_only_by_whole_minutes(berth, cloudwatch):
+    # Two high-resolution datapoints two hours ago (PutMetricData takes up to two weeks old).
+    at = (int(time.time()) // 60 - 120) * 60
+    cloudwatch.put_metric_data(Namespace="App", MetricData=[
+        {"MetricName": "Jobs", "Value": value, "Timestamp": at + offset, "StorageResolution": 1, "Unit": "Count"}
+        for offset, value in ((0, 1.0), (1, 2.0))])
+
+    def sums(start, period):
+        answer = cloudwatch.get_metric_statistics(Namespace="App", MetricName="Jobs", StartTime=start,
+                                                  EndTime=at + 60, Period=period, Statistics=["Sum"])
+        return [(p["Timestamp"].timestamp(), p["Sum"]) for p in answer["Datapoints"]]
+
+    # Starting within 3 hours, any period; starting before, only multiples of 60 answer
+    # (CloudWatch's rule for data that old), and a finer period finds nothing, with no error.
+    assert sums(at, 1) == [(at, 1.0), (at + 1, 2.0)]
+    four_hours_ago = at - 2 * 3600
+    assert sums(four_hours_ago, 30) == []
+    assert sums(four_hours_ago, 60) == [(at, 3.0)]
+    data = cloudwatch.get_metric_data(StartTime=four_hours_ago, EndTime=at + 60, MetricDataQueries=[
+        {"Id": "fine", "MetricStat": {"Metric": {"Namespace": "App", "MetricName": "Jobs"}, "Period": 30, "Stat": "Sum"}},
+        {"Id": "minutes", "MetricStat": {"Metric": {"Namespace": "App", "MetricName": "Jobs"}, "Period": 60, "Stat": "Sum"}},
+    ])["MetricDataResults"]
+    assert [(r["Id"], r["Values"]) for r in data] == [("fine", []), ("minutes", [3.0])]
+
+
 def test_errors_carry_cloudwatch_codes(berth, cloudwatch):
     code, message = error_of(cloudwatch.put_metric_data, Namespace="AWS/ECS",
                              MetricData=[{"MetricName": "m", "Value": 1}])

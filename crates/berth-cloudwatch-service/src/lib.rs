@@ -19,6 +19,7 @@ use base64::Engine;
 use berth_aws::{AwsError, ServiceError};
 use berth_cloudwatch::alarm::{Comparison, StateValue, TreatMissing};
 use berth_cloudwatch::expr::{self, Named, Series};
+use berth_cloudwatch::retention;
 use berth_cloudwatch::stats::{self, Datapoint, Statistic};
 use berth_cloudwatch::{CloudWatchError, Dimension, MetricId, Publisher};
 use berth_cloudwatch_wire as wire;
@@ -467,15 +468,20 @@ impl CloudWatchService {
             i64::from(request.period.unwrap_or_default()),
         );
         stats::check_statistics_window(start, end, period).map_err(error)?;
-        let points = self
-            .datapoints(
+        // A range starting longer ago than a tier keeps is answered only with periods of the
+        // resolution kept for it; with a finer one CloudWatch returns no datapoints.
+        let points = if retention::answers(period, start, now_ms(call)) {
+            self.datapoints(
                 &call.context.region,
                 MetricId::new(&namespace, &name, dims),
                 start,
                 end,
                 request.unit.clone(),
             )
-            .await?;
+            .await?
+        } else {
+            Vec::new()
+        };
         let datapoints: Vec<wire::Datapoint> = stats::by_period(&points, start, end, period)
             .into_iter()
             .map(|(at, aggregate)| {
@@ -609,15 +615,19 @@ impl CloudWatchService {
                 stat.stat.as_deref().unwrap_or_default(),
             )
             .map_err(error)?;
-            let points = self
-                .datapoints(
+            // As GetMetricStatistics: an old range with a period finer than its tier has none.
+            let points = if retention::answers(period, start, now_ms(call)) {
+                self.datapoints(
                     &call.context.region,
                     MetricId::new(&namespace, &name, dims),
                     start,
                     end,
                     stat.unit.clone(),
                 )
-                .await?;
+                .await?
+            } else {
+                Vec::new()
+            };
             let series: Series = stats::by_period(&points, start, end, period)
                 .into_iter()
                 .filter_map(|(at, aggregate)| Some((at, aggregate.statistic(&statistic)?)))

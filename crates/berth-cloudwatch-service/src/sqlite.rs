@@ -15,17 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
+use berth_cloudwatch::retention;
 use berth_cloudwatch::stats::Datapoint;
 use berth_cloudwatch::{CloudWatchError, Dimension, MetricId};
 use rusqlite::{Connection, params};
 
 use crate::store::{HistoryEntry, MetricFilter, MetricStore, SweepReport};
 
-/// CloudWatch keeps 1-second data 3 hours and 1-minute data 15 days; Berth folds the first
-/// into the second when it ages out and expires the second (CloudWatch's 5-minute and 1-hour
-/// tiers, 63 and 455 days, are not kept).
-pub const HIGH_RESOLUTION_RETENTION_MS: i64 = 3 * 3_600_000;
-pub const MINUTE_RETENTION_MS: i64 = 15 * 86_400_000;
 /// Alarm history is kept 30 days.
 pub const HISTORY_RETENTION_MS: i64 = 30 * 86_400_000;
 const GROUP_COMMIT_MAX: usize = 256;
@@ -283,6 +279,43 @@ fn point_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<Datapoint> {
     })
 }
 
+/// Folds the datapoints of resolution `fold.from` older than `fold.before_ms` into one
+/// datapoint of resolution `fold.to` per metric and period; returns how many were folded.
+fn fold_tier(connection: &Connection, fold: retention::Fold) -> Result<usize, CloudWatchError> {
+    let aged: Vec<(i64, Datapoint)> = {
+        let mut statement = connection
+            .prepare_cached("SELECT metric_id, ts, resolution, sample_count, sum, minimum, maximum, vals, unit FROM points WHERE resolution = ?1 AND ts < ?2")
+            .map_err(storage)?;
+        statement
+            .query_map(params![fold.from, fold.before_ms], |row| {
+                Ok((row.get(0)?, point_of(row)?))
+            })
+            .map_err(storage)?
+            .collect::<Result<_, _>>()
+            .map_err(storage)?
+    };
+    if aged.is_empty() {
+        return Ok(0);
+    }
+    let folded = aged.len();
+    let mut periods: BTreeMap<(i64, i64), Vec<Datapoint>> = BTreeMap::new();
+    for (id, point) in aged {
+        let period = retention::period_of(point.timestamp_ms, fold.to);
+        periods.entry((id, period)).or_default().push(point);
+    }
+    connection
+        .prepare_cached("DELETE FROM points WHERE resolution = ?1 AND ts < ?2")
+        .map_err(storage)?
+        .execute(params![fold.from, fold.before_ms])
+        .map_err(storage)?;
+    for ((id, period), points) in periods {
+        if let Some(point) = retention::fold(&points, period, fold.to) {
+            insert_point(connection, id, &point)?;
+        }
+    }
+    Ok(folded)
+}
+
 impl MetricStore for SqliteMetricStore {
     fn append(
         &self,
@@ -465,45 +498,17 @@ impl MetricStore for SqliteMetricStore {
         let max_points = self.max_points;
         self.write(move |connection| {
             let mut report = SweepReport::default();
-            // Fold aged-out high-resolution datapoints into one 1-minute datapoint per metric
-            // and minute (statistic sets add up; values are kept for percentiles).
-            let cutoff = now_ms - HIGH_RESOLUTION_RETENTION_MS;
-            let aged: Vec<(i64, Datapoint)> = {
-                let mut statement = connection
-                    .prepare_cached("SELECT metric_id, ts, resolution, sample_count, sum, minimum, maximum, vals, unit FROM points WHERE resolution = 1 AND ts < ?1")
-                    .map_err(storage)?;
-                statement
-                    .query_map(params![cutoff], |row| Ok((row.get(0)?, point_of(row)?)))
-                    .map_err(storage)?
-                    .collect::<Result<_, _>>()
-                    .map_err(storage)?
-            };
-            report.rolled_up = aged.len();
-            let mut minutes: BTreeMap<(i64, i64), Vec<Datapoint>> = BTreeMap::new();
-            for (id, point) in aged {
-                minutes.entry((id, point.timestamp_ms.div_euclid(60_000) * 60_000)).or_default().push(point);
+            // CloudWatch's tiers (`berth_cloudwatch::retention`): each tier's datapoints that
+            // aged out fold into one datapoint of the next tier per metric and period, finest
+            // first; the last tier's expire.
+            for fold in retention::folds(now_ms) {
+                report.rolled_up += fold_tier(connection, fold)?;
             }
-            connection.prepare_cached("DELETE FROM points WHERE resolution = 1 AND ts < ?1").map_err(storage)?.execute(params![cutoff]).map_err(storage)?;
-            for ((id, minute), points) in minutes {
-                let aggregate = berth_cloudwatch::stats::Aggregate::of(&points).expect("a minute has points");
-                let values = points.iter().flat_map(|p| p.values.iter().copied()).collect::<Vec<_>>();
-                let values = if points.iter().all(|p| !p.values.is_empty()) { values } else { Vec::new() };
-                let rolled = Datapoint {
-                    timestamp_ms: minute,
-                    resolution: 60,
-                    sample_count: aggregate.sample_count,
-                    sum: aggregate.sum,
-                    minimum: aggregate.minimum,
-                    maximum: aggregate.maximum,
-                    values,
-                    unit: aggregate.unit.clone(),
-                };
-                insert_point(connection, id, &rolled)?;
-            }
+            let last = retention::TIERS[retention::TIERS.len() - 1].resolution;
             report.expired += connection
-                .prepare_cached("DELETE FROM points WHERE resolution = 60 AND ts < ?1")
+                .prepare_cached("DELETE FROM points WHERE resolution = ?1 AND ts < ?2")
                 .map_err(storage)?
-                .execute(params![now_ms - MINUTE_RETENTION_MS])
+                .execute(params![last, retention::expires_before(now_ms)])
                 .map_err(storage)?;
             report.expired += connection
                 .prepare_cached("DELETE FROM history WHERE ts < ?1")
@@ -611,19 +616,33 @@ mod tests {
     }
 
     #[test]
-    fn sweep_rolls_up_high_resolution_and_expires_by_tier() {
+    fn sweep_folds_each_tier_into_the_next_and_expires_the_last() {
+        const MINUTE: i64 = 60_000;
+        const DAY: i64 = 86_400_000;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteMetricStore::open(&dir.path().join("m.db"), u64::MAX).unwrap();
-        let now = T + 20 * 86_400_000;
-        let old_second = now - HIGH_RESOLUTION_RETENTION_MS - 120_000;
+        // T is a whole hour; the sweep runs 500 days later, 30 s past it.
+        let hour = T + 500 * DAY;
+        let now = hour + 30_000;
+        // A whole minute more than 3 hours old, five whole minutes more than 15 days old, and
+        // a whole hour more than 63 days old.
+        let hours_ago = hour - 3 * 3_600_000 - 2 * MINUTE;
+        let days_16 = hour - 16 * DAY;
+        let days_64 = hour - 64 * DAY;
         store
             .append(
                 "r",
                 vec![
-                    (metric("web"), point(old_second, 1, 1.0)),
-                    (metric("web"), point(old_second + 1_000, 1, 3.0)),
+                    (metric("web"), point(hours_ago, 1, 1.0)),
+                    (metric("web"), point(hours_ago + 1_000, 1, 3.0)),
                     (metric("web"), point(now - 1_000, 1, 7.0)),
-                    (metric("web"), point(now - 16 * 86_400_000, 60, 9.0)),
+                    (metric("web"), point(days_16, 60, 9.0)),
+                    (metric("web"), point(days_16 + 2 * MINUTE, 60, 11.0)),
+                    // Second data of that age folds through minutes into five minutes at once.
+                    (metric("web"), point(days_16 + 4 * MINUTE + 1_000, 1, 13.0)),
+                    (metric("web"), point(days_64, 300, 2.0)),
+                    (metric("web"), point(days_64 + 55 * MINUTE, 300, 4.0)),
+                    (metric("web"), point(now - 456 * DAY, 3600, 5.0)),
                 ],
                 now,
             )
@@ -632,27 +651,33 @@ mod tests {
         assert_eq!(
             report,
             SweepReport {
-                rolled_up: 2,
+                // 3 second points into minutes, 3 minute points into five minutes, 2 of
+                // those into an hour.
+                rolled_up: 8,
                 expired: 1,
                 evicted: 0
             }
         );
         let points = store.datapoints("r", &metric("web"), 0, i64::MAX).unwrap();
-        assert_eq!(points.len(), 2);
-        let minute = &points[0];
-        assert_eq!(minute.resolution, 60);
-        assert_eq!(minute.timestamp_ms, old_second.div_euclid(60_000) * 60_000);
+        let summary: Vec<(u32, i64, f64, f64)> = points
+            .iter()
+            .map(|p| (p.resolution, p.timestamp_ms, p.sample_count, p.sum))
+            .collect();
         assert_eq!(
-            (
-                minute.sample_count,
-                minute.sum,
-                minute.minimum,
-                minute.maximum
-            ),
-            (2.0, 4.0, 1.0, 3.0)
+            summary,
+            vec![
+                (3600, days_64, 2.0, 6.0),
+                (300, days_16, 3.0, 33.0),
+                (60, hours_ago, 2.0, 4.0),
+                (1, now - 1_000, 1.0, 7.0),
+            ]
         );
-        assert_eq!(minute.values, vec![(1.0, 1.0), (3.0, 1.0)]);
-        assert_eq!(points[1].resolution, 1);
+        // Values stay for percentiles through every fold.
+        assert_eq!(points[0].values, vec![(2.0, 1.0), (4.0, 1.0)]);
+        assert_eq!(points[1].values, vec![(9.0, 1.0), (11.0, 1.0), (13.0, 1.0)]);
+        assert_eq!((points[2].minimum, points[2].maximum), (1.0, 3.0));
+        // A second sweep at the same time has nothing left to do.
+        assert_eq!(store.sweep(now).unwrap(), SweepReport::default());
     }
 
     #[test]

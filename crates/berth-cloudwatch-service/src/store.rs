@@ -44,9 +44,10 @@ pub struct HistoryEntry {
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
-    /// High-resolution datapoints older than 3 hours folded into 1-minute ones.
+    /// Datapoints folded into the next, coarser tier as they aged out of theirs (1 second →
+    /// 1 minute after 3 hours, → 5 minutes after 15 days, → 1 hour after 63 days).
     pub rolled_up: usize,
-    /// Datapoints past their tier's retention, and history entries past 30 days.
+    /// Datapoints older than the last tier's 455 days, and history entries past 30 days.
     pub expired: usize,
     /// The oldest datapoints removed to bring the store under its size bound.
     pub evicted: usize,
@@ -108,7 +109,7 @@ pub trait MetricStore: Send + Sync + 'static {
         end_ms: i64,
     ) -> Result<Vec<HistoryEntry>, CloudWatchError>;
 
-    /// Rolls up and expires datapoints by CloudWatch's retention tiers, expires history, then
-    /// enforces the size bound.
+    /// Folds and expires datapoints by CloudWatch's retention tiers
+    /// (`berth_cloudwatch::retention`), expires history, then enforces the size bound.
     fn sweep(&self, now_ms: i64) -> Result<SweepReport, CloudWatchError>;
 }

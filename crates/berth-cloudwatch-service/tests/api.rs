@@ -721,6 +721,87 @@ async fn berth_publishes_under_aws_namespaces_through_the_rust_api() {
     );
 }
 
+/// CloudWatch answers a range starting more than 3 hours, 15 days or 63 days ago only with
+/// periods that are multiples of 60, 300 or 3600 seconds (the resolution its data is kept at
+/// then), and with no datapoints, not an error, for a finer period.
+#[tokio::test]
+async fn an_old_range_is_answered_only_at_the_resolution_kept_for_its_age() {
+    const DAY: i64 = 86_400_000;
+    let server = start().await;
+    let metric = berth_cloudwatch::MetricId::new(
+        "App",
+        "Requests",
+        vec![berth_cloudwatch::Dimension {
+            name: "Service".into(),
+            value: "web".into(),
+        }],
+    );
+    let point = |at: i64, resolution: u32, value: f64| {
+        (
+            metric.clone(),
+            berth_cloudwatch::stats::Datapoint::of_values(at, resolution, vec![(value, 1.0)], None),
+        )
+    };
+    // Data of three ages, put through the Rust API (PutMetricData takes nothing older than
+    // two weeks): seconds four hours ago, minutes twenty days ago, minutes a hundred days ago.
+    let (hours_4, days_20, days_100) = (START - 4 * 3_600_000, START - 20 * DAY, START - 100 * DAY);
+    server
+        .metrics
+        .put(
+            "us-east-1",
+            vec![
+                point(hours_4, 1, 1.0),
+                point(hours_4 + 1_000, 1, 2.0),
+                point(days_20, 60, 3.0),
+                point(days_20 + 60_000, 60, 4.0),
+                point(days_100, 60, 5.0),
+                point(days_100 + 60_000, 60, 6.0),
+            ],
+            START,
+        )
+        .await
+        .unwrap();
+    let statistics = |start: i64, period: i64| {
+        json!({"Namespace": "App", "MetricName": "Requests", "Dimensions": [{"Name": "Service", "Value": "web"}],
+               "StartTime": secs(start), "EndTime": secs(start + 3_600_000), "Period": period, "Statistics": ["Sum"]})
+    };
+    let data = |start: i64, period: i64| {
+        json!({"StartTime": secs(start), "EndTime": secs(start + 3_600_000), "MetricDataQueries": [
+            {"Id": "m", "MetricStat": {"Metric": {"Namespace": "App", "MetricName": "Requests", "Dimensions": [{"Name": "Service", "Value": "web"}]}, "Period": period, "Stat": "Sum"}}
+        ]})
+    };
+    for (start, finer, kept, sum) in [
+        (hours_4, 10, 60, 3.0),
+        (days_20, 60, 300, 7.0),
+        (days_100, 300, 3600, 11.0),
+    ] {
+        let none = server
+            .ok("GetMetricStatistics", statistics(start, finer))
+            .await;
+        assert_eq!(none["Datapoints"], json!([]), "{finer} s from {start}");
+        let answered = server
+            .ok("GetMetricStatistics", statistics(start, kept))
+            .await;
+        assert_eq!(
+            answered["Datapoints"],
+            json!([{"Timestamp": secs(start), "Sum": sum, "Unit": "None"}]),
+            "{kept} s from {start}"
+        );
+        let none = server.ok("GetMetricData", data(start, finer)).await;
+        assert_eq!(
+            none["MetricDataResults"][0]["Values"],
+            json!([]),
+            "{finer} s from {start}"
+        );
+        let answered = server.ok("GetMetricData", data(start, kept)).await;
+        assert_eq!(
+            answered["MetricDataResults"][0]["Values"],
+            json!([sum]),
+            "{kept} s from {start}"
+        );
+    }
+}
+
 /// Application Auto Scaling's alarms: created through the Rust API with the metrics' period
 /// (1 s here, which PutMetricAlarm refuses), evaluated every period, their values readable by
 /// the policy they trigger, and deleted with it.

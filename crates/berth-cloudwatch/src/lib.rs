@@ -1,11 +1,13 @@
 //! CloudWatch metrics' rules, without I/O, clock or randomness (time is an argument):
 //! metric names, namespaces and dimensions ([`check_metric`]), datapoints and the statistics
 //! of a period ([`stats`]), the period and datapoint-count rules of GetMetricStatistics and
-//! GetMetricData ([`stats::check_query_window`]), GetMetricData's math expressions
-//! ([`expr`]), alarm evaluation ([`alarm`]) and [`CloudWatchError`] with CloudWatch's codes.
+//! GetMetricData ([`stats::check_statistics_window`]), the retention tiers and the periods an
+//! old range is answered with ([`retention`]), GetMetricData's math expressions ([`expr`]),
+//! alarm evaluation ([`alarm`]) and [`CloudWatchError`] with CloudWatch's codes.
 
 pub mod alarm;
 pub mod expr;
+pub mod retention;
 pub mod stats;
 pub mod time;
 

@@ -231,16 +231,16 @@ pub const MAX_STATISTICS_DATAPOINTS: i64 = 1_440;
 /// GetMetricData answers at most this many datapoints per call.
 pub const MAX_METRIC_DATA_DATAPOINTS: i64 = 100_800;
 
-/// Periods are 1, 5, 10, 30 (high resolution) or a multiple of 60 seconds.
+/// Periods are 1, 5, 10, 20, 30 (high resolution) or a multiple of 60 seconds.
 pub fn check_period(at: &str, period: i64) -> Result<(), CloudWatchError> {
     if period <= 0 {
         return Err(CloudWatchError::InvalidParameterValue(format!(
             "The parameter {at} must be greater than 0."
         )));
     }
-    if !matches!(period, 1 | 5 | 10 | 30) && period % 60 != 0 {
+    if !matches!(period, 1 | 5 | 10 | 20 | 30) && period % 60 != 0 {
         return Err(CloudWatchError::InvalidParameterValue(format!(
-            "The parameter {at} must be 1, 5, 10, 30, or a multiple of 60."
+            "The parameter {at} must be 1, 5, 10, 20, 30, or a multiple of 60."
         )));
     }
     Ok(())
@@ -403,13 +403,14 @@ mod tests {
 
     #[test]
     fn periods_and_windows() {
-        for ok in [1, 5, 10, 30, 60, 120, 3600] {
+        for ok in [1, 5, 10, 20, 30, 60, 120, 3600] {
             assert!(check_period("Period", ok).is_ok(), "{ok}");
         }
         assert_eq!(
             check_period("Period", 45).unwrap_err().to_string(),
-            "The parameter Period must be 1, 5, 10, 30, or a multiple of 60."
+            "The parameter Period must be 1, 5, 10, 20, 30, or a multiple of 60."
         );
+        assert!(check_period("Period", 15).is_err());
         assert!(check_statistics_window(0, 1_440 * 60_000, 60).is_ok());
         let err = check_statistics_window(0, 1_441 * 60_000, 60).unwrap_err();
         assert_eq!(
