@@ -22,14 +22,18 @@ use bollard::query_parameters::{
     InspectContainerOptions, InspectNetworkOptions, ListContainersOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
     RemoveVolumeOptions, StartContainerOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use futures_util::future::ready;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState,
-    ContainerStatus, Health, LogFrame, MountSpec, PublishedPort, RuntimeError, TASK_ARN_LABEL,
+    ContainerStatus, FollowedLog, Health, LogFrame, LogResume, MountSpec, PublishedPort,
+    RuntimeError, TASK_ARN_LABEL,
 };
+
+mod json_file;
 
 const MIB: i64 = 1024 * 1024;
 
@@ -369,6 +373,97 @@ impl ContainerRuntime for DockerRuntime {
                 Err(e) => Err(engine(&e)),
             })
             .boxed()
+    }
+
+    /// Reads the container's json-file log from the engine's disk when it can (see
+    /// `json_file`), resuming at the file offset when the file is still there; else follows
+    /// the Engine API.
+    async fn tail_log(&self, id: &str, resume: LogResume) -> FollowedLog {
+        if let Some(path) = readable_log_file(&self.docker, id).await {
+            let followed = json_file::Reader::resume(&path, resume)
+                .and_then(|(reader, exact)| follow_file(&self.docker, id, reader, exact));
+            match followed {
+                Ok(followed) => return followed,
+                Err(err) => {
+                    tracing::debug!(error = %err, path = %path.display(), "cannot read the container's log file; following it through the Engine API")
+                }
+            }
+        }
+        FollowedLog::of_frames(self.follow_logs(id, resume.timestamp_ns.div_euclid(1_000_000_000)))
+    }
+}
+
+/// Follows the log file `reader` opened, on a thread of its own (a blocking read loop, kept off
+/// the async runtime and its bounded blocking pool), until the engine's wait says the
+/// container's run ended.
+fn follow_file(
+    docker: &Docker,
+    id: &str,
+    reader: json_file::Reader,
+    exact: bool,
+) -> std::io::Result<FollowedLog> {
+    let (end, ended) = std::sync::mpsc::channel();
+    let (chunks, received) = tokio::sync::mpsc::channel(4);
+    std::thread::Builder::new()
+        .name("json-file-log".into())
+        .spawn(move || json_file::follow(reader, ended, chunks))?;
+    let (docker, id) = (docker.clone(), id.to_string());
+    let waiting = tokio::spawn(async move {
+        let _ = end.send(run_ending(docker, id).await);
+    });
+    // The wait goes when the log is dropped, and with it the reading thread.
+    let guard = AbortOnDrop(waiting.abort_handle());
+    let frames =
+        futures_util::stream::unfold((received, guard), |(mut received, guard)| async move {
+            let chunk = received.recv().await?;
+            Some((chunk, (received, guard)))
+        });
+    Ok(FollowedLog {
+        exact,
+        frames: frames.boxed(),
+    })
+}
+
+/// The log's file when the container logs to json-file and this process may read it (it runs
+/// on the engine's host, with the right to read its data root).
+async fn readable_log_file(docker: &Docker, id: &str) -> Option<std::path::PathBuf> {
+    let inspected = docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+        .ok()?;
+    let driver = inspected
+        .host_config
+        .as_ref()?
+        .log_config
+        .as_ref()?
+        .typ
+        .as_deref();
+    let path = std::path::PathBuf::from(inspected.log_path.filter(|p| !p.is_empty())?);
+    (driver == Some("json-file")).then_some(path)
+}
+
+/// Answers once the container is not running (exited, or never started), removed, or the
+/// engine cannot be asked.
+async fn run_ending(docker: Docker, id: String) -> json_file::Ending {
+    let options = WaitContainerOptionsBuilder::new()
+        .condition("not-running")
+        .build();
+    match docker.wait_container(&id, Some(options)).next().await {
+        Some(Ok(_)) | Some(Err(DockerError::DockerContainerWaitError { .. })) => {
+            json_file::Ending::Exited
+        }
+        Some(Err(e)) if status(&e) == Some(404) => json_file::Ending::Removed(daemon_message(&e)),
+        Some(Err(e)) => json_file::Ending::Failed(daemon_message(&e)),
+        None => json_file::Ending::Failed("the engine's wait ended without an answer".into()),
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 
 /// Every container the agent creates carries this label (the value is the instance id), so a
 /// restarted agent finds its own containers and never touches anyone else's.
@@ -246,6 +248,55 @@ pub struct LogFrame {
     pub bytes: Vec<u8>,
 }
 
+/// A place in a log file the engine writes: the file (its device and inode, which stay the same
+/// when the engine rotates it by renaming) and a byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFileOffset {
+    pub device: u64,
+    pub inode: u64,
+    pub offset: u64,
+}
+
+/// Where following a container's log picks up: right after the line with this timestamp, which
+/// ended at `file` when it was read from the engine's log file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogResume {
+    /// The engine's timestamp of the line (nanoseconds since the epoch; 0 before any line).
+    pub timestamp_ns: i64,
+    pub file: Option<LogFileOffset>,
+}
+
+/// A frame of a followed log and, when it was read from the engine's log file, where it ends
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadFrame {
+    pub frame: LogFrame,
+    pub file: Option<LogFileOffset>,
+}
+
+/// A container's log, followed from a [`LogResume`].
+pub struct FollowedLog {
+    /// Whether the first frame is the one right after the resume point (its log file was found
+    /// again at its offset). Otherwise the frames start at the start of the resume point's
+    /// second, or earlier, and the follower skips the lines it already had.
+    pub exact: bool,
+    /// Frames in the order written, several at a time; ends and fails as
+    /// [`ContainerRuntime::follow_logs`] does.
+    pub frames: BoxStream<'static, Result<Vec<ReadFrame>, RuntimeError>>,
+}
+
+impl FollowedLog {
+    /// A log followed through the engine's API, a frame at a time, from the start of a second.
+    pub fn of_frames(frames: BoxStream<'static, Result<LogFrame, RuntimeError>>) -> FollowedLog {
+        FollowedLog {
+            exact: false,
+            frames: frames
+                .map(|frame| frame.map(|frame| vec![ReadFrame { frame, file: None }]))
+                .boxed(),
+        }
+    }
+}
+
 #[async_trait]
 pub trait ContainerRuntime: Send + Sync + 'static {
     /// Makes sure `image` is present, pulling it when missing; returns its digest if known.
@@ -294,4 +345,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         id: &str,
         since_seconds: i64,
     ) -> BoxStream<'static, Result<LogFrame, RuntimeError>>;
+    /// The container's log from `resume` on, followed while it runs, by the quickest way the
+    /// engine offers. By default, [`ContainerRuntime::follow_logs`] from the resume point's
+    /// second.
+    async fn tail_log(&self, id: &str, resume: LogResume) -> FollowedLog {
+        FollowedLog::of_frames(self.follow_logs(id, resume.timestamp_ns.div_euclid(1_000_000_000)))
+    }
 }

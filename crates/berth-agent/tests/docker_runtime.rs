@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use berth_agent::docker::DockerRuntime;
 use berth_agent::runtime::{
     ContainerEvent, ContainerEventKind, ContainerRuntime, ContainerSpec, ContainerState, Health,
-    HealthCheckSpec, INSTANCE_LABEL, LogFrame, LogSpec, MountSpec, PortSpec, RuntimeError,
-    TmpfsSpec, UlimitSpec, VolumeCreateSpec,
+    HealthCheckSpec, INSTANCE_LABEL, LogFrame, LogResume, LogSpec, MountSpec, PortSpec, ReadFrame,
+    RuntimeError, TmpfsSpec, UlimitSpec, VolumeCreateSpec,
 };
 use bollard::Docker;
 use bollard::query_parameters::{
@@ -630,4 +630,77 @@ async fn follows_a_log_with_timestamps_until_the_container_exits() {
         matches!(missing.as_slice(), [Err(RuntimeError::NotFound(_))]),
         "{missing:?}"
     );
+}
+
+/// The frames of a tailed log, as it goes on, until it ends or `until` of them were read.
+async fn tailed(
+    log: &mut BoxStream<'static, Result<Vec<ReadFrame>, RuntimeError>>,
+    until: usize,
+) -> Vec<ReadFrame> {
+    let mut frames = Vec::new();
+    while frames.len() < until {
+        let next = tokio::time::timeout(Duration::from_secs(10), log.next())
+            .await
+            .expect("frames, or the log's end, within 10 s");
+        match next {
+            Some(chunk) => frames.extend(chunk.expect("readable frames")),
+            None => break,
+        }
+    }
+    frames
+}
+
+#[tokio::test]
+async fn tails_a_json_file_log_from_disk_and_resumes_right_after_a_line() {
+    let Some(fixture) = Fixture::new("tail").await else {
+        return;
+    };
+    let mut spec = fixture.spec("log", &["log", "--lines", "3"]);
+    spec.log = Some(LogSpec {
+        driver: "json-file".into(),
+        options: BTreeMap::new(),
+    });
+    let id = fixture.run(&spec).await;
+    let start = LogResume {
+        timestamp_ns: 0,
+        file: None,
+    };
+    let followed = fixture.runtime.tail_log(&id, start).await;
+    assert!(!followed.exact);
+    let mut log = followed.frames;
+    let frames = tailed(&mut log, 3).await;
+    let lines: Vec<&[u8]> = frames.iter().map(|f| f.frame.bytes.as_slice()).collect();
+    assert_eq!(lines, [b"line 1\n", b"line 2\n", b"line 3\n"]);
+    // The agent runs as root on the engine's host here: the file itself was read.
+    assert!(frames.iter().all(|f| f.file.is_some()), "{frames:?}");
+    fixture
+        .runtime
+        .stop(&id, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        tailed(&mut log, usize::MAX).await,
+        [],
+        "ended, with nothing more"
+    );
+    let engine: Vec<LogFrame> = fixture
+        .runtime
+        .follow_logs(&id, 0)
+        .map(|f| f.unwrap())
+        .collect()
+        .await;
+    assert_eq!(
+        frames.iter().map(|f| f.frame.clone()).collect::<Vec<_>>(),
+        engine,
+        "the same frames as the Engine API's"
+    );
+
+    let after_second = LogResume {
+        timestamp_ns: frames[1].frame.timestamp_ns,
+        file: frames[1].file,
+    };
+    let resumed = fixture.runtime.tail_log(&id, after_second).await;
+    assert!(resumed.exact);
+    let mut rest = resumed.frames;
+    assert_eq!(tailed(&mut rest, usize::MAX).await, frames[2..]);
 }

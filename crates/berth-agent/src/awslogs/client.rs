@@ -179,19 +179,17 @@ impl LogsClient {
         stream: &str,
         events: &[(i64, String)],
     ) -> Result<usize, CallError> {
-        let request = wire::PutLogEventsRequest {
-            log_group_name: Some(group.to_string()),
-            log_stream_name: Some(stream.to_string()),
-            log_events: Some(
-                events
-                    .iter()
-                    .map(|(timestamp, message)| wire::InputLogEvent {
-                        timestamp: Some(*timestamp),
-                        message: Some(message.clone()),
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
+        // Encoded from the batch as it is: no copy of its messages.
+        let request = PutLogEventsBody {
+            log_group_name: group,
+            log_stream_name: stream,
+            log_events: events
+                .iter()
+                .map(|(timestamp, message)| EventBody {
+                    timestamp: *timestamp,
+                    message,
+                })
+                .collect(),
         };
         let response: wire::PutLogEventsResponse =
             self.call(region, "PutLogEvents", &request).await?;
@@ -223,6 +221,22 @@ impl LogsClient {
             )
         }))
     }
+}
+
+/// PutLogEvents' request (`wire::PutLogEventsRequest`'s members the driver sends), borrowing
+/// the batch's messages.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PutLogEventsBody<'a> {
+    log_group_name: &'a str,
+    log_stream_name: &'a str,
+    log_events: Vec<EventBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct EventBody<'a> {
+    timestamp: i64,
+    message: &'a str,
 }
 
 /// How many events `rejectedLogEventsInfo` covers in a batch of `len`.
@@ -293,6 +307,33 @@ mod tests {
             rejected_count(&wire::RejectedLogEventsInfo::default(), 10),
             0
         );
+    }
+
+    #[test]
+    fn the_put_body_reads_as_the_wire_request() {
+        let events = [(1, "one".to_string()), (2, "t\"wo".to_string())];
+        let body = PutLogEventsBody {
+            log_group_name: "g",
+            log_stream_name: "s",
+            log_events: events
+                .iter()
+                .map(|(timestamp, message)| EventBody {
+                    timestamp: *timestamp,
+                    message,
+                })
+                .collect(),
+        };
+        let read: wire::PutLogEventsRequest =
+            serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
+        assert_eq!(read.log_group_name.as_deref(), Some("g"));
+        assert_eq!(read.log_stream_name.as_deref(), Some("s"));
+        let read: Vec<(i64, String)> = read
+            .log_events
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.timestamp.unwrap(), e.message.unwrap()))
+            .collect();
+        assert_eq!(read, events);
     }
 
     #[test]

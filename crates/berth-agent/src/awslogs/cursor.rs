@@ -5,25 +5,41 @@
 //! A line's place in Docker's log is its timestamp (nanoseconds) and how many lines before it
 //! carry the same timestamp, so a cursor names one line exactly even though Docker's `since`
 //! only takes whole seconds: the follower asks from the cursor's second and skips what the
-//! cursor covers.
+//! cursor covers. A line read from Docker's log file also knows where it ends there (file and
+//! offset), so a follower that finds the file again starts right after it instead.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::{LogFileOffset, LogResume};
+
 /// A line in a container's log: its Docker timestamp and its rank among the lines with that
-/// timestamp (1 for the first). The default cursor is before every line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// timestamp (1 for the first), and where it ends in Docker's log file when it was read from
+/// there. The default cursor is before every line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cursor {
     pub timestamp_ns: i64,
     pub lines_at_timestamp: u32,
+    /// Absent in cursors written before the agent read log files, and for lines read through
+    /// the Engine API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<LogFileOffset>,
 }
 
 impl Cursor {
-    /// The second to ask Docker's `since` for: it covers the cursor's line and everything after.
-    pub fn since_seconds(&self) -> i64 {
-        self.timestamp_ns.div_euclid(1_000_000_000)
+    /// Where following the log picks up after this line.
+    pub fn resume(&self) -> LogResume {
+        LogResume {
+            timestamp_ns: self.timestamp_ns,
+            file: self.file,
+        }
+    }
+
+    /// The line's order in the log, by time.
+    fn order(&self) -> (i64, u32) {
+        (self.timestamp_ns, self.lines_at_timestamp)
     }
 }
 
@@ -33,20 +49,28 @@ impl Cursor {
 pub struct Positions {
     last: Cursor,
     resume_after: Cursor,
+    /// The log goes on right after `resume_after`: every line is new.
+    exact: bool,
 }
 
 impl Positions {
-    /// Positions for a log followed from `resume_after`'s second on.
-    pub fn after(resume_after: Cursor) -> Positions {
+    /// Positions for a log followed from `resume_after`: `exact` when it goes on right after
+    /// it, else from the start of its second (or earlier).
+    pub fn after(resume_after: Cursor, exact: bool) -> Positions {
         Positions {
-            last: Cursor::default(),
+            last: if exact {
+                resume_after
+            } else {
+                Cursor::default()
+            },
             resume_after,
+            exact,
         }
     }
 
-    /// The cursor of the next line, which has `timestamp_ns`, and whether it is new (not covered
-    /// by the resume cursor).
-    pub fn next(&mut self, timestamp_ns: i64) -> (Cursor, bool) {
+    /// The cursor of the next line, which has `timestamp_ns` and ends at `file` (when read from
+    /// the log file), and whether it is new (not covered by the resume cursor).
+    pub fn next(&mut self, timestamp_ns: i64, file: Option<LogFileOffset>) -> (Cursor, bool) {
         let lines_at_timestamp = if timestamp_ns == self.last.timestamp_ns {
             self.last.lines_at_timestamp + 1
         } else {
@@ -55,8 +79,10 @@ impl Positions {
         self.last = Cursor {
             timestamp_ns,
             lines_at_timestamp,
+            file,
         };
-        (self.last, self.last > self.resume_after)
+        let new = self.exact || self.last.order() > self.resume_after.order();
+        (self.last, new)
     }
 }
 
@@ -222,6 +248,7 @@ mod tests {
         Cursor {
             timestamp_ns,
             lines_at_timestamp,
+            file: None,
         }
     }
 
@@ -254,16 +281,54 @@ mod tests {
 
     #[test]
     fn positions_count_lines_sharing_a_timestamp_and_skip_what_the_cursor_covers() {
-        let mut positions = Positions::after(at(20, 2));
-        assert_eq!(positions.next(10), (at(10, 1), false));
-        assert_eq!(positions.next(20), (at(20, 1), false));
-        assert_eq!(positions.next(20), (at(20, 2), false));
-        assert_eq!(positions.next(20), (at(20, 3), true));
-        assert_eq!(positions.next(30), (at(30, 1), true));
-        assert_eq!(positions.next(30), (at(30, 2), true));
-        let mut fresh = Positions::after(Cursor::default());
-        assert_eq!(fresh.next(5), (at(5, 1), true));
-        assert_eq!(at(1_999_999_999, 1).since_seconds(), 1);
+        let mut positions = Positions::after(at(20, 2), false);
+        assert_eq!(positions.next(10, None), (at(10, 1), false));
+        assert_eq!(positions.next(20, None), (at(20, 1), false));
+        assert_eq!(positions.next(20, None), (at(20, 2), false));
+        assert_eq!(positions.next(20, None), (at(20, 3), true));
+        assert_eq!(positions.next(30, None), (at(30, 1), true));
+        assert_eq!(positions.next(30, None), (at(30, 2), true));
+        let mut fresh = Positions::after(Cursor::default(), false);
+        assert_eq!(fresh.next(5, None), (at(5, 1), true));
+        assert_eq!(at(1_999_999_999, 1).resume().timestamp_ns, 1_999_999_999);
+    }
+
+    #[test]
+    fn a_log_going_on_right_after_the_cursor_counts_on_from_it() {
+        let offset = |offset| LogFileOffset {
+            device: 1,
+            inode: 2,
+            offset,
+        };
+        let resume = Cursor {
+            file: Some(offset(100)),
+            ..at(20, 2)
+        };
+        let mut positions = Positions::after(resume, true);
+        assert_eq!(
+            positions.next(20, Some(offset(150))),
+            (
+                Cursor {
+                    file: Some(offset(150)),
+                    ..at(20, 3)
+                },
+                true
+            )
+        );
+        // Even a clock gone back: the file says the line is new.
+        assert!(positions.next(10, Some(offset(190))).1);
+        assert_eq!(resume.resume().file, Some(offset(100)));
+    }
+
+    #[test]
+    fn cursors_written_before_log_files_were_read_still_load() {
+        let old: Cursor =
+            serde_json::from_str(r#"{"timestampNs":5,"linesAtTimestamp":2}"#).unwrap();
+        assert_eq!(old, at(5, 2));
+        assert_eq!(
+            serde_json::to_string(&old).unwrap(),
+            r#"{"timestampNs":5,"linesAtTimestamp":2}"#
+        );
     }
 
     #[test]

@@ -43,24 +43,26 @@ pub struct LineJoiner {
 
 impl LineJoiner {
     /// Takes one frame: its timestamp, its bytes (line break included when it ends a line) and
-    /// its cursor. Returns the line it completes.
-    pub fn push(&mut self, timestamp_ns: i64, bytes: &[u8], cursor: Cursor) -> Option<Line> {
-        let (complete, content) = match bytes.strip_suffix(b"\n") {
-            Some(content) => (true, content),
-            None => (false, bytes),
+    /// its cursor. Returns the line it completes (a whole line's bytes are moved into it).
+    pub fn push(&mut self, timestamp_ns: i64, mut bytes: Vec<u8>, cursor: Cursor) -> Option<Line> {
+        let complete = bytes.last() == Some(&b'\n');
+        if complete {
+            bytes.pop();
+        }
+        let (started, joined) = match self.partial.take() {
+            Some((started, mut joined)) => {
+                joined.extend_from_slice(&bytes);
+                (started, joined)
+            }
+            None => (timestamp_ns, bytes),
         };
-        let (started, mut joined) = self
-            .partial
-            .take()
-            .unwrap_or_else(|| (timestamp_ns, Vec::new()));
-        joined.extend_from_slice(content);
         if !complete {
             self.partial = Some((started, joined));
             return None;
         }
         Some(Line {
             timestamp_ns: started,
-            text: String::from_utf8_lossy(&joined).into_owned(),
+            text: into_text(joined),
             cursor,
         })
     }
@@ -69,10 +71,16 @@ impl LineJoiner {
     pub fn finish(&mut self, cursor: Cursor) -> Option<Line> {
         self.partial.take().map(|(timestamp_ns, bytes)| Line {
             timestamp_ns,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
+            text: into_text(bytes),
             cursor,
         })
     }
+}
+
+/// A line's bytes as text: moved when they are UTF-8, invalid sequences replaced otherwise.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned())
 }
 
 /// One event to send.
@@ -86,10 +94,19 @@ pub struct Event {
 }
 
 /// Splits a message into events of at most [`MAX_EVENT_BYTES`] at character boundaries; only
-/// the last part carries the cursor.
-pub fn split(timestamp_ms: i64, message: &str, cursor: Cursor) -> Vec<Event> {
-    let mut events = Vec::new();
-    let mut rest = message;
+/// the last part carries the cursor. A message that fits is moved, not copied.
+pub fn split(timestamp_ms: i64, message: String, cursor: Cursor, out: &mut Vec<Event>) {
+    if message.len() <= MAX_EVENT_BYTES {
+        if !message.is_empty() {
+            out.push(Event {
+                timestamp_ms,
+                message,
+                cursor: Some(cursor),
+            });
+        }
+        return;
+    }
+    let mut rest = message.as_str();
     while !rest.is_empty() {
         let mut end = rest.len().min(MAX_EVENT_BYTES);
         while !rest.is_char_boundary(end) {
@@ -97,13 +114,12 @@ pub fn split(timestamp_ms: i64, message: &str, cursor: Cursor) -> Vec<Event> {
         }
         let (part, after) = rest.split_at(end);
         rest = after;
-        events.push(Event {
+        out.push(Event {
             timestamp_ms,
             message: part.to_string(),
             cursor: rest.is_empty().then_some(cursor),
         });
     }
-    events
 }
 
 /// Turns lines into events: one per line, or with a multi-line pattern one per group of lines
@@ -137,7 +153,7 @@ impl Grouper {
     pub fn push(&mut self, line: Line, out: &mut Vec<Event>) {
         let timestamp_ms = line.timestamp_ns.div_euclid(1_000_000);
         let Some(pattern) = &self.pattern else {
-            out.extend(split(timestamp_ms, &line.text, line.cursor));
+            split(timestamp_ms, line.text, line.cursor, out);
             return;
         };
         let starts_event = pattern.0.is_match(&line.text);
@@ -176,7 +192,7 @@ impl Grouper {
     /// Sends the event being grouped, if any.
     pub fn flush(&mut self, out: &mut Vec<Event>) {
         if let Some(pending) = self.pending.take() {
-            out.extend(split(pending.timestamp_ms, &pending.text, pending.cursor));
+            split(pending.timestamp_ms, pending.text, pending.cursor, out);
         }
     }
 }
@@ -294,6 +310,7 @@ mod tests {
         Cursor {
             timestamp_ns,
             lines_at_timestamp: 1,
+            file: None,
         }
     }
 
@@ -316,10 +333,10 @@ mod tests {
     #[test]
     fn partial_frames_join_into_one_line_at_the_first_frames_time() {
         let mut joiner = LineJoiner::default();
-        assert_eq!(joiner.push(1, b"hel", at(1)), None);
-        assert_eq!(joiner.push(2, b"lo", at(2)), None);
+        assert_eq!(joiner.push(1, b"hel".to_vec(), at(1)), None);
+        assert_eq!(joiner.push(2, b"lo".to_vec(), at(2)), None);
         assert_eq!(
-            joiner.push(3, b" world\n", at(3)),
+            joiner.push(3, b" world\n".to_vec(), at(3)),
             Some(Line {
                 timestamp_ns: 1,
                 text: "hello world".into(),
@@ -327,10 +344,10 @@ mod tests {
             })
         );
         assert_eq!(
-            joiner.push(4, b"\xffok\n", at(4)).unwrap().text,
+            joiner.push(4, b"\xffok\n".to_vec(), at(4)).unwrap().text,
             "\u{fffd}ok"
         );
-        assert_eq!(joiner.push(5, b"tail", at(5)), None);
+        assert_eq!(joiner.push(5, b"tail".to_vec(), at(5)), None);
         assert_eq!(joiner.finish(at(5)).unwrap().text, "tail");
         assert_eq!(joiner.finish(at(5)), None);
     }
@@ -338,13 +355,23 @@ mod tests {
     #[test]
     fn long_messages_split_at_character_boundaries_and_only_the_last_part_moves_the_cursor() {
         let long = format!("{}é{}", "a".repeat(MAX_EVENT_BYTES - 1), "b".repeat(10));
-        let parts = split(7, &long, at(9));
+        let mut parts = Vec::new();
+        split(7, long, at(9), &mut parts);
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].message.len(), MAX_EVENT_BYTES - 1, "é is not cut");
         assert_eq!(parts[1].message, format!("é{}", "b".repeat(10)));
         assert_eq!((parts[0].cursor, parts[1].cursor), (None, Some(at(9))));
         assert!(parts.iter().all(|p| p.timestamp_ms == 7));
-        assert_eq!(split(1, "", at(1)), Vec::new(), "an empty line is no event");
+        let mut none = Vec::new();
+        split(1, String::new(), at(1), &mut none);
+        assert_eq!(none, Vec::new(), "an empty line is no event");
+        let mut one = Vec::new();
+        split(2, "short".into(), at(2_000_000), &mut one);
+        assert_eq!(
+            one,
+            vec![event(2, "short")],
+            "a message that fits is one event"
+        );
     }
 
     #[test]
