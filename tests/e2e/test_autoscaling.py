@@ -1,10 +1,14 @@
 """Application Auto Scaling on ECS services, through boto3 and aws-cli: scalable targets,
 policies, activities and tags with their error paths; target tracking on CPU with real Docker
 and `--metric-period 1` (a service whose tasks burn a core scales out within seconds, and back
-in once the load is gone, never below its minimum); step scaling on an alarm of one's own."""
+in once the load is gone, never below its minimum); step scaling on an alarm of one's own
+(kept across kill -9); a scheduled action seconds ahead; request-count scaling behind a
+listener under a bounded local load."""
 
 import contextlib
+import http.client
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -12,7 +16,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import running_berth
+from conftest import free_port, running_berth
 from test_tasks import Agent, connected_instances, demo_image, remove_cluster_containers, wait_for  # noqa: F401
 
 NAMESPACE = "ecs"
@@ -202,6 +206,15 @@ def test_step_scaling_on_an_alarm(berth):
     assert service_of(ecs, cluster, "web")["desiredCount"] == 4
     assert len(scaling.describe_scaling_activities(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"]) == 1
 
+    # What was acknowledged survives kill -9.
+    berth.kill9()
+    berth.start()
+    scaling = berth.client("application-autoscaling")
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingPolicies"]
+    assert policy["PolicyARN"] == policy_arn
+    [activity] = scaling.describe_scaling_activities(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"]
+    assert activity["Description"] == "Setting desired count to 4."
+
 
 @pytest.fixture
 def fast_server(berth_binary):
@@ -334,3 +347,84 @@ def test_a_scheduled_action_fires_seconds_ahead(berth):
     names = [a["ScheduledActionName"] for a in
              scaling.describe_scheduled_actions(ServiceNamespace=NAMESPACE)["ScheduledActions"]]
     assert names == ["mornings"]
+
+
+def test_request_count_scaling_behind_a_listener(fast_server, berth_binary, demo_image):
+    """A one-task service behind a listener, target tracking on ALBRequestCountPerTarget at 5
+    requests per target per second; a local client sends 30 a second (bounded: 60 s at most)
+    until the new task answers."""
+    with cluster_with_agent(fast_server, berth_binary) as (cluster, ecs):
+        elbv2, ec2 = fast_server.client("elbv2"), fast_server.client("ec2")
+        scaling = fast_server.client("application-autoscaling")
+        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+        name = cluster[-8:]
+        lb = elbv2.create_load_balancer(Name=f"lb-{name}")["LoadBalancers"][0]
+        group = elbv2.create_target_group(
+            Name=f"tg-{name}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
+            HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+        )["TargetGroups"][0]["TargetGroupArn"]
+        port = free_port()
+        listener = elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                                         DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
+        try:
+            ecs.register_task_definition(family="web", containerDefinitions=[{
+                "name": "web", "image": "berth-demo:latest", "memory": 64,
+                "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])
+            ecs.create_service(cluster=cluster, serviceName="web", taskDefinition="web", desiredCount=1,
+                               loadBalancers=[{"targetGroupArn": group, "containerName": "web", "containerPort": 8080}])
+
+            def states():
+                return [d["TargetHealth"]["State"] for d in
+                        elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"]]
+
+            wait_for(lambda: states() == ["healthy"], "the first target", timeout=60)
+            resource = f"service/{cluster}/web"
+            scaling.register_scalable_target(ServiceNamespace=NAMESPACE, ResourceId=resource,
+                                             ScalableDimension=DIMENSION, MinCapacity=1, MaxCapacity=2)
+            label = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[1] + "/" + group.split(":", 5)[5]
+            policy = scaling.put_scaling_policy(
+                PolicyName="requests", ServiceNamespace=NAMESPACE, ResourceId=resource, ScalableDimension=DIMENSION,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": 5.0, "DisableScaleIn": True,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": "ALBRequestCountPerTarget",
+                                                      "ResourceLabel": label}})
+            [alarm] = policy["Alarms"]
+            described = fast_server.client("cloudwatch").describe_alarms(
+                AlarmNames=[alarm["AlarmName"]])["MetricAlarms"][0]
+            assert (described["Namespace"], described["MetricName"], described["Statistic"]) == (
+                "AWS/ApplicationELB", "RequestCountPerTarget", "Sum")
+            assert described["Dimensions"] == [{"Name": "TargetGroup", "Value": group.split(":", 5)[5]}]
+
+            hosts = set()
+            stopping = threading.Event()
+
+            def load():
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                deadline = time.monotonic() + 60
+                while not stopping.is_set() and time.monotonic() < deadline:
+                    try:
+                        connection.request("GET", "/")
+                        body = connection.getresponse().read().decode()
+                        hosts.add(body.strip())
+                    except (OSError, http.client.HTTPException):
+                        connection.close()
+                        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                    stopping.wait(1 / 30)
+                connection.close()
+
+            client = threading.Thread(target=load, daemon=True)
+            client.start()
+            try:
+                wait_for(lambda: service_of(ecs, cluster, "web")["desiredCount"] == 2, "scale-out", timeout=30)
+                wait_for(lambda: len(hosts) == 2, "the new task answering through the listener", timeout=45)
+            finally:
+                stopping.set()
+                client.join(timeout=15)
+            activity = scaling.describe_scaling_activities(
+                ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"][0]
+            assert activity["Cause"] == f"monitor alarm {alarm['AlarmName']} in state ALARM triggered policy requests"
+        finally:
+            ecs.update_service(cluster=cluster, service="web", desiredCount=0)
+            ecs.delete_service(cluster=cluster, service="web", force=True)
+            elbv2.delete_listener(ListenerArn=listener["Listeners"][0]["ListenerArn"])
