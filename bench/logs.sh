@@ -36,7 +36,7 @@ docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info 
 python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
 
 cargo build --release -p berth
-berth=target/release/berth
+berth=${CARGO_TARGET_DIR:-target}/release/berth
 "$berth" demo image >&2
 
 workdir=$(mktemp -d)

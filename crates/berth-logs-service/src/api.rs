@@ -195,9 +195,11 @@ impl Logs {
                 .map(|e| (e.timestamp, e.message.as_str()))
                 .collect();
             let verdict = judge_batch(&judged, now, info.retention_days)?;
-            let accepted: Vec<(i64, String)> = events[verdict.accepted.clone()]
-                .iter()
-                .map(|e| (e.timestamp, e.message.clone()))
+            let accepted: Vec<(i64, String)> = events
+                .into_iter()
+                .skip(verdict.accepted.start)
+                .take(verdict.accepted.len())
+                .map(|e| (e.timestamp, e.message))
                 .collect();
             // Copied only while someone tails.
             let tailed = (appended.receiver_count() > 0).then(|| accepted.clone());
