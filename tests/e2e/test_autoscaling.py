@@ -206,6 +206,9 @@ def test_step_scaling_on_an_alarm(berth):
     assert service_of(ecs, cluster, "web")["desiredCount"] == 4
     assert len(scaling.describe_scaling_activities(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"]) == 1
 
+    [described] = scaling.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingPolicies"]
+    assert [a["AlarmName"] for a in described["Alarms"]] == [f"{cluster}-queue-deep"]
+
     # What was acknowledged survives kill -9.
     berth.kill9()
     berth.start()

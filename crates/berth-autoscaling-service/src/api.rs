@@ -707,8 +707,34 @@ impl AutoScaling {
             .map(|(_, policy)| policy)
             .filter(|p| names.is_empty() || names.iter().any(|n| p.policy_name.as_ref() == Some(n)))
             .collect();
-        let (policies, next_token) =
+        let (mut policies, next_token) =
             page(matching, request.next_token.as_deref(), request.max_results)?;
+        // A step policy's alarms are the ones whose actions name it, as AWS lists them.
+        if policies.iter().any(|p| p.alarms.is_none()) {
+            let alarms = self
+                .metrics
+                .alarms(&region)
+                .await
+                .map_err(|err| error(ScalingError::Internal(err.to_string())))?;
+            for policy in policies.iter_mut().filter(|p| p.alarms.is_none()) {
+                let arn = policy.policy_arn.clone().unwrap_or_default();
+                policy.alarms = Some(
+                    alarms
+                        .iter()
+                        .filter(|a| {
+                            a.alarm_actions
+                                .iter()
+                                .flatten()
+                                .any(|action| action == &arn)
+                        })
+                        .map(|a| wire::Alarm {
+                            alarm_name: a.alarm_name.clone(),
+                            alarm_arn: a.alarm_arn.clone(),
+                        })
+                        .collect(),
+                );
+            }
+        }
         Ok(encode(&wire::DescribeScalingPoliciesResponse {
             scaling_policies: Some(policies),
             next_token,
