@@ -95,7 +95,7 @@ async fn definition(cp: &ControlPlane, arn: &str) -> Result<Option<TaskDefinitio
     }
 }
 
-fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
+fn as_service_task(task: &Task, displaced: bool, protected: bool) -> ServiceTask {
     ServiceTask {
         id: task_records::task_id(task.task_arn.as_deref().unwrap_or_default()).to_string(),
         deployment: task.started_by.clone().unwrap_or_default(),
@@ -115,6 +115,7 @@ fn as_service_task(task: &Task, displaced: bool) -> ServiceTask {
         created_at: task.created_at.unwrap_or(0.0),
         stopped_at: task.stopped_at,
         displaced,
+        protected,
     }
 }
 
@@ -359,13 +360,16 @@ async fn reconcile_service(
             view.health_checked = true;
         }
     }
+    let protections = task_records::protections_of_service(cp, cluster, name).await?;
     let mut elb_failures: HashMap<String, ElbHealth> = HashMap::new();
     let task_views: Vec<ServiceTask> = tasks
         .iter()
         .map(|task| {
             let displaced = task_records::status(task) != TaskStatus::Stopped
                 && instance_of(task).is_none_or(|i| i.status() != InstanceStatus::Active.as_str());
-            let mut view = as_service_task(task, displaced);
+            let id = task_records::task_id(task.task_arn.as_deref().unwrap_or_default());
+            let protected = protections.get(id).is_some_and(|p| p.active_at(now));
+            let mut view = as_service_task(task, displaced, protected);
             let load_balancers = groups.of(task);
             if !load_balancers.is_empty() {
                 let elb = elb_health(task, load_balancers, &group_health, ec2_instance_of);

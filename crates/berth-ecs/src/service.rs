@@ -78,6 +78,9 @@ pub struct ServiceTask {
     /// Its instance is DRAINING (or deregistered): it is replaced elsewhere, within the
     /// deployment limits, like an older deployment's task.
     pub displaced: bool,
+    /// Its task scale-in protection is on and has not expired: scale-in and deployments leave
+    /// it running (health-check replacement still stops it).
+    pub protected: bool,
 }
 
 impl ServiceTask {
@@ -274,8 +277,14 @@ pub fn reconcile(input: &PassInput) -> Pass {
     // The PRIMARY's own surplus when the desired count went down.
     let primary_live: Vec<&ServiceTask> = live.iter().copied().filter(|t| current(t)).collect();
     let surplus = primary_live.len().saturating_sub(input.desired as usize);
-    let mut stopping: Vec<&ServiceTask> =
-        choose_to_stop(&primary_live, &live, surplus, &is_healthy);
+    // Protected tasks are never picked: the others cover what they can of the surplus, and the
+    // rest waits until protection ends.
+    let unprotected: Vec<&ServiceTask> = primary_live
+        .iter()
+        .copied()
+        .filter(|t| !t.protected)
+        .collect();
+    let mut stopping: Vec<&ServiceTask> = choose_to_stop(&unprotected, &live, surplus, &is_healthy);
 
     // Older deployments' healthy tasks go as far as the minimum healthy count allows. Their
     // tasks that are not healthy yet (still starting, or younger than the 40 s rule) only go
@@ -291,6 +300,10 @@ pub fn reconcile(input: &PassInput) -> Pass {
         let primary_short = (input.desired as usize).saturating_sub(primary_live.len() - surplus);
         let mut room = max_total.saturating_sub(live.len() - stopping.len());
         for task in order_for_stopping(&old, &live, &is_healthy) {
+            // A deployment waits for a protected task of an older one.
+            if task.protected {
+                continue;
+            }
             if is_healthy(task) {
                 if healthy_count <= min_healthy {
                     continue;
@@ -571,6 +584,7 @@ mod tests {
             created_at: 0.0,
             stopped_at: None,
             displaced: false,
+            protected: false,
         }
     }
 
@@ -979,5 +993,56 @@ mod tests {
         let result = pass(2, (200, 100), &deployments, &tasks);
         assert_eq!(result.stop.len(), 1);
         assert!(result.stop[0].0.starts_with('a'));
+    }
+
+    #[test]
+    fn scaling_in_passes_over_protected_tasks_and_waits_when_only_they_are_left() {
+        let deployments = [deployment("d1", "COMPLETED")];
+        let mut tasks: Vec<ServiceTask> = ["a1", "a2", "b1"]
+            .map(|id| task(id, "d1", TaskStatus::Running))
+            .into();
+        tasks[2].zone = Some("b".into());
+        // The fullest zone's tasks would go first; protected, they stay and b1 goes.
+        tasks[0].protected = true;
+        tasks[1].protected = true;
+        let one_less = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(stopped_ids(&one_less), ["b1"]);
+        // Down to one task: only b1 may go, the rest of the surplus waits.
+        let to_one = pass(1, (200, 100), &deployments, &tasks);
+        assert_eq!(stopped_ids(&to_one), ["b1"]);
+        assert!(!to_one.steady);
+        tasks[2].protected = true;
+        let waiting = pass(1, (200, 100), &deployments, &tasks);
+        assert!(waiting.stop.is_empty() && waiting.start == 0 && !waiting.steady);
+    }
+
+    #[test]
+    fn a_deployment_waits_for_an_older_deployments_protected_task() {
+        let deployments = [
+            deployment("d2", "IN_PROGRESS"),
+            deployment("d1", "COMPLETED"),
+        ];
+        let mut tasks = vec![
+            task("old1", "d1", TaskStatus::Running),
+            task("old2", "d1", TaskStatus::Running),
+            task("new1", "d2", TaskStatus::Running),
+            task("new2", "d2", TaskStatus::Running),
+        ];
+        tasks[0].protected = true;
+        let result = pass(2, (200, 100), &deployments, &tasks);
+        assert_eq!(stopped_ids(&result), ["old2"]);
+        assert!(result.drained.is_empty() && !result.completed);
+        // Unhealthy is not a scale-in: a protected task failing its health checks is replaced.
+        let checked = [
+            ServiceDeployment {
+                health_checked: true,
+                ..deployment("d2", "IN_PROGRESS")
+            },
+            deployment("d1", "COMPLETED"),
+        ];
+        tasks[2].protected = true;
+        tasks[2].health = "UNHEALTHY".into();
+        let replaced = pass(2, (200, 100), &checked, &tasks);
+        assert!(stopped_ids(&replaced).contains(&"new1"));
     }
 }

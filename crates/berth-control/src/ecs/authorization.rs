@@ -238,20 +238,30 @@ impl Authorization for StopTaskRequest {
     }
 }
 
-impl Authorization for DescribeTasksRequest {
-    fn resources(&self, partition: &Partition) -> Vec<String> {
-        let cluster = self.cluster.as_deref();
-        self.tasks
-            .iter()
-            .flatten()
-            .map(|t| in_cluster(t, cluster, |c, id| partition.task_arn(c, id)))
-            .collect()
-    }
+macro_rules! tasks_in_cluster {
+    ($($request:ty),* $(,)?) => {$(
+        impl Authorization for $request {
+            fn resources(&self, partition: &Partition) -> Vec<String> {
+                let cluster = self.cluster.as_deref();
+                self.tasks
+                    .iter()
+                    .flatten()
+                    .map(|t| in_cluster(t, cluster, |c, id| partition.task_arn(c, id)))
+                    .collect()
+            }
 
-    fn cluster(&self) -> Option<&str> {
-        self.cluster.as_deref()
-    }
+            fn cluster(&self) -> Option<&str> {
+                self.cluster.as_deref()
+            }
+        }
+    )*};
 }
+
+tasks_in_cluster!(
+    DescribeTasksRequest,
+    UpdateTaskProtectionRequest,
+    GetTaskProtectionRequest
+);
 
 impl Authorization for CreateServiceRequest {
     fn resources(&self, partition: &Partition) -> Vec<String> {

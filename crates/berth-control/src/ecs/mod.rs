@@ -10,6 +10,7 @@ pub(crate) mod service_deployments;
 pub(crate) mod services;
 pub(crate) mod tags;
 mod task_definitions;
+mod task_protection;
 pub(crate) mod tasks;
 
 use std::future::Future;
@@ -71,6 +72,8 @@ pub async fn call(
         Op::StopTask => run(body, |r| tasks::stop(cp, r)).await,
         Op::DescribeTasks => run(body, |r| tasks::describe(cp, r)).await,
         Op::ListTasks => run(body, |r| tasks::list(cp, r)).await,
+        Op::UpdateTaskProtection => run(body, |r| task_protection::update(cp, r)).await,
+        Op::GetTaskProtection => run(body, |r| task_protection::get(cp, r)).await,
         Op::CreateService => run(body, |r| services::create(cp, r)).await,
         Op::UpdateService => run(body, |r| services::update(cp, r)).await,
         Op::DeleteService => run(body, |r| services::delete(cp, r)).await,

@@ -2,6 +2,8 @@
 //! with it), where each stands in ECS's lifecycle, and the typed reads and writes handlers and
 //! the agent channel make of them.
 
+use std::collections::HashMap;
+
 use berth_ecs::EcsError;
 use berth_ecs::arn::{Partition, TaskDefinitionRef};
 use berth_ecs::lifecycle::{ContainerStatus, DesiredStatus, TaskEvent, TaskState, TaskStatus};
@@ -124,6 +126,68 @@ pub async fn of_service(
     {
         let id = marker.key.rsplit('/').next().unwrap_or_default();
         found.extend(fetch(cp, cluster, id).await?);
+    }
+    Ok(found)
+}
+
+/// Task scale-in protection is kept in the task's service index entry (`stask/…`), which only
+/// service tasks have and which housekeeping forgets with the task: its value is the epoch
+/// second the protection ends, empty when the task is not protected. Expired protection needs
+/// no writer: a time in the past is no protection.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Protection {
+    #[serde(rename = "expiresAt")]
+    pub expires_at: f64,
+}
+
+impl Protection {
+    pub fn active_at(&self, now: f64) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// Turns a service task's protection on until `protection`'s end, or off with `None`.
+pub fn write_protection(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+    protection: Option<Protection>,
+) {
+    let value = protection.as_ref().map(super::encode).unwrap_or_default();
+    txn.put(&keys::service_task(cluster, service, id), value);
+}
+
+/// A service task's protection as stored (possibly expired), read inside a transaction.
+pub fn read_protection(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    service: &str,
+    id: &str,
+) -> Result<Option<Protection>, ApiError> {
+    match txn.get(&keys::service_task(cluster, service, id))? {
+        Some(kv) if !kv.value.is_empty() => Ok(Some(super::decode(&kv)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The stored protections of a service's tasks, by task id, from the latest committed state.
+pub async fn protections_of_service(
+    cp: &ControlPlane,
+    cluster: &str,
+    service: &str,
+) -> Result<HashMap<String, Protection>, ApiError> {
+    let mut found = HashMap::new();
+    for marker in cp
+        .store
+        .range(&keys::service_tasks_of(cluster, service), None, usize::MAX)
+        .await?
+    {
+        if marker.value.is_empty() {
+            continue;
+        }
+        let id = marker.key.rsplit('/').next().unwrap_or_default();
+        found.insert(id.to_string(), super::decode(&marker)?);
     }
     Ok(found)
 }
