@@ -33,7 +33,8 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then gives requests in flight
-/// [`SHUTDOWN_GRACE`] to finish. Binds nothing itself, so callers (and tests) choose the address, port 0 included.
+/// [`SHUTDOWN_GRACE`] to finish. Binds nothing itself, so callers (and tests) choose the
+/// address, port 0 included.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
