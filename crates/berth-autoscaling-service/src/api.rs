@@ -874,3 +874,56 @@ pub(crate) fn managed_alarm_names(policy: &wire::ScalingPolicy) -> Vec<String> {
         .filter_map(|a| a.alarm_name.clone())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_of_at_most_fifty_carry_the_offset_on() {
+        let items: Vec<i32> = (0..120).collect();
+        let (first, next) = page(items.clone(), None, None).unwrap();
+        assert_eq!(first, (0..50).collect::<Vec<_>>());
+        let (second, next) = page(items.clone(), next.as_deref(), Some(500)).unwrap();
+        assert_eq!(second, (50..100).collect::<Vec<_>>());
+        let (last, next) = page(items.clone(), next.as_deref(), None).unwrap();
+        assert_eq!((last.len(), next), (20, None));
+        let (small, _) = page(items.clone(), None, Some(3)).unwrap();
+        assert_eq!(small, vec![0, 1, 2]);
+        let err = page(items, Some("not a token"), None).unwrap_err();
+        assert_eq!(err.code, "InvalidNextTokenException");
+    }
+
+    #[test]
+    fn target_tracking_alarms_are_shaped_as_aws_shapes_them() {
+        let service = EcsService {
+            cluster: "default".into(),
+            service: "web".into(),
+        };
+        let tracking = policy::target_tracking(Some(50.0), None, None, None).unwrap();
+        let metric =
+            policy::predefined_metric("ECSServiceAverageCPUUtilization", None, &service).unwrap();
+        let [high, low] = &policy::tracking_alarms(&tracking)[..] else {
+            panic!("two alarms");
+        };
+        let arn = "arn:aws:autoscaling:us-east-1:000000000000:scalingPolicy:1:resource/ecs/service/default/web:policyName/cpu";
+        let alarm = tracking_alarm("high", arn, &metric, high, 1);
+        assert_eq!(alarm.alarm_actions, Some(vec![arn.to_owned()]));
+        assert_eq!(
+            (
+                alarm.period,
+                alarm.evaluation_periods,
+                alarm.datapoints_to_alarm
+            ),
+            (Some(1), Some(3), Some(3))
+        );
+        assert_eq!(alarm.statistic.as_deref(), Some("Average"));
+        assert_eq!(alarm.unit.as_deref(), Some("Percent"));
+        let low = tracking_alarm("low", arn, &metric, low, 60);
+        assert_eq!(
+            (low.threshold, low.comparison_operator.as_deref()),
+            (Some(45.0), Some("LessThanThreshold"))
+        );
+        assert_eq!((low.period, low.evaluation_periods), (Some(60), Some(15)));
+    }
+}
