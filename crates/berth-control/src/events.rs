@@ -113,6 +113,9 @@ pub struct EventLog {
     history: Mutex<History>,
     /// The id of the newest entry announced, for clients waiting for more.
     newest: watch::Sender<EventId>,
+    /// Turns true once the deriver has opened the history: a client that comes earlier (just
+    /// after a restart) waits for it rather than being told its id is unknown.
+    opened: watch::Sender<bool>,
 }
 
 struct History {
@@ -152,6 +155,7 @@ impl EventLog {
                 complete_after: EventId::after_revision(0),
             }),
             newest: watch::Sender::new(EventId::after_revision(0)),
+            opened: watch::Sender::new(false),
         }
     }
 
@@ -231,6 +235,7 @@ impl EventLog {
         history.entries = entries.into();
         history.complete_after = complete_after;
         self.newest.send_replace(newest);
+        self.opened.send_replace(true);
     }
 
     /// Records entries derived from the changes up to `covered` — in the event store first,
@@ -304,6 +309,7 @@ impl EventLog {
         after: Option<EventId>,
         limit: usize,
     ) -> Result<Read, EventStoreError> {
+        let _ = self.opened.subscribe().wait_for(|opened| *opened).await;
         let older = |after: EventId| after < self.lock().complete_after;
         let Some(store) = self.durable.clone().filter(|_| after.is_none_or(older)) else {
             return Ok(self.read_recent(after, limit));
@@ -905,6 +911,19 @@ mod tests {
         let before = read(&log, Some(id(9, 0)), 10).await;
         assert!(before.lost);
         assert_eq!(ids(&before), ["11-0", "12-0", "13-0", "14-0", "18-0"]);
+
+        // A client that comes before the history is opened (just after a restart) waits for it.
+        let reopened = Arc::new(EventLog::durable(partition(), 2, store.clone()));
+        let early = tokio::spawn({
+            let reopened = reopened.clone();
+            async move { reopened.read_after(Some(id(13, 0)), 10).await.unwrap() }
+        });
+        tokio::task::yield_now().await;
+        assert!(!early.is_finished());
+        reopened.open(18).await;
+        let early = early.await.unwrap();
+        assert!(!early.lost);
+        assert_eq!(ids(&early), ["14-0", "18-0"]);
 
         // Retention at 7 days after 12.5 s removes 11 and 12: resuming after 11 is a gap.
         log.sweep(12.5 + (KEPT_FOR_MS / 1000) as f64).await;
