@@ -106,33 +106,11 @@ pub async fn update(
     let protection = enabled.then(|| Protection {
         expires_at: (now + f64::from(minutes) * 60.0).floor(),
     });
-    let partition = cp.partition.clone();
-    transact(&*cp.store, move |txn: &mut dyn Txn| {
-        clusters::active_cluster(txn, &cluster)?;
-        let mut protected = Vec::new();
-        let mut failures = Vec::new();
-        for reference in &references {
-            match lookup(txn, &partition, &cluster, reference)? {
-                Found::Service { arn, service, .. } => {
-                    task_records::write_protection(
-                        txn,
-                        &cluster,
-                        &service,
-                        task_id(&arn),
-                        protection,
-                    );
-                    protected.push(protected_task(arn, protection, now));
-                }
-                Found::Standalone(arn) => failures.push(failure(arn, "TASK_NOT_VALID")),
-                Found::Missing(arn) => failures.push(failure(arn, "MISSING")),
-            }
-        }
-        Ok::<_, ApiError>(UpdateTaskProtectionResponse {
-            protected_tasks: Some(protected),
-            failures: Some(failures),
-        })
+    let (protected, failures) = visit(cp, cluster, references, Some(protection)).await?;
+    Ok(UpdateTaskProtectionResponse {
+        protected_tasks: Some(protected),
+        failures: Some(failures),
     })
-    .await
 }
 
 pub async fn get(
@@ -147,6 +125,21 @@ pub async fn get(
         ))
         .into());
     }
+    let (protected, failures) = visit(cp, cluster, references, None).await?;
+    Ok(GetTaskProtectionResponse {
+        protected_tasks: Some(protected),
+        failures: Some(failures),
+    })
+}
+
+/// Looks every named task up in one transaction and answers for each, after setting its
+/// protection to `change` when there is one (UpdateTaskProtection) or as it is (Get).
+async fn visit(
+    cp: &ControlPlane,
+    cluster: String,
+    references: Vec<String>,
+    change: Option<Option<Protection>>,
+) -> Result<(Vec<ProtectedTask>, Vec<Failure>), ApiError> {
     let now = cp.clock.now();
     let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -156,16 +149,25 @@ pub async fn get(
         for reference in &references {
             match lookup(txn, &partition, &cluster, reference)? {
                 Found::Service {
-                    arn, protection, ..
-                } => protected.push(protected_task(arn, protection, now)),
+                    arn,
+                    service,
+                    protection,
+                } => {
+                    let protection = match change {
+                        Some(new) => {
+                            let id = task_id(&arn);
+                            task_records::write_protection(txn, &cluster, &service, id, new);
+                            new
+                        }
+                        None => protection,
+                    };
+                    protected.push(protected_task(arn, protection, now));
+                }
                 Found::Standalone(arn) => failures.push(failure(arn, "TASK_NOT_VALID")),
                 Found::Missing(arn) => failures.push(failure(arn, "MISSING")),
             }
         }
-        Ok::<_, ApiError>(GetTaskProtectionResponse {
-            protected_tasks: Some(protected),
-            failures: Some(failures),
-        })
+        Ok::<_, ApiError>((protected, failures))
     })
     .await
 }
