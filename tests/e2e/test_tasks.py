@@ -257,6 +257,11 @@ def test_tasks_that_fit_nowhere_are_failures(cluster):
     assert excinfo.value.response["Error"]["Code"] == "ClientException"
     missing = ecs.describe_tasks(cluster=name, tasks=["0" * 32])
     assert missing["failures"][0]["reason"] == "MISSING"
+    # ECS refuses an empty list rather than describing nothing.
+    with pytest.raises(ClientError) as excinfo:
+        ecs.describe_tasks(cluster=name, tasks=[])
+    assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"
+    assert excinfo.value.response["Error"]["Message"] == "Tasks cannot be empty."
     with pytest.raises(ClientError) as excinfo:
         ecs.stop_task(cluster=name, task="0" * 32)
     assert excinfo.value.response["Error"]["Code"] == "InvalidParameterException"

@@ -867,6 +867,9 @@ pub async fn describe(
         return Err(EcsError::ClusterNotFound.into());
     }
     let references = request.tasks.clone().unwrap_or_default();
+    if references.is_empty() {
+        return Err(invalid("Tasks cannot be empty.").into());
+    }
     if references.len() > DESCRIBE_LIMIT {
         return Err(invalid(format!(
             "At most {DESCRIBE_LIMIT} tasks can be described in one call."
