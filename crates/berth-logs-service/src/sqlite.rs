@@ -27,6 +27,10 @@ use crate::store::{
 
 /// How many queued writes one transaction takes at most.
 const GROUP_COMMIT_MAX: usize = 512;
+/// The least time between two checkpoints: the commits in between are copied by one.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// What a WAL file is cut back to once checkpointed (SQLite otherwise keeps it at its largest).
+const WAL_SIZE_LIMIT: u64 = 4 << 20;
 /// Events a sweep removes per transaction, so appends never wait long behind it.
 const SWEEP_CHUNK: usize = 10_000;
 
@@ -60,6 +64,52 @@ CREATE INDEX IF NOT EXISTS events_by_stream ON events(stream_id, ts, seq);
 CREATE INDEX IF NOT EXISTS events_by_group ON events(group_id, ts, seq);
 ";
 
+/// Events one INSERT statement carries: a statement of many rows costs SQLite one step where
+/// one per row costs one each (binding, stepping and resetting dominate a small row's insert).
+const INSERT_ROWS: usize = 128;
+
+/// `INSERT INTO events … VALUES` for `rows` rows: `?1` the group, `?2` the stream, `?3` the
+/// ingestion time, then each row's timestamp and message.
+fn insert_statement(rows: usize) -> &'static str {
+    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    const ONE: &str = "INSERT INTO events(group_id, stream_id, ts, ingested, message) VALUES (?1, ?2, ?4, ?3, ?5)";
+    if rows == 1 {
+        return ONE;
+    }
+    debug_assert_eq!(rows, INSERT_ROWS);
+    MANY.get_or_init(|| {
+        let values: Vec<String> = (0..INSERT_ROWS)
+            .map(|row| format!("(?1, ?2, ?{}, ?3, ?{})", 4 + 2 * row, 5 + 2 * row))
+            .collect();
+        format!(
+            "INSERT INTO events(group_id, stream_id, ts, ingested, message) VALUES {}",
+            values.join(", ")
+        )
+    })
+}
+
+/// Runs `insert` (an [`insert_statement`] of `rows.len()` rows) for `rows`.
+fn bind_rows(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    group: i64,
+    stream: i64,
+    now: i64,
+    rows: &[(i64, String)],
+) -> Result<(), LogsError> {
+    insert.raw_bind_parameter(1, group).map_err(storage)?;
+    insert.raw_bind_parameter(2, stream).map_err(storage)?;
+    insert.raw_bind_parameter(3, now).map_err(storage)?;
+    for (row, (timestamp, message)) in rows.iter().enumerate() {
+        insert
+            .raw_bind_parameter(4 + 2 * row, timestamp)
+            .map_err(storage)?;
+        insert
+            .raw_bind_parameter(5 + 2 * row, message.as_str())
+            .map_err(storage)?;
+    }
+    insert.raw_execute().map(drop).map_err(storage)
+}
+
 type Finish = Box<dyn FnOnce(Result<(), LogsError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
 
@@ -86,11 +136,12 @@ fn storage(err: rusqlite::Error) -> LogsError {
 fn open_connection(path: &Path) -> Result<Connection, LogsError> {
     let connection = Connection::open(path).map_err(storage)?;
     connection
-        .execute_batch(
+        .execute_batch(&format!(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;",
-        )
+             PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};
+             PRAGMA busy_timeout = 5000;"
+        ))
         .map_err(storage)?;
     Ok(connection)
 }
@@ -100,13 +151,25 @@ impl SqliteLogStore {
     pub fn open(path: &Path) -> Result<Arc<SqliteLogStore>, LogsError> {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA).map_err(storage)?;
+        // Checkpoints run on a thread of their own, not inside the commits that cross SQLite's
+        // threshold (where they cost an append more than its own work).
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(storage)?;
+        let checkpointer = open_connection(path)?;
+        let starting = |err: std::io::Error| {
+            LogsError::ServiceUnavailable(format!("starting the log store: {err}"))
+        };
+        let (committed, commits) = sync_channel::<()>(1);
+        std::thread::Builder::new()
+            .name("log-store-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, commits))
+            .map_err(starting)?;
         let (jobs, queue) = sync_channel::<Job>(4096);
         std::thread::Builder::new()
             .name("log-store-writer".into())
-            .spawn(move || write_loop(writer, queue))
-            .map_err(|err| {
-                LogsError::ServiceUnavailable(format!("starting the log store: {err}"))
-            })?;
+            .spawn(move || write_loop(writer, queue, committed))
+            .map_err(starting)?;
         Ok(Arc::new(SqliteLogStore {
             jobs,
             path: path.to_owned(),
@@ -167,7 +230,18 @@ fn in_savepoint<R>(
     result
 }
 
-fn write_loop(connection: Connection, queue: Receiver<Job>) {
+/// After commits, copies the WAL's pages into the database (a passive checkpoint: it never
+/// blocks the writer or readers), at most once per [`CHECKPOINT_EVERY`].
+fn checkpoint_loop(connection: Connection, commits: Receiver<()>) {
+    while commits.recv().is_ok() {
+        if let Err(err) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "log store checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+fn write_loop(connection: Connection, queue: Receiver<Job>, checkpoint: SyncSender<()>) {
     while let Ok(first) = queue.recv() {
         if let Err(err) = connection.execute_batch("BEGIN IMMEDIATE") {
             first(&connection)(Err(storage(err)));
@@ -201,6 +275,8 @@ fn write_loop(connection: Connection, queue: Receiver<Job>) {
         for finish in finishes {
             finish(committed.clone());
         }
+        // Full: a checkpoint is due already, and will see this commit too.
+        let _ = checkpoint.try_send(());
     }
 }
 
@@ -540,18 +616,19 @@ impl LogStore for SqliteLogStore {
                 return Ok(());
             };
             let (first, last) = (first.0, last.0);
-            let mut bytes = 0i64;
+            let bytes: i64 = events.iter().map(|(_, message)| message.len() as i64).sum();
+            let mut rows = events.chunks_exact(INSERT_ROWS);
             let mut insert = connection
-                .prepare_cached(
-                    "INSERT INTO events(group_id, stream_id, ts, ingested, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
+                .prepare_cached(insert_statement(INSERT_ROWS))
                 .map_err(storage)?;
-            for (timestamp, message) in &events {
-                bytes += message.len() as i64;
-                insert
-                    .execute(params![group, stream, timestamp, now, message])
-                    .map_err(storage)?;
+            for chunk in &mut rows {
+                bind_rows(&mut insert, group, stream, now, chunk)?;
+            }
+            let mut insert_one = connection
+                .prepare_cached(insert_statement(1))
+                .map_err(storage)?;
+            for row in rows.remainder().chunks(1) {
+                bind_rows(&mut insert_one, group, stream, now, row)?;
             }
             connection
                 .execute(
@@ -744,6 +821,33 @@ impl LogStore for SqliteLogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Checkpoints keep up with appends off the writer: the WAL is copied into the database
+    /// and cut back, so it does not grow with the log.
+    #[test]
+    fn the_wal_is_checkpointed_as_appends_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let store = SqliteLogStore::open(&path).unwrap();
+        store
+            .create_group("us-east-1", "g", 0, BTreeMap::new())
+            .unwrap();
+        let wal = dir.path().join("logs.db-wal");
+        let mut largest = 0;
+        for batch in 0..40 {
+            let events: Vec<(i64, String)> = (0..1_000)
+                .map(|i| (batch * 1_000 + i, "x".repeat(500)))
+                .collect();
+            store
+                .append("us-east-1", "g", "s", events, 1, true)
+                .unwrap();
+            largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+            std::thread::sleep(CHECKPOINT_EVERY / 4);
+        }
+        let database = std::fs::metadata(&path).unwrap().len();
+        assert!(database > 20 << 20, "20 MB of events copied in: {database}");
+        assert!(largest < 16 << 20, "the WAL stayed small: {largest}");
+    }
 
     /// A disk that fills up (here: the database may not grow past its current pages) fails
     /// the appends with ServiceUnavailableException, keeps nothing of them, and the store works
