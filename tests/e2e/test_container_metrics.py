@@ -118,9 +118,12 @@ def test_a_cpu_burning_service_shows_in_cloudwatch_and_prometheus(server, burner
     }
 
     # Container Insights is enabled on this cluster.
-    utilized = wait_for(lambda: datapoints(cloudwatch, "ECS/ContainerInsights", "CpuUtilized", of_service),
-                        "Container Insights CpuUtilized")
-    assert max(p["Maximum"] for p in utilized) > 512
+    # In CPU units: a second of the burning core (1,024 units) shows above half of one, which
+    # a percentage never would. Waited for, not read once: the first
+    # datapoints may come from seconds when the machine gave the task less.
+    wait_for(lambda: [p for p in datapoints(cloudwatch, "ECS/ContainerInsights", "CpuUtilized", of_service)
+                      if p["Maximum"] > 512],
+             "Container Insights CpuUtilized above 512 units")
     reserved = datapoints(cloudwatch, "ECS/ContainerInsights", "CpuReserved", of_service)
     assert {p["Average"] for p in reserved} == {float(TASK_CPU)}
     family = datapoints(cloudwatch, "ECS/ContainerInsights", "MemoryReserved",
