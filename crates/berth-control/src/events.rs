@@ -43,6 +43,8 @@ pub const KEPT_EVENTS: usize = 100_000;
 pub const KEPT_FOR_MS: i64 = 7 * 86_400_000;
 /// How often retention runs (and once at start).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How long the progress of eventless changes may go unrecorded.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// How many change sets one recording takes at most: those waiting when the deriver looks
 /// share one durable commit.
 const RECORD_BATCH: usize = 1024;
@@ -431,13 +433,29 @@ pub async fn run(cp: Arc<ControlPlane>) {
         cp.events.record(entries, start).await;
     }
     let mut covered = start;
+    // When the changes since the last record made no event: their progress is recorded at
+    // most every PROGRESS_EVERY, not per change set, so a stream of eventless writes
+    // (RegisterTaskDefinition, say) does not cost the disk a second flush beside the state
+    // store's. After a kill -9 at most that much is derived again at start.
+    let mut unrecorded_since: Option<tokio::time::Instant> = None;
     let mut sweeps = tokio::time::interval(SWEEP_EVERY);
     sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let progress_due = async {
+            match unrecorded_since {
+                Some(since) => tokio::time::sleep_until(since + PROGRESS_EVERY).await,
+                None => std::future::pending().await,
+            }
+        };
         let first = tokio::select! {
             received = stream.recv() => received,
             _ = sweeps.tick() => {
                 cp.events.sweep(cp.clock.now()).await;
+                continue;
+            }
+            () = progress_due => {
+                cp.events.record(Vec::new(), covered).await;
+                unrecorded_since = None;
                 continue;
             }
         };
@@ -514,8 +532,11 @@ pub async fn run(cp: Arc<ControlPlane>) {
                 };
             }
         }
-        if changed || !entries.is_empty() {
+        if !entries.is_empty() {
             cp.events.record(entries, covered).await;
+            unrecorded_since = None;
+        } else if changed && unrecorded_since.is_none() {
+            unrecorded_since = Some(tokio::time::Instant::now());
         }
     }
 }
