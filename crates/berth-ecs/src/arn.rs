@@ -49,6 +49,34 @@ impl Partition {
         self.arn(&format!("container/{cluster}/{task_id}/{id}"))
     }
 
+    /// The Cloud Map namespace a cluster's `serviceConnectDefaults.namespace` names: an ARN is
+    /// kept; a name becomes the ARN of that namespace in this region, its id (`ns-` and 16
+    /// lowercase letters and digits, as Cloud Map's) derived from the name so that the same
+    /// name always names the same namespace.
+    pub fn namespace_arn(&self, reference: &str) -> String {
+        if reference.starts_with("arn:") {
+            return reference.to_string();
+        }
+        // FNV-1a over the region and the name, written in base 36.
+        let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        for byte in self.region.bytes().chain([0]).chain(reference.bytes()) {
+            hash ^= u128::from(byte);
+            hash = hash.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+        }
+        const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let id: String = (0..16)
+            .map(|_| {
+                let digit = DIGITS[(hash % 36) as usize] as char;
+                hash /= 36;
+                digit
+            })
+            .collect();
+        format!(
+            "arn:aws:servicediscovery:{}:{}:namespace/ns-{id}",
+            self.region, self.account_id
+        )
+    }
+
     /// The account's root principal: the caller until authentication arrives.
     pub fn root_principal(&self) -> String {
         format!("arn:aws:iam::{}:root", self.account_id)
@@ -161,6 +189,28 @@ mod tests {
             p.cluster_name(Some("arn:aws:ecs:us-east-1:000000000000:service/web"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn namespaces_named_become_one_arn_per_name_and_arns_are_kept() {
+        let p = partition();
+        let test = p.namespace_arn("test");
+        let id = test
+            .strip_prefix("arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-")
+            .unwrap();
+        assert_eq!(id.len(), 16);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        assert_eq!(p.namespace_arn("test"), test);
+        assert_ne!(p.namespace_arn("other"), test);
+        assert_ne!(
+            Partition::new("eu-west-1", "000000000000").namespace_arn("test"),
+            test.replace("us-east-1", "eu-west-1")
+        );
+        let arn = "arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-abc";
+        assert_eq!(p.namespace_arn(arn), arn);
     }
 
     #[test]

@@ -31,10 +31,8 @@ pub fn check_value(name: &str, value: &str) -> Result<(), EcsError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(invalid(format!(
-            "The value '{value}' is not valid for the account setting {name}. Valid values: {}.",
-            allowed.join(", ")
-        )))
+        // ECS's words, whatever the setting (PutAccountSetting, PutAccountSettingDefault).
+        Err(invalid("Invalid setting 'value'"))
     }
 }
 

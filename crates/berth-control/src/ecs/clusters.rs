@@ -8,11 +8,11 @@ use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::status::{ClusterStatus, InstanceStatus, ServiceStatus};
 use berth_ecs_wire::{
-    Cluster, ClusterSetting, CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest,
-    DeleteClusterResponse, DescribeClustersRequest, DescribeClustersResponse, Failure,
-    KeyValuePair, ListClustersRequest, ListClustersResponse, Service, Tag, Task,
-    UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
-    UpdateClusterSettingsResponse,
+    Cluster, ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
+    CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse,
+    DescribeClustersRequest, DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest,
+    ListClustersResponse, Service, Tag, Task, UpdateClusterRequest, UpdateClusterResponse,
+    UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
 };
 use berth_store::{Txn, transact};
 
@@ -35,6 +35,8 @@ struct Include {
     configurations: bool,
     tags: bool,
     statistics: bool,
+    /// Without `statistics`, show them as an empty list rather than leave them out.
+    empty_statistics: bool,
     attachments: bool,
 }
 
@@ -46,16 +48,19 @@ impl Include {
             configurations: has("CONFIGURATIONS"),
             tags: has("TAGS"),
             statistics: has("STATISTICS"),
+            empty_statistics: false,
             attachments: has("ATTACHMENTS"),
         }
     }
 
-    /// What create and update calls return: the whole cluster but its statistics.
+    /// What create and update calls return: the whole cluster, its statistics an empty list
+    /// (create-cluster.rst and update-cluster.rst show `"statistics": []`).
     const WRITE: Include = Include {
         settings: true,
         configurations: true,
         tags: true,
         statistics: false,
+        empty_statistics: true,
         attachments: true,
     };
 }
@@ -139,30 +144,38 @@ fn present(mut cluster: Cluster, tags: Vec<Tag>, counts: Counts, include: Includ
     cluster.running_tasks_count = count(counts.running_tasks);
     cluster.pending_tasks_count = count(counts.pending_tasks);
     cluster.active_services_count = count(counts.active_services);
-    cluster.statistics = Some(if include.statistics {
-        [
-            ("runningEC2TasksCount", counts.running_tasks),
-            ("runningFargateTasksCount", 0),
-            ("pendingEC2TasksCount", counts.pending_tasks),
-            ("pendingFargateTasksCount", 0),
-            ("runningExternalTasksCount", 0),
-            ("pendingExternalTasksCount", 0),
-            ("activeEC2ServiceCount", counts.active_services),
-            ("activeFargateServiceCount", 0),
-            ("drainingEC2ServiceCount", counts.draining_services),
-            ("drainingFargateServiceCount", 0),
-            ("activeExternalServiceCount", 0),
-            ("drainingExternalServiceCount", 0),
-        ]
-        .into_iter()
-        .map(|(name, value)| KeyValuePair {
-            name: Some(name.into()),
-            value: Some(value.to_string()),
-        })
-        .collect()
-    } else {
-        Vec::new()
+    cluster.statistics = (include.statistics || include.empty_statistics).then(|| {
+        if include.statistics {
+            [
+                ("runningEC2TasksCount", counts.running_tasks),
+                ("runningFargateTasksCount", 0),
+                ("pendingEC2TasksCount", counts.pending_tasks),
+                ("pendingFargateTasksCount", 0),
+                ("runningExternalTasksCount", 0),
+                ("pendingExternalTasksCount", 0),
+                ("activeEC2ServiceCount", counts.active_services),
+                ("activeFargateServiceCount", 0),
+                ("drainingEC2ServiceCount", counts.draining_services),
+                ("drainingFargateServiceCount", 0),
+                ("activeExternalServiceCount", 0),
+                ("drainingExternalServiceCount", 0),
+            ]
+            .into_iter()
+            .map(|(name, value)| KeyValuePair {
+                name: Some(name.into()),
+                value: Some(value.to_string()),
+            })
+            .collect()
+        } else {
+            Vec::new()
+        }
     });
+    // ECS leaves out a cluster's capacity providers and default strategy while there are none
+    // (create-cluster.rst Example 1, describe-clusters.rst Example 1).
+    cluster.capacity_providers = cluster.capacity_providers.filter(|p| !p.is_empty());
+    cluster.default_capacity_provider_strategy = cluster
+        .default_capacity_provider_strategy
+        .filter(|s| !s.is_empty());
     if !include.settings {
         cluster.settings = None;
     }
@@ -181,12 +194,21 @@ fn check_settings(settings: &[ClusterSetting]) -> Result<(), EcsError> {
     for setting in settings {
         let value = setting.value.as_deref().unwrap_or_default();
         if !matches!(value, "enabled" | "disabled" | "enhanced") {
-            return Err(invalid(format!(
-                "Invalid value '{value}' for cluster setting containerInsights. Valid values: enabled, disabled, enhanced."
-            )));
+            return Err(invalid("Invalid setting 'value'"));
         }
     }
     Ok(())
+}
+
+/// A cluster's default Service Connect namespace as ECS shows it: the namespace's ARN.
+fn service_connect_defaults(
+    cp: &ControlPlane,
+    request: &Option<ClusterServiceConnectDefaultsRequest>,
+) -> Option<ClusterServiceConnectDefaults> {
+    let namespace = request.as_ref()?.namespace.as_deref()?;
+    Some(ClusterServiceConnectDefaults {
+        namespace: Some(cp.partition.namespace_arn(namespace)),
+    })
 }
 
 /// `current` with `updates` applied by setting name.
@@ -243,12 +265,8 @@ pub async fn create(
         ))
         .into());
     }
-    if request.service_connect_defaults.is_some() {
-        return Err(EcsError::UnsupportedFeature(
-            "Service Connect namespaces are not supported yet.".into(),
-        )
-        .into());
-    }
+    // The namespace is kept and shown as Cloud Map's ARN before Service Connect itself exists.
+    let service_connect_defaults = service_connect_defaults(cp, &request.service_connect_defaults);
     let insights_default =
         account_settings::effective(cp, &cp.caller(), "containerInsights").await?;
     let settings = merge_settings(
@@ -267,6 +285,7 @@ pub async fn create(
         configuration: request.configuration.clone(),
         capacity_providers: Some(providers),
         default_capacity_provider_strategy: Some(strategy),
+        service_connect_defaults,
         ..Cluster::default()
     };
     let cluster = transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -395,14 +414,12 @@ pub async fn update(
     let name = cp.partition.cluster_name(request.cluster.as_deref())?;
     let settings = request.settings.clone().unwrap_or_default();
     check_settings(&settings)?;
-    if request.service_connect_defaults.is_some() {
-        return Err(EcsError::UnsupportedFeature(
-            "Service Connect namespaces are not supported yet.".into(),
-        )
-        .into());
-    }
+    let namespace = service_connect_defaults(cp, &request.service_connect_defaults);
     let configuration = request.configuration.clone();
     let cluster = modify(cp, name, move |cluster| {
+        if namespace.is_some() {
+            cluster.service_connect_defaults = namespace.clone();
+        }
         cluster.settings = Some(merge_settings(
             cluster.settings.as_deref().unwrap_or_default(),
             &settings,
