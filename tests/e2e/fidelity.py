@@ -18,6 +18,7 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _HEX32 = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 _DEPLOYMENT = re.compile(r"ecs-svc/\d+")
 _NAMESPACE = re.compile(r"namespace/ns-[a-z0-9]{16}")
+_SERVICE_DEPLOYMENT = re.compile(r"(service-(?:deployment|revision)/[^/]+/[^/]+/)\d+")
 
 
 def normalise(value):
@@ -32,6 +33,7 @@ def normalise(value):
         value = _UUID.sub("<id>", value)
         value = _HEX32.sub("<id>", value)
         value = _NAMESPACE.sub("namespace/ns-<id>", value)
+        value = _SERVICE_DEPLOYMENT.sub(r"\1<id>", value)
         return _DEPLOYMENT.sub("ecs-svc/<id>", value)
     return value
 

@@ -23,8 +23,11 @@ use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance, integer, ports};
 use crate::state::{clusters, tasks};
 
-/// DescribeContainerInstances and UpdateContainerInstancesState take at most this many.
+/// DescribeContainerInstances takes at most this many container instances per call.
 const BATCH_LIMIT: usize = 100;
+
+/// UpdateContainerInstancesState takes at most this many container instances per call.
+const UPDATE_STATE_LIMIT: usize = 10;
 
 /// What an agent presents when it (re)connects.
 pub struct Registration {
@@ -169,6 +172,9 @@ pub async fn describe(
         return Err(EcsError::ClusterNotFound.into());
     }
     let references = request.container_instances.clone().unwrap_or_default();
+    if references.is_empty() {
+        return Err(invalid("Container instance cannot be empty.").into());
+    }
     if references.len() > BATCH_LIMIT {
         return Err(invalid(format!(
             "At most {BATCH_LIMIT} container instances can be described in one call."
@@ -295,9 +301,9 @@ pub async fn update_state(
         .into());
     }
     let references = request.container_instances.clone().unwrap_or_default();
-    if references.len() > BATCH_LIMIT {
+    if references.len() > UPDATE_STATE_LIMIT {
         return Err(invalid(format!(
-            "At most {BATCH_LIMIT} container instances can be updated in one call."
+            "instanceIds can have at most {UPDATE_STATE_LIMIT} items."
         ))
         .into());
     }

@@ -462,9 +462,12 @@ pub async fn describe(
         return Err(EcsError::ClusterNotFound.into());
     }
     let references = request.services.clone().unwrap_or_default();
-    if references.is_empty() || references.len() > DESCRIBE_LIMIT {
+    if references.is_empty() {
+        return Err(invalid("Services cannot be empty.").into());
+    }
+    if references.len() > DESCRIBE_LIMIT {
         return Err(invalid(format!(
-            "DescribeServices takes between 1 and {DESCRIBE_LIMIT} services."
+            "service names can have at most {DESCRIBE_LIMIT} items."
         ))
         .into());
     }

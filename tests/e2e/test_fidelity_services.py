@@ -1,0 +1,113 @@
+"""Services answer exactly as ECS writes them: each case is a request and the full response the
+AWS CLI reference's examples (awscli/examples/ecs/create-service.rst, delete-service.rst) show
+for it, or ECS's own refusal, word for word."""
+
+import pytest
+
+from fidelity import PREFIX, error, outcome
+from test_tasks import wait_for
+
+SLEEP = {"name": "sleep", "image": "busybox", "cpu": 10, "command": ["sleep", "360"], "memory": 10, "essential": True}
+REVISION = f"{PREFIX}task-definition/sleep360:1"
+
+
+def service(name, status="ACTIVE", rollout="IN_PROGRESS", events=()):
+    """create-service.rst Example 2 ("To create a service using the EC2 launch type"), with the
+    members the API has gained since that example was written (the deployment's rollout state
+    and failed tasks, the circuit breaker's defaults, the deployment controller, the service
+    deployment and revision, createdBy, enableExecuteCommand) as ECS fills them in."""
+    deployment = f"{PREFIX}service-deployment/MyCluster/{name}/<id>"
+    return {
+        "serviceArn": f"{PREFIX}service/MyCluster/{name}",
+        "serviceName": name,
+        "clusterArn": f"{PREFIX}cluster/MyCluster",
+        "loadBalancers": [],
+        "serviceRegistries": [],
+        "status": status,
+        "desiredCount": 0,
+        "runningCount": 0,
+        "pendingCount": 0,
+        "launchType": "EC2",
+        "taskDefinition": REVISION,
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+        },
+        "deployments": [{
+            "id": "ecs-svc/<id>", "status": "PRIMARY", "taskDefinition": REVISION,
+            "desiredCount": 0, "pendingCount": 0, "runningCount": 0, "failedTasks": 0,
+            "createdAt": "<time>", "updatedAt": "<time>", "launchType": "EC2",
+            "rolloutState": rollout,
+            "rolloutStateReason": f"ECS deployment ecs-svc/<id> {rollout.lower().replace('_', ' ')}.",
+        }],
+        "events": list(events),
+        "createdAt": "<time>",
+        "currentServiceDeployment": deployment,
+        "currentServiceRevisions": [{
+            "arn": deployment.replace("service-deployment", "service-revision"),
+            "requestedTaskCount": 0, "runningTaskCount": 0, "pendingTaskCount": 0,
+        }],
+        "placementConstraints": [],
+        "placementStrategy": [],
+        "schedulingStrategy": "REPLICA",
+        "deploymentController": {"type": "ECS"},
+        "createdBy": "arn:aws:iam::000000000000:root",
+        "enableECSManagedTags": False,
+        "propagateTags": "NONE",
+        "enableExecuteCommand": False,
+    }
+
+
+CREATE = ("create_service", {"cluster": "MyCluster", "serviceName": "ecs-simple-service",
+                             "taskDefinition": "sleep360:1", "desiredCount": 0})
+
+# (name, calls made first, operation, request, expected answer)
+CASES = [
+    ("create", [], *CREATE, {"service": service("ecs-simple-service")}),
+    # DescribeServices refuses an empty list (vend/ecs-cleaner#2) and more than 10 services
+    # (structurely/ecs-autoscale#32), in ECS's words.
+    ("describe-empty", [], "describe_services", {"cluster": "MyCluster", "services": []},
+     error("InvalidParameterException", "Services cannot be empty.")),
+    ("describe-eleven", [], "describe_services", {"cluster": "MyCluster", "services": [f"s{i}" for i in range(11)]},
+     error("InvalidParameterException", "service names can have at most 10 items.")),
+    # A service it cannot find is a MISSING failure named by the service's ARN in this region.
+    ("describe-missing", [], "describe_services", {"cluster": "MyCluster", "services": ["nope"]},
+     {"services": [], "failures": [{"arn": f"{PREFIX}service/MyCluster/nope", "reason": "MISSING"}]}),
+]
+
+
+@pytest.fixture
+def cluster(ecs):
+    ecs.create_cluster(clusterName="MyCluster")
+    ecs.register_task_definition(family="sleep360", containerDefinitions=[SLEEP])
+    return ecs
+
+
+@pytest.mark.parametrize("name,setup,operation,request_,expected", CASES, ids=[c[0] for c in CASES])
+def test_service_answers_as_ecs_writes_them(cluster, name, setup, operation, request_, expected):
+    for step, arguments in setup:
+        getattr(cluster, step)(**arguments)
+    assert outcome(cluster, operation, request_) == expected
+
+
+def test_a_deleted_service_drains_then_stays_describable_as_inactive(cluster):
+    """delete-service.rst: the service goes DRAINING, and INACTIVE as soon as no task of it
+    remains; DescribeServices still shows it then."""
+    getattr(cluster, CREATE[0])(**CREATE[1])
+    deleted = outcome(cluster, "delete_service", {"cluster": "MyCluster", "service": "ecs-simple-service"})
+    assert deleted["service"]["status"] == "DRAINING"
+
+    def inactive():
+        described = outcome(cluster, "describe_services", {"cluster": "MyCluster", "services": ["ecs-simple-service"]})
+        return described if described["services"][0]["status"] == "INACTIVE" else None
+
+    described = wait_for(inactive, "the deleted service to be INACTIVE", timeout=10)
+    steady = {"id": "<id>", "createdAt": "<time>", "message": "(service ecs-simple-service) has reached a steady state."}
+    completed = {"id": "<id>", "createdAt": "<time>",
+                 "message": "(service ecs-simple-service) (deployment ecs-svc/<id>) deployment completed."}
+    assert described == {
+        "services": [service("ecs-simple-service", "INACTIVE", "COMPLETED", [steady, completed])],
+        "failures": [],
+    }
+    assert outcome(cluster, "list_services", {"cluster": "MyCluster"}) == {"serviceArns": []}
