@@ -305,7 +305,7 @@ def test_listing_filters_sorts_and_pages_exactly_once(berth, ecs):
 
 @pytest.mark.parametrize("definition, code, message", [
     ({"family": "bad name", "containerDefinitions": [container()]}, "ClientException", "Family contains invalid characters"),
-    ({"family": "f", "containerDefinitions": []}, "ClientException", "at least one container definition"),
+    ({"family": "f", "containerDefinitions": []}, "ClientException", "Container list cannot be empty."),
     ({"family": "f", "containerDefinitions": [container(), container()]}, "ClientException", "Duplicate container name found: web."),
     ({"family": "f", "containerDefinitions": [container(essential=False)]}, "ClientException", "at least one essential container"),
     ({"family": "f", "containerDefinitions": [{"name": "web", "image": "i"}]}, "ClientException",
@@ -318,7 +318,7 @@ def test_listing_filters_sorts_and_pages_exactly_once(berth, ecs):
       "containerDefinitions": [container()]}, "ClientException",
      "No Fargate configuration exists for given values: 256 CPU, 4096 memory. See the Amazon ECS documentation for the valid values."),
     ({"family": "f", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512", "containerDefinitions": [container()]},
-     "ClientException", "Fargate only supports network mode 'awsvpc'."),
+     "ClientException", "Fargate only supports network mode \u2018awsvpc\u2019."),
     ({"family": "f", "containerDefinitions": [container(dependsOn=[{"containerName": "db", "condition": "START"}])]},
      "ClientException", "Container 'db' does not exist in the task definition."),
     ({"family": "f", "containerDefinitions": [container(healthCheck={"command": ["CMD", "true"], "timeout": 61})]},

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use berth_ecs_wire::{
     Attribute, ContainerDefinition, HealthCheck, PortMapping, RegisterTaskDefinitionRequest, Tag,
-    TaskDefinition,
+    TaskDefinition, Volume,
 };
 
 use crate::arn::{Partition, is_resource_name};
@@ -70,9 +70,7 @@ pub fn prepare(request: RegisterTaskDefinitionRequest) -> Result<Prepared, EcsEr
 
     let mut containers = request.container_definitions.clone().unwrap_or_default();
     if containers.is_empty() {
-        return Err(client(
-            "Task definition must contain at least one container definition.",
-        ));
+        return Err(client("Container list cannot be empty."));
     }
     let names = check_container_names(&containers)?;
     let volume_names: BTreeSet<String> = request
@@ -147,7 +145,9 @@ pub fn prepare(request: RegisterTaskDefinitionRequest) -> Result<Prepared, EcsEr
         network_mode: request.network_mode.clone(),
         requires_attributes: Some(required_attributes(&request, network_mode, &containers)),
         container_definitions: Some(containers),
-        volumes: Some(request.volumes.clone().unwrap_or_default()),
+        volumes: Some(volumes_with_defaults(
+            request.volumes.clone().unwrap_or_default(),
+        )),
         placement_constraints: Some(request.placement_constraints.clone().unwrap_or_default()),
         compatibilities: Some(compatibilities),
         runtime_platform: request.runtime_platform.clone(),
@@ -221,7 +221,8 @@ fn fargate_incompatibility(
     containers: &[ContainerDefinition],
 ) -> Result<(), String> {
     if network_mode != "awsvpc" {
-        return Err("Fargate only supports network mode 'awsvpc'.".into());
+        // ECS quotes the mode with typographic quotes.
+        return Err("Fargate only supports network mode \u{2018}awsvpc\u{2019}.".into());
     }
     let (Some(cpu), Some(memory)) = (cpu, memory) else {
         return Err("Fargate requires task definition to have 'cpu' and 'memory' defined at the task level.".into());
@@ -245,14 +246,12 @@ fn fargate_incompatibility(
         return Err("Fargate does not support placement constraints.".into());
     }
     if request.ipc_mode.is_some() {
-        return Err("Fargate does not support the 'ipcMode' parameter.".into());
+        return Err("Tasks using the Fargate launch type do not support ipcMode.".into());
     }
-    if request
-        .pid_mode
-        .as_deref()
-        .is_some_and(|mode| mode != "task")
-    {
-        return Err("Fargate only supports 'pidMode' 'task'.".into());
+    if let Some(mode) = request.pid_mode.as_deref().filter(|mode| *mode != "task") {
+        return Err(format!(
+            "Tasks using the Fargate launch type do not support pidMode '{mode}'. The supported value for pidMode is 'task'."
+        ));
     }
     if request.volumes.iter().flatten().any(|v| {
         v.host.as_ref().is_some_and(|h| h.source_path.is_some())
@@ -572,6 +571,20 @@ fn fill_container_defaults(container: &mut ContainerDefinition, network_mode: &s
     }
 }
 
+/// The volumes with what ECS fills in: an EFS volume's `rootDirectory` is `/` and its
+/// `transitEncryption` `DISABLED` unless given (the API reference's EFSVolumeConfiguration).
+fn volumes_with_defaults(mut volumes: Vec<Volume>) -> Vec<Volume> {
+    for efs in volumes
+        .iter_mut()
+        .filter_map(|v| v.efs_volume_configuration.as_mut())
+    {
+        efs.root_directory.get_or_insert_with(|| "/".into());
+        efs.transit_encryption
+            .get_or_insert_with(|| "DISABLED".into());
+    }
+    volumes
+}
+
 /// The container instance attributes a task definition needs, as ECS derives them from the
 /// features it uses (placement filters instances that lack any of them).
 fn required_attributes(
@@ -745,7 +758,7 @@ mod tests {
         );
         assert_eq!(
             error_of(&base("256", "512", "bridge")),
-            "ClientException: Fargate only supports network mode 'awsvpc'."
+            "ClientException: Fargate only supports network mode \u{2018}awsvpc\u{2019}."
         );
         assert!(
             error_of(&base("300", "512", "awsvpc"))
@@ -836,6 +849,42 @@ mod tests {
                 "ecs.capability.task-eni",
             ]
         );
+    }
+
+    #[test]
+    fn efs_volumes_get_the_root_directory_and_transit_encryption_ecs_fills_in() {
+        let prepared = prepare(request(&format!(
+            r#"{{"family":"x","containerDefinitions":[{WEB}],"volumes":[
+                {{"name":"plain","efsVolumeConfiguration":{{"fileSystemId":"fs-1"}}}},
+                {{"name":"given","efsVolumeConfiguration":{{"fileSystemId":"fs-1","rootDirectory":"/data","transitEncryption":"ENABLED"}}}},
+                {{"name":"scratch"}}]}}"#
+        )))
+        .unwrap();
+        let volumes = prepared.definition.volumes.unwrap();
+        let efs = |i: usize| volumes[i].efs_volume_configuration.clone().unwrap();
+        assert_eq!(efs(0).root_directory.as_deref(), Some("/"));
+        assert_eq!(efs(0).transit_encryption.as_deref(), Some("DISABLED"));
+        assert_eq!(efs(1).root_directory.as_deref(), Some("/data"));
+        assert_eq!(efs(1).transit_encryption.as_deref(), Some("ENABLED"));
+        assert_eq!(volumes[2].efs_volume_configuration, None);
+    }
+
+    #[test]
+    fn fargate_refusals_use_ecs_words() {
+        let base = |extra: &str| {
+            format!(
+                r#"{{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","cpu":"256","memory":"512","containerDefinitions":[{WEB}]{extra}}}"#
+            )
+        };
+        assert_eq!(
+            error_of(&base(r#","pidMode":"host""#)),
+            "ClientException: Tasks using the Fargate launch type do not support pidMode 'host'. The supported value for pidMode is 'task'."
+        );
+        assert_eq!(
+            error_of(&base(r#","ipcMode":"none""#)),
+            "ClientException: Tasks using the Fargate launch type do not support ipcMode."
+        );
+        assert!(prepare(request(&base(r#","pidMode":"task""#))).is_ok());
     }
 
     #[test]
