@@ -177,7 +177,8 @@ def test_a_task_runs_serves_and_stops(berth, cluster):
         assert label in labels
 
     assert ecs.list_tasks(cluster=name)["taskArns"] == [arn]
-    assert ecs.list_tasks(cluster=name, startedBy="e2e", family="web")["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster=name, startedBy="e2e")["taskArns"] == [arn]
+    assert ecs.list_tasks(cluster=name, family="web")["taskArns"] == [arn]
     assert ecs.list_tasks(cluster=name, family="other")["taskArns"] == []
     assert ecs.describe_tasks(cluster=name, tasks=[arn], include=["TAGS"])["tasks"][0]["tags"] == [{"key": "k", "value": "v"}]
     cluster_view = ecs.describe_clusters(clusters=[name])["clusters"][0]

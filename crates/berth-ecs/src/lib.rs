@@ -6,6 +6,7 @@ pub mod arn;
 pub mod attributes;
 pub mod error;
 pub mod events;
+pub mod filters;
 pub mod lifecycle;
 pub mod load_balancers;
 pub mod pagination;

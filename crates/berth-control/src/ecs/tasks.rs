@@ -908,6 +908,7 @@ pub async fn list(
     request: ListTasksRequest,
 ) -> Result<ListTasksResponse, ApiError> {
     const SCOPE: &str = "ListTasks";
+    berth_ecs::filters::check_list_tasks(&request)?;
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());

@@ -1,0 +1,37 @@
+"""Tasks: ECS's own refusals, word for word, for requests its API turns away (each case names
+where ECS's words were seen), and how ListTasks combines its filters."""
+
+import pytest
+
+from fidelity import error, outcome
+
+# (name, calls made first, operation, request, expected answer)
+CASES = [
+    # ECS refuses an empty list rather than describing nothing (convox/rack#1908's log).
+    ("describe-empty", [], "describe_tasks", {"tasks": []},
+     error("InvalidParameterException", "Tasks cannot be empty.")),
+    ("describe-missing", [], "describe_tasks", {"tasks": ["0" * 32]},
+     {"tasks": [], "failures": [
+         {"arn": "arn:aws:ecs:us-east-1:000000000000:task/default/<id>", "reason": "MISSING"}]}),
+    # startedBy stands alone (aws/aws-sdk-go-v2#1893) and so does serviceName (boto/boto3#874).
+    ("list-started-by-and-family", [], "list_tasks", {"startedBy": "me", "family": "web"},
+     error("InvalidParameterException", "cannot specify startedBy with other arguments")),
+    ("list-started-by-and-launch-type", [], "list_tasks", {"startedBy": "me", "launchType": "EC2"},
+     error("InvalidParameterException", "cannot specify startedBy with other arguments")),
+    ("list-service-and-instance", [], "list_tasks", {"serviceName": "web", "containerInstance": "0" * 32},
+     error("InvalidParameterException", "cannot specify serviceName with other arguments")),
+    ("list-service-and-family", [], "list_tasks", {"serviceName": "web", "family": "web"},
+     error("InvalidParameterException", "cannot specify serviceName with other arguments")),
+    # desiredStatus goes with either of them; nothing matches in an empty cluster.
+    ("list-service-stopped", [], "list_tasks", {"serviceName": "web", "desiredStatus": "STOPPED"}, {"taskArns": []}),
+    ("list-started-by-stopped", [], "list_tasks", {"startedBy": "me", "desiredStatus": "STOPPED"}, {"taskArns": []}),
+    ("list-family-and-launch-type", [], "list_tasks", {"family": "web", "launchType": "EC2"}, {"taskArns": []}),
+]
+
+
+@pytest.mark.parametrize("name,setup,operation,request_,expected", CASES, ids=[c[0] for c in CASES])
+def test_task_answers_as_ecs_writes_them(ecs, name, setup, operation, request_, expected):
+    ecs.create_cluster()
+    for step, arguments in setup:
+        getattr(ecs, step)(**arguments)
+    assert outcome(ecs, operation, request_) == expected
