@@ -44,10 +44,105 @@ def berth_binary():
     return binary
 
 
+REQUIRE_DOCKER = "BERTH_REQUIRE_DOCKER"
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def docker_host():
+    """The engine's address as the agent and the docker CLI find it: DOCKER_HOST, else the
+    local socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def engine_connection(timeout=30):
+    """An HTTP connection to the Docker Engine API at `docker_host()`."""
+    host = docker_host()
+    if host.startswith("unix://"):
+        return _UnixHTTPConnection(host[len("unix://"):], timeout=timeout)
+    if host.startswith(("tcp://", "http://")):
+        return http.client.HTTPConnection(host.split("://", 1)[1].rstrip("/"), timeout=timeout)
+    raise ValueError(f"DOCKER_HOST={host} is neither unix:// nor tcp://")
+
+
+def docker_engine_problem():
+    """Why no Docker engine answers at `docker_host()`, or None when one does."""
+    host = docker_host()
+    try:
+        connection = engine_connection(timeout=5)
+        connection.request("GET", "/_ping")
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+    except (OSError, ValueError, http.client.HTTPException) as err:
+        return f"{host}: {err}"
+    if response.status != 200 or body != b"OK":
+        return f"{host} answered /_ping with {response.status} {body[:100]!r}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A Docker engine for the tests that run containers. Without one they are skipped, and
+    pytest lists them as skipped with the reason; with BERTH_REQUIRE_DOCKER set (as `.ci/run`
+    sets it) they fail instead."""
+    problem = docker_engine_problem()
+    if problem:
+        if os.environ.get(REQUIRE_DOCKER, "") not in ("", "0"):
+            pytest.fail(f"no Docker engine ({problem}), and {REQUIRE_DOCKER} is set", pytrace=False)
+        pytest.skip(f"no Docker engine: {problem}")
+
+
+_PORT_LOCKS = Path(tempfile.gettempdir()) / "berth-e2e-ports"
+_held_ports = []  # the open lock files: a port stays claimed until this process exits
+
+
+def _ephemeral_low():
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port no one else will take before the test binds it. Binding port 0 and closing
+    would hand out a port from the ephemeral range, where any outgoing connection (and Docker's
+    dynamic host ports) may take it before the server binds it. These ports come from below
+    that range instead, and each is claimed with an exclusive lock under the temporary
+    directory, held until this process exits, so concurrent test runs on the machine never get
+    the same port."""
+    import fcntl
+    import random
+
+    high = _ephemeral_low()
+    low = max(1024, high - 12000)
+    _PORT_LOCKS.mkdir(exist_ok=True)
+    for _ in range(500):
+        port = random.randrange(low, high)
+        lock = open(_PORT_LOCKS / str(port), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                lock.close()
+                continue
+        _held_ports.append(lock)
+        return port
+    raise AssertionError(f"no free port between {low} and {high}")
 
 
 def stop_process(process):
@@ -159,3 +254,17 @@ def berth(berth_binary):
 @pytest.fixture
 def ecs(berth):
     return berth.client()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Where Docker is required (BERTH_REQUIRE_DOCKER, set by `.ci/run`), a skipped test fails the
+    run: nothing in this suite skips for any other reason."""
+    if os.environ.get(REQUIRE_DOCKER, "") in ("", "0"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"{len(skipped)} test(s) skipped although {REQUIRE_DOCKER} is set:", red=True)
+        for report in skipped:
+            reporter.write_line(f"  {report.nodeid}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -12,8 +12,9 @@ import uuid
 
 import pytest
 
+from conftest import engine_connection
+
 IMAGE = "berth-demo:latest"
-DOCKER_SOCKET = "/var/run/docker.sock"
 # Every container carries berth-test=1; the per-run label is what teardown removes by, so that a
 # concurrent test session's containers are left alone.
 RUN_LABEL = f"berth-test-run={uuid.uuid4().hex[:12]}"
@@ -37,21 +38,8 @@ def wait_for(predicate, timeout, what):
         time.sleep(0.1)
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """The Docker Engine API on its Unix socket: for what the CLI cannot express."""
-
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
-
-
 def engine_api(method, path, body=None):
-    connection = UnixHTTPConnection(DOCKER_SOCKET)
+    connection = engine_connection()
     try:
         payload = json.dumps(body) if body is not None else None
         connection.request(method, f"/v1.41{path}", body=payload,
@@ -151,7 +139,7 @@ def raw_exchange(port, payload, timeout=10):
 
 
 @pytest.fixture(scope="module")
-def demo_image(berth_binary):
+def demo_image(berth_binary, docker_engine):
     done = subprocess.run([str(berth_binary), "demo", "image"], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
