@@ -2,9 +2,11 @@
 aws-cli with the berth-demo image. Every container a test starts is removed afterwards (each
 test uses its own cluster, and its containers carry the cluster's name as a label)."""
 
+import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -16,11 +18,11 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import stop_process
+from conftest import ACCESS_KEY_ID, SECRET_ACCESS_KEY, sign, stop_process
 
 
 @pytest.fixture(scope="session")
-def demo_image(berth_binary):
+def demo_image(berth_binary, docker_engine):
     subprocess.run([str(berth_binary), "demo", "image"], check=True, capture_output=True)
     return "berth-demo:latest"
 
@@ -49,13 +51,14 @@ def remove_cluster_containers(cluster):
 class Agent:
     """One `berth agent` process with its own data directory (so its own container instance)."""
 
-    def __init__(self, binary, server, cluster, data_dir, extra=(), credentials_file=None):
+    def __init__(self, binary, server, cluster, data_dir, extra=(), credentials_file=None, log_file=None):
         self.command = [str(binary), "agent", "--server", server.url, "--cluster", cluster,
                         "--data-dir", str(data_dir), "--task-cleanup-wait", "0", *extra]
         # Agents sign their channel with the account's credentials, found as aws-cli finds them.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials_file or server.data_dir / "credentials")
         self.data_dir = Path(data_dir)
+        self.log_file = log_file
         self.process = None
 
     def instance_arn(self):
@@ -63,8 +66,12 @@ class Agent:
         return json.loads((self.data_dir / "agent-state.json").read_text())["containerInstanceArn"]
 
     def start(self):
-        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env=self.env)
+        log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
+        try:
+            self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=log, env=self.env)
+        finally:
+            if self.log_file:
+                log.close()
 
     def kill9(self):
         self.process.send_signal(signal.SIGKILL)
@@ -139,6 +146,21 @@ def http_get(port, path="/"):
     body = response.read()
     connection.close()
     return response.status, body
+
+
+def docker_inspect(runtime_id):
+    done = subprocess.run(["docker", "inspect", runtime_id], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)[0]
+
+
+def engine_time(stamp):
+    """A Docker timestamp (RFC 3339 with up to nanoseconds, `Z` or an offset) in nanoseconds
+    since the epoch."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", stamp)
+    assert match, stamp
+    whole, fraction, zone = match.groups()
+    seconds = datetime.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return int(seconds) * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
 
 
 def container_state(runtime_id):
@@ -427,12 +449,14 @@ def test_health_checks_and_depends_on_healthy(cluster):
     task = wait_status(ecs, name, arn, "RUNNING", timeout=60)
     by_name = {c["name"]: c for c in task["containers"]}
     assert by_name["db"]["healthStatus"] == "HEALTHY"
-    started = {}
-    for container in ("db", "app"):
-        out = subprocess.run(["docker", "inspect", "-f", "{{.State.StartedAt}}", by_name[container]["runtimeId"]],
-                             capture_output=True, text=True, check=True).stdout.strip()
-        started[container] = out
-    assert started["app"] > started["db"], "app must start only once db is healthy"
+    db, app = (docker_inspect(by_name[c]["runtimeId"]) for c in ("db", "app"))
+    # When db turned healthy, by Docker's own record: the end of its first passing check (the
+    # first check runs one 5 s interval after db starts). app may start only after it.
+    passed = [engine_time(e["End"]) for e in db["State"]["Health"]["Log"] if e["ExitCode"] == 0]
+    assert passed, db["State"]["Health"]
+    healthy_at = min(passed)
+    assert healthy_at - engine_time(db["State"]["StartedAt"]) >= 4_000_000_000, "the first check waits an interval"
+    assert engine_time(app["State"]["StartedAt"]) > healthy_at, "app must start only once db is healthy"
     assert wait_for(lambda: describe(ecs, name, arn)["healthStatus"] == "HEALTHY", "task health")
 
     port = by_name["db"]["networkBindings"][0]["hostPort"]
@@ -447,22 +471,53 @@ def test_health_checks_and_depends_on_healthy(cluster):
     assert unhealthy["lastStatus"] == "RUNNING"
 
 
+def agent_channel_upgrade(berth, access_key=None, secret_key=None):
+    """The agent's WebSocket upgrade, signed as the agent signs it (with `access_key` and
+    `secret_key` when given, unsigned otherwise); returns the status and the JSON body."""
+    headers = {"Host": f"127.0.0.1:{berth.port}", "Connection": "Upgrade", "Upgrade": "websocket",
+               "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    if access_key:
+        headers = sign("GET", berth.url + "/agent/v1/connect", b"", headers, access_key=access_key,
+                       secret_key=secret_key)
+    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=5)
+    connection.request("GET", "/agent/v1/connect", headers=headers)
+    response = connection.getresponse()
+    body = response.read() if response.status != 101 else b""  # a switched protocol has no body
+    connection.close()
+    return response.status, json.loads(body) if body else None
+
+
 def test_agents_must_sign_their_channel_with_the_account_credentials(berth, berth_binary, cluster, tmp_path):
     name, ecs, _, _ = cluster
+    # The server's refusal, as the agent meets it: an unknown key, a known key with the wrong
+    # secret, no signature at all. Each is an AWS error naming why, and no upgrade.
+    status, body = agent_channel_upgrade(berth, "AKIAWRONG", "nope")
+    assert (status, body["__type"]) == (400, "UnrecognizedClientException"), body
+    assert body["message"] == "The security token included in the request is invalid.", body
+    status, body = agent_channel_upgrade(berth, ACCESS_KEY_ID, "not-the-secret")
+    assert (status, body["__type"]) == (400, "InvalidSignatureException"), body
+    assert body["message"].startswith("The request signature we calculated does not match the signature you "
+                                      "provided."), body
+    status, body = agent_channel_upgrade(berth)
+    assert (status, body["__type"]) == (400, "MissingAuthenticationTokenException"), body
+    # The right keys are let through to the upgrade itself.
+    assert agent_channel_upgrade(berth, ACCESS_KEY_ID, SECRET_ACCESS_KEY)[0] == 101
+
+    # A real agent with the wrong keys: it reports the refusal, and registers nothing.
     wrong = tmp_path / "credentials"
     wrong.write_text("[default]\naws_access_key_id = AKIAWRONG\naws_secret_access_key = nope\n")
-    impostor = Agent(berth_binary, berth, name, tmp_path / "impostor", credentials_file=wrong)
+    log = tmp_path / "impostor.log"
+    impostor = Agent(berth_binary, berth, name, tmp_path / "impostor", credentials_file=wrong, log_file=log)
     impostor.start()
     try:
-        time.sleep(3)
-        assert len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1
+        wait_for(lambda: "400 Bad Request" in log.read_text(errors="replace"), "the impostor to be refused")
+        assert impostor.process.poll() is None, "the agent keeps retrying"
     finally:
         impostor.stop()
-    connection = http.client.HTTPConnection("127.0.0.1", berth.port, timeout=5)
-    connection.request("GET", "/agent/v1/connect", headers={"Connection": "Upgrade", "Upgrade": "websocket"})
-    response = connection.getresponse()
-    body = __import__("json").loads(response.read())
-    assert response.status == 400 and body["__type"] == "MissingAuthenticationTokenException"
+    assert len(ecs.list_container_instances(cluster=name)["containerInstanceArns"]) == 1
+    journal = tmp_path / "impostor" / "agent-state.json"
+    if journal.exists():
+        assert json.loads(journal.read_text()).get("containerInstanceArn") is None
 
 
 def test_start_task_on_named_instances(cluster):
@@ -480,6 +535,19 @@ def test_start_task_on_named_instances(cluster):
         assert ecs.list_tasks(cluster=name, containerInstance=task["containerInstanceArn"])["taskArns"] == [task["taskArn"]]
 
 
+def task_memory_cgroup(task_id):
+    """Where the agent keeps a task's memory limit on this host, as (directory, limit file), or
+    None when Docker's cgroup driver is not cgroupfs (the agent then caps each container at the
+    task's size instead). cgroup v2 has one unified hierarchy; v1 a memory hierarchy of its own."""
+    driver = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    if driver != "cgroupfs":
+        return None
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return Path("/sys/fs/cgroup/berth") / task_id, "memory.max"
+    return Path("/sys/fs/cgroup/memory/berth") / task_id, "memory.limit_in_bytes"
+
+
 def test_task_memory_limits_the_task_as_a_whole(cluster):
     name, ecs, _, _ = cluster
     # No container has a hard limit of its own; together they may use 96 MiB.
@@ -489,21 +557,37 @@ def test_task_memory_limits_the_task_as_a_whole(cluster):
          "command": ["serve", "--port", "8081"], "portMappings": [{"containerPort": 8081}]},
     ])
     arn = ecs.run_task(cluster=name, taskDefinition="shared")["tasks"][0]["taskArn"]
+    task_id = arn.rsplit("/", 1)[1]
     task = wait_status(ecs, name, arn, "RUNNING")
     ports = {c["name"]: c["networkBindings"][0]["hostPort"] for c in task["containers"]}
-    assert http_get(ports["b"], "/alloc?mb=56")[0] == 200  # fits in the task's 96 MiB
+    host_configs = {c["name"]: docker_inspect(c["runtimeId"])["HostConfig"] for c in task["containers"]}
+    layout = task_memory_cgroup(task_id)
+    if layout is None:
+        # systemd (or another) driver: no group of the agent's own; each container is held to
+        # the task's size, so one container alone is killed beyond 96 MiB.
+        for config in host_configs.values():
+            assert (config["Memory"], config["CgroupParent"]) == (96 << 20, ""), config
+        assert http_get(ports["b"], "/alloc?mb=56")[0] == 200
+        over = ports["b"]
+    else:
+        group, limit_file = layout
+        assert (group / limit_file).read_text().strip() == str(96 << 20)
+        for config in host_configs.values():
+            assert config["CgroupParent"] == f"/berth/{task_id}", config
+        assert http_get(ports["b"], "/alloc?mb=56")[0] == 200  # fits in the task's 96 MiB
+        over = ports["a"]  # together over 96 MiB: the task's cgroup kills one
     try:
-        http_get(ports["a"], "/alloc?mb=56")  # together over 96 MiB: the task's cgroup kills one
+        http_get(over, "/alloc?mb=56")
     except (ConnectionError, http.client.HTTPException, OSError):
-        pass
-    task = wait_for(lambda: (t := describe(ecs, name, arn))["lastStatus"] == "STOPPED"
-                    or any(c.get("reason", "").startswith("OutOfMemoryError") for c in t["containers"]), "an OOM kill")
+        pass  # the kernel kills the process mid-request
+    wait_for(lambda: (t := describe(ecs, name, arn))["lastStatus"] == "STOPPED"
+             or any(c.get("reason", "").startswith("OutOfMemoryError") for c in t["containers"]), "an OOM kill")
     reasons = [c.get("reason", "") for c in describe(ecs, name, arn)["containers"]]
     assert any(r == "OutOfMemoryError: Container killed due to memory usage" for r in reasons), reasons
     # An essential container died, so the task stops, and its cgroup goes with its containers.
     wait_status(ecs, name, arn, "STOPPED")
-    task_cgroup = Path("/sys/fs/cgroup/memory/berth") / arn.rsplit("/", 1)[1]
-    wait_for(lambda: not task_cgroup.exists(), "the task's cgroup to be removed")
+    if layout is not None:
+        wait_for(lambda: not layout[0].exists(), "the task's cgroup to be removed")
 
 
 def test_custom_attributes(cluster):
@@ -616,7 +700,7 @@ def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
     assert too_many.returncode != 0 and "InvalidParameterException" in too_many.stderr
 
 
-def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_binary, tmp_path):
+def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_binary, tmp_path, docker_engine):
     ecs = berth.client()
     ecs.create_cluster(clusterName="sim")
     agent = Agent(berth_binary, berth, "sim", tmp_path / "sim",
