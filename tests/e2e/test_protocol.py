@@ -2,9 +2,14 @@
 (`__type`, `message`, the right status) and changes nothing."""
 
 import json
+import re
 import socket
 
+import botocore.session
 import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT, sign
 
 SIGNED = ("AWS4-HMAC-SHA256 Credential=AKIDBERTHTEST/20261122/us-east-1/ecs/aws4_request, "
           "SignedHeaders=host;x-amz-date, Signature=0123abcd")
@@ -25,7 +30,28 @@ def test_a_signed_request_is_served_and_an_unsigned_one_refused(berth):
     assert_error(berth.raw("ListClusters", b"{}", signed=False), 400, "MissingAuthenticationTokenException")
 
 
+MISMATCH = ("The request signature we calculated does not match the signature you provided. Check your AWS "
+            "Secret Access Key and signing method. Consult the service documentation for details.")
+
+
 def test_a_forged_signature_is_refused(berth):
+    # Signed now with the right keys, then altered: the signature itself must be checked, not
+    # only its form and its date.
+    headers = sign("POST", berth.url + "/", b"{}", {
+        "X-Amz-Target": "AmazonEC2ContainerServiceV20141113.ListClusters",
+        "Content-Type": "application/x-amz-json-1.1"})
+    assert berth.raw("ListClusters", b"{}", headers=headers) == (200, {"clusterArns": []})
+    authorization = headers["Authorization"]
+    signature = authorization.rsplit("Signature=", 1)[1]
+    forged = authorization[:-len(signature)] + ("1" if signature[0] == "0" else "0") + signature[1:]
+    assert_error(berth.raw("ListClusters", b"{}", headers={**headers, "Authorization": forged}),
+                 400, "InvalidSignatureException", MISMATCH)
+    # The signature covers the body: the same headers on another body are refused.
+    assert_error(berth.raw("ListClusters", b'{"maxResults": 1}', headers=headers), 400, "InvalidSignatureException",
+                 MISMATCH)
+    # A made-up signature of the right form, and one from another day.
+    assert_error(berth.raw("ListClusters", b"{}", headers={**headers, "Authorization": SIGNED}),
+                 400, "InvalidSignatureException")
     assert_error(berth.raw("ListClusters", b"{}", headers={"Authorization": SIGNED, "X-Amz-Date": "20261122T000000Z"}),
                  400, "InvalidSignatureException")
 
@@ -36,9 +62,58 @@ def test_unknown_operations(berth):
     assert_error(berth.raw(None, b"{}"), 400, "UnknownOperationException")
 
 
-def test_known_but_unimplemented_operations_say_so(berth):
-    assert_error(berth.raw("CreateCapacityProvider", b'{"name":"x","autoScalingGroupProvider":{"autoScalingGroupArn":"a"}}'),
-                 400, "UnsupportedFeatureException", "CreateCapacityProvider")
+def implemented_ecs_actions():
+    """The actions the ECS dispatcher hands to a handler: every `Op::Name` it matches before its
+    catch-all arm."""
+    source = (ROOT / "crates/berth-control/src/ecs/mod.rs").read_text()
+    body = source[source.index("pub async fn call("):]
+    body = body[:body.index("other =>")]
+    return set(re.findall(r"\bOp::([A-Z]\w*)", body))
+
+
+def test_every_unimplemented_action_says_so_as_ecs_does(berth):
+    model = botocore.session.get_session().get_service_model("ecs")
+    implemented = implemented_ecs_actions()
+    assert implemented and implemented <= set(model.operation_names), implemented - set(model.operation_names)
+    refused = set()
+    for operation in model.operation_names:
+        status, body = berth.raw(operation, b"{}")
+        if operation not in implemented:
+            # ECS's error shape: 400, the exception's name in __type, a message naming the action.
+            assert (status, body) == (400, {
+                "__type": "UnsupportedFeatureException",
+                "message": f"Berth does not implement the ECS action {operation} yet."}), operation
+            refused.add(operation)
+        else:
+            assert not (body and body.get("__type") == "UnsupportedFeatureException"
+                        and "does not implement" in body.get("message", "")), (operation, body)
+    assert refused == set(model.operation_names) - implemented
+    # boto3 reads it as ECS's modelled error.
+    if refused:
+        ecs = berth.client()
+        operation = sorted(refused)[0]
+        shape = model.operation_model(operation).input_shape
+        with pytest.raises(ClientError) as raised:
+            ecs._make_api_call(operation, minimal_input(shape) if shape else {})
+        assert raised.value.response["Error"]["Code"] == "UnsupportedFeatureException"
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def minimal_input(shape):
+    """A value of `shape` with every required member filled in, enough for botocore to send it."""
+    if shape.type_name == "structure":
+        return {name: minimal_input(shape.members[name]) for name in shape.required_members}
+    if shape.type_name == "list":
+        return [minimal_input(shape.member)]
+    if shape.type_name == "map":
+        return {}
+    if shape.type_name in ("integer", "long"):
+        return max(1, shape.metadata.get("min", 1))
+    if shape.type_name == "boolean":
+        return True
+    if shape.enum:
+        return shape.enum[0]
+    return "x"
 
 
 @pytest.mark.parametrize("body", [b"{", b"[1,2]", b"\"text\"", b"{\"clusterName\": }", b"\xff\xfe"])
