@@ -4,7 +4,8 @@ for it, or ECS's own refusal, word for word."""
 
 import pytest
 
-from fidelity import PREFIX, error, outcome
+from fidelity import ACCOUNT, PREFIX, error, outcome
+from test_service_lb import target_group_behind_listener
 from test_tasks import wait_for
 
 SLEEP = {"name": "sleep", "image": "busybox", "cpu": 10, "command": ["sleep", "360"], "memory": 10, "essential": True}
@@ -71,6 +72,15 @@ CASES = [
      error("InvalidParameterException", "Services cannot be empty.")),
     ("describe-eleven", [], "describe_services", {"cluster": "MyCluster", "services": [f"s{i}" for i in range(11)]},
      error("InvalidParameterException", "service names can have at most 10 items.")),
+    # `role` goes only with one load balancer, refused otherwise in ECS's words
+    # (cloudposse/terraform-aws-ecs-alb-service-task#145, aws/containers-roadmap#461).
+    ("role-without-load-balancer", [], "create_service", dict(CREATE[1], role="ecsServiceRole"),
+     error("InvalidParameterException", "IAM roles are only valid for services configured to use load balancers.")),
+    ("role-with-two-target-groups", [], "create_service",
+     dict(CREATE[1], role="ecsServiceRole", loadBalancers=[
+         {"targetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/{name}/0123456789abcdef",
+          "containerName": "sleep", "containerPort": 80} for name in ("one", "two")]),
+     error("InvalidParameterException", "You cannot specify an IAM role for services that require a service linked role.")),
     # A service it cannot find is a MISSING failure named by the service's ARN in this region.
     ("describe-missing", [], "describe_services", {"cluster": "MyCluster", "services": ["nope"]},
      {"services": [], "failures": [{"arn": f"{PREFIX}service/MyCluster/nope", "reason": "MISSING"}]}),
@@ -111,3 +121,17 @@ def test_a_deleted_service_drains_then_stays_describable_as_inactive(cluster):
         "failures": [],
     }
     assert outcome(cluster, "list_services", {"cluster": "MyCluster"}) == {"serviceArns": []}
+
+
+def test_a_service_role_with_a_load_balancer_is_kept_as_its_arn(berth, cluster):
+    """create-service.rst Example 4: `"role": "ecsServiceRole"` with a load balancer comes back as
+    `"roleArn": "arn:aws:iam::ACCOUNT:role/ecsServiceRole"`."""
+    target_group, _, _ = target_group_behind_listener(berth, "roled")
+    cluster.register_task_definition(family="web", containerDefinitions=[
+        dict(SLEEP, name="web", portMappings=[{"containerPort": 80}])])
+    created = cluster.create_service(
+        cluster="MyCluster", serviceName="behind", taskDefinition="web", desiredCount=0, role="ecsServiceRole",
+        loadBalancers=[{"targetGroupArn": target_group, "containerName": "web", "containerPort": 80}])["service"]
+    assert created["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/ecsServiceRole"
+    described = cluster.describe_services(cluster="MyCluster", services=["behind"])["services"][0]
+    assert described["roleArn"] == created["roleArn"]

@@ -11,6 +11,32 @@ use crate::error::invalid;
 /// A service can be attached to at most five target groups.
 pub const MAX_TARGET_GROUPS: usize = 5;
 
+/// The `roleArn` CreateService's `role` becomes, with ECS's refusals: a role goes only with a
+/// load balancer, and one target group (several need the service-linked role). A name (with its
+/// path, as `/foo/bar`) is a role of `account`; an ARN is kept.
+pub fn role_arn(
+    role: Option<&str>,
+    load_balancers: &[LoadBalancer],
+    account: &str,
+) -> Result<Option<String>, EcsError> {
+    let Some(role) = role else {
+        return Ok(None);
+    };
+    match load_balancers.len() {
+        0 => Err(invalid(
+            "IAM roles are only valid for services configured to use load balancers.",
+        )),
+        1 if role.starts_with("arn:") => Ok(Some(role.to_string())),
+        1 => Ok(Some(format!(
+            "arn:aws:iam::{account}:role/{}",
+            role.trim_start_matches('/')
+        ))),
+        _ => Err(invalid(
+            "You cannot specify an IAM role for services that require a service linked role.",
+        )),
+    }
+}
+
 /// Checks the entries themselves and each against `definition`: a target group ARN (Berth has
 /// no Classic Load Balancers), a container of the task definition that maps the container port.
 /// Also what UpdateService checks when the task definition changes.
@@ -257,6 +283,36 @@ mod tests {
     use berth_ecs_wire::{ContainerDefinition, PortMapping};
 
     use super::*;
+
+    #[test]
+    fn a_service_role_goes_with_one_load_balancer() {
+        let one = vec![LoadBalancer::default()];
+        let role = |role, lbs: &[LoadBalancer]| role_arn(role, lbs, "000000000000");
+        assert_eq!(role(None, &[]), Ok(None));
+        assert_eq!(
+            role(Some("ecsServiceRole"), &one),
+            Ok(Some("arn:aws:iam::000000000000:role/ecsServiceRole".into()))
+        );
+        assert_eq!(
+            role(Some("/foo/bar"), &one),
+            Ok(Some("arn:aws:iam::000000000000:role/foo/bar".into()))
+        );
+        let arn = "arn:aws:iam::111111111111:role/x";
+        assert_eq!(role(Some(arn), &one), Ok(Some(arn.into())));
+        assert_eq!(
+            role(Some("r"), &[]).unwrap_err().to_string(),
+            "IAM roles are only valid for services configured to use load balancers."
+        );
+        assert_eq!(
+            role(
+                Some("r"),
+                &[LoadBalancer::default(), LoadBalancer::default()]
+            )
+            .unwrap_err()
+            .to_string(),
+            "You cannot specify an IAM role for services that require a service linked role."
+        );
+    }
 
     const ARN: &str =
         "arn:aws:elasticloadbalancing:us-east-1:000000000000:targetgroup/web/0123456789abcdef";

@@ -152,6 +152,11 @@ pub async fn create(
         request.capacity_provider_strategy.as_deref(),
     )?;
     let load_balancers = request.load_balancers.clone().unwrap_or_default();
+    let role_arn = berth_ecs::load_balancers::role_arn(
+        request.role.as_deref(),
+        &load_balancers,
+        &cp.partition.account_id,
+    )?;
     if request
         .deployment_controller
         .as_ref()
@@ -201,6 +206,7 @@ pub async fn create(
         service_name: Some(name.clone()),
         cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
         load_balancers: Some(load_balancers),
+        role_arn,
         service_registries: Some(Vec::new()),
         status: Some(ServiceStatus::Active.as_str().into()),
         desired_count: Some(desired),
