@@ -74,6 +74,19 @@ CASES = [
     # An empty container list (awsdocs/aws-cloudformation-user-guide#454).
     ("no-containers", [], "register_task_definition", {"family": "f", "containerDefinitions": []},
      error("ClientException", "Container list cannot be empty.")),
+    # DeleteTaskDefinitions answers per item: an ACTIVE revision, a missing one and an identifier
+    # naming no revision are failures beside what it deleted (delete-task-definitions.rst shows
+    # "failures": []).
+    ("delete-per-item", [REGISTER, REGISTER, ("deregister_task_definition", {"taskDefinition": "sleep360:1"})],
+     "delete_task_definitions", {"taskDefinitions": ["sleep360:1", "sleep360:2", "sleep360:9", "sleep360"]},
+     {"taskDefinitions": [sleep360("DELETE_IN_PROGRESS", deregisteredAt="<time>", deleteRequestedAt="<time>")],
+      "failures": [
+          {"arn": "sleep360", "reason": "Invalid revision number. Number: sleep360. You must specify a task "
+                                        "definition as family:revision or a full ARN."},
+          {"arn": f"{PREFIX}task-definition/sleep360:2",
+           "reason": "The specified task definition is still in ACTIVE status. Please deregister the target and try again."},
+          {"arn": f"{PREFIX}task-definition/sleep360:9", "reason": "The specified task definition does not exist."},
+      ]}),
     ("describe-missing", [], "describe_task_definition", {"taskDefinition": "nothing:1"},
      error("ClientException", "Unable to describe task definition.")),
 ]

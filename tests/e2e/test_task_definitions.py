@@ -259,9 +259,13 @@ def test_deregister_and_delete_report_what_they_cannot_do(ecs):
     assert "ACTIVE status" in failures[TD_ARN + "x:2"]
     assert "does not exist" in failures[TD_ARN + "x:7"]
     assert ecs.describe_task_definition(taskDefinition="x:1")["taskDefinition"]["status"] == "DELETE_IN_PROGRESS"
+    # An identifier naming no revision is that item's failure; the others are still deleted.
+    ecs.deregister_task_definition(taskDefinition="x:2")
+    result = ecs.delete_task_definitions(taskDefinitions=["x", "x:2"])
+    assert [td["revision"] for td in result["taskDefinitions"]] == [2]
+    assert [f["arn"] for f in result["failures"]] == ["x"]
     for call, kwargs in [
         (ecs.deregister_task_definition, {"taskDefinition": "x"}),
-        (ecs.delete_task_definitions, {"taskDefinitions": ["x"]}),
         (ecs.delete_task_definitions, {"taskDefinitions": [f"x:{i}" for i in range(1, 12)]}),
     ]:
         with pytest.raises(ClientError) as excinfo:

@@ -183,15 +183,24 @@ pub async fn delete(
         ))
         .into());
     }
+    // An identifier that names no revision is that item's failure, not the call's.
     let mut targets = Vec::new();
+    let mut refused = Vec::new();
     for reference in &references {
-        targets.push(revision_of(&cp.partition, reference)?);
+        match revision_of(&cp.partition, reference) {
+            Ok(target) => targets.push(target),
+            Err(err) => refused.push(Failure {
+                arn: Some(reference.clone()),
+                reason: Some(err.to_string()),
+                detail: None,
+            }),
+        }
     }
     let partition = cp.partition.clone();
     let now = cp.clock.now();
     let (deleted, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut deleted = Vec::new();
-        let mut failures = Vec::new();
+        let mut failures = refused.clone();
         for (family, revision) in &targets {
             let failure = |reason: &str| Failure {
                 arn: Some(partition.task_definition_arn(family, *revision)),
