@@ -1,6 +1,7 @@
 //! Property tests of the placement engine through its public API: it never over-commits, every
-//! task goes to an instance that passes every filter and ranks best under the strategy chain
-//! (checked against a slow reference), distinctInstance holds, spread stays within one task of
+//! task goes to an instance that fits and ranks best under the strategy chain (checked against a
+//! slow reference, and "fits" against an oracle of its own: a plain sum of what was placed, the
+//! constraints by hand), `explain` agrees with that oracle, distinctInstance holds, spread stays within one task of
 //! even, a seed fixes the outcome, and random choices are close to uniform.
 
 use std::collections::BTreeMap;
@@ -168,12 +169,79 @@ fn take_one(instance: &mut Instance, demand: &Resources) {
     *instance.task_groups.entry(GROUP.to_owned()).or_default() += 1;
 }
 
+/// Whether `instance` (as it was before the test placed anything) takes one more task of
+/// `request`, given the demands the test has placed on it so far: decided without the engine,
+/// by a plain sum of resources and the test's few constraint expressions spelled out by hand.
+fn oracle_fits(instance: &Instance, placed: &[Resources], request: &PlacementRequest) -> bool {
+    let demand = &request.demand;
+    let sum = |field: fn(&Resources) -> i64| placed.iter().map(field).sum::<i64>();
+    let cpu_left = instance.remaining.cpu - sum(|r| r.cpu);
+    let memory_left = instance.remaining.memory - sum(|r| r.memory);
+    let gpus_left = i64::from(instance.remaining.gpus) - sum(|r| i64::from(r.gpus));
+    let ports_free = demand.tcp_ports.iter().all(|port| {
+        !instance.remaining.tcp_ports.contains(port)
+            && placed.iter().all(|r| !r.tcp_ports.contains(port))
+    });
+    let resources = cpu_left >= demand.cpu
+        && memory_left >= demand.memory
+        && gpus_left >= i64::from(demand.gpus)
+        && ports_free;
+    let registered = instance.status == "ACTIVE" && instance.agent_connected;
+    // Every task the test places is of GROUP.
+    let web = i64::from(*instance.task_groups.get(GROUP).unwrap_or(&0)) + placed.len() as i64;
+    let db = *instance.task_groups.get("service:db").unwrap_or(&0);
+    let running = i64::from(instance.running_tasks_count) + placed.len() as i64;
+    let zone = instance.attributes[ZONE].as_deref();
+    let ec2_id = instance.ec2_instance_id.as_deref().unwrap_or_default();
+    // 'i-0+[0-4]', matched against the whole id.
+    let id_matches = ec2_id.strip_prefix("i-").is_some_and(|digits| {
+        digits.len() >= 2
+            && digits[..digits.len() - 1].bytes().all(|b| b == b'0')
+            && (b'0'..=b'4').contains(&digits.as_bytes()[digits.len() - 1])
+    });
+    let constraints = request
+        .constraints
+        .iter()
+        .all(|constraint| match constraint {
+            Constraint::DistinctInstance => web == 0,
+            Constraint::MemberOf(query) => match query.source() {
+                "attribute:ecs.availability-zone != zone-2" => zone != Some("zone-2"),
+                "runningTasksCount < 3" => running < 3,
+                "not(task:group == service:db)" => db == 0,
+                "task:group == service:web or ec2InstanceId =~ 'i-0+[0-4]'" => {
+                    web > 0 || id_matches
+                }
+                other => panic!("no oracle for '{other}'"),
+            },
+        });
+    resources && registered && constraints
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Replays each call one task at a time against a reference: the chosen instance passes
-    /// every filter (explain on the state so far), ranks best among those that pass, and nothing
-    /// goes negative; when tasks are left over, every instance reports why.
+    /// The oracle and the engine's `explain` agree on every instance of an untouched cluster.
+    #[test]
+    fn the_oracle_agrees_with_explain_on_first_sight(
+        instances in arb_cluster(),
+        request in arb_request(),
+    ) {
+        let verdicts = Cluster::new(instances.clone()).explain(&request);
+        for (i, instance) in instances.iter().enumerate() {
+            prop_assert_eq!(
+                oracle_fits(instance, &[], &request),
+                verdicts[i].is_none(),
+                "instance {}: {:?}",
+                i,
+                verdicts[i]
+            );
+        }
+    }
+
+    /// Replays each call one task at a time against a reference: the chosen instance fits by the
+    /// oracle (a plain sum of what was placed on it, the constraints by hand; `explain` must say
+    /// the same of every instance), ranks best among those that fit, and nothing goes negative;
+    /// when tasks are left over, no instance fits and every instance reports why.
     #[test]
     fn every_task_goes_to_a_best_ranked_instance_that_fits(
         instances in arb_cluster(),
@@ -181,27 +249,39 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let mut cluster = Cluster::new(instances.clone());
+        let original = instances.clone();
         let mut expected = instances;
+        // What the test placed on each instance, summed by the oracle.
+        let mut placed: Vec<Vec<Resources>> = vec![Vec::new(); original.len()];
         let mut rng = StdRng::seed_from_u64(seed);
         for request in &requests {
             let placement = cluster.place(request, &mut rng);
             prop_assert_eq!(placement.tasks.len() as u32 + placement.unplaced, request.count);
             for &chosen in &placement.tasks {
+                let fits: Vec<bool> = (0..original.len())
+                    .map(|i| oracle_fits(&original[i], &placed[i], request))
+                    .collect();
+                prop_assert!(fits[chosen], "{} cannot take the task", chosen);
+                // The engine's own account of the same state agrees with the oracle.
                 let verdicts = Cluster::new(expected.clone()).explain(request);
-                prop_assert_eq!(&verdicts[chosen], &None, "{} refuses the task", chosen);
+                for (i, verdict) in verdicts.iter().enumerate() {
+                    prop_assert_eq!(fits[i], verdict.is_none(), "instance {}: {:?}", i, verdict);
+                }
                 let best = (0..expected.len())
-                    .filter(|&i| verdicts[i].is_none())
+                    .filter(|&i| fits[i])
                     .map(|i| rank(&expected, i, &request.strategies))
                     .min()
                     .unwrap();
                 prop_assert_eq!(rank(&expected, chosen, &request.strategies), best);
                 take_one(&mut expected[chosen], &request.demand);
+                placed[chosen].push(request.demand.clone());
                 let left = &expected[chosen].remaining;
                 prop_assert!(left.cpu >= 0 && left.memory >= 0, "{:?}", left);
             }
             if placement.unplaced > 0 {
-                let verdicts = Cluster::new(expected.clone()).explain(request);
-                prop_assert!(verdicts.iter().all(Option::is_some), "an instance still fits");
+                let fits = (0..original.len())
+                    .any(|i| oracle_fits(&original[i], &placed[i], request));
+                prop_assert!(!fits, "an instance still fits");
                 prop_assert_eq!(placement.failures.len(), expected.len());
             } else {
                 prop_assert!(placement.failures.is_empty());
@@ -308,6 +388,36 @@ proptest! {
 
 /// Ties go to each instance about equally often, and an instance that just took a task is no
 /// likelier than the others to take the next one.
+/// The oracle itself: what is left after a plain sum decides, to the unit and the port.
+#[test]
+fn the_oracle_sums_what_was_placed() {
+    let mut one = instance(0, 0, 1000, 1000, 0);
+    one.remaining.tcp_ports.insert(80);
+    let request = |cpu, memory, port: Option<u16>| PlacementRequest {
+        count: 1,
+        group: GROUP.to_owned(),
+        demand: Resources {
+            cpu,
+            memory,
+            tcp_ports: port.into_iter().collect(),
+            ..Resources::default()
+        },
+        launch_type: None,
+        required_attributes: Vec::new(),
+        subnet_zones: None,
+        constraints: Vec::new(),
+        strategies: Vec::new(),
+    };
+    let half = [request(500, 500, Some(81)).demand];
+    assert!(oracle_fits(&one, &[], &request(1000, 1000, None)));
+    assert!(!oracle_fits(&one, &[], &request(1001, 1000, None)));
+    assert!(!oracle_fits(&one, &[], &request(0, 0, Some(80))));
+    assert!(oracle_fits(&one, &half, &request(500, 500, Some(82))));
+    assert!(!oracle_fits(&one, &half, &request(501, 0, None)));
+    assert!(!oracle_fits(&one, &half, &request(0, 501, None)));
+    assert!(!oracle_fits(&one, &half, &request(0, 0, Some(81))));
+}
+
 #[test]
 fn random_choices_are_close_to_uniform() {
     let instances: Vec<Instance> = (0..4).map(|n| instance(n, 0, 4096, 8192, 0)).collect();
