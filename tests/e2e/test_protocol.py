@@ -116,7 +116,9 @@ def minimal_input(shape):
     return "x"
 
 
-@pytest.mark.parametrize("body", [b"{", b"[1,2]", b"\"text\"", b"{\"clusterName\": }", b"\xff\xfe"])
+# A JSON array is not an object even where serde could fill a structure from it in order.
+@pytest.mark.parametrize("body", [b"{", b"[1,2]", b"\"text\"", b"{\"clusterName\": }", b"\xff\xfe", b"[]",
+                                  b"[\"fuzz\"]", b"null"])
 def test_malformed_bodies_are_serialization_errors(berth, body):
     assert_error(berth.raw("CreateCluster", body), 400, "SerializationException")
     assert berth.raw("ListClusters", b"{}")[1] == {"clusterArns": []}
@@ -128,6 +130,11 @@ def test_wrong_member_types_are_serialization_errors(berth):
     assert_error(berth.raw("ListClusters", json.dumps({"maxResults": 2**40}).encode()), 400, "SerializationException")
     assert_error(berth.raw("RegisterTaskDefinition", json.dumps(
         {"family": "f", "containerDefinitions": {"name": "web"}}).encode()), 400, "SerializationException")
+    assert_error(berth.raw("CreateCluster", json.dumps(
+        {"clusterName": "c", "settings": [["containerInsights", "enabled"]]}).encode()), 400, "SerializationException",
+                 "'settings[0]' is an array, expected an object.")
+    assert_error(berth.raw("ListClusters", json.dumps({"maxResults": True}).encode()), 400, "SerializationException")
+    assert berth.raw("ListClusters", b"{}")[1] == {"clusterArns": []}
 
 
 def test_missing_required_members_and_unknown_enum_values(berth):

@@ -457,17 +457,25 @@ pub(crate) fn decode(
 ) -> Result<Decoded, (Protocol, AwsError)> {
     let protocol = route.protocol;
     match protocol {
-        Protocol::Json { .. } => Ok(Decoded {
-            protocol,
-            service: route.service.expect("JSON routes name their service"),
-            operation: route.operation.expect("JSON routes name their operation"),
+        Protocol::Json { .. } => {
+            let service = route.service.expect("JSON routes name their service");
+            let operation = route.operation.expect("JSON routes name their operation");
             // botocore sends `{}` for an empty input; other clients may send nothing at all.
-            input: if body.iter().all(u8::is_ascii_whitespace) {
+            let input = if body.iter().all(u8::is_ascii_whitespace) {
                 Bytes::from_static(b"{}")
             } else {
+                codec::json::check(service.model(), operation, body).map_err(|err| {
+                    protocol.bad_request(err.code(berth_wire::model::Protocol::Json), err.message())
+                })?;
                 body.clone()
-            },
-        }),
+            };
+            Ok(Decoded {
+                protocol,
+                service,
+                operation,
+                input,
+            })
+        }
         Protocol::Cbor => {
             let service = route.service.expect("CBOR routes name their service");
             let operation = route.operation.expect("CBOR routes name their operation");

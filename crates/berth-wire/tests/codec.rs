@@ -1,6 +1,6 @@
 //! Decoder errors and edge cases botocore never produces.
 
-use berth_wire::codec::{DecodeError, parse_form, query};
+use berth_wire::codec::{DecodeError, json, parse_form, query};
 use berth_wire::model::Protocol;
 use serde_json::json;
 
@@ -59,4 +59,48 @@ fn timestamps_are_written_as_aws_writes_them() {
         "{body}"
     );
     assert!(body.starts_with("<GetSessionTokenResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetSessionTokenResult>"));
+}
+
+#[test]
+fn json_bodies_must_have_the_json_types_of_their_shapes() {
+    let model = &berth_cloudwatch_wire::MODEL;
+    let op = model.operation("PutMetricData").expect("op");
+    let ok = br#"{"Namespace": "app", "MetricData": [{"MetricName": "m", "Value": 1, "Unit": null,
+        "Dimensions": [{"Name": "a", "Value": "b"}], "Timestamp": 1700000000.5}], "Unknown": [1]}"#;
+    json::check(model, op, ok).expect("well-typed, unknown members ignored");
+    for body in [
+        &b"[]"[..],
+        b"[\"app\"]",
+        b"null",
+        b"\"text\"",
+        b"{",
+        br#"{"Namespace": 7}"#,
+        br#"{"MetricData": {"MetricName": "m"}}"#,
+        br#"{"MetricData": [["m"]]}"#,
+        br#"{"MetricData": [{"Dimensions": [{"Name": ["a"]}]}]}"#,
+        br#"{"MetricData": [{"Value": "1"}]}"#,
+        br#"{"StrictEntityValidation": "true"}"#,
+    ] {
+        let err = json::check(model, op, body).unwrap_err();
+        assert_eq!(
+            err.code(Protocol::Json),
+            "SerializationException",
+            "{body:?}"
+        );
+    }
+    let err = json::check(
+        model,
+        op,
+        br#"{"MetricData": [{"Dimensions": [{"Name": 1}]}]}"#,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "'MetricData[0].Dimensions[0].Name' is a number, expected a string."
+    );
+    let deep = format!("{}1{}", r#"{"x":"#.repeat(300), "}".repeat(300));
+    assert!(
+        json::check(model, op, deep.as_bytes()).is_err(),
+        "nesting is bounded"
+    );
 }

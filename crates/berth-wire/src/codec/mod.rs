@@ -3,15 +3,18 @@
 //! blobs as base64). Everything is driven by a service's static [`ServiceModel`]; nothing here
 //! does I/O.
 //!
+//! - [`json`]: AWS JSON 1.0/1.1 request bodies checked against the input shape's JSON types.
 //! - [`query`]: AWS Query and EC2 requests (form pairs → JSON), XML responses and error bodies.
 //! - [`cbor`]: Smithy RPC v2 CBOR requests, responses and error bodies.
 //! - [`rest_json`]: REST-JSON routing (method and path to operation), requests spread over
 //!   labels, query, headers and body, responses and error bodies.
 //! - [`time`]: timestamps between the JSON form's epoch seconds and ISO 8601 or HTTP dates.
 //!
-//! AWS JSON 1.0/1.1 needs no codec: its bodies already are the JSON form.
+//! AWS JSON 1.0/1.1 needs no translation: its bodies already are the JSON form, and are only
+//! checked ([`json::check`]).
 
 pub mod cbor;
+pub mod json;
 pub mod query;
 pub mod rest_json;
 pub mod time;
