@@ -334,7 +334,28 @@ impl Gateway {
                 request_id,
             ));
         }
-        let output = decoded.service.call(&call).await.map_err(fail)?;
+        // Counted so that an error answer that still changed state is seen, whatever else
+        // writes meanwhile (tests/e2e/api_fuzz.py checks it).
+        let (output, writes) =
+            berth_store::attribution::count_writes(decoded.service.call(&call)).await;
+        if writes > 0 {
+            if let Err(err) = &output {
+                tracing::error!(
+                    operation = decoded.operation.name,
+                    code = %err.code,
+                    writes,
+                    "a call answered an error after committing writes"
+                );
+            }
+            if let Some(metrics) = &self.metrics {
+                metrics.wrote(
+                    decoded.service.model().signing_name,
+                    decoded.operation.name,
+                    output.is_ok(),
+                );
+            }
+        }
+        let output = output.map_err(fail)?;
         if !call.was_authorized() {
             return Err(not_authorized());
         }

@@ -18,6 +18,14 @@ struct Operation {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Wrote {
+    service: &'static str,
+    operation: &'static str,
+    /// `ok` or `error`: how the call was answered.
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Answered {
     service: &'static str,
     operation: &'static str,
@@ -31,6 +39,7 @@ struct Answered {
 pub struct ApiMetrics {
     answered: Family<Answered, Counter>,
     duration: Family<Operation, Histogram>,
+    wrote: Family<Wrote, Counter>,
 }
 
 impl ApiMetrics {
@@ -43,6 +52,7 @@ impl ApiMetrics {
             duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0001, 2.0, 16))
             }),
+            wrote: Family::default(),
         };
         registry.register(
             "berth_api_requests",
@@ -54,7 +64,25 @@ impl ApiMetrics {
             "Time from a request's arrival to its answer, by service and operation",
             metrics.duration.clone(),
         );
+        registry.register(
+            "berth_api_calls_with_writes",
+            "Calls that committed store writes, by service, operation and outcome (ok or error: \
+             an error answer after writes is a bug, a failed call must change nothing)",
+            metrics.wrote.clone(),
+        );
         metrics
+    }
+
+    /// A call whose transactions committed writes, answered `ok` or not.
+    pub(crate) fn wrote(&self, service: &'static str, operation: &'static str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.wrote
+            .get_or_create(&Wrote {
+                service,
+                operation,
+                outcome,
+            })
+            .inc();
     }
 
     pub(crate) fn observe(

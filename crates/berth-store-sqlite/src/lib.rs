@@ -11,6 +11,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -66,6 +67,8 @@ struct CommitMetrics {
     duration: Histogram,
     /// Transactions per batch: how many answers one fsync carries.
     transactions: Histogram,
+    /// The revision of the latest committed transaction.
+    revision: Gauge,
 }
 
 impl CommitMetrics {
@@ -75,6 +78,7 @@ impl CommitMetrics {
             duration: Histogram::new(exponential_buckets(0.00005, 2.0, 16)),
             // 1 to MAX_BATCH (1024).
             transactions: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            revision: Gauge::default(),
         }
     }
 }
@@ -105,6 +109,7 @@ impl SqliteStore {
         let (requests, receiver) = mpsc::channel(4096);
         let (changes, _) = broadcast::channel(CHANGE_BACKLOG);
         let commits = CommitMetrics::new();
+        commits.revision.set(revision.load(Ordering::Acquire));
         let writer = Writer {
             connection,
             mirror: mirror.clone(),
@@ -126,8 +131,14 @@ impl SqliteStore {
     }
 
     /// Exports group-commit latency (`berth_store_commit_duration_seconds`) and batch sizes
-    /// (`berth_store_commit_transactions`) in `registry`.
+    /// (`berth_store_commit_transactions`) and the store revision (`berth_store_revision`) in
+    /// `registry`.
     pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "berth_store_revision",
+            "The revision of the latest committed transaction (every committed write moves it by one)",
+            self.commits.revision.clone(),
+        );
         registry.register(
             "berth_store_commit_duration_seconds",
             "Time to write one group commit to SQLite, fsync included",
@@ -252,12 +263,17 @@ impl Store for SqliteStore {
         &self,
         body: TxnBody,
     ) -> Result<Box<dyn std::any::Any + Send>, StoreError> {
+        let (body, tracked) = berth_store::attribution::track(body);
         let (reply, response) = oneshot::channel();
         self.requests
             .send(Request { body, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        response.await.map_err(|_| StoreError::Closed)?
+        let output = response.await.map_err(|_| StoreError::Closed)??;
+        if let Some(tracked) = tracked {
+            tracked.durable();
+        }
+        Ok(output)
     }
 
     fn watch(&self) -> Watch {
@@ -375,6 +391,7 @@ impl Writer {
             }
             drop(mirror);
             self.revision.store(revision, Ordering::Release);
+            self.commits.revision.set(revision);
             // Nobody listening is fine: watchers re-read state when they start.
             let _ = self.changes.send(change_sets.into());
         }

@@ -11,6 +11,7 @@
 //! **Invariant:** closures are deterministic functions of what they read: no clock, no random
 //! numbers, no I/O inside (callers pass those in), because a backend may run them more than once.
 
+pub mod attribution;
 mod namespace;
 
 use std::any::Any;
