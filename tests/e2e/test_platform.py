@@ -337,8 +337,9 @@ def test_prometheus_metrics_describe_the_control_plane(berth, berth_binary):
     ecs.create_cluster(clusterName="watched")
     for _ in range(3):
         ecs.list_clusters()
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as missing:
         ecs.describe_services(cluster="missing", services=["none"])
+    assert missing.value.response["Error"]["Code"] == "ClusterNotFoundException"
     data_dir = Path(tempfile.mkdtemp(prefix="berth-agent-"))
     env = {"AWS_SHARED_CREDENTIALS_FILE": str(berth.data_dir / "credentials"), "PATH": "/usr/bin:/bin"}
     agent = subprocess.Popen(

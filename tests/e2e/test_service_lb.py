@@ -5,6 +5,8 @@ Docker published for it, on real Docker with the berth-demo image."""
 import http.client
 import time
 
+from botocore.exceptions import ClientError
+
 from conftest import free_port
 from test_tasks import cluster, demo_image, describe, register, wait_for, wait_status  # noqa: F401 (fixtures)
 
@@ -83,7 +85,7 @@ def target_group_behind_listener(berth, name):
 def error_of(call):
     try:
         call()
-    except Exception as err:  # botocore's ClientError
+    except ClientError as err:
         return err.response["Error"]["Code"], err.response["Error"]["Message"]
     raise AssertionError("the call succeeded")
 
@@ -379,7 +381,7 @@ def test_a_target_group_a_service_uses_behind_a_listener_cannot_be_deleted(berth
                        loadBalancers=[{"targetGroupArn": arn, "containerName": "web", "containerPort": 8080}])
     try:
         elbv2.delete_target_group(TargetGroupArn=arn)
-    except Exception as err:  # botocore's ClientError
+    except ClientError as err:
         assert (err.response["Error"]["Code"], err.response["Error"]["Message"]) == (
             "ResourceInUse", f"Target group '{arn}' is currently in use by a listener or a rule")
     else:

@@ -163,8 +163,10 @@ def test_a_revision_that_cannot_start_trips_the_circuit_breaker_and_rolls_back(c
     revisions = ecs.describe_service_revisions(serviceRevisionArns=[
         first["targetServiceRevisionArn"], latest["targetServiceRevisionArn"]])["serviceRevisions"]
     assert [r["taskDefinition"] for r in revisions] == [good["taskDefinitionArn"], bad["taskDefinitionArn"]]
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as finished:
         ecs.stop_service_deployment(serviceDeploymentArn=first["serviceDeploymentArn"])
+    assert finished.value.response["Error"] == {
+        "Code": "ConflictException", "Message": "The service deployment has already finished."}
     ecs.delete_service(cluster=name, service="cb", force=True)
     wait_for(lambda: service(ecs, name, "cb")["status"] == "INACTIVE", "the deleted service to drain", timeout=60)
 
