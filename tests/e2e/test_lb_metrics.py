@@ -130,6 +130,10 @@ def test_requests_through_a_load_balancer_become_application_elb_metrics(berth, 
     assert not any(dict(dims).get("TargetGroup", "").startswith("targetgroup/empty/")
                    and name == "RequestCountPerTarget" for name, dims in listed)
 
-    # An idle load balancer reports no more requests: the totals stay as they were.
-    time.sleep(2)
+    # An idle load balancer reports no more requests: once two more periods were published (the
+    # healthy-host gauge gets a sample each period), the totals are as they were.
+    by_group_dims = {**target_group, **load_balancer}
+    samples = statistics(cloudwatch, "HealthyHostCount", by_group_dims, since)["SampleCount"]
+    wait_for(lambda: statistics(cloudwatch, "HealthyHostCount", by_group_dims, since)["SampleCount"] >= samples + 2,
+             "two more periods to be published", timeout=10)
     assert total("RequestCount", load_balancer) == served + refused

@@ -318,10 +318,13 @@ def test_a_killed_agent_readopts_its_containers(cluster):
     agents[0].start()
     wait_for(lambda: connected_instances(ecs, name), "the agent to reconnect")
     assert ecs.list_container_instances(cluster=name)["containerInstanceArns"] == [instance_arn]
-    time.sleep(1)
+    # The restarted agent has taken up its state when a task run after it is RUNNING: the first
+    # is still RUNNING by then, on the same container.
+    second = ecs.run_task(cluster=name, taskDefinition="web")["tasks"][0]["taskArn"]
+    wait_status(ecs, name, second, "RUNNING")
     assert describe(ecs, name, arn)["lastStatus"] == "RUNNING"
     ids = subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.amazonaws.ecs.task-arn={arn}"],
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True, check=True).stdout.split()
     assert len(ids) == 1 and runtime_id.startswith(ids[0])
 
     ecs.stop_task(cluster=name, task=arn)
@@ -336,7 +339,9 @@ def test_tasks_keep_running_while_the_control_plane_is_away(berth, cluster):
     task = wait_status(ecs, name, arn, "RUNNING")
     berth.kill9()
     # The container exits while nobody is listening; the agent keeps the report.
-    time.sleep(20)
+    runtime_id = task["containers"][0]["runtimeId"]
+    # (Gone counts as exited: its removal would follow the exit.)
+    wait_for(lambda: container_state(runtime_id) in ("exited", ""), "the container to exit with the server away")
     berth.start()
     ecs = berth.client()
     task = wait_status(ecs, name, arn, "STOPPED", timeout=30)
@@ -702,32 +707,34 @@ def test_berth_plan_run_task_is_a_dry_run(berth, berth_binary, cluster):
 
 def test_simulated_instances_run_the_lifecycle_without_containers(berth, berth_binary, tmp_path, docker_engine):
     ecs = berth.client()
-    ecs.create_cluster(clusterName="sim")
-    agent = Agent(berth_binary, berth, "sim", tmp_path / "sim",
+    # Its own name: the check below asks Docker, which every test run on the machine shares.
+    sim = f"sim-{uuid.uuid4().hex[:10]}"
+    ecs.create_cluster(clusterName=sim)
+    agent = Agent(berth_binary, berth, sim, tmp_path / "sim",
                   ("--simulate", "30", "--az", "us-east-1a,us-east-1b,us-east-1c", "--cpu", "1024", "--memory", "2048",
                    "--simulated-start-ms", "20"))
     agent.start()
     try:
-        wait_for(lambda: len(ecs.list_container_instances(cluster="sim", maxResults=100)["containerInstanceArns"]) == 30,
+        wait_for(lambda: len(ecs.list_container_instances(cluster=sim, maxResults=100)["containerInstanceArns"]) == 30,
                  "30 simulated instances")
-        in_b = ecs.list_container_instances(cluster="sim", filter="attribute:ecs.availability-zone == us-east-1b")
+        in_b = ecs.list_container_instances(cluster=sim, filter="attribute:ecs.availability-zone == us-east-1b")
         assert len(in_b["containerInstanceArns"]) == 10
         register(ecs, family="simweb", memory=512)
-        run = ecs.run_task(cluster="sim", taskDefinition="simweb", count=10,
+        run = ecs.run_task(cluster=sim, taskDefinition="simweb", count=10,
                            placementStrategy=[{"type": "spread", "field": "attribute:ecs.availability-zone"},
                                               {"type": "binpack", "field": "memory"}])
         assert run["failures"] == [] and len(run["tasks"]) == 10
         zones = [t["availabilityZone"] for t in run["tasks"]]
         assert sorted(zones.count(z) for z in ("us-east-1a", "us-east-1b", "us-east-1c")) == [3, 3, 4]
         arns = [t["taskArn"] for t in run["tasks"]]
-        wait_for(lambda: all(t["lastStatus"] == "RUNNING" for t in ecs.describe_tasks(cluster="sim", tasks=arns)["tasks"]),
+        wait_for(lambda: all(t["lastStatus"] == "RUNNING" for t in ecs.describe_tasks(cluster=sim, tasks=arns)["tasks"]),
                  "simulated tasks to run")
         # binpack(memory) within a zone: 2048 MiB instances take four 512 MiB tasks before the next.
         assert len({t["containerInstanceArn"] for t in run["tasks"]}) == 3
-        ecs.stop_task(cluster="sim", task=arns[0])
-        assert wait_status(ecs, "sim", arns[0], "STOPPED")["stopCode"] == "UserInitiated"
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=com.amazonaws.ecs.cluster=sim"],
-                             capture_output=True, text=True).stdout.split()
+        ecs.stop_task(cluster=sim, task=arns[0])
+        assert wait_status(ecs, sim, arns[0], "STOPPED")["stopCode"] == "UserInitiated"
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={sim}"],
+                             capture_output=True, text=True, check=True).stdout.split()
         assert ids == [], "simulated instances run no containers"
     finally:
         agent.stop()
@@ -760,13 +767,14 @@ def test_concurrent_run_tasks_never_overcommit(berth, berth_binary, tmp_path):
     """Many RunTask calls at once plan on the control plane's in-memory view and re-check what
     they chose when they commit: together they fill the instances exactly, never beyond."""
     ecs = berth.client()
-    ecs.create_cluster(clusterName="race")
-    agent = Agent(berth_binary, berth, "race", tmp_path / "race",
+    race = f"race-{uuid.uuid4().hex[:10]}"
+    ecs.create_cluster(clusterName=race)
+    agent = Agent(berth_binary, berth, race, tmp_path / "race",
                   ("--simulate", "6", "--az", "us-east-1a,us-east-1b", "--cpu", "1024", "--memory", "1024",
                    "--simulated-start-ms", "10"))
     agent.start()
     try:
-        wait_for(lambda: len(ecs.list_container_instances(cluster="race")["containerInstanceArns"]) == 6,
+        wait_for(lambda: len(ecs.list_container_instances(cluster=race)["containerInstanceArns"]) == 6,
                  "6 simulated instances")
         register(ecs, family="racer", memory=256)
         results = []
@@ -774,7 +782,7 @@ def test_concurrent_run_tasks_never_overcommit(berth, berth_binary, tmp_path):
         def launch():
             own = berth.client()
             for _ in range(3):
-                results.append(own.run_task(cluster="race", taskDefinition="racer", count=5,
+                results.append(own.run_task(cluster=race, taskDefinition="racer", count=5,
                                             placementStrategy=[{"type": "binpack", "field": "memory"}]))
 
         threads = [threading.Thread(target=launch) for _ in range(8)]
@@ -790,12 +798,12 @@ def test_concurrent_run_tasks_never_overcommit(berth, berth_binary, tmp_path):
             per_instance[task["containerInstanceArn"]] = per_instance.get(task["containerInstanceArn"], 0) + 1
         assert sorted(per_instance.values()) == [4] * 6
         described = ecs.describe_container_instances(
-            cluster="race", containerInstances=list(per_instance))["containerInstances"]
+            cluster=race, containerInstances=list(per_instance))["containerInstances"]
         assert [next(r["integerValue"] for r in i["remainingResources"] if r["name"] == "MEMORY")
                 for i in described] == [0] * 6
-        cluster = ecs.describe_clusters(clusters=["race"])["clusters"][0]
+        cluster = ecs.describe_clusters(clusters=[race])["clusters"][0]
         assert cluster["pendingTasksCount"] + cluster["runningTasksCount"] == 24
-        wait_for(lambda: ecs.describe_clusters(clusters=["race"])["clusters"][0]["runningTasksCount"] == 24,
+        wait_for(lambda: ecs.describe_clusters(clusters=[race])["clusters"][0]["runningTasksCount"] == 24,
                  "all 24 tasks running")
     finally:
         agent.stop()
