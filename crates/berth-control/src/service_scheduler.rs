@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use berth_ecs::lifecycle::{DesiredStatus, TaskStatus};
 use berth_ecs::service::{
-    PassInput, ServiceDeployment, ServiceTask, StopWhy, UNHEALTHY_REASON, elb_unhealthy_reason,
-    reconcile, reconcile_daemon,
+    PassInput, ServiceDeployment, ServiceTask, StopWhy, TaskSetTarget, TaskSetsInput,
+    UNHEALTHY_REASON, elb_unhealthy_reason, reconcile, reconcile_daemon, reconcile_task_sets,
 };
 use berth_ecs::status::{DeploymentStatus, InstanceStatus, RolloutState, ServiceStatus};
+use berth_ecs::task_set::{Controller, Stability, TaskSetStatus};
 use berth_ecs_wire::{
     Failure, LoadBalancer, PlacementStrategy, RunTaskRequest, Service, StartTaskRequest, Tag, Task,
-    TaskDefinition,
+    TaskDefinition, TaskSet,
 };
 use berth_store::{Txn, transact};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -256,19 +257,44 @@ async fn reconcile_service(
     service: &Service,
 ) -> Result<(), ApiError> {
     let deployments = service.deployments.clone().unwrap_or_default();
-    let Some(primary) = deployments.first() else {
-        return Ok(());
+    let task_sets = service.task_sets.clone().unwrap_or_default();
+    let by_task_sets = Controller::of(
+        service
+            .deployment_controller
+            .as_ref()
+            .and_then(|c| c.r#type.as_deref()),
+    )
+    .uses_task_sets();
+    // What the service's tasks are started for: its deployments, or its task sets (each of
+    // which the pure pass treats as a one-deployment service).
+    let units: Vec<(Option<&String>, Option<&String>, Option<&String>)> = if by_task_sets {
+        task_sets
+            .iter()
+            .map(|s| (s.id.as_ref(), s.task_definition.as_ref(), None))
+            .collect()
+    } else {
+        deployments
+            .iter()
+            .map(|d| {
+                (
+                    d.id.as_ref(),
+                    d.task_definition.as_ref(),
+                    d.rollout_state.as_ref(),
+                )
+            })
+            .collect()
     };
-    let primary_id = primary.id.clone().unwrap_or_default();
-    let mut views = Vec::with_capacity(deployments.len());
-    for deployment in &deployments {
-        let definition_arn = deployment.task_definition.as_deref().unwrap_or_default();
-        let checked = definition(cp, definition_arn)
+    if units.is_empty() && !by_task_sets {
+        return Ok(());
+    }
+    let mut views = Vec::with_capacity(units.len());
+    for (id, definition_arn, rollout_state) in units {
+        let checked = definition(cp, definition_arn.map_or("", String::as_str))
             .await?
             .is_some_and(|d| services::health_checked(&d));
         views.push(ServiceDeployment {
-            id: deployment.id.clone().unwrap_or_default(),
-            rollout_state: deployment.rollout_state.clone().unwrap_or_default(),
+            id: id.cloned().unwrap_or_default(),
+            rollout_state: rollout_state.cloned().unwrap_or_default(),
             health_checked: checked,
         });
     }
@@ -382,6 +408,16 @@ async fn reconcile_service(
             view
         })
         .collect();
+    if by_task_sets {
+        let observed = Observed {
+            views: &views,
+            task_views: &task_views,
+            now,
+        };
+        return task_set_pass(cp, cluster, name, service, &task_sets, observed).await;
+    }
+    let primary = &deployments[0];
+    let primary_id = primary.id.clone().unwrap_or_default();
     let configuration = service.deployment_configuration.clone().unwrap_or_default();
     let breaker = configuration
         .deployment_circuit_breaker
@@ -477,7 +513,7 @@ async fn reconcile_service(
             cluster,
             name,
             service,
-            primary,
+            Unit::of(primary),
             decided.start,
             &mut outcome,
         )
@@ -567,26 +603,7 @@ async fn reconcile_service(
                 record_event(&mut current, message, now);
             }
         }
-        for (ids, did) in [
-            (&outcome.stopped, "has stopped {} running tasks"),
-            (&outcome.started, "has started {} tasks"),
-        ] {
-            if !ids.is_empty() {
-                let listed: Vec<String> = ids.iter().map(|id| format!("(task {id})")).collect();
-                let did = did.replace("{}", &ids.len().to_string());
-                record_event(
-                    &mut current,
-                    format!("{service_label} {did}: {}.", listed.join(" ")),
-                    now,
-                );
-            }
-        }
-        for registration in &outcome.registrations {
-            record_event(&mut current, format!("{service_label} {registration}"), now);
-        }
-        if let Some(problem) = &outcome.placement_problem {
-            record_event(&mut current, format!("{service_label} {problem}"), now);
-        }
+        record_outcome(&mut current, &service_label, &outcome, now);
         let failed_tasks = decided.counts.first().map_or(0, |c| c.failed as i32);
         if still_primary {
             if decided.completed {
@@ -686,13 +703,217 @@ async fn reconcile_service(
     .await
 }
 
-/// Starts `count` tasks of the PRIMARY deployment through RunTask, in batches of 10.
+/// Records a pass's starts, stops, target registrations and placement problem as the
+/// service's events.
+fn record_outcome(current: &mut Service, service_label: &str, outcome: &Outcome, now: f64) {
+    for (ids, did) in [
+        (&outcome.stopped, "has stopped {} running tasks"),
+        (&outcome.started, "has started {} tasks"),
+    ] {
+        if !ids.is_empty() {
+            let listed: Vec<String> = ids.iter().map(|id| format!("(task {id})")).collect();
+            let did = did.replace("{}", &ids.len().to_string());
+            record_event(
+                current,
+                format!("{service_label} {did}: {}.", listed.join(" ")),
+                now,
+            );
+        }
+    }
+    for registration in &outcome.registrations {
+        record_event(current, format!("{service_label} {registration}"), now);
+    }
+    if let Some(problem) = &outcome.placement_problem {
+        record_event(current, format!("{service_label} {problem}"), now);
+    }
+}
+
+/// What a pass read of a service's tasks.
+struct Observed<'a> {
+    /// The task sets as the pure pass sees them (their health checks), in `taskSets[]` order.
+    views: &'a [ServiceDeployment],
+    task_views: &'a [ServiceTask],
+    now: f64,
+}
+
+/// A pass over a service deployed through task sets (EXTERNAL, CODE_DEPLOY): each task set's
+/// computed count runs, tasks of deleted task sets stop, and each task set's counts and
+/// stability are recorded; a DRAINING task set whose tasks have all stopped leaves `taskSets[]`.
+async fn task_set_pass(
+    cp: &ControlPlane,
+    cluster: &str,
+    name: &str,
+    service: &Service,
+    task_sets: &[TaskSet],
+    observed: Observed<'_>,
+) -> Result<(), ApiError> {
+    let Observed {
+        views,
+        task_views,
+        now,
+    } = observed;
+    let active = service.status.as_deref() == Some(ServiceStatus::Active.as_str());
+    let targets: Vec<TaskSetTarget> = task_sets
+        .iter()
+        .zip(views)
+        .map(|(set, view)| TaskSetTarget {
+            id: view.id.clone(),
+            desired: if active {
+                set.computed_desired_count.unwrap_or(0).max(0) as u32
+            } else {
+                0
+            },
+            health_checked: view.health_checked,
+        })
+        .collect();
+    let configuration = service.deployment_configuration.clone().unwrap_or_default();
+    let decided = reconcile_task_sets(&TaskSetsInput {
+        sets: &targets,
+        maximum_percent: configuration.maximum_percent.unwrap_or(200).max(0) as u32,
+        minimum_healthy_percent: configuration.minimum_healthy_percent.unwrap_or(100).max(0) as u32,
+        health_check_grace_period: f64::from(
+            service.health_check_grace_period_seconds.unwrap_or(0),
+        ),
+        tasks: task_views,
+        backoff_since: services::fetch_updated_at(cp, cluster, name)
+            .await?
+            .unwrap_or(0.0),
+        now,
+    });
+    let mut outcome = Outcome::default();
+    if !decided.stop.is_empty() {
+        let of_task = |id: &str| {
+            task_views
+                .iter()
+                .find(|t| t.id == id)
+                .map_or("", |t| t.deployment.as_str())
+        };
+        let stops = decided
+            .stop
+            .iter()
+            .map(|(id, why)| {
+                let reason = match why {
+                    StopWhy::ScaleIn => {
+                        format!("Scaling activity initiated by (deployment {})", of_task(id))
+                    }
+                    StopWhy::Unhealthy => UNHEALTHY_REASON.to_string(),
+                };
+                (id.clone(), reason)
+            })
+            .collect();
+        outcome.stopped = tasks::stop_for_service(cp, cluster, stops, now).await?;
+    }
+    let mut started = Vec::with_capacity(targets.len());
+    for (set, count) in task_sets.iter().zip(&decided.start) {
+        let before = outcome.started.len();
+        if *count > 0 {
+            let unit = Unit {
+                id: set.id.as_deref().unwrap_or_default(),
+                task_definition: set.task_definition.as_deref().unwrap_or_default(),
+            };
+            launch(cp, cluster, name, service, unit, *count, &mut outcome).await?;
+        }
+        started.push((outcome.started.len() - before) as i32);
+    }
+    let unsettled = decided.stop.len() + outcome.started.len();
+    let (name, cluster) = (name.to_string(), cluster.to_string());
+    let all_stopped = task_views
+        .iter()
+        .all(|t| t.last_status == TaskStatus::Stopped);
+    transact(&*cp.store, move |txn: &mut dyn Txn| {
+        let Some(mut current) = services::read(txn, &cluster, &name)? else {
+            return Ok(());
+        };
+        let before = current.clone();
+        let list = current.task_sets.get_or_insert_with(Vec::new);
+        for (index, target) in targets.iter().enumerate() {
+            let Some(set) = list
+                .iter_mut()
+                .find(|s| s.id.as_deref() == Some(target.id.as_str()))
+            else {
+                continue;
+            };
+            let counts = &decided.counts[index];
+            let running = counts.running as i32;
+            let pending = counts.pending as i32 + started[index];
+            set.running_count = Some(running);
+            set.pending_count = Some(pending);
+            // Steady only if what the pass aimed at is still the task set's count.
+            let steady = decided.steady[index]
+                && started[index] == 0
+                && set.computed_desired_count == Some(target.desired as i32);
+            let stability = if steady {
+                Stability::SteadyState
+            } else {
+                Stability::Stabilizing
+            };
+            if set.stability_status.as_deref() != Some(stability.as_str()) {
+                set.stability_status = Some(stability.as_str().into());
+                set.stability_status_at = Some(now);
+            }
+        }
+        // A deleted task set is gone once its last task has stopped.
+        list.retain(|s| {
+            s.status.as_deref() != Some(TaskSetStatus::Draining.as_str())
+                || !targets.iter().enumerate().any(|(index, target)| {
+                    s.id.as_deref() == Some(target.id.as_str())
+                        && decided.empty[index]
+                        && started[index] == 0
+                })
+        });
+        let sets = current.task_sets.clone().unwrap_or_default();
+        current.running_count = Some(sets.iter().map(|s| s.running_count.unwrap_or(0)).sum());
+        current.pending_count = Some(sets.iter().map(|s| s.pending_count.unwrap_or(0)).sum());
+        let service_label = format!("(service {name})");
+        record_outcome(&mut current, &service_label, &outcome, now);
+        let steady = sets
+            .iter()
+            .all(|s| s.stability_status.as_deref() == Some(Stability::SteadyState.as_str()));
+        if steady
+            && unsettled == 0
+            && current.status.as_deref() == Some(ServiceStatus::Active.as_str())
+        {
+            record_event(
+                &mut current,
+                format!("{service_label} has reached a steady state."),
+                now,
+            );
+        }
+        if current.status.as_deref() == Some(ServiceStatus::Draining.as_str()) && all_stopped {
+            current.status = Some(ServiceStatus::Inactive.as_str().into());
+        }
+        if current != before {
+            services::write(txn, &cluster, &name, &current);
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await
+}
+
+/// What the scheduler starts tasks for: a deployment or a task set (`startedBy` its id).
+#[derive(Clone, Copy)]
+struct Unit<'a> {
+    id: &'a str,
+    task_definition: &'a str,
+}
+
+impl<'a> Unit<'a> {
+    fn of(deployment: &'a berth_ecs_wire::Deployment) -> Self {
+        Unit {
+            id: deployment.id.as_deref().unwrap_or_default(),
+            task_definition: deployment.task_definition.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
+/// Starts `count` tasks of the PRIMARY deployment (or of a task set) through RunTask, in
+/// batches of 10.
 async fn launch(
     cp: &ControlPlane,
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_ecs_wire::Deployment,
+    unit: Unit<'_>,
     count: u32,
     outcome: &mut Outcome,
 ) -> Result<(), ApiError> {
@@ -710,17 +931,17 @@ async fn launch(
             },
         ],
     };
-    let tags = task_tags(cp, cluster, name, service, primary).await?;
+    let tags = task_tags(cp, cluster, name, service, unit).await?;
     let mut left = count;
     while left > 0 {
         let batch = left.min(LAUNCH_BATCH);
         left -= batch;
         let request = RunTaskRequest {
             cluster: Some(cluster.to_string()),
-            task_definition: primary.task_definition.clone(),
+            task_definition: Some(unit.task_definition.to_string()),
             count: Some(batch as i32),
             group: Some(format!("service:{name}")),
-            started_by: primary.id.clone(),
+            started_by: Some(unit.id.to_string()),
             placement_constraints: service.placement_constraints.clone(),
             placement_strategy: Some(strategies.clone()),
             launch_type: Some("EC2".into()),
@@ -825,7 +1046,7 @@ async fn launch_on(
     instances: &[String],
     outcome: &mut Outcome,
 ) -> Result<(), ApiError> {
-    let tags = task_tags(cp, cluster, name, service, primary).await?;
+    let tags = task_tags(cp, cluster, name, service, Unit::of(primary)).await?;
     for batch in instances.chunks(LAUNCH_BATCH as usize) {
         let request = StartTaskRequest {
             cluster: Some(cluster.to_string()),
@@ -858,11 +1079,11 @@ async fn task_tags(
     cluster: &str,
     name: &str,
     service: &Service,
-    primary: &berth_ecs_wire::Deployment,
+    unit: Unit<'_>,
 ) -> Result<Vec<Tag>, ApiError> {
     let source = match service.propagate_tags.as_deref() {
         Some("SERVICE") => service.service_arn.clone(),
-        Some("TASK_DEFINITION") => primary.task_definition.clone(),
+        Some("TASK_DEFINITION") => Some(unit.task_definition.to_string()),
         _ => None,
     };
     let mut tags = match source {

@@ -41,6 +41,11 @@ impl Partition {
         self.arn(&format!("service/{cluster}/{name}"))
     }
 
+    /// A task set's ARN: its id (`ecs-svc/` and digits) under its service.
+    pub fn task_set_arn(&self, cluster: &str, service: &str, id: &str) -> String {
+        self.arn(&format!("task-set/{cluster}/{service}/{id}"))
+    }
+
     pub fn task_arn(&self, cluster: &str, id: &str) -> String {
         self.arn(&format!("task/{cluster}/{id}"))
     }

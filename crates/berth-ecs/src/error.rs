@@ -33,6 +33,8 @@ pub enum EcsError {
     ServiceNotActive(String),
     #[error("{0}")]
     ServiceDeploymentNotFound(String),
+    #[error("The specified task set does not exist.")]
+    TaskSetNotFound,
     #[error("{0}")]
     Server(String),
 }
@@ -58,6 +60,7 @@ impl EcsError {
             EcsError::ServiceNotFound(_) => "ServiceNotFoundException",
             EcsError::ServiceNotActive(_) => "ServiceNotActiveException",
             EcsError::ServiceDeploymentNotFound(_) => "ServiceDeploymentNotFoundException",
+            EcsError::TaskSetNotFound => "TaskSetNotFoundException",
             EcsError::Server(_) => "ServerException",
         }
     }

@@ -16,5 +16,6 @@ pub mod settings;
 pub mod status;
 pub mod tags;
 pub mod task_definition;
+pub mod task_set;
 
 pub use error::EcsError;

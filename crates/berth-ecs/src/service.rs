@@ -429,6 +429,88 @@ pub fn reconcile_daemon(input: &PassInput, eligible: &[String]) -> (Pass, Vec<St
     (pass, start_on)
 }
 
+/// A task set as a pass sees it: its tasks are those it started (`startedBy` its id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSetTarget {
+    pub id: String,
+    /// Its `computedDesiredCount`; 0 once it is DRAINING.
+    pub desired: u32,
+    pub health_checked: bool,
+}
+
+/// What a task-set pass reads: the service's task sets and every task of the service.
+#[derive(Debug, Clone)]
+pub struct TaskSetsInput<'a> {
+    pub sets: &'a [TaskSetTarget],
+    pub maximum_percent: u32,
+    pub minimum_healthy_percent: u32,
+    pub health_check_grace_period: f64,
+    pub tasks: &'a [ServiceTask],
+    pub backoff_since: f64,
+    pub now: f64,
+}
+
+/// What a task-set pass decided.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TaskSetsPass {
+    /// Tasks to start, per task set in input order.
+    pub start: Vec<u32>,
+    pub stop: Vec<(String, StopWhy)>,
+    /// Per task set, in input order, after the stops.
+    pub counts: Vec<DeploymentCounts>,
+    /// Per task set: its computed count runs, nothing pending, nothing to start or stop.
+    pub steady: Vec<bool>,
+    /// Per task set: none of its tasks is left (STOPPED ones aside).
+    pub empty: Vec<bool>,
+    /// Launches are held back for some task set whose recent tasks keep failing to start.
+    pub throttled: bool,
+}
+
+/// One pass of a service deployed through task sets: each task set is kept at its computed
+/// count as a one-deployment service would be (replacing unhealthy tasks and tasks on draining
+/// instances within the service's percentages), and tasks of no task set (a deleted one's) stop.
+pub fn reconcile_task_sets(input: &TaskSetsInput) -> TaskSetsPass {
+    let mut pass = TaskSetsPass::default();
+    for set in input.sets {
+        let deployments = [ServiceDeployment {
+            id: set.id.clone(),
+            rollout_state: "COMPLETED".into(),
+            health_checked: set.health_checked,
+        }];
+        let tasks: Vec<ServiceTask> = input
+            .tasks
+            .iter()
+            .filter(|t| t.deployment == set.id)
+            .cloned()
+            .collect();
+        let decided = reconcile(&PassInput {
+            desired: set.desired,
+            maximum_percent: input.maximum_percent.max(100),
+            minimum_healthy_percent: input.minimum_healthy_percent,
+            health_check_grace_period: input.health_check_grace_period,
+            circuit_breaker: false,
+            deployments: &deployments,
+            tasks: &tasks,
+            backoff_since: input.backoff_since,
+            now: input.now,
+        });
+        pass.start.push(decided.start);
+        pass.stop.extend(decided.stop);
+        pass.counts
+            .push(decided.counts.into_iter().next().unwrap_or_default());
+        pass.steady.push(decided.steady);
+        pass.empty
+            .push(tasks.iter().all(|t| t.last_status == TaskStatus::Stopped));
+        pass.throttled |= decided.throttled;
+    }
+    for task in input.tasks {
+        if task.live() && !input.sets.iter().any(|s| s.id == task.deployment) {
+            pass.stop.push((task.id.clone(), StopWhy::ScaleIn));
+        }
+    }
+    pass
+}
+
 /// What every pass works out last: counts per deployment, drained deployments, and whether the
 /// rollout completed, is steady or is stuck.
 fn conclude(input: &PassInput, triage: Triage, desired: u32, start: u32, throttled: bool) -> Pass {
@@ -1044,5 +1126,85 @@ mod tests {
         tasks[2].health = "UNHEALTHY".into();
         let replaced = pass(2, (200, 100), &checked, &tasks);
         assert!(stopped_ids(&replaced).contains(&"new1"));
+    }
+
+    fn task_sets(sets: &[(&str, u32)], tasks: &[ServiceTask]) -> TaskSetsPass {
+        let sets: Vec<TaskSetTarget> = sets
+            .iter()
+            .map(|(id, desired)| TaskSetTarget {
+                id: (*id).into(),
+                desired: *desired,
+                health_checked: false,
+            })
+            .collect();
+        reconcile_task_sets(&TaskSetsInput {
+            sets: &sets,
+            maximum_percent: 200,
+            minimum_healthy_percent: 100,
+            health_check_grace_period: 0.0,
+            tasks,
+            backoff_since: 0.0,
+            now: NOW,
+        })
+    }
+
+    #[test]
+    fn each_task_set_runs_its_computed_count() {
+        let tasks = [
+            task("a1", "ecs-svc/1", TaskStatus::Running),
+            task("b1", "ecs-svc/2", TaskStatus::Running),
+            task("b2", "ecs-svc/2", TaskStatus::Running),
+            task("b3", "ecs-svc/2", TaskStatus::Pending),
+        ];
+        let pass = task_sets(&[("ecs-svc/1", 3), ("ecs-svc/2", 1)], &tasks);
+        assert_eq!(pass.start, vec![2, 0]);
+        // Scaling in a task set stops its own tasks, the one not yet running first.
+        let stopped: Vec<&str> = pass.stop.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(stopped.len(), 2);
+        assert!(stopped.contains(&"b3"), "{stopped:?}");
+        assert!(!stopped.contains(&"a1"), "{stopped:?}");
+        assert!(pass.stop.iter().all(|(_, why)| *why == StopWhy::ScaleIn));
+        assert_eq!(pass.counts[0].running, 1);
+        assert_eq!(pass.steady, vec![false, false]);
+        assert_eq!(pass.empty, vec![false, false]);
+    }
+
+    #[test]
+    fn a_task_set_at_its_count_is_steady_and_one_at_zero_without_tasks_is_empty() {
+        let tasks = [
+            task("a1", "ecs-svc/1", TaskStatus::Running),
+            task("a2", "ecs-svc/1", TaskStatus::Running),
+            task("z1", "ecs-svc/2", TaskStatus::Stopped),
+        ];
+        let pass = task_sets(&[("ecs-svc/1", 2), ("ecs-svc/2", 0)], &tasks);
+        assert_eq!(pass.start, vec![0, 0]);
+        assert!(pass.stop.is_empty());
+        assert_eq!(pass.steady, vec![true, true]);
+        assert_eq!(pass.empty, vec![false, true]);
+        assert_eq!(pass.counts[0].running, 2);
+    }
+
+    #[test]
+    fn tasks_of_a_deleted_task_set_stop() {
+        let mut asked = task("o2", "ecs-svc/9", TaskStatus::Running);
+        asked.wanted = false;
+        let tasks = [
+            task("a1", "ecs-svc/1", TaskStatus::Running),
+            task("o1", "ecs-svc/9", TaskStatus::Running),
+            asked,
+        ];
+        let pass = task_sets(&[("ecs-svc/1", 1)], &tasks);
+        assert_eq!(pass.stop, vec![("o1".to_string(), StopWhy::ScaleIn)]);
+        assert_eq!(pass.start, vec![0]);
+    }
+
+    #[test]
+    fn a_task_set_replaces_a_task_on_a_draining_instance_before_stopping_it() {
+        let mut displaced = task("a1", "ecs-svc/1", TaskStatus::Running);
+        displaced.displaced = true;
+        let pass = task_sets(&[("ecs-svc/1", 1)], &[displaced]);
+        assert_eq!(pass.start, vec![1]);
+        assert!(pass.stop.is_empty());
+        assert_eq!(pass.steady, vec![false]);
     }
 }

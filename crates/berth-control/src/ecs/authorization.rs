@@ -295,7 +295,17 @@ macro_rules! one_service {
     )*};
 }
 
-one_service!(UpdateServiceRequest, DeleteServiceRequest);
+// The task set actions are authorized on the service ("Actions, resources, and condition keys
+// for Amazon ECS" lists `service` for each).
+one_service!(
+    UpdateServiceRequest,
+    DeleteServiceRequest,
+    CreateTaskSetRequest,
+    DescribeTaskSetsRequest,
+    UpdateTaskSetRequest,
+    DeleteTaskSetRequest,
+    UpdateServicePrimaryTaskSetRequest,
+);
 
 impl Authorization for DescribeServicesRequest {
     fn resources(&self, partition: &Partition) -> Vec<String> {

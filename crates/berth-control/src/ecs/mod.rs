@@ -11,6 +11,7 @@ pub(crate) mod services;
 pub(crate) mod tags;
 mod task_definitions;
 mod task_protection;
+mod task_sets;
 pub(crate) mod tasks;
 
 use std::future::Future;
@@ -85,6 +86,11 @@ pub async fn call(
             run(body, |r| service_deployments::describe_revisions(cp, r)).await
         }
         Op::StopServiceDeployment => run(body, |r| service_deployments::stop(cp, r)).await,
+        Op::CreateTaskSet => run(body, |r| task_sets::create(cp, r)).await,
+        Op::DescribeTaskSets => run(body, |r| task_sets::describe(cp, r)).await,
+        Op::UpdateTaskSet => run(body, |r| task_sets::update(cp, r)).await,
+        Op::DeleteTaskSet => run(body, |r| task_sets::delete(cp, r)).await,
+        Op::UpdateServicePrimaryTaskSet => run(body, |r| task_sets::update_primary(cp, r)).await,
         other => {
             call.authorize(&format!("ecs:{}", call.operation), Vec::new(), Vec::new())
                 .map_err(ApiError::from)?;

@@ -6,12 +6,13 @@ use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
 use berth_ecs::error::invalid;
 use berth_ecs::pagination::{decode_token, encode_token};
-use berth_ecs::status::{ServiceStatus, TaskDefinitionStatus};
+use berth_ecs::status::ServiceStatus;
+use berth_ecs::task_set::{self, Controller, TaskSetStatus};
 use berth_ecs_wire::{
     CreateServiceRequest, CreateServiceResponse, DeleteServiceRequest, DeleteServiceResponse,
-    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
+    Deployment, DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentController,
     DescribeServicesRequest, DescribeServicesResponse, ListServicesRequest, ListServicesResponse,
-    LoadBalancer, PlacementConstraint, PlacementStrategy, Service, TaskDefinition,
+    LoadBalancer, PlacementConstraint, PlacementStrategy, Scale, Service, TaskDefinition, TaskSet,
     UpdateServiceRequest, UpdateServiceResponse,
 };
 use berth_store::{Txn, transact};
@@ -104,34 +105,65 @@ async fn check_load_balancers(
     Ok(())
 }
 
-/// Resolves a task definition reference for a service: it must exist and be ACTIVE.
-async fn resolve_definition(
-    cp: &ControlPlane,
-    reference: &str,
-) -> Result<TaskDefinition, ApiError> {
-    let reference = TaskDefinitionRef::parse(&cp.partition, reference)
-        .map_err(|_| invalid("TaskDefinition not found."))?;
-    let definition = task_definitions::resolve(cp, &reference)
-        .await?
-        .ok_or_else(|| invalid("TaskDefinition not found."))?;
-    if definition.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str()) {
-        return Err(invalid("TaskDefinition is inactive").into());
+fn controller_of(service: &Service) -> Controller {
+    Controller::of(
+        service
+            .deployment_controller
+            .as_ref()
+            .and_then(|c| c.r#type.as_deref()),
+    )
+}
+
+/// What a new service starts with, by its deployment controller.
+enum First {
+    Deployment(Deployment),
+    TaskSet(TaskSet),
+    Nothing,
+}
+
+/// CreateService's rules for a deployment controller other than ECS's own.
+fn check_controller(
+    controller: Controller,
+    request: &CreateServiceRequest,
+    daemon: bool,
+) -> Result<(), ApiError> {
+    if controller.uses_task_sets() && daemon {
+        return Err(invalid(format!(
+            "The DAEMON scheduling strategy is not supported with the {} deployment controller.",
+            controller.as_str()
+        ))
+        .into());
     }
-    if !definition
-        .compatibilities
-        .iter()
-        .flatten()
-        .any(|c| c == "EC2")
-    {
-        return Err(invalid("Task definition does not support launch_type EC2.").into());
-    }
-    if definition.network_mode.as_deref() == Some("awsvpc") {
-        return Err(EcsError::UnsupportedFeature(
-            "Services in awsvpc network mode are not supported yet.".into(),
+    if controller == Controller::CodeDeploy && request.task_definition.is_none() {
+        return Err(invalid(
+            "A task definition must be specified for services with the CODE_DEPLOY deployment controller.",
         )
         .into());
     }
-    Ok(definition)
+    if controller == Controller::External {
+        // These belong to the task sets of an EXTERNAL service.
+        let given = [
+            (request.task_definition.is_some(), "taskDefinition"),
+            (
+                request
+                    .load_balancers
+                    .as_ref()
+                    .is_some_and(|l| !l.is_empty()),
+                "loadBalancers",
+            ),
+            (
+                request.network_configuration.is_some(),
+                "networkConfiguration",
+            ),
+        ];
+        if let Some((_, member)) = given.iter().find(|(given, _)| *given) {
+            return Err(invalid(format!(
+                "{member} cannot be specified for services with the EXTERNAL deployment controller. Specify it on a task set."
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 pub async fn create(
@@ -157,17 +189,13 @@ pub async fn create(
         &load_balancers,
         &cp.partition.account_id,
     )?;
-    if request
-        .deployment_controller
-        .as_ref()
-        .and_then(|c| c.r#type.as_deref())
-        .is_some_and(|t| t != "ECS")
-    {
-        return Err(EcsError::UnsupportedFeature(
-            "Only the ECS deployment controller is supported.".into(),
-        )
-        .into());
-    }
+    let controller = Controller::of(
+        request
+            .deployment_controller
+            .as_ref()
+            .and_then(|c| c.r#type.as_deref()),
+    );
+    check_controller(controller, &request, daemon)?;
     // A DAEMON service's desired count is the number of instances it runs on, which its
     // scheduler keeps current.
     let desired = match (daemon, request.desired_count) {
@@ -196,9 +224,23 @@ pub async fn create(
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
-    let definition =
-        resolve_definition(cp, request.task_definition.as_deref().unwrap_or_default()).await?;
-    check_load_balancers(cp, &load_balancers, &definition).await?;
+    // An EXTERNAL service's task definitions are its task sets'.
+    let definition = match controller {
+        Controller::External => None,
+        _ => Some(
+            task_definitions::resolve_for_service(
+                cp,
+                request.task_definition.as_deref().unwrap_or_default(),
+            )
+            .await?,
+        ),
+    };
+    if let Some(definition) = &definition {
+        check_load_balancers(cp, &load_balancers, definition).await?;
+    }
+    let definition_arn = definition
+        .as_ref()
+        .and_then(|d| d.task_definition_arn.clone());
     let now = cp.clock.now();
     let arn = cp.partition.service_arn(&cluster, &name);
     let service = Service {
@@ -213,7 +255,7 @@ pub async fn create(
         running_count: Some(0),
         pending_count: Some(0),
         launch_type: Some("EC2".into()),
-        task_definition: definition.task_definition_arn.clone(),
+        task_definition: definition_arn.clone(),
         deployment_configuration: Some(configuration),
         deployments: Some(Vec::new()),
         events: Some(Vec::new()),
@@ -223,8 +265,9 @@ pub async fn create(
         placement_strategy: Some(strategies),
         scheduling_strategy: Some(if daemon { "DAEMON" } else { "REPLICA" }.into()),
         deployment_controller: Some(DeploymentController {
-            r#type: Some("ECS".into()),
+            r#type: Some(controller.as_str().into()),
         }),
+        task_sets: controller.uses_task_sets().then(Vec::new),
         health_check_grace_period_seconds: request.health_check_grace_period_seconds,
         enable_ecs_managed_tags: Some(request.enable_ecs_managed_tags.unwrap_or(false)),
         propagate_tags: Some(
@@ -236,15 +279,33 @@ pub async fn create(
         enable_execute_command: Some(request.enable_execute_command.unwrap_or(false)),
         ..Service::default()
     };
-    let first = new_deployment(
-        &service,
-        definition
-            .task_definition_arn
-            .as_deref()
-            .unwrap_or_default(),
-        deployment_id(),
-        now,
-    );
+    // ECS rolls out its own deployments; a CODE_DEPLOY service starts with a PRIMARY task set
+    // at 100 %, and an EXTERNAL one with none.
+    let first = match controller {
+        Controller::Ecs => First::Deployment(new_deployment(
+            &service,
+            definition_arn.as_deref().unwrap_or_default(),
+            deployment_id(),
+            now,
+        )),
+        Controller::CodeDeploy => {
+            let mut set = task_set::new(
+                &cp.partition,
+                &cluster,
+                &service,
+                &deployment_id(),
+                definition_arn.as_deref().unwrap_or_default(),
+                task_set::scale(Some(&Scale {
+                    unit: None,
+                    value: Some(100.0),
+                }))?,
+                now,
+            );
+            set.status = Some(TaskSetStatus::Primary.as_str().into());
+            First::TaskSet(set)
+        }
+        Controller::External => First::Nothing,
+    };
     let token = request.client_token.clone();
     let partition = cp.partition.clone();
     let created = transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -259,17 +320,23 @@ pub async fn create(
             return Err(invalid("Creation of service was not idempotent.").into());
         }
         let mut service = service.clone();
-        service_deployments::record(
-            txn,
-            &partition,
-            &cluster,
-            &mut service,
-            &first,
-            Some(&definition),
-            &[],
-            now,
-        )?;
-        deploy(&mut service, first.clone());
+        match &first {
+            First::Deployment(first) => {
+                service_deployments::record(
+                    txn,
+                    &partition,
+                    &cluster,
+                    &mut service,
+                    first,
+                    definition.as_ref(),
+                    &[],
+                    now,
+                )?;
+                deploy(&mut service, first.clone());
+            }
+            First::TaskSet(set) => service.task_sets = Some(vec![set.clone()]),
+            First::Nothing => {}
+        }
         services::write(txn, &cluster, &name, &service);
         if let Some(token) = &token {
             services::write_creation_token(txn, &cluster, &name, token);
@@ -299,19 +366,23 @@ pub async fn update(
         .is_some_and(|t| t != "ECS")
     {
         return Err(EcsError::UnsupportedFeature(
-            "Only the ECS deployment controller is supported.".into(),
+            "Changing a service's deployment controller is not supported.".into(),
         )
         .into());
     }
     if request.desired_count.is_some_and(|d| d < 0) {
         return Err(invalid("desiredCount must be at least 0.").into());
     }
+    // A service never changes its deployment controller, so this holds inside the transaction.
+    if let Some(existing) = services::fetch(cp, &cluster, &name).await? {
+        task_set::check_update(controller_of(&existing), &request)?;
+    }
     check_placement(
         request.placement_constraints.as_deref().unwrap_or_default(),
         request.placement_strategy.as_deref().unwrap_or_default(),
     )?;
     let definition = match request.task_definition.as_deref() {
-        Some(reference) => Some(resolve_definition(cp, reference).await?),
+        Some(reference) => Some(task_definitions::resolve_for_service(cp, reference).await?),
         None => None,
     };
     // New load balancers are checked as CreateService checks them, against the task definition
@@ -356,6 +427,9 @@ pub async fn update(
             for deployment in service.deployments.iter_mut().flatten().take(1) {
                 deployment.desired_count = Some(desired);
             }
+            for set in service.task_sets.iter_mut().flatten() {
+                task_set::recompute(set, desired, now);
+            }
         }
         if let Some(grace) = request.health_check_grace_period_seconds {
             service.health_check_grace_period_seconds = Some(grace);
@@ -397,7 +471,9 @@ pub async fn update(
         if let Some(managed) = request.enable_ecs_managed_tags {
             service.enable_ecs_managed_tags = Some(managed);
         }
-        if redeploy {
+        // A service deployed through task sets has no deployments of its own: new placement
+        // constraints apply to the tasks its task sets start from now on.
+        if redeploy && !controller_of(&service).uses_task_sets() {
             let deployment = new_deployment(
                 &service,
                 service.task_definition.as_deref().unwrap_or_default(),
@@ -435,6 +511,7 @@ pub async fn delete(
         return Err(EcsError::ClusterNotFound.into());
     }
     let force = request.force == Some(true);
+    let now = cp.clock.now();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         let mut service = services::read(txn, &cluster, &name)?
             .filter(|s| s.status.as_deref() != Some(ServiceStatus::Inactive.as_str()))
@@ -449,6 +526,9 @@ pub async fn delete(
             service.desired_count = Some(0);
             for deployment in service.deployments.iter_mut().flatten() {
                 deployment.desired_count = Some(0);
+            }
+            for set in service.task_sets.iter_mut().flatten() {
+                task_set::recompute(set, 0, now);
             }
             services::write(txn, &cluster, &name, &service);
         }
@@ -488,6 +568,12 @@ pub async fn describe(
                     service.tags = Some(
                         tags::fetch(cp, service.service_arn.as_deref().unwrap_or_default()).await?,
                     );
+                    for set in service.task_sets.iter_mut().flatten() {
+                        set.tags = Some(
+                            tags::fetch(cp, set.task_set_arn.as_deref().unwrap_or_default())
+                                .await?,
+                        );
+                    }
                 }
                 services.push(service);
             }

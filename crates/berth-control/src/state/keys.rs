@@ -122,3 +122,8 @@ pub fn service_revisions_of(cluster: &str, service: &str) -> String {
 pub fn service_updated(cluster: &str, name: &str) -> String {
     format!("service-updated/{cluster}/{name}")
 }
+
+/// The task set a CreateTaskSet clientToken created, so a retried call returns it.
+pub fn task_set_token(cluster: &str, service: &str, token: &str) -> String {
+    format!("taskset-token/{cluster}/{service}/{token}")
+}

@@ -88,6 +88,21 @@ pub fn write_creation_token(txn: &mut dyn Txn, cluster: &str, name: &str, token:
     super::write(txn, &keys::service_token(cluster, name), &token);
 }
 
+/// The id of the task set a CreateTaskSet clientToken created, read inside a transaction.
+pub fn task_set_token(
+    txn: &mut dyn Txn,
+    cluster: &str,
+    name: &str,
+    token: &str,
+) -> Result<Option<String>, ApiError> {
+    super::read(txn, &keys::task_set_token(cluster, name, token))
+}
+
+/// Records the task set a CreateTaskSet clientToken created.
+pub fn write_task_set_token(txn: &mut dyn Txn, cluster: &str, name: &str, token: &str, id: &str) {
+    super::write(txn, &keys::task_set_token(cluster, name, token), &id);
+}
+
 /// Records when UpdateService last ran: the scheduler's launch backoff counts failures since.
 pub fn write_updated_at(txn: &mut dyn Txn, cluster: &str, name: &str, now: f64) {
     super::write(txn, &keys::service_updated(cluster, name), &now);

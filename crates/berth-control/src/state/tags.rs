@@ -28,14 +28,26 @@ pub async fn fetch(cp: &ControlPlane, arn: &str) -> Result<Vec<Tag>, ApiError> {
         .unwrap_or_default())
 }
 
-/// Whether the task, service or container instance that an ARN's resource path names
-/// (`KIND/CLUSTER/ID`, under its cluster's records) has a record, in the latest committed
+/// Whether the task, service, container instance or task set that an ARN's resource path
+/// names (`KIND/CLUSTER/ID`, `task-set/CLUSTER/SERVICE/ecs-svc/N`) has a record, in the latest committed
 /// state; false for any other resource path.
 pub async fn cluster_resource_exists(cp: &ControlPlane, resource: &str) -> Result<bool, ApiError> {
     let key = match resource.split('/').collect::<Vec<_>>()[..] {
         ["task", cluster, id] => keys::task(cluster, id),
         ["service", cluster, name] => keys::service(cluster, name),
         ["container-instance", cluster, id] => keys::instance(cluster, id),
+        // A task set lives in its service's record.
+        ["task-set", cluster, service, "ecs-svc", number] => {
+            let id = format!("ecs-svc/{number}");
+            let Some(service) = super::services::fetch(cp, cluster, service).await? else {
+                return Ok(false);
+            };
+            return Ok(service
+                .task_sets
+                .iter()
+                .flatten()
+                .any(|set| set.id.as_deref() == Some(id.as_str())));
+        }
         _ => return Ok(false),
     };
     Ok(cp.store.get(&key).await?.is_some())

@@ -1,6 +1,8 @@
 //! Task definition records (one per revision) and the per-family record that numbers them.
 
+use berth_ecs::EcsError;
 use berth_ecs::arn::TaskDefinitionRef;
+use berth_ecs::error::invalid;
 use berth_ecs::status::TaskDefinitionStatus;
 use berth_ecs_wire::TaskDefinition;
 use std::borrow::Cow;
@@ -115,6 +117,37 @@ pub async fn resolve(
         Some(stored) => stored.decode().map(Some),
         None => Ok(None),
     }
+}
+
+/// Resolves a task definition reference for a service or a task set: it must exist, be ACTIVE
+/// and run on EC2 outside awsvpc (what services support today).
+pub async fn resolve_for_service(
+    cp: &ControlPlane,
+    reference: &str,
+) -> Result<TaskDefinition, ApiError> {
+    let reference = TaskDefinitionRef::parse(&cp.partition, reference)
+        .map_err(|_| invalid("TaskDefinition not found."))?;
+    let definition = resolve(cp, &reference)
+        .await?
+        .ok_or_else(|| invalid("TaskDefinition not found."))?;
+    if definition.status.as_deref() != Some(TaskDefinitionStatus::Active.as_str()) {
+        return Err(invalid("TaskDefinition is inactive").into());
+    }
+    if !definition
+        .compatibilities
+        .iter()
+        .flatten()
+        .any(|c| c == "EC2")
+    {
+        return Err(invalid("Task definition does not support launch_type EC2.").into());
+    }
+    if definition.network_mode.as_deref() == Some("awsvpc") {
+        return Err(EcsError::UnsupportedFeature(
+            "Services in awsvpc network mode are not supported yet.".into(),
+        )
+        .into());
+    }
+    Ok(definition)
 }
 
 /// [`resolve`] without decoding the task definition, for answers that return it as it is.
