@@ -60,6 +60,9 @@ def service(name, status="ACTIVE", rollout="IN_PROGRESS", events=()):
     }
 
 
+NAMESPACE_ARN = f"arn:aws:servicediscovery:us-east-1:{ACCOUNT}:namespace/ns-hoggwkp7p2lefor5"
+REGISTRY = {"registryArn": f"arn:aws:servicediscovery:us-east-1:{ACCOUNT}:service/srv-utcrh6wavdkggqtk"}
+
 CREATE = ("create_service", {"cluster": "MyCluster", "serviceName": "ecs-simple-service",
                              "taskDefinition": "sleep360:1", "desiredCount": 0})
 
@@ -81,6 +84,11 @@ CASES = [
          {"targetGroupArn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/{name}/0123456789abcdef",
           "containerName": "sleep", "containerPort": 80} for name in ("one", "two")]),
      error("InvalidParameterException", "You cannot specify an IAM role for services that require a service linked role.")),
+    # serviceRegistries name Cloud Map services; anything else is refused in ECS's words
+    # (hashicorp/terraform-provider-aws#4373, a namespace's ARN).
+    ("registry-namespace-arn", [], "create_service",
+     dict(CREATE[1], serviceRegistries=[{"registryArn": NAMESPACE_ARN}]),
+     error("InvalidParameterException", f"The format of the supplied service registry ARN is invalid: {NAMESPACE_ARN}.")),
     # A service it cannot find is a MISSING failure named by the service's ARN in this region.
     ("describe-missing", [], "describe_services", {"cluster": "MyCluster", "services": ["nope"]},
      {"services": [], "failures": [{"arn": f"{PREFIX}service/MyCluster/nope", "reason": "MISSING"}]}),
@@ -135,3 +143,18 @@ def test_a_service_role_with_a_load_balancer_is_kept_as_its_arn(berth, cluster):
     assert created["roleArn"] == f"arn:aws:iam::{ACCOUNT}:role/ecsServiceRole"
     described = cluster.describe_services(cluster="MyCluster", services=["behind"])["services"][0]
     assert described["roleArn"] == created["roleArn"]
+
+
+def test_service_registries_and_execute_command_are_kept_not_dropped(cluster):
+    """CreateService shows the serviceRegistries it was given, and UpdateService changes them
+    (with a new deployment, as the API reference says) and enableExecuteCommand."""
+    created = cluster.create_service(**dict(CREATE[1], serviceRegistries=[REGISTRY]))["service"]
+    assert created["serviceRegistries"] == [REGISTRY]
+    other = {"registryArn": REGISTRY["registryArn"].replace("srv-utcrh6wavdkggqtk", "srv-other"), "port": 80}
+    updated = cluster.update_service(cluster="MyCluster", service="ecs-simple-service",
+                                     serviceRegistries=[other], enableExecuteCommand=True)["service"]
+    assert updated["serviceRegistries"] == [other]
+    assert updated["enableExecuteCommand"] is True
+    assert updated["deployments"][0]["id"] != created["deployments"][0]["id"]
+    described = cluster.describe_services(cluster="MyCluster", services=["ecs-simple-service"])["services"][0]
+    assert described["serviceRegistries"] == [other] and described["enableExecuteCommand"] is True

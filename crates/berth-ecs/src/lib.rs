@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod load_balancers;
 pub mod pagination;
 pub mod placement;
+pub mod registries;
 pub mod service;
 pub mod settings;
 pub mod status;

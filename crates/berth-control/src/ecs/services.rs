@@ -184,6 +184,9 @@ pub async fn create(
         request.capacity_provider_strategy.as_deref(),
     )?;
     let load_balancers = request.load_balancers.clone().unwrap_or_default();
+    // Kept and shown as given: Berth has no Cloud Map to register the tasks in.
+    let registries = request.service_registries.clone().unwrap_or_default();
+    berth_ecs::registries::check(&registries)?;
     let role_arn = berth_ecs::load_balancers::role_arn(
         request.role.as_deref(),
         &load_balancers,
@@ -249,7 +252,7 @@ pub async fn create(
         cluster_arn: Some(cp.partition.cluster_arn(&cluster)),
         load_balancers: Some(load_balancers),
         role_arn,
-        service_registries: Some(Vec::new()),
+        service_registries: Some(registries),
         status: Some(ServiceStatus::Active.as_str().into()),
         desired_count: Some(desired),
         running_count: Some(0),
@@ -381,6 +384,9 @@ pub async fn update(
         request.placement_constraints.as_deref().unwrap_or_default(),
         request.placement_strategy.as_deref().unwrap_or_default(),
     )?;
+    if let Some(registries) = &request.service_registries {
+        berth_ecs::registries::check(registries)?;
+    }
     let definition = match request.task_definition.as_deref() {
         Some(reference) => Some(task_definitions::resolve_for_service(cp, reference).await?),
         None => None,
@@ -470,6 +476,16 @@ pub async fn update(
         }
         if let Some(managed) = request.enable_ecs_managed_tags {
             service.enable_ecs_managed_tags = Some(managed);
+        }
+        if let Some(exec) = request.enable_execute_command {
+            service.enable_execute_command = Some(exec);
+        }
+        // New registries are the new tasks' (the API reference: ECS starts new tasks with them).
+        if let Some(registries) = &request.service_registries
+            && service.service_registries.as_ref() != Some(registries)
+        {
+            service.service_registries = Some(registries.clone());
+            redeploy = true;
         }
         // A service deployed through task sets has no deployments of its own: new placement
         // constraints apply to the tasks its task sets start from now on.
