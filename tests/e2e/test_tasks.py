@@ -807,3 +807,63 @@ def test_concurrent_run_tasks_never_overcommit(berth, berth_binary, tmp_path):
                  "all 24 tasks running")
     finally:
         agent.stop()
+
+
+SSM = "arn:aws:ssm:us-east-1:000000000000:parameter/p"
+# Features the agent cannot give a container. ECS accepts such definitions (an instance with the
+# capability could run them); placement then says, before anything is launched, that no instance
+# here can: the attribute the feature needs is missing, or there is no GPU.
+UNRUNNABLE = [
+    ("ssm-secrets", {"secrets": [{"name": "P", "valueFrom": SSM}]}, None, "ecs.capability.secrets.ssm.environment-variables"),
+    ("asm-secrets", {"secrets": [{"name": "P", "valueFrom": "arn:aws:secretsmanager:us-east-1:000000000000:secret:p"}]},
+     None, "ecs.capability.secrets.asm.environment-variables"),
+    ("splunk", {"logConfiguration": {"logDriver": "splunk", "options": {"splunk-url": "https://s"}}}, None,
+     "com.amazonaws.ecs.capability.logging-driver.splunk"),
+    ("log-secrets", {"logConfiguration": {"logDriver": "json-file", "secretOptions": [{"name": "t", "valueFrom": SSM}]}},
+     None, "ecs.capability.secrets.ssm.bootstrap.log-driver"),
+    ("firelens", {"firelensConfiguration": {"type": "fluentbit"}}, None, "ecs.capability.firelens.fluentbit"),
+    ("awsfirelens", {"logConfiguration": {"logDriver": "awsfirelens"}}, None,
+     "com.amazonaws.ecs.capability.logging-driver.awsfirelens"),
+    ("s3-env", {"environmentFiles": [{"value": "arn:aws:s3:::bucket/app.env", "type": "s3"}]}, None,
+     "ecs.capability.env-files.s3"),
+    ("registry-auth", {"repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:000000000000:secret:r"}},
+     None, "com.amazonaws.ecs.capability.private-registry-authentication.secretsmanager"),
+    ("gpu", {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, None, None),
+    ("s3-env-override", {}, {"environmentFiles": [{"value": "arn:aws:s3:::bucket/app.env", "type": "s3"}]},
+     "ecs.capability.env-files.s3"),
+    ("gpu-override", {}, {"resourceRequirements": [{"type": "GPU", "value": "1"}]}, None),
+]
+
+
+@pytest.mark.parametrize("family,container,override,attribute", UNRUNNABLE, ids=[u[0] for u in UNRUNNABLE])
+def test_what_the_agent_cannot_run_is_refused_before_launch(cluster, family, container, override, attribute):
+    name, ecs, _, _ = cluster
+    [instance] = connected_instances(ecs, name)
+    assert attribute is None or attribute not in {a["name"] for a in instance["attributes"]}
+    definition = register(ecs, family=family, portMappings=[], **container)
+    if override is None and attribute is not None:
+        assert attribute in {a["name"] for a in definition["requiresAttributes"]}
+    overrides = {"containerOverrides": [{"name": "web", **override}]} if override else {}
+    run = ecs.run_task(cluster=name, taskDefinition=family, overrides=overrides)
+    reason = "RESOURCE:GPU" if attribute is None else "ATTRIBUTE"
+    assert run["tasks"] == [] and len(run["failures"]) == 1, run
+    [failure] = run["failures"]
+    assert (failure["arn"], failure["reason"]) == (instance["containerInstanceArn"], reason)
+    if attribute is not None:
+        assert failure["detail"] == f"the instance lacks the required attribute {attribute}"
+    assert ecs.list_tasks(cluster=name, desiredStatus="STOPPED")["taskArns"] == []
+    if override is None:
+        # A service says why in its events, as ECS does, and starts nothing.
+        ecs.create_service(cluster=name, serviceName=family, taskDefinition=family, desiredCount=1)
+        instance_id = instance["containerInstanceArn"].rsplit("/", 1)[1]
+        problem = ("has insufficient GPU units available" if attribute is None
+                   else "is missing an attribute required by your task")
+        expected = (f"(service {family}) was unable to place a task because no container instance met all of its "
+                    f"requirements. The closest matching (container-instance {instance_id}) {problem}. For more "
+                    "information, see the Troubleshooting section of the Amazon ECS Developer Guide.")
+        wait_for(lambda: expected in [e["message"] for e in
+                                      ecs.describe_services(cluster=name, services=[family])["services"][0]["events"]],
+                 "the service's placement event")
+        assert ecs.list_tasks(cluster=name)["taskArns"] == []
+        ecs.delete_service(cluster=name, service=family, force=True)
+

@@ -70,7 +70,8 @@ pub fn demand_of(definition: &TaskDefinition, overrides: &TaskOverride) -> Resou
     demand
 }
 
-/// The container definitions with per-container overrides of cpu and memory applied.
+/// The container definitions with per-container overrides of cpu, memory and resource
+/// requirements (GPUs) applied.
 pub fn effective_containers(
     definition: &TaskDefinition,
     overrides: &TaskOverride,
@@ -93,6 +94,9 @@ pub fn effective_containers(
         }
         if o.memory_reservation.is_some() {
             container.memory_reservation = o.memory_reservation;
+        }
+        if o.resource_requirements.is_some() {
+            container.resource_requirements = o.resource_requirements.clone();
         }
     }
     containers
@@ -166,6 +170,49 @@ pub fn required_attributes(definition: &TaskDefinition) -> Vec<RequiredAttribute
         .collect()
 }
 
+/// The attributes an instance must have to run a task of `definition` with `overrides`: the
+/// definition's `requiresAttributes`, and what container overrides bring that the definition
+/// did not (S3 environment files, Elastic Inference accelerators), named as ECS names them.
+pub fn required_attributes_with_overrides(
+    definition: &TaskDefinition,
+    overrides: &TaskOverride,
+) -> Vec<RequiredAttribute> {
+    let mut required = required_attributes(definition);
+    let mut need = |name: &str| {
+        if !required.iter().any(|r| r.name == name) {
+            required.push(RequiredAttribute {
+                name: name.to_owned(),
+                value: None,
+            });
+        }
+    };
+    for container in overrides.container_overrides.iter().flatten() {
+        if container
+            .environment_files
+            .as_ref()
+            .is_some_and(|f| !f.is_empty())
+        {
+            need("ecs.capability.env-files.s3");
+        }
+        if container
+            .resource_requirements
+            .iter()
+            .flatten()
+            .any(|r| r.r#type.as_deref() == Some("InferenceAccelerator"))
+        {
+            need("ecs.capability.task-eia");
+        }
+    }
+    if overrides
+        .inference_accelerator_overrides
+        .as_ref()
+        .is_some_and(|a| !a.is_empty())
+    {
+        need("ecs.capability.task-eia");
+    }
+    required
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -194,6 +241,40 @@ mod tests {
         .unwrap();
         let demand = demand_of(&td, &overrides);
         assert_eq!((demand.cpu, demand.memory), (512, 1024));
+        // A container override's resourceRequirements replace the definition's.
+        let overrides: TaskOverride = serde_json::from_str(
+            r#"{"containerOverrides":[{"name":"b","resourceRequirements":[{"type":"GPU","value":"1"}]},
+                                      {"name":"a","resourceRequirements":[]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(demand_of(&td, &overrides).gpus, 1);
+    }
+
+    #[test]
+    fn overrides_add_the_attributes_their_features_need() {
+        let td = definition(
+            r#"{"requiresAttributes":[{"name":"ecs.capability.container-health-check"}],
+                "containerDefinitions":[{"name":"a","memory":8}]}"#,
+        );
+        let names = |overrides: &str| -> Vec<String> {
+            let overrides: TaskOverride = serde_json::from_str(overrides).unwrap();
+            required_attributes_with_overrides(&td, &overrides)
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        assert_eq!(names("{}"), ["ecs.capability.container-health-check"]);
+        assert_eq!(
+            names(
+                r#"{"containerOverrides":[{"name":"a","environmentFiles":[{"value":"arn:aws:s3:::b/x.env","type":"s3"}],
+                    "resourceRequirements":[{"type":"InferenceAccelerator","value":"d"}]}]}"#
+            ),
+            [
+                "ecs.capability.container-health-check",
+                "ecs.capability.env-files.s3",
+                "ecs.capability.task-eia"
+            ]
+        );
     }
 
     #[test]

@@ -615,6 +615,42 @@ fn required_attributes(
                 }
             }
         }
+        // Secrets handed to the log driver are fetched by the agent at bootstrap.
+        for secret in container
+            .log_configuration
+            .iter()
+            .flat_map(|l| l.secret_options.iter().flatten())
+        {
+            let source = secret.value_from.as_deref().unwrap_or_default();
+            if source.contains(":secretsmanager:") {
+                need("ecs.capability.secrets.asm.bootstrap.log-driver");
+            } else {
+                need("ecs.capability.secrets.ssm.bootstrap.log-driver");
+            }
+        }
+        if let Some(firelens) = &container.firelens_configuration {
+            if let Some(router) = firelens.r#type.as_deref() {
+                need(&format!("ecs.capability.firelens.{router}"));
+            }
+            match firelens
+                .options
+                .as_ref()
+                .and_then(|o| o.get("config-file-type"))
+                .map(String::as_str)
+            {
+                Some("s3") => need("ecs.capability.firelens.options.config.s3"),
+                Some("file") => need("ecs.capability.firelens.options.config.file"),
+                _ => {}
+            }
+        }
+        if container
+            .resource_requirements
+            .iter()
+            .flatten()
+            .any(|r| r.r#type.as_deref() == Some("InferenceAccelerator"))
+        {
+            need("ecs.capability.task-eia");
+        }
         if container
             .docker_labels
             .as_ref()
@@ -675,6 +711,13 @@ fn required_attributes(
     }
     if network_mode == "awsvpc" {
         need("ecs.capability.task-eni");
+    }
+    if request
+        .inference_accelerators
+        .as_ref()
+        .is_some_and(|a| !a.is_empty())
+    {
+        need("ecs.capability.task-eia");
     }
     for volume in request.volumes.iter().flatten() {
         if let Some(efs) = &volume.efs_volume_configuration {
@@ -847,6 +890,39 @@ mod tests {
                 "ecs.capability.container-health-check",
                 "com.amazonaws.ecs.capability.task-iam-role",
                 "ecs.capability.task-eni",
+            ]
+        );
+    }
+
+    /// What the agent would need to run them, as the ECS agent names its capabilities: log
+    /// driver secrets, FireLens routers and their config files, Elastic Inference.
+    #[test]
+    fn required_attributes_name_log_secrets_firelens_and_inference() {
+        let prepared = prepare(request(
+            r#"{"family":"x","inferenceAccelerators":[{"deviceName":"d","deviceType":"eia2.medium"}],"containerDefinitions":[
+                {"name":"a","image":"i","memory":64,"logConfiguration":{"logDriver":"splunk","secretOptions":[
+                    {"name":"t","valueFrom":"arn:aws:ssm:us-east-1:000000000000:parameter/t"},
+                    {"name":"u","valueFrom":"arn:aws:secretsmanager:us-east-1:000000000000:secret:u"}]}},
+                {"name":"router","image":"i","memory":64,"firelensConfiguration":{"type":"fluentbit",
+                    "options":{"config-file-type":"s3","config-file-value":"arn:aws:s3:::b/f.conf"}}}]}"#,
+        ))
+        .unwrap();
+        let names: Vec<String> = prepared
+            .definition
+            .requires_attributes
+            .unwrap()
+            .into_iter()
+            .filter_map(|a| a.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "com.amazonaws.ecs.capability.logging-driver.splunk",
+                "ecs.capability.secrets.ssm.bootstrap.log-driver",
+                "ecs.capability.secrets.asm.bootstrap.log-driver",
+                "ecs.capability.firelens.fluentbit",
+                "ecs.capability.firelens.options.config.s3",
+                "ecs.capability.task-eia",
             ]
         );
     }

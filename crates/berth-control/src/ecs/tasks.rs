@@ -11,7 +11,7 @@ use berth_ecs::lifecycle::{ContainerStatus, DesiredStatus, TaskEvent, TaskState,
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::placement::{
     check_launch_target, demand_of, effective_containers, parse_constraints, parse_strategies,
-    required_attributes,
+    required_attributes_with_overrides,
 };
 use berth_ecs::status::{InstanceStatus, TaskDefinitionStatus};
 use berth_ecs_wire::{
@@ -511,7 +511,7 @@ fn placement_request(
         group: launch.group.clone(),
         demand: demand_of(definition, &launch.overrides),
         launch_type: Some(LaunchType::Ec2),
-        required_attributes: required_attributes(definition),
+        required_attributes: required_attributes_with_overrides(definition, &launch.overrides),
         subnet_zones: None,
         constraints: parse_constraints(Some(definition), constraints)?,
         strategies: parse_strategies(strategies)?,
