@@ -303,12 +303,9 @@ def test_exit_command(containers):
 
 
 def test_log_command_prints_numbered_lines_and_keeps_running(containers):
-    container = containers.run("log", "--lines", "5", publish=None)
-    expected = [f"line {n}" for n in range(1, 6)]
-    wait_for(lambda: containers.stdout(container).splitlines() == expected, 10, "five lines")
-    time.sleep(0.5)
-    assert containers.state(container)["Running"]
-    assert containers.stdout(container).splitlines() == expected
+    first = containers.run("log", "--lines", "5", publish=None)
+    five = [f"line {n}" for n in range(1, 6)]
+    wait_for(lambda: containers.stdout(first).splitlines() == five, 10, "five lines")
 
     container = containers.run("log", "--lines", "6", "--rate", "4", publish=None)
     started = time.monotonic()
@@ -316,6 +313,9 @@ def test_log_command_prints_numbered_lines_and_keeps_running(containers):
     wait_for(lambda: containers.stdout(container).splitlines() == expected, 15, "six paced lines")
     # Six lines at 4 per second span 1.25 s.
     assert time.monotonic() - started >= 1.0
+    # All that while, the first kept running and printed nothing more.
+    assert containers.state(first)["Running"]
+    assert containers.stdout(first).splitlines() == five
 
 
 def test_check_command(containers):
