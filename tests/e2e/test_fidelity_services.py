@@ -89,6 +89,10 @@ CASES = [
     ("registry-namespace-arn", [], "create_service",
      dict(CREATE[1], serviceRegistries=[{"registryArn": NAMESPACE_ARN}]),
      error("InvalidParameterException", f"The format of the supplied service registry ARN is invalid: {NAMESPACE_ARN}.")),
+    # A service ARN of another cluster than the call's (aws/aws-toolkit-vscode#2915).
+    ("describe-other-clusters-arn", [("create_cluster", {"clusterName": "Other"})], "describe_services",
+     {"cluster": "Other", "services": [f"{PREFIX}service/MyCluster/ecs-simple-service"]},
+     error("InvalidParameterException", "Invalid identifier: Identifier is for cluster MyCluster. Your cluster is Other")),
     # A service it cannot find is a MISSING failure named by the service's ARN in this region.
     ("describe-missing", [], "describe_services", {"cluster": "MyCluster", "services": ["nope"]},
      {"services": [], "failures": [{"arn": f"{PREFIX}service/MyCluster/nope", "reason": "MISSING"}]}),

@@ -13,6 +13,11 @@ CASES = [
     ("describe-missing", [], "describe_tasks", {"tasks": ["0" * 32]},
      {"tasks": [], "failures": [
          {"arn": "arn:aws:ecs:us-east-1:000000000000:task/default/<id>", "reason": "MISSING"}]}),
+    # A task ARN of another cluster than the call's, in ECS's words for identifiers
+    # (aws/aws-toolkit-vscode#2915, docker/compose-cli#2086).
+    ("describe-other-clusters-arn", [], "describe_tasks",
+     {"tasks": [f"arn:aws:ecs:us-east-1:000000000000:task/elsewhere/{'0' * 32}"]},
+     error("InvalidParameterException", "Invalid identifier: Identifier is for cluster elsewhere. Your cluster is default")),
     # startedBy stands alone (aws/aws-sdk-go-v2#1893) and so does serviceName (boto/boto3#874).
     ("list-started-by-and-family", [], "list_tasks", {"startedBy": "me", "family": "web"},
      error("InvalidParameterException", "cannot specify startedBy with other arguments")),

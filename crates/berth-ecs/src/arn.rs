@@ -123,6 +123,20 @@ impl Partition {
     }
 }
 
+/// A service, task or container instance ARN in the long format (`KIND/CLUSTER/ID`) names its
+/// cluster; ECS refuses one of another cluster than the call's, in these words.
+pub fn check_identifier_cluster(reference: &str, cluster: &str) -> Result<(), EcsError> {
+    let resource = reference.splitn(6, ':').nth(5).unwrap_or_default();
+    match resource.split('/').collect::<Vec<_>>().as_slice() {
+        [_, other, _] if reference.starts_with("arn:") && *other != cluster => {
+            Err(invalid(format!(
+                "Invalid identifier: Identifier is for cluster {other}. Your cluster is {cluster}"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Cluster, family and container names: up to 255 letters, numbers, hyphens and underscores.
 pub fn is_resource_name(name: &str) -> bool {
     !name.is_empty()
@@ -216,6 +230,29 @@ mod tests {
         );
         let arn = "arn:aws:servicediscovery:us-east-1:000000000000:namespace/ns-abc";
         assert_eq!(p.namespace_arn(arn), arn);
+    }
+
+    #[test]
+    fn long_arns_must_name_the_calls_cluster() {
+        let service = "arn:aws:ecs:us-east-1:000000000000:service/jan7/web";
+        assert_eq!(check_identifier_cluster(service, "jan7"), Ok(()));
+        assert_eq!(
+            check_identifier_cluster(service, "default")
+                .unwrap_err()
+                .to_string(),
+            "Invalid identifier: Identifier is for cluster jan7. Your cluster is default"
+        );
+        for unnamed in [
+            "web",
+            "arn:aws:ecs:us-east-1:000000000000:service/web",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(
+                check_identifier_cluster(unnamed, "default"),
+                Ok(()),
+                "{unnamed}"
+            );
+        }
     }
 
     #[test]

@@ -577,6 +577,7 @@ pub async fn describe(
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
+        berth_ecs::arn::check_identifier_cluster(reference, &cluster)?;
         let name = service_name(reference);
         match services::fetch(cp, &cluster, name).await? {
             Some(mut service) => {

@@ -880,6 +880,7 @@ pub async fn describe(
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
+        berth_ecs::arn::check_identifier_cluster(reference, &cluster)?;
         let id = task_id(reference);
         match task_records::fetch(cp, &cluster, id).await? {
             Some(mut task) => {
