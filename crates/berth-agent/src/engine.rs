@@ -245,6 +245,9 @@ mod tests {
         let env = crate::task::tests::environment(dir.path(), runtime.clone());
         let (updates, receiver) = mpsc::channel(4);
         let (stop, stopping) = watch::channel(false);
+        // Every task actor holds the environment: once the engine's and theirs are dropped,
+        // each has finished whatever it does when the agent stops.
+        let held = env.clone();
         let engine = tokio::spawn(run(env, receiver, stopping));
         let a = desired('a');
         updates
@@ -254,7 +257,10 @@ mod tests {
         until("a to run", async || running(&runtime, &a).await).await;
         stop.send(true).unwrap();
         engine.await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        until("the task actors to finish", async || {
+            Arc::strong_count(&held) == 1
+        })
+        .await;
         assert!(
             running(&runtime, &a).await,
             "the agent stopping does not stop its tasks"
