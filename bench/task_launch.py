@@ -1,18 +1,42 @@
-"""Driver for bench/task_launch.sh: task launch latency and burst throughput of Berth against
-plain `docker run -d` on the same Docker Engine. Run it through the shell script, which builds
-Berth, starts `berth server` and one `berth agent`, and cleans up behind both.
+"""Driver for bench/task_launch.sh: task launch latency and burst throughput of Berth against the
+same Docker Engine driven directly, by a long-lived Engine API client doing what Berth's agent
+does (create + start). Run it through the shell script, which builds Berth, starts `berth server`
+and one `berth agent --task-cleanup-wait 0`, and cleans up behind both.
 
     python3 bench/task_launch.py --url http://127.0.0.1:PORT --cluster bench
 
-Phase 1, sequential latency: N times (--tasks), interleaved Berth, docker, Berth, docker…
+Like for like, on purpose:
+  - Both sides are driven by long-lived clients: Berth by one boto3 client (keep-alive), the
+    baseline by one Engine API connection over the unix socket (keep-alive), as the agent holds
+    its own. `docker run -d` (a CLI process per sample) is measured too, for reference only.
+  - The same container on every side: berth-demo:latest, a 64 MiB memory limit, container port
+    8080 published on a dynamic host port on the engine's default address (no HostIp: what the
+    agent asks for), labelled.
+  - No sample overlaps cleanup: the agent removes a stopped task's container at once, and the
+    engine is busy while it does. Before every sample of any side, the driver waits until no
+    container of this bench exists any more (Berth's removed by the agent, the baseline's removed
+    synchronously through the API), bounded.
+  - Sides alternate: sample i runs the three sides in an order rotated by i, so each side goes
+    first, second and third equally often.
+
+Phase 1, sequential latency, --tasks samples per side (default 100, for a p95 from enough samples):
   - Berth: from just before RunTask until the first DescribeTasks (polled every --poll-ms) that
-    shows lastStatus RUNNING. Then StopTask and wait for STOPPED (not timed).
-  - docker: `docker run -d` until it returns (the container is running by then), then
-    `docker rm -f` (not timed).
-Phase 2, burst: --burst tasks from --clients concurrent clients, each a sequence of RunTask
-  count=1 calls (so both sides make one launch request per container: like for like with one
-  `docker run -d` per container), timed until a poller sees every task RUNNING; then the same
-  number of `docker run -d` from the same number of threads, timed until all have returned.
+    shows lastStatus RUNNING. Then StopTask, wait for STOPPED and for the agent to remove the
+    container (not timed).
+  - docker API: from just before POST /containers/create until POST /containers/{id}/start has
+    returned (the container is running by then). Then DELETE ?force=1 (not timed).
+  - docker run CLI (reference): `docker run -d` of the same container until it returns.
+  - engine: the engine's own create+start time of every container above, State.StartedAt -
+    Created from its inspect: what neither client can go below. Printed beside both: the floor.
+Phase 2, burst, --burst-rounds rounds alternating which side goes first, medians printed:
+  - Berth: --burst tasks from --clients concurrent clients, each a sequence of RunTask count=1
+    calls, timed until a poller sees every task RUNNING. The agent hands every task it receives
+    to the engine at once, so up to --burst requests are in flight at the engine.
+  - docker API: --burst threads, each with its own long-lived Engine API connection, all released
+    at once, each create + start of one container (so up to --burst requests in flight at the
+    engine, as on Berth's side), timed until every start has returned.
+  - Both sides' peak number of containers between Created and StartedAt at once (from the
+    engine's own timestamps) is printed, so the in-flight count can be checked, not assumed.
 
 Prints a human summary to stderr and the figure line last on stdout. Every container and task it
 starts is stopped/removed in a finally block, also on Ctrl-C and SIGTERM; the shell script's trap
@@ -21,21 +45,30 @@ removes anything left over by label.
 
 import argparse
 import concurrent.futures
+import datetime
+import http.client
 import json
 import math
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 
 import boto3
 from botocore.config import Config
 
-DOCKER_LABEL = "berth-bench=1"
+DOCKER_LABEL = ("berth-bench", "1")
 IMAGE = "berth-demo:latest"
 FAMILY = "launch"
-CONTAINER = {"name": "web", "image": IMAGE, "memory": 64, "portMappings": [{"containerPort": 8080}]}
+MEMORY_MIB = 64
+CONTAINER = {"name": "web", "image": IMAGE, "memory": MEMORY_MIB, "portMappings": [{"containerPort": 8080}]}
+SIDES = ("berth", "api", "cli")
+SIDE_NAMES = {"berth": "Berth RunTask → RUNNING seen", "api": "docker API create+start",
+              "cli": "docker run -d (CLI, reference)"}
 
 
 def log(*parts):
@@ -64,21 +97,134 @@ def percentile(values, p):
     return ordered[rank - 1]
 
 
-def docker(*args, timeout=60):
-    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def docker_timestamp(value):
+    """Seconds since the epoch of an Engine timestamp (RFC 3339 with up to nanoseconds)."""
+    if not value or value.startswith("0001-"):
+        return None
+    main, _, fraction = value.rstrip("Z").partition(".")
+    zone = ""
+    for sign in ("+", "-"):
+        if sign in fraction:
+            fraction, _, zone = fraction.partition(sign)
+            zone = sign + zone
+    seconds = datetime.datetime.fromisoformat(main + (zone or "+00:00")).timestamp()
+    return seconds + (float("0." + fraction) if fraction else 0.0)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.socket_path)
+        self.sock = sock
+
+
+class Engine:
+    """A long-lived Docker Engine API client over the unix socket (one keep-alive connection; one
+    Engine per thread)."""
+
+    def __init__(self):
+        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if not host.startswith("unix://"):
+            raise BenchError(f"needs the Docker Engine on a unix socket (DOCKER_HOST={host})")
+        self.path = host[len("unix://"):]
+        self.conn = UnixHTTPConnection(self.path)
+
+    def call(self, method, path, body=None, query=None, expect=(200,)):
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+                break
+            except (OSError, http.client.HTTPException):
+                # The engine closed an idle keep-alive connection: one reconnect, then fail.
+                self.conn.close()
+                self.conn = UnixHTTPConnection(self.path)
+                if attempt:
+                    raise
+        if response.status not in expect:
+            raise BenchError(f"Docker Engine {method} {path}: {response.status} {payload[:300]!r}")
+        return json.loads(payload) if payload else None
+
+    def ping(self):
+        self.conn.request("GET", "/_ping")
+        self.conn.getresponse().read()
+
+    def create_start(self):
+        """What the agent does for a container: create, then start. Returns the id."""
+        created = self.call("POST", "/containers/create", {
+            "Image": IMAGE,
+            "Labels": {DOCKER_LABEL[0]: DOCKER_LABEL[1]},
+            "ExposedPorts": {"8080/tcp": {}},
+            "HostConfig": {
+                "Memory": MEMORY_MIB * 1024 * 1024,
+                "NetworkMode": "bridge",
+                # No HostIp, no HostPort: the engine's default address and a port it picks, as the
+                # agent asks for a portMapping without hostPort.
+                "PortBindings": {"8080/tcp": [{"HostPort": ""}]},
+            },
+        }, expect=(201,))
+        self.call("POST", f"/containers/{created['Id']}/start", expect=(204,))
+        return created["Id"]
+
+    def inspect(self, cid):
+        return self.call("GET", f"/containers/{cid}/json")
+
+    def remove(self, cid):
+        # Synchronous: the answer comes once the container is gone.
+        self.call("DELETE", f"/containers/{cid}", query={"force": "1", "v": "1"}, expect=(204, 404))
+
+    def bench_containers(self, cluster):
+        ids = set()
+        for label in (f"{DOCKER_LABEL[0]}={DOCKER_LABEL[1]}", f"com.amazonaws.ecs.cluster={cluster}"):
+            listed = self.call("GET", "/containers/json",
+                               query={"all": "1", "filters": json.dumps({"label": [label]})})
+            ids.update(c["Id"] for c in listed)
+        return ids
+
+
+def engine_window(inspected):
+    """(Created, StartedAt) of an inspected container, seconds since the epoch."""
+    return docker_timestamp(inspected.get("Created")), docker_timestamp(inspected["State"].get("StartedAt"))
+
+
+def peak_in_flight(windows):
+    """The most containers between Created and StartedAt at once."""
+    events = []
+    for created, started in windows:
+        if created is None or started is None:
+            continue
+        events.append((created, 1))
+        events.append((started, -1))
+    peak = current = 0
+    for _, delta in sorted(events):
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def docker_cli_run():
+    result = subprocess.run(
+        ["docker", "run", "-d", "--label", "=".join(DOCKER_LABEL), "--memory", f"{MEMORY_MIB}m",
+         "-p", "8080", IMAGE], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        raise BenchError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
+        raise BenchError(f"docker run failed: {result.stderr.strip()}")
     return result.stdout.strip()
-
-
-def docker_run():
-    return docker("run", "-d", "--label", DOCKER_LABEL, "-p", "127.0.0.1::8080", IMAGE)
-
-
-def remove_docker_containers(ids):
-    ids = list(ids)
-    for start in range(0, len(ids), 50):
-        subprocess.run(["docker", "rm", "-f", *ids[start:start + 50]], capture_output=True, timeout=120)
 
 
 def epoch(value):
@@ -90,9 +236,10 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.ecs = client(args.url)
+        self.engine = Engine()
         self.cluster = args.cluster
         self.task_arns = set()        # every Berth task started, for the finally block
-        self.docker_ids = set()       # every container `docker run` started
+        self.docker_ids = set()       # every container the baseline started
         self.lock = threading.Lock()
         self.task_definition = None
 
@@ -116,6 +263,18 @@ class Bench:
         definition = self.ecs.register_task_definition(
             family=FAMILY, containerDefinitions=[CONTAINER])["taskDefinition"]
         self.task_definition = definition["taskDefinitionArn"]
+
+    def wait_engine_idle(self, timeout=120):
+        """Waits until no container of this bench exists: nobody's cleanup may overlap a sample."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.engine.bench_containers(self.cluster)
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(left)} bench containers still exist {timeout} s after their "
+                                 f"stop/removal (e.g. {sorted(left)[0][:12]})")
+            time.sleep(0.02)
 
     # ----- Berth -----
 
@@ -178,29 +337,74 @@ class Bench:
                 time.sleep(0.05)
         return pending
 
+    def engine_windows_of_tasks(self, tasks):
+        windows = []
+        for task in tasks:
+            runtime_id = task["containers"][0].get("runtimeId")
+            if not runtime_id:
+                raise BenchError(f"task {task['taskArn']} RUNNING without a runtimeId")
+            windows.append(engine_window(self.engine.inspect(runtime_id)))
+        return windows
+
+    # ----- samples: each returns (client latency s, engine create+start s) -----
+
+    def sample_berth(self, breakdown):
+        latency, runtask, task, t0 = self.launch_one()
+        breakdown.append(self.timeline(task, t0, latency, runtask))
+        (created, started), = self.engine_windows_of_tasks([task])
+        left = self.stop_tasks([task["taskArn"]], timeout=30)
+        if left:
+            raise BenchError(f"task {left[0]} not STOPPED within 30 s of StopTask")
+        return latency, started - created
+
+    def sample_api(self):
+        start = time.perf_counter()
+        cid = self.engine.create_start()
+        elapsed = time.perf_counter() - start
+        self.docker_ids.add(cid)
+        created, started = engine_window(self.engine.inspect(cid))
+        self.engine.remove(cid)
+        self.docker_ids.discard(cid)
+        return elapsed, started - created
+
+    def sample_cli(self):
+        start = time.perf_counter()
+        cid = docker_cli_run()
+        elapsed = time.perf_counter() - start
+        self.docker_ids.add(cid)
+        created, started = engine_window(self.engine.inspect(cid))
+        self.engine.remove(cid)
+        self.docker_ids.discard(cid)
+        return elapsed, started - created
+
     # ----- phases -----
 
     def phase_latency(self):
         n = self.args.tasks
-        log(f"\n== phase 1: sequential launch latency, {n} x (Berth RunTask → RUNNING, docker run -d), interleaved")
-        berth, docker_times, breakdown = [], [], []
+        log(f"\n== phase 1: sequential launch latency, {n} samples per side "
+            f"(Berth, docker API, docker run CLI), order rotated every sample, "
+            f"each after every earlier container is gone")
+        client_s = {side: [] for side in SIDES}
+        engine_s = {side: [] for side in SIDES}
+        breakdown = []
         for i in range(n):
-            latency, runtask, task, t0 = self.launch_one()
-            berth.append(latency)
-            breakdown.append(self.timeline(task, t0, latency, runtask))
-            left = self.stop_tasks([task["taskArn"]], timeout=30)
-            if left:
-                raise BenchError(f"task {left[0]} not STOPPED within 30 s of StopTask")
-
-            start = time.perf_counter()
-            cid = docker_run()
-            docker_times.append(time.perf_counter() - start)
-            self.docker_ids.add(cid)
-            remove_docker_containers([cid])
-            self.docker_ids.discard(cid)
-            log(f"  {i + 1:3d}/{n}: berth {latency * 1000:7.1f} ms (RunTask returned after "
-                f"{runtask * 1000:.1f} ms)   docker run {docker_times[-1] * 1000:7.1f} ms")
-        return berth, docker_times, breakdown
+            order = SIDES[i % 3:] + SIDES[:i % 3]
+            for side in order:
+                self.wait_engine_idle()
+                if side == "berth":
+                    latency, engine = self.sample_berth(breakdown)
+                elif side == "api":
+                    latency, engine = self.sample_api()
+                else:
+                    latency, engine = self.sample_cli()
+                client_s[side].append(latency)
+                engine_s[side].append(engine)
+            if (i + 1) % 10 == 0 or i == 0 or i + 1 == n:
+                log(f"  {i + 1:3d}/{n}: " + "   ".join(
+                    f"{side} {client_s[side][-1] * 1000:6.1f} ms (engine {engine_s[side][-1] * 1000:5.1f})"
+                    for side in SIDES))
+        self.wait_engine_idle()
+        return client_s, engine_s, breakdown
 
     @staticmethod
     def timeline(task, t0, latency, runtask):
@@ -224,13 +428,10 @@ class Bench:
             "started_to_seen_running": seen - started,
         }
 
-    def phase_burst(self):
+    def burst_berth(self):
         total, clients = self.args.burst, self.args.clients
         per_client = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-        log(f"\n== phase 2: burst, {total} tasks from {clients} concurrent clients "
-            f"(RunTask count=1 each) vs {total} docker run -d at concurrency {clients}")
-
-        # Berth. Clients are created up front: building a boto3 client costs tens of ms.
+        # Clients are created up front: building a boto3 client costs tens of ms.
         ecs_clients = [client(self.args.url) for _ in range(clients)]
         launched, errors = [], []
         barrier = threading.Barrier(clients + 1)
@@ -267,48 +468,73 @@ class Bench:
                                          f"{task.get('stoppedReason')}")
             now = time.perf_counter()
             if len(running) == total:
-                berth_elapsed = now - t0
+                elapsed = now - t0
                 break
             if now > deadline:
                 raise BenchError(f"burst: only {len(running)}/{total} tasks RUNNING after 300 s")
             if now - last_report > 5:
-                log(f"  berth: {len(launched)} launched, {len(running)} RUNNING after {now - t0:.1f} s")
+                log(f"    berth: {len(launched)} launched, {len(running)} RUNNING after {now - t0:.1f} s")
                 last_report = now
             time.sleep(0.02)
         for thread in threads:
             thread.join(timeout=30)
-        log(f"  berth: {total} tasks RUNNING after {berth_elapsed:.2f} s")
 
-        # Where the burst's time went: when the last task was created vs when the last started.
         tasks = self.describe(sorted(running))
-        created = [epoch(t["createdAt"]) for t in tasks]
-        started = [epoch(t["startedAt"]) for t in tasks if t.get("startedAt")]
-        if created and started:
-            log(f"  berth: createdAt spread {max(created) - min(created):.2f} s, "
-                f"startedAt spread {max(started) - min(started):.2f} s, first created → last started "
-                f"{max(started) - min(created):.2f} s")
-
-        log("  berth: stopping the burst's tasks")
+        peak = peak_in_flight(self.engine_windows_of_tasks(tasks))
         left = self.stop_tasks(sorted(running), timeout=120)
         if left:
             raise BenchError(f"{len(left)} burst tasks not STOPPED within 120 s of StopTask")
+        self.wait_engine_idle()
+        return elapsed, peak
 
-        # docker
-        def one_docker(_):
-            cid = docker_run()
+    def burst_api(self):
+        total = self.args.burst
+        # One long-lived connection per thread, connected before the clock starts.
+        engines = [Engine() for _ in range(total)]
+        for engine in engines:
+            engine.ping()
+        barrier = threading.Barrier(total + 1)
+
+        def one(engine):
+            barrier.wait(timeout=30)
+            cid = engine.create_start()
             with self.lock:
                 self.docker_ids.add(cid)
             return cid
 
-        start = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=clients) as pool:
-            ids = list(pool.map(one_docker, range(total)))
-        docker_elapsed = time.perf_counter() - start
-        log(f"  docker: {total} containers running after {docker_elapsed:.2f} s")
-        remove_docker_containers(ids)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=total) as pool:
+            futures = [pool.submit(one, engine) for engine in engines]
+            barrier.wait(timeout=30)
+            start = time.perf_counter()
+            ids = [f.result() for f in futures]
+            elapsed = time.perf_counter() - start
+        peak = peak_in_flight([engine_window(self.engine.inspect(cid)) for cid in ids])
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(total, 16)) as pool:
+            list(pool.map(lambda pair: pair[0].remove(pair[1]), zip(engines, ids)))
         with self.lock:
             self.docker_ids.difference_update(ids)
-        return total / berth_elapsed, total / docker_elapsed, berth_elapsed, docker_elapsed
+        for engine in engines:
+            engine.conn.close()
+        self.wait_engine_idle()
+        return elapsed, peak
+
+    def phase_burst(self):
+        total, rounds = self.args.burst, self.args.burst_rounds
+        log(f"\n== phase 2: burst, {rounds} rounds, sides alternating: {total} tasks from "
+            f"{self.args.clients} concurrent clients (RunTask count=1 each) vs {total} docker API "
+            f"create+start released at once")
+        results = {"berth": [], "api": []}
+        peaks = {"berth": [], "api": []}
+        for r in range(rounds):
+            order = ("berth", "api") if r % 2 == 0 else ("api", "berth")
+            for side in order:
+                self.wait_engine_idle()
+                elapsed, peak = self.burst_berth() if side == "berth" else self.burst_api()
+                results[side].append(elapsed)
+                peaks[side].append(peak)
+                log(f"  round {r + 1}/{rounds} {side:5s}: {total} running after {elapsed:.2f} s "
+                    f"→ {total / elapsed:.1f}/s (peak {peak} in create/start at the engine)")
+        return results, peaks
 
     # ----- cleanup -----
 
@@ -316,8 +542,11 @@ class Bench:
         with self.lock:
             tasks = sorted(self.task_arns)
             ids = sorted(self.docker_ids)
-        if ids:
-            remove_docker_containers(ids)
+        for cid in ids:
+            try:
+                self.engine.remove(cid)
+            except Exception as e:  # noqa: BLE001 - the shell trap removes what is left
+                log(f"cleanup: removing {cid[:12]}: {e}")
         if tasks:
             # Only the ones not already STOPPED need a StopTask.
             try:
@@ -332,15 +561,27 @@ class Bench:
                     log(f"cleanup: {len(left)} tasks not STOPPED; the shell trap removes their containers")
 
 
-def summarize(args, berth, docker_times, breakdown, burst):
-    b50, b95 = percentile(berth, 50) * 1000, percentile(berth, 95) * 1000
-    d50, d95 = percentile(docker_times, 50) * 1000, percentile(docker_times, 95) * 1000
-    berth_rate, docker_rate, berth_elapsed, docker_elapsed = burst
+def ms(value):
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def summarize(args, client_s, engine_s, breakdown, burst):
+    p50 = {side: percentile(client_s[side], 50) * 1000 for side in SIDES}
+    p95 = {side: percentile(client_s[side], 95) * 1000 for side in SIDES}
+    all_engine = [e for side in SIDES for e in engine_s[side]]
+    floor = percentile(all_engine, 50) * 1000
+    n = len(client_s["berth"])
 
     log("\n== summary")
-    log(f"sequential launch, n={len(berth)} each (p50 / p95 / min / max, ms):")
-    log(f"  Berth RunTask → RUNNING seen : {b50:7.1f} / {b95:7.1f} / {min(berth) * 1000:7.1f} / {max(berth) * 1000:7.1f}")
-    log(f"  docker run -d                : {d50:7.1f} / {d95:7.1f} / {min(docker_times) * 1000:7.1f} / {max(docker_times) * 1000:7.1f}")
+    log(f"sequential launch, n={n} per side, sides rotated (p50 / p95 / min / max, ms; "
+        f"engine = its own create+start, StartedAt - Created, p50):")
+    for side in SIDES:
+        values = client_s[side]
+        log(f"  {SIDE_NAMES[side]:32s}: {p50[side]:7.1f} / {p95[side]:7.1f} / "
+            f"{min(values) * 1000:7.1f} / {max(values) * 1000:7.1f}   "
+            f"engine {percentile(engine_s[side], 50) * 1000:6.1f}")
+    log(f"  engine's own create+start, all {len(all_engine)} containers: p50 {floor:.1f} ms, "
+        f"p95 {percentile(all_engine, 95) * 1000:.1f} ms (the floor)")
     rows = [b for b in breakdown if b]
     if rows:
         log(f"  Berth launch breakdown, median over {len(rows)} launches (from task timestamps, ms):")
@@ -356,16 +597,24 @@ def summarize(args, berth, docker_times, breakdown, burst):
             log(f"    {label:45s} {percentile([r[key] for r in rows], 50) * 1000:7.1f}")
         log("    (timestamps have ms precision; our poll interval adds up to "
             f"{args.poll_ms} ms plus one DescribeTasks round trip to the last row)")
-    log(f"burst of {args.burst} from {args.clients} concurrent clients:")
-    log(f"  Berth : all RUNNING after {berth_elapsed:.2f} s → {berth_rate:.1f} tasks/s")
-    log(f"  docker: all returned after {docker_elapsed:.2f} s → {docker_rate:.1f} containers/s")
 
-    def ms(value):
-        return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+    results, peaks = burst
+    rate = {side: args.burst / median(results[side]) for side in results}
+    log(f"burst of {args.burst}, {args.burst_rounds} rounds (median; per round s):")
+    log(f"  Berth     : {rate['berth']:6.1f} tasks/s   {[round(v, 2) for v in results['berth']]}  "
+        f"peak in flight at the engine {peaks['berth']}")
+    log(f"  docker API: {rate['api']:6.1f} containers/s {[round(v, 2) for v in results['api']]}  "
+        f"peak in flight at the engine {peaks['api']}")
 
-    print(f"task_launch_p50_ms: {ms(b50)} (docker run: {ms(d50)} ms, ratio {b50 / d50:.2f}); "
-          f"p95_ms: {ms(b95)} (docker run: {ms(d95)}); "
-          f"burst_tasks_per_sec: {berth_rate:.1f} (docker run: {docker_rate:.1f}, ratio {berth_rate / docker_rate:.2f})",
+    print(f"task_launch_p50_ms: {ms(p50['berth'])} (docker API create+start: {ms(p50['api'])} ms, "
+          f"ratio {p50['berth'] / p50['api']:.2f}; docker run CLI: {ms(p50['cli'])} ms; "
+          f"engine's own create+start: {ms(floor)} ms); "
+          f"p95_ms: {ms(p95['berth'])} (docker API: {ms(p95['api'])}; docker run CLI: {ms(p95['cli'])}; "
+          f"n={n} per side, sides rotated, no sample overlapping a removal); "
+          f"burst_tasks_per_sec: {rate['berth']:.1f} (docker API: {rate['api']:.1f}, "
+          f"ratio {rate['berth'] / rate['api']:.2f}; {args.burst} tasks, median of {args.burst_rounds} "
+          f"alternating rounds, peak in flight at the engine {max(peaks['berth'])} vs {max(peaks['api'])}); "
+          f"real containers on the local Docker Engine, nothing simulated",
           flush=True)
 
 
@@ -373,14 +622,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
     parser.add_argument("--cluster", default="bench")
-    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--burst-rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--poll-ms", type=float, default=5)
     parser.add_argument("--raw-out", help="write the raw samples here as JSON")
     args = parser.parse_args()
-    if args.tasks < 1 or args.burst < 1 or args.clients < 1:
-        parser.error("--tasks, --burst and --clients must be at least 1")
+    if args.tasks < 1 or args.burst < 1 or args.clients < 1 or args.burst_rounds < 1:
+        parser.error("--tasks, --burst, --burst-rounds and --clients must be at least 1")
+    if args.tasks < 100:
+        log(f"note: --tasks {args.tasks} < 100: the p95 comes from too few samples to quote")
 
     # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so the finally block runs. SIGINT is
     # installed explicitly: bash starts background jobs with it ignored, and Python keeps that.
@@ -397,13 +649,13 @@ def main():
         log(f"container instance {instance['containerInstanceArn']} registered ({memory} MiB free)")
         bench.register()
         log(f"task definition {bench.task_definition}")
-        berth, docker_times, breakdown = bench.phase_latency()
+        client_s, engine_s, breakdown = bench.phase_latency()
         burst = bench.phase_burst()
         if args.raw_out:
             with open(args.raw_out, "w") as f:
-                json.dump({"berth_s": berth, "docker_s": docker_times, "breakdown_s": breakdown,
-                           "burst": burst}, f, indent=1)
-        summarize(args, berth, docker_times, breakdown, burst)
+                json.dump({"client_s": client_s, "engine_s": engine_s, "breakdown_s": breakdown,
+                           "burst_s": burst[0], "burst_peaks": burst[1]}, f, indent=1)
+        summarize(args, client_s, engine_s, breakdown, burst)
         return 0
     except BenchError as e:
         log(f"bench/task_launch.py: {e}")

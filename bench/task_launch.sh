@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
 # Task-launch benchmark: how fast a release build of Berth (`berth server` + one `berth agent` on
-# the local Docker Engine) takes a task from RunTask to RUNNING, measured beside plain
-# `docker run -d` of the same image on the same Engine. The driver is bench/task_launch.py (boto3).
+# the local Docker Engine) takes a task from RunTask to RUNNING, measured beside the same Engine
+# driven directly by a long-lived Engine API client doing what the agent does (create + start),
+# with `docker run -d` (a CLI process per sample) printed for reference and the engine's own
+# create+start time printed as the floor. The driver is bench/task_launch.py (boto3 and the Engine
+# API's unix socket); its docstring says what is timed, from where to where.
 #
-#   bash bench/task_launch.sh                   # full run: 20 sequential launches each, burst of 100
-#   BENCH_TASKS=5 bash bench/task_launch.sh     # smoke run
+#   bash bench/task_launch.sh                                          # full run
+#   BENCH_TASKS=5 BENCH_BURST=10 BENCH_BURST_ROUNDS=1 bash bench/task_launch.sh   # smoke run
 #
-# Knobs: BENCH_TASKS (20, sequential launches per side), BENCH_BURST (100, tasks in the burst),
-# BENCH_CLIENTS (10, concurrent clients in the burst), BENCH_POLL_MS (5, DescribeTasks interval).
+# Knobs: BENCH_TASKS (100, sequential samples per side: enough for a p95), BENCH_BURST (100, tasks
+# in a burst), BENCH_BURST_ROUNDS (3, burst rounds, sides alternating), BENCH_CLIENTS (10,
+# concurrent RunTask clients in Berth's burst), BENCH_POLL_MS (5, DescribeTasks interval).
 #
-# Phase 1: BENCH_TASKS times, interleaved: RunTask then DescribeTasks every BENCH_POLL_MS until
-#   RUNNING (timed from just before RunTask), StopTask; and `docker run -d -p 127.0.0.1::8080`
-#   (timed until it returns), `docker rm -f`. p50/p95 of each.
-# Phase 2: BENCH_BURST tasks from BENCH_CLIENTS concurrent clients, each making RunTask count=1
-#   calls (one launch request per container, as `docker run` makes), timed until a poller sees all
-#   RUNNING; then BENCH_BURST `docker run -d` from BENCH_CLIENTS threads, timed until all return.
+# Like for like: the same container on every side (berth-demo:latest, 64 MiB memory limit, port
+# 8080 published on a dynamic host port on the engine's default address, as the agent publishes
+# it); both sides driven by long-lived clients; sides rotated sample by sample; no sample starts
+# before every earlier container of either side is removed (the agent runs with
+# --task-cleanup-wait 0, so it removes a stopped task's container at once, and the engine would
+# otherwise still be busy with that); in the burst, both sides have up to BENCH_BURST requests in
+# flight at the engine (the agent hands every task it gets to the engine at once; the baseline
+# releases BENCH_BURST create+start calls at once), and the measured peak is printed for both.
 #
 # The last line of output is the figure:
-#   task_launch_p50_ms: X (docker run: Y ms, ratio X/Y); p95_ms: A (docker run: B); burst_tasks_per_sec: C (docker run: D, ratio C/D)
+#   task_launch_p50_ms: X (docker API create+start: Y ms, ratio X/Y; docker run CLI: Z ms; engine's own create+start: F ms); p95_ms: A (docker API: B; docker run CLI: C; n=…); burst_tasks_per_sec: R (docker API: D, ratio R/D; …); real containers on the local Docker Engine, nothing simulated
 # Everything started is removed on exit, failure and Ctrl-C: the driver stops its tasks and removes
 # its containers, then the trap stops the agent and server and removes any container labelled
 # berth-bench=1 or com.amazonaws.ecs.cluster=bench.
 set -euo pipefail
 
-tasks=${BENCH_TASKS:-20}
+tasks=${BENCH_TASKS:-100}
 burst=${BENCH_BURST:-100}
+burst_rounds=${BENCH_BURST_ROUNDS:-3}
 clients=${BENCH_CLIENTS:-10}
 poll_ms=${BENCH_POLL_MS:-5}
 cluster=bench
@@ -39,7 +46,7 @@ docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info 
 python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
 
 cargo build --release -p berth
-berth=target/release/berth
+berth=${CARGO_TARGET_DIR:-target}/release/berth
 "$berth" demo image >&2
 
 workdir=$(mktemp -d)
@@ -140,7 +147,7 @@ log "berth agent started (pid $agent_pid); the driver waits for it to register"
 # traps only between foreground commands), and the trap can stop it.
 status=0
 python3 bench/task_launch.py --url "$url" --cluster "$cluster" --tasks "$tasks" --burst "$burst" \
-    --clients "$clients" --poll-ms "$poll_ms" >"$workdir/figure.txt" &
+    --burst-rounds "$burst_rounds" --clients "$clients" --poll-ms "$poll_ms" >"$workdir/figure.txt" &
 driver_pid=$!
 wait "$driver_pid" || status=$?
 driver_pid=""
