@@ -14,7 +14,8 @@
 # while no background writer runs, with the store revision read around each failed call),
 # BENCH_CHECK_EVERY (100: calls between reads of the server's count of failed calls that
 # committed writes, once simulated agents and services run), BENCH_NEW_BINARY (unset: build and
-# measure target/release/berth; set: that binary).
+# measure target/release/berth; set: that binary), BENCH_STATS (set: print on stderr how many
+# calls of each action answered 200, valid and invalid apart).
 #
 # The server runs with a fresh data directory under one mktemp dir and generated root keys; the
 # driver starts two `berth agent --simulate` processes of its own. Everything is stopped on exit.
@@ -73,5 +74,5 @@ log "fuzzing $calls calls, seed $seed"
 status=0
 python3 tests/e2e/api_fuzz.py --url "http://127.0.0.1:$port" --berth "$binary" \
     --credentials "$work/data/credentials" --calls "$calls" --seed "$seed" \
-    --quiet-calls "$quiet" --check-every "$check_every" || status=$?
+    --quiet-calls "$quiet" --check-every "$check_every" ${BENCH_STATS:+--stats} || status=$?
 exit "$status"

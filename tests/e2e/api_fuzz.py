@@ -70,6 +70,11 @@ MUTATIONS = ["malformed", "wrong_type", "unknown_member", "missing_required", "f
 # Mutations after which the answer must be an error of this code.
 MUST_FAIL_WITH = {"malformed": "SerializationException", "wrong_type": "SerializationException"}
 QUIET_PHASE_SKIPS = {"CreateService"}
+# Actions that take resources away are drawn less often, so that the rest keep reaching deep.
+RARE = {"DeleteCluster": 0.2, "DeregisterContainerInstance": 0.05, "DeleteService": 0.3,
+        "DeregisterTaskDefinition": 0.3, "DeleteTaskDefinitions": 0.3}
+# Members a valid input always carries where its structure has them (they make a call succeed).
+ALWAYS = {"desiredCount", "name", "image", "memory", "value"}
 
 
 class Connection:
@@ -173,11 +178,13 @@ class Generator:
             return None
         p = self.pools
         if name in ("cluster", "clusterName", "clusters"):
-            cluster = rng.choice(CLUSTERS)
+            cluster = "fz-0" if rng.random() < 0.5 else rng.choice(CLUSTERS)
             return p.pick(rng, "cluster", cluster) if rng.random() < 0.3 else cluster
         if name in ("service", "serviceName", "services"):
             return p.pick(rng, "service", rng.choice(SERVICES)) if rng.random() < 0.3 else rng.choice(SERVICES)
         if name in ("taskDefinition", "taskDefinitions"):
+            if rng.random() < 0.5:
+                return rng.choice(FAMILIES)
             return p.pick(rng, "task-definition", rng.choice(FAMILIES))
         if name in ("family", "familyPrefix"):
             return rng.choice(FAMILIES)
@@ -200,6 +207,10 @@ class Generator:
             return base64.b64encode(rng.randbytes(rng.randint(1, 40))).decode()
         if name in ("startedBy",):
             return "fz"
+        if name in ("memory", "cpu"):
+            return rng.choice(["256", "512", "1024"])
+        if name == "value":
+            return rng.choice(["enabled", "disabled", "enhanced", "fz"])
         return None
 
     def value(self, rng, shape, name, depth, drop_required=None):
@@ -210,13 +221,15 @@ class Generator:
         meta = shape.metadata
         if kind == "structure":
             out = {}
-            optional = 0.35 if depth == 0 else 0.2 if depth < 4 else 0.0
+            # About one optional member per structure, so that valid calls can succeed.
+            optionals = len(shape.members) - len(shape.required_members)
+            optional = min(0.5, 1.5 / max(optionals, 1)) if depth < 4 else 0.0
             for member, member_shape in shape.members.items():
                 required = member in shape.required_members
                 if required and drop_required is not None and drop_required[0] == depth and not drop_required[1]:
                     drop_required[1] = member
                     continue
-                if required or rng.random() < optional:
+                if required or rng.random() < optional or (member in ALWAYS and drop_required is None):
                     out[member] = self.value(rng, member_shape, member, depth + 1, drop_required)
             return out
         if kind == "list":
@@ -378,6 +391,7 @@ class Driver:
         self.seen_revision_move = False
         self.ok_writes = 0
         self.blind = []
+        self.outcomes = {}
 
     # -- setup -----------------------------------------------------------------------------
     def implemented(self):
@@ -402,6 +416,7 @@ class Driver:
                 self.pools.learn(json.dumps(answer).encode())
 
     def seed_busy(self):
+        self.seed_quiet()  # again: the quiet phase may have deleted clusters or deregistered revisions
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["AWS_SHARED_CREDENTIALS_FILE"] = self.args.credentials
         for cluster in CLUSTERS[:2]:
@@ -439,6 +454,8 @@ class Driver:
     def one_call(self, index, operations, quiet):
         rng = random.Random(f"{self.args.seed}:{index}")
         operation = rng.choice(operations)
+        if operation in RARE and rng.random() > RARE[operation]:
+            operation = rng.choice(operations)
         if quiet and operation in QUIET_PHASE_SKIPS:
             operation = "DescribeClusters"
         mutation = None
@@ -455,8 +472,13 @@ class Driver:
         before = self.connection.metrics()[0] if quiet else None
         status, answer = self.connection.call(operation, payload)
         self.calls += 1
-        self.pools.learn(answer)
+        self.outcomes.setdefault((operation, mutation is None), []).append((status, answer[:160]))
+        if status == 200:
+            self.pools.learn(answer)
         record = (index, operation, mutation, payload, status, answer)
+        if self.args.stats and mutation == "foreign_arn" and status == 200:
+            print(f"stats: foreign ARN answered 200: {operation} {payload[:300]!r} -> {answer[:200]!r}",
+                  file=sys.stderr)
         if status >= 500:
             self.server_errors.append(record)
             return
@@ -534,6 +556,13 @@ class Driver:
             if records:
                 print(f"{kind}: {len(records)} in all; replay with --seed {self.args.seed} --calls {self.args.calls}",
                       file=sys.stderr)
+        if self.args.stats:
+            for (operation, valid), statuses in sorted(self.outcomes.items()):
+                ok = sum(1 for s, _ in statuses if s == 200)
+                errors = [a for s, a in statuses if s != 200]
+                common = max(set(errors), key=errors.count) if errors else b""
+                print(f"stats: {operation} {'valid' if valid else 'invalid'}: {ok}/{len(statuses)} answered 200; "
+                      f"most common error: {common!r}", file=sys.stderr)
         show("5xx", self.server_errors)
         show("failed call changed state", self.changed_state)
         show("wrong error answer", self.wrong_answers)
@@ -559,6 +588,7 @@ def main(argv=None):
     parser.add_argument("--quiet-calls", type=int, default=500)
     parser.add_argument("--check-every", type=int, default=20)
     parser.add_argument("--invalid-share", type=float, default=0.5)
+    parser.add_argument("--stats", action="store_true", help="print how many calls of each action succeeded")
     parser.add_argument("--instances", type=int, default=4, help="simulated instances per agent (two agents)")
     args = parser.parse_args(argv)
     driver = Driver(args)
