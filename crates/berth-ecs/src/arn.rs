@@ -107,7 +107,8 @@ impl Partition {
         Ok(reference.to_string())
     }
 
-    /// The resource part of an ECS ARN in this partition (`cluster/NAME`, …).
+    /// The resource part of an ECS ARN in this partition (`cluster/NAME`, …). An ECS ARN of
+    /// another region is ECS's "Invalid Region in ARN".
     pub fn resource_of<'a>(&self, arn: &'a str) -> Result<&'a str, EcsError> {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         match parts.as_slice() {
@@ -118,8 +119,27 @@ impl Partition {
             {
                 Ok(resource)
             }
+            ["arn", _partition, "ecs", region, _, _] if *region != self.region => {
+                Err(invalid("Invalid Region in ARN"))
+            }
             _ => Err(invalid(format!("Invalid ARN: {arn}"))),
         }
+    }
+
+    /// The name or id a `service`, `task` or `containerInstance` parameter names: as given, or
+    /// the last part of an ECS ARN of this region and account for that `kind` of resource
+    /// (`KIND/ID`, or `KIND/CLUSTER/ID` in the long format). An ARN of another region, another
+    /// account or another kind of resource names nothing here and is refused.
+    pub fn resource_id<'a>(&self, reference: &'a str, kind: &str) -> Result<&'a str, EcsError> {
+        if !reference.starts_with("arn:") {
+            return Ok(reference);
+        }
+        self.resource_of(reference)?
+            .strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.rsplit('/').next())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| invalid(format!("Invalid {kind} ARN: {reference}")))
     }
 }
 
@@ -206,6 +226,38 @@ mod tests {
         );
         assert!(
             p.cluster_name(Some("arn:aws:ecs:us-east-1:000000000000:service/web"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn resource_parameters_take_arns_of_this_region_account_and_kind_only() {
+        let p = partition();
+        assert_eq!(p.resource_id("web", "service").unwrap(), "web");
+        for arn in [
+            "arn:aws:ecs:us-east-1:000000000000:service/web",
+            "arn:aws:ecs:us-east-1:000000000000:service/prod/web",
+        ] {
+            assert_eq!(p.resource_id(arn, "service").unwrap(), "web");
+        }
+        let err = |reference| match p.resource_id(reference, "service") {
+            Err(EcsError::InvalidParameter(message)) => message,
+            other => panic!("{reference}: {other:?}"),
+        };
+        assert_eq!(
+            err("arn:aws:ecs:eu-west-1:000000000000:service/prod/web"),
+            "Invalid Region in ARN"
+        );
+        assert_eq!(
+            err("arn:aws:ecs:us-east-1:123456789012:service/prod/web"),
+            "Invalid ARN: arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+        );
+        assert_eq!(
+            err("arn:aws:ecs:us-east-1:000000000000:cluster/web"),
+            "Invalid service ARN: arn:aws:ecs:us-east-1:000000000000:cluster/web"
+        );
+        assert!(
+            p.resource_id("arn:aws:ecs:us-east-1:000000000000:service/", "service")
                 .is_err()
         );
     }

@@ -17,6 +17,31 @@ use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::account_settings::{self, effective_setting};
 
+/// The principal a `principalArn` names: the caller when absent, else the account's root or one
+/// of its IAM users or roles (`arn:aws:iam::ACCOUNT:root|user/…|role/…`). Anything else — a
+/// principal of another account, an ARN of another service — is refused, never stored.
+fn principal(cp: &ControlPlane, given: Option<&str>) -> Result<String, ApiError> {
+    let Some(given) = given else {
+        return Ok(cp.caller());
+    };
+    let root = cp.partition.root_principal();
+    let account = root.strip_suffix("root").unwrap_or(&root);
+    let ours = given.strip_prefix(account).is_some_and(|rest| {
+        rest == "root"
+            || ["user/", "role/"].iter().any(|kind| {
+                rest.strip_prefix(kind)
+                    .is_some_and(|name| !name.is_empty() && !name.ends_with('/'))
+            })
+    });
+    if !ours {
+        return Err(invalid(format!(
+            "Invalid principalArn: {given}. It must be the ARN of this account's root user or of one of its IAM users or roles."
+        ))
+        .into());
+    }
+    Ok(given.to_string())
+}
+
 async fn put_setting(
     cp: &ControlPlane,
     principal: String,
@@ -49,7 +74,7 @@ pub async fn put(
     cp: &ControlPlane,
     request: PutAccountSettingRequest,
 ) -> Result<PutAccountSettingResponse, ApiError> {
-    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let principal = principal(cp, request.principal_arn.as_deref())?;
     let setting = put_setting(
         cp,
         principal,
@@ -82,7 +107,7 @@ pub async fn delete(
     cp: &ControlPlane,
     request: DeleteAccountSettingRequest,
 ) -> Result<DeleteAccountSettingResponse, ApiError> {
-    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let principal = principal(cp, request.principal_arn.as_deref())?;
     let name = request.name.clone().unwrap_or_default();
     let setting = transact(&*cp.store, move |txn: &mut dyn Txn| {
         let setting = account_settings::read(txn, &principal, &name)?.ok_or_else(|| {
@@ -106,7 +131,7 @@ pub async fn list(
     const SCOPE: &str = "ListAccountSettings";
     let page = LIST_10.size(request.max_results)?;
     let after = decode_token(SCOPE, request.next_token.as_deref())?;
-    let principal = request.principal_arn.clone().unwrap_or_else(|| cp.caller());
+    let principal = principal(cp, request.principal_arn.as_deref())?;
     let mut settings = Vec::new();
     for name in SETTING_NAME {
         if request

@@ -139,8 +139,8 @@ pub async fn disconnected(cp: &ControlPlane, cluster: String, id: String) -> Res
 }
 
 /// The instance id a `containerInstance` parameter names (an id or an ARN).
-fn instance_id(reference: &str) -> &str {
-    reference.rsplit('/').next().unwrap_or(reference)
+fn instance_id<'a>(cp: &ControlPlane, reference: &'a str) -> Result<&'a str, ApiError> {
+    Ok(cp.partition.resource_id(reference, "container-instance")?)
 }
 
 /// The instance as the API shows it, with task counts that are true now.
@@ -185,7 +185,8 @@ pub async fn describe(
     let mut instances = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
-        match instances::fetch(cp, &cluster, instance_id(reference)).await? {
+        let id = instance_id(cp, reference)?;
+        match instances::fetch(cp, &cluster, id).await? {
             Some(stored) => {
                 let mut instance = present(cp, stored).await?;
                 if !include_tags {
@@ -194,10 +195,7 @@ pub async fn describe(
                 instances.push(instance);
             }
             None => failures.push(Failure {
-                arn: Some(
-                    cp.partition
-                        .container_instance_arn(&cluster, instance_id(reference)),
-                ),
+                arn: Some(cp.partition.container_instance_arn(&cluster, id)),
                 reason: Some("MISSING".into()),
                 detail: None,
             }),
@@ -251,7 +249,11 @@ pub async fn deregister(
     request: DeregisterContainerInstanceRequest,
 ) -> Result<DeregisterContainerInstanceResponse, ApiError> {
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let id = instance_id(request.container_instance.as_deref().unwrap_or_default()).to_string();
+    let id = instance_id(
+        cp,
+        request.container_instance.as_deref().unwrap_or_default(),
+    )?
+    .to_string();
     let force = request.force == Some(true);
     let now = cp.clock.now();
     let stored = transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -307,13 +309,16 @@ pub async fn update_state(
         ))
         .into());
     }
+    for reference in &references {
+        instance_id(cp, reference)?;
+    }
     let partition = cp.partition.clone();
     let (updated, failures) = transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
         let mut updated = Vec::new();
         let mut failures = Vec::new();
         for reference in &references {
-            let id = instance_id(reference);
+            let id = partition.resource_id(reference, "container-instance")?;
             match instances::read(txn, &cluster, id)?
                 .filter(|s| s.status() != InstanceStatus::Inactive.as_str())
             {
@@ -346,7 +351,7 @@ pub async fn update_state(
 }
 
 /// The instance an attribute's `targetId` names (an id or an ARN), when it exists.
-fn target_id(attribute: &Attribute) -> Result<String, ApiError> {
+fn target_id(cp: &ControlPlane, attribute: &Attribute) -> Result<String, ApiError> {
     let target = attribute.target_id.as_deref().unwrap_or_default();
     if target.is_empty() {
         return Err(invalid(format!(
@@ -362,7 +367,7 @@ fn target_id(attribute: &Attribute) -> Result<String, ApiError> {
     {
         return Err(invalid("The only targetType is container-instance.").into());
     }
-    Ok(instance_id(target).to_string())
+    Ok(instance_id(cp, target)?.to_string())
 }
 
 fn target_not_found(id: &str) -> ApiError {
@@ -385,7 +390,7 @@ pub async fn put_attributes(
     let mut targets = Vec::new();
     for attribute in &attributes {
         berth_ecs::attributes::check(attribute)?;
-        targets.push(target_id(attribute)?);
+        targets.push(target_id(cp, attribute)?);
     }
     let written = attributes.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
@@ -424,7 +429,7 @@ pub async fn delete_attributes(
     let attributes = request.attributes.clone().unwrap_or_default();
     let mut targets = Vec::new();
     for attribute in &attributes {
-        targets.push(target_id(attribute)?);
+        targets.push(target_id(cp, attribute)?);
     }
     let deleted = attributes.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {

@@ -25,8 +25,9 @@ use crate::state::{clusters, service_deployments, tags, task_definitions};
 
 /// DescribeServices takes at most 10 services.
 const DESCRIBE_LIMIT: usize = 10;
-fn service_name(reference: &str) -> &str {
-    reference.rsplit('/').next().unwrap_or(reference)
+/// The service a `service` parameter names: a name, or a service ARN of this region and account.
+fn service_name<'a>(cp: &ControlPlane, reference: &'a str) -> Result<&'a str, ApiError> {
+    Ok(cp.partition.resource_id(reference, "service")?)
 }
 
 fn check_placement(
@@ -358,7 +359,7 @@ pub async fn update(
     request: UpdateServiceRequest,
 ) -> Result<UpdateServiceResponse, ApiError> {
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
+    let name = service_name(cp, request.service.as_deref().unwrap_or_default())?.to_string();
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
@@ -522,7 +523,7 @@ pub async fn delete(
     request: DeleteServiceRequest,
 ) -> Result<DeleteServiceResponse, ApiError> {
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
+    let name = service_name(cp, request.service.as_deref().unwrap_or_default())?.to_string();
     if !clusters::exists(cp, &cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
@@ -577,8 +578,8 @@ pub async fn describe(
     let mut services = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
+        let name = service_name(cp, reference)?;
         berth_ecs::arn::check_identifier_cluster(reference, &cluster)?;
-        let name = service_name(reference);
         match services::fetch(cp, &cluster, name).await? {
             Some(mut service) => {
                 if include_tags {

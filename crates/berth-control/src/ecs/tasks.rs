@@ -733,7 +733,10 @@ pub async fn stop(
     request: StopTaskRequest,
 ) -> Result<StopTaskResponse, ApiError> {
     let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let id = task_id(request.task.as_deref().unwrap_or_default()).to_string();
+    let id = cp
+        .partition
+        .resource_id(request.task.as_deref().unwrap_or_default(), "task")?
+        .to_string();
     let reason = request
         .reason
         .clone()
@@ -880,8 +883,8 @@ pub async fn describe(
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
+        let id = cp.partition.resource_id(reference, "task")?;
         berth_ecs::arn::check_identifier_cluster(reference, &cluster)?;
-        let id = task_id(reference);
         match task_records::fetch(cp, &cluster, id).await? {
             Some(mut task) => {
                 task.tags = if include_tags {
