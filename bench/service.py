@@ -6,22 +6,35 @@ agent, enables swarm mode, builds the swarm images and cleans up behind all of i
     python3 bench/service.py --url http://127.0.0.1:PORT --cluster bench-service \
         --swarm-image berth-demo:bench-swarm --swarm-image-2 berth-demo:bench-swarm2
 
+Two variants, --runs runs per side each (default 3), the side that goes first alternating from
+run to run; medians printed, every run listed. Before every run of either side, the driver waits
+until no container of the other side's previous run exists (Berth's agent runs with
+--task-cleanup-wait 0 and removes containers at once; swarm removes a service's containers
+asynchronously): no run is timed while the engine is busy removing the other's.
+  - health-checked: both sides run the same container health check (every 5 s, timeout 2 s, 2
+    retries, no start period), so both wait for the first check, about 5 s after each container
+    starts. 5 s is the shortest interval ECS accepts (RegisterTaskDefinition refuses 'interval'
+    below 5 with a ClientException, and Berth follows ECS), so a 1-second variant cannot be
+    expressed through the ECS API;
+  - no health check: the same on both sides with no check at all (swarm: --no-healthcheck), so
+    that each system's own overhead shows instead of the wait for the first check.
+
 What is timed, each from just before the request (the API call, or the `docker service` command)
 to the first poll (every --poll seconds) that sees the condition:
 
-  Berth, create: CreateService of --replicas tasks (health-checked container, dynamic host port)
-    until `aws ecs wait services-stable` holds (exactly one deployment, runningCount ==
-    desiredCount) AND every one of the service's RUNNING tasks is HEALTHY. The health part is
+  Berth, create: CreateService of --replicas tasks (dynamic host port) until `aws ecs wait
+    services-stable` holds (exactly one deployment, runningCount == desiredCount) AND, when
+    health-checked, every one of the service's RUNNING tasks is HEALTHY. The health part is
     there because swarm's figure includes it: a swarm task whose container has a health check
-    stays in state "starting" until the check passes, and only then turns "running". Both sides
-    run the same check (every 5 s, timeout 2 s, 2 retries, no start period), so both wait for
-    the first check, about 5 s after each container starts. The waiter-only time is printed too.
+    stays in state "starting" until the check passes, and only then turns "running". The
+    waiter-only time is printed too.
   Berth, rolling update: UpdateService to a new revision of the family (only an environment
     variable differs), maximumPercent 200 / minimumHealthyPercent 100, until exactly one
     deployment is left, it is the new revision's, runningCount == desiredCount, and the only
-    tasks not STOPPED are --replicas RUNNING, HEALTHY tasks of the new revision.
+    tasks not STOPPED are --replicas RUNNING (HEALTHY, when checked) tasks of the new revision.
   Swarm, create: `docker service create --replicas N` of the same image with the same health
-    check, until N tasks have desired state running and are in state "running" (healthy).
+    check (or --no-healthcheck), until N tasks have desired state running and are in state
+    "running" (healthy, when checked).
   Swarm, rolling update: `docker service update --image <new tag> --update-parallelism N
     --update-order start-first` (start-first is what maximumPercent 200 / minimumHealthyPercent
     100 means: new tasks first, old ones stop as new ones are up) until N tasks of the new image
@@ -64,6 +77,12 @@ def log(*parts):
 
 class BenchError(Exception):
     pass
+
+
+def median(values):
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def ecs_client(url):
@@ -147,8 +166,23 @@ class Bench:
         self.ecs = ecs_client(args.url)
         self.cluster = args.cluster
         self.service_created = False
+        self.service = SERVICE
         self.swarm_created = False
         self.engine = Engine()
+
+    def wait_engine_idle(self, timeout=120):
+        """Waits until no container of either side exists any more (bounded)."""
+        deadline = time.monotonic() + timeout
+        labels = [f"com.amazonaws.ecs.cluster={self.cluster}",
+                  f"com.docker.swarm.service.name={self.args.swarm_service}"]
+        while True:
+            left = [c["Id"] for label in labels for c in self.engine.get(
+                "/containers/json", {"all": "1", "filters": json.dumps({"label": [label]})})]
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{len(left)} containers still exist {timeout} s after their service was removed")
+            time.sleep(0.1)
 
     # ----- Berth -----
 
@@ -166,16 +200,17 @@ class Bench:
             time.sleep(0.2)
         raise BenchError("the agent did not register within 60 s")
 
-    def register(self, revision_tag):
+    def register(self, revision_tag, health):
         container = {"name": "web", "image": IMAGE, "memory": 32,
                      "portMappings": [{"containerPort": 8080}],
-                     "healthCheck": HEALTH_CHECK,
                      "environment": [{"name": "BENCH_REVISION", "value": revision_tag}]}
+        if health:
+            container["healthCheck"] = HEALTH_CHECK
         return self.ecs.register_task_definition(
             family=FAMILY, containerDefinitions=[container])["taskDefinition"]["taskDefinitionArn"]
 
     def describe_service(self):
-        response = self.ecs.describe_services(cluster=self.cluster, services=[SERVICE])
+        response = self.ecs.describe_services(cluster=self.cluster, services=[self.service])
         if response.get("failures") or not response.get("services"):
             raise BenchError(f"DescribeServices: {response.get('failures')}")
         return response["services"][0]
@@ -183,7 +218,7 @@ class Bench:
     def service_tasks(self, desired_status):
         arns = []
         for page in self.ecs.get_paginator("list_tasks").paginate(
-                cluster=self.cluster, serviceName=SERVICE, desiredStatus=desired_status):
+                cluster=self.cluster, serviceName=self.service, desiredStatus=desired_status):
             arns.extend(page["taskArns"])
         tasks = []
         for start in range(0, len(arns), 100):
@@ -193,7 +228,7 @@ class Bench:
             tasks.extend(response["tasks"])
         return tasks
 
-    def berth_wait(self, what, t0, definition):
+    def berth_wait(self, what, t0, definition, health):
         """Polls until the service is steady on `definition` (see the module docstring). Returns
         (seconds to steady, seconds to the waiter's condition, seconds to rolloutState COMPLETED
         or None if not seen by then)."""
@@ -220,8 +255,9 @@ class Bench:
                 live = running + stopping
                 now = time.perf_counter()
                 steady = (len(live) == n
-                          and all(t["lastStatus"] == "RUNNING" and t.get("healthStatus") == "HEALTHY"
-                                  and t["taskDefinitionArn"] == definition for t in live))
+                          and all(t["lastStatus"] == "RUNNING" and t["taskDefinitionArn"] == definition
+                                  and (not health or t.get("healthStatus") == "HEALTHY")
+                                  for t in live))
             if steady:
                 return now - t0, waiter_at, completed_at
             if now > deadline:
@@ -239,27 +275,29 @@ class Bench:
                 last_report = now
             time.sleep(self.args.poll)
 
-    def berth(self):
+    def berth(self, health, run):
         n = self.args.replicas
-        first = self.register("1")
-        log(f"\n== Berth: CreateService {SERVICE}, {n} x {first.rsplit('/', 1)[-1]} ({IMAGE}, health-checked)")
+        self.service = f"{SERVICE}-{'health' if health else 'plain'}-{run}"
+        checked = "health-checked" if health else "no health check"
+        first = self.register("1", health)
+        log(f"\n== Berth: CreateService {self.service}, {n} x {first.rsplit('/', 1)[-1]} ({IMAGE}, {checked})")
         t0 = time.perf_counter()
-        self.ecs.create_service(cluster=self.cluster, serviceName=SERVICE, taskDefinition=first,
+        self.ecs.create_service(cluster=self.cluster, serviceName=self.service, taskDefinition=first,
                                 desiredCount=n, deploymentConfiguration=DEPLOYMENT_CONFIGURATION)
         self.service_created = True
-        create = self.berth_wait("create", t0, first)
-        log(f"  berth create: steady and all HEALTHY after {create[0]:.2f} s "
+        create = self.berth_wait("create", t0, first, health)
+        log(f"  berth create: steady{' and all HEALTHY' if health else ''} after {create[0]:.2f} s "
             f"(services-stable condition alone after {create[1]:.2f} s"
             + (f", rolloutState COMPLETED seen after {create[2]:.2f} s)" if create[2] is not None else ")"))
 
-        second = self.register("2")
-        log(f"\n== Berth: UpdateService {SERVICE} to {second.rsplit('/', 1)[-1]} "
+        second = self.register("2", health)
+        log(f"\n== Berth: UpdateService {self.service} to {second.rsplit('/', 1)[-1]} "
             f"(maximumPercent 200, minimumHealthyPercent 100)")
         t0 = time.perf_counter()
-        self.ecs.update_service(cluster=self.cluster, service=SERVICE, taskDefinition=second,
+        self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=second,
                                 deploymentConfiguration=DEPLOYMENT_CONFIGURATION)
-        update = self.berth_wait("update", t0, second)
-        log(f"  berth update: steady on the new revision, old tasks STOPPED, all HEALTHY after "
+        update = self.berth_wait("update", t0, second, health)
+        log(f"  berth update: steady on the new revision, old tasks STOPPED{', all HEALTHY' if health else ''} after "
             f"{update[0]:.2f} s (services-stable condition alone after {update[1]:.2f} s"
             + (f", rolloutState COMPLETED seen after {update[2]:.2f} s)" if update[2] is not None else ")"))
         messages = [e["message"] for e in self.describe_service().get("events", [])]
@@ -270,7 +308,7 @@ class Bench:
     def delete_berth_service(self, timeout=120):
         if not self.service_created:
             return
-        self.ecs.delete_service(cluster=self.cluster, service=SERVICE, force=True)
+        self.ecs.delete_service(cluster=self.cluster, service=self.service, force=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             service = self.describe_service()
@@ -278,9 +316,12 @@ class Bench:
                     if t["lastStatus"] != "STOPPED"]
             if service["status"] == "INACTIVE" and not live:
                 self.service_created = False
+                # The agent removes stopped containers at once (--task-cleanup-wait 0): wait for
+                # that too, so that the next run is not timed while the engine is busy removing.
+                self.wait_engine_idle()
                 return
             time.sleep(0.5)
-        raise BenchError(f"Berth: service {SERVICE} not INACTIVE with all tasks STOPPED within {timeout} s")
+        raise BenchError(f"Berth: service {self.service} not INACTIVE with all tasks STOPPED within {timeout} s")
 
     # ----- Swarm -----
 
@@ -300,7 +341,7 @@ class Bench:
                 last_report = now
             time.sleep(self.args.poll)
 
-    def swarm(self):
+    def swarm(self, health):
         n = self.args.replicas
         name, old, new = self.args.swarm_service, self.args.swarm_image, self.args.swarm_image_2
 
@@ -320,7 +361,13 @@ class Bench:
             stale = [t for t in tasks if image(t) != new and t["Status"]["State"] in SWARM_LIVE]
             return len(fresh) == n and not stale
 
-        log(f"\n== Swarm: docker service create --replicas {n} {old} (health check from the image)")
+        log(f"\n== Swarm: docker service create --replicas {n} {old} "
+            f"({'health check from the image' if health else '--no-healthcheck'})")
+        # The image's check, with its parameters restated (the same as Berth's); or none at all.
+        health_flags = (["--health-interval", f"{HEALTH_CHECK['interval']}s",
+                         "--health-timeout", f"{HEALTH_CHECK['timeout']}s",
+                         "--health-retries", str(HEALTH_CHECK["retries"])]
+                        if health else ["--no-healthcheck"])
         t0 = time.perf_counter()
         # --no-resolve-image: no registry to ask for a digest; the image is local.
         # --publish mode=host with no published port: a dynamic host port per task, as Berth's
@@ -329,10 +376,10 @@ class Bench:
                "--no-resolve-image", "--limit-memory", "32M",
                "--publish", "mode=host,target=8080,protocol=tcp",
                "--update-parallelism", str(n), "--update-order", "start-first", "--update-delay", "0s",
-               old)
+               *health_flags, old)
         self.swarm_created = True
         create = self.swarm_wait("create", t0, created, lambda: f"UpdateStatus {update_state()}")
-        log(f"  swarm create: {n}/{n} tasks running (healthy) after {create:.2f} s")
+        log(f"  swarm create: {n}/{n} tasks running{' (healthy)' if health else ''} after {create:.2f} s")
 
         log(f"\n== Swarm: docker service update --image {new} --update-parallelism {n} --update-order start-first")
         t0 = time.perf_counter()
@@ -382,14 +429,15 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--cluster", default="bench-service")
     parser.add_argument("--replicas", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=3, help="runs per side and variant")
     parser.add_argument("--poll", type=float, default=0.2, help="seconds between polls")
     parser.add_argument("--timeout", type=float, default=300, help="bound on each wait, seconds")
     parser.add_argument("--swarm-service", default="berth-bench-service")
     parser.add_argument("--swarm-image", required=True)
     parser.add_argument("--swarm-image-2", required=True)
     args = parser.parse_args()
-    if args.replicas < 1:
-        parser.error("--replicas must be at least 1")
+    if args.replicas < 1 or args.runs < 1:
+        parser.error("--replicas and --runs must be at least 1")
 
     # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so the finally block runs. SIGINT is
     # installed explicitly: bash starts background jobs with it ignored, and Python keeps that.
@@ -402,18 +450,53 @@ def main():
     try:
         instance = bench.wait_for_instance()
         log(f"container instance {instance['containerInstanceArn']} registered")
-        (b_create, b_create_waiter, _), (b_update, b_update_waiter, _) = bench.berth()
-        s_create, s_update, s_completed = bench.swarm()
-        n = args.replicas
-        log("\n== summary")
-        log(f"create {n} replicas, until all running and healthy:")
-        log(f"  Berth : {b_create:6.2f} s   (services-stable condition alone: {b_create_waiter:.2f} s)")
-        log(f"  swarm : {s_create:6.2f} s")
-        log(f"rolling update of {n} (start-first / 200%-100%), until only new, healthy tasks are left:")
-        log(f"  Berth : {b_update:6.2f} s   (services-stable condition alone: {b_update_waiter:.2f} s)")
-        log(f"  swarm : {s_update:6.2f} s   (UpdateStatus completed: {s_completed:.2f} s)")
-        print(f"service_steady_s: {b_create:.1f} (swarm: {s_create:.1f} s, ratio {b_create / s_create:.2f}); "
-              f"rolling_update_s: {b_update:.1f} (swarm: {s_update:.1f} s, ratio {b_update / s_update:.2f})",
+        n, runs = args.replicas, args.runs
+        # results[variant][side] = [(create, update), ...]; variant True = health-checked.
+        results = {True: {"berth": [], "swarm": []}, False: {"berth": [], "swarm": []}}
+        extra = {"berth_waiter": [], "swarm_completed": []}
+        for health in (True, False):
+            for run in range(runs):
+                # Alternate which side goes first, and start the second variant the other way round.
+                berth_first = (run % 2 == 0) == health
+                for side in (("berth", "swarm") if berth_first else ("swarm", "berth")):
+                    log(f"\n#### {'5 s health check' if health else 'no health check'}, run {run + 1}/{runs}, {side}")
+                    bench.wait_engine_idle()
+                    if side == "berth":
+                        (create, waiter, _), (update, _, _) = bench.berth(health, run)
+                        results[health]["berth"].append((create, update))
+                        if health:
+                            extra["berth_waiter"].append(waiter)
+                    else:
+                        create, update, completed = bench.swarm(health)
+                        results[health]["swarm"].append((create, update))
+                        if health:
+                            extra["swarm_completed"].append(completed)
+
+        def med(health, side, index):
+            return median([r[index] for r in results[health][side]])
+
+        log("\n== summary (medians; every run in brackets, seconds)")
+        for health in (True, False):
+            label = "health check every 5 s (ECS's minimum interval)" if health else "no health check"
+            for index, what in ((0, f"create {n} replicas until all running{' and healthy' if health else ''}"),
+                                (1, f"rolling update of {n} (start-first / 200%-100%), until only new tasks are left")):
+                log(f"{label}: {what}:")
+                for side in ("berth", "swarm"):
+                    runs_list = [round(r[index], 2) for r in results[health][side]]
+                    log(f"  {side:6s}: {med(health, side, index):6.2f} s   {runs_list}")
+        log(f"Berth services-stable condition alone (health-checked create, median): "
+            f"{median(extra['berth_waiter']):.2f} s; swarm UpdateStatus completed (median): "
+            f"{median(extra['swarm_completed']):.2f} s")
+
+        bc, sc, bu, su = med(True, "berth", 0), med(True, "swarm", 0), med(True, "berth", 1), med(True, "swarm", 1)
+        pbc, psc, pbu, psu = (med(False, "berth", 0), med(False, "swarm", 0),
+                              med(False, "berth", 1), med(False, "swarm", 1))
+        print(f"service_steady_s: {bc:.1f} (swarm: {sc:.1f} s, ratio {bc / sc:.2f}; "
+              f"no health check: {pbc:.1f} vs swarm {psc:.1f} s, ratio {pbc / psc:.2f}); "
+              f"rolling_update_s: {bu:.1f} (swarm: {su:.1f} s, ratio {bu / su:.2f}; "
+              f"no health check: {pbu:.1f} vs swarm {psu:.1f} s, ratio {pbu / psu:.2f}); "
+              f"medians of {runs} runs per side, sides alternated, {n} replicas, "
+              f"real containers on the local Docker Engine, nothing simulated",
               flush=True)
         return 0
     except BenchError as e:

@@ -4,11 +4,18 @@
 # beside Docker Swarm mode doing the same on the same Engine. The driver is bench/service.py
 # (boto3 for Berth, the docker CLI and the Engine API's socket for swarm).
 #
-#   bash bench/service.sh                         # full run: 20 replicas
-#   BENCH_REPLICAS=5 bash bench/service.sh        # smoke run
+#   bash bench/service.sh                                   # full run: 20 replicas, 3 runs
+#   BENCH_REPLICAS=5 BENCH_RUNS=1 bash bench/service.sh     # smoke run
 #
-# Knobs: BENCH_REPLICAS (20), BENCH_POLL (0.2, seconds between polls), BENCH_TIMEOUT (300,
+# Knobs: BENCH_REPLICAS (20), BENCH_RUNS (3, runs per side and variant; sides alternate which goes
+# first, medians are printed), BENCH_POLL (0.2, seconds between polls), BENCH_TIMEOUT (300,
 # seconds, the bound on every wait).
+#
+# Two variants: (1) both sides with the same 5-second health check (the shortest interval ECS
+# accepts: a 1-second interval is refused by RegisterTaskDefinition, on ECS and on Berth), and
+# (2) both sides with no health check, so that each system's own overhead shows instead of both
+# waiting on the first check. No run is timed while the engine still removes the other side's
+# containers: the driver waits until they are gone.
 #
 # (a) CreateService, N replicas of berth-demo:latest with the container health check of
 #     tests/e2e (every 5 s, timeout 2 s, 2 retries), dynamic host port for 8080, memory 32, until
@@ -42,7 +49,7 @@
 # already active, this node must be a manager.
 #
 # The last line of output is the figure:
-#   service_steady_s: X (swarm: Y s, ratio X/Y); rolling_update_s: A (swarm: B s, ratio A/B)
+#   service_steady_s: X (swarm: Y s, ratio X/Y; no health check: X2 vs swarm Y2 s, ratio …); rolling_update_s: A (swarm: B s, ratio A/B; no health check: …); medians of N runs per side, …
 # Everything started is removed on exit, failure and Ctrl-C: the driver deletes its service and
 # swarm service, then the trap removes the swarm service if still there, stops the agent, removes
 # the containers Berth ran for the cluster (label com.amazonaws.ecs.cluster=bench-service), stops
@@ -50,6 +57,7 @@
 set -euo pipefail
 
 replicas=${BENCH_REPLICAS:-20}
+runs=${BENCH_RUNS:-3}
 poll=${BENCH_POLL:-0.2}
 timeout=${BENCH_TIMEOUT:-300}
 cluster=bench-service
@@ -67,7 +75,7 @@ docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info 
 python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
 
 cargo build --release -p berth
-berth=target/release/berth
+berth=${CARGO_TARGET_DIR:-target}/release/berth
 "$berth" demo image >&2
 
 workdir=$(mktemp -d)
@@ -235,7 +243,7 @@ log "berth agent started (pid $agent_pid); the driver waits for it to register"
 # The driver runs in the background so that a TERM to this script is handled at once (bash runs
 # traps only between foreground commands), and the trap can stop it.
 status=0
-python3 bench/service.py --url "$url" --cluster "$cluster" --replicas "$replicas" --poll "$poll" \
+python3 bench/service.py --url "$url" --cluster "$cluster" --replicas "$replicas" --runs "$runs" --poll "$poll" \
     --timeout "$timeout" --swarm-service "$swarm_service" --swarm-image "$swarm_image" \
     --swarm-image-2 "$swarm_image_2" >"$workdir/figure.txt" &
 driver_pid=$!
