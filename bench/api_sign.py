@@ -4,16 +4,22 @@ SigV4 lets a signed request be sent again for 15 minutes after its X-Amz-Date, s
 a set of distinct requests just before each phase and wrk replays them, rotating through the set.
 
   api_sign.py requests KIND URL OUT    writes OUT, a Lua file returning the raw HTTP/1.1 requests
-                                       (KIND: register, describe[:REVISIONS], subnets)
+                                       (for wrk, bench/api.lua), or with OUT ending in .raw each
+                                       request as its byte count, a newline and its bytes (for
+                                       bench/openloop.rs); KIND: register, describe, subnets
+  api_sign.py seed URL                 registers SEED_FAMILIES x SEED_REVISIONS task definitions
+                                       (the read set: 10,000 in 500 families), 16 at a time
   api_sign.py revisions URL            prints "SUM MIN" of the newest revision of every bench family
 
 Keys come from BENCH_ACCESS_KEY_ID / BENCH_SECRET_ACCESS_KEY (the root keys the bench seeds in each
 server's DATA_DIR/credentials); region us-east-1.
 """
 
+import concurrent.futures
 import http.client
 import json
 import os
+import random
 import sys
 import urllib.parse
 
@@ -29,6 +35,9 @@ EC2_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 FAMILIES = 64
 VARIANTS = 8
 SUBNETS_REQUESTS = 64
+# The read set, registered once before the first phase: reads spread over all of it.
+SEED_FAMILIES = 500
+SEED_REVISIONS = 20
 
 
 def credentials():
@@ -44,6 +53,10 @@ def signed_headers(url, service, body, headers):
 
 def family(index):
     return f"bench-{index}"
+
+
+def seed_family(index):
+    return f"seed-{index}"
 
 
 def register_body(index):
@@ -72,11 +85,13 @@ def requests(kind):
     if name == "register":
         return [ecs_request("RegisterTaskDefinition", register_body(i)) for i in range(FAMILIES * VARIANTS)]
     if name == "describe":
-        # Reads spread over the first REVISIONS revisions of every family, interleaved by family.
-        revisions = int(argument or "1")
-        return [ecs_request("DescribeTaskDefinition",
-                            json.dumps({"taskDefinition": f"{family(f)}:{r}"}).encode())
-                for r in range(1, revisions + 1) for f in range(FAMILIES)]
+        # Reads spread over every one of the 10,000 seeded task definitions (500 families, 20
+        # revisions each), in an order shuffled once (the same for every phase), so that
+        # consecutive reads hit different families and revisions.
+        keys = [f"{seed_family(f)}:{r}" for f in range(SEED_FAMILIES) for r in range(1, SEED_REVISIONS + 1)]
+        random.Random(17).shuffle(keys)
+        return [ecs_request("DescribeTaskDefinition", json.dumps({"taskDefinition": key}).encode())
+                for key in keys]
     if name == "subnets":
         body = b"Action=DescribeSubnets&Version=2016-11-15"
         return [("ec2", body, {"Content-Type": EC2_CONTENT_TYPE})] * SUBNETS_REQUESTS
@@ -107,6 +122,12 @@ def lua_string(data):
 
 def write_requests(kind, url, path):
     items = [raw_request(url, *request) for request in requests(kind)]
+    if path.endswith(".raw"):
+        with open(path, "wb") as out:
+            for item in items:
+                out.write(b"%d\n" % len(item) + item)
+        print(len(items))
+        return
     with open(path, "w") as out:
         out.write("return {\n")
         for item in items:
@@ -133,9 +154,40 @@ def newest_revisions(url):
     print(sum(newest), min(newest))
 
 
+def seed(url):
+    """Registers the read set: SEED_REVISIONS revisions of SEED_FAMILIES families, every request
+    signed, 16 connections at a time; each family's revisions in order on one connection."""
+    parts = urllib.parse.urlsplit(url)
+
+    def register_family(f):
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        for r in range(1, SEED_REVISIONS + 1):
+            body = json.dumps({"family": seed_family(f), "containerDefinitions": [{
+                "name": "web", "image": f"berth-demo:seed{r}", "memory": 128,
+                "portMappings": [{"containerPort": 8080}],
+                "environment": [{"name": "SEED", "value": f"{f}-{r}"}], "essential": True}]},
+                separators=(",", ":")).encode()
+            service, body, headers = ecs_request("RegisterTaskDefinition", body)
+            connection.request("POST", "/", body=body, headers=signed_headers(url, service, body, headers))
+            response = connection.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise SystemExit(f"RegisterTaskDefinition {seed_family(f)}: {response.status} {payload[:300]!r}")
+            revision = json.loads(payload)["taskDefinition"]["revision"]
+            if revision != r:
+                raise SystemExit(f"{seed_family(f)}: registered revision {revision}, expected {r} (seeded twice?)")
+        connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        list(pool.map(register_family, range(SEED_FAMILIES)))
+    print(SEED_FAMILIES * SEED_REVISIONS)
+
+
 def main(argv):
     if len(argv) == 5 and argv[1] == "requests":
         write_requests(argv[2], argv[3], argv[4])
+    elif len(argv) == 3 and argv[1] == "seed":
+        seed(argv[2])
     elif len(argv) == 3 and argv[1] == "revisions":
         newest_revisions(argv[2])
     else:
