@@ -151,7 +151,8 @@ fn round(number: usize) -> f64 {
     }
 
     // Per zone: tasks, instances used, instances partly filled (neither empty nor full).
-    let full = (4096 / 256).min(16384 / 1024);
+    // An instance is full at 16 tasks: 4096 / 256 CPU units, and 16384 / 1024 MiB.
+    let full = 16;
     let mut zones: BTreeMap<&str, (u32, u32, u32)> = BTreeMap::new();
     for instance in cluster.instances() {
         assert!(instance.remaining.cpu >= 0 && instance.remaining.memory >= 0);
@@ -168,10 +169,7 @@ fn round(number: usize) -> f64 {
         }
     }
     let counts: Vec<u32> = zones.values().map(|z| z.0).collect();
-    let (low, high) = (
-        *counts.iter().min().unwrap(),
-        *counts.iter().max().unwrap(),
-    );
+    let (low, high) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
     assert!(
         high - low <= 1,
         "spread(zone): tasks per zone {zones:?} differ by more than one"
