@@ -324,6 +324,8 @@ for server in new old; do
         -p "${pid[$server]}" 2>"$workdir/strace-$server.log" &
     strace_pid=$!
     sleep 1  # strace attaches to every thread before the writes start
+    kill -0 "$strace_pid" 2>/dev/null \
+        || die "strace could not attach to the $(label "$server") server: $(cat "$workdir/strace-$server.log")"
     signed=$(python3 bench/api_sign.py requests register "${url[$server]}" "$workdir/fsync-$server.requests.lua")
     BENCH_REQUESTS="$workdir/fsync-$server.requests.lua" BENCH_THREADS=$threads \
         wrk -t"$threads" -c"$connections" -d"${fsync_seconds}s" -s bench/api.lua "${url[$server]}" >"$workdir/fsync-$server.txt"
