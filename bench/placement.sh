@@ -29,7 +29,9 @@ log() { printf '%s\n' "$*" >&2; }
 rounds=${PLACEMENT_ROUNDS:-3}
 berth=${CARGO_TARGET_DIR:-target}/release/berth
 cargo build --release --quiet -p berth
-engine=$(PLACEMENT_ROUNDS=$rounds cargo run --release --quiet -p berth-scheduler --example placement_bench | tee /dev/stderr | tail -n 1)
+engine_out=$(PLACEMENT_ROUNDS=$rounds cargo run --release --quiet -p berth-scheduler --example placement_bench)
+printf '%s\n' "$engine_out" >&2
+engine=$(tail -n 1 <<<"$engine_out")
 engine_rate=$(sed -n 's/^placements_per_sec: \([0-9]*\).*/\1/p' <<<"$engine")
 [[ -n $engine_rate ]] || { log "the pure engine printed no figure: $engine"; exit 1; }
 log "pure engine: $engine"
