@@ -108,6 +108,9 @@ async fn session(
         total_resources,
         attributes,
         version_info,
+        platform_devices: Vec::new(),
+        tags: None,
+        connects: true,
         new_id: uuid::Uuid::new_v4().simple().to_string(),
         now: cp.clock.now(),
     };
@@ -353,9 +356,9 @@ async fn apply_changes(
     let cluster = instance.cluster.clone();
     let id = instance.id.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let Some(record) = instance_records::read_undecoded(txn, &cluster, &id)? else {
+        if instance_records::read_undecoded(txn, &cluster, &id)?.is_none() {
             return Ok(0);
-        };
+        }
         let arn = partition.container_instance_arn(&cluster, &id);
         let mut applied = instance_records::applied_sequence(txn, &cluster, &id)?.unwrap_or(0);
         // Most changes leave the instance record alone; it is read only when a task stops.
@@ -372,20 +375,7 @@ async fn apply_changes(
             if task.container_instance_arn.as_deref() != Some(arn.as_str()) {
                 continue;
             }
-            let (changed, stopped) = tasks::apply_state_change(&mut task, change);
-            if changed {
-                tasks::store(txn, &cluster, &task);
-            }
-            if stopped {
-                let stored = match &mut released {
-                    Some(stored) => stored,
-                    None => released.insert(crate::state::decode(&record)?),
-                };
-                stored.give_back(
-                    &tasks::demand_of_task(txn, &partition, &task)?,
-                    task.group.as_deref(),
-                );
-            }
+            tasks::apply_report(txn, &partition, &cluster, &mut task, change, &mut released)?;
         }
         if let Some(stored) = released {
             instance_records::write(txn, &cluster, &stored);

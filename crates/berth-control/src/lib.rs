@@ -34,6 +34,9 @@ pub use routes::{EVENTS_PATH, EcsService, PLAN_RUN_TASK_PATH, REGION_PATH, Route
 
 pub use berth_aws::{Clock, SystemClock};
 
+/// The base URL of a server on the default `--listen` address.
+pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:9600";
+
 /// Everything a request handler needs: where state lives, whose ARNs we mint, and the time.
 pub struct ControlPlane {
     pub store: Arc<dyn Store>,
@@ -61,6 +64,8 @@ pub struct ControlPlane {
     pub metric_sink: Option<Arc<dyn MetricSink>>,
     /// The latest container stats of each connected instance.
     pub usage: Arc<ContainerUsage>,
+    /// This server's base URL, which DiscoverPollEndpoint tells agents.
+    pub endpoint: String,
 }
 
 impl ControlPlane {
@@ -81,6 +86,7 @@ impl ControlPlane {
             metric_period: std::time::Duration::from_secs(60),
             metric_sink: None,
             usage: Arc::new(ContainerUsage::default()),
+            endpoint: DEFAULT_ENDPOINT.to_string(),
         }
     }
 

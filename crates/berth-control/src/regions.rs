@@ -36,6 +36,8 @@ pub struct RegionSettings {
     pub metric_sink: Option<Arc<dyn crate::MetricSink>>,
     /// Where each region's event history is kept across restarts; without one, in memory.
     pub event_store: Option<Arc<dyn crate::EventStore>>,
+    /// The server's base URL (`http://ADDRESS`), which DiscoverPollEndpoint answers.
+    pub endpoint: String,
 }
 
 impl RegionSettings {
@@ -49,6 +51,7 @@ impl RegionSettings {
             metric_period: Duration::from_secs(60),
             metric_sink: None,
             event_store: None,
+            endpoint: crate::DEFAULT_ENDPOINT.to_string(),
         }
     }
 }
@@ -144,6 +147,7 @@ impl Regions {
         control_plane.load_balancing = self.settings.load_balancing.clone();
         control_plane.metric_period = self.settings.metric_period;
         control_plane.metric_sink = self.settings.metric_sink.clone();
+        control_plane.endpoint = self.settings.endpoint.clone();
         if let Some(kept) = &self.settings.event_store {
             control_plane.events = Arc::new(crate::events::EventLog::durable(
                 control_plane.partition.clone(),

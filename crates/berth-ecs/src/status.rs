@@ -230,3 +230,74 @@ mod tests {
         );
     }
 }
+
+/// An attachment's `status` (a task's elastic network interface and the like), in the order an
+/// attachment moves through them; FAILED ends it from anywhere. Reports only move it forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AttachmentStatus {
+    Precreated,
+    Created,
+    Attaching,
+    Attached,
+    Detaching,
+    Detached,
+    Deleted,
+    Failed,
+}
+
+impl AttachmentStatus {
+    const ALL: [AttachmentStatus; 8] = [
+        AttachmentStatus::Precreated,
+        AttachmentStatus::Created,
+        AttachmentStatus::Attaching,
+        AttachmentStatus::Attached,
+        AttachmentStatus::Detaching,
+        AttachmentStatus::Detached,
+        AttachmentStatus::Deleted,
+        AttachmentStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AttachmentStatus::Precreated => "PRECREATED",
+            AttachmentStatus::Created => "CREATED",
+            AttachmentStatus::Attaching => "ATTACHING",
+            AttachmentStatus::Attached => "ATTACHED",
+            AttachmentStatus::Detaching => "DETACHING",
+            AttachmentStatus::Detached => "DETACHED",
+            AttachmentStatus::Deleted => "DELETED",
+            AttachmentStatus::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<AttachmentStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// The status after a report of `reported`: later ones only, and nothing after
+    /// DELETED or FAILED.
+    pub fn next(self, reported: AttachmentStatus) -> Option<AttachmentStatus> {
+        let ended = matches!(self, AttachmentStatus::Deleted | AttachmentStatus::Failed);
+        (!ended && reported > self).then_some(reported)
+    }
+}
+
+#[cfg(test)]
+mod attachment_tests {
+    use super::AttachmentStatus::*;
+    use super::*;
+
+    #[test]
+    fn attachments_only_move_forward_and_end_at_deleted_or_failed() {
+        assert_eq!(Attaching.next(Attached), Some(Attached));
+        assert_eq!(Attached.next(Attaching), None, "a late report is ignored");
+        assert_eq!(Attached.next(Attached), None);
+        assert_eq!(Precreated.next(Failed), Some(Failed));
+        assert_eq!(Failed.next(Deleted), None);
+        assert_eq!(Deleted.next(Failed), None);
+        for status in AttachmentStatus::ALL {
+            assert_eq!(AttachmentStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(AttachmentStatus::parse("attached"), None);
+    }
+}

@@ -239,7 +239,13 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let sqlite = open_store(&args.data_dir)?;
     let store: Arc<dyn berth_store::Store> = sqlite.clone();
     let root = credentials::root_credentials(&args.data_dir)?;
+    // Bound first: the regions tell agents this address (DiscoverPollEndpoint).
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let address = listener.local_addr()?;
     let mut settings = berth_control::RegionSettings::new(args.account_id.clone(), root.clone());
+    settings.endpoint = format!("http://{address}");
     settings.agent_lost_after = Duration::from_secs(args.agent_lost_after);
     settings.metric_period = Duration::from_secs(args.metric_period);
     let container_metrics = container_metrics::CloudWatchSink::default();
@@ -267,10 +273,6 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
             .await
             .map_err(|err| anyhow::anyhow!("creating the default cluster: {}", err.message))?;
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let address = listener.local_addr()?;
     tracing::info!(%address, data_dir = %args.data_dir.display(), "control plane serving");
     let (stop, stopping) = tokio::sync::watch::channel(false);
     if args.accept_any_credentials {

@@ -120,6 +120,10 @@ scoped_to_cluster!(
     DeregisterContainerInstanceRequest,
     PutAttributesRequest,
     DeleteAttributesRequest,
+    RegisterContainerInstanceRequest,
+    SubmitTaskStateChangeRequest,
+    SubmitContainerStateChangeRequest,
+    SubmitAttachmentStateChangesRequest,
 );
 
 macro_rules! condition_on_cluster {
@@ -160,6 +164,7 @@ any_resource!(
     DescribeServiceDeploymentsRequest,
     DescribeServiceRevisionsRequest,
     StopServiceDeploymentRequest,
+    DiscoverPollEndpointRequest,
 );
 
 impl Authorization for CreateClusterRequest {

@@ -13,7 +13,8 @@ use berth_ecs_wire::{
     DeregisterContainerInstanceRequest, DeregisterContainerInstanceResponse,
     DescribeContainerInstancesRequest, DescribeContainerInstancesResponse, Failure,
     ListAttributesRequest, ListAttributesResponse, ListContainerInstancesRequest,
-    ListContainerInstancesResponse, PutAttributesRequest, PutAttributesResponse, Resource,
+    ListContainerInstancesResponse, PlatformDevice, PutAttributesRequest, PutAttributesResponse,
+    RegisterContainerInstanceRequest, RegisterContainerInstanceResponse, Resource, Tag,
     UpdateContainerInstancesStateRequest, UpdateContainerInstancesStateResponse, VersionInfo,
 };
 use berth_store::{Txn, transact};
@@ -21,7 +22,7 @@ use berth_store::{Txn, transact};
 use crate::ControlPlane;
 use crate::error::ApiError;
 use crate::state::instances::{self, StoredInstance, integer, ports};
-use crate::state::{clusters, tasks};
+use crate::state::{clusters, tags, tasks};
 
 /// DescribeContainerInstances takes at most this many container instances per call.
 const BATCH_LIMIT: usize = 100;
@@ -29,7 +30,7 @@ const BATCH_LIMIT: usize = 100;
 /// UpdateContainerInstancesState takes at most this many container instances per call.
 const UPDATE_STATE_LIMIT: usize = 10;
 
-/// What an agent presents when it (re)connects.
+/// What an agent presents when it (re)connects, or a caller of RegisterContainerInstance.
 pub struct Registration {
     pub cluster: String,
     pub container_instance_arn: Option<String>,
@@ -37,14 +38,23 @@ pub struct Registration {
     pub total_resources: Vec<Resource>,
     pub attributes: Vec<Attribute>,
     pub version_info: VersionInfo,
+    /// GPUs and other devices the host offers (RegisterContainerInstance's `platformDevices`).
+    pub platform_devices: Vec<PlatformDevice>,
+    /// The instance's tags when the registration names them (they replace its tags then).
+    pub tags: Option<Vec<Tag>>,
+    /// Whether this registration is the agent's channel connecting: a registration through the
+    /// API leaves the instance's connection as it is (a new instance starts disconnected), as
+    /// ECS counts an agent connected only while it holds its channel.
+    pub connects: bool,
     /// The id to use when this is a new instance.
     pub new_id: String,
     pub now: f64,
 }
 
-/// Registers a new container instance, or re-registers the one the agent names: its identity
-/// (ARN, id) is kept, its resources and attributes refreshed, its agent marked connected.
-/// Returns the instance and the highest state-change sequence number applied for it.
+/// Registers a new container instance, or re-registers the one the registration names: its
+/// identity (ARN, id) is kept, its resources and attributes refreshed, and, for the agent's
+/// channel, its agent marked connected. Returns the instance and the highest state-change
+/// sequence number applied for it.
 pub async fn register(
     cp: &ControlPlane,
     registration: Registration,
@@ -82,8 +92,13 @@ pub async fn register(
                     &stored.custom_attributes,
                 ));
                 stored.instance.version_info = Some(registration.version_info.clone());
-                stored.instance.agent_connected = Some(true);
-                stored.disconnected_at = None;
+                if !registration.platform_devices.is_empty() {
+                    stored.platform_devices = registration.platform_devices.clone();
+                }
+                if registration.connects {
+                    stored.instance.agent_connected = Some(true);
+                    stored.disconnected_at = None;
+                }
                 stored
             }
             None => {
@@ -94,6 +109,7 @@ pub async fn register(
                     custom_attributes: Vec::new(),
                     task_groups: BTreeMap::new(),
                     disconnected_at: None,
+                    platform_devices: registration.platform_devices.clone(),
                     instance: ContainerInstance {
                         container_instance_arn: Some(
                             partition.container_instance_arn(cluster, &id),
@@ -104,7 +120,7 @@ pub async fn register(
                         remaining_resources: Some(total.clone()),
                         registered_resources: Some(total.clone()),
                         status: Some(InstanceStatus::Active.as_str().into()),
-                        agent_connected: Some(true),
+                        agent_connected: Some(registration.connects),
                         attributes: Some(registration.attributes.clone()),
                         registered_at: Some(registration.now),
                         attachments: Some(Vec::new()),
@@ -115,10 +131,69 @@ pub async fn register(
             }
         };
         instances::write(txn, cluster, &stored);
+        if let Some(new_tags) = &registration.tags {
+            tags::write(txn, stored.arn(), new_tags);
+        }
         let applied = instances::applied_sequence(txn, cluster, &stored.id)?;
         Ok::<_, ApiError>((stored, applied.unwrap_or(0)))
     })
     .await
+}
+
+/// RegisterContainerInstance: what a third-party agent (or a tool) calls to register a host, on
+/// the same records the agent channel writes. The instance is ACTIVE and, until an agent holds
+/// its channel, `agentConnected: false`, so nothing is placed on it yet (as ECS places nothing
+/// on an instance whose agent is disconnected).
+pub async fn register_through_api(
+    cp: &ControlPlane,
+    request: RegisterContainerInstanceRequest,
+) -> Result<RegisterContainerInstanceResponse, ApiError> {
+    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let new_tags = request.tags.clone();
+    if let Some(new_tags) = &new_tags {
+        berth_ecs::tags::check_user_tags(new_tags)?;
+    }
+    for attribute in request.attributes.iter().flatten() {
+        berth_ecs::attributes::check(attribute)?;
+    }
+    // Re-registration names the instance by its ARN, in this cluster.
+    if let Some(arn) = request.container_instance_arn.as_deref() {
+        let resource = cp.partition.resource_of(arn)?;
+        if resource
+            .strip_prefix("container-instance/")
+            .and_then(|rest| rest.split_once('/'))
+            .is_none_or(|(of, _)| of != cluster)
+        {
+            return Err(invalid(format!("Invalid container instance ARN: {arn}")).into());
+        }
+    }
+    // The identity document names the EC2 instance; a host without one gets an id of its own.
+    let host_id = request
+        .instance_identity_document
+        .as_deref()
+        .and_then(|document| serde_json::from_str::<serde_json::Value>(document).ok())
+        .and_then(|document| document.get("instanceId")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("i-{}", &uuid::Uuid::new_v4().simple().to_string()[..17]));
+    let registration = Registration {
+        cluster,
+        container_instance_arn: request.container_instance_arn.clone(),
+        host_id,
+        total_resources: request.total_resources.clone().unwrap_or_default(),
+        attributes: request.attributes.clone().unwrap_or_default(),
+        version_info: request.version_info.clone().unwrap_or_default(),
+        platform_devices: request.platform_devices.clone().unwrap_or_default(),
+        tags: new_tags,
+        connects: false,
+        new_id: uuid::Uuid::new_v4().simple().to_string(),
+        now: cp.clock.now(),
+    };
+    let (stored, _) = register(cp, registration).await?;
+    let arn = stored.arn().to_string();
+    let mut instance = present(cp, stored).await?;
+    instance.tags = Some(tags::fetch(cp, &arn).await?);
+    Ok(RegisterContainerInstanceResponse {
+        container_instance: Some(instance),
+    })
 }
 
 /// Marks an instance's agent as disconnected (its tasks keep running; B4 reacts to it).
@@ -188,10 +263,12 @@ pub async fn describe(
         let id = instance_id(cp, reference)?;
         match instances::fetch(cp, &cluster, id).await? {
             Some(stored) => {
+                let arn = stored.arn().to_string();
                 let mut instance = present(cp, stored).await?;
-                if !include_tags {
-                    instance.tags = None;
-                }
+                instance.tags = match include_tags {
+                    true => Some(tags::fetch(cp, &arn).await?),
+                    false => None,
+                };
                 instances.push(instance);
             }
             None => failures.push(Failure {

@@ -3,6 +3,7 @@
 //! and returns its response shape.
 
 mod account_settings;
+mod agent_actions;
 mod authorization;
 mod clusters;
 pub(crate) mod instances;
@@ -68,6 +69,27 @@ pub async fn call(
         Op::PutAttributes => run(body, |r| instances::put_attributes(cp, r)).await,
         Op::DeleteAttributes => run(body, |r| instances::delete_attributes(cp, r)).await,
         Op::ListAttributes => run(body, |r| instances::list_attributes(cp, r)).await,
+        Op::RegisterContainerInstance => {
+            run(body, |r| instances::register_through_api(cp, r)).await
+        }
+        Op::DiscoverPollEndpoint => {
+            run(body, |r| agent_actions::discover_poll_endpoint(cp, r)).await
+        }
+        Op::SubmitTaskStateChange => {
+            run(body, |r| agent_actions::submit_task_state_change(cp, r)).await
+        }
+        Op::SubmitContainerStateChange => {
+            run(body, |r| {
+                agent_actions::submit_container_state_change(cp, r)
+            })
+            .await
+        }
+        Op::SubmitAttachmentStateChanges => {
+            run(body, |r| {
+                agent_actions::submit_attachment_state_changes(cp, r)
+            })
+            .await
+        }
         Op::RunTask => run(body, |r| tasks::run(cp, r)).await,
         Op::StartTask => run(body, |r| tasks::start(cp, r)).await,
         Op::StopTask => run(body, |r| tasks::stop(cp, r)).await,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_ecs_wire::{Attribute, ContainerInstance, Resource};
+use berth_ecs_wire::{Attribute, ContainerInstance, PlatformDevice, Resource};
 use berth_scheduler::Resources;
 use berth_store::{KeyValue, Store, Txn};
 use serde::{Deserialize, Serialize};
@@ -30,6 +30,10 @@ pub struct StoredInstance {
     /// `ControlPlane::agent_lost_after` the service scheduler replaces its tasks elsewhere.
     #[serde(default)]
     pub disconnected_at: Option<f64>,
+    /// The devices RegisterContainerInstance named (`platformDevices`), kept across
+    /// re-registrations that name none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platform_devices: Vec<PlatformDevice>,
 }
 
 impl StoredInstance {

@@ -14,6 +14,7 @@ use berth_scheduler::Resources;
 use berth_store::{KeyValue, Txn};
 use serde::{Deserialize, Serialize};
 
+use super::instances::StoredInstance;
 use super::keys;
 use crate::ControlPlane;
 use crate::error::ApiError;
@@ -477,6 +478,42 @@ pub fn apply_state_change(task: &mut Task, change: &TaskStateChange) -> (bool, b
         changed,
         changed && !was_stopped && status(task) == TaskStatus::Stopped,
     )
+}
+
+/// Applies one reported state change to `task` inside a transaction, for the agent channel and
+/// the Submit*StateChange actions alike: the task only moves forward and is stored when it
+/// changed; when the report stops it, what it held goes back to its instance. `released` is
+/// that instance, read on the first stop of a batch; the caller writes it once at the end.
+/// Returns whether the task changed.
+pub fn apply_report(
+    txn: &mut dyn Txn,
+    partition: &Partition,
+    cluster: &str,
+    task: &mut Task,
+    change: &TaskStateChange,
+    released: &mut Option<StoredInstance>,
+) -> Result<bool, ApiError> {
+    let (changed, stopped) = apply_state_change(task, change);
+    if changed {
+        store(txn, cluster, task);
+    }
+    if stopped {
+        let stored = match released {
+            Some(stored) => stored,
+            None => {
+                let id = task_id(task.container_instance_arn.as_deref().unwrap_or_default());
+                match super::instances::read(txn, cluster, id)? {
+                    Some(stored) => released.insert(stored),
+                    None => return Ok(changed),
+                }
+            }
+        };
+        stored.give_back(
+            &demand_of_task(txn, partition, task)?,
+            task.group.as_deref(),
+        );
+    }
+    Ok(changed)
 }
 
 /// The resources a task holds on its instance.
