@@ -137,3 +137,75 @@ def test_list_clusters_pages_through_every_cluster_exactly_once(berth, ecs):
         with pytest.raises(ClientError) as excinfo:
             ecs.list_clusters(**bad)
         assert error_code(excinfo) == "InvalidParameterException", bad
+
+
+NOT_ASSOCIATED = ("The specified capacity provider strategy cannot contain a capacity provider that is not "
+                  "associated with the cluster. Associate the capacity provider with the cluster or specify a "
+                  "valid capacity provider and try again.")
+
+
+def refused(call, **kwargs):
+    with pytest.raises(ClientError) as excinfo:
+        call(**kwargs)
+    return error_code(excinfo), excinfo.value.response["Error"]["Message"]
+
+
+def test_capacity_providers_and_fargate_get_ecs_own_errors_until_they_land(berth, ecs):
+    """Until capacity providers and Fargate are served, every request naming them fails with the
+    error ECS gives for that case, and changes nothing."""
+    # CreateCluster: Fargate's providers are not offered here, others are not found, and a default
+    # strategy can only name the cluster's own providers (it has none).
+    assert refused(ecs.create_cluster, clusterName="cp", capacityProviders=["FARGATE", "FARGATE_SPOT"]) == (
+        "UnsupportedFeatureException", "The FARGATE capacity provider is not supported in this Region.")
+    assert refused(ecs.create_cluster, clusterName="cp", capacityProviders=["my-asg"]) == (
+        "InvalidParameterException",
+        "The specified capacity provider was not found. Specify a valid capacity provider and try again.")
+    assert refused(ecs.create_cluster, clusterName="cp",
+                   defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}]) == (
+        "InvalidParameterException", NOT_ASSOCIATED)
+    assert ecs.list_clusters()["clusterArns"] == []
+
+    ecs.create_cluster(clusterName="cp")
+    # PutClusterCapacityProviders: the same refusals; with nothing named it answers the cluster.
+    assert refused(ecs.put_cluster_capacity_providers, cluster="cp", capacityProviders=["FARGATE"],
+                   defaultCapacityProviderStrategy=[])[0] == "UnsupportedFeatureException"
+    assert refused(ecs.put_cluster_capacity_providers, cluster="cp", capacityProviders=[],
+                   defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE_SPOT"}]) == (
+        "InvalidParameterException", NOT_ASSOCIATED)
+    assert refused(ecs.put_cluster_capacity_providers, cluster="nowhere", capacityProviders=[],
+                   defaultCapacityProviderStrategy=[])[0] == "ClusterNotFoundException"
+    put = ecs.put_cluster_capacity_providers(cluster="cp", capacityProviders=[], defaultCapacityProviderStrategy=[])
+    # ECS leaves a cluster's capacity providers and default strategy out while there are none.
+    assert put["cluster"]["clusterArn"] == ARN + "cp"
+    assert "capacityProviders" not in put["cluster"] and "defaultCapacityProviderStrategy" not in put["cluster"]
+    assert refused(berth.client().create_capacity_provider, name="asg",
+                   autoScalingGroupProvider={"autoScalingGroupArn": "arn:aws:autoscaling:us-east-1:000000000000:"
+                                                                    "autoScalingGroup:x:autoScalingGroupName/asg"}
+                   )[0] == "UnsupportedFeatureException"
+
+    ecs.register_task_definition(family="web", containerDefinitions=[
+        {"name": "web", "image": "berth-demo:latest", "memory": 64}])
+    fargate_strategy = [{"capacityProvider": "FARGATE", "weight": 1}]
+    for call, extra in [(ecs.run_task, {}), (ecs.create_service, {"serviceName": "s", "desiredCount": 0})]:
+        args = dict(cluster="cp", taskDefinition="web", **extra)
+        assert refused(call, launchType="FARGATE", **args) == (
+            "UnsupportedFeatureException", "The FARGATE launch type is not supported in this Region."), call
+        assert refused(call, launchType="EXTERNAL", **args)[0] == "UnsupportedFeatureException"
+        assert refused(call, capacityProviderStrategy=fargate_strategy, **args) == (
+            "InvalidParameterException", NOT_ASSOCIATED)
+        assert refused(call, launchType="EC2", capacityProviderStrategy=fargate_strategy, **args) == (
+            "InvalidParameterException",
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.")
+        assert refused(call, platformVersion="1.4.0", **args) == (
+            "InvalidParameterException", "The platform version must be null when specifying an EC2 launch type.")
+    assert ecs.list_tasks(cluster="cp")["taskArns"] == []
+    assert ecs.list_services(cluster="cp")["serviceArns"] == []
+
+    ecs.create_service(cluster="cp", serviceName="s", taskDefinition="web", desiredCount=0)
+    assert refused(ecs.update_service, cluster="cp", service="s", capacityProviderStrategy=fargate_strategy) == (
+        "InvalidParameterException", NOT_ASSOCIATED)
+    assert refused(ecs.update_service, cluster="cp", service="s", platformVersion="LATEST")[0] == \
+        "InvalidParameterException"
+    # An empty strategy means the launch type, which the service already has.
+    updated = ecs.update_service(cluster="cp", service="s", capacityProviderStrategy=[])["service"]
+    assert updated["launchType"] == "EC2"

@@ -102,21 +102,63 @@ pub fn effective_containers(
     containers
 }
 
-/// What RunTask and CreateService refuse about where tasks would run: any launch type but EC2,
-/// and capacity provider strategies, until they land.
+/// ECS's message for a strategy naming a capacity provider the cluster does not have.
+pub const NOT_ASSOCIATED: &str = "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster. Associate the capacity provider with the cluster or specify a valid capacity provider and try again.";
+
+/// The capacity providers every account has, which run tasks on Fargate.
+const FARGATE_PROVIDERS: &[&str] = &["FARGATE", "FARGATE_SPOT"];
+
+/// What RunTask, StartTask's peers and CreateService refuse about where tasks would run, each
+/// with ECS's own error for it. Berth runs tasks on its registered instances only (the EC2
+/// launch type) until Fargate and capacity providers land: no cluster has a capacity provider
+/// (CreateCluster and PutClusterCapacityProviders refuse them), so any strategy names one that
+/// is not associated with the cluster, and the other launch types are not offered here.
 pub fn check_launch_target(
     launch_type: Option<&str>,
     capacity_providers: Option<&[CapacityProviderStrategyItem]>,
+    platform_version: Option<&str>,
 ) -> Result<(), EcsError> {
+    let strategy = capacity_providers.unwrap_or_default();
+    if launch_type.is_some() && !strategy.is_empty() {
+        return Err(invalid(
+            "Specifying both a launch type and capacity provider strategy is not supported. Remove one and try again.",
+        ));
+    }
+    if !strategy.is_empty() {
+        return Err(invalid(NOT_ASSOCIATED));
+    }
     if let Some(other) = launch_type.filter(|t| *t != "EC2") {
         return Err(EcsError::UnsupportedFeature(format!(
-            "The {other} launch type is not supported yet."
+            "The {other} launch type is not supported in this Region."
         )));
     }
-    if capacity_providers.is_some_and(|s| !s.is_empty()) {
-        return Err(EcsError::UnsupportedFeature(
-            "Capacity provider strategies are not supported yet.".into(),
+    if platform_version.is_some() {
+        return Err(invalid(
+            "The platform version must be null when specifying an EC2 launch type.",
         ));
+    }
+    Ok(())
+}
+
+/// What CreateCluster and PutClusterCapacityProviders refuse: every capacity provider, until
+/// they land — Fargate's as not offered in this Region, any other as not found (none can be
+/// created) — and a default strategy naming a provider the cluster is not given.
+pub fn check_cluster_capacity_providers(
+    providers: &[String],
+    default_strategy: &[CapacityProviderStrategyItem],
+) -> Result<(), EcsError> {
+    if let Some(provider) = providers.first() {
+        if FARGATE_PROVIDERS.contains(&provider.as_str()) {
+            return Err(EcsError::UnsupportedFeature(format!(
+                "The {provider} capacity provider is not supported in this Region."
+            )));
+        }
+        return Err(invalid(
+            "The specified capacity provider was not found. Specify a valid capacity provider and try again.",
+        ));
+    }
+    if !default_strategy.is_empty() {
+        return Err(invalid(NOT_ASSOCIATED));
     }
     Ok(())
 }
@@ -215,6 +257,71 @@ pub fn required_attributes_with_overrides(
 
 #[cfg(test)]
 mod tests {
+    use crate::error::EcsError as Error;
+
+    fn item(provider: &str) -> CapacityProviderStrategyItem {
+        CapacityProviderStrategyItem {
+            capacity_provider: Some(provider.into()),
+            ..CapacityProviderStrategyItem::default()
+        }
+    }
+
+    fn code(result: Result<(), Error>) -> String {
+        let err = result.unwrap_err();
+        format!("{}: {}", err.exception_name(), err)
+    }
+
+    #[test]
+    fn launch_targets_other_than_ec2_get_ecs_errors() {
+        assert!(check_launch_target(None, None, None).is_ok());
+        assert!(check_launch_target(Some("EC2"), Some(&[]), None).is_ok());
+        let both = code(check_launch_target(
+            Some("EC2"),
+            Some(&[item("FARGATE")]),
+            None,
+        ));
+        assert!(
+            both.starts_with("InvalidParameterException: Specifying both a launch type"),
+            "{both}"
+        );
+        let strategy = code(check_launch_target(
+            None,
+            Some(&[item("FARGATE_SPOT")]),
+            None,
+        ));
+        assert_eq!(
+            strategy,
+            format!("InvalidParameterException: {NOT_ASSOCIATED}")
+        );
+        let fargate = code(check_launch_target(Some("FARGATE"), None, None));
+        assert_eq!(
+            fargate,
+            "UnsupportedFeatureException: The FARGATE launch type is not supported in this Region."
+        );
+        let version = code(check_launch_target(Some("EC2"), None, Some("1.4.0")));
+        assert_eq!(
+            version,
+            "InvalidParameterException: The platform version must be null when specifying an EC2 launch type."
+        );
+    }
+
+    #[test]
+    fn clusters_get_no_capacity_providers_yet() {
+        assert!(check_cluster_capacity_providers(&[], &[]).is_ok());
+        assert!(
+            code(check_cluster_capacity_providers(&["FARGATE".into()], &[]))
+                .starts_with("UnsupportedFeatureException: The FARGATE capacity provider")
+        );
+        assert!(
+            code(check_cluster_capacity_providers(&["my-asg".into()], &[])).starts_with(
+                "InvalidParameterException: The specified capacity provider was not found."
+            )
+        );
+        assert_eq!(
+            code(check_cluster_capacity_providers(&[], &[item("FARGATE")])),
+            format!("InvalidParameterException: {NOT_ASSOCIATED}")
+        );
+    }
     use std::collections::BTreeSet;
 
     use super::*;

@@ -116,6 +116,7 @@ scoped_to_cluster!(
     DeleteClusterRequest,
     UpdateClusterRequest,
     UpdateClusterSettingsRequest,
+    PutClusterCapacityProvidersRequest,
     ListContainerInstancesRequest,
     DeregisterContainerInstanceRequest,
     PutAttributesRequest,

@@ -11,8 +11,9 @@ use berth_ecs_wire::{
     Cluster, ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
     CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse,
     DescribeClustersRequest, DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest,
-    ListClustersResponse, Service, Tag, Task, UpdateClusterRequest, UpdateClusterResponse,
-    UpdateClusterSettingsRequest, UpdateClusterSettingsResponse,
+    ListClustersResponse, PutClusterCapacityProvidersRequest, PutClusterCapacityProvidersResponse,
+    Service, Tag, Task, UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
+    UpdateClusterSettingsResponse,
 };
 use berth_store::{Txn, transact};
 
@@ -24,9 +25,6 @@ use crate::state::{account_settings, services, tags, tasks};
 
 /// DescribeClusters takes at most this many clusters per call.
 const DESCRIBE_LIMIT: usize = 100;
-
-/// Capacity providers every cluster may use without creating them.
-const BUILT_IN_CAPACITY_PROVIDERS: &[&str] = &["FARGATE", "FARGATE_SPOT"];
 
 /// What DescribeClusters' `include` asks to show.
 #[derive(Debug, Clone, Copy, Default)]
@@ -242,29 +240,11 @@ pub async fn create(
     let settings = request.settings.clone().unwrap_or_default();
     check_settings(&settings)?;
     let providers = request.capacity_providers.clone().unwrap_or_default();
-    if let Some(unknown) = providers
-        .iter()
-        .find(|p| !BUILT_IN_CAPACITY_PROVIDERS.contains(&p.as_str()))
-    {
-        return Err(invalid(format!(
-            "The specified capacity provider '{unknown}' does not exist."
-        ))
-        .into());
-    }
     let strategy = request
         .default_capacity_provider_strategy
         .clone()
         .unwrap_or_default();
-    if let Some(item) = strategy
-        .iter()
-        .find(|item| !providers.contains(item.capacity_provider.as_ref().unwrap_or(&String::new())))
-    {
-        return Err(invalid(format!(
-            "The default capacity provider strategy names '{}', which is not one of the cluster's capacity providers.",
-            item.capacity_provider.as_deref().unwrap_or_default()
-        ))
-        .into());
-    }
+    berth_ecs::placement::check_cluster_capacity_providers(&providers, &strategy)?;
     // The namespace is kept and shown as Cloud Map's ARN before Service Connect itself exists.
     let service_connect_defaults = service_connect_defaults(cp, &request.service_connect_defaults);
     let insights_default =
@@ -449,6 +429,29 @@ pub async fn update_settings(
     })
     .await?;
     Ok(UpdateClusterSettingsResponse {
+        cluster: Some(cluster),
+    })
+}
+
+/// PutClusterCapacityProviders: a cluster's capacity providers and default strategy, which
+/// are none until capacity providers land (any named one is refused with ECS's error).
+pub async fn put_capacity_providers(
+    cp: &ControlPlane,
+    request: PutClusterCapacityProvidersRequest,
+) -> Result<PutClusterCapacityProvidersResponse, ApiError> {
+    let name = cp.partition.cluster_name(request.cluster.as_deref())?;
+    let providers = request.capacity_providers.clone().unwrap_or_default();
+    let strategy = request
+        .default_capacity_provider_strategy
+        .clone()
+        .unwrap_or_default();
+    berth_ecs::placement::check_cluster_capacity_providers(&providers, &strategy)?;
+    let cluster = modify(cp, name, move |cluster| {
+        cluster.capacity_providers = Some(Vec::new());
+        cluster.default_capacity_provider_strategy = Some(Vec::new());
+    })
+    .await?;
+    Ok(PutClusterCapacityProvidersResponse {
         cluster: Some(cluster),
     })
 }

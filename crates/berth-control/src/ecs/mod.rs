@@ -47,6 +47,9 @@ pub async fn call(
         Op::DeleteCluster => run(body, |r| clusters::delete(cp, r)).await,
         Op::UpdateCluster => run(body, |r| clusters::update(cp, r)).await,
         Op::UpdateClusterSettings => run(body, |r| clusters::update_settings(cp, r)).await,
+        Op::PutClusterCapacityProviders => {
+            run(body, |r| clusters::put_capacity_providers(cp, r)).await
+        }
         Op::RegisterTaskDefinition => run(body, |r| task_definitions::register(cp, r)).await,
         Op::DescribeTaskDefinition => run(body, |r| task_definitions::describe(cp, r)).await,
         Op::ListTaskDefinitions => run(body, |r| task_definitions::list(cp, r)).await,

@@ -183,6 +183,7 @@ pub async fn create(
     berth_ecs::placement::check_launch_target(
         request.launch_type.as_deref(),
         request.capacity_provider_strategy.as_deref(),
+        request.platform_version.as_deref(),
     )?;
     let load_balancers = request.load_balancers.clone().unwrap_or_default();
     // Kept and shown as given: Berth has no Cloud Map to register the tasks in.
@@ -381,6 +382,13 @@ pub async fn update(
     if let Some(existing) = services::fetch(cp, &cluster, &name).await? {
         task_set::check_update(controller_of(&existing), &request)?;
     }
+    // A service runs on the EC2 launch type: a strategy (an empty one goes back to the launch
+    // type) and a platform version are checked as CreateService checks them.
+    berth_ecs::placement::check_launch_target(
+        None,
+        request.capacity_provider_strategy.as_deref(),
+        request.platform_version.as_deref(),
+    )?;
     check_placement(
         request.placement_constraints.as_deref().unwrap_or_default(),
         request.placement_strategy.as_deref().unwrap_or_default(),

@@ -74,6 +74,7 @@ pub async fn create(
     berth_ecs::placement::check_launch_target(
         request.launch_type.as_deref(),
         request.capacity_provider_strategy.as_deref(),
+        request.platform_version.as_deref(),
     )?;
     if request
         .load_balancers

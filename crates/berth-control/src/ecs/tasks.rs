@@ -285,6 +285,7 @@ fn check_run_task(request: &RunTaskRequest) -> Result<usize, ApiError> {
     check_launch_target(
         request.launch_type.as_deref(),
         request.capacity_provider_strategy.as_deref(),
+        request.platform_version.as_deref(),
     )?;
     Ok(count as usize)
 }
