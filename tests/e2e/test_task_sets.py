@@ -73,6 +73,11 @@ def test_a_task_set_service_scaled_0_50_100_percent_with_real_tasks(cluster, ber
     assert made["scale"] == {"value": 0.0, "unit": "PERCENT"} and made["computedDesiredCount"] == 0
     assert made["launchType"] == "EC2" and made["stabilityStatus"] == "STABILIZING"
     assert made["tags"] == [{"key": "color", "value": "blue"}]
+    # A task set is a taggable resource of its own.
+    ecs.tag_resource(resourceArn=made["taskSetArn"], tags=[{"key": "team", "value": "web"}])
+    assert ecs.list_tags_for_resource(resourceArn=made["taskSetArn"])["tags"] == [
+        {"key": "color", "value": "blue"}, {"key": "team", "value": "web"}]
+    ecs.untag_resource(resourceArn=made["taskSetArn"], tagKeys=["team"])
 
     primary = ecs.update_service_primary_task_set(cluster=name, service="ext", primaryTaskSet=blue)["taskSet"]
     assert primary["status"] == "PRIMARY"

@@ -852,15 +852,20 @@ async fn task_set_pass(
                 set.stability_status_at = Some(now);
             }
         }
-        // A deleted task set is gone once its last task has stopped.
-        list.retain(|s| {
-            s.status.as_deref() != Some(TaskSetStatus::Draining.as_str())
-                || !targets.iter().enumerate().any(|(index, target)| {
-                    s.id.as_deref() == Some(target.id.as_str())
-                        && decided.empty[index]
-                        && started[index] == 0
-                })
-        });
+        // A deleted task set is gone, its tags with it, once its last task has stopped.
+        let (gone, kept): (Vec<TaskSet>, Vec<TaskSet>) =
+            std::mem::take(list).into_iter().partition(|s| {
+                s.status.as_deref() == Some(TaskSetStatus::Draining.as_str())
+                    && targets.iter().enumerate().any(|(index, target)| {
+                        s.id.as_deref() == Some(target.id.as_str())
+                            && decided.empty[index]
+                            && started[index] == 0
+                    })
+            });
+        *list = kept;
+        for set in gone {
+            crate::state::tags::write(txn, set.task_set_arn.as_deref().unwrap_or_default(), &[]);
+        }
         let sets = current.task_sets.clone().unwrap_or_default();
         current.running_count = Some(sets.iter().map(|s| s.running_count.unwrap_or(0)).sum());
         current.pending_count = Some(sets.iter().map(|s| s.pending_count.unwrap_or(0)).sum());
