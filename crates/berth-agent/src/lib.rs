@@ -6,6 +6,7 @@
 //! identity and unacknowledged reports live in [`state::Journal`] under its data directory, so
 //! a restarted agent re-adopts its containers instead of duplicating or orphaning them.
 
+pub mod aws_client;
 pub mod awslogs;
 mod cgroup;
 pub mod connection;
@@ -166,7 +167,19 @@ pub async fn run(
     // Containers reach the agent on the bridge gateway; a runtime without one (simulated
     // instances) has no containers to serve.
     let metadata_endpoint = match runtime.bridge_gateway().await {
-        Some(gateway) => match metadata::start(&gateway, metadata.clone(), runtime.clone()).await {
+        Some(gateway) => match metadata::start(
+            &gateway,
+            metadata.clone(),
+            runtime.clone(),
+            aws_client::SignedClient::new(&config.server, config.credentials.clone())
+                .ok()
+                .map(|client| metadata::ProtectionApi {
+                    client,
+                    region: config.region.clone(),
+                }),
+        )
+        .await
+        {
             Ok(base) => Some(base),
             Err(err) => {
                 tracing::warn!(error = %err, %gateway, "task metadata endpoint unavailable");

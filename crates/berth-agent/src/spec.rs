@@ -585,6 +585,13 @@ impl TaskScope<'_> {
                 format!("{base}/v3/{token}"),
                 true,
             );
+            // The agent API (task scale-in protection), as the ECS agent sets it.
+            put(
+                &mut env,
+                "ECS_AGENT_URI".into(),
+                format!("{base}/api/{token}"),
+                true,
+            );
         }
         // SDKs read it to report the platform, as on an EC2 container instance.
         put(
@@ -1166,6 +1173,10 @@ mod tests {
                 "ECS_CONTAINER_METADATA_URI".into(),
                 "http://172.17.0.1:51679/v3/tok-web".into(),
             ),
+            (
+                "ECS_AGENT_URI".into(),
+                "http://172.17.0.1:51679/api/tok-web".into(),
+            ),
             ("AWS_EXECUTION_ENV".into(), "AWS_ECS_EC2".into()),
         ]
     }
@@ -1326,7 +1337,7 @@ mod tests {
                         ("AWS_EXECUTION_ENV".into(), "AWS_ECS_EC2".into()),
                         ("X".into(), "".into()),
                     ];
-                    s.env.extend(agent_env().into_iter().take(2));
+                    s.env.extend(agent_env().into_iter().take(3));
                 },
             ),
             (
