@@ -312,7 +312,7 @@ def mutate(rng, document, mutation):
         return rng.choice([
             text[:max(1, len(text) // 2)], b"{", b"[]", b"null", b"1", b'"text"', b"\xff\xfe{}",
             text + b"}", text + b"garbage", b'{"a":', b"[" * 5000, b'{"x":' * 300 + b"1" + b"}" * 300,
-            text.replace(b":", b"=", 1), b"\xef\xbb\xbf" + text, b'{"a": NaN}', b"{'single': 1}",
+            text.replace(b"{", b"{=", 1), b"\xef\xbb\xbf" + text, b'{"a": NaN}', b"{'single': 1}",
             b'{"' + bytes([rng.randint(0, 31)]) + b'": 1}',
         ])
     if mutation == "unknown_member":
