@@ -182,9 +182,13 @@ impl Drop for BoundSocket {
 
 /// One configuration, compiled.
 pub(crate) struct Snapshot {
-    pub sockets: HashMap<SocketKey, PortRoutes>,
-    pub groups: HashMap<String, Arc<GroupSnapshot>>,
+    pub sockets: RequestMap<SocketKey, PortRoutes>,
+    pub groups: RequestMap<String, Arc<GroupSnapshot>>,
 }
+
+/// A map looked up on every request: keyed by the configuration, never by what clients send, so
+/// it needs no DoS-resistant hash (SipHash was a visible share of each request's instructions).
+pub(crate) type RequestMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 pub(crate) struct PortRoutes {
     pub protocol: Protocol,
@@ -362,8 +366,8 @@ impl DataPlane {
         let shared = Arc::new(Shared {
             options,
             snapshot: ArcSwap::from_pointee(Snapshot {
-                sockets: HashMap::new(),
-                groups: HashMap::new(),
+                sockets: RequestMap::default(),
+                groups: RequestMap::default(),
             }),
             metrics,
             pools,
@@ -473,10 +477,10 @@ impl DataPlane {
         &self,
         target_groups: &[TargetGroup],
         users: &HashMap<String, Vec<Arc<str>>>,
-    ) -> HashMap<String, Arc<GroupSnapshot>> {
+    ) -> RequestMap<String, Arc<GroupSnapshot>> {
         let mut states = lock(&self.shared.groups);
         states.retain(|id, _| target_groups.iter().any(|g| &g.id == id));
-        let mut snapshots = HashMap::new();
+        let mut snapshots = RequestMap::default();
         for group in target_groups {
             let state = states.entry(group.id.clone()).or_default().clone();
             let mut known = lock(&state.targets);
@@ -518,7 +522,7 @@ impl DataPlane {
 
     /// One checker per target of every group in use with health checks enabled; new settings
     /// reach running checkers through their watch.
-    fn reconcile_checkers(&self, groups: &HashMap<String, Arc<GroupSnapshot>>) {
+    fn reconcile_checkers(&self, groups: &RequestMap<String, Arc<GroupSnapshot>>) {
         for group in groups.values() {
             let checks = group.config.health_check.enabled && !group.load_balancers.is_empty();
             for (_, target) in &group.targets {
@@ -661,7 +665,7 @@ impl Shared {
 }
 
 type CompiledListeners = (
-    HashMap<SocketKey, PortRoutes>,
+    RequestMap<SocketKey, PortRoutes>,
     HashMap<String, SocketKey>,
     HashMap<String, Vec<Arc<str>>>,
 );
@@ -680,7 +684,7 @@ fn compile_listeners(
     load_balancers: &[LoadBalancer],
     groups: &HashSet<&str>,
 ) -> Result<CompiledListeners, ApplyError> {
-    let mut ports: HashMap<SocketKey, PortRoutes> = HashMap::new();
+    let mut ports: RequestMap<SocketKey, PortRoutes> = RequestMap::default();
     let mut keys = HashMap::new();
     let mut users: HashMap<String, Vec<Arc<str>>> = HashMap::new();
     for lb in load_balancers {

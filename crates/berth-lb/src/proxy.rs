@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -28,7 +28,9 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use crate::balance;
 use crate::config::{Action, AdminState, FixedResponse, Forward, Protocol};
-use crate::dataplane::{GroupSnapshot, ListenerRoutes, Shared, SharedKey, TargetState, current};
+use crate::dataplane::{
+    GroupSnapshot, ListenerRoutes, RequestMap, Shared, SharedKey, TargetState, current,
+};
 use crate::io::{Activity, Due, WatchedTcp};
 use crate::metrics::RequestRecord;
 use crate::pool::{Lease, Target};
@@ -253,8 +255,8 @@ async fn handle(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return Ok(response);
     };
-    let authority = request_authority(&request).map(str::to_owned);
-    let host = authority.as_deref().map(strip_port);
+    let authority = request_authority(&request);
+    let host = authority.map(strip_port);
     let Some(listener) = port.for_host(host) else {
         return Ok(elb_error(StatusCode::NOT_FOUND));
     };
@@ -312,7 +314,6 @@ async fn handle(
                 listener,
                 &snapshot.groups,
                 forward,
-                authority,
                 request,
             )
             .await
@@ -346,9 +347,8 @@ async fn forward_request(
     shared: &Arc<Shared>,
     connection: &Connection,
     listener: &ListenerRoutes,
-    groups: &std::collections::HashMap<String, Arc<GroupSnapshot>>,
+    groups: &RequestMap<String, Arc<GroupSnapshot>>,
     forward: &Forward,
-    authority: Option<String>,
     mut request: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let weights: Vec<u32> = forward.target_groups.iter().map(|g| g.weight).collect();
@@ -387,7 +387,7 @@ async fn forward_request(
 
     let upgrade = is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    if let Err(status) = prepare_upstream_request(&mut request, connection, authority, upgrade) {
+    if let Err(status) = prepare_upstream_request(&mut request, connection, upgrade) {
         return count_elb(shared, listener, Some(group_id), status);
     }
 
@@ -557,13 +557,19 @@ fn is_upgrade(request: &Request<Incoming>) -> bool {
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Points the request at the target and adds ALB's headers.
+/// Points the request at the target and adds ALB's headers. Each header is hashed once (entry
+/// API): this runs on every request.
 fn prepare_upstream_request(
     request: &mut Request<Incoming>,
     connection: &Connection,
-    authority: Option<String>,
     upgrade: bool,
 ) -> Result<(), StatusCode> {
+    // The name an HTTP/2 client (or an absolute-form HTTP/1.1 request) used travels in the URI;
+    // the target gets it as Host unless the request has one.
+    let authority = request
+        .uri()
+        .authority()
+        .and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
     // Targets get the origin form (`/path?query`), whatever form the client sent: the
     // connection already goes to the target, and the name the client used travels in Host.
     let path = request
@@ -575,40 +581,46 @@ fn prepare_upstream_request(
     // Targets speak HTTP/1.1 whatever the client spoke.
     *request.version_mut() = Version::HTTP_11;
     let headers = request.headers_mut();
-    let upgrade_header = headers.get(header::UPGRADE).cloned();
+    let upgrade_header = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
     strip_hop_by_hop(headers);
-    if upgrade && let Some(protocol) = upgrade_header {
+    if let Some(protocol) = upgrade_header {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
-    if !headers.contains_key(header::HOST)
-        && let Some(authority) = authority.and_then(|a| HeaderValue::from_str(&a).ok())
-    {
-        headers.insert(header::HOST, authority);
+    if let Some(authority) = authority {
+        headers.entry(header::HOST).or_insert(authority);
     }
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(previous) => {
+    match headers.entry(&X_FORWARDED_FOR) {
+        Entry::Occupied(mut previous) => {
             let client_ip = connection.client_ip.to_str().unwrap_or_default();
-            HeaderValue::from_str(&format!("{previous}, {client_ip}"))
-                .map_err(|_| StatusCode::BAD_REQUEST)?
+            let appended = match previous.get().to_str() {
+                Ok(previous) => HeaderValue::from_str(&format!("{previous}, {client_ip}"))
+                    .map_err(|_| StatusCode::BAD_REQUEST)?,
+                // Not visible ASCII, so it cannot be extended: the client's address replaces it.
+                Err(_) => connection.client_ip.clone(),
+            };
+            previous.insert(appended);
         }
-        None => connection.client_ip.clone(),
-    };
-    headers.insert(X_FORWARDED_FOR.clone(), forwarded_for);
+        Entry::Vacant(absent) => {
+            absent.insert(connection.client_ip.clone());
+        }
+    }
     headers.insert(
-        X_FORWARDED_PROTO.clone(),
+        &X_FORWARDED_PROTO,
         HeaderValue::from_static(connection.protocol.scheme()),
     );
-    headers.insert(X_FORWARDED_PORT.clone(), connection.forwarded_port.clone());
-    if !headers.contains_key(&X_AMZN_TRACE_ID) {
+    headers.insert(&X_FORWARDED_PORT, connection.forwarded_port.clone());
+    if let Entry::Vacant(absent) = headers.entry(&X_AMZN_TRACE_ID) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let trace = trace_id(now.as_secs(), rand::random());
-        headers.insert(
-            X_AMZN_TRACE_ID.clone(),
-            HeaderValue::from_bytes(&trace).expect("hex digits are a valid header value"),
-        );
+        absent
+            .insert(HeaderValue::from_bytes(&trace).expect("hex digits are a valid header value"));
     }
     Ok(())
 }
