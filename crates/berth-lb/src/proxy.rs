@@ -351,7 +351,6 @@ async fn forward_request(
     forward: &Forward,
     mut request: Request<Incoming>,
 ) -> Response<ResponseBody> {
-    let weights: Vec<u32> = forward.target_groups.iter().map(|g| g.weight).collect();
     let sticky_group = forward
         .group_stickiness
         .and_then(|_| sticky::request_cookie(request.headers(), sticky::GROUP_COOKIE))
@@ -366,6 +365,7 @@ async fn forward_request(
         if forward.target_groups.len() == 1 {
             Some(0)
         } else {
+            let weights: Vec<u32> = forward.target_groups.iter().map(|g| g.weight).collect();
             balance::pick_weighted(&weights, rand::random())
         }
     });
@@ -406,8 +406,10 @@ async fn forward_request(
         https: group.config.protocol == Protocol::Https,
     };
     let pool = &shared.pools[connection.worker];
+    // Pinned in place: the timeout holds a reference, not a copy of the exchange's future.
+    let exchange = std::pin::pin!(pool.send(upstream, request));
     let sent = tokio::select! {
-        sent = tokio::time::timeout(listener.idle_timeout, pool.send(upstream, request)) => sent,
+        sent = tokio::time::timeout(listener.idle_timeout, exchange) => sent,
         // The deregistration delay ran out with the request still in flight: ALB closes it.
         _ = drained => return guard.elb_error(StatusCode::BAD_GATEWAY),
     };
