@@ -20,15 +20,14 @@ pub struct TargetView {
 
 /// Indices of the targets that may get a new request: the healthy active ones, or, when no
 /// active target is healthy, all active ones (ALB fails open rather than refusing traffic).
-/// Draining targets never get new requests.
-pub fn eligible(targets: &[TargetView]) -> Vec<usize> {
-    let healthy: Vec<usize> = (0..targets.len())
-        .filter(|&i| targets[i].active && targets[i].healthy)
-        .collect();
-    if !healthy.is_empty() {
-        return healthy;
+/// Draining targets never get new requests. Written into `into`, which is cleared first (the
+/// request path reuses one per thread rather than allocate per request).
+pub fn eligible(targets: &[TargetView], into: &mut Vec<usize>) {
+    into.clear();
+    into.extend((0..targets.len()).filter(|&i| targets[i].active && targets[i].healthy));
+    if into.is_empty() {
+        into.extend((0..targets.len()).filter(|&i| targets[i].active));
     }
-    (0..targets.len()).filter(|&i| targets[i].active).collect()
 }
 
 /// Picks one of `candidates` (indices into `targets`).
@@ -118,6 +117,13 @@ pub fn pick_weighted(weights: &[u32], roll: u64) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn eligible_of(targets: &[TargetView]) -> Vec<usize> {
+        // Stale contents of a reused buffer must not survive.
+        let mut into = vec![7, 8, 9];
+        eligible(targets, &mut into);
+        into
+    }
+
     fn target(active: bool, healthy: bool) -> TargetView {
         TargetView {
             active,
@@ -130,7 +136,7 @@ mod tests {
     #[test]
     fn only_healthy_active_targets_are_eligible() {
         let targets = [target(true, true), target(true, false), target(false, true)];
-        assert_eq!(eligible(&targets), vec![0]);
+        assert_eq!(eligible_of(&targets), vec![0]);
     }
 
     #[test]
@@ -140,9 +146,9 @@ mod tests {
             target(false, false),
             target(true, false),
         ];
-        assert_eq!(eligible(&targets), vec![0, 2]);
+        assert_eq!(eligible_of(&targets), vec![0, 2]);
         let only_draining = [target(false, true)];
-        assert_eq!(eligible(&only_draining), Vec::<usize>::new());
+        assert_eq!(eligible_of(&only_draining), Vec::<usize>::new());
     }
 
     #[test]

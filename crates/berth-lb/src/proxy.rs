@@ -3,6 +3,7 @@
 //! redirect) or forwarded to a target over pooled keep-alive connections, with ALB's headers,
 //! error codes and stickiness cookies.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -500,51 +501,64 @@ async fn drain_deadline_passed(mut deadline: tokio::sync::watch::Receiver<Option
     }
 }
 
+thread_local! {
+    /// `choose_target`'s working space (the targets as the balancer sees them, the eligible
+    /// ones), kept per worker thread so that balancing allocates nothing per request.
+    static BALANCE_SCRATCH: RefCell<(Vec<balance::TargetView>, Vec<usize>)> =
+        const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// A sticky target when the cookie names one still eligible, else the group's algorithm.
 fn choose_target(
     group: &GroupSnapshot,
     headers: &HeaderMap,
     now: Instant,
 ) -> Option<(SocketAddr, Arc<TargetState>)> {
-    let views: Vec<balance::TargetView> = group
-        .targets
-        .iter()
-        .map(|(target, state)| balance::TargetView {
-            active: target.admin_state == AdminState::Active,
-            healthy: state.healthy.load(Ordering::Relaxed),
-            outstanding: state.outstanding.load(Ordering::Relaxed),
-            weight: match group.config.slow_start {
-                Some(_) => {
-                    balance::slow_start_weight(state.healthy_since(), now, group.config.slow_start)
-                }
-                None => 1.0,
-            },
-        })
-        .collect();
-    let candidates = balance::eligible(&views);
-    let sticky = group
-        .config
-        .stickiness
-        .and_then(|_| sticky::request_cookie(headers, sticky::TARGET_COOKIE))
-        .and_then(sticky::decode_target)
-        .filter(|(group_id, _)| *group_id == group.config.id)
-        .and_then(|(_, address)| {
-            candidates
+    BALANCE_SCRATCH.with_borrow_mut(|(views, candidates)| {
+        views.clear();
+        views.extend(
+            group
+                .targets
                 .iter()
-                .copied()
-                .find(|&i| group.targets[i].0.address == address)
-        });
-    let index = sticky.or_else(|| {
-        balance::pick(
-            group.config.algorithm,
-            &views,
-            &candidates,
-            group.state.cursor.fetch_add(1, Ordering::Relaxed),
-            rand::random(),
-        )
-    })?;
-    let (target, state) = &group.targets[index];
-    Some((target.address, state.clone()))
+                .map(|(target, state)| balance::TargetView {
+                    active: target.admin_state == AdminState::Active,
+                    healthy: state.healthy.load(Ordering::Relaxed),
+                    outstanding: state.outstanding.load(Ordering::Relaxed),
+                    weight: match group.config.slow_start {
+                        Some(_) => balance::slow_start_weight(
+                            state.healthy_since(),
+                            now,
+                            group.config.slow_start,
+                        ),
+                        None => 1.0,
+                    },
+                }),
+        );
+        balance::eligible(views, candidates);
+        let sticky = group
+            .config
+            .stickiness
+            .and_then(|_| sticky::request_cookie(headers, sticky::TARGET_COOKIE))
+            .and_then(sticky::decode_target)
+            .filter(|(group_id, _)| *group_id == group.config.id)
+            .and_then(|(_, address)| {
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| group.targets[i].0.address == address)
+            });
+        let index = sticky.or_else(|| {
+            balance::pick(
+                group.config.algorithm,
+                views,
+                candidates,
+                group.state.cursor.fetch_add(1, Ordering::Relaxed),
+                rand::random(),
+            )
+        })?;
+        let (target, state) = &group.targets[index];
+        Some((target.address, state.clone()))
+    })
 }
 
 fn is_upgrade(request: &Request<Incoming>) -> bool {
