@@ -10,7 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
@@ -269,9 +269,10 @@ pub(crate) struct TargetState {
     pub healthy: AtomicBool,
     health: Mutex<TrackedHealth>,
     checker: Mutex<Option<Checker>>,
-    /// When the target drains, the end of its deregistration delay: requests still in flight
-    /// then are cut off.
-    pub drain_deadline: watch::Sender<Option<SystemTime>>,
+    /// When the target drains, the end of its deregistration delay, in milliseconds since the
+    /// Unix epoch (0 while it is active): requests still in flight then are cut off. Read, not
+    /// watched, by every request to the target (see `proxy::give_up`).
+    drain_deadline_ms: AtomicU64,
 }
 
 struct TrackedHealth {
@@ -308,8 +309,27 @@ impl TargetState {
                 healthy_since: None,
             }),
             checker: Mutex::new(None),
-            drain_deadline: watch::Sender::new(None),
+            drain_deadline_ms: AtomicU64::new(0),
         }
+    }
+
+    /// The end of the target's deregistration delay, while it drains.
+    pub fn drain_deadline(&self) -> Option<SystemTime> {
+        match self.drain_deadline_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
+        }
+    }
+
+    fn set_drain_deadline(&self, deadline: Option<SystemTime>) {
+        let ms = deadline.map_or(0, |deadline| {
+            let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
+            // At least 1: 0 means active.
+            u64::try_from(since_epoch.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1)
+        });
+        self.drain_deadline_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn healthy_since(&self) -> Option<Instant> {
@@ -497,11 +517,7 @@ impl DataPlane {
                         AdminState::Active => None,
                         AdminState::Draining { until } => Some(until),
                     };
-                    target_state.drain_deadline.send_if_modified(|current| {
-                        let changed = *current != deadline;
-                        *current = deadline;
-                        changed
-                    });
+                    target_state.set_drain_deadline(deadline);
                     (*target, target_state)
                 })
                 .collect();

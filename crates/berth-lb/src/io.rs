@@ -53,12 +53,12 @@ impl Activity {
             .store(self.now_ms(), Ordering::Relaxed);
     }
 
-    /// A request head reached the service.
+    /// A request head reached the service. No timestamp (a clock read per request): the
+    /// head's bytes were just read, and while a request is in flight the idle time is not
+    /// looked at.
     pub fn request_started(&self) {
         self.head_pending.store(false, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.last_activity_ms
-            .store(self.now_ms(), Ordering::Relaxed);
     }
 
     pub fn request_finished(&self) {

@@ -80,15 +80,16 @@ impl UpstreamPool {
 
     /// Sends `request` to `target` on a pooled connection or a new one. A pooled connection
     /// the target closed meanwhile (the keep-alive race) is retried once on a new connection,
-    /// since the request was never sent.
+    /// since the request was never sent. `now` tells pooled connections idle too long.
     pub async fn send(
         self: &Arc<Self>,
         target: Target,
         request: Request<Incoming>,
+        now: Instant,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         // Connecting is rare next to reusing a pooled connection: boxed, its (TLS) state does
         // not make every request's future larger, and moving it cheaper.
-        let (mut sender, reused) = match self.checkout(target).await {
+        let (mut sender, reused) = match self.checkout(target, now).await {
             Some(sender) => (sender, true),
             None => (Box::pin(self.connect(target)).await?, false),
         };
@@ -110,7 +111,7 @@ impl UpstreamPool {
         Ok((response, lease))
     }
 
-    async fn checkout(&self, target: Target) -> Option<http1::SendRequest<Incoming>> {
+    async fn checkout(&self, target: Target, now: Instant) -> Option<http1::SendRequest<Incoming>> {
         loop {
             let idle = self
                 .idle
@@ -119,7 +120,7 @@ impl UpstreamPool {
                 .get_mut(&target)?
                 .pop()?;
             let mut sender = idle.sender;
-            if idle.since.elapsed() > IDLE_TIMEOUT || sender.is_closed() {
+            if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT || sender.is_closed() {
                 continue;
             }
             // Ready at once unless the connection is still finishing the previous exchange.

@@ -376,8 +376,10 @@ async fn forward_request(
     };
     let group_id = group.config.id.as_str();
 
-    let Some((target, target_state)) = choose_target(group, request.headers(), Instant::now())
-    else {
+    // One clock read serves balancing (slow start), the pool (idle connections) and the
+    // response time.
+    let started = Instant::now();
+    let Some((target, target_state)) = choose_target(group, request.headers(), started) else {
         return count_elb(
             shared,
             listener,
@@ -400,28 +402,28 @@ async fn forward_request(
     };
     // Outstanding until the response body has been passed on (or the exchange failed).
     let outstanding = Outstanding::take(target_state.clone());
-    let started = Instant::now();
-    let drained = drain_deadline_passed(target_state.drain_deadline.subscribe());
     let upstream = Target {
         address: target_state.address,
         https: group.config.protocol == Protocol::Https,
     };
     let pool = &shared.pools[connection.worker];
-    // Pinned in place: the timeout holds a reference, not a copy of the exchange's future.
-    let exchange = std::pin::pin!(pool.send(upstream, request));
+    // Pinned in place: the select holds a reference, not a copy of the exchange's future.
+    let exchange = std::pin::pin!(pool.send(upstream, request, started));
     let sent = tokio::select! {
-        sent = tokio::time::timeout(listener.idle_timeout, exchange) => sent,
-        // The deregistration delay ran out with the request still in flight: ALB closes it.
-        _ = drained => return guard.elb_error(StatusCode::BAD_GATEWAY),
+        // The answer first: when it is there, no timer needs looking at.
+        biased;
+        sent = exchange => sent,
+        status = give_up(&target_state, started, listener.idle_timeout) => {
+            return guard.elb_error(status);
+        }
     };
     let response_time = started.elapsed();
     let (mut response, lease) = match sent {
-        Err(_) => return guard.elb_error(StatusCode::GATEWAY_TIMEOUT),
-        Ok(Err(error)) => {
+        Err(error) => {
             tracing::debug!(%error, target = %target, "target failed");
             return guard.elb_error(StatusCode::BAD_GATEWAY);
         }
-        Ok(Ok(answered)) => answered,
+        Ok(answered) => answered,
     };
     guard.finish(Some(response.status().as_u16()), None, Some(response_time));
 
@@ -479,25 +481,35 @@ async fn forward_request(
     })
 }
 
-/// Resolves when the target's deregistration delay has run out (never while it is active).
-async fn drain_deadline_passed(mut deadline: tokio::sync::watch::Receiver<Option<SystemTime>>) {
+/// How often a request waiting for its target looks at the target's drain deadline: a request
+/// whose target starts draining after it was sent is cut off at most this long after the
+/// deregistration delay ends. Reading the deadline on the request's one timer costs nothing
+/// per request; a change notification per request (a watch subscription) was a visible share
+/// of each request's instructions.
+const DRAIN_RECHECK: Duration = Duration::from_millis(250);
+
+/// Resolves with ALB's answer for a request its target has not answered: 502 once the target's
+/// deregistration delay has run out (ALB closes requests still in flight then), 504 once
+/// `timeout` has passed since `started`.
+async fn give_up(target: &TargetState, started: Instant, timeout: Duration) -> StatusCode {
+    let response_deadline = started + timeout;
+    let mut now = started;
     loop {
-        let until = *deadline.borrow_and_update();
-        match until {
-            Some(until) => {
-                let left = until.duration_since(SystemTime::now()).unwrap_or_default();
-                tokio::select! {
-                    _ = tokio::time::sleep(left) => return,
-                    changed = deadline.changed() => if changed.is_err() { std::future::pending::<()>().await },
-                }
-            }
-            None => {
-                if deadline.changed().await.is_err() {
-                    // The target left the configuration: nothing will cut this request off.
-                    std::future::pending::<()>().await;
-                }
-            }
+        let drain_left = target
+            .drain_deadline()
+            .map(|until| until.duration_since(SystemTime::now()).unwrap_or_default());
+        if drain_left == Some(Duration::ZERO) {
+            return StatusCode::BAD_GATEWAY;
         }
+        if now >= response_deadline {
+            return StatusCode::GATEWAY_TIMEOUT;
+        }
+        let mut wake = response_deadline.min(now + DRAIN_RECHECK);
+        if let Some(left) = drain_left {
+            wake = wake.min(now + left);
+        }
+        tokio::time::sleep_until(wake.into()).await;
+        now = Instant::now();
     }
 }
 
