@@ -8,11 +8,12 @@ use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::status::{ClusterStatus, InstanceStatus, ServiceStatus};
 use berth_ecs_wire::{
-    Cluster, ClusterServiceConnectDefaults, ClusterServiceConnectDefaultsRequest, ClusterSetting,
-    CreateClusterRequest, CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse,
-    DescribeClustersRequest, DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest,
-    ListClustersResponse, PutClusterCapacityProvidersRequest, PutClusterCapacityProvidersResponse,
-    Service, Tag, Task, UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
+    CapacityProviderStrategyItem, Cluster, ClusterServiceConnectDefaults,
+    ClusterServiceConnectDefaultsRequest, ClusterSetting, CreateClusterRequest,
+    CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse, DescribeClustersRequest,
+    DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest, ListClustersResponse,
+    PutClusterCapacityProvidersRequest, PutClusterCapacityProvidersResponse, Service, Tag, Task,
+    UpdateClusterRequest, UpdateClusterResponse, UpdateClusterSettingsRequest,
     UpdateClusterSettingsResponse,
 };
 use berth_store::{Txn, transact};
@@ -198,6 +199,19 @@ fn check_settings(settings: &[ClusterSetting]) -> Result<(), EcsError> {
     Ok(())
 }
 
+/// The capacity providers and default strategy a CreateCluster or PutClusterCapacityProviders
+/// call gives a cluster, after ECS's checks (which refuse any named provider until capacity
+/// providers land, so both are empty when they pass).
+fn capacity_providers(
+    providers: &Option<Vec<String>>,
+    strategy: &Option<Vec<CapacityProviderStrategyItem>>,
+) -> Result<(Vec<String>, Vec<CapacityProviderStrategyItem>), EcsError> {
+    let providers = providers.clone().unwrap_or_default();
+    let strategy = strategy.clone().unwrap_or_default();
+    berth_ecs::placement::check_cluster_capacity_providers(&providers, &strategy)?;
+    Ok((providers, strategy))
+}
+
 /// A cluster's default Service Connect namespace as ECS shows it: the namespace's ARN.
 fn service_connect_defaults(
     cp: &ControlPlane,
@@ -239,12 +253,10 @@ pub async fn create(
     berth_ecs::tags::check_user_tags(&new_tags)?;
     let settings = request.settings.clone().unwrap_or_default();
     check_settings(&settings)?;
-    let providers = request.capacity_providers.clone().unwrap_or_default();
-    let strategy = request
-        .default_capacity_provider_strategy
-        .clone()
-        .unwrap_or_default();
-    berth_ecs::placement::check_cluster_capacity_providers(&providers, &strategy)?;
+    let (providers, strategy) = capacity_providers(
+        &request.capacity_providers,
+        &request.default_capacity_provider_strategy,
+    )?;
     // The namespace is kept and shown as Cloud Map's ARN before Service Connect itself exists.
     let service_connect_defaults = service_connect_defaults(cp, &request.service_connect_defaults);
     let insights_default =
@@ -440,15 +452,13 @@ pub async fn put_capacity_providers(
     request: PutClusterCapacityProvidersRequest,
 ) -> Result<PutClusterCapacityProvidersResponse, ApiError> {
     let name = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let providers = request.capacity_providers.clone().unwrap_or_default();
-    let strategy = request
-        .default_capacity_provider_strategy
-        .clone()
-        .unwrap_or_default();
-    berth_ecs::placement::check_cluster_capacity_providers(&providers, &strategy)?;
+    let (providers, strategy) = capacity_providers(
+        &request.capacity_providers,
+        &request.default_capacity_provider_strategy,
+    )?;
     let cluster = modify(cp, name, move |cluster| {
-        cluster.capacity_providers = Some(Vec::new());
-        cluster.default_capacity_provider_strategy = Some(Vec::new());
+        cluster.capacity_providers = Some(providers.clone());
+        cluster.default_capacity_provider_strategy = Some(strategy.clone());
     })
     .await?;
     Ok(PutClusterCapacityProvidersResponse {

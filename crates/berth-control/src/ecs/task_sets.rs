@@ -225,29 +225,80 @@ pub async fn describe(
     })
 }
 
-pub async fn update(
+/// The task set an UpdateTaskSet, DeleteTaskSet or UpdateServicePrimaryTaskSet call names.
+struct TaskSetTarget {
+    cluster: String,
+    service: String,
+    id: String,
+}
+
+impl TaskSetTarget {
+    fn of(
+        cp: &ControlPlane,
+        cluster: Option<&str>,
+        service: Option<&str>,
+        task_set: Option<&str>,
+    ) -> Result<TaskSetTarget, ApiError> {
+        Ok(TaskSetTarget {
+            cluster: cp.partition.cluster_name(cluster)?,
+            service: service_name(service.unwrap_or_default()).to_string(),
+            id: task_set_id(task_set.unwrap_or_default())?.to_string(),
+        })
+    }
+}
+
+/// Applies `change` to the service holding the live task set `target` names (the cluster must
+/// exist, the service be ACTIVE and deployed through task sets) and writes the service back, in
+/// one transaction. `change` gets the service, the task set's id and the time of the call.
+async fn change_task_set<R: Send + 'static>(
     cp: &ControlPlane,
-    request: UpdateTaskSetRequest,
-) -> Result<UpdateTaskSetResponse, ApiError> {
-    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
-    let id = task_set_id(request.task_set.as_deref().unwrap_or_default())?.to_string();
-    let scale = task_set::scale(request.scale.as_ref())?;
-    if !clusters::exists(cp, &cluster).await? {
+    target: TaskSetTarget,
+    change: impl Fn(&mut Service, &str, f64) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    if !clusters::exists(cp, &target.cluster).await? {
         return Err(EcsError::ClusterNotFound.into());
     }
     let now = cp.clock.now();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let mut service = task_set_service(txn, &cluster, &name)?;
+        let mut service = task_set_service(txn, &target.cluster, &target.service)?;
+        live_task_set(&mut service, &target.id)?;
+        let changed = change(&mut service, &target.id, now)?;
+        services::write(txn, &target.cluster, &target.service, &service);
+        Ok(changed)
+    })
+    .await
+}
+
+/// [`change_task_set`] for a change of the task set alone, given the service's desired count.
+async fn change_live_task_set<R: Send + 'static>(
+    cp: &ControlPlane,
+    target: TaskSetTarget,
+    change: impl Fn(&mut TaskSet, i32, f64) -> Result<R, ApiError> + Send + 'static,
+) -> Result<R, ApiError> {
+    change_task_set(cp, target, move |service, id, now| {
         let desired = service.desired_count.unwrap_or(0);
-        let set = live_task_set(&mut service, &id)?;
+        change(live_task_set(service, id)?, desired, now)
+    })
+    .await
+}
+
+pub async fn update(
+    cp: &ControlPlane,
+    request: UpdateTaskSetRequest,
+) -> Result<UpdateTaskSetResponse, ApiError> {
+    let target = TaskSetTarget::of(
+        cp,
+        request.cluster.as_deref(),
+        request.service.as_deref(),
+        request.task_set.as_deref(),
+    )?;
+    let scale = task_set::scale(request.scale.as_ref())?;
+    change_live_task_set(cp, target, move |set, desired, now| {
         set.scale = Some(scale.clone());
         set.updated_at = Some(now);
         task_set::recompute(set, desired, now);
-        let updated = set.clone();
-        services::write(txn, &cluster, &name, &service);
-        Ok::<_, ApiError>(UpdateTaskSetResponse {
-            task_set: Some(updated),
+        Ok(UpdateTaskSetResponse {
+            task_set: Some(set.clone()),
         })
     })
     .await
@@ -257,18 +308,14 @@ pub async fn delete(
     cp: &ControlPlane,
     request: DeleteTaskSetRequest,
 ) -> Result<DeleteTaskSetResponse, ApiError> {
-    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
-    let id = task_set_id(request.task_set.as_deref().unwrap_or_default())?.to_string();
+    let target = TaskSetTarget::of(
+        cp,
+        request.cluster.as_deref(),
+        request.service.as_deref(),
+        request.task_set.as_deref(),
+    )?;
     let force = request.force == Some(true);
-    if !clusters::exists(cp, &cluster).await? {
-        return Err(EcsError::ClusterNotFound.into());
-    }
-    let now = cp.clock.now();
-    transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let mut service = task_set_service(txn, &cluster, &name)?;
-        let desired = service.desired_count.unwrap_or(0);
-        let set = live_task_set(&mut service, &id)?;
+    change_live_task_set(cp, target, move |set, desired, now| {
         if !force {
             if set.status.as_deref() == Some(TaskSetStatus::Primary.as_str()) {
                 return Err(invalid(
@@ -287,10 +334,8 @@ pub async fn delete(
         set.status = Some(TaskSetStatus::Draining.as_str().into());
         task_set::recompute(set, desired, now);
         set.updated_at = Some(now);
-        let deleted = set.clone();
-        services::write(txn, &cluster, &name, &service);
-        Ok::<_, ApiError>(DeleteTaskSetResponse {
-            task_set: Some(deleted),
+        Ok(DeleteTaskSetResponse {
+            task_set: Some(set.clone()),
         })
     })
     .await
@@ -300,18 +345,15 @@ pub async fn update_primary(
     cp: &ControlPlane,
     request: UpdateServicePrimaryTaskSetRequest,
 ) -> Result<UpdateServicePrimaryTaskSetResponse, ApiError> {
-    let cluster = cp.partition.cluster_name(request.cluster.as_deref())?;
-    let name = service_name(request.service.as_deref().unwrap_or_default()).to_string();
-    let id = task_set_id(request.primary_task_set.as_deref().unwrap_or_default())?.to_string();
-    if !clusters::exists(cp, &cluster).await? {
-        return Err(EcsError::ClusterNotFound.into());
-    }
-    let now = cp.clock.now();
-    transact(&*cp.store, move |txn: &mut dyn Txn| {
-        let mut service = task_set_service(txn, &cluster, &name)?;
-        live_task_set(&mut service, &id)?;
+    let target = TaskSetTarget::of(
+        cp,
+        request.cluster.as_deref(),
+        request.service.as_deref(),
+        request.primary_task_set.as_deref(),
+    )?;
+    change_task_set(cp, target, move |service, id, now| {
         for set in service.task_sets.iter_mut().flatten() {
-            let status = if set.id.as_deref() == Some(id.as_str()) {
+            let status = if set.id.as_deref() == Some(id) {
                 TaskSetStatus::Primary
             } else if set.status.as_deref() == Some(TaskSetStatus::Primary.as_str()) {
                 TaskSetStatus::Active
@@ -323,13 +365,12 @@ pub async fn update_primary(
                 set.updated_at = Some(now);
             }
         }
-        let primary = live_task_set(&mut service, &id)?.clone();
+        let primary = live_task_set(service, id)?.clone();
         // What the primary task set runs becomes the service's.
         service.task_definition = primary.task_definition.clone();
         service.launch_type = primary.launch_type.clone();
         service.network_configuration = primary.network_configuration.clone();
-        services::write(txn, &cluster, &name, &service);
-        Ok::<_, ApiError>(UpdateServicePrimaryTaskSetResponse {
+        Ok(UpdateServicePrimaryTaskSetResponse {
             task_set: Some(primary),
         })
     })
