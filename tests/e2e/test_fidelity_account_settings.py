@@ -36,6 +36,16 @@ CASES = [
     ("put-default-wrong-kind-of-value", [], "put_account_setting_default",
      {"name": "tagResourceAuthorization", "value": "enabled"},
      error("InvalidParameterException", "Invalid setting 'value'")),
+    # A setting name ECS does not have gets ECS's words for the member it refuses, as a value
+    # does ("Invalid setting 'value'" above), not the model's generic enum message.
+    ("put-unknown-name", [], "put_account_setting", {"name": "fooLongArnFormat", "value": "enabled"},
+     error("InvalidParameterException", "Invalid setting 'name'")),
+    ("put-default-unknown-name", [], "put_account_setting_default", {"name": "fooLongArnFormat", "value": "enabled"},
+     error("InvalidParameterException", "Invalid setting 'name'")),
+    ("delete-unknown-name", [], "delete_account_setting", {"name": "fooLongArnFormat"},
+     error("InvalidParameterException", "Invalid setting 'name'")),
+    ("list-unknown-name", [], "list_account_settings", {"name": "fooLongArnFormat"},
+     error("InvalidParameterException", "Invalid setting 'name'")),
 ]
 
 

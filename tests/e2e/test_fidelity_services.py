@@ -66,6 +66,9 @@ REGISTRY = {"registryArn": f"arn:aws:servicediscovery:us-east-1:{ACCOUNT}:servic
 CREATE = ("create_service", {"cluster": "MyCluster", "serviceName": "ecs-simple-service",
                              "taskDefinition": "sleep360:1", "desiredCount": 0})
 
+DAEMON = ("create_service", {"cluster": "MyCluster", "serviceName": "daemon", "taskDefinition": "sleep360:1",
+                             "schedulingStrategy": "DAEMON"})
+
 # (name, calls made first, operation, request, expected answer)
 CASES = [
     ("create", [], *CREATE, {"service": service("ecs-simple-service")}),
@@ -93,6 +96,23 @@ CASES = [
     ("describe-other-clusters-arn", [("create_cluster", {"clusterName": "Other"})], "describe_services",
      {"cluster": "Other", "services": [f"{PREFIX}service/MyCluster/ecs-simple-service"]},
      error("InvalidParameterException", "Invalid identifier: Identifier is for cluster MyCluster. Your cluster is Other")),
+    # A launch type ECS does not have, in the words moto adopted for it (getmoto/moto#6161; no AWS
+    # document words this refusal).
+    ("create-unknown-launch-type", [], "create_service", dict(CREATE[1], launchType="EC3"),
+     error("InvalidParameterException", "launch type should be one of [EC2,FARGATE,EXTERNAL,MANAGED_INSTANCES]")),
+    ("list-unknown-launch-type", [], "list_services", {"cluster": "MyCluster", "launchType": "EC3"},
+     error("InvalidParameterException", "launch type should be one of [EC2,FARGATE,EXTERNAL,MANAGED_INSTANCES]")),
+    # ListServices' launchType and schedulingStrategy filters each narrow the list, together too
+    # (list-services.rst; ListServices: "the results are filtered by…").
+    ("list-by-launch-type", [CREATE, DAEMON], "list_services", {"cluster": "MyCluster", "launchType": "EC2"},
+     {"serviceArns": [f"{PREFIX}service/MyCluster/daemon", f"{PREFIX}service/MyCluster/ecs-simple-service"]}),
+    ("list-by-strategy", [CREATE, DAEMON], "list_services", {"cluster": "MyCluster", "schedulingStrategy": "DAEMON"},
+     {"serviceArns": [f"{PREFIX}service/MyCluster/daemon"]}),
+    ("list-by-launch-type-and-strategy", [CREATE, DAEMON], "list_services",
+     {"cluster": "MyCluster", "launchType": "EC2", "schedulingStrategy": "REPLICA"},
+     {"serviceArns": [f"{PREFIX}service/MyCluster/ecs-simple-service"]}),
+    ("list-by-other-launch-type-and-strategy", [CREATE, DAEMON], "list_services",
+     {"cluster": "MyCluster", "launchType": "EXTERNAL", "schedulingStrategy": "REPLICA"}, {"serviceArns": []}),
     # A service it cannot find is a MISSING failure named by the service's ARN in this region.
     ("describe-missing", [], "describe_services", {"cluster": "MyCluster", "services": ["nope"]},
      {"services": [], "failures": [{"arn": f"{PREFIX}service/MyCluster/nope", "reason": "MISSING"}]}),

@@ -79,6 +79,25 @@ pub fn client(message: impl Into<String>) -> EcsError {
     EcsError::Client(message.into())
 }
 
+/// ECS's own answer to a request member whose value its enum does not list, where ECS words it
+/// itself rather than with the model's generic "failed to satisfy constraint" message: a
+/// request's launch type ("launch type should be one of [EC2,FARGATE,EXTERNAL]", the wording
+/// moto's ECS emulator adopted for RunTask in getmoto/moto#6161 — no AWS document words it —
+/// with the model's current launch types) and an account setting's name ("Invalid setting
+/// 'name'", worded as ECS words a bad value: "Invalid setting 'value'", aws/aws-cli#3785). `path` is where the
+/// member sits in the request, as AWS names it.
+pub fn enum_refusal(path: &str) -> Option<EcsError> {
+    match path {
+        "launchType" => Some(invalid(format!(
+            "launch type should be one of [{}]",
+            berth_ecs_wire::LAUNCH_TYPE.join(",")
+        ))),
+        // Only the account setting actions have a top-level enum member `name`.
+        "name" => Some(invalid("Invalid setting 'name'")),
+        _ => None,
+    }
+}
+
 impl berth_aws::ServiceError for EcsError {
     fn code(&self) -> &str {
         self.exception_name()
@@ -86,5 +105,29 @@ impl berth_aws::ServiceError for EcsError {
 
     fn status(&self) -> u16 {
         if self.is_server_fault() { 500 } else { 400 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_launch_type_and_a_setting_name_outside_their_enums_get_ecs_words() {
+        assert_eq!(
+            enum_refusal("launchType"),
+            Some(invalid(
+                "launch type should be one of [EC2,FARGATE,EXTERNAL,MANAGED_INSTANCES]"
+            ))
+        );
+        assert_eq!(
+            enum_refusal("name"),
+            Some(invalid("Invalid setting 'name'"))
+        );
+        assert_eq!(
+            enum_refusal("containerDefinitions.1.member.ulimits.1.member.name"),
+            None
+        );
+        assert_eq!(enum_refusal("desiredStatus"), None);
     }
 }

@@ -13,4 +13,4 @@ pub mod codec;
 pub mod model;
 pub mod validate;
 
-pub use validate::{Validate, Violations};
+pub use validate::{EnumViolation, Validate, Violations};

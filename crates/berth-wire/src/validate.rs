@@ -9,9 +9,14 @@ pub trait Validate {
 
     /// Checks a whole request; `Err` carries every violation in one AWS-style message.
     fn check(&self) -> Result<(), String> {
+        self.violations().into_result()
+    }
+
+    /// Every violation of a whole request, for a service that words some of them its own way.
+    fn violations(&self) -> Violations {
         let mut violations = Violations::default();
         self.validate(&At::Request, &mut violations);
-        violations.into_result()
+        violations
     }
 }
 
@@ -45,6 +50,16 @@ impl Display for At<'_> {
 #[derive(Debug, Default)]
 pub struct Violations {
     messages: Vec<String>,
+    enums: Vec<EnumViolation>,
+}
+
+/// A value its member's enum does not list, kept apart so that a service can answer it in its
+/// own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnumViolation {
+    /// Where the member sits, as AWS names it (`launchType`, `settings.1.member.name`).
+    pub path: String,
+    pub value: String,
 }
 
 impl Violations {
@@ -56,6 +71,10 @@ impl Violations {
 
     pub fn enum_value(&mut self, path: &At<'_>, value: &str, allowed: &[&str]) {
         if !allowed.contains(&value) {
+            self.enums.push(EnumViolation {
+                path: path.to_string(),
+                value: value.to_string(),
+            });
             self.messages.push(format!(
                 "Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
                 allowed.join(", ")
@@ -114,6 +133,11 @@ impl Violations {
         ));
     }
 
+    /// The values found outside their member's enum, in member order.
+    pub fn enum_violations(&self) -> &[EnumViolation] {
+        &self.enums
+    }
+
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }
@@ -164,6 +188,22 @@ mod tests {
             "2 validation errors detected: Value at 'family' failed to satisfy constraint: \
              Member must have length greater than or equal to 1; Value null at \
              'containerDefinitions' failed to satisfy constraint: Member must not be null"
+        );
+    }
+
+    #[test]
+    fn enum_violations_are_kept_with_their_paths() {
+        let mut violations = Violations::default();
+        let settings = At::Member(&At::Request, "settings");
+        let name = At::Member(&At::Item(&settings, 0), "name");
+        violations.enum_value(&name, "nope", &["containerInsights"]);
+        violations.enum_value(&At::Member(&At::Request, "launchType"), "EC2", &["EC2"]);
+        assert_eq!(
+            violations.enum_violations(),
+            [EnumViolation {
+                path: "settings.1.member.name".into(),
+                value: "nope".into(),
+            }]
         );
     }
 }

@@ -149,7 +149,17 @@ where
         conditions,
     )
     .map_err(ApiError::from)?;
-    request.check().map_err(EcsError::InvalidParameter)?;
+    let violations = request.violations();
+    if let Some(refusal) = violations
+        .enum_violations()
+        .iter()
+        .find_map(|violation| berth_ecs::error::enum_refusal(&violation.path))
+    {
+        return Err(refusal.into());
+    }
+    violations
+        .into_result()
+        .map_err(EcsError::InvalidParameter)?;
     let response = handler(request).await?;
     serde_json::to_vec(&response)
         .map_err(|err| EcsError::Server(format!("Could not encode the response: {err}")).into())
