@@ -26,3 +26,32 @@ CASES = [
 def test_container_instance_answers_as_ecs_writes_them(ecs, name, operation, request_, expected):
     ecs.create_cluster()
     assert outcome(ecs, operation, request_) == expected
+
+
+RESOURCES = [{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+             {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}]
+
+
+def test_list_container_instances_combines_status_and_filter(ecs):
+    """ListContainerInstances: `status` and a cluster query language `filter` both narrow the
+    list, and together an instance must match both; without `status`, every instance that is
+    not INACTIVE is listed (the API reference: "If you do not specify this parameter, the
+    default is to include container instances set to all states other than INACTIVE")."""
+    ecs.create_cluster()
+
+    def register(stack):
+        return ecs.register_container_instance(totalResources=RESOURCES, attributes=[
+            {"name": "stack", "value": stack}])["containerInstance"]["containerInstanceArn"]
+
+    blue_active, blue_draining, green_active = register("blue"), register("blue"), register("green")
+    ecs.update_container_instances_state(containerInstances=[blue_draining], status="DRAINING")
+
+    def listed(**arguments):
+        return set(ecs.list_container_instances(**arguments)["containerInstanceArns"])
+
+    blue = "attribute:stack == blue"
+    assert listed(filter=blue) == {blue_active, blue_draining}
+    assert listed(status="ACTIVE") == {blue_active, green_active}
+    assert listed(status="ACTIVE", filter=blue) == {blue_active}
+    assert listed(status="DRAINING", filter=blue) == {blue_draining}
+    assert listed(status="DRAINING", filter="attribute:stack == green") == set()

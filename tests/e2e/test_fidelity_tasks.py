@@ -5,6 +5,8 @@ import pytest
 
 from fidelity import error, outcome
 
+LAUNCH_TYPES = "launch type should be one of [EC2,FARGATE,EXTERNAL,MANAGED_INSTANCES]"
+
 # (name, calls made first, operation, request, expected answer)
 CASES = [
     # ECS refuses an empty list rather than describing nothing (convox/rack#1908's log).
@@ -16,7 +18,7 @@ CASES = [
     # A task ARN of another cluster than the call's, in ECS's words for identifiers
     # (aws/aws-toolkit-vscode#2915, docker/compose-cli#2086).
     ("describe-other-clusters-arn", [], "describe_tasks",
-     {"tasks": [f"arn:aws:ecs:us-east-1:000000000000:task/elsewhere/{'0' * 32}"]},
+     {"cluster": "default", "tasks": [f"arn:aws:ecs:us-east-1:000000000000:task/elsewhere/{'0' * 32}"]},
      error("InvalidParameterException", "Invalid identifier: Identifier is for cluster elsewhere. Your cluster is default")),
     # startedBy stands alone (aws/aws-sdk-go-v2#1893) and so does serviceName (boto/boto3#874).
     ("list-started-by-and-family", [], "list_tasks", {"startedBy": "me", "family": "web"},
@@ -31,6 +33,27 @@ CASES = [
     ("list-service-stopped", [], "list_tasks", {"serviceName": "web", "desiredStatus": "STOPPED"}, {"taskArns": []}),
     ("list-started-by-stopped", [], "list_tasks", {"startedBy": "me", "desiredStatus": "STOPPED"}, {"taskArns": []}),
     ("list-family-and-launch-type", [], "list_tasks", {"family": "web", "launchType": "EC2"}, {"taskArns": []}),
+    # A launch type ECS does not have, in the words moto adopted for it (getmoto/moto#6161; no AWS
+    # document words this refusal), listing the launch types of the model.
+    ("run-unknown-launch-type", [], "run_task", {"taskDefinition": "web", "launchType": "EC3"},
+     error("InvalidParameterException", LAUNCH_TYPES)),
+    ("list-unknown-launch-type", [], "list_tasks", {"launchType": "EC3"},
+     error("InvalidParameterException", LAUNCH_TYPES)),
+    # A task ARN of another region or account names no task here: task protection refuses it
+    # as DescribeTasks does, rather than acting on this region's task of that id.
+    ("protect-other-regions-arn", [], "update_task_protection",
+     {"cluster": "default", "tasks": [f"arn:aws:ecs:us-west-2:000000000000:task/default/{'0' * 32}"],
+      "protectionEnabled": True},
+     error("InvalidParameterException", "Invalid Region in ARN")),
+    ("get-protection-other-regions-arn", [], "get_task_protection",
+     {"cluster": "default", "tasks": [f"arn:aws:ecs:us-west-2:000000000000:task/default/{'0' * 32}"]},
+     error("InvalidParameterException", "Invalid Region in ARN")),
+    ("get-protection-other-accounts-arn", [], "get_task_protection",
+     {"cluster": "default", "tasks": [f"arn:aws:ecs:us-east-1:111111111111:task/default/{'0' * 32}"]},
+     error("InvalidParameterException", f"Invalid ARN: arn:aws:ecs:us-east-1:111111111111:task/default/{'0' * 32}")),
+    ("get-protection-other-clusters-arn", [], "get_task_protection",
+     {"cluster": "default", "tasks": [f"arn:aws:ecs:us-east-1:000000000000:task/elsewhere/{'0' * 32}"]},
+     error("InvalidParameterException", "Invalid identifier: Identifier is for cluster elsewhere. Your cluster is default")),
 ]
 
 

@@ -3,17 +3,26 @@
 use std::collections::BTreeMap;
 
 use berth_ecs_wire::Tag;
+use berth_wire::Violations;
+use berth_wire::validate::At;
 
 use crate::error::{EcsError, invalid};
 
 /// At most 50 user tags per resource.
 pub const MAX_TAGS: usize = 50;
 
-/// Checks tags a caller supplies: `aws:`-prefixed keys are reserved, keys are unique.
+/// Checks tags a caller supplies (a request's `tags`): every tag has a key (the model leaves
+/// `key` optional but documents it as 1-128 characters, so a missing key is refused as an empty
+/// one is), `aws:`-prefixed keys are reserved, keys are unique.
 pub fn check_user_tags(tags: &[Tag]) -> Result<(), EcsError> {
     let mut seen = std::collections::BTreeSet::new();
-    for tag in tags {
-        let key = tag.key.as_deref().unwrap_or_default();
+    for (index, tag) in tags.iter().enumerate() {
+        let Some(key) = tag.key.as_deref() else {
+            let mut violations = Violations::default();
+            let item = At::Item(&At::Member(&At::Request, "tags"), index);
+            violations.length(&At::Member(&item, "key"), 0, Some(1), None);
+            return violations.into_result().map_err(invalid);
+        };
         if key.to_ascii_lowercase().starts_with("aws:") {
             return Err(invalid(
                 "Tag keys cannot start with the reserved prefix 'aws:'.",
@@ -81,6 +90,21 @@ mod tests {
         assert_eq!(
             remove(&merged, &["a".into(), "zz".into()]),
             vec![tag("b", "3"), tag("c", "4")]
+        );
+    }
+
+    #[test]
+    fn a_tag_without_a_key_is_refused_as_an_empty_key() {
+        let keyless = Tag {
+            key: None,
+            value: Some("v".into()),
+        };
+        assert_eq!(
+            check_user_tags(&[tag("a", "1"), keyless]),
+            Err(invalid(
+                "1 validation error detected: Value at 'tags.2.member.key' failed to satisfy \
+                 constraint: Member must have length greater than or equal to 1"
+            ))
         );
     }
 

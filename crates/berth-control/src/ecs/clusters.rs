@@ -8,7 +8,7 @@ use berth_ecs::lifecycle::TaskStatus;
 use berth_ecs::pagination::{LIST_100, decode_token, encode_token};
 use berth_ecs::status::{ClusterStatus, InstanceStatus, ServiceStatus};
 use berth_ecs_wire::{
-    CapacityProviderStrategyItem, Cluster, ClusterServiceConnectDefaults,
+    CapacityProviderStrategyItem, Cluster, ClusterConfiguration, ClusterServiceConnectDefaults,
     ClusterServiceConnectDefaultsRequest, ClusterSetting, CreateClusterRequest,
     CreateClusterResponse, DeleteClusterRequest, DeleteClusterResponse, DescribeClustersRequest,
     DescribeClustersResponse, Failure, KeyValuePair, ListClustersRequest, ListClustersResponse,
@@ -212,6 +212,24 @@ fn capacity_providers(
     Ok((providers, strategy))
 }
 
+/// ECS takes an execute command log configuration only with `logging: OVERRIDE`; ECS's words
+/// are quoted in terraform-aws-modules/terraform-aws-ecs#84.
+fn check_configuration(configuration: Option<&ClusterConfiguration>) -> Result<(), EcsError> {
+    let Some(execute_command) =
+        configuration.and_then(|c| c.execute_command_configuration.as_ref())
+    else {
+        return Ok(());
+    };
+    if execute_command.log_configuration.is_some()
+        && execute_command.logging.as_deref() != Some("OVERRIDE")
+    {
+        return Err(invalid(
+            "You must set logging to 'OVERRIDE' when you supply a log configuration",
+        ));
+    }
+    Ok(())
+}
+
 /// A cluster's default Service Connect namespace as ECS shows it: the namespace's ARN.
 fn service_connect_defaults(
     cp: &ControlPlane,
@@ -253,6 +271,7 @@ pub async fn create(
     berth_ecs::tags::check_user_tags(&new_tags)?;
     let settings = request.settings.clone().unwrap_or_default();
     check_settings(&settings)?;
+    check_configuration(request.configuration.as_ref())?;
     let (providers, strategy) = capacity_providers(
         &request.capacity_providers,
         &request.default_capacity_provider_strategy,
@@ -309,9 +328,12 @@ pub async fn describe(
     cp: &ControlPlane,
     request: DescribeClustersRequest,
 ) -> Result<DescribeClustersResponse, ApiError> {
+    // No cluster named, or an empty list, describes `default` (DescribeClusters: "If you do
+    // not specify a cluster, the default cluster is assumed.").
     let references = request
         .clusters
         .clone()
+        .filter(|named| !named.is_empty())
         .unwrap_or_else(|| vec!["default".into()]);
     if references.len() > DESCRIBE_LIMIT {
         return Err(invalid(format!(
@@ -406,6 +428,7 @@ pub async fn update(
     let name = cp.partition.cluster_name(request.cluster.as_deref())?;
     let settings = request.settings.clone().unwrap_or_default();
     check_settings(&settings)?;
+    check_configuration(request.configuration.as_ref())?;
     let namespace = service_connect_defaults(cp, &request.service_connect_defaults);
     let configuration = request.configuration.clone();
     let cluster = modify(cp, name, move |cluster| {

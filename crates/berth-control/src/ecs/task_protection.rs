@@ -2,7 +2,7 @@
 //! The service scheduler reads the same records (`state::tasks::protections_of_service`) and
 //! passes over protected tasks when it scales in or rolls a deployment.
 
-use berth_ecs::arn::Partition;
+use berth_ecs::arn::{Partition, check_identifier_cluster};
 use berth_ecs::error::invalid;
 use berth_ecs_wire::{
     Failure, GetTaskProtectionRequest, GetTaskProtectionResponse, ProtectedTask,
@@ -144,6 +144,12 @@ async fn visit(
     let partition = cp.partition.clone();
     transact(&*cp.store, move |txn: &mut dyn Txn| {
         clusters::active_cluster(txn, &cluster)?;
+        // A task ARN of another region, account or cluster names no task here: refused, as
+        // DescribeTasks refuses it, before anything changes.
+        for reference in &references {
+            partition.resource_id(reference, "task")?;
+            check_identifier_cluster(reference, &cluster)?;
+        }
         let mut protected = Vec::new();
         let mut failures = Vec::new();
         for reference in &references {
