@@ -34,6 +34,8 @@ use crate::runtime::{
 };
 
 mod json_file;
+#[cfg(test)]
+mod shipping_cost;
 
 const MIB: i64 = 1024 * 1024;
 

@@ -72,18 +72,7 @@ impl LogsClient {
         stream: &str,
         events: &[(i64, String)],
     ) -> Result<usize, CallError> {
-        // Encoded from the batch as it is: no copy of its messages.
-        let request = PutLogEventsBody {
-            log_group_name: group,
-            log_stream_name: stream,
-            log_events: events
-                .iter()
-                .map(|(timestamp, message)| EventBody {
-                    timestamp: *timestamp,
-                    message,
-                })
-                .collect(),
-        };
+        let request = PutLogEventsBody::new(group, stream, events);
         let response: wire::PutLogEventsResponse =
             self.call(region, "PutLogEvents", &request).await?;
         Ok(response
@@ -120,10 +109,31 @@ impl LogsClient {
 /// the batch's messages.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct PutLogEventsBody<'a> {
+pub(crate) struct PutLogEventsBody<'a> {
     log_group_name: &'a str,
     log_stream_name: &'a str,
     log_events: Vec<EventBody<'a>>,
+}
+
+impl<'a> PutLogEventsBody<'a> {
+    /// Encoded from the batch as it is: no copy of its messages.
+    pub(crate) fn new(
+        group: &'a str,
+        stream: &'a str,
+        events: &'a [(i64, String)],
+    ) -> PutLogEventsBody<'a> {
+        PutLogEventsBody {
+            log_group_name: group,
+            log_stream_name: stream,
+            log_events: events
+                .iter()
+                .map(|(timestamp, message)| EventBody {
+                    timestamp: *timestamp,
+                    message,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -165,17 +175,7 @@ mod tests {
     #[test]
     fn the_put_body_reads_as_the_wire_request() {
         let events = [(1, "one".to_string()), (2, "t\"wo".to_string())];
-        let body = PutLogEventsBody {
-            log_group_name: "g",
-            log_stream_name: "s",
-            log_events: events
-                .iter()
-                .map(|(timestamp, message)| EventBody {
-                    timestamp: *timestamp,
-                    message,
-                })
-                .collect(),
-        };
+        let body = PutLogEventsBody::new("g", "s", &events);
         let read: wire::PutLogEventsRequest =
             serde_json::from_slice(&serde_json::to_vec(&body).unwrap()).unwrap();
         assert_eq!(read.log_group_name.as_deref(), Some("g"));
