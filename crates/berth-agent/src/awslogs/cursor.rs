@@ -165,10 +165,16 @@ pub fn load(path: &Path) -> Result<ShippingState, CursorFileError> {
     }
 }
 
-/// Replaces the state durably: write a temporary file, fsync it, rename it over the old one,
-/// fsync the directory.
+/// Replaces the state atomically: write a temporary file, rename it over the old one.
+///
+/// Not fsynced: what the cursor promises is no loss and no repeat across restarts of the
+/// agent, and a killed process's writes are in the kernel already. It is written before every
+/// batch is sent, so two fsyncs here were two disk flushes on every batch's path (behind the
+/// engine's own unflushed log writes, which an ext4 journal commit flushes first). After a
+/// crash of the host itself the file may be older than the last batch, never newer (or
+/// unreadable, then the log is shipped from its start): shipping resumes from an earlier line
+/// and what follows it is sent again — at least once, still never lost.
 pub fn store(path: &Path, state: &ShippingState) -> Result<(), CursorFileError> {
-    use std::io::Write;
     let failed = |source| CursorFileError::Write {
         path: path.to_path_buf(),
         source,
@@ -177,15 +183,8 @@ pub fn store(path: &Path, state: &ShippingState) -> Result<(), CursorFileError> 
     std::fs::create_dir_all(dir).map_err(failed)?;
     let temporary = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(state).expect("shipping state always encodes");
-    {
-        let mut file = std::fs::File::create(&temporary).map_err(failed)?;
-        file.write_all(&bytes).map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-    }
-    std::fs::rename(&temporary, path).map_err(failed)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(failed)
+    std::fs::write(&temporary, bytes).map_err(failed)?;
+    std::fs::rename(&temporary, path).map_err(failed)
 }
 
 /// Parses Docker's timestamp (RFC 3339 in UTC with up to nanoseconds, as the Engine API prints
