@@ -7,9 +7,11 @@ listener under a bounded local load."""
 
 import contextlib
 import http.client
+import re
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -27,6 +29,13 @@ def error_of(call, **kwargs):
     with pytest.raises(ClientError) as raised:
         call(**kwargs)
     return raised.value.response["Error"]["Code"], raised.value.response["Error"]["Message"]
+
+
+def invocations(berth, outcome):
+    """How many scaling policy invocations ended with `outcome`, from the server's /metrics."""
+    text = urllib.request.urlopen(berth.url + "/metrics", timeout=10).read().decode()
+    found = re.search(rf'^berth_autoscaling_policy_invocations_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
+    return int(float(found.group(1))) if found else 0
 
 
 def service_of(ecs, cluster, service):
@@ -198,12 +207,17 @@ def test_step_scaling_on_an_alarm(berth):
     assert activity["StatusCode"] == "Successful"
     # While the alarm stays in ALARM the policy is invoked again each period, but its cooldown
     # counts what it added: the same breach does not scale twice.
-    for _ in range(8):
+    unchanged = invocations(berth, "unchanged")
+
+    def invoked_again():
         cloudwatch.put_metric_data(Namespace="Test/Queue", MetricData=[{"MetricName": "Depth", "Value": 25.0}])
-        time.sleep(2)
+        return invocations(berth, "unchanged") > unchanged
+
+    wait_for(invoked_again, "the policy invoked again while the alarm stays in ALARM", timeout=30)
     state = cloudwatch.describe_alarms(AlarmNames=[f"{cluster}-queue-deep"])["MetricAlarms"][0]["StateValue"]
     assert state == "ALARM"
     assert service_of(ecs, cluster, "web")["desiredCount"] == 4
+    assert invocations(berth, "scaled") == 1
     assert len(scaling.describe_scaling_activities(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"]) == 1
 
     [described] = scaling.describe_scaling_policies(ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingPolicies"]
@@ -291,7 +305,11 @@ def test_target_tracking_on_cpu_scales_out_in_seconds_and_back_in(fast_server, b
 
         wait_for(back_to_one, "scale-in", timeout=120)
         assert min(counts) >= 1
-        time.sleep(3)
+        # The low alarm stays in ALARM and keeps invoking the policy: at the minimum capacity it
+        # must change nothing.
+        unchanged = invocations(fast_server, "unchanged")
+        wait_for(lambda: invocations(fast_server, "unchanged") > unchanged,
+                 "the policy invoked again at the minimum capacity", timeout=30)
         assert service_of(ecs, cluster, "berth-demo")["desiredCount"] == 1
         activity = scaling.describe_scaling_activities(
             ServiceNamespace=NAMESPACE, ResourceId=resource)["ScalingActivities"][0]

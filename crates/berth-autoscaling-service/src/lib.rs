@@ -29,6 +29,10 @@ use berth_gateway::{Call, Service};
 use berth_store::Store;
 use berth_wire::model::ServiceModel;
 use futures_util::future::BoxFuture;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
 /// What Application Auto Scaling needs of ECS: read an ACTIVE service's desired count, and set
 /// it the way UpdateService does (the service scheduler then converges).
@@ -66,6 +70,16 @@ pub struct AutoScaling {
     regions: Mutex<BTreeSet<String>>,
     /// Pokes the reconciler after a change it should act on at once.
     wake: tokio::sync::Notify,
+    /// Policy invocations by alarm, by what they did (for Prometheus: a policy that keeps being
+    /// invoked without scaling is what cooldowns and capacity bounds look like from outside).
+    invocations: Family<Invocation, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Invocation {
+    /// `scaled`, `unchanged` (cooldown, capacity bounds or no breach left) or `failed` (the
+    /// desired count could not be set).
+    outcome: &'static str,
 }
 
 impl AutoScaling {
@@ -86,7 +100,24 @@ impl AutoScaling {
             metric_period,
             regions: Mutex::new(BTreeSet::new()),
             wake: tokio::sync::Notify::new(),
+            invocations: Family::default(),
         })
+    }
+
+    /// Exports the policy invocations by outcome (`berth_autoscaling_policy_invocations_total`)
+    /// in `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "berth_autoscaling_policy_invocations",
+            "Scaling policy invocations by an alarm in ALARM, by outcome (scaled, unchanged, failed)",
+            self.invocations.clone(),
+        );
+    }
+
+    fn count_invocation(&self, outcome: &'static str) {
+        self.invocations
+            .get_or_create(&Invocation { outcome })
+            .inc();
     }
 
     /// The API behind the gateway.

@@ -263,6 +263,7 @@ impl AutoScaling {
         } = decision
         else {
             tracing::debug!(%region, %resource_id, policy = %policy_name, ?decision, "policy invoked, no change");
+            self.count_invocation("unchanged");
             return Ok(());
         };
         let alarm_name = alarm.alarm_name.clone().unwrap_or_default();
@@ -276,6 +277,7 @@ impl AutoScaling {
                 now_ms as f64 / 1000.0,
             )
             .await;
+        self.count_invocation(if scaled { "scaled" } else { "failed" });
         if scaled {
             let region = region.to_owned();
             transact(&*self.store, move |txn: &mut dyn Txn| {

@@ -358,6 +358,7 @@ async fn run(args: ServerArgs, local_development: bool) -> anyhow::Result<()> {
     let mut registry = prometheus_client::registry::Registry::default();
     let api_metrics = berth_gateway::ApiMetrics::register(&mut registry);
     sqlite.register_metrics(&mut registry);
+    autoscaling.register_metrics(&mut registry);
     registry.register_collector(Box::new(metrics::ControlPlanes(regions.clone())));
     let gateway = Arc::new(
         berth_gateway::Gateway::new(
