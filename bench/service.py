@@ -17,7 +17,12 @@ asynchronously): no run is timed while the engine is busy removing the other's.
     below 5 with a ClientException, and Berth follows ECS), so a 1-second variant cannot be
     expressed through the ECS API;
   - no health check: the same on both sides with no check at all (swarm: --no-healthcheck), so
-    that each system's own overhead shows instead of the wait for the first check.
+    that each system's own overhead shows instead of the wait for the first check. For the
+    rolling update, the ratio here is taken at the moment all new tasks run: ECS counts a task
+    with neither a health check nor a load balancer as healthy only 40 s after it is RUNNING
+    (so minimumHealthyPercent 100 keeps the old tasks that long), and Berth keeps that rule,
+    while swarm stops an old task as soon as its replacement runs. The time until the old
+    tasks are gone is printed beside it.
 
 What is timed, each from just before the request (the API call, or the `docker service` command)
 to the first poll (every --poll seconds) that sees the condition:
@@ -231,16 +236,23 @@ class Bench:
     def berth_wait(self, what, t0, definition, health):
         """Polls until the service is steady on `definition` (see the module docstring). Returns
         (seconds to steady, seconds to the waiter's condition, seconds to rolloutState COMPLETED
-        or None if not seen by then)."""
+        or None if not seen by then, seconds until `--replicas` tasks of `definition` were
+        RUNNING (and HEALTHY when checked) whatever else was still live)."""
         n = self.args.replicas
         deadline = t0 + self.args.timeout
-        waiter_at = completed_at = None
+        waiter_at = completed_at = fresh_at = None
         last_report = t0
         service = None
         while True:
             service = self.describe_service()
             now = time.perf_counter()
             deployments = service["deployments"]
+            if fresh_at is None:
+                fresh = [t for t in self.service_tasks("RUNNING")
+                         if t["lastStatus"] == "RUNNING" and t["taskDefinitionArn"] == definition
+                         and (not health or t.get("healthStatus") == "HEALTHY")]
+                if len(fresh) >= n:
+                    fresh_at = time.perf_counter() - t0
             waiter = len(deployments) == 1 and service["runningCount"] == service["desiredCount"] == n
             if waiter and waiter_at is None:
                 waiter_at = now - t0
@@ -259,7 +271,7 @@ class Bench:
                                   and (not health or t.get("healthStatus") == "HEALTHY")
                                   for t in live))
             if steady:
-                return now - t0, waiter_at, completed_at
+                return now - t0, waiter_at, completed_at, fresh_at
             if now > deadline:
                 events = [e["message"] for e in service.get("events", [])[:15]]
                 raise BenchError(
@@ -297,7 +309,8 @@ class Bench:
         self.ecs.update_service(cluster=self.cluster, service=self.service, taskDefinition=second,
                                 deploymentConfiguration=DEPLOYMENT_CONFIGURATION)
         update = self.berth_wait("update", t0, second, health)
-        log(f"  berth update: steady on the new revision, old tasks STOPPED{', all HEALTHY' if health else ''} after "
+        log(f"  berth update: {n} new tasks RUNNING{' and HEALTHY' if health else ''} after {update[3]:.2f} s; "
+            f"steady on the new revision, old tasks STOPPED after "
             f"{update[0]:.2f} s (services-stable condition alone after {update[1]:.2f} s"
             + (f", rolloutState COMPLETED seen after {update[2]:.2f} s)" if update[2] is not None else ")"))
         messages = [e["message"] for e in self.describe_service().get("events", [])]
@@ -325,14 +338,19 @@ class Bench:
 
     # ----- Swarm -----
 
-    def swarm_wait(self, what, t0, condition, describe):
+    def swarm_wait(self, what, t0, condition, describe, milestone=lambda tasks: True):
+        """Polls until `condition` holds; returns (seconds to it, seconds to the first poll where
+        `milestone` held)."""
         deadline = t0 + self.args.timeout
         last_report = t0
+        milestone_at = None
         while True:
             tasks = self.engine.tasks(self.args.swarm_service)
             now = time.perf_counter()
+            if milestone_at is None and milestone(tasks):
+                milestone_at = now - t0
             if condition(tasks):
-                return now - t0
+                return now - t0, milestone_at
             if now > deadline:
                 raise BenchError(f"swarm {what}: not converged within {self.args.timeout:.0f} s: "
                                  f"{swarm_counts(tasks)}; {describe()}")
@@ -355,11 +373,14 @@ class Bench:
             up = [t for t in tasks if t.get("DesiredState") == "running"]
             return len(up) == n and all(t["Status"]["State"] == "running" for t in up)
 
-        def updated(tasks):
+        def fresh_running(tasks):
             fresh = [t for t in tasks if image(t) == new and t.get("DesiredState") == "running"
                      and t["Status"]["State"] == "running"]
+            return len(fresh) == n
+
+        def updated(tasks):
             stale = [t for t in tasks if image(t) != new and t["Status"]["State"] in SWARM_LIVE]
-            return len(fresh) == n and not stale
+            return fresh_running(tasks) and not stale
 
         log(f"\n== Swarm: docker service create --replicas {n} {old} "
             f"({'health check from the image' if health else '--no-healthcheck'})")
@@ -378,14 +399,15 @@ class Bench:
                "--update-parallelism", str(n), "--update-order", "start-first", "--update-delay", "0s",
                *health_flags, old)
         self.swarm_created = True
-        create = self.swarm_wait("create", t0, created, lambda: f"UpdateStatus {update_state()}")
+        create, _ = self.swarm_wait("create", t0, created, lambda: f"UpdateStatus {update_state()}")
         log(f"  swarm create: {n}/{n} tasks running{' (healthy)' if health else ''} after {create:.2f} s")
 
         log(f"\n== Swarm: docker service update --image {new} --update-parallelism {n} --update-order start-first")
         t0 = time.perf_counter()
         docker("service", "update", "--detach", "--quiet", "--image", new, "--no-resolve-image",
                "--update-parallelism", str(n), "--update-order", "start-first", name)
-        update = self.swarm_wait("update", t0, updated, lambda: f"UpdateStatus {update_state()}")
+        update, fresh = self.swarm_wait("update", t0, updated, lambda: f"UpdateStatus {update_state()}",
+                                        fresh_running)
         deadline = t0 + self.args.timeout
         while (state := update_state()) != "completed":
             if state in ("paused", "rollback_started", "rollback_paused", "rollback_completed"):
@@ -395,10 +417,11 @@ class Bench:
                 raise BenchError(f"swarm update: UpdateStatus {state}, not completed within {self.args.timeout:.0f} s")
             time.sleep(self.args.poll)
         completed = time.perf_counter() - t0
-        log(f"  swarm update: {n} new tasks running (healthy), old ones shut down after {update:.2f} s "
+        log(f"  swarm update: {n} new tasks running{' (healthy)' if health else ''} after {fresh:.2f} s, "
+            f"old ones shut down after {update:.2f} s "
             f"(UpdateStatus completed after {completed:.2f} s, one --update-monitor period later)")
         self.remove_swarm_service()
-        return create, update, completed
+        return create, update, completed, fresh
 
     def remove_swarm_service(self, timeout=120):
         if not self.swarm_created:
@@ -451,7 +474,8 @@ def main():
         instance = bench.wait_for_instance()
         log(f"container instance {instance['containerInstanceArn']} registered")
         n, runs = args.replicas, args.runs
-        # results[variant][side] = [(create, update), ...]; variant True = health-checked.
+        # results[variant][side] = [(create, update, new tasks running), ...]; variant True =
+        # health-checked.
         results = {True: {"berth": [], "swarm": []}, False: {"berth": [], "swarm": []}}
         extra = {"berth_waiter": [], "swarm_completed": []}
         for health in (True, False):
@@ -462,13 +486,13 @@ def main():
                     log(f"\n#### {'5 s health check' if health else 'no health check'}, run {run + 1}/{runs}, {side}")
                     bench.wait_engine_idle()
                     if side == "berth":
-                        (create, waiter, _), (update, _, _) = bench.berth(health, run)
-                        results[health]["berth"].append((create, update))
+                        (create, waiter, _, _), (update, _, _, fresh) = bench.berth(health, run)
+                        results[health]["berth"].append((create, update, fresh))
                         if health:
                             extra["berth_waiter"].append(waiter)
                     else:
-                        create, update, completed = bench.swarm(health)
-                        results[health]["swarm"].append((create, update))
+                        create, update, completed, fresh = bench.swarm(health)
+                        results[health]["swarm"].append((create, update, fresh))
                         if health:
                             extra["swarm_completed"].append(completed)
 
@@ -479,7 +503,9 @@ def main():
         for health in (True, False):
             label = "health check every 5 s (ECS's minimum interval)" if health else "no health check"
             for index, what in ((0, f"create {n} replicas until all running{' and healthy' if health else ''}"),
-                                (1, f"rolling update of {n} (start-first / 200%-100%), until only new tasks are left")):
+                                (1, f"rolling update of {n} (start-first / 200%-100%), until only new tasks are left"),
+                                (2, f"rolling update of {n}, until the {n} new tasks are running"
+                                    f"{' and healthy' if health else ''}")):
                 log(f"{label}: {what}:")
                 for side in ("berth", "swarm"):
                     runs_list = [round(r[index], 2) for r in results[health][side]]
@@ -489,12 +515,15 @@ def main():
             f"{median(extra['swarm_completed']):.2f} s")
 
         bc, sc, bu, su = med(True, "berth", 0), med(True, "swarm", 0), med(True, "berth", 1), med(True, "swarm", 1)
-        pbc, psc, pbu, psu = (med(False, "berth", 0), med(False, "swarm", 0),
-                              med(False, "berth", 1), med(False, "swarm", 1))
+        pbc, psc, pbf, psf, pbu, psu = (med(False, "berth", 0), med(False, "swarm", 0),
+                                        med(False, "berth", 2), med(False, "swarm", 2),
+                                        med(False, "berth", 1), med(False, "swarm", 1))
         print(f"service_steady_s: {bc:.1f} (swarm: {sc:.1f} s, ratio {bc / sc:.2f}; "
               f"no health check: {pbc:.1f} vs swarm {psc:.1f} s, ratio {pbc / psc:.2f}); "
               f"rolling_update_s: {bu:.1f} (swarm: {su:.1f} s, ratio {bu / su:.2f}; "
-              f"no health check: {pbu:.1f} vs swarm {psu:.1f} s, ratio {pbu / psu:.2f}); "
+              f"no health check: new tasks running after {pbf:.1f} vs swarm {psf:.1f} s, ratio {pbf / psf:.2f}, "
+              f"old ones gone after {pbu:.1f} vs {psu:.1f} s as ECS counts a task with no health check "
+              f"healthy only 40 s after RUNNING); "
               f"medians of {runs} runs per side, sides alternated, {n} replicas, "
               f"real containers on the local Docker Engine, nothing simulated",
               flush=True)

@@ -14,7 +14,9 @@
 # Two variants: (1) both sides with the same 5-second health check (the shortest interval ECS
 # accepts: a 1-second interval is refused by RegisterTaskDefinition, on ECS and on Berth), and
 # (2) both sides with no health check, so that each system's own overhead shows instead of both
-# waiting on the first check. No run is timed while the engine still removes the other side's
+# waiting on the first check; there the rolling update is compared when all new tasks run, since
+# ECS (and so Berth) keeps the old tasks until a new one without a health check has been RUNNING
+# for 40 s, and swarm does not (the time until the old tasks are gone is printed too). No run is timed while the engine still removes the other side's
 # containers: the driver waits until they are gone.
 #
 # (a) CreateService, N replicas of berth-demo:latest with the container health check of
