@@ -152,9 +152,12 @@ impl SqliteLogStore {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA).map_err(storage)?;
         // Checkpoints run on a thread of their own, not inside the commits that cross SQLite's
-        // threshold (where they cost an append more than its own work).
+        // threshold (where they cost an append more than its own work). Each job's savepoint
+        // keeps the existing pages it changes in a sub-journal: in memory (an append changes
+        // few, a sweep chunk a few MB at most) rather than a temporary file made and written
+        // on every append.
         writer
-            .execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY")
             .map_err(storage)?;
         let checkpointer = open_connection(path)?;
         let starting = |err: std::io::Error| {
