@@ -107,39 +107,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bench.localhost" \
 cat "$workdir/cert.pem" "$workdir/key.pem" >"$workdir/haproxy.pem"
 
 # Berth: one load balancer with an HTTP and an HTTPS listener forwarding to one target group.
-python3 - "$workdir" "$target_a" "$target_b" "$berth_http" "$berth_https" >"$workdir/berth.json" <<'PY'
-import json, sys
-workdir, target_a, target_b, http_port, https_port = sys.argv[1], *map(int, sys.argv[2:])
-seconds = lambda s: {"secs": s, "nanos": 0}
-forward = {"Forward": {"target_groups": [{"target_group_id": "tg", "weight": 1}], "group_stickiness": None}}
-listener = lambda id, port, protocol, certificates: {
-    "id": id, "port": port, "protocol": protocol, "certificates": certificates,
-    "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06" if protocol == "Https" else None,
-    "rules": [], "default_action": forward,
-}
-certificate = {
-    "id": "bench",
-    "certificate_chain_pem": open(f"{workdir}/cert.pem").read(),
-    "private_key_pem": open(f"{workdir}/key.pem").read(),
-}
-print(json.dumps({
-    "load_balancers": [{
-        "id": "bench", "dns_name": "bench.localhost", "idle_timeout": seconds(60), "http2_enabled": True,
-        "listeners": [listener("http", http_port, "Http", []), listener("https", https_port, "Https", [certificate])],
-    }],
-    "target_groups": [{
-        "id": "tg", "protocol": "Http",
-        "targets": [{"address": f"127.0.0.1:{p}", "admin_state": "Active"} for p in (target_a, target_b)],
-        "health_check": {
-            "enabled": True, "protocol": "Http", "path": "/", "port": "TrafficPort",
-            "interval": seconds(5), "timeout": seconds(2), "healthy_threshold": 2, "unhealthy_threshold": 2,
-            "matcher": "200",
-        },
-        "algorithm": "RoundRobin", "stickiness": None, "slow_start": None,
-        "deregistration_delay": seconds(300),
-    }],
-}))
-PY
+python3 bench/lb_config.py "$target_a" "$target_b" "$berth_http" "$berth_https" \
+    "$workdir/cert.pem" "$workdir/key.pem" >"$workdir/berth.json"
 "$lb_binary" "$workdir/berth.json" "$workers" >"$workdir/berth.out" 2>"$workdir/berth.log" & pids+=($!)
 
 cat >"$workdir/nginx.conf" <<EOF

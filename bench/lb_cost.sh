@@ -63,36 +63,9 @@ done
 target_a=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-a.out")
 target_b=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-b.out")
 
-# bench/lb.sh's HTTP listener and target group, on a free port the kernel picks (a numbered
-# port, as in bench/lb.sh: a port-0 listener is keyed differently inside the data plane).
-python3 - "$target_a" "$target_b" >"$workdir/berth.json" <<'PY'
-import json, socket, sys
-target_a, target_b = map(int, sys.argv[1:])
-probe = socket.socket()
-probe.bind(("127.0.0.1", 0))
-http_port = probe.getsockname()[1]
-probe.close()
-seconds = lambda s: {"secs": s, "nanos": 0}
-forward = {"Forward": {"target_groups": [{"target_group_id": "tg", "weight": 1}], "group_stickiness": None}}
-print(json.dumps({
-    "load_balancers": [{
-        "id": "bench", "dns_name": "bench.localhost", "idle_timeout": seconds(60), "http2_enabled": True,
-        "listeners": [{"id": "http", "port": http_port, "protocol": "Http", "certificates": [], "ssl_policy": None,
-                       "rules": [], "default_action": forward}],
-    }],
-    "target_groups": [{
-        "id": "tg", "protocol": "Http",
-        "targets": [{"address": f"127.0.0.1:{p}", "admin_state": "Active"} for p in (target_a, target_b)],
-        "health_check": {
-            "enabled": True, "protocol": "Http", "path": "/", "port": "TrafficPort",
-            "interval": seconds(5), "timeout": seconds(2), "healthy_threshold": 2, "unhealthy_threshold": 2,
-            "matcher": "200",
-        },
-        "algorithm": "RoundRobin", "stickiness": None, "slow_start": None,
-        "deregistration_delay": seconds(300),
-    }],
-}))
-PY
+# bench/lb.sh's HTTP listener and target group, on a free numbered port, as in bench/lb.sh (a
+# port-0 listener is keyed differently inside the data plane).
+python3 bench/lb_config.py "$target_a" "$target_b" 0 >"$workdir/berth.json"
 
 # start_proxy [WRAPPER...]: starts the lb example (under WRAPPER), waits for its listener and
 # sets proxy_pid and proxy_url.
