@@ -388,16 +388,19 @@ async fn forward_request(
         );
     };
 
-    let upgrade = is_upgrade(&request);
+    // Most requests carry no hop-by-hop header: one pass over the names tells whether this can
+    // be an upgrade and whether anything needs stripping.
+    let hop_by_hop = request.headers().keys().any(is_hop_by_hop);
+    let upgrade = hop_by_hop && is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    if let Err(status) = prepare_upstream_request(&mut request, connection, upgrade) {
+    if let Err(status) = prepare_upstream_request(&mut request, connection, hop_by_hop, upgrade) {
         return count_elb(shared, listener, Some(group_id), status);
     }
 
     let mut guard = RequestGuard {
-        shared: shared.clone(),
-        load_balancer: listener.load_balancer.clone(),
-        target_group: group.id.clone(),
+        shared,
+        load_balancer: &listener.load_balancer,
+        target_group: &group.id,
         finished: false,
     };
     // Outstanding until the response body has been passed on (or the exchange failed).
@@ -586,10 +589,12 @@ fn is_upgrade(request: &Request<Incoming>) -> bool {
 }
 
 /// Points the request at the target and adds ALB's headers. Each header is hashed once (entry
-/// API): this runs on every request.
+/// API): this runs on every request. `hop_by_hop`: whether the request has any header that
+/// `is_hop_by_hop`.
 fn prepare_upstream_request(
     request: &mut Request<Incoming>,
     connection: &Connection,
+    hop_by_hop: bool,
     upgrade: bool,
 ) -> Result<(), StatusCode> {
     // The name an HTTP/2 client (or an absolute-form HTTP/1.1 request) used travels in the URI;
@@ -614,7 +619,9 @@ fn prepare_upstream_request(
     } else {
         None
     };
-    strip_hop_by_hop(headers);
+    if hop_by_hop {
+        remove_hop_by_hop(headers);
+    }
     if let Some(protocol) = upgrade_header {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
@@ -663,12 +670,13 @@ static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 fn trace_id(epoch_seconds: u64, random: u128) -> [u8; TRACE_ID_LEN] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = *b"Root=1-00000000-000000000000000000000000";
-    let seconds = u128::from(epoch_seconds as u32);
-    for (digits, value) in [(7..15, seconds), (16..40, random)] {
-        let mut value = value;
-        for position in digits.rev() {
-            id[position] = HEX[(value & 0xf) as usize];
-            value >>= 4;
+    let seconds = (epoch_seconds as u32).to_be_bytes();
+    let random = random.to_be_bytes();
+    // Two digits per byte; the random part is the low 96 bits.
+    for (start, bytes) in [(7, &seconds[..]), (16, &random[4..])] {
+        for (i, byte) in bytes.iter().enumerate() {
+            id[start + 2 * i] = HEX[usize::from(byte >> 4)];
+            id[start + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
         }
     }
     id
@@ -693,9 +701,13 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// those the `Connection` header names.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Most messages carry none of them: one pass over the names spares ten hashed removals.
-    if !headers.keys().any(is_hop_by_hop) {
-        return;
+    if headers.keys().any(is_hop_by_hop) {
+        remove_hop_by_hop(headers);
     }
+}
+
+/// `strip_hop_by_hop` for a message known to carry some.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -737,10 +749,12 @@ fn append_cookies(
 
 /// Counts one forwarded request exactly once: when the target answered, when the load balancer
 /// answered for it (502/504), or — dropped unfinished — when the client went away first (460).
-struct RequestGuard {
-    shared: Arc<Shared>,
-    load_balancer: Arc<str>,
-    target_group: Arc<str>,
+/// Borrowed: it never outlives the exchange, and a reference count would be written by every
+/// worker.
+struct RequestGuard<'a> {
+    shared: &'a Shared,
+    load_balancer: &'a str,
+    target_group: &'a str,
     finished: bool,
 }
 
@@ -815,7 +829,7 @@ impl Body for TrackedBody {
     }
 }
 
-impl RequestGuard {
+impl RequestGuard<'_> {
     fn finish(
         &mut self,
         target_status: Option<u16>,
@@ -827,8 +841,8 @@ impl RequestGuard {
         }
         self.finished = true;
         self.shared.metrics.request(&RequestRecord {
-            load_balancer: &self.load_balancer,
-            target_group: Some(&self.target_group),
+            load_balancer: self.load_balancer,
+            target_group: Some(self.target_group),
             target_status,
             elb_status,
             target_response_time: response_time,
@@ -841,7 +855,7 @@ impl RequestGuard {
     }
 }
 
-impl Drop for RequestGuard {
+impl Drop for RequestGuard<'_> {
     fn drop(&mut self) {
         if !self.finished {
             // The client closed its connection before the target answered.
