@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet -p berth
-./target/release/berth demo image
+berth=${CARGO_TARGET_DIR:-target}/release/berth
+"$berth" demo image
 data_dir=$(mktemp -d)
 port=${BERTH_DEMO_PORT:-9600}
-./target/release/berth up --listen "127.0.0.1:$port" --data-dir "$data_dir" >"$data_dir/stdout" 2>"$data_dir/log" &
+"$berth" up --listen "127.0.0.1:$port" --data-dir "$data_dir" >"$data_dir/stdout" 2>"$data_dir/log" &
 berth_pid=$!
 cleanup() {
   kill $berth_pid 2>/dev/null; wait $berth_pid 2>/dev/null
