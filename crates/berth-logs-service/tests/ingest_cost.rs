@@ -1,12 +1,13 @@
 //! What ingesting PutLogEvents batches costs the control plane, in CPU time (which, unlike a
-//! wall-clock figure, means something on a shared machine): reading full 10,000-event request
-//! bodies as the awslogs driver sends them, then appending them through `Logs` (judged,
-//! stored, committed). Run by hand, in release:
+//! wall-clock figure, means something on a shared machine): reading and checking full
+//! 10,000-event request bodies as the awslogs driver sends them, then appending them through
+//! `Logs` (judged, stored, committed). Run by hand, in release:
 //!
 //!   cargo test --release -p berth-logs-service --test ingest_cost -- --ignored --nocapture
 
 use berth_logs_service::{LogEvent, Logs, LogsOptions};
 use berth_logs_wire as wire;
+use berth_wire::Validate;
 
 const BATCHES: usize = 10;
 const EVENTS_PER_BATCH: usize = 10_000;
@@ -60,6 +61,7 @@ async fn cpu_time_per_ingested_batch() {
         .iter()
         .map(|body| {
             let request: wire::PutLogEventsRequest = serde_json::from_slice(body).unwrap();
+            request.check().unwrap();
             request
                 .log_events
                 .unwrap()
