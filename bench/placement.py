@@ -170,7 +170,10 @@ def main():
         raise SystemExit(f"only {running} of {placed} tasks were RUNNING within the timeout")
 
     # Every task, listed and described: the set ListTasks names is the set RunTask returned, each
-    # RUNNING, each on an instance its call's constraint allowed.
+    # RUNNING, each on an instance its call's constraint allowed. A new connection: the setup's
+    # sat idle through the placing, longer than the server keeps an idle connection
+    # (--header-timeout, 10 s).
+    api = Api()
     listed, token = [], None
     while True:
         page = api.call("ListTasks", {"cluster": cluster, "maxResults": 100,
