@@ -70,8 +70,9 @@ pub struct AutoScaling {
     regions: Mutex<BTreeSet<String>>,
     /// Pokes the reconciler after a change it should act on at once.
     wake: tokio::sync::Notify,
-    /// Policy invocations by alarm, by what they did (for Prometheus: a policy that keeps being
-    /// invoked without scaling is what cooldowns and capacity bounds look like from outside).
+    /// Policy invocations by alarms in ALARM, by what they did (for Prometheus: a policy that
+    /// keeps being invoked without scaling is what cooldowns and capacity bounds look like
+    /// from outside).
     invocations: Family<Invocation, Counter>,
 }
 
