@@ -141,6 +141,14 @@ impl Partition {
             .filter(|id| !id.is_empty())
             .ok_or_else(|| invalid(format!("Invalid {kind} ARN: {reference}")))
     }
+
+    /// The id of the task `reference` names in `cluster`: [`Partition::resource_id`], and a
+    /// long-format ARN must name `cluster` ([`check_identifier_cluster`]).
+    pub fn task_id_in<'a>(&self, reference: &'a str, cluster: &str) -> Result<&'a str, EcsError> {
+        let id = self.resource_id(reference, "task")?;
+        check_identifier_cluster(reference, cluster)?;
+        Ok(id)
+    }
 }
 
 /// A service, task or container instance ARN in the long format (`KIND/CLUSTER/ID`) names its

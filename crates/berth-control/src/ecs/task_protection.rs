@@ -2,7 +2,7 @@
 //! The service scheduler reads the same records (`state::tasks::protections_of_service`) and
 //! passes over protected tasks when it scales in or rolls a deployment.
 
-use berth_ecs::arn::{Partition, check_identifier_cluster};
+use berth_ecs::arn::Partition;
 use berth_ecs::error::invalid;
 use berth_ecs_wire::{
     Failure, GetTaskProtectionRequest, GetTaskProtectionResponse, ProtectedTask,
@@ -57,9 +57,8 @@ fn lookup(
     txn: &mut dyn Txn,
     partition: &Partition,
     cluster: &str,
-    reference: &str,
+    id: &str,
 ) -> Result<Found, ApiError> {
-    let id = task_id(reference);
     let Some(task) = task_records::read(txn, cluster, id)? else {
         return Ok(Found::Missing(partition.task_arn(cluster, id)));
     };
@@ -146,14 +145,14 @@ async fn visit(
         clusters::active_cluster(txn, &cluster)?;
         // A task ARN of another region, account or cluster names no task here: refused, as
         // DescribeTasks refuses it, before anything changes.
-        for reference in &references {
-            partition.resource_id(reference, "task")?;
-            check_identifier_cluster(reference, &cluster)?;
-        }
+        let ids = references
+            .iter()
+            .map(|reference| partition.task_id_in(reference, &cluster))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut protected = Vec::new();
         let mut failures = Vec::new();
-        for reference in &references {
-            match lookup(txn, &partition, &cluster, reference)? {
+        for id in ids {
+            match lookup(txn, &partition, &cluster, id)? {
                 Found::Service {
                     arn,
                     service,

@@ -884,8 +884,7 @@ pub async fn describe(
     let mut tasks = Vec::new();
     let mut failures = Vec::new();
     for reference in &references {
-        let id = cp.partition.resource_id(reference, "task")?;
-        berth_ecs::arn::check_identifier_cluster(reference, &cluster)?;
+        let id = cp.partition.task_id_in(reference, &cluster)?;
         match task_records::fetch(cp, &cluster, id).await? {
             Some(mut task) => {
                 task.tags = if include_tags {
