@@ -81,11 +81,11 @@ pub fn client(message: impl Into<String>) -> EcsError {
 
 /// ECS's own answer to a request member whose value its enum does not list, where ECS words it
 /// itself rather than with the model's generic "failed to satisfy constraint" message: a
-/// request's launch type ("launch type should be one of [EC2,FARGATE,EXTERNAL]", the wording
-/// moto's ECS emulator adopted for RunTask in getmoto/moto#6161 — no AWS document words it —
-/// with the model's current launch types) and an account setting's name ("Invalid setting
-/// 'name'", worded as ECS words a bad value: "Invalid setting 'value'", aws/aws-cli#3785). `path` is where the
-/// member sits in the request, as AWS names it.
+/// request's launch type ("launch type should be one of [...]" listing the model's launch
+/// types, the wording moto's ECS emulator adopted for RunTask in getmoto/moto#6161 — no AWS
+/// document words it) and an account setting's name ("Invalid setting 'name'", worded as ECS
+/// words a bad value: "Invalid setting 'value'", aws/aws-cli#3785). `path` is where the member
+/// sits in the request, as AWS names it.
 pub fn enum_refusal(path: &str) -> Option<EcsError> {
     match path {
         "launchType" => Some(invalid(format!(
