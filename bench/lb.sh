@@ -83,15 +83,8 @@ trap cleanup EXIT
 
 # The targets take any free port and say which; the proxies get free loopback ports chosen by the
 # kernel just before they start.
-for name in a b; do
-    "$upstream_binary" 0 "$name" "$upstream_threads" >"$workdir/upstream-$name.out" 2>"$workdir/upstream-$name.log" & pids+=($!)
-done
-for name in a b; do
-    for _ in $(seq 100); do grep -q '^listening' "$workdir/upstream-$name.out" && break; sleep 0.1; done
-    grep -q '^listening' "$workdir/upstream-$name.out" || die "upstream $name did not start (see $workdir/upstream-$name.log)"
-done
-target_a=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-a.out")
-target_b=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-b.out")
+source bench/lb_targets.sh
+start_targets "$upstream_threads"
 read -r berth_http berth_https nginx_http nginx_https haproxy_http haproxy_https < <(python3 - <<'PY'
 import socket
 sockets = [socket.socket() for _ in range(6)]

@@ -53,15 +53,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for name in a b; do
-    "$upstream_binary" 0 "$name" 1 >"$workdir/upstream-$name.out" 2>"$workdir/upstream-$name.log" & pids+=($!)
-done
-for name in a b; do
-    for _ in $(seq 100); do grep -q '^listening' "$workdir/upstream-$name.out" && break; sleep 0.1; done
-    grep -q '^listening' "$workdir/upstream-$name.out" || die "upstream $name did not start"
-done
-target_a=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-a.out")
-target_b=$(sed -n 's/^listening .*:\([0-9]*\)$/\1/p' "$workdir/upstream-b.out")
+source bench/lb_targets.sh
+start_targets 1
 
 # bench/lb.sh's HTTP listener and target group, on a free numbered port, as in bench/lb.sh (a
 # port-0 listener is keyed differently inside the data plane).
