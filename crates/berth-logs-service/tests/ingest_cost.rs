@@ -1,6 +1,7 @@
 //! What ingesting PutLogEvents batches costs the control plane, in CPU time (which, unlike a
 //! wall-clock figure, means something on a shared machine): reading and checking full
-//! 10,000-event request bodies as the awslogs driver sends them, then appending them through
+//! 10,000-event request bodies as the awslogs driver sends them (the gateway's JSON type check,
+//! the typed decode, the request's validation), then appending them through
 //! `Logs` (judged, stored, committed). Run by hand, in release:
 //!
 //!   cargo test --release -p berth-logs-service --test ingest_cost -- --ignored --nocapture
@@ -56,10 +57,12 @@ async fn cpu_time_per_ingested_batch() {
         .unwrap();
     let bodies: Vec<Vec<u8>> = (0..BATCHES).map(body).collect();
 
+    let operation = wire::MODEL.operation("PutLogEvents").unwrap();
     let started = process_cpu_ns();
     let batches: Vec<Vec<LogEvent>> = bodies
         .iter()
         .map(|body| {
+            berth_wire::codec::json::check(&wire::MODEL, operation, body).unwrap();
             let request: wire::PutLogEventsRequest = serde_json::from_slice(body).unwrap();
             request.check().unwrap();
             request

@@ -98,9 +98,23 @@ fn json_bodies_must_have_the_json_types_of_their_shapes() {
         err.message(),
         "'MetricData[0].Dimensions[0].Name' is a number, expected a string."
     );
-    let deep = format!("{}1{}", r#"{"x":"#.repeat(300), "}".repeat(300));
-    assert!(
-        json::check(model, op, deep.as_bytes()).is_err(),
-        "nesting is bounded"
+    let message = |body: &[u8]| json::check(model, op, body).unwrap_err().message();
+    assert_eq!(
+        message(b"[]"),
+        "The request body must be a JSON object, not an array."
     );
+    assert_eq!(
+        message(br#"{"MetricData": [{}, {"Value": 1}, {"Value": null, "Values": [1, "2"]}]}"#),
+        "'MetricData[2].Values[1]' is a string, expected a number."
+    );
+    // A member name written with escapes is still that member.
+    assert_eq!(
+        message(br#"{"Namespace": ["app"]}"#),
+        "'Namespace' is an array, expected a string."
+    );
+    assert!(message(b"{\"Namespace\": \"app\"} x").starts_with("Could not parse the request body"));
+    // An unknown member is skipped without recursion, however deep (what is walked goes only
+    // as deep as the model's shapes, and serde_json bounds that too).
+    let deep = format!("{}1{}", r#"{"x":"#.repeat(100_000), "}".repeat(100_000));
+    json::check(model, op, deep.as_bytes()).expect("an unknown member is ignored");
 }
