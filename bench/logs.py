@@ -87,6 +87,13 @@ def berth_round(url, cluster, family, lines, round_number):
         messages = [e["message"] for e in events]
         assert messages == [f"line {i}" for i in range(1, lines + 1)], "lines missing, repeated or out of order"
         elapsed = events[-1]["ingestionTime"] - events[0]["timestamp"]
+        # Where the time went: the container writing (the engine's stamps, first to last line),
+        # then the shipping left after the last line was written; and how many batches.
+        written = events[-1]["timestamp"] - events[0]["timestamp"]
+        batches = len({e["ingestionTime"] for e in events})
+        print(f"round {round_number} berth: written in {written} ms, the last line visible "
+              f"{events[-1]['ingestionTime'] - events[-1]['timestamp']} ms after it was written, "
+              f"{batches} distinct ingestion times", file=sys.stderr)
         return lines / max(elapsed, 1) * 1000, [e["ingestionTime"] - e["timestamp"] for e in events]
     finally:
         ecs.stop_task(cluster=cluster, task=task)
