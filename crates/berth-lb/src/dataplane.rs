@@ -271,7 +271,7 @@ pub(crate) struct TargetState {
     checker: Mutex<Option<Checker>>,
     /// When the target drains, the end of its deregistration delay, in milliseconds since the
     /// Unix epoch (0 while it is active): requests still in flight then are cut off. Read, not
-    /// watched, by every request to the target (see `proxy::give_up`).
+    /// watched, by every request to the target (see `waiting`).
     drain_deadline_ms: AtomicU64,
 }
 
@@ -299,7 +299,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl TargetState {
-    fn new(address: SocketAddr) -> TargetState {
+    pub(crate) fn new(address: SocketAddr) -> TargetState {
         TargetState {
             address,
             outstanding: AtomicU32::new(0),
@@ -321,7 +321,7 @@ impl TargetState {
         }
     }
 
-    fn set_drain_deadline(&self, deadline: Option<SystemTime>) {
+    pub(crate) fn set_drain_deadline(&self, deadline: Option<SystemTime>) {
         let ms = deadline.map_or(0, |deadline| {
             let since_epoch = deadline.duration_since(UNIX_EPOCH).unwrap_or_default();
             // At least 1: 0 means active.

@@ -21,6 +21,7 @@ pub mod rules;
 pub mod sticky;
 pub mod tls;
 mod upstream;
+mod waiting;
 pub mod wildcard;
 mod workers;
 

@@ -38,6 +38,7 @@ use crate::pool::{Lease, Target};
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
 use crate::sticky;
+use crate::waiting::GiveUp;
 
 type ResponseBody = BoxBody<Bytes, hyper::Error>;
 
@@ -421,7 +422,7 @@ async fn forward_request(
         // The answer first: when it is there, no timer needs looking at.
         biased;
         sent = exchange => sent,
-        status = give_up(&target_state, started, listener.idle_timeout) => {
+        status = GiveUp::new(target_state.clone(), started, listener.idle_timeout) => {
             return guard.elb_error(status);
         }
     };
@@ -486,38 +487,6 @@ async fn forward_request(
         }
         .boxed()
     })
-}
-
-/// How often a request waiting for its target looks at the target's drain deadline: a request
-/// whose target starts draining after it was sent is cut off at most this long after the
-/// deregistration delay ends. Reading the deadline on the request's one timer costs nothing
-/// per request; a change notification per request (a watch subscription) was a visible share
-/// of each request's instructions.
-const DRAIN_RECHECK: Duration = Duration::from_millis(250);
-
-/// Resolves with ALB's answer for a request its target has not answered: 502 once the target's
-/// deregistration delay has run out (ALB closes requests still in flight then), 504 once
-/// `timeout` has passed since `started`.
-async fn give_up(target: &TargetState, started: Instant, timeout: Duration) -> StatusCode {
-    let response_deadline = started + timeout;
-    let mut now = started;
-    loop {
-        let drain_left = target
-            .drain_deadline()
-            .map(|until| until.duration_since(SystemTime::now()).unwrap_or_default());
-        if drain_left == Some(Duration::ZERO) {
-            return StatusCode::BAD_GATEWAY;
-        }
-        if now >= response_deadline {
-            return StatusCode::GATEWAY_TIMEOUT;
-        }
-        let mut wake = response_deadline.min(now + DRAIN_RECHECK);
-        if let Some(left) = drain_left {
-            wake = wake.min(now + left);
-        }
-        tokio::time::sleep_until(wake.into()).await;
-        now = Instant::now();
-    }
 }
 
 thread_local! {
