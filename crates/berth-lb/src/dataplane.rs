@@ -372,7 +372,7 @@ impl DataPlane {
     /// A data plane with no listeners, counting into an in-memory metrics store. It starts its
     /// own worker threads (`Options::workers`); the caller needs no runtime.
     pub fn new(options: Options) -> io::Result<(DataPlane, Arc<InMemoryMetrics>)> {
-        let metrics = Arc::new(InMemoryMetrics::default());
+        let metrics = Arc::new(InMemoryMetrics::with_workers(options.workers));
         Ok((DataPlane::with_metrics(options, metrics.clone())?, metrics))
     }
 

@@ -12,6 +12,8 @@ use std::time::Duration;
 /// One finished request (or one the client gave up on).
 #[derive(Debug, Clone, Copy)]
 pub struct RequestRecord<'a> {
+    /// The data plane worker thread that served it (see `Metrics`).
+    pub worker: usize,
     pub load_balancer: &'a str,
     /// The target group it was forwarded to, if any.
     pub target_group: Option<&'a str>,
@@ -24,10 +26,14 @@ pub struct RequestRecord<'a> {
     pub target_response_time: Option<Duration>,
 }
 
+/// Every worker thread of the data plane counts every request it serves; `worker` says which
+/// one, so that an implementation can keep counts per worker and have workers write nothing
+/// another one writes (a counter shared by all of them is a cache line passed between cores on
+/// every request). Any number is valid.
 pub trait Metrics: Send + Sync + 'static {
     fn request(&self, record: &RequestRecord<'_>);
-    fn connection_opened(&self, load_balancer: &str);
-    fn connection_closed(&self, load_balancer: &str);
+    fn connection_opened(&self, worker: usize, load_balancer: &str);
+    fn connection_closed(&self, worker: usize, load_balancer: &str);
     /// Published whenever a target group's health changes.
     fn host_counts(&self, load_balancer: &str, target_group: &str, healthy: u64, unhealthy: u64);
 }
@@ -98,6 +104,35 @@ pub struct CounterValues {
     pub new_connections: u64,
     pub healthy_hosts: u64,
     pub unhealthy_hosts: u64,
+}
+
+impl CounterValues {
+    /// Adds another worker's values of the same counters.
+    fn add(&mut self, other: &CounterValues) {
+        let min = |a: Option<u64>, b: Option<u64>| a.into_iter().chain(b).min();
+        let max = |a: Option<u64>, b: Option<u64>| a.into_iter().chain(b).max();
+        self.request_count += other.request_count;
+        self.target_response_time_micros += other.target_response_time_micros;
+        self.target_responses += other.target_responses;
+        self.target_response_time_min_micros = min(
+            self.target_response_time_min_micros,
+            other.target_response_time_min_micros,
+        );
+        self.target_response_time_max_micros = max(
+            self.target_response_time_max_micros,
+            other.target_response_time_max_micros,
+        );
+        self.target_2xx += other.target_2xx;
+        self.target_3xx += other.target_3xx;
+        self.target_4xx += other.target_4xx;
+        self.target_5xx += other.target_5xx;
+        self.elb_4xx += other.elb_4xx;
+        self.elb_5xx += other.elb_5xx;
+        self.active_connections += other.active_connections;
+        self.new_connections += other.new_connections;
+        self.healthy_hosts += other.healthy_hosts;
+        self.unhealthy_hosts += other.unhealthy_hosts;
+    }
 }
 
 impl Counters {
@@ -199,128 +234,159 @@ pub struct HostCounts {
     pub registered: u64,
 }
 
+/// Running totals kept per worker (`RequestRecord::worker` modulo the number of shards), each
+/// worker's counters its own allocations, and added up when read. Host counts, which the
+/// health checks set rather than count, live in the first shard.
+///
 /// Keys: a load balancer's id, then a target group's id (looked up by `&str`: counting a
-/// request allocates nothing). The maps are replaced whole when a key is new (rare) and read
-/// without a lock: every worker counts every request, and a lock word, like a reference
-/// count, would be written by each of them.
-#[derive(Debug, Default)]
+/// request allocates nothing). A shard's map is replaced whole when a key is new (rare) and
+/// read without a lock, in one lookup per id.
+#[derive(Debug)]
 pub struct InMemoryMetrics {
-    load_balancers: ArcSwap<Keyed<Arc<Counters>>>,
-    target_groups: ArcSwap<Keyed<Keyed<Arc<Counters>>>>,
+    shards: Box<[ArcSwap<Keyed<LoadBalancerCounters>>]>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct LoadBalancerCounters {
+    counters: Arc<Counters>,
+    target_groups: Keyed<Arc<Counters>>,
 }
 
 type Keyed<T> = HashMap<String, T, foldhash::fast::RandomState>;
 
+impl Default for InMemoryMetrics {
+    fn default() -> Self {
+        InMemoryMetrics::with_workers(1)
+    }
+}
+
 impl InMemoryMetrics {
+    /// Counters for a data plane with `workers` worker threads.
+    pub fn with_workers(workers: usize) -> InMemoryMetrics {
+        InMemoryMetrics {
+            shards: (0..workers.max(1)).map(|_| ArcSwap::default()).collect(),
+        }
+    }
+
+    fn shard(&self, worker: usize) -> &ArcSwap<Keyed<LoadBalancerCounters>> {
+        &self.shards[worker % self.shards.len()]
+    }
+
+    /// `values` of the counters found by `find` in each shard, added up.
+    fn sum(
+        &self,
+        find: impl Fn(&LoadBalancerCounters) -> Option<&Arc<Counters>>,
+        load_balancer: &str,
+    ) -> CounterValues {
+        let mut total = CounterValues::default();
+        for shard in &self.shards {
+            if let Some(counters) = shard.load().get(load_balancer).and_then(&find) {
+                total.add(&counters.values());
+            }
+        }
+        total
+    }
+
     pub fn load_balancer(&self, id: &str) -> CounterValues {
-        self.load_balancers
-            .load()
-            .get(id)
-            .map(|c| c.values())
-            .unwrap_or_default()
+        self.sum(|lb| Some(&lb.counters), id)
     }
 
     pub fn target_group(&self, load_balancer: &str, target_group: &str) -> CounterValues {
-        self.target_groups
-            .load()
-            .get(load_balancer)
-            .and_then(|groups| groups.get(target_group))
-            .map(|c| c.values())
-            .unwrap_or_default()
+        self.sum(|lb| lb.target_groups.get(target_group), load_balancer)
     }
 
     /// Every load balancer's and target group's counters, with the response time extremes
     /// taken: for the one publisher (`crate::publisher`), which reports them per period.
     pub fn snapshot(&self) -> MetricsSnapshot {
-        let load_balancers = self
-            .load_balancers
-            .load()
-            .iter()
-            .map(|(id, counters)| (id.clone(), counters.take_period()))
-            .collect();
-        let target_groups = self
-            .target_groups
-            .load()
-            .iter()
-            .flat_map(|(lb, groups)| {
-                groups
-                    .iter()
-                    .map(|(tg, counters)| ((lb.clone(), tg.clone()), counters.take_period()))
-            })
-            .collect();
-        MetricsSnapshot {
-            load_balancers,
-            target_groups,
+        let mut snapshot = MetricsSnapshot::default();
+        for shard in &self.shards {
+            for (lb, counters) in shard.load().iter() {
+                snapshot
+                    .load_balancers
+                    .entry(lb.clone())
+                    .or_default()
+                    .add(&counters.counters.take_period());
+                for (tg, group) in &counters.target_groups {
+                    snapshot
+                        .target_groups
+                        .entry((lb.clone(), tg.clone()))
+                        .or_default()
+                        .add(&group.take_period());
+                }
+            }
         }
+        snapshot
     }
 
-    fn with_lb(&self, id: &str, apply: impl FnOnce(&Counters)) {
-        if let Some(counters) = self.load_balancers.load().get(id) {
-            return apply(counters);
-        }
-        self.load_balancers.rcu(|map| {
-            let mut map = Keyed::clone(map);
-            map.entry(id.to_string()).or_default();
-            map
-        });
-        if let Some(counters) = self.load_balancers.load().get(id) {
-            apply(counters);
-        }
-    }
-
-    fn with_tg(&self, load_balancer: &str, target_group: &str, apply: impl FnOnce(&Counters)) {
-        let find = |map: &Keyed<Keyed<Arc<Counters>>>| {
-            map.get(load_balancer)
-                .and_then(|groups| groups.get(target_group))
-                .cloned()
-        };
-        if let Some(counters) = self
-            .target_groups
-            .load()
-            .get(load_balancer)
-            .and_then(|groups| groups.get(target_group))
+    /// Calls `apply` with the load balancer's counters in `worker`'s shard and, with a target
+    /// group, that group's there, creating them first if new.
+    fn with(
+        &self,
+        worker: usize,
+        load_balancer: &str,
+        target_group: Option<&str>,
+        apply: impl FnOnce(&Counters, Option<&Counters>),
+    ) {
+        let shard = self.shard(worker);
         {
-            return apply(counters);
+            let map = shard.load();
+            if let Some(lb) = map.get(load_balancer) {
+                match target_group.map(|tg| lb.target_groups.get(tg)) {
+                    None => return apply(&lb.counters, None),
+                    Some(Some(group)) => return apply(&lb.counters, Some(group)),
+                    Some(None) => {}
+                }
+            }
         }
-        self.target_groups.rcu(|map| {
+        shard.rcu(|map| {
             let mut map = Keyed::clone(map);
-            map.entry(load_balancer.to_string())
-                .or_default()
-                .entry(target_group.to_string())
-                .or_default();
+            let lb = map.entry(load_balancer.to_string()).or_default();
+            if let Some(tg) = target_group {
+                lb.target_groups.entry(tg.to_string()).or_default();
+            }
             map
         });
-        if let Some(counters) = find(&self.target_groups.load()) {
-            apply(&counters);
+        if let Some(lb) = shard.load().get(load_balancer) {
+            let group = target_group.and_then(|tg| lb.target_groups.get(tg));
+            apply(&lb.counters, group.map(|group| &**group));
         }
     }
 }
 
 impl Metrics for InMemoryMetrics {
     fn request(&self, record: &RequestRecord<'_>) {
-        self.with_lb(record.load_balancer, |c| c.count(record));
-        if let Some(group) = record.target_group {
-            self.with_tg(record.load_balancer, group, |c| c.count(record));
-        }
+        self.with(
+            record.worker,
+            record.load_balancer,
+            record.target_group,
+            |lb, group| {
+                lb.count(record);
+                if let Some(group) = group {
+                    group.count(record);
+                }
+            },
+        );
     }
 
-    fn connection_opened(&self, load_balancer: &str) {
-        self.with_lb(load_balancer, |c| {
-            c.active_connections.fetch_add(1, Ordering::Relaxed);
-            c.new_connections.fetch_add(1, Ordering::Relaxed);
+    fn connection_opened(&self, worker: usize, load_balancer: &str) {
+        self.with(worker, load_balancer, None, |lb, _| {
+            lb.active_connections.fetch_add(1, Ordering::Relaxed);
+            lb.new_connections.fetch_add(1, Ordering::Relaxed);
         });
     }
 
-    fn connection_closed(&self, load_balancer: &str) {
-        self.with_lb(load_balancer, |c| {
-            c.active_connections.fetch_sub(1, Ordering::Relaxed);
+    fn connection_closed(&self, worker: usize, load_balancer: &str) {
+        self.with(worker, load_balancer, None, |lb, _| {
+            lb.active_connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
 
     fn host_counts(&self, load_balancer: &str, target_group: &str, healthy: u64, unhealthy: u64) {
-        self.with_tg(load_balancer, target_group, |c| {
-            c.healthy_hosts.store(healthy, Ordering::Relaxed);
-            c.unhealthy_hosts.store(unhealthy, Ordering::Relaxed);
+        self.with(0, load_balancer, Some(target_group), |_, group| {
+            if let Some(group) = group {
+                group.healthy_hosts.store(healthy, Ordering::Relaxed);
+                group.unhealthy_hosts.store(unhealthy, Ordering::Relaxed);
+            }
         });
     }
 }
@@ -333,6 +399,7 @@ mod tests {
     fn requests_count_per_load_balancer_and_target_group_by_status_class() {
         let metrics = InMemoryMetrics::default();
         metrics.request(&RequestRecord {
+            worker: 0,
             load_balancer: "lb",
             target_group: Some("tg"),
             target_status: Some(204),
@@ -340,6 +407,7 @@ mod tests {
             target_response_time: Some(Duration::from_millis(3)),
         });
         metrics.request(&RequestRecord {
+            worker: 0,
             load_balancer: "lb",
             target_group: Some("tg"),
             target_status: None,
@@ -347,6 +415,7 @@ mod tests {
             target_response_time: None,
         });
         metrics.request(&RequestRecord {
+            worker: 0,
             load_balancer: "lb",
             target_group: None,
             target_status: None,
@@ -373,13 +442,60 @@ mod tests {
     #[test]
     fn connections_and_host_counts_are_gauges() {
         let metrics = InMemoryMetrics::default();
-        metrics.connection_opened("lb");
-        metrics.connection_opened("lb");
-        metrics.connection_closed("lb");
+        metrics.connection_opened(0, "lb");
+        metrics.connection_opened(0, "lb");
+        metrics.connection_closed(0, "lb");
         assert_eq!(metrics.load_balancer("lb").active_connections, 1);
         metrics.host_counts("lb", "tg", 2, 1);
         metrics.host_counts("lb", "tg", 1, 2);
         let tg = metrics.target_group("lb", "tg");
         assert_eq!((tg.healthy_hosts, tg.unhealthy_hosts), (1, 2));
+    }
+
+    #[test]
+    fn each_workers_counts_are_added_up_when_read() {
+        let metrics = InMemoryMetrics::with_workers(2);
+        for (worker, millis) in [(0, 5), (1, 2), (1, 9), (2, 4)] {
+            metrics.request(&RequestRecord {
+                worker,
+                load_balancer: "lb",
+                target_group: Some("tg"),
+                target_status: Some(200),
+                elb_status: None,
+                target_response_time: Some(Duration::from_millis(millis)),
+            });
+        }
+        metrics.connection_opened(0, "lb");
+        metrics.connection_opened(1, "lb");
+        metrics.connection_closed(1, "lb");
+        metrics.host_counts("lb", "tg", 2, 1);
+        let lb = metrics.load_balancer("lb");
+        assert_eq!(
+            (lb.request_count, lb.target_2xx, lb.target_responses),
+            (4, 4, 4)
+        );
+        assert_eq!(lb.target_response_time_micros, 20_000);
+        assert_eq!((lb.active_connections, lb.new_connections), (1, 2));
+        let tg = metrics.target_group("lb", "tg");
+        assert_eq!(tg.request_count, 4);
+        assert_eq!((tg.healthy_hosts, tg.unhealthy_hosts), (2, 1));
+        let snapshot = metrics.snapshot();
+        let period = &snapshot.load_balancers["lb"];
+        assert_eq!(period.request_count, 4);
+        assert_eq!(
+            (
+                period.target_response_time_min_micros,
+                period.target_response_time_max_micros
+            ),
+            (Some(2_000), Some(9_000)),
+            "the extremes over every worker"
+        );
+        let group = &snapshot.target_groups[&("lb".to_string(), "tg".to_string())];
+        assert_eq!((group.request_count, group.healthy_hosts), (4, 2));
+        let next = metrics.snapshot();
+        assert_eq!(
+            next.load_balancers["lb"].target_response_time_min_micros, None,
+            "extremes start over each period"
+        );
     }
 }

@@ -78,9 +78,11 @@ impl Connection {
         }
         if counted.as_deref() != Some(&*listener.load_balancer) {
             if let Some(previous) = counted.take() {
-                shared.metrics.connection_closed(&previous);
+                shared.metrics.connection_closed(self.worker, &previous);
             }
-            shared.metrics.connection_opened(&listener.load_balancer);
+            shared
+                .metrics
+                .connection_opened(self.worker, &listener.load_balancer);
             *counted = Some(listener.load_balancer.clone());
         }
     }
@@ -177,7 +179,9 @@ pub(crate) async fn serve_connection(
         .unwrap_or_else(|p| p.into_inner())
         .take();
     if let Some(load_balancer) = counted {
-        shared.metrics.connection_closed(&load_balancer);
+        shared
+            .metrics
+            .connection_closed(connection.worker, &load_balancer);
     }
 }
 
@@ -265,7 +269,13 @@ async fn handle(
     connection.serving(&shared, listener);
     if request.version() == Version::HTTP_11 && authority.is_none() {
         // HTTP/1.1 requires Host (RFC 9112 §3.2); ALB answers 400.
-        let mut response = count_elb(&shared, listener, None, StatusCode::BAD_REQUEST);
+        let mut response = count_elb(
+            &shared,
+            &connection,
+            listener,
+            None,
+            StatusCode::BAD_REQUEST,
+        );
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -283,11 +293,11 @@ async fn handle(
     let action = listener.table.route(&head);
     Ok(match action {
         Action::FixedResponse(fixed) => {
-            count(&shared, listener, None, None, None, None);
+            count(&shared, &connection, listener, None, None, None, None);
             fixed_response(fixed)
         }
         Action::Redirect(redirect) => {
-            count(&shared, listener, None, None, None, None);
+            count(&shared, &connection, listener, None, None, None, None);
             let location = redirect::location(
                 redirect,
                 &OriginalUrl {
@@ -378,7 +388,13 @@ async fn forward_request(
     });
     let Some(group) = chosen.and_then(|i| groups.get(&forward.target_groups[i].target_group_id))
     else {
-        return count_elb(shared, listener, None, StatusCode::SERVICE_UNAVAILABLE);
+        return count_elb(
+            shared,
+            connection,
+            listener,
+            None,
+            StatusCode::SERVICE_UNAVAILABLE,
+        );
     };
     let group_id = group.config.id.as_str();
 
@@ -388,6 +404,7 @@ async fn forward_request(
     let Some((target, target_state)) = choose_target(group, request.headers(), started) else {
         return count_elb(
             shared,
+            connection,
             listener,
             Some(group_id),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -400,11 +417,12 @@ async fn forward_request(
     let upgrade = hop_by_hop && is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     if let Err(status) = prepare_upstream_request(&mut request, connection, hop_by_hop, upgrade) {
-        return count_elb(shared, listener, Some(group_id), status);
+        return count_elb(shared, connection, listener, Some(group_id), status);
     }
 
     let mut guard = RequestGuard {
         shared,
+        worker: connection.worker,
         load_balancer: &listener.load_balancer,
         target_group: &group.id,
         finished: false,
@@ -733,6 +751,7 @@ fn append_cookies(
 /// worker.
 struct RequestGuard<'a> {
     shared: &'a Shared,
+    worker: usize,
     load_balancer: &'a str,
     target_group: &'a str,
     finished: bool,
@@ -821,6 +840,7 @@ impl RequestGuard<'_> {
         }
         self.finished = true;
         self.shared.metrics.request(&RequestRecord {
+            worker: self.worker,
             load_balancer: self.load_balancer,
             target_group: Some(self.target_group),
             target_status,
@@ -846,6 +866,7 @@ impl Drop for RequestGuard<'_> {
 
 fn count(
     shared: &Shared,
+    connection: &Connection,
     listener: &ListenerRoutes,
     target_group: Option<&str>,
     target_status: Option<u16>,
@@ -853,6 +874,7 @@ fn count(
     response_time: Option<Duration>,
 ) {
     shared.metrics.request(&RequestRecord {
+        worker: connection.worker,
         load_balancer: &listener.load_balancer,
         target_group,
         target_status,
@@ -863,12 +885,14 @@ fn count(
 
 fn count_elb(
     shared: &Shared,
+    connection: &Connection,
     listener: &ListenerRoutes,
     target_group: Option<&str>,
     status: StatusCode,
 ) -> Response<ResponseBody> {
     count(
         shared,
+        connection,
         listener,
         target_group,
         None,

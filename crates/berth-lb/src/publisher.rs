@@ -277,6 +277,7 @@ mod tests {
 
     fn served(metrics: &InMemoryMetrics, lb: &str, tg: &str, status: u16, millis: u64) {
         metrics.request(&RequestRecord {
+            worker: 0,
             load_balancer: lb,
             target_group: Some(tg),
             target_status: Some(status),
@@ -287,6 +288,7 @@ mod tests {
 
     fn refused(metrics: &InMemoryMetrics, lb: &str, tg: Option<&str>, status: u16) {
         metrics.request(&RequestRecord {
+            worker: 0,
             load_balancer: lb,
             target_group: tg,
             target_status: None,
@@ -323,7 +325,7 @@ mod tests {
     fn a_period_reports_what_grew_since_the_previous_one() {
         let metrics = InMemoryMetrics::default();
         let mut publisher = Publisher::default();
-        metrics.connection_opened("lb");
+        metrics.connection_opened(0, "lb");
         served(&metrics, "lb", "tg", 200, 10);
         served(&metrics, "lb", "tg", 204, 30);
         served(&metrics, "lb", "tg", 503, 20);
@@ -406,8 +408,8 @@ mod tests {
         unchecked.checks_enabled = false;
         assert_eq!(publisher.period(metrics.snapshot(), &[unchecked]), vec![]);
         // A connection that closed in a period still counts as active in it.
-        metrics.connection_opened("lb");
-        metrics.connection_closed("lb");
+        metrics.connection_opened(0, "lb");
+        metrics.connection_closed(0, "lb");
         assert_eq!(
             publisher.period(metrics.snapshot(), &[]),
             vec![
