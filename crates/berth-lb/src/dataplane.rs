@@ -138,6 +138,10 @@ impl Drop for Owner {
 pub(crate) struct Shared {
     pub options: Options,
     pub snapshot: ArcSwap<Snapshot>,
+    /// `snapshot` again for each worker, behind a reference count of the worker's own: every
+    /// request holds the snapshot it routes by, and one count taken and given back by every
+    /// worker would pass its cache line between cores on every request.
+    pub worker_snapshots: Box<[WorkerSnapshot]>,
     pub metrics: Arc<dyn Metrics>,
     /// One pool per worker, so a request's upstream connection lives on its own thread.
     /// Each worker's keep-alive connections to targets.
@@ -167,7 +171,8 @@ pub(crate) fn current(key: &SharedKey) -> SocketKey {
 
 struct BoundSocket {
     address: SocketAddr,
-    key: SharedKey,
+    /// One per worker (read by each of its requests), all changed together.
+    keys: Vec<SharedKey>,
     /// One per worker, each on its own SO_REUSEPORT socket.
     accept_loops: Vec<JoinHandle<()>>,
 }
@@ -179,6 +184,10 @@ impl Drop for BoundSocket {
         }
     }
 }
+
+/// A worker's reference to the current snapshot, on cache lines of its own.
+#[repr(align(128))]
+pub(crate) struct WorkerSnapshot(pub ArcSwap<Arc<Snapshot>>);
 
 /// One configuration, compiled.
 pub(crate) struct Snapshot {
@@ -255,10 +264,26 @@ pub(crate) struct GroupSnapshot {
 }
 
 /// What a target group keeps across configurations.
-#[derive(Default)]
 pub(crate) struct GroupState {
-    pub cursor: AtomicU64,
+    /// A round-robin cursor per worker: each worker takes its turns over the targets on its
+    /// own (as nginx's and HAProxy's workers do) rather than pass one counter's cache line
+    /// between cores on every request.
+    pub cursors: Box<[Cursor]>,
     targets: Mutex<HashMap<SocketAddr, Arc<TargetState>>>,
+}
+
+/// Aligned to its own cache lines (two: adjacent-line prefetch pairs them).
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct Cursor(pub AtomicU64);
+
+impl GroupState {
+    fn new(workers: usize) -> GroupState {
+        GroupState {
+            cursors: (0..workers.max(1)).map(|_| Cursor::default()).collect(),
+            targets: Mutex::default(),
+        }
+    }
 }
 
 /// What a target keeps across configurations.
@@ -383,12 +408,19 @@ impl DataPlane {
             .iter()
             .map(|_| Arc::new(pool::UpstreamPool::new(options.connect_timeout)))
             .collect();
+        let snapshot = Arc::new(Snapshot {
+            sockets: RequestMap::default(),
+            groups: RequestMap::default(),
+        });
+        let worker_snapshots = workers
+            .handles()
+            .iter()
+            .map(|_| WorkerSnapshot(ArcSwap::from_pointee(snapshot.clone())))
+            .collect();
         let shared = Arc::new(Shared {
             options,
-            snapshot: ArcSwap::from_pointee(Snapshot {
-                sockets: RequestMap::default(),
-                groups: RequestMap::default(),
-            }),
+            snapshot: ArcSwap::new(snapshot),
+            worker_snapshots,
             metrics,
             pools,
             workers,
@@ -440,7 +472,10 @@ impl DataPlane {
             let handles = shared.workers.handles();
             let (address, listeners) =
                 bind(SocketAddr::new(shared.options.bind_ip, port), handles.len())?;
-            let shared_key = Arc::new(RwLock::new(key.clone()));
+            let keys: Vec<SharedKey> = handles
+                .iter()
+                .map(|_| Arc::new(RwLock::new(key.clone())))
+                .collect();
             let accept_loops = listeners
                 .into_iter()
                 .zip(handles)
@@ -448,7 +483,7 @@ impl DataPlane {
                 .map(|(worker, (listener, handle))| {
                     handle.spawn(accept_loop(
                         Arc::downgrade(shared),
-                        shared_key.clone(),
+                        keys[worker].clone(),
                         listener,
                         worker,
                     ))
@@ -458,20 +493,26 @@ impl DataPlane {
                 key.clone(),
                 BoundSocket {
                     address,
-                    key: shared_key,
+                    keys,
                     accept_loops,
                 },
             );
         }
 
         let groups = self.carry_group_state(&config.target_groups, &users);
-        shared.snapshot.store(Arc::new(Snapshot {
+        let snapshot = Arc::new(Snapshot {
             sockets: ports,
             groups: groups.clone(),
-        }));
+        });
+        for worker in &shared.worker_snapshots {
+            worker.0.store(Arc::new(snapshot.clone()));
+        }
+        shared.snapshot.store(snapshot);
         for (old, new) in rekeyed {
             if let Some(bound) = sockets.remove(&old) {
-                *bound.key.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+                for key in &bound.keys {
+                    *key.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+                }
                 sockets.insert(new, bound);
             }
         }
@@ -502,7 +543,10 @@ impl DataPlane {
         states.retain(|id, _| target_groups.iter().any(|g| &g.id == id));
         let mut snapshots = RequestMap::default();
         for group in target_groups {
-            let state = states.entry(group.id.clone()).or_default().clone();
+            let state = states
+                .entry(group.id.clone())
+                .or_insert_with(|| Arc::new(GroupState::new(self.shared.workers.handles().len())))
+                .clone();
             let mut known = lock(&state.targets);
             known.retain(|address, _| group.targets.iter().any(|t| t.address == *address));
             let targets = group

@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,8 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -28,7 +27,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::balance;
-use crate::config::{Action, AdminState, FixedResponse, Forward, Protocol};
+use crate::config::{Action, AdminState, Algorithm, FixedResponse, Forward, Protocol};
 use crate::dataplane::{
     GroupSnapshot, ListenerRoutes, RequestMap, Shared, SharedKey, TargetState, current,
 };
@@ -40,7 +39,43 @@ use crate::rules::RequestHead;
 use crate::sticky;
 use crate::waiting::GiveUp;
 
-type ResponseBody = BoxBody<Bytes, hyper::Error>;
+/// What a client gets as a body: a target's, passed on, or one the load balancer made. An enum
+/// rather than a boxed body: no allocation per response.
+enum ResponseBody {
+    Target(TrackedBody),
+    Own(Full<Bytes>),
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Target(body) => Pin::new(body).poll_frame(cx),
+            ResponseBody::Own(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Target(body) => body.is_end_stream(),
+            ResponseBody::Own(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Target(body) => body.size_hint(),
+            ResponseBody::Own(body) => body.size_hint(),
+        }
+    }
+}
 
 /// What the request handler knows about its connection.
 struct Connection {
@@ -57,6 +92,9 @@ struct Connection {
     activity: Arc<Activity>,
     /// The load balancer the connection is counted under (ActiveConnectionCount), once known.
     load_balancer: Mutex<Option<Arc<str>>>,
+    /// The address of `load_balancer`'s id (0 without one). The mutex keeps that id alive, so
+    /// the address is no other id's meanwhile.
+    counted: AtomicUsize,
     /// The idle timeout of the load balancer last served, in milliseconds.
     idle_timeout_ms: AtomicU64,
 }
@@ -67,15 +105,13 @@ impl Connection {
             u64::try_from(listener.idle_timeout.as_millis()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-        let mut counted = self.load_balancer.lock().unwrap_or_else(|p| p.into_inner());
-        // Same load balancer as the connection's previous request (the usual case): the
-        // pointer comparison spares comparing ARNs.
-        if counted
-            .as_ref()
-            .is_some_and(|lb| Arc::ptr_eq(lb, &listener.load_balancer))
-        {
+        // Same load balancer as the connection's previous request (the usual case): told by
+        // the address of its id, without the lock or comparing ARNs.
+        let address = Arc::as_ptr(&listener.load_balancer).cast::<u8>().addr();
+        if self.counted.load(Ordering::Relaxed) == address {
             return;
         }
+        let mut counted = self.load_balancer.lock().unwrap_or_else(|p| p.into_inner());
         if counted.as_deref() != Some(&*listener.load_balancer) {
             if let Some(previous) = counted.take() {
                 shared.metrics.connection_closed(self.worker, &previous);
@@ -83,8 +119,10 @@ impl Connection {
             shared
                 .metrics
                 .connection_opened(self.worker, &listener.load_balancer);
-            *counted = Some(listener.load_balancer.clone());
         }
+        // The same id from a newer configuration replaces the one held, for the test above.
+        *counted = Some(listener.load_balancer.clone());
+        self.counted.store(address, Ordering::Relaxed);
     }
 
     fn idle_timeout(&self) -> Duration {
@@ -136,6 +174,7 @@ pub(crate) async fn serve_connection(
         protocol,
         activity,
         load_balancer: Mutex::new(None),
+        counted: AtomicUsize::new(0),
         idle_timeout_ms: AtomicU64::new(
             u64::try_from(idle_timeout.as_millis()).unwrap_or(u64::MAX),
         ),
@@ -252,8 +291,12 @@ async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     connection.activity.request_started();
     let _in_flight = InFlight(connection.activity.clone());
-    let snapshot = shared.snapshot.load_full();
-    let Some(port) = snapshot.sockets.get(&current(&connection.key)) else {
+    let snapshot = shared.worker_snapshots[connection.worker].0.load_full();
+    // Looked up by the key in place (the lock released at once): no copy of it per request.
+    let port = snapshot
+        .sockets
+        .get(&*connection.key.read().unwrap_or_else(|p| p.into_inner()));
+    let Some(port) = port else {
         // The listener was deleted: this connection has nowhere to go.
         let mut response = elb_error(StatusCode::SERVICE_UNAVAILABLE);
         response
@@ -401,7 +444,9 @@ async fn forward_request(
     // One clock read serves balancing (slow start), the pool (idle connections) and the
     // response time.
     let started = Instant::now();
-    let Some((target, target_state)) = choose_target(group, request.headers(), started) else {
+    let Some((target, target_state)) =
+        choose_target(group, request.headers(), started, connection.worker)
+    else {
         return count_elb(
             shared,
             connection,
@@ -427,8 +472,12 @@ async fn forward_request(
         target_group: &group.id,
         finished: false,
     };
-    // Outstanding until the response body has been passed on (or the exchange failed).
-    let outstanding = Outstanding::take(target_state.clone());
+    // Outstanding until the response body has been passed on (or the exchange failed). Only
+    // least outstanding requests reads the count: other algorithms leave it alone, sparing a
+    // counter every worker writes (a group switched to it meanwhile starts from the requests
+    // sent after the switch).
+    let outstanding = (group.config.algorithm == Algorithm::LeastOutstandingRequests)
+        .then(|| Outstanding::take(target_state.clone()));
     let upstream = Target {
         address: target_state.address,
         https: group.config.protocol == Protocol::Https,
@@ -498,12 +547,11 @@ async fn forward_request(
         );
     }
     response.map(|body| {
-        TrackedBody {
+        ResponseBody::Target(TrackedBody {
             inner: body,
             lease: Some(lease),
             _outstanding: outstanding,
-        }
-        .boxed()
+        })
     })
 }
 
@@ -519,6 +567,7 @@ fn choose_target(
     group: &GroupSnapshot,
     headers: &HeaderMap,
     now: Instant,
+    worker: usize,
 ) -> Option<(SocketAddr, Arc<TargetState>)> {
     BALANCE_SCRATCH.with_borrow_mut(|(views, candidates)| {
         views.clear();
@@ -558,7 +607,9 @@ fn choose_target(
                 group.config.algorithm,
                 views,
                 candidates,
-                group.state.cursor.fetch_add(1, Ordering::Relaxed),
+                group.state.cursors[worker % group.state.cursors.len()]
+                    .0
+                    .fetch_add(1, Ordering::Relaxed),
                 // Only slow start rolls against a weight: every other weight is 1.
                 match group.config.slow_start {
                     Some(_) => rand::random(),
@@ -682,17 +733,18 @@ fn trace_id(epoch_seconds: u64, random: u128) -> [u8; TRACE_ID_LEN] {
 
 const TRACE_ID_LEN: usize = 40;
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-    ]
-    .contains(name)
-        || name == "keep-alive"
-        || name == "proxy-connection"
+    // By the lowercase name: one length switch per header, every header of every message.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "keep-alive"
+            | "proxy-connection"
+    )
 }
 
 /// Headers that describe one hop's connection, not the message (RFC 9110 §7.6.1), including
@@ -779,7 +831,7 @@ impl Drop for Outstanding {
 struct TrackedBody {
     inner: Incoming,
     lease: Option<Lease>,
-    _outstanding: Outstanding,
+    _outstanding: Option<Outstanding>,
 }
 
 impl TrackedBody {
@@ -907,7 +959,7 @@ fn empty_body() -> ResponseBody {
 }
 
 fn full_body(bytes: Bytes) -> ResponseBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
+    ResponseBody::Own(Full::new(bytes))
 }
 
 fn empty_response(status: StatusCode) -> Response<ResponseBody> {
