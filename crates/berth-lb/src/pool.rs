@@ -142,7 +142,11 @@ impl UpstreamPool {
             Ok(UpstreamStream::Tls(Box::new(TokioIo::new(tls))))
         });
         let stream = connected.await.map_err(|_| SendError::ConnectTimeout)??;
-        let (sender, connection) = http1::handshake(stream).await?;
+        // One buffer, one write per request (see `proxy::serve_http`).
+        let (sender, connection) = http1::Builder::new()
+            .writev(false)
+            .handshake(stream)
+            .await?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 tracing::debug!(%error, "target connection ended with an error");

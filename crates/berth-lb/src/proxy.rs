@@ -240,6 +240,9 @@ async fn serve_http<I>(
     builder
         .http1()
         .keep_alive(true)
+        // One buffer, written with one write: a response head and a short body cost less
+        // copied together than gathered (hyper sets up 64 I/O slices per vectored flush).
+        .writev(false)
         .max_buf_size(shared.options.max_header_bytes.max(8192));
     if h2_only {
         builder = builder.http2_only();
