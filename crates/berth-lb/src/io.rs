@@ -1,11 +1,12 @@
 //! The client socket as the connection task sees it: watched, so that the idle timeout and the
 //! header timeout can be enforced from outside hyper.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -177,5 +178,101 @@ impl AsyncWrite for WatchedTcp {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The connection watcher's timer, looked at only once it has fired. The connection's task is
+/// woken at least twice per request (the request, then the target's answer), and polling a
+/// pending tokio timer each time (to find it pending and register the same waker again) cost
+/// more than the rest of the watcher; instead the timer wakes the task through a waker that
+/// also marks it fired.
+pub struct Timer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The waker the sleep was last polled with, while it stands.
+    armed: Option<Arc<FiredWaker>>,
+}
+
+struct FiredWaker {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl Wake for FiredWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+impl Timer {
+    pub fn new(deadline: Instant) -> Timer {
+        Timer {
+            sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
+            armed: None,
+        }
+    }
+
+    pub fn reset(&mut self, deadline: Instant) {
+        self.sleep.as_mut().reset(deadline.into());
+        self.armed = None;
+    }
+}
+
+impl Future for Timer {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(armed) = &self.armed
+            && !armed.fired.load(Ordering::Acquire)
+            && armed.task.will_wake(cx.waker())
+        {
+            return Poll::Pending;
+        }
+        let armed = Arc::new(FiredWaker {
+            fired: AtomicBool::new(false),
+            task: cx.waker().clone(),
+        });
+        let waker = Waker::from(armed.clone());
+        match self.sleep.as_mut().poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(()) => {
+                self.armed = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                self.armed = Some(armed);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_timer_fires_at_its_deadline_and_again_after_a_reset() {
+        let start = Instant::now();
+        let mut timer = Timer::new(start + Duration::from_millis(30));
+        // Polled again before the deadline (as a connection's task is per request), it stays
+        // pending without looking at the sleep.
+        let early = tokio::time::timeout(Duration::from_millis(5), &mut timer).await;
+        assert!(early.is_err());
+        (&mut timer).await;
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        let again = Instant::now();
+        timer.reset(again + Duration::from_millis(20));
+        (&mut timer).await;
+        assert!(again.elapsed() >= Duration::from_millis(20));
+        // Moved later before it fires: the earlier deadline no longer counts.
+        let later = Instant::now();
+        timer.reset(later + Duration::from_millis(10));
+        timer.reset(later + Duration::from_millis(40));
+        (&mut timer).await;
+        assert!(later.elapsed() >= Duration::from_millis(40));
     }
 }

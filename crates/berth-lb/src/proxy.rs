@@ -31,7 +31,7 @@ use crate::config::{Action, AdminState, Algorithm, FixedResponse, Forward, Proto
 use crate::dataplane::{
     GroupSnapshot, ListenerRoutes, RequestMap, Shared, SharedKey, TargetState, current,
 };
-use crate::io::{Activity, Due, WatchedTcp};
+use crate::io::{Activity, Due, Timer, WatchedTcp};
 use crate::metrics::RequestRecord;
 use crate::pool::{Lease, Target};
 use crate::redirect::{self, OriginalUrl};
@@ -79,6 +79,9 @@ impl Body for ResponseBody {
 
 /// What the request handler knows about its connection.
 struct Connection {
+    /// Reached through the connection, whose count only its own worker writes: a request
+    /// holding a count of `Shared` itself would write a line every worker writes.
+    shared: Arc<Shared>,
     key: SharedKey,
     /// The worker thread the connection runs on: its upstream pool is that worker's.
     worker: usize,
@@ -164,6 +167,7 @@ pub(crate) async fn serve_connection(
         activity: activity.clone(),
     };
     let connection = Arc::new(Connection {
+        shared: shared.clone(),
         key,
         worker,
         peer,
@@ -248,19 +252,22 @@ async fn serve_http<I>(
         builder = builder.http2_only();
     }
     let service = {
-        let shared = shared.clone();
         let connection = connection.clone();
-        service_fn(move |request| handle(shared.clone(), connection.clone(), request))
+        service_fn(move |request| handle(connection.clone(), request))
     };
     let mut served = Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(io), service));
     // HTTP/2 has its own framing and pings: only HTTP/1 heads can be slow-walked.
     let header_timeout = (!h2_only).then_some(shared.options.header_read_timeout);
+    let mut timer = Timer::new(Instant::now());
     loop {
         let idle_timeout = connection.idle_timeout();
         let (deadline, due) = connection.activity.deadline(idle_timeout, header_timeout);
+        timer.reset(deadline);
         tokio::select! {
+            // The connection first: it is what wakes the task nearly every time.
+            biased;
             _ = served.as_mut() => return,
-            _ = tokio::time::sleep_until(deadline.into()) => {
+            () = &mut timer => {
                 if !connection.activity.still_due(due, idle_timeout, header_timeout, Instant::now()) {
                     continue;
                 }
@@ -279,21 +286,21 @@ async fn serve_http<I>(
 }
 
 /// Counts the request as in flight on its connection for as long as it is being handled.
-struct InFlight(Arc<Activity>);
+struct InFlight<'a>(&'a Activity);
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.request_finished();
     }
 }
 
 async fn handle(
-    shared: Arc<Shared>,
     connection: Arc<Connection>,
     request: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let shared = &connection.shared;
     connection.activity.request_started();
-    let _in_flight = InFlight(connection.activity.clone());
+    let _in_flight = InFlight(&connection.activity);
     let snapshot = shared.worker_snapshots[connection.worker].0.load_full();
     // Looked up by the key in place (the lock released at once): no copy of it per request.
     let port = snapshot
@@ -312,16 +319,10 @@ async fn handle(
     let Some(listener) = port.for_host(host) else {
         return Ok(elb_error(StatusCode::NOT_FOUND));
     };
-    connection.serving(&shared, listener);
+    connection.serving(shared, listener);
     if request.version() == Version::HTTP_11 && authority.is_none() {
         // HTTP/1.1 requires Host (RFC 9112 §3.2); ALB answers 400.
-        let mut response = count_elb(
-            &shared,
-            &connection,
-            listener,
-            None,
-            StatusCode::BAD_REQUEST,
-        );
+        let mut response = count_elb(shared, &connection, listener, None, StatusCode::BAD_REQUEST);
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
@@ -339,11 +340,11 @@ async fn handle(
     let action = listener.table.route(&head);
     Ok(match action {
         Action::FixedResponse(fixed) => {
-            count(&shared, &connection, listener, None, None, None, None);
+            count(shared, &connection, listener, None, None, None, None);
             fixed_response(fixed)
         }
         Action::Redirect(redirect) => {
-            count(&shared, &connection, listener, None, None, None, None);
+            count(shared, &connection, listener, None, None, None, None);
             let location = redirect::location(
                 redirect,
                 &OriginalUrl {
@@ -367,7 +368,7 @@ async fn handle(
         }
         Action::Forward(forward) => {
             forward_request(
-                &shared,
+                shared,
                 &connection,
                 listener,
                 &snapshot.groups,
