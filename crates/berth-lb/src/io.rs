@@ -62,10 +62,18 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn request_finished(&self) {
+    /// The request's handling ended, its last activity at `at` when the caller knows it (else
+    /// now).
+    pub fn request_finished(&self, at: Option<Instant>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.last_activity_ms
-            .store(self.now_ms(), Ordering::Relaxed);
+        let ms = match at {
+            Some(at) => at.saturating_duration_since(self.start),
+            None => self.start.elapsed(),
+        };
+        self.last_activity_ms.store(
+            u64::try_from(ms.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// When the connection should next be looked at, and what is due then.

@@ -286,11 +286,16 @@ async fn serve_http<I>(
 }
 
 /// Counts the request as in flight on its connection for as long as it is being handled.
-struct InFlight<'a>(&'a Activity);
+struct InFlight<'a> {
+    activity: &'a Activity,
+    /// When the target's answer came, if one did: the request's last activity, known without
+    /// reading the clock again.
+    answered: Option<Instant>,
+}
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.request_finished();
+        self.activity.request_finished(self.answered);
     }
 }
 
@@ -300,7 +305,10 @@ async fn handle(
 ) -> Result<Response<ResponseBody>, Infallible> {
     let shared = &connection.shared;
     connection.activity.request_started();
-    let _in_flight = InFlight(&connection.activity);
+    let mut in_flight = InFlight {
+        activity: &connection.activity,
+        answered: None,
+    };
     let snapshot = shared.worker_snapshots[connection.worker].0.load_full();
     // Looked up by the key in place (the lock released at once): no copy of it per request.
     let port = snapshot
@@ -370,6 +378,7 @@ async fn handle(
             forward_request(
                 shared,
                 &connection,
+                &mut in_flight,
                 listener,
                 &snapshot.groups,
                 forward,
@@ -410,6 +419,7 @@ fn strip_port(authority: &str) -> &str {
 async fn forward_request(
     shared: &Arc<Shared>,
     connection: &Connection,
+    in_flight: &mut InFlight<'_>,
     listener: &ListenerRoutes,
     groups: &RequestMap<String, Arc<GroupSnapshot>>,
     forward: &Forward,
@@ -497,7 +507,9 @@ async fn forward_request(
             return guard.elb_error(status);
         }
     };
-    let response_time = started.elapsed();
+    let answered = Instant::now();
+    in_flight.answered = Some(answered);
+    let response_time = answered.saturating_duration_since(started);
     let (mut response, lease) = match sent {
         Err(error) => {
             tracing::debug!(%error, target = %target, "target failed");
@@ -567,12 +579,14 @@ thread_local! {
 }
 
 /// A sticky target when the cookie names one still eligible, else the group's algorithm.
-fn choose_target(
-    group: &GroupSnapshot,
+/// The target is borrowed from the snapshot the request holds: a reference count taken per
+/// request would be written by every worker.
+fn choose_target<'a>(
+    group: &'a GroupSnapshot,
     headers: &HeaderMap,
     now: Instant,
     worker: usize,
-) -> Option<(SocketAddr, Arc<TargetState>)> {
+) -> Option<(SocketAddr, &'a Arc<TargetState>)> {
     BALANCE_SCRATCH.with_borrow_mut(|(views, candidates)| {
         views.clear();
         views.extend(
@@ -622,7 +636,7 @@ fn choose_target(
             )
         })?;
         let (target, state) = &group.targets[index];
-        Some((target.address, state.clone()))
+        Some((target.address, state))
     })
 }
 
