@@ -65,9 +65,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 baseline_dir=${BENCH_BASELINE_DIR:-$root/target/bench-baseline}
 baseline_target=$baseline_dir/target
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/api.sh: $*"; exit 1; }
+source bench/lib.sh
 
 [[ $seconds =~ ^[0-9]+$ ]] && (( seconds > 0 && seconds <= 600 )) \
     || die "BENCH_SECONDS must be 1..600 (signed requests are replayed; SigV4 allows 15 minutes)"
@@ -77,15 +75,6 @@ python3 -c 'import botocore' 2>/dev/null || die "needs botocore (pip install bot
     || die "BENCH_READ_RATE and BENCH_WRITE_RATE must be positive integers (requests/s)"
 command -v rustc >/dev/null 2>&1 || die "needs rustc to build bench/openloop.rs"
 
-install_package() {
-    local command=$1 package=$2
-    command -v "$command" >/dev/null 2>&1 && return 0
-    log "installing $package"
-    # A fresh image may have no package lists yet; only pay for an update when the install fails.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; } \
-        || die "cannot install $package (apt-get install -y $package)"
-}
 install_package wrk wrk
 install_package strace strace
 
@@ -93,20 +82,6 @@ install_package strace strace
 workdir=$(mktemp -d)
 baseline_src=""
 declare -A pid=() url=() binary=()
-
-stop_server() {
-    local name=$1 signal=$2 process=${pid[$1]:-}
-    [[ -n $process ]] || return 0
-    kill "-$signal" "$process" 2>/dev/null || true
-    # Bounded: a server that ignores SIGTERM for 10 s gets SIGKILL.
-    for _ in $(seq 100); do
-        kill -0 "$process" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$process" 2>/dev/null || true
-    wait "$process" 2>/dev/null || true
-    pid[$name]=""
-}
 
 remove_worktree() {
     [[ -n $baseline_src ]] || return 0
@@ -119,15 +94,12 @@ remove_worktree() {
 }
 
 cleanup() {
-    stop_server new TERM
-    stop_server old TERM
+    stop_process "pid[new]"
+    stop_process "pid[old]"
     remove_worktree
     rm -rf "$workdir"
 }
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap still stops the servers.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 fstype=$(stat -f -c %T "$workdir")
 case $fstype in
@@ -174,9 +146,8 @@ export BENCH_ACCESS_KEY_ID=AKIDBERTHBENCH
 export BENCH_SECRET_ACCESS_KEY=berth-bench-secret-access-key
 label() { [[ $1 == new ]] && echo "new" || echo "baseline"; }
 
-# start_server NAME: sets url[NAME]. Port 0 lets the kernel pick a free port with no race; the
-# ready line names it.
-start_server() {
+# start_named_server NAME: sets url[NAME].
+start_named_server() {
     local name=$1 data=$workdir/data-$1 out=$workdir/server-$1.out errors=$workdir/server-$1.log
     mkdir -p "$data"
     if [[ ! -e $data/credentials ]]; then
@@ -186,20 +157,7 @@ start_server() {
     : >"$out"
     "${binary[$name]}" server --listen 127.0.0.1:0 --data-dir "$data" >"$out" 2>>"$errors" &
     pid[$name]=$!
-    local address=""
-    for _ in $(seq 300); do
-        address=$(sed -n 's|^berth ready: http://||p' "$out")
-        [[ -n $address ]] && break
-        if ! kill -0 "${pid[$name]}" 2>/dev/null; then
-            tail -50 "$errors" >&2
-            die "$(label "$name") berth server exited before it was ready"
-        fi
-        sleep 0.1
-    done
-    if [[ -z $address ]]; then
-        tail -50 "$errors" >&2
-        die "$(label "$name") berth server was not ready within 30 s"
-    fi
+    wait_ready "${pid[$name]}" "$out" "$errors" "$(label "$name") berth server"
     url[$name]="http://$address/"
 }
 
@@ -278,8 +236,8 @@ median() {
 revisions() { python3 bench/api_sign.py revisions "${url[$1]}"; }
 
 : >"$workdir/results"
-start_server new
-start_server old
+start_named_server new
+start_named_server old
 log "new server ready at ${url[new]}, baseline at ${url[old]} (data in $workdir, $fstype)"
 
 # The new server must verify signatures, or the comparison measures nothing: an unsigned request is
@@ -359,8 +317,8 @@ done
 for server in new old; do
     acknowledged=$(awk -v server="$server" '$1 ~ /^register/ && $2 == server { n += $5 } END { print n + 0 }' "$workdir/results")
     # Quiet: bash reports a SIGKILLed job on stderr, and that kill is the point here.
-    { stop_server "$server" KILL; } 2>/dev/null
-    start_server "$server"
+    { stop_process "pid[$server]" KILL; } 2>/dev/null
+    start_named_server "$server"
     counts=$(revisions "$server"); read -r newest _ <<<"$counts"
     # One request in flight per connection at the end of each wrk register phase (the rounds' and
     # the fsync phase's); the open-loop generator waits for every answer.
@@ -370,7 +328,7 @@ for server in new old; do
     fi
     log ""
     log "revision check ok ($(label "$server") server): newest revisions add up to $newest after SIGKILL and restart; $acknowledged registers acknowledged"
-    stop_server "$server" TERM
+    stop_process "pid[$server]"
 done
 
 log ""

@@ -31,8 +31,7 @@ check_every=${BENCH_CHECK_EVERY:-100}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/api_fuzz.sh: $*"; exit 1; }
+source bench/lib.sh
 python3 -c 'import botocore' 2>/dev/null || die "needs botocore (pip install botocore)"
 
 if [[ -n ${BENCH_NEW_BINARY:-} ]]; then
@@ -45,15 +44,12 @@ fi
 [[ -x $binary ]] || die "no berth binary at $binary"
 
 work=$(mktemp -d)
-server=
+server_pid=""
 cleanup() {
-    if [[ -n $server ]] && kill -0 "$server" 2>/dev/null; then
-        kill "$server" 2>/dev/null || true
-        wait "$server" 2>/dev/null || true
-    fi
+    stop_process server_pid
     rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+on_exit cleanup
 
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/data"
@@ -61,14 +57,10 @@ key=$(python3 -c 'import secrets; print("AKID" + secrets.token_hex(8).upper())')
 secret=$(python3 -c 'import secrets; print(secrets.token_urlsafe(30))')
 printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' "$key" "$secret" > "$work/data/credentials"
 chmod 600 "$work/data/credentials"
+: > "$work/server.out"
 "$binary" server --listen "127.0.0.1:$port" --data-dir "$work/data" > "$work/server.out" 2> "$work/server.err" &
-server=$!
-for _ in $(seq 300); do
-    grep -q '^berth ready' "$work/server.out" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || die "berth server exited: $(tail -5 "$work/server.err")"
-    sleep 0.1
-done
-grep -q '^berth ready' "$work/server.out" || die "berth server not ready within 30 s"
+server_pid=$!
+wait_ready "$server_pid" "$work/server.out" "$work/server.err" "berth server"
 
 log "fuzzing $calls calls, seed $seed"
 status=0

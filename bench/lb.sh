@@ -40,22 +40,11 @@ if (( threads > connections )); then threads=$connections; fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/lb.sh: $*"; exit 1; }
+source bench/lib.sh
 
 [[ $seconds =~ ^[0-9]+$ ]] && (( seconds > 0 && seconds <= 600 )) || die "BENCH_SECONDS must be 1..600"
 [[ $rounds =~ ^[0-9]+$ ]] && (( rounds > 0 && rounds <= 20 )) || die "BENCH_ROUNDS must be 1..20"
 
-install_package() {
-    local command=$1 package=$2
-    command -v "$command" >/dev/null 2>&1 && return 0
-    log "installing $package"
-    # A fresh image may have no package lists yet; only pay for an update when the install fails.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null 2>&1 \
-        || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; } \
-        || die "cannot install $package (apt-get install -y $package)"
-}
 install_package wrk wrk
 install_package openssl openssl
 # Debian installs the daemons under /usr/sbin, which a non-login shell may not have on PATH.
@@ -74,12 +63,7 @@ upstream_binary=$target_dir/release/examples/upstream
 
 workdir=$(mktemp -d)
 pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
+on_exit cleanup_pids
 
 # The targets take any free port and say which; the proxies get free loopback ports chosen by the
 # kernel just before they start.

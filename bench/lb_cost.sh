@@ -29,9 +29,7 @@ workers=${BENCH_WORKERS:-2}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 target_dir=${CARGO_TARGET_DIR:-$(pwd)/target}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/lb_cost.sh: $*"; exit 1; }
+source bench/lib.sh
 
 [[ $seconds =~ ^[0-9]+$ ]] && (( seconds > 0 && seconds <= 120 )) || die "BENCH_SECONDS must be 1..120"
 for tool in wrk valgrind callgrind_control; do
@@ -46,12 +44,7 @@ upstream_binary=$target_dir/release/examples/upstream
 workdir=$(mktemp -d)
 profile_dir=$(mktemp -d -t lb-cost-profile.XXXXXX)
 pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
+on_exit cleanup_pids
 
 source bench/lb_targets.sh
 start_targets 1

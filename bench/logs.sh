@@ -27,75 +27,16 @@ rounds=${BENCH_ROUNDS:-3}
 cluster=bench-logs
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/lib.sh
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/logs.sh: $*"; exit 1; }
-
-command -v docker >/dev/null 2>&1 || die "needs docker"
-docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info failed)"
-python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
-
-cargo build --release -p berth
-berth=${CARGO_TARGET_DIR:-target}/release/berth
-"$berth" demo image >&2
-
-workdir=$(mktemp -d)
-server_pid=""
-agent_pid=""
-
-stop_process() {
-    local name=$1 pid=${!1}
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    printf -v "$name" '%s' ""
-}
-
-remove_containers() {
-    local ids
-    ids=$( (docker ps -aq --filter "label=berth-bench=1"; docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster") | sort -u)
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null 2>&1 || true
-}
-
-cleanup() {
-    stop_process agent_pid
-    remove_containers
-    stop_process server_pid
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+prepare_docker_bench
+container_labels=(berth-bench=1 "com.amazonaws.ecs.cluster=$cluster")
+on_exit cleanup_berth
 
 remove_containers
 
-: >"$workdir/server.out"
-setsid "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" \
-    >"$workdir/server.out" 2>"$workdir/server.log" &
-server_pid=$!
-address=""
-for _ in $(seq 300); do
-    address=$(sed -n 's|^berth ready: http://||p' "$workdir/server.out")
-    [[ -n $address ]] && break
-    kill -0 "$server_pid" 2>/dev/null || { cat "$workdir/server.log" >&2; die "berth server exited before it was ready"; }
-    sleep 0.1
-done
-[[ -n $address ]] || { cat "$workdir/server.log" >&2; die "berth server was not ready within 30 s"; }
-url="http://$address"
-log "berth server ready at $url"
-
-[[ -s $workdir/server/credentials ]] || die "berth server wrote no $workdir/server/credentials"
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
-export AWS_SHARED_CREDENTIALS_FILE=$workdir/server/credentials AWS_CONFIG_FILE=/dev/null AWS_DEFAULT_REGION=us-east-1
-
+start_server
 python3 bench/logs.py cluster "$url" "$cluster"
-setsid "$berth" agent --server "$url" --cluster "$cluster" --data-dir "$workdir/agent" --task-cleanup-wait 0 \
-    >"$workdir/agent.out" 2>"$workdir/agent.log" &
-agent_pid=$!
+start_agent --task-cleanup-wait 0
 
 python3 bench/logs.py run "$url" "$cluster" "$lines" "$rounds"

@@ -24,58 +24,26 @@ tasks=${BENCH_TASKS:-100000}
 clients=${BENCH_CLIENTS:-16}
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-log() { printf '%s\n' "$*" >&2; }
+source bench/lib.sh
 
 rounds=${PLACEMENT_ROUNDS:-3}
-berth=${CARGO_TARGET_DIR:-target}/release/berth
-cargo build --release --quiet -p berth
+cluster=placement
+build_berth --quiet
 engine_out=$(PLACEMENT_ROUNDS=$rounds cargo run --release --quiet -p berth-scheduler --example placement_bench)
 printf '%s\n' "$engine_out" >&2
 engine=$(tail -n 1 <<<"$engine_out")
 engine_rate=$(sed -n 's/^placements_per_sec: \([0-9]*\).*/\1/p' <<<"$engine")
-[[ -n $engine_rate ]] || { log "the pure engine printed no figure: $engine"; exit 1; }
+[[ -n $engine_rate ]] || die "the pure engine printed no figure: $engine"
 log "pure engine: $engine"
 
 workdir=$(mktemp -d)
-server_pid="" agent_pid=""
-cleanup() {
-    [[ -n $agent_pid ]] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null
-    [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
+on_exit cleanup_berth
 
-"$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" >"$workdir/server.out" 2>"$workdir/server.log" &
-server_pid=$!
-for _ in $(seq 300); do grep -q '^berth ready: ' "$workdir/server.out" 2>/dev/null && break; sleep 0.1; done
-endpoint=$(sed -n 's/^berth ready: //p' "$workdir/server.out")
-[[ -n $endpoint ]] || { cat "$workdir/server.log" >&2; exit 1; }
+start_server
+create_cluster
+start_simulated_agent "$instances" 600 --simulated-start-ms 50
 
-# Clients sign with the account's credentials, found as aws-cli finds them.
-export AWS_SHARED_CREDENTIALS_FILE="$workdir/server/credentials"
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
-python3 -c "import boto3; boto3.client('ecs', endpoint_url='$endpoint', region_name='us-east-1').create_cluster(clusterName='placement')"
-
-"$berth" agent --server "$endpoint" --cluster placement --data-dir "$workdir/agent" \
-    --simulate "$instances" --az us-east-1a,us-east-1b,us-east-1c --cpu 4096 --memory 16384 \
-    --simulated-start-ms 50 >/dev/null 2>"$workdir/agent.log" &
-agent_pid=$!
-registered=0
-for _ in $(seq 600); do
-    registered=$(python3 - "$endpoint" <<'PY'
-import sys, boto3
-ecs = boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1")
-pages = ecs.get_paginator("list_container_instances").paginate(cluster="placement")
-print(sum(len(p["containerInstanceArns"]) for p in pages))
-PY
-)
-    (( registered >= instances )) && break
-    sleep 1
-done
-(( registered >= instances )) || { log "only $registered of $instances instances registered"; exit 1; }
-log "$instances simulated instances registered"
-
-result=$(python3 bench/placement.py "$endpoint" placement "$tasks" "$clients")
+result=$(python3 bench/placement.py "$url" "$cluster" "$tasks" "$clients")
 rate=$(sed -n 's/^api_tasks_placed_per_sec: //p' <<<"$result")
 running=$(sed -n 's/^all_running_s: //p' <<<"$result")
 placed=$(sed -n 's/^tasks_placed: //p' <<<"$result")

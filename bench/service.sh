@@ -68,51 +68,18 @@ swarm_image=berth-demo:bench-swarm
 swarm_image_2=berth-demo:bench-swarm2
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source bench/lib.sh
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench/service.sh: $*"; exit 1; }
-
-command -v docker >/dev/null 2>&1 || die "needs docker"
-docker info >/dev/null 2>&1 || die "cannot reach the Docker Engine (docker info failed)"
-python3 -c 'import boto3' 2>/dev/null || die "needs boto3 (pip install boto3)"
-
-cargo build --release -p berth
-berth=${CARGO_TARGET_DIR:-target}/release/berth
-"$berth" demo image >&2
-
-workdir=$(mktemp -d)
-server_pid=""
-agent_pid=""
-driver_pid=""
+prepare_docker_bench
 swarm_enabled=""      # set once this script has run `docker swarm init`
 gwbridge_existed=""   # docker_gwbridge (made by swarm init, kept by leave) was there before
 tags_made=""
-
-# stop_process PID_VARIABLE: SIGTERM, then SIGKILL after 10 s; clears the variable.
-stop_process() {
-    local name=$1 pid=${!1}
-    [[ -n $pid ]] || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    printf -v "$name" '%s' ""
-}
+# The containers Berth runs for the cluster; the swarm service's are swarm_containers.
+container_labels=("com.amazonaws.ecs.cluster=$cluster")
 
 swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }
 
-# The containers of this benchmark: those Berth ran for the cluster, those of the swarm service.
-berth_containers() { docker ps -aq --filter "label=com.amazonaws.ecs.cluster=$cluster"; }
 swarm_containers() { docker ps -aq --filter "label=com.docker.swarm.service.name=$swarm_service"; }
-
-remove_berth_containers() {
-    local ids
-    ids=$(berth_containers)
-    [[ -z $ids ]] || docker rm -f $ids >/dev/null 2>&1 || true
-}
 
 # Removes the swarm service (if swarm mode is active and it exists) and waits, bounded, for its
 # containers to go; whatever is left after 60 s is removed by force.
@@ -151,17 +118,12 @@ cleanup() {
     # whatever containers are left, then the server; swarm mode last.
     stop_process driver_pid
     remove_swarm_service
-    stop_process agent_pid
-    remove_berth_containers
-    stop_process server_pid
+    stop_berth
     leave_swarm
     remove_tags
     rm -rf "$workdir"
 }
-trap cleanup EXIT
-# Turn signals into a normal exit so the EXIT trap still runs.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # Swarm mode, before anything is timed.
 case $(swarm_state) in
@@ -182,7 +144,7 @@ esac
 
 # A previous run killed hard (SIGKILL) may have left these behind; they would skew the run.
 remove_swarm_service
-remove_berth_containers
+remove_containers
 
 # The swarm images: berth-demo:latest with an exec-form HEALTHCHECK (see the header).
 tags_made=1
@@ -198,78 +160,21 @@ docker tag "$swarm_image" "$swarm_image_2"
 [[ $(docker image inspect "$swarm_image" --format '{{json .Config.Healthcheck.Test}}') == *'"CMD","/berth-demo"'* ]] \
     || die "$swarm_image has no exec-form health check"
 
-# The server and the agent run in sessions of their own (setsid), so a Ctrl-C in the terminal
-# reaches only this script and the driver: the driver then deletes its service through the API
-# while both are still up, and the trap stops them afterwards, agent first.
-# Port 0 lets the kernel pick a free port with no race; the ready line names it. server.out is
-# made first: the background job opens it, and the first sed may run before it has.
-: >"$workdir/server.out"
-setsid "$berth" server --listen 127.0.0.1:0 --data-dir "$workdir/server" \
-    >"$workdir/server.out" 2>"$workdir/server.log" &
-server_pid=$!
-address=""
-for _ in $(seq 300); do
-    address=$(sed -n 's|^berth ready: http://||p' "$workdir/server.out")
-    [[ -n $address ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        cat "$workdir/server.log" >&2
-        die "berth server exited before it was ready"
-    fi
-    sleep 0.1
-done
-if [[ -z $address ]]; then
-    cat "$workdir/server.log" >&2
-    die "berth server was not ready within 30 s"
-fi
-url="http://$address"
-log "berth server ready at $url"
-
-# The agent and the driver sign with the account's root credentials, which the server wrote to
-# its data directory, found as aws-cli finds them: the caller's own must not take precedence.
-[[ -s $workdir/server/credentials ]] || die "berth server wrote no $workdir/server/credentials"
-unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE AWS_DEFAULT_PROFILE
-export AWS_SHARED_CREDENTIALS_FILE=$workdir/server/credentials AWS_CONFIG_FILE=/dev/null
-
-# Signed as every request must be (an unsigned one is refused).
-python3 - "$url" "$cluster" <<'PY' || die "CreateCluster $cluster failed"
-import sys
-import boto3
-boto3.client("ecs", endpoint_url=sys.argv[1], region_name="us-east-1").create_cluster(clusterName=sys.argv[2])
-PY
-
-setsid "$berth" agent --server "$url" --cluster "$cluster" --data-dir "$workdir/agent" --task-cleanup-wait 0 \
-    >"$workdir/agent.out" 2>"$workdir/agent.log" &
-agent_pid=$!
+start_server
+create_cluster
+start_agent --task-cleanup-wait 0
 log "berth agent started (pid $agent_pid); the driver waits for it to register"
 
-# The driver runs in the background so that a TERM to this script is handled at once (bash runs
-# traps only between foreground commands), and the trap can stop it.
-status=0
-python3 bench/service.py --url "$url" --cluster "$cluster" --replicas "$replicas" --runs "$runs" --poll "$poll" \
-    --timeout "$timeout" --swarm-service "$swarm_service" --swarm-image "$swarm_image" \
-    --swarm-image-2 "$swarm_image_2" >"$workdir/figure.txt" &
-driver_pid=$!
-wait "$driver_pid" || status=$?
-driver_pid=""
-if (( status == 130 )); then
-    log "bench/service.sh: interrupted"
-    exit 130
-elif (( status != 0 )); then
-    if ! kill -0 "$agent_pid" 2>/dev/null; then log "the agent has exited; its log:"; tail -50 "$workdir/agent.log" >&2; fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then log "the server has exited; its log:"; tail -50 "$workdir/server.log" >&2; fi
-    log "agent log tail:"; tail -20 "$workdir/agent.log" >&2 || true
-    log "server log tail:"; tail -20 "$workdir/server.log" >&2 || true
-    die "the driver failed (exit $status)"
-fi
+run_driver python3 bench/service.py --url "$url" --cluster "$cluster" --replicas "$replicas" --runs "$runs" \
+    --poll "$poll" --timeout "$timeout" --swarm-service "$swarm_service" --swarm-image "$swarm_image" \
+    --swarm-image-2 "$swarm_image_2"
 
 # Clean up now, rather than only in the trap, to check that nothing was left behind and so that
 # the figure is the last line.
 remove_swarm_service
-stop_process agent_pid
-remove_berth_containers
-left=$(berth_containers; swarm_containers)
+stop_berth
+left=$(labelled_containers; swarm_containers)
 [[ -z $left ]] || die "containers left behind after cleanup: $left"
-stop_process server_pid
 if [[ -n $swarm_enabled ]]; then
     leave_swarm
     [[ $(swarm_state) == inactive ]] || die "swarm mode is '$(swarm_state)' after docker swarm leave --force"
