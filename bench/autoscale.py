@@ -18,57 +18,20 @@ start) and the first answer from the new task.
 
 Prints a summary to stderr and, last on stdout:
     scale_out_s: X (decision: Y s)
-Everything it started is stopped and its containers removed in a finally block.
+Everything it started is stopped and its containers removed however it ends (benchlib.LocalBerth).
 """
 
 import argparse
 import http.client
-import os
-import select
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from pathlib import Path
 
-import boto3
-import botocore.config
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, what, timeout, step=0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise SystemExit(f"autoscale: timed out after {timeout} s waiting for {what}")
-
-
-def stop(process):
-    """SIGTERM, then SIGKILL after 10 s."""
-    if process and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+from benchlib import LocalBerth, log, wait_for
 
 
 class StepLoad:
@@ -141,62 +104,13 @@ def main():
     berth = str(Path(args.berth).resolve())
     subprocess.run([berth, "demo", "image"], check=True, capture_output=True)
 
-    workdir = Path(tempfile.mkdtemp(prefix="berth-autoscale-"))
     cluster = f"bench-scale-{uuid.uuid4().hex[:8]}"
-    server = agent = None
-    # SIGTERM from autoscale.sh's trap becomes an exception, so the finally block still cleans up.
+    # SIGTERM from autoscale.sh's trap becomes an exception, so that LocalBerth still cleans up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        server = subprocess.Popen(
-            [berth, "server", "--listen", "127.0.0.1:0", "--data-dir", str(workdir / "server"),
-             "--metric-period", "1"],
-            stdout=subprocess.PIPE, stderr=open(workdir / "server.log", "w"), text=True)
-        ready, _, _ = select.select([server.stdout], [], [], 30)
-        line = server.stdout.readline() if ready else ""
-        if not line.startswith("berth ready: "):
-            raise SystemExit(f"autoscale: berth server did not get ready ({line!r})")
-        url = line.split(": ", 1)[1].strip()
-        credentials = workdir / "server" / "credentials"
-        keys = dict(l.split(" = ", 1) for l in credentials.read_text().splitlines() if " = " in l)
-
-        def client(service):
-            return boto3.client(service, endpoint_url=url, region_name="us-east-1",
-                                aws_access_key_id=keys["aws_access_key_id"].strip(),
-                                aws_secret_access_key=keys["aws_secret_access_key"].strip(),
-                                config=botocore.config.Config(retries={"max_attempts": 3}))
-
-        ecs, elbv2, ec2 = client("ecs"), client("elbv2"), client("ec2")
-        scaling = client("application-autoscaling")
-        ecs.create_cluster(clusterName=cluster)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
-        agent = subprocess.Popen(
-            [berth, "agent", "--server", url, "--cluster", cluster, "--data-dir", str(workdir / "agent"),
-             "--task-cleanup-wait", "0"],
-            stdout=subprocess.DEVNULL, stderr=open(workdir / "agent.log", "w"), env=env)
-        wait_for(lambda: ecs.list_container_instances(cluster=cluster)["containerInstanceArns"],
-                 "the agent to register", 60)
-
-        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
-        lb = elbv2.create_load_balancer(Name="scale")["LoadBalancers"][0]
-        group = elbv2.create_target_group(
-            Name="scale", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance",
-            HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
-        )["TargetGroups"][0]["TargetGroupArn"]
-        port = free_port()
-        elbv2.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
-                              DefaultActions=[{"Type": "forward", "TargetGroupArn": group}])
-        definition = ecs.register_task_definition(family="scale", containerDefinitions=[{
-            "name": "web", "image": "berth-demo:latest", "memory": 64,
-            "portMappings": [{"containerPort": 8080, "hostPort": 0}]}])["taskDefinition"]["taskDefinitionArn"]
-        ecs.create_service(cluster=cluster, serviceName="web", taskDefinition=definition, desiredCount=1,
-                           loadBalancers=[{"targetGroupArn": group, "containerName": "web", "containerPort": 8080}])
-
-        def states():
-            return sorted(d["TargetHealth"]["State"] for d in
-                          elbv2.describe_target_health(TargetGroupArn=group)["TargetHealthDescriptions"])
-
-        wait_for(lambda: states() == ["healthy"], "the first target to be healthy", args.timeout)
+    with LocalBerth(berth, "berth-autoscale-", cluster, ["--metric-period", "1"]) as local:
+        scaling = local.client("application-autoscaling")
+        lb, group, port = local.service_behind_listener("scale", "web", 1)
+        wait_for(lambda: local.target_states(group) == ["healthy"], "the first target to be healthy", args.timeout)
         resource = f"service/{cluster}/web"
         scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId=resource,
                                          ScalableDimension="ecs:service:DesiredCount", MinCapacity=1, MaxCapacity=2)
@@ -232,14 +146,6 @@ def main():
         scale_out_s = serving_at - load.onset
         log(f"autoscale: {load.sent} requests, {load.errors} errors; cause: {activity['Cause']}")
         print(f"scale_out_s: {scale_out_s:.1f} (decision: {decision_s:.1f} s)", flush=True)
-    finally:
-        stop(agent)
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.amazonaws.ecs.cluster={cluster}"],
-                             capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        stop(server)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,31 +6,26 @@ GetLogEvents), sides alternating; prints the figure line.
   logs.py run URL CLUSTER LINES ROUNDS        the rounds and the figure
 """
 
-import datetime
 import statistics
 import subprocess
 import sys
 import time
 
-import boto3
-import botocore.config
+import benchlib
 
 IMAGE = "berth-demo:latest"
 GROUP = "/bench/logs"
-CONFIG = botocore.config.Config(retries={"max_attempts": 1})
 # A round that has not finished in this long failed.
 ROUND_LIMIT_S = 600
 
 
 def client(url, service):
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", config=CONFIG)
+    return benchlib.client(service, url, retries={"max_attempts": 1})
 
 
 def docker_time_ms(stamp):
-    """Docker's RFC 3339 timestamp with nanoseconds, as epoch milliseconds (float)."""
-    seconds, _, fraction = stamp.rstrip("Z").partition(".")
-    whole = datetime.datetime.strptime(seconds, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
-    return whole.timestamp() * 1000 + float("0." + (fraction or "0")) * 1000
+    """A `docker logs --timestamps` stamp as epoch milliseconds (float)."""
+    return benchlib.docker_timestamp(stamp) * 1000
 
 
 def docker_round(lines):
@@ -99,15 +94,6 @@ def berth_round(url, cluster, family, lines, round_number):
         ecs.stop_task(cluster=cluster, task=task)
 
 
-def wait_for_instance(url, cluster):
-    ecs = client(url, "ecs")
-    for _ in range(300):
-        if ecs.list_container_instances(cluster=cluster)["containerInstanceArns"]:
-            return
-        time.sleep(0.1)
-    raise SystemExit("the agent did not register within 30 s")
-
-
 def main(argv):
     command, url, cluster = argv[1], argv[2], argv[3]
     if command == "cluster":
@@ -115,8 +101,8 @@ def main(argv):
         client(url, "logs").create_log_group(logGroupName=GROUP)
         return
     lines, rounds = int(argv[4]), int(argv[5])
-    wait_for_instance(url, cluster)
     ecs = client(url, "ecs")
+    benchlib.wait_for_instance(ecs, cluster)
     docker_rates, berth_rates, lags = [], [], []
     for round_number in range(1, rounds + 1):
         family = f"bench-logs-{round_number}"
@@ -146,4 +132,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(benchlib.run(lambda: main(sys.argv)))

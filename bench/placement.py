@@ -35,23 +35,20 @@ import sys
 import time
 import urllib.parse
 
-import boto3
 import botocore.auth
 import botocore.awsrequest
 import botocore.session
 
+import benchlib
+from benchlib import REGION, log
+
 endpoint, cluster = sys.argv[1], sys.argv[2]
 tasks, clients = int(sys.argv[3]), int(sys.argv[4])
-REGION = "us-east-1"
 TARGET = "AmazonEC2ContainerServiceV20141113."
 PER_CALL = 10
 RACKS = 100
 TASK_MEMORY = 64
 RETRIES = 20
-
-
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
 
 
 def excluded(call):
@@ -112,7 +109,7 @@ def run_tasks(job):
 
 
 def main():
-    ecs = boto3.client("ecs", endpoint_url=endpoint, region_name=REGION)
+    ecs = benchlib.client("ecs", endpoint)
     ecs.register_task_definition(family="placed", containerDefinitions=[
         {"name": "app", "image": "berth-demo:latest", "memory": TASK_MEMORY}])
     api = Api()

@@ -52,18 +52,14 @@ in a finally block, also on Ctrl-C and SIGTERM; the shell script's trap removes 
 """
 
 import argparse
-import http.client
 import json
-import os
-import signal
-import socket
+import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
 
-import boto3
-from botocore.config import Config
+import benchlib
+from benchlib import BenchError, log
 
 FAMILY = "bench-service"
 SERVICE = "bench"
@@ -76,29 +72,6 @@ SWARM_LIVE = {"new", "allocated", "pending", "assigned", "accepted", "preparing"
               "starting", "running"}
 
 
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    pass
-
-
-def median(values):
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def ecs_client(url):
-    # No retries: a failure shows up as a failure, not as a slow rollout.
-    return boto3.client(
-        "ecs", endpoint_url=url, region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10,
-                      read_timeout=30),
-    )
-
-
 def docker(*args, timeout=120):
     result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
@@ -106,54 +79,15 @@ def docker(*args, timeout=120):
     return result.stdout.strip()
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.path)
-        self.sock = sock
-
-
-class Engine:
-    """Read-only Docker Engine API over its unix socket: the swarm side's polls. (The CLI would
-    cost a process start per poll; the changes themselves go through the docker CLI.)"""
-
-    def __init__(self):
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        if not host.startswith("unix://"):
-            raise BenchError(f"needs the Docker Engine on a unix socket (DOCKER_HOST={host})")
-        self.path = host[len("unix://"):]
-        self.conn = None
-
-    def get(self, path, query=None):
-        if query:
-            path += "?" + urllib.parse.urlencode(query)
-        for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = UnixHTTPConnection(self.path)
-            try:
-                self.conn.request("GET", path)
-                response = self.conn.getresponse()
-                body = response.read()
-                break
-            except (OSError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
-                if attempt:
-                    raise
-        if response.status != 200:
-            raise BenchError(f"Docker Engine GET {path}: {response.status} {body[:300]!r}")
-        return json.loads(body)
+class Engine(benchlib.Engine):
+    """The swarm side's polls, read-only over the Engine API (the CLI would cost a process start
+    per poll; the changes themselves go through the docker CLI)."""
 
     def tasks(self, service):
-        return self.get("/tasks", {"filters": json.dumps({"service": [service]})})
+        return self.call("GET", "/tasks", query={"filters": json.dumps({"service": [service]})})
 
     def service(self, service):
-        return self.get(f"/services/{service}")
+        return self.call("GET", f"/services/{service}")
 
 
 def swarm_counts(tasks):
@@ -168,12 +102,12 @@ def swarm_counts(tasks):
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.ecs = ecs_client(args.url)
+        self.ecs = benchlib.client("ecs", args.url, **benchlib.NO_RETRIES)
         self.cluster = args.cluster
         self.service_created = False
         self.service = SERVICE
         self.swarm_created = False
-        self.engine = Engine()
+        self.engine = Engine(timeout=30)
 
     def wait_engine_idle(self, timeout=120):
         """Waits until no container of either side exists any more (bounded)."""
@@ -181,8 +115,7 @@ class Bench:
         labels = [f"com.amazonaws.ecs.cluster={self.cluster}",
                   f"com.docker.swarm.service.name={self.args.swarm_service}"]
         while True:
-            left = [c["Id"] for label in labels for c in self.engine.get(
-                "/containers/json", {"all": "1", "filters": json.dumps({"label": [label]})})]
+            left = [c for label in labels for c in self.engine.containers(label)]
             if not left:
                 return
             if time.monotonic() > deadline:
@@ -190,20 +123,6 @@ class Bench:
             time.sleep(0.1)
 
     # ----- Berth -----
-
-    def wait_for_instance(self):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            arns = self.ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]
-            if len(arns) == 1:
-                described = self.ecs.describe_container_instances(
-                    cluster=self.cluster, containerInstances=arns)["containerInstances"]
-                if described and described[0].get("agentConnected"):
-                    return described[0]
-            elif len(arns) > 1:
-                raise BenchError(f"expected one container instance in {self.cluster}, found {len(arns)}")
-            time.sleep(0.2)
-        raise BenchError("the agent did not register within 60 s")
 
     def register(self, revision_tag, health):
         container = {"name": "web", "image": IMAGE, "memory": 32,
@@ -221,17 +140,8 @@ class Bench:
         return response["services"][0]
 
     def service_tasks(self, desired_status):
-        arns = []
-        for page in self.ecs.get_paginator("list_tasks").paginate(
-                cluster=self.cluster, serviceName=self.service, desiredStatus=desired_status):
-            arns.extend(page["taskArns"])
-        tasks = []
-        for start in range(0, len(arns), 100):
-            response = self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[start:start + 100])
-            if response.get("failures"):
-                raise BenchError(f"DescribeTasks failures: {response['failures'][:3]}")
-            tasks.extend(response["tasks"])
-        return tasks
+        arns = benchlib.list_tasks(self.ecs, self.cluster, serviceName=self.service, desiredStatus=desired_status)
+        return benchlib.describe_tasks(self.ecs, self.cluster, arns)
 
     def berth_wait(self, what, t0, definition, health):
         """Polls until the service is steady on `definition` (see the module docstring). Returns
@@ -447,6 +357,67 @@ class Bench:
                 log(f"cleanup: {step.__name__}: {e}")
 
 
+def measure(bench):
+    """Both variants, every run of both sides; prints the figure."""
+    args = bench.args
+    instance = benchlib.wait_for_instance(bench.ecs, bench.cluster)
+    log(f"container instance {instance['containerInstanceArn']} registered")
+    n, runs = args.replicas, args.runs
+    # results[variant][side] = [(create, update, new tasks running), ...]; variant True =
+    # health-checked.
+    results = {True: {"berth": [], "swarm": []}, False: {"berth": [], "swarm": []}}
+    extra = {"berth_waiter": [], "swarm_completed": []}
+    for health in (True, False):
+        for run in range(runs):
+            # Alternate which side goes first, and start the second variant the other way round.
+            berth_first = (run % 2 == 0) == health
+            for side in (("berth", "swarm") if berth_first else ("swarm", "berth")):
+                log(f"\n#### {'5 s health check' if health else 'no health check'}, run {run + 1}/{runs}, {side}")
+                bench.wait_engine_idle()
+                if side == "berth":
+                    (create, waiter, _, _), (update, _, _, fresh) = bench.berth(health, run)
+                    results[health]["berth"].append((create, update, fresh))
+                    if health:
+                        extra["berth_waiter"].append(waiter)
+                else:
+                    create, update, completed, fresh = bench.swarm(health)
+                    results[health]["swarm"].append((create, update, fresh))
+                    if health:
+                        extra["swarm_completed"].append(completed)
+
+    def med(health, side, index):
+        return statistics.median([r[index] for r in results[health][side]])
+
+    log("\n== summary (medians; every run in brackets, seconds)")
+    for health in (True, False):
+        label = "health check every 5 s (ECS's minimum interval)" if health else "no health check"
+        for index, what in ((0, f"create {n} replicas until all running{' and healthy' if health else ''}"),
+                            (1, f"rolling update of {n} (start-first / 200%-100%), until only new tasks are left"),
+                            (2, f"rolling update of {n}, until the {n} new tasks are running"
+                                f"{' and healthy' if health else ''}")):
+            log(f"{label}: {what}:")
+            for side in ("berth", "swarm"):
+                runs_list = [round(r[index], 2) for r in results[health][side]]
+                log(f"  {side:6s}: {med(health, side, index):6.2f} s   {runs_list}")
+    log(f"Berth services-stable condition alone (health-checked create, median): "
+        f"{statistics.median(extra['berth_waiter']):.2f} s; swarm UpdateStatus completed (median): "
+        f"{statistics.median(extra['swarm_completed']):.2f} s")
+
+    bc, sc, bu, su = med(True, "berth", 0), med(True, "swarm", 0), med(True, "berth", 1), med(True, "swarm", 1)
+    pbc, psc, pbf, psf, pbu, psu = (med(False, "berth", 0), med(False, "swarm", 0),
+                                    med(False, "berth", 2), med(False, "swarm", 2),
+                                    med(False, "berth", 1), med(False, "swarm", 1))
+    print(f"service_steady_s: {bc:.1f} (swarm: {sc:.1f} s, ratio {bc / sc:.2f}; "
+          f"no health check: {pbc:.1f} vs swarm {psc:.1f} s, ratio {pbc / psc:.2f}); "
+          f"rolling_update_s: {bu:.1f} (swarm: {su:.1f} s, ratio {bu / su:.2f}; "
+          f"no health check: new tasks running after {pbf:.1f} vs swarm {psf:.1f} s, ratio {pbf / psf:.2f}, "
+          f"old ones gone after {pbu:.1f} vs {psu:.1f} s as ECS counts a task with no health check "
+          f"healthy only 40 s after RUNNING); "
+          f"medians of {runs} runs per side, sides alternated, {n} replicas, "
+          f"real containers on the local Docker Engine, nothing simulated",
+          flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
@@ -462,82 +433,8 @@ def main():
     if args.replicas < 1 or args.runs < 1:
         parser.error("--replicas and --runs must be at least 1")
 
-    # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so the finally block runs. SIGINT is
-    # installed explicitly: bash starts background jobs with it ignored, and Python keeps that.
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
     bench = Bench(args)
-    try:
-        instance = bench.wait_for_instance()
-        log(f"container instance {instance['containerInstanceArn']} registered")
-        n, runs = args.replicas, args.runs
-        # results[variant][side] = [(create, update, new tasks running), ...]; variant True =
-        # health-checked.
-        results = {True: {"berth": [], "swarm": []}, False: {"berth": [], "swarm": []}}
-        extra = {"berth_waiter": [], "swarm_completed": []}
-        for health in (True, False):
-            for run in range(runs):
-                # Alternate which side goes first, and start the second variant the other way round.
-                berth_first = (run % 2 == 0) == health
-                for side in (("berth", "swarm") if berth_first else ("swarm", "berth")):
-                    log(f"\n#### {'5 s health check' if health else 'no health check'}, run {run + 1}/{runs}, {side}")
-                    bench.wait_engine_idle()
-                    if side == "berth":
-                        (create, waiter, _, _), (update, _, _, fresh) = bench.berth(health, run)
-                        results[health]["berth"].append((create, update, fresh))
-                        if health:
-                            extra["berth_waiter"].append(waiter)
-                    else:
-                        create, update, completed, fresh = bench.swarm(health)
-                        results[health]["swarm"].append((create, update, fresh))
-                        if health:
-                            extra["swarm_completed"].append(completed)
-
-        def med(health, side, index):
-            return median([r[index] for r in results[health][side]])
-
-        log("\n== summary (medians; every run in brackets, seconds)")
-        for health in (True, False):
-            label = "health check every 5 s (ECS's minimum interval)" if health else "no health check"
-            for index, what in ((0, f"create {n} replicas until all running{' and healthy' if health else ''}"),
-                                (1, f"rolling update of {n} (start-first / 200%-100%), until only new tasks are left"),
-                                (2, f"rolling update of {n}, until the {n} new tasks are running"
-                                    f"{' and healthy' if health else ''}")):
-                log(f"{label}: {what}:")
-                for side in ("berth", "swarm"):
-                    runs_list = [round(r[index], 2) for r in results[health][side]]
-                    log(f"  {side:6s}: {med(health, side, index):6.2f} s   {runs_list}")
-        log(f"Berth services-stable condition alone (health-checked create, median): "
-            f"{median(extra['berth_waiter']):.2f} s; swarm UpdateStatus completed (median): "
-            f"{median(extra['swarm_completed']):.2f} s")
-
-        bc, sc, bu, su = med(True, "berth", 0), med(True, "swarm", 0), med(True, "berth", 1), med(True, "swarm", 1)
-        pbc, psc, pbf, psf, pbu, psu = (med(False, "berth", 0), med(False, "swarm", 0),
-                                        med(False, "berth", 2), med(False, "swarm", 2),
-                                        med(False, "berth", 1), med(False, "swarm", 1))
-        print(f"service_steady_s: {bc:.1f} (swarm: {sc:.1f} s, ratio {bc / sc:.2f}; "
-              f"no health check: {pbc:.1f} vs swarm {psc:.1f} s, ratio {pbc / psc:.2f}); "
-              f"rolling_update_s: {bu:.1f} (swarm: {su:.1f} s, ratio {bu / su:.2f}; "
-              f"no health check: new tasks running after {pbf:.1f} vs swarm {psf:.1f} s, ratio {pbf / psf:.2f}, "
-              f"old ones gone after {pbu:.1f} vs {psu:.1f} s as ECS counts a task with no health check "
-              f"healthy only 40 s after RUNNING); "
-              f"medians of {runs} runs per side, sides alternated, {n} replicas, "
-              f"real containers on the local Docker Engine, nothing simulated",
-              flush=True)
-        return 0
-    except BenchError as e:
-        log(f"bench/service.py: {e}")
-        return 1
-    except KeyboardInterrupt:
-        log("bench/service.py: interrupted")
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        bench.cleanup()
+    return benchlib.run(lambda: measure(bench), bench.cleanup)
 
 
 if __name__ == "__main__":

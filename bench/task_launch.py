@@ -45,21 +45,16 @@ removes anything left over by label.
 
 import argparse
 import concurrent.futures
-import datetime
-import http.client
 import json
 import math
-import os
-import signal
-import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 
-import boto3
-from botocore.config import Config
+import benchlib
+from benchlib import BenchError, docker_timestamp, log
 
 DOCKER_LABEL = ("berth-bench", "1")
 IMAGE = "berth-demo:latest"
@@ -71,23 +66,9 @@ SIDE_NAMES = {"berth": "Berth RunTask → RUNNING seen", "api": "docker API crea
               "cli": "docker run -d (CLI, reference)"}
 
 
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    pass
-
-
 def client(url):
-    # Credentials as boto3 finds them: the shell script points AWS_SHARED_CREDENTIALS_FILE at the
-    # server's root credentials. No retries, so a failure shows up as a failure instead of as a
-    # slow launch.
-    return boto3.client(
-        "ecs", endpoint_url=url, region_name="us-east-1",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=10,
-                      read_timeout=30, max_pool_connections=32),
-    )
+    # Credentials as boto3 finds them (see benchlib.client); room for the burst's threads.
+    return benchlib.client("ecs", url, **benchlib.NO_RETRIES, max_pool_connections=32)
 
 
 def percentile(values, p):
@@ -97,69 +78,8 @@ def percentile(values, p):
     return ordered[rank - 1]
 
 
-def median(values):
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def docker_timestamp(value):
-    """Seconds since the epoch of an Engine timestamp (RFC 3339 with up to nanoseconds)."""
-    if not value or value.startswith("0001-"):
-        return None
-    main, _, fraction = value.rstrip("Z").partition(".")
-    zone = ""
-    for sign in ("+", "-"):
-        if sign in fraction:
-            fraction, _, zone = fraction.partition(sign)
-            zone = sign + zone
-    seconds = datetime.datetime.fromisoformat(main + (zone or "+00:00")).timestamp()
-    return seconds + (float("0." + fraction) if fraction else 0.0)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=60):
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self.socket_path)
-        self.sock = sock
-
-
-class Engine:
-    """A long-lived Docker Engine API client over the unix socket (one keep-alive connection; one
-    Engine per thread)."""
-
-    def __init__(self):
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        if not host.startswith("unix://"):
-            raise BenchError(f"needs the Docker Engine on a unix socket (DOCKER_HOST={host})")
-        self.path = host[len("unix://"):]
-        self.conn = UnixHTTPConnection(self.path)
-
-    def call(self, method, path, body=None, query=None, expect=(200,)):
-        if query:
-            path += "?" + urllib.parse.urlencode(query)
-        data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        for attempt in (0, 1):
-            try:
-                self.conn.request(method, path, body=data, headers=headers)
-                response = self.conn.getresponse()
-                payload = response.read()
-                break
-            except (OSError, http.client.HTTPException):
-                # The engine closed an idle keep-alive connection: one reconnect, then fail.
-                self.conn.close()
-                self.conn = UnixHTTPConnection(self.path)
-                if attempt:
-                    raise
-        if response.status not in expect:
-            raise BenchError(f"Docker Engine {method} {path}: {response.status} {payload[:300]!r}")
-        return json.loads(payload) if payload else None
+class Engine(benchlib.Engine):
+    """What the agent does at the engine, and what the bench reads back."""
 
     def ping(self):
         self.conn.request("GET", "/_ping")
@@ -190,12 +110,7 @@ class Engine:
         self.call("DELETE", f"/containers/{cid}", query={"force": "1", "v": "1"}, expect=(204, 404))
 
     def bench_containers(self, cluster):
-        ids = set()
-        for label in (f"{DOCKER_LABEL[0]}={DOCKER_LABEL[1]}", f"com.amazonaws.ecs.cluster={cluster}"):
-            listed = self.call("GET", "/containers/json",
-                               query={"all": "1", "filters": json.dumps({"label": [label]})})
-            ids.update(c["Id"] for c in listed)
-        return ids
+        return self.containers("=".join(DOCKER_LABEL)) | self.containers(f"com.amazonaws.ecs.cluster={cluster}")
 
 
 def engine_window(inspected):
@@ -245,20 +160,6 @@ class Bench:
 
     # ----- setup -----
 
-    def wait_for_instance(self):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            arns = self.ecs.list_container_instances(cluster=self.cluster)["containerInstanceArns"]
-            if len(arns) == 1:
-                described = self.ecs.describe_container_instances(
-                    cluster=self.cluster, containerInstances=arns)["containerInstances"]
-                if described and described[0].get("agentConnected"):
-                    return described[0]
-            elif len(arns) > 1:
-                raise BenchError(f"expected one container instance in {self.cluster}, found {len(arns)}")
-            time.sleep(0.2)
-        raise BenchError("the agent did not register within 60 s")
-
     def register(self):
         definition = self.ecs.register_task_definition(
             family=FAMILY, containerDefinitions=[CONTAINER])["taskDefinition"]
@@ -289,15 +190,8 @@ class Bench:
             raise BenchError(f"RunTask count=1 returned {len(arns)} tasks")
         return arns[0]
 
-    def describe(self, arns, ecs=None):
-        ecs = ecs or self.ecs
-        tasks = []
-        for start in range(0, len(arns), 100):
-            response = ecs.describe_tasks(cluster=self.cluster, tasks=arns[start:start + 100])
-            if response.get("failures"):
-                raise BenchError(f"DescribeTasks failures: {response['failures'][:3]}")
-            tasks.extend(response["tasks"])
-        return tasks
+    def describe(self, arns):
+        return benchlib.describe_tasks(self.ecs, self.cluster, arns)
 
     def launch_one(self):
         """One timed Berth launch. Returns (latency_s, runtask_s, the RUNNING task, t0 epoch)."""
@@ -357,19 +251,11 @@ class Bench:
             raise BenchError(f"task {left[0]} not STOPPED within 30 s of StopTask")
         return latency, started - created
 
-    def sample_api(self):
+    def sample_docker(self, create_start):
+        """One baseline sample: `create_start` (the Engine API's or the CLI's) timed, then the
+        container inspected and removed."""
         start = time.perf_counter()
-        cid = self.engine.create_start()
-        elapsed = time.perf_counter() - start
-        self.docker_ids.add(cid)
-        created, started = engine_window(self.engine.inspect(cid))
-        self.engine.remove(cid)
-        self.docker_ids.discard(cid)
-        return elapsed, started - created
-
-    def sample_cli(self):
-        start = time.perf_counter()
-        cid = docker_cli_run()
+        cid = create_start()
         elapsed = time.perf_counter() - start
         self.docker_ids.add(cid)
         created, started = engine_window(self.engine.inspect(cid))
@@ -394,9 +280,9 @@ class Bench:
                 if side == "berth":
                     latency, engine = self.sample_berth(breakdown)
                 elif side == "api":
-                    latency, engine = self.sample_api()
+                    latency, engine = self.sample_docker(self.engine.create_start)
                 else:
-                    latency, engine = self.sample_cli()
+                    latency, engine = self.sample_docker(docker_cli_run)
                 client_s[side].append(latency)
                 engine_s[side].append(engine)
             if (i + 1) % 10 == 0 or i == 0 or i + 1 == n:
@@ -599,7 +485,7 @@ def summarize(args, client_s, engine_s, breakdown, burst):
             f"{args.poll_ms} ms plus one DescribeTasks round trip to the last row)")
 
     results, peaks = burst
-    rate = {side: args.burst / median(results[side]) for side in results}
+    rate = {side: args.burst / statistics.median(results[side]) for side in results}
     log(f"burst of {args.burst}, {args.burst_rounds} rounds (median; per round s):")
     log(f"  Berth     : {rate['berth']:6.1f} tasks/s   {[round(v, 2) for v in results['berth']]}  "
         f"peak in flight at the engine {peaks['berth']}")
@@ -618,6 +504,24 @@ def summarize(args, client_s, engine_s, breakdown, burst):
           flush=True)
 
 
+def measure(bench):
+    """Both phases; prints the figure."""
+    args = bench.args
+    instance = benchlib.wait_for_instance(bench.ecs, bench.cluster)
+    memory = next((r.get("integerValue") for r in instance.get("remainingResources", [])
+                   if r.get("name") == "MEMORY"), "?")
+    log(f"container instance {instance['containerInstanceArn']} registered ({memory} MiB free)")
+    bench.register()
+    log(f"task definition {bench.task_definition}")
+    client_s, engine_s, breakdown = bench.phase_latency()
+    burst = bench.phase_burst()
+    if args.raw_out:
+        with open(args.raw_out, "w") as f:
+            json.dump({"client_s": client_s, "engine_s": engine_s, "breakdown_s": breakdown,
+                       "burst_s": burst[0], "burst_peaks": burst[1]}, f, indent=1)
+    summarize(args, client_s, engine_s, breakdown, burst)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True)
@@ -634,39 +538,8 @@ def main():
     if args.tasks < 100:
         log(f"note: --tasks {args.tasks} < 100: the p95 comes from too few samples to quote")
 
-    # SIGTERM (the shell script's trap) unwinds like Ctrl-C, so the finally block runs. SIGINT is
-    # installed explicitly: bash starts background jobs with it ignored, and Python keeps that.
-    def on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
     bench = Bench(args)
-    try:
-        instance = bench.wait_for_instance()
-        memory = next((r.get("integerValue") for r in instance.get("remainingResources", [])
-                       if r.get("name") == "MEMORY"), "?")
-        log(f"container instance {instance['containerInstanceArn']} registered ({memory} MiB free)")
-        bench.register()
-        log(f"task definition {bench.task_definition}")
-        client_s, engine_s, breakdown = bench.phase_latency()
-        burst = bench.phase_burst()
-        if args.raw_out:
-            with open(args.raw_out, "w") as f:
-                json.dump({"client_s": client_s, "engine_s": engine_s, "breakdown_s": breakdown,
-                           "burst_s": burst[0], "burst_peaks": burst[1]}, f, indent=1)
-        summarize(args, client_s, engine_s, breakdown, burst)
-        return 0
-    except BenchError as e:
-        log(f"bench/task_launch.py: {e}")
-        return 1
-    except KeyboardInterrupt:
-        log("bench/task_launch.py: interrupted")
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        bench.cleanup()
+    return benchlib.run(lambda: measure(bench), bench.cleanup)
 
 
 if __name__ == "__main__":

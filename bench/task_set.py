@@ -15,37 +15,23 @@ import statistics
 import sys
 import time
 
-import boto3
+import benchlib
+from benchlib import log
 
 url, cluster = sys.argv[1], sys.argv[2]
 tasks, rounds = int(sys.argv[3]), int(sys.argv[4])
 poll, timeout = float(sys.argv[5]), float(sys.argv[6])
-ecs = boto3.client("ecs", endpoint_url=url, region_name="us-east-1")
-
-
-def log(message):
-    print(message, file=sys.stderr, flush=True)
+ecs = benchlib.client("ecs", url)
 
 
 def wait_for(condition, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(poll)
-    raise SystemExit(f"timed out after {timeout} s waiting for {what}")
+    benchlib.wait_for(condition, what, timeout, poll)
 
 
 def running(**filters):
     """How many of the tasks ListTasks finds with `filters` are RUNNING."""
-    arns = []
-    for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING", **filters):
-        arns.extend(page["taskArns"])
-    count = 0
-    for start in range(0, len(arns), 100):
-        described = ecs.describe_tasks(cluster=cluster, tasks=arns[start:start + 100])["tasks"]
-        count += sum(1 for t in described if t["lastStatus"] == "RUNNING")
-    return count
+    arns = benchlib.list_tasks(ecs, cluster, desiredStatus="RUNNING", **filters)
+    return sum(1 for t in benchlib.describe_tasks(ecs, cluster, arns) if t["lastStatus"] == "RUNNING")
 
 
 def cluster_empty():
@@ -102,4 +88,4 @@ def main():
           f"simulated instances)")
 
 
-main()
+sys.exit(benchlib.run(main))
