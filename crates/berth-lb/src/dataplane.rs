@@ -143,9 +143,9 @@ pub(crate) struct Shared {
     /// worker would pass its cache line between cores on every request.
     pub worker_snapshots: Box<[WorkerSnapshot]>,
     pub metrics: Arc<dyn Metrics>,
-    /// One pool per worker, so a request's upstream connection lives on its own thread.
-    /// Each worker's keep-alive connections to targets.
-    pub pools: Vec<Arc<pool::UpstreamPool>>,
+    /// Connects to targets; each worker keeps its own keep-alive connections (`pool`), so a
+    /// request's upstream connection lives on its thread.
+    pub pool: pool::UpstreamPool,
     workers: Workers,
     sockets: Mutex<HashMap<SocketKey, BoundSocket>>,
     groups: Mutex<HashMap<String, Arc<GroupState>>>,
@@ -403,11 +403,7 @@ impl DataPlane {
 
     pub fn with_metrics(options: Options, metrics: Arc<dyn Metrics>) -> io::Result<DataPlane> {
         let workers = Workers::start(options.workers)?;
-        let pools = workers
-            .handles()
-            .iter()
-            .map(|_| Arc::new(pool::UpstreamPool::new(options.connect_timeout)))
-            .collect();
+        let pool = pool::UpstreamPool::new(options.connect_timeout);
         let snapshot = Arc::new(Snapshot {
             sockets: RequestMap::default(),
             groups: RequestMap::default(),
@@ -422,7 +418,7 @@ impl DataPlane {
             snapshot: ArcSwap::new(snapshot),
             worker_snapshots,
             metrics,
-            pools,
+            pool,
             workers,
             sockets: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),

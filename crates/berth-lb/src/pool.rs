@@ -1,13 +1,14 @@
 //! Keep-alive connections to targets, one pool per worker thread. A connection is checked out
 //! for one request and goes back when its response body has ended, newest first (its socket
 //! is the warmest); one that is closed, idle too long or not ready again is dropped. Each
-//! worker runs its connections' tasks on its own runtime, so a pool is only ever touched by
-//! its worker: the mutex is never contended. This is what hyper-util's general-purpose client
-//! does, without its per-request boxing, pool keys hashed from URIs and checkout futures.
+//! worker runs its connections' tasks on its own runtime, and requests never leave their
+//! worker, so a pool is only ever touched by its worker: it is the thread's own, without a
+//! lock. This is what hyper-util's general-purpose client does, without its per-request boxing,
+//! pool keys hashed from URIs and checkout futures.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -36,8 +37,13 @@ struct Idle {
     since: Instant,
 }
 
+thread_local! {
+    /// The worker's idle connections, by target.
+    static IDLE: RefCell<RequestMap<Target, Vec<Idle>>> = RefCell::new(RequestMap::default());
+}
+
+/// Connects to targets; the connections kept are the calling worker's.
 pub(crate) struct UpstreamPool {
-    idle: Mutex<RequestMap<Target, Vec<Idle>>>,
     tls: TlsConnector,
     connect_timeout: Duration,
 }
@@ -53,26 +59,36 @@ pub(crate) enum SendError {
     Http(#[from] hyper::Error),
 }
 
-/// The connection a response came on: back to its pool once the response body has ended.
+/// The connection a response came on: back to its worker's pool once the response body has
+/// ended.
 pub(crate) struct Lease {
-    sender: Option<http1::SendRequest<Incoming>>,
+    sender: http1::SendRequest<Incoming>,
     target: Target,
-    pool: Arc<UpstreamPool>,
 }
 
 impl Lease {
     /// The response body ended: the connection can carry another request.
-    pub fn release(mut self) {
-        if let Some(sender) = self.sender.take() {
-            self.pool.put_back(self.target, sender);
+    pub fn release(self) {
+        if self.sender.is_closed() {
+            return;
         }
+        // Gone only while the thread ends, its connections with it.
+        let _ = IDLE.try_with(|idle| {
+            let mut idle = idle.borrow_mut();
+            let connections = idle.entry(self.target).or_default();
+            if connections.len() < MAX_IDLE_PER_TARGET {
+                connections.push(Idle {
+                    sender: self.sender,
+                    since: Instant::now(),
+                });
+            }
+        });
     }
 }
 
 impl UpstreamPool {
     pub fn new(connect_timeout: Duration) -> UpstreamPool {
         UpstreamPool {
-            idle: Mutex::new(RequestMap::default()),
             tls: tls_connector(),
             connect_timeout,
         }
@@ -82,14 +98,14 @@ impl UpstreamPool {
     /// the target closed meanwhile (the keep-alive race) is retried once on a new connection,
     /// since the request was never sent. `now` tells pooled connections idle too long.
     pub async fn send(
-        self: &Arc<Self>,
+        &self,
         target: Target,
         request: Request<Incoming>,
         now: Instant,
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         // Connecting is rare next to reusing a pooled connection: boxed, its (TLS) state does
         // not make every request's future larger, and moving it cheaper.
-        let (mut sender, reused) = match self.checkout(target, now).await {
+        let (mut sender, reused) = match Self::checkout(target, now).await {
             Some(sender) => (sender, true),
             None => (Box::pin(self.connect(target)).await?, false),
         };
@@ -103,22 +119,13 @@ impl UpstreamPool {
                 _ => return Err(failed.into_error().into()),
             },
         };
-        let lease = Lease {
-            sender: Some(sender),
-            target,
-            pool: self.clone(),
-        };
+        let lease = Lease { sender, target };
         Ok((response, lease))
     }
 
-    async fn checkout(&self, target: Target, now: Instant) -> Option<http1::SendRequest<Incoming>> {
+    async fn checkout(target: Target, now: Instant) -> Option<http1::SendRequest<Incoming>> {
         loop {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get_mut(&target)?
-                .pop()?;
+            let idle = IDLE.with_borrow_mut(|idle| idle.get_mut(&target)?.pop())?;
             let mut sender = idle.sender;
             if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT || sender.is_closed() {
                 continue;
@@ -153,19 +160,5 @@ impl UpstreamPool {
             }
         });
         Ok(sender)
-    }
-
-    fn put_back(&self, target: Target, sender: http1::SendRequest<Incoming>) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let connections = idle.entry(target).or_default();
-        if connections.len() < MAX_IDLE_PER_TARGET {
-            connections.push(Idle {
-                sender,
-                since: Instant::now(),
-            });
-        }
     }
 }

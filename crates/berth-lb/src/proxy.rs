@@ -83,7 +83,8 @@ struct Connection {
     /// holding a count of `Shared` itself would write a line every worker writes.
     shared: Arc<Shared>,
     key: SharedKey,
-    /// The worker thread the connection runs on: its upstream pool is that worker's.
+    /// The worker thread the connection runs on: what it counts and reads per worker is that
+    /// worker's.
     worker: usize,
     peer: SocketAddr,
     local_port: u16,
@@ -496,7 +497,7 @@ async fn forward_request(
         address: target_state.address,
         https: group.config.protocol == Protocol::Https,
     };
-    let pool = &shared.pools[connection.worker];
+    let pool = &shared.pool;
     // Pinned in place: the select holds a reference, not a copy of the exchange's future.
     let exchange = std::pin::pin!(pool.send(upstream, request, started));
     let sent = tokio::select! {
