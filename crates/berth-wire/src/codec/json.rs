@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
 use super::DecodeError;
 use crate::model::{OperationModel, ServiceModel, ShapeId, ShapeKind};
@@ -96,9 +96,12 @@ impl<'a> Expect<'a> {
         self.shape.map(|id| &self.model.shape(id).kind)
     }
 
-    fn inner(&self, shape: ShapeId) -> Expect<'a> {
+    /// What a value inside this one must fit: `None` for anything (an unknown member, a
+    /// document's content), which is still walked rather than skipped, so that serde_json's
+    /// nesting limit bounds the whole body as it bounds the typed decode.
+    fn inner(&self, shape: Option<ShapeId>) -> Expect<'a> {
         Expect {
-            shape: Some(shape),
+            shape,
             top: false,
             ..*self
         }
@@ -191,10 +194,6 @@ impl<'de> Visitor<'de> for Expect<'_> {
             _ => None,
         };
         self.fits("an array", member.is_some())?;
-        let Some(member) = member else {
-            while items.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(());
-        };
         let mut index = 0;
         loop {
             let item = items.next_element_seed(self.inner(member));
@@ -223,15 +222,8 @@ impl<'de> Visitor<'de> for Expect<'_> {
                 Some(ShapeKind::Map { value, .. }) => Some(value.shape),
                 _ => None,
             };
-            match shape {
-                Some(shape) => {
-                    let value = entries.next_value_seed(self.inner(shape));
-                    self.within(|| Step::Member(name.into_owned()), value)?;
-                }
-                None => {
-                    entries.next_value::<IgnoredAny>()?;
-                }
-            }
+            let value = entries.next_value_seed(self.inner(shape));
+            self.within(|| Step::Member(name.into_owned()), value)?;
         }
         Ok(())
     }
