@@ -8,12 +8,12 @@
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     /// request's upstream connection lives on its thread.
     pub pool: pool::UpstreamPool,
     workers: Workers,
+    /// Client connections open on each worker: a new one goes to the worker with the fewest.
+    open_connections: Box<[AtomicUsize]>,
     sockets: Mutex<HashMap<SocketKey, BoundSocket>>,
     groups: Mutex<HashMap<String, Arc<GroupState>>>,
     health_version: watch::Sender<u64>,
@@ -419,6 +421,11 @@ impl DataPlane {
             worker_snapshots,
             metrics,
             pool,
+            open_connections: workers
+                .handles()
+                .iter()
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
             workers,
             sockets: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
@@ -479,7 +486,7 @@ impl DataPlane {
                 .map(|(worker, (listener, handle))| {
                     handle.spawn(accept_loop(
                         Arc::downgrade(shared),
-                        keys[worker].clone(),
+                        keys.clone(),
                         listener,
                         worker,
                     ))
@@ -889,9 +896,49 @@ fn bind(
     Ok((bound_address, listeners))
 }
 
+/// Which worker serves a new connection that `accepting` took: the one with the fewest open
+/// connections when it has fewer than `accepting`, else `accepting` itself. The kernel spreads
+/// connections over the workers' SO_REUSEPORT sockets by a hash of their addresses, which leaves
+/// one worker with noticeably more of a few dozen keep-alive connections than another (it then
+/// queues their requests while the other has time to spare: a longer tail).
+fn worker_for_connection(open: &[usize], accepting: usize) -> usize {
+    let least = (0..open.len())
+        .min_by_key(|&worker| open[worker])
+        .unwrap_or(accepting);
+    if open[least] < open[accepting] {
+        least
+    } else {
+        accepting
+    }
+}
+
+/// A client connection, counted against its worker while it is open.
+struct OpenConnection {
+    shared: Arc<Shared>,
+    worker: usize,
+}
+
+impl OpenConnection {
+    fn open(shared: Arc<Shared>, worker: usize) -> OpenConnection {
+        shared.open_connections[worker].fetch_add(1, Ordering::Relaxed);
+        OpenConnection { shared, worker }
+    }
+
+    async fn serve(self, key: SharedKey, stream: TcpStream, peer: SocketAddr) {
+        proxy::serve_connection(self.shared.clone(), key, stream, peer, self.worker).await;
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.shared.open_connections[self.worker].fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts on one worker's socket of a port; `keys` are the port's keys, one per worker.
 async fn accept_loop(
     shared: Weak<Shared>,
-    key: SharedKey,
+    keys: Vec<SharedKey>,
     listener: std::net::TcpListener,
     worker: usize,
 ) {
@@ -909,13 +956,35 @@ async fn accept_loop(
                 let Some(shared) = shared.upgrade() else {
                     return;
                 };
-                tokio::spawn(proxy::serve_connection(
-                    shared,
-                    key.clone(),
-                    stream,
-                    peer,
-                    worker,
-                ));
+                let open: Vec<usize> = shared
+                    .open_connections
+                    .iter()
+                    .map(|count| count.load(Ordering::Relaxed))
+                    .collect();
+                let serving = worker_for_connection(&open, worker);
+                let key = keys[serving].clone();
+                let connection = OpenConnection::open(shared, serving);
+                if serving == worker {
+                    tokio::spawn(connection.serve(key, stream, peer));
+                    continue;
+                }
+                // Handed over: registered again with the serving worker's reactor, there.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot hand a connection to another worker");
+                        continue;
+                    }
+                };
+                let handle = connection.shared.workers.handles()[serving].clone();
+                handle.spawn(async move {
+                    match TcpStream::from_std(stream) {
+                        Ok(stream) => connection.serve(key, stream, peer).await,
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot register a handed-over connection");
+                        }
+                    }
+                });
             }
             Err(error) => {
                 // Usually out of file descriptors: back off rather than spin.
@@ -929,6 +998,19 @@ async fn accept_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_connection_goes_to_the_worker_with_the_fewest_unless_it_is_a_tie() {
+        assert_eq!(worker_for_connection(&[3, 1], 0), 1);
+        assert_eq!(worker_for_connection(&[1, 3], 0), 0);
+        assert_eq!(
+            worker_for_connection(&[2, 2], 1),
+            1,
+            "a tie stays where it was accepted"
+        );
+        assert_eq!(worker_for_connection(&[4, 2, 2], 0), 1);
+        assert_eq!(worker_for_connection(&[0], 0), 0);
+    }
     use crate::config::FixedResponse;
 
     fn listener(load_balancer: &str, dns_name: &str) -> Arc<ListenerRoutes> {

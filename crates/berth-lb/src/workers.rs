@@ -1,6 +1,7 @@
 //! Thread per core: the data plane runs on its own worker threads, each with a single-threaded
 //! tokio runtime, its own accept loop on every port (SO_REUSEPORT lets the kernel spread new
-//! connections over them) and its own pool of upstream connections. A request is then handled
+//! connections over them; the data plane then evens out what the kernel's hash leaves uneven)
+//! and its own pool of upstream connections. A request is then handled
 //! from client read to upstream write to client write on one thread, without the cross-thread
 //! wake-ups a shared work-stealing runtime costs on every request (measured with `perf`: the
 //! proxy's share of a request, not the kernel's, is what this removes).
