@@ -1,18 +1,26 @@
 //! Keep-alive connections to targets, one pool per worker thread. A connection is checked out
 //! for one request and goes back when its response body has ended, newest first (its socket
-//! is the warmest); one that is closed, idle too long or not ready again is dropped. Each
-//! worker runs its connections' tasks on its own runtime, and requests never leave their
-//! worker, so a pool is only ever touched by its worker: it is the thread's own, without a
-//! lock. This is what hyper-util's general-purpose client does, without its per-request boxing,
-//! pool keys hashed from URIs and checkout futures.
+//! is the warmest); one that is closed, idle too long or not ready again is dropped. Requests
+//! never leave their worker, so a pool is only ever touched by its worker: it is the thread's
+//! own, without a lock. This is what hyper-util's general-purpose client does, without its
+//! per-request boxing, pool keys hashed from URIs and checkout futures.
+//!
+//! A connection has no task of its own: the request using it drives it (see [`Upstream`]).
+//! A task per connection would take each request over a channel, be woken for it, and wake
+//! the request's task for the answer: two task wake-ups and polls per request that driving it
+//! in place spares.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use hyper::client::conn::{TrySendError, http1};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -33,7 +41,7 @@ pub(crate) struct Target {
 }
 
 struct Idle {
-    sender: http1::SendRequest<Incoming>,
+    upstream: Upstream,
     since: Instant,
 }
 
@@ -59,26 +67,179 @@ pub(crate) enum SendError {
     Http(#[from] hyper::Error),
 }
 
+/// A connection's own future (hyper's, with upgrades): it reads and writes the socket.
+/// Boxed: hyper's type cannot be named, and it is boxed once per connection.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// A connection to a target, driven by whichever request uses it: polled with the request's
+/// task's waker, so that the target's bytes wake that task. What the connection hands over
+/// (the response head, body chunks) it hands over while being driven, in the same task, so
+/// those hand-overs are looked at right after driving it, with a waker that does nothing:
+/// one that wakes the task would have it polled again at once, for nothing.
+pub(crate) struct Upstream {
+    sender: http1::SendRequest<Incoming>,
+    /// None once the connection has ended (closed, failed or handed over in an upgrade).
+    driver: Option<Driver>,
+    /// The task driving the connection now, if any.
+    task: Arc<DriverWaker>,
+    /// What the connection is driven with: `task` as a waker, made once per connection.
+    waker: Waker,
+}
+
+thread_local! {
+    /// Set while this thread's task takes what a connection it drives handed over.
+    static TAKING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The waker a connection is driven with: it wakes the task that drives the connection now,
+/// none while the connection waits in the pool (what it registered then would wake the task
+/// that used it last, for nothing), and it ignores the wake-ups the task causes itself while
+/// taking what the connection handed over: taking a body chunk wakes the connection (room for
+/// the next one), which would poll the whole task again, but a task that takes a chunk either
+/// polls the body again, driving the connection, or is done with it.
+struct DriverWaker(Mutex<Option<Waker>>);
+
+impl DriverWaker {
+    fn task(&self) -> MutexGuard<'_, Option<Waker>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn drive_for(&self, task: &Waker) {
+        match &mut *self.task() {
+            Some(driving) if driving.will_wake(task) => {}
+            slot => *slot = Some(task.clone()),
+        }
+    }
+}
+
+impl Wake for DriverWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !TAKING.get()
+            && let Some(task) = &*self.task()
+        {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl Upstream {
+    fn new(sender: http1::SendRequest<Incoming>, driver: Driver) -> Upstream {
+        let task = Arc::new(DriverWaker(Mutex::new(None)));
+        Upstream {
+            sender,
+            driver: Some(driver),
+            waker: Waker::from(task.clone()),
+            task,
+        }
+    }
+
+    /// Lets the connection do what it can; `false` once it has ended.
+    pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        self.task.drive_for(cx.waker());
+        self.poll_driver()
+    }
+
+    /// Drives the connection for no task (the pool's connections).
+    fn drive_unwoken(&mut self) -> bool {
+        *self.task.task() = None;
+        self.poll_driver()
+    }
+
+    fn poll_driver(&mut self) -> bool {
+        let Some(driver) = self.driver.as_mut() else {
+            return false;
+        };
+        match driver.as_mut().poll(&mut Context::from_waker(&self.waker)) {
+            Poll::Pending => true,
+            Poll::Ready(ended) => {
+                if let Err(error) = ended {
+                    tracing::debug!(%error, "target connection ended with an error");
+                }
+                self.driver = None;
+                false
+            }
+        }
+    }
+
+    /// Sends `request` and drives the connection until the response head has come.
+    async fn exchange(
+        &mut self,
+        request: Request<Incoming>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<Incoming>>> {
+        let mut response = pin!(self.sender.try_send_request(request));
+        poll_fn(|cx| {
+            self.drive(cx);
+            // Only driving the connection (or its end) makes the response ready.
+            take(|| {
+                response
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+            })
+        })
+        .await
+    }
+
+    /// The connection's future, for a task of its own: after an upgrade's 101 it still has
+    /// to hand the socket over.
+    pub fn into_driver(self) -> Option<Driver> {
+        self.driver
+    }
+}
+
+/// Runs `taking` with the wake-ups it causes to the connections this task drives ignored.
+fn take<T>(taking: impl FnOnce() -> T) -> T {
+    TAKING.set(true);
+    let taken = taking();
+    TAKING.set(false);
+    taken
+}
+
+/// Looks at what the connection hands over (`look`) without a waker, driving the connection
+/// only when nothing is there yet, then looking again (see [`Upstream`]); once the connection
+/// is gone, `look` gets the real waker.
+pub(crate) fn poll_driven<T>(
+    upstream: Option<&mut Upstream>,
+    cx: &mut Context<'_>,
+    mut look: impl FnMut(&mut Context<'_>) -> Poll<T>,
+) -> Poll<T> {
+    let mut unwoken = Context::from_waker(Waker::noop());
+    if let Poll::Ready(found) = take(|| look(&mut unwoken)) {
+        return Poll::Ready(found);
+    }
+    if upstream.is_some_and(|upstream| upstream.drive(cx)) {
+        take(|| look(&mut unwoken))
+    } else {
+        look(cx)
+    }
+}
+
 /// The connection a response came on: back to its worker's pool once the response body has
 /// ended.
 pub(crate) struct Lease {
-    sender: http1::SendRequest<Incoming>,
+    pub upstream: Upstream,
     target: Target,
 }
 
 impl Lease {
     /// The response body ended: the connection can carry another request.
     pub fn release(self) {
-        if self.sender.is_closed() {
+        if self.upstream.driver.is_none() || self.upstream.sender.is_closed() {
             return;
         }
+        *self.upstream.task.task() = None;
         // Gone only while the thread ends, its connections with it.
         let _ = IDLE.try_with(|idle| {
             let mut idle = idle.borrow_mut();
             let connections = idle.entry(self.target).or_default();
             if connections.len() < MAX_IDLE_PER_TARGET {
                 connections.push(Idle {
-                    sender: self.sender,
+                    upstream: self.upstream,
                     since: Instant::now(),
                 });
             }
@@ -105,39 +266,47 @@ impl UpstreamPool {
     ) -> Result<(Response<Incoming>, Lease), SendError> {
         // Connecting is rare next to reusing a pooled connection: boxed, its (TLS) state does
         // not make every request's future larger, and moving it cheaper.
-        let (mut sender, reused) = match Self::checkout(target, now).await {
-            Some(sender) => (sender, true),
+        let (mut upstream, reused) = match Self::checkout(target, now) {
+            Some(upstream) => (upstream, true),
             None => (Box::pin(self.connect(target)).await?, false),
         };
-        let response = match sender.try_send_request(request).await {
+        let response = match upstream.exchange(request).await {
             Ok(response) => response,
             Err(mut failed) => match failed.take_message() {
                 Some(request) if reused => {
-                    sender = Box::pin(self.connect(target)).await?;
-                    sender.send_request(request).await?
+                    upstream = Box::pin(self.connect(target)).await?;
+                    upstream
+                        .exchange(request)
+                        .await
+                        .map_err(TrySendError::into_error)?
                 }
                 _ => return Err(failed.into_error().into()),
             },
         };
-        let lease = Lease { sender, target };
+        let lease = Lease { upstream, target };
         Ok((response, lease))
     }
 
-    async fn checkout(target: Target, now: Instant) -> Option<http1::SendRequest<Incoming>> {
+    fn checkout(target: Target, now: Instant) -> Option<Upstream> {
         loop {
             let idle = IDLE.with_borrow_mut(|idle| idle.get_mut(&target)?.pop())?;
-            let mut sender = idle.sender;
-            if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT || sender.is_closed() {
+            let mut upstream = idle.upstream;
+            if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT {
                 continue;
             }
-            // Ready at once unless the connection is still finishing the previous exchange.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+            // Usually idle since its last response ended, ready at once. Otherwise it is driven
+            // once to see: a target that closed the connection meanwhile is noticed then.
+            if upstream.sender.is_ready()
+                || (upstream.drive_unwoken() && upstream.sender.is_ready())
+            {
+                return Some(upstream);
             }
+            // Ended, or still busy with its previous exchange (a request body the target
+            // answered without reading whole) with nobody else to drive it to the end.
         }
     }
 
-    async fn connect(&self, target: Target) -> Result<http1::SendRequest<Incoming>, SendError> {
+    async fn connect(&self, target: Target) -> Result<Upstream, SendError> {
         let connected = tokio::time::timeout(self.connect_timeout, async {
             let tcp = TcpStream::connect(target.address).await?;
             tcp.set_nodelay(true)?;
@@ -154,11 +323,6 @@ impl UpstreamPool {
             .writev(false)
             .handshake(stream)
             .await?;
-        tokio::spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                tracing::debug!(%error, "target connection ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(Upstream::new(sender, Box::pin(connection.with_upgrades())))
     }
 }

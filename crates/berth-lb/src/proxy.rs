@@ -33,7 +33,7 @@ use crate::dataplane::{
 };
 use crate::io::{Activity, Due, Timer, WatchedTcp};
 use crate::metrics::RequestRecord;
-use crate::pool::{Lease, Target};
+use crate::pool::{self, Lease, Target};
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
 use crate::sticky;
@@ -524,7 +524,17 @@ async fn forward_request(
         && let Some(client_upgrade) = client_upgrade
     {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
+        // The target's socket is handed over once its connection has been driven past the 101.
+        let connection = lease.upstream.into_driver();
         tokio::spawn(async move {
+            let upstream_upgrade = async {
+                if let Some(connection) = connection
+                    && let Err(error) = connection.await
+                {
+                    tracing::debug!(%error, "target connection ended with an error");
+                }
+                upstream_upgrade.await
+            };
             let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
                 return;
             };
@@ -874,17 +884,21 @@ impl Body for TrackedBody {
     type Error = hyper::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        let this = self.get_mut();
+        // The body's bytes come from the target connection, which only this task drives.
+        let upstream = this.lease.as_mut().map(|lease| &mut lease.upstream);
+        let inner = &mut this.inner;
+        let frame = pool::poll_driven(upstream, cx, |cx| Pin::new(&mut *inner).poll_frame(cx));
         match &frame {
             Poll::Ready(None) => {
-                if let Some(lease) = self.lease.take() {
+                if let Some(lease) = this.lease.take() {
                     lease.release();
                 }
             }
-            Poll::Ready(Some(Ok(_))) => self.release_if_ended(),
+            Poll::Ready(Some(Ok(_))) => this.release_if_ended(),
             _ => {}
         }
         frame

@@ -3,7 +3,8 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use berth_lb::health::State;
@@ -1123,4 +1124,81 @@ async fn can_listen_tells_ports_it_serves_or_could_bind_from_ports_it_cannot() {
     };
     plane.apply(config).unwrap();
     assert!(plane.can_listen(free_port).is_ok());
+}
+
+/// A target that answers each connection's first request as if keeping it alive, then closes
+/// it (as a target whose keep-alive timeout is shorter than the load balancer's pool's does):
+/// counts the connections it closed after a request for `/` (health checks ask for another
+/// path).
+async fn closing_target() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let counted = closed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                // Closed only once the load balancer has pooled the connection (closed at
+                // once, it would see the end with the answer and not pool it).
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                drop(stream);
+                if head.starts_with(b"GET / ") {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (address, closed)
+}
+
+#[tokio::test]
+async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_new_one() {
+    let (target, closed) = closing_target().await;
+    let mut group = target_group("g", &[]);
+    group.targets = vec![Target {
+        address: target,
+        admin_state: AdminState::Active,
+    }];
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "closing.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[target], State::Healthy).await;
+    // One client connection: every request is served by the same worker, whose pool keeps the
+    // target's connection after each answer.
+    let client = client();
+    for round in 0..3 {
+        let closed_before = closed.load(Ordering::SeqCst);
+        let answer = get(&client, &url(&applied, "l", "/"), &[]).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            answer.body
+        );
+        assert_eq!(answer.body, "ok");
+        eventually("the target to close the connection", || {
+            let closed = closed.load(Ordering::SeqCst);
+            async move { closed > closed_before }
+        })
+        .await;
+    }
 }
