@@ -1,6 +1,6 @@
-"""Driver of bench/logs.sh: one container printing N lines, under plain Docker (json-file, read
-with `docker logs --timestamps`) and as a Berth task with the awslogs driver (read back with
-GetLogEvents), sides alternating; prints the figure line.
+"""Driver of bench/logs.sh: one container printing N lines, under plain Docker (json-file, the
+baseline, and local, for reference; read with `docker logs --timestamps`) and as a Berth task with
+the awslogs driver (read back with GetLogEvents), sides rotating; prints the figure line.
 
   logs.py cluster URL CLUSTER                 creates the cluster
   logs.py run URL CLUSTER LINES ROUNDS        the rounds and the figure
@@ -28,10 +28,10 @@ def docker_time_ms(stamp):
     return benchlib.docker_timestamp(stamp) * 1000
 
 
-def docker_round(lines):
+def docker_round(lines, driver):
     """Lines per second the engine's own log took in."""
     container = subprocess.run(
-        ["docker", "run", "-d", "--label", "berth-bench=1", "--log-driver", "json-file", IMAGE,
+        ["docker", "run", "-d", "--label", "berth-bench=1", "--log-driver", driver, IMAGE,
          "log", "--lines", str(lines)], check=True, capture_output=True, text=True).stdout.strip()
     try:
         deadline = time.monotonic() + ROUND_LIMIT_S
@@ -103,7 +103,7 @@ def main(argv):
     lines, rounds = int(argv[4]), int(argv[5])
     ecs = client(url, "ecs")
     benchlib.wait_for_instance(ecs, cluster)
-    docker_rates, berth_rates, lags = [], [], []
+    docker_rates, local_rates, berth_rates, lags = [], [], [], []
     for round_number in range(1, rounds + 1):
         family = f"bench-logs-{round_number}"
         ecs.register_task_definition(family=family, containerDefinitions=[{
@@ -112,11 +112,15 @@ def main(argv):
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": GROUP, "awslogs-region": "us-east-1",
                 "awslogs-stream-prefix": f"round{round_number}", "mode": "blocking"}}}])
-        sides = ["docker", "berth"] if round_number % 2 else ["berth", "docker"]
-        for side in sides:
+        sides = ["docker", "berth", "docker-local"]
+        shift = (round_number - 1) % len(sides)
+        for side in sides[shift:] + sides[:shift]:
             if side == "docker":
-                rate = docker_round(lines)
+                rate = docker_round(lines, "json-file")
                 docker_rates.append(rate)
+            elif side == "docker-local":
+                rate = docker_round(lines, "local")
+                local_rates.append(rate)
             else:
                 rate, round_lags = berth_round(url, cluster, family, lines, round_number)
                 berth_rates.append(rate)
@@ -127,8 +131,10 @@ def main(argv):
     p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, len(lags) * 99 // 100)]
     print(f"log_lines_per_sec: {berth_rate:.0f} (docker logs baseline: {docker_rate:.0f}, "
           f"ratio {berth_rate / docker_rate:.2f}); lag_p99_ms: {p99} (p50 {p50}; medians of {rounds} "
-          f"alternating rounds of {lines} lines from one berth-demo container, awslogs blocking mode, "
-          f"release server and agent on the local Docker Engine, loopback)")
+          f"rotating rounds of {lines} lines from one berth-demo container; docker with the local "
+          f"driver, which Berth's awslogs containers log to: {statistics.median(local_rates):.0f} "
+          f"lines/s; awslogs blocking mode, release server and agent on the local Docker Engine, "
+          f"loopback)")
 
 
 if __name__ == "__main__":

@@ -7,11 +7,14 @@
 #   bash bench/logs.sh                         # full run: 100,000 lines, 3 rounds per side
 #   BENCH_LINES=10000 BENCH_ROUNDS=1 bash bench/logs.sh   # smoke run
 #
-# Per round, sides alternating (docker first in odd rounds, Berth in even ones), one container
+# Per round, sides rotating (a different one first each round), one container
 # each time, nothing else running:
 #   docker: `docker run -d berth-demo:latest log --lines N`; rate = N / (timestamp of line N -
 #     timestamp of line 1), both as the engine stamped them when it took them from the container
 #     (`docker logs --timestamps`): how fast the engine's own log takes the lines in.
+#   docker local: the same with `--log-driver local`, the engine's cheaper file format, which
+#     Berth's awslogs containers log to (the agent reads and ships it): a reference, not the
+#     baseline, so the ratio against json-file (Docker's default) is not mistaken for more.
 #   Berth: RunTask of the same container with logConfiguration awslogs; rate = N / (ingestion time
 #     of line N - timestamp of line 1), read back with GetLogEvents (all N must be there, in
 #     order, once): how fast the lines reach CloudWatch Logs and are queryable. Lag per line =
@@ -19,7 +22,8 @@
 # Medians over the rounds; lag p99 over every line of every Berth round.
 #
 # The last line of output is the figure:
-#   log_lines_per_sec: N (docker logs baseline: M, ratio N/M); lag_p99_ms: L (...)
+#   log_lines_per_sec: N (docker logs baseline: M, ratio N/M); lag_p99_ms: L (...; docker with
+#   the local driver: K lines/s, ...)
 set -euo pipefail
 
 lines=${BENCH_LINES:-100000}

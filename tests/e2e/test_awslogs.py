@@ -1,6 +1,7 @@
 """The awslogs log driver end to end: `berth server` plus `berth agent` on Docker, a berth-demo task
 printing numbered lines, read back through aws-cli and boto3 from Berth's CloudWatch Logs API."""
 
+import json
 import subprocess
 import uuid
 
@@ -73,8 +74,14 @@ def test_a_tasks_lines_reach_cloudwatch_logs_in_order(berth, cluster):
 
     messages = wait_for_messages(berth, group, stream, 300, "300 lines in GetLogEvents")
     assert messages == numbered(300)
-    # docker logs still works: the container itself logs to json-file.
-    assert docker_log_lines(task["containers"][0]["runtimeId"]) == 300
+    # docker logs still works: the container itself logs to Docker's local files, which the
+    # agent reads and ships.
+    runtime_id = task["containers"][0]["runtimeId"]
+    assert docker_log_lines(runtime_id) == 300
+    log_config = json.loads(subprocess.run(
+        ["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", runtime_id],
+        check=True, capture_output=True, text=True).stdout)
+    assert log_config == {"Type": "local", "Config": {"compress": "false"}}
 
     events = [e for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
               for e in page["events"]]
@@ -89,7 +96,6 @@ def test_a_tasks_lines_reach_cloudwatch_logs_in_order(berth, cluster):
     # Stopped, the task's container goes once its log is shipped, and its cursor with it.
     ecs.stop_task(cluster=name, task=task["taskArn"])
     wait_status(ecs, name, task["taskArn"], "STOPPED")
-    runtime_id = task["containers"][0]["runtimeId"]
     wait_for(lambda: not subprocess.run(["docker", "ps", "-aq", "--filter", f"id={runtime_id}"],
                                         capture_output=True, text=True).stdout.strip(), "the container's removal")
     cursors = agents[0].data_dir / "awslogs"

@@ -33,7 +33,7 @@ use crate::runtime::{
     RuntimeError, TASK_ARN_LABEL,
 };
 
-mod json_file;
+mod log_file;
 #[cfg(test)]
 mod shipping_cost;
 
@@ -352,7 +352,8 @@ impl ContainerRuntime for DockerRuntime {
             .boxed()
     }
 
-    /// Needs a log driver the Engine API reads back (json-file, which awslogs containers use).
+    /// Needs a log driver the Engine API reads back (json-file, or local, which awslogs
+    /// containers use).
     fn follow_logs(
         &self,
         id: &str,
@@ -377,12 +378,11 @@ impl ContainerRuntime for DockerRuntime {
             .boxed()
     }
 
-    /// Reads the container's json-file log from the engine's disk when it can (see
-    /// `json_file`), resuming at the file offset when the file is still there; else follows
-    /// the Engine API.
+    /// Reads the container's log from the engine's disk when it can (see `log_file`), resuming
+    /// at the file offset when the file is still there; else follows the Engine API.
     async fn tail_log(&self, id: &str, resume: LogResume) -> FollowedLog {
-        if let Some(path) = readable_log_file(&self.docker, id).await {
-            let followed = json_file::Reader::resume(&path, resume)
+        if let Some((path, format)) = readable_log_file(&self.docker, id).await {
+            let followed = log_file::Reader::resume(&path, format, resume)
                 .and_then(|(reader, exact)| follow_file(&self.docker, id, reader, exact));
             match followed {
                 Ok(followed) => return followed,
@@ -401,14 +401,14 @@ impl ContainerRuntime for DockerRuntime {
 fn follow_file(
     docker: &Docker,
     id: &str,
-    reader: json_file::Reader,
+    reader: log_file::Reader,
     exact: bool,
 ) -> std::io::Result<FollowedLog> {
     let (end, ended) = std::sync::mpsc::channel();
     let (chunks, received) = tokio::sync::mpsc::channel(4);
     std::thread::Builder::new()
-        .name("json-file-log".into())
-        .spawn(move || json_file::follow(reader, ended, chunks))?;
+        .name("container-log".into())
+        .spawn(move || log_file::follow(reader, ended, chunks))?;
     let (docker, id) = (docker.clone(), id.to_string());
     let waiting = tokio::spawn(async move {
         let _ = end.send(run_ending(docker, id).await);
@@ -426,9 +426,12 @@ fn follow_file(
     })
 }
 
-/// The log's file when the container logs to json-file and this process may read it (it runs
-/// on the engine's host, with the right to read its data root).
-async fn readable_log_file(docker: &Docker, id: &str) -> Option<std::path::PathBuf> {
+/// The log's file and its format when the container logs to json-file or local and this
+/// process may read it (it runs on the engine's host, with the right to read its data root).
+async fn readable_log_file(
+    docker: &Docker,
+    id: &str,
+) -> Option<(std::path::PathBuf, log_file::Format)> {
     let inspected = docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
@@ -440,23 +443,38 @@ async fn readable_log_file(docker: &Docker, id: &str) -> Option<std::path::PathB
         .as_ref()?
         .typ
         .as_deref();
-    let path = std::path::PathBuf::from(inspected.log_path.filter(|p| !p.is_empty())?);
-    (driver == Some("json-file")).then_some(path)
+    match driver {
+        Some("json-file") => {
+            let path = inspected.log_path.filter(|p| !p.is_empty())?;
+            Some((path.into(), log_file::Format::JsonFile))
+        }
+        // The engine does not say where a local log lives; it is under the container's
+        // directory in the engine's data root.
+        Some("local") => {
+            let root = docker.info().await.ok()?.docker_root_dir?;
+            let path = std::path::Path::new(&root)
+                .join("containers")
+                .join(inspected.id?)
+                .join("local-logs/container.log");
+            Some((path, log_file::Format::Local))
+        }
+        _ => None,
+    }
 }
 
 /// Answers once the container is not running (exited, or never started), removed, or the
 /// engine cannot be asked.
-async fn run_ending(docker: Docker, id: String) -> json_file::Ending {
+async fn run_ending(docker: Docker, id: String) -> log_file::Ending {
     let options = WaitContainerOptionsBuilder::new()
         .condition("not-running")
         .build();
     match docker.wait_container(&id, Some(options)).next().await {
         Some(Ok(_)) | Some(Err(DockerError::DockerContainerWaitError { .. })) => {
-            json_file::Ending::Exited
+            log_file::Ending::Exited
         }
-        Some(Err(e)) if status(&e) == Some(404) => json_file::Ending::Removed(daemon_message(&e)),
-        Some(Err(e)) => json_file::Ending::Failed(daemon_message(&e)),
-        None => json_file::Ending::Failed("the engine's wait ended without an answer".into()),
+        Some(Err(e)) if status(&e) == Some(404) => log_file::Ending::Removed(daemon_message(&e)),
+        Some(Err(e)) => log_file::Ending::Failed(daemon_message(&e)),
+        None => log_file::Ending::Failed("the engine's wait ended without an answer".into()),
     }
 }
 

@@ -1,14 +1,14 @@
 //! What shipping a container's log costs the agent in CPU time, apart from the network and the
 //! control plane (a CPU figure, unlike a wall-clock one, means something on a shared machine):
-//! a json-file log of 100,000 short lines, as Docker writes it, followed to its end, turned
-//! into PutLogEvents batches as the awslogs shipper makes them, and each batch encoded and
-//! signed. Run by hand, in release:
+//! a log of 100,000 short lines, as Docker writes it (local, as awslogs containers log, or
+//! json-file), followed to its end, turned into PutLogEvents batches as the awslogs shipper
+//! makes them, and each batch encoded and signed. Run by hand, in release:
 //!
 //!   cargo test --release -p berth-agent --lib shipping_cost -- --ignored --nocapture
 
 use std::io::Write;
 
-use super::json_file::{Ending, Reader, follow};
+use super::log_file::{Ending, Format, Reader, follow, local_entry};
 use crate::awslogs::client::PutLogEventsBody;
 use crate::awslogs::cursor::{Cursor, Positions};
 use crate::awslogs::events::{Batch, Grouper, LineJoiner, MAX_BODY_BYTES, Sealed};
@@ -26,31 +26,48 @@ fn thread_cpu_ns() -> u64 {
         .expect("schedstat starts with the CPU time")
 }
 
-/// `line 1` … `line N` as Docker's json-file holds them, a few lines per microsecond.
-fn write_log(path: &std::path::Path) {
+/// `line 1` … `line N` as Docker writes them in `format`, a few lines per microsecond.
+fn write_log(path: &std::path::Path, format: Format) {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     for n in 1..=LINES {
         let micros = n / 3;
-        writeln!(
-            file,
-            r#"{{"log":"line {n}\n","stream":"stdout","time":"2026-12-06T15:00:00.{micros:06}123Z"}}"#
-        )
-        .unwrap();
+        match format {
+            Format::JsonFile => writeln!(
+                file,
+                r#"{{"log":"line {n}\n","stream":"stdout","time":"2026-12-06T15:00:00.{micros:06}123Z"}}"#
+            )
+            .unwrap(),
+            Format::Local => {
+                let time_nano = 1_796_569_200_000_000_000 + micros as i64 * 1_000 + 123;
+                file.write_all(&local_entry(&format!("line {n}"), time_nano, None))
+                    .unwrap()
+            }
+        }
     }
     file.flush().unwrap();
 }
 
 #[test]
 #[ignore = "a measurement, run by hand in release"]
+fn cpu_time_to_read_batch_and_encode_a_local_log() {
+    cpu_time_to_read_batch_and_encode(Format::Local);
+}
+
+#[test]
+#[ignore = "a measurement, run by hand in release"]
 fn cpu_time_to_read_batch_and_encode_a_json_file_log() {
+    cpu_time_to_read_batch_and_encode(Format::JsonFile);
+}
+
+fn cpu_time_to_read_batch_and_encode(format: Format) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c-json.log");
-    write_log(&path);
+    let path = dir.path().join("container.log");
+    write_log(&path, format);
     let start = LogResume {
         timestamp_ns: 0,
         file: None,
     };
-    let (reader, _) = Reader::resume(&path, start).unwrap();
+    let (reader, _) = Reader::resume(&path, format, start).unwrap();
     let (end, ended) = std::sync::mpsc::channel();
     end.send(Ending::Exited).unwrap();
     let (chunks, mut received) = tokio::sync::mpsc::channel(LINES);
@@ -103,7 +120,7 @@ fn cpu_time_to_read_batch_and_encode_a_json_file_log() {
 
     let per_line = |ns: u64| ns as f64 / LINES as f64;
     println!(
-        "per line: read {:.0} ns, batched {:.0} ns, encoded and signed {:.0} ns CPU; {} batches, {body_bytes} body bytes",
+        "{format:?}: per line: read {:.0} ns, batched {:.0} ns, encoded and signed {:.0} ns CPU; {} batches, {body_bytes} body bytes",
         per_line(read - started),
         per_line(batched - read),
         per_line(encoded - batched),

@@ -1,15 +1,18 @@
-//! Docker's json-file log read straight from the engine's disk. The Engine API's followed `logs`
-//! reads the same file, decodes each entry and encodes it again for the HTTP stream, which
-//! holds a follower to about 50,000 lines a second; reading the file takes a fraction of that
-//! work. Used when the agent shares the engine's host and may read its data root; otherwise the
-//! agent follows the Engine API.
+//! A container's log read straight from the engine's disk, in either of the two file formats
+//! Docker writes: `json-file` (its default) and `local` (what awslogs containers log to, see
+//! `spec`). The Engine API's followed `logs` reads the same file, decodes each entry and encodes
+//! it again for the HTTP stream, which holds a follower to about 50,000 lines a second; reading
+//! the file takes a fraction of that work. Used when the agent shares the engine's host and may
+//! read its data root; otherwise the agent follows the Engine API.
 //!
-//! Docker writes one JSON object per entry, `{"log":"…","stream":"stdout","time":"…"}`, and
-//! with `max-size` rotates the file by renaming it `.1` (the older ones moving to `.2`, …) and
-//! starting a new one; with `max-file` 1 it truncates it instead. A file is known by its device
-//! and inode, which renaming keeps: a reader holding it open reads it to its end and then goes
-//! on with its successor. (A file is assumed not to be rotated twice between two looks, 50 ms
-//! apart at most: that would take two `max-size`s written in that time.)
+//! json-file holds one JSON object per entry and line, `{"log":"…","stream":"stdout","time":"…"}`;
+//! local holds each entry as a protobuf `LogEntry` between two copies of its length (4 bytes,
+//! big-endian), so an entry can be found from either end. With `max-size` Docker rotates the file
+//! by renaming it `.1` (the older ones moving to `.2`, …) and starting a new one; with `max-file`
+//! 1 it truncates it instead. A file is known by its device and inode, which renaming keeps: a
+//! reader holding it open reads it to its end and then goes on with its successor. (A file is
+//! assumed not to be rotated twice between two looks, 50 ms apart at most: that would take two
+//! `max-size`s written in that time.)
 
 use std::borrow::Cow;
 use std::ffi::OsString;
@@ -30,32 +33,178 @@ const READ_BYTES: usize = 256 * 1024;
 /// writes (so lines are handed on within milliseconds), longer once it is idle.
 const POLL_MIN: Duration = Duration::from_millis(2);
 const POLL_MAX: Duration = Duration::from_millis(50);
-/// How far before a resume offset the entry ending there is looked for (an entry holds at most
-/// 16 KiB of output, escaped).
+/// The most bytes an entry takes (it holds at most 16 KiB of output, escaped or framed): how
+/// far before a resume offset the entry ending there is looked for, and the largest length a
+/// local entry may declare before it is taken for damage.
 const ENTRY_MAX_BYTES: u64 = 1 << 20;
 /// Rotated files looked for at most (`.1` … `.99`).
 const ROTATED_MAX: u32 = 99;
+/// A local entry's length prefix and suffix.
+const LENGTH_BYTES: usize = 4;
+
+/// How the engine lays the log's entries out on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonFile,
+    Local,
+}
+
+/// An entry's timestamp (ns) and the bytes written, a line break ending each whole line (so
+/// both formats hand on what json-file holds).
+type Parsed = (i64, Vec<u8>);
+
+/// What the bytes at a reading position hold.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// An entry taking `length` bytes; `None` when it cannot be read (skipped).
+    Entry {
+        length: usize,
+        parsed: Option<Parsed>,
+    },
+    /// The start of an entry still being written.
+    Incomplete,
+}
+
+impl Format {
+    fn next(self, bytes: &[u8]) -> Next {
+        match self {
+            Format::JsonFile => match bytes.iter().position(|b| *b == b'\n') {
+                Some(end) => Next::Entry {
+                    length: end + 1,
+                    parsed: parse_json_entry(&bytes[..end]),
+                },
+                None => Next::Incomplete,
+            },
+            Format::Local => match local_frame(bytes) {
+                LocalFrame::Whole(length, parsed) => Next::Entry {
+                    length,
+                    parsed: Some(parsed),
+                },
+                LocalFrame::Incomplete => Next::Incomplete,
+                // The framing does not hold here (an entry cut short by a crash, then written
+                // after): skip to the next whole entry. Until one is there, wait for more; only
+                // a damaged stretch longer than any entry is let go of meanwhile.
+                LocalFrame::Damaged => {
+                    let next = (1..bytes.len())
+                        .find(|at| matches!(local_frame(&bytes[*at..]), LocalFrame::Whole(..)));
+                    match next {
+                        Some(length) => Next::Entry {
+                            length,
+                            parsed: None,
+                        },
+                        None if bytes.len() as u64 > 2 * ENTRY_MAX_BYTES => Next::Entry {
+                            length: bytes.len() - ENTRY_MAX_BYTES as usize,
+                            parsed: None,
+                        },
+                        None => Next::Incomplete,
+                    }
+                }
+            },
+        }
+    }
+
+    /// The entry that ends where `window` ends.
+    fn last_entry(self, window: &[u8]) -> Option<Parsed> {
+        match self {
+            Format::JsonFile => {
+                let body = window.strip_suffix(b"\n")?;
+                let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                parse_json_entry(&body[start..])
+            }
+            Format::Local => {
+                let declared = length_at(window, window.len().checked_sub(LENGTH_BYTES)?)?;
+                let start = window.len().checked_sub(declared + 2 * LENGTH_BYTES)?;
+                match local_frame(&window[start..]) {
+                    LocalFrame::Whole(_, parsed) => Some(parsed),
+                    LocalFrame::Incomplete | LocalFrame::Damaged => None,
+                }
+            }
+        }
+    }
+}
+
+/// A local entry at the start of some bytes.
+enum LocalFrame {
+    /// Its length with both length fields, and what it holds.
+    Whole(usize, Parsed),
+    Incomplete,
+    /// Lengths that disagree or that no entry has, or a message that does not decode.
+    Damaged,
+}
+
+fn local_frame(bytes: &[u8]) -> LocalFrame {
+    let Some(declared) = length_at(bytes, 0) else {
+        return LocalFrame::Incomplete;
+    };
+    if declared as u64 > ENTRY_MAX_BYTES {
+        return LocalFrame::Damaged;
+    }
+    let length = declared + 2 * LENGTH_BYTES;
+    let Some(entry) = bytes.get(..length) else {
+        return LocalFrame::Incomplete;
+    };
+    if length_at(entry, length - LENGTH_BYTES) != Some(declared) {
+        return LocalFrame::Damaged;
+    }
+    match parse_local_entry(&entry[LENGTH_BYTES..length - LENGTH_BYTES]) {
+        Some(parsed) => LocalFrame::Whole(length, parsed),
+        None => LocalFrame::Damaged,
+    }
+}
+
+/// The big-endian length at `at`.
+fn length_at(bytes: &[u8], at: usize) -> Option<usize> {
+    let field = bytes.get(at..at + LENGTH_BYTES)?;
+    Some(u32::from_be_bytes(field.try_into().ok()?) as usize)
+}
 
 #[derive(serde::Deserialize)]
-struct Entry<'a> {
+struct JsonEntry<'a> {
     #[serde(borrow)]
     log: Cow<'a, str>,
     #[serde(borrow)]
     time: Cow<'a, str>,
 }
 
-/// One json-file entry (without its line break): its timestamp and the bytes written.
-pub fn parse_entry(line: &[u8]) -> Option<(i64, Vec<u8>)> {
-    let entry: Entry = serde_json::from_slice(line).ok()?;
+/// One json-file entry (without its line break).
+pub fn parse_json_entry(line: &[u8]) -> Option<Parsed> {
+    let entry: JsonEntry = serde_json::from_slice(line).ok()?;
     let timestamp_ns = parse_docker_timestamp(&entry.time)?;
     Some((timestamp_ns, entry.log.into_owned().into_bytes()))
 }
 
-/// Where the entry ending at the end of `window` (which ends with its line break) starts.
-fn last_entry(window: &[u8]) -> Option<&[u8]> {
-    let body = window.strip_suffix(b"\n")?;
-    let start = body.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    Some(&body[start..])
+/// Docker's `LogEntry` message as the local driver writes it; the source (field 1) and the
+/// attributes (6) are not needed and skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+struct LocalEntry {
+    #[prost(int64, tag = "2")]
+    time_nano: i64,
+    #[prost(bytes = "vec", tag = "3")]
+    line: Vec<u8>,
+    #[prost(bool, tag = "4")]
+    partial: bool,
+    #[prost(message, optional, tag = "5")]
+    partial_log_metadata: Option<PartialLogMetadata>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct PartialLogMetadata {
+    #[prost(bool, tag = "1")]
+    last: bool,
+}
+
+/// One local entry (the message between its lengths). Docker stores the line without its
+/// break and marks the pieces of a line it split (over 16 KiB, or cut off when the output
+/// ended) as partial; json-file ends every line but the pieces before the last with a break,
+/// and so does this.
+fn parse_local_entry(message: &[u8]) -> Option<Parsed> {
+    let entry = <LocalEntry as prost::Message>::decode(message).ok()?;
+    let mut line = entry.line;
+    let last_piece = entry.partial_log_metadata.is_some_and(|piece| piece.last);
+    if !entry.partial || last_piece {
+        line.push(b'\n');
+    }
+    Some((entry.time_nano, line))
 }
 
 type Identity = (u64, u64);
@@ -86,6 +235,7 @@ fn files(path: &Path) -> Vec<(PathBuf, Identity)> {
 pub struct Reader {
     /// The live file's name.
     path: PathBuf,
+    format: Format,
     file: File,
     identity: Identity,
     /// The end of the last whole entry taken.
@@ -95,12 +245,13 @@ pub struct Reader {
 }
 
 impl Reader {
-    fn open(path: &Path, name: &Path, offset: u64) -> std::io::Result<Reader> {
+    fn open(path: &Path, format: Format, name: &Path, offset: u64) -> std::io::Result<Reader> {
         let mut file = File::open(name)?;
         let identity = identity(&file.metadata()?);
         file.seek(SeekFrom::Start(offset))?;
         Ok(Reader {
             path: path.to_path_buf(),
+            format,
             file,
             identity,
             offset,
@@ -112,21 +263,25 @@ impl Reader {
     /// there and the entry ending at that offset has the resume point's timestamp (so a reused
     /// inode is not mistaken for it), answering `true`; else at the start of the oldest file
     /// kept, answering `false`.
-    pub fn resume(path: &Path, resume: LogResume) -> std::io::Result<(Reader, bool)> {
+    pub fn resume(
+        path: &Path,
+        format: Format,
+        resume: LogResume,
+    ) -> std::io::Result<(Reader, bool)> {
         let files = files(path);
         if let Some(at) = resume.file {
             let found = files
                 .iter()
                 .find(|(_, identity)| *identity == (at.device, at.inode));
             if let Some((name, _)) = found {
-                let mut reader = Reader::open(path, name, at.offset)?;
+                let mut reader = Reader::open(path, format, name, at.offset)?;
                 if reader.timestamp_ending_at(at.offset)? == Some(resume.timestamp_ns) {
                     return Ok((reader, true));
                 }
             }
         }
         let oldest = files.last().map_or(path, |(name, _)| name.as_path());
-        Ok((Reader::open(path, oldest, 0)?, false))
+        Ok((Reader::open(path, format, oldest, 0)?, false))
     }
 
     /// The timestamp of the entry that ends at `offset`; leaves the file at `offset`.
@@ -137,9 +292,8 @@ impl Reader {
         let complete = self.file.read_exact(&mut window).is_ok();
         self.file.seek(SeekFrom::Start(offset))?;
         Ok(complete
-            .then(|| last_entry(&window))
+            .then(|| self.format.last_entry(&window))
             .flatten()
-            .and_then(parse_entry)
             .map(|(timestamp_ns, _)| timestamp_ns))
     }
 
@@ -152,6 +306,7 @@ impl Reader {
     ) -> std::io::Result<Option<bool>> {
         let mut any = false;
         let mut frames = Vec::new();
+        let mut unreadable = Unreadable::default();
         loop {
             let filled = self.pending.len();
             self.pending.resize(filled + READ_BYTES, 0);
@@ -162,15 +317,11 @@ impl Reader {
             }
             any = true;
             let mut taken = 0;
-            while let Some(end) = self.pending[taken..].iter().position(|b| *b == b'\n') {
-                let line = &self.pending[taken..taken + end];
-                taken += end + 1;
-                let Some((timestamp_ns, bytes)) = parse_entry(line) else {
-                    tracing::warn!(
-                        file = %self.path.display(),
-                        entry = %String::from_utf8_lossy(&line[..line.len().min(80)]),
-                        "unreadable json-file log entry skipped"
-                    );
+            while let Next::Entry { length, parsed } = self.format.next(&self.pending[taken..]) {
+                let entry = &self.pending[taken..taken + length];
+                taken += length;
+                let Some((timestamp_ns, bytes)) = parsed else {
+                    unreadable.note(entry);
                     continue;
                 };
                 frames.push(ReadFrame {
@@ -191,6 +342,7 @@ impl Reader {
             self.pending.drain(..taken);
             self.offset += taken as u64;
         }
+        unreadable.report(&self.path);
         if !frames.is_empty() && !hand_on(frames) {
             return Ok(None);
         }
@@ -202,7 +354,7 @@ impl Reader {
     /// reader's offset is lost, as it is for `docker logs`.
     fn moved_on(&mut self) -> std::io::Result<bool> {
         if self.file.metadata()?.len() < self.offset + self.pending.len() as u64 {
-            tracing::warn!(file = %self.path.display(), "json-file log truncated under its reader; reading it from its start");
+            tracing::warn!(file = %self.path.display(), "container log truncated under its reader; reading it from its start");
             self.file.seek(SeekFrom::Start(0))?;
             self.offset = 0;
             self.pending.clear();
@@ -222,10 +374,46 @@ impl Reader {
             _ => &self.path,
         };
         if !self.pending.is_empty() {
-            tracing::warn!(file = %self.path.display(), bytes = self.pending.len(), "json-file log rotated after an unfinished entry; dropped");
+            tracing::warn!(file = %self.path.display(), bytes = self.pending.len(), "container log rotated after an unfinished entry; dropped");
         }
-        *self = Reader::open(&self.path, next, 0)?;
+        *self = Reader::open(&self.path, self.format, next, 0)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+/// A local entry as Docker's local driver frames it.
+pub(super) fn local_entry(text: &str, time_nano: i64, piece: Option<bool>) -> Vec<u8> {
+    let message = LocalEntry {
+        time_nano,
+        line: text.as_bytes().to_vec(),
+        partial: piece.is_some(),
+        partial_log_metadata: piece.map(|last| PartialLogMetadata { last }),
+    };
+    let body = prost::Message::encode_to_vec(&message);
+    let length = (body.len() as u32).to_be_bytes();
+    [&length[..], &body, &length].concat()
+}
+
+/// Bytes skipped as unreadable in one read, told once: a damaged local file is stepped
+/// through a byte at a time.
+#[derive(Default)]
+struct Unreadable {
+    bytes: usize,
+    first: Option<String>,
+}
+
+impl Unreadable {
+    fn note(&mut self, entry: &[u8]) {
+        self.bytes += entry.len();
+        self.first
+            .get_or_insert_with(|| String::from_utf8_lossy(&entry[..entry.len().min(80)]).into());
+    }
+
+    fn report(self, path: &Path) {
+        if let Some(first) = self.first {
+            tracing::warn!(file = %path.display(), bytes = self.bytes, first = %first, "unreadable container log entries skipped");
+        }
     }
 }
 
@@ -324,14 +512,18 @@ mod tests {
         )
     }
 
-    fn append(path: &Path, text: &str) {
+    fn append_bytes(path: &Path, bytes: &[u8]) {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .unwrap()
-            .write_all(text.as_bytes())
+            .write_all(bytes)
             .unwrap();
+    }
+
+    fn append(path: &Path, text: &str) {
+        append_bytes(path, text.as_bytes());
     }
 
     fn read_all(reader: &mut Reader) -> Vec<ReadFrame> {
@@ -356,7 +548,7 @@ mod tests {
     fn entries_parse_to_their_time_and_bytes() {
         let line = entry("héllo \"x\"\n", "2026-12-06T02:40:00.5Z");
         assert_eq!(
-            parse_entry(line.trim_end().as_bytes()),
+            parse_json_entry(line.trim_end().as_bytes()),
             Some((
                 1_796_524_800_500_000_000,
                 "héllo \"x\"\n".as_bytes().to_vec()
@@ -364,11 +556,11 @@ mod tests {
         );
         let partial = r#"{"log":"no break","stream":"stderr","attrs":{"a":"b"},"time":"2026-12-06T02:40:00.000000001Z"}"#;
         assert_eq!(
-            parse_entry(partial.as_bytes()),
+            parse_json_entry(partial.as_bytes()),
             Some((1_796_524_800_000_000_001, b"no break".to_vec()))
         );
-        assert_eq!(parse_entry(b"{\"log\":\"x\"}"), None);
-        assert_eq!(parse_entry(b"{\"log\":\"x\",\"time\":\"soon\"}"), None);
+        assert_eq!(parse_json_entry(b"{\"log\":\"x\"}"), None);
+        assert_eq!(parse_json_entry(b"{\"log\":\"x\",\"time\":\"soon\"}"), None);
     }
 
     #[test]
@@ -381,6 +573,7 @@ mod tests {
         append(&path, &second[..10]);
         let (mut reader, exact) = Reader::resume(
             &path,
+            Format::JsonFile,
             LogResume {
                 timestamp_ns: 0,
                 file: None,
@@ -403,7 +596,7 @@ mod tests {
             timestamp_ns: frames[0].frame.timestamp_ns,
             file: Some(end),
         };
-        let (mut resumed, exact) = Reader::resume(&path, resume).unwrap();
+        let (mut resumed, exact) = Reader::resume(&path, Format::JsonFile, resume).unwrap();
         assert!(exact);
         assert_eq!(texts(&read_all(&mut resumed)), ["three\n"]);
         // An offset whose entry has another time is not trusted (an inode used again).
@@ -411,7 +604,7 @@ mod tests {
             timestamp_ns: 5,
             ..resume
         };
-        let (mut from_start, exact) = Reader::resume(&path, wrong_time).unwrap();
+        let (mut from_start, exact) = Reader::resume(&path, Format::JsonFile, wrong_time).unwrap();
         assert!(!exact);
         assert_eq!(texts(&read_all(&mut from_start)).len(), 3);
     }
@@ -423,6 +616,7 @@ mod tests {
         append(&path, &entry("a\n", "2026-12-06T00:00:01Z"));
         let (mut reader, _) = Reader::resume(
             &path,
+            Format::JsonFile,
             LogResume {
                 timestamp_ns: 0,
                 file: None,
@@ -447,7 +641,7 @@ mod tests {
             timestamp_ns: 0,
             file: None,
         };
-        let (mut from_start, _) = Reader::resume(&path, fresh).unwrap();
+        let (mut from_start, _) = Reader::resume(&path, Format::JsonFile, fresh).unwrap();
         assert_eq!(texts(&read_all(&mut from_start)), ["a\n", "b\n"]);
         assert!(from_start.moved_on().unwrap());
         from_start.next_file().unwrap();
@@ -461,6 +655,7 @@ mod tests {
         append(&path, &entry("old\n", "2026-12-06T00:00:01Z"));
         let (mut reader, _) = Reader::resume(
             &path,
+            Format::JsonFile,
             LogResume {
                 timestamp_ns: 0,
                 file: None,
@@ -478,6 +673,94 @@ mod tests {
         assert_eq!(texts(&read_all(&mut reader)), ["new\n"]);
     }
 
+    #[test]
+    fn local_entries_read_as_json_file_entries_do() {
+        // Copied from a file Docker 28's local driver wrote for `line 1` on stdout (the source
+        // field included, which the reader skips).
+        let written = [
+            0x00, 0x00, 0x00, 0x1a, 0x0a, 0x06, b's', b't', b'd', b'o', b'u', b't', 0x10, 0xa2,
+            0xba, 0xb2, 0xfd, 0x88, 0xaa, 0xb2, 0xf7, 0x18, 0x1a, 0x06, b'l', b'i', b'n', b'e',
+            b' ', b'1', 0x00, 0x00, 0x00, 0x1a,
+        ];
+        assert_eq!(
+            Format::Local.next(&written),
+            Next::Entry {
+                length: written.len(),
+                parsed: Some((1_796_594_649_212_427_554, b"line 1\n".to_vec()))
+            }
+        );
+        assert_eq!(Format::Local.next(&written[..20]), Next::Incomplete);
+        assert_eq!(
+            Format::Local.last_entry(&[&b"earlier"[..], &written].concat()),
+            Some((1_796_594_649_212_427_554, b"line 1\n".to_vec()))
+        );
+        // The pieces of a split line: a break only after the last, as json-file writes them.
+        let first = local_entry("first piece ", 5, Some(false));
+        let last = local_entry("last piece", 6, Some(true));
+        let parsed = |bytes: &[u8]| match Format::Local.next(bytes) {
+            Next::Entry { parsed, .. } => parsed,
+            Next::Incomplete => panic!("whole entry"),
+        };
+        assert_eq!(parsed(&first), Some((5, b"first piece ".to_vec())));
+        assert_eq!(parsed(&last), Some((6, b"last piece\n".to_vec())));
+    }
+
+    #[test]
+    fn a_damaged_local_file_is_stepped_through_to_the_next_whole_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        // An entry cut short (Docker stopped mid-write), then written on after it.
+        let cut = local_entry("lost", 1, None);
+        append_bytes(&path, &cut[..cut.len() - 3]);
+        append_bytes(&path, &local_entry("after", 2, None));
+        // A length no entry has.
+        append_bytes(&path, &[0xff, 0xff, 0xff, 0xff]);
+        append_bytes(&path, &local_entry("last", 3, None));
+        let (mut reader, _) = Reader::resume(
+            &path,
+            Format::Local,
+            LogResume {
+                timestamp_ns: 0,
+                file: None,
+            },
+        )
+        .unwrap();
+        let frames = read_all(&mut reader);
+        assert_eq!(texts(&frames), ["after\n", "last\n"]);
+        assert_eq!(
+            frames[1].file.unwrap().offset,
+            std::fs::metadata(&path).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn a_local_log_resumes_after_the_entry_it_stopped_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        append_bytes(&path, &local_entry("one", 10, None));
+        let start = LogResume {
+            timestamp_ns: 0,
+            file: None,
+        };
+        let (mut reader, _) = Reader::resume(&path, Format::Local, start).unwrap();
+        let frames = read_all(&mut reader);
+        // Half an entry is not taken until the rest is there.
+        let two = local_entry("two", 20, None);
+        append_bytes(&path, &two[..5]);
+        assert!(read_all(&mut reader).is_empty());
+        append_bytes(&path, &two[5..]);
+        assert_eq!(texts(&read_all(&mut reader)), ["two\n"]);
+
+        append_bytes(&path, &local_entry("three", 30, None));
+        let resume = LogResume {
+            timestamp_ns: 10,
+            file: frames[0].file,
+        };
+        let (mut resumed, exact) = Reader::resume(&path, Format::Local, resume).unwrap();
+        assert!(exact);
+        assert_eq!(texts(&read_all(&mut resumed)), ["two\n", "three\n"]);
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_follower_hands_on_lines_until_the_run_ended_and_all_is_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -485,6 +768,7 @@ mod tests {
         append(&path, &entry("1\n", "2026-12-06T00:00:01Z"));
         let (reader, _) = Reader::resume(
             &path,
+            Format::JsonFile,
             LogResume {
                 timestamp_ns: 0,
                 file: None,
