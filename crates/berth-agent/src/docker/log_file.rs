@@ -526,6 +526,15 @@ mod tests {
         append_bytes(path, text.as_bytes());
     }
 
+    /// A reader at the start of the oldest file kept, as for a container never read before.
+    fn from_start(path: &Path, format: Format) -> Reader {
+        let start = LogResume {
+            timestamp_ns: 0,
+            file: None,
+        };
+        Reader::resume(path, format, start).unwrap().0
+    }
+
     fn read_all(reader: &mut Reader) -> Vec<ReadFrame> {
         let mut all = Vec::new();
         reader
@@ -604,9 +613,9 @@ mod tests {
             timestamp_ns: 5,
             ..resume
         };
-        let (mut from_start, exact) = Reader::resume(&path, Format::JsonFile, wrong_time).unwrap();
+        let (mut reread, exact) = Reader::resume(&path, Format::JsonFile, wrong_time).unwrap();
         assert!(!exact);
-        assert_eq!(texts(&read_all(&mut from_start)).len(), 3);
+        assert_eq!(texts(&read_all(&mut reread)).len(), 3);
     }
 
     #[test]
@@ -614,15 +623,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         append(&path, &entry("a\n", "2026-12-06T00:00:01Z"));
-        let (mut reader, _) = Reader::resume(
-            &path,
-            Format::JsonFile,
-            LogResume {
-                timestamp_ns: 0,
-                file: None,
-            },
-        )
-        .unwrap();
+        let mut reader = from_start(&path, Format::JsonFile);
         assert_eq!(texts(&read_all(&mut reader)), ["a\n"]);
         assert!(!reader.moved_on().unwrap());
         // Docker writes more, then rotates (renames, starts a new file), and writes on.
@@ -637,15 +638,11 @@ mod tests {
 
         // Resuming in a rotated file goes on through the newer ones; from no position, the
         // oldest file kept is read first.
-        let fresh = LogResume {
-            timestamp_ns: 0,
-            file: None,
-        };
-        let (mut from_start, _) = Reader::resume(&path, Format::JsonFile, fresh).unwrap();
-        assert_eq!(texts(&read_all(&mut from_start)), ["a\n", "b\n"]);
-        assert!(from_start.moved_on().unwrap());
-        from_start.next_file().unwrap();
-        assert_eq!(texts(&read_all(&mut from_start)), ["c\n"]);
+        let mut fresh = from_start(&path, Format::JsonFile);
+        assert_eq!(texts(&read_all(&mut fresh)), ["a\n", "b\n"]);
+        assert!(fresh.moved_on().unwrap());
+        fresh.next_file().unwrap();
+        assert_eq!(texts(&read_all(&mut fresh)), ["c\n"]);
     }
 
     #[test]
@@ -653,15 +650,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         append(&path, &entry("old\n", "2026-12-06T00:00:01Z"));
-        let (mut reader, _) = Reader::resume(
-            &path,
-            Format::JsonFile,
-            LogResume {
-                timestamp_ns: 0,
-                file: None,
-            },
-        )
-        .unwrap();
+        let mut reader = from_start(&path, Format::JsonFile);
         read_all(&mut reader);
         std::fs::write(
             &path,
@@ -716,15 +705,7 @@ mod tests {
         // A length no entry has.
         append_bytes(&path, &[0xff, 0xff, 0xff, 0xff]);
         append_bytes(&path, &local_entry("last", 3, None));
-        let (mut reader, _) = Reader::resume(
-            &path,
-            Format::Local,
-            LogResume {
-                timestamp_ns: 0,
-                file: None,
-            },
-        )
-        .unwrap();
+        let mut reader = from_start(&path, Format::Local);
         let frames = read_all(&mut reader);
         assert_eq!(texts(&frames), ["after\n", "last\n"]);
         assert_eq!(
@@ -738,11 +719,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("container.log");
         append_bytes(&path, &local_entry("one", 10, None));
-        let start = LogResume {
-            timestamp_ns: 0,
-            file: None,
-        };
-        let (mut reader, _) = Reader::resume(&path, Format::Local, start).unwrap();
+        let mut reader = from_start(&path, Format::Local);
         let frames = read_all(&mut reader);
         // Half an entry is not taken until the rest is there.
         let two = local_entry("two", 20, None);
@@ -766,15 +743,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c-json.log");
         append(&path, &entry("1\n", "2026-12-06T00:00:01Z"));
-        let (reader, _) = Reader::resume(
-            &path,
-            Format::JsonFile,
-            LogResume {
-                timestamp_ns: 0,
-                file: None,
-            },
-        )
-        .unwrap();
+        let reader = from_start(&path, Format::JsonFile);
         let (end, ended) = std::sync::mpsc::channel();
         let (chunks, mut received) = tokio::sync::mpsc::channel(4);
         let follower = tokio::task::spawn_blocking(move || follow(reader, ended, chunks));
