@@ -15,6 +15,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
@@ -48,6 +49,37 @@ struct Idle {
 thread_local! {
     /// The worker's idle connections, by target.
     static IDLE: RefCell<RequestMap<Target, Vec<Idle>>> = RefCell::new(RequestMap::default());
+}
+
+thread_local! {
+    /// The worker's sweep task, once it has run.
+    static SWEEPER: RefCell<Option<Waker>> = const { RefCell::new(None) };
+    /// Whether the worker's sweep task has been started.
+    static SWEEPING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The worker's task that closes pooled connections their target closed (the socket would
+/// otherwise stay open, half closed, until the connection is checked out or found too old):
+/// a pooled connection's wake-ups come here, and the connections woken are driven, so that
+/// those that ended leave the pool. Runs for as long as the worker.
+async fn sweep() {
+    // Connections pooled before the first look registered no waker of this task: all are
+    // driven then.
+    let mut first = true;
+    poll_fn(|cx| {
+        SWEEPER.set(Some(cx.waker().clone()));
+        IDLE.with_borrow_mut(|idle| {
+            for connections in idle.values_mut() {
+                connections.retain_mut(|idle| {
+                    let woken = idle.upstream.task.woken.swap(false, Ordering::Relaxed);
+                    !(woken || first) || idle.upstream.drive(cx)
+                });
+            }
+        });
+        first = false;
+        Poll::<()>::Pending
+    })
+    .await;
 }
 
 /// Connects to targets; the connections kept are the calling worker's.
@@ -92,16 +124,20 @@ thread_local! {
 }
 
 /// The waker a connection is driven with: it wakes the task that drives the connection now,
-/// none while the connection waits in the pool (what it registered then would wake the task
-/// that used it last, for nothing), and it ignores the wake-ups the task causes itself while
-/// taking what the connection handed over: taking a body chunk wakes the connection (room for
-/// the next one), which would poll the whole task again, but a task that takes a chunk either
-/// polls the body again, driving the connection, or is done with it.
-struct DriverWaker(Mutex<Option<Waker>>);
+/// the worker's [`sweep`] task while the connection waits in the pool (not the task that used
+/// it last, for nothing), and it ignores the wake-ups the task causes itself while taking what
+/// the connection handed over: taking a body chunk wakes the connection (room for the next
+/// one), which would poll the whole task again, but a task that takes a chunk either polls the
+/// body again, driving the connection, or is done with it.
+struct DriverWaker {
+    task: Mutex<Option<Waker>>,
+    /// Set by every wake-up: tells the pool's sweeper which idle connections to look at.
+    woken: AtomicBool,
+}
 
 impl DriverWaker {
     fn task(&self) -> MutexGuard<'_, Option<Waker>> {
-        self.0
+        self.task
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -120,9 +156,11 @@ impl Wake for DriverWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if !TAKING.get()
-            && let Some(task) = &*self.task()
-        {
+        if TAKING.get() {
+            return;
+        }
+        self.woken.store(true, Ordering::Relaxed);
+        if let Some(task) = &*self.task() {
             task.wake_by_ref();
         }
     }
@@ -130,7 +168,10 @@ impl Wake for DriverWaker {
 
 impl Upstream {
     fn new(sender: http1::SendRequest<Incoming>, driver: Driver) -> Upstream {
-        let task = Arc::new(DriverWaker(Mutex::new(None)));
+        let task = Arc::new(DriverWaker {
+            task: Mutex::new(None),
+            woken: AtomicBool::new(false),
+        });
         Upstream {
             sender,
             driver: Some(driver),
@@ -232,7 +273,14 @@ impl Lease {
         if self.upstream.driver.is_none() || self.upstream.sender.is_closed() {
             return;
         }
-        *self.upstream.task.task() = None;
+        *self.upstream.task.task() = SWEEPER.with_borrow(Clone::clone);
+        self.upstream.task.woken.store(false, Ordering::Relaxed);
+        if !SWEEPING.get()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            SWEEPING.set(true);
+            runtime.spawn(sweep());
+        }
         // Gone only while the thread ends, its connections with it.
         let _ = IDLE.try_with(|idle| {
             let mut idle = idle.borrow_mut();
@@ -294,6 +342,9 @@ impl UpstreamPool {
             if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT {
                 continue;
             }
+            // This request's task takes over when it drives the connection; until then, what
+            // the connection waits on (sending the request is one) wakes nobody.
+            *upstream.task.task() = None;
             // Usually idle since its last response ended, ready at once. Otherwise it is driven
             // once to see: a target that closed the connection meanwhile is noticed then.
             if upstream.sender.is_ready()

@@ -1202,3 +1202,62 @@ async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_n
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_pooled_connection_the_target_closes_is_closed_by_the_load_balancer_too() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    // Each connection answers one request, keeping the connection alive, then shuts its side
+    // down (a target's keep-alive timeout) and reports whether the load balancer closed its
+    // side in turn (an end of stream within 5 s).
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                if !head.starts_with(b"GET / ") {
+                    return;
+                }
+                // Once the load balancer has pooled the connection.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = stream.shutdown().await;
+                let end = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer));
+                let _ = closed_tx.send(matches!(end.await, Ok(Ok(0))));
+            });
+        }
+    });
+    let mut group = target_group("g", &[]);
+    group.targets = vec![Target {
+        address: target,
+        admin_state: AdminState::Active,
+    }];
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "closing.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[target], State::Healthy).await;
+    let answer = get(&client(), &url(&applied, "l", "/"), &[]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        closed_rx.recv().await,
+        Some(true),
+        "the load balancer kept its side of the connection open"
+    );
+}
