@@ -6,13 +6,21 @@
 //! connections of their own and see the last committed state (WAL snapshots), never waiting
 //! for the writer.
 //!
-//! Events carry a store-wide, ever-increasing sequence number (`seq`); a stream reads by
-//! `(stream_id, ts, seq)` and a group by `(group_id, ts, seq)`, both indexes, so a page is one
-//! index range whatever the stream's size. Group and stream metadata live here too: every
-//! append updates its stream's timestamps and stored bytes, and doing that in the state store
-//! would put a state-store write behind every log line.
+//! Events are stored in chunks, one row per append (split at [`CHUNK_EVENTS_MAX`] events or a
+//! [`CHUNK_SPAN_MAX_MS`] span of timestamps), their timestamps and messages packed in one blob:
+//! a row and three index entries per batch rather than a row and two per event made an append
+//! four to five times cheaper (`tests/ingest_cost.rs`: 5.5-5.9 ms of CPU per 10,000-event batch
+//! before, 1.1-1.4 after). Retention and the size bound remove whole chunks: a chunk goes once
+//! all its events have expired, and the oldest chunks go until the store is within its bound. An event's sequence number is its chunk's id (never used
+//! again: AUTOINCREMENT) times [`CHUNK_EVENTS_MAX`] plus its place in the chunk, so it grows with
+//! every append, store-wide. A read finds the chunks that can hold its events by index
+//! (a stream's chunks by first and by last timestamp, a group's by first timestamp), decodes
+//! them in order and stops once no chunk left can hold an event before the ones it has; a
+//! chunk's span being bounded, the index range it starts from is too. Group and stream
+//! metadata live here too: every append updates its stream's timestamps and stored bytes, and
+//! doing that in the state store would put a state-store write behind every log line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -31,8 +39,12 @@ const GROUP_COMMIT_MAX: usize = 512;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// What a WAL file is cut back to once checkpointed (SQLite otherwise keeps it at its largest).
 const WAL_SIZE_LIMIT: u64 = 4 << 20;
-/// Events a sweep removes per transaction, so appends never wait long behind it.
-const SWEEP_CHUNK: usize = 10_000;
+/// Chunks a sweep removes per transaction, so appends never wait long behind it.
+const SWEEP_CHUNKS: usize = 64;
+/// The most events one chunk holds; a PutLogEvents batch has at most 10,000.
+const CHUNK_EVENTS_MAX: i64 = 1 << 16;
+/// The widest span of timestamps in one chunk: a PutLogEvents batch spans 24 hours at most.
+const CHUNK_SPAN_MAX_MS: i64 = 24 * 3600 * 1000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS groups(
@@ -53,61 +65,264 @@ CREATE TABLE IF NOT EXISTS streams(
     last_ingestion INTEGER,
     stored_bytes INTEGER NOT NULL DEFAULT 0,
     UNIQUE(group_id, name));
-CREATE TABLE IF NOT EXISTS events(
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     group_id INTEGER NOT NULL,
     stream_id INTEGER NOT NULL,
-    ts INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL,
+    last_ts INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
     ingested INTEGER NOT NULL,
-    message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS events_by_stream ON events(stream_id, ts, seq);
-CREATE INDEX IF NOT EXISTS events_by_group ON events(group_id, ts, seq);
+    body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_stream_first ON chunks(stream_id, first_ts, last_ts);
+CREATE INDEX IF NOT EXISTS chunks_by_stream_last ON chunks(stream_id, last_ts, first_ts);
+CREATE INDEX IF NOT EXISTS chunks_by_group ON chunks(group_id, first_ts, last_ts);
 ";
 
-/// Events one INSERT statement carries: a statement of many rows costs SQLite one step where
-/// one per row costs one each (binding, stepping and resetting dominate a small row's insert).
-const INSERT_ROWS: usize = 128;
-
-/// `INSERT INTO events … VALUES` for `rows` rows: `?1` the group, `?2` the stream, `?3` the
-/// ingestion time, then each row's timestamp and message.
-fn insert_statement(rows: usize) -> &'static str {
-    static MANY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    const ONE: &str = "INSERT INTO events(group_id, stream_id, ts, ingested, message) VALUES (?1, ?2, ?4, ?3, ?5)";
-    if rows == 1 {
-        return ONE;
+/// A chunk's body: each event's timestamp (8 bytes) and message length (4 bytes), little-endian,
+/// then the message.
+fn encode_body(events: &[(i64, String)]) -> Vec<u8> {
+    let size = events.iter().map(|(_, m)| 12 + m.len()).sum();
+    let mut body = Vec::with_capacity(size);
+    for (timestamp, message) in events {
+        body.extend_from_slice(&timestamp.to_le_bytes());
+        body.extend_from_slice(&(message.len() as u32).to_le_bytes());
+        body.extend_from_slice(message.as_bytes());
     }
-    debug_assert_eq!(rows, INSERT_ROWS);
-    MANY.get_or_init(|| {
-        let values: Vec<String> = (0..INSERT_ROWS)
-            .map(|row| format!("(?1, ?2, ?{}, ?3, ?{})", 4 + 2 * row, 5 + 2 * row))
-            .collect();
-        format!(
-            "INSERT INTO events(group_id, stream_id, ts, ingested, message) VALUES {}",
-            values.join(", ")
-        )
+    body
+}
+
+/// The events of a chunk's body in order: `(timestamp, message)`; `None` at damage.
+fn body_events(body: &[u8]) -> impl Iterator<Item = Option<(i64, &str)>> {
+    let mut rest = body;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let event = (|| {
+            let timestamp = i64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+            let length = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?) as usize;
+            let message = std::str::from_utf8(rest.get(12..12 + length)?).ok()?;
+            rest = &rest[12 + length..];
+            Some((timestamp, message))
+        })();
+        if event.is_none() {
+            rest = &[];
+        }
+        Some(event)
     })
 }
 
-/// Runs `insert` (an [`insert_statement`] of `rows.len()` rows) for `rows`.
-fn bind_rows(
-    insert: &mut rusqlite::CachedStatement<'_>,
+/// Where `events` (in append order) are cut into chunks: at most [`CHUNK_EVENTS_MAX`] each,
+/// spanning at most [`CHUNK_SPAN_MAX_MS`].
+fn chunk_bounds(events: &[(i64, String)]) -> Vec<std::ops::Range<usize>> {
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    let (mut low, mut high) = (i64::MAX, i64::MIN);
+    for (at, (timestamp, _)) in events.iter().enumerate() {
+        let (new_low, new_high) = (low.min(*timestamp), high.max(*timestamp));
+        let full = (at - start) as i64 == CHUNK_EVENTS_MAX;
+        if at > start && (full || new_high - new_low > CHUNK_SPAN_MAX_MS) {
+            bounds.push(start..at);
+            start = at;
+            (low, high) = (*timestamp, *timestamp);
+        } else {
+            (low, high) = (new_low, new_high);
+        }
+    }
+    if start < events.len() {
+        bounds.push(start..events.len());
+    }
+    bounds
+}
+
+/// Stores `events` (in append order) as chunks of `stream`, ingested at `ingested`.
+fn insert_chunks(
+    connection: &Connection,
     group: i64,
     stream: i64,
-    now: i64,
-    rows: &[(i64, String)],
+    ingested: i64,
+    events: &[(i64, String)],
 ) -> Result<(), LogsError> {
-    insert.raw_bind_parameter(1, group).map_err(storage)?;
-    insert.raw_bind_parameter(2, stream).map_err(storage)?;
-    insert.raw_bind_parameter(3, now).map_err(storage)?;
-    for (row, (timestamp, message)) in rows.iter().enumerate() {
+    let mut insert = connection
+        .prepare_cached(
+            "INSERT INTO chunks(group_id, stream_id, first_ts, last_ts, events, bytes, ingested, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(storage)?;
+    for range in chunk_bounds(events) {
+        let chunk = &events[range];
+        let first = chunk.iter().map(|(t, _)| *t).min().unwrap_or_default();
+        let last = chunk.iter().map(|(t, _)| *t).max().unwrap_or_default();
+        let bytes: usize = chunk.iter().map(|(_, m)| m.len()).sum();
         insert
-            .raw_bind_parameter(4 + 2 * row, timestamp)
-            .map_err(storage)?;
-        insert
-            .raw_bind_parameter(5 + 2 * row, message.as_str())
+            .execute(params![
+                group,
+                stream,
+                first,
+                last,
+                chunk.len() as i64,
+                bytes as i64,
+                ingested,
+                encode_body(chunk)
+            ])
             .map_err(storage)?;
     }
-    insert.raw_execute().map(drop).map_err(storage)
+    Ok(())
+}
+
+/// One chunk as a read sees it.
+struct Chunk {
+    id: i64,
+    first_ts: i64,
+    last_ts: i64,
+    ingested: i64,
+    body: Vec<u8>,
+    stream: i64,
+}
+
+fn chunk_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Chunk> {
+    Ok(Chunk {
+        id: row.get(0)?,
+        first_ts: row.get(1)?,
+        last_ts: row.get(2)?,
+        ingested: row.get(3)?,
+        body: row.get(4)?,
+        stream: row.get(5)?,
+    })
+}
+
+const CHUNK_COLUMNS: &str = "id, first_ts, last_ts, ingested, body, stream_id";
+
+/// A stored event before its stream is named.
+struct Found {
+    position: Position,
+    ingestion_time: i64,
+    message: String,
+    stream: i64,
+}
+
+/// The first `limit` events, in `(ts, seq)` order (`forward`) or its reverse, that `wanted`
+/// keeps of those in `chunks`, which come by first timestamp ascending (`forward`) or by last
+/// timestamp descending, so the read stops at the first chunk that cannot hold one of them.
+fn gather(
+    chunks: impl Iterator<Item = rusqlite::Result<Chunk>>,
+    forward: bool,
+    limit: usize,
+    wanted: impl Fn(Position) -> bool,
+) -> Result<Vec<Found>, LogsError> {
+    let order = |a: &Found, b: &Found| {
+        let ordering = (a.position.timestamp, a.position.sequence)
+            .cmp(&(b.position.timestamp, b.position.sequence));
+        if forward {
+            ordering
+        } else {
+            ordering.reverse()
+        }
+    };
+    let mut found: Vec<Found> = Vec::new();
+    for chunk in chunks {
+        let chunk = chunk.map_err(storage)?;
+        if limit == 0 {
+            break;
+        }
+        if found.len() >= limit {
+            found.sort_by(order);
+            found.truncate(limit);
+            let boundary = found[limit - 1].position.timestamp;
+            // Chunks come by first timestamp ascending (forward) or last descending: once one
+            // lies wholly past the boundary, so do all after it.
+            let past = if forward {
+                chunk.first_ts > boundary
+            } else {
+                chunk.last_ts < boundary
+            };
+            if past {
+                break;
+            }
+        }
+        for (index, event) in body_events(&chunk.body).enumerate() {
+            let Some((timestamp, message)) = event else {
+                return Err(LogsError::ServiceUnavailable(format!(
+                    "The log store's chunk {} is damaged.",
+                    chunk.id
+                )));
+            };
+            let position = Position {
+                timestamp,
+                sequence: chunk.id * CHUNK_EVENTS_MAX + index as i64,
+            };
+            if wanted(position) {
+                found.push(Found {
+                    position,
+                    ingestion_time: chunk.ingested,
+                    message: message.to_owned(),
+                    stream: chunk.stream,
+                });
+            }
+        }
+    }
+    found.sort_by(order);
+    found.truncate(limit);
+    Ok(found)
+}
+
+/// Moves events of an `events` table (the layout before chunks) into chunks, batch by batch
+/// as they were appended, and drops it; tokens handed out before are not valid after.
+fn move_events_into_chunks(connection: &Connection) -> Result<(), LogsError> {
+    let old: bool = connection
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(storage)?;
+    if !old {
+        return Ok(());
+    }
+    connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(storage)?;
+    let moved = (|| {
+        let mut select = connection
+            .prepare(
+                "SELECT group_id, stream_id, ingested, ts, message FROM events
+                 ORDER BY stream_id, seq",
+            )
+            .map_err(storage)?;
+        let mut rows = select.query([]).map_err(storage)?;
+        let mut batch: Vec<(i64, String)> = Vec::new();
+        let mut key: Option<(i64, i64, i64)> = None;
+        while let Some(row) = rows.next().map_err(storage)? {
+            let this: (i64, i64, i64) = (
+                row.get(0).map_err(storage)?,
+                row.get(1).map_err(storage)?,
+                row.get(2).map_err(storage)?,
+            );
+            if key.is_some_and(|key| key != this) {
+                let (group, stream, ingested) = key.expect("a batch");
+                insert_chunks(
+                    connection,
+                    group,
+                    stream,
+                    ingested,
+                    &std::mem::take(&mut batch),
+                )?;
+            }
+            key = Some(this);
+            batch.push((row.get(3).map_err(storage)?, row.get(4).map_err(storage)?));
+        }
+        if let Some((group, stream, ingested)) = key {
+            insert_chunks(connection, group, stream, ingested, &batch)?;
+        }
+        connection
+            .execute_batch("DROP TABLE events")
+            .map_err(storage)
+    })();
+    let end = if moved.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    connection.execute_batch(end).map_err(storage)?;
+    moved
 }
 
 type Finish = Box<dyn FnOnce(Result<(), LogsError>) + Send>;
@@ -151,6 +366,7 @@ impl SqliteLogStore {
     pub fn open(path: &Path) -> Result<Arc<SqliteLogStore>, LogsError> {
         let writer = open_connection(path)?;
         writer.execute_batch(SCHEMA).map_err(storage)?;
+        move_events_into_chunks(&writer)?;
         // Checkpoints run on a thread of their own, not inside the commits that cross SQLite's
         // threshold (where they cost an append more than its own work). Each job's savepoint
         // keeps the existing pages it changes in a sub-journal: in memory (an append changes
@@ -341,53 +557,45 @@ fn stream_info(row: &rusqlite::Row<'_>) -> rusqlite::Result<StreamInfo> {
     })
 }
 
-fn stored_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        position: Position {
-            sequence: row.get(0)?,
-            timestamp: row.get(1)?,
-        },
-        ingestion_time: row.get(2)?,
-        message: row.get(3)?,
-        stream: row.get(4)?,
-    })
-}
-
-/// Removes the events `doomed` selects (`seq, stream_id, bytes`), taking their bytes off
+/// Removes the chunks `doomed` selects (`id, stream_id, events, bytes`), taking their bytes off
 /// their streams and moving each stream's first event up; only the streams touched are
-/// updated, each by index.
-fn remove_events(
+/// updated, each by index. Answers how many chunks and events it removed.
+fn remove_chunks(
     connection: &Connection,
     doomed: &str,
     parameters: impl rusqlite::Params,
-) -> Result<usize, LogsError> {
+) -> Result<(usize, u64), LogsError> {
     connection
         .execute_batch(
             "CREATE TEMP TABLE IF NOT EXISTS doomed(
-                 seq INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, bytes INTEGER NOT NULL);
+                 id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, events INTEGER NOT NULL,
+                 bytes INTEGER NOT NULL);
              DELETE FROM doomed;",
         )
         .map_err(storage)?;
     let removed = connection
         .execute(
-            &format!("INSERT INTO doomed(seq, stream_id, bytes) {doomed}"),
+            &format!("INSERT INTO doomed(id, stream_id, events, bytes) {doomed}"),
             parameters,
         )
         .map_err(storage)?;
     if removed == 0 {
-        return Ok(0);
+        return Ok((0, 0));
     }
+    let events: i64 = connection
+        .query_row("SELECT SUM(events) FROM doomed", [], |row| row.get(0))
+        .map_err(storage)?;
     connection
         .execute_batch(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM doomed);
+            "DELETE FROM chunks WHERE id IN (SELECT id FROM doomed);
              UPDATE streams SET
                  stored_bytes = stored_bytes
                      - (SELECT SUM(bytes) FROM doomed WHERE doomed.stream_id = streams.id),
-                 first_event = (SELECT MIN(ts) FROM events WHERE stream_id = streams.id)
+                 first_event = (SELECT MIN(first_ts) FROM chunks WHERE stream_id = streams.id)
              WHERE id IN (SELECT stream_id FROM doomed);",
         )
         .map_err(storage)?;
-    Ok(removed)
+    Ok((removed, events as u64))
 }
 
 impl LogStore for SqliteLogStore {
@@ -420,7 +628,7 @@ impl LogStore for SqliteLogStore {
         self.write(move |connection| {
             let id = group_id(connection, &region, &name)?;
             for statement in [
-                "DELETE FROM events WHERE group_id = ?1",
+                "DELETE FROM chunks WHERE group_id = ?1",
                 "DELETE FROM streams WHERE group_id = ?1",
                 "DELETE FROM groups WHERE id = ?1",
             ] {
@@ -544,7 +752,7 @@ impl LogStore for SqliteLogStore {
             let stream =
                 stream_id(connection, group, &name)?.ok_or_else(LogsError::stream_not_found)?;
             connection
-                .execute("DELETE FROM events WHERE stream_id = ?1", [stream])
+                .execute("DELETE FROM chunks WHERE stream_id = ?1", [stream])
                 .map_err(storage)?;
             connection
                 .execute("DELETE FROM streams WHERE id = ?1", [stream])
@@ -620,19 +828,7 @@ impl LogStore for SqliteLogStore {
             };
             let (first, last) = (first.0, last.0);
             let bytes: i64 = events.iter().map(|(_, message)| message.len() as i64).sum();
-            let mut rows = events.chunks_exact(INSERT_ROWS);
-            let mut insert = connection
-                .prepare_cached(insert_statement(INSERT_ROWS))
-                .map_err(storage)?;
-            for chunk in &mut rows {
-                bind_rows(&mut insert, group, stream, now, chunk)?;
-            }
-            let mut insert_one = connection
-                .prepare_cached(insert_statement(1))
-                .map_err(storage)?;
-            for row in rows.remainder().chunks(1) {
-                bind_rows(&mut insert_one, group, stream, now, row)?;
-            }
+            insert_chunks(connection, group, stream, now, &events)?;
             connection
                 .execute(
                     "UPDATE streams SET
@@ -659,37 +855,61 @@ impl LogStore for SqliteLogStore {
             let group = group_id(connection, region, group)?;
             let stream_id =
                 stream_id(connection, group, stream)?.ok_or_else(LogsError::stream_not_found)?;
-            let (comparison, order) = match read.direction {
-                Direction::Forward => (">", "ASC"),
-                Direction::Backward => ("<", "DESC"),
+            let from = (read.from.timestamp, read.from.sequence);
+            let in_range = |p: Position| read.start <= p.timestamp && p.timestamp < read.end;
+            let found = match read.direction {
+                Direction::Forward => {
+                    let low = read.start.max(read.from.timestamp);
+                    let mut statement = connection
+                        .prepare_cached(&format!(
+                            "SELECT {CHUNK_COLUMNS} FROM chunks INDEXED BY chunks_by_stream_first
+                             WHERE stream_id = ?1 AND first_ts >= ?2 - ?3 AND first_ts < ?4
+                               AND last_ts >= ?2
+                             ORDER BY first_ts, id"
+                        ))
+                        .map_err(storage)?;
+                    let chunks = statement
+                        .query_map(
+                            params![stream_id, low, CHUNK_SPAN_MAX_MS, read.end],
+                            chunk_row,
+                        )
+                        .map_err(storage)?;
+                    gather(chunks, true, read.limit, |p| {
+                        in_range(p) && (p.timestamp, p.sequence) > from
+                    })?
+                }
+                Direction::Backward => {
+                    let high = (read.end.saturating_sub(1)).min(read.from.timestamp);
+                    let mut statement = connection
+                        .prepare_cached(&format!(
+                            "SELECT {CHUNK_COLUMNS} FROM chunks INDEXED BY chunks_by_stream_last
+                             WHERE stream_id = ?1 AND last_ts <= ?2 + ?3 AND last_ts >= ?4
+                               AND first_ts <= ?2
+                             ORDER BY last_ts DESC, id DESC"
+                        ))
+                        .map_err(storage)?;
+                    let chunks = statement
+                        .query_map(
+                            params![stream_id, high, CHUNK_SPAN_MAX_MS, read.start],
+                            chunk_row,
+                        )
+                        .map_err(storage)?;
+                    let mut found = gather(chunks, false, read.limit, |p| {
+                        in_range(p) && (p.timestamp, p.sequence) < from
+                    })?;
+                    found.reverse();
+                    found
+                }
             };
-            let mut statement = connection
-                .prepare_cached(&format!(
-                    "SELECT seq, ts, ingested, message, ?1 FROM events
-                     WHERE stream_id = ?2 AND ts >= ?3 AND ts < ?4
-                       AND (ts, seq) {comparison} (?5, ?6)
-                     ORDER BY ts {order}, seq {order} LIMIT ?7"
-                ))
-                .map_err(storage)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        stream,
-                        stream_id,
-                        read.start,
-                        read.end,
-                        read.from.timestamp,
-                        read.from.sequence,
-                        read.limit as i64
-                    ],
-                    stored_event,
-                )
-                .map_err(storage)?;
-            let mut events = rows.collect::<Result<Vec<_>, _>>().map_err(storage)?;
-            if read.direction == Direction::Backward {
-                events.reverse();
-            }
-            Ok(events)
+            Ok(found
+                .into_iter()
+                .map(|event| StoredEvent {
+                    stream: stream.to_owned(),
+                    position: event.position,
+                    ingestion_time: event.ingestion_time,
+                    message: event.message,
+                })
+                .collect())
         })
     }
 
@@ -701,61 +921,60 @@ impl LogStore for SqliteLogStore {
     ) -> Result<Vec<StoredEvent>, LogsError> {
         self.read(|connection| {
             let group = group_id(connection, region, group)?;
-            let selective = scan.streams.is_some() || scan.stream_prefix.is_some();
-            let mut selection = String::new();
-            if selective {
-                let mut statement = connection
-                    .prepare_cached("SELECT id, name FROM streams WHERE group_id = ?1")
-                    .map_err(storage)?;
-                let streams = statement
-                    .query_map([group], |row| {
-                        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                    })
-                    .map_err(storage)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(storage)?;
-                let chosen: Vec<String> = streams
-                    .into_iter()
-                    .filter(|(_, name)| {
-                        scan.streams
-                            .as_ref()
-                            .is_none_or(|names| names.contains(name))
-                            && scan
-                                .stream_prefix
-                                .as_ref()
-                                .is_none_or(|prefix| name.starts_with(prefix.as_str()))
-                    })
-                    .map(|(id, _)| id.to_string())
-                    .collect();
-                if chosen.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // Store-made integers, never the caller's text.
-                selection = format!("AND e.stream_id IN ({})", chosen.join(","));
-            }
             let mut statement = connection
-                .prepare(&format!(
-                    "SELECT e.seq, e.ts, e.ingested, e.message, s.name
-                     FROM events e JOIN streams s ON s.id = e.stream_id
-                     WHERE e.group_id = ?1 AND e.ts >= ?2 AND e.ts < ?3
-                       AND (e.ts, e.seq) > (?4, ?5) {selection}
-                     ORDER BY e.ts, e.seq LIMIT ?6"
+                .prepare_cached("SELECT id, name FROM streams WHERE group_id = ?1")
+                .map_err(storage)?;
+            let chosen: HashMap<i64, String> = statement
+                .query_map([group], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(storage)?
+                .collect::<Result<Vec<(i64, String)>, _>>()
+                .map_err(storage)?
+                .into_iter()
+                .filter(|(_, name)| {
+                    scan.streams
+                        .as_ref()
+                        .is_none_or(|names| names.contains(name))
+                        && scan
+                            .stream_prefix
+                            .as_ref()
+                            .is_none_or(|prefix| name.starts_with(prefix.as_str()))
+                })
+                .collect();
+            if chosen.is_empty() {
+                return Ok(Vec::new());
+            }
+            let low = scan.start.max(scan.after.timestamp);
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {CHUNK_COLUMNS} FROM chunks INDEXED BY chunks_by_group
+                     WHERE group_id = ?1 AND first_ts >= ?2 - ?3 AND first_ts < ?4
+                       AND last_ts >= ?2
+                     ORDER BY first_ts, id"
                 ))
                 .map_err(storage)?;
-            let rows = statement
-                .query_map(
-                    params![
-                        group,
-                        scan.start,
-                        scan.end,
-                        scan.after.timestamp,
-                        scan.after.sequence,
-                        scan.limit as i64
-                    ],
-                    stored_event,
-                )
-                .map_err(storage)?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+            let chunks = statement
+                .query_map(params![group, low, CHUNK_SPAN_MAX_MS, scan.end], chunk_row)
+                .map_err(storage)?
+                .filter(|chunk| {
+                    chunk
+                        .as_ref()
+                        .map_or(true, |chunk| chosen.contains_key(&chunk.stream))
+                });
+            let after = (scan.after.timestamp, scan.after.sequence);
+            let found = gather(chunks, true, scan.limit, |p| {
+                scan.start <= p.timestamp
+                    && p.timestamp < scan.end
+                    && (p.timestamp, p.sequence) > after
+            })?;
+            Ok(found
+                .into_iter()
+                .map(|event| StoredEvent {
+                    stream: chosen[&event.stream].clone(),
+                    position: event.position,
+                    ingestion_time: event.ingestion_time,
+                    message: event.message,
+                })
+                .collect())
         })
     }
 
@@ -772,25 +991,27 @@ impl LogStore for SqliteLogStore {
                 .map_err(storage)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(storage)
         })?;
+        // A chunk goes once all its events have expired: one that began before the cutoff
+        // keeps its younger events, and its older ones (a day's span at most) with them.
         for (group, days) in retained {
             let cutoff = retention_cutoff(now, days);
             loop {
-                let removed = self.write(move |connection| {
-                    remove_events(
+                let (chunks, events) = self.write(move |connection| {
+                    remove_chunks(
                         connection,
-                        "SELECT seq, stream_id, length(CAST(message AS BLOB)) FROM events
-                         WHERE group_id = ?1 AND ts < ?2 LIMIT ?3",
-                        params![group, cutoff, SWEEP_CHUNK as i64],
+                        "SELECT id, stream_id, events, bytes FROM chunks
+                         WHERE group_id = ?1 AND first_ts < ?2 AND last_ts < ?2 LIMIT ?3",
+                        params![group, cutoff, SWEEP_CHUNKS as i64],
                     )
                 })?;
-                report.expired_events += removed as u64;
-                if removed < SWEEP_CHUNK {
+                report.expired_events += events;
+                if chunks < SWEEP_CHUNKS {
                     break;
                 }
             }
         }
         loop {
-            let removed = self.write(move |connection| {
+            let (chunks, events) = self.write(move |connection| {
                 let stored: i64 = connection
                     .query_row(
                         "SELECT COALESCE(SUM(stored_bytes), 0) FROM streams",
@@ -799,23 +1020,23 @@ impl LogStore for SqliteLogStore {
                     )
                     .map_err(storage)?;
                 if stored as u64 <= max_bytes {
-                    return Ok(0);
+                    return Ok((0, 0));
                 }
-                // The fewest oldest events whose bytes cover the excess, a chunk at most.
-                remove_events(
+                // The fewest oldest chunks whose bytes cover the excess, a few at most.
+                remove_chunks(
                     connection,
-                    "SELECT seq, stream_id, bytes FROM (
-                       SELECT seq, stream_id, bytes, SUM(bytes) OVER (ORDER BY seq) - bytes AS before
-                       FROM (SELECT seq, stream_id, length(CAST(message AS BLOB)) AS bytes
-                             FROM events ORDER BY seq LIMIT ?1))
+                    "SELECT id, stream_id, events, bytes FROM (
+                       SELECT id, stream_id, events, bytes,
+                              SUM(bytes) OVER (ORDER BY id) - bytes AS before
+                       FROM (SELECT id, stream_id, events, bytes FROM chunks ORDER BY id LIMIT ?1))
                      WHERE before < ?2",
-                    params![SWEEP_CHUNK as i64, stored - max_bytes as i64],
+                    params![SWEEP_CHUNKS as i64, stored - max_bytes as i64],
                 )
             })?;
-            if removed == 0 {
+            if chunks == 0 {
                 break;
             }
-            report.evicted_events += removed as u64;
+            report.evicted_events += events;
         }
         Ok(report)
     }
@@ -824,6 +1045,158 @@ impl LogStore for SqliteLogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_all(store: &SqliteLogStore, stream: &str, direction: Direction) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut from = match direction {
+            Direction::Forward => Position::START,
+            Direction::Backward => Position {
+                timestamp: i64::MAX,
+                sequence: i64::MAX,
+            },
+        };
+        loop {
+            let read = StreamRead {
+                from,
+                direction,
+                start: 0,
+                end: i64::MAX,
+                limit: 3,
+            };
+            let page = store.read_stream("r", "g", stream, &read).unwrap();
+            let (Some(first), Some(last)) = (page.first(), page.last()) else {
+                return messages;
+            };
+            from = match direction {
+                Direction::Forward => last.position,
+                Direction::Backward => first.position,
+            };
+            let texts = page.iter().map(|e| e.message.clone());
+            match direction {
+                Direction::Forward => messages.extend(texts),
+                Direction::Backward => {
+                    let mut older: Vec<String> = texts.collect();
+                    older.append(&mut messages);
+                    messages = older;
+                }
+            }
+        }
+    }
+
+    /// Batches whose times overlap (a later append holding earlier events) are read back in
+    /// `(timestamp, append order)` order, page by page, forward and backward, per stream and
+    /// interleaved across the group; time ranges cut them.
+    #[test]
+    fn reads_page_through_overlapping_batches_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteLogStore::open(&dir.path().join("logs.db")).unwrap();
+        store.create_group("r", "g", 0, BTreeMap::new()).unwrap();
+        // (stream, first timestamp, step, events) per append.
+        let batches = [
+            ("a", 100, 10, 5),
+            ("b", 95, 10, 4),
+            ("a", 95, 5, 6),
+            ("a", 300, 1, 2),
+            ("b", 140, 0, 3),
+        ];
+        let mut appended: Vec<(&str, i64, String)> = Vec::new();
+        for (batch, (stream, first, step, count)) in batches.into_iter().enumerate() {
+            let events: Vec<(i64, String)> = (0..count)
+                .map(|i| (first + step * i, format!("{stream}{batch}.{i}")))
+                .collect();
+            appended.extend(events.iter().map(|(t, m)| (stream, *t, m.clone())));
+            store.append("r", "g", stream, events, 1, true).unwrap();
+        }
+        // Sequence numbers follow append order, so a stable sort by time is the stored order.
+        appended.sort_by_key(|(_, timestamp, _)| *timestamp);
+        let expected = |stream: Option<&str>, start: i64, end: i64| -> Vec<String> {
+            appended
+                .iter()
+                .filter(|(s, t, _)| stream.is_none_or(|x| x == *s) && start <= *t && *t < end)
+                .map(|(_, _, m)| m.clone())
+                .collect()
+        };
+        for stream in ["a", "b"] {
+            let all = expected(Some(stream), 0, i64::MAX);
+            assert_eq!(read_all(&store, stream, Direction::Forward), all);
+            assert_eq!(read_all(&store, stream, Direction::Backward), all);
+        }
+        let mut scanned = Vec::new();
+        let mut scan = GroupScan {
+            streams: None,
+            stream_prefix: None,
+            start: 100,
+            end: 141,
+            after: Position::START,
+            limit: 4,
+        };
+        loop {
+            let page = store.scan_group("r", "g", &scan).unwrap();
+            let Some(last) = page.last() else { break };
+            scan.after = last.position;
+            scanned.extend(page.iter().map(|e| e.message.clone()));
+            assert!(page.iter().all(|e| e.message.starts_with(&e.stream)));
+        }
+        assert_eq!(scanned, expected(None, 100, 141));
+        scan.streams = Some(vec!["b".into()]);
+        scan.after = Position::START;
+        scan.limit = 100;
+        let only_b: Vec<String> = store
+            .scan_group("r", "g", &scan)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(only_b, expected(Some("b"), 100, 141));
+    }
+
+    /// A log store written before events were kept in chunks is moved into chunks when opened,
+    /// in order, its streams' figures unchanged.
+    #[test]
+    fn an_events_table_is_moved_into_chunks_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            let groups_and_streams = SCHEMA.split("CREATE TABLE IF NOT EXISTS chunks").next();
+            old.execute_batch(groups_and_streams.unwrap()).unwrap();
+            old.execute_batch(
+                "CREATE TABLE events(
+                     seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id INTEGER NOT NULL,
+                     stream_id INTEGER NOT NULL, ts INTEGER NOT NULL, ingested INTEGER NOT NULL,
+                     message TEXT NOT NULL);
+                 INSERT INTO groups(id, region, name, created, tags) VALUES (1, 'r', 'g', 0, '{}');
+                 INSERT INTO streams(id, group_id, name, created, first_event, last_event,
+                                     last_ingestion, stored_bytes)
+                     VALUES (7, 1, 's', 0, 10, 30, 2, 6);
+                 INSERT INTO events(group_id, stream_id, ts, ingested, message) VALUES
+                     (1, 7, 20, 1, 'b'), (1, 7, 10, 1, 'a'), (1, 7, 30, 2, 'c1'), (1, 7, 30, 2, 'c2'),
+                     (1, 7, 25, 2, 'x');",
+            )
+            .unwrap();
+        }
+        let store = SqliteLogStore::open(&path).unwrap();
+        assert_eq!(
+            read_all(&store, "s", Direction::Forward),
+            ["a", "b", "x", "c1", "c2"]
+        );
+        let listing = StreamListing {
+            prefix: None,
+            order: StreamOrder::Name,
+            descending: false,
+            offset: 0,
+            limit: 10,
+        };
+        let streams = store.streams("r", "g", &listing).unwrap();
+        assert_eq!(streams[0].stored_bytes, 6);
+        store
+            .append("r", "g", "s", vec![(40, "d".into())], 3, false)
+            .unwrap();
+        assert_eq!(
+            read_all(&store, "s", Direction::Backward).last().unwrap(),
+            "d"
+        );
+    }
 
     /// Checkpoints keep up with appends off the writer: the WAL is copied into the database
     /// and cut back, so it does not grow with the log.
