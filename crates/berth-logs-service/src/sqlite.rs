@@ -212,9 +212,8 @@ fn gather(
     limit: usize,
     wanted: impl Fn(Position) -> bool,
 ) -> Result<Vec<Found>, LogsError> {
-    let order = |a: &Found, b: &Found| {
-        let ordering = (a.position.timestamp, a.position.sequence)
-            .cmp(&(b.position.timestamp, b.position.sequence));
+    let order = |a: &Position, b: &Position| {
+        let ordering = (a.timestamp, a.sequence).cmp(&(b.timestamp, b.sequence));
         if forward {
             ordering
         } else {
@@ -222,17 +221,15 @@ fn gather(
         }
     };
     let mut found: Vec<Found> = Vec::new();
+    if limit == 0 {
+        return Ok(found);
+    }
     for chunk in chunks {
         let chunk = chunk.map_err(storage)?;
-        if limit == 0 {
-            break;
-        }
-        if found.len() >= limit {
-            found.sort_by(order);
-            found.truncate(limit);
-            let boundary = found[limit - 1].position.timestamp;
+        if let Some(boundary) = found.get(limit - 1) {
             // Chunks come by first timestamp ascending (forward) or last descending: once one
             // lies wholly past the boundary, so do all after it.
+            let boundary = boundary.position.timestamp;
             let past = if forward {
                 chunk.first_ts > boundary
             } else {
@@ -242,6 +239,7 @@ fn gather(
                 break;
             }
         }
+        let mut taken: Vec<(Position, &str)> = Vec::new();
         for (index, event) in body_events(&chunk.body).enumerate() {
             let Some((timestamp, message)) = event else {
                 return Err(LogsError::ServiceUnavailable(format!(
@@ -254,17 +252,22 @@ fn gather(
                 sequence: chunk.id * CHUNK_EVENTS_MAX + index as i64,
             };
             if wanted(position) {
-                found.push(Found {
-                    position,
-                    ingestion_time: chunk.ingested,
-                    message: message.to_owned(),
-                    stream: chunk.stream,
-                });
+                taken.push((position, message));
             }
         }
+        // Only the first `limit` of a chunk can be among the first `limit` of all: copy no more
+        // (a read of the last event decodes a whole chunk, but copies one message).
+        taken.sort_by(|a, b| order(&a.0, &b.0));
+        taken.truncate(limit);
+        found.extend(taken.into_iter().map(|(position, message)| Found {
+            position,
+            ingestion_time: chunk.ingested,
+            message: message.to_owned(),
+            stream: chunk.stream,
+        }));
+        found.sort_by(|a, b| order(&a.position, &b.position));
+        found.truncate(limit);
     }
-    found.sort_by(order);
-    found.truncate(limit);
     Ok(found)
 }
 
