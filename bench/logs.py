@@ -106,8 +106,11 @@ def main(argv):
     docker_rates, local_rates, berth_rates, lags = [], [], [], []
     for round_number in range(1, rounds + 1):
         family = f"bench-logs-{round_number}"
+        # cpu 1024: the CPU weight `docker run` gives the baseline's container (Docker's default
+        # 1024 shares); without it ECS gives the container 2 shares, and on a busy machine the
+        # engine's own logging threads would take its turns.
         ecs.register_task_definition(family=family, containerDefinitions=[{
-            "name": "printer", "image": IMAGE, "memory": 128, "essential": True,
+            "name": "printer", "image": IMAGE, "memory": 128, "cpu": 1024, "essential": True,
             "command": ["log", "--lines", str(lines)],
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": GROUP, "awslogs-region": "us-east-1",
@@ -127,14 +130,15 @@ def main(argv):
                 lags += round_lags
             print(f"round {round_number} {side}: {rate:.0f} lines/s", file=sys.stderr)
     berth_rate, docker_rate = statistics.median(berth_rates), statistics.median(docker_rates)
+    local_rate = statistics.median(local_rates)
     lags.sort()
     p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, len(lags) * 99 // 100)]
     print(f"log_lines_per_sec: {berth_rate:.0f} (docker logs baseline: {docker_rate:.0f}, "
           f"ratio {berth_rate / docker_rate:.2f}); lag_p99_ms: {p99} (p50 {p50}; medians of {rounds} "
           f"rotating rounds of {lines} lines from one berth-demo container; docker with the local "
-          f"driver, which Berth's awslogs containers log to: {statistics.median(local_rates):.0f} "
-          f"lines/s; awslogs blocking mode, release server and agent on the local Docker Engine, "
-          f"loopback)")
+          f"driver, which Berth's awslogs containers log to: {local_rate:.0f} lines/s, ratio "
+          f"{berth_rate / local_rate:.2f}; awslogs blocking mode, task cpu 1024 as docker run's "
+          f"default weight, release server and agent on the local Docker Engine, loopback)")
 
 
 if __name__ == "__main__":

@@ -15,15 +15,17 @@
 #   docker local: the same with `--log-driver local`, the engine's cheaper file format, which
 #     Berth's awslogs containers log to (the agent reads and ships it): a reference, not the
 #     baseline, so the ratio against json-file (Docker's default) is not mistaken for more.
-#   Berth: RunTask of the same container with logConfiguration awslogs; rate = N / (ingestion time
-#     of line N - timestamp of line 1), read back with GetLogEvents (all N must be there, in
-#     order, once): how fast the lines reach CloudWatch Logs and are queryable. Lag per line =
+#   Berth: RunTask of the same container with logConfiguration awslogs and cpu 1024 (the CPU
+#     weight `docker run` gives the others; ECS gives a container without cpu 2 shares); rate =
+#     N / (ingestion time of line N - timestamp of line 1), read back with GetLogEvents (all N
+#     must be there, in order, once): how fast the lines reach CloudWatch Logs and are
+#     queryable. Lag per line =
 #     its ingestionTime - its timestamp (the engine's stamp, in ms): write to visible.
 # Medians over the rounds; lag p99 over every line of every Berth round.
 #
 # The last line of output is the figure:
 #   log_lines_per_sec: N (docker logs baseline: M, ratio N/M); lag_p99_ms: L (...; docker with
-#   the local driver: K lines/s, ...)
+#   the local driver: K lines/s, ratio N/K; ...)
 set -euo pipefail
 
 lines=${BENCH_LINES:-100000}
