@@ -10,15 +10,16 @@
 //! [`CHUNK_SPAN_MAX_MS`] span of timestamps), their timestamps and messages packed in one blob:
 //! a row and three index entries per batch rather than a row and two per event made an append
 //! four to five times cheaper (`tests/ingest_cost.rs`: 5.5-5.9 ms of CPU per 10,000-event batch
-//! before, 1.1-1.4 after). Retention and the size bound remove whole chunks: a chunk goes once
-//! all its events have expired, and the oldest chunks go until the store is within its bound. An event's sequence number is its chunk's id (never used
-//! again: AUTOINCREMENT) times [`CHUNK_EVENTS_MAX`] plus its place in the chunk, so it grows with
-//! every append, store-wide. A read finds the chunks that can hold its events by index
-//! (a stream's chunks by first and by last timestamp, a group's by first timestamp), decodes
-//! them in order and stops once no chunk left can hold an event before the ones it has; a
-//! chunk's span being bounded, the index range it starts from is too. Group and stream
-//! metadata live here too: every append updates its stream's timestamps and stored bytes, and
-//! doing that in the state store would put a state-store write behind every log line.
+//! before, 1.1-1.4 after). An event's sequence number is its chunk's id (never used again:
+//! AUTOINCREMENT) times [`CHUNK_EVENTS_MAX`] plus its place in the chunk, so it grows with every
+//! append, store-wide. A read finds the chunks that can hold its events by index (a stream's
+//! chunks by first and by last timestamp, a group's by first timestamp), decodes them in order
+//! and stops once no chunk left can hold an event before the ones it has; a chunk's span being
+//! bounded, the index range it starts from is too. Retention and the size bound remove whole
+//! chunks: a chunk goes once all its events have expired, and the oldest chunks go until the
+//! store is within its bound. Group and stream metadata live here too: every append updates its
+//! stream's timestamps and stored bytes, and doing that in the state store would put a
+//! state-store write behind every log line.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -1048,6 +1049,27 @@ impl LogStore for SqliteLogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_cut_into_chunks_of_bounded_size_and_span() {
+        let day = CHUNK_SPAN_MAX_MS;
+        let events = |times: &[i64]| -> Vec<(i64, String)> {
+            times.iter().map(|t| (*t, String::new())).collect()
+        };
+        assert_eq!(chunk_bounds(&events(&[5, 5, 9])), [0..3]);
+        assert!(chunk_bounds(&[]).is_empty());
+        // A chunk spans a day at most, however its events are ordered.
+        assert_eq!(
+            chunk_bounds(&events(&[0, day, day + 1, 10, 2 * day])),
+            [0..2, 2..4, 4..5]
+        );
+        let many = events(&vec![7; CHUNK_EVENTS_MAX as usize * 2 + 1]);
+        let full = CHUNK_EVENTS_MAX as usize;
+        assert_eq!(
+            chunk_bounds(&many),
+            [0..full, full..2 * full, 2 * full..2 * full + 1]
+        );
+    }
 
     fn read_all(store: &SqliteLogStore, stream: &str, direction: Direction) -> Vec<String> {
         let mut messages = Vec::new();
