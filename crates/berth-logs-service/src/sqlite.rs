@@ -1056,7 +1056,7 @@ mod tests {
         let events = |times: &[i64]| -> Vec<(i64, String)> {
             times.iter().map(|t| (*t, String::new())).collect()
         };
-        assert_eq!(chunk_bounds(&events(&[5, 5, 9])), [0..3]);
+        assert_eq!(chunk_bounds(&events(&[5, 5, 9])), vec![0..3]);
         assert!(chunk_bounds(&[]).is_empty());
         // A chunk spans a day at most, however its events are ordered.
         assert_eq!(
