@@ -947,23 +947,26 @@ impl LogStore for SqliteLogStore {
             if chosen.is_empty() {
                 return Ok(Vec::new());
             }
+            // The other streams' chunks are passed over in the index, their bodies never read.
+            let selection = if scan.streams.is_some() || scan.stream_prefix.is_some() {
+                let ids: Vec<String> = chosen.keys().map(i64::to_string).collect();
+                // Store-made integers, never the caller's text.
+                format!("AND stream_id IN ({})", ids.join(","))
+            } else {
+                String::new()
+            };
             let low = scan.start.max(scan.after.timestamp);
             let mut statement = connection
                 .prepare_cached(&format!(
                     "SELECT {CHUNK_COLUMNS} FROM chunks INDEXED BY chunks_by_group
                      WHERE group_id = ?1 AND first_ts >= ?2 - ?3 AND first_ts < ?4
-                       AND last_ts >= ?2
+                       AND last_ts >= ?2 {selection}
                      ORDER BY first_ts, id"
                 ))
                 .map_err(storage)?;
             let chunks = statement
                 .query_map(params![group, low, CHUNK_SPAN_MAX_MS, scan.end], chunk_row)
-                .map_err(storage)?
-                .filter(|chunk| {
-                    chunk
-                        .as_ref()
-                        .map_or(true, |chunk| chosen.contains_key(&chunk.stream))
-                });
+                .map_err(storage)?;
             let after = (scan.after.timestamp, scan.after.sequence);
             let found = gather(chunks, true, scan.limit, |p| {
                 scan.start <= p.timestamp
