@@ -1163,9 +1163,8 @@ async fn closing_target() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     (address, closed)
 }
 
-#[tokio::test]
-async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_new_one() {
-    let (target, closed) = closing_target().await;
+/// A data plane whose listener `l` forwards to `target` alone, once the target is healthy.
+async fn forwarding_to(target: std::net::SocketAddr) -> (DataPlane, Applied) {
     let mut group = target_group("g", &[]);
     group.targets = vec![Target {
         address: target,
@@ -1182,6 +1181,13 @@ async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_n
     let (plane, _) = DataPlane::new(loopback()).unwrap();
     let applied = plane.apply(config).unwrap();
     wait_for_health(&plane, "g", &[target], State::Healthy).await;
+    (plane, applied)
+}
+
+#[tokio::test]
+async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_new_one() {
+    let (target, closed) = closing_target().await;
+    let (_plane, applied) = forwarding_to(target).await;
     // One client connection: every request is served by the same worker, whose pool keeps the
     // target's connection after each answer.
     let client = client();
@@ -1237,22 +1243,7 @@ async fn a_pooled_connection_the_target_closes_is_closed_by_the_load_balancer_to
             });
         }
     });
-    let mut group = target_group("g", &[]);
-    group.targets = vec![Target {
-        address: target,
-        admin_state: AdminState::Active,
-    }];
-    let config = Config {
-        load_balancers: vec![load_balancer(
-            "lb",
-            "closing.localhost",
-            http_listener("l", 0, vec![], forward(&[("g", 1)])),
-        )],
-        target_groups: vec![group],
-    };
-    let (plane, _) = DataPlane::new(loopback()).unwrap();
-    let applied = plane.apply(config).unwrap();
-    wait_for_health(&plane, "g", &[target], State::Healthy).await;
+    let (_plane, applied) = forwarding_to(target).await;
     let answer = get(&client(), &url(&applied, "l", "/"), &[]).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(
