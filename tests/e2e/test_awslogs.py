@@ -5,7 +5,8 @@ import json
 import subprocess
 import uuid
 
-from test_tasks import cluster, demo_image, describe, register, wait_for, wait_status  # noqa: F401 (fixtures)
+from test_tasks import (cluster, container_env, demo_image, describe, get_json, register,  # noqa: F401 (fixtures)
+                        wait_for, wait_status)
 
 MISSING_GROUP = ("CannotStartContainerError: Error response from daemon: failed to initialize logging driver: "
                  "failed to create Cloudwatch log stream: ResourceNotFoundException: "
@@ -82,6 +83,12 @@ def test_a_tasks_lines_reach_cloudwatch_logs_in_order(berth, cluster):
         ["docker", "inspect", "--format", "{{json .HostConfig.LogConfig}}", runtime_id],
         check=True, capture_output=True, text=True).stdout)
     assert log_config == {"Type": "local", "Config": {"compress": "false"}}
+    # The task metadata endpoint shows the task definition's driver, with the stream, as ECS does.
+    shown = get_json(container_env(runtime_id)["ECS_CONTAINER_METADATA_URI_V4"])
+    assert shown["LogDriver"] == "awslogs"
+    assert shown["LogOptions"]["awslogs-stream"] == stream
+    assert shown["LogOptions"]["awslogs-group"] == group
+    assert "awslogs-stream-prefix" not in shown["LogOptions"]
 
     events = [e for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group)
               for e in page["events"]]

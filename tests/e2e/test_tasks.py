@@ -409,6 +409,7 @@ def test_the_task_metadata_endpoint_v4(cluster):
     assert own["KnownStatus"] == "RUNNING" and own["Image"] == "berth-demo:latest"
     assert own["Ports"][0]["HostPort"] == container["networkBindings"][0]["hostPort"]
     assert own["Labels"]["com.amazonaws.ecs.task-arn"] == arn
+    assert own["LogDriver"] == "json-file" and "LogOptions" not in own
     whole = get_json(uri + "/task")
     assert whole["TaskARN"] == arn and whole["Family"] == "web" and whole["Cluster"] == name
     assert [c["Name"] for c in whole["Containers"]] == ["web"]

@@ -462,6 +462,8 @@ pub fn container_json(
     ports: Value,
     exit_code: Option<i32>,
     health: &str,
+    log_driver: &str,
+    log_options: &BTreeMap<String, String>,
 ) -> Value {
     let mut container = json!({
         "DockerId": docker_id.unwrap_or_default(),
@@ -476,7 +478,7 @@ pub fn container_json(
         "Type": "NORMAL",
         "Networks": [{"NetworkMode": network_mode}],
         "Ports": ports,
-        "LogDriver": "json-file",
+        "LogDriver": log_driver,
         "Health": {"status": health},
     });
     if let Some(arn) = arn {
@@ -484,6 +486,9 @@ pub fn container_json(
     }
     if let Some(code) = exit_code {
         container["ExitCode"] = json!(code);
+    }
+    if !log_options.is_empty() {
+        container["LogOptions"] = json!(log_options);
     }
     container
 }

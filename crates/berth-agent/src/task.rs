@@ -132,6 +132,35 @@ impl Tracked {
     }
 }
 
+/// What the metadata endpoint shows as a container's `LogDriver` and `LogOptions`: the task
+/// definition's driver and options (Docker's default, json-file, when it names none); for
+/// awslogs, the stream the container writes to in place of its prefix, and the region it ships
+/// to, as ECS shows them (the engine's own driver underneath is the agent's business).
+fn shown_log_configuration(
+    definition: &ContainerDefinition,
+    awslogs: Option<&AwslogsConfig>,
+    task_id: &str,
+    docker_id: &str,
+) -> (String, BTreeMap<String, String>) {
+    let configuration = definition.log_configuration.as_ref();
+    let driver = configuration
+        .and_then(|c| c.log_driver.clone())
+        .unwrap_or_else(|| "json-file".into());
+    let mut options = configuration
+        .and_then(|c| c.options.clone())
+        .unwrap_or_default();
+    if let Some(awslogs) = awslogs {
+        let name = definition.name.as_deref().unwrap_or_default();
+        options.remove("awslogs-stream-prefix");
+        options.insert(
+            "awslogs-stream".into(),
+            awslogs.stream_name(name, task_id, docker_id),
+        );
+        options.insert("awslogs-region".into(), awslogs.region.clone());
+    }
+    (driver, options)
+}
+
 fn health_name(health: &Health) -> &'static str {
     match health {
         Health::Unknown => "UNKNOWN",
@@ -290,6 +319,12 @@ impl TaskActor {
                         })
                     })
                     .collect();
+                let (log_driver, log_options) = shown_log_configuration(
+                    &c.definition,
+                    spec.awslogs.as_ref(),
+                    spec::task_id(&self.task.task_arn),
+                    c.id.as_deref().unwrap_or_default(),
+                );
                 let json = crate::metadata::container_json(
                     c.name(),
                     self.task.container_arns.get(c.name()).map(String::as_str),
@@ -306,6 +341,8 @@ impl TaskActor {
                     serde_json::Value::Array(ports),
                     c.exit_code,
                     health_name(&c.health),
+                    &log_driver,
+                    &log_options,
                 );
                 (c.name().to_string(), (json, c.id.clone()))
             })
@@ -924,6 +961,43 @@ pub(crate) mod tests {
 
     use crate::runtime::INSTANCE_LABEL;
     use crate::simulated::SimulatedRuntime;
+
+    /// The metadata endpoint shows the task definition's log driver and options, and for
+    /// awslogs the stream in place of its prefix, as ECS's example response does.
+    #[test]
+    fn the_log_configuration_shown_is_the_definitions() {
+        let definition: ContainerDefinition = serde_json::from_value(serde_json::json!({
+            "name": "curl",
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": "/ecs/metadata", "awslogs-region": "us-west-2",
+                "awslogs-stream-prefix": "ecs", "awslogs-create-group": "true"}}
+        }))
+        .unwrap();
+        let options = definition
+            .log_configuration
+            .as_ref()
+            .unwrap()
+            .options
+            .clone();
+        let awslogs = crate::awslogs::options::parse(&options.unwrap(), "us-east-1").unwrap();
+        let (driver, shown) = shown_log_configuration(&definition, Some(&awslogs), "8f03", "ea32");
+        assert_eq!(driver, "awslogs");
+        assert_eq!(
+            shown,
+            BTreeMap::from([
+                ("awslogs-create-group".to_string(), "true".to_string()),
+                ("awslogs-group".into(), "/ecs/metadata".into()),
+                ("awslogs-region".into(), "us-west-2".into()),
+                ("awslogs-stream".into(), "ecs/curl/8f03".into()),
+            ])
+        );
+        let plain: ContainerDefinition =
+            serde_json::from_value(serde_json::json!({"name": "web"})).unwrap();
+        assert_eq!(
+            shown_log_configuration(&plain, None, "8f03", "ea32"),
+            ("json-file".to_string(), BTreeMap::new())
+        );
+    }
 
     /// An environment on the simulated runtime, with its journal in `dir`.
     pub(crate) fn environment(
