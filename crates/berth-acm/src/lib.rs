@@ -379,11 +379,26 @@ fn facts(certificate: &X509Certificate<'_>) -> Result<CertificateFacts, AcmError
         signature_algorithm: signature_name(
             &certificate.signature_algorithm.algorithm.to_id_string(),
         ),
-        serial: certificate.raw_serial_as_string(),
+        serial: serial_text(certificate.raw_serial()),
         key_usages,
         extended_key_usages,
         public_key,
     })
+}
+
+/// A serial number as ACM shows it, its bytes in hex joined by colons: the number's own bytes,
+/// without the zero byte DER puts before a serial whose high bit is set to keep it positive (as
+/// `openssl x509 -serial` prints it too).
+fn serial_text(der: &[u8]) -> String {
+    let number = match der {
+        [0, rest @ ..] if !rest.is_empty() => rest,
+        _ => der,
+    };
+    number
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]

@@ -90,3 +90,10 @@ fn malformed_input_and_validity() {
         AcmError::Validation("The certificate has expired.".into())
     );
 }
+
+#[test]
+fn a_serial_is_shown_without_ders_sign_byte() {
+    assert_eq!(serial_text(&[0x00, 0x9f, 0x30]), "9f:30");
+    assert_eq!(serial_text(&[0x68, 0x31, 0x0a]), "68:31:0a");
+    assert_eq!(serial_text(&[0x00]), "00");
+}
