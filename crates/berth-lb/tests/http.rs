@@ -1126,6 +1126,22 @@ async fn can_listen_tells_ports_it_serves_or_could_bind_from_ports_it_cannot() {
     assert!(plane.can_listen(free_port).is_ok());
 }
 
+/// Reads one request head from `stream` and answers it `200 ok`, keeping the connection;
+/// `None` when the peer closed first.
+async fn answer_one_request(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buffer = [0; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let _ = stream
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        .await;
+    Some(head)
+}
 /// A target that answers each connection's first request as if keeping it alive, then closes
 /// it (as a target whose keep-alive timeout is shorter than the load balancer's pool's does):
 /// counts the connections it closed after a request for `/` (health checks ask for another
@@ -1139,17 +1155,9 @@ async fn closing_target() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
         while let Ok((mut stream, _)) = listener.accept().await {
             let counted = counted.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
+                let Some(head) = answer_one_request(&mut stream).await else {
+                    return;
+                };
                 // Closed only once the load balancer has pooled the connection (closed at
                 // once, it would see the end with the answer and not pool it).
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1221,23 +1229,16 @@ async fn a_pooled_connection_the_target_closes_is_closed_by_the_load_balancer_to
         while let Ok((mut stream, _)) = listener.accept().await {
             let closed_tx = closed_tx.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
+                let Some(head) = answer_one_request(&mut stream).await else {
+                    return;
+                };
                 if !head.starts_with(b"GET / ") {
                     return;
                 }
                 // Once the load balancer has pooled the connection.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = stream.shutdown().await;
+                let mut buffer = [0; 1];
                 let end = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer));
                 let _ = closed_tx.send(matches!(end.await, Ok(Ok(0))));
             });
