@@ -11,7 +11,9 @@
 # BENCH_ROUNDS (3), BENCH_WORKERS (2: Berth's worker threads = nginx worker_processes = HAProxy
 # nbthread), BENCH_UPSTREAM_THREADS (1 per target).
 #
-# How: the targets are berth-lb's `upstream` example (a minimal hyper server; the direct rate to
+# How: Berth's side is built with the `dist` profile (LTO, one codegen unit), as a deployment
+# would be (`cargo build --profile dist`); nginx and HAProxy are Debian's optimised builds. The
+# targets are berth-lb's `upstream` example (a minimal hyper server; the direct rate to
 # one target is printed first, so that a target that would be the bottleneck shows). wrk, nginx
 # and haproxy are installed from Debian when missing. Each round measures the three proxies in
 # turn, the order reversed every other round; the figures are medians over rounds. All traffic
@@ -55,11 +57,11 @@ command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1 \
     || die "the rolling-deployment phase needs the Docker Engine (docker info failed)"
 python3 -c 'import boto3' 2>/dev/null || die "the rolling-deployment phase needs boto3 (pip install boto3)"
 
-log "building berth-lb's examples and berth (release)"
-cargo build --release --quiet -p berth-lb --example lb --example upstream
+log "building berth-lb's examples (dist: the deployment profile, with LTO) and berth (release)"
+cargo build --profile dist --quiet -p berth-lb --example lb --example upstream
 cargo build --release --quiet -p berth
-lb_binary=$target_dir/release/examples/lb
-upstream_binary=$target_dir/release/examples/upstream
+lb_binary=$target_dir/dist/examples/lb
+upstream_binary=$target_dir/dist/examples/upstream
 
 workdir=$(mktemp -d)
 pids=()

@@ -36,10 +36,10 @@ for tool in wrk valgrind callgrind_control; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (apt-get install -y wrk valgrind)"
 done
 
-log "building berth-lb's examples (release, with line tables)"
-cargo build --release --quiet -p berth-lb --example lb --example upstream
-lb_binary=$target_dir/release/examples/lb
-upstream_binary=$target_dir/release/examples/upstream
+log "building berth-lb's examples (dist: the deployment profile, LTO, with line tables)"
+cargo build --profile dist --quiet -p berth-lb --example lb --example upstream
+lb_binary=$target_dir/dist/examples/lb
+upstream_binary=$target_dir/dist/examples/upstream
 
 workdir=$(mktemp -d)
 profile_dir=$(mktemp -d -t lb-cost-profile.XXXXXX)
