@@ -45,6 +45,9 @@ pub struct DockerRuntime {
     /// Image id → digest: an image id names immutable content, so its digest never changes, and
     /// inspecting a container should not cost a second round trip every time.
     digests: Mutex<HashMap<String, String>>,
+    /// The engine's data root, where `local` logs live: asked (`docker info`) once, not for
+    /// every container whose log is followed.
+    data_root: tokio::sync::OnceCell<String>,
 }
 
 impl DockerRuntime {
@@ -60,6 +63,51 @@ impl DockerRuntime {
         Self {
             docker,
             digests: Mutex::new(HashMap::new()),
+            data_root: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn data_root(&self) -> Option<&str> {
+        self.data_root
+            .get_or_try_init(|| async {
+                let info = self.docker.info().await.map_err(|_| ())?;
+                info.docker_root_dir.ok_or(())
+            })
+            .await
+            .ok()
+            .map(String::as_str)
+    }
+
+    /// The log's file and its format when the container logs to json-file or local and this
+    /// process may read it (it runs on the engine's host, with the right to read its data root).
+    async fn readable_log_file(&self, id: &str) -> Option<(std::path::PathBuf, log_file::Format)> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .ok()?;
+        let driver = inspected
+            .host_config
+            .as_ref()?
+            .log_config
+            .as_ref()?
+            .typ
+            .as_deref();
+        match driver {
+            Some("json-file") => {
+                let path = inspected.log_path.filter(|p| !p.is_empty())?;
+                Some((path.into(), log_file::Format::JsonFile))
+            }
+            // The engine does not say where a local log lives; it is under the container's
+            // directory in the engine's data root.
+            Some("local") => {
+                let path = std::path::Path::new(self.data_root().await?)
+                    .join("containers")
+                    .join(inspected.id?)
+                    .join("local-logs/container.log");
+                Some((path, log_file::Format::Local))
+            }
+            _ => None,
         }
     }
 
@@ -381,7 +429,7 @@ impl ContainerRuntime for DockerRuntime {
     /// Reads the container's log from the engine's disk when it can (see `log_file`), resuming
     /// at the file offset when the file is still there; else follows the Engine API.
     async fn tail_log(&self, id: &str, resume: LogResume) -> FollowedLog {
-        if let Some((path, format)) = readable_log_file(&self.docker, id).await {
+        if let Some((path, format)) = self.readable_log_file(id).await {
             let followed = log_file::Reader::resume(&path, format, resume)
                 .and_then(|(reader, exact)| follow_file(&self.docker, id, reader, exact));
             match followed {
@@ -424,42 +472,6 @@ fn follow_file(
         exact,
         frames: frames.boxed(),
     })
-}
-
-/// The log's file and its format when the container logs to json-file or local and this
-/// process may read it (it runs on the engine's host, with the right to read its data root).
-async fn readable_log_file(
-    docker: &Docker,
-    id: &str,
-) -> Option<(std::path::PathBuf, log_file::Format)> {
-    let inspected = docker
-        .inspect_container(id, None::<InspectContainerOptions>)
-        .await
-        .ok()?;
-    let driver = inspected
-        .host_config
-        .as_ref()?
-        .log_config
-        .as_ref()?
-        .typ
-        .as_deref();
-    match driver {
-        Some("json-file") => {
-            let path = inspected.log_path.filter(|p| !p.is_empty())?;
-            Some((path.into(), log_file::Format::JsonFile))
-        }
-        // The engine does not say where a local log lives; it is under the container's
-        // directory in the engine's data root.
-        Some("local") => {
-            let root = docker.info().await.ok()?.docker_root_dir?;
-            let path = std::path::Path::new(&root)
-                .join("containers")
-                .join(inspected.id?)
-                .join("local-logs/container.log");
-            Some((path, log_file::Format::Local))
-        }
-        _ => None,
-    }
 }
 
 /// Answers once the container is not running (exited, or never started), removed, or the
