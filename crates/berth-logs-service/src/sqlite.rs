@@ -1169,25 +1169,17 @@ mod tests {
             assert!(page.iter().all(|e| e.message.starts_with(&e.stream)));
         }
         assert_eq!(scanned, expected(None, 100, 141));
+        let messages = |scan: &GroupScan| -> Vec<String> {
+            let found = store.scan_group("r", "g", scan).unwrap();
+            found.into_iter().map(|e| e.message).collect()
+        };
         scan.streams = Some(vec!["b".into()]);
         scan.after = Position::START;
         scan.limit = 100;
-        let only_b: Vec<String> = store
-            .scan_group("r", "g", &scan)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect();
-        assert_eq!(only_b, expected(Some("b"), 100, 141));
+        assert_eq!(messages(&scan), expected(Some("b"), 100, 141));
         scan.streams = None;
         scan.stream_prefix = Some("a".into());
-        let only_a: Vec<String> = store
-            .scan_group("r", "g", &scan)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.message)
-            .collect();
-        assert_eq!(only_a, expected(Some("a"), 100, 141));
+        assert_eq!(messages(&scan), expected(Some("a"), 100, 141));
     }
 
     /// A log store written before events were kept in chunks is moved into chunks when opened,
