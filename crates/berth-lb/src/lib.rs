@@ -10,6 +10,7 @@ pub mod balance;
 mod checker;
 pub mod config;
 mod dataplane;
+mod h1;
 pub mod health;
 mod io;
 pub mod metrics;

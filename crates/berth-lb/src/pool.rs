@@ -1,39 +1,47 @@
-//! Keep-alive connections to targets, one pool per worker thread. A connection is checked out
-//! for one request and goes back when its response body has ended, newest first (its socket
-//! is the warmest); one that is closed, idle too long or not ready again is dropped. Requests
-//! never leave their worker, so a pool is only ever touched by its worker: it is the thread's
-//! own, without a lock. This is what hyper-util's general-purpose client does, without its
-//! per-request boxing, pool keys hashed from URIs and checkout futures.
+//! Requests to targets over HTTP/1.1, on keep-alive connections pooled per worker thread.
 //!
-//! A connection has no task of its own: the request using it drives it (see [`Upstream`]).
-//! A task per connection would take each request over a channel, be woken for it, and wake
-//! the request's task for the answer: two task wake-ups and polls per request that driving it
-//! in place spares.
+//! A connection is checked out for one exchange and goes back once its response body has been
+//! read to the end, newest first (its socket is the warmest); one that is closed, idle too long
+//! or that sent anything while idle is dropped. Requests never leave their worker, so a pool is
+//! only ever touched by its worker: it is the thread's own, without a lock.
+//!
+//! The exchange is our own rather than hyper's client: a request's head is written straight from
+//! the request the listener parsed, the response head parsed in place (`h1`), and the response
+//! body read by the client's request task itself as the client takes it. A response whose body
+//! came with its head (most do) gives its connection back before the client has even been
+//! answered. hyper's client connection takes each request over a channel, answers through a
+//! callback and moves both through several layers; in the request path of a proxy that was the
+//! largest cost left after the listener's own.
 
 use std::cell::{Cell, RefCell};
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Wake, Waker};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
-use hyper::client::conn::{TrySendError, http1};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::dataplane::RequestMap;
+use crate::h1::{self, ChunkedDecoder, Decoded, ResponseHead};
 use crate::upstream::{UpstreamStream, server_name, tls_connector};
 
 /// How long a connection may wait unused in the pool (targets often close theirs sooner).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 1024;
+/// What a read from a target asks for at least.
+const READ_SIZE: usize = 8 * 1024;
+/// How much of a request body is gathered before it is written to the target.
+const WRITE_BATCH: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub(crate) struct Target {
@@ -41,258 +49,408 @@ pub(crate) struct Target {
     pub https: bool,
 }
 
-struct Idle {
+/// Why a request never got a whole response from its target.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    #[error("connecting to the target: {0}")]
+    Connect(io::Error),
+    #[error("connecting to the target timed out")]
+    ConnectTimeout,
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+/// What went wrong on a connection to a target.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetError {
+    #[error("the target's connection: {0}")]
+    Io(#[from] io::Error),
+    #[error("the target closed the connection before the response was complete")]
+    Closed,
+    #[error("the target's response: {0}")]
+    Invalid(#[from] h1::Invalid),
+    #[error("the target switched protocols on a request that asked for no upgrade")]
+    UnaskedUpgrade,
+    #[error("the client's request body: {0}")]
+    RequestBody(hyper::Error),
+}
+
+/// Reads what the target sent into `read`; `Ok(0)` at its end.
+fn poll_fill(
+    stream: &mut UpstreamStream,
+    read: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if read.capacity() - read.len() < READ_SIZE / 4 {
+        read.reserve(READ_SIZE);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(stream), cx, read)
+}
+
+/// A connection to a target.
+pub(crate) struct Upstream {
+    stream: UpstreamStream,
+    /// What the target sent that has not been handed on yet.
+    read: BytesMut,
+    /// What goes to the target next.
+    write: Vec<u8>,
+}
+
+/// A target's answer: its response and, when it switched protocols, the connection, now the
+/// upgraded protocol's.
+pub(crate) struct Answer {
+    pub response: Response<TargetBody>,
+    pub upgraded: Option<Upgraded>,
+}
+
+/// A connection handed over by a 101 response, with what the target already sent past it.
+pub(crate) struct Upgraded {
+    pub stream: UpstreamStream,
+    pub buffered: Bytes,
+}
+
+/// How far an exchange got, for telling whether the request may be sent again elsewhere.
+#[derive(Default)]
+struct Progress {
+    /// Some of the request body was taken from the client (it cannot be taken twice).
+    body_taken: bool,
+    /// The target sent something.
+    received: bool,
+}
+
+impl Upstream {
+    fn new(stream: UpstreamStream) -> Upstream {
+        Upstream {
+            stream,
+            read: BytesMut::with_capacity(READ_SIZE),
+            write: Vec::with_capacity(1024),
+        }
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        poll_fill(&mut self.stream, &mut self.read, cx)
+    }
+
+    /// Whether an idle connection can still carry a request: its target has sent nothing, not
+    /// even its end. Registers `cx` to be woken when that changes.
+    fn still_idle(&mut self, cx: &mut Context<'_>) -> bool {
+        self.read.is_empty() && self.poll_fill(cx).is_pending()
+    }
+
+    /// Writes `write` and then the request body, taking what the body has ready before each
+    /// write (a short body goes out with the head in one write).
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: &mut usize,
+        body: &mut Option<Incoming>,
+        framing: h1::RequestBody,
+        progress: &mut Progress,
+    ) -> Poll<Result<(), TargetError>> {
+        loop {
+            let mut body_pending = false;
+            while self.write.len() < WRITE_BATCH
+                && let Some(incoming) = body.as_mut()
+            {
+                match Pin::new(incoming).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        progress.body_taken = true;
+                        // Trailers are not passed on.
+                        if let Ok(data) = frame.into_data()
+                            && !data.is_empty()
+                        {
+                            match framing {
+                                h1::RequestBody::Chunked => h1::write_chunk(&mut self.write, &data),
+                                _ => self.write.extend_from_slice(&data),
+                            }
+                        }
+                    }
+                    Poll::Ready(Some(Err(error))) => {
+                        return Poll::Ready(Err(TargetError::RequestBody(error)));
+                    }
+                    Poll::Ready(None) => {
+                        *body = None;
+                        if framing == h1::RequestBody::Chunked {
+                            self.write.extend_from_slice(h1::LAST_CHUNK);
+                        }
+                    }
+                    Poll::Pending => {
+                        body_pending = true;
+                        break;
+                    }
+                }
+            }
+            if *written == self.write.len() {
+                if body_pending {
+                    return Poll::Pending;
+                }
+                if body.is_none() {
+                    ready!(Pin::new(&mut self.stream).poll_flush(cx))?;
+                    return Poll::Ready(Ok(()));
+                }
+            }
+            while *written < self.write.len() {
+                let sent =
+                    ready!(Pin::new(&mut self.stream).poll_write(cx, &self.write[*written..]))?;
+                if sent == 0 {
+                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::WriteZero).into()));
+                }
+                *written += sent;
+            }
+            self.write.clear();
+            *written = 0;
+        }
+    }
+
+    /// Sends what `write` holds (the request head) and the body, and reads the response head,
+    /// skipping interim responses. Reads while it sends: a target may answer before it has read
+    /// the whole body, and even close the connection, failing the rest of the request, right
+    /// after its answer. Also returns whether the whole request was sent.
+    async fn exchange(
+        &mut self,
+        body: &mut Option<Incoming>,
+        framing: h1::RequestBody,
+        progress: &mut Progress,
+    ) -> Result<(ResponseHead, bool), TargetError> {
+        let mut written = 0;
+        let mut sending = Ok(false);
+        poll_fn(|cx| {
+            if sending.as_ref().is_ok_and(|sent| !sent) {
+                match self.poll_send(cx, &mut written, body, framing, progress) {
+                    Poll::Ready(Ok(())) => sending = Ok(true),
+                    Poll::Ready(Err(error @ TargetError::RequestBody(_))) => {
+                        return Poll::Ready(Err(error));
+                    }
+                    Poll::Ready(Err(error)) => sending = Err(error),
+                    Poll::Pending => {}
+                }
+            }
+            loop {
+                if !self.read.is_empty()
+                    && let Some(head) = h1::parse_response_head(&mut self.read)?
+                {
+                    if head.status.is_informational()
+                        && head.status != StatusCode::SWITCHING_PROTOCOLS
+                    {
+                        continue;
+                    }
+                    let sent = sending.as_ref().is_ok_and(|sent| *sent);
+                    return Poll::Ready(Ok((head, sent)));
+                }
+                // After a failed write the answer may still come (or the end, which the failure
+                // was the first sign of).
+                match ready!(self.poll_fill(cx)) {
+                    Ok(0) | Err(_) if sending.is_err() => {
+                        let failed = std::mem::replace(&mut sending, Ok(false));
+                        return Poll::Ready(Err(failed.err().unwrap_or(TargetError::Closed)));
+                    }
+                    Ok(0) => return Poll::Ready(Err(TargetError::Closed)),
+                    Ok(_) => progress.received = true,
+                    Err(error) => return Poll::Ready(Err(error.into())),
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A target's response body, read from its connection as the client takes it. The connection
+/// goes back to the worker's pool once the body has ended; a body left unread closes it.
+pub(crate) struct TargetBody(BodyState);
+
+enum BodyState {
+    /// All there is (maybe nothing): the connection is done with already.
+    Whole(Option<Bytes>),
+    /// Boxed: a connection is a few hundred bytes, and most bodies are whole.
+    Streaming(Box<Streaming>),
+}
+
+struct Streaming {
     upstream: Upstream,
-    since: Instant,
+    target: Target,
+    framing: Framing,
+    /// Whether the connection can carry another request once the body has ended.
+    reusable: bool,
+}
+
+enum Framing {
+    /// This many bytes still to come.
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    UntilClose,
+}
+
+impl Streaming {
+    /// The next piece of the body; `None` at its end.
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, TargetError>>> {
+        let read = &mut self.upstream.read;
+        loop {
+            match &mut self.framing {
+                Framing::Length(0) => return Poll::Ready(None),
+                Framing::Length(remaining) if !read.is_empty() => {
+                    let taken = read
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    *remaining -= taken as u64;
+                    return Poll::Ready(Some(Ok(read.split_to(taken).freeze())));
+                }
+                Framing::Chunked(decoder) => match decoder.decode(read) {
+                    Ok(Some(Decoded::Data(data))) => return Poll::Ready(Some(Ok(data))),
+                    Ok(Some(Decoded::End)) => return Poll::Ready(None),
+                    Ok(None) => {}
+                    Err(error) => return Poll::Ready(Some(Err(error.into()))),
+                },
+                Framing::UntilClose if !read.is_empty() => {
+                    return Poll::Ready(Some(Ok(read.split().freeze())));
+                }
+                Framing::Length(_) | Framing::UntilClose => {}
+            }
+            match ready!(poll_fill(&mut self.upstream.stream, read, cx)) {
+                Ok(0) => {
+                    return Poll::Ready(match self.framing {
+                        Framing::UntilClose => None,
+                        _ => Some(Err(TargetError::Closed)),
+                    });
+                }
+                Ok(_) => {}
+                Err(error) => return Poll::Ready(Some(Err(error.into()))),
+            }
+        }
+    }
+
+    fn ended(&self) -> bool {
+        matches!(self.framing, Framing::Length(0))
+    }
+}
+
+impl TargetBody {
+    /// The body has ended: its connection goes back to the pool if it can carry another
+    /// request.
+    fn finish(&mut self) {
+        if let BodyState::Streaming(streaming) =
+            std::mem::replace(&mut self.0, BodyState::Whole(None))
+            && streaming.reusable
+            && !matches!(streaming.framing, Framing::UntilClose)
+        {
+            release(streaming.upstream, streaming.target);
+        }
+    }
+}
+
+impl Body for TargetBody {
+    type Data = Bytes;
+    type Error = TargetError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, TargetError>>> {
+        let this = self.get_mut();
+        match &mut this.0 {
+            BodyState::Whole(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            BodyState::Streaming(streaming) => match ready!(streaming.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    if streaming.ended() {
+                        this.finish();
+                    }
+                    Poll::Ready(Some(Ok(Frame::data(data))))
+                }
+                None => {
+                    this.finish();
+                    Poll::Ready(None)
+                }
+                Some(Err(error)) => {
+                    // The connection is in an unknown state: closed, not pooled.
+                    this.0 = BodyState::Whole(None);
+                    Poll::Ready(Some(Err(error)))
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyState::Whole(data) => data.is_none(),
+            BodyState::Streaming(streaming) => streaming.ended(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            BodyState::Whole(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            BodyState::Streaming(streaming) => match streaming.framing {
+                Framing::Length(remaining) => SizeHint::with_exact(remaining),
+                _ => SizeHint::default(),
+            },
+        }
+    }
 }
 
 thread_local! {
     /// The worker's idle connections, by target.
     static IDLE: RefCell<RequestMap<Target, Vec<Idle>>> = RefCell::new(RequestMap::default());
-}
-
-thread_local! {
-    /// The worker's sweep task, once it has run.
+    /// The worker's sweep task's waker, once it has run.
     static SWEEPER: RefCell<Option<Waker>> = const { RefCell::new(None) };
     /// Whether the worker's sweep task has been started.
     static SWEEPING: Cell<bool> = const { Cell::new(false) };
 }
 
+struct Idle {
+    upstream: Upstream,
+    since: Instant,
+}
+
 /// The worker's task that closes pooled connections their target closed (the socket would
 /// otherwise stay open, half closed, until the connection is checked out or found too old):
-/// a pooled connection's wake-ups come here, and the connections woken are driven, so that
-/// those that ended leave the pool. Runs for as long as the worker.
+/// idle connections wake it when their target sends anything, and it looks at them all then.
+/// Runs for as long as the worker.
 async fn sweep() {
-    // Connections pooled before the first look registered no waker of this task: all are
-    // driven then.
-    let mut first = true;
     poll_fn(|cx| {
         SWEEPER.set(Some(cx.waker().clone()));
         IDLE.with_borrow_mut(|idle| {
             for connections in idle.values_mut() {
-                connections.retain_mut(|idle| {
-                    let woken = idle.upstream.task.woken.swap(false, Ordering::Relaxed);
-                    !(woken || first) || idle.upstream.drive(cx)
-                });
+                connections.retain_mut(|idle| idle.upstream.still_idle(cx));
             }
         });
-        first = false;
         Poll::<()>::Pending
     })
     .await;
+}
+
+/// Puts a connection whose exchange is complete into its worker's pool.
+fn release(mut upstream: Upstream, target: Target) {
+    let idle = SWEEPER.with_borrow(|sweeper| {
+        let waker = sweeper.as_ref().unwrap_or(Waker::noop());
+        upstream.still_idle(&mut Context::from_waker(waker))
+    });
+    if !idle {
+        return;
+    }
+    if !SWEEPING.get()
+        && let Ok(runtime) = tokio::runtime::Handle::try_current()
+    {
+        SWEEPING.set(true);
+        runtime.spawn(sweep());
+    }
+    // Gone only while the thread ends, its connections with it.
+    let _ = IDLE.try_with(|idle| {
+        let mut idle = idle.borrow_mut();
+        let connections = idle.entry(target).or_default();
+        if connections.len() < MAX_IDLE_PER_TARGET {
+            connections.push(Idle {
+                upstream,
+                since: Instant::now(),
+            });
+        }
+    });
 }
 
 /// Connects to targets; the connections kept are the calling worker's.
 pub(crate) struct UpstreamPool {
     tls: TlsConnector,
     connect_timeout: Duration,
-}
-
-/// Why a request never got a response from its target.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SendError {
-    #[error("connecting to the target: {0}")]
-    Connect(#[from] io::Error),
-    #[error("connecting to the target timed out")]
-    ConnectTimeout,
-    #[error("HTTP/1.1 with the target: {0}")]
-    Http(#[from] hyper::Error),
-}
-
-/// A connection's own future (hyper's, with upgrades): it reads and writes the socket.
-/// Boxed: hyper's type cannot be named, and it is boxed once per connection.
-type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
-
-/// A connection to a target, driven by whichever request uses it: polled with the request's
-/// task's waker, so that the target's bytes wake that task. What the connection hands over
-/// (the response head, body chunks) it hands over while being driven, in the same task, so
-/// those hand-overs are looked at right after driving it, with a waker that does nothing:
-/// one that wakes the task would have it polled again at once, for nothing.
-pub(crate) struct Upstream {
-    sender: http1::SendRequest<Incoming>,
-    /// None once the connection has ended (closed, failed or handed over in an upgrade).
-    driver: Option<Driver>,
-    /// The task driving the connection now, if any.
-    task: Arc<DriverWaker>,
-    /// What the connection is driven with: `task` as a waker, made once per connection.
-    waker: Waker,
-}
-
-thread_local! {
-    /// Set while this thread's task takes what a connection it drives handed over.
-    static TAKING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// The waker a connection is driven with: it wakes the task that drives the connection now,
-/// the worker's [`sweep`] task while the connection waits in the pool (not the task that used
-/// it last, for nothing), and it ignores the wake-ups the task causes itself while taking what
-/// the connection handed over: taking a body chunk wakes the connection (room for the next
-/// one), which would poll the whole task again, but a task that takes a chunk either polls the
-/// body again, driving the connection, or is done with it.
-struct DriverWaker {
-    task: Mutex<Option<Waker>>,
-    /// Set by every wake-up: tells the pool's sweeper which idle connections to look at.
-    woken: AtomicBool,
-}
-
-impl DriverWaker {
-    fn task(&self) -> MutexGuard<'_, Option<Waker>> {
-        self.task
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn drive_for(&self, task: &Waker) {
-        match &mut *self.task() {
-            Some(driving) if driving.will_wake(task) => {}
-            slot => *slot = Some(task.clone()),
-        }
-    }
-}
-
-impl Wake for DriverWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if TAKING.get() {
-            return;
-        }
-        self.woken.store(true, Ordering::Relaxed);
-        if let Some(task) = &*self.task() {
-            task.wake_by_ref();
-        }
-    }
-}
-
-impl Upstream {
-    fn new(sender: http1::SendRequest<Incoming>, driver: Driver) -> Upstream {
-        let task = Arc::new(DriverWaker {
-            task: Mutex::new(None),
-            woken: AtomicBool::new(false),
-        });
-        Upstream {
-            sender,
-            driver: Some(driver),
-            waker: Waker::from(task.clone()),
-            task,
-        }
-    }
-
-    /// Lets the connection do what it can; `false` once it has ended.
-    pub fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        self.task.drive_for(cx.waker());
-        self.poll_driver()
-    }
-
-    /// Drives the connection for no task (the pool's connections).
-    fn drive_unwoken(&mut self) -> bool {
-        *self.task.task() = None;
-        self.poll_driver()
-    }
-
-    fn poll_driver(&mut self) -> bool {
-        let Some(driver) = self.driver.as_mut() else {
-            return false;
-        };
-        match driver.as_mut().poll(&mut Context::from_waker(&self.waker)) {
-            Poll::Pending => true,
-            Poll::Ready(ended) => {
-                if let Err(error) = ended {
-                    tracing::debug!(%error, "target connection ended with an error");
-                }
-                self.driver = None;
-                false
-            }
-        }
-    }
-
-    /// Sends `request` and drives the connection until the response head has come.
-    async fn exchange(
-        &mut self,
-        request: Request<Incoming>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<Incoming>>> {
-        let mut response = pin!(self.sender.try_send_request(request));
-        poll_fn(|cx| {
-            self.drive(cx);
-            // Only driving the connection (or its end) makes the response ready.
-            take(|| {
-                response
-                    .as_mut()
-                    .poll(&mut Context::from_waker(Waker::noop()))
-            })
-        })
-        .await
-    }
-
-    /// The connection's future, for a task of its own: after an upgrade's 101 it still has
-    /// to hand the socket over.
-    pub fn into_driver(self) -> Option<Driver> {
-        self.driver
-    }
-}
-
-/// Runs `taking` with the wake-ups it causes to the connections this task drives ignored.
-fn take<T>(taking: impl FnOnce() -> T) -> T {
-    TAKING.set(true);
-    let taken = taking();
-    TAKING.set(false);
-    taken
-}
-
-/// Looks at what the connection hands over (`look`) without a waker, driving the connection
-/// only when nothing is there yet, then looking again (see [`Upstream`]); once the connection
-/// is gone, `look` gets the real waker.
-pub(crate) fn poll_driven<T>(
-    upstream: Option<&mut Upstream>,
-    cx: &mut Context<'_>,
-    mut look: impl FnMut(&mut Context<'_>) -> Poll<T>,
-) -> Poll<T> {
-    let mut unwoken = Context::from_waker(Waker::noop());
-    if let Poll::Ready(found) = take(|| look(&mut unwoken)) {
-        return Poll::Ready(found);
-    }
-    if upstream.is_some_and(|upstream| upstream.drive(cx)) {
-        take(|| look(&mut unwoken))
-    } else {
-        look(cx)
-    }
-}
-
-/// The connection a response came on: back to its worker's pool once the response body has
-/// ended.
-pub(crate) struct Lease {
-    pub upstream: Upstream,
-    target: Target,
-}
-
-impl Lease {
-    /// The response body ended: the connection can carry another request.
-    pub fn release(self) {
-        if self.upstream.driver.is_none() || self.upstream.sender.is_closed() {
-            return;
-        }
-        *self.upstream.task.task() = SWEEPER.with_borrow(Clone::clone);
-        self.upstream.task.woken.store(false, Ordering::Relaxed);
-        if !SWEEPING.get()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            SWEEPING.set(true);
-            runtime.spawn(sweep());
-        }
-        // Gone only while the thread ends, its connections with it.
-        let _ = IDLE.try_with(|idle| {
-            let mut idle = idle.borrow_mut();
-            let connections = idle.entry(self.target).or_default();
-            if connections.len() < MAX_IDLE_PER_TARGET {
-                connections.push(Idle {
-                    upstream: self.upstream,
-                    since: Instant::now(),
-                });
-            }
-        });
-    }
 }
 
 impl UpstreamPool {
@@ -303,58 +461,54 @@ impl UpstreamPool {
         }
     }
 
-    /// Sends `request` to `target` on a pooled connection or a new one. A pooled connection
-    /// the target closed meanwhile (the keep-alive race) is retried once on a new connection,
-    /// since the request was never sent. `now` tells pooled connections idle too long.
+    /// Sends `request` (in origin form, its hop-by-hop fields stripped) to `target` on a pooled
+    /// connection or a new one. A pooled connection the target closed just as the request went
+    /// out (the keep-alive race) gets an idempotent request that the target neither answered
+    /// nor took body bytes of sent again on a new connection. `upgrade`: the request asks to
+    /// switch protocols. `now` tells pooled connections idle too long.
     pub async fn send(
         &self,
         target: Target,
         request: Request<Incoming>,
+        upgrade: bool,
         now: Instant,
-    ) -> Result<(Response<Incoming>, Lease), SendError> {
+    ) -> Result<Answer, SendError> {
+        let (mut parts, body) = request.into_parts();
+        let framing = if body.is_end_stream() {
+            h1::RequestBody::None
+        } else if let Some(length) = body.size_hint().exact() {
+            if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+                parts
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            h1::RequestBody::Length
+        } else {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            h1::RequestBody::Chunked
+        };
+        let mut body = (framing != h1::RequestBody::None).then_some(body);
         // Connecting is rare next to reusing a pooled connection: boxed, its (TLS) state does
-        // not make every request's future larger, and moving it cheaper.
-        let (mut upstream, reused) = match Self::checkout(target, now) {
+        // not make every request's future larger.
+        let (mut upstream, reused) = match checkout(target, now) {
             Some(upstream) => (upstream, true),
             None => (Box::pin(self.connect(target)).await?, false),
         };
-        let response = match upstream.exchange(request).await {
-            Ok(response) => response,
-            Err(mut failed) => match failed.take_message() {
-                Some(request) if reused => {
-                    upstream = Box::pin(self.connect(target)).await?;
-                    upstream
-                        .exchange(request)
-                        .await
-                        .map_err(TrySendError::into_error)?
-                }
-                _ => return Err(failed.into_error().into()),
-            },
-        };
-        let lease = Lease { upstream, target };
-        Ok((response, lease))
-    }
-
-    fn checkout(target: Target, now: Instant) -> Option<Upstream> {
-        loop {
-            let idle = IDLE.with_borrow_mut(|idle| idle.get_mut(&target)?.pop())?;
-            let mut upstream = idle.upstream;
-            if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT {
-                continue;
-            }
-            // This request's task takes over when it drives the connection; until then, what
-            // the connection waits on (sending the request is one) wakes nobody.
-            *upstream.task.task() = None;
-            // Usually idle since its last response ended, ready at once. Otherwise it is driven
-            // once to see: a target that closed the connection meanwhile is noticed then.
-            if upstream.sender.is_ready()
-                || (upstream.drive_unwoken() && upstream.sender.is_ready())
+        write_head(&mut upstream, &parts, framing);
+        let mut progress = Progress::default();
+        let exchanged = upstream.exchange(&mut body, framing, &mut progress).await;
+        let (head, sent) = match exchanged {
+            Ok(exchanged) => exchanged,
+            Err(TargetError::Closed | TargetError::Io(_))
+                if reused && !progress.received && !progress.body_taken && idempotent(&parts) =>
             {
-                return Some(upstream);
+                upstream = Box::pin(self.connect(target)).await?;
+                write_head(&mut upstream, &parts, framing);
+                upstream.exchange(&mut body, framing, &mut progress).await?
             }
-            // Ended, or still busy with its previous exchange (a request body the target
-            // answered without reading whole) with nobody else to drive it to the end.
-        }
+            Err(error) => return Err(error.into()),
+        };
+        answer(upstream, target, &parts, head, sent, upgrade).map_err(SendError::from)
     }
 
     async fn connect(&self, target: Target) -> Result<Upstream, SendError> {
@@ -362,18 +516,117 @@ impl UpstreamPool {
             let tcp = TcpStream::connect(target.address).await?;
             tcp.set_nodelay(true)?;
             if !target.https {
-                return Ok::<_, io::Error>(UpstreamStream::Plain(TokioIo::new(tcp)));
+                return Ok::<_, io::Error>(UpstreamStream::Plain(tcp));
             }
             let name = server_name(target.address.ip());
             let tls = self.tls.connect(name, tcp).await?;
-            Ok(UpstreamStream::Tls(Box::new(TokioIo::new(tls))))
+            Ok(UpstreamStream::Tls(Box::new(tls)))
         });
-        let stream = connected.await.map_err(|_| SendError::ConnectTimeout)??;
-        // One buffer, one write per request (see `proxy::serve_http`).
-        let (sender, connection) = http1::Builder::new()
-            .writev(false)
-            .handshake(stream)
-            .await?;
-        Ok(Upstream::new(sender, Box::pin(connection.with_upgrades())))
+        let stream = connected
+            .await
+            .map_err(|_| SendError::ConnectTimeout)?
+            .map_err(SendError::Connect)?;
+        Ok(Upstream::new(stream))
     }
+}
+
+fn idempotent(parts: &Parts) -> bool {
+    matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
+
+fn write_head(upstream: &mut Upstream, parts: &Parts, framing: h1::RequestBody) {
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    upstream.write.clear();
+    h1::write_request_head(
+        &mut upstream.write,
+        &parts.method,
+        target,
+        &parts.headers,
+        framing,
+    );
+}
+
+fn checkout(target: Target, now: Instant) -> Option<Upstream> {
+    loop {
+        let idle = IDLE.with_borrow_mut(|idle| idle.get_mut(&target)?.pop())?;
+        let mut upstream = idle.upstream;
+        if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT {
+            continue;
+        }
+        // The sweeper may not have looked since the target closed it: looked at once more (a
+        // cleared readiness answers without a system call). The request's task registers its
+        // own waker when it reads.
+        if upstream.still_idle(&mut Context::from_waker(Waker::noop())) {
+            return Some(upstream);
+        }
+    }
+}
+
+/// The response to hand on, from its head and the connection it came on.
+fn answer(
+    mut upstream: Upstream,
+    target: Target,
+    request: &Parts,
+    head: ResponseHead,
+    sent: bool,
+    upgrade: bool,
+) -> Result<Answer, TargetError> {
+    let framing = h1::ResponseBody::of(request.method == Method::HEAD, &head)?;
+    let reusable = sent && h1::keeps_alive(&head);
+    let ResponseHead {
+        status,
+        mut headers,
+        ..
+    } = head;
+    let mut upgraded = None;
+    let body = if status == StatusCode::SWITCHING_PROTOCOLS {
+        if !upgrade {
+            return Err(TargetError::UnaskedUpgrade);
+        }
+        upgraded = Some(Upgraded {
+            buffered: upstream.read.split().freeze(),
+            stream: upstream.stream,
+        });
+        BodyState::Whole(None)
+    } else {
+        match framing {
+            h1::ResponseBody::None => {
+                if reusable {
+                    release(upstream, target);
+                }
+                BodyState::Whole(None)
+            }
+            h1::ResponseBody::Length(length) if upstream.read.len() as u64 >= length => {
+                let data = upstream.read.split_to(length as usize).freeze();
+                if reusable {
+                    release(upstream, target);
+                }
+                BodyState::Whole(Some(data))
+            }
+            framing => {
+                let framing = match framing {
+                    h1::ResponseBody::Length(length) => Framing::Length(length),
+                    h1::ResponseBody::Chunked => {
+                        // The length the target may also have given does not delimit it.
+                        headers.remove(header::CONTENT_LENGTH);
+                        Framing::Chunked(ChunkedDecoder::default())
+                    }
+                    _ => Framing::UntilClose,
+                };
+                BodyState::Streaming(Box::new(Streaming {
+                    upstream,
+                    target,
+                    framing,
+                    reusable,
+                }))
+            }
+        }
+    };
+    let mut response = Response::new(TargetBody(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(Answer { response, upgraded })
 }

@@ -22,7 +22,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -33,7 +33,7 @@ use crate::dataplane::{
 };
 use crate::io::{Activity, Due, Timer, WatchedTcp};
 use crate::metrics::RequestRecord;
-use crate::pool::{self, Lease, Target};
+use crate::pool::{Answer, Target, TargetBody, TargetError};
 use crate::redirect::{self, OriginalUrl};
 use crate::rules::RequestHead;
 use crate::sticky;
@@ -48,12 +48,12 @@ enum ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = TargetError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, TargetError>>> {
         match self.get_mut() {
             ResponseBody::Target(body) => Pin::new(body).poll_frame(cx),
             ResponseBody::Own(body) => Pin::new(body)
@@ -499,7 +499,7 @@ async fn forward_request(
     };
     let pool = &shared.pool;
     // Pinned in place: the select holds a reference, not a copy of the exchange's future.
-    let exchange = std::pin::pin!(pool.send(upstream, request, started));
+    let exchange = std::pin::pin!(pool.send(upstream, request, upgrade, started));
     let sent = tokio::select! {
         // The answer first: when it is there, no timer needs looking at.
         biased;
@@ -511,7 +511,10 @@ async fn forward_request(
     let answered = Instant::now();
     in_flight.answered = Some(answered);
     let response_time = answered.saturating_duration_since(started);
-    let (mut response, lease) = match sent {
+    let Answer {
+        mut response,
+        upgraded,
+    } = match sent {
         Err(error) => {
             tracing::debug!(%error, target = %target, "target failed");
             return guard.elb_error(StatusCode::BAD_GATEWAY);
@@ -520,29 +523,19 @@ async fn forward_request(
     };
     guard.finish(Some(response.status().as_u16()), None, Some(response_time));
 
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+    if let Some(mut upgraded) = upgraded
         && let Some(client_upgrade) = client_upgrade
     {
-        let upstream_upgrade = hyper::upgrade::on(&mut response);
-        // The target's socket is handed over once its connection has been driven past the 101.
-        let connection = lease.upstream.into_driver();
         tokio::spawn(async move {
-            let upstream_upgrade = async {
-                if let Some(connection) = connection
-                    && let Err(error) = connection.await
-                {
-                    tracing::debug!(%error, "target connection ended with an error");
-                }
-                upstream_upgrade.await
-            };
-            let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
+            let Ok(client) = client_upgrade.await else {
                 return;
             };
-            let _ = tokio::io::copy_bidirectional(
-                &mut TokioIo::new(client),
-                &mut TokioIo::new(upstream),
-            )
-            .await;
+            let mut client = TokioIo::new(client);
+            // What the target sent right after its 101 goes first.
+            if client.write_all(&upgraded.buffered).await.is_err() {
+                return;
+            }
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upgraded.stream).await;
         });
         let (parts, _) = response.into_parts();
         return Response::from_parts(parts, empty_body());
@@ -576,7 +569,6 @@ async fn forward_request(
     response.map(|body| {
         ResponseBody::Target(TrackedBody {
             inner: body,
-            lease: Some(lease),
             _outstanding: outstanding,
         })
     })
@@ -854,54 +846,21 @@ impl Drop for Outstanding {
     }
 }
 
-/// A target's response body, keeping its request outstanding until the body is done, and
-/// giving its connection back to the pool once the body has ended (a body the client left
-/// unread closes the connection instead: it cannot carry another request).
+/// A target's response body, keeping its request outstanding until the body is done.
 struct TrackedBody {
-    inner: Incoming,
-    lease: Option<Lease>,
+    inner: TargetBody,
     _outstanding: Option<Outstanding>,
-}
-
-impl TrackedBody {
-    fn release_if_ended(&mut self) {
-        if self.inner.is_end_stream()
-            && let Some(lease) = self.lease.take()
-        {
-            lease.release();
-        }
-    }
-}
-
-impl Drop for TrackedBody {
-    fn drop(&mut self) {
-        self.release_if_ended();
-    }
 }
 
 impl Body for TrackedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = TargetError;
 
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        // The body's bytes come from the target connection, which only this task drives.
-        let upstream = this.lease.as_mut().map(|lease| &mut lease.upstream);
-        let inner = &mut this.inner;
-        let frame = pool::poll_driven(upstream, cx, |cx| Pin::new(&mut *inner).poll_frame(cx));
-        match &frame {
-            Poll::Ready(None) => {
-                if let Some(lease) = this.lease.take() {
-                    lease.release();
-                }
-            }
-            Poll::Ready(Some(Ok(_))) => this.release_if_ended(),
-            _ => {}
-        }
-        frame
+    ) -> Poll<Option<Result<Frame<Bytes>, TargetError>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -10,12 +10,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -89,16 +88,16 @@ impl ServerCertVerifier for AnyCertificate {
 
 /// A connection to a target, plain or TLS.
 pub(crate) enum UpstreamStream {
-    Plain(TokioIo<TcpStream>),
+    Plain(TcpStream),
     /// Boxed: a TLS session is over a kilobyte, a plain stream a few words.
-    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
-impl Read for UpstreamStream {
+impl AsyncRead for UpstreamStream {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
@@ -107,7 +106,7 @@ impl Read for UpstreamStream {
     }
 }
 
-impl Write for UpstreamStream {
+impl AsyncWrite for UpstreamStream {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -116,24 +115,6 @@ impl Write for UpstreamStream {
         match self.get_mut() {
             UpstreamStream::Plain(stream) => Pin::new(stream).poll_write(cx, data),
             UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_write(cx, data),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamStream::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            UpstreamStream::Tls(stream) => Pin::new(&mut **stream).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            UpstreamStream::Plain(stream) => stream.is_write_vectored(),
-            UpstreamStream::Tls(stream) => stream.is_write_vectored(),
         }
     }
 

@@ -1,0 +1,515 @@
+//! HTTP/1.1 towards targets, the part without I/O: request heads written out, response heads
+//! parsed, how a response's body is delimited (RFC 9112 §6), and chunked bodies decoded.
+//! `pool` moves the bytes.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+/// Most header fields a target's response may have (hyper's limit too).
+const MAX_RESPONSE_HEADERS: usize = 100;
+/// Largest response head accepted from a target.
+pub(crate) const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
+/// Longest chunk-size line (size and extensions) or trailer section accepted.
+const MAX_CHUNK_LINE_BYTES: usize = 4096;
+
+/// Why a target's response could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum Invalid {
+    #[error("malformed response head: {0}")]
+    Head(httparse::Error),
+    #[error("response head over {MAX_RESPONSE_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    #[error("invalid header field in the response")]
+    HeaderField,
+    #[error("invalid content-length")]
+    ContentLength,
+    #[error("malformed chunked body")]
+    Chunk,
+}
+
+/// How the request body goes to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestBody {
+    /// No body: nothing follows the head.
+    None,
+    /// As many bytes as the head's content-length says, passed on as they come.
+    Length,
+    /// A body of unknown length (a chunked HTTP/1.1 request, an HTTP/2 request without
+    /// content-length): sent chunked.
+    Chunked,
+}
+
+/// Writes `METHOD target HTTP/1.1`, the header fields and, for a chunked body, the
+/// transfer-encoding that says so.
+pub(crate) fn write_request_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    body: RequestBody,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if body == RequestBody::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes one chunk of a chunked body (`data` must not be empty: an empty chunk ends the body).
+pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The end of a chunked body: the last chunk and an empty trailer section.
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// A parsed response head.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// Parses the response head at the start of `buffer`, taking it out of the buffer; `None` while
+/// the head is incomplete. Header values share the head's bytes rather than being copied.
+pub(crate) fn parse_response_head(buffer: &mut BytesMut) -> Result<Option<ResponseHead>, Invalid> {
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buffer,
+        &mut fields,
+    );
+    let length = match parsed {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) if buffer.len() > MAX_RESPONSE_HEAD_BYTES => {
+            return Err(Invalid::HeadTooLarge);
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => return Err(Invalid::Head(error)),
+    };
+    if length > MAX_RESPONSE_HEAD_BYTES {
+        return Err(Invalid::HeadTooLarge);
+    }
+    let status = response
+        .code
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .ok_or(Invalid::Head(httparse::Error::Status))?;
+    let version = match response.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    // The fields' places in the head, so that names and values can be cut from it once it is
+    // taken out of the buffer (the parser's slices borrow the buffer). On the stack: a vector
+    // would be an allocation per response.
+    let start = buffer.as_ptr().addr();
+    let place = |part: &[u8]| {
+        let from = part.as_ptr().addr() - start;
+        (from, from + part.len())
+    };
+    let count = response.headers.len();
+    let mut places = [((0, 0), (0, 0)); MAX_RESPONSE_HEADERS];
+    for (field, slot) in response.headers.iter().zip(places.iter_mut()) {
+        *slot = (place(field.name.as_bytes()), place(field.value));
+    }
+    let head = buffer.split_to(length).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &((name_from, name_to), (from, to)) in &places[..count] {
+        let name =
+            HeaderName::from_bytes(&head[name_from..name_to]).map_err(|_| Invalid::HeaderField)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(from..to))
+            .map_err(|_| Invalid::HeaderField)?;
+        headers.append(name, value);
+    }
+    Ok(Some(ResponseHead {
+        status,
+        version,
+        headers,
+    }))
+}
+
+/// How a response's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResponseBody {
+    /// No body (a HEAD request's response, 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// Everything until the target closes the connection.
+    UntilClose,
+}
+
+impl ResponseBody {
+    /// RFC 9112 §6.3, for the response to a `HEAD` request or not.
+    pub fn of(head_request: bool, response: &ResponseHead) -> Result<ResponseBody, Invalid> {
+        let status = response.status;
+        if head_request
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(ResponseBody::None);
+        }
+        let headers = &response.headers;
+        if headers.contains_key(header::TRANSFER_ENCODING) {
+            // Chunked only when it is the last coding; any other is read until the close.
+            let last = headers
+                .get_all(header::TRANSFER_ENCODING)
+                .iter()
+                .next_back()
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.rsplit(',').next())
+                .map(str::trim);
+            return Ok(match last {
+                Some(coding) if coding.eq_ignore_ascii_case("chunked") => ResponseBody::Chunked,
+                _ => ResponseBody::UntilClose,
+            });
+        }
+        let mut length = None;
+        for value in headers.get_all(header::CONTENT_LENGTH) {
+            // `a, a` and repeated fields of one value are one length (RFC 9110 §8.6).
+            for part in value
+                .to_str()
+                .map_err(|_| Invalid::ContentLength)?
+                .split(',')
+            {
+                let part = part.trim();
+                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(Invalid::ContentLength);
+                }
+                let parsed: u64 = part.parse().map_err(|_| Invalid::ContentLength)?;
+                if length.is_some_and(|previous| previous != parsed) {
+                    return Err(Invalid::ContentLength);
+                }
+                length = Some(parsed);
+            }
+        }
+        Ok(match length {
+            Some(0) => ResponseBody::None,
+            Some(length) => ResponseBody::Length(length),
+            None => ResponseBody::UntilClose,
+        })
+    }
+}
+
+/// Whether the target keeps the connection open after this response (its version's default,
+/// or what its Connection header says).
+pub(crate) fn keeps_alive(response: &ResponseHead) -> bool {
+    let mut close = false;
+    let mut keep_alive = false;
+    for value in response.headers.get_all(header::CONNECTION) {
+        for token in value.to_str().unwrap_or_default().split(',') {
+            let token = token.trim();
+            close |= token.eq_ignore_ascii_case("close");
+            keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+        }
+    }
+    !close && (response.version == Version::HTTP_11 || keep_alive)
+}
+
+/// A chunked body, decoded as its bytes arrive.
+#[derive(Debug, Default)]
+pub(crate) struct ChunkedDecoder {
+    state: ChunkState,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ChunkState {
+    /// At a chunk-size line.
+    #[default]
+    Size,
+    /// Inside a chunk, this many bytes to go.
+    Data(u64),
+    /// After a chunk's data: its CRLF.
+    DataEnd,
+    /// After the last chunk: the trailer section up to its empty line.
+    Trailers,
+    Done,
+}
+
+/// What a chunked body yields.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    Data(Bytes),
+    /// The body is complete; its bytes are out of the buffer.
+    End,
+}
+
+impl ChunkedDecoder {
+    /// The next piece of the body from `buffer`, taken out of it; `None` when the buffer holds
+    /// too little to say.
+    pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Decoded>, Invalid> {
+        loop {
+            match self.state {
+                // httparse takes a line without digits for size 0; RFC 9112 wants one at least.
+                ChunkState::Size if buffer.first().is_some_and(|b| !b.is_ascii_hexdigit()) => {
+                    return Err(Invalid::Chunk);
+                }
+                ChunkState::Size => match httparse::parse_chunk_size(buffer) {
+                    Ok(httparse::Status::Complete((line, size))) => {
+                        let _ = buffer.split_to(line);
+                        self.state = if size == 0 {
+                            ChunkState::Trailers
+                        } else {
+                            ChunkState::Data(size)
+                        };
+                    }
+                    Ok(httparse::Status::Partial) if buffer.len() > MAX_CHUNK_LINE_BYTES => {
+                        return Err(Invalid::Chunk);
+                    }
+                    Ok(httparse::Status::Partial) => return Ok(None),
+                    Err(_) => return Err(Invalid::Chunk),
+                },
+                ChunkState::Data(remaining) => {
+                    if buffer.is_empty() {
+                        return Ok(None);
+                    }
+                    let taken = buffer
+                        .len()
+                        .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                    let left = remaining - taken as u64;
+                    self.state = if left == 0 {
+                        ChunkState::DataEnd
+                    } else {
+                        ChunkState::Data(left)
+                    };
+                    return Ok(Some(Decoded::Data(buffer.split_to(taken).freeze())));
+                }
+                ChunkState::DataEnd => {
+                    if buffer.len() < 2 {
+                        return Ok(None);
+                    }
+                    if &buffer[..2] != b"\r\n" {
+                        return Err(Invalid::Chunk);
+                    }
+                    let _ = buffer.split_to(2);
+                    self.state = ChunkState::Size;
+                }
+                ChunkState::Trailers => {
+                    // Trailer fields are not passed on: the section is skipped to its empty line.
+                    let end = if buffer.starts_with(b"\r\n") {
+                        Some(2)
+                    } else {
+                        buffer
+                            .windows(4)
+                            .position(|window| window == b"\r\n\r\n")
+                            .map(|at| at + 4)
+                    };
+                    match end {
+                        Some(end) => {
+                            let _ = buffer.split_to(end);
+                            self.state = ChunkState::Done;
+                        }
+                        None if buffer.len() > MAX_CHUNK_LINE_BYTES => return Err(Invalid::Chunk),
+                        None => return Ok(None),
+                    }
+                }
+                ChunkState::Done => return Ok(Some(Decoded::End)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> ResponseHead {
+        let mut buffer = BytesMut::from(text);
+        parse_response_head(&mut buffer).unwrap().unwrap()
+    }
+
+    #[test]
+    fn request_heads_carry_method_target_fields_and_chunked_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("example.com"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        write_request_head(
+            &mut out,
+            &Method::POST,
+            "/p?q=1",
+            &headers,
+            RequestBody::Chunked,
+        );
+        assert_eq!(
+            out,
+            b"POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        out.clear();
+        write_request_head(
+            &mut out,
+            &Method::GET,
+            "",
+            &HeaderMap::new(),
+            RequestBody::None,
+        );
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+        out.clear();
+        write_chunk(&mut out, &[b'x'; 26]);
+        assert_eq!(&out[..4], b"1a\r\n");
+        assert_eq!(&out[30..], b"\r\n");
+    }
+
+    #[test]
+    fn response_heads_are_parsed_and_taken_out_of_the_buffer() {
+        let mut buffer = BytesMut::from(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: 2\r\n\r\nhi",
+        );
+        let head = parse_response_head(&mut buffer).unwrap().unwrap();
+        assert_eq!(head.status, StatusCode::NOT_FOUND);
+        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.headers["content-length"], "2");
+        let values: Vec<_> = head.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(&buffer[..], b"hi");
+
+        let mut partial = BytesMut::from("HTTP/1.1 200 OK\r\nContent-Le");
+        assert_eq!(
+            parse_response_head(&mut partial).unwrap().map(|h| h.status),
+            None
+        );
+        assert_eq!(partial.len(), 27);
+
+        let mut garbage = BytesMut::from("SSH-2.0-OpenSSH\r\n\r\n");
+        assert!(matches!(
+            parse_response_head(&mut garbage),
+            Err(Invalid::Head(_))
+        ));
+        let mut endless = BytesMut::from("HTTP/1.1 200 OK\r\n");
+        endless.extend(std::iter::repeat_n(b'x', MAX_RESPONSE_HEAD_BYTES));
+        assert!(matches!(
+            parse_response_head(&mut endless),
+            Err(Invalid::HeadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn bodies_are_delimited_as_rfc_9112_says() {
+        let of = |head_request, text: &str| ResponseBody::of(head_request, &head(text));
+        assert_eq!(
+            of(false, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"),
+            Ok(ResponseBody::Length(5))
+        );
+        assert_eq!(
+            of(true, "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"),
+            Ok(ResponseBody::None)
+        );
+        assert_eq!(
+            of(
+                false,
+                "HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n"
+            ),
+            Ok(ResponseBody::None)
+        );
+        assert_eq!(
+            of(false, "HTTP/1.1 204 No Content\r\n\r\n"),
+            Ok(ResponseBody::None)
+        );
+        assert_eq!(
+            of(false, "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"),
+            Ok(ResponseBody::None)
+        );
+        assert_eq!(
+            of(
+                false,
+                "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\ncontent-length: 5\r\n\r\n"
+            ),
+            Ok(ResponseBody::Chunked)
+        );
+        assert_eq!(
+            of(false, "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n"),
+            Ok(ResponseBody::UntilClose)
+        );
+        assert_eq!(
+            of(false, "HTTP/1.0 200 OK\r\n\r\n"),
+            Ok(ResponseBody::UntilClose)
+        );
+        assert_eq!(
+            of(
+                false,
+                "HTTP/1.1 200 OK\r\ncontent-length: 7, 7\r\ncontent-length: 7\r\n\r\n"
+            ),
+            Ok(ResponseBody::Length(7))
+        );
+        for bad in ["7, 8", "-1", "+7", "", "0x10", "99999999999999999999999"] {
+            assert_eq!(
+                of(
+                    false,
+                    &format!("HTTP/1.1 200 OK\r\ncontent-length: {bad}\r\n\r\n")
+                ),
+                Err(Invalid::ContentLength),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn connections_are_kept_as_the_version_and_connection_header_say() {
+        assert!(keeps_alive(&head("HTTP/1.1 200 OK\r\n\r\n")));
+        assert!(!keeps_alive(&head(
+            "HTTP/1.1 200 OK\r\nConnection: Close\r\n\r\n"
+        )));
+        assert!(!keeps_alive(&head("HTTP/1.0 200 OK\r\n\r\n")));
+        assert!(keeps_alive(&head(
+            "HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\n"
+        )));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_however_their_bytes_are_split() {
+        let wire = b"4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nx-trailer: 1\r\n\r\nNEXT";
+        // Every split of the wire into two reads gives the same body and leaves the next
+        // response's bytes in the buffer.
+        for split in 0..wire.len() {
+            let mut decoder = ChunkedDecoder::default();
+            let mut buffer = BytesMut::new();
+            let mut body = Vec::new();
+            let mut ended = false;
+            for part in [&wire[..split], &wire[split..]] {
+                buffer.extend_from_slice(part);
+                while let Some(decoded) = decoder.decode(&mut buffer).unwrap() {
+                    match decoded {
+                        Decoded::Data(data) => body.extend_from_slice(&data),
+                        Decoded::End => {
+                            ended = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            assert!(ended, "split at {split}");
+            assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.", "split at {split}");
+            assert_eq!(&buffer[..], b"NEXT", "split at {split}");
+        }
+        for bad in [&b"zz\r\n"[..], b"3\r\nabcX\r\n", b"\r\n"] {
+            let mut buffer = BytesMut::from(bad);
+            let mut decoder = ChunkedDecoder::default();
+            let result =
+                std::iter::from_fn(|| decoder.decode(&mut buffer).transpose()).find(Result::is_err);
+            assert_eq!(result, Some(Err(Invalid::Chunk)), "{bad:?}");
+        }
+        let mut endless = BytesMut::from(&b"1"[..]);
+        endless.extend(std::iter::repeat_n(b'0', MAX_CHUNK_LINE_BYTES));
+        assert_eq!(
+            ChunkedDecoder::default().decode(&mut endless),
+            Err(Invalid::Chunk)
+        );
+    }
+}
