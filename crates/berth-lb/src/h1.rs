@@ -2,6 +2,7 @@
 //! parsed, how a response's body is delimited (RFC 9112 §6), and chunked bodies decoded.
 //! `pool` moves the bytes.
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
@@ -115,27 +116,34 @@ pub(crate) fn parse_response_head(buffer: &mut BytesMut) -> Result<Option<Respon
         _ => Version::HTTP_11,
     };
     // The fields' places in the head, so that names and values can be cut from it once it is
-    // taken out of the buffer (the parser's slices borrow the buffer). On the stack: a vector
-    // would be an allocation per response.
+    // taken out of the buffer (the parser's slices borrow the buffer). Kept per thread: a
+    // vector per response would be an allocation, an array on the stack a 100-entry memset.
     let start = buffer.as_ptr().addr();
     let place = |part: &[u8]| {
         let from = part.as_ptr().addr() - start;
         (from, from + part.len())
     };
-    let count = response.headers.len();
-    let mut places = [((0, 0), (0, 0)); MAX_RESPONSE_HEADERS];
-    for (field, slot) in response.headers.iter().zip(places.iter_mut()) {
-        *slot = (place(field.name.as_bytes()), place(field.value));
-    }
+    FIELD_PLACES.with_borrow_mut(|places| {
+        places.clear();
+        places.extend(
+            response
+                .headers
+                .iter()
+                .map(|field| (place(field.name.as_bytes()), place(field.value))),
+        );
+    });
     let head = buffer.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
-    for &((name_from, name_to), (from, to)) in &places[..count] {
-        let name =
-            HeaderName::from_bytes(&head[name_from..name_to]).map_err(|_| Invalid::HeaderField)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(from..to))
-            .map_err(|_| Invalid::HeaderField)?;
-        headers.append(name, value);
-    }
+    let headers = FIELD_PLACES.with_borrow(|places| {
+        let mut headers = HeaderMap::with_capacity(places.len());
+        for &((name_from, name_to), (from, to)) in places {
+            let name = HeaderName::from_bytes(&head[name_from..name_to])
+                .map_err(|_| Invalid::HeaderField)?;
+            let value = HeaderValue::from_maybe_shared(head.slice(from..to))
+                .map_err(|_| Invalid::HeaderField)?;
+            headers.append(name, value);
+        }
+        Ok(headers)
+    })?;
     Ok(Some(ResponseHead {
         status,
         version,
@@ -143,6 +151,12 @@ pub(crate) fn parse_response_head(buffer: &mut BytesMut) -> Result<Option<Respon
     }))
 }
 
+/// A field's name and value as ranges of its head.
+type FieldPlace = ((usize, usize), (usize, usize));
+
+thread_local! {
+    static FIELD_PLACES: RefCell<Vec<FieldPlace>> = const { RefCell::new(Vec::new()) };
+}
 /// How a response's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ResponseBody {

@@ -38,8 +38,10 @@ use crate::upstream::{UpstreamStream, server_name, tls_connector};
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 1024;
-/// What a read from a target asks for at least.
+/// What a read of a response head asks for at least.
 const READ_SIZE: usize = 8 * 1024;
+/// What a read of a body too long to come with its head asks for at least.
+const STREAM_READ_SIZE: usize = 64 * 1024;
 /// How much of a request body is gathered before it is written to the target.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -75,14 +77,16 @@ pub(crate) enum TargetError {
     RequestBody(hyper::Error),
 }
 
-/// Reads what the target sent into `read`; `Ok(0)` at its end.
+/// Reads what the target sent into `read`, making room for `size` bytes when less than a
+/// quarter of that is free; `Ok(0)` at its end.
 fn poll_fill(
     stream: &mut UpstreamStream,
     read: &mut BytesMut,
+    size: usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if read.capacity() - read.len() < READ_SIZE / 4 {
-        read.reserve(READ_SIZE);
+    if read.capacity() - read.len() < size / 4 {
+        read.reserve(size);
     }
     tokio_util::io::poll_read_buf(Pin::new(stream), cx, read)
 }
@@ -128,7 +132,7 @@ impl Upstream {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        poll_fill(&mut self.stream, &mut self.read, cx)
+        poll_fill(&mut self.stream, &mut self.read, READ_SIZE, cx)
     }
 
     /// Whether an idle connection can still carry a request: its target has sent nothing, not
@@ -305,7 +309,12 @@ impl Streaming {
                 }
                 Framing::Length(_) | Framing::UntilClose => {}
             }
-            match ready!(poll_fill(&mut self.upstream.stream, read, cx)) {
+            match ready!(poll_fill(
+                &mut self.upstream.stream,
+                read,
+                STREAM_READ_SIZE,
+                cx
+            )) {
                 Ok(0) => {
                     return Poll::Ready(match self.framing {
                         Framing::UntilClose => None,
