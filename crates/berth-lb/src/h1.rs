@@ -43,30 +43,79 @@ pub(crate) enum RequestBody {
     Chunked,
 }
 
-/// Writes `METHOD target HTTP/1.1`, the header fields and, for a chunked body, the
-/// transfer-encoding that says so.
+/// What the load balancer tells the target about the client (ALB's X-Forwarded-* fields and
+/// trace id), written with the request's head rather than added to its header map: no
+/// insertion, hashing or growth of the map per request.
+pub(crate) struct Forwarded<'a> {
+    /// Appended to the request's X-Forwarded-For.
+    pub client_ip: &'a [u8],
+    /// X-Forwarded-Proto and X-Forwarded-Port, replacing the request's.
+    pub proto: &'static str,
+    pub port: &'a [u8],
+    /// X-Amzn-Trace-Id, when the request has none.
+    pub trace_id: Option<&'a [u8]>,
+}
+
+/// Writes `METHOD target HTTP/1.1`, the header fields, the forwarded fields and, for a chunked
+/// body, the transfer-encoding that says so.
 pub(crate) fn write_request_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
     headers: &HeaderMap,
+    forwarded: &Forwarded<'_>,
     body: RequestBody,
 ) {
-    out.extend_from_slice(method.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
+    for part in [
+        method.as_str(),
+        " ",
+        if target.is_empty() { "/" } else { target },
+        " HTTP/1.1\r\n",
+    ] {
+        out.extend_from_slice(part.as_bytes());
+    }
+    let mut field = |name: &str, value: &[u8]| {
+        out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
+    };
+    let mut forwarded_for = false;
+    for (name, value) in headers {
+        match name.as_str() {
+            X_FORWARDED_FOR => forwarded_for = true,
+            X_FORWARDED_PROTO | X_FORWARDED_PORT => {}
+            name => field(name, value.as_bytes()),
+        }
+    }
+    // ALB appends the client to the addresses the request came through, unless they are not
+    // visible ASCII (then the client's address replaces them).
+    let previous = headers.get_all(X_FORWARDED_FOR);
+    if forwarded_for && previous.iter().all(|value| value.to_str().is_ok()) {
+        let mut joined = Vec::with_capacity(64);
+        for value in previous {
+            joined.extend_from_slice(value.as_bytes());
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(forwarded.client_ip);
+        field(X_FORWARDED_FOR, &joined);
+    } else {
+        field(X_FORWARDED_FOR, forwarded.client_ip);
+    }
+    field(X_FORWARDED_PROTO, forwarded.proto.as_bytes());
+    field(X_FORWARDED_PORT, forwarded.port);
+    if let Some(trace_id) = forwarded.trace_id {
+        field("x-amzn-trace-id", trace_id);
     }
     if body == RequestBody::Chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+        field("transfer-encoding", b"chunked");
     }
     out.extend_from_slice(b"\r\n");
 }
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+const X_FORWARDED_PORT: &str = "x-forwarded-port";
 
 /// Writes one chunk of a chunked body (`data` must not be empty: an empty chunk ends the body).
 pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
@@ -349,33 +398,62 @@ mod tests {
     }
 
     #[test]
-    fn request_heads_carry_method_target_fields_and_chunked_framing() {
+    fn request_heads_carry_method_target_fields_forwarded_fields_and_framing() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("example.com"));
         headers.append("x-a", HeaderValue::from_static("1"));
         headers.append("x-a", HeaderValue::from_static("2"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        headers.append("x-forwarded-for", HeaderValue::from_static("10.0.0.2"));
+        headers.append("x-forwarded-proto", HeaderValue::from_static("gopher"));
+        headers.append("x-forwarded-port", HeaderValue::from_static("70"));
+        let forwarded = Forwarded {
+            client_ip: b"192.0.2.7",
+            proto: "https",
+            port: b"443",
+            trace_id: Some(b"Root=1-x"),
+        };
         let mut out = Vec::new();
+        let post = Method::POST;
         write_request_head(
             &mut out,
-            &Method::POST,
+            &post,
             "/p?q=1",
             &headers,
+            &forwarded,
             RequestBody::Chunked,
         );
         assert_eq!(
-            out,
-            b"POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\ntransfer-encoding: chunked\r\n\r\n"
+            String::from_utf8(out.clone()).unwrap(),
+            "POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\n\
+             x-forwarded-for: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\nx-forwarded-proto: https\r\n\
+             x-forwarded-port: 443\r\nx-amzn-trace-id: Root=1-x\r\n\
+             transfer-encoding: chunked\r\n\r\n"
         );
+        // Addresses that are not visible ASCII are replaced; a trace id the request has stays.
+        let mut headers = HeaderMap::new();
+        let not_ascii = HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap();
+        headers.insert("x-forwarded-for", not_ascii);
+        headers.insert("x-amzn-trace-id", HeaderValue::from_static("Root=1-mine"));
+        let forwarded = Forwarded {
+            trace_id: None,
+            ..forwarded
+        };
         out.clear();
         write_request_head(
             &mut out,
             &Method::GET,
             "",
-            &HeaderMap::new(),
+            &headers,
+            &forwarded,
             RequestBody::None,
         );
-        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
-        out.clear();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET / HTTP/1.1\r\nx-amzn-trace-id: Root=1-mine\r\nx-forwarded-for: 192.0.2.7\r\n\
+             x-forwarded-proto: https\r\nx-forwarded-port: 443\r\n\r\n"
+        );
+        let mut out = Vec::new();
         write_chunk(&mut out, &[b'x'; 26]);
         assert_eq!(&out[..4], b"1a\r\n");
         assert_eq!(&out[30..], b"\r\n");

@@ -479,6 +479,7 @@ impl UpstreamPool {
         &self,
         target: Target,
         request: Request<Incoming>,
+        forwarded: &h1::Forwarded<'_>,
         upgrade: bool,
         now: Instant,
     ) -> Result<Answer, SendError> {
@@ -503,7 +504,7 @@ impl UpstreamPool {
             Some(upstream) => (upstream, true),
             None => (Box::pin(self.connect(target)).await?, false),
         };
-        write_head(&mut upstream, &parts, framing);
+        write_head(&mut upstream, &parts, forwarded, framing);
         let mut progress = Progress::default();
         let exchanged = upstream.exchange(&mut body, framing, &mut progress).await;
         let (head, sent) = match exchanged {
@@ -512,7 +513,7 @@ impl UpstreamPool {
                 if reused && !progress.received && !progress.body_taken && idempotent(&parts) =>
             {
                 upstream = Box::pin(self.connect(target)).await?;
-                write_head(&mut upstream, &parts, framing);
+                write_head(&mut upstream, &parts, forwarded, framing);
                 upstream.exchange(&mut body, framing, &mut progress).await?
             }
             Err(error) => return Err(error.into()),
@@ -546,7 +547,12 @@ fn idempotent(parts: &Parts) -> bool {
     )
 }
 
-fn write_head(upstream: &mut Upstream, parts: &Parts, framing: h1::RequestBody) {
+fn write_head(
+    upstream: &mut Upstream,
+    parts: &Parts,
+    forwarded: &h1::Forwarded<'_>,
+    framing: h1::RequestBody,
+) {
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     upstream.write.clear();
     h1::write_request_head(
@@ -554,6 +560,7 @@ fn write_head(upstream: &mut Upstream, parts: &Parts, framing: h1::RequestBody) 
         &parts.method,
         target,
         &parts.headers,
+        forwarded,
         framing,
     );
 }

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::Full;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -31,6 +31,7 @@ use crate::config::{Action, AdminState, Algorithm, FixedResponse, Forward, Proto
 use crate::dataplane::{
     GroupSnapshot, ListenerRoutes, RequestMap, Shared, SharedKey, TargetState, current,
 };
+use crate::h1;
 use crate::io::{Activity, Due, Timer, WatchedTcp};
 use crate::metrics::RequestRecord;
 use crate::pool::{Answer, Target, TargetBody, TargetError};
@@ -476,9 +477,9 @@ async fn forward_request(
     let hop_by_hop = request.headers().keys().any(is_hop_by_hop);
     let upgrade = hop_by_hop && is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-    if let Err(status) = prepare_upstream_request(&mut request, connection, hop_by_hop, upgrade) {
-        return count_elb(shared, connection, listener, Some(group_id), status);
-    }
+    prepare_upstream_request(&mut request, hop_by_hop, upgrade);
+    let mut trace_id = [0; TRACE_ID_LEN];
+    let forwarded = forwarded(connection, &request, &mut trace_id);
 
     let mut guard = RequestGuard {
         shared,
@@ -499,7 +500,7 @@ async fn forward_request(
     };
     let pool = &shared.pool;
     // Pinned in place: the select holds a reference, not a copy of the exchange's future.
-    let exchange = std::pin::pin!(pool.send(upstream, request, upgrade, started));
+    let exchange = std::pin::pin!(pool.send(upstream, request, &forwarded, upgrade, started));
     let sent = tokio::select! {
         // The answer first: when it is there, no timer needs looking at.
         biased;
@@ -655,15 +656,9 @@ fn is_upgrade(request: &Request<Incoming>) -> bool {
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Points the request at the target and adds ALB's headers. Each header is hashed once (entry
-/// API): this runs on every request. `hop_by_hop`: whether the request has any header that
-/// `is_hop_by_hop`.
-fn prepare_upstream_request(
-    request: &mut Request<Incoming>,
-    connection: &Connection,
-    hop_by_hop: bool,
-    upgrade: bool,
-) -> Result<(), StatusCode> {
+/// Points the request at the target: origin form, HTTP/1.1, Host, no hop-by-hop fields but an
+/// upgrade's. `hop_by_hop`: whether the request has any field that `is_hop_by_hop`.
+fn prepare_upstream_request(request: &mut Request<Incoming>, hop_by_hop: bool, upgrade: bool) {
     // The name an HTTP/2 client (or an absolute-form HTTP/1.1 request) used travels in the URI;
     // the target gets it as Host unless the request has one.
     let authority = request
@@ -699,40 +694,29 @@ fn prepare_upstream_request(
     if let Some(authority) = authority {
         headers.entry(header::HOST).or_insert(authority);
     }
-    match headers.entry(&X_FORWARDED_FOR) {
-        Entry::Occupied(mut previous) => {
-            let client_ip = connection.client_ip.to_str().unwrap_or_default();
-            let appended = match previous.get().to_str() {
-                Ok(previous) => HeaderValue::from_str(&format!("{previous}, {client_ip}"))
-                    .map_err(|_| StatusCode::BAD_REQUEST)?,
-                // Not visible ASCII, so it cannot be extended: the client's address replaces it.
-                Err(_) => connection.client_ip.clone(),
-            };
-            previous.insert(appended);
-        }
-        Entry::Vacant(absent) => {
-            absent.insert(connection.client_ip.clone());
-        }
-    }
-    headers.insert(
-        &X_FORWARDED_PROTO,
-        HeaderValue::from_static(connection.protocol.scheme()),
-    );
-    headers.insert(&X_FORWARDED_PORT, connection.forwarded_port.clone());
-    if let Entry::Vacant(absent) = headers.entry(&X_AMZN_TRACE_ID) {
+}
+
+/// ALB's fields for the target (`h1::Forwarded`): a trace id when the request has none.
+fn forwarded<'a>(
+    connection: &'a Connection,
+    request: &Request<Incoming>,
+    trace_id: &'a mut [u8; TRACE_ID_LEN],
+) -> h1::Forwarded<'a> {
+    let traced = request.headers().contains_key(&X_AMZN_TRACE_ID);
+    if !traced {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let trace = trace_id(now.as_secs(), rand::random());
-        absent
-            .insert(HeaderValue::from_bytes(&trace).expect("hex digits are a valid header value"));
+        *trace_id = self::trace_id(now.as_secs(), rand::random());
     }
-    Ok(())
+    h1::Forwarded {
+        client_ip: connection.client_ip.as_bytes(),
+        proto: connection.protocol.scheme(),
+        port: connection.forwarded_port.as_bytes(),
+        trace_id: (!traced).then_some(&trace_id[..]),
+    }
 }
 
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
 /// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`, written
