@@ -90,8 +90,10 @@ pub(crate) fn write_request_head(
     }
     // ALB appends the client to the addresses the request came through, unless they are not
     // visible ASCII (then the client's address replaces them).
-    let previous = headers.get_all(X_FORWARDED_FOR);
-    if forwarded_for && previous.iter().all(|value| value.to_str().is_ok()) {
+    let previous = forwarded_for.then(|| headers.get_all(X_FORWARDED_FOR));
+    if let Some(previous) = previous
+        && previous.iter().all(|value| value.to_str().is_ok())
+    {
         let mut joined = Vec::with_capacity(64);
         for value in previous {
             joined.extend_from_slice(value.as_bytes());
