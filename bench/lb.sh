@@ -4,11 +4,11 @@
 # HAProxy, each proxying to the same two upstream targets over keep-alive connections, driven by
 # wrk over loopback with the same connections and duration; then the same over HTTPS.
 #
-#   bash bench/lb.sh                        # full run: 64 connections, 10 s per phase, 3 rounds
+#   bash bench/lb.sh                        # full run: 64 connections, 10 s per phase, 4 rounds
 #   BENCH_SECONDS=2 BENCH_ROUNDS=1 bash bench/lb.sh   # smoke run
 #
 # Knobs: BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_THREADS (2, wrk threads),
-# BENCH_ROUNDS (3), BENCH_WORKERS (2: Berth's worker threads = nginx worker_processes = HAProxy
+# BENCH_ROUNDS (4), BENCH_WORKERS (2: Berth's worker threads = nginx worker_processes = HAProxy
 # nbthread), BENCH_UPSTREAM_THREADS (1 per target).
 #
 # How: Berth's side is built with the `dist` profile (LTO, one codegen unit), as a deployment
@@ -16,7 +16,9 @@
 # targets are berth-lb's `upstream` example (a minimal hyper server; the direct rate to
 # one target is printed first, so that a target that would be the bottleneck shows). wrk, nginx
 # and haproxy are installed from Debian when missing. Each round measures the three proxies in
-# turn, the order reversed every other round; the figures are medians over rounds. All traffic
+# turn, the order reversed every other round (an even number of rounds puts Berth and HAProxy
+# first equally often: the machine can slow down over a round); the figures are medians over
+# rounds. All traffic
 # stays on 127.0.0.1 and every process started here is stopped on exit.
 #
 # Then the rolling deployment (bench/lb_rolling_deploy.py, on a release `berth server` and one
@@ -34,7 +36,7 @@ set -euo pipefail
 seconds=${BENCH_SECONDS:-10}
 connections=${BENCH_CONNECTIONS:-64}
 threads=${BENCH_THREADS:-2}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-4}
 workers=${BENCH_WORKERS:-2}
 upstream_threads=${BENCH_UPSTREAM_THREADS:-1}
 if (( threads > connections )); then threads=$connections; fi
