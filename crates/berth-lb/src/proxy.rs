@@ -43,7 +43,11 @@ use crate::waiting::GiveUp;
 /// What a client gets as a body: a target's, passed on, or one the load balancer made. An enum
 /// rather than a boxed body: no allocation per response.
 enum ResponseBody {
-    Target(TrackedBody),
+    /// The target's, keeping its request outstanding until the body is done.
+    Target {
+        body: TargetBody,
+        _outstanding: Option<Outstanding>,
+    },
     Own(Full<Bytes>),
 }
 
@@ -56,7 +60,7 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, TargetError>>> {
         match self.get_mut() {
-            ResponseBody::Target(body) => Pin::new(body).poll_frame(cx),
+            ResponseBody::Target { body, .. } => Pin::new(body).poll_frame(cx),
             ResponseBody::Own(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|never| match never {}),
@@ -65,14 +69,14 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Target(body) => body.is_end_stream(),
+            ResponseBody::Target { body, .. } => body.is_end_stream(),
             ResponseBody::Own(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Target(body) => body.size_hint(),
+            ResponseBody::Target { body, .. } => body.size_hint(),
             ResponseBody::Own(body) => body.size_hint(),
         }
     }
@@ -567,11 +571,9 @@ async fn forward_request(
             duration,
         );
     }
-    response.map(|body| {
-        ResponseBody::Target(TrackedBody {
-            inner: body,
-            _outstanding: outstanding,
-        })
+    response.map(|body| ResponseBody::Target {
+        body,
+        _outstanding: outstanding,
     })
 }
 
@@ -827,32 +829,6 @@ impl Outstanding {
 impl Drop for Outstanding {
     fn drop(&mut self) {
         self.0.outstanding.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A target's response body, keeping its request outstanding until the body is done.
-struct TrackedBody {
-    inner: TargetBody,
-    _outstanding: Option<Outstanding>,
-}
-
-impl Body for TrackedBody {
-    type Data = Bytes;
-    type Error = TargetError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, TargetError>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

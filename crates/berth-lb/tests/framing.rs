@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use berth_lb::health::State;
 use berth_lb::*;
 use bytes::Bytes;
 use common::*;
@@ -16,27 +15,6 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// A data plane whose listener `l` forwards to `target` alone, once the target is healthy.
-async fn forwarding_to(target: std::net::SocketAddr) -> (DataPlane, Applied) {
-    let mut group = target_group("g", &[]);
-    group.targets = vec![Target {
-        address: target,
-        admin_state: AdminState::Active,
-    }];
-    let config = Config {
-        load_balancers: vec![load_balancer(
-            "lb",
-            "framing.localhost",
-            http_listener("l", 0, vec![], forward(&[("g", 1)])),
-        )],
-        target_groups: vec![group],
-    };
-    let (plane, _) = DataPlane::new(loopback()).unwrap();
-    let applied = plane.apply(config).unwrap();
-    wait_for_health(&plane, "g", &[target], State::Healthy).await;
-    (plane, applied)
-}
 
 fn url(applied: &Applied, path: &str) -> String {
     format!("http://{}{path}", applied.listeners["l"])
@@ -279,7 +257,7 @@ async fn request_bodies_reach_the_target_whole_whatever_their_framing() {
     // Chunked from the client: chunked to the target, the same bytes.
     let answer = raw_exchange(
         port,
-        b"POST /echo HTTP/1.1\r\nhost: framing.localhost\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n".to_vec(),
+        b"POST /echo HTTP/1.1\r\nhost: forwarding.localhost\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n".to_vec(),
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -341,7 +319,7 @@ async fn a_target_answering_before_it_read_the_body_is_passed_on() {
     let (_plane, applied) = forwarding_to(target).await;
     // Half of a large body, then nothing more: the target's answer must come regardless.
     let mut request =
-        b"POST /reject HTTP/1.1\r\nhost: framing.localhost\r\ncontent-length: 8388608\r\n\r\n"
+        b"POST /reject HTTP/1.1\r\nhost: forwarding.localhost\r\ncontent-length: 8388608\r\n\r\n"
             .to_vec();
     request.extend(std::iter::repeat_n(b'x', 4 * 1024 * 1024));
     let answer = raw_exchange(applied.listeners["l"].port(), request).await;

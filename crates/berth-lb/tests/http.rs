@@ -1171,27 +1171,6 @@ async fn closing_target() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     (address, closed)
 }
 
-/// A data plane whose listener `l` forwards to `target` alone, once the target is healthy.
-async fn forwarding_to(target: std::net::SocketAddr) -> (DataPlane, Applied) {
-    let mut group = target_group("g", &[]);
-    group.targets = vec![Target {
-        address: target,
-        admin_state: AdminState::Active,
-    }];
-    let config = Config {
-        load_balancers: vec![load_balancer(
-            "lb",
-            "closing.localhost",
-            http_listener("l", 0, vec![], forward(&[("g", 1)])),
-        )],
-        target_groups: vec![group],
-    };
-    let (plane, _) = DataPlane::new(loopback()).unwrap();
-    let applied = plane.apply(config).unwrap();
-    wait_for_health(&plane, "g", &[target], State::Healthy).await;
-    (plane, applied)
-}
-
 #[tokio::test]
 async fn a_request_meeting_a_pooled_connection_the_target_closed_goes_out_on_a_new_one() {
     let (target, closed) = closing_target().await;

@@ -279,6 +279,27 @@ pub async fn wait_for_health(
     .await;
 }
 
+/// A data plane whose listener `l` forwards to `target` alone, once the target is healthy.
+pub async fn forwarding_to(target: SocketAddr) -> (DataPlane, Applied) {
+    let mut group = target_group("g", &[]);
+    group.targets = vec![Target {
+        address: target,
+        admin_state: AdminState::Active,
+    }];
+    let config = Config {
+        load_balancers: vec![load_balancer(
+            "lb",
+            "forwarding.localhost",
+            http_listener("l", 0, vec![], forward(&[("g", 1)])),
+        )],
+        target_groups: vec![group],
+    };
+    let (plane, _) = DataPlane::new(loopback()).unwrap();
+    let applied = plane.apply(config).unwrap();
+    wait_for_health(&plane, "g", &[target], health::State::Healthy).await;
+    (plane, applied)
+}
+
 /// How many of `n` GETs of `url` each upstream answered (by body).
 pub async fn spread(
     client: &HttpClient,
