@@ -17,7 +17,7 @@ pub(crate) const MAX_RESPONSE_HEAD_BYTES: usize = 64 * 1024;
 const MAX_CHUNK_LINE_BYTES: usize = 4096;
 
 /// Why a target's response could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum Invalid {
     #[error("malformed response head: {0}")]
     Head(httparse::Error),
@@ -135,6 +135,80 @@ pub(crate) struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    /// What the fields that delimit the body and keep the connection said, gathered while the
+    /// head was parsed (looking them up in `headers` afterwards would hash each again).
+    connection: ConnectionFields,
+}
+
+#[derive(Debug)]
+struct ConnectionFields {
+    /// Content-Length: `Err` when its values are not one length.
+    content_length: Result<Option<u64>, Invalid>,
+    /// Transfer-Encoding, and whether its last coding is chunked.
+    transfer_encoding: bool,
+    chunked: bool,
+    /// Connection's close and keep-alive options.
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Default for ConnectionFields {
+    fn default() -> Self {
+        ConnectionFields {
+            content_length: Ok(None),
+            transfer_encoding: false,
+            chunked: false,
+            close: false,
+            keep_alive: false,
+        }
+    }
+}
+
+impl ConnectionFields {
+    fn observe(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name == header::CONTENT_LENGTH {
+            self.content_length = merge_length(self.content_length.clone(), value);
+        } else if name == header::TRANSFER_ENCODING {
+            // Chunked only when it is the last coding of the last field.
+            self.transfer_encoding = true;
+            self.chunked = value
+                .to_str()
+                .ok()
+                .and_then(|value| value.rsplit(',').next())
+                .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"));
+        } else if name == header::CONNECTION {
+            for token in value.to_str().unwrap_or_default().split(',') {
+                let token = token.trim();
+                self.close |= token.eq_ignore_ascii_case("close");
+                self.keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
+        }
+    }
+}
+
+/// The length so far and one more Content-Length value: `a, a` and repeated fields of one
+/// value are one length (RFC 9110 §8.6); anything else is invalid.
+fn merge_length(
+    length: Result<Option<u64>, Invalid>,
+    value: &HeaderValue,
+) -> Result<Option<u64>, Invalid> {
+    let mut length = length?;
+    for part in value
+        .to_str()
+        .map_err(|_| Invalid::ContentLength)?
+        .split(',')
+    {
+        let part = part.trim();
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Invalid::ContentLength);
+        }
+        let parsed: u64 = part.parse().map_err(|_| Invalid::ContentLength)?;
+        if length.is_some_and(|previous| previous != parsed) {
+            return Err(Invalid::ContentLength);
+        }
+        length = Some(parsed);
+    }
+    Ok(length)
 }
 
 /// Parses the response head at the start of `buffer`, taking it out of the buffer; `None` while
@@ -186,19 +260,23 @@ pub(crate) fn parse_response_head(buffer: &mut BytesMut) -> Result<Option<Respon
     let head = buffer.split_to(length).freeze();
     let headers = FIELD_PLACES.with_borrow(|places| {
         let mut headers = HeaderMap::with_capacity(places.len());
+        let mut connection = ConnectionFields::default();
         for &((name_from, name_to), (from, to)) in places {
             let name = HeaderName::from_bytes(&head[name_from..name_to])
                 .map_err(|_| Invalid::HeaderField)?;
             let value = HeaderValue::from_maybe_shared(head.slice(from..to))
                 .map_err(|_| Invalid::HeaderField)?;
+            connection.observe(&name, &value);
             headers.append(name, value);
         }
-        Ok(headers)
+        Ok((headers, connection))
     })?;
+    let (headers, connection) = headers;
     Ok(Some(ResponseHead {
         status,
         version,
         headers,
+        connection,
     }))
 }
 
@@ -230,40 +308,15 @@ impl ResponseBody {
         {
             return Ok(ResponseBody::None);
         }
-        let headers = &response.headers;
-        if headers.contains_key(header::TRANSFER_ENCODING) {
-            // Chunked only when it is the last coding; any other is read until the close.
-            let last = headers
-                .get_all(header::TRANSFER_ENCODING)
-                .iter()
-                .next_back()
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| value.rsplit(',').next())
-                .map(str::trim);
-            return Ok(match last {
-                Some(coding) if coding.eq_ignore_ascii_case("chunked") => ResponseBody::Chunked,
-                _ => ResponseBody::UntilClose,
+        let fields = &response.connection;
+        if fields.transfer_encoding {
+            return Ok(if fields.chunked {
+                ResponseBody::Chunked
+            } else {
+                ResponseBody::UntilClose
             });
         }
-        let mut length = None;
-        for value in headers.get_all(header::CONTENT_LENGTH) {
-            // `a, a` and repeated fields of one value are one length (RFC 9110 §8.6).
-            for part in value
-                .to_str()
-                .map_err(|_| Invalid::ContentLength)?
-                .split(',')
-            {
-                let part = part.trim();
-                if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Invalid::ContentLength);
-                }
-                let parsed: u64 = part.parse().map_err(|_| Invalid::ContentLength)?;
-                if length.is_some_and(|previous| previous != parsed) {
-                    return Err(Invalid::ContentLength);
-                }
-                length = Some(parsed);
-            }
-        }
+        let length = fields.content_length.clone()?;
         Ok(match length {
             Some(0) => ResponseBody::None,
             Some(length) => ResponseBody::Length(length),
@@ -275,16 +328,8 @@ impl ResponseBody {
 /// Whether the target keeps the connection open after this response (its version's default,
 /// or what its Connection header says).
 pub(crate) fn keeps_alive(response: &ResponseHead) -> bool {
-    let mut close = false;
-    let mut keep_alive = false;
-    for value in response.headers.get_all(header::CONNECTION) {
-        for token in value.to_str().unwrap_or_default().split(',') {
-            let token = token.trim();
-            close |= token.eq_ignore_ascii_case("close");
-            keep_alive |= token.eq_ignore_ascii_case("keep-alive");
-        }
-    }
-    !close && (response.version == Version::HTTP_11 || keep_alive)
+    let fields = &response.connection;
+    !fields.close && (response.version == Version::HTTP_11 || fields.keep_alive)
 }
 
 /// A chunked body, decoded as its bytes arrive.

@@ -2,9 +2,10 @@
 //! checks and stickiness, driven by a plain [`Config`] that the control plane computes.
 //!
 //! Pure decisions (route table, wildcard matching, balancing, stickiness cookies, health state
-//! machine, redirects, TLS policies) live in their own modules and do no I/O; sockets live in
-//! `dataplane` (the handle, `apply`, listeners), `proxy` (connections and requests) and
-//! `checker` (active health checks).
+//! machine, redirects, TLS policies, HTTP/1.1 framing towards targets) live in their own
+//! modules and do no I/O; sockets live in `dataplane` (the handle, `apply`, listeners), `proxy`
+//! (client connections and requests), `pool` (exchanges with targets over pooled connections)
+//! and `checker` (active health checks).
 
 pub mod balance;
 mod checker;

@@ -36,6 +36,8 @@ use crate::upstream::{UpstreamStream, server_name, tls_connector};
 
 /// How long a connection may wait unused in the pool (targets often close theirs sooner).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a worker's pooled connections are looked over (`sweep`).
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// Idle connections kept per target and worker.
 const MAX_IDLE_PER_TARGET: usize = 1024;
 /// What a read of a response head asks for at least.
@@ -136,9 +138,13 @@ impl Upstream {
     }
 
     /// Whether an idle connection can still carry a request: its target has sent nothing, not
-    /// even its end. Registers `cx` to be woken when that changes.
-    fn still_idle(&mut self, cx: &mut Context<'_>) -> bool {
-        self.read.is_empty() && self.poll_fill(cx).is_pending()
+    /// even its end (a socket whose readiness was cleared by the last read answers without a
+    /// system call).
+    fn still_idle(&mut self) -> bool {
+        self.read.is_empty()
+            && self
+                .poll_fill(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
     }
 
     /// Writes `write` and then the request body, taking what the body has ready before each
@@ -341,7 +347,7 @@ impl TargetBody {
             && streaming.reusable
             && !matches!(streaming.framing, Framing::UntilClose)
         {
-            release(streaming.upstream, streaming.target);
+            release(streaming.upstream, streaming.target, Instant::now());
         }
     }
 }
@@ -400,9 +406,7 @@ impl Body for TargetBody {
 thread_local! {
     /// The worker's idle connections, by target.
     static IDLE: RefCell<RequestMap<Target, Vec<Idle>>> = RefCell::new(RequestMap::default());
-    /// The worker's sweep task's waker, once it has run.
-    static SWEEPER: RefCell<Option<Waker>> = const { RefCell::new(None) };
-    /// Whether the worker's sweep task has been started.
+    /// Whether the worker's sweep task is running.
     static SWEEPING: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -412,29 +416,35 @@ struct Idle {
 }
 
 /// The worker's task that closes pooled connections their target closed (the socket would
-/// otherwise stay open, half closed, until the connection is checked out or found too old):
-/// idle connections wake it when their target sends anything, and it looks at them all then.
-/// Runs for as long as the worker.
+/// otherwise stay open, half closed, until the connection is checked out) or that have been
+/// idle too long, every `SWEEP_INTERVAL` while the pool holds any. Looking at them from time to
+/// time rather than being woken by them spares every request's release a poll of the socket to
+/// register a waker.
 async fn sweep() {
-    poll_fn(|cx| {
-        SWEEPER.set(Some(cx.waker().clone()));
-        IDLE.with_borrow_mut(|idle| {
-            for connections in idle.values_mut() {
-                connections.retain_mut(|idle| idle.upstream.still_idle(cx));
-            }
+    loop {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        let now = Instant::now();
+        let empty = IDLE.with_borrow_mut(|idle| {
+            idle.retain(|_, connections| {
+                connections.retain_mut(|idle| {
+                    now.saturating_duration_since(idle.since) <= IDLE_TIMEOUT
+                        && idle.upstream.still_idle()
+                });
+                !connections.is_empty()
+            });
+            idle.is_empty()
         });
-        Poll::<()>::Pending
-    })
-    .await;
+        if empty {
+            SWEEPING.set(false);
+            return;
+        }
+    }
 }
 
-/// Puts a connection whose exchange is complete into its worker's pool.
-fn release(mut upstream: Upstream, target: Target) {
-    let idle = SWEEPER.with_borrow(|sweeper| {
-        let waker = sweeper.as_ref().unwrap_or(Waker::noop());
-        upstream.still_idle(&mut Context::from_waker(waker))
-    });
-    if !idle {
+/// Puts a connection whose exchange is complete into its worker's pool; `now`: about now.
+fn release(upstream: Upstream, target: Target, now: Instant) {
+    // Bytes past the response's end: the target is not speaking HTTP/1.1 as it should.
+    if !upstream.read.is_empty() {
         return;
     }
     if !SWEEPING.get()
@@ -450,7 +460,7 @@ fn release(mut upstream: Upstream, target: Target) {
         if connections.len() < MAX_IDLE_PER_TARGET {
             connections.push(Idle {
                 upstream,
-                since: Instant::now(),
+                since: now,
             });
         }
     });
@@ -518,7 +528,7 @@ impl UpstreamPool {
             }
             Err(error) => return Err(error.into()),
         };
-        answer(upstream, target, &parts, head, sent, upgrade).map_err(SendError::from)
+        answer(upstream, target, &parts, head, sent, upgrade, now).map_err(SendError::from)
     }
 
     async fn connect(&self, target: Target) -> Result<Upstream, SendError> {
@@ -572,16 +582,16 @@ fn checkout(target: Target, now: Instant) -> Option<Upstream> {
         if now.saturating_duration_since(idle.since) > IDLE_TIMEOUT {
             continue;
         }
-        // The sweeper may not have looked since the target closed it: looked at once more (a
-        // cleared readiness answers without a system call). The request's task registers its
-        // own waker when it reads.
-        if upstream.still_idle(&mut Context::from_waker(Waker::noop())) {
+        // The target may have closed it since it was pooled (the request's task registers its
+        // own waker when it reads).
+        if upstream.still_idle() {
             return Some(upstream);
         }
     }
 }
 
-/// The response to hand on, from its head and the connection it came on.
+/// The response to hand on, from its head and the connection it came on. `now`: when the
+/// request was sent, the connection's idle time in the pool counted from then.
 fn answer(
     mut upstream: Upstream,
     target: Target,
@@ -589,6 +599,7 @@ fn answer(
     head: ResponseHead,
     sent: bool,
     upgrade: bool,
+    now: Instant,
 ) -> Result<Answer, TargetError> {
     let framing = h1::ResponseBody::of(request.method == Method::HEAD, &head)?;
     let reusable = sent && h1::keeps_alive(&head);
@@ -611,14 +622,14 @@ fn answer(
         match framing {
             h1::ResponseBody::None => {
                 if reusable {
-                    release(upstream, target);
+                    release(upstream, target, now);
                 }
                 BodyState::Whole(None)
             }
             h1::ResponseBody::Length(length) if upstream.read.len() as u64 >= length => {
                 let data = upstream.read.split_to(length as usize).freeze();
                 if reusable {
-                    release(upstream, target);
+                    release(upstream, target, now);
                 }
                 BodyState::Whole(Some(data))
             }
