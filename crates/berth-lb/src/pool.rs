@@ -192,6 +192,11 @@ impl Upstream {
             }
             if *written == self.write.len() {
                 if body_pending {
+                    // What TLS still holds of the written part goes out while the rest of the
+                    // body is awaited (a plain socket holds nothing back).
+                    if let Poll::Ready(Err(error)) = Pin::new(&mut self.stream).poll_flush(cx) {
+                        return Poll::Ready(Err(error.into()));
+                    }
                     return Poll::Pending;
                 }
                 if body.is_none() {

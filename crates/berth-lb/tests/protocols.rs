@@ -338,7 +338,8 @@ async fn websocket_upgrades_pass_through() {
     task.abort();
 }
 
-/// An HTTPS target with a self-signed certificate: answers "secure" everywhere, 200 on /health.
+/// An HTTPS target with a self-signed certificate: answers "secure" everywhere (with the length
+/// of the request body after it when there is one), 200 on /health.
 #[allow(deprecated)] // ring on purpose, as in the crate
 async fn https_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let generated = self_signed("target.internal");
@@ -367,9 +368,14 @@ async fn https_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
                     return;
                 };
                 let service =
-                    hyper::service::service_fn(|_request: Request<hyper::body::Incoming>| async {
+                    hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async {
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        let answer = match body.len() {
+                            0 => "secure".to_string(),
+                            length => format!("secure {length}"),
+                        };
                         Ok::<_, std::convert::Infallible>(http::Response::new(
-                            http_body_util::Full::new(Bytes::from("secure")),
+                            http_body_util::Full::new(Bytes::from(answer)),
                         ))
                     });
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -413,5 +419,11 @@ async fn https_targets_and_https_health_checks() {
         (answer.status, answer.body.as_str()),
         (http::StatusCode::OK, "secure")
     );
+    // A body larger than the socket buffers goes through TLS whole.
+    let upload = Request::post(format!("http://{address}/"))
+        .body(http_body_util::Full::new(Bytes::from(vec![7; 4 << 20])))
+        .unwrap();
+    let answer = send(&client(), upload).await;
+    assert_eq!(answer.body, format!("secure {}", 4 << 20));
     task.abort();
 }
