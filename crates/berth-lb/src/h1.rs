@@ -3,6 +3,7 @@
 //! `pool` moves the bytes.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::mem::MaybeUninit;
 
 use bytes::{Bytes, BytesMut};
@@ -121,7 +122,8 @@ const X_FORWARDED_PORT: &str = "x-forwarded-port";
 
 /// Writes one chunk of a chunked body (`data` must not be empty: an empty chunk ends the body).
 pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    // Into the buffer directly: no string per chunk.
+    let _ = write!(out, "{:x}\r\n", data.len());
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
 }

@@ -115,6 +115,15 @@ pub(crate) struct Upgraded {
     pub buffered: Bytes,
 }
 
+/// Where sending a request stands while its answer is awaited.
+enum Sending {
+    Busy,
+    Done,
+    /// A write failed (the target may have answered and closed): its error, reported if no
+    /// answer comes after all.
+    Failed(Option<TargetError>),
+}
+
 /// How far an exchange got, for telling whether the request may be sent again elsewhere.
 #[derive(Default)]
 struct Progress {
@@ -228,15 +237,15 @@ impl Upstream {
         progress: &mut Progress,
     ) -> Result<(ResponseHead, bool), TargetError> {
         let mut written = 0;
-        let mut sending = Ok(false);
+        let mut sending = Sending::Busy;
         poll_fn(|cx| {
-            if sending.as_ref().is_ok_and(|sent| !sent) {
+            if let Sending::Busy = sending {
                 match self.poll_send(cx, &mut written, body, framing, progress) {
-                    Poll::Ready(Ok(())) => sending = Ok(true),
+                    Poll::Ready(Ok(())) => sending = Sending::Done,
                     Poll::Ready(Err(error @ TargetError::RequestBody(_))) => {
                         return Poll::Ready(Err(error));
                     }
-                    Poll::Ready(Err(error)) => sending = Err(error),
+                    Poll::Ready(Err(error)) => sending = Sending::Failed(Some(error)),
                     Poll::Pending => {}
                 }
             }
@@ -249,15 +258,13 @@ impl Upstream {
                     {
                         continue;
                     }
-                    let sent = sending.as_ref().is_ok_and(|sent| *sent);
-                    return Poll::Ready(Ok((head, sent)));
+                    return Poll::Ready(Ok((head, matches!(sending, Sending::Done))));
                 }
                 // After a failed write the answer may still come (or the end, which the failure
                 // was the first sign of).
                 match ready!(self.poll_fill(cx)) {
-                    Ok(0) | Err(_) if sending.is_err() => {
-                        let failed = std::mem::replace(&mut sending, Ok(false));
-                        return Poll::Ready(Err(failed.err().unwrap_or(TargetError::Closed)));
+                    Ok(0) | Err(_) if let Sending::Failed(failed) = &mut sending => {
+                        return Poll::Ready(Err(failed.take().unwrap_or(TargetError::Closed)));
                     }
                     Ok(0) => return Poll::Ready(Err(TargetError::Closed)),
                     Ok(_) => progress.received = true,
@@ -350,7 +357,6 @@ impl TargetBody {
         if let BodyState::Streaming(streaming) =
             std::mem::replace(&mut self.0, BodyState::Whole(None))
             && streaming.reusable
-            && !matches!(streaming.framing, Framing::UntilClose)
         {
             release(streaming.upstream, streaming.target, Instant::now());
         }
@@ -607,7 +613,8 @@ fn answer(
     now: Instant,
 ) -> Result<Answer, TargetError> {
     let framing = h1::ResponseBody::of(request.method == Method::HEAD, &head)?;
-    let reusable = sent && h1::keeps_alive(&head);
+    // A body read until the target closes ends the connection with it.
+    let reusable = sent && h1::keeps_alive(&head) && framing != h1::ResponseBody::UntilClose;
     let ResponseHead {
         status,
         mut headers,
