@@ -53,9 +53,29 @@ pub(crate) struct Forwarded<'a> {
     /// X-Forwarded-Proto and X-Forwarded-Port, replacing the request's.
     pub proto: &'static str,
     pub port: &'a [u8],
-    /// X-Amzn-Trace-Id, when the request has none.
-    pub trace_id: Option<&'a [u8]>,
+    /// Makes the X-Amzn-Trace-Id of a request that has none (only then: it reads the clock
+    /// and draws random bits).
+    pub new_trace_id: fn() -> [u8; TRACE_ID_LEN],
 }
+
+/// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`, written
+/// into a fixed buffer (this is on every request).
+pub(crate) fn trace_id(epoch_seconds: u64, random: u128) -> [u8; TRACE_ID_LEN] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = *b"Root=1-00000000-000000000000000000000000";
+    let seconds = (epoch_seconds as u32).to_be_bytes();
+    let random = random.to_be_bytes();
+    // Two digits per byte; the random part is the low 96 bits.
+    for (start, bytes) in [(7, &seconds[..]), (16, &random[4..])] {
+        for (i, byte) in bytes.iter().enumerate() {
+            id[start + 2 * i] = HEX[usize::from(byte >> 4)];
+            id[start + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+    }
+    id
+}
+
+pub(crate) const TRACE_ID_LEN: usize = 40;
 
 /// Writes `METHOD target HTTP/1.1`, the header fields, the forwarded fields and, for a chunked
 /// body, the transfer-encoding that says so.
@@ -82,9 +102,14 @@ pub(crate) fn write_request_head(
         out.extend_from_slice(b"\r\n");
     };
     let mut forwarded_for = false;
+    let mut traced = false;
     for (name, value) in headers {
         match name.as_str() {
             X_FORWARDED_FOR => forwarded_for = true,
+            X_AMZN_TRACE_ID => {
+                traced = true;
+                field(X_AMZN_TRACE_ID, value.as_bytes());
+            }
             X_FORWARDED_PROTO | X_FORWARDED_PORT => {}
             name => field(name, value.as_bytes()),
         }
@@ -107,8 +132,8 @@ pub(crate) fn write_request_head(
     }
     field(X_FORWARDED_PROTO, forwarded.proto.as_bytes());
     field(X_FORWARDED_PORT, forwarded.port);
-    if let Some(trace_id) = forwarded.trace_id {
-        field("x-amzn-trace-id", trace_id);
+    if !traced {
+        field(X_AMZN_TRACE_ID, &(forwarded.new_trace_id)());
     }
     if body == RequestBody::Chunked {
         field("transfer-encoding", b"chunked");
@@ -119,6 +144,7 @@ pub(crate) fn write_request_head(
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
 const X_FORWARDED_PORT: &str = "x-forwarded-port";
+const X_AMZN_TRACE_ID: &str = "x-amzn-trace-id";
 
 /// Writes one chunk of a chunked body (`data` must not be empty: an empty chunk ends the body).
 pub(crate) fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
@@ -447,6 +473,15 @@ mod tests {
     }
 
     #[test]
+    fn trace_ids_have_albs_shape() {
+        assert_eq!(
+            &trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
+            b"Root=1-5759e988-0123456789abcdef01234567"
+        );
+        assert_eq!(&trace_id(1, 0), b"Root=1-00000001-000000000000000000000000");
+    }
+
+    #[test]
     fn request_heads_carry_method_target_fields_forwarded_fields_and_framing() {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("example.com"));
@@ -460,7 +495,7 @@ mod tests {
             client_ip: b"192.0.2.7",
             proto: "https",
             port: b"443",
-            trace_id: Some(b"Root=1-x"),
+            new_trace_id: || trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
         };
         let mut out = Vec::new();
         let post = Method::POST;
@@ -476,7 +511,8 @@ mod tests {
             String::from_utf8(out.clone()).unwrap(),
             "POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\nx-a: 1\r\nx-a: 2\r\n\
              x-forwarded-for: 10.0.0.1, 10.0.0.2, 192.0.2.7\r\nx-forwarded-proto: https\r\n\
-             x-forwarded-port: 443\r\nx-amzn-trace-id: Root=1-x\r\n\
+             x-forwarded-port: 443\r\n\
+             x-amzn-trace-id: Root=1-5759e988-0123456789abcdef01234567\r\n\
              transfer-encoding: chunked\r\n\r\n"
         );
         // Addresses that are not visible ASCII are replaced; a trace id the request has stays.
@@ -484,10 +520,6 @@ mod tests {
         let not_ascii = HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap();
         headers.insert("x-forwarded-for", not_ascii);
         headers.insert("x-amzn-trace-id", HeaderValue::from_static("Root=1-mine"));
-        let forwarded = Forwarded {
-            trace_id: None,
-            ..forwarded
-        };
         out.clear();
         write_request_head(
             &mut out,

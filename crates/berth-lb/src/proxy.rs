@@ -482,8 +482,7 @@ async fn forward_request(
     let upgrade = hop_by_hop && is_upgrade(&request);
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
     prepare_upstream_request(&mut request, hop_by_hop, upgrade);
-    let mut trace_id = [0; TRACE_ID_LEN];
-    let forwarded = forwarded(connection, &request, &mut trace_id);
+    let forwarded = forwarded(connection);
 
     let mut guard = RequestGuard {
         shared,
@@ -698,47 +697,24 @@ fn prepare_upstream_request(request: &mut Request<Incoming>, hop_by_hop: bool, u
     }
 }
 
-/// ALB's fields for the target (`h1::Forwarded`): a trace id when the request has none.
-fn forwarded<'a>(
-    connection: &'a Connection,
-    request: &Request<Incoming>,
-    trace_id: &'a mut [u8; TRACE_ID_LEN],
-) -> h1::Forwarded<'a> {
-    let traced = request.headers().contains_key(&X_AMZN_TRACE_ID);
-    if !traced {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        *trace_id = self::trace_id(now.as_secs(), rand::random());
-    }
+/// ALB's fields for the target (`h1::Forwarded`).
+fn forwarded(connection: &Connection) -> h1::Forwarded<'_> {
     h1::Forwarded {
         client_ip: connection.client_ip.as_bytes(),
         proto: connection.protocol.scheme(),
         port: connection.forwarded_port.as_bytes(),
-        trace_id: (!traced).then_some(&trace_id[..]),
+        new_trace_id,
     }
 }
 
-static X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
-
-/// ALB's trace header: `Root=1-{epoch seconds, 8 hex}-{96 random bits, 24 hex}`, written
-/// into a fixed buffer (this is on every request).
-fn trace_id(epoch_seconds: u64, random: u128) -> [u8; TRACE_ID_LEN] {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = *b"Root=1-00000000-000000000000000000000000";
-    let seconds = (epoch_seconds as u32).to_be_bytes();
-    let random = random.to_be_bytes();
-    // Two digits per byte; the random part is the low 96 bits.
-    for (start, bytes) in [(7, &seconds[..]), (16, &random[4..])] {
-        for (i, byte) in bytes.iter().enumerate() {
-            id[start + 2 * i] = HEX[usize::from(byte >> 4)];
-            id[start + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
-        }
-    }
-    id
+/// A trace id for a request that has none: now, and 96 random bits.
+fn new_trace_id() -> [u8; h1::TRACE_ID_LEN] {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    h1::trace_id(now.as_secs(), rand::random())
 }
 
-const TRACE_ID_LEN: usize = 40;
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     // By the lowercase name: one length switch per header, every header of every message.
     matches!(
@@ -960,15 +936,6 @@ fn fixed_response(fixed: &FixedResponse) -> Response<ResponseBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trace_ids_have_albs_shape() {
-        assert_eq!(
-            &trace_id(0x5759_e988, 0xffff_0123_4567_89ab_cdef_0123_4567),
-            b"Root=1-5759e988-0123456789abcdef01234567"
-        );
-        assert_eq!(&trace_id(1, 0), b"Root=1-00000001-000000000000000000000000");
-    }
 
     #[test]
     fn ports_are_stripped_from_authorities() {
